@@ -1,0 +1,3 @@
+module github.com/plexbutler/butler
+
+go 1.26

@@ -1,0 +1,100 @@
+package butler
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// TaskName is the wire name of a Butler task, spelled exactly as Plex spells
+// it ("BackupDatabase"). Names are case-sensitive.
+type TaskName string
+
+// The task names of both generations of the Plex API specification: the 14 of
+// the older spec (the seed's SDK) and the 22 of the newer one, 25 in all, plus
+// ReverseGeocode, which real servers have a setting for.
+const (
+	TaskAutomaticUpdates                 TaskName = "AutomaticUpdates"
+	TaskBackupDatabase                   TaskName = "BackupDatabase"
+	TaskBuildGracenoteCollections        TaskName = "BuildGracenoteCollections"
+	TaskButlerTaskGenerateAdMarkers      TaskName = "ButlerTaskGenerateAdMarkers"
+	TaskButlerTaskGenerateCreditsMarkers TaskName = "ButlerTaskGenerateCreditsMarkers"
+	TaskButlerTaskGenerateIntroMarkers   TaskName = "ButlerTaskGenerateIntroMarkers"
+	TaskButlerTaskGenerateVoiceActivity  TaskName = "ButlerTaskGenerateVoiceActivity"
+	TaskCheckForUpdates                  TaskName = "CheckForUpdates"
+	TaskCleanOldBundles                  TaskName = "CleanOldBundles"
+	TaskCleanOldCacheFiles               TaskName = "CleanOldCacheFiles"
+	TaskDeepMediaAnalysis                TaskName = "DeepMediaAnalysis"
+	TaskGarbageCollectBlobs              TaskName = "GarbageCollectBlobs"
+	TaskGarbageCollectLibraryMedia       TaskName = "GarbageCollectLibraryMedia"
+	TaskGenerateAutoTags                 TaskName = "GenerateAutoTags"
+	TaskGenerateBlurHashes               TaskName = "GenerateBlurHashes"
+	TaskGenerateChapterThumbs            TaskName = "GenerateChapterThumbs"
+	TaskGenerateMediaIndexFiles          TaskName = "GenerateMediaIndexFiles"
+	TaskLoudnessAnalysis                 TaskName = "LoudnessAnalysis"
+	TaskMusicAnalysis                    TaskName = "MusicAnalysis"
+	TaskOptimizeDatabase                 TaskName = "OptimizeDatabase"
+	TaskRefreshEpgGuides                 TaskName = "RefreshEpgGuides"
+	TaskRefreshLibraries                 TaskName = "RefreshLibraries"
+	TaskRefreshLocalMedia                TaskName = "RefreshLocalMedia"
+	TaskRefreshPeriodicMetadata          TaskName = "RefreshPeriodicMetadata"
+	TaskReverseGeocode                   TaskName = "ReverseGeocode"
+	TaskUpgradeMediaAnalysis             TaskName = "UpgradeMediaAnalysis"
+)
+
+// Reporter is what a running task sees of Butler: where to report progress,
+// a one-line summary of what it did, and a logger. Its methods are safe for
+// concurrent use.
+type Reporter interface {
+	// Progress sets the run's progress, percent in 0..100 or -1 when unknown,
+	// and the step it is on ("copying pages").
+	Progress(percent int, step string)
+	// Summary records the run's one-line result ("removed 3 files, 12 KiB").
+	Summary(text string)
+	// Logger returns a logger that tags every line with the task and run.
+	Logger() *slog.Logger
+}
+
+// Action is the work a task does. Run must return promptly once ctx is done,
+// with ctx's error or an error wrapping it; a nil error means the work is
+// complete.
+type Action interface {
+	Run(ctx context.Context, r Reporter) error
+}
+
+// ActionFunc adapts a function to the Action interface.
+type ActionFunc func(ctx context.Context, r Reporter) error
+
+// Run calls f(ctx, r).
+func (f ActionFunc) Run(ctx context.Context, r Reporter) error { return f(ctx, r) }
+
+// Task is one entry of the catalog: what GET /butler lists and what the
+// scheduler plans.
+type Task struct {
+	// Name is the wire name.
+	Name TaskName
+	// Title and Description are shown to people.
+	Title       string
+	Description string
+	// Interval is how often the task is due, in whole days (at least 1).
+	Interval int
+	// Randomized tasks start at a random instant inside the window.
+	Randomized bool
+	// EnabledDefault is the default value of the task's enable setting.
+	EnabledDefault bool
+	// Setting is the id of the bool setting that enables the task
+	// ("ButlerTaskBackupDatabase").
+	Setting string
+	// SettingLabel is the label of that setting, as real servers word it.
+	SettingLabel string
+	// TimeLimit bounds one run; past it the run ends timed_out.
+	TimeLimit time.Duration
+	// StopAtWindowEnd stops a run that belongs to a window when the window
+	// closes.
+	StopAtWindowEnd bool
+	// Action is the work. A catalog entry without an action is not offered.
+	Action Action
+}
+
+// DefaultTimeLimit is a run's time limit when its task sets none.
+const DefaultTimeLimit = 4 * time.Hour
