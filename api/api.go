@@ -1,0 +1,323 @@
+// Package api is the Butler's Plex-compatible HTTP API: the five Butler
+// operations, settings, identity and health. NewHandler returns the whole
+// surface as one http.Handler; routes.go lists every route.
+package api
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"html"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/apitype"
+)
+
+// Config configures the handler. Manager and Token are required.
+type Config struct {
+	Manager *butler.Manager
+	// Token is the access token every route but identity needs.
+	Token  string
+	Logger *slog.Logger
+	// Version, MachineIdentifier and FriendlyName answer GET /identity.
+	Version           string
+	MachineIdentifier string
+	FriendlyName      string
+}
+
+// Limits on requests.
+const (
+	maxQueryBytes = 8 << 10
+	maxBodyBytes  = 64 << 10
+)
+
+// The bodies a real server sends for 401 and 404, whatever was asked for.
+const (
+	body401 = `<html><head><title>Unauthorized</title></head><body><h1>401 Unauthorized</h1></body></html>`
+	body404 = `<html><head><title>Not Found</title></head><body><h1>404 Not Found</h1></body></html>`
+)
+
+// NewHandler returns the API.
+func NewHandler(cfg Config) (http.Handler, error) {
+	if cfg.Manager == nil || cfg.Token == "" {
+		return nil, errors.New("api: Config needs a Manager and a Token")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	rt := &router{}
+	addRoutes(rt, cfg)
+	var h http.Handler = rt
+	h = requireToken(cfg.Token, h)
+	h = limits(h)
+	h = plexHeaders(h)
+	h = recoverPanics(cfg.Logger, h)
+	return h, nil
+}
+
+// route is one entry of the route table: a method and a path whose segments
+// are literal or "{name}".
+type route struct {
+	method  string
+	path    []string
+	public  bool // answers without a token
+	handler http.HandlerFunc
+}
+
+type router struct{ routes []route }
+
+func (rt *router) handle(method, path string, h http.HandlerFunc) {
+	rt.routes = append(rt.routes, route{method: method, path: splitPath(path), handler: h})
+}
+
+func (rt *router) handlePublic(method, path string, h http.HandlerFunc) {
+	rt.handle(method, path, h)
+	rt.routes[len(rt.routes)-1].public = true
+}
+
+// splitPath splits a path into segments; a trailing slash is ignored, as a
+// real server treats every path as if it had one.
+func splitPath(p string) []string {
+	p = strings.Trim(p, "/")
+	if p == "" {
+		return nil
+	}
+	return strings.Split(p, "/")
+}
+
+type ctxKey struct{}
+
+// match returns the routes whose path matches, and the path values.
+func (rt *router) match(path string) ([]route, map[string]string) {
+	segs := splitPath(path)
+	var out []route
+	var vals map[string]string
+outer:
+	for _, r := range rt.routes {
+		if len(r.path) != len(segs) {
+			continue
+		}
+		v := map[string]string{}
+		for i, p := range r.path {
+			if strings.HasPrefix(p, "{") {
+				v[strings.Trim(p, "{}")] = segs[i]
+				continue
+			}
+			if p != segs[i] {
+				continue outer
+			}
+		}
+		out = append(out, r)
+		vals = v
+	}
+	return out, vals
+}
+
+func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	routes, vals := rt.match(r.URL.Path)
+	if len(routes) == 0 {
+		notFound(w, "no such route: "+r.URL.Path)
+		return
+	}
+	var allow []string
+	for _, rr := range routes {
+		if rr.method == r.Method || (rr.method == http.MethodGet && r.Method == http.MethodHead) {
+			for k, v := range vals {
+				r.SetPathValue(k, v)
+			}
+			rr.handler(w, r)
+			return
+		}
+		allow = append(allow, rr.method)
+	}
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	writeError(w, r, http.StatusMethodNotAllowed, fmt.Sprintf("%s is not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(allow, " or ")))
+}
+
+// isPublic reports whether the path and method need no token.
+func (rt *router) isPublic(r *http.Request) bool {
+	routes, _ := rt.match(r.URL.Path)
+	for _, rr := range routes {
+		if rr.public && (rr.method == r.Method || rr.method == http.MethodGet && r.Method == http.MethodHead) {
+			return true
+		}
+	}
+	return false
+}
+
+func recoverPanics(logger *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				logger.ErrorContext(r.Context(), "api: handler panicked", slog.Any("panic", p), slog.String("path", r.URL.Path))
+				writeError(w, r, http.StatusInternalServerError, "internal error; the server log has the details")
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func plexHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Plex-Protocol", "1.0")
+		h.Set("Cache-Control", "no-cache")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limits refuses oversized and malformed requests before anything else.
+func limits(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.URL.RawQuery) > maxQueryBytes {
+			writeError(w, r, http.StatusRequestURITooLong, fmt.Sprintf("the query string is longer than %d bytes", maxQueryBytes))
+			return
+		}
+		if r.ContentLength > maxBodyBytes {
+			writeError(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than %d bytes; Butler routes take their input in the query string", maxBodyBytes))
+			return
+		}
+		if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
+			writeError(w, r, http.StatusBadRequest, "malformed query string: "+err.Error()+"; escape values with percent-encoding")
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// requireToken answers 401 unless the request carries the token (header or
+// query), compared in constant time. Identity routes need none.
+func requireToken(token string, next http.Handler) http.Handler {
+	rt, _ := next.(*router)
+	want := []byte(token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rt != nil && rt.isPublic(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		got := r.Header.Get("X-Plex-Token")
+		if got == "" {
+			got = r.URL.Query().Get("X-Plex-Token")
+		}
+		if subtle.ConstantTimeCompare([]byte(got), want) != 1 {
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte(body401))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// wantsJSON reports whether the Accept header lists application/json.
+func wantsJSON(r *http.Request) bool {
+	for _, v := range r.Header.Values("Accept") {
+		for _, part := range strings.Split(v, ",") {
+			mt, _, _ := strings.Cut(part, ";")
+			if strings.EqualFold(strings.TrimSpace(mt), "application/json") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// encode writes v as JSON (jsonBody) or XML (xmlBody) after the Accept header.
+func encode(w http.ResponseWriter, r *http.Request, status int, jsonBody, xmlBody any) {
+	if wantsJSON(r) {
+		b, err := json.Marshal(jsonBody)
+		if err != nil {
+			writeError(w, r, http.StatusInternalServerError, "encode: "+err.Error())
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = w.Write(b)
+		return
+	}
+	b, err := xml.Marshal(xmlBody)
+	if err != nil {
+		writeError(w, r, http.StatusInternalServerError, "encode: "+err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "text/xml;charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(xml.Header))
+	_, _ = w.Write(b)
+	_, _ = w.Write([]byte("\n"))
+}
+
+// notFound writes the real server's 404 page; the reason goes in a header.
+func notFound(w http.ResponseWriter, reason string) {
+	if reason != "" {
+		w.Header().Set(apitype.HeaderReason, headerSafe(reason))
+	}
+	w.Header().Set("Content-Type", "text/html")
+	w.WriteHeader(http.StatusNotFound)
+	_, _ = w.Write([]byte(body404))
+}
+
+func headerSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r > 0x7e {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// writeError writes an error other than 401: 404 as the real server's page,
+// others as JSON errors when JSON was asked for, else an HTML page.
+func writeError(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	if status == http.StatusNotFound {
+		notFound(w, msg)
+		return
+	}
+	if wantsJSON(r) {
+		b, _ := json.Marshal(apitype.ErrorsResponse{Errors: []apitype.ErrorItem{{Code: status, Message: msg, Status: status}}})
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = w.Write(b)
+		return
+	}
+	text := fmt.Sprintf("%d %s", status, http.StatusText(status))
+	w.Header().Set("Content-Type", "text/html")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, "<html><head><title>%s</title></head><body><h1>%s</h1><p>%s</p></body></html>",
+		http.StatusText(status), text, html.EscapeString(msg))
+}
+
+// statusOf maps a domain error code to its HTTP status: the one table.
+func statusOf(code string) int {
+	switch code {
+	case butler.EINVALID:
+		return http.StatusBadRequest
+	case butler.ENOTFOUND:
+		return http.StatusNotFound
+	case butler.ECONFLICT:
+		return http.StatusConflict
+	case butler.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// fail writes a domain error; internal errors are logged, never sent.
+func fail(logger *slog.Logger, w http.ResponseWriter, r *http.Request, err error) {
+	code := butler.ErrorCode(err)
+	if code == butler.EINTERNAL {
+		logger.ErrorContext(r.Context(), "api: request failed", slog.String("method", r.Method),
+			slog.String("path", r.URL.Path), slog.String("error", err.Error()))
+	}
+	writeError(w, r, statusOf(code), butler.ErrorMessage(err))
+}

@@ -1,0 +1,222 @@
+package api
+
+import (
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/apitype"
+)
+
+// addRoutes lists the whole API surface.
+func addRoutes(rt *router, cfg Config) {
+	m, log := cfg.Manager, cfg.Logger
+
+	rt.handle(http.MethodGet, "/butler", handleTasks(m, log))
+	rt.handle(http.MethodPost, "/butler", handleStartAll(m, log))
+	rt.handle(http.MethodDelete, "/butler", handleStopAll(m, log))
+	rt.handle(http.MethodPost, "/butler/{task}", handleStartTask(m, log))
+	rt.handle(http.MethodDelete, "/butler/{task}", handleStopTask(m, log))
+
+	rt.handle(http.MethodGet, "/:/prefs", handlePrefs(m))
+	rt.handle(http.MethodPut, "/:/prefs", handleSetPrefs(m, log))
+	rt.handle(http.MethodGet, "/:/prefs/get", handlePref(m))
+
+	rt.handlePublic(http.MethodGet, "/identity", handleIdentity(cfg))
+	rt.handle(http.MethodGet, "/", handleIdentity(cfg))
+	rt.handlePublic(http.MethodGet, "/healthz", handleHealth())
+}
+
+func handleTasks(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s := m.Settings()
+		var out apitype.ButlerTasks
+		out.ButlerTask = []apitype.ButlerTask{}
+		for _, t := range m.Tasks() {
+			out.ButlerTask = append(out.ButlerTask, apitype.ButlerTask{
+				Name: string(t.Name), Interval: t.Interval, ScheduleRandomized: apitype.Bool(t.Randomized),
+				Enabled: apitype.Bool(s.Enabled(t)), Title: t.Title, Description: t.Description,
+			})
+		}
+		encode(w, r, http.StatusOK, apitype.ButlerTasksResponse{ButlerTasks: out}, out)
+	}
+}
+
+func handleStartAll(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if _, err := m.StartAll(r.Context()); err != nil {
+			fail(log, w, r, err)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}
+}
+
+func handleStopAll(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if _, err := m.StopAll(r.Context()); err != nil {
+			fail(log, w, r, err)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}
+}
+
+// parseForce reads ?force=1|true|0|false.
+func parseForce(q url.Values) (bool, error) {
+	v := q.Get("force")
+	if v == "" {
+		return false, nil
+	}
+	b, err := apitype.ParseBool(v)
+	if err != nil {
+		return false, butler.Errorf(butler.EINVALID, "force: %v", err)
+	}
+	return b, nil
+}
+
+func handleStartTask(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		force, err := parseForce(r.URL.Query())
+		if err != nil {
+			fail(log, w, r, err)
+			return
+		}
+		res, err := m.StartTask(r.Context(), butler.TaskName(r.PathValue("task")), force)
+		if err != nil {
+			fail(log, w, r, err)
+			return
+		}
+		h := w.Header()
+		h.Set(apitype.HeaderOutcome, res.Outcome)
+		if !res.RunAt.IsZero() {
+			h.Set(apitype.HeaderRunAt, res.RunAt.UTC().Format(time.RFC3339Nano))
+		}
+		if res.Reason != "" {
+			h.Set(apitype.HeaderReason, headerSafe(res.Reason))
+		}
+		if res.Run.ID != 0 {
+			h.Set(apitype.HeaderRunID, strconv.FormatInt(res.Run.ID, 10))
+		}
+		status := http.StatusOK
+		if res.Outcome == butler.StartRunning {
+			status = http.StatusAccepted
+		}
+		w.WriteHeader(status)
+	}
+}
+
+func handleStopTask(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		res, err := m.StopTask(r.Context(), butler.TaskName(r.PathValue("task")))
+		if err != nil {
+			fail(log, w, r, err)
+			return
+		}
+		w.Header().Set(apitype.HeaderOutcome, res.Outcome)
+		w.Header().Set(apitype.HeaderRunID, strconv.FormatInt(res.Run.ID, 10))
+		w.WriteHeader(http.StatusOK)
+	}
+}
+
+func settingOf(d butler.SettingDef, value string) apitype.Setting {
+	return apitype.Setting{
+		ID: d.ID, Label: d.Label, Summary: d.Summary, Type: d.Type,
+		Default: apitype.SettingValue{Type: d.Type, Text: d.Default},
+		Value:   apitype.SettingValue{Type: d.Type, Text: value},
+		Hidden:  apitype.Bool(d.Hidden), Advanced: apitype.Bool(d.Advanced),
+		Group: d.Group, EnumValues: d.EnumValues,
+	}
+}
+
+func writeSettings(w http.ResponseWriter, r *http.Request, list []apitype.Setting) {
+	c := apitype.SettingsContainer{Size: len(list), Setting: list}
+	encode(w, r, http.StatusOK, apitype.SettingsResponse{MediaContainer: c}, c)
+}
+
+func handlePrefs(m *butler.Manager) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s := m.Settings()
+		var list []apitype.Setting
+		for _, d := range m.SettingDefs() {
+			list = append(list, settingOf(d, s.Get(d.ID)))
+		}
+		writeSettings(w, r, list)
+	}
+}
+
+func handlePref(m *butler.Manager) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := r.URL.Query().Get("id")
+		if id == "" {
+			writeError(w, r, http.StatusBadRequest, "give the setting's id: /:/prefs/get?id=ButlerStartHour")
+			return
+		}
+		s := m.Settings()
+		for _, d := range m.SettingDefs() {
+			if d.ID == id {
+				writeSettings(w, r, []apitype.Setting{settingOf(d, s.Get(d.ID))})
+				return
+			}
+		}
+		notFound(w, "no setting with id "+id)
+	}
+}
+
+// handleSetPrefs applies PUT /:/prefs?Id=value&...: every query key that is
+// not request metadata (X-Plex-*) is a setting id.
+func handleSetPrefs(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		q, _ := url.ParseQuery(r.URL.RawQuery) // limits() has refused malformed queries
+		values := map[string]string{}
+		for k, vs := range q {
+			if strings.HasPrefix(strings.ToLower(k), "x-plex-") {
+				continue
+			}
+			if len(vs) > 1 {
+				fail(log, w, r, butler.Errorf(butler.EINVALID, "nothing was changed: setting %s is given %d times; give it once", k, len(vs)))
+				return
+			}
+			values[matchID(m, k)] = vs[0]
+		}
+		if err := m.SetSettings(r.Context(), values); err != nil {
+			fail(log, w, r, err)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}
+}
+
+// matchID accepts an id with its first letter in either case, as
+// python-plexapi sends them.
+func matchID(m *butler.Manager, id string) string {
+	for _, d := range m.SettingDefs() {
+		if d.ID == id {
+			return id
+		}
+	}
+	for _, d := range m.SettingDefs() {
+		if len(id) > 0 && strings.EqualFold(d.ID[:1], id[:1]) && d.ID[1:] == id[1:] {
+			return d.ID
+		}
+	}
+	return id
+}
+
+func handleIdentity(cfg Config) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := apitype.Identity{MachineIdentifier: cfg.MachineIdentifier, Version: cfg.Version, FriendlyName: cfg.FriendlyName}
+		encode(w, r, http.StatusOK, apitype.IdentityResponse{MediaContainer: id}, id)
+	}
+}
+
+func handleHealth() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	}
+}

@@ -1,0 +1,188 @@
+// Package apitype holds the wire types of the Plex-compatible Butler API,
+// spelled exactly as Plex spells them in JSON and XML. It imports only the
+// standard library, so that the Go SDK (package client) stays light.
+package apitype
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"strconv"
+)
+
+// Bool is a boolean written as true/false in JSON and as "1"/"0" in XML
+// attributes, as Plex writes the flags of ButlerTask.
+type Bool bool
+
+// MarshalXMLAttr writes "1" or "0".
+func (b Bool) MarshalXMLAttr(name xml.Name) (xml.Attr, error) {
+	v := "0"
+	if b {
+		v = "1"
+	}
+	return xml.Attr{Name: name, Value: v}, nil
+}
+
+// UnmarshalXMLAttr reads 1, 0, true or false.
+func (b *Bool) UnmarshalXMLAttr(a xml.Attr) error {
+	v, err := ParseBool(a.Value)
+	if err != nil {
+		return fmt.Errorf("attribute %s: %w", a.Name.Local, err)
+	}
+	*b = Bool(v)
+	return nil
+}
+
+// ParseBool reads the bool forms Plex clients send: 1, 0, true, false.
+func ParseBool(s string) (bool, error) {
+	switch s {
+	case "1", "true", "True", "TRUE":
+		return true, nil
+	case "0", "false", "False", "FALSE":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q is not a bool (want 1, 0, true or false)", s)
+}
+
+// ButlerTasksResponse is the JSON body of GET /butler. (Its XML body is a
+// bare ButlerTasks element.)
+type ButlerTasksResponse struct {
+	ButlerTasks ButlerTasks `json:"ButlerTasks"`
+}
+
+// ButlerTasks lists the tasks of GET /butler.
+type ButlerTasks struct {
+	XMLName    xml.Name     `json:"-" xml:"ButlerTasks"`
+	ButlerTask []ButlerTask `json:"ButlerTask" xml:"ButlerTask"`
+}
+
+// ButlerTask is one task of GET /butler.
+type ButlerTask struct {
+	Name               string `json:"name" xml:"name,attr"`
+	Interval           int    `json:"interval" xml:"interval,attr"`
+	ScheduleRandomized Bool   `json:"scheduleRandomized" xml:"scheduleRandomized,attr"`
+	Enabled            Bool   `json:"enabled" xml:"enabled,attr"`
+	Title              string `json:"title" xml:"title,attr"`
+	Description        string `json:"description" xml:"description,attr"`
+}
+
+// SettingsResponse is the JSON body of GET /:/prefs.
+type SettingsResponse struct {
+	MediaContainer SettingsContainer `json:"MediaContainer"`
+}
+
+// SettingsContainer is the MediaContainer of GET /:/prefs.
+type SettingsContainer struct {
+	XMLName xml.Name  `json:"-" xml:"MediaContainer"`
+	Size    int       `json:"size" xml:"size,attr"`
+	Setting []Setting `json:"Setting" xml:"Setting"`
+}
+
+// Setting is one server setting. Default and Value are typed in JSON (bool,
+// number or string, after Type) and plain text in XML.
+type Setting struct {
+	ID         string       `json:"id" xml:"id,attr"`
+	Label      string       `json:"label" xml:"label,attr"`
+	Summary    string       `json:"summary" xml:"summary,attr"`
+	Type       string       `json:"type" xml:"type,attr"`
+	Default    SettingValue `json:"default" xml:"default,attr"`
+	Value      SettingValue `json:"value" xml:"value,attr"`
+	Hidden     Bool         `json:"hidden" xml:"hidden,attr"`
+	Advanced   Bool         `json:"advanced" xml:"advanced,attr"`
+	Group      string       `json:"group" xml:"group,attr"`
+	EnumValues string       `json:"enumValues,omitempty" xml:"enumValues,attr,omitempty"`
+}
+
+// SettingValue is a setting's value in canonical text ("true", "42",
+// "Europe/Berlin") with the setting's type, which decides its JSON form.
+type SettingValue struct {
+	Type string
+	Text string
+}
+
+// MarshalJSON writes a bool as true/false, an int as a number, text as a
+// string.
+func (v SettingValue) MarshalJSON() ([]byte, error) {
+	switch v.Type {
+	case "bool":
+		b, err := ParseBool(v.Text)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(b)
+	case "int":
+		n, err := strconv.ParseInt(v.Text, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("setting value %q is not an int", v.Text)
+		}
+		return json.Marshal(n)
+	}
+	return json.Marshal(v.Text)
+}
+
+// UnmarshalJSON reads any JSON scalar; Type is left to the caller.
+func (v *SettingValue) UnmarshalJSON(b []byte) error {
+	var x any
+	if err := json.Unmarshal(b, &x); err != nil {
+		return err
+	}
+	switch x := x.(type) {
+	case bool:
+		v.Text = strconv.FormatBool(x)
+	case float64:
+		v.Text = strconv.FormatFloat(x, 'f', -1, 64)
+	case string:
+		v.Text = x
+	case nil:
+		v.Text = ""
+	default:
+		return fmt.Errorf("setting value %s is not a scalar", b)
+	}
+	return nil
+}
+
+// MarshalXMLAttr writes the canonical text.
+func (v SettingValue) MarshalXMLAttr(name xml.Name) (xml.Attr, error) {
+	return xml.Attr{Name: name, Value: v.Text}, nil
+}
+
+// UnmarshalXMLAttr reads the text.
+func (v *SettingValue) UnmarshalXMLAttr(a xml.Attr) error {
+	v.Text = a.Value
+	return nil
+}
+
+// IdentityResponse is the JSON body of GET / and GET /identity.
+type IdentityResponse struct {
+	MediaContainer Identity `json:"MediaContainer"`
+}
+
+// Identity is the server's MediaContainer of GET / and GET /identity.
+type Identity struct {
+	XMLName           xml.Name `json:"-" xml:"MediaContainer"`
+	Size              int      `json:"size" xml:"size,attr"`
+	Claimed           bool     `json:"claimed" xml:"claimed,attr"`
+	MachineIdentifier string   `json:"machineIdentifier" xml:"machineIdentifier,attr"`
+	Version           string   `json:"version" xml:"version,attr"`
+	FriendlyName      string   `json:"friendlyName,omitempty" xml:"friendlyName,attr,omitempty"`
+}
+
+// ErrorsResponse is the JSON body of an error other than 401 and 404.
+type ErrorsResponse struct {
+	Errors []ErrorItem `json:"errors"`
+}
+
+// ErrorItem is one error of an ErrorsResponse.
+type ErrorItem struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+	Status  int    `json:"status"`
+}
+
+// Headers the Butler adds to start answers; Plex clients ignore them.
+const (
+	HeaderOutcome = "X-Butler-Outcome"
+	HeaderRunAt   = "X-Butler-Run-At"
+	HeaderReason  = "X-Butler-Reason"
+	HeaderRunID   = "X-Butler-Run-Id"
+)

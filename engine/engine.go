@@ -1,0 +1,207 @@
+// Package engine carries the Butler's queued runs on River: each queued run
+// is one River job of kind "butler_run" in the run's queue (maintenance or
+// manual), worked by the Manager's Execute. River gives the queue, the
+// workers, cancellation on any node, leader election and crash rescue; the
+// Butler's own tables keep the schedule and the history.
+package engine
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivermigrate"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/plexbutler/butler"
+)
+
+// Args are a River job's arguments: the run it carries.
+type Args struct {
+	RunID int64  `json:"run_id" river:"unique"`
+	Task  string `json:"task"`
+}
+
+// Kind returns the River job kind.
+func (Args) Kind() string { return "butler_run" }
+
+// InsertOpts returns the job's options: its queue, a tag with the task
+// name, and uniqueness per run among active jobs. (One active run per task
+// is the Butler's runs table's rule, not River's: River's per-task
+// uniqueness would refuse a restart while its completer has not yet
+// finalised the stopped job.)
+func (a Args) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{
+		Tags: []string{a.Task},
+		UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
+			rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
+			rivertype.JobStateScheduled, rivertype.JobStateRetryable,
+		}},
+	}
+}
+
+// Executor runs a queued run; *butler.Manager implements it.
+type Executor interface {
+	Execute(ctx context.Context, runID int64) error
+}
+
+// MaxMaintenanceWorkers is how many maintenance jobs a node takes at once;
+// the Manager's gate lets ButlerMaxConcurrentTasks of them work (the setting
+// changes at run time, River's worker count does not).
+const MaxMaintenanceWorkers = 16
+
+// Engine is the River client of one node. It implements butler.Queue.
+type Engine struct {
+	client  *river.Client[*sql.Tx]
+	db      *sql.DB
+	logger  *slog.Logger
+	worker  *worker
+	started bool
+}
+
+var _ butler.Queue = (*Engine)(nil)
+
+type worker struct {
+	river.WorkerDefaults[Args]
+	exec   Executor
+	logger *slog.Logger
+}
+
+func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
+	if err := w.exec.Execute(ctx, job.Args.RunID); err != nil {
+		w.logger.ErrorContext(ctx, "engine: execute run", slog.Int64("run", job.Args.RunID), slog.String("error", err.Error()))
+		return river.JobCancel(err) // never retried: a run executes at most once
+	}
+	return nil
+}
+
+// Config configures an Engine.
+type Config struct {
+	// Node is the River client id, shown as the job's attempted-by.
+	Node   string
+	Logger *slog.Logger
+}
+
+// NewSQLite migrates River's tables in db (a SQLite pool with one
+// connection) and returns an engine on it.
+func NewSQLite(ctx context.Context, db *sql.DB, cfg Config) (*Engine, error) {
+	drv := riversqlite.New(db)
+	migrator, err := rivermigrate.New(drv, &rivermigrate.Config{Logger: quiet(cfg.Logger)})
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return nil, fmt.Errorf("engine: migrate River's tables: %w", err)
+	}
+	e := &Engine{db: db, logger: cfg.Logger}
+	if e.logger == nil {
+		e.logger = slog.New(slog.DiscardHandler)
+	}
+	e.worker = &worker{logger: e.logger}
+	workers := river.NewWorkers()
+	if err := river.AddWorkerSafely(workers, e.worker); err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	client, err := river.NewClient(drv, &river.Config{
+		ID: cfg.Node,
+		Queues: map[string]river.QueueConfig{
+			butler.QueueMaintenance: {MaxWorkers: MaxMaintenanceWorkers},
+			butler.QueueManual:      {MaxWorkers: 64},
+		},
+		Workers:                     workers,
+		JobTimeout:                  -1, // the Butler applies each task's own limit
+		MaxAttempts:                 1,  // a run executes at most once, even after a crash
+		RescueStuckJobsAfter:        5 * time.Minute,
+		CompletedJobRetentionPeriod: 24 * time.Hour, // the history is the Butler's runs table
+		CancelledJobRetentionPeriod: 24 * time.Hour,
+		DiscardedJobRetentionPeriod: 7 * 24 * time.Hour,
+		Logger:                      quiet(cfg.Logger),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	e.client = client
+	return e, nil
+}
+
+// quiet passes River's warnings and errors on and drops its chatter.
+func quiet(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(levelHandler{min: slog.LevelWarn, Handler: l.Handler()})
+}
+
+type levelHandler struct {
+	min slog.Level
+	slog.Handler
+}
+
+func (h levelHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h levelHandler) WithAttrs(a []slog.Attr) slog.Handler {
+	return levelHandler{h.min, h.Handler.WithAttrs(a)}
+}
+
+func (h levelHandler) WithGroup(n string) slog.Handler { return levelHandler{h.min, h.Handler.WithGroup(n)} }
+
+// RecoverSingleNode ends River jobs left running by a process that died. It
+// is for a single-node SQLite server at start, before Start: then no job can
+// really be running, and River (which has no heartbeat) would otherwise keep
+// them running until its rescuer's timeout.
+func (e *Engine) RecoverSingleNode(ctx context.Context) (int, error) {
+	res, err := e.db.ExecContext(ctx, `UPDATE river_job SET state = 'cancelled', finalized_at = datetime('now', 'subsec')
+		WHERE state = 'running'`)
+	if err != nil {
+		return 0, fmt.Errorf("engine: end orphaned jobs: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+// Start starts working jobs with exec.
+func (e *Engine) Start(ctx context.Context, exec Executor) error {
+	e.worker.exec = exec
+	if err := e.client.Start(ctx); err != nil {
+		return fmt.Errorf("engine: start: %w", err)
+	}
+	e.started = true
+	return nil
+}
+
+// Stop stops fetching jobs and waits for running ones until ctx is done.
+func (e *Engine) Stop(ctx context.Context) error {
+	if !e.started {
+		return nil
+	}
+	e.started = false
+	return e.client.Stop(ctx)
+}
+
+// Enqueue inserts the job of a queued run.
+func (e *Engine) Enqueue(ctx context.Context, r butler.Run) (int64, error) {
+	a := Args{RunID: r.ID, Task: string(r.Task)}
+	opts := a.InsertOpts()
+	opts.Queue = r.Queue
+	res, err := e.client.Insert(ctx, a, &opts)
+	if err != nil {
+		return 0, fmt.Errorf("engine: insert job of run %d: %w", r.ID, err)
+	}
+	return res.Job.ID, nil
+}
+
+// Cancel cancels a job; a job that no longer exists is not an error.
+func (e *Engine) Cancel(ctx context.Context, jobID int64) error {
+	_, err := e.client.JobCancel(ctx, jobID)
+	if errors.Is(err, river.ErrNotFound) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,290 @@
+package butler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Causes of a run's context being cancelled.
+var (
+	errStopped      = errors.New("stopped by request")
+	errWindowClosed = errors.New("the window closed")
+	errTimedOut     = errors.New("the task's time limit passed")
+	errShutdown     = errors.New("the server shut down")
+)
+
+func causeReason(cause error) string {
+	if cause == nil {
+		return ""
+	}
+	return cause.Error()
+}
+
+// localRun is a run that a worker of this node holds.
+type localRun struct {
+	run    Run
+	cancel context.CancelCauseFunc
+	done   chan struct{}
+
+	mu       sync.Mutex
+	percent  int
+	step     string
+	summary  string
+	lastSave time.Time
+}
+
+func (lr *localRun) progress() (int, string) {
+	lr.mu.Lock()
+	defer lr.mu.Unlock()
+	return lr.percent, lr.step
+}
+
+// Execute runs one queued run: the queue's worker calls it with the run's id.
+// It waits for a slot when the run is in the maintenance queue, marks it
+// running, applies the task's time limit, and stores how it ended. It returns
+// nil when the run was handled (whatever its outcome), and an error only when
+// the store failed.
+func (m *Manager) Execute(ctx context.Context, runID int64) error {
+	m.mu.Lock()
+	if m.closing {
+		m.mu.Unlock()
+		return nil // stays queued; queued again at the next start
+	}
+	m.runs.Add(1)
+	m.mu.Unlock()
+	defer m.runs.Done()
+
+	r, err := m.store.Run(ctx, runID)
+	if ErrorCode(err) == ENOTFOUND {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read run %d: %w", runID, err)
+	}
+	if r.State != StateQueued {
+		return nil // removed, or already handled
+	}
+	t, ok := m.byName[r.Task]
+	if !ok {
+		_, err := m.store.FinishRun(ctx, r.ID, []RunState{StateQueued}, Finish{
+			Outcome: OutcomeFailed, Reason: "the task is no longer offered by this server", EndedAt: m.now(), Progress: -1})
+		return err
+	}
+
+	rctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	lr := &localRun{run: r, cancel: cancel, done: make(chan struct{}), percent: -1}
+	defer close(lr.done)
+	m.mu.Lock()
+	m.local[r.ID] = lr
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		delete(m.local, r.ID)
+		m.mu.Unlock()
+	}()
+
+	if r.Queue == QueueMaintenance {
+		if err := m.gate.acquire(rctx, gateKey{r.ScheduledAt, r.ID}); err != nil {
+			return nil // removed or shutting down while waiting; the stop recorded it
+		}
+		defer m.gate.release()
+	}
+	started := m.now()
+	ok, err = m.store.StartRun(ctx, r.ID, m.node, started)
+	if err != nil {
+		return fmt.Errorf("start run %d: %w", r.ID, err)
+	}
+	if !ok {
+		return nil
+	}
+	logger := m.logger.With(slog.String("task", string(r.Task)), slog.Int64("run", r.ID))
+	logger.InfoContext(ctx, "butler: run started", slog.String("trigger", string(r.Trigger)))
+
+	tctx, tcancel := context.WithTimeoutCause(rctx, t.TimeLimit, errTimedOut)
+	defer tcancel()
+	rep := &reporter{m: m, lr: lr, logger: logger}
+	runErr := safeRun(tctx, t.Action, rep)
+
+	f := Finish{EndedAt: m.now()}
+	f.Progress, f.Step = lr.progress()
+	lr.mu.Lock()
+	f.Summary = lr.summary
+	lr.mu.Unlock()
+	cause := context.Cause(tctx)
+	switch {
+	case cause != nil:
+		f.Outcome, f.Reason = outcomeOf(cause), reasonOf(cause, t.TimeLimit)
+	case runErr != nil:
+		f.Outcome, f.Reason, f.Error = OutcomeFailed, "the task failed", runErr.Error()
+	default:
+		f.Outcome = OutcomeSucceeded
+		if f.Progress >= 0 {
+			f.Progress = 100
+		}
+		f.SuccessDay = m.Settings().Window().Day(started)
+	}
+	if _, err := m.store.FinishRun(context.WithoutCancel(ctx), r.ID, []RunState{StateRunning}, f); err != nil {
+		return fmt.Errorf("finish run %d: %w", r.ID, err)
+	}
+	logger.InfoContext(ctx, "butler: run ended", slog.String("outcome", string(f.Outcome)),
+		slog.Duration("elapsed", f.EndedAt.Sub(started)), slog.String("summary", f.Summary), slog.String("error", f.Error))
+	return nil
+}
+
+func reasonOf(cause error, limit time.Duration) string {
+	switch {
+	case errors.Is(cause, errTimedOut):
+		return fmt.Sprintf("the task's time limit (%s) passed", limit)
+	case errors.Is(cause, errStopped), errors.Is(cause, errWindowClosed), errors.Is(cause, errShutdown):
+		return cause.Error()
+	default:
+		// The queue cancelled the job: a stop on another node.
+		return "stopped from another node"
+	}
+}
+
+func outcomeOf(cause error) Outcome {
+	switch {
+	case errors.Is(cause, errTimedOut):
+		return OutcomeTimedOut
+	case errors.Is(cause, errShutdown):
+		return OutcomeInterrupted
+	default:
+		return OutcomeStopped
+	}
+}
+
+// safeRun runs the action and turns a panic into an error, so that one bad
+// task cannot take the server down.
+func safeRun(ctx context.Context, a Action, r Reporter) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("the task panicked: %v", p)
+		}
+	}()
+	return a.Run(ctx, r)
+}
+
+// reporter is the Reporter a run's action sees.
+type reporter struct {
+	m      *Manager
+	lr     *localRun
+	logger *slog.Logger
+}
+
+func (r *reporter) Progress(percent int, step string) {
+	if percent < -1 {
+		percent = -1
+	}
+	if percent > 100 {
+		percent = 100
+	}
+	now := r.m.now()
+	r.lr.mu.Lock()
+	r.lr.percent, r.lr.step = percent, step
+	save := now.Sub(r.lr.lastSave) >= time.Second
+	if save {
+		r.lr.lastSave = now
+	}
+	r.lr.mu.Unlock()
+	if save {
+		// Other nodes read progress from the store; at most once a second.
+		if err := r.m.store.SaveProgress(context.Background(), r.lr.run.ID, percent, step); err != nil {
+			r.logger.Warn("butler: save progress", slog.String("error", err.Error()))
+		}
+	}
+}
+
+func (r *reporter) Summary(text string) {
+	r.lr.mu.Lock()
+	r.lr.summary = text
+	r.lr.mu.Unlock()
+}
+
+func (r *reporter) Logger() *slog.Logger { return r.logger }
+
+// gate lets at most limit maintenance runs work at once on this node, in the
+// order they were queued.
+type gate struct {
+	mu      sync.Mutex
+	limit   int
+	busy    int
+	waiting []*gateWaiter
+}
+
+type gateKey struct {
+	at time.Time
+	id int64
+}
+
+func (k gateKey) before(o gateKey) bool {
+	if !k.at.Equal(o.at) {
+		return k.at.Before(o.at)
+	}
+	return k.id < o.id
+}
+
+type gateWaiter struct {
+	key   gateKey
+	ready chan struct{}
+}
+
+func newGate(limit int) *gate { return &gate{limit: max(limit, 1)} }
+
+func (g *gate) acquire(ctx context.Context, k gateKey) error {
+	w := &gateWaiter{key: k, ready: make(chan struct{})}
+	g.mu.Lock()
+	i := sort.Search(len(g.waiting), func(i int) bool { return k.before(g.waiting[i].key) })
+	g.waiting = append(g.waiting, nil)
+	copy(g.waiting[i+1:], g.waiting[i:])
+	g.waiting[i] = w
+	g.dispatch()
+	g.mu.Unlock()
+	select {
+	case <-w.ready:
+		return nil
+	case <-ctx.Done():
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		for i, x := range g.waiting {
+			if x == w {
+				g.waiting = append(g.waiting[:i], g.waiting[i+1:]...)
+				return context.Cause(ctx)
+			}
+		}
+		// Granted as we gave up: hand the slot on.
+		g.busy--
+		g.dispatch()
+		return context.Cause(ctx)
+	}
+}
+
+func (g *gate) release() {
+	g.mu.Lock()
+	g.busy--
+	g.dispatch()
+	g.mu.Unlock()
+}
+
+func (g *gate) setLimit(n int) {
+	g.mu.Lock()
+	g.limit = max(n, 1)
+	g.dispatch()
+	g.mu.Unlock()
+}
+
+// dispatch grants slots in order; g.mu is held.
+func (g *gate) dispatch() {
+	for g.busy < g.limit && len(g.waiting) > 0 {
+		w := g.waiting[0]
+		g.waiting = g.waiting[1:]
+		g.busy++
+		close(w.ready)
+	}
+}

@@ -1,0 +1,312 @@
+package butler
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/plexbutler/butler/schedule"
+)
+
+// Queue is the job engine that carries queued runs to a worker: River in
+// production (package engine). Every method is safe for concurrent use.
+type Queue interface {
+	// Enqueue makes a queue job for a queued run, in the run's queue, and
+	// returns its id. Enqueuing the same run twice makes one job.
+	Enqueue(ctx context.Context, r Run) (jobID int64, err error)
+	// Cancel cancels a job: a waiting job leaves the queue; a running job's
+	// context is cancelled wherever it runs.
+	Cancel(ctx context.Context, jobID int64) error
+}
+
+// Recoverer is implemented by actions that must tidy up after a crash (a
+// backup removes the partial file it left). The manager calls Recover once
+// at start, before any run.
+type Recoverer interface {
+	Recover(ctx context.Context) error
+}
+
+// Config configures a Manager. Catalog, Store and Queue are required.
+type Config struct {
+	// Catalog lists the tasks; entries with an Action are offered.
+	Catalog []Task
+	// DataDir gives the default backup path; HostZone the default zone
+	// ("" for UTC).
+	DataDir  string
+	HostZone string
+	Logger   *slog.Logger
+	// Node names this server in the run history; default "local".
+	Node string
+	// NowFunc returns the current time; default time.Now.
+	NowFunc func() time.Time
+	Queue   Queue
+	// Rand draws random start instants; default a source seeded at random.
+	Rand  schedule.Rand
+	Store Store
+	// StopGrace is how long a stop waits for the task to return before it
+	// answers; default 2 s. The stop is durable before the answer either way.
+	StopGrace time.Duration
+}
+
+// Manager is the Butler: it decides, starts, stops and plans runs of the
+// catalog's tasks under the scheduling rules. Start it with Start; stop it
+// with Stop. Its methods are safe for concurrent use.
+type Manager struct {
+	catalog []Task // offered tasks, in catalog order
+	byName  map[TaskName]*Task
+	known   map[TaskName]bool
+	defs    []SettingDef
+	defByID map[string]SettingDef
+
+	logger    *slog.Logger
+	node      string
+	now       func() time.Time
+	queue     Queue
+	rnd       schedule.Rand
+	store     Store
+	stopGrace time.Duration
+
+	opMu sync.Mutex // serialises start and stop decisions on this node
+
+	mu       sync.Mutex
+	settings Settings
+	local    map[int64]*localRun
+	closing  bool
+
+	gate *gate
+	wake chan struct{}
+
+	loopCancel context.CancelFunc
+	loopDone   chan struct{}
+	runs       sync.WaitGroup
+	lastPrune  time.Time
+}
+
+// NewManager validates cfg and returns a Manager with its stored settings
+// loaded. It returns an error when cfg lacks a required field or the store
+// cannot be read.
+func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
+	if cfg.Store == nil || cfg.Queue == nil {
+		return nil, errors.New("butler: Config needs a Store and a Queue")
+	}
+	m := &Manager{
+		byName:    map[TaskName]*Task{},
+		known:     map[TaskName]bool{},
+		defByID:   map[string]SettingDef{},
+		logger:    cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
+		node:      cmp.Or(cfg.Node, "local"),
+		now:       cfg.NowFunc,
+		queue:     cfg.Queue,
+		rnd:       cfg.Rand,
+		store:     cfg.Store,
+		stopGrace: cmp.Or(cfg.StopGrace, 2*time.Second),
+		local:     map[int64]*localRun{},
+		wake:      make(chan struct{}, 1),
+	}
+	if m.now == nil {
+		m.now = time.Now
+	}
+	if m.rnd == nil {
+		m.rnd = globalRand{}
+	}
+	for _, t := range cfg.Catalog {
+		m.known[t.Name] = true
+		if t.Action == nil {
+			continue
+		}
+		if t.Interval < 1 {
+			return nil, fmt.Errorf("butler: task %s has interval %d; want at least 1 day", t.Name, t.Interval)
+		}
+		if t.TimeLimit <= 0 {
+			t.TimeLimit = DefaultTimeLimit
+		}
+		m.catalog = append(m.catalog, t)
+	}
+	for i := range m.catalog {
+		m.byName[m.catalog[i].Name] = &m.catalog[i]
+	}
+	m.defs = SettingDefs(m.catalog, cfg.DataDir, cmp.Or(cfg.HostZone, "UTC"))
+	for _, d := range m.defs {
+		m.defByID[d.ID] = d
+	}
+	stored, err := m.store.Settings(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("butler: read settings: %w", err)
+	}
+	s, problems := buildSettings(m.defs, stored)
+	for _, p := range problems {
+		m.logger.WarnContext(ctx, "butler: setting", slog.String("problem", p.Error()))
+	}
+	m.settings = s
+	m.gate = newGate(s.MaxConcurrent())
+	return m, nil
+}
+
+// globalRand draws from math/rand/v2's top-level source, which is seeded at
+// random and safe for concurrent use.
+type globalRand struct{}
+
+func (globalRand) Int64N(n int64) int64 { return rand.Int64N(n) }
+
+// Tasks returns the offered tasks in catalog order.
+func (m *Manager) Tasks() []Task { return append([]Task(nil), m.catalog...) }
+
+// Task returns an offered task by name; ENOTFOUND when there is none.
+func (m *Manager) Task(name TaskName) (Task, error) {
+	t, ok := m.byName[name]
+	if !ok {
+		return Task{}, m.notFound(name)
+	}
+	return *t, nil
+}
+
+func (m *Manager) notFound(name TaskName) error {
+	if m.known[name] {
+		return Errorf(ENOTFOUND, "task %s does nothing on this server; GET /butler lists the tasks it offers", name)
+	}
+	return Errorf(ENOTFOUND, "no task named %q; task names are case-sensitive, GET /butler lists them", name)
+}
+
+// Settings returns the current settings.
+func (m *Manager) Settings() Settings {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.settings
+}
+
+// SettingDefs returns the definitions of every setting, in listing order.
+func (m *Manager) SettingDefs() []SettingDef { return append([]SettingDef(nil), m.defs...) }
+
+// SetSettings validates every value and stores them all, or none: an unknown
+// id or an invalid value is an EINVALID error that names it. Accepted changes
+// take effect at once (the planner re-plans).
+func (m *Manager) SetSettings(ctx context.Context, raw map[string]string) error {
+	if len(raw) == 0 {
+		return nil
+	}
+	canon := make(map[string]string, len(raw))
+	var problems []string
+	for id, v := range raw {
+		d, ok := m.defByID[id]
+		if !ok {
+			problems = append(problems, fmt.Sprintf("unknown setting %q; GET /:/prefs lists them", id))
+			continue
+		}
+		c, err := d.Canonical(v)
+		if err != nil {
+			problems = append(problems, err.Error())
+			continue
+		}
+		canon[id] = c
+	}
+	if len(problems) > 0 {
+		slices.Sort(problems)
+		return Errorf(EINVALID, "nothing was changed: %s", strings.Join(problems, "; "))
+	}
+	m.opMu.Lock()
+	defer m.opMu.Unlock()
+	if err := m.store.SaveSettings(ctx, canon); err != nil {
+		return fmt.Errorf("save settings: %w", err)
+	}
+	m.mu.Lock()
+	values := m.settings.Values()
+	for k, v := range canon {
+		values[k] = v
+	}
+	s, _ := buildSettings(m.defs, values)
+	m.settings = s
+	m.mu.Unlock()
+	m.gate.setLimit(s.MaxConcurrent())
+	m.logger.InfoContext(ctx, "butler: settings changed", slog.Int("count", len(canon)))
+	m.poke()
+	return nil
+}
+
+// poke wakes the planner loop.
+func (m *Manager) poke() {
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Start recovers what a previous process left (runs that were running end
+// interrupted; queued runs are queued again; actions tidy up) and starts the
+// planner loop. The loop runs until Stop.
+func (m *Manager) Start(ctx context.Context) error {
+	for _, t := range m.catalog {
+		if r, ok := t.Action.(Recoverer); ok {
+			if err := r.Recover(ctx); err != nil {
+				m.logger.WarnContext(ctx, "butler: recover task", slog.String("task", string(t.Name)), slog.String("error", err.Error()))
+			}
+		}
+	}
+	now := m.now()
+	active, err := m.store.ActiveRuns(ctx)
+	if err != nil {
+		return fmt.Errorf("butler: read active runs: %w", err)
+	}
+	for _, r := range active {
+		switch r.State {
+		case StateRunning:
+			if r.Node != m.node && r.Node != "" {
+				continue
+			}
+			if _, err := m.store.FinishRun(ctx, r.ID, []RunState{StateRunning}, Finish{
+				Outcome: OutcomeInterrupted, Reason: "the server stopped while the task ran", EndedAt: now,
+				Progress: r.Progress, Step: r.Step,
+			}); err != nil {
+				return fmt.Errorf("butler: end interrupted run %d: %w", r.ID, err)
+			}
+			m.logger.InfoContext(ctx, "butler: run interrupted by the previous stop", slog.Int64("run", r.ID), slog.String("task", string(r.Task)))
+		case StateQueued:
+			m.enqueue(ctx, r)
+		}
+	}
+	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	m.loopCancel = cancel
+	m.loopDone = make(chan struct{})
+	go func() {
+		defer close(m.loopDone)
+		m.loop(loopCtx)
+	}()
+	return nil
+}
+
+// Stop stops the planner loop and every local run (they end interrupted),
+// waiting for them until ctx is done. Queued runs stay queued for the next
+// start. Stop may be called twice, or without Start.
+func (m *Manager) Stop(ctx context.Context) error {
+	m.mu.Lock()
+	m.closing = true
+	locals := make([]*localRun, 0, len(m.local))
+	for _, lr := range m.local {
+		locals = append(locals, lr)
+	}
+	m.mu.Unlock()
+	if m.loopCancel != nil {
+		m.loopCancel()
+		select {
+		case <-m.loopDone:
+		case <-ctx.Done():
+		}
+	}
+	for _, lr := range locals {
+		lr.cancel(errShutdown)
+	}
+	done := make(chan struct{})
+	go func() { m.runs.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("butler: stop: runs still going: %w", ctx.Err())
+	}
+}

@@ -1,0 +1,138 @@
+package butler
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/plexbutler/butler/schedule"
+)
+
+// loop is the planner: it wakes when a window opens or closes, when a
+// scheduled run's instant comes, when the settings change, and at least once
+// an hour, and does what is due (tick).
+func (m *Manager) loop(ctx context.Context) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		case <-m.wake:
+		}
+		next := m.tick(ctx, m.now())
+		timer.Reset(max(next.Sub(m.now()), 0))
+	}
+}
+
+// tick ends runs whose window has closed, plans the window that is open,
+// queues scheduled runs whose instant has come, prunes old history, and
+// returns when it wants to run next.
+func (m *Manager) tick(ctx context.Context, now time.Time) time.Time {
+	s := m.Settings()
+	w := s.Window()
+	next, _ := w.Next(now)
+	if hour := now.Add(time.Hour); hour.Before(next) {
+		next = hour
+	}
+
+	m.opMu.Lock()
+	defer m.opMu.Unlock()
+	active, err := m.store.ActiveRuns(ctx)
+	if err != nil {
+		m.logger.ErrorContext(ctx, "butler: planner: read active runs", slog.String("error", err.Error()))
+		return now.Add(10 * time.Second)
+	}
+	m.closeWindows(ctx, now, w, active)
+	if d, inside := w.Inside(now); inside {
+		m.planWindow(ctx, now, s, d)
+		// The plan may have made scheduled runs.
+		if active, err = m.store.ActiveRuns(ctx); err != nil {
+			return now.Add(10 * time.Second)
+		}
+	}
+	for _, r := range active {
+		if r.State != StateScheduled {
+			continue
+		}
+		if r.ScheduledAt.After(now) {
+			if r.ScheduledAt.Before(next) {
+				next = r.ScheduledAt
+			}
+			continue
+		}
+		ok, err := m.store.QueueRun(ctx, r.ID, now)
+		if err != nil {
+			m.logger.ErrorContext(ctx, "butler: queue scheduled run", slog.Int64("run", r.ID), slog.String("error", err.Error()))
+			continue
+		}
+		if ok {
+			r.State = StateQueued
+			m.enqueue(ctx, r)
+		}
+	}
+	if now.Sub(m.lastPrune) >= time.Hour {
+		m.lastPrune = now
+		n, err := m.store.PruneRuns(ctx, now.Add(-s.Retention()))
+		if err != nil {
+			m.logger.WarnContext(ctx, "butler: prune run history", slog.String("error", err.Error()))
+		} else if n > 0 {
+			m.logger.InfoContext(ctx, "butler: pruned run history", slog.Int("runs_deleted", n))
+		}
+	}
+	return next
+}
+
+// closeWindows ends the runs that belong to a window that has closed: waiting
+// runs are skipped, running runs of stopAtWindowEnd tasks are stopped.
+func (m *Manager) closeWindows(ctx context.Context, now time.Time, w schedule.Window, active []Run) {
+	for _, r := range active {
+		if r.Window.IsZero() {
+			continue
+		}
+		if _, close := w.Bounds(r.Window); now.Before(close) {
+			continue
+		}
+		switch r.State {
+		case StateScheduled, StateQueued:
+			if err := m.remove(ctx, r, "window closed"); err != nil {
+				m.logger.ErrorContext(ctx, "butler: skip run at window close", slog.Int64("run", r.ID), slog.String("error", err.Error()))
+			}
+		case StateRunning:
+			if t, ok := m.byName[r.Task]; ok && t.StopAtWindowEnd {
+				if _, err := m.stopRun(ctx, r, errWindowClosed); err != nil {
+					m.logger.ErrorContext(ctx, "butler: stop run at window close", slog.Int64("run", r.ID), slog.String("error", err.Error()))
+				}
+			}
+		}
+	}
+}
+
+// planWindow plans the window of day d: every enabled task that is due and
+// has no run in it yet gets one (scheduling.md, "automatic runs").
+func (m *Manager) planWindow(ctx context.Context, now time.Time, s Settings, d schedule.Day) {
+	w := s.Window()
+	open, _ := w.Bounds(d)
+	active, records, err := m.state(ctx)
+	if err != nil {
+		m.logger.ErrorContext(ctx, "butler: planner", slog.String("error", err.Error()))
+		return
+	}
+	ran, err := m.store.TasksRunSince(ctx, open)
+	if err != nil {
+		m.logger.ErrorContext(ctx, "butler: planner", slog.String("error", err.Error()))
+		return
+	}
+	for _, t := range m.catalog {
+		st := taskState(t, s, active, records)
+		done := ran[t.Name] || records[t.Name].Suppressed == d
+		dec := schedule.Plan(now, w, d, st, done, m.rnd)
+		if dec.Verdict == schedule.Leave {
+			continue
+		}
+		if _, err := m.apply(ctx, t, dec, TriggerWindow, now); err != nil {
+			m.logger.ErrorContext(ctx, "butler: plan task", slog.String("task", string(t.Name)), slog.String("error", err.Error()))
+		}
+	}
+}

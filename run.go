@@ -1,0 +1,98 @@
+package butler
+
+import (
+	"time"
+
+	"github.com/plexbutler/butler/schedule"
+)
+
+// RunState is where a run is in its life.
+type RunState string
+
+// The states of a run. At most one run of a task is scheduled, queued or
+// running at any moment.
+const (
+	StateScheduled RunState = "scheduled" // waits for its instant
+	StateQueued    RunState = "queued"    // waits for a free slot
+	StateRunning   RunState = "running"
+	StateFinished  RunState = "finished" // has an Outcome
+)
+
+// Active reports whether the state is scheduled, queued or running.
+func (s RunState) Active() bool { return s != StateFinished && s != "" }
+
+// Outcome is how a finished run ended.
+type Outcome string
+
+// The outcomes of a run.
+const (
+	OutcomeSucceeded   Outcome = "succeeded"
+	OutcomeFailed      Outcome = "failed"
+	OutcomeStopped     Outcome = "stopped"     // by a person or an API call
+	OutcomeTimedOut    Outcome = "timed_out"   // past its task's time limit
+	OutcomeInterrupted Outcome = "interrupted" // the server stopped or died under it
+	OutcomeSkipped     Outcome = "skipped"     // decided not to run; Reason says why
+)
+
+// Outcomes lists every outcome, in a stable order.
+func Outcomes() []Outcome {
+	return []Outcome{OutcomeSucceeded, OutcomeFailed, OutcomeStopped, OutcomeTimedOut, OutcomeInterrupted, OutcomeSkipped}
+}
+
+// Trigger is what made a run.
+type Trigger string
+
+// The triggers of a run.
+const (
+	TriggerWindow    Trigger = "window"     // the nightly planner
+	TriggerStartAll  Trigger = "start_all"  // POST /butler
+	TriggerStartTask Trigger = "start_task" // POST /butler/{task}
+	TriggerForce     Trigger = "force"      // POST /butler/{task}?force=1
+)
+
+// Queue names. Runs of the window and of start-all wait in the maintenance
+// queue, at most ButlerMaxConcurrentTasks at a time on a node; single-task
+// starts take a slot of their own in the manual queue.
+const (
+	QueueMaintenance = "maintenance"
+	QueueManual      = "manual"
+)
+
+// Run is one execution of one task, from its decision to its outcome.
+type Run struct {
+	ID      int64
+	Task    TaskName
+	Trigger Trigger
+	State   RunState
+	Outcome Outcome // set when State is finished
+	Reason  string  // why it was skipped, stopped or failed, in words
+	Summary string  // the task's one-line result
+	Error   string  // the task's error, when it failed
+	// Window is the day of the window the run belongs to; a run that belongs
+	// to a window and has not started when the window closes is skipped. The
+	// zero Day: it belongs to no window.
+	Window schedule.Day
+	// Day is the butler day the run was decided for.
+	Day   schedule.Day
+	Queue string
+	// Node names the server that ran it.
+	Node     string
+	JobID    int64
+	Progress int // 0..100, or -1 when unknown
+	Step     string
+
+	CreatedAt   time.Time
+	ScheduledAt time.Time // when it may start
+	StartedAt   time.Time // zero until it runs
+	EndedAt     time.Time // zero until it ends
+}
+
+// RunFilter selects runs of the history.
+type RunFilter struct {
+	Task    TaskName  // "" for every task
+	Outcome Outcome   // "" for every outcome
+	Since   time.Time // created at or after; zero for no bound
+	Before  time.Time // created before; zero for no bound
+	BeforeID int64    // only runs with a smaller id (paging); 0 for no bound
+	Limit   int       // at most this many, newest first; 0 for 50
+}

@@ -1,0 +1,233 @@
+package butler
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/plexbutler/butler/schedule"
+)
+
+// Setting ids of the Butler (real server ids, and the project's own).
+const (
+	SettingStartHour          = "ButlerStartHour"
+	SettingEndHour            = "ButlerEndHour"
+	SettingBackupPath         = "ButlerDatabaseBackupPath"
+	SettingMaxConcurrentTasks = "ButlerMaxConcurrentTasks"
+	SettingTimeZone           = "ButlerTimeZone"
+	SettingRunRetentionDays   = "ButlerRunRetentionDays"
+)
+
+// Setting types, as Plex names them.
+const (
+	TypeBool = "bool"
+	TypeInt  = "int"
+	TypeText = "text"
+)
+
+// SettingDef describes one setting: what GET /:/prefs lists and what PUT
+// validates.
+type SettingDef struct {
+	ID         string
+	Label      string
+	Summary    string
+	Type       string // bool, int or text
+	Default    string // canonical form: "true"/"false", a decimal integer, or text
+	Hidden     bool
+	Advanced   bool
+	Group      string
+	EnumValues string // "value:label|value:label", or ""
+	// Min and Max bound an int setting.
+	Min, Max int
+	// CheckFunc validates a text setting's value and returns its canonical
+	// form; nil accepts any text.
+	CheckFunc func(string) (string, error)
+}
+
+// Canonical validates a raw value (as it comes in a query string) and returns
+// it in canonical form, or an error saying what is wrong and what is allowed.
+func (d SettingDef) Canonical(raw string) (string, error) {
+	switch d.Type {
+	case TypeBool:
+		switch strings.ToLower(strings.TrimSpace(raw)) {
+		case "1", "true":
+			return "true", nil
+		case "0", "false":
+			return "false", nil
+		}
+		return "", fmt.Errorf("%s: %q is not a bool; use 1, 0, true or false", d.ID, raw)
+	case TypeInt:
+		n, err := strconv.Atoi(strings.TrimSpace(raw))
+		if err != nil {
+			return "", fmt.Errorf("%s: %q is not a whole number; use %d..%d", d.ID, raw, d.Min, d.Max)
+		}
+		if n < d.Min || n > d.Max {
+			return "", fmt.Errorf("%s: %d is out of range; use %d..%d", d.ID, n, d.Min, d.Max)
+		}
+		return strconv.Itoa(n), nil
+	default:
+		if d.CheckFunc != nil {
+			v, err := d.CheckFunc(raw)
+			if err != nil {
+				return "", fmt.Errorf("%s: %w", d.ID, err)
+			}
+			return v, nil
+		}
+		return raw, nil
+	}
+}
+
+func hourEnum() string {
+	var b strings.Builder
+	for h := range 24 {
+		if h > 0 {
+			b.WriteByte('|')
+		}
+		fmt.Fprintf(&b, "%d:%d:00", h, h)
+	}
+	return b.String()
+}
+
+// SettingDefs returns the definitions of every Butler setting for a catalog
+// of offered tasks (one enable setting each), in the order GET /:/prefs lists
+// them. dataDir gives the default backup path; hostZone the default zone.
+func SettingDefs(catalog []Task, dataDir, hostZone string) []SettingDef {
+	defs := []SettingDef{
+		{ID: SettingStartHour, Label: "Time at which tasks start to run", Summary: "The time at which the server starts running background maintenance tasks.",
+			Type: TypeInt, Default: "2", Group: "butler", EnumValues: hourEnum(), Min: 0, Max: 23},
+		{ID: SettingEndHour, Label: "Time at which tasks stop running", Summary: "The time at which the background maintenance tasks stop running.",
+			Type: TypeInt, Default: "5", Group: "butler", EnumValues: hourEnum(), Min: 0, Max: 23},
+		{ID: SettingBackupPath, Label: "Backup directory", Summary: "The directory in which database backups are stored.",
+			Type: TypeText, Default: filepath.Join(dataDir, "Backups"), Group: "butler", Advanced: true, CheckFunc: checkBackupPath},
+		{ID: SettingMaxConcurrentTasks, Label: "Maximum concurrent tasks", Summary: "How many queued maintenance tasks may run at the same time on this server.",
+			Type: TypeInt, Default: "1", Group: "butler", Advanced: true, Min: 1, Max: 16},
+		{ID: SettingTimeZone, Label: "Time zone", Summary: "The time zone of the maintenance window, as an IANA name such as Europe/Berlin.",
+			Type: TypeText, Default: hostZone, Group: "butler", Advanced: true, CheckFunc: checkZone},
+		{ID: SettingRunRetentionDays, Label: "Run history retention (days)", Summary: "How many days finished runs are kept in the history.",
+			Type: TypeInt, Default: "90", Group: "butler", Advanced: true, Min: 1, Max: 3650},
+	}
+	for _, t := range catalog {
+		if t.Action == nil {
+			continue
+		}
+		defs = append(defs, SettingDef{ID: t.Setting, Label: t.SettingLabel, Summary: t.Description,
+			Type: TypeBool, Default: strconv.FormatBool(t.EnabledDefault), Group: "butler"})
+	}
+	return defs
+}
+
+func checkZone(raw string) (string, error) {
+	name := strings.TrimSpace(raw)
+	if name == "" {
+		return "", fmt.Errorf("the time zone is empty; use an IANA name such as Europe/Berlin or UTC")
+	}
+	if _, err := time.LoadLocation(name); err != nil {
+		return "", fmt.Errorf("unknown time zone %q; use an IANA name such as Europe/Berlin or UTC", name)
+	}
+	return name, nil
+}
+
+func checkBackupPath(raw string) (string, error) {
+	p := strings.TrimSpace(raw)
+	if p == "" || !filepath.IsAbs(p) {
+		return "", fmt.Errorf("%q is not an absolute path; give the full path of a directory", raw)
+	}
+	p = filepath.Clean(p)
+	if err := os.MkdirAll(p, 0o700); err != nil {
+		return "", fmt.Errorf("cannot create the backup directory: %v", err)
+	}
+	if fi, err := os.Stat(p); err != nil || !fi.IsDir() {
+		return "", fmt.Errorf("%s is not a directory", p)
+	}
+	f, err := os.CreateTemp(p, ".butler-write-check-*")
+	if err != nil {
+		return "", fmt.Errorf("the backup directory is not writable: %v", err)
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return p, nil
+}
+
+// Settings is a validated snapshot of every setting value.
+type Settings struct {
+	values map[string]string
+	loc    *time.Location
+}
+
+// Get returns the canonical value of a setting.
+func (s Settings) Get(id string) string { return s.values[id] }
+
+// Values returns a copy of every value by id.
+func (s Settings) Values() map[string]string {
+	out := make(map[string]string, len(s.values))
+	for k, v := range s.values {
+		out[k] = v
+	}
+	return out
+}
+
+func (s Settings) int(id string) int {
+	n, _ := strconv.Atoi(s.values[id])
+	return n
+}
+
+// Window returns the maintenance window.
+func (s Settings) Window() schedule.Window {
+	return schedule.Window{Start: s.int(SettingStartHour), End: s.int(SettingEndHour), Loc: s.loc}
+}
+
+// Location returns the zone of the window.
+func (s Settings) Location() *time.Location { return s.loc }
+
+// MaxConcurrent returns ButlerMaxConcurrentTasks.
+func (s Settings) MaxConcurrent() int { return s.int(SettingMaxConcurrentTasks) }
+
+// Retention returns how long finished runs are kept.
+func (s Settings) Retention() time.Duration {
+	return time.Duration(s.int(SettingRunRetentionDays)) * 24 * time.Hour
+}
+
+// BackupPath returns ButlerDatabaseBackupPath.
+func (s Settings) BackupPath() string { return s.values[SettingBackupPath] }
+
+// Enabled reports whether the task's enable setting is on.
+func (s Settings) Enabled(t Task) bool { return s.values[t.Setting] == "true" }
+
+// buildSettings merges stored values over defaults. A stored value that no
+// longer validates (a zone removed from the host's database) falls back to
+// its default, and is reported.
+func buildSettings(defs []SettingDef, stored map[string]string) (Settings, []error) {
+	var problems []error
+	values := make(map[string]string, len(defs))
+	for _, d := range defs {
+		values[d.ID] = d.Default
+		raw, ok := stored[d.ID]
+		if !ok {
+			continue
+		}
+		if d.Type == TypeText && d.CheckFunc == nil {
+			values[d.ID] = raw
+			continue
+		}
+		// The backup path is checked (and created) when it is set, not at
+		// every start.
+		if d.ID == SettingBackupPath {
+			values[d.ID] = raw
+			continue
+		}
+		v, err := d.Canonical(raw)
+		if err != nil {
+			problems = append(problems, fmt.Errorf("stored setting ignored, default used: %w", err))
+			continue
+		}
+		values[d.ID] = v
+	}
+	loc, err := time.LoadLocation(values[SettingTimeZone])
+	if err != nil {
+		loc = time.Local
+	}
+	return Settings{values: values, loc: loc}, problems
+}

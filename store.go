@@ -1,0 +1,82 @@
+package butler
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/plexbutler/butler/schedule"
+)
+
+// ErrActiveRun is returned by Store.CreateRun when the task already has a
+// scheduled, queued or running run; the existing run is returned with it.
+var ErrActiveRun = errors.New("butler: the task already has an active run")
+
+// TaskRecord is what the store keeps of a task between runs.
+type TaskRecord struct {
+	// LastSuccess is the butler day of the last successful run, or the zero
+	// Day when it never succeeded; LastSuccessAt is when that run ended.
+	LastSuccess   schedule.Day
+	LastSuccessAt time.Time
+	// Suppressed is the day of the window in which the task was stopped; it
+	// is not planned again in that window.
+	Suppressed schedule.Day
+}
+
+// Finish says how a run ends, for Store.FinishRun.
+type Finish struct {
+	Outcome Outcome
+	Reason  string
+	Summary string
+	Error   string
+	EndedAt time.Time
+	// SuccessDay is recorded as the task's last success when Outcome is
+	// succeeded.
+	SuccessDay schedule.Day
+	// Progress and Step are the run's last progress.
+	Progress int
+	Step     string
+}
+
+// Store keeps the Butler's own state: settings, runs and task records. Every
+// method is safe for concurrent use. Implementations: store/sqlite (and
+// store/postgres for clusters).
+type Store interface {
+	// Settings returns every stored setting value by id.
+	Settings(ctx context.Context) (map[string]string, error)
+	// SaveSettings stores the values, all or none.
+	SaveSettings(ctx context.Context, values map[string]string) error
+
+	// CreateRun inserts r (its ID, CreatedAt are set) unless its task already
+	// has an active run; then it returns that run and ErrActiveRun.
+	CreateRun(ctx context.Context, r *Run) (Run, error)
+	// Run returns one run; ENOTFOUND when there is none.
+	Run(ctx context.Context, id int64) (Run, error)
+	// Runs returns finished and active runs matching f, newest first.
+	Runs(ctx context.Context, f RunFilter) ([]Run, error)
+	// ActiveRuns returns every scheduled, queued or running run, oldest first.
+	ActiveRuns(ctx context.Context) ([]Run, error)
+	// QueueRun moves a scheduled run to queued; false when it was not
+	// scheduled any more.
+	QueueRun(ctx context.Context, id int64, at time.Time) (bool, error)
+	// SetRunJob records the queue job that carries the run.
+	SetRunJob(ctx context.Context, id, jobID int64) error
+	// StartRun moves a queued run to running on node; false when it was not
+	// queued any more (it was removed).
+	StartRun(ctx context.Context, id int64, node string, at time.Time) (bool, error)
+	// SaveProgress records a running run's progress.
+	SaveProgress(ctx context.Context, id int64, progress int, step string) error
+	// FinishRun ends a run that is in one of the states from; false when it
+	// was in none of them (someone else ended it first). A success also
+	// records the task's last success.
+	FinishRun(ctx context.Context, id int64, from []RunState, f Finish) (bool, error)
+
+	// TaskRecords returns the record of every task that has one.
+	TaskRecords(ctx context.Context) (map[TaskName]TaskRecord, error)
+	// Suppress marks the task as stopped in the window of day d.
+	Suppress(ctx context.Context, task TaskName, d schedule.Day) error
+	// TasksRunSince returns the tasks that have a run created at or after t.
+	TasksRunSince(ctx context.Context, t time.Time) (map[TaskName]bool, error)
+	// PruneRuns deletes finished runs that ended before t and returns how many.
+	PruneRuns(ctx context.Context, before time.Time) (int, error)
+}
