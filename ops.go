@@ -1,10 +1,12 @@
 package butler
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/plexbutler/butler/schedule"
@@ -286,6 +288,9 @@ func (m *Manager) StopAll(ctx context.Context) ([]StopResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read active runs: %w", err)
 	}
+	// Waiting runs first: stopping a running one frees a slot that a
+	// waiting one would take.
+	slices.SortStableFunc(runs, func(a, b Run) int { return cmp.Compare(rank(a.State), rank(b.State)) })
 	var out []StopResult
 	var errs []error
 	for _, r := range runs {
@@ -414,6 +419,14 @@ func (m *Manager) remove(ctx context.Context, r Run, reason string) error {
 	}
 	m.logger.InfoContext(ctx, "butler: run removed", slog.String("task", string(r.Task)), slog.Int64("run", r.ID), slog.String("reason", reason))
 	return nil
+}
+
+// rank orders states so that waiting runs come before running ones.
+func rank(s RunState) int {
+	if s == StateRunning {
+		return 1
+	}
+	return 0
 }
 
 func (m *Manager) open() error {

@@ -1,8 +1,10 @@
 package butler
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/plexbutler/butler/schedule"
@@ -87,6 +89,10 @@ func (m *Manager) tick(ctx context.Context, now time.Time) time.Time {
 // closeWindows ends the runs that belong to a window that has closed: waiting
 // runs are skipped, running runs of stopAtWindowEnd tasks are stopped.
 func (m *Manager) closeWindows(ctx context.Context, now time.Time, w schedule.Window, active []Run) {
+	// Waiting runs first: stopping a running one frees a slot that a
+	// waiting one would take.
+	active = slices.Clone(active)
+	slices.SortStableFunc(active, func(a, b Run) int { return cmp.Compare(rank(a.State), rank(b.State)) })
 	for _, r := range active {
 		if r.Window.IsZero() {
 			continue

@@ -89,10 +89,10 @@ type Run struct {
 
 // RunFilter selects runs of the history.
 type RunFilter struct {
-	Task    TaskName  // "" for every task
-	Outcome Outcome   // "" for every outcome
-	Since   time.Time // created at or after; zero for no bound
-	Before  time.Time // created before; zero for no bound
-	BeforeID int64    // only runs with a smaller id (paging); 0 for no bound
-	Limit   int       // at most this many, newest first; 0 for 50
+	Task     TaskName  // "" for every task
+	Outcome  Outcome   // "" for every outcome
+	Since    time.Time // created at or after; zero for no bound
+	Before   time.Time // created before; zero for no bound
+	BeforeID int64     // only runs with a smaller id (paging); 0 for no bound
+	Limit    int       // at most this many, newest first; 0 for 50
 }
