@@ -81,6 +81,11 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 	lr := &localRun{run: r, cancel: cancel, done: make(chan struct{}), percent: -1}
 	defer close(lr.done)
 	m.mu.Lock()
+	if m.closing {
+		// Stop began while this run was being read: it stays queued.
+		m.mu.Unlock()
+		return nil
+	}
 	m.local[r.ID] = lr
 	m.mu.Unlock()
 	defer func() {

@@ -91,8 +91,6 @@ func splitPath(p string) []string {
 	return strings.Split(p, "/")
 }
 
-type ctxKey struct{}
-
 // match returns the routes whose path matches, and the path values.
 func (rt *router) match(path string) ([]route, map[string]string) {
 	segs := splitPath(path)

@@ -1,0 +1,469 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/api"
+	"github.com/plexbutler/butler/apitype"
+	"github.com/plexbutler/butler/engine"
+	"github.com/plexbutler/butler/store/sqlite"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+const token = "test-token-0123456789"
+
+// blocker is an action that announces each start and runs until its context
+// ends or it is released. It counts how many of its runs overlap.
+type blocker struct {
+	entered chan struct{}
+	release chan struct{}
+	running atomic.Int32
+	maxSeen atomic.Int32
+	ended   chan error
+}
+
+func newBlocker() *blocker {
+	return &blocker{entered: make(chan struct{}, 1000), release: make(chan struct{}), ended: make(chan error, 1000)}
+}
+
+func (b *blocker) Run(ctx context.Context, r butler.Reporter) error {
+	n := b.running.Add(1)
+	defer b.running.Add(-1)
+	for {
+		m := b.maxSeen.Load()
+		if n <= m || b.maxSeen.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	b.entered <- struct{}{}
+	r.Progress(10, "blocking")
+	var err error
+	select {
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-b.release:
+	}
+	b.ended <- err
+	return err
+}
+
+type server struct {
+	*httptest.Server
+	m       *butler.Manager
+	db      *sqlite.DB
+	eng     *engine.Engine
+	actions map[butler.TaskName]*blocker
+}
+
+// newServer starts the real stack: SQLite file, River engine, manager and
+// handler, with blocking actions bound to three catalog tasks and the window
+// twelve hours away from now, so that the planner stays quiet.
+func newServer(t *testing.T) *server {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := sqlite.Open(ctx, filepath.Join(dir, "butler.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	startHour := (time.Now().UTC().Hour() + 12) % 24
+	if err := db.SaveSettings(ctx, map[string]string{
+		butler.SettingStartHour: fmt.Sprint(startHour), butler.SettingEndHour: fmt.Sprint((startHour + 1) % 24),
+		"ButlerTaskCleanOldCacheFiles": "false",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.NewSQLite(ctx, db.SQL(), engine.Config{Node: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	actions := map[butler.TaskName]*blocker{}
+	catalog := butler.DefaultCatalog()
+	for _, name := range []butler.TaskName{butler.TaskBackupDatabase, butler.TaskOptimizeDatabase, butler.TaskCleanOldCacheFiles} {
+		actions[name] = newBlocker()
+		catalog = butler.Bind(catalog, name, actions[name])
+	}
+	m, err := butler.NewManager(ctx, butler.Config{Catalog: catalog, Store: db, Queue: eng, HostZone: "UTC", DataDir: dir, Node: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Start(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h, err := api.NewHandler(api.Config{Manager: m, Token: token, Version: "1.2.3", MachineIdentifier: "abc", FriendlyName: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &server{Server: httptest.NewServer(h), m: m, db: db, eng: eng, actions: actions}
+	t.Cleanup(s.shutdown)
+	return s
+}
+
+var shutdownOnce sync.Map
+
+func (s *server) shutdown() {
+	if _, done := shutdownOnce.LoadOrStore(s, true); done {
+		return
+	}
+	s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s.m.Stop(ctx)
+	s.eng.Stop(ctx)
+	s.db.Close()
+}
+
+type req struct {
+	method, path string
+	header       map[string]string
+	noToken      bool
+}
+
+func (s *server) do(t *testing.T, r req) (*http.Response, string) {
+	t.Helper()
+	hr, err := http.NewRequest(r.method, s.URL+r.path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.noToken {
+		hr.Header.Set("X-Plex-Token", token)
+	}
+	for k, v := range r.header {
+		hr.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(hr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Fatalf("%s differs:\n got: %s\nwant: %s", name, got, want)
+	}
+}
+
+func wait(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+	}
+}
+
+func TestGetButler(t *testing.T) {
+	s := newServer(t)
+	for _, path := range []string{"/butler", "/butler/"} {
+		resp, body := s.do(t, req{method: "GET", path: path})
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/xml;charset=utf-8" {
+			t.Fatalf("GET %s: %d %s", path, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		if resp.Header.Get("X-Plex-Protocol") != "1.0" || resp.Header.Get("Cache-Control") != "no-cache" {
+			t.Fatalf("plex headers missing: %v", resp.Header)
+		}
+		golden(t, "butler.xml", body)
+	}
+	for _, accept := range []string{"application/json", "text/plain, application/json;q=0.9"} {
+		resp, body := s.do(t, req{method: "GET", path: "/butler", header: map[string]string{"Accept": accept}})
+		if resp.Header.Get("Content-Type") != "application/json" {
+			t.Fatalf("Accept %q gave %s", accept, resp.Header.Get("Content-Type"))
+		}
+		golden(t, "butler.json", body)
+		var decoded apitype.ButlerTasksResponse
+		if err := json.Unmarshal([]byte(body), &decoded); err != nil || len(decoded.ButlerTasks.ButlerTask) != 3 {
+			t.Fatalf("decode: %v %+v", err, decoded)
+		}
+	}
+	// python-plexapi sends Accept: */* and wants XML.
+	if resp, _ := s.do(t, req{method: "GET", path: "/butler", header: map[string]string{"Accept": "*/*"}}); !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/xml") {
+		t.Fatalf("*/* gave %s", resp.Header.Get("Content-Type"))
+	}
+}
+
+func TestAuth(t *testing.T) {
+	s := newServer(t)
+	const body401 = `<html><head><title>Unauthorized</title></head><body><h1>401 Unauthorized</h1></body></html>`
+	for name, r := range map[string]req{
+		"Missing":     {method: "GET", path: "/butler", noToken: true},
+		"Wrong":       {method: "POST", path: "/butler/BackupDatabase", noToken: true, header: map[string]string{"X-Plex-Token": "nope"}},
+		"AskedJSON":   {method: "GET", path: "/:/prefs", noToken: true, header: map[string]string{"Accept": "application/json"}},
+		"Prefix":      {method: "DELETE", path: "/butler", noToken: true, header: map[string]string{"X-Plex-Token": token[:len(token)-1]}},
+		"UnknownPath": {method: "GET", path: "/library/sections", noToken: true},
+	} {
+		resp, body := s.do(t, r)
+		if resp.StatusCode != 401 || body != body401 || resp.Header.Get("Content-Type") != "text/html" {
+			t.Errorf("%s: %d %q %s", name, resp.StatusCode, body, resp.Header.Get("Content-Type"))
+		}
+	}
+	if resp, _ := s.do(t, req{method: "GET", path: "/butler?X-Plex-Token=" + token, noToken: true}); resp.StatusCode != 200 {
+		t.Fatalf("token in query: %d", resp.StatusCode)
+	}
+	resp, body := s.do(t, req{method: "GET", path: "/identity", noToken: true})
+	if resp.StatusCode != 200 || !strings.Contains(body, `machineIdentifier="abc"`) || !strings.Contains(body, `version="1.2.3"`) {
+		t.Fatalf("identity without a token: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := s.do(t, req{method: "GET", path: "/", noToken: true}); resp.StatusCode != 401 {
+		t.Fatalf("GET / without a token: %d, want 401", resp.StatusCode)
+	}
+}
+
+func TestBadRequests(t *testing.T) {
+	s := newServer(t)
+	const body404 = `<html><head><title>Not Found</title></head><body><h1>404 Not Found</h1></body></html>`
+	for _, tc := range []struct {
+		name   string
+		r      req
+		status int
+		body   string // exact, or "" to skip
+		has    string // substring
+	}{
+		{"UnknownRoute", req{method: "GET", path: "/nope"}, 404, body404, ""},
+		{"UnknownTask", req{method: "POST", path: "/butler/NoSuchTask"}, 404, body404, ""},
+		{"UnknownTaskStop", req{method: "DELETE", path: "/butler/NoSuchTask/"}, 404, body404, ""},
+		{"KnownNameNotOffered", req{method: "POST", path: "/butler/RefreshLibraries"}, 404, body404, ""},
+		{"CaseSensitive", req{method: "POST", path: "/butler/backupdatabase"}, 404, body404, ""},
+		{"NothingToStop", req{method: "DELETE", path: "/butler/BackupDatabase"}, 404, body404, ""},
+		{"WrongMethod", req{method: "PUT", path: "/butler"}, 405, "", "PUT is not allowed on /butler"},
+		{"WrongMethodJSON", req{method: "PATCH", path: "/butler/BackupDatabase", header: map[string]string{"Accept": "application/json"}}, 405, `{"errors":[{"code":405,"message":"PATCH is not allowed on /butler/BackupDatabase; use POST or DELETE","status":405}]}`, ""},
+		{"MalformedQuery", req{method: "POST", path: "/butler/BackupDatabase?force=%zz"}, 400, "", "malformed query string"},
+		{"BadForce", req{method: "POST", path: "/butler/BackupDatabase?force=maybe"}, 400, "", "not a bool"},
+		{"OversizedQuery", req{method: "GET", path: "/butler?x=" + strings.Repeat("a", 9000)}, 414, "", "longer than"},
+		{"UnknownSetting", req{method: "GET", path: "/:/prefs/get?id=Nope"}, 404, body404, ""},
+		{"SettingWithoutID", req{method: "GET", path: "/:/prefs/get"}, 400, "", "give the setting"},
+		{"DisabledTask", req{method: "POST", path: "/butler/CleanOldCacheFiles", header: map[string]string{"Accept": "application/json"}}, 409, `{"errors":[{"code":409,"message":"task CleanOldCacheFiles is disabled in the settings (ButlerTaskCleanOldCacheFiles); enable it, or start it with ?force=1","status":409}]}`, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := s.do(t, tc.r)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d (%s)", resp.StatusCode, tc.status, body)
+			}
+			if tc.body != "" && body != tc.body {
+				t.Fatalf("body %q, want %q", body, tc.body)
+			}
+			if !strings.Contains(body, tc.has) {
+				t.Fatalf("body %q lacks %q", body, tc.has)
+			}
+			if tc.status == 405 && resp.Header.Get("Allow") == "" {
+				t.Fatal("405 without Allow")
+			}
+		})
+	}
+	// An oversized body is refused before it is read.
+	hr, _ := http.NewRequest("PUT", s.URL+"/:/prefs", bytes.NewReader(make([]byte, 100<<10)))
+	hr.Header.Set("X-Plex-Token", token)
+	resp, err := http.DefaultClient.Do(hr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 413 {
+		t.Fatalf("oversized body: %d, want 413", resp.StatusCode)
+	}
+}
+
+func TestStartStopTask(t *testing.T) {
+	s := newServer(t)
+	b := s.actions[butler.TaskBackupDatabase]
+	resp, _ := s.do(t, req{method: "POST", path: "/butler/BackupDatabase/", header: map[string]string{"X-Plex-Client-Identifier": "x", "accepts": "application/xml"}})
+	if resp.StatusCode != 200 || resp.Header.Get(apitype.HeaderOutcome) != "started" {
+		t.Fatalf("start: %d %v", resp.StatusCode, resp.Header)
+	}
+	wait(t, b.entered, "the task to start")
+	resp, _ = s.do(t, req{method: "POST", path: "/butler/BackupDatabase"})
+	if resp.StatusCode != 202 || resp.Header.Get(apitype.HeaderOutcome) != "running" {
+		t.Fatalf("second start: %d %s, want 202 running", resp.StatusCode, resp.Header.Get(apitype.HeaderOutcome))
+	}
+	resp, _ = s.do(t, req{method: "DELETE", path: "/butler/BackupDatabase"})
+	if resp.StatusCode != 200 || resp.Header.Get(apitype.HeaderOutcome) != "stopped" {
+		t.Fatalf("stop: %d", resp.StatusCode)
+	}
+	// The stop is durable and the task's context was cancelled before the answer.
+	select {
+	case err := <-b.ended:
+		if err == nil {
+			t.Fatal("the task ended without its context cancelled")
+		}
+	default:
+		t.Fatal("the stop answered before the task returned")
+	}
+	runs, _ := s.db.Runs(context.Background(), butler.RunFilter{Task: butler.TaskBackupDatabase})
+	if len(runs) != 1 || runs[0].Outcome != butler.OutcomeStopped {
+		t.Fatalf("runs %+v, want one stopped", runs)
+	}
+	if resp, _ := s.do(t, req{method: "DELETE", path: "/butler/BackupDatabase"}); resp.StatusCode != 404 {
+		t.Fatalf("stop again: %d, want 404", resp.StatusCode)
+	}
+	// Not due: the stopped run was not a success, so a start runs it again.
+	if resp, _ := s.do(t, req{method: "POST", path: "/butler/BackupDatabase"}); resp.Header.Get(apitype.HeaderOutcome) != "started" {
+		t.Fatalf("start after stop: %v", resp.Header)
+	}
+	wait(t, b.entered, "the task to start again")
+	close(b.release)
+	<-b.ended
+	// Succeeded now: the next start is skipped until it is due.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		runs, _ := s.db.Runs(context.Background(), butler.RunFilter{Task: butler.TaskBackupDatabase, Limit: 1})
+		if runs[0].Outcome == butler.OutcomeSucceeded {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run not recorded as succeeded: %+v", runs[0])
+		}
+		time.Sleep(5 * time.Millisecond) // waits on the worker's store write, not on the behaviour under test
+	}
+	resp, _ = s.do(t, req{method: "POST", path: "/butler/BackupDatabase"})
+	if resp.StatusCode != 200 || resp.Header.Get(apitype.HeaderOutcome) != "skipped" || !strings.HasPrefix(resp.Header.Get(apitype.HeaderReason), "not due until ") {
+		t.Fatalf("start when not due: %d %v", resp.StatusCode, resp.Header)
+	}
+	// Forced, it runs.
+	if resp, _ := s.do(t, req{method: "POST", path: "/butler/BackupDatabase?force=1"}); resp.Header.Get(apitype.HeaderOutcome) != "started" {
+		t.Fatalf("forced: %v", resp.Header)
+	}
+	wait(t, b.entered, "the forced run")
+}
+
+func TestStartAllStopAll(t *testing.T) {
+	s := newServer(t)
+	resp, body := s.do(t, req{method: "POST", path: "/butler"})
+	if resp.StatusCode != 200 || body != "" {
+		t.Fatalf("start all: %d %q", resp.StatusCode, body)
+	}
+	// ButlerMaxConcurrentTasks is 1: one of the two enabled tasks runs, the
+	// other waits in the queue; the disabled one is left alone.
+	select {
+	case <-s.actions[butler.TaskBackupDatabase].entered:
+	case <-s.actions[butler.TaskOptimizeDatabase].entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("nothing started")
+	}
+	active, err := s.db.ActiveRuns(context.Background())
+	if err != nil || len(active) != 2 {
+		t.Fatalf("active runs %+v, %v; want 2", active, err)
+	}
+	resp, _ = s.do(t, req{method: "DELETE", path: "/butler/"})
+	if resp.StatusCode != 200 {
+		t.Fatalf("stop all: %d", resp.StatusCode)
+	}
+	if active, _ := s.db.ActiveRuns(context.Background()); len(active) != 0 {
+		t.Fatalf("active after stop all: %+v", active)
+	}
+	outcomes := map[butler.Outcome]int{}
+	runs, _ := s.db.Runs(context.Background(), butler.RunFilter{})
+	for _, r := range runs {
+		outcomes[r.Outcome]++
+	}
+	if outcomes[butler.OutcomeStopped] != 1 || outcomes[butler.OutcomeSkipped] != 1 || len(runs) != 2 {
+		t.Fatalf("outcomes %v over %d runs, want one stopped, one skipped (removed)", outcomes, len(runs))
+	}
+	if s.actions[butler.TaskCleanOldCacheFiles].running.Load() != 0 {
+		t.Fatal("a disabled task ran")
+	}
+}
+
+func TestPrefs(t *testing.T) {
+	s := newServer(t)
+	resp, body := s.do(t, req{method: "GET", path: "/:/prefs", header: map[string]string{"Accept": "application/json"}})
+	if resp.StatusCode != 200 {
+		t.Fatal(resp.StatusCode)
+	}
+	var prefs apitype.SettingsResponse
+	if err := json.Unmarshal([]byte(body), &prefs); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, st := range prefs.MediaContainer.Setting {
+		ids[st.ID] = true
+	}
+	for _, id := range []string{"ButlerStartHour", "ButlerEndHour", "ButlerDatabaseBackupPath", "ButlerTaskBackupDatabase",
+		"ButlerTaskOptimizeDatabase", "ButlerTaskCleanOldCacheFiles", "ButlerMaxConcurrentTasks", "ButlerTimeZone", "ButlerRunRetentionDays"} {
+		if !ids[id] {
+			t.Errorf("GET /:/prefs lacks %s", id)
+		}
+	}
+	if ids["ButlerTaskRefreshLibraries"] {
+		t.Error("a setting for a task the server does not offer")
+	}
+	if prefs.MediaContainer.Size != len(prefs.MediaContainer.Setting) {
+		t.Error("size does not match")
+	}
+	// Typed JSON values, plain XML ones.
+	_, one := s.do(t, req{method: "GET", path: "/:/prefs/get?id=ButlerTaskBackupDatabase", header: map[string]string{"Accept": "application/json"}})
+	if !strings.Contains(one, `"default":true,"value":true`) {
+		t.Fatalf("bool setting JSON: %s", one)
+	}
+	_, one = s.do(t, req{method: "GET", path: "/:/prefs/get?id=ButlerMaxConcurrentTasks"})
+	if !strings.Contains(one, `default="1" value="1" hidden="0" advanced="1"`) {
+		t.Fatalf("int setting XML: %s", one)
+	}
+
+	// All or nothing.
+	resp, body = s.do(t, req{method: "PUT", path: "/:/prefs?ButlerStartHour=4&ButlerEndHour=99"})
+	if resp.StatusCode != 400 || !strings.Contains(body, "ButlerEndHour: 99 is out of range") {
+		t.Fatalf("invalid PUT: %d %s", resp.StatusCode, body)
+	}
+	if got := s.m.Settings().Get("ButlerStartHour"); got == "4" {
+		t.Fatal("a rejected PUT changed a setting")
+	}
+	if resp, _ := s.do(t, req{method: "PUT", path: "/:/prefs?ButlerStartHour=4&ButlerStartHour=5"}); resp.StatusCode != 400 {
+		t.Fatalf("duplicate id: %d", resp.StatusCode)
+	}
+	if resp, _ := s.do(t, req{method: "PUT", path: "/:/prefs"}); resp.StatusCode != 200 {
+		t.Fatalf("empty PUT: %d, want 200", resp.StatusCode)
+	}
+	// Bools as 0/1/true/false, python-plexapi's lower-case first letter, and
+	// X-Plex-* query keys that are not settings.
+	resp, body = s.do(t, req{method: "PUT", path: "/:/prefs?ButlerTaskBackupDatabase=0&butlerTaskOptimizeDatabase=false&ButlerTimeZone=Europe%2FBerlin&X-Plex-Client-Identifier=abc"})
+	if resp.StatusCode != 200 {
+		t.Fatalf("PUT: %d %s", resp.StatusCode, body)
+	}
+	set := s.m.Settings()
+	if set.Get("ButlerTaskBackupDatabase") != "false" || set.Get("ButlerTaskOptimizeDatabase") != "false" || set.Get("ButlerTimeZone") != "Europe/Berlin" {
+		t.Fatalf("settings after PUT: %v", set.Values())
+	}
+	_, xml := s.do(t, req{method: "GET", path: "/:/prefs/get?id=ButlerTaskBackupDatabase"})
+	if !strings.Contains(xml, `default="true" value="false"`) {
+		t.Fatalf("bool setting XML: %s", xml)
+	}
+	// Backup path: must be absolute and creatable.
+	if resp, body := s.do(t, req{method: "PUT", path: "/:/prefs?ButlerDatabaseBackupPath=/proc/nope"}); resp.StatusCode != 400 || !strings.Contains(body, "cannot create the backup directory") {
+		t.Fatalf("uncreatable backup path: %d %s", resp.StatusCode, body)
+	}
+}
