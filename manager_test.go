@@ -679,3 +679,25 @@ func equalInts(a, b []int) bool {
 	}
 	return true
 }
+
+func TestPlanner_PrunesHistory(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newProbe(false)
+		f := start(t, []butler.Task{task("Job", 1, false, p)}, map[string]string{butler.SettingRunRetentionDays: "2"})
+		sleepUntil(at(1, 12, 0))
+		if n := len(f.runs("Job")); n != 1 {
+			t.Fatalf("%d runs, want 1", n)
+		}
+		// Day 1's run ended at 02:00 on day 1: past two days' retention at
+		// 02:00 on day 3, and pruned within the hour after.
+		sleepUntil(at(3, 1, 59))
+		if runs := f.runs("Job"); len(runs) != 2 || runs[0].StartedAt.Day() != 1 {
+			t.Fatalf("%d runs before the retention passed, want days 1 and 2", len(runs))
+		}
+		sleepUntil(at(3, 3, 1))
+		runs := f.runs("Job")
+		if len(runs) != 2 || runs[0].StartedAt.Day() != 2 {
+			t.Fatalf("runs %+v, want day 1's pruned", runs)
+		}
+	})
+}

@@ -55,6 +55,11 @@ func (m *Manager) tick(ctx context.Context, now time.Time) time.Time {
 		}
 	}
 	for _, r := range active {
+		if r.State == StateQueued && r.JobID == 0 && now.Sub(r.ScheduledAt) >= time.Minute {
+			// Its hand-over to the queue failed: try again.
+			m.enqueue(ctx, r)
+			continue
+		}
 		if r.State != StateScheduled {
 			continue
 		}
