@@ -89,7 +89,7 @@ func resolveConfig(cmd *cobra.Command, flags serveConfig, configPath string, get
 		dec := yaml.NewDecoder(bytes.NewReader(b))
 		dec.KnownFields(true)
 		if err := dec.Decode(&file); err != nil && !errors.Is(err, io.EOF) {
-			return file, usageErr("config file %s: %v", configPath, err)
+			return file, usageErr("config file %s: %s", configPath, yamlProblem(err))
 		}
 	}
 	pick := func(flag, env, fileVal, def string) string {
@@ -113,7 +113,7 @@ func resolveConfig(cmd *cobra.Command, flags serveConfig, configPath string, get
 		Name:     file.Name,
 	}
 	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
-		return cfg, usageErr("--addr %q: want HOST:PORT, such as 127.0.0.1:32400", cfg.Addr)
+		return cfg, usageErr("listen address %q (--addr, BUTLER_ADDR or addr): want HOST:PORT, such as 127.0.0.1:32400", cfg.Addr)
 	}
 	if cfg.Token != "" && len(cfg.Token) < 8 {
 		return cfg, usageErr("the token is too short: use at least 8 characters")
@@ -137,6 +137,27 @@ func resolveConfig(cmd *cobra.Command, flags serveConfig, configPath string, get
 		return cfg, usageErr("--database %q: want a SQLite file path or sqlite://PATH", cfg.Database)
 	}
 	return cfg, nil
+}
+
+// yamlProblem says what is wrong with a config file in one line, in the
+// file's own terms (keys and lines, not Go types).
+func yamlProblem(err error) string {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return strings.ReplaceAll(err.Error(), "\n", " ")
+	}
+	var parts []string
+	for _, e := range te.Errors {
+		msg := e
+		if i := strings.Index(e, "field "); i >= 0 && strings.Contains(e, " not found in type ") {
+			key := e[i+len("field "):strings.Index(e, " not found in type ")]
+			msg = e[:i] + fmt.Sprintf("unknown key %q (known keys: addr, data_dir, database, token, log_level, friendly_name)", key)
+		} else if j := strings.Index(e, " into "); j >= 0 {
+			msg = e[:j] + " (wrong type)"
+		}
+		parts = append(parts, msg)
+	}
+	return strings.Join(parts, "; ")
 }
 
 func (c serveConfig) fieldByFlag(flag string) string {
@@ -234,12 +255,18 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		}
 		return &exitError{2, fmt.Errorf("cannot listen on %s: %v", cfg.Addr, err)}
 	}
-	if err := eng.Start(ctx, m); err != nil {
+	// River cancels its running jobs when the context given to Start is
+	// done; the shutdown below stops them itself (m.Stop, so that they end
+	// interrupted), so the engine must not see the signal first.
+	if err := eng.Start(context.WithoutCancel(ctx), m); err != nil {
 		ln.Close()
 		return err
 	}
 	if err := m.Start(ctx); err != nil {
 		ln.Close()
+		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		_ = eng.Stop(sctx) // its context no longer stops it
 		return err
 	}
 	srv := &http.Server{

@@ -238,14 +238,21 @@ func (d *DB) CreateRun(ctx context.Context, r *butler.Run) (butler.Run, error) {
 	if r.CreatedAt.IsZero() {
 		r.CreatedAt = time.Now()
 	}
-	res, err := d.db.ExecContext(ctx, `INSERT INTO butler_run (task, trigger, state, outcome, reason, summary, error,
+	// One transaction, so that the active run that made the insert fail is
+	// still there when it is read (another call may finish it in between).
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return butler.Run{}, err
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `INSERT INTO butler_run (task, trigger, state, outcome, reason, summary, error,
 		window_day, day, queue, node, job_id, progress, step, created_at, scheduled_at, started_at, ended_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		string(r.Task), string(r.Trigger), string(r.State), string(r.Outcome), r.Reason, r.Summary, r.Error,
 		dayString(r.Window), dayString(r.Day), r.Queue, r.Node, r.JobID, r.Progress, r.Step,
 		nanos(r.CreatedAt), nanos(r.ScheduledAt), nanos(r.StartedAt), nanos(r.EndedAt))
 	if isUnique(err) {
-		row := d.db.QueryRowContext(ctx, `SELECT `+runColumns+` FROM butler_run WHERE task = ? AND state <> 'finished'`, string(r.Task))
+		row := tx.QueryRowContext(ctx, `SELECT `+runColumns+` FROM butler_run WHERE task = ? AND state <> 'finished'`, string(r.Task))
 		existing, err := scanRun(row)
 		if err != nil {
 			return butler.Run{}, fmt.Errorf("read active run of %s: %w", r.Task, err)
@@ -257,6 +264,9 @@ func (d *DB) CreateRun(ctx context.Context, r *butler.Run) (butler.Run, error) {
 	}
 	id, err := res.LastInsertId()
 	if err != nil {
+		return butler.Run{}, err
+	}
+	if err := tx.Commit(); err != nil {
 		return butler.Run{}, err
 	}
 	r.ID = id

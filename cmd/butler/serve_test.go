@@ -1,0 +1,354 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/store/sqlite"
+)
+
+func TestVersion(t *testing.T) {
+	code, stdout, stderr := runCmd(t, nil, "version")
+	if code != 0 {
+		t.Fatalf("butler version: exit code %d, want 0; stderr:\n%s", code, stderr)
+	}
+	if want := "butler " + version + "\n"; stdout != want {
+		t.Errorf("butler version printed %q, want %q", stdout, want)
+	}
+	if stderr != "" {
+		t.Errorf("butler version wrote to stderr: %q", stderr)
+	}
+}
+
+// TestUsageErrors checks that command-line and configuration mistakes end
+// with exit code 2 and a message that says what is wrong, before the server
+// touches anything.
+func TestUsageErrors(t *testing.T) {
+	tmp := t.TempDir()
+	badConfig := filepath.Join(tmp, "bad.yaml")
+	if err := os.WriteFile(badConfig, []byte("log_level: info\nlisten_port: 32400\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fileAddr := filepath.Join(tmp, "addr.yaml")
+	if err := os.WriteFile(fileAddr, []byte("addr: fileaddr\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		want    []string // substrings of stderr
+		notWant []string
+		oneLine bool
+	}{
+		{name: "unknown flag", args: []string{"serve", "--bogus"}, want: []string{"unknown flag: --bogus"}, oneLine: true},
+		{name: "unknown command", args: []string{"frobnicate"}, want: []string{"frobnicate"}, oneLine: true},
+		{name: "serve takes no arguments", args: []string{"serve", "extra"}, want: []string{"extra"}, oneLine: true},
+		{name: "bad addr", args: []string{"serve", "--addr", "nonsense"}, want: []string{`"nonsense"`, "HOST:PORT"}, oneLine: true},
+		{name: "bad log level", args: []string{"serve", "--log-level", "loud"}, want: []string{`"loud"`, "debug, info, warn or error"}, oneLine: true},
+		{name: "bad log level from env", args: []string{"serve"}, env: map[string]string{"BUTLER_LOG_LEVEL": "loud"}, want: []string{`"loud"`}},
+		{name: "short token", args: []string{"serve", "--token", "short"}, want: []string{"too short"}, oneLine: true},
+		{name: "postgres database", args: []string{"serve", "--database", "postgres://u@db/butler"}, want: []string{"PostgreSQL is not supported"}, oneLine: true},
+		{name: "postgresql database from env", args: []string{"serve"}, env: map[string]string{"BUTLER_DATABASE": "postgresql://u@db/butler"}, want: []string{"PostgreSQL is not supported"}},
+		{name: "other database scheme", args: []string{"serve", "--database", "mysql://u@db/butler"}, want: []string{`"mysql://u@db/butler"`, "sqlite://PATH"}, oneLine: true},
+		{name: "missing config file", args: []string{"serve", "--config", filepath.Join(tmp, "absent.yaml")}, want: []string{"config file", "absent.yaml"}},
+		{name: "config file with unknown key", args: []string{"serve", "--config", badConfig}, want: []string{"bad.yaml", "line 2", "listen_port"}},
+		{name: "config file from BUTLER_CONFIG", args: []string{"serve"}, env: map[string]string{"BUTLER_CONFIG": badConfig}, want: []string{"line 2", "listen_port"}},
+		// Precedence: flag, then BUTLER_* environment, then file, then default.
+		{name: "addr from env", args: []string{"serve"}, env: map[string]string{"BUTLER_ADDR": "envaddr"}, want: []string{`"envaddr"`}},
+		{name: "addr flag beats env", args: []string{"serve", "--addr", "flagaddr"}, env: map[string]string{"BUTLER_ADDR": "envaddr"},
+			want: []string{`"flagaddr"`}, notWant: []string{"envaddr"}},
+		{name: "addr from file", args: []string{"serve", "--config", fileAddr}, want: []string{`"fileaddr"`}},
+		{name: "addr env beats file", args: []string{"serve", "--config", fileAddr}, env: map[string]string{"BUTLER_ADDR": "envaddr"},
+			want: []string{`"envaddr"`}, notWant: []string{"fileaddr"}},
+		{name: "addr flag beats file", args: []string{"serve", "--config", fileAddr, "--addr", "flagaddr"},
+			want: []string{`"flagaddr"`}, notWant: []string{"fileaddr"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Every case fails before the data directory is used; point it
+			// at a fresh one all the same, never at ./butler-data.
+			dataDir := filepath.Join(t.TempDir(), "data")
+			env := map[string]string{"BUTLER_DATA_DIR": dataDir}
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			code, stdout, stderr := runCmd(t, env, tt.args...)
+			if code != 2 {
+				t.Fatalf("exit code %d, want 2; stderr:\n%s", code, stderr)
+			}
+			if stdout != "" {
+				t.Errorf("stdout is not empty (no usage dump wanted):\n%s", stdout)
+			}
+			if !strings.HasPrefix(stderr, "butler: ") {
+				t.Errorf("stderr does not start with \"butler: \":\n%s", stderr)
+			}
+			if tt.oneLine && len(lines(stderr)) != 1 {
+				t.Errorf("stderr has %d lines, want one:\n%s", len(lines(stderr)), stderr)
+			}
+			for _, w := range tt.want {
+				mustContain(t, "stderr", stderr, w)
+			}
+			for _, w := range tt.notWant {
+				if strings.Contains(stderr, w) {
+					t.Errorf("stderr mentions %q:\n%s", w, stderr)
+				}
+			}
+			if _, err := os.Stat(dataDir); err == nil {
+				t.Errorf("the data directory %s was created by a command that failed its configuration", dataDir)
+			}
+		})
+	}
+}
+
+func TestServeUnusableDataDir(t *testing.T) {
+	tmp := t.TempDir()
+	file := filepath.Join(tmp, "file")
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCmd(t, nil, "serve", "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(file, "sub"))
+	if code != 2 {
+		t.Fatalf("data dir under a file: exit code %d, want 2; stderr:\n%s", code, stderr)
+	}
+	mustContain(t, "stderr", stderr, "data directory "+filepath.Join(file, "sub"))
+	mustContain(t, "stderr", stderr, "not a directory")
+
+	t.Run("read-only", func(t *testing.T) {
+		if os.Geteuid() == 0 {
+			t.Skip("root writes into read-only directories")
+		}
+		dir := filepath.Join(t.TempDir(), "ro")
+		if err := os.Mkdir(dir, 0o500); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Chmod(dir, 0o700) })
+		code, _, stderr := runCmd(t, nil, "serve", "--addr", "127.0.0.1:0", "--data-dir", dir)
+		if code != 2 {
+			t.Fatalf("read-only data dir: exit code %d, want 2; stderr:\n%s", code, stderr)
+		}
+		mustContain(t, "stderr", stderr, "is not writable")
+	})
+}
+
+func TestServeRefusesNonSQLiteDatabase(t *testing.T) {
+	dataDir := filepath.Join(t.TempDir(), "data")
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	dbPath := filepath.Join(dataDir, "butler.db")
+	garbage := bytes.Repeat([]byte("this is not a database\x00\xff\x01 "), 500)
+	if err := os.WriteFile(dbPath, garbage, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCmd(t, nil, "serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir)
+	if code != 2 {
+		t.Fatalf("exit code %d, want 2; stderr:\n%s", code, stderr)
+	}
+	mustContain(t, "stderr", stderr, "not a SQLite database")
+	mustContain(t, "stderr", stderr, dbPath)
+	got, err := os.ReadFile(dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, garbage) {
+		t.Errorf("the file that is not a database was changed (%d bytes, was %d)", len(got), len(garbage))
+	}
+	for _, side := range []string{"-wal", "-shm", "-journal"} {
+		if _, err := os.Stat(dbPath + side); err == nil {
+			t.Errorf("%s was created beside the file that is not a database", dbPath+side)
+		}
+	}
+}
+
+func TestServePortInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	busy := ln.Addr().String()
+	dataDir := newDataDir(t)
+
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+	}{
+		{"flag", []string{"--addr", busy}, nil},
+		{"env", nil, map[string]string{"BUTLER_ADDR": busy}},
+		// The flag wins: the bad address in the environment is never read.
+		{"flag beats env", []string{"--addr", busy}, map[string]string{"BUTLER_ADDR": "nonsense"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"serve", "--data-dir", dataDir}, tt.args...)
+			code, _, stderr := runCmd(t, tt.env, args...)
+			if code != 2 {
+				t.Fatalf("exit code %d, want 2; stderr:\n%s", code, stderr)
+			}
+			mustContain(t, "stderr", stderr, "cannot listen on "+busy)
+			mustContain(t, "stderr", stderr, "in use")
+		})
+	}
+}
+
+// TestServeInProcess runs a whole serve cycle in-process: first start with a
+// generated token, the API's token check, a clean stop on cancel, and two
+// more starts that reuse the stored token or take one from the environment.
+func TestServeInProcess(t *testing.T) {
+	tmp := t.TempDir()
+	dataDir := filepath.Join(tmp, "new", "data") // serve creates it
+	dbPath := filepath.Join(tmp, "elsewhere.db")
+	seedQuietWindow(t, dbPath)
+	args := []string{"--addr", "127.0.0.1:0", "--data-dir", dataDir, "--database", "sqlite://" + dbPath, "--log-level", "debug"}
+
+	// First start: a token is generated, stored 0600 and printed once.
+	s := startInProc(t, nil, args...)
+	fi, err := os.Stat(dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o700 {
+		t.Errorf("data directory mode %v, want 0700", perm)
+	}
+	tokenPath := filepath.Join(dataDir, "token")
+	fi, err = os.Stat(tokenPath)
+	if err != nil {
+		t.Fatalf("no token file: %v", err)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o600 {
+		t.Errorf("token file mode %v, want 0600", perm)
+	}
+	raw, err := os.ReadFile(tokenPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := strings.TrimSpace(string(raw))
+	if _, err := hex.DecodeString(token); err != nil || len(token) != 40 {
+		t.Errorf("stored token %q: want 40 hex digits", token)
+	}
+	stderr := s.stderr.String()
+	if n := strings.Count(stderr, "generated an access token"); n != 1 {
+		t.Errorf("stderr tells of a generated token %d times, want once:\n%s", n, stderr)
+	}
+	if n := strings.Count(stderr, token); n != 1 {
+		t.Errorf("stderr shows the token %d times, want once:\n%s", n, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "butler.db")); err == nil {
+		t.Errorf("a database was made in the data directory although --database points elsewhere")
+	}
+
+	resp, body := do(t, http.MethodGet, s.url("/healthz"), "")
+	if resp.StatusCode != http.StatusOK || body != "ok\n" {
+		t.Errorf("GET /healthz without token: %d %q, want 200 \"ok\\n\"", resp.StatusCode, body)
+	}
+	if resp, _ := do(t, http.MethodGet, s.url("/identity"), ""); resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /identity without token: %d, want 200", resp.StatusCode)
+	}
+	if resp, _ := do(t, http.MethodGet, s.url("/butler"), ""); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("GET /butler without token: %d, want 401", resp.StatusCode)
+	}
+	if resp, _ := do(t, http.MethodGet, s.url("/butler"), "wrong-token-0000"); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("GET /butler with a wrong token: %d, want 401", resp.StatusCode)
+	}
+	if resp, _ := do(t, http.MethodPost, s.url("/butler/BackupDatabase?force=1"), ""); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("POST /butler/BackupDatabase without token: %d, want 401", resp.StatusCode)
+	}
+	resp, body = do(t, http.MethodGet, s.url("/butler"), token)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "BackupDatabase") {
+		t.Errorf("GET /butler with the stored token: %d, want 200 listing BackupDatabase; body:\n%s", resp.StatusCode, body)
+	}
+	if code := s.stop(t); code != 0 {
+		t.Errorf("run returned %d after cancel, want 0; stderr:\n%s", code, s.stderr)
+	}
+	mustContain(t, "stderr", s.stderr.String(), "butler: stopped")
+	checkNoRunsRunning(t, dbPath)
+
+	// Second start: the stored token is used and not printed again.
+	s = startInProc(t, nil, args...)
+	if strings.Contains(s.stderr.String(), "generated an access token") || strings.Contains(s.stderr.String(), token) {
+		t.Errorf("second start printed a token again:\n%s", s.stderr)
+	}
+	if resp, _ := do(t, http.MethodGet, s.url("/butler"), token); resp.StatusCode != http.StatusOK {
+		t.Errorf("second start: GET /butler with the stored token: %d, want 200", resp.StatusCode)
+	}
+	if code := s.stop(t); code != 0 {
+		t.Errorf("second start: run returned %d after cancel, want 0; stderr:\n%s", code, s.stderr)
+	}
+
+	// Third start: BUTLER_TOKEN replaces the stored token, which stays.
+	const envToken = "env-token-12345"
+	s = startInProc(t, map[string]string{"BUTLER_TOKEN": envToken}, args...)
+	if resp, _ := do(t, http.MethodGet, s.url("/butler"), envToken); resp.StatusCode != http.StatusOK {
+		t.Errorf("BUTLER_TOKEN: GET /butler with it: %d, want 200", resp.StatusCode)
+	}
+	if resp, _ := do(t, http.MethodGet, s.url("/butler"), token); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("BUTLER_TOKEN: GET /butler with the stored token: %d, want 401", resp.StatusCode)
+	}
+	if code := s.stop(t); code != 0 {
+		t.Errorf("third start: run returned %d after cancel, want 0; stderr:\n%s", code, s.stderr)
+	}
+	if raw2, err := os.ReadFile(tokenPath); err != nil || !bytes.Equal(raw, raw2) {
+		t.Errorf("the stored token changed (err %v): was %q, now %q", err, raw, raw2)
+	}
+}
+
+// TestServeTwoServersOneDataDir checks the data directory lock.
+func TestServeTwoServersOneDataDir(t *testing.T) {
+	dataDir := newDataDir(t)
+	args := []string{"--addr", "127.0.0.1:0", "--data-dir", dataDir, "--token", "first-token-123"}
+	first := startInProc(t, nil, args...)
+
+	code, _, stderr := runCmd(t, nil, append([]string{"serve"}, args...)...)
+	if code != 2 {
+		t.Fatalf("second server on the same data dir: exit code %d, want 2; stderr:\n%s", code, stderr)
+	}
+	mustContain(t, "stderr", stderr, "in use by another butler serve")
+	mustContain(t, "stderr", stderr, dataDir)
+
+	if resp, _ := do(t, http.MethodGet, first.url("/butler"), "first-token-123"); resp.StatusCode != http.StatusOK {
+		t.Errorf("the first server no longer answers after the second was refused: %d", resp.StatusCode)
+	}
+	if code := first.stop(t); code != 0 {
+		t.Errorf("first server: run returned %d, want 0; stderr:\n%s", code, first.stderr)
+	}
+	// The lock goes with the server: a new one starts.
+	again := startInProc(t, nil, args...)
+	if code := again.stop(t); code != 0 {
+		t.Errorf("server started after the first stopped: run returned %d, want 0; stderr:\n%s", code, again.stderr)
+	}
+}
+
+// checkNoRunsRunning opens the database and fails the test if it is damaged
+// or a run is still marked running.
+func checkNoRunsRunning(t *testing.T, dbPath string) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, dbPath)
+	if err != nil {
+		t.Fatalf("open the database after the server stopped: %v", err)
+	}
+	defer db.Close()
+	var check string
+	if err := db.SQL().QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
+		t.Errorf("integrity_check after stop: %q, %v", check, err)
+	}
+	active, err := db.ActiveRuns(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range active {
+		if r.State == butler.StateRunning {
+			t.Errorf("run %d of %s is still marked running after the server stopped", r.ID, r.Task)
+		}
+	}
+}
