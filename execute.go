@@ -31,11 +31,29 @@ type localRun struct {
 	cancel context.CancelCauseFunc
 	done   chan struct{}
 
-	mu       sync.Mutex
-	percent  int
-	step     string
-	summary  string
-	lastSave time.Time
+	title string
+
+	mu          sync.Mutex
+	running     bool
+	started     time.Time
+	percent     int
+	step        string
+	summary     string
+	lastSave    time.Time
+	lastPublish time.Time
+}
+
+// activity returns the run as an Activity, if it is running.
+func (lr *localRun) activity() (Activity, bool) {
+	lr.mu.Lock()
+	defer lr.mu.Unlock()
+	if !lr.running {
+		return Activity{}, false
+	}
+	return Activity{
+		UUID: lr.run.UUID, RunID: lr.run.ID, Task: lr.run.Task, Title: lr.title, Step: lr.step,
+		Progress: lr.percent, Trigger: lr.run.Trigger, Node: lr.run.Node, Started: lr.started,
+	}, true
 }
 
 func (lr *localRun) progress() (int, string) {
@@ -71,14 +89,14 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 	}
 	t, ok := m.byName[r.Task]
 	if !ok {
-		_, err := m.store.FinishRun(ctx, r.ID, []RunState{StateQueued}, Finish{
+		_, err := m.finish(ctx, r, []RunState{StateQueued}, Finish{
 			Outcome: OutcomeFailed, Reason: "the task is no longer offered by this server", EndedAt: m.now(), Progress: -1})
 		return err
 	}
 
 	rctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	lr := &localRun{run: r, cancel: cancel, done: make(chan struct{}), percent: -1}
+	lr := &localRun{run: r, cancel: cancel, done: make(chan struct{}), percent: -1, title: t.Title}
 	defer close(lr.done)
 	m.mu.Lock()
 	if m.closing {
@@ -110,6 +128,11 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 	}
 	logger := m.logger.With(slog.String("task", string(r.Task)), slog.Int64("run", r.ID))
 	logger.InfoContext(ctx, "butler: run started", slog.String("trigger", string(r.Trigger)))
+	lr.mu.Lock()
+	lr.running, lr.started, lr.run.Node = true, started, m.node
+	lr.mu.Unlock()
+	a, _ := lr.activity()
+	m.hub.publish(Event{Type: EventStarted, Activity: a})
 
 	tctx, tcancel := context.WithTimeoutCause(rctx, t.TimeLimit, errTimedOut)
 	defer tcancel()
@@ -134,9 +157,24 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 		}
 		f.SuccessDay = m.Settings().Window().Day(started)
 	}
-	if _, err := m.store.FinishRun(context.WithoutCancel(ctx), r.ID, []RunState{StateRunning}, f); err != nil {
+	r.StartedAt = started
+	ours, err := m.finish(context.WithoutCancel(ctx), r, []RunState{StateRunning}, f)
+	if err != nil {
 		return fmt.Errorf("finish run %d: %w", r.ID, err)
 	}
+	a, _ = lr.activity()
+	a.Progress, a.Step, a.Outcome = f.Progress, f.Step, f.Outcome
+	if !ours {
+		// A stop recorded the end first.
+		if final, err := m.store.Run(context.WithoutCancel(ctx), r.ID); err == nil {
+			a.Outcome = final.Outcome
+			f.Outcome = final.Outcome
+		}
+	}
+	lr.mu.Lock()
+	lr.running = false
+	lr.mu.Unlock()
+	m.hub.publish(Event{Type: EventEnded, Activity: a})
 	logger.InfoContext(ctx, "butler: run ended", slog.String("outcome", string(f.Outcome)),
 		slog.Duration("elapsed", f.EndedAt.Sub(started)), slog.String("summary", f.Summary), slog.String("error", f.Error))
 	return nil
@@ -176,6 +214,9 @@ func safeRun(ctx context.Context, a Action, r Reporter) (err error) {
 	return a.Run(ctx, r)
 }
 
+// publishEvery is the least time between two updated events of one run.
+const publishEvery = 250 * time.Millisecond
+
 // reporter is the Reporter a run's action sees.
 type reporter struct {
 	m      *Manager
@@ -197,7 +238,15 @@ func (r *reporter) Progress(percent int, step string) {
 	if save {
 		r.lr.lastSave = now
 	}
+	publish := r.lr.running && now.Sub(r.lr.lastPublish) >= publishEvery
+	if publish {
+		r.lr.lastPublish = now
+	}
 	r.lr.mu.Unlock()
+	if publish {
+		a, _ := r.lr.activity()
+		r.m.hub.publish(Event{Type: EventUpdated, Activity: a})
+	}
 	if save {
 		// Other nodes read progress from the store; at most once a second.
 		if err := r.m.store.SaveProgress(context.Background(), r.lr.run.ID, percent, step); err != nil {

@@ -33,6 +33,12 @@ type Recoverer interface {
 	Recover(ctx context.Context) error
 }
 
+// Observer is told of every run that ends, whatever its outcome (package
+// metrics counts them). RunEnded must not block.
+type Observer interface {
+	RunEnded(r Run)
+}
+
 // Config configures a Manager. Catalog, Store and Queue are required.
 type Config struct {
 	// Catalog lists the tasks; entries with an Action are offered.
@@ -46,7 +52,9 @@ type Config struct {
 	Node string
 	// NowFunc returns the current time; default time.Now.
 	NowFunc func() time.Time
-	Queue   Queue
+	// Observer, when set, is told of every run that ends.
+	Observer Observer
+	Queue    Queue
 	// Rand draws random start instants; default a source seeded at random.
 	Rand  schedule.Rand
 	Store Store
@@ -68,6 +76,7 @@ type Manager struct {
 	logger    *slog.Logger
 	node      string
 	now       func() time.Time
+	observer  Observer
 	queue     Queue
 	rnd       schedule.Rand
 	store     Store
@@ -81,6 +90,7 @@ type Manager struct {
 	closing  bool
 
 	gate *gate
+	hub  hub
 	wake chan struct{}
 
 	loopCancel context.CancelFunc
@@ -103,6 +113,7 @@ func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
 		logger:    cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
 		node:      cmp.Or(cfg.Node, "local"),
 		now:       cfg.NowFunc,
+		observer:  cfg.Observer,
 		queue:     cfg.Queue,
 		rnd:       cfg.Rand,
 		store:     cfg.Store,
@@ -229,6 +240,24 @@ func (m *Manager) SetSettings(ctx context.Context, raw map[string]string) error 
 	return nil
 }
 
+// finish ends a run in one of the states from and tells the observer; it
+// reports false when the run was in none of them.
+func (m *Manager) finish(ctx context.Context, r Run, from []RunState, f Finish) (bool, error) {
+	ok, err := m.store.FinishRun(ctx, r.ID, from, f)
+	if err != nil || !ok {
+		return ok, err
+	}
+	r.State, r.Outcome, r.Reason, r.EndedAt = StateFinished, f.Outcome, f.Reason, f.EndedAt
+	m.observe(r)
+	return true, nil
+}
+
+func (m *Manager) observe(r Run) {
+	if m.observer != nil {
+		m.observer.RunEnded(r)
+	}
+}
+
 // poke wakes the planner loop.
 func (m *Manager) poke() {
 	select {
@@ -259,7 +288,7 @@ func (m *Manager) Start(ctx context.Context) error {
 			if r.Node != m.node && r.Node != "" {
 				continue
 			}
-			if _, err := m.store.FinishRun(ctx, r.ID, []RunState{StateRunning}, Finish{
+			if _, err := m.finish(ctx, r, []RunState{StateRunning}, Finish{
 				Outcome: OutcomeInterrupted, Reason: "the server stopped while the task ran", EndedAt: now,
 				Progress: r.Progress, Step: r.Step,
 			}); err != nil {

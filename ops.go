@@ -227,6 +227,9 @@ func (m *Manager) apply(ctx context.Context, t Task, d schedule.Decision, trigge
 	if err != nil {
 		return StartResult{}, fmt.Errorf("create run of %s: %w", t.Name, err)
 	}
+	if created.State == StateFinished {
+		m.observe(created)
+	}
 	m.logger.InfoContext(ctx, "butler: run "+string(created.State), slog.String("task", string(t.Name)),
 		slog.Int64("run", created.ID), slog.String("trigger", string(trigger)), slog.String("reason", d.Reason))
 	res := StartResult{Task: t.Name, Outcome: outcome, Run: created, Reason: d.Reason}
@@ -305,16 +308,21 @@ func (m *Manager) StopAll(ctx context.Context) ([]StopResult, error) {
 	return out, errors.Join(errs...)
 }
 
-// StopRun stops or removes one run by id, as DELETE /activities/{uuid} does.
-func (m *Manager) StopRun(ctx context.Context, id int64) (StopResult, error) {
+// StopActivity stops the running run whose UUID is id, as DELETE
+// /activities/{uuid} does. It returns ENOTFOUND when no run has that UUID or
+// the run is not running.
+func (m *Manager) StopActivity(ctx context.Context, id string) (StopResult, error) {
 	m.opMu.Lock()
 	defer m.opMu.Unlock()
-	r, err := m.store.Run(ctx, id)
+	r, err := m.store.RunByUUID(ctx, id)
+	if ErrorCode(err) == ENOTFOUND {
+		return StopResult{}, Errorf(ENOTFOUND, "no activity %s; GET /activities lists them", id)
+	}
 	if err != nil {
 		return StopResult{}, err
 	}
-	if !r.State.Active() {
-		return StopResult{}, Errorf(ENOTFOUND, "run %d has already ended", id)
+	if r.State != StateRunning {
+		return StopResult{}, Errorf(ENOTFOUND, "activity %s is not running (run %d is %s)", id, r.ID, r.State)
 	}
 	res, err := m.stopRun(ctx, r, errStopped)
 	if err != nil {
@@ -381,7 +389,7 @@ func (m *Manager) stopRun(ctx context.Context, r Run, cause error) (StopResult, 
 	if lr != nil {
 		f.Progress, f.Step = lr.progress()
 	}
-	if _, err := m.store.FinishRun(ctx, r.ID, []RunState{StateRunning}, f); err != nil {
+	if _, err := m.finish(ctx, r, []RunState{StateRunning}, f); err != nil {
 		return StopResult{}, fmt.Errorf("record stop of run %d: %w", r.ID, err)
 	}
 	final, err := m.store.Run(ctx, r.ID)
@@ -396,7 +404,7 @@ func (m *Manager) stopRun(ctx context.Context, r Run, cause error) (StopResult, 
 // remove ends a scheduled or queued run as skipped and takes its job out of
 // the queue.
 func (m *Manager) remove(ctx context.Context, r Run, reason string) error {
-	ok, err := m.store.FinishRun(ctx, r.ID, []RunState{StateScheduled, StateQueued}, Finish{
+	ok, err := m.finish(ctx, r, []RunState{StateScheduled, StateQueued}, Finish{
 		Outcome: OutcomeSkipped, Reason: reason, EndedAt: m.now(), Progress: -1,
 	})
 	if err != nil {

@@ -1,6 +1,8 @@
 package butler
 
 import (
+	"crypto/rand"
+	"fmt"
 	"time"
 
 	"github.com/plexbutler/butler/schedule"
@@ -60,7 +62,9 @@ const (
 
 // Run is one execution of one task, from its decision to its outcome.
 type Run struct {
-	ID      int64
+	ID int64
+	// UUID identifies the run's activity (DELETE /activities/{uuid}).
+	UUID    string
 	Task    TaskName
 	Trigger Trigger
 	State   RunState
@@ -95,4 +99,15 @@ type RunFilter struct {
 	Before   time.Time // created before; zero for no bound
 	BeforeID int64     // only runs with a smaller id (paging); 0 for no bound
 	Limit    int       // at most this many, newest first; 0 for 50
+}
+
+// NewUUID returns a random (version 4) UUID.
+func NewUUID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

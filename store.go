@@ -47,11 +47,14 @@ type Store interface {
 	// SaveSettings stores the values, all or none.
 	SaveSettings(ctx context.Context, values map[string]string) error
 
-	// CreateRun inserts r (its ID, CreatedAt are set) unless its task already
+	// CreateRun inserts r (its ID is set, and its UUID and CreatedAt when
+	// empty) unless its task already
 	// has an active run; then it returns that run and ErrActiveRun.
 	CreateRun(ctx context.Context, r *Run) (Run, error)
 	// Run returns one run; ENOTFOUND when there is none.
 	Run(ctx context.Context, id int64) (Run, error)
+	// RunByUUID returns the run whose UUID is id; ENOTFOUND when none.
+	RunByUUID(ctx context.Context, uuid string) (Run, error)
 	// Runs returns finished and active runs matching f, newest first.
 	Runs(ctx context.Context, f RunFilter) ([]Run, error)
 	// ActiveRuns returns every scheduled, queued or running run, oldest first.

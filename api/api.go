@@ -29,6 +29,10 @@ type Config struct {
 	Version           string
 	MachineIdentifier string
 	FriendlyName      string
+	// Metrics, when set, is served at GET /metrics, behind the token unless
+	// MetricsPublic.
+	Metrics       http.Handler
+	MetricsPublic bool
 }
 
 // Limits on requests.

@@ -21,6 +21,7 @@ import (
 	"github.com/plexbutler/butler/api"
 	"github.com/plexbutler/butler/apitype"
 	"github.com/plexbutler/butler/engine"
+	"github.com/plexbutler/butler/metrics"
 	"github.com/plexbutler/butler/store/sqlite"
 )
 
@@ -99,7 +100,8 @@ func newServer(t *testing.T) *server {
 		actions[name] = newBlocker()
 		catalog = butler.Bind(catalog, name, actions[name])
 	}
-	m, err := butler.NewManager(ctx, butler.Config{Catalog: catalog, Store: db, Queue: eng, HostZone: "UTC", DataDir: dir, Node: "test"})
+	mt := metrics.New()
+	m, err := butler.NewManager(ctx, butler.Config{Catalog: catalog, Store: db, Queue: eng, HostZone: "UTC", DataDir: dir, Node: "test", Observer: mt})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +111,8 @@ func newServer(t *testing.T) *server {
 	if err := m.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	h, err := api.NewHandler(api.Config{Manager: m, Token: token, Version: "1.2.3", MachineIdentifier: "abc", FriendlyName: "test"})
+	mt.Watch(m)
+	h, err := api.NewHandler(api.Config{Manager: m, Token: token, Version: "1.2.3", MachineIdentifier: "abc", FriendlyName: "test", Metrics: mt.Handler()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,16 @@ func addRoutes(rt *router, cfg Config) {
 	rt.handle(http.MethodPost, "/butler/{task}", handleStartTask(m, log))
 	rt.handle(http.MethodDelete, "/butler/{task}", handleStopTask(m, log))
 
+	rt.handle(http.MethodGet, "/butler/runs", handleRuns(m, log))
+	rt.handle(http.MethodGet, "/butler/runs/{id}", handleRun(m, log))
+	rt.handle(http.MethodGet, "/butler/plan", handlePlan(m, log))
+
+	rt.handle(http.MethodGet, "/activities", handleActivities(m))
+	rt.handle(http.MethodDelete, "/activities/{uuid}", handleStopActivity(m, log))
+	rt.handle(http.MethodGet, "/:/websockets/notifications", handleWebsocket(m, log))
+	rt.handle(http.MethodGet, "/:/websocket/notifications", handleWebsocket(m, log))
+	rt.handle(http.MethodGet, "/:/eventsource/notifications", handleEventSource(m, log))
+
 	rt.handle(http.MethodGet, "/:/prefs", handlePrefs(m))
 	rt.handle(http.MethodPut, "/:/prefs", handleSetPrefs(m, log))
 	rt.handle(http.MethodGet, "/:/prefs/get", handlePref(m))
@@ -29,6 +39,13 @@ func addRoutes(rt *router, cfg Config) {
 	rt.handlePublic(http.MethodGet, "/identity", handleIdentity(cfg))
 	rt.handle(http.MethodGet, "/", handleIdentity(cfg))
 	rt.handlePublic(http.MethodGet, "/healthz", handleHealth())
+	if cfg.Metrics != nil {
+		if cfg.MetricsPublic {
+			rt.handlePublic(http.MethodGet, "/metrics", cfg.Metrics.ServeHTTP)
+		} else {
+			rt.handle(http.MethodGet, "/metrics", cfg.Metrics.ServeHTTP)
+		}
+	}
 }
 
 func handleTasks(m *butler.Manager, log *slog.Logger) http.HandlerFunc {

@@ -186,3 +186,123 @@ const (
 	HeaderReason  = "X-Butler-Reason"
 	HeaderRunID   = "X-Butler-Run-Id"
 )
+
+// ActivitiesResponse is the JSON body of GET /activities.
+type ActivitiesResponse struct {
+	MediaContainer ActivityContainer `json:"MediaContainer"`
+}
+
+// ActivityContainer is the MediaContainer of GET /activities.
+type ActivityContainer struct {
+	XMLName  xml.Name   `json:"-" xml:"MediaContainer"`
+	Size     int        `json:"size" xml:"size,attr"`
+	Activity []Activity `json:"Activity" xml:"Activity"`
+}
+
+// Activity is a running task as Plex shows background work.
+type Activity struct {
+	UUID        string           `json:"uuid" xml:"uuid,attr"`
+	Type        string           `json:"type" xml:"type,attr"`
+	Cancellable Bool             `json:"cancellable" xml:"cancellable,attr"`
+	UserID      int              `json:"userID" xml:"userID,attr"`
+	Title       string           `json:"title" xml:"title,attr"`
+	Subtitle    string           `json:"subtitle" xml:"subtitle,attr"`
+	Progress    int              `json:"progress" xml:"progress,attr"`
+	Context     *ActivityContext `json:"Context,omitempty" xml:"Context,omitempty"`
+}
+
+// ActivityContext says which task and run an Activity is.
+type ActivityContext struct {
+	TaskName string `json:"taskName" xml:"taskName,attr"`
+	RunID    int64  `json:"runID" xml:"runID,attr"`
+	Trigger  string `json:"trigger" xml:"trigger,attr"`
+	Node     string `json:"node,omitempty" xml:"node,attr,omitempty"`
+	Outcome  string `json:"outcome,omitempty" xml:"outcome,attr,omitempty"`
+}
+
+// ActivityType is the Activity type of Butler tasks.
+const ActivityType = "butler.task"
+
+// Notification is one message of the notification websocket and event
+// stream.
+type Notification struct {
+	NotificationContainer NotificationContainer `json:"NotificationContainer"`
+}
+
+// NotificationContainer carries events of one type.
+type NotificationContainer struct {
+	Type                 string                 `json:"type"`
+	Size                 int                    `json:"size"`
+	ActivityNotification []ActivityNotification `json:"ActivityNotification,omitempty"`
+}
+
+// ActivityNotification is one activity event: started, updated or ended.
+type ActivityNotification struct {
+	Event    string   `json:"event"`
+	UUID     string   `json:"uuid"`
+	Activity Activity `json:"Activity"`
+}
+
+// RunsResponse is the JSON body of GET /butler/runs and /butler/runs/{id}.
+type RunsResponse struct {
+	MediaContainer RunContainer `json:"MediaContainer"`
+}
+
+// RunContainer lists runs of the history, newest first.
+type RunContainer struct {
+	XMLName xml.Name `json:"-" xml:"MediaContainer"`
+	Size    int      `json:"size" xml:"size,attr"`
+	Run     []Run    `json:"Run" xml:"Run"`
+}
+
+// Run is one run of the history. Times are RFC 3339; empty when they do not
+// apply.
+type Run struct {
+	ID          int64  `json:"id" xml:"id,attr"`
+	UUID        string `json:"uuid" xml:"uuid,attr"`
+	Task        string `json:"task" xml:"task,attr"`
+	Trigger     string `json:"trigger" xml:"trigger,attr"`
+	State       string `json:"state" xml:"state,attr"`
+	Outcome     string `json:"outcome,omitempty" xml:"outcome,attr,omitempty"`
+	Reason      string `json:"reason,omitempty" xml:"reason,attr,omitempty"`
+	Summary     string `json:"summary,omitempty" xml:"summary,attr,omitempty"`
+	Error       string `json:"error,omitempty" xml:"error,attr,omitempty"`
+	Window      string `json:"window,omitempty" xml:"window,attr,omitempty"`
+	Day         string `json:"day,omitempty" xml:"day,attr,omitempty"`
+	Queue       string `json:"queue,omitempty" xml:"queue,attr,omitempty"`
+	Node        string `json:"node,omitempty" xml:"node,attr,omitempty"`
+	Progress    int    `json:"progress" xml:"progress,attr"`
+	Step        string `json:"step,omitempty" xml:"step,attr,omitempty"`
+	CreatedAt   string `json:"createdAt" xml:"createdAt,attr"`
+	ScheduledAt string `json:"scheduledAt,omitempty" xml:"scheduledAt,attr,omitempty"`
+	StartedAt   string `json:"startedAt,omitempty" xml:"startedAt,attr,omitempty"`
+	EndedAt     string `json:"endedAt,omitempty" xml:"endedAt,attr,omitempty"`
+}
+
+// PlanResponse is the JSON body of GET /butler/plan.
+type PlanResponse struct {
+	MediaContainer PlanContainer `json:"MediaContainer"`
+}
+
+// PlanContainer is tonight's plan: the open window, or the next one.
+type PlanContainer struct {
+	XMLName xml.Name   `json:"-" xml:"MediaContainer"`
+	Size    int        `json:"size" xml:"size,attr"`
+	Day     string     `json:"day" xml:"day,attr"`
+	Open    string     `json:"open" xml:"open,attr"`
+	Close   string     `json:"close" xml:"close,attr"`
+	Inside  Bool       `json:"inside" xml:"inside,attr"`
+	Task    []PlanTask `json:"Task" xml:"Task"`
+}
+
+// PlanTask is one task's decision in the plan.
+type PlanTask struct {
+	Name     string `json:"name" xml:"name,attr"`
+	Decision string `json:"decision" xml:"decision,attr"`
+	At       string `json:"at,omitempty" xml:"at,attr,omitempty"`
+	Random   Bool   `json:"random" xml:"random,attr"`
+	NextDue  string `json:"nextDue,omitempty" xml:"nextDue,attr,omitempty"`
+	Outcome  string `json:"outcome,omitempty" xml:"outcome,attr,omitempty"`
+	RunID    int64  `json:"runID,omitempty" xml:"runID,attr,omitempty"`
+	Reason   string `json:"reason" xml:"reason,attr"`
+}

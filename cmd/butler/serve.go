@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -25,6 +26,7 @@ import (
 	"github.com/plexbutler/butler/api"
 	"github.com/plexbutler/butler/engine"
 	"github.com/plexbutler/butler/internal/atomicfile"
+	"github.com/plexbutler/butler/metrics"
 	"github.com/plexbutler/butler/store/sqlite"
 	"github.com/plexbutler/butler/tasks"
 )
@@ -38,6 +40,8 @@ type serveConfig struct {
 	Token    string `yaml:"token"`
 	LogLevel string `yaml:"log_level"`
 	Name     string `yaml:"friendly_name"`
+	// MetricsPublic serves /metrics without the token.
+	MetricsPublic bool `yaml:"metrics_public"`
 }
 
 const (
@@ -75,6 +79,7 @@ BUTLER_LOG_LEVEL), then the YAML config file, then defaults.`,
 	f.StringVar(&flags.Token, "token", "", "access token (default: generated at first start and stored in the data directory)")
 	f.StringVar(&flags.LogLevel, "log-level", "", "log level: debug, info, warn or error (default info)")
 	f.StringVar(&configPath, "config", "", "YAML config file")
+	f.BoolVar(&flags.MetricsPublic, "metrics-public", false, "serve /metrics without the token")
 	return cmd
 }
 
@@ -111,6 +116,17 @@ func resolveConfig(cmd *cobra.Command, flags serveConfig, configPath string, get
 		Token:    pick("token", "BUTLER_TOKEN", file.Token, ""),
 		LogLevel: pick("log-level", "BUTLER_LOG_LEVEL", file.LogLevel, "info"),
 		Name:     file.Name,
+	}
+	cfg.MetricsPublic = file.MetricsPublic
+	if v := getenv("BUTLER_METRICS_PUBLIC"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return cfg, usageErr("BUTLER_METRICS_PUBLIC %q: want true or false", v)
+		}
+		cfg.MetricsPublic = b
+	}
+	if cmd.Flags().Changed("metrics-public") {
+		cfg.MetricsPublic = flags.MetricsPublic
 	}
 	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
 		return cfg, usageErr("listen address %q (--addr, BUTLER_ADDR or addr): want HOST:PORT, such as 127.0.0.1:32400", cfg.Addr)
@@ -150,8 +166,8 @@ func yamlProblem(err error) string {
 	for _, e := range te.Errors {
 		msg := e
 		if i := strings.Index(e, "field "); i >= 0 && strings.Contains(e, " not found in type ") {
-			key := e[i+len("field "):strings.Index(e, " not found in type ")]
-			msg = e[:i] + fmt.Sprintf("unknown key %q (known keys: addr, data_dir, database, token, log_level, friendly_name)", key)
+			key := e[i+len("field ") : strings.Index(e, " not found in type ")]
+			msg = e[:i] + fmt.Sprintf("unknown key %q (known keys: addr, data_dir, database, token, log_level, friendly_name, metrics_public)", key)
 		} else if j := strings.Index(e, " into "); j >= 0 {
 			msg = e[:j] + " (wrong type)"
 		}
@@ -234,16 +250,19 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 
 	var m *butler.Manager
 	catalog := builtinCatalog(cfg, db.Path(), func() string { return m.Settings().BackupPath() })
+	mt := metrics.New()
 	m, err = butler.NewManager(ctx, butler.Config{
 		Catalog: catalog, Store: db, Queue: eng, Logger: logger, Node: node,
-		DataDir: cfg.DataDir, HostZone: hostZone(),
+		DataDir: cfg.DataDir, HostZone: hostZone(), Observer: mt,
 	})
 	if err != nil {
 		return err
 	}
+	mt.Watch(m)
 	handler, err := api.NewHandler(api.Config{
 		Manager: m, Token: token, Logger: logger, Version: version,
 		MachineIdentifier: machineID, FriendlyName: firstNonEmpty(cfg.Name, host, "Butler"),
+		Metrics: mt.Handler(), MetricsPublic: cfg.MetricsPublic,
 	})
 	if err != nil {
 		return err

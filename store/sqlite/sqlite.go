@@ -184,7 +184,7 @@ func (d *DB) SaveSettings(ctx context.Context, values map[string]string) error {
 	return tx.Commit()
 }
 
-const runColumns = `id, task, trigger, state, outcome, reason, summary, error, window_day, day, queue, node, job_id,
+const runColumns = `id, uuid, task, trigger, state, outcome, reason, summary, error, window_day, day, queue, node, job_id,
 	progress, step, created_at, scheduled_at, started_at, ended_at`
 
 type scanner interface{ Scan(...any) error }
@@ -193,7 +193,7 @@ func scanRun(s scanner) (butler.Run, error) {
 	var r butler.Run
 	var task, trigger, state, outcome, window, day string
 	var created, scheduled, started, ended int64
-	err := s.Scan(&r.ID, &task, &trigger, &state, &outcome, &r.Reason, &r.Summary, &r.Error, &window, &day,
+	err := s.Scan(&r.ID, &r.UUID, &task, &trigger, &state, &outcome, &r.Reason, &r.Summary, &r.Error, &window, &day,
 		&r.Queue, &r.Node, &r.JobID, &r.Progress, &r.Step, &created, &scheduled, &started, &ended)
 	if err != nil {
 		return r, err
@@ -245,10 +245,13 @@ func (d *DB) CreateRun(ctx context.Context, r *butler.Run) (butler.Run, error) {
 		return butler.Run{}, err
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `INSERT INTO butler_run (task, trigger, state, outcome, reason, summary, error,
+	if r.UUID == "" {
+		r.UUID = butler.NewUUID()
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO butler_run (uuid, task, trigger, state, outcome, reason, summary, error,
 		window_day, day, queue, node, job_id, progress, step, created_at, scheduled_at, started_at, ended_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		string(r.Task), string(r.Trigger), string(r.State), string(r.Outcome), r.Reason, r.Summary, r.Error,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.UUID, string(r.Task), string(r.Trigger), string(r.State), string(r.Outcome), r.Reason, r.Summary, r.Error,
 		dayString(r.Window), dayString(r.Day), r.Queue, r.Node, r.JobID, r.Progress, r.Step,
 		nanos(r.CreatedAt), nanos(r.ScheduledAt), nanos(r.StartedAt), nanos(r.EndedAt))
 	if isUnique(err) {
@@ -283,6 +286,15 @@ func (d *DB) Run(ctx context.Context, id int64) (butler.Run, error) {
 	r, err := scanRun(d.db.QueryRowContext(ctx, `SELECT `+runColumns+` FROM butler_run WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, butler.Errorf(butler.ENOTFOUND, "no run with id %d", id)
+	}
+	return r, err
+}
+
+// RunByUUID returns the run with the UUID.
+func (d *DB) RunByUUID(ctx context.Context, uuid string) (butler.Run, error) {
+	r, err := scanRun(d.db.QueryRowContext(ctx, `SELECT `+runColumns+` FROM butler_run WHERE uuid = ?`, uuid))
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, butler.Errorf(butler.ENOTFOUND, "no run with uuid %s", uuid)
 	}
 	return r, err
 }

@@ -1,0 +1,280 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/apitype"
+	"github.com/plexbutler/butler/schedule"
+)
+
+func activityOf(a butler.Activity) apitype.Activity {
+	ctx := &apitype.ActivityContext{TaskName: string(a.Task), RunID: a.RunID, Trigger: string(a.Trigger), Node: a.Node, Outcome: string(a.Outcome)}
+	return apitype.Activity{
+		UUID: a.UUID, Type: apitype.ActivityType, Cancellable: true, UserID: 1,
+		Title: a.Title, Subtitle: a.Step, Progress: a.Progress, Context: ctx,
+	}
+}
+
+func handleActivities(m *butler.Manager) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		list := []apitype.Activity{}
+		for _, a := range m.Activities() {
+			list = append(list, activityOf(a))
+		}
+		c := apitype.ActivityContainer{Size: len(list), Activity: list}
+		encode(w, r, http.StatusOK, apitype.ActivitiesResponse{MediaContainer: c}, c)
+	}
+}
+
+var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+func handleStopActivity(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("uuid")
+		if !uuidPattern.MatchString(id) {
+			fail(log, w, r, butler.Errorf(butler.EINVALID, "%q is not an activity id (a UUID); GET /activities lists them", id))
+			return
+		}
+		res, err := m.StopActivity(r.Context(), strings.ToLower(id))
+		if err != nil {
+			fail(log, w, r, err)
+			return
+		}
+		w.Header().Set(apitype.HeaderOutcome, res.Outcome)
+		w.WriteHeader(http.StatusOK)
+	}
+}
+
+// wantActivity reads Plex's filters query: "-log" by default (every type
+// but log), "a,b" only those types, "" every type, "-a,b" all but those.
+func wantActivity(r *http.Request) bool {
+	q := r.URL.Query()
+	f := "-log"
+	if q.Has("filters") {
+		f = q.Get("filters")
+	}
+	if f == "" {
+		return true
+	}
+	neg := strings.HasPrefix(f, "-")
+	listed := false
+	for _, t := range strings.Split(strings.TrimPrefix(f, "-"), ",") {
+		listed = listed || strings.TrimSpace(t) == "activity"
+	}
+	return listed != neg
+}
+
+// notification returns the JSON message of one event.
+func notification(ev butler.Event) []byte {
+	a := activityOf(ev.Activity)
+	b, _ := json.Marshal(apitype.Notification{NotificationContainer: apitype.NotificationContainer{
+		Type: "activity", Size: 1,
+		ActivityNotification: []apitype.ActivityNotification{{Event: string(ev.Type), UUID: a.UUID, Activity: a}},
+	}})
+	return b
+}
+
+// writeTimeout bounds one write to a notification client; a client that
+// cannot take a message in that time is dropped.
+const writeTimeout = 10 * time.Second
+
+func handleWebsocket(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+		if err != nil {
+			return // Accept has answered
+		}
+		defer c.CloseNow()
+		sub := m.Subscribe()
+		defer sub.Close()
+		// Nothing is read from the client; CloseRead answers pings and
+		// notices when it goes away.
+		ctx := c.CloseRead(r.Context())
+		want := wantActivity(r)
+		for {
+			ev, err := sub.Next(ctx)
+			if err != nil {
+				if errors.Is(err, butler.ErrSlowSubscriber) {
+					c.Close(websocket.StatusPolicyViolation, "too slow")
+				}
+				return
+			}
+			if !want {
+				continue
+			}
+			wctx, cancel := context.WithTimeout(ctx, writeTimeout)
+			err = c.Write(wctx, websocket.MessageText, notification(ev))
+			cancel()
+			if err != nil {
+				log.DebugContext(r.Context(), "api: notification client gone", slog.String("error", err.Error()))
+				return
+			}
+		}
+	}
+}
+
+func handleEventSource(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		sub := m.Subscribe()
+		defer sub.Close()
+		h := w.Header()
+		h.Set("Content-Type", "text/event-stream")
+		h.Set("X-Accel-Buffering", "no")
+		w.WriteHeader(http.StatusOK)
+		if err := rc.Flush(); err != nil {
+			return
+		}
+		want := wantActivity(r)
+		for {
+			ev, err := sub.Next(r.Context())
+			if err != nil {
+				return
+			}
+			if !want {
+				continue
+			}
+			_ = rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+			if _, err := fmt.Fprintf(w, "event: activity\ndata: %s\n\n", notification(ev)); err != nil {
+				return
+			}
+			if err := rc.Flush(); err != nil {
+				log.DebugContext(r.Context(), "api: event-stream client gone", slog.String("error", err.Error()))
+				return
+			}
+		}
+	}
+}
+
+func rfc3339(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+func dayText(d schedule.Day) string {
+	if d.IsZero() {
+		return ""
+	}
+	return d.String()
+}
+
+func runOf(r butler.Run) apitype.Run {
+	return apitype.Run{
+		ID: r.ID, UUID: r.UUID, Task: string(r.Task), Trigger: string(r.Trigger), State: string(r.State),
+		Outcome: string(r.Outcome), Reason: r.Reason, Summary: r.Summary, Error: r.Error,
+		Window: dayText(r.Window), Day: dayText(r.Day), Queue: r.Queue, Node: r.Node,
+		Progress: r.Progress, Step: r.Step, CreatedAt: rfc3339(r.CreatedAt), ScheduledAt: rfc3339(r.ScheduledAt),
+		StartedAt: rfc3339(r.StartedAt), EndedAt: rfc3339(r.EndedAt),
+	}
+}
+
+func writeRuns(w http.ResponseWriter, r *http.Request, runs []butler.Run) {
+	list := make([]apitype.Run, 0, len(runs))
+	for _, run := range runs {
+		list = append(list, runOf(run))
+	}
+	c := apitype.RunContainer{Size: len(list), Run: list}
+	encode(w, r, http.StatusOK, apitype.RunsResponse{MediaContainer: c}, c)
+}
+
+// parseTime reads an RFC 3339 instant or a Unix time in seconds.
+func parseTime(key, v string) (time.Time, error) {
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return time.Unix(n, 0), nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, butler.Errorf(butler.EINVALID, "%s: %q is not a time; use RFC 3339 (2026-11-28T03:00:00Z) or Unix seconds", key, v)
+	}
+	return t, nil
+}
+
+func handleRuns(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		f := butler.RunFilter{Task: butler.TaskName(q.Get("task")), Outcome: butler.Outcome(q.Get("outcome"))}
+		var err error
+		for key, dst := range map[string]*time.Time{"since": &f.Since, "before": &f.Before} {
+			if v := q.Get(key); v != "" && err == nil {
+				*dst, err = parseTime(key, v)
+			}
+		}
+		if err == nil {
+			var n int64
+			n, err = wholeNumber(q.Get("limit"), "limit")
+			f.Limit = int(n)
+		}
+		if err == nil {
+			f.BeforeID, err = wholeNumber(q.Get("beforeID"), "beforeID")
+		}
+		if err != nil {
+			fail(log, w, r, err)
+			return
+		}
+		runs, err := m.Runs(r.Context(), f)
+		if err != nil {
+			fail(log, w, r, err)
+			return
+		}
+		writeRuns(w, r, runs)
+	}
+}
+
+// wholeNumber reads an optional non-negative integer query value.
+func wholeNumber(v, key string) (int64, error) {
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, butler.Errorf(butler.EINVALID, "%s: %q is not a whole number", key, v)
+	}
+	return n, nil
+}
+
+func handleRun(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+		if err != nil {
+			fail(log, w, r, butler.Errorf(butler.EINVALID, "%q is not a run id (a whole number)", r.PathValue("id")))
+			return
+		}
+		run, err := m.Run(r.Context(), id)
+		if err != nil {
+			fail(log, w, r, err)
+			return
+		}
+		writeRuns(w, r, []butler.Run{run})
+	}
+}
+
+func handlePlan(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, err := m.Plan(r.Context())
+		if err != nil {
+			fail(log, w, r, err)
+			return
+		}
+		c := apitype.PlanContainer{Size: len(p.Tasks), Day: p.Day.String(), Open: rfc3339(p.Open), Close: rfc3339(p.Close),
+			Inside: apitype.Bool(p.Inside), Task: []apitype.PlanTask{}}
+		for _, e := range p.Tasks {
+			c.Task = append(c.Task, apitype.PlanTask{Name: string(e.Task), Decision: e.Decision, At: rfc3339(e.At),
+				Random: apitype.Bool(e.Random), NextDue: dayText(e.NextDue), Outcome: string(e.Outcome), RunID: e.RunID, Reason: e.Reason})
+		}
+		encode(w, r, http.StatusOK, apitype.PlanResponse{MediaContainer: c}, c)
+	}
+}

@@ -1,0 +1,333 @@
+package api_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"go.uber.org/goleak"
+
+	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/apitype"
+)
+
+func TestActivities(t *testing.T) {
+	s := newServer(t)
+	b := s.actions[butler.TaskBackupDatabase]
+	_, body := s.do(t, req{method: "GET", path: "/activities"})
+	if !strings.Contains(body, `<MediaContainer size="0">`) {
+		t.Fatalf("no activity yet: %s", body)
+	}
+	resp, _ := s.do(t, req{method: "POST", path: "/butler/BackupDatabase"})
+	runID := resp.Header.Get(apitype.HeaderRunID)
+	wait(t, b.entered, "the task")
+	_, body = s.do(t, req{method: "GET", path: "/activities", header: map[string]string{"Accept": "application/json"}})
+	var got apitype.ActivitiesResponse
+	if err := json.Unmarshal([]byte(body), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.MediaContainer.Size != 1 || len(got.MediaContainer.Activity) != 1 {
+		t.Fatalf("activities: %s", body)
+	}
+	a := got.MediaContainer.Activity[0]
+	if a.Type != "butler.task" || !bool(a.Cancellable) || a.UserID != 1 || a.Title != "Backup Database" ||
+		a.Subtitle != "blocking" || a.Progress != 10 || a.Context == nil || a.Context.TaskName != "BackupDatabase" ||
+		fmt.Sprint(a.Context.RunID) != runID || a.Context.Trigger != "start_task" {
+		t.Fatalf("activity: %+v %+v", a, a.Context)
+	}
+	_, xmlBody := s.do(t, req{method: "GET", path: "/activities"})
+	if !strings.Contains(xmlBody, `type="butler.task" cancellable="1" userID="1" title="Backup Database" subtitle="blocking" progress="10"><Context taskName="BackupDatabase"`) {
+		t.Fatalf("activities XML: %s", xmlBody)
+	}
+	for _, tc := range []struct {
+		id     string
+		status int
+	}{{"not-a-uuid", 400}, {"00000000-0000-4000-8000-000000000000", 404}, {a.UUID, 200}, {a.UUID, 404}} {
+		if resp, body := s.do(t, req{method: "DELETE", path: "/activities/" + tc.id}); resp.StatusCode != tc.status {
+			t.Fatalf("DELETE /activities/%s: %d %s, want %d", tc.id, resp.StatusCode, body, tc.status)
+		}
+	}
+	if err := <-b.ended; err == nil {
+		t.Fatal("DELETE /activities did not cancel the task")
+	}
+}
+
+func dial(t *testing.T, s *server, path string) *websocket.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.URL, "http")+path, nil)
+	if err != nil {
+		t.Fatalf("dial %s: %v", path, err)
+	}
+	return c
+}
+
+func readNotification(t *testing.T, c *websocket.Conn) apitype.ActivityNotification {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	typ, b, err := c.Read(ctx)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	if typ != websocket.MessageText {
+		t.Fatalf("frame type %v, want text", typ)
+	}
+	var n apitype.Notification
+	if err := json.Unmarshal(b, &n); err != nil {
+		t.Fatalf("decode %s: %v", b, err)
+	}
+	if n.NotificationContainer.Type != "activity" || n.NotificationContainer.Size != 1 || len(n.NotificationContainer.ActivityNotification) != 1 {
+		t.Fatalf("message %s", b)
+	}
+	return n.NotificationContainer.ActivityNotification[0]
+}
+
+func TestWebsocketNotifications(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	s := newServer(t)
+	// Both paths, the token in the query as python-plexapi sends it.
+	plural := dial(t, s, "/:/websockets/notifications?X-Plex-Token="+token)
+	singular := dial(t, s, "/:/websocket/notifications?filters=&X-Plex-Token="+token)
+	// Subscribed once the server has them: a start now reaches both.
+	deadline := time.Now().Add(10 * time.Second)
+	for subs, _ := s.m.EventStats(); subs < 2; subs, _ = s.m.EventStats() {
+		if time.Now().After(deadline) {
+			t.Fatal("the websocket clients never subscribed")
+		}
+		time.Sleep(time.Millisecond) // waits for the server to register the subscriptions
+	}
+	b := s.actions[butler.TaskBackupDatabase]
+	s.do(t, req{method: "POST", path: "/butler/BackupDatabase"})
+	wait(t, b.entered, "the task")
+	s.do(t, req{method: "DELETE", path: "/butler/BackupDatabase"})
+	for _, c := range []*websocket.Conn{plural, singular} {
+		started, updated, ended := readNotification(t, c), readNotification(t, c), readNotification(t, c)
+		if started.Event != "started" || updated.Event != "updated" || ended.Event != "ended" {
+			t.Fatalf("events %s %s %s, want started updated ended", started.Event, updated.Event, ended.Event)
+		}
+		if started.UUID == "" || started.UUID != ended.UUID || started.Activity.UUID != started.UUID {
+			t.Fatalf("uuids %s %s", started.UUID, ended.UUID)
+		}
+		if updated.Activity.Progress != 10 || updated.Activity.Subtitle != "blocking" {
+			t.Fatalf("update %+v", updated.Activity)
+		}
+		if ended.Activity.Context.Outcome != "stopped" {
+			t.Fatalf("ended %+v", ended.Activity.Context)
+		}
+		c.Close(websocket.StatusNormalClosure, "")
+	}
+	// Without the token: refused before the upgrade.
+	resp, _ := s.do(t, req{method: "GET", path: "/:/websockets/notifications", noToken: true})
+	if resp.StatusCode != 401 {
+		t.Fatalf("websocket without a token: %d", resp.StatusCode)
+	}
+	s.shutdown()
+}
+
+func TestEventSource(t *testing.T) {
+	s := newServer(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r, _ := http.NewRequestWithContext(ctx, "GET", s.URL+"/:/eventsource/notifications", nil)
+	r.Header.Set("X-Plex-Token", token)
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("content type %s", resp.Header.Get("Content-Type"))
+	}
+	b := s.actions[butler.TaskOptimizeDatabase]
+	s.do(t, req{method: "POST", path: "/butler/OptimizeDatabase"})
+	wait(t, b.entered, "the task")
+	s.do(t, req{method: "DELETE", path: "/butler/OptimizeDatabase"})
+	sc := bufio.NewScanner(resp.Body)
+	var events []string
+	for len(events) < 3 && sc.Scan() {
+		line := sc.Text()
+		if data, ok := strings.CutPrefix(line, "data: "); ok {
+			var n apitype.Notification
+			if err := json.Unmarshal([]byte(data), &n); err != nil {
+				t.Fatalf("decode %s: %v", data, err)
+			}
+			events = append(events, n.NotificationContainer.ActivityNotification[0].Event)
+		}
+	}
+	if strings.Join(events, ",") != "started,updated,ended" {
+		t.Fatalf("events %v", events)
+	}
+}
+
+// TestWebsocket_ClientThatNeverReads: a client that completes the handshake
+// and never reads must not slow a task that reports progress without pause,
+// nor keep anything running once it goes.
+func TestWebsocket_ClientThatNeverReads(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	s := newServer(t)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "GET /:/websockets/notifications?X-Plex-Token=%s HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", token)
+	// Read the 101 answer only; never read a frame after it.
+	status, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || !strings.Contains(status, "101") {
+		t.Fatalf("handshake: %q %v", status, err)
+	}
+	// Many short runs, each with a burst of progress reports.
+	b := s.actions[butler.TaskBackupDatabase]
+	for range 30 {
+		s.do(t, req{method: "POST", path: "/butler/BackupDatabase?force=1"})
+		wait(t, b.entered, "the task")
+		s.do(t, req{method: "DELETE", path: "/butler/BackupDatabase"})
+		<-b.ended
+	}
+	_, dropped := s.m.EventStats()
+	t.Logf("updates merged or dropped for the silent client: %d", dropped)
+	conn.Close()
+	s.shutdown()
+}
+
+// TestWebsocket_ManySubscribers has 200 real websocket clients join and
+// leave while a task reports progress; every client that stays to the end
+// sees the run end.
+func TestWebsocket_ManySubscribers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped in -short mode")
+	}
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	s := newServer(t)
+	const clients = 200
+	var wg sync.WaitGroup
+	conns := make([]*websocket.Conn, clients)
+	for i := range clients {
+		conns[i] = dial(t, s, "/:/websockets/notifications?X-Plex-Token="+token)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for subs, _ := s.m.EventStats(); subs < clients; subs, _ = s.m.EventStats() {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d clients subscribed", subs, clients)
+		}
+		time.Sleep(time.Millisecond) // waits for the server to register the subscriptions
+	}
+	// Half of them leave while the run goes on.
+	b := s.actions[butler.TaskBackupDatabase]
+	s.do(t, req{method: "POST", path: "/butler/BackupDatabase"})
+	for i := range clients / 2 {
+		conns[i].Close(websocket.StatusGoingAway, "")
+	}
+	wait(t, b.entered, "the task")
+	s.do(t, req{method: "DELETE", path: "/butler/BackupDatabase"})
+	for i := clients / 2; i < clients; i++ {
+		wg.Go(func() {
+			c := conns[i]
+			defer c.Close(websocket.StatusNormalClosure, "")
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			for {
+				_, data, err := c.Read(ctx)
+				if err != nil {
+					t.Errorf("client %d: %v", i, err)
+					return
+				}
+				if strings.Contains(string(data), `"event":"ended"`) {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	s.shutdown()
+}
+
+func TestMetrics(t *testing.T) {
+	s := newServer(t)
+	if resp, _ := s.do(t, req{method: "GET", path: "/metrics", noToken: true}); resp.StatusCode != 401 {
+		t.Fatalf("/metrics without a token: %d", resp.StatusCode)
+	}
+	b := s.actions[butler.TaskBackupDatabase]
+	s.do(t, req{method: "POST", path: "/butler/BackupDatabase"})
+	wait(t, b.entered, "the task")
+	_, body := s.do(t, req{method: "GET", path: "/metrics"})
+	for _, want := range []string{`butler_runs_active{state="running"} 1`, `butler_notification_subscribers 0`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	s.do(t, req{method: "DELETE", path: "/butler/BackupDatabase"})
+	_, body = s.do(t, req{method: "GET", path: "/metrics"})
+	for _, want := range []string{`butler_runs_total{outcome="stopped",task="BackupDatabase"} 1`,
+		`butler_run_duration_seconds_count{task="BackupDatabase"} 1`, `butler_runs_active{state="running"} 0`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}
+
+func TestRunsAndPlan(t *testing.T) {
+	s := newServer(t)
+	b := s.actions[butler.TaskBackupDatabase]
+	for range 3 {
+		s.do(t, req{method: "POST", path: "/butler/BackupDatabase?force=1"})
+		wait(t, b.entered, "the task")
+		s.do(t, req{method: "DELETE", path: "/butler/BackupDatabase"})
+	}
+	s.do(t, req{method: "POST", path: "/butler/CleanOldCacheFiles"}) // disabled: 409, no run
+	var runs apitype.RunsResponse
+	_, body := s.do(t, req{method: "GET", path: "/butler/runs?task=BackupDatabase&outcome=stopped&limit=2", header: map[string]string{"Accept": "application/json"}})
+	if err := json.Unmarshal([]byte(body), &runs); err != nil {
+		t.Fatal(err)
+	}
+	list := runs.MediaContainer.Run
+	if len(list) != 2 || list[0].ID <= list[1].ID || list[0].Outcome != "stopped" || list[0].Reason != "stopped by request" || list[0].StartedAt == "" {
+		t.Fatalf("runs page: %s", body)
+	}
+	_, body = s.do(t, req{method: "GET", path: fmt.Sprintf("/butler/runs?beforeID=%d", list[1].ID), header: map[string]string{"Accept": "application/json"}})
+	runs = apitype.RunsResponse{}
+	json.Unmarshal([]byte(body), &runs)
+	if len(runs.MediaContainer.Run) != 1 {
+		t.Fatalf("next page: %s", body)
+	}
+	if resp, body := s.do(t, req{method: "GET", path: fmt.Sprintf("/butler/runs/%d", list[0].ID)}); resp.StatusCode != 200 || !strings.Contains(body, `outcome="stopped"`) {
+		t.Fatalf("one run: %d %s", resp.StatusCode, body)
+	}
+	for path, status := range map[string]int{
+		"/butler/runs/999999":          404,
+		"/butler/runs/abc":             400,
+		"/butler/runs?outcome=bogus":   400,
+		"/butler/runs?limit=-1":        400,
+		"/butler/runs?limit=5000":      400,
+		"/butler/runs?since=yesterday": 400,
+		"/butler/runs?since=2026-01-01T00:00:00Z&before=1999999999": 200,
+	} {
+		if resp, body := s.do(t, req{method: "GET", path: path}); resp.StatusCode != status {
+			t.Errorf("GET %s: %d %s, want %d", path, resp.StatusCode, body, status)
+		}
+	}
+	var plan apitype.PlanResponse
+	_, body = s.do(t, req{method: "GET", path: "/butler/plan", header: map[string]string{"Accept": "application/json"}})
+	if err := json.Unmarshal([]byte(body), &plan); err != nil {
+		t.Fatal(err)
+	}
+	decisions := map[string]string{}
+	for _, e := range plan.MediaContainer.Task {
+		decisions[e.Name] = e.Decision
+	}
+	// The window is twelve hours away: nothing inside; backup never
+	// succeeded so it runs at the opening; cache cleaning is disabled.
+	if bool(plan.MediaContainer.Inside) || decisions["BackupDatabase"] != "runs" || decisions["CleanOldCacheFiles"] != "disabled" || decisions["OptimizeDatabase"] != "runs" {
+		t.Fatalf("plan: %s", body)
+	}
+}
