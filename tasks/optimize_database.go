@@ -1,0 +1,137 @@
+package tasks
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	butler "github.com/plexbutler/butler"
+)
+
+// OptimizeDatabase is the action of the OptimizeDatabase task: it checks a
+// SQLite database's integrity and then runs PRAGMA optimize, ANALYZE and
+// VACUUM on it, reclaiming the space of deleted rows.
+//
+// A run opens a read-write connection of its own to Path (it never creates
+// the file) that waits up to 5 s for locks held by other connections. It
+// refuses to touch a database whose PRAGMA integrity_check does not report
+// "ok". The size it reports is the database's logical size, page_count ×
+// page_size, before and after; after the VACUUM it runs PRAGMA
+// wal_checkpoint(TRUNCATE), so that a database in WAL mode shrinks on disk
+// too and its WAL file is emptied.
+//
+// VACUUM rewrites the whole database and needs free disk space of up to
+// twice its size; while it runs, other connections cannot write.
+type OptimizeDatabase struct {
+	// Path is the path of the SQLite database file.
+	Path string
+}
+
+var _ butler.Action = (*OptimizeDatabase)(nil)
+
+// Run checks and optimizes the database at Path. When ctx is done the
+// statement running is interrupted, and SQLite rolls back what it did.
+func (o *OptimizeDatabase) Run(ctx context.Context, r butler.Reporter) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("optimization of database %s not started: %w", o.Path, err)
+	}
+	if o.Path == "" {
+		return errors.New("optimize database: no database path set")
+	}
+	log := r.Logger()
+	// SQLite would say only "unable to open database file".
+	if _, err := os.Stat(o.Path); err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	dsn, err := sqliteDSN(o.Path, "mode=rw", busyTimeoutParam())
+	if err != nil {
+		return fmt.Errorf("optimize database %s: %w", o.Path, err)
+	}
+	db, err := openSQLite(dsn)
+	if err != nil {
+		return fmt.Errorf("open database %s: %w", o.Path, err)
+	}
+	defer db.Close()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return o.fail(ctx, "open database", err)
+	}
+	defer conn.Close()
+
+	r.Progress(0, "checking integrity")
+	problems, err := integrityProblems(ctx, conn)
+	if err != nil {
+		return o.fail(ctx, "integrity check", err)
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("database %s failed its integrity check, not optimizing it: %s", o.Path, strings.Join(problems, "; "))
+	}
+	before, err := databaseSize(ctx, conn)
+	if err != nil {
+		return o.fail(ctx, "measure size", err)
+	}
+
+	steps := []struct {
+		percent int
+		step    string
+		sql     string
+	}{
+		{10, "running PRAGMA optimize", "PRAGMA optimize"},
+		{20, "analyzing", "ANALYZE"},
+		{40, "vacuuming", "VACUUM"},
+	}
+	for _, s := range steps {
+		if err := ctx.Err(); err != nil {
+			return o.fail(ctx, s.sql, err)
+		}
+		r.Progress(s.percent, s.step)
+		if _, err := conn.ExecContext(ctx, s.sql); err != nil {
+			return o.fail(ctx, s.sql, err)
+		}
+	}
+
+	r.Progress(95, "checkpointing")
+	var busy, walPages, checkpointed int
+	if err := conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &walPages, &checkpointed); err != nil {
+		return o.fail(ctx, "wal_checkpoint", err)
+	}
+	if busy != 0 {
+		log.Info("WAL checkpoint could not finish, other connections are using the database",
+			"path", o.Path, "wal_pages", walPages, "checkpointed", checkpointed)
+	}
+	after, err := databaseSize(ctx, conn)
+	if err != nil {
+		return o.fail(ctx, "measure size", err)
+	}
+	r.Progress(100, "done")
+	reclaimed := max(before-after, 0)
+	log.Info("database optimized", "path", o.Path, "bytes_before", before, "bytes_after", after)
+	r.Summary(fmt.Sprintf("reclaimed %s (from %s to %s)", formatBytes(reclaimed), formatBytes(before), formatBytes(after)))
+	return nil
+}
+
+// fail wraps err, from the step what, in an error that names the database
+// and, when ctx is done, wraps ctx's error rather than SQLite's
+// "interrupted".
+func (o *OptimizeDatabase) fail(ctx context.Context, what string, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return fmt.Errorf("optimization of database %s cancelled during %s: %w", o.Path, what, ctxErr)
+	}
+	return fmt.Errorf("optimize database %s: %s: %w", o.Path, what, err)
+}
+
+// databaseSize returns the logical size of conn's main database in bytes,
+// page_count × page_size.
+func databaseSize(ctx context.Context, conn *sql.Conn) (int64, error) {
+	var pages, size int64
+	if err := conn.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
+		return 0, err
+	}
+	if err := conn.QueryRowContext(ctx, "PRAGMA page_size").Scan(&size); err != nil {
+		return 0, err
+	}
+	return pages * size, nil
+}

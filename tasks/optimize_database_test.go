@@ -1,0 +1,171 @@
+package tasks_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/plexbutler/butler/tasks"
+)
+
+func TestOptimizeDatabaseReclaims(t *testing.T) {
+	for _, mode := range []string{"wal", "delete"} {
+		t.Run(mode, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "butler.db")
+			createDB(t, path, mode, 3000, 500)
+			db := openDB(t, path, mode)
+			if _, err := db.Exec(`DELETE FROM items WHERE id % 10 != 0`); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			wantRows, wantDigest := digest(t, path)
+			before, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			r := newTestReporter(t)
+			if err := (&tasks.OptimizeDatabase{Path: path}).Run(t.Context(), r); err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			after, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if after.Size() >= before.Size() {
+				t.Errorf("file size %d after optimizing, want less than %d", after.Size(), before.Size())
+			}
+			if wal, err := os.Stat(path + "-wal"); err == nil && wal.Size() != 0 {
+				t.Errorf("WAL file holds %d bytes after optimizing, want 0", wal.Size())
+			}
+			sum := r.summary()
+			if !strings.HasPrefix(sum, "reclaimed ") || strings.HasPrefix(sum, "reclaimed 0 B") || !strings.Contains(sum, " (from ") {
+				t.Errorf("summary = %q, want \"reclaimed N (from A to B)\" with N > 0", sum)
+			}
+			gotRows, gotDigest := digest(t, path)
+			if gotRows != wantRows || gotDigest != wantDigest {
+				t.Errorf("database holds %d rows after optimizing, want %d with the same content", gotRows, wantRows)
+			}
+			if s := integrity(t, path); s != "ok" {
+				t.Errorf("integrity check after optimizing = %q", s)
+			}
+			var steps []string
+			prev := -1
+			for _, e := range r.progress() {
+				steps = append(steps, e.Step)
+				if e.Percent < prev {
+					t.Errorf("progress went back: %+v", r.progress())
+				}
+				prev = e.Percent
+			}
+			for _, want := range []string{"checking integrity", "running PRAGMA optimize", "analyzing", "vacuuming"} {
+				if !slices.Contains(steps, want) {
+					t.Errorf("progress steps %q lack %q", steps, want)
+				}
+			}
+			if prev != 100 {
+				t.Errorf("last progress = %d, want 100", prev)
+			}
+		})
+	}
+}
+
+func TestOptimizeDatabaseCorrupt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "butler.db")
+	createDB(t, path, "delete", 400, 200)
+	pageSize := pragmaInt(t, path, "page_size")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int64(len(data)) < 3*pageSize {
+		t.Fatalf("database is %d bytes, too small to damage page 2", len(data))
+	}
+	for i := pageSize; i < 2*pageSize; i++ {
+		data[i] = byte(i*13 + 7)
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	r := newTestReporter(t)
+	err = (&tasks.OptimizeDatabase{Path: path}).Run(t.Context(), r)
+	if err == nil || !strings.Contains(err.Error(), "integrity check") || !strings.Contains(err.Error(), path) {
+		t.Fatalf("Run = %v, want an integrity check error naming %s", err, path)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Error("the damaged database was changed")
+	}
+	if n := names(t, filepath.Dir(path)); !slices.Equal(n, []string{"butler.db"}) {
+		t.Errorf("directory holds %q, want only butler.db", n)
+	}
+	for _, e := range r.progress() {
+		if e.Step != "checking integrity" {
+			t.Errorf("went on to %q after a failed integrity check", e.Step)
+		}
+	}
+}
+
+func TestOptimizeDatabaseCancelled(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "butler.db")
+	createDB(t, path, "wal", 100, 100)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	err := (&tasks.OptimizeDatabase{Path: path}).Run(ctx, newTestReporter(t))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run = %v, want an error wrapping context.Canceled", err)
+	}
+}
+
+func TestOptimizeDatabaseCancelledDuringVacuum(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "butler.db")
+	createDB(t, path, "wal", 1000, 500)
+	wantRows, wantDigest := digest(t, path)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	r := newTestReporter(t)
+	r.setOnProgress(func(_ int, step string) {
+		if step == "vacuuming" {
+			cancel()
+		}
+	})
+	err := (&tasks.OptimizeDatabase{Path: path}).Run(ctx, r)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run = %v, want an error wrapping context.Canceled", err)
+	}
+	if r.summary() != "" {
+		t.Errorf("summary = %q after a cancelled run, want none", r.summary())
+	}
+	if s := integrity(t, path); s != "ok" {
+		t.Errorf("integrity check after a cancelled run = %q", s)
+	}
+	if gotRows, gotDigest := digest(t, path); gotRows != wantRows || gotDigest != wantDigest {
+		t.Errorf("database holds %d rows after a cancelled run, want %d with the same content", gotRows, wantRows)
+	}
+}
+
+func TestOptimizeDatabaseMissing(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "missing.db")
+	err := (&tasks.OptimizeDatabase{Path: path}).Run(t.Context(), newTestReporter(t))
+	if err == nil || !strings.Contains(err.Error(), path) {
+		t.Fatalf("Run = %v, want an error naming %s", err, path)
+	}
+	if n := names(t, dir); len(n) != 0 {
+		t.Errorf("directory holds %q, want nothing: a missing database must not be created", n)
+	}
+	if err := (&tasks.OptimizeDatabase{}).Run(t.Context(), newTestReporter(t)); err == nil {
+		t.Error("Run without a path succeeded")
+	}
+}
