@@ -204,9 +204,30 @@ func (m *Manager) EventStats() (subscribers int, dropped int64) {
 	return subscribers, dropped
 }
 
-// Activities returns one Activity per run running on this node, oldest
-// first.
-func (m *Manager) Activities() []Activity {
+// Activities returns one Activity per running run, oldest first: this
+// server's with live progress, and in a cluster the other servers' with the
+// progress they stored (at most a second old).
+func (m *Manager) Activities(ctx context.Context) ([]Activity, error) {
+	out := m.localActivities()
+	if m.cluster == nil {
+		return out, nil
+	}
+	runs, err := m.store.ActiveRuns(ctx)
+	if err != nil {
+		return out, err
+	}
+	for _, r := range runs {
+		if r.State != StateRunning || r.Node == m.node {
+			continue
+		}
+		out = append(out, Activity{UUID: r.UUID, RunID: r.ID, Task: r.Task, Title: m.title(r.Task), Step: r.Step,
+			Progress: r.Progress, Trigger: r.Trigger, Node: r.Node, Started: r.StartedAt})
+	}
+	sortActivities(out)
+	return out, nil
+}
+
+func (m *Manager) localActivities() []Activity {
 	m.mu.Lock()
 	locals := make([]*localRun, 0, len(m.local))
 	for _, lr := range m.local {

@@ -132,7 +132,7 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 	lr.running, lr.started, lr.run.Node = true, started, m.node
 	lr.mu.Unlock()
 	a, _ := lr.activity()
-	m.hub.publish(Event{Type: EventStarted, Activity: a})
+	m.publish(Event{Type: EventStarted, Activity: a})
 
 	tctx, tcancel := context.WithTimeoutCause(rctx, t.TimeLimit, errTimedOut)
 	defer tcancel()
@@ -174,7 +174,7 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 	lr.mu.Lock()
 	lr.running = false
 	lr.mu.Unlock()
-	m.hub.publish(Event{Type: EventEnded, Activity: a})
+	m.publish(Event{Type: EventEnded, Activity: a})
 	logger.InfoContext(ctx, "butler: run ended", slog.String("outcome", string(f.Outcome)),
 		slog.Duration("elapsed", f.EndedAt.Sub(started)), slog.String("summary", f.Summary), slog.String("error", f.Error))
 	return nil
@@ -245,7 +245,7 @@ func (r *reporter) Progress(percent int, step string) {
 	r.lr.mu.Unlock()
 	if publish {
 		a, _ := r.lr.activity()
-		r.m.hub.publish(Event{Type: EventUpdated, Activity: a})
+		r.m.publish(Event{Type: EventUpdated, Activity: a})
 	}
 	if save {
 		// Other nodes read progress from the store; at most once a second.

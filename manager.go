@@ -89,9 +89,13 @@ type Manager struct {
 	local    map[int64]*localRun
 	closing  bool
 
-	gate *gate
-	hub  hub
-	wake chan struct{}
+	gate    *gate
+	hub     hub
+	wake    chan struct{}
+	cluster *clusterState // nil on a single server
+
+	bg       sync.WaitGroup // cluster loops
+	bgCancel context.CancelFunc
 
 	loopCancel context.CancelFunc
 	loopDone   chan struct{}
@@ -157,6 +161,9 @@ func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
 	}
 	m.settings = s
 	m.gate = newGate(s.MaxConcurrent())
+	if c, ok := cfg.Store.(Cluster); ok {
+		m.cluster = &clusterState{store: c, outbox: make(chan Event, 256)}
+	}
 	return m, nil
 }
 
@@ -236,6 +243,11 @@ func (m *Manager) SetSettings(ctx context.Context, raw map[string]string) error 
 	m.mu.Unlock()
 	m.gate.setLimit(s.MaxConcurrent())
 	m.logger.InfoContext(ctx, "butler: settings changed", slog.Int("count", len(canon)))
+	if m.cluster != nil {
+		if err := m.cluster.store.Notify(ctx, channelSettings, ""); err != nil {
+			m.logger.WarnContext(ctx, "butler: tell the other servers of the settings", slog.String("error", err.Error()))
+		}
+	}
 	m.poke()
 	return nil
 }
@@ -285,8 +297,8 @@ func (m *Manager) Start(ctx context.Context) error {
 	for _, r := range active {
 		switch r.State {
 		case StateRunning:
-			if r.Node != m.node && r.Node != "" {
-				continue
+			if m.cluster != nil && r.Node != m.node {
+				continue // another server's; the leader ends it if that server is dead
 			}
 			if _, err := m.finish(ctx, r, []RunState{StateRunning}, Finish{
 				Outcome: OutcomeInterrupted, Reason: "the server stopped while the task ran", EndedAt: now,
@@ -298,6 +310,12 @@ func (m *Manager) Start(ctx context.Context) error {
 		case StateQueued:
 			m.enqueue(ctx, r)
 		}
+	}
+	if m.cluster != nil {
+		m.clusterTick(ctx)
+		bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		m.bgCancel = cancel
+		m.startCluster(bgCtx)
 	}
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	m.loopCancel = cancel
@@ -331,7 +349,15 @@ func (m *Manager) Stop(ctx context.Context) error {
 		lr.cancel(errShutdown)
 	}
 	done := make(chan struct{})
-	go func() { m.runs.Wait(); close(done) }()
+	go func() {
+		m.runs.Wait()
+		if m.bgCancel != nil {
+			m.leaveCluster(ctx)
+			m.bgCancel()
+			m.bg.Wait()
+		}
+		close(done)
+	}()
 	select {
 	case <-done:
 		return nil

@@ -39,6 +39,9 @@ func (m *Manager) tick(ctx context.Context, now time.Time) time.Time {
 		next = hour
 	}
 
+	if !m.IsLeader() {
+		return next // another server plans; this one is poked if it takes over
+	}
 	m.opMu.Lock()
 	defer m.opMu.Unlock()
 	active, err := m.store.ActiveRuns(ctx)

@@ -38,6 +38,29 @@ type Finish struct {
 	Step     string
 }
 
+// Cluster is implemented by a store that several servers share
+// (store/postgres): heartbeats, the planner's lease, and notifications
+// between servers.
+type Cluster interface {
+	// Heartbeat records that node is alive at at.
+	Heartbeat(ctx context.Context, node string, at time.Time) error
+	// Leave removes node from the cluster (a clean stop).
+	Leave(ctx context.Context, node string) error
+	// DeadNodes returns, and forgets, the nodes whose last heartbeat is
+	// before t.
+	DeadNodes(ctx context.Context, before time.Time) ([]string, error)
+	// TryLead takes or renews the planner's lease for node until until; true
+	// when node holds it.
+	TryLead(ctx context.Context, node string, now, until time.Time) (bool, error)
+	// Resign gives the lease up if node holds it.
+	Resign(ctx context.Context, node string) error
+	// Notify sends payload on channel to every server.
+	Notify(ctx context.Context, channel, payload string) error
+	// Listen calls fn for every notification on the channels until ctx is
+	// done; after a reconnection it calls fn("", "").
+	Listen(ctx context.Context, channels []string, fn func(channel, payload string)) error
+}
+
 // Store keeps the Butler's own state: settings, runs and task records. Every
 // method is safe for concurrent use. Implementations: store/sqlite (and
 // store/postgres for clusters).

@@ -27,10 +27,15 @@ func activityOf(a butler.Activity) apitype.Activity {
 	}
 }
 
-func handleActivities(m *butler.Manager) http.HandlerFunc {
+func handleActivities(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		acts, err := m.Activities(r.Context())
+		if err != nil {
+			fail(log, w, r, err)
+			return
+		}
 		list := []apitype.Activity{}
-		for _, a := range m.Activities() {
+		for _, a := range acts {
 			list = append(list, activityOf(a))
 		}
 		c := apitype.ActivityContainer{Size: len(list), Activity: list}

@@ -26,7 +26,7 @@ func addRoutes(rt *router, cfg Config) {
 	rt.handle(http.MethodGet, "/butler/runs/{id}", handleRun(m, log))
 	rt.handle(http.MethodGet, "/butler/plan", handlePlan(m, log))
 
-	rt.handle(http.MethodGet, "/activities", handleActivities(m))
+	rt.handle(http.MethodGet, "/activities", handleActivities(m, log))
 	rt.handle(http.MethodDelete, "/activities/{uuid}", handleStopActivity(m, log))
 	rt.handle(http.MethodGet, "/:/websockets/notifications", handleWebsocket(m, log))
 	rt.handle(http.MethodGet, "/:/websocket/notifications", handleWebsocket(m, log))

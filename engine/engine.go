@@ -13,7 +13,9 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
 	"github.com/riverqueue/river/rivertype"
@@ -55,10 +57,19 @@ type Executor interface {
 // changes at run time, River's worker count does not).
 const MaxMaintenanceWorkers = 16
 
+// riverClient is what the engine uses of a River client, whatever its
+// driver's transaction type.
+type riverClient interface {
+	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
+	Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+	JobCancel(ctx context.Context, jobID int64) (*rivertype.JobRow, error)
+}
+
 // Engine is the River client of one node. It implements butler.Queue.
 type Engine struct {
-	client  *river.Client[*sql.Tx]
-	db      *sql.DB
+	client  riverClient
+	db      *sql.DB // SQLite only
 	logger  *slog.Logger
 	worker  *worker
 	started bool
@@ -110,16 +121,36 @@ func NewSQLite(ctx context.Context, db *sql.DB, cfg Config) (*Engine, error) {
 	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
 		return nil, fmt.Errorf("engine: migrate River's tables: %w", err)
 	}
-	e := &Engine{db: db, logger: cfg.Logger}
+	e, workers, err := newEngine(cfg)
+	if err != nil {
+		return nil, err
+	}
+	e.db = db
+	client, err := river.NewClient(drv, e.riverConfig(cfg, workers))
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	e.client = client
+	return e, nil
+}
+
+// newEngine returns an engine without its client, and the workers to give it.
+func newEngine(cfg Config) (*Engine, *river.Workers, error) {
+	e := &Engine{logger: cfg.Logger}
 	if e.logger == nil {
 		e.logger = slog.New(slog.DiscardHandler)
 	}
 	e.worker = &worker{logger: e.logger}
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, e.worker); err != nil {
-		return nil, fmt.Errorf("engine: %w", err)
+		return nil, nil, fmt.Errorf("engine: %w", err)
 	}
-	client, err := river.NewClient(drv, &river.Config{
+	return e, workers, nil
+}
+
+// riverConfig is the River configuration of every Butler node.
+func (e *Engine) riverConfig(cfg Config, workers *river.Workers) *river.Config {
+	return &river.Config{
 		ID: cfg.Node,
 		Queues: map[string]river.QueueConfig{
 			butler.QueueMaintenance: {MaxWorkers: MaxMaintenanceWorkers},
@@ -137,7 +168,34 @@ func NewSQLite(ctx context.Context, db *sql.DB, cfg Config) (*Engine, error) {
 		CancelledJobRetentionPeriod: 24 * time.Hour,
 		DiscardedJobRetentionPeriod: 7 * 24 * time.Hour,
 		Logger:                      quiet(cfg.Logger),
-	})
+	}
+}
+
+// MigratePostgres brings River's tables in the pool's database up to date.
+func MigratePostgres(ctx context.Context, pool *pgxpool.Pool) error {
+	migrator, err := rivermigrate.New(riverpgxv5.New(pool), nil)
+	if err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("engine: migrate River's tables: %w", err)
+	}
+	return nil
+}
+
+// NewPostgres returns an engine on PostgreSQL for one server of a cluster
+// (River's tables must be migrated: MigratePostgres). River's LISTEN/NOTIFY
+// carries new jobs and cancellations between the servers.
+func NewPostgres(pool *pgxpool.Pool, cfg Config) (*Engine, error) {
+	e, workers, err := newEngine(cfg)
+	if err != nil {
+		return nil, err
+	}
+	rc := e.riverConfig(cfg, workers)
+	// A job stranded by a dead server is ended by the Butler's leader within
+	// seconds; River's own rescue is the backstop.
+	rc.RescueStuckJobsAfter = time.Minute
+	client, err := river.NewClient(riverpgxv5.New(pool), rc)
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/plexbutler/butler/engine"
 	"github.com/plexbutler/butler/internal/atomicfile"
 	"github.com/plexbutler/butler/metrics"
+	"github.com/plexbutler/butler/store/postgres"
 	"github.com/plexbutler/butler/store/sqlite"
 	"github.com/plexbutler/butler/tasks"
 )
@@ -40,6 +41,8 @@ type serveConfig struct {
 	Token    string `yaml:"token"`
 	LogLevel string `yaml:"log_level"`
 	Name     string `yaml:"friendly_name"`
+	// Node names this server in a cluster; default <host>-<port>.
+	Node string `yaml:"node"`
 	// MetricsPublic serves /metrics without the token.
 	MetricsPublic bool `yaml:"metrics_public"`
 }
@@ -75,10 +78,11 @@ BUTLER_LOG_LEVEL), then the YAML config file, then defaults.`,
 	f := cmd.Flags()
 	f.StringVar(&flags.Addr, "addr", "", "address to listen on (default "+defaultAddr+", loopback only)")
 	f.StringVar(&flags.DataDir, "data-dir", "", "data directory (default ./"+defaultDataDir+")")
-	f.StringVar(&flags.Database, "database", "", "database: a SQLite file path or sqlite://PATH (default <data-dir>/butler.db)")
+	f.StringVar(&flags.Database, "database", "", "database: a SQLite file path, sqlite://PATH, or postgres://... for a cluster (default <data-dir>/butler.db)")
 	f.StringVar(&flags.Token, "token", "", "access token (default: generated at first start and stored in the data directory)")
 	f.StringVar(&flags.LogLevel, "log-level", "", "log level: debug, info, warn or error (default info)")
 	f.StringVar(&configPath, "config", "", "YAML config file")
+	f.StringVar(&flags.Node, "node", "", "this server's name in a cluster (default <host>-<port>)")
 	f.BoolVar(&flags.MetricsPublic, "metrics-public", false, "serve /metrics without the token")
 	return cmd
 }
@@ -115,6 +119,7 @@ func resolveConfig(cmd *cobra.Command, flags serveConfig, configPath string, get
 		Database: pick("database", "BUTLER_DATABASE", file.Database, ""),
 		Token:    pick("token", "BUTLER_TOKEN", file.Token, ""),
 		LogLevel: pick("log-level", "BUTLER_LOG_LEVEL", file.LogLevel, "info"),
+		Node:     pick("node", "BUTLER_NODE", file.Node, ""),
 		Name:     file.Name,
 	}
 	cfg.MetricsPublic = file.MetricsPublic
@@ -145,8 +150,7 @@ func resolveConfig(cmd *cobra.Command, flags serveConfig, configPath string, get
 	switch {
 	case cfg.Database == "":
 		cfg.Database = filepath.Join(cfg.DataDir, "butler.db")
-	case strings.HasPrefix(cfg.Database, "postgres://"), strings.HasPrefix(cfg.Database, "postgresql://"):
-		return cfg, usageErr("--database: PostgreSQL is not supported by this build yet; use a SQLite file")
+	case isPostgres(cfg.Database):
 	case strings.HasPrefix(cfg.Database, "sqlite://"):
 		cfg.Database = strings.TrimPrefix(cfg.Database, "sqlite://")
 	case strings.Contains(cfg.Database, "://"):
@@ -167,13 +171,17 @@ func yamlProblem(err error) string {
 		msg := e
 		if i := strings.Index(e, "field "); i >= 0 && strings.Contains(e, " not found in type ") {
 			key := e[i+len("field ") : strings.Index(e, " not found in type ")]
-			msg = e[:i] + fmt.Sprintf("unknown key %q (known keys: addr, data_dir, database, token, log_level, friendly_name, metrics_public)", key)
+			msg = e[:i] + fmt.Sprintf("unknown key %q (known keys: addr, data_dir, database, token, log_level, friendly_name, metrics_public, node)", key)
 		} else if j := strings.Index(e, " into "); j >= 0 {
 			msg = e[:j] + " (wrong type)"
 		}
 		parts = append(parts, msg)
 	}
 	return strings.Join(parts, "; ")
+}
+
+func isPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
 }
 
 func (c serveConfig) fieldByFlag(flag string) string {
@@ -188,6 +196,8 @@ func (c serveConfig) fieldByFlag(flag string) string {
 		return c.Token
 	case "log-level":
 		return c.LogLevel
+	case "node":
+		return c.Node
 	}
 	return ""
 }
@@ -227,32 +237,56 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		return &exitError{2, err}
 	}
 
-	db, err := sqlite.Open(ctx, cfg.Database)
-	if err != nil {
-		return &exitError{2, err}
-	}
-	defer db.Close()
-
 	host, _ := os.Hostname()
-	node := host
+	node := cfg.Node
 	if node == "" {
-		node = "butler"
+		_, port, _ := net.SplitHostPort(cfg.Addr)
+		node = firstNonEmpty(host, "butler") + "-" + port
 	}
-	eng, err := engine.NewSQLite(ctx, db.SQL(), engine.Config{Node: node, Logger: logger})
-	if err != nil {
-		return &exitError{2, err}
-	}
-	if n, err := eng.RecoverSingleNode(ctx); err != nil {
-		return err
-	} else if n > 0 {
-		logger.InfoContext(ctx, "butler: ended jobs orphaned by the previous process", slog.Int("jobs", n))
-	}
-
 	var m *butler.Manager
-	catalog := builtinCatalog(cfg, db.Path(), func() string { return m.Settings().BackupPath() })
+	backupDir := func() string { return m.Settings().BackupPath() }
+	var (
+		store   butler.Store
+		eng     *engine.Engine
+		catalog []butler.Task
+	)
+	if isPostgres(cfg.Database) {
+		pg, err := postgres.Open(ctx, cfg.Database)
+		if err != nil {
+			return &exitError{2, err}
+		}
+		defer pg.Close()
+		if err := pg.Migrate(ctx, func(ctx context.Context) error { return engine.MigratePostgres(ctx, pg.Pool()) }); err != nil {
+			return &exitError{2, err}
+		}
+		if eng, err = engine.NewPostgres(pg.Pool(), engine.Config{Node: node, Logger: logger}); err != nil {
+			return &exitError{2, err}
+		}
+		store = pg
+		catalog = butler.Bind(butler.DefaultCatalog(), butler.TaskBackupDatabase, &tasks.PostgresBackup{URL: cfg.Database, Dir: backupDir, Keep: 3})
+		catalog = butler.Bind(catalog, butler.TaskOptimizeDatabase, &tasks.PostgresOptimize{URL: cfg.Database})
+	} else {
+		db, err := sqlite.Open(ctx, cfg.Database)
+		if err != nil {
+			return &exitError{2, err}
+		}
+		defer db.Close()
+		if eng, err = engine.NewSQLite(ctx, db.SQL(), engine.Config{Node: node, Logger: logger}); err != nil {
+			return &exitError{2, err}
+		}
+		if n, err := eng.RecoverSingleNode(ctx); err != nil {
+			return err
+		} else if n > 0 {
+			logger.InfoContext(ctx, "butler: ended jobs orphaned by the previous process", slog.Int("jobs", n))
+		}
+		store = db
+		catalog = butler.Bind(butler.DefaultCatalog(), butler.TaskBackupDatabase, &tasks.BackupDatabase{Source: db.Path(), Dir: backupDir, Keep: 3})
+		catalog = butler.Bind(catalog, butler.TaskOptimizeDatabase, &tasks.OptimizeDatabase{Path: db.Path()})
+	}
+	catalog = butler.Bind(catalog, butler.TaskCleanOldCacheFiles, &tasks.CleanOldCacheFiles{Dir: filepath.Join(cfg.DataDir, "Cache"), MaxAge: 7 * 24 * time.Hour})
 	mt := metrics.New()
 	m, err = butler.NewManager(ctx, butler.Config{
-		Catalog: catalog, Store: db, Queue: eng, Logger: logger, Node: node,
+		Catalog: catalog, Store: store, Queue: eng, Logger: logger, Node: node,
 		DataDir: cfg.DataDir, HostZone: hostZone(), Observer: mt,
 	})
 	if err != nil {
@@ -330,15 +364,6 @@ func firstNonEmpty(s ...string) string {
 		}
 	}
 	return ""
-}
-
-// builtinCatalog binds the built-in actions to the catalog.
-func builtinCatalog(cfg serveConfig, dbPath string, backupDir func() string) []butler.Task {
-	c := butler.DefaultCatalog()
-	c = butler.Bind(c, butler.TaskBackupDatabase, &tasks.BackupDatabase{Source: dbPath, Dir: backupDir, Keep: 3})
-	c = butler.Bind(c, butler.TaskOptimizeDatabase, &tasks.OptimizeDatabase{Path: dbPath})
-	c = butler.Bind(c, butler.TaskCleanOldCacheFiles, &tasks.CleanOldCacheFiles{Dir: filepath.Join(cfg.DataDir, "Cache"), MaxAge: 7 * 24 * time.Hour})
-	return c
 }
 
 // prepareDataDir creates the data directory (0700) and checks it is writable.

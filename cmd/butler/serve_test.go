@@ -56,8 +56,6 @@ func TestUsageErrors(t *testing.T) {
 		{name: "bad log level", args: []string{"serve", "--log-level", "loud"}, want: []string{`"loud"`, "debug, info, warn or error"}, oneLine: true},
 		{name: "bad log level from env", args: []string{"serve"}, env: map[string]string{"BUTLER_LOG_LEVEL": "loud"}, want: []string{`"loud"`}},
 		{name: "short token", args: []string{"serve", "--token", "short"}, want: []string{"too short"}, oneLine: true},
-		{name: "postgres database", args: []string{"serve", "--database", "postgres://u@db/butler"}, want: []string{"PostgreSQL is not supported"}, oneLine: true},
-		{name: "postgresql database from env", args: []string{"serve"}, env: map[string]string{"BUTLER_DATABASE": "postgresql://u@db/butler"}, want: []string{"PostgreSQL is not supported"}},
 		{name: "other database scheme", args: []string{"serve", "--database", "mysql://u@db/butler"}, want: []string{`"mysql://u@db/butler"`, "sqlite://PATH"}, oneLine: true},
 		{name: "missing config file", args: []string{"serve", "--config", filepath.Join(tmp, "absent.yaml")}, want: []string{"config file", "absent.yaml"}},
 		{name: "config file with unknown key", args: []string{"serve", "--config", badConfig}, want: []string{"bad.yaml", "line 2", "listen_port"}},
@@ -350,5 +348,14 @@ func checkNoRunsRunning(t *testing.T, dbPath string) {
 		if r.State == butler.StateRunning {
 			t.Errorf("run %d of %s is still marked running after the server stopped", r.ID, r.Task)
 		}
+	}
+}
+
+func TestServeUnreachablePostgres(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	env := map[string]string{"BUTLER_DATABASE": "postgresql://butler@127.0.0.1:1/butler?connect_timeout=2"}
+	code := run(t.Context(), []string{"serve", "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0"}, func(k string) string { return env[k] }, &stdout, &stderr)
+	if code != 2 || !strings.Contains(stderr.String(), "connect to PostgreSQL at 127.0.0.1:1") {
+		t.Fatalf("exit %d, stderr %q; want 2 and a connection error", code, stderr.String())
 	}
 }

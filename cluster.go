@@ -1,0 +1,256 @@
+package butler
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sync/atomic"
+	"time"
+)
+
+// Cluster timing. A node beats every HeartbeatEvery; a node silent for
+// NodeDeadAfter is dead and its runs end interrupted; a node that cannot
+// write its heartbeat for FenceAfter stops its own runs, so that a run is
+// never carried on by a node the others have given up on.
+const (
+	HeartbeatEvery = 2 * time.Second
+	NodeDeadAfter  = 10 * time.Second
+	FenceAfter     = 7 * time.Second
+	leaseFor       = 10 * time.Second
+)
+
+// Notification channels between the servers of a cluster.
+const (
+	channelSettings = "butler_settings"
+	channelEvents   = "butler_events"
+)
+
+var errFenced = errors.New("this server lost the database")
+
+// clusterState is the Manager's view of the cluster.
+type clusterState struct {
+	store    Cluster
+	leader   atomic.Bool
+	outbox   chan Event
+	failedAt time.Time // first failed heartbeat of the current failure; zero when healthy
+}
+
+// IsLeader reports whether this server plans the windows: always on a
+// single server, the lease holder in a cluster.
+func (m *Manager) IsLeader() bool {
+	return m.cluster == nil || m.cluster.leader.Load()
+}
+
+// Node returns this server's name.
+func (m *Manager) Node() string { return m.node }
+
+// startCluster starts the heartbeat, lease and listener loops.
+func (m *Manager) startCluster(ctx context.Context) {
+	c := m.cluster
+	m.background(ctx, m.clusterLoop)
+	m.background(ctx, func(ctx context.Context) {
+		_ = c.store.Listen(ctx, []string{channelSettings, channelEvents}, func(ch, payload string) {
+			m.onNotification(ctx, ch, payload)
+		})
+	})
+	m.background(ctx, func(ctx context.Context) {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case ev := <-c.outbox:
+				b, _ := json.Marshal(remoteEvent{Node: m.node, Event: ev})
+				if err := c.store.Notify(ctx, channelEvents, string(b)); err != nil && ctx.Err() == nil {
+					m.logger.DebugContext(ctx, "butler: forward event", slog.String("error", err.Error()))
+				}
+			}
+		}
+	})
+}
+
+// background runs f in a goroutine that Stop waits for.
+func (m *Manager) background(ctx context.Context, f func(context.Context)) {
+	m.bg.Add(1)
+	go func() {
+		defer m.bg.Done()
+		f(ctx)
+	}()
+}
+
+type remoteEvent struct {
+	Node  string
+	Event Event
+}
+
+// publish sends an event to this server's subscribers and, in a cluster, to
+// the other servers'.
+func (m *Manager) publish(ev Event) {
+	m.hub.publish(ev)
+	if m.cluster == nil {
+		return
+	}
+	select {
+	case m.cluster.outbox <- ev:
+	default:
+		// The database is slow: updates may be lost, the store has them.
+	}
+}
+
+func (m *Manager) onNotification(ctx context.Context, ch, payload string) {
+	switch ch {
+	case channelEvents:
+		var re remoteEvent
+		if err := json.Unmarshal([]byte(payload), &re); err != nil || re.Node == m.node {
+			return
+		}
+		m.hub.publish(re.Event)
+	case channelSettings, "":
+		if err := m.reloadSettings(ctx); err != nil {
+			m.logger.WarnContext(ctx, "butler: reload settings", slog.String("error", err.Error()))
+		}
+	}
+}
+
+// reloadSettings reads the settings another server changed.
+func (m *Manager) reloadSettings(ctx context.Context) error {
+	stored, err := m.store.Settings(ctx)
+	if err != nil {
+		return err
+	}
+	s, _ := buildSettings(m.defs, stored)
+	m.mu.Lock()
+	m.settings = s
+	m.mu.Unlock()
+	m.gate.setLimit(s.MaxConcurrent())
+	m.poke()
+	return nil
+}
+
+// clusterLoop beats, holds or seeks the lease, and, on the leader, ends the
+// runs of dead nodes.
+func (m *Manager) clusterLoop(ctx context.Context) {
+	c := m.cluster
+	t := time.NewTicker(HeartbeatEvery)
+	defer t.Stop()
+	for {
+		m.clusterTick(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+	_ = c
+}
+
+func (m *Manager) clusterTick(ctx context.Context) {
+	c := m.cluster
+	now := m.now()
+	if err := c.store.Heartbeat(ctx, m.node, now); err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		if c.failedAt.IsZero() {
+			c.failedAt = now
+			m.logger.WarnContext(ctx, "butler: cannot reach the database", slog.String("error", err.Error()))
+		}
+		c.leader.Store(false)
+		if now.Sub(c.failedAt) >= FenceAfter {
+			m.fence(ctx)
+		}
+		return
+	}
+	if !c.failedAt.IsZero() {
+		m.logger.InfoContext(ctx, "butler: the database is back", slog.Duration("after", now.Sub(c.failedAt)))
+		c.failedAt = time.Time{}
+		_ = m.reloadSettings(ctx)
+	}
+	lead, err := c.store.TryLead(ctx, m.node, now, now.Add(leaseFor))
+	if err != nil {
+		c.leader.Store(false)
+		return
+	}
+	if was := c.leader.Swap(lead); lead != was {
+		if lead {
+			m.logger.InfoContext(ctx, "butler: this server now plans the windows")
+			m.poke()
+		} else {
+			m.logger.InfoContext(ctx, "butler: another server plans the windows")
+		}
+	}
+	if lead {
+		m.endDeadNodes(ctx, now)
+	}
+}
+
+// fence stops this server's runs: the others will soon count it dead and
+// end its runs as interrupted.
+func (m *Manager) fence(ctx context.Context) {
+	m.mu.Lock()
+	locals := make([]*localRun, 0, len(m.local))
+	for _, lr := range m.local {
+		locals = append(locals, lr)
+	}
+	m.mu.Unlock()
+	for _, lr := range locals {
+		lr.cancel(errFenced)
+	}
+	if len(locals) > 0 {
+		m.logger.WarnContext(ctx, "butler: stopped local runs: the database has been unreachable too long", slog.Int("runs", len(locals)))
+	}
+}
+
+// endDeadNodes ends the runs of nodes that stopped beating.
+func (m *Manager) endDeadNodes(ctx context.Context, now time.Time) {
+	dead, err := m.cluster.store.DeadNodes(ctx, now.Add(-NodeDeadAfter))
+	if err != nil || len(dead) == 0 {
+		return
+	}
+	isDead := map[string]bool{}
+	for _, n := range dead {
+		isDead[n] = true
+		m.logger.WarnContext(ctx, "butler: a server stopped answering", slog.String("node", n))
+	}
+	m.opMu.Lock()
+	defer m.opMu.Unlock()
+	runs, err := m.store.ActiveRuns(ctx)
+	if err != nil {
+		return
+	}
+	for _, r := range runs {
+		if r.State != StateRunning || !isDead[r.Node] {
+			continue
+		}
+		ok, err := m.finish(ctx, r, []RunState{StateRunning}, Finish{
+			Outcome: OutcomeInterrupted, Reason: "server " + r.Node + " stopped answering while the task ran",
+			EndedAt: now, Progress: r.Progress, Step: r.Step,
+		})
+		if err != nil || !ok {
+			continue
+		}
+		if r.JobID != 0 {
+			_ = m.queue.Cancel(ctx, r.JobID)
+		}
+		m.publish(Event{Type: EventEnded, Activity: Activity{UUID: r.UUID, RunID: r.ID, Task: r.Task, Title: m.title(r.Task),
+			Step: r.Step, Progress: r.Progress, Trigger: r.Trigger, Node: r.Node, Started: r.StartedAt, Outcome: OutcomeInterrupted}})
+		m.logger.InfoContext(ctx, "butler: run interrupted: its server died", slog.Int64("run", r.ID), slog.String("node", r.Node))
+	}
+}
+
+func (m *Manager) title(name TaskName) string {
+	if t, ok := m.byName[name]; ok {
+		return t.Title
+	}
+	return string(name)
+}
+
+// leaveCluster resigns the lease and leaves the node list (a clean stop).
+func (m *Manager) leaveCluster(ctx context.Context) {
+	if m.cluster == nil {
+		return
+	}
+	_ = m.cluster.store.Resign(ctx, m.node)
+	_ = m.cluster.store.Leave(ctx, m.node)
+	m.cluster.leader.Store(false)
+}

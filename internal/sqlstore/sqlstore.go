@@ -1,0 +1,427 @@
+// Package sqlstore is the Butler's store over database/sql, shared by the
+// SQLite and PostgreSQL adapters: the same tables and queries, written with
+// ? placeholders that a Dialect rebinds.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/schedule"
+)
+
+// Dialect is what differs between the databases.
+type Dialect struct {
+	// Dollar rebinds ? placeholders as $1, $2, ... (PostgreSQL).
+	Dollar bool
+	// Unavailable reports whether err means the database cannot be reached;
+	// such errors become butler.EUNAVAILABLE.
+	Unavailable func(err error) bool
+}
+
+// Store implements butler.Store over a database/sql pool whose schema the
+// adapter has migrated.
+type Store struct {
+	DB      *sql.DB
+	Dialect Dialect
+}
+
+var _ butler.Store = (*Store)(nil)
+
+func (d *Store) bind(q string) string {
+	if !d.Dialect.Dollar {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for _, c := range q {
+		if c == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// wrap turns a connection failure into butler.EUNAVAILABLE.
+func (d *Store) wrap(err error) error {
+	if err != nil && d.Dialect.Unavailable != nil && d.Dialect.Unavailable(err) {
+		return &butler.Error{Code: butler.EUNAVAILABLE, Message: "the database cannot be reached: " + err.Error()}
+	}
+	return err
+}
+
+func (d *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	rows, err := d.DB.QueryContext(ctx, d.bind(q), args...)
+	return rows, d.wrap(err)
+}
+
+func (d *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return d.DB.QueryRowContext(ctx, d.bind(q), args...)
+}
+
+func (d *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	res, err := d.DB.ExecContext(ctx, d.bind(q), args...)
+	return res, d.wrap(err)
+}
+
+// begin starts a transaction whose statements honour ctx but whose commit
+// does not: a commit cut off by a cancellation may still land on the server,
+// and the caller would be told it failed. Once the statements have run, the
+// transaction commits or fails on its own.
+func (d *Store) begin(ctx context.Context) (*sql.Tx, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	tx, err := d.DB.BeginTx(context.WithoutCancel(ctx), nil)
+	return tx, d.wrap(err)
+}
+
+func (d *Store) txExec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
+	return tx.ExecContext(ctx, d.bind(q), args...)
+}
+
+func (d *Store) txQueryRow(ctx context.Context, tx *sql.Tx, q string, args ...any) *sql.Row {
+	return tx.QueryRowContext(ctx, d.bind(q), args...)
+}
+
+// Settings returns every stored setting.
+func (d *Store) Settings(ctx context.Context) (map[string]string, error) {
+	rows, err := d.query(ctx, `SELECT id, value FROM butler_setting`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var id, v string
+		if err := rows.Scan(&id, &v); err != nil {
+			return nil, err
+		}
+		out[id] = v
+	}
+	return out, rows.Err()
+}
+
+// SaveSettings stores the values in one transaction.
+func (d *Store) SaveSettings(ctx context.Context, values map[string]string) error {
+	tx, err := d.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	now := time.Now().UnixNano()
+	for id, v := range values {
+		if _, err := d.txExec(ctx, tx, `INSERT INTO butler_setting (id, value, updated_at) VALUES (?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`, id, v, now); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+const runColumns = `id, uuid, task, trigger, state, outcome, reason, summary, error, window_day, day, queue, node, job_id,
+	progress, step, created_at, scheduled_at, started_at, ended_at`
+
+type scanner interface{ Scan(...any) error }
+
+func scanRun(s scanner) (butler.Run, error) {
+	var r butler.Run
+	var task, trigger, state, outcome, window, day string
+	var created, scheduled, started, ended int64
+	err := s.Scan(&r.ID, &r.UUID, &task, &trigger, &state, &outcome, &r.Reason, &r.Summary, &r.Error, &window, &day,
+		&r.Queue, &r.Node, &r.JobID, &r.Progress, &r.Step, &created, &scheduled, &started, &ended)
+	if err != nil {
+		return r, err
+	}
+	r.Task, r.Trigger, r.State, r.Outcome = butler.TaskName(task), butler.Trigger(trigger), butler.RunState(state), butler.Outcome(outcome)
+	r.Window, r.Day = parseDay(window), parseDay(day)
+	r.CreatedAt, r.ScheduledAt, r.StartedAt, r.EndedAt = fromNanos(created), fromNanos(scheduled), fromNanos(started), fromNanos(ended)
+	return r, nil
+}
+
+func parseDay(s string) schedule.Day {
+	if s == "" {
+		return schedule.Day{}
+	}
+	d, _ := schedule.ParseDay(s)
+	return d
+}
+
+func dayString(d schedule.Day) string {
+	if d.IsZero() {
+		return ""
+	}
+	return d.String()
+}
+
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+// CreateRun inserts r unless its task has an active run.
+func (d *Store) CreateRun(ctx context.Context, r *butler.Run) (butler.Run, error) {
+	if r.CreatedAt.IsZero() {
+		r.CreatedAt = time.Now()
+	}
+	if r.UUID == "" {
+		r.UUID = butler.NewUUID()
+	}
+	// The active run that refused the insert may end before it is read
+	// (PostgreSQL reads each statement's own snapshot); then try again.
+	for range 10 {
+		run, err, retry := d.createRun(ctx, r)
+		if !retry {
+			return run, err
+		}
+	}
+	return butler.Run{}, fmt.Errorf("create run of %s: the active run kept changing", r.Task)
+}
+
+func (d *Store) createRun(ctx context.Context, r *butler.Run) (butler.Run, error, bool) {
+	tx, err := d.begin(ctx)
+	if err != nil {
+		return butler.Run{}, err, false
+	}
+	defer tx.Rollback()
+	var id int64
+	err = d.txQueryRow(ctx, tx, `INSERT INTO butler_run (uuid, task, trigger, state, outcome, reason, summary, error,
+		window_day, day, queue, node, job_id, progress, step, created_at, scheduled_at, started_at, ended_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT DO NOTHING RETURNING id`,
+		r.UUID, string(r.Task), string(r.Trigger), string(r.State), string(r.Outcome), r.Reason, r.Summary, r.Error,
+		dayString(r.Window), dayString(r.Day), r.Queue, r.Node, r.JobID, r.Progress, r.Step,
+		nanos(r.CreatedAt), nanos(r.ScheduledAt), nanos(r.StartedAt), nanos(r.EndedAt)).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		// The partial unique index refused it: the task has an active run.
+		row := d.txQueryRow(ctx, tx, `SELECT `+runColumns+` FROM butler_run WHERE task = ? AND state <> 'finished'`, string(r.Task))
+		existing, err := scanRun(row)
+		if errors.Is(err, sql.ErrNoRows) {
+			return butler.Run{}, nil, true
+		}
+		if err != nil {
+			return butler.Run{}, fmt.Errorf("read active run of %s: %w", r.Task, d.wrap(err)), false
+		}
+		return existing, butler.ErrActiveRun, false
+	}
+	if err != nil {
+		return butler.Run{}, d.wrap(err), false
+	}
+	if err := tx.Commit(); err != nil {
+		return butler.Run{}, d.wrap(err), false
+	}
+	r.ID = id
+	return *r, nil, false
+}
+
+
+// Run returns one run.
+func (d *Store) Run(ctx context.Context, id int64) (butler.Run, error) {
+	r, err := scanRun(d.queryRow(ctx, `SELECT `+runColumns+` FROM butler_run WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, butler.Errorf(butler.ENOTFOUND, "no run with id %d", id)
+	}
+	return r, err
+}
+
+// RunByUUID returns the run with the UUID.
+func (d *Store) RunByUUID(ctx context.Context, uuid string) (butler.Run, error) {
+	r, err := scanRun(d.queryRow(ctx, `SELECT `+runColumns+` FROM butler_run WHERE uuid = ?`, uuid))
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, butler.Errorf(butler.ENOTFOUND, "no run with uuid %s", uuid)
+	}
+	return r, err
+}
+
+// Runs returns the runs matching f, newest first.
+func (d *Store) Runs(ctx context.Context, f butler.RunFilter) ([]butler.Run, error) {
+	var where []string
+	var args []any
+	if f.Task != "" {
+		where, args = append(where, "task = ?"), append(args, string(f.Task))
+	}
+	if f.Outcome != "" {
+		where, args = append(where, "outcome = ?"), append(args, string(f.Outcome))
+	}
+	if !f.Since.IsZero() {
+		where, args = append(where, "created_at >= ?"), append(args, f.Since.UnixNano())
+	}
+	if !f.Before.IsZero() {
+		where, args = append(where, "created_at < ?"), append(args, f.Before.UnixNano())
+	}
+	if f.BeforeID > 0 {
+		where, args = append(where, "id < ?"), append(args, f.BeforeID)
+	}
+	q := `SELECT ` + runColumns + ` FROM butler_run`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	q += " ORDER BY id DESC LIMIT ?"
+	args = append(args, limit)
+	return d.queryRuns(ctx, q, args...)
+}
+
+func (d *Store) queryRuns(ctx context.Context, q string, args ...any) ([]butler.Run, error) {
+	rows, err := d.query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []butler.Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// ActiveRuns returns every run that is not finished, oldest first.
+func (d *Store) ActiveRuns(ctx context.Context) ([]butler.Run, error) {
+	return d.queryRuns(ctx, `SELECT `+runColumns+` FROM butler_run WHERE state <> 'finished' ORDER BY id`)
+}
+
+func (d *Store) exec1(ctx context.Context, q string, args ...any) (bool, error) {
+	res, err := d.exec(ctx, q, args...)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// QueueRun moves a scheduled run to queued.
+func (d *Store) QueueRun(ctx context.Context, id int64, at time.Time) (bool, error) {
+	return d.exec1(ctx, `UPDATE butler_run SET state = 'queued', scheduled_at = ? WHERE id = ? AND state = 'scheduled'`, at.UnixNano(), id)
+}
+
+// SetRunJob records the run's queue job.
+func (d *Store) SetRunJob(ctx context.Context, id, jobID int64) error {
+	_, err := d.exec(ctx, `UPDATE butler_run SET job_id = ? WHERE id = ?`, jobID, id)
+	return err
+}
+
+// StartRun moves a queued run to running.
+func (d *Store) StartRun(ctx context.Context, id int64, node string, at time.Time) (bool, error) {
+	return d.exec1(ctx, `UPDATE butler_run SET state = 'running', node = ?, started_at = ? WHERE id = ? AND state = 'queued'`, node, at.UnixNano(), id)
+}
+
+// SaveProgress records a running run's progress.
+func (d *Store) SaveProgress(ctx context.Context, id int64, progress int, step string) error {
+	_, err := d.exec(ctx, `UPDATE butler_run SET progress = ?, step = ? WHERE id = ? AND state = 'running'`, progress, step, id)
+	return err
+}
+
+// FinishRun ends a run in one of the states from.
+func (d *Store) FinishRun(ctx context.Context, id int64, from []butler.RunState, f butler.Finish) (bool, error) {
+	if len(from) == 0 {
+		return false, nil
+	}
+	tx, err := d.begin(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	states := make([]string, len(from))
+	args := []any{string(f.Outcome), f.Reason, f.Summary, f.Error, nanos(f.EndedAt), f.Progress, f.Step, id}
+	for i, s := range from {
+		states[i] = "?"
+		args = append(args, string(s))
+	}
+	res, err := d.txExec(ctx, tx, `UPDATE butler_run SET state = 'finished', outcome = ?, reason = ?, summary = ?, error = ?,
+		ended_at = ?, progress = ?, step = ? WHERE id = ? AND state IN (`+strings.Join(states, ",")+`)`, args...)
+	if err != nil {
+		return false, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return false, err
+	}
+	if f.Outcome == butler.OutcomeSucceeded && !f.SuccessDay.IsZero() {
+		if _, err := d.txExec(ctx, tx, `INSERT INTO butler_task (task, last_success_day, last_success_at)
+			SELECT task, ?, ? FROM butler_run WHERE id = ?
+			ON CONFLICT (task) DO UPDATE SET last_success_day = excluded.last_success_day, last_success_at = excluded.last_success_at`,
+			f.SuccessDay.String(), nanos(f.EndedAt), id); err != nil {
+			return false, err
+		}
+	}
+	return true, tx.Commit()
+}
+
+// TaskRecords returns every task record.
+func (d *Store) TaskRecords(ctx context.Context) (map[butler.TaskName]butler.TaskRecord, error) {
+	rows, err := d.query(ctx, `SELECT task, last_success_day, last_success_at, suppressed_day FROM butler_task`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[butler.TaskName]butler.TaskRecord{}
+	for rows.Next() {
+		var task, last, suppressed string
+		var at int64
+		if err := rows.Scan(&task, &last, &at, &suppressed); err != nil {
+			return nil, err
+		}
+		out[butler.TaskName(task)] = butler.TaskRecord{LastSuccess: parseDay(last), LastSuccessAt: fromNanos(at), Suppressed: parseDay(suppressed)}
+	}
+	return out, rows.Err()
+}
+
+// Suppress marks the task as stopped in the window of day d.
+func (d *Store) Suppress(ctx context.Context, task butler.TaskName, day schedule.Day) error {
+	_, err := d.exec(ctx, `INSERT INTO butler_task (task, suppressed_day) VALUES (?, ?)
+		ON CONFLICT (task) DO UPDATE SET suppressed_day = excluded.suppressed_day`, string(task), day.String())
+	return err
+}
+
+// TasksRunSince returns the tasks with a run created at or after t.
+func (d *Store) TasksRunSince(ctx context.Context, t time.Time) (map[butler.TaskName]bool, error) {
+	rows, err := d.query(ctx, `SELECT DISTINCT task FROM butler_run WHERE created_at >= ?`, t.UnixNano())
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[butler.TaskName]bool{}
+	for rows.Next() {
+		var task string
+		if err := rows.Scan(&task); err != nil {
+			return nil, err
+		}
+		out[butler.TaskName(task)] = true
+	}
+	return out, rows.Err()
+}
+
+// PruneRuns deletes finished runs that ended before t.
+func (d *Store) PruneRuns(ctx context.Context, before time.Time) (int, error) {
+	res, err := d.exec(ctx, `DELETE FROM butler_run WHERE state = 'finished' AND ended_at < ?`, before.UnixNano())
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}

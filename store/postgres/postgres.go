@@ -1,0 +1,258 @@
+// Package postgres is the Butler's store on PostgreSQL (pgx v5), for several
+// servers sharing one database: the same tables as the SQLite store, plus
+// node heartbeats, the planner's lease and LISTEN/NOTIFY between servers.
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/internal/sqlstore"
+)
+
+//go:embed migration/*.sql
+var migrationFS embed.FS
+
+// migrationLock is the advisory lock key that serialises migrations when
+// several servers start at once ("butler" in ASCII).
+const migrationLock = 0x6275746c6572
+
+// DB is an open Butler database on PostgreSQL. It implements butler.Store
+// and butler.Cluster.
+type DB struct {
+	*sqlstore.Store
+	pool *pgxpool.Pool
+}
+
+var (
+	_ butler.Store   = (*DB)(nil)
+	_ butler.Cluster = (*DB)(nil)
+)
+
+// Open connects to the database at url (postgres://...). Call Migrate before
+// use.
+func Open(ctx context.Context, url string) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("database URL: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.Ping(pctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to PostgreSQL at %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
+	}
+	db := stdlib.OpenDBFromPool(pool)
+	return &DB{Store: &sqlstore.Store{DB: db, Dialect: sqlstore.Dialect{Dollar: true, Unavailable: unavailable}}, pool: pool}, nil
+}
+
+// unavailable reports whether err means the server cannot be reached.
+func unavailable(err error) bool {
+	var ne net.Error
+	var ce *pgconn.ConnectError
+	return errors.As(err, &ce) || errors.As(err, &ne) || pgconn.SafeToRetry(err)
+}
+
+// Pool returns the connection pool, for River's driver.
+func (d *DB) Pool() *pgxpool.Pool { return d.pool }
+
+// Close closes the pool.
+func (d *DB) Close() error {
+	err := d.DB.Close()
+	d.pool.Close()
+	return err
+}
+
+// Migrate brings Butler's tables up to date, then runs each of more (River's
+// migrations), all under one advisory lock, so that servers starting at once
+// migrate one after another.
+func (d *DB) Migrate(ctx context.Context, more ...func(context.Context) error) error {
+	conn, err := d.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, int64(migrationLock)); err != nil {
+		return fmt.Errorf("migrate: take the migration lock: %w", err)
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(migrationLock))
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS butler_migration (version INT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	names, err := fs.Glob(migrationFS, "migration/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for i, name := range names {
+		version := i + 1
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM butler_migration WHERE version = $1`, version).Scan(&n); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		if n > 0 {
+			continue
+		}
+		body, err := migrationFS.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			return fmt.Errorf("migrate %s: %w", name, err)
+		}
+		if _, err := tx.Exec(ctx, string(body)); err != nil {
+			tx.Rollback(ctx)
+			return fmt.Errorf("migrate %s: %w", name, err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO butler_migration (version, applied_at) VALUES ($1, $2)`, version, time.Now().UnixNano()); err != nil {
+			tx.Rollback(ctx)
+			return fmt.Errorf("migrate %s: %w", name, err)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			return fmt.Errorf("migrate %s: %w", name, err)
+		}
+	}
+	for _, f := range more {
+		if err := f(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Heartbeat records that node is alive at at.
+func (d *DB) Heartbeat(ctx context.Context, node string, at time.Time) error {
+	_, err := d.pool.Exec(ctx, `INSERT INTO butler_node (name, started_at, heartbeat_at) VALUES ($1, $2, $2)
+		ON CONFLICT (name) DO UPDATE SET heartbeat_at = excluded.heartbeat_at`, node, at.UnixNano())
+	return wrap(err)
+}
+
+// Leave removes node from the cluster's list (a clean stop).
+func (d *DB) Leave(ctx context.Context, node string) error {
+	_, err := d.pool.Exec(ctx, `DELETE FROM butler_node WHERE name = $1`, node)
+	return wrap(err)
+}
+
+// DeadNodes returns the nodes whose last heartbeat is before t, and removes
+// them from the list.
+func (d *DB) DeadNodes(ctx context.Context, before time.Time) ([]string, error) {
+	rows, err := d.pool.Query(ctx, `DELETE FROM butler_node WHERE heartbeat_at < $1 RETURNING name`, before.UnixNano())
+	if err != nil {
+		return nil, wrap(err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return names, wrap(err)
+}
+
+// Nodes returns the live nodes and their last heartbeats.
+func (d *DB) Nodes(ctx context.Context) (map[string]time.Time, error) {
+	rows, err := d.pool.Query(ctx, `SELECT name, heartbeat_at FROM butler_node`)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	defer rows.Close()
+	out := map[string]time.Time{}
+	for rows.Next() {
+		var name string
+		var at int64
+		if err := rows.Scan(&name, &at); err != nil {
+			return nil, err
+		}
+		out[name] = time.Unix(0, at)
+	}
+	return out, wrap(rows.Err())
+}
+
+// TryLead takes the planner's lease for node until until, or renews it;
+// true when node holds it afterwards.
+func (d *DB) TryLead(ctx context.Context, node string, now, until time.Time) (bool, error) {
+	var holder string
+	err := d.pool.QueryRow(ctx, `INSERT INTO butler_leader (id, node, expires_at) VALUES (1, $1, $3)
+		ON CONFLICT (id) DO UPDATE SET node = excluded.node, expires_at = excluded.expires_at
+		WHERE butler_leader.node = excluded.node OR butler_leader.expires_at < $2
+		RETURNING node`, node, now.UnixNano(), until.UnixNano()).Scan(&holder)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, wrap(err)
+	}
+	return holder == node, nil
+}
+
+// Resign gives the lease up, if node holds it.
+func (d *DB) Resign(ctx context.Context, node string) error {
+	_, err := d.pool.Exec(ctx, `DELETE FROM butler_leader WHERE node = $1`, node)
+	return wrap(err)
+}
+
+// Notify sends payload on channel to every server.
+func (d *DB) Notify(ctx context.Context, channel, payload string) error {
+	_, err := d.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, channel, payload)
+	return wrap(err)
+}
+
+// Listen calls fn for every notification on the channels until ctx is done,
+// reconnecting after a lost connection (it then calls fn with an empty
+// channel, so that the caller reloads what it may have missed).
+func (d *DB) Listen(ctx context.Context, channels []string, fn func(channel, payload string)) error {
+	for ctx.Err() == nil {
+		err := d.listenOnce(ctx, channels, fn)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		_ = err
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+		fn("", "") // reconnected: notifications may have been missed
+	}
+	return ctx.Err()
+}
+
+func (d *DB) listenOnce(ctx context.Context, channels []string, fn func(channel, payload string)) error {
+	conn, err := d.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	// A listening connection is not given back to the pool.
+	defer conn.Release()
+	defer conn.Conn().Close(context.Background())
+	for _, ch := range channels {
+		if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{ch}.Sanitize()); err != nil {
+			return err
+		}
+	}
+	for {
+		n, err := conn.Conn().WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		fn(n.Channel, n.Payload)
+	}
+}
+
+func wrap(err error) error {
+	if err != nil && unavailable(err) {
+		return &butler.Error{Code: butler.EUNAVAILABLE, Message: "the database cannot be reached: " + err.Error()}
+	}
+	return err
+}

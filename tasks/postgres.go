@@ -1,0 +1,251 @@
+package tasks
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/internal/atomicfile"
+)
+
+// PostgresBackup backs up a PostgreSQL database with pg_dump in its custom
+// format: into a temporary file, checked with pg_restore --list, then
+// renamed into place; the newest Keep backups are kept.
+type PostgresBackup struct {
+	// URL is the database's connection URL (postgres://...).
+	URL string
+	// Name names the backup files (<Name>-YYYYMMDD-HHMMSS.dump); default
+	// "butler".
+	Name string
+	// Dir returns the backup directory; it is read at each run.
+	Dir func() string
+	// Keep is how many backups are kept; default 3.
+	Keep int
+	// PgDump and PgRestore are the programs; default found on PATH.
+	PgDump, PgRestore string
+	// Now returns the time; default time.Now.
+	Now func() time.Time
+}
+
+var (
+	_ butler.Action    = (*PostgresBackup)(nil)
+	_ butler.Recoverer = (*PostgresBackup)(nil)
+)
+
+func (b *PostgresBackup) name() string {
+	if b.Name == "" {
+		return "butler"
+	}
+	return b.Name
+}
+
+// Run makes one backup.
+func (b *PostgresBackup) Run(ctx context.Context, r butler.Reporter) error {
+	dump, err := lookProgram(b.PgDump, "pg_dump")
+	if err != nil {
+		return err
+	}
+	restore, err := lookProgram(b.PgRestore, "pg_restore")
+	if err != nil {
+		return err
+	}
+	if b.Dir == nil || b.Dir() == "" {
+		return errors.New("no backup directory is set (ButlerDatabaseBackupPath)")
+	}
+	dir := b.Dir()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("backup directory %s: %w", dir, err)
+	}
+	now := time.Now
+	if b.Now != nil {
+		now = b.Now
+	}
+	stamp := now().UTC().Format(backupTimeLayout)
+	final := filepath.Join(dir, b.name()+"-"+stamp+".dump")
+	tmpFile, err := os.CreateTemp(dir, "."+b.name()+"-"+stamp+"-*.tmp")
+	if err != nil {
+		return fmt.Errorf("backup directory %s: %w", dir, err)
+	}
+	tmp := tmpFile.Name()
+	tmpFile.Close()
+	done := false
+	defer func() {
+		if !done {
+			os.Remove(tmp)
+		}
+	}()
+
+	r.Progress(-1, "running pg_dump")
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, dump, "--format=custom", "--no-password", "--file="+tmp, "--dbname="+b.URL)
+	cmd.Stderr = &limitedBuffer{max: 8 << 10, buf: &stderr}
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("backup stopped: %w", ctx.Err())
+		}
+		return fmt.Errorf("pg_dump failed: %v: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	r.Progress(80, "checking the dump")
+	stderr.Reset()
+	check := exec.CommandContext(ctx, restore, "--list", tmp)
+	check.Stdout = nil
+	check.Stderr = &limitedBuffer{max: 8 << 10, buf: &stderr}
+	if err := check.Run(); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("backup stopped: %w", ctx.Err())
+		}
+		return fmt.Errorf("the dump does not read back (pg_restore --list): %v: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	if f, err := os.Open(tmp); err == nil {
+		err = f.Sync()
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("sync the dump: %w", err)
+		}
+	}
+	if err := atomicfile.Rename(tmp, final); err != nil {
+		return fmt.Errorf("rename the dump into place: %w", err)
+	}
+	done = true
+	removed, err := b.prune(dir, final)
+	fi, _ := os.Stat(final)
+	size := int64(0)
+	if fi != nil {
+		size = fi.Size()
+	}
+	r.Progress(100, "done")
+	r.Summary(fmt.Sprintf("backup %s, %s, %s removed", filepath.Base(final), formatBytes(size), plural(removed, "old backup", "old backups")))
+	return err
+}
+
+// prune keeps the newest Keep dumps of this name.
+func (b *PostgresBackup) prune(dir, current string) (int, error) {
+	keep := b.Keep
+	if keep <= 0 {
+		keep = 3
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	var names []string
+	prefix := b.name() + "-"
+	for _, e := range entries {
+		n := e.Name()
+		stamp, ok := strings.CutSuffix(strings.TrimPrefix(n, prefix), ".dump")
+		if !e.Type().IsRegular() || !strings.HasPrefix(n, prefix) || !ok {
+			continue
+		}
+		if _, err := time.Parse(backupTimeLayout, stamp); err == nil {
+			names = append(names, n)
+		}
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(names)))
+	removed := 0
+	var errs []error
+	for i, n := range names {
+		if i < keep || filepath.Join(dir, n) == current {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, n)); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed++
+	}
+	return removed, errors.Join(errs...)
+}
+
+// Recover removes the partial dump a crashed run left.
+func (b *PostgresBackup) Recover(ctx context.Context) error {
+	if b.Dir == nil || b.Dir() == "" {
+		return nil
+	}
+	dir := b.Dir()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var errs []error
+	for _, e := range entries {
+		n := e.Name()
+		if e.Type().IsRegular() && strings.HasPrefix(n, "."+b.name()+"-") && strings.HasSuffix(n, ".tmp") {
+			if err := os.Remove(filepath.Join(dir, n)); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// PostgresOptimize runs VACUUM (ANALYZE) on a PostgreSQL database.
+type PostgresOptimize struct {
+	URL string
+}
+
+var _ butler.Action = (*PostgresOptimize)(nil)
+
+// Run vacuums and analyzes the database.
+func (o *PostgresOptimize) Run(ctx context.Context, r butler.Reporter) error {
+	conn, err := pgx.Connect(ctx, o.URL)
+	if err != nil {
+		return fmt.Errorf("connect to the database: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var before int64
+	if err := conn.QueryRow(ctx, `SELECT pg_database_size(current_database())`).Scan(&before); err != nil {
+		return fmt.Errorf("database size: %w", err)
+	}
+	r.Progress(10, "VACUUM (ANALYZE)")
+	if _, err := conn.Exec(ctx, `VACUUM (ANALYZE)`); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("optimize stopped: %w", ctx.Err())
+		}
+		return fmt.Errorf("VACUUM (ANALYZE): %w", err)
+	}
+	var after int64
+	if err := conn.QueryRow(ctx, `SELECT pg_database_size(current_database())`).Scan(&after); err != nil {
+		return fmt.Errorf("database size: %w", err)
+	}
+	r.Progress(100, "done")
+	r.Summary(fmt.Sprintf("vacuumed and analyzed; database %s (was %s)", formatBytes(after), formatBytes(before)))
+	return nil
+}
+
+func lookProgram(given, name string) (string, error) {
+	if given != "" {
+		return given, nil
+	}
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return "", fmt.Errorf("%s is not installed (not found on PATH); install the PostgreSQL client programs (Debian: postgresql-client)", name)
+	}
+	return p, nil
+}
+
+// limitedBuffer keeps at most max bytes of what is written to it.
+type limitedBuffer struct {
+	max int
+	buf *bytes.Buffer
+}
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	if room := l.max - l.buf.Len(); room > 0 {
+		if len(p) > room {
+			l.buf.Write(p[:room])
+		} else {
+			l.buf.Write(p)
+		}
+	}
+	return len(p), nil
+}
