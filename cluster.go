@@ -130,7 +130,6 @@ func (m *Manager) reloadSettings(ctx context.Context) error {
 // clusterLoop beats, holds or seeks the lease, and, on the leader, ends the
 // runs of dead nodes.
 func (m *Manager) clusterLoop(ctx context.Context) {
-	c := m.cluster
 	t := time.NewTicker(HeartbeatEvery)
 	defer t.Stop()
 	for {
@@ -141,7 +140,6 @@ func (m *Manager) clusterLoop(ctx context.Context) {
 		case <-t.C:
 		}
 	}
-	_ = c
 }
 
 func (m *Manager) clusterTick(ctx context.Context) {

@@ -304,12 +304,12 @@ func TestRunsAndPlan(t *testing.T) {
 		t.Fatalf("one run: %d %s", resp.StatusCode, body)
 	}
 	for path, status := range map[string]int{
-		"/butler/runs/999999":          404,
-		"/butler/runs/abc":             400,
-		"/butler/runs?outcome=bogus":   400,
-		"/butler/runs?limit=-1":        400,
-		"/butler/runs?limit=5000":      400,
-		"/butler/runs?since=yesterday": 400,
+		"/butler/runs/999999":                                       404,
+		"/butler/runs/abc":                                          400,
+		"/butler/runs?outcome=bogus":                                400,
+		"/butler/runs?limit=-1":                                     400,
+		"/butler/runs?limit=5000":                                   400,
+		"/butler/runs?since=yesterday":                              400,
 		"/butler/runs?since=2026-01-01T00:00:00Z&before=1999999999": 200,
 	} {
 		if resp, body := s.do(t, req{method: "GET", path: path}); resp.StatusCode != status {

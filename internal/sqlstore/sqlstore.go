@@ -233,7 +233,6 @@ func (d *Store) createRun(ctx context.Context, r *butler.Run) (butler.Run, error
 	return *r, nil, false
 }
 
-
 // Run returns one run.
 func (d *Store) Run(ctx context.Context, id int64) (butler.Run, error) {
 	r, err := scanRun(d.queryRow(ctx, `SELECT `+runColumns+` FROM butler_run WHERE id = ?`, id))

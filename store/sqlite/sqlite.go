@@ -148,4 +148,3 @@ func (d *DB) migrate(ctx context.Context) error {
 	}
 	return nil
 }
-
