@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -180,6 +181,18 @@ func yamlProblem(err error) string {
 	return strings.Join(parts, "; ")
 }
 
+// redact hides the password of a database URL, for the log.
+func redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		return dsn
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
 func isPostgres(dsn string) bool {
 	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
 }
@@ -333,7 +346,7 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	logger.InfoContext(ctx, "butler: serving", slog.String("addr", ln.Addr().String()), slog.String("data_dir", cfg.DataDir),
-		slog.String("database", cfg.Database), slog.String("version", version))
+		slog.String("database", redact(cfg.Database)), slog.String("node", node), slog.String("version", version))
 
 	var runErr error
 	select {
