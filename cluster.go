@@ -216,7 +216,18 @@ func (m *Manager) endDeadNodes(ctx context.Context, now time.Time) {
 	if err != nil {
 		return
 	}
+	rq, _ := m.queue.(Requeuer)
 	for _, r := range runs {
+		if r.State == StateQueued && r.JobID != 0 && rq != nil {
+			// Fetched by the dead server and waiting there for a slot.
+			if holder, running, err := rq.Holder(ctx, r.JobID); err == nil && running && isDead[holder] {
+				if id, err := rq.Requeue(ctx, r); err == nil {
+					_ = m.store.SetRunJob(ctx, r.ID, id)
+					m.logger.InfoContext(ctx, "butler: run queued again: its server died", slog.Int64("run", r.ID), slog.String("node", holder))
+				}
+			}
+			continue
+		}
 		if r.State != StateRunning || !isDead[r.Node] {
 			continue
 		}

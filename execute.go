@@ -10,6 +10,11 @@ import (
 	"time"
 )
 
+// ErrRequeue is returned by Execute when this server gave a queued run up
+// without starting it (it is shutting down, or lost the database): the
+// queue must offer the run again, here after a restart or on another server.
+var ErrRequeue = errors.New("butler: the run was not started here; queue it again")
+
 // Causes of a run's context being cancelled.
 var (
 	errStopped      = errors.New("stopped by request")
@@ -71,7 +76,7 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 	m.mu.Lock()
 	if m.closing {
 		m.mu.Unlock()
-		return nil // stays queued; queued again at the next start
+		return ErrRequeue
 	}
 	m.runs.Add(1)
 	m.mu.Unlock()
@@ -85,6 +90,7 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 		return fmt.Errorf("read run %d: %w", runID, err)
 	}
 	if r.State != StateQueued {
+		m.gate.forget(gateKey{r.ScheduledAt, r.ID})
 		return nil // removed, or already handled
 	}
 	t, ok := m.byName[r.Task]
@@ -102,7 +108,7 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 	if m.closing {
 		// Stop began while this run was being read: it stays queued.
 		m.mu.Unlock()
-		return nil
+		return ErrRequeue
 	}
 	m.local[r.ID] = lr
 	m.mu.Unlock()
@@ -114,7 +120,10 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 
 	if r.Queue == QueueMaintenance {
 		if err := m.gate.acquire(rctx, gateKey{r.ScheduledAt, r.ID}); err != nil {
-			return nil // removed or shutting down while waiting; the stop recorded it
+			if errors.Is(err, errShutdown) || errors.Is(err, errFenced) {
+				return ErrRequeue // it never started: another server, or the next start, takes it
+			}
+			return nil // removed while waiting; the stop recorded it
 		}
 		defer m.gate.release()
 	}
@@ -264,13 +273,21 @@ func (r *reporter) Summary(text string) {
 func (r *reporter) Logger() *slog.Logger { return r.logger }
 
 // gate lets at most limit maintenance runs work at once on this node, in the
-// order they were queued.
+// order they were queued. Runs this node queued are expected: a run that
+// arrives at the gate does not overtake an expected run queued before it
+// (their workers may reach the gate in any order), unless that run has not
+// arrived within expectFor (another server fetched it).
 type gate struct {
-	mu      sync.Mutex
-	limit   int
-	busy    int
-	waiting []*gateWaiter
+	mu       sync.Mutex
+	limit    int
+	busy     int
+	waiting  []*gateWaiter
+	expected map[gateKey]time.Time // key -> when it stops being waited for
+	timer    *time.Timer
 }
+
+// expectFor is how long the gate keeps a place for an expected run.
+const expectFor = time.Second
 
 type gateKey struct {
 	at time.Time
@@ -289,11 +306,29 @@ type gateWaiter struct {
 	ready chan struct{}
 }
 
-func newGate(limit int) *gate { return &gate{limit: max(limit, 1)} }
+func newGate(limit int) *gate {
+	return &gate{limit: max(limit, 1), expected: map[gateKey]time.Time{}}
+}
+
+// expect keeps a place for a run this node has just queued.
+func (g *gate) expect(k gateKey) {
+	g.mu.Lock()
+	g.expected[k] = time.Now().Add(expectFor)
+	g.mu.Unlock()
+}
+
+// forget drops the place of a run that will not come (removed, or handled).
+func (g *gate) forget(k gateKey) {
+	g.mu.Lock()
+	delete(g.expected, k)
+	g.dispatch()
+	g.mu.Unlock()
+}
 
 func (g *gate) acquire(ctx context.Context, k gateKey) error {
 	w := &gateWaiter{key: k, ready: make(chan struct{})}
 	g.mu.Lock()
+	delete(g.expected, k)
 	i := sort.Search(len(g.waiting), func(i int) bool { return k.before(g.waiting[i].key) })
 	g.waiting = append(g.waiting, nil)
 	copy(g.waiting[i+1:], g.waiting[i:])
@@ -309,6 +344,7 @@ func (g *gate) acquire(ctx context.Context, k gateKey) error {
 		for i, x := range g.waiting {
 			if x == w {
 				g.waiting = append(g.waiting[:i], g.waiting[i+1:]...)
+				g.dispatch()
 				return context.Cause(ctx)
 			}
 		}
@@ -335,10 +371,41 @@ func (g *gate) setLimit(n int) {
 
 // dispatch grants slots in order; g.mu is held.
 func (g *gate) dispatch() {
+	now := time.Now()
+	var next time.Time
+	for k, until := range g.expected {
+		if !now.Before(until) {
+			delete(g.expected, k)
+		} else if next.IsZero() || until.Before(next) {
+			next = until
+		}
+	}
 	for g.busy < g.limit && len(g.waiting) > 0 {
 		w := g.waiting[0]
+		blocked := false
+		for k := range g.expected {
+			if k.before(w.key) {
+				blocked = true
+				break
+			}
+		}
+		if blocked {
+			break
+		}
 		g.waiting = g.waiting[1:]
 		g.busy++
 		close(w.ready)
+	}
+	// Look again when the earliest place expires, if anyone still waits.
+	if g.timer != nil {
+		g.timer.Stop()
+		g.timer = nil
+	}
+	if len(g.waiting) > 0 && !next.IsZero() {
+		g.timer = time.AfterFunc(next.Sub(now), func() {
+			g.mu.Lock()
+			g.dispatch()
+			g.mu.Unlock()
+		})
 	}
 }

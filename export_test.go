@@ -16,5 +16,8 @@ func (g GateForTest) Acquire(ctx context.Context, id int64) error {
 	return g.g.acquire(ctx, gateKey{at: time.Time{}, id: id})
 }
 
+// Expect keeps a place for id.
+func (g GateForTest) Expect(id int64) { g.g.expect(gateKey{at: time.Time{}, id: id}) }
+
 // Release frees a slot.
 func (g GateForTest) Release() { g.g.release() }

@@ -26,6 +26,14 @@ type Queue interface {
 	Cancel(ctx context.Context, jobID int64) error
 }
 
+// Requeuer is implemented by a queue that can tell which server holds a job
+// and queue a run again under a new job (package engine). In a cluster the
+// leader uses it for queued runs held by a server that died.
+type Requeuer interface {
+	Holder(ctx context.Context, jobID int64) (node string, running bool, err error)
+	Requeue(ctx context.Context, r Run) (jobID int64, err error)
+}
+
 // Recoverer is implemented by actions that must tidy up after a crash (a
 // backup removes the partial file it left). The manager calls Recover once
 // at start, before any run.

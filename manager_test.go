@@ -35,7 +35,7 @@ func (q *testQueue) Enqueue(ctx context.Context, r butler.Run) (int64, error) {
 	go func() {
 		defer q.wg.Done()
 		defer cancel()
-		if err := q.m.Execute(jctx, r.ID); err != nil {
+		if err := q.m.Execute(jctx, r.ID); err != nil && !errors.Is(err, butler.ErrRequeue) {
 			panic(err)
 		}
 	}()
@@ -457,8 +457,8 @@ func TestMaxConcurrentTasks(t *testing.T) {
 			}
 			return n
 		}
-		if n := started(); n != 1 {
-			t.Fatalf("%d started, want 1 (ButlerMaxConcurrentTasks 1)", n)
+		if n := started(); n != 1 || len(probes[0].Starts()) != 1 {
+			t.Fatalf("%d started, want 1, the first in queue order (ButlerMaxConcurrentTasks 1)", n)
 		}
 		if err := f.m.SetSettings(context.Background(), map[string]string{butler.SettingMaxConcurrentTasks: "2"}); err != nil {
 			t.Fatal(err)
@@ -699,5 +699,34 @@ func TestPlanner_PrunesHistory(t *testing.T) {
 		if len(runs) != 2 || runs[0].StartedAt.Day() != 2 {
 			t.Fatalf("runs %+v, want day 1's pruned", runs)
 		}
+	})
+}
+
+func TestGate_ExpectedRunKeepsItsPlace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := butler.NewGateForTest(1)
+		ctx := context.Background()
+		g.Expect(1)
+		g.Expect(2)
+		granted := make(chan int64, 2)
+		go func() {
+			if g.Acquire(ctx, 2) == nil {
+				granted <- 2
+			}
+		}()
+		synctest.Wait()
+		select {
+		case k := <-granted:
+			t.Fatalf("run %d overtook expected run 1", k)
+		default:
+		}
+		// Run 1 never comes (another server took it): after its place
+		// expires, run 2 goes.
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if k := <-granted; k != 2 {
+			t.Fatalf("granted %d", k)
+		}
+		g.Release()
 	})
 }

@@ -247,6 +247,9 @@ func (m *Manager) apply(ctx context.Context, t Task, d schedule.Decision, trigge
 // enqueue hands a queued run to the queue. A failure is logged; the run stays
 // queued and is handed over again at the next start.
 func (m *Manager) enqueue(ctx context.Context, r Run) {
+	if r.Queue == QueueMaintenance {
+		m.gate.expect(gateKey{r.ScheduledAt, r.ID})
+	}
 	id, err := m.queue.Enqueue(ctx, r)
 	if err != nil {
 		m.logger.ErrorContext(ctx, "butler: enqueue run", slog.Int64("run", r.ID), slog.String("error", err.Error()))
@@ -413,6 +416,7 @@ func (m *Manager) remove(ctx context.Context, r Run, reason string) error {
 	if !ok {
 		return nil
 	}
+	m.gate.forget(gateKey{r.ScheduledAt, r.ID})
 	m.mu.Lock()
 	lr := m.local[r.ID]
 	m.mu.Unlock()

@@ -78,7 +78,7 @@ func (m *Manager) tick(ctx context.Context, now time.Time) time.Time {
 			continue
 		}
 		if ok {
-			r.State = StateQueued
+			r.State, r.ScheduledAt = StateQueued, now
 			m.enqueue(ctx, r)
 		}
 	}

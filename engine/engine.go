@@ -27,6 +27,9 @@ import (
 type Args struct {
 	RunID int64  `json:"run_id" river:"unique"`
 	Task  string `json:"task"`
+	// Nonce tells apart the jobs of a run that was queued again because the
+	// server holding its first job died.
+	Nonce int64 `json:"nonce,omitempty" river:"unique"`
 }
 
 // Kind returns the River job kind.
@@ -64,6 +67,7 @@ type riverClient interface {
 	Stop(ctx context.Context) error
 	Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
 	JobCancel(ctx context.Context, jobID int64) (*rivertype.JobRow, error)
+	JobGet(ctx context.Context, id int64) (*rivertype.JobRow, error)
 }
 
 // Engine is the River client of one node. It implements butler.Queue.
@@ -75,7 +79,10 @@ type Engine struct {
 	started bool
 }
 
-var _ butler.Queue = (*Engine)(nil)
+var (
+	_ butler.Queue    = (*Engine)(nil)
+	_ butler.Requeuer = (*Engine)(nil)
+)
 
 type worker struct {
 	river.WorkerDefaults[Args]
@@ -84,7 +91,12 @@ type worker struct {
 }
 
 func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
-	if err := w.exec.Execute(ctx, job.Args.RunID); err != nil {
+	err := w.exec.Execute(ctx, job.Args.RunID)
+	if errors.Is(err, butler.ErrRequeue) {
+		// Offered again at once, without using up an attempt.
+		return river.JobSnooze(0)
+	}
+	if err != nil {
 		w.logger.ErrorContext(ctx, "engine: execute run", slog.Int64("run", job.Args.RunID), slog.String("error", err.Error()))
 		return river.JobCancel(err) // never retried: a run executes at most once
 	}
@@ -269,6 +281,36 @@ func (e *Engine) Enqueue(ctx context.Context, r butler.Run) (int64, error) {
 	res, err := e.client.Insert(ctx, a, &opts)
 	if err != nil {
 		return 0, fmt.Errorf("engine: insert job of run %d: %w", r.ID, err)
+	}
+	return res.Job.ID, nil
+}
+
+// Holder returns the server working the job, and whether it is running
+// (a job fetched by a server waits there for a slot while it runs in River's
+// eyes).
+func (e *Engine) Holder(ctx context.Context, jobID int64) (string, bool, error) {
+	row, err := e.client.JobGet(ctx, jobID)
+	if errors.Is(err, river.ErrNotFound) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	if row.State != rivertype.JobStateRunning || len(row.AttemptedBy) == 0 {
+		return "", false, nil
+	}
+	return row.AttemptedBy[len(row.AttemptedBy)-1], true, nil
+}
+
+// Requeue makes a new job for a queued run whose job is stranded on a dead
+// server.
+func (e *Engine) Requeue(ctx context.Context, r butler.Run) (int64, error) {
+	a := Args{RunID: r.ID, Task: string(r.Task), Nonce: time.Now().UnixNano()}
+	opts := a.InsertOpts()
+	opts.Queue = r.Queue
+	res, err := e.client.Insert(ctx, a, &opts)
+	if err != nil {
+		return 0, fmt.Errorf("engine: requeue run %d: %w", r.ID, err)
 	}
 	return res.Job.ID, nil
 }
