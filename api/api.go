@@ -95,48 +95,54 @@ func splitPath(p string) []string {
 	return strings.Split(p, "/")
 }
 
-// match returns the routes whose path matches, and the path values.
-func (rt *router) match(path string) ([]route, map[string]string) {
+// match returns the routes whose path matches path, each with the values of
+// its wildcards.
+func (rt *router) match(path string) []matched {
 	segs := splitPath(path)
-	var out []route
-	var vals map[string]string
+	var out []matched
 outer:
-	for _, r := range rt.routes {
+	for i := range rt.routes {
+		r := &rt.routes[i]
 		if len(r.path) != len(segs) {
 			continue
 		}
-		v := map[string]string{}
-		for i, p := range r.path {
-			if strings.HasPrefix(p, "{") {
-				v[strings.Trim(p, "{}")] = segs[i]
-				continue
-			}
-			if p != segs[i] {
+		for j, p := range r.path {
+			if p[0] != '{' && p != segs[j] {
 				continue outer
 			}
 		}
-		out = append(out, r)
-		vals = v
+		m := matched{route: r}
+		for j, p := range r.path {
+			if p[0] == '{' {
+				m.values = append(m.values, [2]string{p[1 : len(p)-1], segs[j]})
+			}
+		}
+		out = append(out, m)
 	}
-	return out, vals
+	return out
+}
+
+type matched struct {
+	route  *route
+	values [][2]string
 }
 
 func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	routes, vals := rt.match(r.URL.Path)
+	routes := rt.match(r.URL.Path)
 	if len(routes) == 0 {
 		notFound(w, "no such route: "+r.URL.Path)
 		return
 	}
 	var allow []string
-	for _, rr := range routes {
-		if rr.method == r.Method || (rr.method == http.MethodGet && r.Method == http.MethodHead) {
-			for k, v := range vals {
-				r.SetPathValue(k, v)
+	for _, m := range routes {
+		if m.route.method == r.Method || (m.route.method == http.MethodGet && r.Method == http.MethodHead) {
+			for _, kv := range m.values {
+				r.SetPathValue(kv[0], kv[1])
 			}
-			rr.handler(w, r)
+			m.route.handler(w, r)
 			return
 		}
-		allow = append(allow, rr.method)
+		allow = append(allow, m.route.method)
 	}
 	w.Header().Set("Allow", strings.Join(allow, ", "))
 	writeError(w, r, http.StatusMethodNotAllowed, fmt.Sprintf("%s is not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(allow, " or ")))
@@ -144,9 +150,8 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // isPublic reports whether the path and method need no token.
 func (rt *router) isPublic(r *http.Request) bool {
-	routes, _ := rt.match(r.URL.Path)
-	for _, rr := range routes {
-		if rr.public && (rr.method == r.Method || rr.method == http.MethodGet && r.Method == http.MethodHead) {
+	for _, m := range rt.match(r.URL.Path) {
+		if m.route.public && (m.route.method == r.Method || m.route.method == http.MethodGet && r.Method == http.MethodHead) {
 			return true
 		}
 	}

@@ -1,11 +1,14 @@
 package api
 
 import (
+	"encoding/json"
+	"encoding/xml"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/plexbutler/butler"
@@ -48,18 +51,47 @@ func addRoutes(rt *router, cfg Config) {
 	}
 }
 
+// handleTasks answers GET /butler. The list changes only with the settings,
+// so both encodings are kept until the settings change: the most frequent
+// call of Plex clients costs a copy of bytes.
 func handleTasks(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
+	type cached struct {
+		gen       uint64
+		xml, json []byte
+	}
+	var cache atomic.Pointer[cached]
 	return func(w http.ResponseWriter, r *http.Request) {
 		s := m.Settings()
-		var out apitype.ButlerTasks
-		out.ButlerTask = []apitype.ButlerTask{}
-		for _, t := range m.Tasks() {
-			out.ButlerTask = append(out.ButlerTask, apitype.ButlerTask{
-				Name: string(t.Name), Interval: t.Interval, ScheduleRandomized: apitype.Bool(t.Randomized),
-				Enabled: apitype.Bool(s.Enabled(t)), Title: t.Title, Description: t.Description,
-			})
+		c := cache.Load()
+		if c == nil || c.gen != s.Generation() {
+			var out apitype.ButlerTasks
+			out.ButlerTask = []apitype.ButlerTask{}
+			for _, t := range m.Tasks() {
+				out.ButlerTask = append(out.ButlerTask, apitype.ButlerTask{
+					Name: string(t.Name), Interval: t.Interval, ScheduleRandomized: apitype.Bool(t.Randomized),
+					Enabled: apitype.Bool(s.Enabled(t)), Title: t.Title, Description: t.Description,
+				})
+			}
+			jb, err := json.Marshal(apitype.ButlerTasksResponse{ButlerTasks: out})
+			if err != nil {
+				fail(log, w, r, err)
+				return
+			}
+			xb, err := xml.Marshal(out)
+			if err != nil {
+				fail(log, w, r, err)
+				return
+			}
+			c = &cached{gen: s.Generation(), json: jb, xml: append(append([]byte(xml.Header), xb...), '\n')}
+			cache.Store(c)
 		}
-		encode(w, r, http.StatusOK, apitype.ButlerTasksResponse{ButlerTasks: out}, out)
+		if wantsJSON(r) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(c.json)
+			return
+		}
+		w.Header().Set("Content-Type", "text/xml;charset=utf-8")
+		_, _ = w.Write(c.xml)
 	}
 }
 
