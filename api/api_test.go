@@ -37,6 +37,8 @@ type blocker struct {
 	running atomic.Int32
 	maxSeen atomic.Int32
 	ended   chan error
+	// ticking makes it report progress every 2 ms while it runs.
+	ticking atomic.Bool
 }
 
 func newBlocker() *blocker {
@@ -54,11 +56,23 @@ func (b *blocker) Run(ctx context.Context, r butler.Reporter) error {
 	}
 	b.entered <- struct{}{}
 	r.Progress(10, "blocking")
+	var tick <-chan time.Time
+	if b.ticking.Load() {
+		t := time.NewTicker(2 * time.Millisecond)
+		defer t.Stop()
+		tick = t.C
+	}
 	var err error
-	select {
-	case <-ctx.Done():
-		err = ctx.Err()
-	case <-b.release:
+	for i := 0; ; i++ {
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-b.release:
+		case <-tick:
+			r.Progress(i%100, "ticking")
+			continue
+		}
+		break
 	}
 	b.ended <- err
 	return err
