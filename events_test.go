@@ -3,6 +3,7 @@ package butler
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -117,5 +118,28 @@ func TestHub_ThousandSubscribersJoinAndLeave(t *testing.T) {
 	<-published
 	if n := h.count(); n != 0 {
 		t.Fatalf("%d subscribers left after all closed", n)
+	}
+}
+
+func TestRunLog_Bounded(t *testing.T) {
+	var l runLog
+	l.Write([]byte("first line\n"))
+	line := []byte(strings.Repeat("x", 99) + "\n")
+	for range 20000 { // 2 MB
+		l.Write(line)
+	}
+	l.Write([]byte("last line\n"))
+	s := l.String()
+	if len(s) > MaxRunLog+100 {
+		t.Fatalf("log is %d bytes, want at most about %d", len(s), MaxRunLog)
+	}
+	if !strings.HasPrefix(s, "first line\n") || !strings.HasSuffix(s, "last line\n") || !strings.Contains(s, "bytes omitted") {
+		t.Fatalf("log lost its head, tail or marker: %q ... %q", s[:40], s[len(s)-40:])
+	}
+	var small runLog
+	small.Write([]byte("a\n"))
+	small.Write([]byte("b\n"))
+	if small.String() != "a\nb\n" {
+		t.Fatalf("small log %q", small.String())
 	}
 }

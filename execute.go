@@ -37,6 +37,7 @@ type localRun struct {
 	done   chan struct{}
 
 	title string
+	log   *runLog
 
 	mu          sync.Mutex
 	running     bool
@@ -102,7 +103,7 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 
 	rctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	lr := &localRun{run: r, cancel: cancel, done: make(chan struct{}), percent: -1, title: t.Title}
+	lr := &localRun{run: r, cancel: cancel, done: make(chan struct{}), percent: -1, title: t.Title, log: &runLog{}}
 	defer close(lr.done)
 	m.mu.Lock()
 	if m.closing {
@@ -145,10 +146,10 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 
 	tctx, tcancel := context.WithTimeoutCause(rctx, t.TimeLimit, errTimedOut)
 	defer tcancel()
-	rep := &reporter{m: m, lr: lr, logger: logger}
+	rep := &reporter{m: m, lr: lr, logger: slog.New(&logHandler{next: logger.Handler(), log: lr.log})}
 	runErr := safeRun(tctx, t.Action, rep)
 
-	f := Finish{EndedAt: m.now()}
+	f := Finish{EndedAt: m.now(), Log: lr.log.String()}
 	f.Progress, f.Step = lr.progress()
 	lr.mu.Lock()
 	f.Summary = lr.summary

@@ -3,6 +3,7 @@ package butler_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -728,5 +729,36 @@ func TestGate_ExpectedRunKeepsItsPlace(t *testing.T) {
 			t.Fatalf("granted %d", k)
 		}
 		g.Release()
+	})
+}
+
+func TestExecute_KeepsARunLog(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		logs := butler.ActionFunc(func(ctx context.Context, r butler.Reporter) error {
+			r.Logger().Info("copying", "files", 3)
+			r.Logger().Debug("not kept")
+			if o, ok := r.(interface{ Output(string) }); ok {
+				o.Output("hello from the command\n")
+			}
+			return nil
+		})
+		f := start(t, []butler.Task{task("Logs", 1, false, logs)}, nil)
+		sleepUntil(at(1, 2, 0))
+		r := f.runs("Logs")[0]
+		text, err := f.m.RunLog(context.Background(), r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"INFO copying files=3", "---- output ----\nhello from the command\n"} {
+			if !strings.Contains(text, want) {
+				t.Fatalf("run log %q lacks %q", text, want)
+			}
+		}
+		if strings.Contains(text, "not kept") {
+			t.Fatalf("debug line kept: %q", text)
+		}
+		if _, err := f.m.RunLog(context.Background(), 9999); butler.ErrorCode(err) != butler.ENOTFOUND {
+			t.Fatalf("log of no run: %v", err)
+		}
 	})
 }

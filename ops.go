@@ -391,6 +391,7 @@ func (m *Manager) stopRun(ctx context.Context, r Run, cause error) (StopResult, 
 	f := Finish{Outcome: OutcomeStopped, Reason: causeReason(cause), EndedAt: m.now(), Progress: r.Progress, Step: r.Step}
 	if lr != nil {
 		f.Progress, f.Step = lr.progress()
+		f.Log = lr.log.String()
 	}
 	if _, err := m.finish(ctx, r, []RunState{StateRunning}, f); err != nil {
 		return StopResult{}, fmt.Errorf("record stop of run %d: %w", r.ID, err)

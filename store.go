@@ -36,6 +36,8 @@ type Finish struct {
 	// Progress and Step are the run's last progress.
 	Progress int
 	Step     string
+	// Log is the run's log (bounded); "" leaves the stored log as it is.
+	Log string
 }
 
 // Cluster is implemented by a store that several servers share
@@ -78,6 +80,8 @@ type Store interface {
 	Run(ctx context.Context, id int64) (Run, error)
 	// RunByUUID returns the run whose UUID is id; ENOTFOUND when none.
 	RunByUUID(ctx context.Context, uuid string) (Run, error)
+	// RunLog returns the log a run kept; ENOTFOUND when there is no run.
+	RunLog(ctx context.Context, id int64) (string, error)
 	// Runs returns finished and active runs matching f, newest first.
 	Runs(ctx context.Context, f RunFilter) ([]Run, error)
 	// ActiveRuns returns every scheduled, queued or running run, oldest first.

@@ -267,6 +267,24 @@ func handleRun(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
 	}
 }
 
+// handleRunLog answers a run's log as plain text.
+func handleRunLog(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+		if err != nil {
+			fail(log, w, r, butler.Errorf(butler.EINVALID, "%q is not a run id (a whole number)", r.PathValue("id")))
+			return
+		}
+		text, err := m.RunLog(r.Context(), id)
+		if err != nil {
+			fail(log, w, r, err)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte(text))
+	}
+}
+
 func handlePlan(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, err := m.Plan(r.Context())

@@ -303,6 +303,9 @@ func TestRunsAndPlan(t *testing.T) {
 	if resp, body := s.do(t, req{method: "GET", path: fmt.Sprintf("/butler/runs/%d", list[0].ID)}); resp.StatusCode != 200 || !strings.Contains(body, `outcome="stopped"`) {
 		t.Fatalf("one run: %d %s", resp.StatusCode, body)
 	}
+	if resp, body := s.do(t, req{method: "GET", path: fmt.Sprintf("/butler/runs/%d/log", list[0].ID)}); resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/plain; charset=utf-8" {
+		t.Fatalf("run log: %d %q", resp.StatusCode, body)
+	}
 	for path, status := range map[string]int{
 		"/butler/runs/999999":                                       404,
 		"/butler/runs/abc":                                          400,

@@ -27,6 +27,7 @@ func addRoutes(rt *router, cfg Config) {
 
 	rt.handle(http.MethodGet, "/butler/runs", handleRuns(m, log))
 	rt.handle(http.MethodGet, "/butler/runs/{id}", handleRun(m, log))
+	rt.handle(http.MethodGet, "/butler/runs/{id}/log", handleRunLog(m, log))
 	rt.handle(http.MethodGet, "/butler/plan", handlePlan(m, log))
 
 	rt.handle(http.MethodGet, "/activities", handleActivities(m, log))

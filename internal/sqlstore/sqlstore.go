@@ -251,6 +251,16 @@ func (d *Store) RunByUUID(ctx context.Context, uuid string) (butler.Run, error) 
 	return r, err
 }
 
+// RunLog returns the log a run kept.
+func (d *Store) RunLog(ctx context.Context, id int64) (string, error) {
+	var log string
+	err := d.queryRow(ctx, `SELECT log FROM butler_run WHERE id = ?`, id).Scan(&log)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", butler.Errorf(butler.ENOTFOUND, "no run with id %d", id)
+	}
+	return log, d.wrap(err)
+}
+
 // Runs returns the runs matching f, newest first.
 func (d *Store) Runs(ctx context.Context, f butler.RunFilter) ([]butler.Run, error) {
 	var where []string
@@ -347,13 +357,13 @@ func (d *Store) FinishRun(ctx context.Context, id int64, from []butler.RunState,
 	}
 	defer tx.Rollback()
 	states := make([]string, len(from))
-	args := []any{string(f.Outcome), f.Reason, f.Summary, f.Error, nanos(f.EndedAt), f.Progress, f.Step, id}
+	args := []any{string(f.Outcome), f.Reason, f.Summary, f.Error, nanos(f.EndedAt), f.Progress, f.Step, f.Log, f.Log, id}
 	for i, s := range from {
 		states[i] = "?"
 		args = append(args, string(s))
 	}
 	res, err := d.txExec(ctx, tx, `UPDATE butler_run SET state = 'finished', outcome = ?, reason = ?, summary = ?, error = ?,
-		ended_at = ?, progress = ?, step = ? WHERE id = ? AND state IN (`+strings.Join(states, ",")+`)`, args...)
+		ended_at = ?, progress = ?, step = ?, log = CASE WHEN ? = '' THEN log ELSE ? END WHERE id = ? AND state IN (`+strings.Join(states, ",")+`)`, args...)
 	if err != nil {
 		return false, err
 	}
