@@ -42,7 +42,8 @@ func (Args) Kind() string { return "butler_run" }
 // finalised the stopped job.)
 func (a Args) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{
-		Tags: []string{a.Task},
+		// River's tags need three or more word characters or dashes.
+		Tags: []string{"task-" + a.Task},
 		UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
 			rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
 			rivertype.JobStateScheduled, rivertype.JobStateRetryable,
