@@ -120,6 +120,7 @@ func (m *Manager) reloadSettings(ctx context.Context) error {
 	}
 	s, _ := buildSettings(m.defs, stored)
 	m.mu.Lock()
+	s.gen = m.settings.gen + 1
 	m.settings = s
 	m.mu.Unlock()
 	m.gate.setLimit(s.MaxConcurrent())

@@ -247,6 +247,7 @@ func (m *Manager) SetSettings(ctx context.Context, raw map[string]string) error 
 		values[k] = v
 	}
 	s, _ := buildSettings(m.defs, values)
+	s.gen = m.settings.gen + 1
 	m.settings = s
 	m.mu.Unlock()
 	m.gate.setLimit(s.MaxConcurrent())

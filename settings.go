@@ -155,7 +155,12 @@ func checkBackupPath(raw string) (string, error) {
 type Settings struct {
 	values map[string]string
 	loc    *time.Location
+	gen    uint64
 }
+
+// Generation numbers the snapshot: it changes whenever a setting changes, so
+// that what is derived from settings can be cached.
+func (s Settings) Generation() uint64 { return s.gen }
 
 // Get returns the canonical value of a setting.
 func (s Settings) Get(id string) string { return s.values[id] }
