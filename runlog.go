@@ -81,7 +81,6 @@ func (r *reporter) Output(text string) {
 type logHandler struct {
 	next  slog.Handler
 	log   *runLog
-	attrs []slog.Attr
 }
 
 func (h *logHandler) Enabled(ctx context.Context, l slog.Level) bool {

@@ -74,5 +74,6 @@ func newRoot(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comman
 			return nil
 		},
 	})
+	addClientCommands(root, getenv)
 	return root
 }

@@ -1,0 +1,90 @@
+package client
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/plexbutler/butler/apitype"
+)
+
+// Sentinels that an *Error matches with errors.Is, after its status.
+var (
+	// ErrNotFound: 404, no such task, run, setting or activity, or nothing to
+	// stop.
+	ErrNotFound = errors.New("client: not found")
+	// ErrUnauthorized: 401, the token is missing or wrong.
+	ErrUnauthorized = errors.New("client: unauthorized")
+	// ErrDisabled: 409, the task is disabled in the settings (start it with
+	// Force to run it anyway).
+	ErrDisabled = errors.New("client: task disabled")
+	// ErrBadRequest: 400, an invalid value (a setting, a query parameter);
+	// the server changed nothing.
+	ErrBadRequest = errors.New("client: bad request")
+)
+
+// Error is a request the server refused: an answer with a 4xx or 5xx
+// status.
+type Error struct {
+	// StatusCode is the HTTP status.
+	StatusCode int
+	// Message is the server's message: from the JSON errors body, else the
+	// X-Butler-Reason header (404 answers keep Plex's HTML page as their
+	// body), else the status text.
+	Message string
+	// Op is what the client was doing ("start task BackupDatabase").
+	Op string
+}
+
+// Error returns "client: OP: MESSAGE (STATUS TEXT)".
+func (e *Error) Error() string {
+	status := fmt.Sprintf("%d %s", e.StatusCode, http.StatusText(e.StatusCode))
+	if e.Message == "" || e.Message == http.StatusText(e.StatusCode) {
+		return fmt.Sprintf("client: %s: %s", e.Op, status)
+	}
+	return fmt.Sprintf("client: %s: %s (%s)", e.Op, e.Message, status)
+}
+
+// Is reports whether target is the sentinel of e's status: ErrNotFound
+// (404), ErrUnauthorized (401), ErrDisabled (409) or ErrBadRequest (400).
+func (e *Error) Is(target error) bool {
+	switch target {
+	case ErrNotFound:
+		return e.StatusCode == http.StatusNotFound
+	case ErrUnauthorized:
+		return e.StatusCode == http.StatusUnauthorized
+	case ErrDisabled:
+		return e.StatusCode == http.StatusConflict
+	case ErrBadRequest:
+		return e.StatusCode == http.StatusBadRequest
+	}
+	return false
+}
+
+// errorOf makes the Error of an answer with a 4xx or 5xx status.
+func errorOf(op string, a *answer) *Error {
+	e := &Error{StatusCode: a.status, Op: op}
+	mt, _, _ := mime.ParseMediaType(a.header.Get("Content-Type"))
+	if mt == "application/json" {
+		var body apitype.ErrorsResponse
+		if json.Unmarshal(a.body, &body) == nil {
+			var msgs []string
+			for _, it := range body.Errors {
+				if it.Message != "" {
+					msgs = append(msgs, it.Message)
+				}
+			}
+			e.Message = strings.Join(msgs, "; ")
+		}
+	}
+	if e.Message == "" {
+		e.Message = a.header.Get(apitype.HeaderReason)
+	}
+	if e.Message == "" {
+		e.Message = http.StatusText(a.status)
+	}
+	return e
+}

@@ -1,0 +1,444 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/plexbutler/butler/apitype"
+	"github.com/plexbutler/butler/client"
+)
+
+// taskRow is one task of `butler tasks`: the API's task, its latest
+// finished run and its line of tonight's plan.
+type taskRow struct {
+	apitype.ButlerTask
+	State   string            `json:"state"`
+	LastRun *apitype.Run      `json:"lastRun,omitempty"`
+	Plan    *apitype.PlanTask `json:"plan,omitempty"`
+}
+
+// historyPage is how many runs `butler tasks` reads at once to find each
+// task's latest.
+const historyPage = 200
+
+func (c *cli) tasksCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "tasks",
+		Short: "List the tasks with their state, last run and next run",
+		Long: `List the tasks the server offers: enabled, interval (days), randomized start,
+state (running, queued, scheduled or idle), the end and outcome of the last
+run, and the next run (an instant, "random HH:MM-HH:MM" inside the window, or
+the day the task is next due). Times are local.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cn, err := c.connect()
+			if err != nil {
+				return err
+			}
+			ctx := ctxOf(cmd)
+			rows, plan, err := c.taskRows(ctx, cn)
+			if err != nil {
+				return cn.fail(err)
+			}
+			out := cmd.OutOrStdout()
+			if cn.json {
+				return printJSON(out, rows)
+			}
+			t := &table{header: []string{"NAME", "ENABLED", "INTERVAL", "RANDOM", "STATE", "LAST RUN", "LAST OUTCOME", "NEXT"}}
+			for _, r := range rows {
+				last, outcome := "-", "-"
+				if r.LastRun != nil {
+					last = showTime(firstSet(r.LastRun.EndedAt, r.LastRun.StartedAt, r.LastRun.CreatedAt))
+					outcome = r.LastRun.Outcome
+				}
+				t.add(plain(r.Name), styled(yesNo(bool(r.Enabled))), plain(fmt.Sprintf("%dd", r.Interval)),
+					plain(yesNo(bool(r.ScheduleRandomized))), styled(r.State), plain(last), styled(outcome), plain(nextRun(r.Plan, plan)))
+			}
+			return t.write(out, newPainter(out, c.getenv))
+		},
+	}
+	c.clientFlags(cmd)
+	return cmd
+}
+
+// taskRows reads the tasks, the plan and the history, and joins them.
+func (c *cli) taskRows(ctx context.Context, cn *conn) ([]taskRow, *apitype.PlanContainer, error) {
+	tasks, err := cn.GetButlerTasks(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	// A Plex Media Server has neither a plan nor a history: its tasks are
+	// listed without them.
+	plan, err := cn.Plan(ctx)
+	if errors.Is(err, client.ErrNotFound) {
+		plan, err = &apitype.PlanContainer{}, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	runs, err := cn.Runs(ctx, client.RunsQuery{Limit: historyPage})
+	if errors.Is(err, client.ErrNotFound) {
+		runs, err = nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	// The last run is the newest that ran; a skipped run (a start when the
+	// task was not due) counts only when no run ran.
+	last := map[string]apitype.Run{}
+	state := map[string]string{}
+	for _, r := range runs { // newest first
+		if r.State == "finished" {
+			if prev, ok := last[r.Task]; !ok || (prev.Outcome == "skipped" && r.Outcome != "skipped") {
+				last[r.Task] = r
+			}
+		} else if _, ok := state[r.Task]; !ok {
+			state[r.Task] = r.State
+		}
+	}
+	rows := make([]taskRow, 0, len(tasks.Tasks))
+	for _, t := range tasks.Tasks {
+		row := taskRow{ButlerTask: t, State: "idle"}
+		if _, ok := last[t.Name]; !ok && len(runs) == historyPage {
+			// Older than the page: ask for this task's.
+			more, err := cn.Runs(ctx, client.RunsQuery{Task: client.TaskName(t.Name), Limit: historyPage})
+			if err != nil {
+				return nil, nil, err
+			}
+			for _, r := range more {
+				if prev, ok := last[t.Name]; r.State == "finished" && (!ok || (prev.Outcome == "skipped" && r.Outcome != "skipped")) {
+					last[t.Name] = r
+				}
+			}
+		}
+		if r, ok := last[t.Name]; ok {
+			row.LastRun = &r
+		}
+		if s, ok := state[t.Name]; ok {
+			row.State = s
+		}
+		for i := range plan.Task {
+			if plan.Task[i].Name == t.Name {
+				row.Plan = &plan.Task[i]
+				switch row.Plan.Decision {
+				case "running", "queued", "scheduled":
+					row.State = row.Plan.Decision
+				}
+			}
+		}
+		rows = append(rows, row)
+	}
+	return rows, plan, nil
+}
+
+// hourMinute formats an API time as a local HH:MM.
+func hourMinute(s string) string {
+	t := parseAPITime(s)
+	if t.IsZero() {
+		return "?"
+	}
+	return t.Local().Format("15:04")
+}
+
+// nextRun says when a task runs next, after its line of the plan.
+func nextRun(e *apitype.PlanTask, p *apitype.PlanContainer) string {
+	if e == nil {
+		return "-"
+	}
+	switch e.Decision {
+	case "scheduled":
+		return showTime(e.At)
+	case "queued":
+		return "now"
+	case "runs":
+		if bool(e.Random) {
+			return fmt.Sprintf("random %s-%s", hourMinute(p.Open), hourMinute(p.Close))
+		}
+		if e.At != "" {
+			return showTime(e.At)
+		}
+	case "not_due":
+		return orDash(e.NextDue)
+	}
+	return "-"
+}
+
+func (c *cli) startCmd() *cobra.Command {
+	var all, now, wait bool
+	cmd := &cobra.Command{
+		Use:   "start TASK | --all",
+		Short: "Start a task, or every enabled task",
+		Long: `Start a task as POST /butler/TASK does: it runs now if it is due, is
+scheduled in the window if it is randomized and the window is open, and is
+recorded as skipped when it is not due. --now starts it now whatever its day,
+window or enabled setting. --wait follows the run to its end and exits 1
+unless it succeeded.
+
+--all starts every enabled task under the start-all rules (POST /butler).`,
+		Example: `  butler start BackupDatabase
+  butler start OptimizeDatabase --now --wait
+  butler start --all`,
+		Args:              nArgs(0, 1),
+		ValidArgsFunction: c.completeTasks,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case all && len(args) > 0:
+				return usageErr("give a task or --all, not both")
+			case all && (now || wait):
+				return usageErr("--now and --wait work with one task, not with --all")
+			case !all && len(args) == 0:
+				return usageErr("give the task to start (`butler tasks` lists them), or --all")
+			}
+			cn, err := c.connect()
+			if err != nil {
+				return err
+			}
+			ctx := ctxOf(cmd)
+			out := cmd.OutOrStdout()
+			if all {
+				res, err := cn.StartAllTasks(ctx)
+				if err != nil {
+					return cn.fail(err)
+				}
+				if cn.json {
+					return printJSON(out, res)
+				}
+				_, err = fmt.Fprintln(out, "started every enabled task under the start-all rules; `butler tasks` shows what each does")
+				return err
+			}
+			name := client.TaskName(args[0])
+			var opts []client.StartOption
+			if now {
+				opts = append(opts, client.Force())
+			}
+			if !wait {
+				res, err := cn.StartTask(ctx, name, opts...)
+				if err != nil {
+					return startFailure(cn, name, err)
+				}
+				if cn.json {
+					return printJSON(out, startJSON(name, res))
+				}
+				_, err = fmt.Fprintln(out, startLine(name, res, newPainter(out, c.getenv)))
+				return err
+			}
+			return c.startAndWait(ctx, cmd, cn, name, opts)
+		},
+	}
+	cmd.Flags().BoolVar(&all, "all", false, "start every enabled task (POST /butler)")
+	cmd.Flags().BoolVar(&now, "now", false, "start it now whatever its day, window or enabled setting (?force=1)")
+	cmd.Flags().BoolVar(&wait, "wait", false, "follow the run to its end; exit 1 unless it succeeded")
+	c.clientFlags(cmd)
+	return cmd
+}
+
+// startFailure is the error of a refused start, with what to do about it.
+func startFailure(cn *conn, name client.TaskName, err error) error {
+	if errors.Is(err, client.ErrDisabled) {
+		var ce *client.Error
+		errors.As(err, &ce)
+		return &exitError{1, fmt.Errorf("%s; with the CLI: `butler start %s --now`", ce.Message, name)}
+	}
+	return cn.fail(err)
+}
+
+// startResult is the JSON of a start.
+type startResult struct {
+	Task    string    `json:"task"`
+	Status  int       `json:"status"`
+	Outcome string    `json:"outcome"`
+	RunID   int64     `json:"runID,omitempty"`
+	RunAt   time.Time `json:"runAt,omitzero"`
+	Reason  string    `json:"reason,omitempty"`
+}
+
+func startJSON(name client.TaskName, r *client.StartResponse) startResult {
+	return startResult{Task: string(name), Status: r.StatusCode, Outcome: r.Outcome, RunID: r.RunID, RunAt: r.RunAt, Reason: r.Reason}
+}
+
+// startLine says what a start did: "BackupDatabase: started (run 4)".
+func startLine(name client.TaskName, r *client.StartResponse, p painter) string {
+	s := fmt.Sprintf("%s: %s", name, p.paint(outcomeStyle(r.Outcome), r.Outcome))
+	if r.Outcome == client.OutcomeScheduled && !r.RunAt.IsZero() {
+		s += " at " + r.RunAt.Local().Format(timeLayout)
+	}
+	if r.RunID != 0 {
+		s += fmt.Sprintf(" (run %d)", r.RunID)
+	}
+	if r.Reason != "" {
+		s += ": " + r.Reason
+	}
+	if r.Outcome == client.OutcomeSkipped {
+		s += fmt.Sprintf("; `butler start %s --now` runs it anyway", name)
+	}
+	return s
+}
+
+func (c *cli) stopCmd() *cobra.Command {
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "stop TASK | --all",
+		Short: "Stop a task's run, or every run",
+		Long: `Stop the task's running run, or remove its scheduled or queued one
+(DELETE /butler/TASK). --all stops every running run and removes every
+waiting one (DELETE /butler).`,
+		Example: `  butler stop BackupDatabase
+  butler stop --all`,
+		Args:              nArgs(0, 1),
+		ValidArgsFunction: c.completeTasks,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case all && len(args) > 0:
+				return usageErr("give a task or --all, not both")
+			case !all && len(args) == 0:
+				return usageErr("give the task to stop, or --all")
+			}
+			cn, err := c.connect()
+			if err != nil {
+				return err
+			}
+			ctx := ctxOf(cmd)
+			out := cmd.OutOrStdout()
+			if all {
+				res, err := cn.StopAllTasks(ctx)
+				if err != nil {
+					return cn.fail(err)
+				}
+				if cn.json {
+					return printJSON(out, res)
+				}
+				_, err = fmt.Fprintln(out, "stopped every running run and removed every scheduled or queued one")
+				return err
+			}
+			name := client.TaskName(args[0])
+			res, err := cn.StopTask(ctx, name)
+			if err != nil {
+				return cn.fail(err)
+			}
+			if cn.json {
+				return printJSON(out, struct {
+					Task    string `json:"task"`
+					Status  int    `json:"status"`
+					Outcome string `json:"outcome"`
+					RunID   int64  `json:"runID,omitempty"`
+				}{string(name), res.StatusCode, res.Outcome, res.RunID})
+			}
+			p := newPainter(out, c.getenv)
+			line := fmt.Sprintf("%s: %s", name, p.paint(outcomeStyle(res.Outcome), res.Outcome))
+			if res.RunID != 0 {
+				line += fmt.Sprintf(" (run %d)", res.RunID)
+			}
+			_, err = fmt.Fprintln(out, line)
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&all, "all", false, "stop every run (DELETE /butler)")
+	c.clientFlags(cmd)
+	return cmd
+}
+
+// outcomes are the outcomes a run can end with.
+var outcomes = []string{"succeeded", "failed", "stopped", "timed_out", "interrupted", "skipped"}
+
+func (c *cli) historyCmd() *cobra.Command {
+	var limit int
+	var outcome string
+	cmd := &cobra.Command{
+		Use:   "history [TASK]",
+		Short: "List past and current runs, newest first",
+		Example: `  butler history
+  butler history BackupDatabase --limit 5
+  butler history --outcome failed`,
+		Args:              nArgs(0, 1),
+		ValidArgsFunction: c.completeTasks,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if limit < 1 || limit > 1000 {
+				return usageErr("--limit %d: want 1 to 1000", limit)
+			}
+			if outcome != "" && !slices.Contains(outcomes, outcome) {
+				return usageErr("--outcome %q: want one of succeeded, failed, stopped, timed_out, interrupted, skipped", outcome)
+			}
+			cn, err := c.connect()
+			if err != nil {
+				return err
+			}
+			q := client.RunsQuery{Outcome: outcome, Limit: limit}
+			if len(args) == 1 {
+				q.Task = client.TaskName(args[0])
+			}
+			runs, err := cn.Runs(ctxOf(cmd), q)
+			if err != nil {
+				return cn.fail(err)
+			}
+			out := cmd.OutOrStdout()
+			if cn.json {
+				return printJSON(out, runs)
+			}
+			if len(runs) == 0 {
+				_, err := fmt.Fprintln(out, "no runs")
+				return err
+			}
+			t := &table{header: []string{"RUN", "TASK", "TRIGGER", "OUTCOME", "CREATED", "STARTED", "DURATION", "DETAIL"}}
+			for _, r := range runs {
+				detail := firstSet(r.Error, r.Reason, r.Summary)
+				if r.Error != "" && r.Reason != "" {
+					detail = r.Reason + ": " + r.Error
+				}
+				if r.State != "finished" && r.Step != "" {
+					detail = fmt.Sprintf("%d%% %s", r.Progress, r.Step)
+				}
+				t.add(plain(strconv.FormatInt(r.ID, 10)), plain(r.Task), plain(r.Trigger), styled(firstSet(r.Outcome, r.State)),
+					plain(showTime(r.CreatedAt)), plain(showTime(r.StartedAt)), plain(runDuration(r.StartedAt, r.EndedAt)), plain(orDash(detail)))
+			}
+			return t.write(out, newPainter(out, c.getenv))
+		},
+	}
+	cmd.Flags().IntVarP(&limit, "limit", "n", 20, "show at most this many runs (1 to 1000)")
+	cmd.Flags().StringVar(&outcome, "outcome", "", "only runs with this outcome: "+fmt.Sprint(outcomes))
+	_ = cmd.RegisterFlagCompletionFunc("outcome", cobra.FixedCompletions(outcomes, cobra.ShellCompDirectiveNoFileComp))
+	c.clientFlags(cmd)
+	return cmd
+}
+
+func (c *cli) planCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "plan",
+		Short: "Show tonight's plan: what each task does in the maintenance window, and why",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cn, err := c.connect()
+			if err != nil {
+				return err
+			}
+			p, err := cn.Plan(ctxOf(cmd))
+			if err != nil {
+				return cn.fail(err)
+			}
+			out := cmd.OutOrStdout()
+			if cn.json {
+				return printJSON(out, p)
+			}
+			which := "next window"
+			if bool(p.Inside) {
+				which = "window (open now)"
+			}
+			if _, err := fmt.Fprintf(out, "%s: %s to %s (butler day %s)\n\n", which, showTime(p.Open), showTime(p.Close), p.Day); err != nil {
+				return err
+			}
+			t := &table{header: []string{"TASK", "DECISION", "WHEN", "REASON"}}
+			for i := range p.Task {
+				e := &p.Task[i]
+				t.add(plain(e.Name), styled(e.Decision), plain(nextRun(e, p)), plain(orDash(e.Reason)))
+			}
+			return t.write(out, newPainter(out, c.getenv))
+		},
+	}
+	c.clientFlags(cmd)
+	return cmd
+}

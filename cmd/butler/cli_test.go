@@ -1,0 +1,485 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/apitype"
+	"github.com/plexbutler/butler/client"
+	"github.com/plexbutler/butler/client/clienttest"
+)
+
+// sdk returns a client of the test server, for the test's own moves.
+func sdk(t *testing.T, s *clienttest.Server) *client.Client {
+	t.Helper()
+	c, err := client.New(s.URL, client.WithToken(s.Token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// waitFinished waits until the run is finished.
+func waitFinished(t *testing.T, s *clienttest.Server, id int64) *apitype.Run {
+	t.Helper()
+	c := sdk(t, s)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r, err := c.Run(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.State == "finished" {
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run %d did not finish: %+v", id, r)
+		}
+		time.Sleep(10 * time.Millisecond) // waits on the worker's store write
+	}
+}
+
+func TestCLITasksHistoryPlan(t *testing.T) {
+	s := clienttest.New(t, clienttest.Config{})
+	tr := newTranscript(t, s)
+	tr.run(0, "tasks")
+
+	tr.run(0, "start", "BackupDatabase")
+	s.Action(butler.TaskBackupDatabase).WaitStarted(t)
+	tr.run(0, "tasks")
+	tr.run(0, "history")
+	s.Action(butler.TaskBackupDatabase).Finish(t, nil)
+	waitFinished(t, s, 1)
+
+	tr.run(0, "start", "OptimizeDatabase", "--now")
+	s.Action(butler.TaskOptimizeDatabase).WaitStarted(t)
+	s.Action(butler.TaskOptimizeDatabase).Finish(t, clienttest.ErrTaskFailed)
+	waitFinished(t, s, 2)
+	// Not due: recorded as skipped; the task's last run stays the success.
+	tr.run(0, "start", "BackupDatabase")
+
+	tr.run(0, "tasks")
+	tr.run(0, "tasks", "--output", "json")
+	tr.run(0, "history")
+	tr.run(0, "history", "BackupDatabase", "--limit", "1")
+	tr.run(0, "history", "--outcome", "failed")
+	tr.run(0, "history", "-n", "1", "-o", "json")
+	tr.run(0, "history", "NoSuchTask")
+	tr.run(0, "plan")
+	tr.run(0, "plan", "-o", "json")
+	tr.check("tasks_history_plan")
+}
+
+func TestCLIStartStop(t *testing.T) {
+	s := clienttest.New(t, clienttest.Config{})
+	tr := newTranscript(t, s)
+	tr.run(0, "start", "BackupDatabase")
+	s.Action(butler.TaskBackupDatabase).WaitStarted(t)
+	tr.run(0, "start", "BackupDatabase")
+	tr.run(0, "start", "BackupDatabase", "-o", "json")
+	tr.run(0, "stop", "BackupDatabase", "-o", "json")
+	tr.run(1, "stop", "BackupDatabase")
+	tr.run(1, "start", "CleanOldCacheFiles")
+	tr.run(0, "start", "CleanOldCacheFiles", "--now")
+	s.Action(butler.TaskCleanOldCacheFiles).WaitStarted(t)
+	tr.run(1, "start", "NoSuchTask")
+	tr.run(1, "stop", "NoSuchTask")
+	tr.run(1, "start", "RefreshLibraries")
+	tr.run(0, "stop", "CleanOldCacheFiles")
+
+	// Start-all queues the three enabled tasks; one slot: BackupDatabase
+	// runs, the others wait.
+	tr.run(0, "start", "--all")
+	s.Action(butler.TaskBackupDatabase).WaitStarted(t)
+	tr.run(0, "tasks")
+	tr.run(0, "stop", "OptimizeDatabase")
+	tr.run(0, "stop", "--all")
+	tr.run(0, "history")
+	tr.check("start_stop")
+}
+
+func TestCLIStartWait(t *testing.T) {
+	s := clienttest.New(t, clienttest.Config{})
+	tr := newTranscript(t, s)
+	env := cliEnv(s)
+	optimize := s.Action(butler.TaskOptimizeDatabase)
+
+	follow := func(wantCode int, a *clienttest.Action, err error, stop bool, args ...string) {
+		t.Helper()
+		b := runBackground(t, env, args...)
+		a.WaitStarted(t)
+		if !strings.Contains(strings.Join(args, " "), "json") {
+			b.waitOut(t, b.stdout, `10% working`)
+		}
+		if stop {
+			if _, err := sdk(t, s).StopTask(context.Background(), client.TaskBackupDatabase); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			a.Finish(t, err)
+		}
+		code := b.wait(t)
+		tr.record(args, code, b.stdout.String(), b.stderr.String())
+		if code != wantCode {
+			t.Fatalf("butler %v: exit code %d, want %d\n%s%s", args, code, wantCode, b.stdout, b.stderr)
+		}
+	}
+	follow(0, optimize, nil, false, "start", "OptimizeDatabase", "--wait")
+	follow(1, optimize, clienttest.ErrTaskFailed, false, "start", "OptimizeDatabase", "--now", "--wait")
+	follow(0, s.Action(butler.TaskBackupDatabase), nil, false, "start", "BackupDatabase", "--wait", "-o", "json")
+	follow(1, s.Action(butler.TaskBackupDatabase), nil, true, "start", "BackupDatabase", "--now", "--wait")
+	// OptimizeDatabase succeeded above: not due, nothing to wait for.
+	tr.run(1, "start", "OptimizeDatabase", "--wait")
+	tr.run(2, "start", "--all", "--wait")
+	tr.check("start_wait")
+}
+
+// TestCLIStartWaitPolling: a run that never starts has no events; polling
+// sees it end (here, removed by a stop).
+func TestCLIStartWaitPolling(t *testing.T) {
+	s := clienttest.New(t, clienttest.Config{Tasks: []butler.TaskName{butler.TaskBackupDatabase, butler.TaskOptimizeDatabase}})
+	c := sdk(t, s)
+	ctx := context.Background()
+	if _, err := c.StartAllTasks(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.Action(butler.TaskBackupDatabase).WaitStarted(t) // OptimizeDatabase waits for the slot
+	b := runBackground(t, cliEnv(s), "start", "OptimizeDatabase", "--wait")
+	b.waitOut(t, b.stdout, `waiting for run 2 to start`)
+	if _, err := c.StopTask(ctx, client.TaskOptimizeDatabase); err != nil {
+		t.Fatal(err)
+	}
+	if code := b.wait(t); code != 1 {
+		t.Fatalf("exit code %d, want 1\n%s%s", code, b.stdout, b.stderr)
+	}
+	tr := newTranscript(t, s)
+	tr.record([]string{"start", "OptimizeDatabase", "--wait"}, b.code, b.stdout.String(), b.stderr.String())
+	tr.check("start_wait_polling")
+}
+
+func TestCLISettings(t *testing.T) {
+	s := clienttest.New(t, clienttest.Config{Settings: map[string]string{butler.SettingStartHour: "2", butler.SettingEndHour: "5"}})
+	tr := newTranscript(t, s)
+	tr.collapse = true // the backup path's column is as wide as the data directory's name
+	tr.run(0, "settings")
+	tr.run(0, "settings", "get", "ButlerStartHour")
+	tr.run(0, "settings", "get", "ButlerTaskBackupDatabase", "-o", "json")
+	tr.run(1, "settings", "get", "Nope")
+	tr.run(0, "settings", "set", "ButlerStartHour=3", "ButlerTaskCleanOldCacheFiles=1")
+	tr.run(0, "settings", "get", "ButlerStartHour")
+	tr.run(1, "settings", "set", "ButlerStartHour=4", "ButlerEndHour=99")
+	tr.run(1, "settings", "set", "NoSuchSetting=1")
+	tr.run(0, "settings", "get", "ButlerStartHour")
+	tr.run(2, "settings", "set", "ButlerStartHour")
+	tr.run(2, "settings", "set", "ButlerStartHour=1", "ButlerStartHour=2")
+	tr.run(2, "settings", "get")
+	tr.run(0, "settings")
+	tr.check("settings")
+}
+
+func TestCLIActivities(t *testing.T) {
+	s := clienttest.New(t, clienttest.Config{})
+	tr := newTranscript(t, s)
+	tr.run(0, "activities")
+	tr.run(0, "activities", "-o", "json")
+	if _, err := sdk(t, s).StartTask(context.Background(), client.TaskBackupDatabase); err != nil {
+		t.Fatal(err)
+	}
+	s.Action(butler.TaskBackupDatabase).WaitStarted(t)
+	tr.run(0, "activities")
+	out, _ := tr.run(0, "activities", "-o", "json")
+	var list []apitype.Activity
+	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 1 {
+		t.Fatalf("activities JSON %q: %v", out, err)
+	}
+	tr.run(1, "activities", "cancel", "not-a-uuid")
+	tr.run(0, "activities", "cancel", list[0].UUID)
+	tr.run(1, "activities", "cancel", list[0].UUID)
+	tr.run(0, "activities")
+	tr.check("activities")
+}
+
+func TestCLIWatch(t *testing.T) {
+	s := clienttest.New(t, clienttest.Config{})
+	tr := newTranscript(t, s)
+	c := sdk(t, s)
+	for i, args := range [][]string{{"watch"}, {"watch", "-o", "json"}} {
+		b := runBackground(t, cliEnv(s), args...)
+		b.waitOut(t, b.stderr, `watching the runs of`)
+		if _, err := c.StartTask(context.Background(), client.TaskOptimizeDatabase, client.Force()); err != nil {
+			t.Fatal(err)
+		}
+		a := s.Action(butler.TaskOptimizeDatabase)
+		a.WaitStarted(t)
+		b.waitOut(t, b.stdout, `10% working|"subtitle":"working"`)
+		a.Finish(t, nil)
+		b.waitOut(t, b.stdout, `succeeded`)
+		b.cancel() // Ctrl-C
+		if code := b.wait(t); code != 0 {
+			t.Fatalf("watch %d: exit code %d\n%s%s", i, code, b.stdout, b.stderr)
+		}
+		tr.record(args, b.code, b.stdout.String(), b.stderr.String())
+	}
+	// The server goes away.
+	b := runBackground(t, cliEnv(s), "watch")
+	b.waitOut(t, b.stderr, `watching the runs of`)
+	s.Close()
+	if code := b.wait(t); code != 3 {
+		t.Fatalf("watch of a stopped server: exit code %d\n%s", code, b.stderr)
+	}
+	tr.record([]string{"watch"}, b.code, b.stdout.String(), b.stderr.String())
+	tr.check("watch")
+}
+
+func TestCLIToken(t *testing.T) {
+	s := clienttest.New(t, clienttest.Config{})
+	tr := newTranscript(t, s)
+	out, _ := tr.run(0, "token")
+	if out != clienttest.Token+"\n" {
+		t.Fatalf("token %q", out)
+	}
+	tr.run(0, "token", "--data-dir", s.DataDir)
+	tr.env = map[string]string{}
+	tr.run(1, "token", "--data-dir", filepath.Join(s.DataDir, "absent"))
+	tr.run(2, "token", "extra")
+	tr.check("token")
+}
+
+// TestCLIErrors: exit codes and one-line messages that say what to do.
+func TestCLIErrors(t *testing.T) {
+	s := clienttest.New(t, clienttest.Config{})
+	tr := newTranscript(t, s)
+
+	// 3: nothing listens.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String()
+	ln.Close()
+	tr.env = map[string]string{"BUTLER_URL": dead, "BUTLER_TOKEN": "whatever-token"}
+	for _, args := range [][]string{
+		{"tasks"}, {"start", "BackupDatabase"}, {"start", "BackupDatabase", "--wait"}, {"start", "--all"},
+		{"stop", "BackupDatabase"}, {"stop", "--all"}, {"history"}, {"plan"}, {"settings"}, {"settings", "get", "X"},
+		{"settings", "set", "X=1"}, {"activities"}, {"activities", "cancel", "x"}, {"watch"},
+	} {
+		_, stderr := tr.run(3, args...)
+		if want := "butler: cannot reach " + dead + ": connection refused; is `butler serve` running? (--url, BUTLER_URL)\n"; stderr != want {
+			t.Errorf("butler %v: stderr %q, want %q", args, stderr, want)
+		}
+	}
+	tr.run(3, "tasks", "--url", strings.TrimPrefix(dead, "http://")) // no scheme: http
+
+	// 1: the server refuses the token, wherever it came from.
+	tr.env = cliEnv(s)
+	tr.run(1, "tasks", "--token", "wrong-token")
+	tr.env = map[string]string{"BUTLER_URL": s.URL, "BUTLER_TOKEN": "wrong-token"}
+	tr.run(1, "start", "BackupDatabase")
+	empty := t.TempDir()
+	tr.env = map[string]string{"BUTLER_URL": s.URL, "BUTLER_DATA_DIR": empty}
+	tr.run(1, "plan")
+	bad := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bad, "token"), []byte("stale-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tr.run(1, "history", "--data-dir", bad)
+	// --token beats BUTLER_TOKEN beats the token file.
+	tr.env = map[string]string{"BUTLER_URL": s.URL, "BUTLER_TOKEN": clienttest.Token, "BUTLER_DATA_DIR": bad}
+	tr.run(0, "activities")
+	tr.run(1, "activities", "--token", "wrong-token")
+
+	// 1: the server refuses the request.
+	tr.env = cliEnv(s)
+	tr.run(1, "start", "NoSuchTask")
+	tr.run(1, "start", "backupdatabase")
+
+	// 2: usage.
+	for _, args := range [][]string{
+		{"start"}, {"start", "BackupDatabase", "--all"}, {"start", "--all", "--now"}, {"start", "A", "B"},
+		{"stop"}, {"stop", "BackupDatabase", "--all"}, {"tasks", "extra"}, {"tasks", "--output", "yaml"},
+		{"tasks", "--bogus"}, {"history", "A", "B"}, {"settings", "get"}, {"settings", "set"}, {"activities", "cancel"}, {"history", "--limit", "x"}, {"history", "--limit", "5000"},
+		{"history", "--outcome", "exploded"}, {"tasks", "--url", "ftp://host"}, {"watch", "extra"},
+	} {
+		_, stderr := tr.run(2, args...)
+		if len(lines(stderr)) != 1 {
+			t.Errorf("butler %v: stderr is not one line:\n%s", args, stderr)
+		}
+	}
+	out := strings.ReplaceAll(tr.buf.String(), dead, "http://DEAD")
+	out = strings.ReplaceAll(out, strings.TrimPrefix(dead, "http://"), "DEAD")
+	out = strings.ReplaceAll(out, empty, "EMPTY")
+	out = strings.ReplaceAll(out, bad, "BAD")
+	tr.buf.Reset()
+	tr.buf.WriteString(out)
+	tr.check("errors")
+}
+
+func TestCLICompletion(t *testing.T) {
+	s := clienttest.New(t, clienttest.Config{})
+	for _, shell := range []string{"bash", "zsh", "fish"} {
+		code, out, stderr := runCmd(t, nil, "completion", shell)
+		if code != 0 || !strings.Contains(out, "butler") || len(out) < 1000 {
+			t.Errorf("completion %s: exit code %d, %d bytes\n%s", shell, code, len(out), stderr)
+		}
+	}
+	tr := newTranscript(t, s)
+	tr.run(0, "__complete", "start", "")
+	tr.run(0, "__complete", "stop", "Opt")
+	tr.run(0, "__complete", "start", "BackupDatabase", "")
+	tr.run(0, "__complete", "history", "--outcome", "")
+	tr.run(0, "__complete", "tasks", "--output", "")
+	tr.run(0, "__complete", "settings", "get", "ButlerTask")
+	tr.run(0, "__complete", "settings", "set", "ButlerStartHour=3", "ButlerE")
+	tr.env = map[string]string{"BUTLER_URL": s.URL, "BUTLER_TOKEN": "wrong-token"}
+	tr.run(0, "__complete", "start", "")
+	tr.check("completion")
+}
+
+// TestCLINextToServe: `butler tasks` needs no flags next to a `butler serve`
+// that shares its data directory; a real task runs to its end with --wait.
+func TestCLINextToServe(t *testing.T) {
+	dataDir := newDataDir(t)
+	srv := startInProc(t, map[string]string{"BUTLER_DATA_DIR": dataDir}, "--addr", "127.0.0.1:0")
+	env := map[string]string{"BUTLER_DATA_DIR": dataDir, "BUTLER_URL": srv.addr}
+	code, out, stderr := runCmd(t, env, "tasks")
+	if code != 0 {
+		t.Fatalf("tasks: exit code %d\n%s", code, stderr)
+	}
+	for _, name := range []string{"BackupDatabase", "OptimizeDatabase", "CleanOldCacheFiles"} {
+		mustContain(t, "tasks", out, name)
+	}
+	code, out, stderr = runCmd(t, env, "start", "BackupDatabase", "--now", "--wait")
+	if code != 0 {
+		t.Fatalf("start --wait: exit code %d\n%s%s", code, out, stderr)
+	}
+	if !regexp.MustCompile(`(?m)^BackupDatabase succeeded in \S+ \(run 1\): backup butler-\d{8}-\d{6}\.db`).MatchString(out) {
+		t.Errorf("start --wait printed:\n%s", out)
+	}
+	code, out, _ = runCmd(t, env, "token")
+	raw, err := os.ReadFile(filepath.Join(dataDir, "token"))
+	if code != 0 || out != string(bytes.TrimSpace(raw))+"\n" {
+		t.Errorf("token: %d %q, file %q %v", code, out, raw, err)
+	}
+}
+
+func TestCLIColor(t *testing.T) {
+	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devnull.Close()
+	if !newPainter(devnull, envOf(nil)).on {
+		t.Error("no colour on a character device")
+	}
+	if newPainter(devnull, envOf(map[string]string{"NO_COLOR": "1"})).on {
+		t.Error("colour despite NO_COLOR")
+	}
+	if newPainter(&bytes.Buffer{}, envOf(nil)).on {
+		t.Error("colour on a buffer")
+	}
+	var b bytes.Buffer
+	tb := &table{header: []string{"A", "OUTCOME", "C"}}
+	tb.add(plain("x"), styled("succeeded"), plain("1"))
+	tb.add(plain("long"), styled("failed"), plain("2"))
+	if err := tb.write(&b, painter{on: true}); err != nil {
+		t.Fatal(err)
+	}
+	want := "\x1b[1mA\x1b[0m     \x1b[1mOUTCOME\x1b[0m    \x1b[1mC\x1b[0m\n" +
+		"x     \x1b[32msucceeded\x1b[0m  1\n" +
+		"long  \x1b[31mfailed\x1b[0m     2\n"
+	if b.String() != want {
+		t.Errorf("coloured table %q, want %q", b.String(), want)
+	}
+}
+
+func TestCLIProgressBar(t *testing.T) {
+	var b bytes.Buffer
+	f := &follower{out: &b, tty: true}
+	f.progress(-1, "")
+	f.progress(50, "copying pages")
+	f.progress(-1, "thinking")
+	f.clearBar()
+	want := "\r\x1b[K[############............]  50% copying pages" +
+		"\r\x1b[K[------------------------]   ?% thinking" +
+		"\r\x1b[K"
+	if b.String() != want {
+		t.Errorf("progress %q, want %q", b.String(), want)
+	}
+	b.Reset()
+	f = &follower{out: &b}
+	f.progress(10, "a")
+	f.progress(10, "a")
+	f.progress(20, "a")
+	if b.String() != "  10% a\n  20% a\n" {
+		t.Errorf("plain progress %q", b.String())
+	}
+}
+
+func TestShowDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		400 * time.Millisecond: "0.4s", 12300 * time.Millisecond: "12.3s", 245 * time.Second: "4m05s",
+		130 * time.Minute: "2h10m", -time.Second: "-",
+	} {
+		if got := showDuration(d); got != want {
+			t.Errorf("showDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+// TestCLIStartWaitInterrupted: Ctrl-C stops the waiting, not the run.
+func TestCLIStartWaitInterrupted(t *testing.T) {
+	s := clienttest.New(t, clienttest.Config{})
+	b := runBackground(t, cliEnv(s), "start", "BackupDatabase", "--wait")
+	s.Action(butler.TaskBackupDatabase).WaitStarted(t)
+	b.waitOut(t, b.stdout, `10% working`)
+	b.cancel()
+	if code := b.wait(t); code != 1 {
+		t.Fatalf("exit code %d, want 1\n%s%s", code, b.stdout, b.stderr)
+	}
+	if want := "butler: stopped waiting; run 1 goes on (`butler history BackupDatabase`)\n"; b.stderr.String() != want {
+		t.Errorf("stderr %q, want %q", b.stderr, want)
+	}
+	r, err := sdk(t, s).Run(context.Background(), 1)
+	if err != nil || r.State != "running" {
+		t.Fatalf("run after the interrupted wait: %+v %v", r, err)
+	}
+}
+
+// TestCLITasksPlexServer: a Plex Media Server has no plan and no history;
+// `butler tasks` lists its tasks all the same. (The fixture serves the real
+// server's GET /butler answer, recorded, and Plex's 404 page elsewhere.)
+func TestCLITasksPlexServer(t *testing.T) {
+	s := clienttest.New(t, clienttest.Config{Tasks: []butler.TaskName{butler.TaskBackupDatabase}})
+	tasks, err := sdk(t, s).GetButlerTasks(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(apitype.ButlerTasksResponse{ButlerTasks: apitype.ButlerTasks{ButlerTask: tasks.Tasks}})
+	plex := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/butler" {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(body)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusNotFound)
+	}))
+	defer plex.Close()
+	code, out, stderr := runCmd(t, map[string]string{"BUTLER_URL": plex.URL, "BUTLER_TOKEN": "plex-token"}, "tasks")
+	want := "NAME            ENABLED  INTERVAL  RANDOM  STATE  LAST RUN  LAST OUTCOME  NEXT\n" +
+		"BackupDatabase  yes      3d        no      idle   -         -             -\n"
+	if code != 0 || out != want {
+		t.Fatalf("exit code %d, stdout:\n%s\nwant:\n%s\nstderr: %s", code, out, want, stderr)
+	}
+}
