@@ -79,8 +79,8 @@ func (r *reporter) Output(text string) {
 // logHandler copies a run's log records, as text lines, into its runLog,
 // and passes them on to the server's log.
 type logHandler struct {
-	next  slog.Handler
-	log   *runLog
+	next slog.Handler
+	log  *runLog
 }
 
 func (h *logHandler) Enabled(ctx context.Context, l slog.Level) bool {
