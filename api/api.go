@@ -290,6 +290,8 @@ func writeError(w http.ResponseWriter, r *http.Request, status int, msg string) 
 		notFound(w, msg)
 		return
 	}
+	// Also in a header, for clients that read neither JSON nor HTML bodies.
+	w.Header().Set(apitype.HeaderReason, headerSafe(msg))
 	if wantsJSON(r) {
 		b, _ := json.Marshal(apitype.ErrorsResponse{Errors: []apitype.ErrorItem{{Code: status, Message: msg, Status: status}}})
 		w.Header().Set("Content-Type", "application/json")
