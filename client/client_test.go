@@ -637,9 +637,10 @@ func TestXML(t *testing.T) {
 	if n := xmlAnswers.Load(); n != 8 {
 		t.Fatalf("%d XML answers, want 8", n)
 	}
-	// Errors without JSON: a 409 is an HTML page; the status says it all.
+	// Errors without JSON: a 409 is an HTML page; the reason comes in the
+	// X-Butler-Reason header.
 	_, err = xc.StartTask(ctx, client.TaskCleanOldCacheFiles)
-	clientError(t, err, 409, client.ErrDisabled, "Conflict")
+	clientError(t, err, 409, client.ErrDisabled, "is disabled in the settings")
 }
 
 // plexFixture answers as a real Plex Media Server does: XML, and start and
