@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -21,12 +20,12 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/plexbutler/butler"
 	"github.com/plexbutler/butler/api"
 	"github.com/plexbutler/butler/engine"
 	"github.com/plexbutler/butler/internal/atomicfile"
+	"github.com/plexbutler/butler/internal/config"
 	"github.com/plexbutler/butler/metrics"
 	"github.com/plexbutler/butler/store/postgres"
 	"github.com/plexbutler/butler/store/sqlite"
@@ -46,6 +45,8 @@ type serveConfig struct {
 	Node string `yaml:"node"`
 	// MetricsPublic serves /metrics without the token.
 	MetricsPublic bool `yaml:"metrics_public"`
+	// file is the parsed config file (empty without --config).
+	file *config.File
 }
 
 const (
@@ -90,17 +91,13 @@ BUTLER_LOG_LEVEL), then the YAML config file, then defaults.`,
 
 // resolveConfig merges flags, environment, file and defaults, and validates.
 func resolveConfig(cmd *cobra.Command, flags serveConfig, configPath string, getenv func(string) string) (serveConfig, error) {
-	var file serveConfig
+	file := &config.File{}
 	if configPath != "" {
-		b, err := os.ReadFile(configPath)
+		f, err := config.Load(configPath)
 		if err != nil {
-			return file, usageErr("config file: %v", err)
+			return serveConfig{}, usageErr("%v", err)
 		}
-		dec := yaml.NewDecoder(bytes.NewReader(b))
-		dec.KnownFields(true)
-		if err := dec.Decode(&file); err != nil && !errors.Is(err, io.EOF) {
-			return file, usageErr("config file %s: %s", configPath, yamlProblem(err))
-		}
+		file = f
 	}
 	pick := func(flag, env, fileVal, def string) string {
 		if cmd.Flags().Changed(flag) {
@@ -121,7 +118,8 @@ func resolveConfig(cmd *cobra.Command, flags serveConfig, configPath string, get
 		Token:    pick("token", "BUTLER_TOKEN", file.Token, ""),
 		LogLevel: pick("log-level", "BUTLER_LOG_LEVEL", file.LogLevel, "info"),
 		Node:     pick("node", "BUTLER_NODE", file.Node, ""),
-		Name:     file.Name,
+		Name:     file.FriendlyName,
+		file:     file,
 	}
 	cfg.MetricsPublic = file.MetricsPublic
 	if v := getenv("BUTLER_METRICS_PUBLIC"); v != "" {
@@ -157,28 +155,12 @@ func resolveConfig(cmd *cobra.Command, flags serveConfig, configPath string, get
 	case strings.Contains(cfg.Database, "://"):
 		return cfg, usageErr("--database %q: want a SQLite file path or sqlite://PATH", cfg.Database)
 	}
+	// The file's tasks, databases and caches are checked against the
+	// server now, before anything is touched.
+	if _, err := file.Catalog(butler.DefaultCatalog(), config.Wiring{DataDir: cfg.DataDir, Database: cfg.Database}); err != nil {
+		return cfg, usageErr("%v", err)
+	}
 	return cfg, nil
-}
-
-// yamlProblem says what is wrong with a config file in one line, in the
-// file's own terms (keys and lines, not Go types).
-func yamlProblem(err error) string {
-	var te *yaml.TypeError
-	if !errors.As(err, &te) {
-		return strings.ReplaceAll(err.Error(), "\n", " ")
-	}
-	var parts []string
-	for _, e := range te.Errors {
-		msg := e
-		if i := strings.Index(e, "field "); i >= 0 && strings.Contains(e, " not found in type ") {
-			key := e[i+len("field ") : strings.Index(e, " not found in type ")]
-			msg = e[:i] + fmt.Sprintf("unknown key %q (known keys: addr, data_dir, database, token, log_level, friendly_name, metrics_public, node)", key)
-		} else if j := strings.Index(e, " into "); j >= 0 {
-			msg = e[:j] + " (wrong type)"
-		}
-		parts = append(parts, msg)
-	}
-	return strings.Join(parts, "; ")
 }
 
 // redact hides the password of a database URL, for the log.
@@ -259,10 +241,15 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	var m *butler.Manager
 	backupDir := func() string { return m.Settings().BackupPath() }
 	var (
-		store   butler.Store
-		eng     *engine.Engine
-		catalog []butler.Task
+		store butler.Store
+		eng   *engine.Engine
 	)
+	wiring := config.Wiring{
+		DataDir: cfg.DataDir, Database: cfg.Database, BackupDir: backupDir, Version: version,
+		NotifyUpdate: func(r tasks.Release) {
+			logger.Warn("butler: a newer version is available", slog.String("version", r.Version), slog.String("notes_url", r.NotesURL))
+		},
+	}
 	if isPostgres(cfg.Database) {
 		pg, err := postgres.Open(ctx, cfg.Database)
 		if err != nil {
@@ -276,8 +263,8 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 			return &exitError{2, err}
 		}
 		store = pg
-		catalog = butler.Bind(butler.DefaultCatalog(), butler.TaskBackupDatabase, &tasks.PostgresBackup{URL: cfg.Database, Dir: backupDir, Keep: 3})
-		catalog = butler.Bind(catalog, butler.TaskOptimizeDatabase, &tasks.PostgresOptimize{URL: cfg.Database})
+		wiring.OwnBackup = &tasks.PostgresBackup{URL: cfg.Database, Dir: backupDir, Keep: 3}
+		wiring.OwnOptimize = &tasks.PostgresOptimize{URL: cfg.Database}
 	} else {
 		db, err := sqlite.Open(ctx, cfg.Database)
 		if err != nil {
@@ -293,10 +280,12 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 			logger.InfoContext(ctx, "butler: ended jobs orphaned by the previous process", slog.Int("jobs", n))
 		}
 		store = db
-		catalog = butler.Bind(butler.DefaultCatalog(), butler.TaskBackupDatabase, &tasks.BackupDatabase{Source: db.Path(), Dir: backupDir, Keep: 3})
-		catalog = butler.Bind(catalog, butler.TaskOptimizeDatabase, &tasks.OptimizeDatabase{Path: db.Path()})
+		wiring.Database = db.Path()
 	}
-	catalog = butler.Bind(catalog, butler.TaskCleanOldCacheFiles, &tasks.CleanOldCacheFiles{Dir: filepath.Join(cfg.DataDir, "Cache"), MaxAge: 7 * 24 * time.Hour})
+	catalog, err := cfg.file.Catalog(butler.DefaultCatalog(), wiring)
+	if err != nil {
+		return &exitError{2, err}
+	}
 	mt := metrics.New()
 	m, err = butler.NewManager(ctx, butler.Config{
 		Catalog: catalog, Store: store, Queue: eng, Logger: logger, Node: node,

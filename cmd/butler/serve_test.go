@@ -41,6 +41,11 @@ func TestUsageErrors(t *testing.T) {
 	if err := os.WriteFile(fileAddr, []byte("addr: fileaddr\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// A valid address, which the environment or a flag overrides.
+	goodFileAddr := filepath.Join(tmp, "goodaddr.yaml")
+	if err := os.WriteFile(goodFileAddr, []byte("addr: 192.0.2.1:9\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name    string
 		args    []string
@@ -58,17 +63,17 @@ func TestUsageErrors(t *testing.T) {
 		{name: "short token", args: []string{"serve", "--token", "short"}, want: []string{"too short"}, oneLine: true},
 		{name: "other database scheme", args: []string{"serve", "--database", "mysql://u@db/butler"}, want: []string{`"mysql://u@db/butler"`, "sqlite://PATH"}, oneLine: true},
 		{name: "missing config file", args: []string{"serve", "--config", filepath.Join(tmp, "absent.yaml")}, want: []string{"config file", "absent.yaml"}},
-		{name: "config file with unknown key", args: []string{"serve", "--config", badConfig}, want: []string{"bad.yaml", "line 2", "listen_port"}},
-		{name: "config file from BUTLER_CONFIG", args: []string{"serve"}, env: map[string]string{"BUTLER_CONFIG": badConfig}, want: []string{"line 2", "listen_port"}},
+		{name: "config file with unknown key", args: []string{"serve", "--config", badConfig}, want: []string{"bad.yaml:2: listen_port: unknown key"}, oneLine: true},
+		{name: "config file from BUTLER_CONFIG", args: []string{"serve"}, env: map[string]string{"BUTLER_CONFIG": badConfig}, want: []string{"bad.yaml:2: listen_port: unknown key"}},
 		// Precedence: flag, then BUTLER_* environment, then file, then default.
 		{name: "addr from env", args: []string{"serve"}, env: map[string]string{"BUTLER_ADDR": "envaddr"}, want: []string{`"envaddr"`}},
 		{name: "addr flag beats env", args: []string{"serve", "--addr", "flagaddr"}, env: map[string]string{"BUTLER_ADDR": "envaddr"},
 			want: []string{`"flagaddr"`}, notWant: []string{"envaddr"}},
 		{name: "addr from file", args: []string{"serve", "--config", fileAddr}, want: []string{`"fileaddr"`}},
-		{name: "addr env beats file", args: []string{"serve", "--config", fileAddr}, env: map[string]string{"BUTLER_ADDR": "envaddr"},
-			want: []string{`"envaddr"`}, notWant: []string{"fileaddr"}},
-		{name: "addr flag beats file", args: []string{"serve", "--config", fileAddr, "--addr", "flagaddr"},
-			want: []string{`"flagaddr"`}, notWant: []string{"fileaddr"}},
+		{name: "addr env beats file", args: []string{"serve", "--config", goodFileAddr}, env: map[string]string{"BUTLER_ADDR": "envaddr"},
+			want: []string{`"envaddr"`}, notWant: []string{"192.0.2.1"}},
+		{name: "addr flag beats file", args: []string{"serve", "--config", goodFileAddr, "--addr", "flagaddr"},
+			want: []string{`"flagaddr"`}, notWant: []string{"192.0.2.1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,286 @@
+package config
+
+import (
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
+
+	butler "github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/tasks"
+)
+
+// Wiring is what [File.Catalog] needs to know of the server.
+type Wiring struct {
+	// DataDir is Butler's data directory; its own cache is
+	// <DataDir>/Cache.
+	DataDir string
+	// Database is Butler's own database: the path of its SQLite file, or
+	// a URL (postgres://...) when OwnBackup and OwnOptimize are given.
+	Database string
+	// OwnBackup and OwnOptimize back up and optimize Butler's own
+	// database; nil means the SQLite actions on Database
+	// ([tasks.BackupDatabase] into BackupDir keeping 3,
+	// [tasks.OptimizeDatabase]). A PostgreSQL server passes its own.
+	OwnBackup, OwnOptimize butler.Action
+	// OwnLabel names Butler's own database in the progress, summary and
+	// errors of a multi-database run; default Database when it is a path,
+	// "Butler's database" when it is a URL (which may hold a password).
+	OwnLabel string
+	// BackupDir returns the backup directory setting
+	// (ButlerDatabaseBackupPath); it is called at each run.
+	BackupDir func() string
+	// Version is the running version, which CheckForUpdates compares with
+	// the feed's.
+	Version string
+	// NotifyUpdate, when set, is called when CheckForUpdates finds a newer
+	// version.
+	NotifyUpdate func(tasks.Release)
+	// Client, when set, is the HTTP client of CheckForUpdates.
+	Client *http.Client
+}
+
+// BuiltinKeep is how many backups of Butler's own database are kept.
+const BuiltinKeep = 3
+
+// Catalog returns base (normally [butler.DefaultCatalog]) with the
+// built-in actions bound and the file's tasks applied:
+//
+//   - BackupDatabase backs up Butler's own database (w.OwnBackup, or into
+//     the backup directory keeping 3), and then each of f.Databases (into
+//     its BackupDir, or <backup directory>/<name>): a
+//     [tasks.BackupDatabases], or a [tasks.Sequence] when w.OwnBackup is
+//     set, when there are any.
+//   - OptimizeDatabase optimizes Butler's own database (w.OwnOptimize, or
+//     the SQLite file) and each of f.Databases, the same way.
+//   - CleanOldCacheFiles cleans <DataDir>/Cache (files older than 7 days)
+//     and each of f.Caches, then applies their size caps. An entry of
+//     caches whose path is <DataDir>/Cache replaces the built-in rule.
+//   - CheckForUpdates reads f.UpdateFeed when it is set.
+//   - Each of f.Tasks binds its action to its name: a Plex task of base
+//     takes the action and the fields the file sets (an action the steps
+//     above bound is replaced); a new name is added at the end of the
+//     catalog, due every day unless interval is set, enabled by default
+//     unless enabled is false, titled by its name unless title is set.
+//
+// An error is an [*Error] pointing into the file: a database that is
+// Butler's own SQLite file, or a new task whose enable setting would be
+// another's.
+func (f *File) Catalog(base []butler.Task, w Wiring) ([]butler.Task, error) {
+	c := append([]butler.Task(nil), base...)
+	backupDir := w.BackupDir
+	if backupDir == nil {
+		backupDir = func() string { return "" }
+	}
+	ownLabel := w.OwnLabel
+
+	// Databases.
+	if !strings.Contains(w.Database, "://") {
+		own, err := filepath.Abs(w.Database)
+		if err != nil {
+			return nil, fmt.Errorf("butler database %s: %w", w.Database, err)
+		}
+		own = filepath.Clean(own)
+		for i, d := range f.Databases {
+			if d.Path == own {
+				return nil, &Error{File: f.Path, Line: d.Line, Key: fmt.Sprintf("databases[%d].path", i),
+					Msg: "is Butler's own database, which BackupDatabase and OptimizeDatabase maintain already; remove this entry"}
+			}
+		}
+		if ownLabel == "" {
+			ownLabel = w.Database
+		}
+	} else if ownLabel == "" {
+		ownLabel = "Butler's database"
+	}
+	ownBackup := tasks.BackupDatabase{Source: w.Database, Dir: backupDir, Keep: BuiltinKeep}
+	ownOptimize := tasks.OptimizeDatabase{Path: w.Database}
+	var backupAction, optimizeAction butler.Action
+	switch {
+	case len(f.Databases) == 0 && w.OwnBackup != nil:
+		backupAction = w.OwnBackup
+	case len(f.Databases) == 0:
+		backupAction = &ownBackup
+	case w.OwnBackup != nil:
+		q := &tasks.Sequence{One: "database", Many: "databases", Op: "backup of databases",
+			Steps: []tasks.Step{{Label: ownLabel, Action: w.OwnBackup}}}
+		for _, d := range f.Databases {
+			q.Steps = append(q.Steps, tasks.Step{Label: d.Path, Action: databaseBackup(d, backupDir)})
+		}
+		backupAction = q
+	default:
+		b := &tasks.BackupDatabases{Targets: []tasks.BackupDatabase{ownBackup}}
+		for _, d := range f.Databases {
+			b.Targets = append(b.Targets, *databaseBackup(d, backupDir))
+		}
+		backupAction = b
+	}
+	switch {
+	case len(f.Databases) == 0 && w.OwnOptimize != nil:
+		optimizeAction = w.OwnOptimize
+	case len(f.Databases) == 0:
+		optimizeAction = &ownOptimize
+	case w.OwnOptimize != nil:
+		q := &tasks.Sequence{One: "database", Many: "databases", Op: "optimization of databases",
+			Steps: []tasks.Step{{Label: ownLabel, Action: w.OwnOptimize}}}
+		for _, d := range f.Databases {
+			q.Steps = append(q.Steps, tasks.Step{Label: d.Path, Action: &tasks.OptimizeDatabase{Path: d.Path}})
+		}
+		optimizeAction = q
+	default:
+		o := &tasks.OptimizeDatabases{Targets: []tasks.OptimizeDatabase{ownOptimize}}
+		for _, d := range f.Databases {
+			o.Targets = append(o.Targets, tasks.OptimizeDatabase{Path: d.Path})
+		}
+		optimizeAction = o
+	}
+	c = butler.Bind(c, butler.TaskBackupDatabase, backupAction)
+	c = butler.Bind(c, butler.TaskOptimizeDatabase, optimizeAction)
+
+	// Caches.
+	ownCache := filepath.Join(w.DataDir, "Cache")
+	if abs, err := filepath.Abs(ownCache); err == nil {
+		ownCache = abs
+	}
+	cleans := []tasks.CleanOldCacheFiles{{Dir: ownCache, MaxAge: DefaultMaxAgeDays * 24 * time.Hour}}
+	var caps []tasks.CleanCacheSizeCap
+	for _, cc := range f.Caches {
+		rule := tasks.CleanOldCacheFiles{Dir: cc.Path, MaxAge: time.Duration(cc.MaxAgeDays) * 24 * time.Hour}
+		if cc.Path == ownCache {
+			cleans[0] = rule
+		} else {
+			cleans = append(cleans, rule)
+		}
+		if cc.MaxSize > 0 {
+			caps = append(caps, tasks.CleanCacheSizeCap{Dir: cc.Path, MaxBytes: cc.MaxSize})
+		}
+	}
+	if len(cleans) == 1 && len(caps) == 0 {
+		c = butler.Bind(c, butler.TaskCleanOldCacheFiles, &cleans[0])
+	} else {
+		c = butler.Bind(c, butler.TaskCleanOldCacheFiles, &tasks.CleanCaches{Targets: cleans, SizeCaps: caps})
+	}
+
+	// Update feed.
+	if f.UpdateFeed != nil {
+		c = butler.Bind(c, butler.TaskCheckForUpdates, &tasks.CheckForUpdates{
+			FeedURL: f.UpdateFeed.URL, Current: w.Version, Client: w.Client, Notify: w.NotifyUpdate,
+		})
+	}
+
+	// Tasks.
+	settings := map[string]butler.TaskName{}
+	index := map[butler.TaskName]int{}
+	for i, t := range c {
+		settings[t.Setting] = t.Name
+		index[t.Name] = i
+	}
+	for _, t := range f.Tasks {
+		name := butler.TaskName(t.Name)
+		i, known := index[name]
+		if !known {
+			setting := "ButlerTask" + trimButlerTask(t.Name)
+			if other, taken := settings[setting]; taken {
+				return nil, &Error{File: f.Path, Line: t.Line, Key: "tasks." + t.Name,
+					Msg: fmt.Sprintf("its enable setting would be %s, which is task %s's; choose another name", setting, other)}
+			}
+			settings[setting] = name
+			c = append(c, butler.Task{
+				Name: name, Title: t.Name, Interval: 1, EnabledDefault: true,
+				Setting: setting, SettingLabel: t.Name, TimeLimit: butler.DefaultTimeLimit,
+			})
+			i = len(c) - 1
+			index[name] = i
+		}
+		bt := &c[i]
+		bt.Action = t.Action()
+		if d := t.TimeLimit(); d > 0 {
+			bt.TimeLimit = d
+		}
+		if t.Interval > 0 {
+			bt.Interval = t.Interval
+		}
+		if t.Randomized != nil {
+			bt.Randomized = *t.Randomized
+		}
+		if t.Enabled != nil {
+			bt.EnabledDefault = *t.Enabled
+		}
+		if t.StopAtWindowEnd != nil {
+			bt.StopAtWindowEnd = *t.StopAtWindowEnd
+		}
+		if t.Title != "" {
+			bt.Title = t.Title
+			if !known {
+				bt.SettingLabel = t.Title
+			}
+		}
+		if t.Description != "" {
+			bt.Description = t.Description
+		}
+	}
+	return c, nil
+}
+
+// databaseBackup returns the backup action of d.
+func databaseBackup(d Database, backupDir func() string) *tasks.BackupDatabase {
+	b := &tasks.BackupDatabase{Source: d.Path, Keep: d.Keep}
+	if d.BackupDir != "" {
+		dir := d.BackupDir
+		b.Dir = func() string { return dir }
+		return b
+	}
+	name := d.Name
+	b.Dir = func() string {
+		base := backupDir()
+		if base == "" {
+			return ""
+		}
+		return filepath.Join(base, name)
+	}
+	return b
+}
+
+// trimButlerTask keeps "ButlerTaskX" from becoming "ButlerTaskButlerTaskX",
+// as the catalog names enable settings.
+func trimButlerTask(name string) string {
+	const p = "ButlerTask"
+	if len(name) > len(p) && name[:len(p)] == p {
+		return name[len(p):]
+	}
+	return name
+}
+
+// Action returns the task's action: a [*tasks.Exec] or a [*tasks.HTTP].
+func (t Task) Action() butler.Action {
+	switch {
+	case t.Exec != nil:
+		return &tasks.Exec{
+			Argv:  append([]string(nil), t.Exec.Argv...),
+			Dir:   t.Exec.Dir,
+			Env:   append([]string(nil), t.Exec.Env...),
+			Grace: t.Exec.Grace,
+		}
+	case t.HTTP != nil:
+		return &tasks.HTTP{
+			Method: t.HTTP.Method,
+			URL:    t.HTTP.URL,
+			Header: t.HTTP.Header.Clone(),
+			Body:   t.HTTP.Body,
+			Expect: append([]int(nil), t.HTTP.Expect...),
+		}
+	}
+	return nil
+}
+
+// TimeLimit returns the time limit the task's action sets; 0 when none.
+func (t Task) TimeLimit() time.Duration {
+	switch {
+	case t.Exec != nil:
+		return t.Exec.TimeLimit
+	case t.HTTP != nil:
+		return t.HTTP.TimeLimit
+	}
+	return 0
+}

@@ -1,0 +1,302 @@
+package config
+
+import (
+	"net/http"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	butler "github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/tasks"
+)
+
+func testWiring() Wiring {
+	return Wiring{
+		DataDir:   "/data",
+		Database:  "/data/butler.db",
+		BackupDir: func() string { return "/data/Backups" },
+		Version:   "1.3.0",
+	}
+}
+
+// task returns the catalog entry named name; the test fails when there is
+// none.
+func task(t *testing.T, c []butler.Task, name butler.TaskName) butler.Task {
+	t.Helper()
+	for _, e := range c {
+		if e.Name == name {
+			return e
+		}
+	}
+	t.Fatalf("catalog has no task %s", name)
+	return butler.Task{}
+}
+
+func TestCatalogWithoutFile(t *testing.T) {
+	f, err := parseTest(t, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.Catalog(butler.DefaultCatalog(), testWiring())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c) != len(butler.DefaultCatalog()) {
+		t.Errorf("catalog has %d tasks, want the default %d", len(c), len(butler.DefaultCatalog()))
+	}
+	b, ok := task(t, c, butler.TaskBackupDatabase).Action.(*tasks.BackupDatabase)
+	if !ok || b.Source != "/data/butler.db" || b.Dir() != "/data/Backups" || b.Keep != 3 {
+		t.Errorf("BackupDatabase action = %#v", task(t, c, butler.TaskBackupDatabase).Action)
+	}
+	if o, ok := task(t, c, butler.TaskOptimizeDatabase).Action.(*tasks.OptimizeDatabase); !ok || o.Path != "/data/butler.db" {
+		t.Errorf("OptimizeDatabase action = %#v", task(t, c, butler.TaskOptimizeDatabase).Action)
+	}
+	if cl, ok := task(t, c, butler.TaskCleanOldCacheFiles).Action.(*tasks.CleanOldCacheFiles); !ok || cl.Dir != "/data/Cache" || cl.MaxAge != 7*24*time.Hour {
+		t.Errorf("CleanOldCacheFiles action = %#v", task(t, c, butler.TaskCleanOldCacheFiles).Action)
+	}
+	if a := task(t, c, butler.TaskCheckForUpdates).Action; a != nil {
+		t.Errorf("CheckForUpdates has action %#v without a feed", a)
+	}
+}
+
+func TestCatalog(t *testing.T) {
+	f, err := parseTest(t, `
+databases:
+  - {name: plex, path: /plex/library.db, keep: 5}
+  - {name: blobs, path: /plex/blobs.db, backup_dir: /backups/blobs}
+caches:
+  - {path: /data/Cache, max_age_days: 2}
+  - {path: /var/cache/app, max_size: 1GiB}
+update_feed:
+  url: https://example.invalid/feed.json
+tasks:
+  RefreshLibraries:
+    http:
+      method: POST
+      url: http://127.0.0.1:32400/library/sections/all/refresh
+      headers: {X-Plex-Token: "${PLEX_TOKEN}"}
+      expect: [200]
+      time_limit: 10m
+    enabled: true
+  Nightly:
+    exec:
+      argv: [/usr/local/bin/nightly.sh, --fast]
+      env: {FOO: bar}
+      time_limit: 1h
+      grace: 3s
+    interval: 2
+    randomized: true
+    title: Nightly job
+    description: Runs the nightly job
+    stop_at_window_end: true
+  Plain:
+    exec: {argv: [/bin/true]}
+    enabled: false
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var notified []tasks.Release
+	w := testWiring()
+	w.NotifyUpdate = func(r tasks.Release) { notified = append(notified, r) }
+	base := butler.DefaultCatalog()
+	c, err := f.Catalog(base, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c) != len(base)+2 || c[len(c)-2].Name != "Nightly" || c[len(c)-1].Name != "Plain" {
+		t.Fatalf("catalog has %d tasks ending %s, %s; want the default ones, then Nightly and Plain", len(c), c[len(c)-2].Name, c[len(c)-1].Name)
+	}
+
+	backups, ok := task(t, c, butler.TaskBackupDatabase).Action.(*tasks.BackupDatabases)
+	if !ok || len(backups.Targets) != 3 {
+		t.Fatalf("BackupDatabase action = %#v", task(t, c, butler.TaskBackupDatabase).Action)
+	}
+	for i, want := range []struct {
+		source, dir string
+		keep        int
+	}{
+		{"/data/butler.db", "/data/Backups", 3},
+		{"/plex/library.db", "/data/Backups/plex", 5},
+		{"/plex/blobs.db", "/backups/blobs", 3},
+	} {
+		b := backups.Targets[i]
+		if b.Source != want.source || b.Dir() != want.dir || b.Keep != want.keep {
+			t.Errorf("backup target %d = %s into %s keeping %d, want %+v", i, b.Source, b.Dir(), b.Keep, want)
+		}
+	}
+	var _ butler.Recoverer = backups // a crash's partial backups are still removed
+
+	optimizes, ok := task(t, c, butler.TaskOptimizeDatabase).Action.(*tasks.OptimizeDatabases)
+	if !ok || !reflect.DeepEqual(optimizes.Targets, []tasks.OptimizeDatabase{{Path: "/data/butler.db"}, {Path: "/plex/library.db"}, {Path: "/plex/blobs.db"}}) {
+		t.Errorf("OptimizeDatabase action = %#v", task(t, c, butler.TaskOptimizeDatabase).Action)
+	}
+
+	cleans, ok := task(t, c, butler.TaskCleanOldCacheFiles).Action.(*tasks.CleanCaches)
+	wantCleans := &tasks.CleanCaches{
+		Targets:  []tasks.CleanOldCacheFiles{{Dir: "/data/Cache", MaxAge: 2 * 24 * time.Hour}, {Dir: "/var/cache/app", MaxAge: 7 * 24 * time.Hour}},
+		SizeCaps: []tasks.CleanCacheSizeCap{{Dir: "/var/cache/app", MaxBytes: 1 << 30}},
+	}
+	if !ok || !reflect.DeepEqual(cleans, wantCleans) {
+		t.Errorf("CleanOldCacheFiles action = %#v, want %#v", task(t, c, butler.TaskCleanOldCacheFiles).Action, wantCleans)
+	}
+
+	upd, ok := task(t, c, butler.TaskCheckForUpdates).Action.(*tasks.CheckForUpdates)
+	if !ok || upd.FeedURL != "https://example.invalid/feed.json" || upd.Current != "1.3.0" || upd.Notify == nil {
+		t.Errorf("CheckForUpdates action = %#v", task(t, c, butler.TaskCheckForUpdates).Action)
+	}
+
+	refresh := task(t, c, butler.TaskRefreshLibraries)
+	wantHTTP := &tasks.HTTP{Method: "POST", URL: "http://127.0.0.1:32400/library/sections/all/refresh",
+		Header: http.Header{"X-Plex-Token": {"tok123"}}, Expect: []int{200}}
+	if !reflect.DeepEqual(refresh.Action, wantHTTP) {
+		t.Errorf("RefreshLibraries action = %#v, want %#v", refresh.Action, wantHTTP)
+	}
+	// The Plex task keeps its own fields, except those the file sets.
+	def := task(t, base, butler.TaskRefreshLibraries)
+	if refresh.TimeLimit != 10*time.Minute || !refresh.EnabledDefault || refresh.Interval != def.Interval ||
+		refresh.Randomized != def.Randomized || refresh.Title != def.Title || refresh.Setting != def.Setting || refresh.SettingLabel != def.SettingLabel {
+		t.Errorf("RefreshLibraries = %+v", refresh)
+	}
+
+	nightly := task(t, c, "Nightly")
+	wantExec := &tasks.Exec{Argv: []string{"/usr/local/bin/nightly.sh", "--fast"}, Env: []string{"FOO=bar"}, Grace: 3 * time.Second}
+	if !reflect.DeepEqual(nightly.Action, wantExec) {
+		t.Errorf("Nightly action = %#v, want %#v", nightly.Action, wantExec)
+	}
+	nightly.Action = nil
+	wantNightly := butler.Task{Name: "Nightly", Title: "Nightly job", Description: "Runs the nightly job", Interval: 2,
+		Randomized: true, EnabledDefault: true, Setting: "ButlerTaskNightly", SettingLabel: "Nightly job",
+		TimeLimit: time.Hour, StopAtWindowEnd: true}
+	if !reflect.DeepEqual(nightly, wantNightly) {
+		t.Errorf("Nightly =\n%+v\nwant\n%+v", nightly, wantNightly)
+	}
+	plain := task(t, c, "Plain")
+	plain.Action = nil
+	wantPlain := butler.Task{Name: "Plain", Title: "Plain", Interval: 1, Setting: "ButlerTaskPlain", SettingLabel: "Plain",
+		TimeLimit: butler.DefaultTimeLimit}
+	if !reflect.DeepEqual(plain, wantPlain) {
+		t.Errorf("Plain =\n%+v\nwant\n%+v", plain, wantPlain)
+	}
+
+	// Every offered task has its own enable setting.
+	ids := map[string]bool{}
+	for _, d := range butler.SettingDefs(c, "/data", "UTC") {
+		if ids[d.ID] {
+			t.Errorf("setting %s defined twice", d.ID)
+		}
+		ids[d.ID] = true
+	}
+	if !ids["ButlerTaskNightly"] || !ids["ButlerTaskPlain"] {
+		t.Error("the new tasks have no enable settings")
+	}
+}
+
+// TestCatalogReplacesBuiltin binds a program to BackupDatabase.
+func TestCatalogReplacesBuiltin(t *testing.T) {
+	f, err := parseTest(t, "tasks:\n  BackupDatabase:\n    exec: {argv: [/usr/local/bin/backup]}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.Catalog(butler.DefaultCatalog(), testWiring())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := task(t, c, butler.TaskBackupDatabase).Action.(*tasks.Exec); !ok {
+		t.Errorf("BackupDatabase action = %#v, want the program", task(t, c, butler.TaskBackupDatabase).Action)
+	}
+}
+
+func TestCatalogErrors(t *testing.T) {
+	for _, c := range []struct {
+		name, src, want string
+	}{
+		{"own database", "databases:\n  - name: me\n    path: /data/butler.db\n",
+			`butler.yaml:2: databases[0].path: is Butler's own database, which BackupDatabase and OptimizeDatabase maintain already; remove this entry`},
+		{"setting taken", "tasks:\n  Foo:\n    exec: {argv: [/bin/true]}\n  ButlerTaskFoo:\n    exec: {argv: [/bin/true]}\n",
+			`butler.yaml:4: tasks.ButlerTaskFoo: its enable setting would be ButlerTaskFoo, which is task Foo's; choose another name`},
+		{"setting of a Plex task", "tasks:\n  ButlerTaskBackupDatabase:\n    exec: {argv: [/bin/true]}\n",
+			`butler.yaml:2: tasks.ButlerTaskBackupDatabase: its enable setting would be ButlerTaskBackupDatabase, which is task BackupDatabase's; choose another name`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f, err := parseTest(t, c.src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = f.Catalog(butler.DefaultCatalog(), testWiring())
+			if err == nil || err.Error() != c.want {
+				t.Errorf("Catalog error\n got: %v\nwant: %s", err, c.want)
+			}
+		})
+	}
+}
+
+// TestCatalogBackupDirUnset leaves the backup directory of a configured
+// database empty when the setting is, so that its backup fails clearly.
+func TestCatalogBackupDirUnset(t *testing.T) {
+	f, err := parseTest(t, "databases:\n  - {name: plex, path: /plex/library.db}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := testWiring()
+	w.BackupDir = func() string { return "" }
+	c, err := f.Catalog(butler.DefaultCatalog(), w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := task(t, c, butler.TaskBackupDatabase).Action.(*tasks.BackupDatabases)
+	if d := b.Targets[1].Dir(); d != "" {
+		t.Errorf("backup directory = %q, want none", d)
+	}
+	if !strings.HasSuffix(filepath.ToSlash(b.Targets[0].Source), "/data/butler.db") {
+		t.Errorf("first target = %s", b.Targets[0].Source)
+	}
+}
+
+// TestCatalogPostgres wires a server whose own database is PostgreSQL.
+func TestCatalogPostgres(t *testing.T) {
+	pgBackup := &tasks.PostgresBackup{URL: "postgres://u:pw@db/butler"}
+	pgOptimize := &tasks.PostgresOptimize{URL: "postgres://u:pw@db/butler"}
+	w := testWiring()
+	w.Database, w.OwnBackup, w.OwnOptimize = "postgres://u:pw@db/butler", pgBackup, pgOptimize
+
+	// Without databases the server's own actions are bound as they are.
+	f, err := parseTest(t, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.Catalog(butler.DefaultCatalog(), w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if task(t, c, butler.TaskBackupDatabase).Action != pgBackup || task(t, c, butler.TaskOptimizeDatabase).Action != pgOptimize {
+		t.Error("the PostgreSQL actions are not bound")
+	}
+
+	// With databases they come first in a sequence.
+	f, err = parseTest(t, "databases:\n  - {name: plex, path: /plex/library.db}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err = f.Catalog(butler.DefaultCatalog(), w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, ok := task(t, c, butler.TaskBackupDatabase).Action.(*tasks.Sequence)
+	if !ok || len(q.Steps) != 2 || q.Steps[0].Action != pgBackup || q.Steps[0].Label != "Butler's database" {
+		t.Fatalf("BackupDatabase action = %#v", task(t, c, butler.TaskBackupDatabase).Action)
+	}
+	if b, ok := q.Steps[1].Action.(*tasks.BackupDatabase); !ok || b.Source != "/plex/library.db" || b.Dir() != "/data/Backups/plex" || q.Steps[1].Label != "/plex/library.db" {
+		t.Errorf("second backup step = %#v", q.Steps[1])
+	}
+	var _ butler.Recoverer = q
+	o, ok := task(t, c, butler.TaskOptimizeDatabase).Action.(*tasks.Sequence)
+	if !ok || len(o.Steps) != 2 || o.Steps[0].Action != pgOptimize {
+		t.Fatalf("OptimizeDatabase action = %#v", task(t, c, butler.TaskOptimizeDatabase).Action)
+	}
+	if op, ok := o.Steps[1].Action.(*tasks.OptimizeDatabase); !ok || op.Path != "/plex/library.db" {
+		t.Errorf("second optimize step = %#v", o.Steps[1])
+	}
+}

@@ -1,0 +1,460 @@
+package tasks
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	butler "github.com/plexbutler/butler"
+)
+
+const (
+	// defaultExecGrace is Exec's Grace when it is not set.
+	defaultExecGrace = 10 * time.Second
+	// execLineMax is the longest stdout line Exec looks at for a PROGRESS
+	// report; longer lines are output only.
+	execLineMax = 32 << 10
+	// maxLoggedLines bounds how many lines of output one Exec run logs at
+	// debug level; maxLoggedLine how much of each line.
+	maxLoggedLines = 1000
+	maxLoggedLine  = 512
+	// execPipeDrain is how long Exec waits, once its program's process
+	// group is gone, for the output pipes to close before it stops reading
+	// them (a process that left the group may still hold them).
+	execPipeDrain = time.Second
+	// execGroupPoll is how often Exec looks whether processes are left in
+	// the program's process group while it gives them time to end.
+	execGroupPoll = 20 * time.Millisecond
+	// defaultExecPath is the PATH of the program's environment when
+	// Butler's own environment has none.
+	defaultExecPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+)
+
+// execInheritedEnv lists the variables of Butler's own environment that a
+// program run by Exec inherits (those that are set).
+var execInheritedEnv = []string{"PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR"}
+
+// Exec is an action that runs a program, without a shell, and waits for it
+// to end: exit status 0 is success, anything else a failure.
+//
+// Environment: the program does not inherit Butler's whole environment
+// (which may hold its token). It gets PATH, HOME, USER, LOGNAME, LANG,
+// LC_ALL, LC_CTYPE, TZ and TMPDIR from Butler's environment when they are
+// set (PATH defaults to /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:
+// /sbin:/bin), and then Env, whose entries replace inherited ones of the
+// same name. Standard input is /dev/null.
+//
+// Output: standard output and standard error are captured together, in a
+// buffer that keeps at most MaxOutput bytes — the first half and the last
+// half, with a line "[... N bytes omitted ...]" between them — so memory
+// stays bounded however much the program prints. A line on standard output
+// of the form "PROGRESS <0-100> [message]" is a progress report: it is
+// passed to the Reporter's Progress and not kept as output. Other lines are
+// logged at debug level (the first 1000 of a run, each cut to 512 bytes).
+// At the end of the run, whatever its outcome, the kept output is passed to
+// the Reporter's Output when it implements [OutputReporter], and the
+// summary quotes its last lines.
+//
+// Processes: the program runs in a process group of its own. When ctx is
+// done Exec sends SIGTERM to the whole group, and SIGKILL Grace later to
+// what is left of it; Run then returns an error wrapping ctx's error. When
+// the program ends by itself and has left processes behind in its group,
+// they get the same treatment (SIGTERM, then SIGKILL after Grace), so a run
+// never leaves anything running. A program that means to start something
+// that outlives it must put it in a session of its own (setsid) and close
+// its standard output and error.
+//
+// Exec is for Unix systems.
+type Exec struct {
+	// Argv is the program, an absolute path, and its arguments. It is run
+	// as it is: no shell, no PATH look-up, no expansion.
+	Argv []string
+	// Dir is the working directory; empty means Butler's own.
+	Dir string
+	// Env holds KEY=VALUE entries added to the program's minimal
+	// environment.
+	Env []string
+	// Grace is how long the program's processes have to end after SIGTERM
+	// before they get SIGKILL; 0 or less means 10 s.
+	Grace time.Duration
+	// MaxOutput is how many bytes of output are kept; 0 or less means
+	// 64 KiB.
+	MaxOutput int
+}
+
+var _ butler.Action = (*Exec)(nil)
+
+// Run runs the program and waits for it and for every process it left in
+// its process group.
+func (e *Exec) Run(ctx context.Context, r butler.Reporter) error {
+	name := "program"
+	if len(e.Argv) > 0 {
+		name = strconv.Quote(e.Argv[0])
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s not started: %w", name, err)
+	}
+	if err := e.validate(); err != nil {
+		return err
+	}
+	log := r.Logger().With("program", e.Argv[0])
+	grace := e.Grace
+	if grace <= 0 {
+		grace = defaultExecGrace
+	}
+	out := newBoundedBuffer(e.MaxOutput)
+
+	stdoutR, stdoutW, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("run %s: create output pipe: %w", name, err)
+	}
+	stderrR, stderrW, err := os.Pipe()
+	if err != nil {
+		closeAll(stdoutR, stdoutW)
+		return fmt.Errorf("run %s: create output pipe: %w", name, err)
+	}
+	cmd := &exec.Cmd{
+		Path:        e.Argv[0],
+		Args:        e.Argv,
+		Dir:         e.Dir,
+		Env:         e.environ(),
+		Stdout:      stdoutW,
+		Stderr:      stderrW,
+		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
+	}
+	r.Progress(-1, "running "+filepath.Base(e.Argv[0]))
+	if err := cmd.Start(); err != nil {
+		closeAll(stdoutR, stdoutW, stderrR, stderrW)
+		return fmt.Errorf("start %s: %w", name, err)
+	}
+	// The child has its own copies; ours must go for the reads to end.
+	closeAll(stdoutW, stderrW)
+	pgid := cmd.Process.Pid
+	log.Debug("program started", "pid", pgid, "args", e.Argv[1:])
+
+	s := &execStreams{out: out, r: r, log: log}
+	var readers sync.WaitGroup
+	readers.Go(func() { s.read(stdoutR, "stdout", true) })
+	readers.Go(func() { s.read(stderrR, "stderr", false) })
+	readersDone := make(chan struct{})
+	go func() { readers.Wait(); close(readersDone) }()
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+
+	var (
+		waitErr  error
+		stopped  bool      // ctx ended the run
+		killed   bool      // SIGKILL was needed for the program itself
+		termSent time.Time // when SIGTERM went to the group
+	)
+	select {
+	case waitErr = <-waited:
+	case <-ctx.Done():
+		stopped = true
+		log.Info("stopping program: SIGTERM to its process group", "pid", pgid, "grace", grace)
+		signalGroup(pgid, syscall.SIGTERM)
+		termSent = time.Now()
+		timer := time.NewTimer(grace)
+		select {
+		case waitErr = <-waited:
+		case <-timer.C:
+			log.Warn("program still running after its grace period: SIGKILL to its process group", "pid", pgid, "grace", grace)
+			killed = true
+			signalGroup(pgid, syscall.SIGKILL)
+			waitErr = <-waited
+		}
+		timer.Stop()
+	}
+	endGroup(pgid, termSent, grace, log)
+	select {
+	case <-readersDone:
+	case <-time.After(execPipeDrain):
+		log.Warn("output pipes still open after the program's processes ended (held by a process outside its group); no longer reading them")
+		closeAll(stdoutR, stderrR)
+		<-readersDone
+	}
+	closeAll(stdoutR, stderrR)
+
+	output := out.String()
+	reportOutput(r, output)
+	tail := lastLines(output, summaryLines)
+
+	if stopped {
+		how := "ended after SIGTERM"
+		if killed {
+			how = fmt.Sprintf("killed with SIGKILL after a grace period of %s", grace)
+		}
+		return fmt.Errorf("%s stopped (%s): %w", name, how, ctx.Err())
+	}
+	status, ok := exitStatus(cmd.ProcessState)
+	if !ok {
+		if waitErr == nil {
+			waitErr = errors.New("no exit status")
+		}
+		return fmt.Errorf("wait for %s: %w", name, waitErr)
+	}
+	summary := status
+	if tail != "" {
+		summary += "; output: " + tail
+	}
+	r.Summary(summary)
+	if cmd.ProcessState.Success() {
+		log.Info("program succeeded", "output_bytes", out.Total())
+		r.Progress(100, "done")
+		return nil
+	}
+	err = fmt.Errorf("%s %s", name, status)
+	if tail != "" {
+		err = fmt.Errorf("%w (last output: %s)", err, tail)
+	}
+	return err
+}
+
+// validate checks Argv, Dir and Env.
+func (e *Exec) validate() error {
+	if len(e.Argv) == 0 || e.Argv[0] == "" {
+		return errors.New("exec: no program set")
+	}
+	if !filepath.IsAbs(e.Argv[0]) {
+		return fmt.Errorf("exec: program %q is not an absolute path", e.Argv[0])
+	}
+	for _, a := range e.Argv {
+		if strings.IndexByte(a, 0) >= 0 {
+			return fmt.Errorf("exec: argument %q holds a NUL byte", a)
+		}
+	}
+	for _, kv := range e.Env {
+		k, _, ok := strings.Cut(kv, "=")
+		if !ok || k == "" || strings.IndexByte(kv, 0) >= 0 {
+			return fmt.Errorf("exec: environment entry %q is not KEY=VALUE", kv)
+		}
+	}
+	return nil
+}
+
+// environ returns the program's environment: the inherited variables, then
+// Env.
+func (e *Exec) environ() []string {
+	var keys []string
+	vals := map[string]string{}
+	set := func(k, v string) {
+		if _, ok := vals[k]; !ok {
+			keys = append(keys, k)
+		}
+		vals[k] = v
+	}
+	for _, k := range execInheritedEnv {
+		if v, ok := os.LookupEnv(k); ok {
+			set(k, v)
+		}
+	}
+	if _, ok := vals["PATH"]; !ok {
+		set("PATH", defaultExecPath)
+	}
+	for _, kv := range e.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		set(k, v)
+	}
+	env := make([]string, 0, len(keys))
+	for _, k := range keys {
+		env = append(env, k+"="+vals[k])
+	}
+	return env
+}
+
+// signalGroup sends sig to every process of the process group pgid. A group
+// that is gone already is not an error.
+func signalGroup(pgid int, sig syscall.Signal) {
+	_ = syscall.Kill(-pgid, sig)
+}
+
+// groupAlive reports whether the process group pgid still has a process
+// that has not ended. Processes that have ended but that nobody has reaped
+// yet (zombies, which an init process may reap only now and then) do not
+// count where /proc tells them apart (Linux); elsewhere they do.
+func groupAlive(pgid int) bool {
+	if syscall.Kill(-pgid, 0) != nil {
+		return false
+	}
+	live, ok := liveGroupMembers(pgid)
+	return !ok || live
+}
+
+// liveGroupMembers reports, from /proc, whether a process of group pgid is
+// alive (not a zombie). ok is false when /proc cannot tell.
+func liveGroupMembers(pgid int) (live, ok bool) {
+	d, err := os.Open("/proc")
+	if err != nil {
+		return false, false
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return false, false
+	}
+	seen := false
+	for _, n := range names {
+		if n == "" || n[0] < '0' || n[0] > '9' {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + n + "/stat")
+		if err != nil {
+			continue // ended meanwhile
+		}
+		seen = true
+		// "pid (comm) state ppid pgrp ...": comm may hold anything, so
+		// the fields are counted from the last ')'.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 3 || f[2] != strconv.Itoa(pgid) {
+			continue
+		}
+		if f[0] != "Z" && f[0] != "X" {
+			return true, true
+		}
+	}
+	return false, seen
+}
+
+// endGroup ends what the program left in its process group once the
+// program itself is gone: SIGTERM (unless it was sent at termSent
+// already), and SIGKILL when something is still there Grace after it.
+func endGroup(pgid int, termSent time.Time, grace time.Duration, log *slog.Logger) {
+	if !groupAlive(pgid) {
+		return
+	}
+	if termSent.IsZero() {
+		log.Warn("program left processes behind in its process group: SIGTERM to them", "pgid", pgid, "grace", grace)
+		signalGroup(pgid, syscall.SIGTERM)
+		termSent = time.Now()
+	}
+	deadline := termSent.Add(grace)
+	tick := time.NewTicker(execGroupPoll)
+	defer tick.Stop()
+	for time.Now().Before(deadline) {
+		<-tick.C
+		if !groupAlive(pgid) {
+			return
+		}
+	}
+	signalGroup(pgid, syscall.SIGKILL)
+}
+
+// exitStatus describes how the process ended: "exited with status N" or
+// "killed by signal N (name)".
+func exitStatus(ps *os.ProcessState) (string, bool) {
+	if ps == nil {
+		return "", false
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return fmt.Sprintf("killed by signal %d (%s)", int(ws.Signal()), ws.Signal()), true
+	}
+	if code := ps.ExitCode(); code >= 0 {
+		return fmt.Sprintf("exited with status %d", code), true
+	}
+	return "", false
+}
+
+// closeAll closes files, ignoring errors (they may be closed already).
+func closeAll(files ...*os.File) {
+	for _, f := range files {
+		_ = f.Close()
+	}
+}
+
+// execStreams reads a program's output streams into one bounded buffer.
+type execStreams struct {
+	out    *boundedBuffer
+	r      butler.Reporter
+	log    *slog.Logger
+	logged atomic.Int64 // lines logged so far
+}
+
+// read reads stream f until it ends, keeping what it reads in s.out;
+// progress says whether PROGRESS lines are reports.
+func (s *execStreams) read(f io.Reader, stream string, progress bool) {
+	br := bufio.NewReaderSize(f, execLineMax)
+	midLine := false // the next chunk continues a line longer than the buffer
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if len(chunk) > 0 {
+			// A chunk ends a line when it ends in a newline or the stream
+			// ends; a full buffer is only the start of a long line.
+			ends := chunk[len(chunk)-1] == '\n' || (err != nil && err != bufio.ErrBufferFull)
+			if progress && !midLine && ends {
+				if pct, msg, ok := parseProgressLine(chunk); ok {
+					s.r.Progress(pct, msg)
+					midLine = false
+					if err != nil && err != bufio.ErrBufferFull {
+						return
+					}
+					continue
+				}
+			}
+			_, _ = s.out.Write(chunk)
+			if !midLine {
+				s.logLine(stream, chunk)
+			}
+			midLine = !ends
+		}
+		if err != nil && err != bufio.ErrBufferFull {
+			return
+		}
+	}
+}
+
+// logLine logs the start of a line of output at debug level, within the
+// run's bounds.
+func (s *execStreams) logLine(stream string, line []byte) {
+	if !s.log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	n := s.logged.Add(1)
+	switch {
+	case n > maxLoggedLines+1:
+		return
+	case n == maxLoggedLines+1:
+		s.log.Debug("program output: further lines are not logged (the run's output keeps the end)")
+		return
+	}
+	line = bytes.TrimRight(line, "\r\n")
+	if len(line) > maxLoggedLine {
+		line = append(trimCutRuneEnd(line[:maxLoggedLine:maxLoggedLine]), "…"...)
+	}
+	s.log.Debug("program output", "stream", stream, "line", string(line))
+}
+
+// parseProgressLine parses "PROGRESS <0-100> [message]" (with its line
+// ending).
+func parseProgressLine(line []byte) (int, string, bool) {
+	rest, ok := bytes.CutPrefix(bytes.TrimRight(line, "\r\n"), []byte("PROGRESS"))
+	if !ok || len(rest) == 0 || (rest[0] != ' ' && rest[0] != '\t') {
+		return 0, "", false
+	}
+	rest = bytes.TrimLeft(rest, " \t")
+	num, msg, _ := bytes.Cut(rest, []byte(" "))
+	if i := bytes.IndexByte(num, '\t'); i >= 0 {
+		num, msg = rest[:i], rest[i+1:]
+	}
+	pct, err := strconv.Atoi(string(num))
+	if err != nil || pct < 0 || pct > 100 {
+		return 0, "", false
+	}
+	return pct, oneLine(strings.TrimSpace(string(msg))), true
+}

@@ -1,0 +1,414 @@
+package tasks_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/plexbutler/butler/tasks"
+)
+
+// outputReporter is a testReporter that also keeps output, as a run log
+// would (tasks.OutputReporter).
+type outputReporter struct {
+	*testReporter
+	omu     sync.Mutex
+	outputs []string
+}
+
+var _ tasks.OutputReporter = (*outputReporter)(nil)
+
+func newOutputReporter(t *testing.T) *outputReporter {
+	return &outputReporter{testReporter: newTestReporter(t)}
+}
+
+func (r *outputReporter) Output(text string) {
+	r.omu.Lock()
+	defer r.omu.Unlock()
+	r.outputs = append(r.outputs, text)
+}
+
+// output returns the only output reported; the test fails when there was
+// not exactly one.
+func (r *outputReporter) output(t *testing.T) string {
+	t.Helper()
+	r.omu.Lock()
+	defer r.omu.Unlock()
+	if len(r.outputs) != 1 {
+		t.Fatalf("Output called %d times, want once", len(r.outputs))
+	}
+	return r.outputs[0]
+}
+
+// sh returns the argv of a /bin/sh script.
+func sh(script string) []string { return []string{"/bin/sh", "-c", script} }
+
+// processGone reports whether process pid has ended (or is a zombie).
+func processGone(pid int) bool {
+	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		return true
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	// "pid (comm) S ...": the state follows the last ')'.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i >= 0 && i+2 < len(s) && (s[i+2] == 'Z' || s[i+2] == 'X')
+}
+
+// waitGone fails the test when pid has not ended within d.
+func waitGone(t *testing.T, pid int, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !processGone(pid) {
+		if time.Now().After(deadline) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("process %d still running %s after the run ended", pid, d)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// pidFromProgress returns the pid that a script reported as the message of
+// its first PROGRESS line.
+func pidFromProgress(t *testing.T, r *outputReporter) int {
+	t.Helper()
+	for _, e := range r.progress() {
+		if pid, err := strconv.Atoi(e.Step); err == nil {
+			return pid
+		}
+	}
+	t.Fatalf("no PROGRESS line with a pid in %+v", r.progress())
+	return 0
+}
+
+func TestExecSuccessWithProgress(t *testing.T) {
+	r := newOutputReporter(t)
+	a := &tasks.Exec{Argv: sh(`echo "PROGRESS 10 starting up"
+echo hello
+echo oops >&2
+echo "PROGRESS abc not a report"
+printf 'PROGRESS\t55\tcopying\n'
+echo "PROGRESS 100"
+echo bye`)}
+	if err := a.Run(t.Context(), r); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	var reports []progressEvent
+	for _, e := range r.progress() {
+		if e.Percent >= 0 {
+			reports = append(reports, e)
+		}
+	}
+	want := []progressEvent{{10, "starting up"}, {55, "copying"}, {100, ""}, {100, "done"}}
+	if !slices.Equal(reports, want) {
+		t.Errorf("progress reports = %+v, want %+v", reports, want)
+	}
+	out := r.output(t)
+	for _, s := range []string{"hello\n", "oops\n", "bye\n", "PROGRESS abc not a report\n"} {
+		if !strings.Contains(out, s) {
+			t.Errorf("output %q lacks %q", out, s)
+		}
+	}
+	for _, s := range []string{"starting up", "copying"} {
+		if strings.Contains(out, s) {
+			t.Errorf("output %q holds the progress report %q", out, s)
+		}
+	}
+	// Standard output and error are read apart: their lines may interleave
+	// in any order.
+	if sum := r.summary(); !strings.HasPrefix(sum, "exited with status 0; output: ") || !strings.Contains(sum, "bye") {
+		t.Errorf("summary = %q, want \"exited with status 0; output: ... bye ...\"", sum)
+	}
+}
+
+func TestExecFailure(t *testing.T) {
+	r := newOutputReporter(t)
+	err := (&tasks.Exec{Argv: sh(`echo working; echo "disk full" >&2; exit 3`)}).Run(t.Context(), r)
+	if err == nil || !strings.Contains(err.Error(), "exited with status 3") || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("Run = %v, want an error with \"exited with status 3\" quoting the output", err)
+	}
+	if sum := r.summary(); !strings.HasPrefix(sum, "exited with status 3; output: ") {
+		t.Errorf("summary = %q", sum)
+	}
+	if out := r.output(t); !strings.Contains(out, "disk full") {
+		t.Errorf("output = %q", out)
+	}
+}
+
+func TestExecKilledBySignal(t *testing.T) {
+	r := newOutputReporter(t)
+	err := (&tasks.Exec{Argv: sh(`kill -KILL $$`)}).Run(t.Context(), r)
+	if err == nil || !strings.Contains(err.Error(), "killed by signal 9") {
+		t.Fatalf("Run = %v, want \"killed by signal 9\"", err)
+	}
+}
+
+func TestExecNoShell(t *testing.T) {
+	// Arguments are passed as they are: no expansion, no word splitting.
+	r := newOutputReporter(t)
+	a := &tasks.Exec{Argv: []string{"/bin/sh", "-c", `printf '%s|' "$@"`, "sh", "$HOME", "a b", "*"}}
+	if err := a.Run(t.Context(), r); err != nil {
+		t.Fatal(err)
+	}
+	if out := r.output(t); out != "$HOME|a b|*|" {
+		t.Errorf("output = %q, want the arguments untouched", out)
+	}
+}
+
+func TestExecEnvironmentAndDir(t *testing.T) {
+	t.Setenv("BUTLER_TOKEN", "secret-token")
+	t.Setenv("LANG", "C.UTF-8")
+	dir := t.TempDir()
+	r := newOutputReporter(t)
+	a := &tasks.Exec{Argv: []string{"/usr/bin/env"}, Dir: dir, Env: []string{"FOO=bar", "LANG=de_DE.UTF-8", "EMPTY="}}
+	if err := a.Run(t.Context(), r); err != nil {
+		t.Fatal(err)
+	}
+	env := strings.Split(strings.TrimSpace(r.output(t)), "\n")
+	for _, want := range []string{"FOO=bar", "LANG=de_DE.UTF-8", "EMPTY="} {
+		if !slices.Contains(env, want) {
+			t.Errorf("environment %q lacks %s", env, want)
+		}
+	}
+	if !slices.ContainsFunc(env, func(s string) bool { return strings.HasPrefix(s, "PATH=") }) {
+		t.Errorf("environment %q has no PATH", env)
+	}
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "BUTLER_TOKEN=") {
+			t.Errorf("environment holds Butler's %s", kv)
+		}
+		if kv == "LANG=C.UTF-8" {
+			t.Errorf("Env did not replace the inherited LANG: %q", env)
+		}
+	}
+
+	r = newOutputReporter(t)
+	if err := (&tasks.Exec{Argv: []string{"/bin/pwd"}, Dir: dir}).Run(t.Context(), r); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(r.output(t)); got != dir {
+		t.Errorf("working directory = %q, want %q", got, dir)
+	}
+}
+
+func TestExecInvalid(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		a    tasks.Exec
+		want string
+	}{
+		{"no argv", tasks.Exec{}, "no program set"},
+		{"relative", tasks.Exec{Argv: []string{"sh", "-c", "true"}}, `"sh" is not an absolute path`},
+		{"bad env", tasks.Exec{Argv: []string{"/bin/true"}, Env: []string{"NOEQUALS"}}, `"NOEQUALS" is not KEY=VALUE`},
+		{"missing program", tasks.Exec{Argv: []string{"/nonexistent/program"}}, `start "/nonexistent/program"`},
+		{"missing dir", tasks.Exec{Argv: []string{"/bin/true"}, Dir: "/nonexistent/dir"}, `start "/bin/true"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.a.Run(t.Context(), newOutputReporter(t))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Run = %v, want an error containing %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestExecCancelledBeforeStart(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	err := (&tasks.Exec{Argv: sh("touch ran"), Dir: dir}).Run(ctx, newOutputReporter(t))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run = %v, want context.Canceled", err)
+	}
+	if n := names(t, dir); len(n) != 0 {
+		t.Errorf("the program ran: %q", n)
+	}
+}
+
+// TestExecStopTerminatesGroup stops a script that waits for a child: both
+// end at SIGTERM, promptly.
+func TestExecStopTerminatesGroup(t *testing.T) {
+	r := newOutputReporter(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	r.setOnProgress(func(percent int, _ string) {
+		if percent == 1 {
+			cancel()
+		}
+	})
+	start := time.Now()
+	err := (&tasks.Exec{Argv: sh(`sleep 30 & echo "PROGRESS 1 $!"; wait`), Grace: 20 * time.Second}).Run(ctx, r)
+	elapsed := time.Since(start)
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "SIGTERM") {
+		t.Fatalf("Run = %v, want a stop after SIGTERM wrapping context.Canceled", err)
+	}
+	if elapsed > 10*time.Second {
+		t.Errorf("Run took %s after SIGTERM, want well under the 20s grace", elapsed)
+	}
+	waitGone(t, pidFromProgress(t, r), 5*time.Second)
+	r.output(t) // reported even when stopped
+}
+
+// TestExecStopKillsAfterGrace stops a script that ignores SIGTERM, and whose
+// child does too: both are SIGKILLed once the grace period is over.
+func TestExecStopKillsAfterGrace(t *testing.T) {
+	r := newOutputReporter(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	r.setOnProgress(func(percent int, _ string) {
+		if percent == 1 {
+			cancel()
+		}
+	})
+	const grace = 200 * time.Millisecond
+	start := time.Now()
+	err := (&tasks.Exec{Argv: sh(`trap '' TERM; sleep 30 & echo "PROGRESS 1 $!"; while :; do sleep 1; done`), Grace: grace}).Run(ctx, r)
+	elapsed := time.Since(start)
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "SIGKILL") {
+		t.Fatalf("Run = %v, want a stop by SIGKILL wrapping context.Canceled", err)
+	}
+	if elapsed < grace || elapsed > grace+5*time.Second {
+		t.Errorf("Run took %s, want the grace of %s and then promptly", elapsed, grace)
+	}
+	waitGone(t, pidFromProgress(t, r), 5*time.Second)
+}
+
+// TestExecTimeLimit ends a program at its context's deadline.
+func TestExecTimeLimit(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := (&tasks.Exec{Argv: []string{"/bin/sleep", "30"}, Grace: time.Second}).Run(ctx, newOutputReporter(t))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Run = %v, want context.DeadlineExceeded", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Run took %s", d)
+	}
+}
+
+// TestExecLeftoverProcesses runs scripts that exit while a child of theirs
+// still runs and holds their output: the child is ended (SIGTERM, or
+// SIGKILL after the grace when it ignores SIGTERM) and Run returns.
+func TestExecLeftoverProcesses(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		script string
+		max    time.Duration
+	}{
+		{"leaves a child", `sleep 30 & echo "PROGRESS 1 $!"`, 5 * time.Second},
+		{"leaves a child that ignores SIGTERM", `(trap '' TERM; exec sleep 30) & echo "PROGRESS 1 $!"`, 5 * time.Second},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := newOutputReporter(t)
+			start := time.Now()
+			if err := (&tasks.Exec{Argv: sh(c.script), Grace: 300 * time.Millisecond}).Run(t.Context(), r); err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if d := time.Since(start); d > c.max {
+				t.Errorf("Run took %s, want at most %s", d, c.max)
+			}
+			waitGone(t, pidFromProgress(t, r), 5*time.Second)
+		})
+	}
+}
+
+// TestExecHugeOutput runs a program that prints 100 MB: what is kept, and
+// the memory used, stay bounded.
+func TestExecHugeOutput(t *testing.T) {
+	if testing.Short() {
+		t.Skip("prints 100 MB")
+	}
+	r := newOutputReporter(t)
+	a := &tasks.Exec{Argv: sh(`echo first line; head -c 100000000 /dev/zero | tr '\0' 'a'; echo; echo last line`)}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	if err := a.Run(t.Context(), r); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	runtime.ReadMemStats(&after)
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("allocated %d bytes", alloc)
+	if alloc > 16<<20 {
+		t.Errorf("Run allocated %d bytes for 100 MB of output, want a bounded amount (under 16 MiB)", alloc)
+	}
+	out := r.output(t)
+	if len(out) > 64<<10+100 {
+		t.Errorf("output holds %d bytes, want at most 64 KiB and a marker", len(out))
+	}
+	if !strings.HasPrefix(out, "first line\naaaa") || !strings.HasSuffix(out, "aaaa\nlast line\n") {
+		t.Errorf("output does not keep both ends: %q ... %q", out[:40], out[len(out)-40:])
+	}
+	wantOmitted := fmt.Sprintf("[... %d bytes omitted ...]", 11+100000000+1+10-64<<10)
+	if !strings.Contains(out, wantOmitted) {
+		t.Errorf("output lacks %q", wantOmitted)
+	}
+	if sum := r.summary(); len(sum) > 600 || !strings.HasSuffix(sum, "last line") {
+		t.Errorf("summary is %d bytes, ending %q; want a bounded one ending with the last line", len(sum), sum[max(len(sum)-40, 0):])
+	}
+}
+
+func TestExecMaxOutput(t *testing.T) {
+	r := newOutputReporter(t)
+	a := &tasks.Exec{Argv: sh(`i=0; while [ $i -lt 100 ]; do echo "line $i"; i=$((i+1)); done`), MaxOutput: 100}
+	if err := a.Run(t.Context(), r); err != nil {
+		t.Fatal(err)
+	}
+	out := r.output(t)
+	if !strings.HasPrefix(out, "line 0\nline 1\n") || !strings.HasSuffix(out, "line 98\nline 99\n") || !strings.Contains(out, " bytes omitted ...]\n") {
+		t.Errorf("output = %q, want the head, a marker and the tail", out)
+	}
+	if sum := r.summary(); sum != "exited with status 0; output: line 97 | line 98 | line 99" {
+		t.Errorf("summary = %q", sum)
+	}
+}
+
+// TestExecWithoutOutputReporter runs with a Reporter that keeps no output.
+func TestExecWithoutOutputReporter(t *testing.T) {
+	r := newTestReporter(t)
+	if err := (&tasks.Exec{Argv: sh("echo hi")}).Run(t.Context(), r); err != nil {
+		t.Fatal(err)
+	}
+	if sum := r.summary(); sum != "exited with status 0; output: hi" {
+		t.Errorf("summary = %q", sum)
+	}
+}
+
+// TestExecOutputHeldOutsideGroup runs a script that starts a process in a
+// session of its own which keeps the script's output open: Run does not
+// wait for it (beyond a short drain) and leaves it alone.
+func TestExecOutputHeldOutsideGroup(t *testing.T) {
+	if _, err := os.Stat("/usr/bin/setsid"); err != nil {
+		t.Skip("no setsid")
+	}
+	r := newOutputReporter(t)
+	start := time.Now()
+	err := (&tasks.Exec{Argv: sh(`/usr/bin/setsid /bin/sleep 30 & echo "PROGRESS 1 $!"; echo done`), Grace: 200 * time.Millisecond}).Run(t.Context(), r)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if d := time.Since(start); d > 6*time.Second {
+		t.Errorf("Run took %s, want about a second", d)
+	}
+	pid := pidFromProgress(t, r)
+	defer syscall.Kill(pid, syscall.SIGKILL)
+	if processGone(pid) {
+		t.Error("the process outside the group was ended")
+	}
+	if out := r.output(t); out != "done\n" {
+		t.Errorf("output = %q", out)
+	}
+}
