@@ -195,6 +195,17 @@ func (c *Client) Run(ctx context.Context, id int64) (*apitype.Run, error) {
 	return &list[0], nil
 }
 
+// RunLog returns the log a run kept: its task's messages and its command's
+// output, at most 64 KiB. GET /butler/runs/{id}/log.
+func (c *Client) RunLog(ctx context.Context, id int64) (string, error) {
+	op := fmt.Sprintf("get the log of run %d", id)
+	a, err := c.call(ctx, op, http.MethodGet, "/butler/runs/"+strconv.FormatInt(id, 10)+"/log", nil)
+	if err != nil {
+		return "", err
+	}
+	return string(a.body), nil
+}
+
 // Plan returns tonight's plan: for the maintenance window that is open, or
 // the next to open, what each task does in it and why. GET /butler/plan.
 func (c *Client) Plan(ctx context.Context) (*apitype.PlanContainer, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"time"
@@ -437,6 +438,42 @@ func (c *cli) planCmd() *cobra.Command {
 				t.add(plain(e.Name), styled(e.Decision), plain(nextRun(e, p)), plain(orDash(e.Reason)))
 			}
 			return t.write(out, newPainter(out, c.getenv))
+		},
+	}
+	c.clientFlags(cmd)
+	return cmd
+}
+
+func (c *cli) logCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "log RUN",
+		Short: "Print the log a run kept: its task's messages and its command's output",
+		Example: `  butler history Nightly --limit 1
+  butler log 42`,
+		Args: nArgs(1, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := strconv.ParseInt(args[0], 10, 64)
+			if err != nil || id < 1 {
+				return usageErr("run %q: want a run number, as butler history lists them", args[0])
+			}
+			cn, err := c.connect()
+			if err != nil {
+				return err
+			}
+			text, err := cn.RunLog(ctxOf(cmd), id)
+			if err != nil {
+				return cn.fail(err)
+			}
+			out := cmd.OutOrStdout()
+			if cn.json {
+				return printJSON(out, map[string]any{"run": id, "log": text})
+			}
+			if text == "" {
+				_, err := fmt.Fprintln(out, "(the run kept no log)")
+				return err
+			}
+			_, err = io.WriteString(out, text)
+			return err
 		},
 	}
 	c.clientFlags(cmd)

@@ -483,3 +483,28 @@ func TestCLITasksPlexServer(t *testing.T) {
 		t.Fatalf("exit code %d, stdout:\n%s\nwant:\n%s\nstderr: %s", code, out, want, stderr)
 	}
 }
+
+func TestCLILog(t *testing.T) {
+	s := clienttest.New(t, clienttest.Config{})
+	env := cliEnv(s)
+	if code, _, _ := runCmd(t, env, "start", "BackupDatabase", "--now"); code != 0 {
+		t.Fatalf("start: %d", code)
+	}
+	s.Action(butler.TaskBackupDatabase).WaitStarted(t)
+	// Live, while the run goes on; then stored when it ends.
+	if code, out, errOut := runCmd(t, env, "log", "1"); code != 0 || out == "" {
+		t.Fatalf("log of a running run: %d %q %q", code, out, errOut)
+	}
+	s.Action(butler.TaskBackupDatabase).Finish(t, nil)
+	waitFinished(t, s, 1)
+	code, out, errOut := runCmd(t, env, "log", "1", "-o", "json")
+	if code != 0 || !strings.Contains(out, `"run": 1`) {
+		t.Fatalf("log as JSON: %d %q %q", code, out, errOut)
+	}
+	if code, _, errOut := runCmd(t, env, "log", "999"); code != 1 || !strings.Contains(errOut, "no run with id 999") {
+		t.Fatalf("log of no run: %d %q", code, errOut)
+	}
+	if code, _, errOut := runCmd(t, env, "log", "x"); code != 2 || !strings.Contains(errOut, "want a run number") {
+		t.Fatalf("log x: %d %q", code, errOut)
+	}
+}
