@@ -3,6 +3,7 @@ package butler
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,7 +17,16 @@ const (
 	EventStarted EventType = "started"
 	EventUpdated EventType = "updated"
 	EventEnded   EventType = "ended"
+	// EventUpdate says a newer version of the server is available
+	// (CheckForUpdates); it carries an Update, not an Activity.
+	EventUpdate EventType = "update"
 )
+
+// Update is a newer release that CheckForUpdates found.
+type Update struct {
+	Version  string
+	NotesURL string
+}
 
 // Activity is a running run as Plex shows it: one per run that is running.
 type Activity struct {
@@ -33,10 +43,18 @@ type Activity struct {
 	Outcome Outcome
 }
 
-// Event is one notification about a run.
+// Event is one notification: about a run, or (EventUpdate) a new release.
 type Event struct {
 	Type     EventType
 	Activity Activity
+	Update   *Update `json:",omitempty"`
+}
+
+// AnnounceUpdate tells every subscriber (on every server of a cluster) that
+// a newer version is available.
+func (m *Manager) AnnounceUpdate(u Update) {
+	m.logger.Warn("butler: a newer version is available", slog.String("version", u.Version), slog.String("notes_url", u.NotesURL))
+	m.publish(Event{Type: EventUpdate, Update: &u})
 }
 
 // ErrSlowSubscriber ends a subscription whose reader fell too far behind.

@@ -62,32 +62,45 @@ func handleStopActivity(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
 	}
 }
 
-// wantActivity reads Plex's filters query: "-log" by default (every type
-// but log), "a,b" only those types, "" every type, "-a,b" all but those.
-func wantActivity(r *http.Request) bool {
+// notificationType returns the NotificationContainer type of an event.
+func notificationType(ev butler.Event) string {
+	if ev.Type == butler.EventUpdate {
+		return "update.statechange"
+	}
+	return "activity"
+}
+
+// wants reads Plex's filters query: "-log" by default (every type but log),
+// "a,b" only those types, "" every type, "-a,b" all but those.
+func wants(r *http.Request) func(typ string) bool {
 	q := r.URL.Query()
 	f := "-log"
 	if q.Has("filters") {
 		f = q.Get("filters")
 	}
 	if f == "" {
-		return true
+		return func(string) bool { return true }
 	}
 	neg := strings.HasPrefix(f, "-")
-	listed := false
+	listed := map[string]bool{}
 	for _, t := range strings.Split(strings.TrimPrefix(f, "-"), ",") {
-		listed = listed || strings.TrimSpace(t) == "activity"
+		listed[strings.TrimSpace(t)] = true
 	}
-	return listed != neg
+	return func(typ string) bool { return listed[typ] != neg }
 }
 
 // notification returns the JSON message of one event.
 func notification(ev butler.Event) []byte {
-	a := activityOf(ev.Activity)
-	b, _ := json.Marshal(apitype.Notification{NotificationContainer: apitype.NotificationContainer{
-		Type: "activity", Size: 1,
-		ActivityNotification: []apitype.ActivityNotification{{Event: string(ev.Type), UUID: a.UUID, Activity: a}},
-	}})
+	var c apitype.NotificationContainer
+	if ev.Type == butler.EventUpdate && ev.Update != nil {
+		c = apitype.NotificationContainer{Type: "update.statechange", Size: 1,
+			AutoUpdateNotification: []apitype.AutoUpdateNotification{{Key: ev.Update.NotesURL, Version: ev.Update.Version, State: "available"}}}
+	} else {
+		a := activityOf(ev.Activity)
+		c = apitype.NotificationContainer{Type: "activity", Size: 1,
+			ActivityNotification: []apitype.ActivityNotification{{Event: string(ev.Type), UUID: a.UUID, Activity: a}}}
+	}
+	b, _ := json.Marshal(apitype.Notification{NotificationContainer: c})
 	return b
 }
 
@@ -107,7 +120,7 @@ func handleWebsocket(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
 		// Nothing is read from the client; CloseRead answers pings and
 		// notices when it goes away.
 		ctx := c.CloseRead(r.Context())
-		want := wantActivity(r)
+		want := wants(r)
 		for {
 			ev, err := sub.Next(ctx)
 			if err != nil {
@@ -116,7 +129,7 @@ func handleWebsocket(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
 				}
 				return
 			}
-			if !want {
+			if !want(notificationType(ev)) {
 				continue
 			}
 			wctx, cancel := context.WithTimeout(ctx, writeTimeout)
@@ -142,17 +155,17 @@ func handleEventSource(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
 		if err := rc.Flush(); err != nil {
 			return
 		}
-		want := wantActivity(r)
+		want := wants(r)
 		for {
 			ev, err := sub.Next(r.Context())
 			if err != nil {
 				return
 			}
-			if !want {
+			if !want(notificationType(ev)) {
 				continue
 			}
 			_ = rc.SetWriteDeadline(time.Now().Add(writeTimeout))
-			if _, err := fmt.Fprintf(w, "event: activity\ndata: %s\n\n", notification(ev)); err != nil {
+			if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", notificationType(ev), notification(ev)); err != nil {
 				return
 			}
 			if err := rc.Flush(); err != nil {

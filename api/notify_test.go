@@ -334,3 +334,40 @@ func TestRunsAndPlan(t *testing.T) {
 		t.Fatalf("plan: %s", body)
 	}
 }
+
+func TestUpdateNotification(t *testing.T) {
+	s := newServer(t)
+	all := dial(t, s, "/:/websockets/notifications?X-Plex-Token="+token)
+	onlyActivity := dial(t, s, "/:/websockets/notifications?filters=activity&X-Plex-Token="+token)
+	deadline := time.Now().Add(10 * time.Second)
+	for subs, _ := s.m.EventStats(); subs < 2; subs, _ = s.m.EventStats() {
+		if time.Now().After(deadline) {
+			t.Fatal("the websocket clients never subscribed")
+		}
+		time.Sleep(time.Millisecond) // waits for the server to register the subscriptions
+	}
+	s.m.AnnounceUpdate(butler.Update{Version: "9.9.9", NotesURL: "https://example.invalid/notes"})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, data, err := all.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n apitype.Notification
+	if err := json.Unmarshal(data, &n); err != nil {
+		t.Fatal(err)
+	}
+	c := n.NotificationContainer
+	if c.Type != "update.statechange" || len(c.AutoUpdateNotification) != 1 || c.AutoUpdateNotification[0].Version != "9.9.9" || c.AutoUpdateNotification[0].State != "available" {
+		t.Fatalf("update notification: %s", data)
+	}
+	// The client that asked for activities only gets the next activity event first.
+	b := s.actions[butler.TaskBackupDatabase]
+	s.do(t, req{method: "POST", path: "/butler/BackupDatabase"})
+	wait(t, b.entered, "the task")
+	if got := readNotification(t, onlyActivity); got.Event != "started" {
+		t.Fatalf("filtered client got %+v first", got)
+	}
+	all.Close(websocket.StatusNormalClosure, "")
+	onlyActivity.Close(websocket.StatusNormalClosure, "")
+}

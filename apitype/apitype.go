@@ -234,6 +234,15 @@ type NotificationContainer struct {
 	Type                 string                 `json:"type"`
 	Size                 int                    `json:"size"`
 	ActivityNotification []ActivityNotification `json:"ActivityNotification,omitempty"`
+	// AutoUpdateNotification is set on type "update.statechange".
+	AutoUpdateNotification []AutoUpdateNotification `json:"AutoUpdateNotification,omitempty"`
+}
+
+// AutoUpdateNotification says a newer version of the server is available.
+type AutoUpdateNotification struct {
+	Key     string `json:"key,omitempty"`
+	Version string `json:"version"`
+	State   string `json:"state"`
 }
 
 // ActivityNotification is one activity event: started, updated or ended.

@@ -247,7 +247,7 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	wiring := config.Wiring{
 		DataDir: cfg.DataDir, Database: cfg.Database, BackupDir: backupDir, Version: version,
 		NotifyUpdate: func(r tasks.Release) {
-			logger.Warn("butler: a newer version is available", slog.String("version", r.Version), slog.String("notes_url", r.NotesURL))
+			m.AnnounceUpdate(butler.Update{Version: r.Version, NotesURL: r.NotesURL})
 		},
 	}
 	if isPostgres(cfg.Database) {
