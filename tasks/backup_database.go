@@ -247,6 +247,9 @@ func openBackupSource(ctx context.Context, path string) (*backupSource, error) {
 	}
 	var n int
 	if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&n); err != nil {
+		if isBusy(err) {
+			return fail("source database %s is locked by another connection (waited 5s); nothing was written: %w", err)
+		}
 		return fail("source %s is not a readable SQLite database: %w", err)
 	}
 	var mode string

@@ -7,7 +7,15 @@
 //   - [OptimizeDatabase] checks a SQLite database's integrity and then runs
 //     PRAGMA optimize, ANALYZE and VACUUM on it.
 //   - [CleanOldCacheFiles] removes old files from a cache directory without
-//     ever following symbolic links or touching anything outside it.
+//     ever following symbolic links or touching anything outside it;
+//     [CleanCacheSizeCap] trims a cache to a size, oldest first.
+//   - [BackupDatabases], [OptimizeDatabases] and [CleanCaches] do the same
+//     over several targets, going on after one fails.
+//   - [PostgresBackup] and [PostgresOptimize] maintain a PostgreSQL database
+//     (pg_dump, VACUUM (ANALYZE)).
+//   - [Exec] runs a command (no shell) in its own process group, and [HTTP]
+//     sends a request: the actions of user-defined tasks.
+//   - [CheckForUpdates] reads a release feed and compares versions.
 //
 // The actions work on files directly: they open their own SQLite connections
 // (through modernc.org/sqlite) rather than borrowing a server's pool, and
