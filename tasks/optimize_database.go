@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	butler "github.com/plexbutler/butler"
 )
@@ -88,7 +89,7 @@ func (o *OptimizeDatabase) Run(ctx context.Context, r butler.Reporter) error {
 			return o.fail(ctx, s.sql, err)
 		}
 		r.Progress(s.percent, s.step)
-		if _, err := conn.ExecContext(ctx, s.sql); err != nil {
+		if err := execRetryingBusy(ctx, conn, s.sql); err != nil {
 			return o.fail(ctx, s.sql, err)
 		}
 	}
@@ -134,4 +135,26 @@ func databaseSize(ctx context.Context, conn *sql.Conn) (int64, error) {
 		return 0, err
 	}
 	return pages * size, nil
+}
+
+// execRetryingBusy runs a statement, trying again while SQLite answers busy
+// past its busy timeout's help: a statement that reads and then writes
+// (PRAGMA optimize, ANALYZE) fails at once with SQLITE_BUSY_SNAPSHOT when
+// another connection wrote in between, and only a new try helps. It gives up
+// after about 10 s, or when ctx is done.
+func execRetryingBusy(ctx context.Context, conn *sql.Conn, query string) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for wait := 10 * time.Millisecond; ; wait = min(wait*2, 500*time.Millisecond) {
+		_, err := conn.ExecContext(ctx, query)
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
 }
