@@ -111,7 +111,7 @@ func TestCluster_DatabaseLost(t *testing.T) {
 		start := time.Now()
 		resp, body := do(t, r.method, a.url(r.path), clusterToken)
 		if resp.StatusCode != 503 || !strings.Contains(body, "database cannot be reached") {
-			t.Fatalf("%s %s without the database: %d %s; want 503 saying why", r.method, r.path, resp.StatusCode, body)
+			t.Fatalf("%s %s without the database: %d %s; want 503 saying why\nserver log:\n%s", r.method, r.path, resp.StatusCode, body, a.stderr)
 		}
 		if d := time.Since(start); d > 10*time.Second {
 			t.Errorf("%s %s took %v to fail", r.method, r.path, d)

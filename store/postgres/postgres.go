@@ -5,12 +5,13 @@ package postgres
 
 import (
 	"context"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
+	"io"
 	"net"
-	"sort"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -66,7 +67,19 @@ func Open(ctx context.Context, url string) (*DB, error) {
 func unavailable(err error) bool {
 	var ne net.Error
 	var ce *pgconn.ConnectError
-	return errors.As(err, &ce) || errors.As(err, &ne) || pgconn.SafeToRetry(err)
+	var pe *pgconn.PgError
+	switch {
+	case errors.As(err, &pe):
+		// The server answered: a real SQL error, unless it is shutting down
+		// or refusing connections (class 08, 57P01..57P03).
+		return strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "57P")
+	case errors.As(err, &ce), errors.As(err, &ne), pgconn.SafeToRetry(err), pgconn.Timeout(err),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, driver.ErrBadConn), errors.Is(err, net.ErrClosed):
+		return true
+	}
+	// pgx reports a connection it has already closed by words only.
+	msg := err.Error()
+	return strings.Contains(msg, "conn closed") || strings.Contains(msg, "closed pool") || strings.Contains(msg, "failed to connect")
 }
 
 // Pool returns the connection pool, for River's driver.
@@ -83,51 +96,17 @@ func (d *DB) Close() error {
 // migrations), all under one advisory lock, so that servers starting at once
 // migrate one after another.
 func (d *DB) Migrate(ctx context.Context, more ...func(context.Context) error) error {
-	conn, err := d.pool.Acquire(ctx)
+	conn, err := d.DB.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	defer conn.Release()
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, int64(migrationLock)); err != nil {
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, int64(migrationLock)); err != nil {
 		return fmt.Errorf("migrate: take the migration lock: %w", err)
 	}
-	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(migrationLock))
-	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS butler_migration (version INT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	names, err := fs.Glob(migrationFS, "migration/*.sql")
-	if err != nil {
+	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(migrationLock))
+	if err := d.Store.Migrate(ctx, conn, migrationFS); err != nil {
 		return err
-	}
-	sort.Strings(names)
-	for i, name := range names {
-		version := i + 1
-		var n int
-		if err := conn.QueryRow(ctx, `SELECT count(*) FROM butler_migration WHERE version = $1`, version).Scan(&n); err != nil {
-			return fmt.Errorf("migrate: %w", err)
-		}
-		if n > 0 {
-			continue
-		}
-		body, err := migrationFS.ReadFile(name)
-		if err != nil {
-			return err
-		}
-		tx, err := conn.Begin(ctx)
-		if err != nil {
-			return fmt.Errorf("migrate %s: %w", name, err)
-		}
-		if _, err := tx.Exec(ctx, string(body)); err != nil {
-			tx.Rollback(ctx)
-			return fmt.Errorf("migrate %s: %w", name, err)
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO butler_migration (version, applied_at) VALUES ($1, $2)`, version, time.Now().UnixNano()); err != nil {
-			tx.Rollback(ctx)
-			return fmt.Errorf("migrate %s: %w", name, err)
-		}
-		if err := tx.Commit(ctx); err != nil {
-			return fmt.Errorf("migrate %s: %w", name, err)
-		}
 	}
 	for _, f := range more {
 		if err := f(ctx); err != nil {

@@ -14,9 +14,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
-	"sort"
 	"strings"
-	"time"
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 
@@ -106,45 +104,16 @@ func (d *DB) Path() string { return d.path }
 func (d *DB) Close() error { return d.db.Close() }
 
 func (d *DB) migrate(ctx context.Context) error {
-	if _, err := d.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS butler_migration (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+	conn, err := d.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("open database %s: %w", d.path, err)
+	}
+	defer conn.Close()
+	if err := d.Store.Migrate(ctx, conn, migrationFS); err != nil {
 		if strings.Contains(err.Error(), "not a database") {
 			return fmt.Errorf("database %s is not a SQLite database or is damaged: %w", d.path, err)
 		}
-		return fmt.Errorf("migrate database %s: %w", d.path, err)
-	}
-	names, err := fs.Glob(migrationFS, "migration/*.sql")
-	if err != nil {
-		return err
-	}
-	sort.Strings(names)
-	for i, name := range names {
-		version := i + 1
-		var n int
-		if err := d.db.QueryRowContext(ctx, `SELECT count(*) FROM butler_migration WHERE version = ?`, version).Scan(&n); err != nil {
-			return fmt.Errorf("migrate: %w", err)
-		}
-		if n > 0 {
-			continue
-		}
-		body, err := migrationFS.ReadFile(name)
-		if err != nil {
-			return err
-		}
-		tx, err := d.db.BeginTx(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("migrate: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migrate %s: %w", name, err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO butler_migration (version, applied_at) VALUES (?, ?)`, version, time.Now().UnixNano()); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migrate %s: %w", name, err)
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("migrate %s: %w", name, err)
-		}
+		return fmt.Errorf("database %s: %w", d.path, err)
 	}
 	return nil
 }
