@@ -76,33 +76,7 @@ func (c *CleanCacheSizeCap) Run(ctx context.Context, r butler.Reporter) error {
 	}
 	var files []cacheFile
 	var total int64
-	walkErr := fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
-		st.visited++
-		if st.visited%cacheCheckEvery == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			r.Progress(-1, fmt.Sprintf("scanned %d files", st.scanned))
-		}
-		name := filepath.FromSlash(p)
-		if err != nil {
-			if p == "." {
-				return err
-			}
-			problem(fmt.Errorf("read %s: %w", filepath.Join(c.Dir, name), err))
-			return nil
-		}
-		if d.IsDir() {
-			return nil
-		}
-		st.scanned++
-		fi, err := root.Lstat(name)
-		if err != nil {
-			if !errors.Is(err, fs.ErrNotExist) {
-				problem(fmt.Errorf("lstat %s: %w", filepath.Join(c.Dir, name), err))
-			}
-			return nil
-		}
+	walkErr := walkCache(ctx, root, c.Dir, r, &st, problem, func(p, name string, fi fs.FileInfo) error {
 		if !fi.Mode().IsRegular() {
 			return nil
 		}

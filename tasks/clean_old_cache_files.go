@@ -106,36 +106,7 @@ func (c *CleanOldCacheFiles) Run(ctx context.Context, r butler.Reporter) error {
 		log.Warn("cleaning cache directory", "dir", c.Dir, "err", err)
 		st.errs = append(st.errs, err)
 	}
-	walkErr := fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
-		st.visited++
-		if st.visited%cacheCheckEvery == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			r.Progress(-1, fmt.Sprintf("scanned %d files", st.scanned))
-		}
-		name := filepath.FromSlash(p)
-		if err != nil {
-			if p == "." {
-				return err
-			}
-			// An unreadable directory: skip what is in it.
-			problem(fmt.Errorf("read %s: %w", filepath.Join(c.Dir, name), err))
-			return nil
-		}
-		if d.IsDir() {
-			return nil
-		}
-		st.scanned++
-		// Lstat through the root rather than trusting the entry: it never
-		// follows a final symbolic link and never leaves Dir.
-		fi, err := root.Lstat(name)
-		if err != nil {
-			if !errors.Is(err, fs.ErrNotExist) {
-				problem(fmt.Errorf("lstat %s: %w", filepath.Join(c.Dir, name), err))
-			}
-			return nil
-		}
+	walkErr := walkCache(ctx, root, c.Dir, r, &st, problem, func(p, name string, fi fs.FileInfo) error {
 		mode := fi.Mode()
 		if !mode.IsRegular() && mode&fs.ModeSymlink == 0 {
 			return nil
@@ -218,4 +189,43 @@ func (c *CleanOldCacheFiles) removeEmptied(root *os.Root, touched map[string]boo
 // removed because it is not empty.
 func isNotEmpty(err error) bool {
 	return errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST)
+}
+
+// walkCache walks a cache directory through root and calls visit with every
+// entry that is not a directory, Lstat-ed through the root (so it never
+// follows a final link and never leaves the directory). It counts into st,
+// checks ctx and reports progress every cacheCheckEvery entries, and hands
+// unreadable entries to problem rather than stopping.
+func walkCache(ctx context.Context, root *os.Root, dir string, r butler.Reporter, st *cleanStats,
+	problem func(error), visit func(p, name string, fi fs.FileInfo) error) error {
+	return fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
+		st.visited++
+		if st.visited%cacheCheckEvery == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			r.Progress(-1, fmt.Sprintf("scanned %d files", st.scanned))
+		}
+		name := filepath.FromSlash(p)
+		if err != nil {
+			if p == "." {
+				return err
+			}
+			// An unreadable directory: skip what is in it.
+			problem(fmt.Errorf("read %s: %w", filepath.Join(dir, name), err))
+			return nil
+		}
+		if d.IsDir() {
+			return nil
+		}
+		st.scanned++
+		fi, err := root.Lstat(name)
+		if err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				problem(fmt.Errorf("lstat %s: %w", filepath.Join(dir, name), err))
+			}
+			return nil
+		}
+		return visit(p, name, fi)
+	})
 }
