@@ -396,7 +396,10 @@ func TestExecOutputHeldOutsideGroup(t *testing.T) {
 	}
 	r := newOutputReporter(t)
 	start := time.Now()
-	err := (&tasks.Exec{Argv: sh(`/usr/bin/setsid /bin/sleep 30 & echo "PROGRESS 1 $!"; echo done`), Grace: 200 * time.Millisecond}).Run(t.Context(), r)
+	// The detached shell prints its own pid and becomes the sleep (exec), so
+	// the pid is the process holding the output pipe, whether or not setsid
+	// forked on the way.
+	err := (&tasks.Exec{Argv: sh(`/usr/bin/setsid /bin/sh -c 'echo "PROGRESS 1 $$"; exec /bin/sleep 30' & echo done`), Grace: 200 * time.Millisecond}).Run(t.Context(), r)
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
