@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -89,8 +90,29 @@ func wants(r *http.Request) func(typ string) bool {
 	return func(typ string) bool { return listed[typ] != neg }
 }
 
-// notification returns the JSON message of one event.
-func notification(ev butler.Event) []byte {
+// encodedEvent is the last event encoded: every subscriber receives the
+// same event in turn, so it is encoded once, not once per subscriber.
+type encodedEvent struct {
+	ev   butler.Event
+	data []byte
+}
+
+// notifier encodes the events of the notification endpoints.
+type notifier struct {
+	last atomic.Pointer[encodedEvent]
+}
+
+// encode returns the JSON message of one event.
+func (n *notifier) encode(ev butler.Event) []byte {
+	if c := n.last.Load(); c != nil && c.ev == ev {
+		return c.data
+	}
+	data := encodeNotification(ev)
+	n.last.Store(&encodedEvent{ev: ev, data: data})
+	return data
+}
+
+func encodeNotification(ev butler.Event) []byte {
 	var c apitype.NotificationContainer
 	if ev.Type == butler.EventUpdate && ev.Update != nil {
 		c = apitype.NotificationContainer{Type: "update.statechange", Size: 1,
@@ -108,7 +130,7 @@ func notification(ev butler.Event) []byte {
 // cannot take a message in that time is dropped.
 const writeTimeout = 10 * time.Second
 
-func handleWebsocket(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
+func handleWebsocket(m *butler.Manager, n *notifier, log *slog.Logger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 		if err != nil {
@@ -133,7 +155,7 @@ func handleWebsocket(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
 				continue
 			}
 			wctx, cancel := context.WithTimeout(ctx, writeTimeout)
-			err = c.Write(wctx, websocket.MessageText, notification(ev))
+			err = c.Write(wctx, websocket.MessageText, n.encode(ev))
 			cancel()
 			if err != nil {
 				log.DebugContext(r.Context(), "api: notification client gone", slog.String("error", err.Error()))
@@ -143,7 +165,7 @@ func handleWebsocket(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
 	}
 }
 
-func handleEventSource(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
+func handleEventSource(m *butler.Manager, n *notifier, log *slog.Logger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		rc := http.NewResponseController(w)
 		sub := m.Subscribe()
@@ -165,7 +187,7 @@ func handleEventSource(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
 				continue
 			}
 			_ = rc.SetWriteDeadline(time.Now().Add(writeTimeout))
-			if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", notificationType(ev), notification(ev)); err != nil {
+			if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", notificationType(ev), n.encode(ev)); err != nil {
 				return
 			}
 			if err := rc.Flush(); err != nil {

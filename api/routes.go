@@ -32,9 +32,10 @@ func addRoutes(rt *router, cfg Config) {
 
 	rt.handle(http.MethodGet, "/activities", handleActivities(m, log))
 	rt.handle(http.MethodDelete, "/activities/{uuid}", handleStopActivity(m, log))
-	rt.handle(http.MethodGet, "/:/websockets/notifications", handleWebsocket(m, log))
-	rt.handle(http.MethodGet, "/:/websocket/notifications", handleWebsocket(m, log))
-	rt.handle(http.MethodGet, "/:/eventsource/notifications", handleEventSource(m, log))
+	n := &notifier{}
+	rt.handle(http.MethodGet, "/:/websockets/notifications", handleWebsocket(m, n, log))
+	rt.handle(http.MethodGet, "/:/websocket/notifications", handleWebsocket(m, n, log))
+	rt.handle(http.MethodGet, "/:/eventsource/notifications", handleEventSource(m, n, log))
 
 	rt.handle(http.MethodGet, "/:/prefs", handlePrefs(m))
 	rt.handle(http.MethodPut, "/:/prefs", handleSetPrefs(m, log))

@@ -4,7 +4,12 @@
 # measuring program (internal/benchtool, whose doc comment describes each
 # measurement) with CGO_ENABLED=0 into a temporary directory and runs them.
 # Extra arguments are passed to the measuring program (see
-# `go run ./internal/benchtool -h`). It takes about two and a half minutes.
+# `go run ./internal/benchtool -h`). It then appends the sections of
+# internal/fanoutbench (notification fan-out), internal/scalebench (cluster
+# scale-out, cross-node latency, failover; needs PostgreSQL, from
+# BUTLER_BENCH_DATABASE_URL or the local server) and, when present,
+# internal/taskbench (task actions against the sqlite3 CLI, cp and find; the
+# CLI and the SDK). It takes about twelve minutes.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,6 +31,26 @@ fi
 # backstop that still lets it stop its child processes.
 timeout --foreground --kill-after=15 200 "$tmp/benchtool" \
 	-butler "$tmp/butler" -command "$command" -out "$tmp/BENCHMARKS.md" "$@"
+
+echo "bench.sh: notification fan-out" >&2
+go run ./internal/fanoutbench -out "$tmp/fanout.md"
+cat "$tmp/fanout.md" >> "$tmp/BENCHMARKS.md"
+
+echo "bench.sh: cluster scale-out, cross-node latency and failover" >&2
+if go run ./internal/scalebench -butler "$tmp/butler" -out "$tmp/scale.md"; then
+	printf '\n' >> "$tmp/BENCHMARKS.md"
+	cat "$tmp/scale.md" >> "$tmp/BENCHMARKS.md"
+else
+	printf '\n## Cluster\n\nNot measured: PostgreSQL was not reachable (BUTLER_BENCH_DATABASE_URL).\n' >> "$tmp/BENCHMARKS.md"
+fi
+
+if [ -d internal/taskbench ]; then
+	echo "bench.sh: task actions, CLI and SDK" >&2
+	command -v sqlite3 >/dev/null || { apt-get update -qq && apt-get install -y -qq sqlite3; }
+	go run ./internal/taskbench -out "$tmp/tasks.md"
+	printf '\n' >> "$tmp/BENCHMARKS.md"
+	cat "$tmp/tasks.md" >> "$tmp/BENCHMARKS.md"
+fi
 
 mv "$tmp/BENCHMARKS.md" "$root/BENCHMARKS.md"
 echo "bench.sh: wrote $root/BENCHMARKS.md" >&2

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -24,6 +25,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -85,6 +87,16 @@ func run(out, bin string) error {
 		results = append(results, r)
 	}
 	text := report(results)
+	lat, err := crossNode(base, bin, cfg, tmp)
+	if err != nil {
+		return fmt.Errorf("cross-node latency: %w", err)
+	}
+	text += lat
+	fo, err := failover(base, bin, cfg, tmp)
+	if err != nil {
+		return fmt.Errorf("failover: %w", err)
+	}
+	text += fo
 	if out == "" {
 		fmt.Print(text)
 		return nil
@@ -99,6 +111,7 @@ func logf(format string, args ...any) {
 func writeConfig(path string) error {
 	var b strings.Builder
 	b.WriteString("# 300 one-second commands, due every day, queued when the window opens.\ntasks:\n")
+	b.WriteString("  Long:\n    exec: {argv: [\"/bin/sleep\", \"3600\"], time_limit: 2h, grace: 1s}\n    enabled: false\n")
 	for i := 1; i <= tasks; i++ {
 		fmt.Fprintf(&b, "  Job%03d:\n    exec: {argv: [\"/bin/sleep\", %q], time_limit: 1m}\n    interval: 1\n    randomized: false\n", i, taskSleep)
 	}
@@ -333,4 +346,307 @@ func nodeCounts(m map[string]int) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// quiet sets the window twelve hours away, ButlerMaxConcurrentTasks, and
+// disables the built-in tasks.
+func quiet(p *proc) error {
+	h := time.Now().UTC().Hour()
+	q := url.Values{}
+	q.Set("ButlerTimeZone", "UTC")
+	q.Set("ButlerStartHour", strconv.Itoa((h+12)%24))
+	q.Set("ButlerEndHour", strconv.Itoa((h+14)%24))
+	q.Set("ButlerMaxConcurrentTasks", strconv.Itoa(perNode))
+	for _, t := range []string{"BackupDatabase", "OptimizeDatabase", "CleanOldCacheFiles"} {
+		q.Set("ButlerTask"+t, "0")
+	}
+	return put(p, q)
+}
+
+func startNodes(bin, cfg, tmp, dbURL, tag string, n int) ([]*proc, error) {
+	var procs []*proc
+	for i := range n {
+		p, err := startServer(bin, cfg, filepath.Join(tmp, fmt.Sprintf("%s-%d", tag, i)), dbURL, fmt.Sprintf("node%d", i))
+		if err != nil {
+			for _, q := range procs {
+				q.stop()
+			}
+			return nil, err
+		}
+		procs = append(procs, p)
+		if i == 0 {
+			if err := quiet(p); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return procs, nil
+}
+
+func do(p *proc, method, path string) (*http.Response, error) {
+	req, _ := http.NewRequest(method, "http://"+p.addr+path, nil)
+	req.Header.Set("X-Plex-Token", token)
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body.Close()
+	return resp, nil
+}
+
+// runOf polls a node until the run with id satisfies ok.
+func runOf(p *proc, id int64, limit time.Duration, ok func(apitype.Run) bool) (apitype.Run, error) {
+	deadline := time.Now().Add(limit)
+	for {
+		runs, err := allRuns(p)
+		if err != nil {
+			return apitype.Run{}, err
+		}
+		for _, r := range runs {
+			if r.ID == id && ok(r) {
+				return r, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return apitype.Run{}, fmt.Errorf("run %d did not reach the state in %v", id, limit)
+		}
+		time.Sleep(2 * time.Millisecond) // polls another process
+	}
+}
+
+func pct(d []time.Duration, p float64) time.Duration {
+	s := append([]time.Duration(nil), d...)
+	slices.Sort(s)
+	i := int(p*float64(len(s))+0.5) - 1
+	return s[max(0, min(i, len(s)-1))]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d.Microseconds())/1000) }
+
+// crossNode measures, on three servers, stops and starts made through a
+// server other than the one that runs the task.
+func crossNode(base, bin, cfg, tmp string) (string, error) {
+	ctx := context.Background()
+	dbURL, drop, err := freshDatabase(ctx, base)
+	if err != nil {
+		return "", err
+	}
+	defer drop()
+	procs, err := startNodes(bin, cfg, tmp, dbURL, "lat", 3)
+	if err != nil {
+		return "", err
+	}
+	defer func() {
+		for _, p := range procs {
+			p.stop()
+		}
+	}()
+	const n = 100
+	byName := map[string]*proc{}
+	for i, p := range procs {
+		byName[fmt.Sprintf("node%d", i)] = p
+	}
+	var starts, stops, gone []time.Duration
+	ran := map[string]int{}
+	for i := range n {
+		via := procs[i%3]
+		t0 := time.Now()
+		req, _ := http.NewRequest(http.MethodPost, "http://"+via.addr+"/butler/Long?force=1", nil)
+		req.Header.Set("X-Plex-Token", token)
+		resp, err := httpClient.Do(req)
+		if err != nil {
+			return "", err
+		}
+		resp.Body.Close()
+		id, _ := strconv.ParseInt(resp.Header.Get(apitype.HeaderRunID), 10, 64)
+		r, err := runOf(via, id, 20*time.Second, func(r apitype.Run) bool { return r.State == "running" })
+		if err != nil {
+			return "", err
+		}
+		startedAt, _ := time.Parse(time.RFC3339Nano, r.StartedAt)
+		starts = append(starts, startedAt.Sub(t0))
+		ran[r.Node]++
+		owner := byName[r.Node]
+		other := procs[(indexOf(procs, owner)+1)%3]
+		t1 := time.Now()
+		resp, err = do(other, http.MethodDelete, "/butler/Long")
+		if err != nil {
+			return "", err
+		}
+		if resp.StatusCode != 200 {
+			return "", fmt.Errorf("stop through another node: %s", resp.Status)
+		}
+		stops = append(stops, time.Since(t1))
+		// Until the owner's activities no longer list it: its context was
+		// cancelled and its worker returned.
+		for {
+			acts, err := activities(owner)
+			if err != nil {
+				return "", err
+			}
+			if !strings.Contains(acts, `"taskName":"Long"`) {
+				break
+			}
+			if time.Since(t1) > 20*time.Second {
+				return "", errors.New("the owner never let go of a stopped run")
+			}
+			time.Sleep(time.Millisecond) // polls another process
+		}
+		gone = append(gone, time.Since(t1))
+	}
+	var b strings.Builder
+	b.WriteString("\n## Cluster: cross-node start and stop\n\n")
+	b.WriteString("Targets: **p99 < 50 ms** for a stop through one server of a run on another, and for a start through one server of a run that another picks up.\n\n")
+	fmt.Fprintf(&b, "Command: `go run ./internal/scalebench`. Three `butler serve` processes on one PostgreSQL database; a config-file task `Long` (`/bin/sleep 3600`). %d times: `POST /butler/Long?force=1` through server i mod 3; the run's `startedAt` (written by the server that runs it; same machine, same clock) minus the POST's send time is the start latency; then `DELETE /butler/Long` through a server other than the owner: its round trip (the answer comes once the stop is stored), and the time until the owner's `GET /activities` no longer lists the run (its task's context was cancelled through River's LISTEN/NOTIFY and its worker returned; polled every millisecond).\n\n", n)
+	b.WriteString("| measured | p50 ms | p90 ms | p99 ms | max ms | n |\n| --- | ---: | ---: | ---: | ---: | ---: |\n")
+	for _, row := range []struct {
+		name string
+		d    []time.Duration
+	}{{"start: POST on one server → run started on another", starts}, {"stop: DELETE round trip through a non-owner", stops}, {"stop: DELETE sent → gone from the owner's activities", gone}} {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %d |\n", row.name, ms(pct(row.d, .5)), ms(pct(row.d, .9)), ms(pct(row.d, .99)), ms(pct(row.d, 1)), len(row.d))
+	}
+	verdict := func(d []time.Duration) string {
+		if pct(d, .99) < 50*time.Millisecond {
+			return "**met**"
+		}
+		return "**not met**"
+	}
+	fmt.Fprintf(&b, "\nResult: start p99 %s ms: %s; stop p99 %s ms (round trip) and %s ms (until the owner let go): %s. Runs ran on %s.\n",
+		ms(pct(starts, .99)), verdict(starts), ms(pct(stops, .99)), ms(pct(gone, .99)), verdict(gone), nodeCounts(ran))
+	return b.String(), nil
+}
+
+func indexOf(ps []*proc, p *proc) int {
+	for i, q := range ps {
+		if q == p {
+			return i
+		}
+	}
+	return 0
+}
+
+func activities(p *proc) (string, error) {
+	req, _ := http.NewRequest(http.MethodGet, "http://"+p.addr+"/activities", nil)
+	req.Header.Set("X-Plex-Token", token)
+	req.Header.Set("Accept", "application/json")
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var sb strings.Builder
+	_, err = io.Copy(&sb, resp.Body)
+	return sb.String(), err
+}
+
+// failover measures, three times each on a fresh cluster, how long a
+// killed leader's successor takes to plan, and how long a killed server's
+// run takes to end interrupted.
+func failover(base, bin, cfg, tmp string) (string, error) {
+	ctx := context.Background()
+	var leader, interrupted []time.Duration
+	for rep := range 3 {
+		dbURL, drop, err := freshDatabase(ctx, base)
+		if err != nil {
+			return "", err
+		}
+		procs, err := startNodes(bin, cfg, tmp, dbURL, fmt.Sprintf("fo%d", rep), 3)
+		if err != nil {
+			drop()
+			return "", err
+		}
+		// A run on some server, then kill that server.
+		resp, err := http.NewRequest(http.MethodPost, "http://"+procs[1].addr+"/butler/Long?force=1", nil)
+		if err != nil {
+			return "", err
+		}
+		resp.Header.Set("X-Plex-Token", token)
+		answer, err := httpClient.Do(resp)
+		if err != nil {
+			return "", err
+		}
+		answer.Body.Close()
+		id, _ := strconv.ParseInt(answer.Header.Get(apitype.HeaderRunID), 10, 64)
+		r, err := runOf(procs[1], id, 20*time.Second, func(r apitype.Run) bool { return r.State == "running" })
+		if err != nil {
+			return "", err
+		}
+		var victim *proc
+		for i, p := range procs {
+			if fmt.Sprintf("node%d", i) == r.Node {
+				victim = p
+			}
+		}
+		var survivor *proc
+		for _, p := range procs {
+			if p != victim {
+				survivor = p
+			}
+		}
+		victim.cmd.Process.Kill()
+		<-victim.done
+		t0 := time.Now()
+		if _, err := runOf(survivor, id, 60*time.Second, func(r apitype.Run) bool { return r.Outcome == "interrupted" }); err != nil {
+			return "", err
+		}
+		interrupted = append(interrupted, time.Since(t0))
+		// Kill the leader (node0, unless it was the victim) and wait for a
+		// successor: it shows by planning a window moved over now.
+		lead := procs[0]
+		if lead == victim {
+			lead = procs[1]
+		}
+		var other *proc
+		for _, p := range procs {
+			if p != victim && p != lead {
+				other = p
+			}
+		}
+		h := time.Now().UTC().Hour()
+		q := url.Values{}
+		q.Set("ButlerStartHour", strconv.Itoa(h))
+		q.Set("ButlerEndHour", strconv.Itoa((h+2)%24))
+		lead.cmd.Process.Kill()
+		<-lead.done
+		t1 := time.Now()
+		if err := put(other, q); err != nil {
+			return "", err
+		}
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			runs, err := allRuns(other)
+			if err != nil {
+				return "", err
+			}
+			planned := false
+			for _, r := range runs {
+				planned = planned || r.Trigger == "window"
+			}
+			if planned {
+				break
+			}
+			if time.Now().After(deadline) {
+				return "", errors.New("no server took over planning")
+			}
+			time.Sleep(10 * time.Millisecond) // polls another process
+		}
+		leader = append(leader, time.Since(t1))
+		for _, p := range procs {
+			p.stop()
+		}
+		drop()
+		logf("  failover %d: run interrupted after %v, planning taken over after %v", rep+1, interrupted[rep].Round(time.Millisecond), leader[rep].Round(time.Millisecond))
+	}
+	var b strings.Builder
+	b.WriteString("\n## Cluster: failover after kill -9\n\n")
+	b.WriteString("No numeric target: the design bounds both by its timings (heartbeat every 2 s, a server silent for 10 s is dead, the planner's lease lasts 10 s).\n\n")
+	b.WriteString("Command: `go run ./internal/scalebench`. Three servers on a fresh database, three times: a task starts on some server, which gets SIGKILL; the clock runs until a surviving server reports the run `interrupted`. Then the planner (the lease holder) gets SIGKILL and the window is moved over now through a third server; the clock runs until a window run exists (another server took the lease and planned).\n\n")
+	b.WriteString("| measured | min s | median s | max s |\n| --- | ---: | ---: | ---: |\n")
+	for _, row := range []struct {
+		name string
+		d    []time.Duration
+	}{{"kill -9 of the server running a task → run interrupted", interrupted}, {"kill -9 of the planner → another server plans", leader}} {
+		fmt.Fprintf(&b, "| %s | %.1f | %.1f | %.1f |\n", row.name, pct(row.d, 0).Seconds(), pct(row.d, .5).Seconds(), pct(row.d, 1).Seconds())
+	}
+	return b.String(), nil
 }
