@@ -8,8 +8,9 @@
 # internal/fanoutbench (notification fan-out), internal/scalebench (cluster
 # scale-out, cross-node latency, failover; needs PostgreSQL, from
 # BUTLER_BENCH_DATABASE_URL or the local server) and, when present,
-# internal/taskbench (task actions against the sqlite3 CLI, cp and find; the
-# CLI and the SDK). It takes about twelve minutes.
+# internal/clibench (`butler tasks` wall time, SDK against raw net/http)
+# and, when present, internal/taskbench (task actions against the sqlite3
+# CLI, cp and find). It takes about twelve minutes.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -43,6 +44,11 @@ if go run ./internal/scalebench -butler "$tmp/butler" -out "$tmp/scale.md"; then
 else
 	printf '\n## Cluster\n\nNot measured: PostgreSQL was not reachable (BUTLER_BENCH_DATABASE_URL).\n' >> "$tmp/BENCHMARKS.md"
 fi
+
+echo "bench.sh: command line and SDK" >&2
+go run ./internal/clibench -butler "$tmp/butler" -out "$tmp/cli.md"
+printf '\n' >> "$tmp/BENCHMARKS.md"
+cat "$tmp/cli.md" >> "$tmp/BENCHMARKS.md"
 
 if [ -d internal/taskbench ]; then
 	echo "bench.sh: task actions, CLI and SDK" >&2
