@@ -31,7 +31,7 @@ type Finish struct {
 	Error   string
 	EndedAt time.Time
 	// SuccessDay is recorded as the task's last success when Outcome is
-	// succeeded.
+	// succeeded; a zero SuccessDay records none (the run still ends).
 	SuccessDay schedule.Day
 	// Progress and Step are the run's last progress.
 	Progress int

@@ -56,6 +56,7 @@ var suite = []struct {
 	{"CreateRunRacesFinish", testCreateRunRacesFinish},
 	{"RunNotFound", testRunNotFound},
 	{"CreateRunUUID", testCreateRunUUID},
+	{"CreateRunDuplicateUUID", testCreateRunDuplicateUUID},
 	{"RunByUUID", testRunByUUID},
 
 	// A run's life.
@@ -72,6 +73,7 @@ var suite = []struct {
 	// Task records.
 	{"TaskRecordsEmpty", testTaskRecordsEmpty},
 	{"Suppress", testSuppress},
+	{"SuppressZeroDay", testSuppressZeroDay},
 	{"SuppressKeepsLastSuccess", testSuppressKeepsLastSuccess},
 	{"SuccessKeepsSuppressed", testSuccessKeepsSuppressed},
 	{"TasksRunSince", testTasksRunSince},
@@ -553,6 +555,24 @@ func testCreateRunSetsCreatedAt(t *testing.T, s butler.Store) {
 		t.Errorf("r.CreatedAt = %v, returned CreatedAt = %v; want them equal", r.CreatedAt, got.CreatedAt)
 	}
 	checkRun(t, "Run", mustRun(t, s, got.ID), got)
+}
+
+func testCreateRunDuplicateUUID(t *testing.T, s butler.Store) {
+	// A UUID that is already taken is an error of its own, not a task's
+	// active run: the active-run check must not swallow it.
+	first := mustCreate(t, s, newRun("t", butler.StateFinished, at(0)))
+	r := newRun("u", butler.StateQueued, at(time.Hour))
+	r.UUID = first.UUID
+	got, err := s.CreateRun(t.Context(), r)
+	if err == nil {
+		t.Fatalf("CreateRun with a taken UUID succeeded: %+v", got)
+	}
+	if errors.Is(err, butler.ErrActiveRun) || strings.Contains(err.Error(), "active run") {
+		t.Fatalf("CreateRun with a taken UUID: err = %v, want an error that is not about active runs", err)
+	}
+	if runs := mustRuns(t, s, butler.RunFilter{Task: "u"}); len(runs) != 0 {
+		t.Errorf("runs of u after the refused insert: %d, want 0", len(runs))
+	}
 }
 
 func testCreateRunActiveRun(t *testing.T, s butler.Store) {
@@ -1160,6 +1180,24 @@ func testSuppress(t *testing.T, s butler.Store) {
 	recs = mustRecords(t, s)
 	checkRecord(t, "t after a second Suppress", recs["t"], butler.TaskRecord{Suppressed: d2})
 	checkRecord(t, "u after Suppress", recs["u"], butler.TaskRecord{Suppressed: d1})
+}
+
+func testSuppressZeroDay(t *testing.T, s butler.Store) {
+	// A zero day is no suppression: it reads back as the zero Day, and it
+	// replaces one that was set.
+	d := schedule.Day{Year: 2025, Month: time.March, Day: 14}
+	if err := s.Suppress(t.Context(), "t", d); err != nil {
+		t.Fatalf("Suppress: %v", err)
+	}
+	if err := s.Suppress(t.Context(), "t", schedule.Day{}); err != nil {
+		t.Fatalf("Suppress(zero day): %v", err)
+	}
+	if err := s.Suppress(t.Context(), "u", schedule.Day{}); err != nil {
+		t.Fatalf("Suppress(zero day): %v", err)
+	}
+	recs := mustRecords(t, s)
+	checkRecord(t, "t after Suppress(zero day)", recs["t"], butler.TaskRecord{})
+	checkRecord(t, "u after Suppress(zero day)", recs["u"], butler.TaskRecord{})
 }
 
 func testSuppressKeepsLastSuccess(t *testing.T, s butler.Store) {

@@ -164,6 +164,9 @@ func dayString(d schedule.Day) string {
 	return d.String()
 }
 
+// nanos is how a time is stored: nanoseconds since the Unix epoch, 0 for
+// the zero time. The one instant 1970-01-01T00:00:00Z is therefore read back
+// as the zero time, which no run or task record can hold in practice.
 func nanos(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
@@ -171,6 +174,7 @@ func nanos(t time.Time) int64 {
 	return t.UnixNano()
 }
 
+// fromNanos is the inverse of nanos.
 func fromNanos(n int64) time.Time {
 	if n == 0 {
 		return time.Time{}
@@ -207,7 +211,7 @@ func (d *Store) createRun(ctx context.Context, r *butler.Run) (butler.Run, error
 	err = d.txQueryRow(ctx, tx, `INSERT INTO butler_run (uuid, task, trigger, state, outcome, reason, summary, error,
 		window_day, day, queue, node, job_id, progress, step, created_at, scheduled_at, started_at, ended_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT DO NOTHING RETURNING id`,
+		ON CONFLICT (task) WHERE state <> 'finished' DO NOTHING RETURNING id`,
 		r.UUID, string(r.Task), string(r.Trigger), string(r.State), string(r.Outcome), r.Reason, r.Summary, r.Error,
 		dayString(r.Window), dayString(r.Day), r.Queue, r.Node, r.JobID, r.Progress, r.Step,
 		nanos(r.CreatedAt), nanos(r.ScheduledAt), nanos(r.StartedAt), nanos(r.EndedAt)).Scan(&id)
@@ -272,10 +276,10 @@ func (d *Store) Runs(ctx context.Context, f butler.RunFilter) ([]butler.Run, err
 		where, args = append(where, "outcome = ?"), append(args, string(f.Outcome))
 	}
 	if !f.Since.IsZero() {
-		where, args = append(where, "created_at >= ?"), append(args, f.Since.UnixNano())
+		where, args = append(where, "created_at >= ?"), append(args, nanos(f.Since))
 	}
 	if !f.Before.IsZero() {
-		where, args = append(where, "created_at < ?"), append(args, f.Before.UnixNano())
+		where, args = append(where, "created_at < ?"), append(args, nanos(f.Before))
 	}
 	if f.BeforeID > 0 {
 		where, args = append(where, "id < ?"), append(args, f.BeforeID)
@@ -326,7 +330,7 @@ func (d *Store) exec1(ctx context.Context, q string, args ...any) (bool, error) 
 
 // QueueRun moves a scheduled run to queued.
 func (d *Store) QueueRun(ctx context.Context, id int64, at time.Time) (bool, error) {
-	return d.exec1(ctx, `UPDATE butler_run SET state = 'queued', scheduled_at = ? WHERE id = ? AND state = 'scheduled'`, at.UnixNano(), id)
+	return d.exec1(ctx, `UPDATE butler_run SET state = 'queued', scheduled_at = ? WHERE id = ? AND state = 'scheduled'`, nanos(at), id)
 }
 
 // SetRunJob records the run's queue job.
@@ -337,7 +341,7 @@ func (d *Store) SetRunJob(ctx context.Context, id, jobID int64) error {
 
 // StartRun moves a queued run to running.
 func (d *Store) StartRun(ctx context.Context, id int64, node string, at time.Time) (bool, error) {
-	return d.exec1(ctx, `UPDATE butler_run SET state = 'running', node = ?, started_at = ? WHERE id = ? AND state = 'queued'`, node, at.UnixNano(), id)
+	return d.exec1(ctx, `UPDATE butler_run SET state = 'running', node = ?, started_at = ? WHERE id = ? AND state = 'queued'`, node, nanos(at), id)
 }
 
 // SaveProgress records a running run's progress.
@@ -403,13 +407,13 @@ func (d *Store) TaskRecords(ctx context.Context) (map[butler.TaskName]butler.Tas
 // Suppress marks the task as stopped in the window of day d.
 func (d *Store) Suppress(ctx context.Context, task butler.TaskName, day schedule.Day) error {
 	_, err := d.exec(ctx, `INSERT INTO butler_task (task, suppressed_day) VALUES (?, ?)
-		ON CONFLICT (task) DO UPDATE SET suppressed_day = excluded.suppressed_day`, string(task), day.String())
+		ON CONFLICT (task) DO UPDATE SET suppressed_day = excluded.suppressed_day`, string(task), dayString(day))
 	return err
 }
 
 // TasksRunSince returns the tasks with a run created at or after t.
 func (d *Store) TasksRunSince(ctx context.Context, t time.Time) (map[butler.TaskName]bool, error) {
-	rows, err := d.query(ctx, `SELECT DISTINCT task FROM butler_run WHERE created_at >= ?`, t.UnixNano())
+	rows, err := d.query(ctx, `SELECT DISTINCT task FROM butler_run WHERE created_at >= ?`, nanos(t))
 	if err != nil {
 		return nil, err
 	}
@@ -427,7 +431,7 @@ func (d *Store) TasksRunSince(ctx context.Context, t time.Time) (map[butler.Task
 
 // PruneRuns deletes finished runs that ended before t.
 func (d *Store) PruneRuns(ctx context.Context, before time.Time) (int, error) {
-	res, err := d.exec(ctx, `DELETE FROM butler_run WHERE state = 'finished' AND ended_at < ?`, before.UnixNano())
+	res, err := d.exec(ctx, `DELETE FROM butler_run WHERE state = 'finished' AND ended_at < ?`, nanos(before))
 	if err != nil {
 		return 0, err
 	}
