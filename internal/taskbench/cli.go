@@ -1,0 +1,273 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/plexbutler/butler/apitype"
+	"github.com/plexbutler/butler/client"
+)
+
+const (
+	// token is the server's access token.
+	token = "taskbench-token-0123456789"
+	// cliRuns is how many times `butler tasks` is timed.
+	cliRuns = 30
+	// sdkBlocks blocks of sdkBlock calls each, per side.
+	sdkBlocks, sdkBlock = 10, 200
+	// sdkWarmup calls per side come first, untimed.
+	sdkWarmup = 100
+)
+
+// cliResult holds sections 4 and 5.
+type cliResult struct {
+	binSize   int64
+	version   string
+	taskLines int             // lines of the checked `butler tasks` output
+	cli       []time.Duration // wall time of each `butler tasks`
+	tasks     int             // tasks in GET /butler
+	bodyBytes int             // size of the JSON answer
+	sdk, raw  []time.Duration // time of each block of sdkBlock calls
+	exitCode  int             // of butler serve after SIGTERM
+}
+
+// benchCLI builds butler, starts `butler serve` and measures `butler tasks`
+// and the SDK against raw net/http.
+func benchCLI(tmp string) (cliResult, error) {
+	var res cliResult
+	bin := filepath.Join(tmp, "butler")
+	logf("building ./cmd/butler (CGO_ENABLED=0)")
+	root, err := moduleRoot()
+	if err != nil {
+		return res, err
+	}
+	build := exec.Command("go", "build", "-o", bin, "./cmd/butler")
+	build.Dir = root
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return res, fmt.Errorf("go build ./cmd/butler: %v\n%s", err, out)
+	}
+	res.binSize = fileSize(bin)
+	res.version = firstLine(exec.Command(bin, "version").Output())
+
+	port, err := freePort()
+	if err != nil {
+		return res, err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	base := "http://" + addr
+	srv := exec.Command(bin, "serve", "--addr", addr, "--data-dir", filepath.Join(tmp, "data"), "--token", token)
+	srv.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	var srvErr strings.Builder
+	srv.Stdout, srv.Stderr = &srvErr, &srvErr
+	if err := srv.Start(); err != nil {
+		return res, err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- srv.Wait() }()
+	stopped := false
+	defer func() {
+		if !stopped {
+			_ = srv.Process.Kill()
+			<-exited
+		}
+	}()
+	if err := waitHealthy(base, exited, &srvErr); err != nil {
+		return res, err
+	}
+	logf("butler serve answers on %s", addr)
+
+	// 4. butler tasks: one checked run, then the timed ones.
+	out, err := exec.Command(bin, "tasks", "--url", base, "--token", token).CombinedOutput()
+	if err != nil {
+		return res, fmt.Errorf("butler tasks: %v\n%s", err, out)
+	}
+	res.taskLines = strings.Count(string(out), "\n")
+	if !strings.Contains(string(out), "BackupDatabase") {
+		return res, fmt.Errorf("butler tasks does not list BackupDatabase:\n%s", out)
+	}
+	for range cliRuns {
+		cmd := exec.Command(bin, "tasks", "--url", base, "--token", token)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr // Stdout nil: /dev/null
+		t0 := time.Now()
+		err := cmd.Run()
+		d := time.Since(t0)
+		if err != nil {
+			return res, fmt.Errorf("butler tasks: %v\n%s", err, stderr.String())
+		}
+		res.cli = append(res.cli, d)
+	}
+	logf("butler tasks: %d runs", cliRuns)
+
+	// 5. The SDK against a raw request.
+	if err := benchSDK(base, &res); err != nil {
+		return res, err
+	}
+
+	if err := srv.Process.Signal(syscall.SIGTERM); err != nil {
+		return res, err
+	}
+	select {
+	case err := <-exited:
+		stopped = true
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			res.exitCode = ee.ExitCode()
+		} else if err != nil {
+			return res, err
+		}
+	case <-time.After(15 * time.Second):
+		return res, errors.New("butler serve did not exit within 15 s of SIGTERM")
+	}
+	return res, nil
+}
+
+// newTransport is the transport of both sides of section 5: keep-alive
+// connections to the one server, no proxy, no HTTP/2.
+func newTransport() *http.Transport {
+	return &http.Transport{
+		MaxIdleConns:        4,
+		MaxIdleConnsPerHost: 4,
+		IdleConnTimeout:     90 * time.Second,
+	}
+}
+
+func benchSDK(base string, res *cliResult) error {
+	ctx := context.Background()
+	c, err := client.New(base, client.WithToken(token), client.WithHTTPClient(&http.Client{Transport: newTransport()}))
+	if err != nil {
+		return err
+	}
+	hc := &http.Client{Transport: newTransport()}
+	var sink int
+	raw := func() error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/butler", nil)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Accept", "application/json")
+		req.Header.Set("X-Plex-Token", token)
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET /butler: %s", resp.Status)
+		}
+		var out apitype.ButlerTasksResponse
+		if err := json.Unmarshal(body, &out); err != nil {
+			return err
+		}
+		sink, res.bodyBytes = len(out.ButlerTasks.ButlerTask), len(body)
+		return nil
+	}
+	sdk := func() error {
+		r, err := c.GetButlerTasks(ctx)
+		if err != nil {
+			return err
+		}
+		sink = len(r.Tasks)
+		return nil
+	}
+	if err := raw(); err != nil {
+		return err
+	}
+	rawTasks := sink
+	if err := sdk(); err != nil {
+		return err
+	}
+	if sink != rawTasks || sink == 0 {
+		return fmt.Errorf("the SDK saw %d tasks, the raw request %d", sink, rawTasks)
+	}
+	res.tasks = sink
+	for range sdkWarmup {
+		if err := errors.Join(sdk(), raw()); err != nil {
+			return err
+		}
+	}
+	block := func(f func() error) (time.Duration, error) {
+		t0 := time.Now()
+		for range sdkBlock {
+			if err := f(); err != nil {
+				return 0, err
+			}
+		}
+		return time.Since(t0), nil
+	}
+	for range sdkBlocks {
+		d, err := block(sdk)
+		if err != nil {
+			return err
+		}
+		res.sdk = append(res.sdk, d)
+		if d, err = block(raw); err != nil {
+			return err
+		}
+		res.raw = append(res.raw, d)
+	}
+	logf("SDK and raw: %d calls each", sdkBlocks*sdkBlock)
+	return nil
+}
+
+// waitHealthy polls GET /healthz every 10 ms until it answers 200, for up
+// to 30 s.
+func waitHealthy(base string, exited <-chan error, log *strings.Builder) error {
+	hc := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-exited:
+			return fmt.Errorf("butler serve exited (%v):\n%s", err, log.String())
+		default:
+		}
+		resp, err := hc.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return fmt.Errorf("butler serve did not answer GET /healthz within 30 s:\n%s", log.String())
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// moduleRoot returns the directory of the main module's go.mod.
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", errors.New("not inside the butler module: run from the repository")
+	}
+	return filepath.Dir(mod), nil
+}
