@@ -26,6 +26,9 @@ const (
 	// backupStepPages is how many pages one step of the online backup
 	// copies; the context is checked and progress reported between steps.
 	backupStepPages = 128
+	// writebackEveryPages is how many pages of the copy are written between
+	// two requests to start writing them to disk.
+	writebackEveryPages = 8192
 	// maxBackupRestarts is how often a backup of a database that is not in
 	// WAL mode may start over, because another connection wrote to it
 	// between two steps, before the rest is copied in one step that holds
@@ -51,6 +54,13 @@ const (
 // (".<name>-<timestamp>-<random>.tmp"), switches the copy to rollback
 // journal mode so that it is one self-contained file, checks it with PRAGMA
 // integrity_check, fsyncs it and renames it to "<name>-YYYYMMDD-HHMMSS.db",
+// then fsyncs the directory. The copy is written without a journal and
+// without SQLite's syncs (a copy that fails is thrown away, and the one
+// fsync before the rename makes a good one durable); the kernel is asked
+// to start writing it to disk as it is written, so that the disk works
+// while SQLite copies and checks. While the copy runs, the source file is
+// read ahead into the page cache by a goroutine of the run, in large
+// sequential reads, when it fits in half of the available memory (Linux).
 // where <name> is Source's file name without its extension and the
 // timestamp is Now in UTC. It then removes all but the newest Keep backups
 // of this source (as told by the timestamps in their names; the backup just
@@ -121,7 +131,7 @@ func (b *BackupDatabase) Run(ctx context.Context, r butler.Reporter) error {
 
 	// The source is opened and checked before anything is written, so that
 	// a missing or damaged source leaves the backup directory alone.
-	src, err := openBackupSource(ctx, b.Source)
+	src, err := openBackupSource(ctx, b.Source, log)
 	if err != nil {
 		return err
 	}
@@ -130,32 +140,38 @@ func (b *BackupDatabase) Run(ctx context.Context, r butler.Reporter) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create backup directory: %w", err)
 	}
+	// f stays open until the end: write-back is started through it while
+	// SQLite writes the copy, and the copy is fsynced through it.
 	f, err := os.CreateTemp(dir, "."+base+"-"+stamp+"-*.tmp")
 	if err != nil {
 		return fmt.Errorf("create temporary backup file in backup directory %s: %w", dir, err)
 	}
 	tmp := f.Name()
-	if err := f.Close(); err != nil {
-		removeSQLiteFiles(tmp, log)
-		return fmt.Errorf("close temporary backup file %s: %w", tmp, err)
-	}
 	renamed := false
 	defer func() {
+		if err := f.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
+			log.Warn("close temporary backup file", "path", tmp, "err", err)
+		}
 		if !renamed {
 			removeSQLiteFiles(tmp, log)
 		}
 	}()
 
-	pages, err := src.copyTo(ctx, r, tmp, log)
-	if err != nil {
-		return err
-	}
+	wb := startWriteback(f)
+	pages, err := src.copyTo(ctx, r, tmp, wb, log)
 	// The source is no longer needed: let go of its read snapshot now
 	// rather than during the checks of the copy.
 	src.close(log)
+	if err != nil {
+		wb.stop()
+		return err
+	}
+	// The disk writes what is left of the copy while SQLite checks it.
+	wb.request()
+	wb.stop()
 
 	r.Progress(100, "checking the backup's integrity")
-	if err := finishBackupFile(ctx, b.Source, tmp); err != nil {
+	if err := finishBackupFile(ctx, b.Source, tmp, f); err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return fmt.Errorf("backup of database %s cancelled while checking the copy: %w", b.Source, ctxErr)
 		}
@@ -216,13 +232,14 @@ type backupSource struct {
 	conn     *sql.Conn
 	snapshot bool // a read transaction is open on conn
 	closed   bool
+	ahead    *prefetcher
 }
 
 // openBackupSource opens a read-only connection to the SQLite database at
 // path and checks that it is one. When the database is in WAL mode it also
 // opens a read transaction, so that the backup copies one snapshot however
 // much other connections write meanwhile.
-func openBackupSource(ctx context.Context, path string) (*backupSource, error) {
+func openBackupSource(ctx context.Context, path string, log *slog.Logger) (*backupSource, error) {
 	// SQLite would say only "unable to open database file".
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("open source database: %w", err)
@@ -265,6 +282,8 @@ func openBackupSource(ctx context.Context, path string) (*backupSource, error) {
 			return fail("begin read transaction on source database %s: %w", err)
 		}
 	}
+	// The copy reads every page of the file, in order.
+	s.ahead = startPrefetch(ctx, path, log)
 	return s, nil
 }
 
@@ -275,6 +294,9 @@ func (s *backupSource) close(log *slog.Logger) {
 		return
 	}
 	s.closed = true
+	if s.ahead != nil {
+		s.ahead.stop()
+	}
 	if s.snapshot {
 		if _, err := s.conn.ExecContext(context.Background(), "ROLLBACK"); err != nil && log != nil {
 			log.Warn("end read transaction on source database", "path", s.path, "err", err)
@@ -289,8 +311,13 @@ func (s *backupSource) close(log *slog.Logger) {
 // online backup API, backupStepPages at a time, reporting progress after
 // each step and stopping when ctx is done. It returns the number of pages
 // copied.
-func (s *backupSource) copyTo(ctx context.Context, r butler.Reporter, tmp string, log *slog.Logger) (int, error) {
-	dst, err := sqliteDSN(tmp)
+//
+// The copy is written without a journal and without syncs (a failed copy
+// is thrown away, and finishBackupFile fsyncs a good one before it is
+// renamed into place); wb is asked to start writing it to disk every
+// writebackEvery bytes.
+func (s *backupSource) copyTo(ctx context.Context, r butler.Reporter, tmp string, wb *writeback, log *slog.Logger) (int, error) {
+	dst, err := sqliteDSN(tmp, "_pragma=journal_mode(OFF)", "_pragma=synchronous(OFF)")
 	if err != nil {
 		return 0, fmt.Errorf("backup database %s: %w", s.path, err)
 	}
@@ -310,7 +337,7 @@ func (s *backupSource) copyTo(ctx context.Context, r butler.Reporter, tmp string
 				_ = bk.Finish() // abandoning the copy; its error adds nothing
 			}
 		}()
-		restarts, busyRetries, prevCopied := 0, 0, 0
+		restarts, busyRetries, prevCopied, flushed := 0, 0, 0, 0
 		for {
 			if err := ctx.Err(); err != nil {
 				return fmt.Errorf("backup of database %s cancelled after %d pages: %w", s.path, prevCopied, err)
@@ -342,6 +369,13 @@ func (s *backupSource) copyTo(ctx context.Context, r butler.Reporter, tmp string
 					"path", s.path, "restarts", restarts)
 			}
 			prevCopied = copied
+			if copied < flushed {
+				flushed = 0 // started over
+			}
+			if copied-flushed >= writebackEveryPages {
+				wb.request()
+				flushed = copied
+			}
 			r.Progress(percentOf(copied, total), fmt.Sprintf("copying pages %d/%d", copied, total))
 			if !more {
 				pages = total
@@ -377,9 +411,11 @@ func percentOf(done, total int) int {
 }
 
 // finishBackupFile makes the copy of source at tmp a self-contained
-// rollback-journal database, checks its integrity and fsyncs it.
-func finishBackupFile(ctx context.Context, source, tmp string) error {
-	dsn, err := sqliteDSN(tmp, "mode=rw", busyTimeoutParam())
+// rollback-journal database, checks its integrity and fsyncs it through f,
+// an open descriptor of tmp. SQLite does not sync here (synchronous=OFF):
+// the one fsync at the end covers the whole file.
+func finishBackupFile(ctx context.Context, source, tmp string, f *os.File) error {
+	dsn, err := sqliteDSN(tmp, "mode=rw", busyTimeoutParam(), "_pragma=synchronous(OFF)")
 	if err != nil {
 		return fmt.Errorf("check backup %s: %w", tmp, err)
 	}
@@ -408,12 +444,7 @@ func finishBackupFile(ctx context.Context, source, tmp string) error {
 	if err := errors.Join(conn.Close(), db.Close()); err != nil {
 		return fmt.Errorf("close backup %s: %w", tmp, err)
 	}
-	f, err := os.OpenFile(tmp, os.O_RDWR, 0)
-	if err != nil {
-		return fmt.Errorf("open backup %s to sync it: %w", tmp, err)
-	}
-	syncErr := f.Sync()
-	if err := errors.Join(syncErr, f.Close()); err != nil {
+	if err := f.Sync(); err != nil {
 		return fmt.Errorf("sync backup %s: %w", tmp, err)
 	}
 	return nil

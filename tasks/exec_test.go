@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -398,8 +399,14 @@ func TestExecOutputHeldOutsideGroup(t *testing.T) {
 	start := time.Now()
 	// The detached shell prints its own pid and becomes the sleep (exec), so
 	// the pid is the process holding the output pipe, whether or not setsid
-	// forked on the way.
-	err := (&tasks.Exec{Argv: sh(`/usr/bin/setsid /bin/sh -c 'echo "PROGRESS 1 $$"; exec /bin/sleep 30' & echo done`), Grace: 200 * time.Millisecond}).Run(t.Context(), r)
+	// forked on the way. It also writes the pid to a file once the line is
+	// out, and the script waits for that file before it ends, so the line
+	// is in the pipe before "done".
+	ready := filepath.Join(t.TempDir(), "ready")
+	script := `/usr/bin/setsid /bin/sh -c 'echo "PROGRESS 1 $$"; echo $$ > "$1"; exec /bin/sleep 30' detached "$0" &
+while [ ! -s "$0" ]; do sleep 0.01; done
+echo done`
+	err := (&tasks.Exec{Argv: []string{"/bin/sh", "-c", script, ready}, Grace: 200 * time.Millisecond}).Run(t.Context(), r)
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}

@@ -89,7 +89,7 @@ func (r *phaseReporter) Summary(text string) { r.summary = text }
 
 func (r *phaseReporter) Logger() *slog.Logger {
 	if os.Getenv("TASKBENCH_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return slog.New(slog.DiscardHandler)
 }

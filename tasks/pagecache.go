@@ -1,0 +1,104 @@
+package tasks
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+)
+
+// prefetchChunk is how much of a file one read-ahead read asks for.
+const prefetchChunk = 1 << 20
+
+// prefetcher reads a file into the kernel's page cache ahead of SQLite, in
+// a goroutine of its own, so that a full pass over a database that is not
+// cached (the nightly case) reads the disk in large sequential requests
+// while SQLite works, rather than one page at a time as SQLite asks for
+// it. SQLite's b-tree order is not the file's order (an integrity check
+// walks a table backwards, a table with deleted rows skips every other
+// page), which defeats the kernel's own read-ahead.
+//
+// It asks for read-ahead only (no bytes are copied into this process, so
+// its memory does not grow), and only when the file fits in half of the
+// memory the kernel reports as available: a larger file would evict its
+// own first pages before SQLite reached them. Where the system has no
+// such call it does nothing.
+type prefetcher struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// startPrefetch starts reading the file at path into the page cache. The
+// caller owns the goroutine: it must call stop, which ends it and waits.
+// Failures only lose the speed-up; they are logged at debug level.
+func startPrefetch(ctx context.Context, path string, log *slog.Logger) *prefetcher {
+	ctx, cancel := context.WithCancel(ctx)
+	p := &prefetcher{cancel: cancel, done: make(chan struct{})}
+	f, err := os.Open(path)
+	if err != nil {
+		log.Debug("read-ahead not started", "path", path, "err", err)
+		close(p.done)
+		return p
+	}
+	go func() {
+		defer close(p.done)
+		defer f.Close()
+		start := time.Now()
+		if err := readAhead(ctx, f); err != nil {
+			log.Debug("read-ahead stopped", "path", path, "err", err)
+			return
+		}
+		log.Debug("read-ahead done", "path", path, "took", time.Since(start))
+	}()
+	return p
+}
+
+// stop ends the read-ahead and waits for its goroutine. It may be called
+// more than once.
+func (p *prefetcher) stop() {
+	p.cancel()
+	<-p.done
+}
+
+// writeback starts the kernel writing a file's dirty pages to disk while
+// the file is still being written, so that the final fsync has little left
+// to wait for: a backup copy is written with SQLite's synchronous=OFF and
+// made durable by one fsync of ours before its rename, and without this
+// the kernel would hold its dirty pages until that fsync (or for up to
+// 30 s), leaving the disk idle while SQLite copies and checks.
+//
+// Requests go to a goroutine of its own, since starting write-back can
+// block while the disk is busy; kick never blocks.
+type writeback struct {
+	f    *os.File
+	kick chan struct{}
+	wg   sync.WaitGroup
+}
+
+// startWriteback starts the write-back goroutine for f, which stays open
+// and owned by the caller. The caller must call stop before closing f.
+func startWriteback(f *os.File) *writeback {
+	w := &writeback{f: f, kick: make(chan struct{}, 1)}
+	w.wg.Go(func() {
+		for range w.kick {
+			startFileWriteback(w.f)
+		}
+	})
+	return w
+}
+
+// request asks for write-back of what is dirty now; a request already
+// waiting covers it.
+func (w *writeback) request() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+// stop ends the goroutine and waits for it. It must be called once.
+func (w *writeback) stop() {
+	close(w.kick)
+	w.wg.Wait()
+}
