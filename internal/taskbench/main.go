@@ -37,7 +37,9 @@
 // tools are run in turn, three times each, the order rotated from one
 // repetition to the next; the page cache is dropped (sync, then 3 into
 // /proc/sys/vm/drop_caches, which needs root) before every timed run when
-// possible. A run's time is from just before exec to its exit; the tables
+// possible. Butler and the sqlite3 shell are then run three times more each
+// in 1 and 2 with a warm cache: the input (the source, or the fresh copy of
+// the database) read whole after a sync, before each run. A run's time is from just before exec to its exit; the tables
 // give every run, the median and the ratio of medians.
 //
 // Peak memory is read two ways. The child's rusage (ru_maxrss), as the

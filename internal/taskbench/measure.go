@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,12 +39,29 @@ type runner struct {
 	// dropped counts the timed runs before which the page cache was
 	// dropped, notDropped those before which it could not be.
 	dropped, notDropped int
+	// warm, when set, is a file that measure reads whole (after a sync)
+	// instead of dropping the page cache: a warm-cache run.
+	warm string
 }
 
-// measure drops the page cache, runs name with args as a child process and
+// measure drops the page cache (or, in warm mode, writes out dirty pages
+// and reads r.warm into it), runs name with args as a child process and
 // returns its wall time and peak memory. Butler's actions print phase lines
 // on standard output, which are parsed.
 func (r *runner) measure(name string, args ...string) (sample, error) {
+	if r.warm != "" {
+		syscall.Sync()
+		f, err := os.Open(r.warm)
+		if err != nil {
+			return sample{}, err
+		}
+		_, err = io.Copy(io.Discard, f)
+		f.Close()
+		if err != nil {
+			return sample{}, fmt.Errorf("read %s into the page cache: %w", r.warm, err)
+		}
+		return r.exec(name, args...)
+	}
 	if dropCaches() {
 		r.dropped++
 	} else {
