@@ -19,11 +19,11 @@ const prefetchChunk = 1 << 20
 // walks a table backwards, a table with deleted rows skips every other
 // page), which defeats the kernel's own read-ahead.
 //
-// It asks for read-ahead only (no bytes are copied into this process, so
-// its memory does not grow), and only when the file fits in half of the
-// memory the kernel reports as available: a larger file would evict its
-// own first pages before SQLite reached them. Where the system has no
-// such call it does nothing.
+// It reads through one buffer of prefetchChunk bytes, skips the parts of
+// the file already in the page cache (so a cached file costs nothing), and
+// runs only when the file fits in half of the memory the kernel reports as
+// available: a larger file would evict its own first pages before SQLite
+// reached them. It is Linux only; elsewhere it does nothing.
 type prefetcher struct {
 	cancel context.CancelFunc
 	done   chan struct{}

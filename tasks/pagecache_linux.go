@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -30,26 +31,82 @@ func readAhead(ctx context.Context, f *os.File) error {
 }
 
 // readAheadUpTo reads the first size bytes of f, unless size is more than
-// limit.
+// limit, skipping the chunks already in the page cache.
 func readAheadUpTo(ctx context.Context, f *os.File, size, limit int64) error {
-	if size > limit {
+	if size > limit || size <= 0 {
 		return nil
 	}
+	cached := cacheProbe(f, size)
+	defer cached.close()
 	buf := make([]byte, prefetchChunk)
-	for off := int64(0); off < size; {
+	for off := int64(0); off < size; off += prefetchChunk {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		n, err := f.ReadAt(buf, off)
-		off += int64(n)
-		if err == io.EOF {
-			return nil
+		n := min(prefetchChunk, size-off)
+		if cached.resident(off, n) {
+			continue
 		}
-		if err != nil {
+		if _, err := f.ReadAt(buf[:n], off); err != nil {
+			if err == io.EOF {
+				return nil // the file shrank meanwhile
+			}
 			return err
 		}
 	}
 	return nil
+}
+
+// pageProbe tells which parts of a file are in the page cache, with
+// mincore(2) on a mapping of the file that is never touched (so nothing is
+// read, and the mapping adds nothing to the process's memory).
+type pageProbe struct {
+	m   []byte // nil when the file could not be mapped: nothing is known
+	vec []byte
+}
+
+// cacheProbe maps the first size bytes of f for probing. When that fails
+// the probe says nothing is cached.
+func cacheProbe(f *os.File, size int64) pageProbe {
+	m, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		return pageProbe{}
+	}
+	return pageProbe{m: m, vec: make([]byte, prefetchChunk/os.Getpagesize()+1)}
+}
+
+// resident reports whether every page of the n bytes at off is in the page
+// cache. Linux answers only for files the process may write (or owns);
+// for others every page looks absent, and the read-ahead reads them all.
+func (p pageProbe) resident(off, n int64) bool {
+	if p.m == nil {
+		return false
+	}
+	page := int64(os.Getpagesize())
+	start := off / page * page
+	end := min(off+n, int64(len(p.m)))
+	pages := (end - start + page - 1) / page
+	if pages <= 0 || pages > int64(len(p.vec)) {
+		return false
+	}
+	region := p.m[start:end]
+	_, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&region[0])), uintptr(len(region)), uintptr(unsafe.Pointer(&p.vec[0])))
+	if errno != 0 {
+		return false
+	}
+	for _, v := range p.vec[:pages] {
+		if v&1 == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// close unmaps the probe's mapping.
+func (p pageProbe) close() {
+	if p.m != nil {
+		_ = unix.Munmap(p.m)
+	}
 }
 
 // memAvailable returns MemAvailable from /proc/meminfo in bytes: the

@@ -99,6 +99,36 @@ func TestReadAheadStopsWhenCanceled(t *testing.T) {
 	}
 }
 
+func TestPageProbe(t *testing.T) {
+	size := 2 * prefetchChunk
+	f := uncachedFile(t, size)
+	p := cacheProbe(f, int64(size))
+	defer p.close()
+	if p.resident(0, prefetchChunk) || p.resident(prefetchChunk, prefetchChunk) {
+		t.Fatal("probe says a dropped file is cached")
+	}
+	// No kernel read-ahead, so that exactly the chunk read is cached.
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_RANDOM); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.ReadAt(make([]byte, prefetchChunk), 0); err != nil {
+		t.Fatal(err)
+	}
+	if !p.resident(0, prefetchChunk) {
+		t.Error("probe says the chunk just read is not cached")
+	}
+	if p.resident(prefetchChunk, prefetchChunk) {
+		t.Error("probe says the chunk not read is cached")
+	}
+	if p.resident(prefetchChunk/2, prefetchChunk) {
+		t.Error("probe says a range half in the cache is cached")
+	}
+	// The probe maps the file but reads none of it.
+	if n := residentPages(t, f, size); n != prefetchChunk/os.Getpagesize() {
+		t.Errorf("%d pages cached, want the %d read", n, prefetchChunk/os.Getpagesize())
+	}
+}
+
 func TestMemAvailable(t *testing.T) {
 	n, ok := memAvailable()
 	if !ok || n <= 0 {
