@@ -283,7 +283,7 @@ func openBackupSource(ctx context.Context, path string, log *slog.Logger) (*back
 		}
 	}
 	// The copy reads every page of the file, in order.
-	s.ahead = startPrefetch(ctx, path, log)
+	s.ahead = startPrefetch(ctx, path, forward, log)
 	return s, nil
 }
 

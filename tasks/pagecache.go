@@ -29,10 +29,43 @@ type prefetcher struct {
 	done   chan struct{}
 }
 
-// startPrefetch starts reading the file at path into the page cache. The
-// caller owns the goroutine: it must call stop, which ends it and waits.
-// Failures only lose the speed-up; they are logged at debug level.
-func startPrefetch(ctx context.Context, path string, log *slog.Logger) *prefetcher {
+// readOrder is the order in which a prefetcher reads a file's chunks.
+type readOrder int
+
+const (
+	// forward reads from the start to the end: for a copy page by page.
+	forward readOrder = iota
+	// bothEnds reads a chunk from the start, then one from the end, and so
+	// on until they meet: for a b-tree walk, which SQLite's integrity check
+	// does backwards (from the file's end, for a table filled in order) and
+	// VACUUM forwards.
+	bothEnds
+)
+
+// chunkOrder returns the offsets of the n chunks of a file in the order o
+// reads them.
+func chunkOrder(n int64, o readOrder) []int64 {
+	idx := make([]int64, 0, n)
+	if o == forward {
+		for i := range n {
+			idx = append(idx, i)
+		}
+		return idx
+	}
+	for lo, hi := int64(0), n-1; lo <= hi; lo, hi = lo+1, hi-1 {
+		idx = append(idx, lo)
+		if hi != lo {
+			idx = append(idx, hi)
+		}
+	}
+	return idx
+}
+
+// startPrefetch starts reading the file at path into the page cache, its
+// chunks in the given order. The caller owns the goroutine: it must call
+// stop, which ends it and waits. Failures only lose the speed-up; they are
+// logged at debug level.
+func startPrefetch(ctx context.Context, path string, order readOrder, log *slog.Logger) *prefetcher {
 	ctx, cancel := context.WithCancel(ctx)
 	p := &prefetcher{cancel: cancel, done: make(chan struct{})}
 	f, err := os.Open(path)
@@ -45,7 +78,7 @@ func startPrefetch(ctx context.Context, path string, log *slog.Logger) *prefetch
 		defer close(p.done)
 		defer f.Close()
 		start := time.Now()
-		if err := readAhead(ctx, f); err != nil {
+		if err := readAhead(ctx, f, order); err != nil {
 			log.Debug("read-ahead stopped", "path", path, "err", err)
 			return
 		}

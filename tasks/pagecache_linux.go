@@ -12,13 +12,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// readAhead reads f from the start, prefetchChunk at a time, into a buffer
+// readAhead reads f, prefetchChunk at a time in the given order, into a buffer
 // it throws away, until the end of the file or until ctx is done: the
 // kernel keeps what was read in its page cache. A file larger than half of
 // the available memory is left alone. (posix_fadvise's WILLNEED was tried
 // first: the kernel dropped most of it while SQLite was reading the same
 // file, so the pages were read one by one after all.)
-func readAhead(ctx context.Context, f *os.File) error {
+func readAhead(ctx context.Context, f *os.File, order readOrder) error {
 	fi, err := f.Stat()
 	if err != nil {
 		return err
@@ -27,29 +27,30 @@ func readAhead(ctx context.Context, f *os.File) error {
 	if !ok {
 		return nil
 	}
-	return readAheadUpTo(ctx, f, fi.Size(), avail/2)
+	return readAheadUpTo(ctx, f, fi.Size(), avail/2, order)
 }
 
 // readAheadUpTo reads the first size bytes of f, unless size is more than
 // limit, skipping the chunks already in the page cache.
-func readAheadUpTo(ctx context.Context, f *os.File, size, limit int64) error {
+func readAheadUpTo(ctx context.Context, f *os.File, size, limit int64, order readOrder) error {
 	if size > limit || size <= 0 {
 		return nil
 	}
 	cached := cacheProbe(f, size)
 	defer cached.close()
 	buf := make([]byte, prefetchChunk)
-	for off := int64(0); off < size; off += prefetchChunk {
+	for _, i := range chunkOrder((size+prefetchChunk-1)/prefetchChunk, order) {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		off := i * prefetchChunk
 		n := min(prefetchChunk, size-off)
 		if cached.resident(off, n) {
 			continue
 		}
 		if _, err := f.ReadAt(buf[:n], off); err != nil {
 			if err == io.EOF {
-				return nil // the file shrank meanwhile
+				continue // the file shrank meanwhile
 			}
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"unsafe"
 
@@ -64,21 +65,42 @@ func residentPages(t *testing.T, f *os.File, size int) int {
 }
 
 func TestReadAheadCachesTheFile(t *testing.T) {
-	size := 3*prefetchChunk + 12345 // not a whole number of chunks
-	f := uncachedFile(t, size)
-	if err := readAheadUpTo(t.Context(), f, int64(size), int64(size)); err != nil {
-		t.Fatalf("readAheadUpTo: %v", err)
+	for _, order := range []readOrder{forward, bothEnds} {
+		size := 3*prefetchChunk + 12345 // not a whole number of chunks
+		f := uncachedFile(t, size)
+		if err := readAheadUpTo(t.Context(), f, int64(size), int64(size), order); err != nil {
+			t.Fatalf("readAheadUpTo(order %d): %v", order, err)
+		}
+		pages := (size + os.Getpagesize() - 1) / os.Getpagesize()
+		if n := residentPages(t, f, size); n != pages {
+			t.Errorf("order %d: %d of %d pages cached after the read-ahead, want all", order, n, pages)
+		}
 	}
-	pages := (size + os.Getpagesize() - 1) / os.Getpagesize()
-	if n := residentPages(t, f, size); n != pages {
-		t.Errorf("%d of %d pages cached after the read-ahead, want all", n, pages)
+}
+
+func TestChunkOrder(t *testing.T) {
+	for _, c := range []struct {
+		n     int64
+		order readOrder
+		want  []int64
+	}{
+		{0, forward, []int64{}},
+		{3, forward, []int64{0, 1, 2}},
+		{0, bothEnds, []int64{}},
+		{1, bothEnds, []int64{0}},
+		{4, bothEnds, []int64{0, 3, 1, 2}},
+		{5, bothEnds, []int64{0, 4, 1, 3, 2}},
+	} {
+		if got := chunkOrder(c.n, c.order); !slices.Equal(got, c.want) {
+			t.Errorf("chunkOrder(%d, %d) = %v, want %v", c.n, c.order, got, c.want)
+		}
 	}
 }
 
 func TestReadAheadLeavesALargeFileAlone(t *testing.T) {
 	size := 2 * prefetchChunk
 	f := uncachedFile(t, size)
-	if err := readAheadUpTo(t.Context(), f, int64(size), int64(size-1)); err != nil {
+	if err := readAheadUpTo(t.Context(), f, int64(size), int64(size-1), forward); err != nil {
 		t.Fatalf("readAheadUpTo: %v", err)
 	}
 	if n := residentPages(t, f, size); n != 0 {
@@ -91,7 +113,7 @@ func TestReadAheadStopsWhenCanceled(t *testing.T) {
 	f := uncachedFile(t, size)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if err := readAheadUpTo(ctx, f, int64(size), int64(size)); !errors.Is(err, context.Canceled) {
+	if err := readAheadUpTo(ctx, f, int64(size), int64(size), forward); !errors.Is(err, context.Canceled) {
 		t.Fatalf("readAheadUpTo with a canceled context: %v, want context.Canceled", err)
 	}
 	if n := residentPages(t, f, size); n != 0 {
@@ -146,11 +168,11 @@ func TestMemAvailable(t *testing.T) {
 func TestPrefetcherStop(t *testing.T) {
 	size := 2 * prefetchChunk
 	f := uncachedFile(t, size)
-	p := startPrefetch(t.Context(), f.Name(), slog.New(slog.DiscardHandler))
+	p := startPrefetch(t.Context(), f.Name(), bothEnds, slog.New(slog.DiscardHandler))
 	p.stop()
 	p.stop() // a second stop returns too
 	// A missing file starts nothing, and stop still returns.
-	startPrefetch(t.Context(), filepath.Join(t.TempDir(), "missing"), slog.New(slog.DiscardHandler)).stop()
+	startPrefetch(t.Context(), filepath.Join(t.TempDir(), "missing"), forward, slog.New(slog.DiscardHandler)).stop()
 }
 
 func TestWritebackKeepsTheData(t *testing.T) {

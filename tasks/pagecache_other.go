@@ -8,7 +8,7 @@ import (
 )
 
 // readAhead does nothing where the kernel offers no read-ahead advice.
-func readAhead(context.Context, *os.File) error { return nil }
+func readAhead(context.Context, *os.File, readOrder) error { return nil }
 
 // startFileWriteback does nothing where there is no sync_file_range: the
 // fsync that follows writes everything.
