@@ -55,7 +55,8 @@ if [ -d internal/taskbench ]; then
 	command -v sqlite3 >/dev/null || { apt-get update -qq && apt-get install -y -qq sqlite3; }
 	go run ./internal/taskbench -out "$tmp/tasks.md"
 	printf '\n' >> "$tmp/BENCHMARKS.md"
-	cat "$tmp/tasks.md" >> "$tmp/BENCHMARKS.md"
+	# The fragment's headings go one level down, under its own "## " title.
+	sed -E 's/^(#{2,}) /#\1 /; 1s/^### /## /' "$tmp/tasks.md" >> "$tmp/BENCHMARKS.md"
 fi
 
 mv "$tmp/BENCHMARKS.md" "$root/BENCHMARKS.md"

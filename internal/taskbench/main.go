@@ -33,9 +33,11 @@
 //
 // In 1 to 3 every measured command is a child process of this program,
 // Butler's actions included (this program re-executed with a hidden
-// subcommand: run-backup SRC DIR, run-optimize DB, run-clean DIR). The
-// tools are run in turn, three times each, the order rotated from one
-// repetition to the next; the page cache is dropped (sync, then 3 into
+// subcommand: run-backup SRC DIR, run-optimize DB, run-clean DIR). In 1
+// and 2 every tool first runs once untimed (a warm-up: the first run after
+// the database is built was seen to take three times as long, whatever the
+// tool). The tools are run in turn, three times each, the order rotated
+// from one repetition to the next; the page cache is dropped (sync, then 3 into
 // /proc/sys/vm/drop_caches, which needs root) before every timed run when
 // possible. Butler and the sqlite3 shell are then run three times more each
 // in 1 and 2 with a warm cache: the input (the source, or the fresh copy of

@@ -193,6 +193,21 @@ func alternate(what string, reps int, tools []*tool) error {
 	return nil
 }
 
+// warmUp runs every tool once, untimed, before the timed runs: the first
+// run after a 1 GiB database is built (and files of a few GiB deleted, on a
+// file system mounted with discard) was seen to take three times as long as
+// the next ones, whichever tool it was, and the rotation always puts the
+// same tool first.
+func warmUp(what string, tools []*tool) error {
+	for _, t := range tools {
+		logf("%s: warm-up run (untimed): %s", what, plainLabel(t.label))
+		if _, err := t.run(-1); err != nil {
+			return fmt.Errorf("%s, warm-up of %s: %w", what, plainLabel(t.label), err)
+		}
+	}
+	return nil
+}
+
 // peakOf is the peak the targets are judged by: GNU time's when known.
 func peakOf(s sample) int64 {
 	if s.ownKiB >= 0 {
