@@ -79,6 +79,10 @@ func startPrefetch(ctx context.Context, path string, order readOrder, log *slog.
 		defer f.Close()
 		start := time.Now()
 		if err := readAhead(ctx, f, order); err != nil {
+			if ctx.Err() != nil {
+				log.Debug("read-ahead ended before the file's end: the run no longer needs it", "path", path, "took", time.Since(start))
+				return
+			}
 			log.Debug("read-ahead stopped", "path", path, "err", err)
 			return
 		}
