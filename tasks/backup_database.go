@@ -53,28 +53,29 @@ const (
 // by page into a hidden temporary file in the backup directory
 // (".<name>-<timestamp>-<random>.tmp"), switches the copy to rollback
 // journal mode so that it is one self-contained file, checks it with PRAGMA
-// integrity_check, fsyncs it and renames it to "<name>-YYYYMMDD-HHMMSS.db",
-// then fsyncs the directory. The copy is written without a journal and
-// without SQLite's syncs (a copy that fails is thrown away, and the one
-// fsync before the rename makes a good one durable); the kernel is asked
-// to start writing it to disk as it is written, so that the disk works
-// while SQLite copies and checks. While the copy runs, the source file is
-// read ahead into the page cache by a goroutine of the run, in large
-// sequential reads, when it fits in half of the available memory (Linux).
-// where <name> is Source's file name without its extension and the
+// integrity_check, fsyncs it and renames it to "<name>-YYYYMMDD-HHMMSS.db"
+// (then fsyncs the directory), where <name> is Source's file name without its extension and the
 // timestamp is Now in UTC. It then removes all but the newest Keep backups
 // of this source (as told by the timestamps in their names; the backup just
 // written is always kept) and any temporary files of this source that an
 // earlier, interrupted run left behind. Runs of one BackupDatabase must not
 // overlap.
 //
+// The copy is written without a journal and without SQLite's syncs (a copy
+// that fails is thrown away, and the one fsync before the rename makes a
+// good one durable); the kernel is asked to start writing it to disk as it
+// is written, so that the disk works while SQLite copies and checks. While
+// the copy runs, the source file is read ahead into the page cache by a
+// goroutine of the run, in large sequential reads, when it fits in half of
+// the available memory and is not cached yet (Linux).
+//
 // When Source is in WAL mode the copy is taken from one read snapshot, so
 // writers carry on unhindered (checkpoints cannot pass the snapshot, so the
 // WAL file grows until the copy is done). Otherwise a write by another connection
 // between two steps makes SQLite start the copy over; after a few restarts
 // the rest is copied in a single step, during which writers wait. A step
-// that finds the source locked for longer than the 5 s busy timeout is
-// tried again, a few times.
+// that finds the source locked for longer than LockTimeout is tried
+// again, a few times.
 //
 // A zero BackupDatabase is not usable: Source and Dir must be set.
 type BackupDatabase struct {
@@ -90,6 +91,10 @@ type BackupDatabase struct {
 	// Now returns the current time, which names the backup; nil means
 	// time.Now.
 	Now func() time.Time
+	// LockTimeout is how long the run waits for a lock that another
+	// connection holds on Source before it fails; 0 means
+	// DefaultLockTimeout (5 s).
+	LockTimeout time.Duration
 }
 
 var _ butler.Action = (*BackupDatabase)(nil)
@@ -131,7 +136,7 @@ func (b *BackupDatabase) Run(ctx context.Context, r butler.Reporter) error {
 
 	// The source is opened and checked before anything is written, so that
 	// a missing or damaged source leaves the backup directory alone.
-	src, err := openBackupSource(ctx, b.Source, log)
+	src, err := openBackupSource(ctx, b.Source, lockTimeout(b.LockTimeout), log)
 	if err != nil {
 		return err
 	}
@@ -239,12 +244,12 @@ type backupSource struct {
 // path and checks that it is one. When the database is in WAL mode it also
 // opens a read transaction, so that the backup copies one snapshot however
 // much other connections write meanwhile.
-func openBackupSource(ctx context.Context, path string, log *slog.Logger) (*backupSource, error) {
+func openBackupSource(ctx context.Context, path string, lock time.Duration, log *slog.Logger) (*backupSource, error) {
 	// SQLite would say only "unable to open database file".
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("open source database: %w", err)
 	}
-	dsn, err := sqliteDSN(path, "mode=ro", busyTimeoutParam())
+	dsn, err := sqliteDSN(path, "mode=ro", busyTimeoutParam(lock))
 	if err != nil {
 		return nil, fmt.Errorf("backup database %s: %w", path, err)
 	}
@@ -265,7 +270,7 @@ func openBackupSource(ctx context.Context, path string, log *slog.Logger) (*back
 	var n int
 	if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&n); err != nil {
 		if isBusy(err) {
-			return fail("source database %s is locked by another connection (waited 5s); nothing was written: %w", err)
+			return fail("source database %s is locked by another connection (waited "+lock.String()+"); nothing was written: %w", err)
 		}
 		return fail("source %s is not a readable SQLite database: %w", err)
 	}
@@ -415,7 +420,7 @@ func percentOf(done, total int) int {
 // an open descriptor of tmp. SQLite does not sync here (synchronous=OFF):
 // the one fsync at the end covers the whole file.
 func finishBackupFile(ctx context.Context, source, tmp string, f *os.File) error {
-	dsn, err := sqliteDSN(tmp, "mode=rw", busyTimeoutParam(), "_pragma=synchronous(OFF)")
+	dsn, err := sqliteDSN(tmp, "mode=rw", busyTimeoutParam(0), "_pragma=synchronous(OFF)")
 	if err != nil {
 		return fmt.Errorf("check backup %s: %w", tmp, err)
 	}

@@ -17,7 +17,8 @@ import (
 // VACUUM on it, reclaiming the space of deleted rows.
 //
 // A run opens a read-write connection of its own to Path (it never creates
-// the file) that waits up to 5 s for locks held by other connections. It
+// the file) that waits up to LockTimeout for locks held by other
+// connections. It
 // refuses to touch a database whose PRAGMA integrity_check does not report
 // "ok". The size it reports is the database's logical size, page_count ×
 // page_size, before and after; after the VACUUM it runs PRAGMA
@@ -35,6 +36,10 @@ import (
 type OptimizeDatabase struct {
 	// Path is the path of the SQLite database file.
 	Path string
+	// LockTimeout is how long the run waits for a lock that another
+	// connection holds on the database before it fails; 0 means
+	// DefaultLockTimeout (5 s).
+	LockTimeout time.Duration
 }
 
 var _ butler.Action = (*OptimizeDatabase)(nil)
@@ -53,7 +58,7 @@ func (o *OptimizeDatabase) Run(ctx context.Context, r butler.Reporter) error {
 	if _, err := os.Stat(o.Path); err != nil {
 		return fmt.Errorf("open database: %w", err)
 	}
-	dsn, err := sqliteDSN(o.Path, "mode=rw", busyTimeoutParam())
+	dsn, err := sqliteDSN(o.Path, "mode=rw", busyTimeoutParam(o.LockTimeout))
 	if err != nil {
 		return fmt.Errorf("optimize database %s: %w", o.Path, err)
 	}
@@ -101,7 +106,7 @@ func (o *OptimizeDatabase) Run(ctx context.Context, r butler.Reporter) error {
 			return o.fail(ctx, s.sql, err)
 		}
 		r.Progress(s.percent, s.step)
-		if err := execRetryingBusy(ctx, conn, s.sql); err != nil {
+		if err := execRetryingBusy(ctx, conn, s.sql, max(10*time.Second, lockTimeout(o.LockTimeout))); err != nil {
 			return o.fail(ctx, s.sql, err)
 		}
 	}
@@ -153,9 +158,9 @@ func databaseSize(ctx context.Context, conn *sql.Conn) (int64, error) {
 // past its busy timeout's help: a statement that reads and then writes
 // (PRAGMA optimize, ANALYZE) fails at once with SQLITE_BUSY_SNAPSHOT when
 // another connection wrote in between, and only a new try helps. It gives up
-// after about 10 s, or when ctx is done.
-func execRetryingBusy(ctx context.Context, conn *sql.Conn, query string) error {
-	deadline := time.Now().Add(10 * time.Second)
+// after about limit, or when ctx is done.
+func execRetryingBusy(ctx context.Context, conn *sql.Conn, query string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
 	for wait := 10 * time.Millisecond; ; wait = min(wait*2, 500*time.Millisecond) {
 		_, err := conn.ExecContext(ctx, query)
 		if err == nil || !isBusy(err) || time.Now().After(deadline) {

@@ -7,11 +7,21 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
-// busyTimeoutMillis is how long a connection of ours waits for a lock held
-// by another connection (the server's) before giving up.
-const busyTimeoutMillis = 5000
+// DefaultLockTimeout is how long BackupDatabase and OptimizeDatabase wait
+// for a lock held by another connection before they fail, when their
+// LockTimeout is 0.
+const DefaultLockTimeout = 5 * time.Second
+
+// lockTimeout returns d, or DefaultLockTimeout when d is 0 or less.
+func lockTimeout(d time.Duration) time.Duration {
+	if d <= 0 {
+		return DefaultLockTimeout
+	}
+	return d
+}
 
 // sqliteDSN returns a modernc.org/sqlite DSN for the file at path: a SQLite
 // "file:" URI with the path made absolute and escaped (so that '?', '#' and
@@ -29,9 +39,10 @@ func sqliteDSN(path string, params ...string) (string, error) {
 	return u.String(), nil
 }
 
-// busyTimeoutParam is the DSN parameter that sets busy_timeout.
-func busyTimeoutParam() string {
-	return fmt.Sprintf("_pragma=busy_timeout(%d)", busyTimeoutMillis)
+// busyTimeoutParam is the DSN parameter that sets busy_timeout to
+// lockTimeout(d), in whole milliseconds (at least 1).
+func busyTimeoutParam(d time.Duration) string {
+	return fmt.Sprintf("_pragma=busy_timeout(%d)", max(lockTimeout(d).Milliseconds(), 1))
 }
 
 // openSQLite opens a database/sql handle on dsn that holds at most one

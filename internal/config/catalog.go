@@ -125,13 +125,13 @@ func (f *File) Catalog(base []butler.Task, w Wiring) ([]butler.Task, error) {
 		q := &tasks.Sequence{One: "database", Many: "databases", Op: "optimization of databases",
 			Steps: []tasks.Step{{Label: ownLabel, Action: w.OwnOptimize}}}
 		for _, d := range f.Databases {
-			q.Steps = append(q.Steps, tasks.Step{Label: d.Path, Action: &tasks.OptimizeDatabase{Path: d.Path}})
+			q.Steps = append(q.Steps, tasks.Step{Label: d.Path, Action: &tasks.OptimizeDatabase{Path: d.Path, LockTimeout: d.LockTimeout}})
 		}
 		optimizeAction = q
 	default:
 		o := &tasks.OptimizeDatabases{Targets: []tasks.OptimizeDatabase{ownOptimize}}
 		for _, d := range f.Databases {
-			o.Targets = append(o.Targets, tasks.OptimizeDatabase{Path: d.Path})
+			o.Targets = append(o.Targets, tasks.OptimizeDatabase{Path: d.Path, LockTimeout: d.LockTimeout})
 		}
 		optimizeAction = o
 	}
@@ -225,7 +225,7 @@ func (f *File) Catalog(base []butler.Task, w Wiring) ([]butler.Task, error) {
 
 // databaseBackup returns the backup action of d.
 func databaseBackup(d Database, backupDir func() string) *tasks.BackupDatabase {
-	b := &tasks.BackupDatabase{Source: d.Path, Keep: d.Keep}
+	b := &tasks.BackupDatabase{Source: d.Path, Keep: d.Keep, LockTimeout: d.LockTimeout}
 	if d.BackupDir != "" {
 		dir := d.BackupDir
 		b.Dir = func() string { return dir }

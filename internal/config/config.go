@@ -37,6 +37,7 @@ import (
 const (
 	DefaultKeep       = 3
 	MaxKeep           = 100
+	MaxLockTimeout    = 10 * time.Minute
 	DefaultMaxAgeDays = 7
 	MaxMaxAgeDays     = 3650
 	MaxInterval       = 365
@@ -87,6 +88,10 @@ type Database struct {
 	// BackupDir is the absolute backup directory; "" means
 	// <ButlerDatabaseBackupPath>/<Name>.
 	BackupDir string
+	// LockTimeout is how long its backup and optimization wait for a lock
+	// another connection holds, up to MaxLockTimeout; 0 means the tasks'
+	// default, tasks.DefaultLockTimeout (5 s).
+	LockTimeout time.Duration
 	// Line is the entry's line in the file.
 	Line int
 }
@@ -507,7 +512,7 @@ func (p *parser) httpURL(n *yaml.Node, path string) (string, bool) {
 
 var (
 	topKeys      = []string{"addr", "data_dir", "database", "token", "log_level", "friendly_name", "node", "metrics_public", "databases", "caches", "update_feed", "tasks"}
-	databaseKeys = []string{"name", "path", "keep", "backup_dir"}
+	databaseKeys = []string{"name", "path", "keep", "backup_dir", "lock_timeout"}
 	cacheKeys    = []string{"path", "max_age_days", "max_size"}
 	feedKeys     = []string{"url"}
 	taskKeys     = []string{"exec", "http", "interval", "randomized", "enabled", "title", "description", "stop_at_window_end"}
@@ -667,6 +672,15 @@ func (p *parser) databases(n *yaml.Node) []Database {
 					d.BackupDir = s
 				} else {
 					ok = false
+				}
+			case "lock_timeout":
+				if v, good := p.duration(fl.val, key); !good {
+					ok = false
+				} else if v > MaxLockTimeout {
+					p.errf(fl.val, key, "%s is more than %s; a maintenance task should not wait longer for another program's lock", v, MaxLockTimeout)
+					ok = false
+				} else {
+					d.LockTimeout = v
 				}
 			}
 		}

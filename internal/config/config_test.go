@@ -74,7 +74,10 @@ func TestParseErrors(t *testing.T) {
 		{"database keep quoted", "databases:\n  - {name: a, path: /a.db, keep: \"3\"}\n", `butler.yaml:2: databases[0].keep: "3" is not a whole number; use a whole number from 1 to 100 (backups kept)`},
 		{"database keep float", "databases:\n  - {name: a, path: /a.db, keep: 2.5}\n", `butler.yaml:2: databases[0].keep: "2.5" is not a whole number; use a whole number from 1 to 100 (backups kept)`},
 		{"database backup_dir relative", "databases:\n  - {name: a, path: /a.db, backup_dir: backups}\n", `butler.yaml:2: databases[0].backup_dir: "backups" is not an absolute path; give the full path of the backup directory, starting with /`},
-		{"database unknown key", "databases:\n  - name: a\n    path: /a.db\n    kept: 3\n", `butler.yaml:4: databases[0].kept: unknown key (did you mean keep?); known keys under databases[0]: name, path, keep, backup_dir`},
+		{"database unknown key", "databases:\n  - name: a\n    path: /a.db\n    kept: 3\n", `butler.yaml:4: databases[0].kept: unknown key (did you mean keep?); known keys under databases[0]: name, path, keep, backup_dir, lock_timeout`},
+		{"database lock_timeout too long", "databases:\n  - {name: a, path: /a.db, lock_timeout: 11m}\n", `butler.yaml:2: databases[0].lock_timeout: 11m0s is more than 10m0s; a maintenance task should not wait longer for another program's lock`},
+		{"database lock_timeout zero", "databases:\n  - {name: a, path: /a.db, lock_timeout: 0s}\n", `butler.yaml:2: databases[0].lock_timeout: "0s" is not more than 0; use Go form like 5m or 1h30m`},
+		{"database lock_timeout not a duration", "databases:\n  - {name: a, path: /a.db, lock_timeout: 5}\n", `butler.yaml:2: databases[0].lock_timeout: "5" is not a duration; use Go form like 5m or 1h30m`},
 		{"database shared backup_dir", "databases:\n  - {name: a, path: /x/lib.db, backup_dir: /b}\n  - {name: b, path: /y/lib.db, backup_dir: /b}\n", `butler.yaml:3: databases[1].backup_dir: /b holds the backups of a, whose file has the same name; give each its own backup_dir`},
 
 		// caches.
@@ -245,7 +248,7 @@ friendly_name: 2026
 node: a
 metrics_public: true
 databases:
-  - {name: a_b-1, path: /x/../db/a.db, keep: 100, backup_dir: /backups/a/}
+  - {name: a_b-1, path: /x/../db/a.db, keep: 100, backup_dir: /backups/a/, lock_timeout: 1m30s}
 caches:
   - {path: /c1, max_age_days: 3650, max_size: 10GiB}
   - {path: /c2, max_size: 1.5 GB}
@@ -285,7 +288,7 @@ tasks:
 		f.Token != "12345678" || f.LogLevel != "DEBUG" || f.FriendlyName != "2026" || f.Node != "a" || !f.MetricsPublic {
 		t.Errorf("server keys = %+v", f)
 	}
-	if want := []Database{{Name: "a_b-1", Path: "/db/a.db", Keep: 100, BackupDir: "/backups/a", Line: 10}}; !reflect.DeepEqual(f.Databases, want) {
+	if want := []Database{{Name: "a_b-1", Path: "/db/a.db", Keep: 100, BackupDir: "/backups/a", LockTimeout: 90 * time.Second, Line: 10}}; !reflect.DeepEqual(f.Databases, want) {
 		t.Errorf("databases = %+v", f.Databases)
 	}
 	wantCaches := []Cache{
