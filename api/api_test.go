@@ -54,8 +54,10 @@ func (b *blocker) Run(ctx context.Context, r butler.Reporter) error {
 			break
 		}
 	}
-	b.entered <- struct{}{}
+	// Entered is announced after the first progress, so that a test that
+	// has seen it finds the progress in the activity.
 	r.Progress(10, "blocking")
+	b.entered <- struct{}{}
 	var tick <-chan time.Time
 	if b.ticking.Load() {
 		t := time.NewTicker(2 * time.Millisecond)
