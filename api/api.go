@@ -55,8 +55,12 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	web, err := newDashboard()
+	if err != nil {
+		return nil, err
+	}
 	rt := &router{}
-	addRoutes(rt, cfg)
+	addRoutes(rt, cfg, web)
 	var h http.Handler = rt
 	h = requireToken(cfg.Token, h)
 	h = limits(h)

@@ -16,7 +16,7 @@ import (
 )
 
 // addRoutes lists the whole API surface.
-func addRoutes(rt *router, cfg Config) {
+func addRoutes(rt *router, cfg Config, web *dashboard) {
 	m, log := cfg.Manager, cfg.Logger
 
 	rt.handle(http.MethodGet, "/butler", handleTasks(m, log))
@@ -40,6 +40,8 @@ func addRoutes(rt *router, cfg Config) {
 	rt.handle(http.MethodGet, "/:/prefs", handlePrefs(m))
 	rt.handle(http.MethodPut, "/:/prefs", handleSetPrefs(m, log))
 	rt.handle(http.MethodGet, "/:/prefs/get", handlePref(m))
+
+	rt.handle(http.MethodGet, "/web", web.ServeHTTP)
 
 	rt.handlePublic(http.MethodGet, "/identity", handleIdentity(cfg))
 	rt.handle(http.MethodGet, "/", handleIdentity(cfg))

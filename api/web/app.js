@@ -1,0 +1,166 @@
+'use strict';
+// The Butler dashboard: the tasks, what is running, the recent runs, and
+// buttons for the five Butler operations. It uses only the HTTP API, with
+// the token it was opened with (?X-Plex-Token=...), which it keeps in
+// sessionStorage and removes from the address bar.
+
+const params = new URLSearchParams(location.search);
+let token = params.get('X-Plex-Token') || sessionStorage.getItem('butler-token') || '';
+if (params.has('X-Plex-Token')) {
+  sessionStorage.setItem('butler-token', token);
+  history.replaceState(null, '', location.pathname);
+}
+
+const $ = (id) => document.getElementById(id);
+const activities = new Map(); // uuid -> Activity
+
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === 'class') e.className = v;
+    else if (k.startsWith('data-')) e.setAttribute(k, v);
+    else e[k] = v;
+  }
+  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(c ?? ''));
+  return e;
+}
+
+function say(text) { $('status').textContent = text; }
+
+async function api(method, path) {
+  const r = await fetch(path, { method, headers: { 'Accept': 'application/json', 'X-Plex-Token': token } });
+  if (!r.ok) {
+    const reason = r.headers.get('X-Butler-Reason') || r.statusText;
+    throw new Error(method + ' ' + path + ': ' + r.status + ' ' + reason);
+  }
+  const text = await r.text();
+  return text && (r.headers.get('Content-Type') || '').includes('json') ? JSON.parse(text) : null;
+}
+
+// act runs one operation and reports what the server said: the outcome
+// and reason headers when there are any, else done.
+async function act(method, path, done) {
+  try {
+    const r = await fetch(path, { method, headers: { 'Accept': 'application/json', 'X-Plex-Token': token } });
+    const outcome = r.headers.get('X-Butler-Outcome');
+    const reason = r.headers.get('X-Butler-Reason');
+    if (!r.ok) throw new Error(method + ' ' + path + ': ' + r.status + ' ' + (reason || r.statusText));
+    say(outcome ? done.replace(/\.$/, '') + ': ' + outcome + (reason ? ' (' + reason + ')' : '') + '.' : done);
+  } catch (e) {
+    say(e.message);
+  }
+  refresh();
+}
+
+function when(s) {
+  if (!s) return '';
+  const d = new Date(s);
+  return isNaN(d) ? s : d.toLocaleString();
+}
+
+function renderTasks(tasks, plan) {
+  const decisions = new Map((plan?.Task || []).map((p) => [p.name, p]));
+  const rows = tasks.map((t) => {
+    const p = decisions.get(t.name);
+    const tonight = p ? p.decision.replaceAll('_', ' ') + (p.at ? ' at ' + when(p.at) : '') : '';
+    return el('tr', { 'data-task': t.name },
+      el('td', {}, el('strong', {}, t.title), el('br'), el('span', { class: 'muted' }, t.name)),
+      el('td', {}, t.interval === 1 ? 'day' : t.interval + ' days'),
+      el('td', {}, t.enabled ? 'yes' : 'no'),
+      el('td', {}, tonight),
+      el('td', { class: 'actions' },
+        el('button', { type: 'button', className: 'start', onclick: () => act('POST', '/butler/' + encodeURIComponent(t.name), 'Started ' + t.name + '.') }, 'Start'),
+        ' ',
+        el('button', { type: 'button', className: 'stop', onclick: () => act('DELETE', '/butler/' + encodeURIComponent(t.name), 'Stopped ' + t.name + '.') }, 'Stop')));
+  });
+  $('tasks').replaceChildren(...rows);
+  $('window').textContent = plan ? '(window ' + when(plan.open) + ' – ' + when(plan.close) + ')' : '';
+}
+
+function renderActivities() {
+  const items = [...activities.values()].map((a) => {
+    const progress = a.progress >= 0 ? el('progress', { max: 100, value: a.progress }) : el('progress');
+    return el('li', { 'data-uuid': a.uuid, 'data-task': a.Context?.taskName || '' },
+      el('span', {}, el('strong', {}, a.title), el('br'), el('span', { class: 'muted' }, a.subtitle)),
+      progress,
+      el('button', { type: 'button', className: 'stop', onclick: () => act('DELETE', '/activities/' + a.uuid, 'Stopped ' + a.title + '.') }, 'Stop'));
+  });
+  $('activities').replaceChildren(...items);
+  $('no-activities').hidden = items.length > 0;
+}
+
+function renderRuns(runs) {
+  const rows = runs.map((r) => el('tr', { 'data-run': r.id, 'data-task': r.task },
+    el('td', {}, String(r.id)),
+    el('td', {}, r.task),
+    el('td', {}, r.trigger),
+    el('td', { class: 'outcome outcome-' + (r.outcome || r.state) }, r.outcome || r.state),
+    el('td', {}, when(r.startedAt)),
+    el('td', {}, when(r.endedAt)),
+    el('td', {}, r.summary || r.error || r.reason || ''),
+    el('td', { class: 'actions' }, el('button', { type: 'button', onclick: () => showLog(r.id) }, 'Log'))));
+  $('runs').replaceChildren(...rows);
+}
+
+async function showLog(id) {
+  try {
+    const r = await fetch('/butler/runs/' + id + '/log', { headers: { 'X-Plex-Token': token } });
+    if (!r.ok) throw new Error('GET log of run ' + id + ': ' + r.status);
+    const log = $('log');
+    log.textContent = (await r.text()) || '(this run kept no log)';
+    log.hidden = false;
+  } catch (e) {
+    say(e.message);
+  }
+}
+
+let refreshing = null;
+// refresh reads everything again; calls while one is running share it.
+function refresh() {
+  refreshing ??= (async () => {
+    try {
+      const [tasks, plan, acts, runs] = await Promise.all([
+        api('GET', '/butler'), api('GET', '/butler/plan'), api('GET', '/activities'), api('GET', '/butler/runs?limit=20')]);
+      renderTasks(tasks?.ButlerTasks?.ButlerTask || [], plan?.MediaContainer);
+      activities.clear();
+      for (const a of acts?.MediaContainer?.Activity || []) activities.set(a.uuid, a);
+      renderActivities();
+      renderRuns(runs?.MediaContainer?.Run || []);
+    } catch (e) {
+      say(e.message);
+    } finally {
+      refreshing = null;
+    }
+  })();
+  return refreshing;
+}
+
+function listen() {
+  const es = new EventSource('/:/eventsource/notifications?filters=activity&X-Plex-Token=' + encodeURIComponent(token));
+  es.onopen = () => { $('live').textContent = 'live'; };
+  es.onerror = () => { $('live').textContent = 'reconnecting…'; };
+  es.addEventListener('activity', (ev) => {
+    const n = JSON.parse(ev.data).NotificationContainer;
+    let ended = false;
+    for (const a of n.ActivityNotification || []) {
+      if (a.event === 'ended') {
+        activities.delete(a.uuid);
+        ended = true;
+      } else {
+        activities.set(a.uuid, a.Activity);
+      }
+    }
+    renderActivities();
+    if (ended) refresh();
+  });
+}
+
+$('start-all').onclick = () => act('POST', '/butler', 'Started every task that is due.');
+$('stop-all').onclick = () => act('DELETE', '/butler', 'Stopped every task.');
+fetch('/identity', { headers: { 'Accept': 'application/json' } })
+  .then((r) => r.json())
+  .then((id) => { $('server').textContent = (id.MediaContainer.friendlyName || '') + ' ' + id.MediaContainer.version; })
+  .catch(() => {});
+refresh();
+listen();
+setInterval(refresh, 15000);
