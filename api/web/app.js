@@ -66,7 +66,7 @@ function renderTasks(tasks, plan) {
     return el('tr', { 'data-task': t.name },
       el('td', {}, el('strong', {}, t.title), el('br'), el('span', { class: 'muted' }, t.name)),
       el('td', {}, t.interval === 1 ? 'day' : t.interval + ' days'),
-      el('td', {}, t.enabled ? 'yes' : 'no'),
+      el('td', { class: t.enabled ? 'enabled-yes' : 'enabled-no' }, t.enabled ? 'yes' : 'no'),
       el('td', {}, tonight),
       el('td', { class: 'actions' },
         el('button', { type: 'button', className: 'start', onclick: () => act('POST', '/butler/' + encodeURIComponent(t.name), 'Started ' + t.name + '.') }, 'Start'),
@@ -114,6 +114,71 @@ async function showLog(id) {
   }
 }
 
+// settings are the values last read from the server, by id.
+let settings = new Map();
+
+function renderSettings(list) {
+  settings = new Map(list.map((st) => [st.id, st]));
+  const fields = [];
+  for (const st of list) {
+    if (st.hidden) continue;
+    const id = 'setting-' + st.id;
+    let input;
+    if (st.type === 'bool') {
+      input = el('input', { type: 'checkbox', id, checked: st.value === true, 'data-id': st.id });
+    } else if (st.enumValues) {
+      input = el('select', { id, 'data-id': st.id },
+        ...st.enumValues.split('|').map((pair) => {
+          const i = pair.indexOf(':');
+          const value = i < 0 ? pair : pair.slice(0, i);
+          return el('option', { value, selected: String(st.value) === value }, i < 0 ? pair : pair.slice(i + 1));
+        }));
+    } else {
+      input = el('input', { type: st.type === 'int' ? 'number' : 'text', id, value: String(st.value), 'data-id': st.id });
+    }
+    fields.push(el('label', { htmlFor: id }, st.label, el('span', { class: 'muted' }, st.id)),
+      el('div', {}, input, el('span', { class: 'muted' }, st.summary)));
+  }
+  $('setting-fields').replaceChildren(...fields);
+}
+
+async function loadSettings() {
+  try {
+    const prefs = await api('GET', '/:/prefs');
+    renderSettings(prefs?.MediaContainer?.Setting || []);
+  } catch (e) {
+    say(e.message);
+  }
+}
+
+// saveSettings sends the settings that were changed on the page, all in
+// one PUT (the server takes all of them or none).
+async function saveSettings(ev) {
+  ev.preventDefault();
+  const q = new URLSearchParams();
+  for (const input of $('setting-fields').querySelectorAll('[data-id]')) {
+    const st = settings.get(input.dataset.id);
+    const value = input.type === 'checkbox' ? String(input.checked) : input.value;
+    if (value !== String(st.value)) q.set(st.id, value);
+  }
+  if ([...q.keys()].length === 0) {
+    say('Nothing to save: no setting was changed.');
+    return;
+  }
+  try {
+    const r = await fetch('/:/prefs?' + q, { method: 'PUT', headers: { 'Accept': 'application/json', 'X-Plex-Token': token } });
+    if (!r.ok) {
+      const body = await r.json().catch(() => null);
+      throw new Error('Nothing was saved: ' + (body?.errors?.[0]?.message || r.headers.get('X-Butler-Reason') || r.status));
+    }
+    say('Saved ' + [...q.keys()].join(', ') + '.');
+  } catch (e) {
+    say(e.message);
+  }
+  await loadSettings();
+  refresh();
+}
+
 let refreshing = null;
 // refresh reads everything again; calls while one is running share it.
 function refresh() {
@@ -155,6 +220,8 @@ function listen() {
   });
 }
 
+$('settings').addEventListener('submit', saveSettings);
+loadSettings();
 $('start-all').onclick = () => act('POST', '/butler', 'Started every task that is due.');
 $('stop-all').onclick = () => act('DELETE', '/butler', 'Stopped every task.');
 fetch('/identity', { headers: { 'Accept': 'application/json' } })
