@@ -1,8 +1,6 @@
 package tasks_test
 
 import (
-	"context"
-	"database/sql"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,28 +9,6 @@ import (
 
 	"github.com/plexbutler/butler/tasks"
 )
-
-// holdExclusiveLock opens the database at path on a connection of its own
-// and takes an exclusive lock on it until the test ends.
-func holdExclusiveLock(t *testing.T, path string) {
-	t.Helper()
-	db, err := sql.Open("sqlite", dsn(t, path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	conn, err := db.Conn(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.ExecContext(t.Context(), "BEGIN EXCLUSIVE"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn.ExecContext(context.Background(), "ROLLBACK")
-		conn.Close()
-	})
-}
 
 // TestLockTimeout checks that BackupDatabase and OptimizeDatabase wait for
 // a lock as long as their LockTimeout says, not the 5 s default, fail

@@ -3,7 +3,6 @@ package tasks_test
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -171,25 +170,6 @@ func TestDatabasesLocked(t *testing.T) {
 		t.Skip("waits for the 5 s busy timeout")
 	}
 	const busyTimeout = 5 * time.Second
-	lockDB := func(t *testing.T, path string) {
-		t.Helper()
-		db, err := sql.Open("sqlite", dsn(t, path))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		conn, err := db.Conn(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := conn.ExecContext(t.Context(), "BEGIN EXCLUSIVE"); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			conn.ExecContext(context.Background(), "ROLLBACK")
-			conn.Close()
-		})
-	}
 	fileBytes := func(t *testing.T, path string) []byte {
 		t.Helper()
 		b, err := os.ReadFile(path)
@@ -219,7 +199,7 @@ func TestDatabasesLocked(t *testing.T) {
 		createDB(t, locked, "delete", 200, 200)
 		createDB(t, other, "delete", 200, 200)
 		before := fileBytes(t, locked)
-		lockDB(t, locked)
+		holdExclusiveLock(t, locked)
 		r := newTestReporter(t)
 		start := time.Now()
 		err := (&tasks.OptimizeDatabases{Targets: []tasks.OptimizeDatabase{{Path: locked}, {Path: other}}}).Run(t.Context(), r)
@@ -237,7 +217,7 @@ func TestDatabasesLocked(t *testing.T) {
 		locked, other := filepath.Join(dir, "locked.db"), filepath.Join(dir, "other.db")
 		createDB(t, locked, "delete", 200, 200)
 		createDB(t, other, "delete", 200, 200)
-		lockDB(t, locked)
+		holdExclusiveLock(t, locked)
 		backups := filepath.Join(dir, "backups")
 		r := newTestReporter(t)
 		start := time.Now()

@@ -1,6 +1,7 @@
 package tasks_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
@@ -195,4 +196,26 @@ func names(t *testing.T, dir string) []string {
 		out = append(out, de.Name())
 	}
 	return out
+}
+
+// holdExclusiveLock opens the database at path on a connection of its own
+// and takes an exclusive lock on it until the test ends.
+func holdExclusiveLock(t *testing.T, path string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", dsn(t, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	conn, err := db.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(t.Context(), "BEGIN EXCLUSIVE"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn.ExecContext(context.Background(), "ROLLBACK")
+		conn.Close()
+	})
 }

@@ -151,12 +151,9 @@ func run() (string, error) {
 		return "", err
 	}
 	// The same, Butler and the shell, with the source in the page cache.
-	res.warmBackup = []*tool{{label: res.backup[0].label, run: res.backup[0].run}, {label: res.backup[1].label, run: res.backup[1].run}}
-	r.warm = src
-	if err := alternate("backup, warm cache", reps, res.warmBackup); err != nil {
+	if res.warmBackup, err = r.warmRuns("backup", src, res.backup[:2]); err != nil {
 		return "", err
 	}
-	r.warm = ""
 	if err := floor(); err != nil {
 		return "", err
 	}
@@ -205,12 +202,9 @@ func run() (string, error) {
 	if err := alternate("optimize", reps, res.optimize); err != nil {
 		return "", err
 	}
-	res.warmOptimize = []*tool{{label: res.optimize[0].label, run: res.optimize[0].run}, {label: res.optimize[1].label, run: res.optimize[1].run}}
-	r.warm = work
-	if err := alternate("optimize, warm cache", reps, res.warmOptimize); err != nil {
+	if res.warmOptimize, err = r.warmRuns("optimize", work, res.optimize); err != nil {
 		return "", err
 	}
-	r.warm = ""
 	if err := floor(); err != nil {
 		return "", err
 	}

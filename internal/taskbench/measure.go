@@ -193,6 +193,19 @@ func alternate(what string, reps int, tools []*tool) error {
 	return nil
 }
 
+// warmRuns runs tools again, reps times each, with input read into the
+// page cache before every run instead of the cache dropped, and returns
+// them as new tools holding only these runs.
+func (r *runner) warmRuns(what, input string, tools []*tool) ([]*tool, error) {
+	warm := make([]*tool, len(tools))
+	for i, t := range tools {
+		warm[i] = &tool{label: t.label, run: t.run}
+	}
+	r.warm = input
+	defer func() { r.warm = "" }()
+	return warm, alternate(what+", warm cache", reps, warm)
+}
+
 // warmUp runs every tool once, untimed, before the timed runs: the first
 // run after a 1 GiB database is built (and files of a few GiB deleted, on a
 // file system mounted with discard) was seen to take three times as long as
