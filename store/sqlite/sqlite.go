@@ -16,7 +16,7 @@ import (
 	"os"
 	"strings"
 
-	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
+	msqlite "modernc.org/sqlite" // also the "sqlite" database/sql driver
 
 	"github.com/plexbutler/butler"
 	"github.com/plexbutler/butler/internal/sqlstore"
@@ -35,12 +35,14 @@ type DB struct {
 var _ butler.Store = (*DB)(nil)
 
 // Open opens (creating it when missing) the SQLite database at path and
-// brings Butler's tables up to date. A file that exists but is not a SQLite
-// database is an error: Open never replaces a damaged database with a fresh
-// one. Use ":memory:" for a private in-memory database.
+// brings Butler's tables up to date. A file that is there but is not a
+// sound SQLite database (see Check) is refused with a *DamagedError before
+// anything is written to it: Open never replaces a damaged database with a
+// fresh one, and never turns an empty file into one. Use ":memory:" for a
+// private in-memory database.
 func Open(ctx context.Context, path string) (*DB, error) {
 	if path != ":memory:" {
-		if err := checkHeader(path); err != nil {
+		if err := Check(ctx, path); err != nil {
 			return nil, err
 		}
 	}
@@ -73,25 +75,132 @@ func dsn(path string) string {
 	return "file:" + path + "?" + q.Encode()
 }
 
-// checkHeader refuses a file that is there, not empty and not SQLite.
-func checkHeader(path string) error {
+// sqliteHeader is how every SQLite database file starts.
+const sqliteHeader = "SQLite format 3\x00"
+
+// DamagedError is the error of Open and Check for a database file that is
+// there but empty, not a SQLite database, or damaged (PRAGMA quick_check
+// finds faults). The file has not been changed.
+type DamagedError struct {
+	// Path is the database file, as given to Open or Check.
+	Path string
+	// Problem says what is wrong with it, as the end of a sentence that
+	// starts with the file's name: "is empty (0 bytes)".
+	Problem string
+}
+
+// Error says which file it is and what is wrong with it.
+// Error says which file it is and what is wrong with it.
+func (e *DamagedError) Error() string { return "database " + e.Path + " " + e.Problem }
+
+// Check tells whether the SQLite database file at path can be used as it
+// is. It returns nil when there is no file (Open creates one), a
+// *DamagedError when the file is empty, does not start with the 16 bytes of
+// SQLite's header, or fails SQLite's PRAGMA quick_check (or SQLite finds it
+// malformed while checking), and another error when the file cannot be read
+// or checked at all. It opens the database read-only: it writes nothing to
+// it (SQLite may create the -wal and -shm files of a database in WAL mode).
+// Its cost grows with the database's size: quick_check reads every page.
+func Check(ctx context.Context, path string) error {
+	exists, err := checkHeader(path)
+	if err != nil || !exists {
+		return err
+	}
+	return quickCheck(ctx, path)
+}
+
+// checkHeader reads the first 16 bytes of the file at path. It returns
+// false without error when there is no file.
+func checkHeader(path string) (exists bool, err error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("open database %s: %w", path, err)
+		return false, fmt.Errorf("open database %s: %w", path, err)
 	}
 	defer f.Close()
-	head := make([]byte, 16)
+	head := make([]byte, len(sqliteHeader))
 	n, err := io.ReadFull(f, head)
-	if n == 0 && (err == io.EOF || err == nil) {
+	switch {
+	case n == 0 && (err == nil || errors.Is(err, io.EOF)):
+		return true, &DamagedError{Path: path, Problem: "is empty (0 bytes), so it holds no database"}
+	case err != nil && !errors.Is(err, io.ErrUnexpectedEOF):
+		return true, fmt.Errorf("read database %s: %w", path, err)
+	case n < len(head) || !bytes.Equal(head, []byte(sqliteHeader)):
+		return true, &DamagedError{Path: path, Problem: fmt.Sprintf("is not a SQLite database: it does not start with the SQLite header (%q)", sqliteHeader)}
+	}
+	return true, nil
+}
+
+// quickCheck runs PRAGMA quick_check on a read-only connection of its own.
+func quickCheck(ctx context.Context, path string) error {
+	q := url.Values{}
+	q.Add("mode", "ro")
+	q.Add("_pragma", "busy_timeout(5000)")
+	problems, err := runQuickCheck(ctx, "file:"+path+"?"+q.Encode())
+	var se *msqlite.Error
+	if errors.As(err, &se) && se.Code()&0xff == sqliteReadOnly {
+		// A hot rollback journal beside the file, which only a writer
+		// may roll back: check it the way a writer opens it.
+		q.Del("mode")
+		problems, err = runQuickCheck(ctx, "file:"+path+"?"+q.Encode())
+	}
+	if err != nil {
+		if !errors.As(err, &se) || (se.Code()&0xff != sqliteCorrupt && se.Code()&0xff != sqliteNotADB) {
+			return fmt.Errorf("check database %s: %w; check that the file and its directory can be read", path, err)
+		}
+		if len(problems) == 0 {
+			return &DamagedError{Path: path, Problem: "is damaged: SQLite says " + firstLine(err.Error())}
+		}
+	} else if len(problems) == 1 && problems[0] == "ok" {
 		return nil
 	}
-	if !bytes.Equal(head[:n], []byte("SQLite format 3\x00")[:n]) || n < 16 {
-		return fmt.Errorf("database %s is not a SQLite database; move it away or point --database at another file (nothing was changed)", path)
+	p := "is damaged: PRAGMA quick_check found faults"
+	if len(problems) > 0 {
+		p += ", the first: " + firstLine(strings.TrimPrefix(problems[0], "*** in database main ***"))
 	}
-	return nil
+	return &DamagedError{Path: path, Problem: p}
+}
+
+// SQLite's primary result codes that quickCheck tells apart.
+const (
+	sqliteReadOnly = 8
+	sqliteCorrupt  = 11
+	sqliteNotADB   = 26
+)
+
+// runQuickCheck opens dsn, runs PRAGMA quick_check and returns its rows,
+// those read before an error included.
+func runQuickCheck(ctx context.Context, dsn string) ([]string, error) {
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	rows, err := db.QueryContext(ctx, "PRAGMA quick_check")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return out, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// firstLine returns s up to its first line break, at most 200 bytes of it.
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	return s
 }
 
 // SQL returns the connection pool, for River's driver.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -88,18 +89,125 @@ func TestOpenNotADatabase(t *testing.T) {
 	}
 }
 
+// TestOpenEmptyFile: an empty file is refused, not made into a database:
+// a database truncated to nothing must not come back as a fresh one.
 func TestOpenEmptyFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "butler.db")
+	dir := t.TempDir()
+	path := filepath.Join(dir, "butler.db")
 	if err := os.WriteFile(path, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	db, err := sqlite.Open(t.Context(), path)
+	if err == nil {
+		db.Close()
+		t.Fatalf("Open of an empty file: no error, want a *DamagedError")
+	}
+	var de *sqlite.DamagedError
+	if !errors.As(err, &de) || de.Path != path || !strings.Contains(err.Error(), "empty") {
+		t.Errorf("Open error %v (%T), want a *DamagedError for %s saying it is empty", err, err, path)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Size() != 0 {
+		t.Errorf("the empty file was changed: %v, %v", fi, err)
+	}
+	if names := dirNames(t, dir); len(names) != 1 {
+		t.Errorf("the directory holds %v after the refusal, want only butler.db", names)
+	}
+}
+
+// TestOpenDamaged: a database whose header is right but one of whose
+// tables is damaged is refused before the migrations, which would not have
+// noticed, and the file is left as it was.
+func TestOpenDamaged(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "butler.db")
+	db := open(t, path)
+	if _, err := db.SQL().ExecContext(t.Context(), `CREATE TABLE ballast (b BLOB)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SQL().ExecContext(t.Context(), `INSERT INTO ballast VALUES (randomblob(100)), (randomblob(100))`); err != nil {
+		t.Fatal(err)
+	}
+	var root int64
+	if err := db.SQL().QueryRowContext(t.Context(), `SELECT rootpage FROM sqlite_master WHERE name = 'ballast'`).Scan(&root); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := sqlite.Check(t.Context(), path); err != nil {
+		t.Fatalf("Check of the sound database: %v", err)
+	}
+	// The table's root page gets a page type that does not exist.
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte{0x7f, 0x7f, 0x7f, 0x7f}, (root-1)*4096); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	d, err := sqlite.Open(t.Context(), path)
+	if err == nil {
+		d.Close()
+		t.Fatalf("Open of a damaged database: no error")
+	}
+	var de *sqlite.DamagedError
+	if !errors.As(err, &de) || de.Path != path || !strings.Contains(err.Error(), "quick_check") {
+		t.Errorf("Open error %v (%T), want a *DamagedError for %s naming quick_check", err, err, path)
+	}
+	if len(lines(err.Error())) != 1 {
+		t.Errorf("the error has more than one line:\n%s", err)
+	}
+	after, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Errorf("Open changed the damaged database")
+	}
+}
+
+// TestCheckLiveWAL: Check passes a sound database that another connection
+// is writing, with its WAL not yet checkpointed.
+func TestCheckLiveWAL(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "butler.db")
 	db := open(t, path)
 	if err := db.SaveSettings(t.Context(), map[string]string{"a": "1"}); err != nil {
-		t.Fatalf("SaveSettings on a database made from an empty file: %v", err)
+		t.Fatal(err)
 	}
-	if got, err := db.Settings(t.Context()); err != nil || got["a"] != "1" {
-		t.Errorf("Settings = %v, %v; want a=1", got, err)
+	if fi, err := os.Stat(path + "-wal"); err != nil || fi.Size() == 0 {
+		t.Fatalf("no WAL content to check through: %v, %v", fi, err)
 	}
+	if err := sqlite.Check(t.Context(), path); err != nil {
+		t.Errorf("Check of a live database in WAL mode: %v", err)
+	}
+	if err := sqlite.Check(t.Context(), filepath.Join(t.TempDir(), "absent.db")); err != nil {
+		t.Errorf("Check of a missing file: %v, want nil (Open creates it)", err)
+	}
+}
+
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func lines(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == '\n' })
 }
 
 func TestOpenMissingFile(t *testing.T) {
