@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"strconv"
 	"sync/atomic"
 	"time"
 )
@@ -24,6 +25,9 @@ const (
 const (
 	channelSettings = "butler_settings"
 	channelEvents   = "butler_events"
+	// channelStop carries the id of a run that was told to stop to the
+	// server that works it.
+	channelStop = "butler_stop"
 )
 
 var errFenced = errors.New("this server lost the database")
@@ -50,7 +54,7 @@ func (m *Manager) startCluster(ctx context.Context) {
 	c := m.cluster
 	m.background(ctx, m.clusterLoop)
 	m.background(ctx, func(ctx context.Context) {
-		_ = c.store.Listen(ctx, []string{channelSettings, channelEvents}, func(ch, payload string) {
+		_ = c.store.Listen(ctx, []string{channelSettings, channelEvents, channelStop}, func(ch, payload string) {
 			m.onNotification(ctx, ch, payload)
 		})
 	})
@@ -105,9 +109,62 @@ func (m *Manager) onNotification(ctx context.Context, ch, payload string) {
 			return
 		}
 		m.hub.publish(re.Event)
+	case channelStop:
+		id, err := strconv.ParseInt(payload, 10, 64)
+		if err != nil {
+			return
+		}
+		if lr := m.localRun(id); lr != nil {
+			lr.stop(errStopped)
+		}
 	case channelSettings, "":
 		if err := m.reloadSettings(ctx); err != nil {
 			m.logger.WarnContext(ctx, "butler: reload settings", slog.String("error", err.Error()))
+		}
+		if ch == "" {
+			// Reconnected: a stop sent meanwhile may have been missed.
+			m.stopStoppingRuns(ctx)
+		}
+	}
+}
+
+// signalStop tells the server that works run r to stop it: a notification
+// that server acts on at once, and River's cancellation of the run's job.
+// Should both be lost, that server finds the run stopping in the store at
+// its next heartbeat (stopStoppingRuns).
+func (m *Manager) signalStop(ctx context.Context, r Run) {
+	if m.cluster != nil {
+		if err := m.cluster.store.Notify(ctx, channelStop, strconv.FormatInt(r.ID, 10)); err != nil {
+			m.logger.WarnContext(ctx, "butler: tell the server working a run to stop it", slog.Int64("run", r.ID),
+				slog.String("node", r.Node), slog.String("error", err.Error()))
+		}
+	}
+	if r.JobID != 0 {
+		if err := m.queue.Cancel(ctx, r.JobID); err != nil {
+			m.logger.WarnContext(ctx, "butler: cancel job", slog.Int64("job", r.JobID), slog.String("error", err.Error()))
+		}
+	}
+}
+
+// stopStoppingRuns stops the local runs that the store says are stopping:
+// the fallback for a stop whose notification did not arrive.
+func (m *Manager) stopStoppingRuns(ctx context.Context) {
+	m.mu.Lock()
+	n := len(m.local)
+	m.mu.Unlock()
+	if n == 0 {
+		return
+	}
+	runs, err := m.store.ActiveRuns(ctx)
+	if err != nil {
+		return
+	}
+	for _, r := range runs {
+		if r.State != StateStopping || r.Node != m.node {
+			continue
+		}
+		if lr := m.localRun(r.ID); lr != nil {
+			lr.stop(errStopped)
 		}
 	}
 }
@@ -178,6 +235,7 @@ func (m *Manager) clusterTick(ctx context.Context) {
 			m.logger.InfoContext(ctx, "butler: another server plans the windows")
 		}
 	}
+	m.stopStoppingRuns(ctx)
 	if lead {
 		m.endDeadNodes(ctx, now)
 	}
@@ -193,16 +251,25 @@ func (m *Manager) fence(ctx context.Context) {
 	}
 	m.mu.Unlock()
 	for _, lr := range locals {
-		lr.cancel(errFenced)
+		lr.stop(errFenced)
 	}
 	if len(locals) > 0 {
 		m.logger.WarnContext(ctx, "butler: stopped local runs: the database has been unreachable too long", slog.Int("runs", len(locals)))
 	}
 }
 
+// deadAfter is how long a server must have been silent before its runs are
+// ended: NodeDeadAfter, or longer when a task's grace is long — a server
+// that lost the database stops its runs after FenceAfter, and their
+// processes may take their grace to end; until then the task must not
+// start elsewhere.
+func (m *Manager) deadAfter() time.Duration {
+	return max(NodeDeadAfter, FenceAfter+m.MaxStopGrace()+HeartbeatEvery)
+}
+
 // endDeadNodes ends the runs of nodes that stopped beating.
 func (m *Manager) endDeadNodes(ctx context.Context, now time.Time) {
-	dead, err := m.cluster.store.DeadNodes(ctx, now.Add(-NodeDeadAfter))
+	dead, err := m.cluster.store.DeadNodes(ctx, now.Add(-m.deadAfter()))
 	if err != nil || len(dead) == 0 {
 		return
 	}
@@ -211,12 +278,15 @@ func (m *Manager) endDeadNodes(ctx context.Context, now time.Time) {
 		isDead[n] = true
 		m.logger.WarnContext(ctx, "butler: a server stopped answering", slog.String("node", n))
 	}
-	m.opMu.Lock()
-	defer m.opMu.Unlock()
 	runs, err := m.store.ActiveRuns(ctx)
 	if err != nil {
 		return
 	}
+	names := m.names()
+	for _, r := range runs {
+		names = append(names, r.Task)
+	}
+	defer m.locks.lockAll(names)()
 	rq, _ := m.queue.(Requeuer)
 	for _, r := range runs {
 		if r.State == StateQueued && r.JobID != 0 && rq != nil {
@@ -229,10 +299,10 @@ func (m *Manager) endDeadNodes(ctx context.Context, now time.Time) {
 			}
 			continue
 		}
-		if r.State != StateRunning || !isDead[r.Node] {
+		if !r.State.Working() || !isDead[r.Node] {
 			continue
 		}
-		ok, err := m.finish(ctx, r, []RunState{StateRunning}, Finish{
+		ok, err := m.finish(ctx, r, []RunState{StateRunning, StateStopping}, Finish{
 			Outcome: OutcomeInterrupted, Reason: "server " + r.Node + " stopped answering while the task ran",
 			EndedAt: now, Progress: r.Progress, Step: r.Step,
 		})

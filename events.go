@@ -39,6 +39,9 @@ type Activity struct {
 	Trigger  Trigger
 	Node     string
 	Started  time.Time
+	// Stopping says the run was told to stop and its work has not stopped
+	// yet.
+	Stopping bool
 	// Outcome is set on the ended event.
 	Outcome Outcome
 }
@@ -235,11 +238,11 @@ func (m *Manager) Activities(ctx context.Context) ([]Activity, error) {
 		return out, err
 	}
 	for _, r := range runs {
-		if r.State != StateRunning || r.Node == m.node {
+		if !r.State.Working() || r.Node == m.node {
 			continue
 		}
 		out = append(out, Activity{UUID: r.UUID, RunID: r.ID, Task: r.Task, Title: m.title(r.Task), Step: r.Step,
-			Progress: r.Progress, Trigger: r.Trigger, Node: r.Node, Started: r.StartedAt})
+			Progress: r.Progress, Trigger: r.Trigger, Node: r.Node, Started: r.StartedAt, Stopping: r.State == StateStopping})
 	}
 	sortActivities(out)
 	return out, nil

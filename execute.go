@@ -41,6 +41,8 @@ type localRun struct {
 
 	mu          sync.Mutex
 	running     bool
+	stopping    bool // told to stop; its work has not stopped yet
+	process     ProcessGroup
 	started     time.Time
 	percent     int
 	step        string
@@ -59,8 +61,12 @@ func (lr *localRun) activity() (Activity, bool) {
 	return Activity{
 		UUID: lr.run.UUID, RunID: lr.run.ID, Task: lr.run.Task, Title: lr.title, Step: lr.step,
 		Progress: lr.percent, Trigger: lr.run.Trigger, Node: lr.run.Node, Started: lr.started,
+		Stopping: lr.stopping,
 	}, true
 }
+
+// stop tells the run's work to stop; cause says why.
+func (lr *localRun) stop(cause error) { lr.cancel(cause) }
 
 func (lr *localRun) progress() (int, string) {
 	lr.mu.Lock()
@@ -147,7 +153,20 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 	tctx, tcancel := context.WithTimeoutCause(rctx, t.TimeLimit, errTimedOut)
 	defer tcancel()
 	rep := &reporter{m: m, lr: lr, logger: slog.New(&logHandler{next: logger.Handler(), log: lr.log})}
+	// Once the run is told to stop, whatever the cause, it is stopping
+	// until its action returns.
+	actionDone := make(chan struct{})
+	var watcher sync.WaitGroup
+	watcher.Go(func() {
+		select {
+		case <-tctx.Done():
+			m.markStopping(context.WithoutCancel(ctx), lr, reasonOf(context.Cause(tctx), t.TimeLimit))
+		case <-actionDone:
+		}
+	})
 	runErr := safeRun(tctx, t.Action, rep)
+	close(actionDone)
+	watcher.Wait()
 
 	f := Finish{EndedAt: m.now(), Log: lr.log.String()}
 	f.Progress, f.Step = lr.progress()
@@ -158,6 +177,11 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 	switch {
 	case cause != nil:
 		f.Outcome, f.Reason = outcomeOf(cause), reasonOf(cause, t.TimeLimit)
+		if runErr != nil && !errors.Is(runErr, cause) && runErr.Error() != tctx.Err().Error() {
+			// How the work stopped (a command that needed SIGKILL says so).
+			f.Error = runErr.Error()
+			f.Reason += "; " + runErr.Error()
+		}
 	case runErr != nil:
 		f.Outcome, f.Reason, f.Error = OutcomeFailed, "the task failed", runErr.Error()
 	default:
@@ -168,14 +192,14 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 		f.SuccessDay = m.Settings().Window().Day(started)
 	}
 	r.StartedAt = started
-	ours, err := m.finish(context.WithoutCancel(ctx), r, []RunState{StateRunning}, f)
+	ours, err := m.finishDurably(ctx, r, f)
 	if err != nil {
 		return fmt.Errorf("finish run %d: %w", r.ID, err)
 	}
 	a, _ = lr.activity()
-	a.Progress, a.Step, a.Outcome = f.Progress, f.Step, f.Outcome
+	a.Progress, a.Step, a.Outcome, a.Stopping = f.Progress, f.Step, f.Outcome, false
 	if !ours {
-		// A stop recorded the end first.
+		// Another server ended it first (it counted this one dead).
 		if final, err := m.store.Run(context.WithoutCancel(ctx), r.ID); err == nil {
 			a.Outcome = final.Outcome
 			f.Outcome = final.Outcome
@@ -188,6 +212,60 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 	logger.InfoContext(ctx, "butler: run ended", slog.String("outcome", string(f.Outcome)),
 		slog.Duration("elapsed", f.EndedAt.Sub(started)), slog.String("summary", f.Summary), slog.String("error", f.Error))
 	return nil
+}
+
+// markStopping records that a run was told to stop and tells the
+// subscribers; the run stays stopping until its action returns.
+func (m *Manager) markStopping(ctx context.Context, lr *localRun, reason string) {
+	lr.mu.Lock()
+	already := lr.stopping
+	lr.stopping = true
+	lr.mu.Unlock()
+	if already {
+		return
+	}
+	if _, err := m.store.MarkStopping(ctx, lr.run.ID, reason); err != nil {
+		m.logger.WarnContext(ctx, "butler: record that a run is stopping", slog.Int64("run", lr.run.ID), slog.String("error", err.Error()))
+	}
+	if a, ok := lr.activity(); ok {
+		m.publish(Event{Type: EventUpdated, Activity: a})
+	}
+}
+
+// finishRetryMax bounds the wait between two tries to record a run's end.
+const finishRetryMax = 5 * time.Second
+
+// finishDurably records how a running or stopping run ended. A store that
+// cannot write (disk full, read-only, unreachable) is tried again, with
+// backoff, until it can or the manager stops: a run's end is never lost
+// while the server lives, and the run stays running or stopping — so that
+// its task is not started again — until it is recorded. When the manager
+// stops first, the run is left for the next start, which ends it
+// interrupted.
+func (m *Manager) finishDurably(ctx context.Context, r Run, f Finish) (bool, error) {
+	wait := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		ok, err := m.finish(context.WithoutCancel(ctx), r, []RunState{StateRunning, StateStopping}, f)
+		if err == nil {
+			if attempt > 1 {
+				m.logger.InfoContext(ctx, "butler: recorded the end of a run after the store could write again",
+					slog.Int64("run", r.ID), slog.Int("attempts", attempt))
+			}
+			return ok, nil
+		}
+		if attempt == 1 {
+			m.logger.ErrorContext(ctx, "butler: cannot record the end of a run; trying again until the store can write",
+				slog.Int64("run", r.ID), slog.String("error", err.Error()))
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-timer.C:
+		case <-m.quit:
+			timer.Stop()
+			return false, err
+		}
+		wait = min(wait*2, finishRetryMax)
+	}
 }
 
 func reasonOf(cause error, limit time.Duration) string {
@@ -263,6 +341,15 @@ func (r *reporter) Progress(percent int, step string) {
 			r.logger.Warn("butler: save progress", slog.String("error", err.Error()))
 		}
 	}
+}
+
+// ProcessStarted records the process group the run's action started
+// (ProcessReporter).
+func (r *reporter) ProcessStarted(p ProcessGroup) error {
+	r.lr.mu.Lock()
+	r.lr.process = p
+	r.lr.mu.Unlock()
+	return r.m.store.SetRunProcess(context.Background(), r.lr.run.ID, p)
 }
 
 func (r *reporter) Summary(text string) {

@@ -66,9 +66,14 @@ type Config struct {
 	// Rand draws random start instants; default a source seeded at random.
 	Rand  schedule.Rand
 	Store Store
-	// StopGrace is how long a stop waits for the task to return before it
-	// answers; default 2 s. The stop is durable before the answer either way.
-	StopGrace time.Duration
+	// StopWait is how long a stop request waits for the run's work to stop
+	// before it answers that the run is stopping; default 2 s. The stop is
+	// durable before the answer either way, and the run ends finished once
+	// its work has stopped, however long that takes.
+	StopWait time.Duration
+	// Reaper ends the process groups a previous process of this server left
+	// behind (package tasks: GroupReaper); nil reaps nothing.
+	Reaper Reaper
 }
 
 // Manager is the Butler: it decides, starts, stops and plans runs of the
@@ -81,21 +86,25 @@ type Manager struct {
 	defs    []SettingDef
 	defByID map[string]SettingDef
 
-	logger    *slog.Logger
-	node      string
-	now       func() time.Time
-	observer  Observer
-	queue     Queue
-	rnd       schedule.Rand
-	store     Store
-	stopGrace time.Duration
+	logger   *slog.Logger
+	node     string
+	now      func() time.Time
+	observer Observer
+	queue    Queue
+	rnd      schedule.Rand
+	store    Store
+	stopWait time.Duration
+	reaper   Reaper
 
-	opMu sync.Mutex // serialises start and stop decisions on this node
+	locks      taskLocks  // serialises decisions per task
+	settingsMu sync.Mutex // serialises settings changes
 
 	mu       sync.Mutex
 	settings Settings
 	local    map[int64]*localRun
 	closing  bool
+	quit     chan struct{} // closed when Stop begins: retries give up
+	quitOnce sync.Once
 
 	gate    *gate
 	hub     hub
@@ -119,19 +128,21 @@ func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
 		return nil, errors.New("butler: Config needs a Store and a Queue")
 	}
 	m := &Manager{
-		byName:    map[TaskName]*Task{},
-		known:     map[TaskName]bool{},
-		defByID:   map[string]SettingDef{},
-		logger:    cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
-		node:      cmp.Or(cfg.Node, "local"),
-		now:       cfg.NowFunc,
-		observer:  cfg.Observer,
-		queue:     cfg.Queue,
-		rnd:       cfg.Rand,
-		store:     cfg.Store,
-		stopGrace: cmp.Or(cfg.StopGrace, 2*time.Second),
-		local:     map[int64]*localRun{},
-		wake:      make(chan struct{}, 1),
+		byName:   map[TaskName]*Task{},
+		known:    map[TaskName]bool{},
+		defByID:  map[string]SettingDef{},
+		logger:   cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
+		node:     cmp.Or(cfg.Node, "local"),
+		now:      cfg.NowFunc,
+		observer: cfg.Observer,
+		queue:    cfg.Queue,
+		rnd:      cfg.Rand,
+		store:    cfg.Store,
+		stopWait: cmp.Or(cfg.StopWait, 2*time.Second),
+		reaper:   cfg.Reaper,
+		local:    map[int64]*localRun{},
+		wake:     make(chan struct{}, 1),
+		quit:     make(chan struct{}),
 	}
 	if m.now == nil {
 		m.now = time.Now
@@ -236,8 +247,8 @@ func (m *Manager) SetSettings(ctx context.Context, raw map[string]string) error 
 		slices.Sort(problems)
 		return Errorf(EINVALID, "nothing was changed: %s", strings.Join(problems, "; "))
 	}
-	m.opMu.Lock()
-	defer m.opMu.Unlock()
+	m.settingsMu.Lock()
+	defer m.settingsMu.Unlock()
 	if err := m.store.SaveSettings(ctx, canon); err != nil {
 		return fmt.Errorf("save settings: %w", err)
 	}
@@ -305,17 +316,13 @@ func (m *Manager) Start(ctx context.Context) error {
 	}
 	for _, r := range active {
 		switch r.State {
-		case StateRunning:
+		case StateRunning, StateStopping:
 			if m.cluster != nil && r.Node != m.node {
 				continue // another server's; the leader ends it if that server is dead
 			}
-			if _, err := m.finish(ctx, r, []RunState{StateRunning}, Finish{
-				Outcome: OutcomeInterrupted, Reason: "the server stopped while the task ran", EndedAt: now,
-				Progress: r.Progress, Step: r.Step,
-			}); err != nil {
-				return fmt.Errorf("butler: end interrupted run %d: %w", r.ID, err)
+			if err := m.recoverRun(ctx, r, now); err != nil {
+				return err
 			}
-			m.logger.InfoContext(ctx, "butler: run interrupted by the previous stop", slog.Int64("run", r.ID), slog.String("task", string(r.Task)))
 		case StateQueued:
 			m.enqueue(ctx, r)
 		}
@@ -336,10 +343,59 @@ func (m *Manager) Start(ctx context.Context) error {
 	return nil
 }
 
+// recoverRun ends a run that a previous process of this server left
+// running or stopping: what is left of its process group is killed first
+// (up to the task's grace), so that nothing of it runs on when the task may
+// start again; then the run ends interrupted.
+func (m *Manager) recoverRun(ctx context.Context, r Run, now time.Time) error {
+	reason := "the server stopped while the task ran"
+	if !r.Process.IsZero() && m.reaper != nil {
+		found, err := m.reaper.Reap(ctx, r.Process, m.grace(r.Task))
+		if err != nil {
+			return fmt.Errorf("butler: end the processes run %d left (process group %d): %w", r.ID, r.Process.PGID, err)
+		}
+		if found {
+			reason += "; the processes it left were killed at the next start"
+			m.logger.WarnContext(ctx, "butler: killed the processes of a run the previous process left behind",
+				slog.Int64("run", r.ID), slog.String("task", string(r.Task)), slog.Int("pgid", r.Process.PGID))
+		}
+	}
+	if _, err := m.finish(ctx, r, []RunState{StateRunning, StateStopping}, Finish{
+		Outcome: OutcomeInterrupted, Reason: reason, EndedAt: now, Progress: r.Progress, Step: r.Step,
+	}); err != nil {
+		return fmt.Errorf("butler: end interrupted run %d: %w", r.ID, err)
+	}
+	m.logger.InfoContext(ctx, "butler: run interrupted by the previous stop", slog.Int64("run", r.ID), slog.String("task", string(r.Task)))
+	return nil
+}
+
+// grace is how long the task's action takes to stop once told to, at most
+// (Graceful); zero when it does not say.
+func (m *Manager) grace(name TaskName) time.Duration {
+	if t, ok := m.byName[name]; ok {
+		if g, ok := t.Action.(Graceful); ok {
+			return g.StopGrace()
+		}
+	}
+	return 0
+}
+
+// MaxStopGrace is the longest grace of any offered task (Graceful): how
+// long a shutdown may have to wait for running tasks to stop, beyond the
+// time it takes to tell them.
+func (m *Manager) MaxStopGrace() time.Duration {
+	var g time.Duration
+	for _, t := range m.catalog {
+		g = max(g, m.grace(t.Name))
+	}
+	return g
+}
+
 // Stop stops the planner loop and every local run (they end interrupted),
 // waiting for them until ctx is done. Queued runs stay queued for the next
 // start. Stop may be called twice, or without Start.
 func (m *Manager) Stop(ctx context.Context) error {
+	m.quitOnce.Do(func() { close(m.quit) })
 	m.mu.Lock()
 	m.closing = true
 	locals := make([]*localRun, 0, len(m.local))
@@ -355,7 +411,7 @@ func (m *Manager) Stop(ctx context.Context) error {
 		}
 	}
 	for _, lr := range locals {
-		lr.cancel(errShutdown)
+		lr.stop(errShutdown)
 	}
 	done := make(chan struct{})
 	go func() {

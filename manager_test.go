@@ -100,8 +100,9 @@ func task(name butler.TaskName, interval int, randomized bool, a butler.Action) 
 
 // start makes a manager on a fresh in-memory SQLite store inside the
 // current bubble, applies settings, and starts it. It is stopped when the
-// test's bubble ends.
-func start(t *testing.T, catalog []butler.Task, settings map[string]string) *fixture {
+// test's bubble ends. Each option may change the manager's Config (its
+// Store is the SQLite store until an option wraps it).
+func start(t *testing.T, catalog []butler.Task, settings map[string]string, options ...func(*butler.Config)) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, ":memory:")
@@ -112,7 +113,11 @@ func start(t *testing.T, catalog []butler.Task, settings map[string]string) *fix
 		t.Fatal(err)
 	}
 	q := &testQueue{cancels: map[int64]context.CancelFunc{}}
-	m, err := butler.NewManager(ctx, butler.Config{Catalog: catalog, Store: db, Queue: q, HostZone: "UTC", DataDir: t.TempDir()})
+	cfg := butler.Config{Catalog: catalog, Store: db, Queue: q, HostZone: "UTC", DataDir: t.TempDir()}
+	for _, o := range options {
+		o(&cfg)
+	}
+	m, err := butler.NewManager(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/plexbutler/butler/schedule"
@@ -36,9 +37,10 @@ type StartResult struct {
 // StopResult says what a stop did.
 type StopResult struct {
 	Task TaskName
-	// Outcome is "stopped" (a running run) or "removed" (a waiting one).
+	// Outcome is StopStopped, StopStopping or StopRemoved.
 	Outcome string
-	Run     Run
+	// Run is the run as it was when the stop answered.
+	Run Run
 }
 
 // TaskStatus is a task with its enable flag and live state.
@@ -96,7 +98,9 @@ func taskState(t Task, s Settings, active map[TaskName]Run, records map[TaskName
 			st.Active = schedule.ActiveScheduled
 		case StateQueued:
 			st.Active = schedule.ActiveQueued
-		case StateRunning:
+		case StateRunning, StateStopping:
+			// A stopping run's work goes on until it has stopped: the
+			// task is running until then.
 			st.Active = schedule.ActiveRunning
 		}
 	}
@@ -115,8 +119,7 @@ func (m *Manager) StartTask(ctx context.Context, name TaskName, force bool) (Sta
 	if err := m.open(); err != nil {
 		return StartResult{}, err
 	}
-	m.opMu.Lock()
-	defer m.opMu.Unlock()
+	defer m.locks.lock(name)()
 	s := m.Settings()
 	active, records, err := m.state(ctx)
 	if err != nil {
@@ -168,8 +171,7 @@ func (m *Manager) StartAll(ctx context.Context) ([]StartResult, error) {
 	if err := m.open(); err != nil {
 		return nil, err
 	}
-	m.opMu.Lock()
-	defer m.opMu.Unlock()
+	defer m.locks.lockAll(m.names())()
 	s := m.Settings()
 	active, records, err := m.state(ctx)
 	if err != nil {
@@ -219,7 +221,7 @@ func (m *Manager) apply(ctx context.Context, t Task, d schedule.Decision, trigge
 	created, err := m.store.CreateRun(ctx, &r)
 	if errors.Is(err, ErrActiveRun) {
 		// Another node (or the planner) made one first.
-		if created.State == StateRunning {
+		if created.State.Working() {
 			return StartResult{Task: t.Name, Outcome: StartRunning, Run: created, Reason: "already running"}, nil
 		}
 		return waitingResult(created, now), nil
@@ -260,54 +262,94 @@ func (m *Manager) enqueue(ctx context.Context, r Run) {
 	}
 }
 
+// StopOutcome says what a stop did with a run, as the X-Butler-Outcome
+// header spells it.
+const (
+	// StopStopped: the run's work has stopped; the run is finished.
+	StopStopped = "stopped"
+	// StopStopping: the run was told to stop (durably) and its work has
+	// not stopped yet; it ends finished once it has.
+	StopStopping = "stopping"
+	// StopRemoved: a waiting run was removed (skipped) before it started.
+	StopRemoved = "removed"
+)
+
 // StopTask stops the task's running run or removes its waiting one
 // (scheduling.md, "stop one task"). It returns ENOTFOUND when the task is not
-// offered or has nothing to stop. The run's end is stored before it returns.
+// offered or has nothing to stop.
+//
+// The stop is durable before StopTask returns: the run is stopping (or
+// removed) in the store, and the run's work has been told to stop. StopTask
+// then waits up to Config.StopWait for the work to stop; the result says
+// whether it has (StopStopped) or not yet (StopStopping). Other tasks never
+// wait for it.
 func (m *Manager) StopTask(ctx context.Context, name TaskName) (StopResult, error) {
 	if _, ok := m.byName[name]; !ok {
 		return StopResult{}, m.notFound(name)
 	}
-	m.opMu.Lock()
-	defer m.opMu.Unlock()
+	unlock := m.locks.lock(name)
 	active, _, err := m.state(ctx)
 	if err != nil {
+		unlock()
 		return StopResult{}, err
 	}
 	r, ok := active[name]
 	if !ok {
+		unlock()
 		return StopResult{}, Errorf(ENOTFOUND, "task %s is not running, scheduled or queued; nothing to stop", name)
 	}
-	res, err := m.stopRun(ctx, r, errStopped)
+	p, err := m.beginStop(ctx, r, errStopped)
+	if err == nil {
+		m.suppress(ctx, name)
+	}
+	unlock()
 	if err != nil {
 		return StopResult{}, err
 	}
-	m.suppress(ctx, name)
-	return res, nil
+	return m.awaitStop(ctx, p), nil
 }
 
 // StopAll stops every running run and removes every waiting one
-// (scheduling.md, "stop all tasks"), and returns what it did.
+// (scheduling.md, "stop all tasks"), and returns what it did. Like StopTask
+// it returns once every stop is durable, after waiting up to
+// Config.StopWait for the work of the running ones to stop.
 func (m *Manager) StopAll(ctx context.Context) ([]StopResult, error) {
-	m.opMu.Lock()
-	defer m.opMu.Unlock()
 	runs, err := m.store.ActiveRuns(ctx)
 	if err != nil {
+		return nil, fmt.Errorf("read active runs: %w", err)
+	}
+	names := m.names()
+	for _, r := range runs {
+		names = append(names, r.Task)
+	}
+	unlock := m.locks.lockAll(names)
+	// Read again under the locks: the list may have changed meanwhile.
+	runs, err = m.store.ActiveRuns(ctx)
+	if err != nil {
+		unlock()
 		return nil, fmt.Errorf("read active runs: %w", err)
 	}
 	// Waiting runs first: stopping a running one frees a slot that a
 	// waiting one would take.
 	slices.SortStableFunc(runs, func(a, b Run) int { return cmp.Compare(rank(a.State), rank(b.State)) })
-	var out []StopResult
+	var pending []pendingStop
 	var errs []error
 	for _, r := range runs {
-		res, err := m.stopRun(ctx, r, errStopped)
+		p, err := m.beginStop(ctx, r, errStopped)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		m.suppress(ctx, r.Task)
-		out = append(out, res)
+		pending = append(pending, p)
 	}
+	unlock()
+	out := make([]StopResult, len(pending))
+	var wg sync.WaitGroup
+	for i, p := range pending {
+		wg.Go(func() { out[i] = m.awaitStop(ctx, p) })
+	}
+	wg.Wait()
 	return out, errors.Join(errs...)
 }
 
@@ -315,8 +357,6 @@ func (m *Manager) StopAll(ctx context.Context) ([]StopResult, error) {
 // /activities/{uuid} does. It returns ENOTFOUND when no run has that UUID or
 // the run is not running.
 func (m *Manager) StopActivity(ctx context.Context, id string) (StopResult, error) {
-	m.opMu.Lock()
-	defer m.opMu.Unlock()
 	r, err := m.store.RunByUUID(ctx, id)
 	if ErrorCode(err) == ENOTFOUND {
 		return StopResult{}, Errorf(ENOTFOUND, "no activity %s; GET /activities lists them", id)
@@ -324,15 +364,33 @@ func (m *Manager) StopActivity(ctx context.Context, id string) (StopResult, erro
 	if err != nil {
 		return StopResult{}, err
 	}
-	if r.State != StateRunning {
+	unlock := m.locks.lock(r.Task)
+	if r, err = m.store.Run(ctx, r.ID); err != nil {
+		unlock()
+		return StopResult{}, err
+	}
+	if !r.State.Working() {
+		unlock()
 		return StopResult{}, Errorf(ENOTFOUND, "activity %s is not running (run %d is %s)", id, r.ID, r.State)
 	}
-	res, err := m.stopRun(ctx, r, errStopped)
+	p, err := m.beginStop(ctx, r, errStopped)
+	if err == nil {
+		m.suppress(ctx, r.Task)
+	}
+	unlock()
 	if err != nil {
 		return StopResult{}, err
 	}
-	m.suppress(ctx, r.Task)
-	return res, nil
+	return m.awaitStop(ctx, p), nil
+}
+
+// names returns the names of the offered tasks.
+func (m *Manager) names() []TaskName {
+	out := make([]TaskName, len(m.catalog))
+	for i, t := range m.catalog {
+		out[i] = t.Name
+	}
+	return out
 }
 
 // suppress keeps a stopped task out of the rest of the current window.
@@ -347,62 +405,119 @@ func (m *Manager) suppress(ctx context.Context, name TaskName) {
 	}
 }
 
-// stopRun ends one active run: a waiting run is removed (skipped), a running
-// one is stopped (cause says why) and its end is stored before it returns.
-func (m *Manager) stopRun(ctx context.Context, r Run, cause error) (StopResult, error) {
+// pendingStop is a stop that has been recorded and signalled: a removed
+// waiting run (done), or a stopping run whose work may still go on.
+type pendingStop struct {
+	run  Run
+	done bool      // removed, or found finished
+	lr   *localRun // the run's local worker, when this server holds it
+}
+
+// beginStop ends one active run as far as can be done at once, under the
+// task's lock: a waiting run is removed (skipped); a running one is moved to
+// stopping in the store (cause says why) and its work is told to stop,
+// wherever it runs. It does not wait for the work.
+func (m *Manager) beginStop(ctx context.Context, r Run, cause error) (pendingStop, error) {
 	if r.State == StateScheduled || r.State == StateQueued {
 		reason := "removed by stop"
 		if errors.Is(cause, errWindowClosed) {
 			reason = "window closed"
 		}
 		if err := m.remove(ctx, r, reason); err != nil {
-			return StopResult{}, err
+			return pendingStop{}, err
 		}
 		// It may have started meanwhile; then stop it.
 		cur, err := m.store.Run(ctx, r.ID)
 		if err != nil {
-			return StopResult{}, err
+			return pendingStop{}, err
 		}
-		if cur.State != StateRunning {
-			cur.State = StateFinished
-			return StopResult{Task: r.Task, Outcome: "removed", Run: cur}, nil
+		if !cur.State.Working() {
+			return pendingStop{run: cur, done: true}, nil
 		}
 		r = cur
 	}
-	m.mu.Lock()
-	lr := m.local[r.ID]
-	m.mu.Unlock()
+	if r.State == StateRunning {
+		if _, err := m.store.MarkStopping(ctx, r.ID, causeReason(cause)); err != nil {
+			return pendingStop{}, fmt.Errorf("record stop of run %d: %w", r.ID, err)
+		}
+		cur, err := m.store.Run(ctx, r.ID)
+		if err != nil {
+			return pendingStop{}, err
+		}
+		r = cur
+		if r.State == StateFinished {
+			return pendingStop{run: r, done: true}, nil
+		}
+	}
+	lr := m.localRun(r.ID)
 	if lr != nil {
-		lr.cancel(cause)
+		lr.stop(cause)
+	} else {
+		m.signalStop(ctx, r)
+	}
+	m.logger.InfoContext(ctx, "butler: run stopping", slog.String("task", string(r.Task)), slog.Int64("run", r.ID),
+		slog.String("reason", causeReason(cause)))
+	return pendingStop{run: r, lr: lr}, nil
+}
+
+// awaitStop waits up to StopWait for a stopping run's work to stop, and
+// says where it is.
+func (m *Manager) awaitStop(ctx context.Context, p pendingStop) StopResult {
+	res := StopResult{Task: p.run.Task, Run: p.run}
+	if p.done {
+		res.Outcome = StopRemoved
+		if p.run.Outcome != OutcomeSkipped {
+			res.Outcome = StopStopped
+		}
+		return res
+	}
+	res.Outcome = StopStopping
+	timer := time.NewTimer(m.stopWait)
+	defer timer.Stop()
+	if p.lr != nil {
 		select {
-		case <-lr.done:
-		case <-time.After(m.stopGrace):
-			m.logger.WarnContext(ctx, "butler: task has not returned after its stop; the run is recorded as stopped",
-				slog.String("task", string(r.Task)), slog.Int64("run", r.ID))
+		case <-p.lr.done:
+		case <-timer.C:
 		case <-ctx.Done():
 		}
-	}
-	if r.JobID != 0 && lr == nil {
-		// Running on another node: cancel it there.
-		if err := m.queue.Cancel(ctx, r.JobID); err != nil {
-			m.logger.WarnContext(ctx, "butler: cancel job", slog.Int64("job", r.JobID), slog.String("error", err.Error()))
+	} else {
+		// Another server does the work: watch the store.
+		tick := time.NewTicker(remoteStopPoll)
+		defer tick.Stop()
+	wait:
+		for {
+			select {
+			case <-tick.C:
+				if cur, err := m.store.Run(ctx, p.run.ID); err == nil && cur.State == StateFinished {
+					break wait
+				}
+			case <-timer.C:
+				break wait
+			case <-ctx.Done():
+				break wait
+			}
 		}
 	}
-	f := Finish{Outcome: OutcomeStopped, Reason: causeReason(cause), EndedAt: m.now(), Progress: r.Progress, Step: r.Step}
-	if lr != nil {
-		f.Progress, f.Step = lr.progress()
-		f.Log = lr.log.String()
+	if cur, err := m.store.Run(context.WithoutCancel(ctx), p.run.ID); err == nil {
+		res.Run = cur
+		if cur.State == StateFinished {
+			res.Outcome = StopStopped
+		}
 	}
-	if _, err := m.finish(ctx, r, []RunState{StateRunning}, f); err != nil {
-		return StopResult{}, fmt.Errorf("record stop of run %d: %w", r.ID, err)
-	}
-	final, err := m.store.Run(ctx, r.ID)
-	if err != nil {
-		return StopResult{}, err
-	}
-	m.logger.InfoContext(ctx, "butler: run stopped", slog.String("task", string(r.Task)), slog.Int64("run", r.ID),
-		slog.String("outcome", string(final.Outcome)))
-	return StopResult{Task: r.Task, Outcome: "stopped", Run: final}, nil
+	m.logger.InfoContext(ctx, "butler: stop answered", slog.String("task", string(res.Task)), slog.Int64("run", res.Run.ID),
+		slog.String("outcome", res.Outcome))
+	return res
+}
+
+// remoteStopPoll is how often a stop of a run another server works looks
+// whether it has ended.
+const remoteStopPoll = 20 * time.Millisecond
+
+// localRun returns this server's worker of the run, or nil.
+func (m *Manager) localRun(id int64) *localRun {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.local[id]
 }
 
 // remove ends a scheduled or queued run as skipped and takes its job out of
@@ -418,12 +533,9 @@ func (m *Manager) remove(ctx context.Context, r Run, reason string) error {
 		return nil
 	}
 	m.gate.forget(gateKey{r.ScheduledAt, r.ID})
-	m.mu.Lock()
-	lr := m.local[r.ID]
-	m.mu.Unlock()
-	if lr != nil {
+	if lr := m.localRun(r.ID); lr != nil {
 		// Fetched by a worker here and waiting for a slot.
-		lr.cancel(errStopped)
+		lr.stop(errStopped)
 	}
 	if r.JobID != 0 {
 		if err := m.queue.Cancel(ctx, r.JobID); err != nil {

@@ -42,8 +42,7 @@ func (m *Manager) tick(ctx context.Context, now time.Time) time.Time {
 	if !m.IsLeader() {
 		return next // another server plans; this one is poked if it takes over
 	}
-	m.opMu.Lock()
-	defer m.opMu.Unlock()
+	defer m.locks.lockAll(m.names())()
 	active, err := m.store.ActiveRuns(ctx)
 	if err != nil {
 		m.logger.ErrorContext(ctx, "butler: planner: read active runs", slog.String("error", err.Error()))
@@ -115,7 +114,8 @@ func (m *Manager) closeWindows(ctx context.Context, now time.Time, w schedule.Wi
 			}
 		case StateRunning:
 			if t, ok := m.byName[r.Task]; ok && t.StopAtWindowEnd {
-				if _, err := m.stopRun(ctx, r, errWindowClosed); err != nil {
+				// Told to stop; the run ends once its work has stopped.
+				if _, err := m.beginStop(ctx, r, errWindowClosed); err != nil {
 					m.logger.ErrorContext(ctx, "butler: stop run at window close", slog.Int64("run", r.ID), slog.String("error", err.Error()))
 				}
 			}

@@ -11,17 +11,27 @@ import (
 // RunState is where a run is in its life.
 type RunState string
 
-// The states of a run. At most one run of a task is scheduled, queued or
-// running at any moment.
+// The states of a run. At most one run of a task is scheduled, queued,
+// running or stopping at any moment.
 const (
 	StateScheduled RunState = "scheduled" // waits for its instant
 	StateQueued    RunState = "queued"    // waits for a free slot
 	StateRunning   RunState = "running"
-	StateFinished  RunState = "finished" // has an Outcome
+	// StateStopping: the run was told to stop (by a request, its time
+	// limit, its window's end or the server's shutdown) and its work has not
+	// stopped yet: its action has not returned, or its command's processes
+	// are still alive. It ends finished once they are gone.
+	StateStopping RunState = "stopping"
+	StateFinished RunState = "finished" // has an Outcome
 )
 
-// Active reports whether the state is scheduled, queued or running.
+// Active reports whether the state is scheduled, queued, running or
+// stopping.
 func (s RunState) Active() bool { return s != StateFinished && s != "" }
+
+// Working reports whether the run's work may be going on: running or
+// stopping.
+func (s RunState) Working() bool { return s == StateRunning || s == StateStopping }
 
 // Outcome is how a finished run ended.
 type Outcome string
@@ -84,6 +94,10 @@ type Run struct {
 	JobID    int64
 	Progress int // 0..100, or -1 when unknown
 	Step     string
+	// Process is the process group the run's command started, when it
+	// started one; a server that died is recognised by it at the next start
+	// and what it left behind is killed.
+	Process ProcessGroup
 
 	CreatedAt   time.Time
 	ScheduledAt time.Time // when it may start
@@ -111,3 +125,16 @@ func NewUUID() string {
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
+
+// ProcessGroup identifies a process group on one boot of one machine: its
+// id, the start time of its leader (in clock ticks since boot, as
+// /proc/PID/stat gives it) and the kernel's boot id. The zero value is no
+// group.
+type ProcessGroup struct {
+	PGID  int
+	Start uint64
+	Boot  string
+}
+
+// IsZero reports whether p names no group.
+func (p ProcessGroup) IsZero() bool { return p.PGID == 0 }

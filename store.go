@@ -94,7 +94,14 @@ type Store interface {
 	// StartRun moves a queued run to running on node; false when it was not
 	// queued any more (it was removed).
 	StartRun(ctx context.Context, id int64, node string, at time.Time) (bool, error)
-	// SaveProgress records a running run's progress.
+	// MarkStopping moves a running run to stopping and records why it is
+	// stopping; false when it was not running (it is stopping or finished
+	// already, or never started).
+	MarkStopping(ctx context.Context, id int64, reason string) (bool, error)
+	// SetRunProcess records the process group a running or stopping run's
+	// action started.
+	SetRunProcess(ctx context.Context, id int64, p ProcessGroup) error
+	// SaveProgress records a running or stopping run's progress.
 	SaveProgress(ctx context.Context, id int64, progress int, step string) error
 	// FinishRun ends a run that is in one of the states from; false when it
 	// was in none of them (someone else ended it first). A success also

@@ -62,6 +62,38 @@ type Action interface {
 	Run(ctx context.Context, r Reporter) error
 }
 
+// ProcessReporter is implemented by the Reporter of a run: an action that
+// starts a process group tells it so as soon as the group exists, before it
+// waits for it. ProcessStarted records the group durably, so that if the
+// server dies while the group lives, its next start kills what is left
+// (see [Reaper]); when it returns an error the action must end the group
+// and fail, as nothing would clean up after it.
+type ProcessReporter interface {
+	ProcessStarted(p ProcessGroup) error
+}
+
+// Graceful is implemented by actions that give their work time to end
+// after they are told to stop (a command gets SIGTERM, then SIGKILL after
+// its grace). StopGrace is that time; a server shutting down waits for it,
+// and a stop waits for the action to return at least that long before it
+// counts the action as stuck.
+type Graceful interface {
+	StopGrace() time.Duration
+}
+
+// Reaper ends process groups that a server which died left behind
+// (package tasks: GroupReaper). The manager calls it at start, before
+// anything runs, for each run of this server that was left running or
+// stopping with a recorded process group.
+type Reaper interface {
+	// Reap ends group p if it is still there and is still the group that
+	// was recorded (a process id may have been reused since): SIGTERM to the
+	// group, SIGKILL to what is left after grace, and it returns once
+	// nothing of the group is alive. found reports whether anything of the
+	// group was alive.
+	Reap(ctx context.Context, p ProcessGroup, grace time.Duration) (found bool, err error)
+}
+
 // ActionFunc adapts a function to the Action interface.
 type ActionFunc func(ctx context.Context, r Reporter) error
 

@@ -22,9 +22,21 @@ import (
 
 func activityOf(a butler.Activity) apitype.Activity {
 	ctx := &apitype.ActivityContext{TaskName: string(a.Task), RunID: a.RunID, Trigger: string(a.Trigger), Node: a.Node, Outcome: string(a.Outcome)}
+	subtitle := a.Step
+	switch {
+	case a.Outcome != "":
+	case a.Stopping:
+		ctx.State = string(butler.StateStopping)
+		subtitle = "Stopping"
+		if a.Step != "" {
+			subtitle += ": " + a.Step
+		}
+	default:
+		ctx.State = string(butler.StateRunning)
+	}
 	return apitype.Activity{
-		UUID: a.UUID, Type: apitype.ActivityType, Cancellable: true, UserID: 1,
-		Title: a.Title, Subtitle: a.Step, Progress: a.Progress, Context: ctx,
+		UUID: a.UUID, Type: apitype.ActivityType, Cancellable: apitype.Bool(!a.Stopping), UserID: 1,
+		Title: a.Title, Subtitle: subtitle, Progress: a.Progress, Context: ctx,
 	}
 }
 

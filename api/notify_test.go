@@ -111,9 +111,15 @@ func TestWebsocketNotifications(t *testing.T) {
 	wait(t, b.entered, "the task")
 	s.do(t, req{method: "DELETE", path: "/butler/BackupDatabase"})
 	for _, c := range []*websocket.Conn{plural, singular} {
-		started, updated, ended := readNotification(t, c), readNotification(t, c), readNotification(t, c)
-		if started.Event != "started" || updated.Event != "updated" || ended.Event != "ended" {
-			t.Fatalf("events %s %s %s, want started updated ended", started.Event, updated.Event, ended.Event)
+		started, updated, stopping, ended := readNotification(t, c), readNotification(t, c), readNotification(t, c), readNotification(t, c)
+		if started.Event != "started" || updated.Event != "updated" || stopping.Event != "updated" || ended.Event != "ended" {
+			t.Fatalf("events %s %s %s %s, want started updated updated ended", started.Event, updated.Event, stopping.Event, ended.Event)
+		}
+		if sc := stopping.Activity.Context; sc == nil || sc.State != "stopping" || bool(stopping.Activity.Cancellable) {
+			t.Fatalf("the update at the stop: %+v, want the activity stopping and no longer cancellable", stopping.Activity)
+		}
+		if sc := updated.Activity.Context; sc == nil || sc.State != "running" {
+			t.Fatalf("the first update: %+v, want the activity running", updated.Activity)
 		}
 		if started.UUID == "" || started.UUID != ended.UUID || started.Activity.UUID != started.UUID {
 			t.Fatalf("uuids %s %s", started.UUID, ended.UUID)
@@ -154,7 +160,7 @@ func TestEventSource(t *testing.T) {
 	s.do(t, req{method: "DELETE", path: "/butler/OptimizeDatabase"})
 	sc := bufio.NewScanner(resp.Body)
 	var events []string
-	for len(events) < 3 && sc.Scan() {
+	for len(events) < 4 && sc.Scan() {
 		line := sc.Text()
 		if data, ok := strings.CutPrefix(line, "data: "); ok {
 			var n apitype.Notification
@@ -164,7 +170,7 @@ func TestEventSource(t *testing.T) {
 			events = append(events, n.NotificationContainer.ActivityNotification[0].Event)
 		}
 	}
-	if strings.Join(events, ",") != "started,updated,ended" {
+	if strings.Join(events, ",") != "started,updated,updated,ended" { // the second update: stopping
 		t.Fatalf("events %v", events)
 	}
 }

@@ -217,7 +217,10 @@ type ActivityContext struct {
 	RunID    int64  `json:"runID" xml:"runID,attr"`
 	Trigger  string `json:"trigger" xml:"trigger,attr"`
 	Node     string `json:"node,omitempty" xml:"node,attr,omitempty"`
-	Outcome  string `json:"outcome,omitempty" xml:"outcome,attr,omitempty"`
+	// State is "running", or "stopping" once the run was told to stop
+	// and until its work has stopped (then the activity ends).
+	State   string `json:"state,omitempty" xml:"state,attr,omitempty"`
+	Outcome string `json:"outcome,omitempty" xml:"outcome,attr,omitempty"`
 }
 
 // ActivityType is the Activity type of Butler tasks.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -77,6 +78,13 @@ var execInheritedEnv = []string{"PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_A
 // that outlives it must put it in a session of its own (setsid) and close
 // its standard output and error.
 //
+// Crashes: on Linux the kernel kills the program (SIGKILL) should Butler
+// die while it runs (a parent-death signal), and the process group is
+// recorded with the run (through butler.ProcessReporter) so that what the
+// program started in its group is ended at Butler's next start
+// (GroupReaper). A group that cannot be recorded is killed at once and the
+// run fails.
+//
 // Exec is for Unix systems.
 type Exec struct {
 	// Argv is the program, an absolute path, and its arguments. It is run
@@ -133,9 +141,13 @@ func (e *Exec) Run(ctx context.Context, r butler.Reporter) error {
 		Env:         e.environ(),
 		Stdout:      stdoutW,
 		Stderr:      stderrW,
-		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
+		SysProcAttr: execSysProcAttr(),
 	}
 	r.Progress(-1, "running "+filepath.Base(e.Argv[0]))
+	// The kernel's parent-death signal follows the thread that started the
+	// program: this goroutine keeps that thread until the program is gone.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	if err := cmd.Start(); err != nil {
 		closeAll(stdoutR, stdoutW, stderrR, stderrW)
 		return fmt.Errorf("start %s: %w", name, err)
@@ -144,6 +156,14 @@ func (e *Exec) Run(ctx context.Context, r butler.Reporter) error {
 	closeAll(stdoutW, stderrW)
 	pgid := cmd.Process.Pid
 	log.Debug("program started", "pid", pgid, "args", e.Argv[1:])
+	if err := recordGroup(r, pgid); err != nil {
+		// Were the server to die now, nothing would end the group.
+		signalGroup(pgid, syscall.SIGKILL)
+		_ = cmd.Wait()
+		endGroup(pgid, time.Now(), 0, log)
+		closeAll(stdoutR, stderrR)
+		return fmt.Errorf("%s killed at its start: its process group could not be recorded (%w), and a crash of the server would have left it running", name, err)
+	}
 
 	s := &execStreams{out: out, r: r, log: log}
 	var readers sync.WaitGroup
@@ -197,7 +217,7 @@ func (e *Exec) Run(ctx context.Context, r butler.Reporter) error {
 		if killed {
 			how = fmt.Sprintf("killed with SIGKILL after a grace period of %s", grace)
 		}
-		return fmt.Errorf("%s stopped (%s): %w", name, how, ctx.Err())
+		return &stoppedError{msg: fmt.Sprintf("%s stopped (%s)", name, how), err: ctx.Err()}
 	}
 	status, ok := exitStatus(cmd.ProcessState)
 	if !ok {
@@ -221,6 +241,40 @@ func (e *Exec) Run(ctx context.Context, r butler.Reporter) error {
 		err = fmt.Errorf("%w (last output: %s)", err, tail)
 	}
 	return err
+}
+
+// StopGrace is how long the program's processes have after SIGTERM before
+// SIGKILL (butler.Graceful).
+func (e *Exec) StopGrace() time.Duration {
+	if e.Grace <= 0 {
+		return defaultExecGrace
+	}
+	return e.Grace
+}
+
+// stoppedError says how a program that was told to stop ended; it wraps
+// the context's error.
+type stoppedError struct {
+	msg string
+	err error
+}
+
+func (e *stoppedError) Error() string { return e.msg }
+func (e *stoppedError) Unwrap() error { return e.err }
+
+// recordGroup tells the reporter which process group the program leads,
+// when it can take the record (butler.ProcessReporter) and the group can be
+// recognised later.
+func recordGroup(r butler.Reporter, pgid int) error {
+	pr, ok := r.(butler.ProcessReporter)
+	if !ok {
+		return nil
+	}
+	g, ok := identifyGroup(pgid)
+	if !ok {
+		return nil
+	}
+	return pr.ProcessStarted(g)
 }
 
 // validate checks Argv, Dir and Env.

@@ -130,22 +130,24 @@ func (d *Store) SaveSettings(ctx context.Context, values map[string]string) erro
 }
 
 const runColumns = `id, uuid, task, trigger, state, outcome, reason, summary, error, window_day, day, queue, node, job_id,
-	progress, step, created_at, scheduled_at, started_at, ended_at`
+	progress, step, created_at, scheduled_at, started_at, ended_at, proc_group, proc_start, proc_boot`
 
 type scanner interface{ Scan(...any) error }
 
 func scanRun(s scanner) (butler.Run, error) {
 	var r butler.Run
 	var task, trigger, state, outcome, window, day string
-	var created, scheduled, started, ended int64
+	var created, scheduled, started, ended, procStart int64
 	err := s.Scan(&r.ID, &r.UUID, &task, &trigger, &state, &outcome, &r.Reason, &r.Summary, &r.Error, &window, &day,
-		&r.Queue, &r.Node, &r.JobID, &r.Progress, &r.Step, &created, &scheduled, &started, &ended)
+		&r.Queue, &r.Node, &r.JobID, &r.Progress, &r.Step, &created, &scheduled, &started, &ended,
+		&r.Process.PGID, &procStart, &r.Process.Boot)
 	if err != nil {
 		return r, err
 	}
 	r.Task, r.Trigger, r.State, r.Outcome = butler.TaskName(task), butler.Trigger(trigger), butler.RunState(state), butler.Outcome(outcome)
 	r.Window, r.Day = parseDay(window), parseDay(day)
 	r.CreatedAt, r.ScheduledAt, r.StartedAt, r.EndedAt = fromNanos(created), fromNanos(scheduled), fromNanos(started), fromNanos(ended)
+	r.Process.Start = uint64(procStart)
 	return r, nil
 }
 
@@ -344,9 +346,22 @@ func (d *Store) StartRun(ctx context.Context, id int64, node string, at time.Tim
 	return d.exec1(ctx, `UPDATE butler_run SET state = 'running', node = ?, started_at = ? WHERE id = ? AND state = 'queued'`, node, nanos(at), id)
 }
 
-// SaveProgress records a running run's progress.
+// MarkStopping moves a running run to stopping, with the reason.
+func (d *Store) MarkStopping(ctx context.Context, id int64, reason string) (bool, error) {
+	return d.exec1(ctx, `UPDATE butler_run SET state = 'stopping', reason = ? WHERE id = ? AND state = 'running'`, reason, id)
+}
+
+// SetRunProcess records the process group a running or stopping run
+// started.
+func (d *Store) SetRunProcess(ctx context.Context, id int64, p butler.ProcessGroup) error {
+	_, err := d.exec(ctx, `UPDATE butler_run SET proc_group = ?, proc_start = ?, proc_boot = ? WHERE id = ? AND state IN ('running', 'stopping')`,
+		p.PGID, int64(p.Start), p.Boot, id)
+	return err
+}
+
+// SaveProgress records a running (or stopping) run's progress.
 func (d *Store) SaveProgress(ctx context.Context, id int64, progress int, step string) error {
-	_, err := d.exec(ctx, `UPDATE butler_run SET progress = ?, step = ? WHERE id = ? AND state = 'running'`, progress, step, id)
+	_, err := d.exec(ctx, `UPDATE butler_run SET progress = ?, step = ? WHERE id = ? AND state IN ('running', 'stopping')`, progress, step, id)
 	return err
 }
 

@@ -1,0 +1,294 @@
+package butler_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/store/sqlite"
+)
+
+// stubborn is an action that does not return when told to stop: it
+// returns only when released, like a program that traps SIGTERM until its
+// grace runs out. It counts how many of its runs are alive at once.
+type stubborn struct {
+	release chan struct{}
+	alive   atomic.Int32
+	most    atomic.Int32
+	starts  atomic.Int32
+}
+
+func newStubborn() *stubborn { return &stubborn{release: make(chan struct{})} }
+
+func (s *stubborn) Run(ctx context.Context, r butler.Reporter) error {
+	s.starts.Add(1)
+	n := s.alive.Add(1)
+	defer s.alive.Add(-1)
+	for {
+		if m := s.most.Load(); n <= m || s.most.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	r.Progress(10, "ignoring stops")
+	<-s.release
+	return ctx.Err()
+}
+
+func TestStop_StubbornTaskIsStoppingUntilItsWorkStops(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		work := newStubborn()
+		f := start(t, []butler.Task{task("Stubborn", 1, false, work)}, quietWindow, func(c *butler.Config) {
+			c.StopWait = 3 * time.Second
+		})
+		if res, err := f.m.StartTask(ctx, "Stubborn", false); err != nil || res.Outcome != butler.StartStarted {
+			t.Fatalf("start: %+v %v", res, err)
+		}
+		synctest.Wait()
+
+		t0 := time.Now()
+		res, err := f.m.StopTask(ctx, "Stubborn")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if waited := time.Since(t0); waited != 3*time.Second {
+			t.Errorf("the stop answered after %v, want StopWait (3s)", waited)
+		}
+		if res.Outcome != butler.StopStopping || res.Run.State != butler.StateStopping {
+			t.Fatalf("stop of a task that has not returned: outcome %q, run %s; want stopping", res.Outcome, res.Run.State)
+		}
+		if got := f.runs("Stubborn"); len(got) != 1 || got[0].State != butler.StateStopping || got[0].Reason != "stopped by request" {
+			t.Fatalf("stored runs %+v, want one stopping run", got)
+		}
+		acts, err := f.m.Activities(ctx)
+		if err != nil || len(acts) != 1 || !acts[0].Stopping {
+			t.Fatalf("activities %+v %v, want the run, stopping", acts, err)
+		}
+
+		// A start while it stops is "already running", and starts nothing.
+		for _, force := range []bool{false, true} {
+			res, err := f.m.StartTask(ctx, "Stubborn", force)
+			if err != nil || res.Outcome != butler.StartRunning {
+				t.Fatalf("start (force %v) while stopping: %+v %v, want running", force, res, err)
+			}
+		}
+		synctest.Wait()
+		if n := work.starts.Load(); n != 1 {
+			t.Fatalf("the action started %d times", n)
+		}
+
+		close(work.release)
+		synctest.Wait()
+		got := f.runs("Stubborn")
+		if len(got) != 1 || got[0].State != butler.StateFinished || got[0].Outcome != butler.OutcomeStopped {
+			t.Fatalf("runs after the work stopped: %+v, want one stopped run", got)
+		}
+		if !got[0].EndedAt.Equal(time.Now()) {
+			t.Errorf("ended at %v, want when the action returned (%v)", got[0].EndedAt, time.Now())
+		}
+		if most := work.most.Load(); most != 1 {
+			t.Fatalf("%d runs of the task were alive at once", most)
+		}
+	})
+}
+
+func TestStop_CooperativeTaskAnswersStopped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		p := newProbe(true)
+		f := start(t, []butler.Task{task("Job", 1, false, p)}, quietWindow)
+		if _, err := f.m.StartTask(ctx, "Job", false); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		t0 := time.Now()
+		res, err := f.m.StopTask(ctx, "Job")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Outcome != butler.StopStopped || res.Run.Outcome != butler.OutcomeStopped || time.Since(t0) != 0 {
+			t.Fatalf("stop: outcome %q run %s/%s after %v; want stopped at once", res.Outcome, res.Run.State, res.Run.Outcome, time.Since(t0))
+		}
+	})
+}
+
+// A stop that waits for one task's work never delays a start or a stop of
+// another.
+func TestStop_OtherTasksNeverWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		work := newStubborn()
+		defer close(work.release)
+		other := newProbe(true)
+		f := start(t, []butler.Task{task("Stubborn", 1, false, work), task("Other", 1, false, other)}, quietWindow)
+		if _, err := f.m.StartTask(ctx, "Stubborn", false); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		stopped := make(chan struct{})
+		go func() {
+			defer close(stopped)
+			if _, err := f.m.StopTask(ctx, "Stubborn"); err != nil {
+				t.Error(err)
+			}
+		}()
+		synctest.Wait() // the stop is waiting for the stubborn work now
+		t0 := time.Now()
+		if res, err := f.m.StartTask(ctx, "Other", false); err != nil || res.Outcome != butler.StartStarted {
+			t.Fatalf("start of another task: %+v %v", res, err)
+		}
+		synctest.Wait()
+		if res, err := f.m.StopTask(ctx, "Other"); err != nil || res.Outcome != butler.StopStopped {
+			t.Fatalf("stop of another task: %+v %v", res, err)
+		}
+		if d := time.Since(t0); d != 0 {
+			t.Fatalf("the other task's start and stop took %v while a stubborn stop was pending; want no wait", d)
+		}
+		<-stopped
+	})
+}
+
+// failingStore is the SQLite store with FinishRun failing while full is
+// set, as a full disk makes it fail.
+type failingStore struct {
+	*sqlite.DB
+	full     atomic.Bool
+	mu       sync.Mutex
+	failures int
+}
+
+var errDiskFull = errors.New("database or disk is full (SQLITE_FULL)")
+
+func (s *failingStore) FinishRun(ctx context.Context, id int64, from []butler.RunState, f butler.Finish) (bool, error) {
+	if s.full.Load() {
+		s.mu.Lock()
+		s.failures++
+		s.mu.Unlock()
+		return false, errDiskFull
+	}
+	return s.DB.FinishRun(ctx, id, from, f)
+}
+
+func TestExecute_FinishIsRetriedUntilTheStoreCanWrite(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		p := newProbe(true)
+		var fs *failingStore
+		f := start(t, []butler.Task{task("Job", 1, false, p)}, quietWindow, func(c *butler.Config) {
+			fs = &failingStore{DB: c.Store.(*sqlite.DB)}
+			c.Store = fs
+		})
+		if _, err := f.m.StartTask(ctx, "Job", false); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		fs.full.Store(true)
+		close(p.release) // the work succeeds while the store cannot write
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		fs.mu.Lock()
+		failures := fs.failures
+		fs.mu.Unlock()
+		if failures < 5 {
+			t.Fatalf("the end was tried %d times in a minute, want it tried again and again", failures)
+		}
+		if got := f.runs("Job"); len(got) != 1 || got[0].State != butler.StateRunning {
+			t.Fatalf("runs while the store cannot write: %+v, want the run still running", got)
+		}
+		if res, err := f.m.StartTask(ctx, "Job", false); err != nil || res.Outcome != butler.StartRunning {
+			t.Fatalf("start while the end is not recorded: %+v %v, want running", res, err)
+		}
+		fs.full.Store(false)
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		got := f.runs("Job")
+		if len(got) != 1 || got[0].Outcome != butler.OutcomeSucceeded {
+			t.Fatalf("runs once the store can write: %+v, want the run succeeded", got)
+		}
+		if n := len(p.Starts()); n != 1 {
+			t.Fatalf("the action ran %d times", n)
+		}
+	})
+}
+
+// recordingReaper is a Reaper that records what it was asked to end; the
+// real one (tasks.GroupReaper) is tested on real processes.
+type recordingReaper struct {
+	mu     sync.Mutex
+	groups []butler.ProcessGroup
+	graces []time.Duration
+}
+
+func (r *recordingReaper) Reap(ctx context.Context, p butler.ProcessGroup, grace time.Duration) (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.groups = append(r.groups, p)
+	r.graces = append(r.graces, grace)
+	return true, nil
+}
+
+// graceful is a probe whose stop grace is known.
+type graceful struct{ *probe }
+
+func (graceful) StopGrace() time.Duration { return 42 * time.Second }
+
+func TestStart_ReapsWhatACrashLeftBeforeAnythingRuns(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		db, err := sqlite.Open(ctx, ":memory:")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		// What a server that died left: a run of its, with a process group.
+		r := butler.Run{Task: "Job", Trigger: butler.TriggerStartTask, State: butler.StateQueued, Queue: butler.QueueManual, Progress: -1}
+		if _, err := db.CreateRun(ctx, &r); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := db.StartRun(ctx, r.ID, "local", time.Now()); !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+		group := butler.ProcessGroup{PGID: 4242, Start: 99, Boot: "boot"}
+		if err := db.SetRunProcess(ctx, r.ID, group); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := db.MarkStopping(ctx, r.ID, "stopped by request"); !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+		reaper := &recordingReaper{}
+		q := &testQueue{cancels: map[int64]context.CancelFunc{}}
+		m, err := butler.NewManager(ctx, butler.Config{
+			Catalog: []butler.Task{task("Job", 1, false, graceful{newProbe(false)})},
+			Store:   db, Queue: q, HostZone: "UTC", DataDir: t.TempDir(), Reaper: reaper,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		q.m = m
+		if err := m.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		defer m.Stop(ctx)
+		reaper.mu.Lock()
+		if len(reaper.groups) != 1 || reaper.groups[0] != group || reaper.graces[0] != 42*time.Second {
+			t.Fatalf("reaped %v with graces %v, want the recorded group with the task's grace", reaper.groups, reaper.graces)
+		}
+		reaper.mu.Unlock()
+		got, err := db.Run(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Outcome != butler.OutcomeInterrupted || got.Process != group {
+			t.Fatalf("run after the restart: %+v, want interrupted with its group kept", got)
+		}
+	})
+}
+
+// quietWindow puts the window (12:00–13:00 UTC) hours after the bubble's
+// clock starts (midnight), so that the planner starts nothing on its own.
+var quietWindow = map[string]string{"ButlerStartHour": "12", "ButlerEndHour": "13"}
