@@ -5,6 +5,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -14,20 +17,44 @@ import (
 // the first and last halves are kept.
 const MaxRunLog = 64 << 10
 
-// runLog is a run's bounded log.
+// omittedLine is the line that stands where bytes are missing, in a run's
+// log and in a program's output that tasks.Exec cut (tasks.OutputReporter
+// documents its form).
+const omittedLine = "[... %d bytes omitted ...]"
+
+// runLog is a run's bounded log. Besides the text written to it, it knows
+// the gaps in that text: where an action's output was cut before it came
+// (see reporter.Output). Where its own middle is dropped, the one marker
+// counts the bytes it dropped and those of the gaps that were there, so
+// that every number shown is the number of bytes missing at that place.
 type runLog struct {
 	mu      sync.Mutex
 	head    []byte // the first MaxRunLog/2 bytes
 	tail    []byte // a ring of the last MaxRunLog/2 bytes
 	start   int    // where the ring starts
-	dropped int64
+	written int64  // bytes of text written
+	gaps    []gap  // the gaps not in the dropped middle, in order
+	middle  int64  // bytes of the gaps that fell into the dropped middle
+}
+
+// gap is a place in a run's log where bytes are missing that never reached
+// the log.
+type gap struct {
+	at int64 // offset in the text written
+	n  int64 // bytes missing
 }
 
 func (l *runLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	n := len(p)
+	l.write(p)
+	return len(p), nil
+}
+
+// write adds p to the log; l.mu is held.
+func (l *runLog) write(p []byte) {
 	const half = MaxRunLog / 2
+	l.written += int64(len(p))
 	if room := half - len(l.head); room > 0 {
 		k := min(room, len(p))
 		l.head = append(l.head, p[:k]...)
@@ -43,37 +70,153 @@ func (l *runLog) Write(p []byte) (int, error) {
 		// Full ring: overwrite the oldest bytes.
 		k := min(half-l.start, len(p))
 		copy(l.tail[l.start:], p[:k])
-		l.dropped += int64(k)
 		l.start = (l.start + k) % half
 		p = p[k:]
 	}
-	return n, nil
+	if len(l.head) == half {
+		// Gaps now in the dropped middle stay there: fold them into one
+		// count (the list of gaps stays short however long the run).
+		i := 0
+		for i < len(l.gaps) && l.gaps[i].at < int64(half) {
+			i++
+		}
+		j := i
+		for j < len(l.gaps) && l.gaps[j].at <= l.tailStart() {
+			l.middle += l.gaps[j].n
+			j++
+		}
+		l.gaps = slices.Delete(l.gaps, i, j)
+	}
 }
 
-// String returns the log; a marker stands where bytes were dropped.
+// tailStart returns the offset of the tail's first byte; l.mu is held.
+func (l *runLog) tailStart() int64 { return l.written - int64(len(l.tail)) }
+
+// omit records that n bytes are missing at the end of the log; l.mu is held.
+func (l *runLog) omit(n int64) {
+	if n <= 0 {
+		return
+	}
+	if k := len(l.gaps); k > 0 && l.gaps[k-1].at == l.written {
+		l.gaps[k-1].n += n
+		return
+	}
+	l.gaps = append(l.gaps, gap{at: l.written, n: n})
+}
+
+// String returns the log; a marker line stands where bytes are missing,
+// with their number: dropped from the middle of the log, or missing from
+// an action's output (a marker for both where they are at the same place).
 func (l *runLog) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var b strings.Builder
-	b.Write(l.head)
-	if l.dropped > 0 {
-		fmt.Fprintf(&b, "\n[... %d bytes omitted ...]\n", l.dropped)
+	b.Grow(len(l.head) + len(l.tail) + 64)
+	gaps := l.gaps
+	// text writes the bytes from offset off on, with the markers of the
+	// gaps among them.
+	text := func(off int64, p []byte) {
+		for len(gaps) > 0 && gaps[0].at < off+int64(len(p)) {
+			k := gaps[0].at - off
+			b.Write(p[:k])
+			writeOmitted(&b, gaps[0].n)
+			p, off, gaps = p[k:], gaps[0].at, gaps[1:]
+		}
+		b.Write(p)
 	}
-	b.Write(l.tail[l.start:])
-	b.Write(l.tail[:l.start])
+	text(0, l.head)
+	ts := l.tailStart()
+	missing := l.middle + ts - int64(len(l.head))
+	for len(gaps) > 0 && gaps[0].at <= ts {
+		missing += gaps[0].n
+		gaps = gaps[1:]
+	}
+	writeOmitted(&b, missing)
+	ring := append(l.tail[l.start:len(l.tail):len(l.tail)], l.tail[:l.start]...)
+	text(ts, ring)
+	for _, g := range gaps { // at the very end
+		writeOmitted(&b, g.n)
+	}
 	return b.String()
 }
 
-// Output adds a command's output to the run's log (tasks.Exec and
-// tasks.HTTP call it through the Reporter).
+// writeOmitted writes the marker line of n missing bytes, on a line of its
+// own; nothing when n is 0.
+func writeOmitted(b *strings.Builder, n int64) {
+	if n <= 0 {
+		return
+	}
+	if s := b.String(); s != "" && s[len(s)-1] != '\n' {
+		b.WriteByte('\n')
+	}
+	fmt.Fprintf(b, omittedLine+"\n", n)
+}
+
+// Output adds an action's output to the run's log (tasks.Exec, tasks.HTTP
+// and the sequences of package tasks call it through the Reporter). Where
+// the output holds the marker line of bytes an action left out (see
+// cutOmitted), the log keeps a gap in its place, so that the bytes are
+// counted where the log drops that part of the output too.
 func (r *reporter) Output(text string) {
 	if text == "" {
 		return
 	}
-	fmt.Fprintf(r.lr.log, "---- output ----\n%s", text)
-	if !strings.HasSuffix(text, "\n") {
-		r.lr.log.Write([]byte("\n"))
+	l := r.lr.log
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.write([]byte("---- output ----\n"))
+	if before, n, after, ok := cutOmitted(text); ok {
+		l.write([]byte(before))
+		l.omit(n)
+		l.write([]byte(after))
+	} else {
+		l.write([]byte(text))
 	}
+	if !strings.HasSuffix(text, "\n") {
+		l.write([]byte("\n"))
+	}
+}
+
+// omittedRE matches the marker tasks.Exec puts in a program's output where
+// it left bytes out, with the line breaks around it.
+var omittedRE = regexp.MustCompile(`\n\[\.\.\. ([1-9][0-9]{0,17}) bytes omitted \.\.\.\]\n`)
+
+// cutOmitted finds, in an action's output, the marker tasks.Exec puts
+// where it left out the middle of a program's output (tasks.OutputReporter
+// documents its form). It returns the text before and after the marker and
+// the number of bytes left out.
+//
+// A program may print such a line itself, so a marker line is taken only
+// where Exec puts it: between the halves Exec keeps, whose sizes differ by
+// at most a few bytes (a rune cut at either side, an odd MaxOutput). A
+// sequence of package tasks puts a line "== target ==" before the output
+// of each of its targets; that line is not part of the first half.
+func cutOmitted(text string) (before string, n int64, after string, ok bool) {
+	label := 0
+	if first, _, found := strings.Cut(text, "\n"); found && strings.HasPrefix(first, "== ") && strings.HasSuffix(first, " ==") {
+		label = len(first) + 1
+	}
+	for _, m := range omittedRE.FindAllStringSubmatchIndex(text, -1) {
+		head, tail := m[0], len(text)-m[1]
+		if !halves(head, tail) && !(label > 0 && halves(head-label, tail)) {
+			continue
+		}
+		v, err := strconv.ParseInt(text[m[2]:m[3]], 10, 64)
+		if err != nil {
+			continue
+		}
+		return text[:m[0]], v, text[m[1]:], true
+	}
+	return "", 0, "", false
+}
+
+// halves reports whether head and tail bytes can be what tasks.Exec keeps
+// of an output it cut: half of its MaxOutput each (the tail a byte more
+// when MaxOutput is odd), less up to 3 bytes of a rune cut in two at either
+// side.
+func halves(head, tail int) bool {
+	d := tail - head
+	return head >= 0 && d >= -3 && d <= 4
 }
 
 // logHandler copies a run's log records, as text lines, into its runLog,

@@ -13,6 +13,13 @@ import (
 // the end of the run whatever its outcome, with that output, already
 // bounded (see [Exec.MaxOutput] and [HTTP.MaxBody]). Reporters that do not
 // implement it see only the run's summary.
+//
+// Where [Exec] left out the middle of a program's output, text is the kept
+// first half, a line break, the line "[... N bytes omitted ...]", a line
+// break and the kept last half: N is the number of bytes of the program's
+// output missing there, and the line breaks around the marker line are not
+// part of the output. A reporter that cuts the text again (Butler's run log
+// does) can so count those N bytes with the ones it drops.
 type OutputReporter interface {
 	Output(text string)
 }
@@ -90,8 +97,10 @@ func (b *boundedBuffer) Total() int64 {
 }
 
 // String returns what was kept: everything when it all fit, otherwise the
-// head, a line "[... N bytes omitted ...]" and the tail. Runes cut in two
-// at either side of the gap are dropped.
+// head, a line break, a line "[... N bytes omitted ...]", a line break and
+// the tail (the form [OutputReporter] documents), N counting every byte
+// written that is not in the head or the tail. Runes cut in two at either
+// side of the gap are dropped (and counted in N).
 func (b *boundedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -109,10 +118,9 @@ func (b *boundedBuffer) String() string {
 	var s strings.Builder
 	s.Grow(len(head) + len(tail) + 48)
 	s.Write(head)
-	if len(head) > 0 && head[len(head)-1] != '\n' {
-		s.WriteByte('\n')
-	}
-	fmt.Fprintf(&s, "[... %d bytes omitted ...]\n", omitted)
+	// The line break before the marker is there even when the head ends
+	// one: a reader of the text can tell which bytes are the output's.
+	fmt.Fprintf(&s, "\n[... %d bytes omitted ...]\n", omitted)
 	s.Write(tail)
 	return s.String()
 }

@@ -17,7 +17,10 @@ func TestBoundedBuffer(t *testing.T) {
 		{"exactly full", 10, []string{"0123456789"}, "0123456789"},
 		{"one write too long", 10, []string{"0123456789AB"}, "01234\n[... 2 bytes omitted ...]\n789AB"},
 		{"many small writes", 10, []string{"01", "23", "45", "67", "89", "AB", "CD"}, "01234\n[... 4 bytes omitted ...]\n9ABCD"},
-		{"head ends a line", 8, []string{"abc\n", "0123456789", "wxyz"}, "abc\n[... 10 bytes omitted ...]\nwxyz"},
+		// The line break before the marker is never the output's: a head
+		// that ends a line is followed by an empty line.
+		{"head ends a line", 8, []string{"abc\n", "0123456789", "wxyz"}, "abc\n\n[... 10 bytes omitted ...]\nwxyz"},
+		{"no head", 1, []string{"abc"}, "\n[... 2 bytes omitted ...]\nc"},
 		{"odd limit", 5, []string{"abcdefgh"}, "ab\n[... 3 bytes omitted ...]\nfgh"},
 		{"cut runes dropped", 6, []string{"ééééé"}, "é\n[... 6 bytes omitted ...]\né"},
 	} {

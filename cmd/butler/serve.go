@@ -259,7 +259,7 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		if err := pg.Migrate(ctx, func(ctx context.Context) error { return engine.MigratePostgres(ctx, pg.Pool()) }); err != nil {
 			return &exitError{2, err}
 		}
-		if eng, err = engine.NewPostgres(pg.Pool(), engine.Config{Node: node, Logger: logger}); err != nil {
+		if eng, err = engine.NewPostgres(pg.Pool(), pg.Store.DB, engine.Config{Node: node, Logger: logger}); err != nil {
 			return &exitError{2, err}
 		}
 		store = pg
@@ -288,7 +288,7 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	}
 	mt := metrics.New()
 	m, err = butler.NewManager(ctx, butler.Config{
-		Catalog: catalog, Store: store, Queue: eng, Logger: logger, Node: node,
+		Catalog: catalog, Store: store, Queue: eng, Logger: logger, Node: node, Reaper: tasks.GroupReaper{},
 		DataDir: cfg.DataDir, HostZone: hostZone(), Observer: mt,
 	})
 	if err != nil {
@@ -343,8 +343,11 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	case err := <-serveErr:
 		runErr = fmt.Errorf("http server: %w", err)
 	}
-	logger.Info("butler: shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	// Running tasks get their whole grace to stop (a command: SIGTERM, then
+	// SIGKILL after its grace), and the rest of the shutdown its own time.
+	shutdownWait := shutdownBase + m.MaxStopGrace()
+	logger.Info("butler: shutting down", slog.Duration("wait_at_most", shutdownWait))
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownWait)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		logger.Warn("butler: http shutdown", slog.String("error", err.Error()))
@@ -358,6 +361,10 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	logger.Info("butler: stopped")
 	return runErr
 }
+
+// shutdownBase is how long a shutdown waits for requests, the database and
+// the engine, beyond the longest grace of the tasks.
+const shutdownBase = 15 * time.Second
 
 func firstNonEmpty(s ...string) string {
 	for _, v := range s {
