@@ -93,8 +93,13 @@ func hourEnum() string {
 
 // SettingDefs returns the definitions of every Butler setting for a catalog
 // of offered tasks (one enable setting each), in the order GET /:/prefs lists
-// them. dataDir gives the default backup path; hostZone the default zone.
+// them. dataDir gives the default backup path; hostZone the default zone,
+// UTC when it is not a zone ButlerTimeZone accepts (an IANA name).
 func SettingDefs(catalog []Task, dataDir, hostZone string) []SettingDef {
+	hostZone, err := checkZone(hostZone)
+	if err != nil {
+		hostZone = "UTC"
+	}
 	defs := []SettingDef{
 		{ID: SettingStartHour, Label: "Time at which tasks start to run", Summary: "The time at which the server starts running background maintenance tasks.",
 			Type: TypeInt, Default: "2", Group: "butler", EnumValues: hourEnum(), Min: 0, Max: 23},
@@ -119,13 +124,21 @@ func SettingDefs(catalog []Task, dataDir, hostZone string) []SettingDef {
 	return defs
 }
 
+// checkZone accepts an IANA time zone name, such as Europe/Berlin, or UTC,
+// and returns it without surrounding spaces. time.LoadLocation also takes
+// "" (UTC) and "Local" (the zone of the host, whatever it is): neither names
+// a zone, and the window of a cluster's servers must not depend on their
+// hosts, so both are refused.
 func checkZone(raw string) (string, error) {
 	name := strings.TrimSpace(raw)
-	if name == "" {
-		return "", fmt.Errorf("the time zone is empty; use an IANA name such as Europe/Berlin or UTC")
+	switch name {
+	case "":
+		return "", fmt.Errorf("the time zone is empty; give an IANA name such as Europe/Berlin, or UTC")
+	case "Local":
+		return "", fmt.Errorf("%q names no zone, only the host's (which may differ between servers); give an IANA name such as Europe/Berlin, or UTC", name)
 	}
 	if _, err := time.LoadLocation(name); err != nil {
-		return "", fmt.Errorf("unknown time zone %q; use an IANA name such as Europe/Berlin or UTC", name)
+		return "", fmt.Errorf("unknown time zone %q; give an IANA name such as Europe/Berlin, or UTC", name)
 	}
 	return name, nil
 }

@@ -1,0 +1,77 @@
+package butler_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/plexbutler/butler"
+)
+
+// settingDef returns the definition of the setting id.
+func settingDef(t *testing.T, defs []butler.SettingDef, id string) butler.SettingDef {
+	t.Helper()
+	for _, d := range defs {
+		if d.ID == id {
+			return d
+		}
+	}
+	t.Fatalf("no setting %s", id)
+	return butler.SettingDef{}
+}
+
+// TestSettings_TimeZoneIsAnIANAName checks that ButlerTimeZone takes IANA
+// names and UTC only: time.LoadLocation also takes "" and "Local".
+func TestSettings_TimeZoneIsAnIANAName(t *testing.T) {
+	zone := settingDef(t, butler.SettingDefs(nil, t.TempDir(), "UTC"), butler.SettingTimeZone)
+	for _, c := range []struct {
+		raw, want string
+		err       string // a part of the error, "" for none
+	}{
+		{"Europe/Berlin", "Europe/Berlin", ""},
+		{"America/Argentina/Buenos_Aires", "America/Argentina/Buenos_Aires", ""},
+		{"UTC", "UTC", ""},
+		{" Asia/Tokyo ", "Asia/Tokyo", ""},
+		{"Local", "", `"Local" names no zone, only the host's`},
+		{" Local", "", `"Local" names no zone`},
+		{"", "", "the time zone is empty"},
+		{"  ", "", "the time zone is empty"},
+		{"Mars/Olympus", "", `unknown time zone "Mars/Olympus"`},
+		{"/etc/localtime", "", "unknown time zone"},
+		{"../zoneinfo/UTC", "", "unknown time zone"},
+	} {
+		got, err := zone.Canonical(c.raw)
+		switch {
+		case c.err == "" && (err != nil || got != c.want):
+			t.Errorf("Canonical(%q) = %q, %v; want %q", c.raw, got, err, c.want)
+		case c.err != "" && err == nil:
+			t.Errorf("Canonical(%q) = %q; want an error", c.raw, got)
+		case c.err != "" && (!strings.Contains(err.Error(), c.err) || !strings.Contains(err.Error(), "IANA name such as Europe/Berlin")):
+			t.Errorf("Canonical(%q): %q; want it to say %q and to ask for an IANA name such as Europe/Berlin", c.raw, err, c.err)
+		}
+	}
+}
+
+// TestSettings_HostZoneMustBeAnIANAName checks the default of
+// ButlerTimeZone: the host's zone when it is a name the setting takes, UTC
+// otherwise (TZ=Local names none).
+func TestSettings_HostZoneMustBeAnIANAName(t *testing.T) {
+	for host, want := range map[string]string{"Europe/Berlin": "Europe/Berlin", " Asia/Tokyo\n": "Asia/Tokyo", "Local": "UTC", "": "UTC", "Nowhere/Land": "UTC"} {
+		if got := settingDef(t, butler.SettingDefs(nil, t.TempDir(), host), butler.SettingTimeZone).Default; got != want {
+			t.Errorf("host zone %q: default %q, want %q", host, got, want)
+		}
+	}
+}
+
+// TestSettings_StoredLocalZoneFallsBack starts a manager whose store holds
+// ButlerTimeZone=Local (accepted before it was refused): the default zone
+// is used.
+func TestSettings_StoredLocalZoneFallsBack(t *testing.T) {
+	f := start(t, nil, map[string]string{butler.SettingTimeZone: "Local", butler.SettingStartHour: "3"})
+	s := f.m.Settings()
+	if got := s.Get(butler.SettingTimeZone); got != "UTC" || s.Location().String() != "UTC" {
+		t.Fatalf("zone %q (%s), want the default, UTC", got, s.Location())
+	}
+	if got := s.Get(butler.SettingStartHour); got != "3" {
+		t.Fatalf("start hour %q, want the stored 3", got)
+	}
+}
