@@ -3,6 +3,7 @@ package butler
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,6 +25,13 @@ type Queue interface {
 	// Cancel cancels a job: a waiting job leaves the queue; a running job's
 	// context is cancelled wherever it runs.
 	Cancel(ctx context.Context, jobID int64) error
+}
+
+// TxQueue is implemented by a queue whose jobs live in the store's
+// database (package engine): it inserts a run's job in the store's own
+// transaction, so that a run and its job are created, or not, together.
+type TxQueue interface {
+	EnqueueTx(ctx context.Context, tx *sql.Tx, r Run) (jobID int64, err error)
 }
 
 // Requeuer is implemented by a queue that can tell which server holds a job

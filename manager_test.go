@@ -602,14 +602,14 @@ func TestStart_RecoversAfterCrash(t *testing.T) {
 		// What a killed process leaves: one run running, one queued.
 		now := time.Now()
 		crashed := butler.Run{Task: "Crashed", Trigger: butler.TriggerStartTask, State: butler.StateQueued, Queue: butler.QueueManual, CreatedAt: now, ScheduledAt: now, Progress: -1}
-		if _, err := db.CreateRun(ctx, &crashed); err != nil {
+		if _, err := db.CreateRun(ctx, &crashed, nil); err != nil {
 			t.Fatal(err)
 		}
 		if ok, err := db.StartRun(ctx, crashed.ID, "local", now); !ok || err != nil {
 			t.Fatal(ok, err)
 		}
 		waiting := butler.Run{Task: "Waiting", Trigger: butler.TriggerStartAll, State: butler.StateQueued, Queue: butler.QueueMaintenance, CreatedAt: now, ScheduledAt: now, Progress: -1}
-		if _, err := db.CreateRun(ctx, &waiting); err != nil {
+		if _, err := db.CreateRun(ctx, &waiting, nil); err != nil {
 			t.Fatal(err)
 		}
 		cp, wp := newProbe(false), newProbe(false)

@@ -3,6 +3,7 @@ package butler
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -218,7 +219,7 @@ func (m *Manager) apply(ctx context.Context, t Task, d schedule.Decision, trigge
 	default:
 		return StartResult{}, fmt.Errorf("apply: unexpected verdict %v", d.Verdict)
 	}
-	created, err := m.store.CreateRun(ctx, &r)
+	created, err := m.store.CreateRun(ctx, &r, m.enqueueFunc())
 	if errors.Is(err, ErrActiveRun) {
 		// Another node (or the planner) made one first.
 		if created.State.Working() {
@@ -238,7 +239,9 @@ func (m *Manager) apply(ctx context.Context, t Task, d schedule.Decision, trigge
 	switch created.State {
 	case StateQueued:
 		res.RunAt = now
-		m.enqueue(ctx, created)
+		if created.JobID == 0 {
+			m.enqueue(ctx, created) // a queue without transactional inserts
+		}
 	case StateScheduled:
 		res.RunAt = created.ScheduledAt
 		m.poke()
@@ -246,8 +249,26 @@ func (m *Manager) apply(ctx context.Context, t Task, d schedule.Decision, trigge
 	return res, nil
 }
 
-// enqueue hands a queued run to the queue. A failure is logged; the run stays
-// queued and is handed over again at the next start.
+// enqueueFunc returns what inserts a queued run's job in the store's
+// transaction (TxQueue), or nil when the queue cannot.
+func (m *Manager) enqueueFunc() EnqueueFunc {
+	tq, ok := m.queue.(TxQueue)
+	if !ok {
+		return nil
+	}
+	return func(ctx context.Context, tx *sql.Tx, r Run) (int64, error) {
+		if r.Queue == QueueMaintenance {
+			// Before the commit: the job may reach a worker at once.
+			m.gate.expect(gateKey{r.ScheduledAt, r.ID})
+		}
+		return tq.EnqueueTx(ctx, tx, r)
+	}
+}
+
+// enqueue hands a queued run to the queue outside the store's transaction:
+// a queue without transactional inserts, and a run queued again (at start,
+// or because the server holding its job died). A failure is logged; the
+// planner tries again within seconds.
 func (m *Manager) enqueue(ctx context.Context, r Run) {
 	if r.Queue == QueueMaintenance {
 		m.gate.expect(gateKey{r.ScheduledAt, r.ID})

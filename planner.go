@@ -50,16 +50,19 @@ func (m *Manager) tick(ctx context.Context, now time.Time) time.Time {
 	}
 	m.closeWindows(ctx, now, w, active)
 	if d, inside := w.Inside(now); inside {
-		m.planWindow(ctx, now, s, d)
+		if !m.planWindow(ctx, now, s, d) {
+			next = earliest(next, now.Add(retryAfter))
+		}
 		// The plan may have made scheduled runs.
 		if active, err = m.store.ActiveRuns(ctx); err != nil {
 			return now.Add(10 * time.Second)
 		}
 	}
 	for _, r := range active {
-		if r.State == StateQueued && r.JobID == 0 && now.Sub(r.ScheduledAt) >= time.Minute {
+		if r.State == StateQueued && r.JobID == 0 && now.Sub(r.ScheduledAt) >= retryAfter {
 			// Its hand-over to the queue failed: try again.
 			m.enqueue(ctx, r)
+			next = earliest(next, now.Add(retryAfter))
 			continue
 		}
 		if r.State != StateScheduled {
@@ -71,14 +74,15 @@ func (m *Manager) tick(ctx context.Context, now time.Time) time.Time {
 			}
 			continue
 		}
-		ok, err := m.store.QueueRun(ctx, r.ID, now)
+		queued, ok, err := m.store.QueueRun(ctx, r.ID, now, m.enqueueFunc())
 		if err != nil {
+			// It stays scheduled, and due: try again soon.
 			m.logger.ErrorContext(ctx, "butler: queue scheduled run", slog.Int64("run", r.ID), slog.String("error", err.Error()))
+			next = earliest(next, now.Add(retryAfter))
 			continue
 		}
-		if ok {
-			r.State, r.ScheduledAt = StateQueued, now
-			m.enqueue(ctx, r)
+		if ok && queued.JobID == 0 {
+			m.enqueue(ctx, queued) // a queue without transactional inserts
 		}
 	}
 	if now.Sub(m.lastPrune) >= time.Hour {
@@ -92,6 +96,17 @@ func (m *Manager) tick(ctx context.Context, now time.Time) time.Time {
 	}
 	return next
 }
+
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// retryAfter is how soon the planner tries again to queue a run whose
+// queuing failed (the store could not write, say).
+const retryAfter = 5 * time.Second
 
 // closeWindows ends the runs that belong to a window that has closed: waiting
 // runs are skipped, running runs of stopAtWindowEnd tasks are stopped.
@@ -124,20 +139,22 @@ func (m *Manager) closeWindows(ctx context.Context, now time.Time, w schedule.Wi
 }
 
 // planWindow plans the window of day d: every enabled task that is due and
-// has no run in it yet gets one (scheduling.md, "automatic runs").
-func (m *Manager) planWindow(ctx context.Context, now time.Time, s Settings, d schedule.Day) {
+// has no run in it yet gets one (scheduling.md, "automatic runs"). It
+// reports false when some of it failed (the store could not write, say).
+func (m *Manager) planWindow(ctx context.Context, now time.Time, s Settings, d schedule.Day) bool {
 	w := s.Window()
 	open, _ := w.Bounds(d)
 	active, records, err := m.state(ctx)
 	if err != nil {
 		m.logger.ErrorContext(ctx, "butler: planner", slog.String("error", err.Error()))
-		return
+		return false
 	}
 	ran, err := m.store.TasksRunSince(ctx, open)
 	if err != nil {
 		m.logger.ErrorContext(ctx, "butler: planner", slog.String("error", err.Error()))
-		return
+		return false
 	}
+	ok := true
 	for _, t := range m.catalog {
 		st := taskState(t, s, active, records)
 		done := ran[t.Name] || records[t.Name].Suppressed == d
@@ -147,6 +164,8 @@ func (m *Manager) planWindow(ctx context.Context, now time.Time, s Settings, d s
 		}
 		if _, err := m.apply(ctx, t, dec, TriggerWindow, now); err != nil {
 			m.logger.ErrorContext(ctx, "butler: plan task", slog.String("task", string(t.Name)), slog.String("error", err.Error()))
+			ok = false
 		}
 	}
+	return ok
 }

@@ -247,7 +247,7 @@ func TestStart_ReapsWhatACrashLeftBeforeAnythingRuns(t *testing.T) {
 		defer db.Close()
 		// What a server that died left: a run of its, with a process group.
 		r := butler.Run{Task: "Job", Trigger: butler.TriggerStartTask, State: butler.StateQueued, Queue: butler.QueueManual, Progress: -1}
-		if _, err := db.CreateRun(ctx, &r); err != nil {
+		if _, err := db.CreateRun(ctx, &r, nil); err != nil {
 			t.Fatal(err)
 		}
 		if ok, err := db.StartRun(ctx, r.ID, "local", time.Now()); !ok || err != nil {

@@ -2,6 +2,7 @@ package butler
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"time"
 
@@ -40,6 +41,11 @@ type Finish struct {
 	Log string
 }
 
+// EnqueueFunc inserts the queue job of queued run r within tx, the store's
+// transaction that creates or queues the run, and returns the job's id
+// (TxQueue.EnqueueTx).
+type EnqueueFunc func(ctx context.Context, tx *sql.Tx, r Run) (jobID int64, err error)
+
 // Cluster is implemented by a store that several servers share
 // (store/postgres): heartbeats, the planner's lease, and notifications
 // between servers.
@@ -73,9 +79,12 @@ type Store interface {
 	SaveSettings(ctx context.Context, values map[string]string) error
 
 	// CreateRun inserts r (its ID is set, and its UUID and CreatedAt when
-	// empty) unless its task already
-	// has an active run; then it returns that run and ErrActiveRun.
-	CreateRun(ctx context.Context, r *Run) (Run, error)
+	// empty) unless its task already has an active run; then it returns that
+	// run and ErrActiveRun. When r is queued and enqueue is not nil, enqueue
+	// inserts the run's queue job in the same transaction and its id is
+	// recorded (r.JobID): no reader ever sees the queued run without its job,
+	// and a failed enqueue leaves no run.
+	CreateRun(ctx context.Context, r *Run, enqueue EnqueueFunc) (Run, error)
 	// Run returns one run; ENOTFOUND when there is none.
 	Run(ctx context.Context, id int64) (Run, error)
 	// RunByUUID returns the run whose UUID is id; ENOTFOUND when none.
@@ -86,9 +95,10 @@ type Store interface {
 	Runs(ctx context.Context, f RunFilter) ([]Run, error)
 	// ActiveRuns returns every scheduled, queued or running run, oldest first.
 	ActiveRuns(ctx context.Context) ([]Run, error)
-	// QueueRun moves a scheduled run to queued; false when it was not
-	// scheduled any more.
-	QueueRun(ctx context.Context, id int64, at time.Time) (bool, error)
+	// QueueRun moves a scheduled run to queued at at and returns it; false
+	// when it was not scheduled any more. When enqueue is not nil it inserts
+	// the run's job in the same transaction, as CreateRun does.
+	QueueRun(ctx context.Context, id int64, at time.Time, enqueue EnqueueFunc) (Run, bool, error)
 	// SetRunJob records the queue job that carries the run.
 	SetRunJob(ctx context.Context, id, jobID int64) error
 	// StartRun moves a queued run to running on node; false when it was not

@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
@@ -71,10 +72,17 @@ type riverClient interface {
 	JobGet(ctx context.Context, id int64) (*rivertype.JobRow, error)
 }
 
-// Engine is the River client of one node. It implements butler.Queue.
+// txInserter inserts a job within a database/sql transaction.
+type txInserter interface {
+	InsertTx(ctx context.Context, tx *sql.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+}
+
+// Engine is the River client of one node. It implements butler.Queue and
+// butler.TxQueue.
 type Engine struct {
 	client  riverClient
-	db      *sql.DB // SQLite only
+	txIns   txInserter // inserts in the store's transactions
+	db      *sql.DB    // SQLite only
 	logger  *slog.Logger
 	worker  *worker
 	started bool
@@ -82,6 +90,7 @@ type Engine struct {
 
 var (
 	_ butler.Queue    = (*Engine)(nil)
+	_ butler.TxQueue  = (*Engine)(nil)
 	_ butler.Requeuer = (*Engine)(nil)
 )
 
@@ -143,7 +152,7 @@ func NewSQLite(ctx context.Context, db *sql.DB, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
-	e.client = client
+	e.client, e.txIns = client, client
 	return e, nil
 }
 
@@ -198,8 +207,11 @@ func MigratePostgres(ctx context.Context, pool *pgxpool.Pool) error {
 
 // NewPostgres returns an engine on PostgreSQL for one server of a cluster
 // (River's tables must be migrated: MigratePostgres). River's LISTEN/NOTIFY
-// carries new jobs and cancellations between the servers.
-func NewPostgres(pool *pgxpool.Pool, cfg Config) (*Engine, error) {
+// carries new jobs and cancellations between the servers. db is the
+// store's database/sql handle on the same database: jobs are inserted in the
+// store's transactions through it (River's database/sql driver, an
+// insert-only client), and worked through pool.
+func NewPostgres(pool *pgxpool.Pool, db *sql.DB, cfg Config) (*Engine, error) {
 	e, workers, err := newEngine(cfg)
 	if err != nil {
 		return nil, err
@@ -212,7 +224,11 @@ func NewPostgres(pool *pgxpool.Pool, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
-	e.client = client
+	inserter, err := river.NewClient(riverdatabasesql.New(db), &river.Config{Logger: quiet(cfg.Logger)})
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	e.client, e.txIns = client, inserter
 	return e, nil
 }
 
@@ -272,6 +288,19 @@ func (e *Engine) Stop(ctx context.Context) error {
 	}
 	e.started = false
 	return e.client.Stop(ctx)
+}
+
+// EnqueueTx inserts the job of a queued run within tx, the store's
+// transaction that creates or queues the run (butler.TxQueue).
+func (e *Engine) EnqueueTx(ctx context.Context, tx *sql.Tx, r butler.Run) (int64, error) {
+	a := Args{RunID: r.ID, Task: string(r.Task)}
+	opts := a.InsertOpts()
+	opts.Queue = r.Queue
+	res, err := e.txIns.InsertTx(ctx, tx, a, &opts)
+	if err != nil {
+		return 0, fmt.Errorf("engine: insert job of run %d: %w", r.ID, err)
+	}
+	return res.Job.ID, nil
 }
 
 // Enqueue inserts the job of a queued run.

@@ -2,6 +2,8 @@ package engine_test
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -126,11 +128,11 @@ func TestEngine_PostgresCancelAcrossClients(t *testing.T) {
 	if err := db.Migrate(ctx, func(ctx context.Context) error { return engine.MigratePostgres(ctx, db.Pool()) }); err != nil {
 		t.Fatal(err)
 	}
-	worker, err := engine.NewPostgres(db.Pool(), engine.Config{Node: "b"})
+	worker, err := engine.NewPostgres(db.Pool(), db.Store.DB, engine.Config{Node: "b"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := engine.NewPostgres(db.Pool(), engine.Config{Node: "a"})
+	other, err := engine.NewPostgres(db.Pool(), db.Store.DB, engine.Config{Node: "a"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,3 +173,82 @@ func TestEngine_PostgresCancelAcrossClients(t *testing.T) {
 type execFunc func(ctx context.Context, id int64) error
 
 func (f execFunc) Execute(ctx context.Context, id int64) error { return f(ctx, id) }
+
+// enqueueTxTest creates a queued run through store s with the engine's
+// EnqueueTx, checks the job is worked (by worker), and that a rolled-back
+// creation leaves no job behind.
+func enqueueTxTest(t *testing.T, s butler.Store, inserter, worker *engine.Engine, countJobs func() int) {
+	t.Helper()
+	ctx := context.Background()
+	ex := &executor{got: make(chan int64, 1)}
+	if err := worker.Start(ctx, ex); err != nil {
+		t.Fatal(err)
+	}
+	defer worker.Stop(ctx)
+	r := butler.Run{Task: "T", Trigger: butler.TriggerStartTask, State: butler.StateQueued, Queue: butler.QueueManual, Progress: -1}
+	created, err := s.CreateRun(ctx, &r, inserter.EnqueueTx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if created.JobID == 0 {
+		t.Fatal("the run was created without its job id")
+	}
+	if id := waitRun(t, ex.got); id != created.ID {
+		t.Fatalf("worked run %d, want %d", id, created.ID)
+	}
+	before := countJobs()
+	// The job is inserted, then the run's transaction fails: no job stays.
+	failing := func(ctx context.Context, tx *sql.Tx, r butler.Run) (int64, error) {
+		if _, err := inserter.EnqueueTx(ctx, tx, r); err != nil {
+			return 0, err
+		}
+		return 0, errors.New("the run's transaction fails after the insert")
+	}
+	r2 := butler.Run{Task: "U", Trigger: butler.TriggerStartTask, State: butler.StateQueued, Queue: butler.QueueManual, Progress: -1}
+	if _, err := s.CreateRun(ctx, &r2, failing); err == nil {
+		t.Fatal("CreateRun succeeded")
+	}
+	if after := countJobs(); after != before {
+		t.Fatalf("jobs %d before, %d after a rolled-back creation; want no new job", before, after)
+	}
+}
+
+func TestEngine_EnqueueTxSQLite(t *testing.T) {
+	db, eng := openSQLite(t)
+	enqueueTxTest(t, db, eng, eng, func() int {
+		var n int
+		if err := db.SQL().QueryRow(`SELECT count(*) FROM river_job`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	})
+}
+
+func TestEngine_EnqueueTxPostgres(t *testing.T) {
+	url := pgtest.Schema(t)
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx, func(ctx context.Context) error { return engine.MigratePostgres(ctx, db.Pool()) }); err != nil {
+		t.Fatal(err)
+	}
+	// Inserted through one server's engine, worked by another's.
+	inserter, err := engine.NewPostgres(db.Pool(), db.Store.DB, engine.Config{Node: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	worker, err := engine.NewPostgres(db.Pool(), db.Store.DB, engine.Config{Node: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enqueueTxTest(t, db, inserter, worker, func() int {
+		var n int
+		if err := db.Store.DB.QueryRow(`SELECT count(*) FROM river_job`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	})
+}

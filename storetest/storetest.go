@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"maps"
@@ -61,6 +62,10 @@ var suite = []struct {
 
 	// A run's life.
 	{"QueueRun", testQueueRun},
+	{"CreateRunEnqueuesInItsTransaction", testCreateRunEnqueue},
+	{"QueueRunEnqueuesInItsTransaction", testQueueRunEnqueue},
+	{"MarkStopping", testMarkStopping},
+	{"SetRunProcess", testSetRunProcess},
 	{"SetRunJob", testSetRunJob},
 	{"StartRun", testStartRun},
 	{"SaveProgress", testSaveProgress},
@@ -131,7 +136,7 @@ func finishedRun(task butler.TaskName, outcome butler.Outcome, created, ended ti
 
 func mustCreate(t *testing.T, s butler.Store, r *butler.Run) butler.Run {
 	t.Helper()
-	got, err := s.CreateRun(t.Context(), r)
+	got, err := s.CreateRun(t.Context(), r, nil)
 	if err != nil {
 		t.Fatalf("CreateRun(%s, %s): %v", r.Task, r.State, err)
 	}
@@ -502,7 +507,7 @@ func testCreateRun(t *testing.T, s butler.Store) {
 			r.Outcome, r.Error = butler.OutcomeFailed, "it broke"
 		}
 		want := *r
-		got, err := s.CreateRun(t.Context(), r)
+		got, err := s.CreateRun(t.Context(), r, nil)
 		if err != nil {
 			t.Fatalf("CreateRun(%s): %v", state, err)
 		}
@@ -563,7 +568,7 @@ func testCreateRunDuplicateUUID(t *testing.T, s butler.Store) {
 	first := mustCreate(t, s, newRun("t", butler.StateFinished, at(0)))
 	r := newRun("u", butler.StateQueued, at(time.Hour))
 	r.UUID = first.UUID
-	got, err := s.CreateRun(t.Context(), r)
+	got, err := s.CreateRun(t.Context(), r, nil)
 	if err == nil {
 		t.Fatalf("CreateRun with a taken UUID succeeded: %+v", got)
 	}
@@ -583,7 +588,7 @@ func testCreateRunActiveRun(t *testing.T, s butler.Store) {
 			existing := mustCreate(t, s, newRun(task, state, at(0)))
 			r := newRun(task, second, at(time.Hour))
 			r.Trigger = butler.TriggerForce
-			got, err := s.CreateRun(t.Context(), r)
+			got, err := s.CreateRun(t.Context(), r, nil)
 			if !errors.Is(err, butler.ErrActiveRun) {
 				t.Errorf("%s: second CreateRun (%s): err = %v, want ErrActiveRun", task, second, err)
 				continue
@@ -627,7 +632,7 @@ func testCreateRunTasksIndependent(t *testing.T, s butler.Store) {
 	checkIDs(t, "active runs", mustActive(t, s), a.ID, b.ID, c.ID)
 	// Finishing one task's run frees that task only.
 	mustFinish(t, s, a.ID, []butler.RunState{butler.StateRunning}, butler.Finish{Outcome: butler.OutcomeFailed, EndedAt: at(time.Minute)})
-	if _, err := s.CreateRun(t.Context(), newRun("b", butler.StateScheduled, at(time.Hour))); !errors.Is(err, butler.ErrActiveRun) {
+	if _, err := s.CreateRun(t.Context(), newRun("b", butler.StateScheduled, at(time.Hour)), nil); !errors.Is(err, butler.ErrActiveRun) {
 		t.Errorf("CreateRun(b) while b is scheduled: err = %v, want ErrActiveRun", err)
 	}
 	a2 := mustCreate(t, s, newRun("a", butler.StateScheduled, at(time.Hour)))
@@ -647,7 +652,7 @@ func testCreateRunConcurrent(t *testing.T, s butler.Store) {
 			r := newRun("t", butler.StateQueued, at(time.Duration(i)*time.Second))
 			r.Step = fmt.Sprintf("goroutine %d", i)
 			<-start
-			runs[i], errs[i] = s.CreateRun(t.Context(), r)
+			runs[i], errs[i] = s.CreateRun(t.Context(), r, nil)
 		})
 	}
 	close(start)
@@ -692,7 +697,7 @@ func testCreateRunRacesFinish(t *testing.T, s butler.Store) {
 		defer close(done)
 		<-start
 		for i := range rounds {
-			r, err := s.CreateRun(t.Context(), newRun("t", butler.StateScheduled, at(time.Duration(i)*time.Second)))
+			r, err := s.CreateRun(t.Context(), newRun("t", butler.StateScheduled, at(time.Duration(i)*time.Second)), nil)
 			switch {
 			case err == nil:
 			case errors.Is(err, butler.ErrActiveRun):
@@ -792,7 +797,7 @@ func testCreateRunUUID(t *testing.T, s butler.Store) {
 	}
 	// The active run returned with ErrActiveRun carries its own UUID.
 	active := mustCreate(t, s, newRun("busy", butler.StateRunning, at(0)))
-	other, err := s.CreateRun(t.Context(), newRun("busy", butler.StateScheduled, at(time.Hour)))
+	other, err := s.CreateRun(t.Context(), newRun("busy", butler.StateScheduled, at(time.Hour)), nil)
 	if !errors.Is(err, butler.ErrActiveRun) || other.UUID != active.UUID {
 		t.Errorf("second CreateRun of busy = UUID %q, %v; want the active run's UUID %q and ErrActiveRun", other.UUID, err, active.UUID)
 	}
@@ -842,11 +847,12 @@ func testRunByUUID(t *testing.T, s butler.Store) {
 
 func testQueueRun(t *testing.T, s butler.Store) {
 	r := mustCreate(t, s, newRun("t", butler.StateScheduled, at(0)))
-	ok, err := s.QueueRun(t.Context(), r.ID, at(time.Minute))
+	returned, ok, err := s.QueueRun(t.Context(), r.ID, at(time.Minute), nil)
 	if err != nil || !ok {
 		t.Fatalf("QueueRun of a scheduled run = %v, %v; want true, nil", ok, err)
 	}
 	got := mustRun(t, s, r.ID)
+	checkRun(t, "the run QueueRun returned", returned, got)
 	if got.State != butler.StateQueued {
 		t.Errorf("after QueueRun, State = %q, want queued", got.State)
 	}
@@ -857,7 +863,7 @@ func testQueueRun(t *testing.T, s butler.Store) {
 
 	// Only from scheduled.
 	queued := got
-	if ok, err := s.QueueRun(t.Context(), r.ID, at(2*time.Minute)); err != nil || ok {
+	if _, ok, err := s.QueueRun(t.Context(), r.ID, at(2*time.Minute), nil); err != nil || ok {
 		t.Errorf("QueueRun of a queued run = %v, %v; want false, nil", ok, err)
 	}
 	checkUnchanged(t, s, "queued run after a second QueueRun", queued)
@@ -865,13 +871,137 @@ func testQueueRun(t *testing.T, s butler.Store) {
 	running := mustCreate(t, s, newRun("u", butler.StateRunning, at(0)))
 	finished := mustCreate(t, s, newRun("v", butler.StateFinished, at(0)))
 	for _, other := range []butler.Run{running, finished} {
-		if ok, err := s.QueueRun(t.Context(), other.ID, at(time.Minute)); err != nil || ok {
+		if _, ok, err := s.QueueRun(t.Context(), other.ID, at(time.Minute), nil); err != nil || ok {
 			t.Errorf("QueueRun of a %s run = %v, %v; want false, nil", other.State, ok, err)
 		}
 		checkUnchanged(t, s, "after QueueRun of a "+string(other.State)+" run", other)
 	}
-	if ok, err := s.QueueRun(t.Context(), finished.ID+100, at(time.Minute)); err != nil || ok {
+	if _, ok, err := s.QueueRun(t.Context(), finished.ID+100, at(time.Minute), nil); err != nil || ok {
 		t.Errorf("QueueRun of an unknown run = %v, %v; want false, nil", ok, err)
+	}
+}
+
+// countQueued counts the queued runs that tx sees.
+func countQueued(t *testing.T, tx *sql.Tx) int {
+	t.Helper()
+	var n int
+	if err := tx.QueryRow(`SELECT count(*) FROM butler_run WHERE state = 'queued'`).Scan(&n); err != nil {
+		t.Fatalf("read runs within the enqueue's transaction: %v", err)
+	}
+	return n
+}
+
+func testCreateRunEnqueue(t *testing.T, s butler.Store) {
+	// The job is inserted in the transaction that creates the run: the
+	// enqueue sees the run it was given, and its id is recorded.
+	var seen butler.Run
+	got, err := s.CreateRun(t.Context(), newRun("t", butler.StateQueued, at(0)), func(ctx context.Context, tx *sql.Tx, r butler.Run) (int64, error) {
+		seen = r
+		if n := countQueued(t, tx); n != 1 {
+			t.Errorf("within the enqueue, the transaction sees %d queued runs, want the new one", n)
+		}
+		return 77, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seen.ID != got.ID || seen.ID == 0 || got.JobID != 77 || mustRun(t, s, got.ID).JobID != 77 {
+		t.Fatalf("enqueue saw run %d; created %d with job %d (stored %d); want the same run, job 77", seen.ID, got.ID, got.JobID, mustRun(t, s, got.ID).JobID)
+	}
+	// A failed enqueue leaves no run.
+	errQueue := errors.New("the queue refused")
+	_, err = s.CreateRun(t.Context(), newRun("u", butler.StateQueued, at(0)), func(context.Context, *sql.Tx, butler.Run) (int64, error) {
+		return 0, errQueue
+	})
+	if !errors.Is(err, errQueue) {
+		t.Fatalf("CreateRun with a failing enqueue: %v, want its error", err)
+	}
+	active, err := s.ActiveRuns(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range active {
+		if r.Task == "u" {
+			t.Fatalf("a run whose enqueue failed was kept: %+v", r)
+		}
+	}
+	// Runs that are not queued get no job.
+	called := false
+	if _, err := s.CreateRun(t.Context(), newRun("v", butler.StateScheduled, at(time.Hour)), func(context.Context, *sql.Tx, butler.Run) (int64, error) {
+		called = true
+		return 1, nil
+	}); err != nil || called {
+		t.Fatalf("CreateRun of a scheduled run: %v, enqueue called %v; want no job", err, called)
+	}
+}
+
+func testQueueRunEnqueue(t *testing.T, s butler.Store) {
+	r := mustCreate(t, s, newRun("t", butler.StateScheduled, at(0)))
+	errQueue := errors.New("the queue refused")
+	if _, ok, err := s.QueueRun(t.Context(), r.ID, at(time.Minute), func(context.Context, *sql.Tx, butler.Run) (int64, error) {
+		return 0, errQueue
+	}); !errors.Is(err, errQueue) || ok {
+		t.Fatalf("QueueRun with a failing enqueue = %v, %v; want its error", ok, err)
+	}
+	checkUnchanged(t, s, "a run whose enqueue failed", r)
+	got, ok, err := s.QueueRun(t.Context(), r.ID, at(time.Minute), func(ctx context.Context, tx *sql.Tx, q butler.Run) (int64, error) {
+		if q.ID != r.ID || q.State != butler.StateQueued || countQueued(t, tx) != 1 {
+			t.Errorf("enqueue given %+v; want the run, queued in this transaction", q)
+		}
+		return 88, nil
+	})
+	if err != nil || !ok || got.JobID != 88 || got.State != butler.StateQueued || mustRun(t, s, r.ID).JobID != 88 {
+		t.Fatalf("QueueRun = %+v, %v, %v; want the run queued with job 88", got, ok, err)
+	}
+}
+
+func testMarkStopping(t *testing.T, s butler.Store) {
+	running := mustCreate(t, s, newRun("t", butler.StateRunning, at(0)))
+	ok, err := s.MarkStopping(t.Context(), running.ID, "stopped by request")
+	if err != nil || !ok {
+		t.Fatalf("MarkStopping of a running run = %v, %v", ok, err)
+	}
+	got := mustRun(t, s, running.ID)
+	if got.State != butler.StateStopping || got.Reason != "stopped by request" {
+		t.Fatalf("after MarkStopping: %s %q", got.State, got.Reason)
+	}
+	// Still the task's active run: no other may be made.
+	if _, err := s.CreateRun(t.Context(), newRun("t", butler.StateQueued, at(time.Hour)), nil); !errors.Is(err, butler.ErrActiveRun) {
+		t.Fatalf("CreateRun beside a stopping run: %v, want ErrActiveRun", err)
+	}
+	if ok, err := s.MarkStopping(t.Context(), running.ID, "again"); err != nil || ok {
+		t.Fatalf("MarkStopping of a stopping run = %v, %v; want false", ok, err)
+	}
+	if err := s.SaveProgress(t.Context(), running.ID, 60, "winding down"); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustRun(t, s, running.ID); got.Progress != 60 || got.Reason != "stopped by request" {
+		t.Fatalf("progress of a stopping run not kept, or its reason changed: %+v", got)
+	}
+	if ok, err := s.FinishRun(t.Context(), running.ID, []butler.RunState{butler.StateRunning, butler.StateStopping},
+		butler.Finish{Outcome: butler.OutcomeStopped, Reason: "stopped by request", EndedAt: at(time.Minute)}); err != nil || !ok {
+		t.Fatalf("FinishRun of a stopping run = %v, %v", ok, err)
+	}
+	for _, st := range []butler.RunState{butler.StateScheduled, butler.StateQueued} {
+		r := mustCreate(t, s, newRun(butler.TaskName("w"+string(st)), st, at(0)))
+		if ok, err := s.MarkStopping(t.Context(), r.ID, "x"); err != nil || ok {
+			t.Fatalf("MarkStopping of a %s run = %v, %v; want false", st, ok, err)
+		}
+	}
+}
+
+func testSetRunProcess(t *testing.T, s butler.Store) {
+	r := mustCreate(t, s, newRun("t", butler.StateRunning, at(0)))
+	p := butler.ProcessGroup{PGID: 4242, Start: 1<<40 + 7, Boot: "b00t/pid:[4026531836]"}
+	if err := s.SetRunProcess(t.Context(), r.ID, p); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustRun(t, s, r.ID); got.Process != p {
+		t.Fatalf("process group %+v, want %+v", got.Process, p)
+	}
+	active, err := s.ActiveRuns(t.Context())
+	if err != nil || len(active) != 1 || active[0].Process != p {
+		t.Fatalf("ActiveRuns %+v %v, want the run with its group", active, err)
 	}
 }
 
@@ -1379,7 +1509,7 @@ func testActiveRuns(t *testing.T, s butler.Store) {
 
 	mustFinish(t, s, e.ID, []butler.RunState{butler.StateScheduled}, butler.Finish{Outcome: butler.OutcomeSkipped, EndedAt: at(time.Hour)})
 	mustFinish(t, s, d.ID, []butler.RunState{butler.StateRunning}, butler.Finish{Outcome: butler.OutcomeSucceeded, EndedAt: at(time.Hour)})
-	if ok, err := s.QueueRun(t.Context(), a.ID, at(time.Minute)); err != nil || !ok {
+	if _, ok, err := s.QueueRun(t.Context(), a.ID, at(time.Minute), nil); err != nil || !ok {
 		t.Fatalf("QueueRun = %v, %v", ok, err)
 	}
 	if ok, err := s.StartRun(t.Context(), c.ID, "n", at(time.Minute)); err != nil || !ok {
@@ -1464,7 +1594,7 @@ func testTimesRoundTrip(t *testing.T, s butler.Store) {
 		}
 
 		queuedAt := created.Add(2*time.Hour + 1)
-		if ok, err := s.QueueRun(t.Context(), got.ID, queuedAt); err != nil || !ok {
+		if _, ok, err := s.QueueRun(t.Context(), got.ID, queuedAt, nil); err != nil || !ok {
 			t.Fatalf("QueueRun = %v, %v", ok, err)
 		}
 		startedAt := created.Add(3*time.Hour + 999)
@@ -1573,13 +1703,13 @@ func testConcurrentUse(t *testing.T, s butler.Store) {
 			task := butler.TaskName(fmt.Sprintf("task-%d", w))
 			for i := range 5 {
 				ctx := t.Context()
-				r, err := s.CreateRun(ctx, newRun(task, butler.StateScheduled, at(time.Duration(w*100+i)*time.Second)))
+				r, err := s.CreateRun(ctx, newRun(task, butler.StateScheduled, at(time.Duration(w*100+i)*time.Second)), nil)
 				if err != nil {
 					t.Errorf("worker %d: CreateRun: %v", w, err)
 					return
 				}
 				steps := []func() error{
-					func() error { return okErr(s.QueueRun(ctx, r.ID, at(time.Hour))) },
+					func() error { _, ok, err := s.QueueRun(ctx, r.ID, at(time.Hour), nil); return okErr(ok, err) },
 					func() error { return s.SetRunJob(ctx, r.ID, int64(w*100+i)) },
 					func() error { return okErr(s.StartRun(ctx, r.ID, "node", at(time.Hour))) },
 					func() error { return s.SaveProgress(ctx, r.ID, 50, "half") },

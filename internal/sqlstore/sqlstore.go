@@ -184,8 +184,9 @@ func fromNanos(n int64) time.Time {
 	return time.Unix(0, n)
 }
 
-// CreateRun inserts r unless its task has an active run.
-func (d *Store) CreateRun(ctx context.Context, r *butler.Run) (butler.Run, error) {
+// CreateRun inserts r unless its task has an active run; a queued run's
+// job is inserted by enqueue in the same transaction.
+func (d *Store) CreateRun(ctx context.Context, r *butler.Run, enqueue butler.EnqueueFunc) (butler.Run, error) {
 	if r.CreatedAt.IsZero() {
 		r.CreatedAt = time.Now()
 	}
@@ -195,7 +196,7 @@ func (d *Store) CreateRun(ctx context.Context, r *butler.Run) (butler.Run, error
 	// The active run that refused the insert may end before it is read
 	// (PostgreSQL reads each statement's own snapshot); then try again.
 	for range 10 {
-		run, err, retry := d.createRun(ctx, r)
+		run, err, retry := d.createRun(ctx, r, enqueue)
 		if !retry {
 			return run, err
 		}
@@ -203,7 +204,7 @@ func (d *Store) CreateRun(ctx context.Context, r *butler.Run) (butler.Run, error
 	return butler.Run{}, fmt.Errorf("create run of %s: the active run kept changing", r.Task)
 }
 
-func (d *Store) createRun(ctx context.Context, r *butler.Run) (butler.Run, error, bool) {
+func (d *Store) createRun(ctx context.Context, r *butler.Run, enqueue butler.EnqueueFunc) (butler.Run, error, bool) {
 	tx, err := d.begin(ctx)
 	if err != nil {
 		return butler.Run{}, err, false
@@ -232,11 +233,30 @@ func (d *Store) createRun(ctx context.Context, r *butler.Run) (butler.Run, error
 	if err != nil {
 		return butler.Run{}, d.wrap(err), false
 	}
+	created := *r
+	created.ID = id
+	if created.State == butler.StateQueued && enqueue != nil {
+		if created.JobID, err = d.enqueueTx(ctx, tx, created, enqueue); err != nil {
+			return butler.Run{}, err, false
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return butler.Run{}, d.wrap(err), false
 	}
-	r.ID = id
+	r.ID, r.JobID = created.ID, created.JobID
 	return *r, nil, false
+}
+
+// enqueueTx inserts the job of queued run r in tx and records its id.
+func (d *Store) enqueueTx(ctx context.Context, tx *sql.Tx, r butler.Run, enqueue butler.EnqueueFunc) (int64, error) {
+	jobID, err := enqueue(ctx, tx, r)
+	if err != nil {
+		return 0, fmt.Errorf("queue the job of run %d: %w", r.ID, d.wrap(err))
+	}
+	if _, err := d.txExec(ctx, tx, `UPDATE butler_run SET job_id = ? WHERE id = ?`, jobID, r.ID); err != nil {
+		return 0, d.wrap(err)
+	}
+	return jobID, nil
 }
 
 // Run returns one run.
@@ -330,9 +350,34 @@ func (d *Store) exec1(ctx context.Context, q string, args ...any) (bool, error) 
 	return n == 1, err
 }
 
-// QueueRun moves a scheduled run to queued.
-func (d *Store) QueueRun(ctx context.Context, id int64, at time.Time) (bool, error) {
-	return d.exec1(ctx, `UPDATE butler_run SET state = 'queued', scheduled_at = ? WHERE id = ? AND state = 'scheduled'`, nanos(at), id)
+// QueueRun moves a scheduled run to queued and, in the same transaction,
+// has enqueue insert its job.
+func (d *Store) QueueRun(ctx context.Context, id int64, at time.Time, enqueue butler.EnqueueFunc) (butler.Run, bool, error) {
+	tx, err := d.begin(ctx)
+	if err != nil {
+		return butler.Run{}, false, err
+	}
+	defer tx.Rollback()
+	res, err := d.txExec(ctx, tx, `UPDATE butler_run SET state = 'queued', scheduled_at = ? WHERE id = ? AND state = 'scheduled'`, nanos(at), id)
+	if err != nil {
+		return butler.Run{}, false, d.wrap(err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return butler.Run{}, false, d.wrap(err)
+	}
+	r, err := scanRun(d.txQueryRow(ctx, tx, `SELECT `+runColumns+` FROM butler_run WHERE id = ?`, id))
+	if err != nil {
+		return butler.Run{}, false, d.wrap(err)
+	}
+	if enqueue != nil {
+		if r.JobID, err = d.enqueueTx(ctx, tx, r, enqueue); err != nil {
+			return butler.Run{}, false, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return butler.Run{}, false, d.wrap(err)
+	}
+	return r, true, nil
 }
 
 // SetRunJob records the run's queue job.

@@ -268,7 +268,7 @@ func TestReopen(t *testing.T) {
 	day := schedule.Day{Year: 2025, Month: time.March, Day: 14}
 	done, err := db.CreateRun(ctx, &butler.Run{Task: "a", Trigger: butler.TriggerWindow, State: butler.StateRunning,
 		Window: day, Day: day, Queue: butler.QueueMaintenance, Node: "n", Progress: -1,
-		CreatedAt: created, ScheduledAt: created, StartedAt: created})
+		CreatedAt: created, ScheduledAt: created, StartedAt: created}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +277,7 @@ func TestReopen(t *testing.T) {
 		t.Fatalf("FinishRun = %v, %v", ok, err)
 	}
 	waiting, err := db.CreateRun(ctx, &butler.Run{Task: "b", Trigger: butler.TriggerStartTask, State: butler.StateScheduled,
-		Day: day, Queue: butler.QueueManual, Progress: -1, CreatedAt: created, ScheduledAt: created.Add(time.Hour)})
+		Day: day, Queue: butler.QueueManual, Progress: -1, CreatedAt: created, ScheduledAt: created.Add(time.Hour)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +315,7 @@ func TestReopen(t *testing.T) {
 		t.Errorf("ActiveRuns after reopening = %+v, %v; want run %d", active, err, waiting.ID)
 	}
 	// The active run still blocks a second one.
-	if _, err := db.CreateRun(ctx, &butler.Run{Task: "b", Trigger: butler.TriggerWindow, State: butler.StateQueued, CreatedAt: created, ScheduledAt: created}); err != butler.ErrActiveRun {
+	if _, err := db.CreateRun(ctx, &butler.Run{Task: "b", Trigger: butler.TriggerWindow, State: butler.StateQueued, CreatedAt: created, ScheduledAt: created}, nil); err != butler.ErrActiveRun {
 		t.Errorf("CreateRun of b after reopening: %v, want ErrActiveRun", err)
 	}
 	recs, err := db.TaskRecords(ctx)
@@ -379,7 +379,7 @@ func TestTimesExact(t *testing.T) {
 	loc := time.FixedZone("UTC+05:45", 5*3600+45*60)
 	created := time.Date(2025, time.June, 1, 23, 59, 59, 123456789, loc)
 	r, err := db.CreateRun(ctx, &butler.Run{Task: "t", Trigger: butler.TriggerWindow, State: butler.StateQueued,
-		Progress: -1, CreatedAt: created, ScheduledAt: created.Add(1)})
+		Progress: -1, CreatedAt: created, ScheduledAt: created.Add(1)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -536,7 +536,7 @@ func TestUpgradeFromVersion1(t *testing.T) {
 		t.Errorf("Settings after the upgrade = %v, %v", got, err)
 	}
 	if _, err := db.CreateRun(ctx, &butler.Run{Task: "t1", Trigger: butler.TriggerWindow, State: butler.StateQueued,
-		CreatedAt: time.Unix(0, 5000), ScheduledAt: time.Unix(0, 5000)}); err != butler.ErrActiveRun {
+		CreatedAt: time.Unix(0, 5000), ScheduledAt: time.Unix(0, 5000)}, nil); err != butler.ErrActiveRun {
 		t.Errorf("CreateRun of the task with an old running run: %v, want ErrActiveRun", err)
 	}
 }
