@@ -79,6 +79,10 @@ type Config struct {
 	// durable before the answer either way, and the run ends finished once
 	// its work has stopped, however long that takes.
 	StopWait time.Duration
+	// HealthProbeEvery is how often the manager writes to the store to
+	// learn whether it can (Health); default 10 s, negative for never (then
+	// only the manager's own writes tell).
+	HealthProbeEvery time.Duration
 	// Reaper ends the process groups a previous process of this server left
 	// behind (package tasks: GroupReaper); nil reaps nothing.
 	Reaper Reaper
@@ -104,7 +108,9 @@ type Manager struct {
 	stopWait time.Duration
 	reaper   Reaper
 
-	locks      taskLocks  // serialises decisions per task
+	health     *health     // whether the store can write
+	probe      healthProbe // writes now and then to keep health current
+	locks      taskLocks   // serialises decisions per task
 	settingsMu sync.Mutex // serialises settings changes
 
 	mu       sync.Mutex
@@ -154,6 +160,11 @@ func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
 	}
 	if m.now == nil {
 		m.now = time.Now
+	}
+	m.health = &health{logger: m.logger}
+	m.store = watchedStore{Store: cfg.Store, h: m.health}
+	if hc, ok := cfg.Store.(HealthChecker); ok && cfg.HealthProbeEvery >= 0 {
+		m.probe = healthProbe{store: hc, health: m.health, every: cmp.Or(cfg.HealthProbeEvery, probeEvery)}
 	}
 	if m.rnd == nil {
 		m.rnd = globalRand{}
@@ -341,6 +352,9 @@ func (m *Manager) Start(ctx context.Context) error {
 		m.bgCancel = cancel
 		m.startCluster(bgCtx)
 	}
+	if m.probe.store != nil {
+		m.probe.Start(context.WithoutCancel(ctx))
+	}
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	m.loopCancel = cancel
 	m.loopDone = make(chan struct{})
@@ -429,6 +443,7 @@ func (m *Manager) Stop(ctx context.Context) error {
 			m.bgCancel()
 			m.bg.Wait()
 		}
+		m.probe.Stop()
 		close(done)
 	}()
 	select {

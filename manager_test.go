@@ -113,7 +113,9 @@ func start(t *testing.T, catalog []butler.Task, settings map[string]string, opti
 		t.Fatal(err)
 	}
 	q := &testQueue{cancels: map[int64]context.CancelFunc{}}
-	cfg := butler.Config{Catalog: catalog, Store: db, Queue: q, HostZone: "UTC", DataDir: t.TempDir()}
+	// No health probe: its writes every 10 s would cost days of simulated
+	// time dearly.
+	cfg := butler.Config{Catalog: catalog, Store: db, Queue: q, HostZone: "UTC", DataDir: t.TempDir(), HealthProbeEvery: -1}
 	for _, o := range options {
 		o(&cfg)
 	}

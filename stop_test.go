@@ -164,6 +164,13 @@ type failingStore struct {
 
 var errDiskFull = errors.New("database or disk is full (SQLITE_FULL)")
 
+func (s *failingStore) CheckWrite(ctx context.Context) error {
+	if s.full.Load() {
+		return errDiskFull
+	}
+	return s.DB.CheckWrite(ctx)
+}
+
 func (s *failingStore) FinishRun(ctx context.Context, id int64, from []butler.RunState, f butler.Finish) (bool, error) {
 	if s.full.Load() {
 		s.mu.Lock()
@@ -203,9 +210,15 @@ func TestExecute_FinishIsRetriedUntilTheStoreCanWrite(t *testing.T) {
 		if res, err := f.m.StartTask(ctx, "Job", false); err != nil || res.Outcome != butler.StartRunning {
 			t.Fatalf("start while the end is not recorded: %+v %v, want running", res, err)
 		}
+		if h := f.m.Health(); h.OK || h.Reason != errDiskFull.Error() || h.WriteFailures < int64(failures) {
+			t.Fatalf("health while the store cannot write: %+v", h)
+		}
 		fs.full.Store(false)
 		time.Sleep(10 * time.Second)
 		synctest.Wait()
+		if h := f.m.Health(); !h.OK {
+			t.Fatalf("health once the store writes again: %+v", h)
+		}
 		got := f.runs("Job")
 		if len(got) != 1 || got[0].Outcome != butler.OutcomeSucceeded {
 			t.Fatalf("runs once the store can write: %+v, want the run succeeded", got)
@@ -292,3 +305,32 @@ func TestStart_ReapsWhatACrashLeftBeforeAnythingRuns(t *testing.T) {
 // quietWindow puts the window (12:00–13:00 UTC) hours after the bubble's
 // clock starts (midnight), so that the planner starts nothing on its own.
 var quietWindow = map[string]string{"ButlerStartHour": "12", "ButlerEndHour": "13"}
+
+// The probe finds a store that cannot write while nothing else writes, and
+// finds it writing again.
+func TestHealth_ProbeWritesWhileNothingElseDoes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var fs *failingStore
+		f := start(t, []butler.Task{task("Job", 1, false, newProbe(false))}, quietWindow, func(c *butler.Config) {
+			fs = &failingStore{DB: c.Store.(*sqlite.DB)}
+			c.Store = fs
+			c.HealthProbeEvery = 10 * time.Second
+		})
+		synctest.Wait()
+		if h := f.m.Health(); !h.OK {
+			t.Fatalf("health at start: %+v", h)
+		}
+		fs.full.Store(true)
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		if h := f.m.Health(); h.OK || h.Reason != errDiskFull.Error() {
+			t.Fatalf("health 10 s after the disk filled: %+v, want failing", h)
+		}
+		fs.full.Store(false)
+		time.Sleep(time.Second) // the probe tries every second while failing
+		synctest.Wait()
+		if h := f.m.Health(); !h.OK {
+			t.Fatalf("health 1 s after space was freed: %+v", h)
+		}
+	})
+}

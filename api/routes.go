@@ -2,7 +2,9 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"encoding/xml"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -15,17 +17,19 @@ import (
 	"github.com/plexbutler/butler/apitype"
 )
 
-// addRoutes lists the whole API surface.
+// addRoutes lists the whole API surface: every route, and the query
+// parameters each reads (besides X-Plex-Token, which requireToken reads,
+// and the settings of PUT /:/prefs, which handleSetPrefs reads).
 func addRoutes(rt *router, cfg Config, web *dashboard) {
 	m, log := cfg.Manager, cfg.Logger
 
 	rt.handle(http.MethodGet, "/butler", handleTasks(m, log))
 	rt.handle(http.MethodPost, "/butler", handleStartAll(m, log))
 	rt.handle(http.MethodDelete, "/butler", handleStopAll(m, log))
-	rt.handle(http.MethodPost, "/butler/{task}", handleStartTask(m, log))
+	rt.handle(http.MethodPost, "/butler/{task}", handleStartTask(m, log), "force")
 	rt.handle(http.MethodDelete, "/butler/{task}", handleStopTask(m, log))
 
-	rt.handle(http.MethodGet, "/butler/runs", handleRuns(m, log))
+	rt.handle(http.MethodGet, "/butler/runs", handleRuns(m, log), "task", "outcome", "since", "before", "limit", "beforeID")
 	rt.handle(http.MethodGet, "/butler/runs/{id}", handleRun(m, log))
 	rt.handle(http.MethodGet, "/butler/runs/{id}/log", handleRunLog(m, log))
 	rt.handle(http.MethodGet, "/butler/plan", handlePlan(m, log))
@@ -33,19 +37,19 @@ func addRoutes(rt *router, cfg Config, web *dashboard) {
 	rt.handle(http.MethodGet, "/activities", handleActivities(m, log))
 	rt.handle(http.MethodDelete, "/activities/{uuid}", handleStopActivity(m, log))
 	n := &notifier{}
-	rt.handle(http.MethodGet, "/:/websockets/notifications", handleWebsocket(m, n, log))
-	rt.handle(http.MethodGet, "/:/websocket/notifications", handleWebsocket(m, n, log))
-	rt.handle(http.MethodGet, "/:/eventsource/notifications", handleEventSource(m, n, log))
+	rt.handle(http.MethodGet, "/:/websockets/notifications", handleWebsocket(m, n, log), "filters")
+	rt.handle(http.MethodGet, "/:/websocket/notifications", handleWebsocket(m, n, log), "filters")
+	rt.handle(http.MethodGet, "/:/eventsource/notifications", handleEventSource(m, n, log), "filters")
 
 	rt.handle(http.MethodGet, "/:/prefs", handlePrefs(m))
 	rt.handle(http.MethodPut, "/:/prefs", handleSetPrefs(m, log))
-	rt.handle(http.MethodGet, "/:/prefs/get", handlePref(m))
+	rt.handle(http.MethodGet, "/:/prefs/get", handlePref(m), "id")
 
 	rt.handle(http.MethodGet, "/web", web.ServeHTTP)
 
 	rt.handlePublic(http.MethodGet, "/identity", handleIdentity(cfg))
 	rt.handle(http.MethodGet, "/", handleIdentity(cfg))
-	rt.handlePublic(http.MethodGet, "/healthz", handleHealth())
+	rt.handlePublic(http.MethodGet, "/healthz", handleHealth(m))
 	if cfg.Metrics != nil {
 		if cfg.MetricsPublic {
 			rt.handlePublic(http.MethodGet, "/metrics", cfg.Metrics.ServeHTTP)
@@ -221,20 +225,23 @@ func handlePref(m *butler.Manager) http.HandlerFunc {
 }
 
 // handleSetPrefs applies PUT /:/prefs?Id=value&...: every query key that is
-// not request metadata (X-Plex-*) is a setting id.
+// not request metadata (X-Plex-*) is a setting id. A setting given more
+// than once, under one spelling of its id or two (see matchID), is refused
+// and nothing is changed.
 func handleSetPrefs(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		q, _ := url.ParseQuery(r.URL.RawQuery) // limits() has refused malformed queries
-		values := map[string]string{}
-		for k, vs := range q {
-			if strings.HasPrefix(strings.ToLower(k), "x-plex-") {
-				continue
+		values, err := singleValues(r.URL.Query(), "setting", func(key string) (string, error) {
+			switch {
+			case strings.HasPrefix(strings.ToLower(key), "x-plex-"):
+				return "", nil
+			case key == "":
+				return "", errors.New("a value is given without a setting id; give ID=value, such as ButlerStartHour=2")
 			}
-			if len(vs) > 1 {
-				fail(log, w, r, butler.Errorf(butler.EINVALID, "nothing was changed: setting %s is given %d times; give it once", k, len(vs)))
-				return
-			}
-			values[matchID(m, k)] = vs[0]
+			return matchID(m, key), nil
+		})
+		if err != nil {
+			fail(log, w, r, butler.Errorf(butler.EINVALID, "nothing was changed: %s", butler.ErrorMessage(err)))
+			return
 		}
 		if err := m.SetSettings(r.Context(), values); err != nil {
 			fail(log, w, r, err)
@@ -267,9 +274,18 @@ func handleIdentity(cfg Config) http.HandlerFunc {
 	}
 }
 
-func handleHealth() http.HandlerFunc {
+// handleHealth answers 200 "ok" while the store can write, and 503 with
+// the reason while it cannot (disk full, read-only, unreachable).
+func handleHealth(m *butler.Manager) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		h := m.Health()
+		if !h.OK {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = fmt.Fprintf(w, "unhealthy: the database cannot write since %s: %s\n", h.Since.UTC().Format(time.RFC3339), h.Reason)
+			return
+		}
 		_, _ = w.Write([]byte("ok\n"))
 	}
 }

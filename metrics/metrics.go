@@ -19,6 +19,7 @@ import (
 type Source interface {
 	RunCounts(ctx context.Context) (map[butler.RunState]int, error)
 	EventStats() (subscribers int, dropped int64)
+	Health() butler.Health
 }
 
 // Metrics counts runs as the Manager reports them (it is a butler.Observer)
@@ -65,10 +66,12 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 var (
-	runsDesc = prometheus.NewDesc("butler_runs_active", "Runs that are scheduled, queued or running, by state.",
+	runsDesc = prometheus.NewDesc("butler_runs_active", "Runs that are scheduled, queued, running or stopping, by state.",
 		[]string{"state"}, nil)
-	subsDesc    = prometheus.NewDesc("butler_notification_subscribers", "Clients subscribed to notifications.", nil, nil)
-	droppedDesc = prometheus.NewDesc("butler_notification_dropped_updates_total", "Progress updates merged away or dropped because a subscriber was slow.", nil, nil)
+	subsDesc     = prometheus.NewDesc("butler_notification_subscribers", "Clients subscribed to notifications.", nil, nil)
+	droppedDesc  = prometheus.NewDesc("butler_notification_dropped_updates_total", "Progress updates merged away or dropped because a subscriber was slow.", nil, nil)
+	writableDesc = prometheus.NewDesc("butler_store_writable", "1 while the database can write, 0 while its writes fail (disk full, read-only, unreachable).", nil, nil)
+	failuresDesc = prometheus.NewDesc("butler_store_write_failures_total", "Writes to the database that failed.", nil, nil)
 )
 
 // gauges reads the source at scrape time.
@@ -78,6 +81,8 @@ func (g gauges) Describe(ch chan<- *prometheus.Desc) {
 	ch <- runsDesc
 	ch <- subsDesc
 	ch <- droppedDesc
+	ch <- writableDesc
+	ch <- failuresDesc
 }
 
 func (g gauges) Collect(ch chan<- prometheus.Metric) {
@@ -88,11 +93,18 @@ func (g gauges) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if counts, err := s.RunCounts(ctx); err == nil {
-		for _, st := range []butler.RunState{butler.StateScheduled, butler.StateQueued, butler.StateRunning} {
+		for _, st := range []butler.RunState{butler.StateScheduled, butler.StateQueued, butler.StateRunning, butler.StateStopping} {
 			ch <- prometheus.MustNewConstMetric(runsDesc, prometheus.GaugeValue, float64(counts[st]), string(st))
 		}
 	}
 	subs, dropped := s.EventStats()
 	ch <- prometheus.MustNewConstMetric(subsDesc, prometheus.GaugeValue, float64(subs))
 	ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.CounterValue, float64(dropped))
+	h := s.Health()
+	writable := 0.0
+	if h.OK {
+		writable = 1
+	}
+	ch <- prometheus.MustNewConstMetric(writableDesc, prometheus.GaugeValue, writable)
+	ch <- prometheus.MustNewConstMetric(failuresDesc, prometheus.CounterValue, float64(h.WriteFailures))
 }

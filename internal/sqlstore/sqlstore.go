@@ -391,6 +391,14 @@ func (d *Store) StartRun(ctx context.Context, id int64, node string, at time.Tim
 	return d.exec1(ctx, `UPDATE butler_run SET state = 'running', node = ?, started_at = ? WHERE id = ? AND state = 'queued'`, node, nanos(at), id)
 }
 
+// CheckWrite makes one small durable write (butler.HealthChecker): the
+// time of the last health check, in a table of one row.
+func (d *Store) CheckWrite(ctx context.Context) error {
+	_, err := d.exec(ctx, `INSERT INTO butler_health (id, checked_at) VALUES (1, ?)
+		ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at`, time.Now().UnixNano())
+	return err
+}
+
 // MarkStopping moves a running run to stopping, with the reason.
 func (d *Store) MarkStopping(ctx context.Context, id int64, reason string) (bool, error) {
 	return d.exec1(ctx, `UPDATE butler_run SET state = 'stopping', reason = ? WHERE id = ? AND state = 'running'`, reason, id)

@@ -9,3 +9,10 @@ ALTER TABLE butler_run ADD COLUMN proc_start BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE butler_run ADD COLUMN proc_boot  TEXT   NOT NULL DEFAULT '';
 DROP INDEX butler_run_node;
 CREATE INDEX butler_run_node ON butler_run (node) WHERE state IN ('running', 'stopping');
+
+-- One row, written now and then to learn whether the database can write
+-- (the server's health).
+CREATE TABLE butler_health (
+    id         INTEGER PRIMARY KEY,
+    checked_at BIGINT NOT NULL
+);

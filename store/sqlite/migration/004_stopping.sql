@@ -41,3 +41,10 @@ CREATE UNIQUE INDEX butler_run_uuid ON butler_run (uuid);
 CREATE INDEX butler_run_task ON butler_run (task, id);
 CREATE INDEX butler_run_created ON butler_run (created_at);
 CREATE INDEX butler_run_ended ON butler_run (ended_at) WHERE state = 'finished';
+
+-- One row, written now and then to learn whether the database can write
+-- (the server's health).
+CREATE TABLE butler_health (
+    id         INTEGER PRIMARY KEY,
+    checked_at INTEGER NOT NULL
+);
