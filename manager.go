@@ -111,7 +111,7 @@ type Manager struct {
 	health     *health     // whether the store can write
 	probe      healthProbe // writes now and then to keep health current
 	locks      taskLocks   // serialises decisions per task
-	settingsMu sync.Mutex // serialises settings changes
+	settingsMu sync.Mutex  // serialises settings changes
 
 	mu       sync.Mutex
 	settings Settings
