@@ -14,6 +14,7 @@ const (
 	PlanScheduled = "scheduled" // has a run scheduled at At
 	PlanQueued    = "queued"    // has a run waiting for a slot
 	PlanRunning   = "running"
+	PlanStopping  = "stopping" // told to stop; its work has not stopped yet
 	PlanDone      = "done"     // already ran in this window (Outcome says how)
 	PlanStopped   = "stopped"  // stopped in this window; not planned again in it
 	PlanNotDue    = "not_due"  // not due until NextDue
@@ -80,12 +81,14 @@ func (m *Manager) Plan(ctx context.Context) (Plan, error) {
 			switch r.State {
 			case StateRunning:
 				e.Decision, e.Reason = PlanRunning, "running since "+r.StartedAt.In(w.Loc).Format(time.TimeOnly)
+			case StateStopping:
+				e.Decision, e.Reason = PlanStopping, "stopping ("+r.Reason+"); running since "+r.StartedAt.In(w.Loc).Format(time.TimeOnly)
 			case StateQueued:
 				e.Decision, e.Reason = PlanQueued, "waiting for a free slot"
 			default:
 				e.Decision, e.At, e.Reason = PlanScheduled, r.ScheduledAt, "scheduled by "+string(r.Trigger)
 			}
-			if !r.Window.IsZero() && r.Window == d && r.State != StateRunning {
+			if !r.Window.IsZero() && r.Window == d && !r.State.Working() {
 				e.Reason += "; skipped if it has not started when the window closes"
 			}
 			p.Tasks = append(p.Tasks, e)
@@ -157,7 +160,8 @@ func (m *Manager) Runs(ctx context.Context, f RunFilter) ([]Run, error) {
 // Run returns one run by id; ENOTFOUND when there is none.
 func (m *Manager) Run(ctx context.Context, id int64) (Run, error) { return m.store.Run(ctx, id) }
 
-// RunCounts returns how many runs are scheduled, queued and running.
+// RunCounts returns how many runs are scheduled, queued, running and
+// stopping.
 func (m *Manager) RunCounts(ctx context.Context) (map[RunState]int, error) {
 	runs, err := m.store.ActiveRuns(ctx)
 	if err != nil {

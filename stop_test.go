@@ -69,6 +69,10 @@ func TestStop_StubbornTaskIsStoppingUntilItsWorkStops(t *testing.T) {
 		if err != nil || len(acts) != 1 || !acts[0].Stopping {
 			t.Fatalf("activities %+v %v, want the run, stopping", acts, err)
 		}
+		plan, err := f.m.Plan(ctx)
+		if err != nil || len(plan.Tasks) != 1 || plan.Tasks[0].Decision != butler.PlanStopping {
+			t.Fatalf("plan %+v %v, want the task stopping", plan, err)
+		}
 
 		// A start while it stops is "already running", and starts nothing.
 		for _, force := range []bool{false, true} {

@@ -71,7 +71,7 @@ function renderTasks(tasks, plan) {
       el('td', { class: 'actions' },
         el('button', { type: 'button', className: 'start', onclick: () => act('POST', '/butler/' + encodeURIComponent(t.name), 'Started ' + t.name + '.') }, 'Start'),
         ' ',
-        el('button', { type: 'button', className: 'stop', onclick: () => act('DELETE', '/butler/' + encodeURIComponent(t.name), 'Stopped ' + t.name + '.') }, 'Stop')));
+        el('button', { type: 'button', className: 'stop', onclick: () => act('DELETE', '/butler/' + encodeURIComponent(t.name), 'Asked ' + t.name + ' to stop.') }, 'Stop')));
   });
   $('tasks').replaceChildren(...rows);
   $('window').textContent = plan ? '(window ' + when(plan.open) + ' – ' + when(plan.close) + ')' : '';
@@ -83,7 +83,9 @@ function renderActivities() {
     return el('li', { 'data-uuid': a.uuid, 'data-task': a.Context?.taskName || '' },
       el('span', {}, el('strong', {}, a.title), el('br'), el('span', { class: 'muted' }, a.subtitle)),
       progress,
-      el('button', { type: 'button', className: 'stop', onclick: () => act('DELETE', '/activities/' + a.uuid, 'Stopped ' + a.title + '.') }, 'Stop'));
+      a.Context?.state === 'stopping'
+        ? el('button', { type: 'button', className: 'stop', disabled: true, title: 'Told to stop; waiting for its work to end' }, 'Stopping…')
+        : el('button', { type: 'button', className: 'stop', onclick: () => act('DELETE', '/activities/' + a.uuid, 'Asked ' + a.title + ' to stop.') }, 'Stop'));
   });
   $('activities').replaceChildren(...items);
   $('no-activities').hidden = items.length > 0;
@@ -223,7 +225,7 @@ function listen() {
 $('settings').addEventListener('submit', saveSettings);
 loadSettings();
 $('start-all').onclick = () => act('POST', '/butler', 'Started every task that is due.');
-$('stop-all').onclick = () => act('DELETE', '/butler', 'Stopped every task.');
+$('stop-all').onclick = () => act('DELETE', '/butler', 'Asked every task to stop.');
 fetch('/identity', { headers: { 'Accept': 'application/json' } })
   .then((r) => r.json())
   .then((id) => { $('server').textContent = (id.MediaContainer.friendlyName || '') + ' ' + id.MediaContainer.version; })

@@ -52,7 +52,7 @@ func outcomeStyle(s string) string {
 		return styleGreen
 	case "failed", "timed_out":
 		return styleRed
-	case "stopped", "interrupted", "removed":
+	case "stopped", "stopping", "interrupted", "removed":
 		return styleYellow
 	case "skipped", "disabled", "no", "-":
 		return styleDim

@@ -128,7 +128,7 @@ func (c *cli) taskRows(ctx context.Context, cn *conn) ([]taskRow, *apitype.PlanC
 			if plan.Task[i].Name == t.Name {
 				row.Plan = &plan.Task[i]
 				switch row.Plan.Decision {
-				case "running", "queued", "scheduled":
+				case "running", "stopping", "queued", "scheduled":
 					row.State = row.Plan.Decision
 				}
 			}

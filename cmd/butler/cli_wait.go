@@ -112,7 +112,7 @@ func (f *follower) follow(ctx context.Context, events <-chan client.Event) (*api
 		if r.State == "finished" {
 			return r, nil
 		}
-		if r.State == "running" {
+		if r.State == "running" || r.State == "stopping" {
 			f.progress(r.Progress, r.Step)
 		}
 		return nil, nil
