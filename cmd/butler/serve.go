@@ -220,6 +220,16 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		return &exitError{2, err}
 	}
 	defer unlock()
+	var dbl *dbLock
+	if !isPostgres(cfg.Database) {
+		if dbl, err = lockDatabase(cfg.Database); err != nil {
+			if le := (*lockedError)(nil); errors.As(err, &le) {
+				err = fmt.Errorf("%w; stop it, or point --database at another file", err)
+			}
+			return &exitError{2, err}
+		}
+		defer dbl.unlock()
+	}
 	token, generated, err := loadToken(cfg.DataDir, cfg.Token)
 	if err != nil {
 		return &exitError{2, err}
@@ -389,7 +399,8 @@ func prepareDataDir(dir string) error {
 }
 
 // lockDataDir takes an exclusive lock on the data directory, so that two
-// servers never share one SQLite database.
+// servers never share its token, machine id, backups and caches. (The
+// SQLite database has a lock of its own: lockDatabase.)
 func lockDataDir(dir string) (func(), error) {
 	path := filepath.Join(dir, "butler.lock")
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
@@ -397,8 +408,9 @@ func lockDataDir(dir string) (func(), error) {
 		return nil, fmt.Errorf("lock %s: %v", path, err)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		holder := lockHolder(f)
 		f.Close()
-		return nil, fmt.Errorf("data directory %s is in use by another butler serve; stop it or choose another --data-dir", dir)
+		return nil, fmt.Errorf("data directory %s is in use by another butler serve%s; stop it or choose another --data-dir", dir, holder)
 	}
 	return func() { f.Close() }, nil
 }
