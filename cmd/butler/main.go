@@ -65,7 +65,7 @@ func newRoot(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comman
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(getenv, stderr), &cobra.Command{
+	root.AddCommand(newServeCmd(getenv, stderr), newRestoreCmd(getenv, stdout), &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
 		Args:  cobra.NoArgs,

@@ -1,0 +1,398 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/store/sqlite"
+)
+
+// asideRE matches the names of the files moved aside in a data directory.
+var asideRE = regexp.MustCompile(`^butler\.db\.(before-restore|damaged)-\d{8}T\d{6}Z(-\d+)?(-wal|-shm|-journal)?$`)
+
+// markerSetting is the setting the tests write to tell databases apart.
+const markerSetting = butler.SettingRunRetentionDays
+
+// setMarker writes the marker setting into the Butler database at path
+// (created when missing), with no server running.
+func setMarker(t *testing.T, path, value string) {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatalf("open %s: %v", path, err)
+	}
+	defer db.Close()
+	if err := db.SaveSettings(context.Background(), map[string]string{markerSetting: value}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// marker reads the marker setting of the Butler database at path.
+func marker(t *testing.T, path string) string {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatalf("open %s: %v", path, err)
+	}
+	defer db.Close()
+	s, err := db.Settings(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s[markerSetting]
+}
+
+// serverMarker asks the server at base (http://host:port) for the marker
+// setting.
+func serverMarker(t *testing.T, base, token string) string {
+	t.Helper()
+	resp, body := do(t, "GET", base+"/:/prefs/get?id="+markerSetting, token)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /:/prefs/get?id=%s: %d %s", markerSetting, resp.StatusCode, body)
+	}
+	m := regexp.MustCompile(`value="([^"]*)"`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no value in %s", body)
+	}
+	return m[1]
+}
+
+// corruptTable adds a small table to the Butler database at path, with no
+// server running, and then damages its root page: the header stays right,
+// Butler's own tables stay readable, and PRAGMA quick_check fails.
+func corruptTable(t *testing.T, path string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`CREATE TABLE ballast (b BLOB)`,
+		`INSERT INTO ballast VALUES (randomblob(100)), (randomblob(100))`,
+		`PRAGMA wal_checkpoint(TRUNCATE)`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	var root, pageSize int64
+	if err := db.QueryRow(`SELECT rootpage FROM sqlite_master WHERE name = 'ballast'`).Scan(&root); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRow(`PRAGMA page_size`).Scan(&pageSize); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt([]byte{0x7f, 0x7f, 0x7f, 0x7f}, (root-1)*pageSize); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// names returns the names in dir, sorted.
+func names(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Name())
+	}
+	slices.Sort(out)
+	return out
+}
+
+// asideFiles returns the files moved aside in dir, by suffix ("" for the
+// database, "-wal", "-shm").
+func asideFiles(t *testing.T, dir, tag string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, n := range names(t, dir) {
+		m := asideRE.FindStringSubmatch(n)
+		if m != nil && m[1] == tag {
+			out[m[3]] = filepath.Join(dir, n)
+		}
+	}
+	return out
+}
+
+// noTemporaryFiles fails the test if dir holds a hidden file, such as a
+// restore's copy.
+func noTemporaryFiles(t *testing.T, dir string) {
+	t.Helper()
+	for _, n := range names(t, dir) {
+		if strings.HasPrefix(n, ".") {
+			t.Errorf("%s holds the temporary file %s", dir, n)
+		}
+	}
+}
+
+// TestRestoreList: without an argument, restore lists the backups of the
+// database, newest first, with their time and size, and nothing else.
+func TestRestoreList(t *testing.T) {
+	dataDir := newDataDir(t)
+	backups := filepath.Join(dataDir, "Backups")
+	if err := os.MkdirAll(backups, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, size := range map[string]int{
+		"butler-20261101-010000.db": 1000, "butler-20261103-030000.db": 3 << 20, "butler-20261102-020000.db": 2 << 10,
+		// Not backups of butler.db:
+		"other-20261104-010000.db": 10, "butler-latest.db": 10, ".butler-20261105-010000-123.tmp": 10, "butler-20261106-010000.dump": 10,
+	} {
+		if err := os.WriteFile(filepath.Join(backups, name), make([]byte, size), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, stdout, stderr := runCmd(t, nil, "restore", "--data-dir", dataDir)
+	if code != 0 {
+		t.Fatalf("restore: exit code %d; stderr:\n%s", code, stderr)
+	}
+	t.Logf("restore printed:\n%s", stdout)
+	want := []string{
+		"butler-20261103-030000.db  2026-11-03 03:00:00  3.0 MiB",
+		"butler-20261102-020000.db  2026-11-02 02:00:00  2.0 KiB",
+		"butler-20261101-010000.db  2026-11-01 01:00:00  1000 B",
+	}
+	at := -1
+	for _, w := range want {
+		i := strings.Index(stdout, w)
+		if i < 0 || i < at {
+			t.Errorf("the list does not have %q after the previous line:\n%s", w, stdout)
+		}
+		at = i
+	}
+	for _, not := range []string{"other-", "butler-latest", ".tmp", ".dump"} {
+		if strings.Contains(stdout, not) {
+			t.Errorf("the list shows %q, which is not a backup of butler.db:\n%s", not, stdout)
+		}
+	}
+	mustContain(t, "stdout", stdout, "butler restore --data-dir "+dataDir+" butler-20261103-030000.db")
+
+	// Another backup directory, and a database of another name.
+	other := t.TempDir()
+	if err := os.WriteFile(filepath.Join(other, "state-20261201-000000.db"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(t.TempDir(), "state.db")
+	code, stdout, stderr = runCmd(t, nil, "restore", "--data-dir", dataDir, "--database", db, "--backup-dir", other)
+	if code != 0 {
+		t.Fatalf("restore --backup-dir: exit code %d; stderr:\n%s", code, stderr)
+	}
+	mustContain(t, "stdout", stdout, "state-20261201-000000.db  2026-12-01 00:00:00  1 B")
+	mustContain(t, "stdout", stdout, "--database "+db+" --backup-dir "+other+" state-20261201-000000.db")
+
+	code, stdout, _ = runCmd(t, nil, "restore", "--data-dir", dataDir, "--backup-dir", filepath.Join(other, "none"))
+	if code != 0 || !strings.Contains(stdout, "No backups of") {
+		t.Errorf("restore with an empty backup directory: exit %d, %q; want 0 and no backups", code, stdout)
+	}
+}
+
+// TestProcessRestore: a backup written by a real server's BackupDatabase is
+// refused while the server runs, then restored once it is gone; the files
+// it replaces are kept, WAL included; the server starts on the restored
+// database; and the kept files can be restored in their turn.
+func TestProcessRestore(t *testing.T) {
+	butlerBinary(t) // skip early in -short mode
+	dataDir := newDataDir(t)
+	dbPath := filepath.Join(dataDir, "butler.db")
+	setMarker(t, dbPath, "41")
+	const token = "restore-token-123"
+	args := []string{"--addr", "127.0.0.1:0", "--data-dir", dataDir, "--token", token}
+	p := startProc(t, args...)
+
+	// A backup, by the server itself.
+	resp, _ := do(t, "POST", p.url("/butler/BackupDatabase?force=1"), token)
+	if resp.StatusCode != 200 {
+		t.Fatalf("POST /butler/BackupDatabase?force=1: %d", resp.StatusCode)
+	}
+	backups := filepath.Join(dataDir, "Backups")
+	var backup string
+	deadline := time.Now().Add(30 * time.Second)
+	for backup == "" {
+		if _, finals := backupFiles(t, backups); len(finals) > 0 {
+			backup = finals[0]
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no backup in %s after 30s; output:\n%s", backups, p.stderr)
+		}
+		time.Sleep(20 * time.Millisecond) // waiting on another process
+	}
+	// Then a change the backup does not have.
+	if resp, body := do(t, "PUT", p.url("/:/prefs?"+markerSetting+"=42"), token); resp.StatusCode != 200 {
+		t.Fatalf("PUT /:/prefs: %d %s", resp.StatusCode, body)
+	}
+
+	// Refused while the server runs: by the data directory's lock, and by
+	// the database's own when the server runs from another data directory.
+	r := runBinary(t, "", nil, "restore", "--data-dir", dataDir, backup)
+	wantRefusal(t, r, "cannot restore", "stop the server first", "nothing was changed", fmt.Sprintf("pid %d", p.cmd.Process.Pid))
+	if err := p.cmd.Process.Kill(); err != nil { // leaves the WAL behind
+		t.Fatal(err)
+	}
+	<-p.done
+	other := startProc(t, "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(t.TempDir(), "other"), "--token", token, "--database", dbPath)
+	r = runBinary(t, "", nil, "restore", "--data-dir", dataDir, backup)
+	wantRefusal(t, r, "cannot restore: database "+dbPath+" is in use", fmt.Sprintf("pid %d", other.cmd.Process.Pid), "nothing was changed")
+	if err := other.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-other.done
+	if got := asideFiles(t, dataDir, "before-restore"); len(got) > 0 {
+		t.Fatalf("a refused restore moved files aside: %v", got)
+	}
+	noTemporaryFiles(t, dataDir)
+
+	before := map[string][]byte{}
+	for _, s := range []string{"", "-wal", "-shm"} {
+		b, err := os.ReadFile(dbPath + s)
+		if err != nil {
+			t.Fatalf("after kill -9 the server left no %s: %v", dbPath+s, err)
+		}
+		before[s] = b
+	}
+	if len(before["-wal"]) == 0 {
+		t.Fatalf("the WAL is empty: the change is not in it")
+	}
+
+	r = runBinary(t, "", nil, "restore", "--data-dir", dataDir, backup)
+	if r.code != 0 {
+		t.Fatalf("restore: exit code %d; output:\n%s", r.code, r.out)
+	}
+	t.Logf("restore printed:\n%s", r.out)
+	mustContain(t, "output", r.out, "restored "+filepath.Join(backups, backup)+" to "+dbPath)
+	if !bytes.Equal(readFile(t, dbPath), readFile(t, filepath.Join(backups, backup))) {
+		t.Errorf("%s is not a copy of the backup", dbPath)
+	}
+	aside := asideFiles(t, dataDir, "before-restore")
+	for s, b := range before {
+		if !bytes.Equal(readFile(t, aside[s]), b) {
+			t.Errorf("the previous database's %q file was not kept as it was (aside: %v)", s, aside)
+		}
+		mustContain(t, "output", r.out, "moved aside: "+dbPath+s+" -> "+aside[s])
+	}
+	for _, s := range []string{"-wal", "-shm", "-journal"} {
+		if _, err := os.Stat(dbPath + s); err == nil {
+			t.Errorf("%s is still beside the restored database", dbPath+s)
+		}
+	}
+	noTemporaryFiles(t, dataDir)
+
+	p = startProc(t, args...)
+	if got := serverMarker(t, p.url(""), token); got != "41" {
+		t.Errorf("after the restore the server has %s=%s, want the backup's 41", markerSetting, got)
+	}
+	if code := p.terminate(t, 15*time.Second); code != 0 {
+		t.Errorf("exit code %d after SIGTERM; output:\n%s", code, p.stderr)
+	}
+
+	// The database moved aside, with the change in its WAL, restored by
+	// path: the change comes back.
+	r = runBinary(t, "", nil, "restore", "--data-dir", dataDir, aside[""])
+	if r.code != 0 {
+		t.Fatalf("restore of %s: exit code %d; output:\n%s", aside[""], r.code, r.out)
+	}
+	if got := marker(t, dbPath); got != "42" {
+		t.Errorf("after restoring the database moved aside: %s=%s, want 42 (the change in its WAL)", markerSetting, got)
+	}
+	if !bytes.Equal(readFile(t, aside["-wal"]), before["-wal"]) {
+		t.Errorf("restoring from %s changed its WAL", aside[""])
+	}
+	noTemporaryFiles(t, dataDir)
+}
+
+// TestRestoreRefusals: a backup that is damaged, not SQLite, not Butler's,
+// missing or the database itself is refused, exit code 2, and nothing is
+// changed; so is a PostgreSQL database.
+func TestRestoreRefusals(t *testing.T) {
+	dataDir := newDataDir(t)
+	dbPath := filepath.Join(dataDir, "butler.db")
+	tmp := t.TempDir()
+
+	damaged := filepath.Join(tmp, "damaged.db")
+	seedQuietWindow(t, damaged)
+	corruptTable(t, damaged)
+	garbage := filepath.Join(tmp, "garbage.db")
+	if err := os.WriteFile(garbage, bytes.Repeat([]byte("not sqlite "), 100), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	foreign := filepath.Join(tmp, "foreign.db")
+	fdb, err := sql.Open("sqlite", "file:"+foreign)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fdb.Exec(`CREATE TABLE media (id INTEGER PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	fdb.Close()
+
+	before := readFile(t, dbPath)
+	listing := withoutLocks(names(t, dataDir))
+	for _, c := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"damaged", []string{damaged}, []string{damaged, "is damaged", "integrity_check"}},
+		{"not SQLite", []string{garbage}, []string{garbage, "not a SQLite database"}},
+		{"not Butler's", []string{foreign}, []string{foreign, "not Butler's"}},
+		{"missing", []string{"butler-20260101-000000.db"}, []string{"no backup butler-20260101-000000.db in " + filepath.Join(dataDir, "Backups")}},
+		{"the database itself", []string{dbPath}, []string{"is the database itself"}},
+		{"PostgreSQL", []string{"--database", "postgres://u:secret@db/butler", "x.dump"}, []string{"pg_restore", "postgres://u:xxxxx@db/butler"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, stdout, stderr := runCmd(t, nil, append([]string{"restore", "--data-dir", dataDir}, c.args...)...)
+			if code != 2 {
+				t.Errorf("exit code %d, want 2; stdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+			}
+			if len(lines(stderr)) != 1 {
+				t.Errorf("stderr has %d lines, want one:\n%s", len(lines(stderr)), stderr)
+			}
+			for _, w := range c.want {
+				mustContain(t, "stderr", stderr, w)
+			}
+			if strings.Contains(stderr, "secret") {
+				t.Errorf("stderr shows the password:\n%s", stderr)
+			}
+			if !bytes.Equal(readFile(t, dbPath), before) {
+				t.Errorf("the database was changed")
+			}
+			if got := withoutLocks(names(t, dataDir)); !slices.Equal(got, listing) {
+				t.Errorf("the data directory holds %v, was %v", got, listing)
+			}
+		})
+	}
+}
+
+// withoutLocks drops the lock files from a directory listing.
+func withoutLocks(names []string) []string {
+	return slices.DeleteFunc(slices.Clone(names), func(n string) bool { return strings.HasSuffix(n, ".lock") })
+}
