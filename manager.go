@@ -32,6 +32,10 @@ type Queue interface {
 // transaction, so that a run and its job are created, or not, together.
 type TxQueue interface {
 	EnqueueTx(ctx context.Context, tx *sql.Tx, r Run) (jobID int64, err error)
+	// Committed is called once the transaction that inserted r's job has
+	// committed (a queue whose workers learn of new jobs only from its own
+	// inserts wakes them then).
+	Committed(ctx context.Context, r Run)
 }
 
 // Requeuer is implemented by a queue that can tell which server holds a job

@@ -239,9 +239,7 @@ func (m *Manager) apply(ctx context.Context, t Task, d schedule.Decision, trigge
 	switch created.State {
 	case StateQueued:
 		res.RunAt = now
-		if created.JobID == 0 {
-			m.enqueue(ctx, created) // a queue without transactional inserts
-		}
+		m.handOver(ctx, created)
 	case StateScheduled:
 		res.RunAt = created.ScheduledAt
 		m.poke()
@@ -262,6 +260,19 @@ func (m *Manager) enqueueFunc() EnqueueFunc {
 			m.gate.expect(gateKey{r.ScheduledAt, r.ID})
 		}
 		return tq.EnqueueTx(ctx, tx, r)
+	}
+}
+
+// handOver finishes the hand-over of a run that was just queued: its job
+// was inserted in the store's transaction (TxQueue), which has committed;
+// or, for a queue without transactional inserts, it is inserted now.
+func (m *Manager) handOver(ctx context.Context, r Run) {
+	if r.JobID == 0 {
+		m.enqueue(ctx, r)
+		return
+	}
+	if tq, ok := m.queue.(TxQueue); ok {
+		tq.Committed(ctx, r)
 	}
 }
 

@@ -81,8 +81,8 @@ func (m *Manager) tick(ctx context.Context, now time.Time) time.Time {
 			next = earliest(next, now.Add(retryAfter))
 			continue
 		}
-		if ok && queued.JobID == 0 {
-			m.enqueue(ctx, queued) // a queue without transactional inserts
+		if ok {
+			m.handOver(ctx, queued)
 		}
 	}
 	if now.Sub(m.lastPrune) >= time.Hour {

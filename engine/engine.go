@@ -303,6 +303,24 @@ func (e *Engine) EnqueueTx(ctx context.Context, tx *sql.Tx, r butler.Run) (int64
 	return res.Job.ID, nil
 }
 
+// Committed wakes this server's workers for a job inserted in a
+// transaction that has committed (butler.TxQueue). On SQLite, River learns
+// of new jobs only from inserts made outside a transaction (its driver has
+// no listener), so the job is inserted again: River's uniqueness by run
+// returns the same job, and the insert wakes the workers. (Should the job
+// have been worked and completed in between, the new job finds its run no
+// longer queued and does nothing.) On PostgreSQL the insert's notification
+// went out with the commit: nothing to do.
+func (e *Engine) Committed(ctx context.Context, r butler.Run) {
+	if e.db == nil {
+		return
+	}
+	if _, err := e.Enqueue(ctx, r); err != nil {
+		e.logger.WarnContext(ctx, "engine: wake the workers for a new job; they find it at their next poll",
+			slog.Int64("run", r.ID), slog.String("error", err.Error()))
+	}
+}
+
 // Enqueue inserts the job of a queued run.
 func (e *Engine) Enqueue(ctx context.Context, r butler.Run) (int64, error) {
 	a := Args{RunID: r.ID, Task: string(r.Task)}

@@ -45,6 +45,11 @@ else
 	printf '\n## Cluster\n\nNot measured: PostgreSQL was not reachable (BUTLER_BENCH_DATABASE_URL).\n' >> "$tmp/BENCHMARKS.md"
 fi
 
+echo "bench.sh: starts and stops while other stops wait" >&2
+go run ./internal/stopbench -butler "$tmp/butler" -out "$tmp/stops.md"
+printf '\n' >> "$tmp/BENCHMARKS.md"
+cat "$tmp/stops.md" >> "$tmp/BENCHMARKS.md"
+
 echo "bench.sh: command line and SDK" >&2
 go run ./internal/clibench -butler "$tmp/butler" -out "$tmp/cli.md"
 printf '\n' >> "$tmp/BENCHMARKS.md"
