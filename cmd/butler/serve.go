@@ -28,7 +28,6 @@ import (
 	"github.com/plexbutler/butler/internal/config"
 	"github.com/plexbutler/butler/metrics"
 	"github.com/plexbutler/butler/store/postgres"
-	"github.com/plexbutler/butler/store/sqlite"
 	"github.com/plexbutler/butler/tasks"
 )
 
@@ -45,6 +44,9 @@ type serveConfig struct {
 	Node string `yaml:"node"`
 	// MetricsPublic serves /metrics without the token.
 	MetricsPublic bool `yaml:"metrics_public"`
+	// NewDatabase moves a damaged SQLite database aside and starts with a
+	// new one (flag and environment only).
+	NewDatabase bool `yaml:"-"`
 	// file is the parsed config file (empty without --config).
 	file *config.File
 }
@@ -86,6 +88,7 @@ BUTLER_LOG_LEVEL), then the YAML config file, then defaults.`,
 	f.StringVar(&configPath, "config", "", "YAML config file")
 	f.StringVar(&flags.Node, "node", "", "this server's name in a cluster (default <host>-<port>)")
 	f.BoolVar(&flags.MetricsPublic, "metrics-public", false, "serve /metrics without the token")
+	f.BoolVar(&flags.NewDatabase, "new-database", false, "when the SQLite database is damaged, move it aside (<name>.damaged-<time>) and start with a new one (env BUTLER_NEW_DATABASE)")
 	return cmd
 }
 
@@ -131,6 +134,14 @@ func resolveConfig(cmd *cobra.Command, flags serveConfig, configPath string, get
 	}
 	if cmd.Flags().Changed("metrics-public") {
 		cfg.MetricsPublic = flags.MetricsPublic
+	}
+	newDB, err := newDatabaseFromEnv(getenv)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.NewDatabase = newDB
+	if cmd.Flags().Changed("new-database") {
+		cfg.NewDatabase = flags.NewDatabase
 	}
 	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
 		return cfg, usageErr("listen address %q (--addr, BUTLER_ADDR or addr): want HOST:PORT, such as 127.0.0.1:32400", cfg.Addr)
@@ -276,9 +287,9 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		wiring.OwnBackup = &tasks.PostgresBackup{URL: cfg.Database, Dir: backupDir, Keep: 3}
 		wiring.OwnOptimize = &tasks.PostgresOptimize{URL: cfg.Database}
 	} else {
-		db, err := sqlite.Open(ctx, cfg.Database)
+		db, err := openSQLite(ctx, cfg, dbl, logger)
 		if err != nil {
-			return &exitError{2, err}
+			return err
 		}
 		defer db.Close()
 		if eng, err = engine.NewSQLite(ctx, db.SQL(), engine.Config{Node: node, Logger: logger}); err != nil {

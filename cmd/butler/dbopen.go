@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/store/sqlite"
+)
+
+// newDatabaseFromEnv reads BUTLER_NEW_DATABASE.
+func newDatabaseFromEnv(getenv func(string) string) (bool, error) {
+	v := getenv("BUTLER_NEW_DATABASE")
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, usageErr("BUTLER_NEW_DATABASE %q: want true or false", v)
+	}
+	return b, nil
+}
+
+// openSQLite opens the server's SQLite database, whose lock l holds.
+//
+// A database file that is there but empty, not SQLite, or damaged
+// (sqlite.Check) stops the server (exit 2) with a message that names the
+// newest backup and the command that restores it. With --new-database the
+// damaged file and its -wal, -shm and -journal files are instead moved
+// aside, to <name>.damaged-<UTC time>, and a new database is made in their
+// place; nothing is deleted. On a sound database --new-database does
+// nothing but say so in the log.
+func openSQLite(ctx context.Context, cfg serveConfig, l *dbLock, logger *slog.Logger) (*sqlite.DB, error) {
+	_, statErr := os.Stat(cfg.Database)
+	db, err := sqlite.Open(ctx, cfg.Database)
+	var damaged *sqlite.DamagedError
+	if !errors.As(err, &damaged) {
+		if err != nil {
+			return nil, &exitError{2, err}
+		}
+		if cfg.NewDatabase {
+			why := "the database is not damaged"
+			if errors.Is(statErr, fs.ErrNotExist) {
+				why = "there was no database yet"
+			}
+			logger.InfoContext(ctx, "butler: --new-database ignored: "+why+"; nothing was moved", slog.String("database", cfg.Database))
+		}
+		return db, nil
+	}
+	name := cfg.Database
+	if name != l.path {
+		name += " (" + l.path + ")"
+	}
+	if !cfg.NewDatabase {
+		return nil, &exitError{2, fmt.Errorf("database %s %s; nothing was changed. %s", name, damaged.Problem, damagedAdvice(ctx, cfg))}
+	}
+	moved, err := moveAside(l.path, "damaged", time.Now())
+	for _, m := range moved {
+		logger.WarnContext(ctx, "butler: moved a damaged database file aside (--new-database)", slog.String("from", m[0]), slog.String("to", m[1]))
+	}
+	if err != nil {
+		return nil, &exitError{2, fmt.Errorf("database %s %s, and moving it aside failed: %v; the files already moved are in the log", name, damaged.Problem, err)}
+	}
+	logger.WarnContext(ctx, "butler: starting with a new, empty database in place of the damaged one",
+		slog.String("database", cfg.Database), slog.String("damaged", moved[0][1]), slog.String("problem", damaged.Problem))
+	db, err = sqlite.Open(ctx, cfg.Database)
+	if err != nil {
+		return nil, &exitError{2, err}
+	}
+	return db, nil
+}
+
+// damagedAdvice is what to do about the damaged database of cfg: restore
+// the newest backup (named, with the command), or start with
+// --new-database.
+func damagedAdvice(ctx context.Context, cfg serveConfig) string {
+	dir := backupDirOf(ctx, cfg)
+	cmd := restoreCommand(cfg, dir)
+	const fresh = "or start with --new-database to move the damaged files aside and begin with an empty database"
+	backups, err := listBackups(dir, cfg.Database)
+	if err != nil || len(backups) == 0 {
+		return fmt.Sprintf("No backup of it is in %s; to restore one from elsewhere run: %s FILE; %s", dir, cmd, fresh)
+	}
+	b := backups[0]
+	return fmt.Sprintf("To restore the newest backup, %s (made %s UTC), run: %s %s; %s",
+		b.path, b.time.Format("2006-01-02 15:04:05"), cmd, shellQuote(b.name), fresh)
+}
+
+// backupDirOf is where the backups of cfg's database are: the
+// ButlerDatabaseBackupPath setting when it can still be read from the
+// database, else <data-dir>/Backups.
+func backupDirOf(ctx context.Context, cfg serveConfig) string {
+	def := filepath.Join(cfg.DataDir, "Backups")
+	if err := checkSQLiteHeader(cfg.Database); err != nil {
+		return def
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	db, err := sql.Open("sqlite", "file:"+cfg.Database+"?mode=ro&_pragma=busy_timeout(1000)")
+	if err != nil {
+		return def
+	}
+	defer db.Close()
+	var v string
+	if err := db.QueryRowContext(ctx, `SELECT value FROM butler_setting WHERE id = ?`, butler.SettingBackupPath).Scan(&v); err != nil || !filepath.IsAbs(v) {
+		return def
+	}
+	return v
+}
