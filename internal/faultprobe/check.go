@@ -155,7 +155,7 @@ func Check(ev Evidence) Report {
 			}
 			what = fmt.Sprintf("%s of %s, started %s", role, e.Task, clock(e.Leader.Start))
 			if r := owners[e]; r != nil {
-				what += fmt.Sprintf(", run %d recorded %s %s", r.ID, r.State, r.Outcome)
+				what += fmt.Sprintf(", run %d recorded %s", r.ID, stateOf(*r))
 			}
 		}
 		add("probe pid %d (pgid %d; %s) is still alive at the end: a process left behind", p.PID, p.PGID, what)
@@ -209,7 +209,7 @@ func checkRuns(task string, all []Run, execs []*Execution, owners map[*Execution
 		}
 		es := covered[r.ID]
 		if r.State != "finished" {
-			add("%s: run %d is %s when checked; by then every run must be finished", task, r.ID, r.State)
+			add("%s: run %d is %s when checked; by then every run must be finished", task, r.ID, stateOf(r))
 			continue
 		}
 		if len(es) > 1 {
@@ -238,24 +238,36 @@ func checkRuns(task string, all []Run, execs []*Execution, owners map[*Execution
 		case r.Outcome == "skipped" && len(es) > 0:
 			add("%s: run %d recorded skipped, but probe pid %d ran for it", task, r.ID, es[0].Leader.PID)
 		}
+		var late []string
 		for _, e := range es {
 			for _, p := range e.Processes() {
 				if p.Ended() && !r.EndedAt.IsZero() && p.End.After(r.EndedAt) {
-					add("%s: run %d was recorded finished (%s) at %s, but its probe pid %d (%s) was still alive %v later (it logged its end at %s)",
-						task, r.ID, r.Outcome, clock(r.EndedAt), p.PID, p.Role, p.End.Sub(r.EndedAt).Round(time.Millisecond), clock(p.End))
+					late = append(late, fmt.Sprintf("pid %d (%s) logged its end (%s) %v later, at %s",
+						p.PID, p.Role, p.How, p.End.Sub(r.EndedAt).Round(100*time.Microsecond), clock(p.End)))
 				}
 			}
+		}
+		if len(late) > 0 {
+			add("%s: run %d was recorded finished (%s) at %s while its probe was still alive: %s",
+				task, r.ID, r.Outcome, clock(r.EndedAt), strings.Join(late, "; "))
 		}
 	}
 }
 
 // checkObservations: whenever the test saw a run finished, the task's lock
-// was free, or held by the execution of a newer run.
+// was free, or held by the execution of a newer run. The same run seen with the same holder more than once is reported once.
 func checkObservations(ev Evidence, byPID map[int]*Execution, owners map[*Execution]*Run, add func(string, ...any)) {
+	type key struct {
+		task   string
+		run    int64
+		holder int
+	}
+	seen := map[key]bool{}
 	for _, o := range ev.Observations {
-		if !o.Held {
+		if !o.Held || seen[key{o.Task, o.RunID, o.Holder}] {
 			continue
 		}
+		seen[key{o.Task, o.RunID, o.Holder}] = true
 		what := ""
 		if o.What != "" {
 			what = " (" + o.What + ")"
@@ -319,6 +331,14 @@ func ownerOf(runs []*Run, t time.Time) *Run {
 		owner = r
 	}
 	return owner
+}
+
+// stateOf describes a run's state: "running", or "finished/stopped".
+func stateOf(r Run) string {
+	if r.Outcome == "" {
+		return r.State
+	}
+	return r.State + "/" + r.Outcome
 }
 
 func howEnded(p Process) string {

@@ -156,8 +156,7 @@ end 200 {901} sigterm
 	})
 	expect(t, rep,
 		"T: two executions alive at once: pid 200 started at 12:00:00.500000 while pid 100 (leader of the execution led by 100, started 12:00:00.000000) was alive until 12:00:00.601000",
-		"T: run 1 was recorded finished (stopped) at 12:00:00.450000, but its probe pid 100 (leader) was still alive 151ms later",
-		"T: run 1 was recorded finished (stopped) at 12:00:00.450000, but its probe pid 101 (child) was still alive 150ms later",
+		"T: run 1 was recorded finished (stopped) at 12:00:00.450000 while its probe was still alive: pid 100 (leader) logged its end (sigterm) 151ms later, at 12:00:00.601000; pid 101 (child) logged its end (sigterm) 150ms later, at 12:00:00.600000",
 	)
 }
 
@@ -181,6 +180,7 @@ start 301 300 {502} child 300
 			run(3, "T", "succeeded", 480, 2000), // killed: no end line
 			run(4, "T", "succeeded", 2100, 2200),
 			{ID: 5, Task: "T", State: "running", StartedAt: at(2300)},
+			{ID: 6, Task: "T", State: "stopping", StartedAt: at(2400)},
 		},
 	})
 	expect(t, rep,
@@ -189,6 +189,7 @@ start 301 300 {502} child 300
 		"T: run 3 recorded succeeded, but its probe pid 300 wrote no end line",
 		"T: run 4 recorded succeeded, but no probe execution ran for it",
 		"T: run 5 is running when checked",
+		"T: run 6 is stopping when checked",
 	)
 }
 
@@ -216,8 +217,10 @@ overlap 200 {3001} 100
 		Observations: []Observation{
 			// Run 1 seen finished while its own probe holds the lock.
 			{Task: "T", RunID: 1, At: at(2100), Held: true, Holder: 100, What: "after DELETE"},
-			// Holder unknown, no newer run started by then.
+			// Holder unknown, no newer run started by then; seen twice,
+			// reported once.
 			{Task: "T", RunID: 1, At: at(2200), Held: true},
+			{Task: "T", RunID: 1, At: at(2300), Held: true},
 			// Holder unknown, but run 2 had started: not conclusive.
 			{Task: "T", RunID: 1, At: at(2600), Held: true},
 			// Held by the probe of a newer run: fine.
@@ -242,7 +245,7 @@ start 101 100 {2} child 100
 		Live:  []Proc{{PID: 101, PGID: 100, State: "S"}, {PID: 555, PGID: 555, State: "S"}},
 	})
 	expect(t, rep,
-		"probe pid 101 (pgid 100; child of leader 100 of T, started 12:00:00.000000, run 1 recorded finished interrupted) is still alive at the end",
+		"probe pid 101 (pgid 100; child of leader 100 of T, started 12:00:00.000000, run 1 recorded finished/interrupted) is still alive at the end",
 		"probe pid 555 (pgid 555; a probe process not in any log) is still alive at the end",
 	)
 }

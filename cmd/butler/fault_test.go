@@ -1,0 +1,891 @@
+package main
+
+// Fault-injection scenarios: real `butler serve` processes run exec tasks
+// bound to the probe program (internal/faultprobe/probe), and the test
+// holds what Butler says (its API, its database) against what the probes
+// saw (their logs, their locks, /proc). See internal/faultprobe for the
+// rules; every scenario ends with faultEnv.check.
+//
+// Knobs for longer runs (scripts/soak.sh sets them):
+//
+//	BUTLER_FAULT_STORM       how long the storms last (Go duration; 5s)
+//	BUTLER_FAULT_ITERATIONS  stop-then-start rounds (100)
+//	BUTLER_FAULT_SEED        the storms' random seed (the time)
+//	BUTLER_FAULT_RESULTS     a file to append one result line per scenario to:
+//	                         "<scenario>\t<executions>\t<violations>\t<status>"
+//	                         and each violation as "#\t<scenario>\t<message>"
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/apitype"
+	"github.com/plexbutler/butler/internal/faultprobe"
+	"github.com/plexbutler/butler/internal/pgtest"
+	"github.com/plexbutler/butler/store/postgres"
+	"github.com/plexbutler/butler/store/sqlite"
+)
+
+const faultToken = "fault-token-1234567"
+
+// The probe is built once per test binary, beside the butler binary (so
+// that TestMain removes it).
+var (
+	probeBuildOnce sync.Once
+	probeBuildBin  string
+	probeBuildErr  error
+)
+
+func faultProbeBinary(t *testing.T) string {
+	t.Helper()
+	bin := butlerBinary(t) // skips in -short mode
+	probeBuildOnce.Do(func() {
+		probeBuildBin = filepath.Join(filepath.Dir(bin), "faultprobe")
+		out, err := exec.Command("go", "build", "-o", probeBuildBin, "github.com/plexbutler/butler/internal/faultprobe/probe").CombinedOutput()
+		if err != nil {
+			probeBuildErr = fmt.Errorf("go build the probe: %v\n%s", err, out)
+		}
+	})
+	if probeBuildErr != nil {
+		t.Fatal(probeBuildErr)
+	}
+	return probeBuildBin
+}
+
+// faultTask is an exec task bound to the probe.
+type faultTask struct {
+	name  string
+	mode  string // quick, normal or stubborn
+	dur   time.Duration
+	grace time.Duration
+}
+
+// faultEnv is one scenario: its probe tasks, config file, the servers it
+// started, what it observed and its verdict.
+type faultEnv struct {
+	t      *testing.T
+	dir    string // every probe's arguments hold it: LiveProbes' marker
+	probe  string
+	config string
+	tasks  []faultprobe.Task
+	byName map[string]faultprobe.Task
+
+	mu         sync.Mutex
+	nodes      []*proc
+	obs        []faultprobe.Observation
+	violations []string // seen by the scenario itself (API answers, timings)
+	report     *faultprobe.Report
+}
+
+// newFaultEnv writes the config file binding the tasks to the probe. At the
+// end of the test it kills whatever probe is left (after the servers are
+// killed) and, when BUTLER_FAULT_RESULTS is set, appends the verdict.
+func newFaultEnv(t *testing.T, tasks ...faultTask) *faultEnv {
+	t.Helper()
+	e := &faultEnv{t: t, probe: faultProbeBinary(t), dir: t.TempDir(), byName: map[string]faultprobe.Task{}}
+	t.Cleanup(e.cleanup)
+	var b strings.Builder
+	b.WriteString("log_level: info\ntasks:\n")
+	for _, ft := range tasks {
+		task := faultprobe.Task{Name: ft.name, Log: filepath.Join(e.dir, ft.name+".log"), Lock: filepath.Join(e.dir, ft.name+".lock")}
+		e.tasks = append(e.tasks, task)
+		e.byName[ft.name] = task
+		argv := []string{e.probe, "-log", task.Log, "-lock", task.Lock, "-dur", ft.dur.String(), "-mode", ft.mode}
+		quoted := make([]string, len(argv))
+		for i, a := range argv {
+			quoted[i] = strconv.Quote(a)
+		}
+		fmt.Fprintf(&b, "  %s:\n    exec:\n      argv: [%s]\n      grace: %s\n", ft.name, strings.Join(quoted, ", "), ft.grace)
+	}
+	e.config = filepath.Join(e.dir, "butler.yaml")
+	if err := os.WriteFile(e.config, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (e *faultEnv) cleanup() {
+	if live, err := faultprobe.LiveProbes(e.probe, e.dir); err == nil && len(live) > 0 {
+		e.t.Logf("clean-up: killing %d probe process(es) left alive", len(live))
+		_ = faultprobe.KillProbes(live)
+	}
+	path := os.Getenv("BUTLER_FAULT_RESULTS")
+	if path == "" {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		e.t.Errorf("results file: %v", err)
+		return
+	}
+	defer f.Close()
+	status := "pass"
+	if e.t.Failed() {
+		status = "fail"
+	}
+	if e.t.Skipped() {
+		status = "skip"
+	}
+	if e.report == nil {
+		fmt.Fprintf(f, "%s\t0\t0\taborted\n", e.t.Name())
+		return
+	}
+	all := append(append([]string(nil), e.violations...), e.report.Violations...)
+	fmt.Fprintf(f, "%s\t%d\t%d\t%s\n", e.t.Name(), e.report.Total(), len(all), status)
+	for _, v := range all {
+		fmt.Fprintf(f, "#\t%s\t%s\n", e.t.Name(), strings.ReplaceAll(v, "\n", " "))
+	}
+}
+
+// violate records a violation the scenario saw itself; safe from any
+// goroutine.
+func (e *faultEnv) violate(format string, args ...any) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.violations = append(e.violations, fmt.Sprintf(format, args...))
+}
+
+// startNode starts `butler serve` with the env's config file.
+func (e *faultEnv) startNode(t *testing.T, args ...string) *proc {
+	t.Helper()
+	p := startProc(t, append([]string{"--addr", "127.0.0.1:0", "--token", faultToken, "--config", e.config}, args...)...)
+	e.mu.Lock()
+	e.nodes = append(e.nodes, p)
+	e.mu.Unlock()
+	return p
+}
+
+// startSQLiteNode starts one server on the data directory dir.
+func (e *faultEnv) startSQLiteNode(t *testing.T, dir string) *proc {
+	t.Helper()
+	return e.startNode(t, "--data-dir", dir)
+}
+
+// startCluster starts n servers on a fresh PostgreSQL database (skipping
+// without one), with the window twelve hours away.
+func (e *faultEnv) startCluster(t *testing.T, n int) []*proc {
+	t.Helper()
+	url := pgtest.Database(t)
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h := time.Now().UTC().Hour()
+	if err := db.SaveSettings(ctx, map[string]string{butler.SettingTimeZone: "UTC",
+		butler.SettingStartHour: strconv.Itoa((h + 12) % 24), butler.SettingEndHour: strconv.Itoa((h + 13) % 24)}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	var nodes []*proc
+	for i := range n {
+		dir := filepath.Join(t.TempDir(), "data")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, e.startNode(t, "--data-dir", dir, "--database", url, "--node", fmt.Sprintf("fault%d", i)))
+	}
+	return nodes
+}
+
+// request sends one API request with the token; it never fails the test
+// (callers may be storm goroutines).
+func request(method, url string) (code int, h http.Header, body []byte, err error) {
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	req.Header.Set("X-Plex-Token", faultToken)
+	req.Header.Set("Accept", "application/json")
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer resp.Body.Close()
+	body, err = io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, body, err
+}
+
+// startAnswer is what POST /butler/{task} answered.
+type startAnswer struct {
+	code    int
+	outcome string
+	runID   int64
+}
+
+// start sends POST /butler/{task}, with ?force=1 when force.
+func (e *faultEnv) start(p *proc, task string, force bool) (startAnswer, error) {
+	path := "/butler/" + task
+	if force {
+		path += "?force=1"
+	}
+	code, h, body, err := request(http.MethodPost, p.url(path))
+	if err != nil {
+		return startAnswer{}, err
+	}
+	a := startAnswer{code: code, outcome: h.Get(apitype.HeaderOutcome)}
+	a.runID, _ = strconv.ParseInt(h.Get(apitype.HeaderRunID), 10, 64)
+	if code != http.StatusOK && code != http.StatusAccepted {
+		return a, fmt.Errorf("POST %s on %s: %d %s", path, p.addr, code, body)
+	}
+	return a, nil
+}
+
+// mustStart starts the task with ?force=1 and wants it started.
+func (e *faultEnv) mustStart(t *testing.T, p *proc, task string) int64 {
+	t.Helper()
+	a, err := e.start(p, task, true)
+	if err != nil || a.code != http.StatusOK || a.outcome != "started" || a.runID == 0 {
+		t.Fatalf("POST /butler/%s?force=1: %+v %v; want 200 started", task, a, err)
+	}
+	return a.runID
+}
+
+// stop sends DELETE /butler/{task}; it returns the status, the outcome
+// (stopped, stopping or removed) and the run.
+func (e *faultEnv) stop(p *proc, task string) (code int, outcome string, runID int64, err error) {
+	code, h, body, err := request(http.MethodDelete, p.url("/butler/"+task))
+	if err != nil {
+		return 0, "", 0, err
+	}
+	runID, _ = strconv.ParseInt(h.Get(apitype.HeaderRunID), 10, 64)
+	if code != http.StatusOK && code != http.StatusNotFound {
+		return code, "", runID, fmt.Errorf("DELETE /butler/%s on %s: %d %s", task, p.addr, code, body)
+	}
+	return code, h.Get(apitype.HeaderOutcome), runID, nil
+}
+
+// getRun reads one run through the API.
+func getRun(p *proc, id int64) (apitype.Run, error) {
+	code, _, body, err := request(http.MethodGet, p.url(fmt.Sprintf("/butler/runs/%d", id)))
+	if err != nil {
+		return apitype.Run{}, err
+	}
+	var out apitype.RunsResponse
+	if code != http.StatusOK || json.Unmarshal(body, &out) != nil || len(out.MediaContainer.Run) != 1 {
+		return apitype.Run{}, fmt.Errorf("GET /butler/runs/%d: %d %s", id, code, body)
+	}
+	return out.MediaContainer.Run[0], nil
+}
+
+// allRuns reads the whole history through the API.
+func allRuns(p *proc) ([]apitype.Run, error) {
+	var all []apitype.Run
+	before := ""
+	for {
+		code, _, body, err := request(http.MethodGet, p.url("/butler/runs?limit=1000"+before))
+		if err != nil {
+			return nil, err
+		}
+		var out apitype.RunsResponse
+		if code != http.StatusOK {
+			return nil, fmt.Errorf("GET /butler/runs: %d %s", code, body)
+		}
+		if err := json.Unmarshal(body, &out); err != nil {
+			return nil, fmt.Errorf("GET /butler/runs: %v", err)
+		}
+		page := out.MediaContainer.Run
+		all = append(all, page...)
+		if len(page) < 1000 {
+			return all, nil
+		}
+		before = fmt.Sprintf("&beforeID=%d", page[len(page)-1].ID)
+	}
+}
+
+// lockNow looks at the task's lock and records what the test saw: run id
+// finished, and the lock then.
+func (e *faultEnv) lockNow(task string, runID int64, what string) faultprobe.Observation {
+	held, holder, err := faultprobe.LockState(e.byName[task].Lock)
+	if err != nil {
+		e.violate("%s: cannot look at the lock: %v", task, err)
+	}
+	o := faultprobe.Observation{Task: task, RunID: runID, At: time.Now(), Held: held, Holder: holder, What: what}
+	e.mu.Lock()
+	e.obs = append(e.obs, o)
+	e.mu.Unlock()
+	return o
+}
+
+// afterStop looks at a run that a DELETE answered for: it must be stopping
+// or finished, and when finished its task's lock is looked at at once.
+func (e *faultEnv) afterStop(p *proc, task string, runID int64) (apitype.Run, error) {
+	r, err := getRun(p, runID)
+	if err != nil {
+		return r, err
+	}
+	switch r.State {
+	case "finished":
+		e.lockNow(task, runID, "right after its DELETE answered")
+	case "stopping":
+	default:
+		e.violate("%s: run %d is %s right after its DELETE answered; want stopping or finished", task, runID, r.State)
+	}
+	return r, nil
+}
+
+// leaders counts the leader start lines in the task's log.
+func (e *faultEnv) leaders(t *testing.T, task string) (n int, lines []faultprobe.Line) {
+	t.Helper()
+	lines, bad, err := faultprobe.ReadLog(e.byName[task].Log)
+	if err != nil || len(bad) > 0 {
+		t.Fatalf("read the probe log of %s: %v %v", task, err, bad)
+	}
+	for _, l := range lines {
+		if l.Kind == faultprobe.KindStart && l.Role == faultprobe.RoleLeader {
+			n++
+		}
+	}
+	return n, lines
+}
+
+// waitProbes waits until the task's log holds n leader starts and each
+// leader's grandchild has started too.
+func (e *faultEnv) waitProbes(t *testing.T, task string, n int, limit time.Duration) []faultprobe.Line {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		got, lines := e.leaders(t, task)
+		if got >= n {
+			execs, _ := faultprobe.Executions(task, lines)
+			ready := true
+			for _, x := range execs {
+				if len(x.Children) == 0 && !x.Leader.Ended() {
+					ready = false
+				}
+			}
+			if ready {
+				return lines
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d probe execution(s) started within %v, want %d", task, got, limit, n)
+		}
+		time.Sleep(5 * time.Millisecond) // polling files other processes write
+	}
+}
+
+// waitFinished polls the run (other processes decide) until it is
+// finished, and looks at its task's lock at once.
+func (e *faultEnv) waitFinished(t *testing.T, p *proc, task string, id int64, limit time.Duration) apitype.Run {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		r, err := getRun(p, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.State == "finished" {
+			e.lockNow(task, id, "as soon as it was seen finished")
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: run %d is still %s after %v", task, id, r.State, limit)
+		}
+		time.Sleep(10 * time.Millisecond) // waiting on the server
+	}
+}
+
+// settle stops every task of the env, waits until every run of them is
+// finished, looks at once at each task's lock, and returns the history.
+func (e *faultEnv) settle(t *testing.T, p *proc, limit time.Duration) []faultprobe.Run {
+	t.Helper()
+	for _, task := range e.tasks {
+		if _, _, _, err := e.stop(p, task.Name); err != nil {
+			e.violate("settle: %v", err)
+		}
+	}
+	deadline := time.Now().Add(limit)
+	for {
+		all, err := allRuns(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var runs []faultprobe.Run
+		newest := map[string]int64{}
+		active := 0
+		for _, r := range all {
+			if _, ok := e.byName[r.Task]; !ok {
+				continue
+			}
+			runs = append(runs, faultprobe.RunFromAPI(r))
+			if r.State != "finished" {
+				active++
+			}
+			newest[r.Task] = max(newest[r.Task], r.ID)
+		}
+		if active == 0 {
+			for _, task := range e.tasks {
+				if id := newest[task.Name]; id != 0 {
+					e.lockNow(task.Name, id, "when every run was finished")
+				}
+			}
+			return runs
+		}
+		if time.Now().After(deadline) {
+			// The checker reports the runs that are not finished.
+			e.violate("settle: %d run(s) still not finished %v after every task was stopped", active, limit)
+			return runs
+		}
+		time.Sleep(20 * time.Millisecond) // waiting on the servers
+	}
+}
+
+// check judges the scenario: the probes' logs, the live processes now, the
+// history runs and what the scenario observed. Every violation fails the
+// test.
+func (e *faultEnv) check(t *testing.T, runs []faultprobe.Run) faultprobe.Report {
+	t.Helper()
+	ev, err := faultprobe.Collect(e.tasks, e.probe, e.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.mu.Lock()
+	ev.Runs = runs
+	ev.Observations = append([]faultprobe.Observation(nil), e.obs...)
+	own := append([]string(nil), e.violations...)
+	e.mu.Unlock()
+	rep := faultprobe.Check(ev)
+	e.report = &rep
+	t.Logf("%d probe executions %v, %d runs (%s), %d observations of a finished run",
+		rep.Total(), rep.Executions, len(runs), summarize(runs), len(ev.Observations))
+	all := append(own, rep.Violations...)
+	const show = 40
+	for i, v := range all {
+		if i == show {
+			t.Errorf("... and %d more violations", len(all)-show)
+			break
+		}
+		t.Errorf("violation: %s", v)
+	}
+	if len(all) > 0 {
+		for _, p := range e.nodes {
+			out := p.stderr.String()
+			if len(out) > 6000 {
+				out = "...\n" + out[len(out)-6000:]
+			}
+			t.Logf("server %s output (end):\n%s", p.addr, out)
+		}
+	}
+	return rep
+}
+
+// summarize counts runs by task, started or not, and outcome.
+func summarize(runs []faultprobe.Run) string {
+	counts := map[string]int{}
+	for _, r := range runs {
+		k := r.Task + " " + r.State
+		if r.Outcome != "" {
+			k += "/" + r.Outcome
+		}
+		if r.StartedAt.IsZero() {
+			k += " (never started)"
+		}
+		counts[k]++
+	}
+	keys := slices.Sorted(maps.Keys(counts))
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s: %d", k, counts[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+func envDuration(t *testing.T, name string, def time.Duration) time.Duration {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		t.Fatalf("%s=%q: want a positive Go duration", name, v)
+	}
+	return d
+}
+
+func envInt(t *testing.T, name string, def int) int {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		t.Fatalf("%s=%q: want a positive number", name, v)
+	}
+	return n
+}
+
+// storm runs clients goroutines for d, each starting (?force=1) and
+// stopping the env's tasks on random nodes in random order, and returns
+// how many requests were sent. After a DELETE that stopped a run it looks
+// at the run (afterStop).
+func (e *faultEnv) storm(t *testing.T, nodes []*proc, clients int, d time.Duration) int {
+	t.Helper()
+	seed := uint64(time.Now().UnixNano())
+	if v := os.Getenv("BUTLER_FAULT_SEED"); v != "" {
+		s, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("BUTLER_FAULT_SEED=%q: %v", v, err)
+		}
+		seed = s
+	}
+	t.Logf("storm: %d clients for %v on %d node(s), seed %d (BUTLER_FAULT_SEED)", clients, d, len(nodes), seed)
+	deadline := time.Now().Add(d)
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		sent int
+	)
+	for c := range clients {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(seed, uint64(c)))
+			n := 0
+			for time.Now().Before(deadline) {
+				n++
+				p := nodes[rng.IntN(len(nodes))]
+				task := e.tasks[rng.IntN(len(e.tasks))].Name
+				if rng.IntN(2) == 0 {
+					if _, err := e.start(p, task, true); err != nil {
+						e.violate("storm: %v", err)
+					}
+					continue
+				}
+				code, outcome, id, err := e.stop(p, task)
+				if err != nil {
+					e.violate("storm: %v", err)
+					continue
+				}
+				if code == http.StatusOK && outcome != "removed" && id != 0 {
+					if _, err := e.afterStop(p, task, id); err != nil {
+						e.violate("storm: %v", err)
+					}
+				}
+			}
+			mu.Lock()
+			sent += n
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return sent
+}
+
+// TestFault_StormOneNode: 50 clients start and stop a quick task and a
+// stubborn one on one server for a few seconds.
+func TestFault_StormOneNode(t *testing.T) {
+	e := newFaultEnv(t,
+		faultTask{name: "FaultQuick", mode: "quick", dur: 300 * time.Millisecond, grace: time.Second},
+		faultTask{name: "FaultStubborn", mode: "stubborn", dur: 30 * time.Second, grace: time.Second})
+	p := e.startSQLiteNode(t, newDataDir(t))
+	sent := e.storm(t, []*proc{p}, 50, envDuration(t, "BUTLER_FAULT_STORM", 5*time.Second))
+	runs := e.settle(t, p, 30*time.Second)
+	t.Logf("storm: %d requests", sent)
+	if rep := e.check(t, runs); rep.Executions["FaultQuick"] == 0 || rep.Executions["FaultStubborn"] == 0 {
+		t.Errorf("the storm ran %v: each task should have run at least once", rep.Executions)
+	}
+}
+
+// TestFault_StormCluster: the same storm spread over three servers on one
+// PostgreSQL database.
+func TestFault_StormCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster tests skipped in -short mode")
+	}
+	pgtest.URL(t) // skip early without PostgreSQL
+	e := newFaultEnv(t,
+		faultTask{name: "FaultQuick", mode: "quick", dur: 300 * time.Millisecond, grace: time.Second},
+		faultTask{name: "FaultStubborn", mode: "stubborn", dur: 30 * time.Second, grace: time.Second})
+	nodes := e.startCluster(t, 3)
+	sent := e.storm(t, nodes, 50, envDuration(t, "BUTLER_FAULT_STORM", 5*time.Second))
+	runs := e.settle(t, nodes[0], 30*time.Second)
+	t.Logf("storm: %d requests", sent)
+	if rep := e.check(t, runs); rep.Executions["FaultQuick"] == 0 || rep.Executions["FaultStubborn"] == 0 {
+		t.Errorf("the storm ran %v: each task should have run at least once", rep.Executions)
+	}
+}
+
+// TestFault_KillServerThenRestart: kill -9 of the server while a probe
+// runs; at its restart on the same data directory the probe's process
+// group must be gone by the time /healthz answers, the run recorded
+// interrupted, and a new start must run exactly one probe.
+func TestFault_KillServerThenRestart(t *testing.T) {
+	const task = "FaultNormal"
+	e := newFaultEnv(t, faultTask{name: task, mode: "normal", dur: 60 * time.Second, grace: 2 * time.Second})
+	dataDir := newDataDir(t)
+	p1 := e.startSQLiteNode(t, dataDir)
+	id := e.mustStart(t, p1, task)
+	e.waitProbes(t, task, 1, 15*time.Second)
+	if err := p1.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-p1.done
+	live, err := faultprobe.LiveProbes(e.probe, e.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(live) == 0 {
+		t.Fatal("the probe died with the server: nothing is left for the restart to clean up, and the scenario proves nothing")
+	}
+	t.Logf("server killed; %d probe process(es) of run %d left: %+v", len(live), id, live)
+
+	p2 := e.startSQLiteNode(t, dataDir) // returns once /healthz answers 200
+	live, err = faultprobe.LiveProbes(e.probe, e.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, holder, err := faultprobe.LockState(e.byName[task].Lock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(live) > 0 || held {
+		pids := make([]string, len(live))
+		for i, p := range live {
+			pids[i] = strconv.Itoa(p.PID)
+		}
+		e.violate("%s: when the restarted server answered /healthz, the killed server's probe was not gone: pids [%s] alive, lock held %v (by %d)",
+			task, strings.Join(pids, " "), held, holder)
+	}
+	r, err := getRun(p2, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.State == "finished" {
+		e.lockNow(task, id, "when the restarted server answered /healthz")
+	}
+	if r.State != "finished" || r.Outcome != "interrupted" {
+		e.violate("%s: run %d is %s/%s after the restart; want finished/interrupted", task, id, r.State, r.Outcome)
+	}
+
+	id2 := e.mustStart(t, p2, task)
+	e.waitProbes(t, task, 2, 15*time.Second)
+	code, _, stopped, err := e.stop(p2, task)
+	if err != nil || code != http.StatusOK || stopped != id2 {
+		t.Fatalf("DELETE /butler/%s: %d run %d %v; want 200 for run %d", task, code, stopped, err, id2)
+	}
+	if _, err := e.afterStop(p2, task, id2); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFinished(t, p2, task, id2, 15*time.Second)
+	runs := e.settle(t, p2, 15*time.Second)
+	rep := e.check(t, runs)
+	if rep.Executions[task] != 2 {
+		t.Errorf("%s ran %d probe executions; want 2: the killed one and exactly one for the new start", task, rep.Executions[task])
+	}
+}
+
+// TestFault_SIGTERMWaitsForGrace: SIGTERM to the server while a stubborn
+// probe with a 17 s grace runs: the server waits for the process group
+// (SIGKILL after the grace), exits 0 and leaves nothing running; the run
+// ends interrupted.
+func TestFault_SIGTERMWaitsForGrace(t *testing.T) {
+	const task = "FaultStubborn"
+	const grace = 17 * time.Second
+	e := newFaultEnv(t, faultTask{name: task, mode: "stubborn", dur: 60 * time.Second, grace: grace})
+	dataDir := newDataDir(t)
+	p := e.startSQLiteNode(t, dataDir)
+	id := e.mustStart(t, p, task)
+	e.waitProbes(t, task, 1, 15*time.Second)
+
+	sent := time.Now()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(grace + 20*time.Second):
+		t.Fatalf("the server did not exit within %v of SIGTERM", grace+20*time.Second)
+	}
+	exited := time.Now()
+	// At once: what is left of the probe.
+	held, holder, err := faultprobe.LockState(e.byName[task].Lock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the server exited %v after SIGTERM, code %d; lock held %v (by %d)", exited.Sub(sent).Round(time.Millisecond), p.cmd.ProcessState.ExitCode(), held, holder)
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		e.violate("the server exited with code %d after SIGTERM; want 0", code)
+	}
+	_, lines := e.leaders(t, task)
+	var termed time.Time
+	for _, l := range lines {
+		if l.Kind == faultprobe.KindSignal && termed.IsZero() {
+			termed = l.At
+		}
+	}
+	switch {
+	case termed.IsZero():
+		e.violate("%s: the probe never got SIGTERM: the server did not stop the task", task)
+	case exited.Sub(termed) < grace-250*time.Millisecond:
+		e.violate("%s: the server exited %v after its probe got SIGTERM, before the task's grace of %v had passed", task, exited.Sub(termed).Round(time.Millisecond), grace)
+	}
+
+	// The history the server left in its database.
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(dataDir, "butler.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	list, err := db.Runs(ctx, butler.RunFilter{Task: task, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var runs []faultprobe.Run
+	for _, r := range list {
+		fr := faultprobe.Run{ID: r.ID, Task: string(r.Task), State: string(r.State), Outcome: string(r.Outcome),
+			Reason: r.Reason, StartedAt: r.StartedAt, EndedAt: r.EndedAt}
+		runs = append(runs, fr)
+		if r.ID != id {
+			continue
+		}
+		if fr.State == "finished" {
+			e.mu.Lock()
+			e.obs = append(e.obs, faultprobe.Observation{Task: task, RunID: id, At: exited, Held: held, Holder: holder, What: "when the server exited"})
+			e.mu.Unlock()
+		}
+		if fr.State != "finished" || fr.Outcome != "interrupted" {
+			e.violate("%s: run %d is %s/%s in the database the server left; want finished/interrupted", task, id, fr.State, fr.Outcome)
+		}
+	}
+	e.check(t, runs)
+}
+
+// TestFault_StopThenStart: a stop immediately followed by a start, again and
+// again, by one client: never two executions alive at once.
+func TestFault_StopThenStart(t *testing.T) {
+	const task = "FaultNormal"
+	e := newFaultEnv(t, faultTask{name: task, mode: "normal", dur: 30 * time.Second, grace: 2 * time.Second})
+	p := e.startSQLiteNode(t, newDataDir(t))
+	rounds := envInt(t, "BUTLER_FAULT_ITERATIONS", 100)
+	started, busy := 0, 0
+	var toProbe, toStop []time.Duration
+	for range rounds {
+		asked := time.Now()
+		a, err := e.start(p, task, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case a.code == http.StatusOK && a.outcome == "started":
+			// Stop it only once its probe runs.
+			started++
+			e.waitProbes(t, task, started, 15*time.Second)
+			toProbe = append(toProbe, time.Since(asked))
+		case a.code == http.StatusAccepted:
+			busy++ // the previous run is still stopping
+		default:
+			t.Fatalf("POST /butler/%s?force=1: %+v", task, a)
+		}
+		asked = time.Now()
+		code, outcome, id, err := e.stop(p, task)
+		if err != nil {
+			t.Fatal(err)
+		}
+		toStop = append(toStop, time.Since(asked))
+		if code == http.StatusOK && outcome != "removed" {
+			if _, err := e.afterStop(p, task, id); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	t.Logf("%d rounds: %d starts, %d answered 202 (still stopping); POST to probe running %s; DELETE %s",
+		rounds, started, busy, spread(toProbe), spread(toStop))
+	runs := e.settle(t, p, 15*time.Second)
+	if rep := e.check(t, runs); rep.Executions[task] != started {
+		t.Errorf("%d probe executions for %d starts", rep.Executions[task], started)
+	}
+}
+
+// spread describes durations: min, median, max.
+func spread(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "none"
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	r := func(d time.Duration) time.Duration { return d.Round(100 * time.Microsecond) }
+	return fmt.Sprintf("min %v, median %v, max %v", r(s[0]), r(s[len(s)/2]), r(s[len(s)-1]))
+}
+
+// sigkillRE matches a stop reason that says SIGKILL was needed.
+var sigkillRE = regexp.MustCompile(`(?i)sigkill|killed`)
+
+// TestFault_StubbornStop: DELETE of a stubborn probe (grace 3 s). Right
+// after the DELETE answers the run is stopping, or finished with its probe
+// gone; a start while it is stopping answers 202 and starts nothing; the
+// run ends stopped, saying SIGKILL was needed.
+func TestFault_StubbornStop(t *testing.T) {
+	const task = "FaultStubborn"
+	const grace = 3 * time.Second
+	e := newFaultEnv(t, faultTask{name: task, mode: "stubborn", dur: 60 * time.Second, grace: grace})
+	p := e.startSQLiteNode(t, newDataDir(t))
+	id := e.mustStart(t, p, task)
+	e.waitProbes(t, task, 1, 15*time.Second)
+
+	asked := time.Now()
+	code, outcome, stopped, err := e.stop(p, task)
+	took := time.Since(asked)
+	if err != nil || code != http.StatusOK || stopped != id {
+		t.Fatalf("DELETE /butler/%s: %d %s run %d %v; want 200 for run %d", task, code, outcome, stopped, err, id)
+	}
+	t.Logf("DELETE answered %s in %v", outcome, took.Round(time.Millisecond))
+	if took > 5*time.Second {
+		e.violate("%s: DELETE took %v; want an answer within a few seconds", task, took.Round(time.Millisecond))
+	}
+	r, err := e.afterStop(p, task, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.State == "stopping" {
+		for _, force := range []bool{true, false} {
+			a, err := e.start(p, task, force)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.code != http.StatusAccepted {
+				e.violate("%s: POST (force %v) while run %d is stopping answered %d %s (run %d); want 202 already running", task, force, id, a.code, a.outcome, a.runID)
+			}
+		}
+	} else {
+		// Finished already: a start is legitimate, provided the probe is
+		// gone (the checker looks); it runs a second probe.
+		a, err := e.start(p, task, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("run %d was finished (%s, %q) when the DELETE answered; a new start answered %d %s", id, r.Outcome, r.Reason, a.code, a.outcome)
+	}
+	final := e.waitFinished(t, p, task, id, grace+15*time.Second)
+	if r.State == "stopping" {
+		if n, _ := e.leaders(t, task); n != 1 {
+			e.violate("%s: %d probe executions while run %d was stopping; want 1", task, n, id)
+		}
+	}
+	if final.Outcome != "stopped" || !sigkillRE.MatchString(final.Reason+" "+final.Error) {
+		e.violate("%s: run %d ended %s with reason %q; want stopped, with a reason saying SIGKILL was needed", task, id, final.Outcome, final.Reason)
+	}
+	runs := e.settle(t, p, grace+15*time.Second)
+	e.check(t, runs)
+}
