@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -38,6 +39,9 @@ type clusterState struct {
 	leader   atomic.Bool
 	outbox   chan Event
 	failedAt time.Time // first failed heartbeat of the current failure; zero when healthy
+
+	bg     sync.WaitGroup     // the cluster's goroutines
+	cancel context.CancelFunc // ends them
 }
 
 // IsLeader reports whether this server plans the windows: always on a
@@ -75,9 +79,9 @@ func (m *Manager) startCluster(ctx context.Context) {
 
 // background runs f in a goroutine that Stop waits for.
 func (m *Manager) background(ctx context.Context, f func(context.Context)) {
-	m.bg.Add(1)
+	m.cluster.bg.Add(1)
 	go func() {
-		defer m.bg.Done()
+		defer m.cluster.bg.Done()
 		f(ctx)
 	}()
 }
@@ -149,10 +153,7 @@ func (m *Manager) signalStop(ctx context.Context, r Run) {
 // stopStoppingRuns stops the local runs that the store says are stopping:
 // the fallback for a stop whose notification did not arrive.
 func (m *Manager) stopStoppingRuns(ctx context.Context) {
-	m.mu.Lock()
-	n := len(m.local)
-	m.mu.Unlock()
-	if n == 0 {
+	if len(m.runs.all()) == 0 {
 		return
 	}
 	runs, err := m.store.ActiveRuns(ctx)
@@ -244,12 +245,7 @@ func (m *Manager) clusterTick(ctx context.Context) {
 // fence stops this server's runs: the others will soon count it dead and
 // end its runs as interrupted.
 func (m *Manager) fence(ctx context.Context) {
-	m.mu.Lock()
-	locals := make([]*localRun, 0, len(m.local))
-	for _, lr := range m.local {
-		locals = append(locals, lr)
-	}
-	m.mu.Unlock()
+	locals := m.runs.all()
 	for _, lr := range locals {
 		lr.stop(errFenced)
 	}

@@ -249,12 +249,7 @@ func (m *Manager) Activities(ctx context.Context) ([]Activity, error) {
 }
 
 func (m *Manager) localActivities() []Activity {
-	m.mu.Lock()
-	locals := make([]*localRun, 0, len(m.local))
-	for _, lr := range m.local {
-		locals = append(locals, lr)
-	}
-	m.mu.Unlock()
+	locals := m.runs.all()
 	out := make([]Activity, 0, len(locals))
 	for _, lr := range locals {
 		if a, ok := lr.activity(); ok {

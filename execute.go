@@ -80,14 +80,10 @@ func (lr *localRun) progress() (int, string) {
 // nil when the run was handled (whatever its outcome), and an error only when
 // the store failed.
 func (m *Manager) Execute(ctx context.Context, runID int64) error {
-	m.mu.Lock()
-	if m.closing {
-		m.mu.Unlock()
+	if !m.runs.enter() {
 		return ErrRequeue
 	}
-	m.runs.Add(1)
-	m.mu.Unlock()
-	defer m.runs.Done()
+	defer m.runs.leave()
 
 	r, err := m.store.Run(ctx, runID)
 	if ErrorCode(err) == ENOTFOUND {
@@ -111,19 +107,11 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 	defer cancel(nil)
 	lr := &localRun{run: r, cancel: cancel, done: make(chan struct{}), percent: -1, title: t.Title, log: &runLog{}}
 	defer close(lr.done)
-	m.mu.Lock()
-	if m.closing {
+	if !m.runs.add(lr) {
 		// Stop began while this run was being read: it stays queued.
-		m.mu.Unlock()
 		return ErrRequeue
 	}
-	m.local[r.ID] = lr
-	m.mu.Unlock()
-	defer func() {
-		m.mu.Lock()
-		delete(m.local, r.ID)
-		m.mu.Unlock()
-	}()
+	defer m.runs.remove(r.ID)
 
 	if r.Queue == QueueMaintenance {
 		if err := m.gate.acquire(rctx, gateKey{r.ScheduledAt, r.ID}); err != nil {
@@ -260,7 +248,7 @@ func (m *Manager) finishDurably(ctx context.Context, r Run, f Finish) (bool, err
 		timer := time.NewTimer(wait)
 		select {
 		case <-timer.C:
-		case <-m.quit:
+		case <-m.runs.done():
 			timer.Stop()
 			return false, err
 		}

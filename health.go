@@ -35,6 +35,7 @@ type health struct {
 	since    time.Time
 	failures int64
 	logger   *slog.Logger
+	probe    healthProbe // writes now and then; started by the Manager
 }
 
 // observe records the outcome of one write.

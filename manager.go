@@ -112,30 +112,26 @@ type Manager struct {
 	stopWait time.Duration
 	reaper   Reaper
 
-	health     *health     // whether the store can write
-	probe      healthProbe // writes now and then to keep health current
-	locks      taskLocks   // serialises decisions per task
-	settingsMu sync.Mutex  // serialises settings changes
+	health     *health    // whether the store can write
+	locks      taskLocks  // serialises decisions per task
+	settingsMu sync.Mutex // serialises settings changes
 
-	mu       sync.Mutex
+	mu       sync.Mutex // guards settings
 	settings Settings
-	local    map[int64]*localRun
-	closing  bool
-	quit     chan struct{} // closed when Stop begins: retries give up
-	quitOnce sync.Once
+	runs     *localRuns // the runs this server's workers hold
 
 	gate    *gate
 	hub     hub
 	wake    chan struct{}
 	cluster *clusterState // nil on a single server
+	planner plannerLoop
+}
 
-	bg       sync.WaitGroup // cluster loops
-	bgCancel context.CancelFunc
-
-	loopCancel context.CancelFunc
-	loopDone   chan struct{}
-	runs       sync.WaitGroup
-	lastPrune  time.Time
+// plannerLoop is the planner's goroutine (Manager.loop) and its state.
+type plannerLoop struct {
+	cancel    context.CancelFunc
+	done      chan struct{}
+	lastPrune time.Time // only the loop's goroutine uses it
 }
 
 // NewManager validates cfg and returns a Manager with its stored settings
@@ -158,9 +154,8 @@ func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
 		store:    cfg.Store,
 		stopWait: cmp.Or(cfg.StopWait, 2*time.Second),
 		reaper:   cfg.Reaper,
-		local:    map[int64]*localRun{},
+		runs:     newLocalRuns(),
 		wake:     make(chan struct{}, 1),
-		quit:     make(chan struct{}),
 	}
 	if m.now == nil {
 		m.now = time.Now
@@ -168,7 +163,7 @@ func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
 	m.health = &health{logger: m.logger}
 	m.store = watchedStore{Store: cfg.Store, h: m.health}
 	if hc, ok := cfg.Store.(HealthChecker); ok && cfg.HealthProbeEvery >= 0 {
-		m.probe = healthProbe{store: hc, health: m.health, every: cmp.Or(cfg.HealthProbeEvery, probeEvery)}
+		m.health.probe = healthProbe{store: hc, health: m.health, every: cmp.Or(cfg.HealthProbeEvery, probeEvery)}
 	}
 	if m.rnd == nil {
 		m.rnd = globalRand{}
@@ -353,17 +348,17 @@ func (m *Manager) Start(ctx context.Context) error {
 	if m.cluster != nil {
 		m.clusterTick(ctx)
 		bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		m.bgCancel = cancel
+		m.cluster.cancel = cancel
 		m.startCluster(bgCtx)
 	}
-	if m.probe.store != nil {
-		m.probe.Start(context.WithoutCancel(ctx))
+	if m.health.probe.store != nil {
+		m.health.probe.Start(context.WithoutCancel(ctx))
 	}
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	m.loopCancel = cancel
-	m.loopDone = make(chan struct{})
+	m.planner.cancel = cancel
+	m.planner.done = make(chan struct{})
 	go func() {
-		defer close(m.loopDone)
+		defer close(m.planner.done)
 		m.loop(loopCtx)
 	}()
 	return nil
@@ -421,18 +416,11 @@ func (m *Manager) MaxStopGrace() time.Duration {
 // waiting for them until ctx is done. Queued runs stay queued for the next
 // start. Stop may be called twice, or without Start.
 func (m *Manager) Stop(ctx context.Context) error {
-	m.quitOnce.Do(func() { close(m.quit) })
-	m.mu.Lock()
-	m.closing = true
-	locals := make([]*localRun, 0, len(m.local))
-	for _, lr := range m.local {
-		locals = append(locals, lr)
-	}
-	m.mu.Unlock()
-	if m.loopCancel != nil {
-		m.loopCancel()
+	locals := m.runs.close()
+	if m.planner.cancel != nil {
+		m.planner.cancel()
 		select {
-		case <-m.loopDone:
+		case <-m.planner.done:
 		case <-ctx.Done():
 		}
 	}
@@ -441,13 +429,13 @@ func (m *Manager) Stop(ctx context.Context) error {
 	}
 	done := make(chan struct{})
 	go func() {
-		m.runs.Wait()
-		if m.bgCancel != nil {
+		m.runs.wait()
+		if m.cluster != nil && m.cluster.cancel != nil {
 			m.leaveCluster(ctx)
-			m.bgCancel()
-			m.bg.Wait()
+			m.cluster.cancel()
+			m.cluster.bg.Wait()
 		}
-		m.probe.Stop()
+		m.health.probe.Stop()
 		close(done)
 	}()
 	select {

@@ -546,11 +546,7 @@ func (m *Manager) awaitStop(ctx context.Context, p pendingStop) StopResult {
 const remoteStopPoll = 20 * time.Millisecond
 
 // localRun returns this server's worker of the run, or nil.
-func (m *Manager) localRun(id int64) *localRun {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.local[id]
-}
+func (m *Manager) localRun(id int64) *localRun { return m.runs.get(id) }
 
 // remove ends a scheduled or queued run as skipped and takes its job out of
 // the queue.
@@ -587,9 +583,7 @@ func rank(s RunState) int {
 }
 
 func (m *Manager) open() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closing {
+	if m.runs.isClosed() {
 		return Errorf(EUNAVAILABLE, "the server is shutting down")
 	}
 	return nil

@@ -85,8 +85,8 @@ func (m *Manager) tick(ctx context.Context, now time.Time) time.Time {
 			m.handOver(ctx, queued)
 		}
 	}
-	if now.Sub(m.lastPrune) >= time.Hour {
-		m.lastPrune = now
+	if now.Sub(m.planner.lastPrune) >= time.Hour {
+		m.planner.lastPrune = now
 		n, err := m.store.PruneRuns(ctx, now.Add(-s.Retention()))
 		if err != nil {
 			m.logger.WarnContext(ctx, "butler: prune run history", slog.String("error", err.Error()))

@@ -260,10 +260,7 @@ func (h *logHandler) WithGroup(name string) slog.Handler {
 // RunLog returns the log a run kept: its task's messages and its command's
 // output, at most MaxRunLog bytes. ENOTFOUND when there is no such run.
 func (m *Manager) RunLog(ctx context.Context, id int64) (string, error) {
-	m.mu.Lock()
-	lr := m.local[id]
-	m.mu.Unlock()
-	if lr != nil {
+	if lr := m.runs.get(id); lr != nil {
 		return lr.log.String(), nil // still running here: the live log
 	}
 	return m.store.RunLog(ctx, id)
