@@ -327,7 +327,6 @@ func (m *Manager) Start(ctx context.Context) error {
 			}
 		}
 	}
-	now := m.now()
 	active, err := m.store.ActiveRuns(ctx)
 	if err != nil {
 		return fmt.Errorf("butler: read active runs: %w", err)
@@ -338,7 +337,7 @@ func (m *Manager) Start(ctx context.Context) error {
 			if m.cluster != nil && r.Node != m.node {
 				continue // another server's; the leader ends it if that server is dead
 			}
-			if err := m.recoverRun(ctx, r, now); err != nil {
+			if err := m.recoverRun(ctx, r); err != nil {
 				return err
 			}
 		case StateQueued:
@@ -368,7 +367,7 @@ func (m *Manager) Start(ctx context.Context) error {
 // running or stopping: what is left of its process group is killed first
 // (up to the task's grace), so that nothing of it runs on when the task may
 // start again; then the run ends interrupted.
-func (m *Manager) recoverRun(ctx context.Context, r Run, now time.Time) error {
+func (m *Manager) recoverRun(ctx context.Context, r Run) error {
 	reason := "the server stopped while the task ran"
 	if !r.Process.IsZero() && m.reaper != nil {
 		found, err := m.reaper.Reap(ctx, r.Process, m.grace(r.Task))
@@ -381,8 +380,9 @@ func (m *Manager) recoverRun(ctx context.Context, r Run, now time.Time) error {
 				slog.Int64("run", r.ID), slog.String("task", string(r.Task)), slog.Int("pgid", r.Process.PGID))
 		}
 	}
+	// It ended when its processes did: now, after the reaping.
 	if _, err := m.finish(ctx, r, []RunState{StateRunning, StateStopping}, Finish{
-		Outcome: OutcomeInterrupted, Reason: reason, EndedAt: now, Progress: r.Progress, Step: r.Step,
+		Outcome: OutcomeInterrupted, Reason: reason, EndedAt: m.now(), Progress: r.Progress, Step: r.Step,
 	}); err != nil {
 		return fmt.Errorf("butler: end interrupted run %d: %w", r.ID, err)
 	}
