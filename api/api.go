@@ -70,22 +70,26 @@ func NewHandler(cfg Config) (http.Handler, error) {
 }
 
 // route is one entry of the route table: a method and a path whose segments
-// are literal or "{name}".
+// are literal or "{name}", and the query parameters its handler reads.
 type route struct {
 	method  string
 	path    []string
+	params  []string
 	public  bool // answers without a token
 	handler http.HandlerFunc
 }
 
 type router struct{ routes []route }
 
-func (rt *router) handle(method, path string, h http.HandlerFunc) {
-	rt.routes = append(rt.routes, route{method: method, path: splitPath(path), handler: h})
+// handle adds a route; params lists the query parameters h reads, which
+// the router checks before h runs (see singleValues): h may read them with
+// url.Values.Get.
+func (rt *router) handle(method, path string, h http.HandlerFunc, params ...string) {
+	rt.routes = append(rt.routes, route{method: method, path: splitPath(path), params: params, handler: h})
 }
 
-func (rt *router) handlePublic(method, path string, h http.HandlerFunc) {
-	rt.handle(method, path, h)
+func (rt *router) handlePublic(method, path string, h http.HandlerFunc, params ...string) {
+	rt.handle(method, path, h, params...)
 	rt.routes[len(rt.routes)-1].public = true
 }
 
@@ -140,6 +144,10 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var allow []string
 	for _, m := range routes {
 		if m.route.method == r.Method || (m.route.method == http.MethodGet && r.Method == http.MethodHead) {
+			if _, err := singleValues(r.URL.Query(), "query parameter", params(m.route.params...)); err != nil {
+				writeError(w, r, http.StatusBadRequest, butler.ErrorMessage(err))
+				return
+			}
 			for _, kv := range m.values {
 				r.SetPathValue(kv[0], kv[1])
 			}
@@ -216,9 +224,10 @@ func requireToken(token string, next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		got := r.Header.Get("X-Plex-Token")
-		if got == "" {
-			got = r.URL.Query().Get("X-Plex-Token")
+		got, err := tokenOf(r)
+		if err != nil {
+			writeError(w, r, http.StatusBadRequest, butler.ErrorMessage(err))
+			return
 		}
 		if subtle.ConstantTimeCompare([]byte(got), want) != 1 {
 			w.Header().Set("Content-Type", "text/html")
@@ -228,6 +237,35 @@ func requireToken(token string, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// tokenOf returns the token a request carries: in an X-Plex-Token header
+// field, else in the query. A token given more than once is refused
+// (EINVALID) unless every copy is the same, as which one was meant cannot
+// be known: two header fields, two query parameters, or a header field and
+// a query parameter that differ.
+func tokenOf(r *http.Request) (string, error) {
+	q, err := singleValues(r.URL.Query(), "query parameter", params("X-Plex-Token"))
+	if err != nil {
+		return "", err
+	}
+	var fields []string
+	for _, f := range r.Header.Values("X-Plex-Token") {
+		if f != "" { // an empty field carries no token
+			fields = append(fields, f)
+		}
+	}
+	if len(fields) > 1 {
+		return "", butler.Errorf(butler.EINVALID, "the X-Plex-Token header field is given %d times; give it once", len(fields))
+	}
+	inQuery, ok := q["X-Plex-Token"]
+	if len(fields) == 0 {
+		return inQuery, nil
+	}
+	if ok && inQuery != fields[0] {
+		return "", butler.Errorf(butler.EINVALID, "the request carries two different tokens, in the X-Plex-Token header field and in the query; give one")
+	}
+	return fields[0], nil
 }
 
 // wantsJSON reports whether the Accept header lists application/json.
