@@ -148,9 +148,13 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 	watcher.Go(func() {
 		select {
 		case <-tctx.Done():
-			m.markStopping(context.WithoutCancel(ctx), lr, reasonOf(context.Cause(tctx), t.TimeLimit))
 		case <-actionDone:
+			if tctx.Err() == nil {
+				return
+			}
+			// Told to stop as it returned: it was stopping all the same.
 		}
+		m.markStopping(context.WithoutCancel(ctx), lr, reasonOf(context.Cause(tctx), t.TimeLimit))
 	})
 	runErr := safeRun(tctx, t.Action, rep)
 	close(actionDone)
