@@ -93,7 +93,7 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 		return fmt.Errorf("read run %d: %w", runID, err)
 	}
 	if r.State != StateQueued {
-		m.gate.forget(gateKey{r.ScheduledAt, r.ID})
+		m.gate.forget(keyOf(r))
 		return nil // removed, or already handled
 	}
 	t, ok := m.byName[r.Task]
@@ -114,7 +114,7 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 	defer m.runs.remove(r.ID)
 
 	if r.Queue == QueueMaintenance {
-		if err := m.gate.acquire(rctx, gateKey{r.ScheduledAt, r.ID}); err != nil {
+		if err := m.gate.acquire(rctx, keyOf(r)); err != nil {
 			if errors.Is(err, errShutdown) || errors.Is(err, errFenced) {
 				return ErrRequeue // it never started: another server, or the next start, takes it
 			}
@@ -369,14 +369,21 @@ type gate struct {
 // expectFor is how long the gate keeps a place for an expected run.
 const expectFor = time.Second
 
+// gateKey orders runs at the gate: by when they were queued, then by id.
+// The instant is kept as nanoseconds: a time.Time read back from the store
+// has no monotonic clock reading and would not equal, as a map key, the one
+// the run was queued with.
 type gateKey struct {
-	at time.Time
+	at int64 // ScheduledAt, Unix nanoseconds
 	id int64
 }
 
+// keyOf returns the gate key of a run.
+func keyOf(r Run) gateKey { return gateKey{at: r.ScheduledAt.UnixNano(), id: r.ID} }
+
 func (k gateKey) before(o gateKey) bool {
-	if !k.at.Equal(o.at) {
-		return k.at.Before(o.at)
+	if k.at != o.at {
+		return k.at < o.at
 	}
 	return k.id < o.id
 }

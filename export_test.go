@@ -2,7 +2,6 @@ package butler
 
 import (
 	"context"
-	"time"
 )
 
 // GateForTest exposes the slot gate to the external tests.
@@ -13,11 +12,11 @@ func NewGateForTest(limit int) GateForTest { return GateForTest{newGate(limit)} 
 
 // Acquire waits for a slot in the order of id.
 func (g GateForTest) Acquire(ctx context.Context, id int64) error {
-	return g.g.acquire(ctx, gateKey{at: time.Time{}, id: id})
+	return g.g.acquire(ctx, gateKey{id: id})
 }
 
 // Expect keeps a place for id.
-func (g GateForTest) Expect(id int64) { g.g.expect(gateKey{at: time.Time{}, id: id}) }
+func (g GateForTest) Expect(id int64) { g.g.expect(gateKey{id: id}) }
 
 // Release frees a slot.
 func (g GateForTest) Release() { g.g.release() }

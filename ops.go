@@ -257,7 +257,7 @@ func (m *Manager) enqueueFunc() EnqueueFunc {
 	return func(ctx context.Context, tx *sql.Tx, r Run) (int64, error) {
 		if r.Queue == QueueMaintenance {
 			// Before the commit: the job may reach a worker at once.
-			m.gate.expect(gateKey{r.ScheduledAt, r.ID})
+			m.gate.expect(keyOf(r))
 		}
 		return tq.EnqueueTx(ctx, tx, r)
 	}
@@ -282,7 +282,7 @@ func (m *Manager) handOver(ctx context.Context, r Run) {
 // planner tries again within seconds.
 func (m *Manager) enqueue(ctx context.Context, r Run) {
 	if r.Queue == QueueMaintenance {
-		m.gate.expect(gateKey{r.ScheduledAt, r.ID})
+		m.gate.expect(keyOf(r))
 	}
 	id, err := m.queue.Enqueue(ctx, r)
 	if err != nil {
@@ -560,7 +560,7 @@ func (m *Manager) remove(ctx context.Context, r Run, reason string) error {
 	if !ok {
 		return nil
 	}
-	m.gate.forget(gateKey{r.ScheduledAt, r.ID})
+	m.gate.forget(keyOf(r))
 	if lr := m.localRun(r.ID); lr != nil {
 		// Fetched by a worker here and waiting for a slot.
 		lr.stop(errStopped)

@@ -3,6 +3,7 @@ package butler_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -335,6 +336,35 @@ func TestHealth_ProbeWritesWhileNothingElseDoes(t *testing.T) {
 		synctest.Wait()
 		if h := f.m.Health(); !h.OK {
 			t.Fatalf("health 1 s after space was freed: %+v", h)
+		}
+	})
+}
+
+// A window of quick runs drains at once: no run waits at the gate for a
+// place kept for a run that has already been handled (the place's key, made
+// at queueing, must match the key the run arrives with, read back from the
+// store).
+func TestGate_WindowOfQuickRunsDrainsWithoutWaiting(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var catalog []butler.Task
+		var probes []*probe
+		for i := range 10 {
+			p := newProbe(false)
+			probes = append(probes, p)
+			catalog = append(catalog, task(butler.TaskName(fmt.Sprintf("Quick%d", i)), 1, false, p))
+		}
+		// The clock in UTC, as a real one has a monotonic reading: either
+		// way the instant a run is queued with is not a map key equal to the
+		// one read back from the store (Local, no monotonic reading).
+		start(t, catalog, nil, func(c *butler.Config) { // window 02:00-05:00 UTC, one run at a time
+			c.NowFunc = func() time.Time { return time.Now().UTC() }
+		})
+		sleepUntil(at(1, 2, 0))
+		for i, p := range probes {
+			s := p.Starts()
+			if len(s) != 1 || !s[0].Equal(at(1, 2, 0)) {
+				t.Fatalf("Quick%d started at %v; want every run at 02:00 exactly, none waiting for a timer", i, s)
+			}
 		}
 	})
 }
