@@ -99,6 +99,12 @@ func taskState(t Task, s Settings, active map[TaskName]Run, records map[TaskName
 			st.Active = schedule.ActiveScheduled
 		case StateQueued:
 			st.Active = schedule.ActiveQueued
+			if r.Queue == QueueManual {
+				// Started: it takes no slot and runs as soon as a worker
+				// has it (milliseconds). To a client it is running from
+				// the moment its start answered.
+				st.Active = schedule.ActiveRunning
+			}
 		case StateRunning, StateStopping:
 			// A stopping run's work goes on until it has stopped: the
 			// task is running until then.

@@ -368,3 +368,35 @@ func TestGate_WindowOfQuickRunsDrainsWithoutWaiting(t *testing.T) {
 		}
 	})
 }
+
+// heldQueue keeps the jobs it is given without working them: a started
+// run stays queued, as it is for the milliseconds before a worker takes it.
+type heldQueue struct{ n atomic.Int64 }
+
+func (q *heldQueue) Enqueue(context.Context, butler.Run) (int64, error) { return q.n.Add(1), nil }
+func (q *heldQueue) Cancel(context.Context, int64) error                { return nil }
+
+// A start right after a start answers "already running", as a Plex server
+// does: the first start's run counts as running from the moment it
+// answered, even before a worker has taken it.
+func TestStartTask_StartedRunIsAlreadyRunning(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		f := start(t, []butler.Task{task("Job", 1, false, newProbe(false))}, quietWindow, func(c *butler.Config) {
+			c.Queue = &heldQueue{}
+		})
+		first, err := f.m.StartTask(ctx, "Job", false)
+		if err != nil || first.Outcome != butler.StartStarted {
+			t.Fatalf("first start: %+v %v", first, err)
+		}
+		for _, force := range []bool{false, true} {
+			res, err := f.m.StartTask(ctx, "Job", force)
+			if err != nil || res.Outcome != butler.StartRunning || res.Run.ID != first.Run.ID {
+				t.Fatalf("start (force %v) right after a start: %+v %v; want running, the same run", force, res, err)
+			}
+		}
+		if runs := f.runs("Job"); len(runs) != 1 {
+			t.Fatalf("%d runs, want 1", len(runs))
+		}
+	})
+}
