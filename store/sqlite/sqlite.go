@@ -19,6 +19,7 @@ import (
 	msqlite "modernc.org/sqlite" // also the "sqlite" database/sql driver
 
 	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/internal/readahead"
 	"github.com/plexbutler/butler/internal/sqlstore"
 )
 
@@ -100,7 +101,9 @@ func (e *DamagedError) Error() string { return "database " + e.Path + " " + e.Pr
 // malformed while checking), and another error when the file cannot be read
 // or checked at all. It opens the database read-only: it writes nothing to
 // it (SQLite may create the -wal and -shm files of a database in WAL mode).
-// Its cost grows with the database's size: quick_check reads every page.
+// Its cost grows with the database's size: quick_check reads every page
+// (the file is read ahead into the page cache meanwhile, on Linux, when it
+// fits in half of the available memory).
 func Check(ctx context.Context, path string) error {
 	exists, err := checkHeader(path)
 	if err != nil || !exists {
@@ -133,8 +136,13 @@ func checkHeader(path string) (exists bool, err error) {
 	return true, nil
 }
 
-// quickCheck runs PRAGMA quick_check on a read-only connection of its own.
+// quickCheck runs PRAGMA quick_check on a read-only connection of its own,
+// while the file is read ahead into the page cache: quick_check reads
+// every page in b-tree order, which from a cold cache is one small random
+// read after another.
 func quickCheck(ctx context.Context, path string) error {
+	ra := readahead.Start(ctx, path, readahead.BothEnds)
+	defer ra.Stop() // an error only loses the speed-up
 	q := url.Values{}
 	q.Add("mode", "ro")
 	q.Add("_pragma", "busy_timeout(5000)")
