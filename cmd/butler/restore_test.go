@@ -313,6 +313,9 @@ func TestProcessRestore(t *testing.T) {
 	if code := p.terminate(t, 15*time.Second); code != 0 {
 		t.Errorf("exit code %d after SIGTERM; output:\n%s", code, p.stderr)
 	}
+	// The backup was made while its own run was running: the server ended
+	// that run at its start, as after a crash.
+	checkNoRunsRunning(t, dbPath)
 
 	// The database moved aside, with the change in its WAL, restored by
 	// path: the change comes back.
