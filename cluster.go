@@ -2,7 +2,6 @@ package butler
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"strconv"
@@ -68,7 +67,10 @@ func (m *Manager) startCluster(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			case ev := <-c.outbox:
-				b, _ := json.Marshal(remoteEvent{Node: m.node, Event: ev})
+				b, err := encodeClusterEvent(m.node, ev)
+				if err != nil {
+					continue
+				}
 				if err := c.store.Notify(ctx, channelEvents, string(b)); err != nil && ctx.Err() == nil {
 					m.logger.DebugContext(ctx, "butler: forward event", slog.String("error", err.Error()))
 				}
@@ -84,11 +86,6 @@ func (m *Manager) background(ctx context.Context, f func(context.Context)) {
 		defer m.cluster.bg.Done()
 		f(ctx)
 	}()
-}
-
-type remoteEvent struct {
-	Node  string
-	Event Event
 }
 
 // publish sends an event to this server's subscribers and, in a cluster, to
@@ -108,11 +105,11 @@ func (m *Manager) publish(ev Event) {
 func (m *Manager) onNotification(ctx context.Context, ch, payload string) {
 	switch ch {
 	case channelEvents:
-		var re remoteEvent
-		if err := json.Unmarshal([]byte(payload), &re); err != nil || re.Node == m.node {
+		node, ev, err := decodeClusterEvent([]byte(payload))
+		if err != nil || node == m.node {
 			return
 		}
-		m.hub.publish(re.Event)
+		m.hub.publish(ev)
 	case channelStop:
 		id, err := strconv.ParseInt(payload, 10, 64)
 		if err != nil {

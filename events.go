@@ -50,7 +50,7 @@ type Activity struct {
 type Event struct {
 	Type     EventType
 	Activity Activity
-	Update   *Update `json:",omitempty"`
+	Update   *Update
 }
 
 // AnnounceUpdate tells every subscriber (on every server of a cluster) that

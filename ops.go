@@ -14,20 +14,23 @@ import (
 	"github.com/plexbutler/butler/schedule"
 )
 
-// Start outcomes, as the X-Butler-Outcome header spells them.
+// StartOutcome says what a start did with a task, as the X-Butler-Outcome
+// header spells it.
+type StartOutcome string
+
+// Start outcomes.
 const (
-	StartStarted   = "started"
-	StartScheduled = "scheduled"
-	StartQueued    = "queued"
-	StartSkipped   = "skipped"
-	StartRunning   = "running"
+	StartStarted   StartOutcome = "started"
+	StartScheduled StartOutcome = "scheduled"
+	StartQueued    StartOutcome = "queued"
+	StartSkipped   StartOutcome = "skipped"
+	StartRunning   StartOutcome = "running"
 )
 
 // StartResult says what a start did with a task.
 type StartResult struct {
 	Task TaskName
-	// Outcome is one of the Start* constants.
-	Outcome string
+	Outcome StartOutcome
 	// Run is the run made or found; its ID is 0 when there is none.
 	Run Run
 	// RunAt is when the run starts (scheduled or queued), zero otherwise.
@@ -38,8 +41,7 @@ type StartResult struct {
 // StopResult says what a stop did.
 type StopResult struct {
 	Task TaskName
-	// Outcome is StopStopped, StopStopping or StopRemoved.
-	Outcome string
+	Outcome StopOutcome
 	// Run is the run as it was when the stop answered.
 	Run Run
 }
@@ -204,7 +206,7 @@ func (m *Manager) StartAll(ctx context.Context) ([]StartResult, error) {
 // apply carries out a decision that makes a run.
 func (m *Manager) apply(ctx context.Context, t Task, d schedule.Decision, trigger Trigger, now time.Time) (StartResult, error) {
 	r := Run{Task: t.Name, Trigger: trigger, Day: d.Day, Reason: d.Reason, CreatedAt: now, ScheduledAt: now, Progress: -1}
-	var outcome string
+	var outcome StartOutcome
 	switch d.Verdict {
 	case schedule.Skip:
 		r.State, r.Outcome, r.EndedAt = StateFinished, OutcomeSkipped, now
@@ -302,14 +304,17 @@ func (m *Manager) enqueue(ctx context.Context, r Run) {
 
 // StopOutcome says what a stop did with a run, as the X-Butler-Outcome
 // header spells it.
+type StopOutcome string
+
+// Stop outcomes.
 const (
 	// StopStopped: the run's work has stopped; the run is finished.
-	StopStopped = "stopped"
+	StopStopped StopOutcome = "stopped"
 	// StopStopping: the run was told to stop (durably) and its work has
 	// not stopped yet; it ends finished once it has.
-	StopStopping = "stopping"
+	StopStopping StopOutcome = "stopping"
 	// StopRemoved: a waiting run was removed (skipped) before it started.
-	StopRemoved = "removed"
+	StopRemoved StopOutcome = "removed"
 )
 
 // StopTask stops the task's running run or removes its waiting one
@@ -543,7 +548,7 @@ func (m *Manager) awaitStop(ctx context.Context, p pendingStop) StopResult {
 		}
 	}
 	m.logger.InfoContext(ctx, "butler: stop answered", slog.String("task", string(res.Task)), slog.Int64("run", res.Run.ID),
-		slog.String("outcome", res.Outcome))
+		slog.String("outcome", string(res.Outcome)))
 	return res
 }
 

@@ -8,23 +8,26 @@ import (
 	"github.com/plexbutler/butler/schedule"
 )
 
-// Plan decisions: what a task does in the window a Plan describes.
+// PlanDecision is what a task does in the window a Plan describes.
+type PlanDecision string
+
+// Plan decisions.
 const (
-	PlanRuns      = "runs"      // will run: at At, or at a random time in the window
-	PlanScheduled = "scheduled" // has a run scheduled at At
-	PlanQueued    = "queued"    // has a run waiting for a slot
-	PlanRunning   = "running"
-	PlanStopping  = "stopping" // told to stop; its work has not stopped yet
-	PlanDone      = "done"     // already ran in this window (Outcome says how)
-	PlanStopped   = "stopped"  // stopped in this window; not planned again in it
-	PlanNotDue    = "not_due"  // not due until NextDue
-	PlanDisabled  = "disabled" // disabled in the settings
+	PlanRuns      PlanDecision = "runs"      // will run: at At, or at a random time in the window
+	PlanScheduled PlanDecision = "scheduled" // has a run scheduled at At
+	PlanQueued    PlanDecision = "queued"    // has a run waiting for a slot
+	PlanRunning   PlanDecision = "running"
+	PlanStopping  PlanDecision = "stopping" // told to stop; its work has not stopped yet
+	PlanDone      PlanDecision = "done"     // already ran in this window (Outcome says how)
+	PlanStopped   PlanDecision = "stopped"  // stopped in this window; not planned again in it
+	PlanNotDue    PlanDecision = "not_due"  // not due until NextDue
+	PlanDisabled  PlanDecision = "disabled" // disabled in the settings
 )
 
 // PlanEntry is one task's line of a Plan.
 type PlanEntry struct {
 	Task     TaskName
-	Decision string // one of the Plan* constants
+	Decision PlanDecision
 	// At is when it runs (runs at a fixed time, scheduled); zero for a
 	// random time in the window or when it does not apply.
 	At time.Time

@@ -70,7 +70,7 @@ func handleStopActivity(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
 			fail(log, w, r, err)
 			return
 		}
-		w.Header().Set(apitype.HeaderOutcome, res.Outcome)
+		w.Header().Set(apitype.HeaderOutcome, string(res.Outcome))
 		w.WriteHeader(http.StatusOK)
 	}
 }
@@ -342,7 +342,7 @@ func handlePlan(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
 		c := apitype.PlanContainer{Size: len(p.Tasks), Day: p.Day.String(), Open: rfc3339(p.Open), Close: rfc3339(p.Close),
 			Inside: apitype.Bool(p.Inside), Task: []apitype.PlanTask{}}
 		for _, e := range p.Tasks {
-			c.Task = append(c.Task, apitype.PlanTask{Name: string(e.Task), Decision: e.Decision, At: rfc3339(e.At),
+			c.Task = append(c.Task, apitype.PlanTask{Name: string(e.Task), Decision: string(e.Decision), At: rfc3339(e.At),
 				Random: apitype.Bool(e.Random), NextDue: dayText(e.NextDue), Outcome: string(e.Outcome), RunID: e.RunID, Reason: e.Reason})
 		}
 		encode(w, r, http.StatusOK, apitype.PlanResponse{MediaContainer: c}, c)

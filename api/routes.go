@@ -149,7 +149,7 @@ func handleStartTask(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
 			return
 		}
 		h := w.Header()
-		h.Set(apitype.HeaderOutcome, res.Outcome)
+		h.Set(apitype.HeaderOutcome, string(res.Outcome))
 		if !res.RunAt.IsZero() {
 			h.Set(apitype.HeaderRunAt, res.RunAt.UTC().Format(time.RFC3339Nano))
 		}
@@ -174,7 +174,7 @@ func handleStopTask(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
 			fail(log, w, r, err)
 			return
 		}
-		w.Header().Set(apitype.HeaderOutcome, res.Outcome)
+		w.Header().Set(apitype.HeaderOutcome, string(res.Outcome))
 		w.Header().Set(apitype.HeaderRunID, strconv.FormatInt(res.Run.ID, 10))
 		w.WriteHeader(http.StatusOK)
 	}
