@@ -266,6 +266,8 @@ func reasonOf(cause error, limit time.Duration) string {
 		return fmt.Sprintf("the task's time limit (%s) passed", limit)
 	case errors.Is(cause, errStopped), errors.Is(cause, errWindowClosed), errors.Is(cause, errShutdown):
 		return cause.Error()
+	case errors.Is(cause, errFenced):
+		return "this server lost the database, and stopped its runs so that no other server runs them twice"
 	default:
 		// The queue cancelled the job: a stop on another node.
 		return "stopped from another node"
@@ -276,7 +278,7 @@ func outcomeOf(cause error) Outcome {
 	switch {
 	case errors.Is(cause, errTimedOut):
 		return OutcomeTimedOut
-	case errors.Is(cause, errShutdown):
+	case errors.Is(cause, errShutdown), errors.Is(cause, errFenced):
 		return OutcomeInterrupted
 	default:
 		return OutcomeStopped
