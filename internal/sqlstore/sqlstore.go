@@ -96,7 +96,7 @@ func (d *Store) txQueryRow(ctx context.Context, tx *sql.Tx, q string, args ...an
 
 // Settings returns every stored setting.
 func (d *Store) Settings(ctx context.Context) (map[string]string, error) {
-	rows, err := d.query(ctx, `SELECT id, value FROM butler_setting`)
+	rows, err := d.query(ctx, sqlSettings)
 	if err != nil {
 		return nil, err
 	}
@@ -121,8 +121,7 @@ func (d *Store) SaveSettings(ctx context.Context, values map[string]string) erro
 	defer tx.Rollback()
 	now := time.Now().UnixNano()
 	for id, v := range values {
-		if _, err := d.txExec(ctx, tx, `INSERT INTO butler_setting (id, value, updated_at) VALUES (?, ?, ?)
-			ON CONFLICT (id) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`, id, v, now); err != nil {
+		if _, err := d.txExec(ctx, tx, sqlSaveSetting, id, v, now); err != nil {
 			return err
 		}
 	}
@@ -211,22 +210,18 @@ func (d *Store) createRun(ctx context.Context, r *butler.Run, enqueue butler.Enq
 	}
 	defer tx.Rollback()
 	var id int64
-	err = d.txQueryRow(ctx, tx, `INSERT INTO butler_run (uuid, task, trigger, state, outcome, reason, summary, error,
-		window_day, day, queue, node, job_id, progress, step, created_at, scheduled_at, started_at, ended_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (task) WHERE state <> 'finished' DO NOTHING RETURNING id`,
+	err = d.txQueryRow(ctx, tx, sqlInsertRun,
 		r.UUID, string(r.Task), string(r.Trigger), string(r.State), string(r.Outcome), r.Reason, r.Summary, r.Error,
 		dayString(r.Window), dayString(r.Day), r.Queue, r.Node, r.JobID, r.Progress, r.Step,
 		nanos(r.CreatedAt), nanos(r.ScheduledAt), nanos(r.StartedAt), nanos(r.EndedAt)).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		// The partial unique index refused it: the task has an active run.
-		row := d.txQueryRow(ctx, tx, `SELECT `+runColumns+` FROM butler_run WHERE task = ? AND state <> 'finished'`, string(r.Task))
-		existing, err := scanRun(row)
-		if errors.Is(err, sql.ErrNoRows) {
-			return butler.Run{}, nil, true
-		}
+		existing, found, err := d.activeRunOf(ctx, tx, r.Task)
 		if err != nil {
 			return butler.Run{}, fmt.Errorf("read active run of %s: %w", r.Task, d.wrap(err)), false
+		}
+		if !found {
+			return butler.Run{}, nil, true
 		}
 		return existing, butler.ErrActiveRun, false
 	}
@@ -247,13 +242,35 @@ func (d *Store) createRun(ctx context.Context, r *butler.Run, enqueue butler.Enq
 	return *r, nil, false
 }
 
+// activeRunOf reads task's active run in tx. It reads it among the active
+// runs, with ActiveRuns' statement (an index of the active runs only): asked
+// by task, SQLite may read the task's whole history through butler_run_task
+// instead, as it does after an ANALYZE that saw a single active run.
+func (d *Store) activeRunOf(ctx context.Context, tx *sql.Tx, task butler.TaskName) (butler.Run, bool, error) {
+	rows, err := tx.QueryContext(ctx, d.bind(sqlActiveRuns))
+	if err != nil {
+		return butler.Run{}, false, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return butler.Run{}, false, err
+		}
+		if r.Task == task {
+			return r, true, nil
+		}
+	}
+	return butler.Run{}, false, rows.Err()
+}
+
 // enqueueTx inserts the job of queued run r in tx and records its id.
 func (d *Store) enqueueTx(ctx context.Context, tx *sql.Tx, r butler.Run, enqueue butler.EnqueueFunc) (int64, error) {
 	jobID, err := enqueue(ctx, tx, r)
 	if err != nil {
 		return 0, fmt.Errorf("queue the job of run %d: %w", r.ID, d.wrap(err))
 	}
-	if _, err := d.txExec(ctx, tx, `UPDATE butler_run SET job_id = ? WHERE id = ?`, jobID, r.ID); err != nil {
+	if _, err := d.txExec(ctx, tx, sqlSetRunJob, jobID, r.ID); err != nil {
 		return 0, d.wrap(err)
 	}
 	return jobID, nil
@@ -261,7 +278,7 @@ func (d *Store) enqueueTx(ctx context.Context, tx *sql.Tx, r butler.Run, enqueue
 
 // Run returns one run.
 func (d *Store) Run(ctx context.Context, id int64) (butler.Run, error) {
-	r, err := scanRun(d.queryRow(ctx, `SELECT `+runColumns+` FROM butler_run WHERE id = ?`, id))
+	r, err := scanRun(d.queryRow(ctx, sqlRun, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, butler.Errorf(butler.ENOTFOUND, "no run with id %d", id)
 	}
@@ -270,7 +287,7 @@ func (d *Store) Run(ctx context.Context, id int64) (butler.Run, error) {
 
 // RunByUUID returns the run with the UUID.
 func (d *Store) RunByUUID(ctx context.Context, uuid string) (butler.Run, error) {
-	r, err := scanRun(d.queryRow(ctx, `SELECT `+runColumns+` FROM butler_run WHERE uuid = ?`, uuid))
+	r, err := scanRun(d.queryRow(ctx, sqlRunByUUID, uuid))
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, butler.Errorf(butler.ENOTFOUND, "no run with uuid %s", uuid)
 	}
@@ -280,7 +297,7 @@ func (d *Store) RunByUUID(ctx context.Context, uuid string) (butler.Run, error) 
 // RunLog returns the log a run kept.
 func (d *Store) RunLog(ctx context.Context, id int64) (string, error) {
 	var log string
-	err := d.queryRow(ctx, `SELECT log FROM butler_run WHERE id = ?`, id).Scan(&log)
+	err := d.queryRow(ctx, sqlRunLog, id).Scan(&log)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", butler.Errorf(butler.ENOTFOUND, "no run with id %d", id)
 	}
@@ -289,6 +306,19 @@ func (d *Store) RunLog(ctx context.Context, id int64) (string, error) {
 
 // Runs returns the runs matching f, newest first.
 func (d *Store) Runs(ctx context.Context, f butler.RunFilter) ([]butler.Run, error) {
+	q, args := runsQuery(f)
+	return d.queryRuns(ctx, q, args...)
+}
+
+// runsQuery is Runs' statement and arguments for f.
+//
+// A lower bound on the creation time (Manager.Plan asks for the runs since
+// the window opened) is a range of butler_run_created, read as a list of
+// ids: written as "created_at >= ?", SQLite would rather read the table in
+// id order, newest first, until it has the limit's worth of matches — the
+// whole table when fewer runs match. The cost grows with the runs created
+// since the bound.
+func runsQuery(f butler.RunFilter) (string, []any) {
 	var where []string
 	var args []any
 	if f.Task != "" {
@@ -298,7 +328,7 @@ func (d *Store) Runs(ctx context.Context, f butler.RunFilter) ([]butler.Run, err
 		where, args = append(where, "outcome = ?"), append(args, string(f.Outcome))
 	}
 	if !f.Since.IsZero() {
-		where, args = append(where, "created_at >= ?"), append(args, nanos(f.Since))
+		where, args = append(where, "id IN (SELECT id FROM butler_run WHERE created_at >= ?)"), append(args, nanos(f.Since))
 	}
 	if !f.Before.IsZero() {
 		where, args = append(where, "created_at < ?"), append(args, nanos(f.Before))
@@ -316,7 +346,7 @@ func (d *Store) Runs(ctx context.Context, f butler.RunFilter) ([]butler.Run, err
 	}
 	q += " ORDER BY id DESC LIMIT ?"
 	args = append(args, limit)
-	return d.queryRuns(ctx, q, args...)
+	return q, args
 }
 
 func (d *Store) queryRuns(ctx context.Context, q string, args ...any) ([]butler.Run, error) {
@@ -338,7 +368,7 @@ func (d *Store) queryRuns(ctx context.Context, q string, args ...any) ([]butler.
 
 // ActiveRuns returns every run that is not finished, oldest first.
 func (d *Store) ActiveRuns(ctx context.Context) ([]butler.Run, error) {
-	return d.queryRuns(ctx, `SELECT `+runColumns+` FROM butler_run WHERE state <> 'finished' ORDER BY id`)
+	return d.queryRuns(ctx, sqlActiveRuns)
 }
 
 func (d *Store) exec1(ctx context.Context, q string, args ...any) (bool, error) {
@@ -358,14 +388,14 @@ func (d *Store) QueueRun(ctx context.Context, id int64, at time.Time, enqueue bu
 		return butler.Run{}, false, err
 	}
 	defer tx.Rollback()
-	res, err := d.txExec(ctx, tx, `UPDATE butler_run SET state = 'queued', scheduled_at = ? WHERE id = ? AND state = 'scheduled'`, nanos(at), id)
+	res, err := d.txExec(ctx, tx, sqlQueueRun, nanos(at), id)
 	if err != nil {
 		return butler.Run{}, false, d.wrap(err)
 	}
 	if n, err := res.RowsAffected(); err != nil || n != 1 {
 		return butler.Run{}, false, d.wrap(err)
 	}
-	r, err := scanRun(d.txQueryRow(ctx, tx, `SELECT `+runColumns+` FROM butler_run WHERE id = ?`, id))
+	r, err := scanRun(d.txQueryRow(ctx, tx, sqlRun, id))
 	if err != nil {
 		return butler.Run{}, false, d.wrap(err)
 	}
@@ -382,39 +412,37 @@ func (d *Store) QueueRun(ctx context.Context, id int64, at time.Time, enqueue bu
 
 // SetRunJob records the run's queue job.
 func (d *Store) SetRunJob(ctx context.Context, id, jobID int64) error {
-	_, err := d.exec(ctx, `UPDATE butler_run SET job_id = ? WHERE id = ?`, jobID, id)
+	_, err := d.exec(ctx, sqlSetRunJob, jobID, id)
 	return err
 }
 
 // StartRun moves a queued run to running.
 func (d *Store) StartRun(ctx context.Context, id int64, node string, at time.Time) (bool, error) {
-	return d.exec1(ctx, `UPDATE butler_run SET state = 'running', node = ?, started_at = ? WHERE id = ? AND state = 'queued'`, node, nanos(at), id)
+	return d.exec1(ctx, sqlStartRun, node, nanos(at), id)
 }
 
 // CheckWrite makes one small durable write (butler.HealthChecker): the
 // time of the last health check, in a table of one row.
 func (d *Store) CheckWrite(ctx context.Context) error {
-	_, err := d.exec(ctx, `INSERT INTO butler_health (id, checked_at) VALUES (1, ?)
-		ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at`, time.Now().UnixNano())
+	_, err := d.exec(ctx, sqlCheckWrite, time.Now().UnixNano())
 	return err
 }
 
 // MarkStopping moves a running run to stopping, with the reason.
 func (d *Store) MarkStopping(ctx context.Context, id int64, reason string) (bool, error) {
-	return d.exec1(ctx, `UPDATE butler_run SET state = 'stopping', reason = ? WHERE id = ? AND state = 'running'`, reason, id)
+	return d.exec1(ctx, sqlMarkStopping, reason, id)
 }
 
 // SetRunProcess records the process group a running or stopping run
 // started.
 func (d *Store) SetRunProcess(ctx context.Context, id int64, p butler.ProcessGroup) error {
-	_, err := d.exec(ctx, `UPDATE butler_run SET proc_group = ?, proc_start = ?, proc_boot = ? WHERE id = ? AND state IN ('running', 'stopping')`,
-		p.PGID, int64(p.Start), p.Boot, id)
+	_, err := d.exec(ctx, sqlSetRunProcess, p.PGID, int64(p.Start), p.Boot, id)
 	return err
 }
 
 // SaveProgress records a running (or stopping) run's progress.
 func (d *Store) SaveProgress(ctx context.Context, id int64, progress int, step string) error {
-	_, err := d.exec(ctx, `UPDATE butler_run SET progress = ?, step = ? WHERE id = ? AND state IN ('running', 'stopping')`, progress, step, id)
+	_, err := d.exec(ctx, sqlSaveProgress, progress, step, id)
 	return err
 }
 
@@ -428,14 +456,11 @@ func (d *Store) FinishRun(ctx context.Context, id int64, from []butler.RunState,
 		return false, err
 	}
 	defer tx.Rollback()
-	states := make([]string, len(from))
 	args := []any{string(f.Outcome), f.Reason, f.Summary, f.Error, nanos(f.EndedAt), f.Progress, f.Step, f.Log, f.Log, id}
-	for i, s := range from {
-		states[i] = "?"
+	for _, s := range from {
 		args = append(args, string(s))
 	}
-	res, err := d.txExec(ctx, tx, `UPDATE butler_run SET state = 'finished', outcome = ?, reason = ?, summary = ?, error = ?,
-		ended_at = ?, progress = ?, step = ?, log = CASE WHEN ? = '' THEN log ELSE ? END WHERE id = ? AND state IN (`+strings.Join(states, ",")+`)`, args...)
+	res, err := d.txExec(ctx, tx, finishRunSQL(len(from)), args...)
 	if err != nil {
 		return false, err
 	}
@@ -443,10 +468,7 @@ func (d *Store) FinishRun(ctx context.Context, id int64, from []butler.RunState,
 		return false, err
 	}
 	if f.Outcome == butler.OutcomeSucceeded && !f.SuccessDay.IsZero() {
-		if _, err := d.txExec(ctx, tx, `INSERT INTO butler_task (task, last_success_day, last_success_at)
-			SELECT task, ?, ? FROM butler_run WHERE id = ?
-			ON CONFLICT (task) DO UPDATE SET last_success_day = excluded.last_success_day, last_success_at = excluded.last_success_at`,
-			f.SuccessDay.String(), nanos(f.EndedAt), id); err != nil {
+		if _, err := d.txExec(ctx, tx, sqlRecordSuccess, f.SuccessDay.String(), nanos(f.EndedAt), id); err != nil {
 			return false, err
 		}
 	}
@@ -455,7 +477,7 @@ func (d *Store) FinishRun(ctx context.Context, id int64, from []butler.RunState,
 
 // TaskRecords returns every task record.
 func (d *Store) TaskRecords(ctx context.Context) (map[butler.TaskName]butler.TaskRecord, error) {
-	rows, err := d.query(ctx, `SELECT task, last_success_day, last_success_at, suppressed_day FROM butler_task`)
+	rows, err := d.query(ctx, sqlTaskRecords)
 	if err != nil {
 		return nil, err
 	}
@@ -474,14 +496,14 @@ func (d *Store) TaskRecords(ctx context.Context) (map[butler.TaskName]butler.Tas
 
 // Suppress marks the task as stopped in the window of day d.
 func (d *Store) Suppress(ctx context.Context, task butler.TaskName, day schedule.Day) error {
-	_, err := d.exec(ctx, `INSERT INTO butler_task (task, suppressed_day) VALUES (?, ?)
-		ON CONFLICT (task) DO UPDATE SET suppressed_day = excluded.suppressed_day`, string(task), dayString(day))
+	_, err := d.exec(ctx, sqlSuppress, string(task), dayString(day))
 	return err
 }
 
-// TasksRunSince returns the tasks with a run created at or after t.
+// TasksRunSince returns the tasks with a run created at or after t; its
+// cost grows with the runs created since t.
 func (d *Store) TasksRunSince(ctx context.Context, t time.Time) (map[butler.TaskName]bool, error) {
-	rows, err := d.query(ctx, `SELECT DISTINCT task FROM butler_run WHERE created_at >= ?`, nanos(t))
+	rows, err := d.query(ctx, sqlTasksRunSince, nanos(t))
 	if err != nil {
 		return nil, err
 	}
@@ -499,7 +521,7 @@ func (d *Store) TasksRunSince(ctx context.Context, t time.Time) (map[butler.Task
 
 // PruneRuns deletes finished runs that ended before t.
 func (d *Store) PruneRuns(ctx context.Context, before time.Time) (int, error) {
-	res, err := d.exec(ctx, `DELETE FROM butler_run WHERE state = 'finished' AND ended_at < ?`, nanos(before))
+	res, err := d.exec(ctx, sqlPruneRuns, nanos(before))
 	if err != nil {
 		return 0, err
 	}

@@ -1,0 +1,133 @@
+package sqlstore
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/plexbutler/butler"
+)
+
+// The statements that the Manager's control paths run (StartTask, StopTask,
+// StartAll, StopAll, Statuses, Plan, RunCounts, Activities, the planner's
+// tick, Execute) and the history pruning. Each must cost O(active runs) or
+// O(log N) in the number N of runs kept: it reads butler_run through its
+// primary key, one of its indexes on a bounded range, or an index of the
+// active runs only — never the whole table. hotQueries lists them; the
+// stores' tests EXPLAIN every one on a large history and fail on a full
+// scan of butler_run.
+//
+// A statement that a control path runs must be declared here and added to
+// hotQueries. (internal/sqlstore's tests run the conformance suite and fail
+// when the store runs a statement on butler_run that is not listed, other
+// than the history pages of Runs.)
+const (
+	sqlInsertRun = `INSERT INTO butler_run (uuid, task, trigger, state, outcome, reason, summary, error,
+		window_day, day, queue, node, job_id, progress, step, created_at, scheduled_at, started_at, ended_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (task) WHERE state <> 'finished' DO NOTHING RETURNING id`
+	sqlSetRunJob = `UPDATE butler_run SET job_id = ? WHERE id = ?`
+	sqlRun       = `SELECT ` + runColumns + ` FROM butler_run WHERE id = ?`
+	sqlRunByUUID = `SELECT ` + runColumns + ` FROM butler_run WHERE uuid = ?`
+	sqlRunLog    = `SELECT log FROM butler_run WHERE id = ?`
+	// The active runs in id order: through butler_run_active_id, an index
+	// of the active runs only, in id order (migration 005 on SQLite, 004 on
+	// PostgreSQL). Without it SQLite reads the whole table in id order to
+	// spare itself a sort.
+	sqlActiveRuns    = `SELECT ` + runColumns + ` FROM butler_run WHERE state <> 'finished' ORDER BY id`
+	sqlQueueRun      = `UPDATE butler_run SET state = 'queued', scheduled_at = ? WHERE id = ? AND state = 'scheduled'`
+	sqlStartRun      = `UPDATE butler_run SET state = 'running', node = ?, started_at = ? WHERE id = ? AND state = 'queued'`
+	sqlMarkStopping  = `UPDATE butler_run SET state = 'stopping', reason = ? WHERE id = ? AND state = 'running'`
+	sqlSetRunProcess = `UPDATE butler_run SET proc_group = ?, proc_start = ?, proc_boot = ? WHERE id = ? AND state IN ('running', 'stopping')`
+	sqlSaveProgress  = `UPDATE butler_run SET progress = ?, step = ? WHERE id = ? AND state IN ('running', 'stopping')`
+	sqlRecordSuccess = `INSERT INTO butler_task (task, last_success_day, last_success_at)
+			SELECT task, ?, ? FROM butler_run WHERE id = ?
+			ON CONFLICT (task) DO UPDATE SET last_success_day = excluded.last_success_day, last_success_at = excluded.last_success_at`
+	// The runs created since an instant (a window's opening): a range of
+	// butler_run_created. No DISTINCT and no ORDER BY, which SQLite would
+	// serve by reading a whole index (butler_run_task) or the whole table
+	// in id order instead; the caller removes the duplicates.
+	sqlTasksRunSince = `SELECT task FROM butler_run WHERE created_at >= ?`
+	// The pruning: a range of the partial index butler_run_ended.
+	sqlPruneRuns = `DELETE FROM butler_run WHERE state = 'finished' AND ended_at < ?`
+
+	// Statements on the small tables (one row per setting or task, or one
+	// row), listed for completeness.
+	sqlSettings    = `SELECT id, value FROM butler_setting`
+	sqlSaveSetting = `INSERT INTO butler_setting (id, value, updated_at) VALUES (?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`
+	sqlTaskRecords = `SELECT task, last_success_day, last_success_at, suppressed_day FROM butler_task`
+	sqlSuppress    = `INSERT INTO butler_task (task, suppressed_day) VALUES (?, ?)
+		ON CONFLICT (task) DO UPDATE SET suppressed_day = excluded.suppressed_day`
+	sqlCheckWrite = `INSERT INTO butler_health (id, checked_at) VALUES (1, ?)
+		ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at`
+)
+
+// finishRunSQL is FinishRun's statement for n states to finish from.
+func finishRunSQL(n int) string {
+	return `UPDATE butler_run SET state = 'finished', outcome = ?, reason = ?, summary = ?, error = ?,
+		ended_at = ?, progress = ?, step = ?, log = CASE WHEN ? = '' THEN log ELSE ? END
+		WHERE id = ? AND state IN (` + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + `)`
+}
+
+// planSince is the filter of the one history query on a control path:
+// Manager.Plan reads the runs created since the open window opened.
+func planSince(open time.Time) butler.RunFilter { return butler.RunFilter{Since: open, Limit: 10000} }
+
+// HotQuery is a statement that a control path runs, with the arguments of
+// a typical call, for the stores' tests to EXPLAIN.
+type HotQuery struct {
+	// Name says which Store method runs it.
+	Name string
+	// SQL is the statement as the store sends it to its database.
+	SQL string
+	// Args are the arguments of a typical call, made at the instant given
+	// to HotQueries.
+	Args []any
+}
+
+// HotQueries returns every statement that the Manager's control paths and
+// the history pruning run, as this store sends them to its database, with
+// the arguments of a typical call made at now: run ids 1 and 2, the task
+// named task, and instants in the last day (a window's opening) or before
+// the retention (90 days ago). A test of a store fills its database with a
+// large history and EXPLAINs each one: none may read the whole of
+// butler_run.
+func (d *Store) HotQueries(now time.Time, task string) []HotQuery {
+	recent := nanos(now.Add(-3 * time.Hour))
+	expired := nanos(now.Add(-90 * 24 * time.Hour))
+	runsSQL, runsArgs := runsQuery(planSince(now.Add(-3 * time.Hour)))
+	qs := []HotQuery{
+		{"CreateRun", sqlInsertRun, []any{"uuid-hot", task, "manual", "queued", "", "", "", "", "", "", "manual", "", int64(0), -1, "",
+			nanos(now), nanos(now), int64(0), int64(0)}},
+		{"SetRunJob, CreateRun, QueueRun", sqlSetRunJob, []any{int64(7), int64(1)}},
+		{"Run, QueueRun", sqlRun, []any{int64(1)}},
+		{"RunByUUID", sqlRunByUUID, []any{"uuid-hot"}},
+		{"RunLog", sqlRunLog, []any{int64(1)}},
+		{"ActiveRuns, CreateRun (the active run that refused it)", sqlActiveRuns, nil},
+		{"QueueRun", sqlQueueRun, []any{nanos(now), int64(1)}},
+		{"StartRun", sqlStartRun, []any{"node", nanos(now), int64(1)}},
+		{"MarkStopping", sqlMarkStopping, []any{"stopped by a request", int64(1)}},
+		{"SetRunProcess", sqlSetRunProcess, []any{int64(4242), int64(99), "boot", int64(1)}},
+		{"SaveProgress", sqlSaveProgress, []any{50, "working", int64(1)}},
+		{"FinishRun", finishRunSQL(2), []any{"succeeded", "", "", "", nanos(now), 100, "", "", "", int64(1), "running", "stopping"}},
+		{"FinishRun (the task's last success)", sqlRecordSuccess, []any{"2025-03-14", nanos(now), int64(1)}},
+		{"TasksRunSince", sqlTasksRunSince, []any{recent}},
+		{"Runs (Plan: the runs since the window opened)", runsSQL, runsArgs},
+		{"PruneRuns", sqlPruneRuns, []any{expired}},
+		{"Settings", sqlSettings, nil},
+		{"SaveSettings", sqlSaveSetting, []any{"ButlerTimeZone", "UTC", nanos(now)}},
+		{"TaskRecords", sqlTaskRecords, nil},
+		{"Suppress", sqlSuppress, []any{task, "2025-03-14"}},
+		{"CheckWrite", sqlCheckWrite, []any{nanos(now)}},
+	}
+	for i := range qs {
+		qs[i].SQL = d.bind(qs[i].SQL)
+	}
+	return qs
+}
+
+// String names the query for a test's message.
+func (q HotQuery) String() string {
+	return fmt.Sprintf("%s: %s", q.Name, strings.Join(strings.Fields(q.SQL), " "))
+}
