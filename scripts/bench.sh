@@ -10,7 +10,9 @@
 # BUTLER_BENCH_DATABASE_URL or the local server) and, when present,
 # internal/clibench (`butler tasks` wall time, SDK against raw net/http)
 # and, when present, internal/taskbench (task actions against the sqlite3
-# CLI, cp and find). It takes about twelve minutes.
+# CLI, cp and find) and internal/historybench (the control path against
+# 1,000 to 1,000,000 runs of history, SQLite and PostgreSQL). It takes about
+# twenty minutes.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -62,6 +64,16 @@ if [ -d internal/taskbench ]; then
 	printf '\n' >> "$tmp/BENCHMARKS.md"
 	# The fragment's headings go one level down, under its own "## " title.
 	sed -E 's/^(#{2,}) /#\1 /; 1s/^### /## /' "$tmp/tasks.md" >> "$tmp/BENCHMARKS.md"
+fi
+
+if [ -d internal/historybench ]; then
+	echo "bench.sh: control path against the run history" >&2
+	if go run ./internal/historybench -butler "$tmp/butler" -command "scripts/bench.sh" -out "$tmp/history.md"; then
+		printf '\n' >> "$tmp/BENCHMARKS.md"
+		cat "$tmp/history.md" >> "$tmp/BENCHMARKS.md"
+	else
+		printf '\n## Control path against the run history (historybench)\n\nNot measured: historybench failed (PostgreSQL from BUTLER_BENCH_DATABASE_URL or the local server is needed).\n' >> "$tmp/BENCHMARKS.md"
+	fi
 fi
 
 mv "$tmp/BENCHMARKS.md" "$root/BENCHMARKS.md"
