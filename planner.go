@@ -12,10 +12,12 @@ import (
 
 // loop is the planner: it wakes when a window opens or closes, when a
 // scheduled run's instant comes, when the settings change, and at least once
-// an hour, and does what is due (tick).
+// an hour, and does what is due (tick); then, once an hour, it prunes the
+// history, in batches, until the next tick is due (pruneHistory).
 func (m *Manager) loop(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	var p pruning
 	for {
 		select {
 		case <-ctx.Done():
@@ -24,13 +26,16 @@ func (m *Manager) loop(ctx context.Context) {
 		case <-m.wake:
 		}
 		next := m.tick(ctx, m.now())
+		if woken := m.pruneHistory(ctx, &p, next); woken {
+			next = m.now() // tick at once, then prune on
+		}
 		timer.Reset(max(next.Sub(m.now()), 0))
 	}
 }
 
 // tick ends runs whose window has closed, plans the window that is open,
-// queues scheduled runs whose instant has come, prunes old history, and
-// returns when it wants to run next.
+// queues scheduled runs whose instant has come, and returns when it wants
+// to run next.
 func (m *Manager) tick(ctx context.Context, now time.Time) time.Time {
 	s := m.Settings()
 	w := s.Window()
@@ -85,16 +90,84 @@ func (m *Manager) tick(ctx context.Context, now time.Time) time.Time {
 			m.handOver(ctx, queued)
 		}
 	}
-	if now.Sub(m.planner.lastPrune) >= time.Hour {
+	return next
+}
+
+// pruneEvery is how often the planner prunes the run history.
+const pruneEvery = time.Hour
+
+// pruneRest is the least the planner waits between two batches of the
+// pruning. It waits as long as the batch took when that is longer, so that
+// the pruning has the database half of the time at most.
+const pruneRest = 5 * time.Millisecond
+
+// pruning is a pass of the history pruning that may span several of the
+// loop's turns. Only the loop's goroutine uses it.
+type pruning struct {
+	on      bool
+	before  time.Time // the runs that ended before it are deleted
+	deleted int       // so far in this pass
+}
+
+// pruneHistory deletes the finished runs older than the retention, once
+// every pruneEvery, one batch at a time (Store.PruneRuns: a thousand runs,
+// one short statement), on the leader. It holds no task lock, and it rests
+// between batches so that the database is free for every other call (on
+// SQLite there is one connection: a call waits for one batch at most). It
+// returns when the pass is over, when the next tick is due at until (before
+// the rest would end), or when the loop is woken, then reporting true: the
+// loop ticks, then calls it again to go on with the pass.
+func (m *Manager) pruneHistory(ctx context.Context, p *pruning, until time.Time) (woken bool) {
+	if !p.on {
+		now := m.now()
+		if now.Sub(m.planner.lastPrune) < pruneEvery || !m.IsLeader() {
+			return false
+		}
 		m.planner.lastPrune = now
-		n, err := m.store.PruneRuns(ctx, now.Add(-s.Retention()))
+		*p = pruning{on: true, before: now.Add(-m.Settings().Retention())}
+	}
+	var rest *time.Timer
+	defer func() {
+		if rest != nil {
+			rest.Stop()
+		}
+	}()
+	for {
+		start := time.Now()
+		n, err := m.store.PruneRuns(ctx, p.before)
 		if err != nil {
-			m.logger.WarnContext(ctx, "butler: prune run history", slog.String("error", err.Error()))
-		} else if n > 0 {
-			m.logger.InfoContext(ctx, "butler: pruned run history", slog.Int("runs_deleted", n))
+			// The rest waits for the next pass.
+			if ctx.Err() == nil {
+				m.logger.WarnContext(ctx, "butler: prune run history", slog.Int("runs_deleted", p.deleted), slog.String("error", err.Error()))
+			}
+			*p = pruning{}
+			return false
+		}
+		p.deleted += n
+		if n == 0 {
+			if p.deleted > 0 {
+				m.logger.InfoContext(ctx, "butler: pruned run history", slog.Int("runs_deleted", p.deleted))
+			}
+			*p = pruning{}
+			return false
+		}
+		wait := max(time.Since(start), pruneRest)
+		if !m.now().Add(wait).Before(until) {
+			return false // the loop waits for until, ticks, and calls again
+		}
+		if rest == nil {
+			rest = time.NewTimer(wait)
+		} else {
+			rest.Reset(wait)
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-m.wake:
+			return true
+		case <-rest.C:
 		}
 	}
-	return next
 }
 
 func earliest(a, b time.Time) time.Time {

@@ -91,9 +91,13 @@ type Store interface {
 	RunByUUID(ctx context.Context, uuid string) (Run, error)
 	// RunLog returns the log a run kept; ENOTFOUND when there is no run.
 	RunLog(ctx context.Context, id int64) (string, error)
-	// Runs returns finished and active runs matching f, newest first.
+	// Runs returns finished and active runs matching f, newest first. With
+	// f.Since alone (the plan: the runs since the window opened), its cost
+	// grows with the runs created since then, not with the history.
 	Runs(ctx context.Context, f RunFilter) ([]Run, error)
-	// ActiveRuns returns every scheduled, queued or running run, oldest first.
+	// ActiveRuns returns every scheduled, queued, running or stopping run,
+	// oldest first. Every control path calls it: its cost must grow with the
+	// active runs only, not with the history.
 	ActiveRuns(ctx context.Context) ([]Run, error)
 	// QueueRun moves a scheduled run to queued at at and returns it; false
 	// when it was not scheduled any more. When enqueue is not nil it inserts
@@ -123,7 +127,13 @@ type Store interface {
 	// Suppress marks the task as stopped in the window of day d.
 	Suppress(ctx context.Context, task TaskName, d schedule.Day) error
 	// TasksRunSince returns the tasks that have a run created at or after t.
+	// Its cost grows with the runs created since t (a window's opening).
 	TasksRunSince(ctx context.Context, t time.Time) (map[TaskName]bool, error)
-	// PruneRuns deletes finished runs that ended before t and returns how many.
+	// PruneRuns deletes one batch of the finished runs that ended before t —
+	// the ones that ended first, at most a number the store chooses (a
+	// thousand for the stores over database/sql), in one short statement so
+	// that other calls wait for it little — and returns how many it deleted:
+	// 0 when none is left. It never deletes a run that is not finished. The
+	// caller calls it until it returns 0.
 	PruneRuns(ctx context.Context, before time.Time) (int, error)
 }

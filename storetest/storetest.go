@@ -89,6 +89,8 @@ var suite = []struct {
 	{"RunsLimit", testRunsLimit},
 	{"ActiveRuns", testActiveRuns},
 	{"PruneRuns", testPruneRuns},
+	{"PruneRunsBatches", testPruneRunsBatches},
+	{"PruneRunsBatchesConcurrent", testPruneRunsBatchesConcurrent},
 
 	// Round trips.
 	{"TimesRoundTrip", testTimesRoundTrip},
@@ -1541,9 +1543,8 @@ func testPruneRuns(t *testing.T, s butler.Store) {
 	mustFinish(t, s, success.ID, []butler.RunState{butler.StateRunning},
 		butler.Finish{Outcome: butler.OutcomeSucceeded, EndedAt: cutoff.Add(-47 * time.Hour), SuccessDay: day})
 
-	n, err := s.PruneRuns(t.Context(), cutoff)
-	if err != nil || n != 3 {
-		t.Fatalf("PruneRuns = %d, %v; want 3, nil", n, err)
+	if n := pruneAll(t, s, cutoff); n != 3 {
+		t.Fatalf("PruneRuns until none is left deleted %d runs; want 3", n)
 	}
 	for _, r := range []butler.Run{old, justBefore, success} {
 		if _, err := s.Run(t.Context(), r.ID); butler.ErrorCode(err) != butler.ENOTFOUND {
@@ -1559,12 +1560,170 @@ func testPruneRuns(t *testing.T, s butler.Store) {
 	if n, err := s.PruneRuns(t.Context(), cutoff); err != nil || n != 0 {
 		t.Errorf("second PruneRuns = %d, %v; want 0, nil", n, err)
 	}
-	n, err = s.PruneRuns(t.Context(), cutoff.Add(365*24*time.Hour))
-	if err != nil || n != 2 {
-		t.Errorf("PruneRuns far ahead = %d, %v; want 2, nil", n, err)
+	if n := pruneAll(t, s, cutoff.Add(365*24*time.Hour)); n != 2 {
+		t.Errorf("PruneRuns far ahead deleted %d runs; want 2", n)
 	}
 	checkIDs(t, "active runs after pruning everything", mustActive(t, s), scheduled.ID, queued.ID, running.ID)
 	checkIDs(t, "runs after pruning everything", mustRuns(t, s, butler.RunFilter{}), running.ID, queued.ID, scheduled.ID)
+}
+
+// PruneBatchSetter is implemented by a store whose PruneRuns batch (how many
+// runs one call deletes at most) can be set, as the stores over package
+// sqlstore can. The suite sets a batch of 3 to see several batches without
+// making thousands of runs; for a store without it, those subtests skip.
+type PruneBatchSetter interface {
+	SetPruneBatch(n int)
+}
+
+// pruneAll calls PruneRuns until it returns 0 and returns how many runs the
+// calls deleted in all.
+func pruneAll(t *testing.T, s butler.Store, before time.Time) int {
+	t.Helper()
+	total := 0
+	for range 1000 {
+		n, err := s.PruneRuns(t.Context(), before)
+		if err != nil {
+			t.Fatalf("PruneRuns(%v) after %d deleted: %v", before, total, err)
+		}
+		if n < 0 {
+			t.Fatalf("PruneRuns(%v) = %d", before, n)
+		}
+		if n == 0 {
+			return total
+		}
+		total += n
+	}
+	t.Fatalf("PruneRuns(%v) still deletes runs after 1000 calls (%d in all)", before, total)
+	return total
+}
+
+// pruneBatch sets s's prune batch, or skips the test.
+func pruneBatch(t *testing.T, s butler.Store, n int) {
+	t.Helper()
+	b, ok := s.(PruneBatchSetter)
+	if !ok {
+		t.Skipf("%T does not implement storetest.PruneBatchSetter", s)
+	}
+	b.SetPruneBatch(n)
+}
+
+func testPruneRunsBatches(t *testing.T, s butler.Store) {
+	pruneBatch(t, s, 3)
+	cutoff := at(30 * 24 * time.Hour)
+	// Eight expired runs, created in an order other than the one in which
+	// they ended.
+	ends := []time.Duration{-5, -1, -8, -3, -7, -2, -6, -4}
+	byEnd := map[time.Duration]butler.Run{}
+	for i, e := range ends {
+		task := butler.TaskName(fmt.Sprintf("old%d", i%3))
+		byEnd[e] = mustCreate(t, s, finishedRun(task, butler.OutcomeSucceeded, cutoff.Add(-48*time.Hour+time.Duration(i)*time.Minute), cutoff.Add(e*time.Hour)))
+	}
+	// Kept: ended at the cutoff or later, and every active run, however old
+	// (one of them even has an end time, which no caller sets).
+	kept := []butler.Run{
+		mustCreate(t, s, finishedRun("old0", butler.OutcomeFailed, cutoff.Add(-72*time.Hour), cutoff)),
+		mustCreate(t, s, finishedRun("old1", butler.OutcomeStopped, cutoff.Add(-72*time.Hour), cutoff.Add(time.Hour))),
+		mustCreate(t, s, newRun("scheduled", butler.StateScheduled, cutoff.Add(-90*24*time.Hour))),
+		mustCreate(t, s, newRun("queued", butler.StateQueued, cutoff.Add(-90*24*time.Hour))),
+		mustCreate(t, s, newRun("running", butler.StateRunning, cutoff.Add(-90*24*time.Hour))),
+		mustCreate(t, s, newRun("stopping", butler.StateStopping, cutoff.Add(-90*24*time.Hour))),
+	}
+	odd := newRun("running-ended", butler.StateRunning, cutoff.Add(-90*24*time.Hour))
+	odd.EndedAt = cutoff.Add(-80 * 24 * time.Hour)
+	kept = append(kept, mustCreate(t, s, odd))
+
+	// Each call deletes one batch, those that ended first.
+	for _, batch := range []struct {
+		n    int
+		ends []time.Duration
+	}{
+		{3, []time.Duration{-8, -7, -6}},
+		{3, []time.Duration{-5, -4, -3}},
+		{2, []time.Duration{-2, -1}},
+		{0, nil},
+	} {
+		n, err := s.PruneRuns(t.Context(), cutoff)
+		if err != nil || n != batch.n {
+			t.Fatalf("PruneRuns = %d, %v; want %d (batches of 3 out of 8), nil", n, err, batch.n)
+		}
+		for _, e := range batch.ends {
+			if _, err := s.Run(t.Context(), byEnd[e].ID); butler.ErrorCode(err) != butler.ENOTFOUND {
+				t.Errorf("run ended at cutoff%+dh, in the batch of %d: Run error %v, want ENOTFOUND", e, n, err)
+			}
+			delete(byEnd, e)
+		}
+		for e, r := range byEnd {
+			checkUnchanged(t, s, fmt.Sprintf("run ended at cutoff%+dh, after the batch", e), r)
+		}
+	}
+	for _, r := range kept {
+		checkUnchanged(t, s, "kept run", r)
+	}
+	checkIDs(t, "active runs after pruning", mustActive(t, s), ids(kept[2:])...)
+}
+
+// testPruneRunsBatchesConcurrent prunes while runs are made and finished:
+// every batch deletes only finished runs that ended before the bound, and
+// the counts add up.
+func testPruneRunsBatchesConcurrent(t *testing.T, s butler.Store) {
+	pruneBatch(t, s, 4)
+	cutoff := at(30 * 24 * time.Hour)
+	for i := range 20 {
+		mustCreate(t, s, finishedRun(butler.TaskName(fmt.Sprintf("t%d", i%4)), butler.OutcomeSucceeded, cutoff.Add(-72*time.Hour), cutoff.Add(-time.Duration(i+1)*time.Minute)))
+	}
+	var wg sync.WaitGroup
+	var made []butler.Run
+	var finishedOld int
+	wg.Go(func() {
+		// Runs live and end meanwhile: some end before the bound (they may
+		// be pruned once finished), others after it.
+		for i := range 10 {
+			r, err := s.CreateRun(t.Context(), newRun(butler.TaskName(fmt.Sprintf("live%d", i)), butler.StateRunning, cutoff.Add(-time.Hour)), nil)
+			if err != nil {
+				t.Errorf("CreateRun: %v", err)
+				return
+			}
+			ended := cutoff.Add(time.Minute)
+			if i%2 == 0 {
+				ended, finishedOld = cutoff.Add(-time.Minute), finishedOld+1
+			}
+			if ok, err := s.FinishRun(t.Context(), r.ID, []butler.RunState{butler.StateRunning},
+				butler.Finish{Outcome: butler.OutcomeSucceeded, EndedAt: ended}); err != nil || !ok {
+				t.Errorf("FinishRun = %v, %v", ok, err)
+				return
+			}
+			r.State, r.Outcome, r.EndedAt, r.Progress = butler.StateFinished, butler.OutcomeSucceeded, ended, 0
+			made = append(made, r)
+		}
+	})
+	total := 0
+	for range 100 {
+		n, err := s.PruneRuns(t.Context(), cutoff)
+		if err != nil {
+			t.Fatalf("PruneRuns: %v", err)
+		}
+		if n > 4 {
+			t.Fatalf("PruneRuns deleted %d runs; the batch is 4", n)
+		}
+		total += n
+		if n == 0 && total >= 20 {
+			break
+		}
+	}
+	wg.Wait()
+	total += pruneAll(t, s, cutoff)
+	if total != 20+finishedOld {
+		t.Errorf("the batches deleted %d runs in all; want %d", total, 20+finishedOld)
+	}
+	var left []int64
+	for _, r := range made {
+		if r.EndedAt.After(cutoff) {
+			checkUnchanged(t, s, "run that ended after the bound", r)
+			left = append(left, r.ID)
+		}
+	}
+	slices.Reverse(left)
+	checkIDs(t, "runs left", mustRuns(t, s, butler.RunFilter{}), left...)
 }
 
 // --- Round trips ---

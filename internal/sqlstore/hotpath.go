@@ -48,8 +48,10 @@ const (
 	// serve by reading a whole index (butler_run_task) or the whole table
 	// in id order instead; the caller removes the duplicates.
 	sqlTasksRunSince = `SELECT task FROM butler_run WHERE created_at >= ?`
-	// The pruning: a range of the partial index butler_run_ended.
-	sqlPruneRuns = `DELETE FROM butler_run WHERE state = 'finished' AND ended_at < ?`
+	// One batch of the pruning: the finished runs that ended first, through
+	// the partial index butler_run_ended, deleted by primary key.
+	sqlPruneRuns = `DELETE FROM butler_run WHERE id IN
+		(SELECT id FROM butler_run WHERE state = 'finished' AND ended_at < ? ORDER BY ended_at LIMIT ?)`
 
 	// Statements on the small tables (one row per setting or task, or one
 	// row), listed for completeness.
@@ -114,7 +116,7 @@ func (d *Store) HotQueries(now time.Time, task string) []HotQuery {
 		{"FinishRun (the task's last success)", sqlRecordSuccess, []any{"2025-03-14", nanos(now), int64(1)}},
 		{"TasksRunSince", sqlTasksRunSince, []any{recent}},
 		{"Runs (Plan: the runs since the window opened)", runsSQL, runsArgs},
-		{"PruneRuns", sqlPruneRuns, []any{expired}},
+		{"PruneRuns", sqlPruneRuns, []any{expired, int64(DefaultPruneBatch)}},
 		{"Settings", sqlSettings, nil},
 		{"SaveSettings", sqlSaveSetting, []any{"ButlerTimeZone", "UTC", nanos(now)}},
 		{"TaskRecords", sqlTaskRecords, nil},

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/plexbutler/butler"
@@ -30,6 +31,8 @@ type Dialect struct {
 type Store struct {
 	DB      *sql.DB
 	Dialect Dialect
+
+	pruneBatch atomic.Int64 // SetPruneBatch; 0 for DefaultPruneBatch
 }
 
 var _ butler.Store = (*Store)(nil)
@@ -519,9 +522,24 @@ func (d *Store) TasksRunSince(ctx context.Context, t time.Time) (map[butler.Task
 	return out, rows.Err()
 }
 
-// PruneRuns deletes finished runs that ended before t.
+// DefaultPruneBatch is how many runs one call of PruneRuns deletes at
+// most, unless SetPruneBatch says otherwise.
+const DefaultPruneBatch = 1000
+
+// SetPruneBatch sets how many runs one call of PruneRuns deletes at most;
+// n <= 0 restores DefaultPruneBatch.
+func (d *Store) SetPruneBatch(n int) { d.pruneBatch.Store(int64(n)) }
+
+// PruneRuns deletes one batch of the finished runs that ended before t —
+// at most the prune batch (DefaultPruneBatch), those that ended first — in
+// a statement of its own, and returns how many it deleted: 0 when none is
+// left.
 func (d *Store) PruneRuns(ctx context.Context, before time.Time) (int, error) {
-	res, err := d.exec(ctx, sqlPruneRuns, nanos(before))
+	batch := d.pruneBatch.Load()
+	if batch <= 0 {
+		batch = DefaultPruneBatch
+	}
+	res, err := d.exec(ctx, sqlPruneRuns, nanos(before), batch)
 	if err != nil {
 		return 0, err
 	}
