@@ -111,15 +111,27 @@ func TestWebsocketNotifications(t *testing.T) {
 	wait(t, b.entered, "the task")
 	s.do(t, req{method: "DELETE", path: "/butler/BackupDatabase"})
 	for _, c := range []*websocket.Conn{plural, singular} {
-		started, updated, stopping, ended := readNotification(t, c), readNotification(t, c), readNotification(t, c), readNotification(t, c)
-		if started.Event != "started" || updated.Event != "updated" || stopping.Event != "updated" || ended.Event != "ended" {
-			t.Fatalf("events %s %s %s %s, want started updated updated ended", started.Event, updated.Event, stopping.Event, ended.Event)
+		// Updates of one run that wait for a slow reader are merged: the
+		// progress update may be merged into the stopping one.
+		started := readNotification(t, c)
+		var updates []apitype.ActivityNotification
+		ended := readNotification(t, c)
+		for ended.Event == "updated" {
+			updates = append(updates, ended)
+			ended = readNotification(t, c)
 		}
+		if started.Event != "started" || len(updates) == 0 || len(updates) > 2 || ended.Event != "ended" {
+			t.Fatalf("events %s, %d updates, %s; want started, one or two updates, ended", started.Event, len(updates), ended.Event)
+		}
+		stopping := updates[len(updates)-1]
 		if sc := stopping.Activity.Context; sc == nil || sc.State != "stopping" || bool(stopping.Activity.Cancellable) {
-			t.Fatalf("the update at the stop: %+v, want the activity stopping and no longer cancellable", stopping.Activity)
+			t.Fatalf("the last update: %+v, want the activity stopping and no longer cancellable", stopping.Activity)
 		}
-		if sc := updated.Activity.Context; sc == nil || sc.State != "running" {
-			t.Fatalf("the first update: %+v, want the activity running", updated.Activity)
+		updated := updates[0]
+		if len(updates) == 2 {
+			if sc := updated.Activity.Context; sc == nil || sc.State != "running" {
+				t.Fatalf("the first update: %+v, want the activity running", updated.Activity)
+			}
 		}
 		if started.UUID == "" || started.UUID != ended.UUID || started.Activity.UUID != started.UUID {
 			t.Fatalf("uuids %s %s", started.UUID, ended.UUID)
@@ -142,7 +154,8 @@ func TestWebsocketNotifications(t *testing.T) {
 
 func TestEventSource(t *testing.T) {
 	s := newServer(t)
-	ctx, cancel := context.WithCancel(context.Background())
+	// A deadline: a missing event fails the test instead of hanging it.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	r, _ := http.NewRequestWithContext(ctx, "GET", s.URL+"/:/eventsource/notifications", nil)
 	r.Header.Set("X-Plex-Token", token)
@@ -160,7 +173,7 @@ func TestEventSource(t *testing.T) {
 	s.do(t, req{method: "DELETE", path: "/butler/OptimizeDatabase"})
 	sc := bufio.NewScanner(resp.Body)
 	var events []string
-	for len(events) < 4 && sc.Scan() {
+	for (len(events) == 0 || events[len(events)-1] != "ended") && sc.Scan() {
 		line := sc.Text()
 		if data, ok := strings.CutPrefix(line, "data: "); ok {
 			var n apitype.Notification
@@ -170,7 +183,9 @@ func TestEventSource(t *testing.T) {
 			events = append(events, n.NotificationContainer.ActivityNotification[0].Event)
 		}
 	}
-	if strings.Join(events, ",") != "started,updated,updated,ended" { // the second update: stopping
+	// The progress update may be merged into the stopping one when the
+	// reader is slow: one or two updates.
+	if got := strings.Join(events, ","); got != "started,updated,updated,ended" && got != "started,updated,ended" {
 		t.Fatalf("events %v", events)
 	}
 }
