@@ -49,12 +49,22 @@ type localRun struct {
 	summary     string
 	lastSave    time.Time
 	lastPublish time.Time
+	// saveLater and publishLater carry the last progress of a burst to the
+	// store and the subscribers once the throttle allows; ended stops them.
+	saveLater    *time.Timer
+	publishLater *time.Timer
+	ended        bool
 }
 
 // activity returns the run as an Activity, if it is running.
 func (lr *localRun) activity() (Activity, bool) {
 	lr.mu.Lock()
 	defer lr.mu.Unlock()
+	return lr.activityLocked()
+}
+
+// activityLocked is activity with lr.mu held.
+func (lr *localRun) activityLocked() (Activity, bool) {
 	if !lr.running {
 		return Activity{}, false
 	}
@@ -159,6 +169,7 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 	runErr := safeRun(tctx, t.Action, rep)
 	close(actionDone)
 	watcher.Wait()
+	lr.end()
 
 	f := Finish{EndedAt: m.now(), Log: lr.log.String()}
 	f.Progress, f.Step = lr.progress()
@@ -314,26 +325,84 @@ func (r *reporter) Progress(percent int, step string) {
 		percent = 100
 	}
 	now := r.m.now()
-	r.lr.mu.Lock()
-	r.lr.percent, r.lr.step = percent, step
-	save := now.Sub(r.lr.lastSave) >= time.Second
+	lr := r.lr
+	lr.mu.Lock()
+	lr.percent, lr.step = percent, step
+	// Other nodes read progress from the store: at most once a second,
+	// and the last of a burst once the second is over.
+	save := now.Sub(lr.lastSave) >= saveEvery
 	if save {
-		r.lr.lastSave = now
+		lr.lastSave = now
+	} else if lr.saveLater == nil && !lr.ended {
+		lr.saveLater = time.AfterFunc(lr.lastSave.Add(saveEvery).Sub(now), r.saveNow)
 	}
-	publish := r.lr.running && now.Sub(r.lr.lastPublish) >= publishEvery
+	publish := lr.running && now.Sub(lr.lastPublish) >= publishEvery
 	if publish {
-		r.lr.lastPublish = now
-	}
-	r.lr.mu.Unlock()
-	if publish {
-		a, _ := r.lr.activity()
+		lr.lastPublish = now
+		a, _ := lr.activityLocked()
 		r.m.publish(Event{Type: EventUpdated, Activity: a})
+	} else if lr.running && lr.publishLater == nil && !lr.ended {
+		lr.publishLater = time.AfterFunc(lr.lastPublish.Add(publishEvery).Sub(now), r.publishNow)
 	}
+	lr.mu.Unlock()
 	if save {
-		// Other nodes read progress from the store; at most once a second.
-		if err := r.m.store.SaveProgress(context.Background(), r.lr.run.ID, percent, step); err != nil {
-			r.logger.Warn("butler: save progress", slog.String("error", err.Error()))
-		}
+		r.save(percent, step)
+	}
+}
+
+// saveEvery is the least time between two saves of a run's progress.
+const saveEvery = time.Second
+
+func (r *reporter) save(percent int, step string) {
+	if err := r.m.store.SaveProgress(context.Background(), r.lr.run.ID, percent, step); err != nil {
+		r.logger.Warn("butler: save progress", slog.String("error", err.Error()))
+	}
+}
+
+// saveNow saves the run's latest progress (the saveLater timer).
+func (r *reporter) saveNow() {
+	lr := r.lr
+	lr.mu.Lock()
+	lr.saveLater = nil
+	if lr.ended {
+		lr.mu.Unlock()
+		return
+	}
+	lr.lastSave = r.m.now()
+	percent, step := lr.percent, lr.step
+	lr.mu.Unlock()
+	r.save(percent, step)
+}
+
+// publishNow publishes the run's latest progress (the publishLater timer).
+// It publishes under the run's lock, so that it cannot follow the run's
+// ended event.
+func (r *reporter) publishNow() {
+	lr := r.lr
+	lr.mu.Lock()
+	defer lr.mu.Unlock()
+	lr.publishLater = nil
+	if lr.ended || !lr.running {
+		return
+	}
+	lr.lastPublish = r.m.now()
+	a, _ := lr.activityLocked()
+	r.m.publish(Event{Type: EventUpdated, Activity: a})
+}
+
+// end stops the run's pending saves and publications: its end carries its
+// last progress.
+func (lr *localRun) end() {
+	lr.mu.Lock()
+	defer lr.mu.Unlock()
+	lr.ended = true
+	if lr.saveLater != nil {
+		lr.saveLater.Stop()
+		lr.saveLater = nil
+	}
+	if lr.publishLater != nil {
+		lr.publishLater.Stop()
+		lr.publishLater = nil
 	}
 }
 
