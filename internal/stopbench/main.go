@@ -13,6 +13,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -26,14 +27,19 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/plexbutler/butler/apitype"
 )
 
 const (
 	token    = "stopbench-token-1234"
 	stubborn = 4 // stubborn tasks, all stopped at once
-	quick    = 8 // quick tasks, each worked by one client
 	rounds   = 40
 )
+
+// clientCounts are the numbers of concurrent clients measured; there is a
+// quick task for each client of the largest.
+var clientCounts = []int{1, 4, 8}
 
 func main() {
 	out := flag.String("out", "", "write the markdown section here (default stdout)")
@@ -73,9 +79,9 @@ func run(bin string) (string, error) {
 	var cfg strings.Builder
 	cfg.WriteString("tasks:\n")
 	for i := range stubborn {
-		fmt.Fprintf(&cfg, "  Stubborn%d:\n    exec:\n      argv: [/bin/sh, -c, \"trap '' TERM; while :; do sleep 0.1; done\"]\n      grace: 10s\n", i)
+		fmt.Fprintf(&cfg, "  Stubborn%d:\n    exec:\n      argv: [/bin/sh, -c, \"trap '' TERM; echo PROGRESS 1 trapped; while :; do sleep 0.1; done\"]\n      grace: 10s\n", i)
 	}
-	for i := range quick {
+	for i := range slices.Max(clientCounts) {
 		fmt.Fprintf(&cfg, "  Quick%d:\n    exec:\n      argv: [/bin/sleep, \"60\"]\n", i)
 	}
 	config := filepath.Join(tmp, "butler.yaml")
@@ -126,14 +132,14 @@ func run(bin string) (string, error) {
 		return resp.StatusCode, resp.Header.Get("X-Butler-Outcome"), time.Since(t0), nil
 	}
 
-	// load makes each client start and stop its own quick task rounds
+	// load makes each of clients start and stop its own quick task rounds
 	// times, and returns every request's latency.
-	load := func() ([]time.Duration, error) {
+	load := func(clients int) ([]time.Duration, error) {
 		var mu sync.Mutex
 		var lat []time.Duration
 		var errs []error
 		var wg sync.WaitGroup
-		for c := range quick {
+		for c := range clients {
 			wg.Go(func() {
 				task := fmt.Sprintf("/butler/Quick%d", c)
 				for range rounds {
@@ -156,59 +162,147 @@ func run(bin string) (string, error) {
 		wg.Wait()
 		return lat, errors.Join(errs...)
 	}
-	if _, err := load(); err != nil { // warm-up
-		return "", err
+	// until polls the server (another process) until cond holds.
+	until := func(what string, cond func() (bool, error)) error {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			ok, err := cond()
+			if err != nil {
+				return err
+			}
+			if ok {
+				return nil
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s: not within 30 s", what)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
-	baseline, err := load()
-	if err != nil {
-		return "", err
+	// stubbornStates returns the state and step of each stubborn task's
+	// newest run.
+	stubbornStates := func() ([]string, error) {
+		out := make([]string, stubborn)
+		for i := range stubborn {
+			req, _ := http.NewRequest(http.MethodGet, base+fmt.Sprintf("/butler/runs?task=Stubborn%d&limit=1", i), nil)
+			req.Header.Set("X-Plex-Token", token)
+			req.Header.Set("Accept", "application/json")
+			resp, err := hc.Do(req)
+			if err != nil {
+				return nil, err
+			}
+			var body apitype.RunsResponse
+			err = json.NewDecoder(resp.Body).Decode(&body)
+			resp.Body.Close()
+			if err != nil {
+				return nil, err
+			}
+			if runs := body.MediaContainer.Run; len(runs) == 1 {
+				out[i] = runs[0].State + "/" + runs[0].Step
+			}
+		}
+		return out, nil
+	}
+	all := func(states []string, want string) bool {
+		for _, st := range states {
+			if !strings.HasPrefix(st, want) {
+				return false
+			}
+		}
+		return true
 	}
 
-	// Every stubborn task runs, then is stopped: its stop waits (2 s) and
-	// answers "stopping"; its command lives on through its 10 s grace.
-	for i := range stubborn {
-		if code, _, _, err := call(http.MethodPost, fmt.Sprintf("/butler/Stubborn%d", i)); err != nil || code != http.StatusOK {
-			return "", fmt.Errorf("start Stubborn%d: %d %v", i, code, err)
+	type phase struct {
+		clients             int
+		alone, whilePending []time.Duration
+	}
+	var phases []phase
+	for _, clients := range clientCounts {
+		if _, err := load(clients); err != nil { // warm-up
+			return "", err
 		}
-	}
-	time.Sleep(500 * time.Millisecond) // the commands start and trap SIGTERM
-	stopOutcomes := make([]string, stubborn)
-	var stops sync.WaitGroup
-	for i := range stubborn {
-		stops.Go(func() {
-			_, outcome, _, _ := call(http.MethodDelete, fmt.Sprintf("/butler/Stubborn%d", i))
-			stopOutcomes[i] = outcome
-		})
-	}
-	time.Sleep(100 * time.Millisecond) // the stops are recorded and waiting
-	t0 := time.Now()
-	pending, err := load()
-	if err != nil {
-		return "", err
-	}
-	loadTime := time.Since(t0)
-	stops.Wait()
-	for i, o := range stopOutcomes {
-		if o != "stopping" {
-			return "", fmt.Errorf("the stop of Stubborn%d answered %q, want stopping: the phase did not overlap a pending stop", i, o)
+		alone, err := load(clients)
+		if err != nil {
+			return "", err
 		}
-	}
-	if loadTime > 9*time.Second {
-		return "", fmt.Errorf("the load took %v: longer than the stubborn tasks' grace", loadTime)
+		// Every stubborn task runs (and has trapped SIGTERM), then is
+		// stopped: its stop waits (2 s) and answers "stopping"; its command
+		// lives on through its 10 s grace.
+		for i := range stubborn {
+			if code, _, _, err := call(http.MethodPost, fmt.Sprintf("/butler/Stubborn%d", i)); err != nil || code != http.StatusOK {
+				return "", fmt.Errorf("start Stubborn%d: %d %v", i, code, err)
+			}
+		}
+		if err := until("the stubborn commands trap SIGTERM", func() (bool, error) {
+			st, err := stubbornStates()
+			return err == nil && all(st, "running/trapped"), err
+		}); err != nil {
+			return "", err
+		}
+		stopOutcomes := make([]string, stubborn)
+		var stops sync.WaitGroup
+		for i := range stubborn {
+			stops.Go(func() {
+				_, outcome, _, _ := call(http.MethodDelete, fmt.Sprintf("/butler/Stubborn%d", i))
+				stopOutcomes[i] = outcome
+			})
+		}
+		if err := until("the stubborn runs are stopping", func() (bool, error) {
+			st, err := stubbornStates()
+			return err == nil && all(st, "stopping"), err
+		}); err != nil {
+			return "", err
+		}
+		t0 := time.Now()
+		pending, err := load(clients)
+		if err != nil {
+			return "", err
+		}
+		loadTime := time.Since(t0)
+		stops.Wait()
+		for i, o := range stopOutcomes {
+			if o != "stopping" {
+				return "", fmt.Errorf("the stop of Stubborn%d answered %q, want stopping: the phase did not overlap a pending stop", i, o)
+			}
+		}
+		if loadTime > 7*time.Second {
+			return "", fmt.Errorf("the load took %v: longer than the stubborn tasks' stops were pending", loadTime)
+		}
+		// The stubborn runs end (SIGKILL after their grace) before the next
+		// phase.
+		if err := until("the stubborn runs end", func() (bool, error) {
+			st, err := stubbornStates()
+			return err == nil && all(st, "finished"), err
+		}); err != nil {
+			return "", err
+		}
+		phases = append(phases, phase{clients, alone, pending})
 	}
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "## Starts and stops while other stops wait\n\n")
-	fmt.Fprintf(&b, "Command: `go run ./internal/stopbench` (run by `scripts/bench.sh`). %d clients each start and stop their own quick exec task %d times (%d requests a phase), first with nothing else going on, then while %d stubborn exec tasks (SIGTERM ignored, 10 s grace) each have a stop pending: their stop requests answered `stopping` after 2 s and their commands lived on. Target: p99 under 50 ms while stops are pending.\n\n", quick, rounds, quick*rounds*2, stubborn)
-	fmt.Fprintf(&b, "| phase | requests | p50 | p90 | p99 | max |\n| --- | --- | --- | --- | --- | --- |\n")
-	row := func(name string, l []time.Duration) {
+	fmt.Fprintf(&b, "Command: `go run ./internal/stopbench` (run by `scripts/bench.sh`). N clients each start and stop their own quick exec task (`/bin/sleep`, which ends at SIGTERM) %d times, first with nothing else going on, then while %d stubborn exec tasks (SIGTERM trapped, 10 s grace) each have a stop pending: their stop requests answered `stopping` after 2 s and their commands lived on. Each start and each stop is one timed request; a stop answers once the command has ended and its run is recorded. Target: p99 under 50 ms while stops are pending, for the unrelated tasks.\n\n", rounds, stubborn)
+	fmt.Fprintf(&b, "| clients | phase | requests | p50 | p90 | p99 | max |\n| ---: | --- | ---: | ---: | ---: | ---: | ---: |\n")
+	row := func(clients int, name string, l []time.Duration) {
 		slices.Sort(l)
-		fmt.Fprintf(&b, "| %s | %d | %.1f ms | %.1f ms | %.1f ms | %.1f ms |\n", name, len(l), ms(pct(l, 50)), ms(pct(l, 90)), ms(pct(l, 99)), ms(l[len(l)-1]))
+		fmt.Fprintf(&b, "| %d | %s | %d | %.1f ms | %.1f ms | %.1f ms | %.1f ms |\n", clients, name, len(l), ms(pct(l, 50)), ms(pct(l, 90)), ms(pct(l, 99)), ms(l[len(l)-1]))
 	}
-	row("nothing else going on", baseline)
-	row("stubborn stops pending", pending)
-	fmt.Fprintf(&b, "\np99 with stops pending / p99 alone: %.2f×. Target met: %v.\n", ms(pct(pending, 99))/ms(pct(baseline, 99)), pct(pending, 99) < 50*time.Millisecond)
+	for _, p := range phases {
+		row(p.clients, "alone", p.alone)
+		row(p.clients, "stubborn stops pending", p.whilePending)
+	}
+	fmt.Fprintf(&b, "\n| clients | p99 pending / p99 alone | target (p99 < 50 ms while pending) |\n| ---: | ---: | --- |\n")
+	for _, p := range phases {
+		fmt.Fprintf(&b, "| %d | %.2f× | %s |\n", p.clients, ms(pct(p.whilePending, 99))/ms(pct(p.alone, 99)), verdict(pct(p.whilePending, 99) < 50*time.Millisecond))
+	}
 	return b.String(), nil
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "not met"
 }
 
 // pct returns the p-th percentile of sorted durations.
