@@ -24,9 +24,14 @@
 // planner starts nothing by itself. On SQLite the database is the data
 // directory's butler.db; on PostgreSQL a database of its own, created on
 // the server of -postgres and dropped afterwards. The history is inserted,
-// then the planner's statistics are updated (-analyze: ANALYZE on SQLite,
-// as the weekly OptimizeDatabase does; VACUUM ANALYZE on PostgreSQL, as
-// autovacuum soon would). Then:
+// and then the query planner's statistics are in one of two states (the
+// third dimension): on SQLite, -sqlite-stats none (no ANALYZE has run: the
+// state of a database before its first OptimizeDatabase, which is weekly,
+// or when that task is disabled) and analyzed (ANALYZE ran with no run
+// active, as OptimizeDatabase does it on a quiet night); PostgreSQL is
+// always analyzed (VACUUM ANALYZE of butler_run, as autovacuum does soon
+// after such an insert, so a PostgreSQL database without statistics is a
+// passing state). Then:
 //
 //   - A first start of `butler serve`, untimed (it runs River's migrations),
 //     stopped with SIGTERM.
@@ -89,20 +94,20 @@ const token = "historybench-token-1234"
 
 // config is the command line.
 type config struct {
-	sizes      []int
-	databases  []string
-	configured []int
-	reps       int
-	starts     int
-	budget     time.Duration
-	pace       time.Duration
-	analyze    bool
-	pgURL      string
-	bin        string
-	revision   string
-	command    string
-	flags      string // the effective flags, for the report
-	out        string
+	sizes       []int
+	databases   []string
+	configured  []int
+	reps        int
+	starts      int
+	budget      time.Duration
+	pace        time.Duration
+	sqliteStats []bool // false: no statistics, true: analyzed
+	pgURL       string
+	bin         string
+	revision    string
+	command     string
+	flags       string // the effective flags, for the report
+	out         string
 }
 
 func main() {
@@ -142,9 +147,9 @@ func parseFlags(args []string) (*config, error) {
 	configured := fs.String("configured", "0", "numbers of configured exec /bin/true tasks (each is a setup)")
 	fs.IntVar(&cfg.reps, "reps", 200, "repetitions of each measured call")
 	fs.IntVar(&cfg.starts, "starts", 3, "cold starts per setup")
-	fs.DurationVar(&cfg.budget, "budget", 20*time.Second, "time budget of each series of calls (start/stop: twice this)")
+	fs.DurationVar(&cfg.budget, "budget", 10*time.Second, "time budget of each series of calls (start/stop: twice this)")
 	fs.DurationVar(&cfg.pace, "pace", 110*time.Millisecond, "least time between two POSTs of the start/stop series (River notifies its workers of at most one insert per queue per 100 ms)")
-	fs.BoolVar(&cfg.analyze, "analyze", true, "update the planner's statistics after the fill (ANALYZE, VACUUM ANALYZE)")
+	stats := fs.String("sqlite-stats", "none,analyzed", "states of SQLite's planner statistics: none (no ANALYZE), analyzed (ANALYZE after the fill); PostgreSQL is always analyzed")
 	fs.StringVar(&cfg.pgURL, "postgres", defaultPostgres(), "PostgreSQL server (a database of its own is created there per setup); default BUTLER_BENCH_DATABASE_URL or the local server")
 	fs.StringVar(&cfg.bin, "butler", "", "butler binary (default: build ./cmd/butler with CGO_ENABLED=0)")
 	fs.StringVar(&cfg.revision, "revision", "", "what the binary was built from, for the report (default: the working tree's commit)")
@@ -173,8 +178,18 @@ func parseFlags(args []string) (*config, error) {
 	if cfg.reps < 1 || cfg.starts < 1 || cfg.budget <= 0 || cfg.pace < 0 {
 		return nil, errors.New("-reps, -starts and -budget must be positive, -pace not negative")
 	}
-	cfg.flags = fmt.Sprintf("-sizes %s -databases %s -configured %s -reps %d -starts %d -budget %v -pace %v -analyze=%v",
-		*sizes, *dbs, *configured, cfg.reps, cfg.starts, cfg.budget, cfg.pace, cfg.analyze)
+	for _, st := range strings.Split(*stats, ",") {
+		switch strings.TrimSpace(st) {
+		case "none":
+			cfg.sqliteStats = append(cfg.sqliteStats, false)
+		case "analyzed":
+			cfg.sqliteStats = append(cfg.sqliteStats, true)
+		default:
+			return nil, fmt.Errorf("-sqlite-stats: %q: want none or analyzed", st)
+		}
+	}
+	cfg.flags = fmt.Sprintf("-sizes %s -databases %s -sqlite-stats %s -configured %s -reps %d -starts %d -budget %v -pace %v",
+		*sizes, *dbs, *stats, *configured, cfg.reps, cfg.starts, cfg.budget, cfg.pace)
 	return cfg, nil
 }
 
@@ -226,15 +241,15 @@ func run(ctx context.Context, cfg *config) error {
 	kids := newChildren()
 	defer kids.stopAll()
 	var results []result
-	for _, db := range cfg.databases {
-		for _, c := range cfg.configured {
-			for _, n := range cfg.sizes {
-				r, err := measure(ctx, cfg, kids, setup{database: db, runs: n, configured: c}, logf)
-				if err != nil {
-					return fmt.Errorf("%s: %w", setup{database: db, runs: n, configured: c}, err)
-				}
-				results = append(results, r)
+	for _, g := range groups(cfg) {
+		for _, n := range cfg.sizes {
+			s := g
+			s.runs = n
+			r, err := measure(ctx, cfg, kids, s, logf)
+			if err != nil {
+				return fmt.Errorf("%s: %w", s, err)
 			}
+			results = append(results, r)
 		}
 	}
 	env.elapsed = time.Since(t0)
@@ -244,6 +259,24 @@ func run(ctx context.Context, cfg *config) error {
 		return nil
 	}
 	return os.WriteFile(cfg.out, []byte(text), 0o644)
+}
+
+// groups returns the setups without their size, in the order they are
+// measured and reported: one table each.
+func groups(cfg *config) []setup {
+	var out []setup
+	for _, db := range cfg.databases {
+		stats := cfg.sqliteStats
+		if db == "postgres" {
+			stats = []bool{true}
+		}
+		for _, analyzed := range stats {
+			for _, c := range cfg.configured {
+				out = append(out, setup{database: db, analyzed: analyzed, configured: c})
+			}
+		}
+	}
+	return out
 }
 
 // fill is the fill subcommand.

@@ -19,6 +19,28 @@ func TestParseCounts(t *testing.T) {
 	}
 }
 
+func TestGroups(t *testing.T) {
+	cfg, err := parseFlags([]string{"-configured", "0,100"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, g := range groups(cfg) {
+		got = append(got, groupTitle(g, len(cfg.configured) > 1))
+	}
+	want := []string{
+		"SQLite, without statistics, 0 configured exec tasks", "SQLite, without statistics, 100 configured exec tasks",
+		"SQLite, after ANALYZE, 0 configured exec tasks", "SQLite, after ANALYZE, 100 configured exec tasks",
+		"PostgreSQL, 0 configured exec tasks", "PostgreSQL, 100 configured exec tasks",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("groups: %q, want %q", got, want)
+	}
+	if _, err := parseFlags([]string{"-sqlite-stats", "some"}); err == nil {
+		t.Error("-sqlite-stats some accepted")
+	}
+}
+
 func TestPct(t *testing.T) {
 	var d []time.Duration
 	for i := 1; i <= 200; i++ {
@@ -35,7 +57,7 @@ func TestPct(t *testing.T) {
 // TestReport checks the verdicts: a row is met only when every size meets
 // its target, and the summary names the sizes that do not.
 func TestReport(t *testing.T) {
-	cfg, err := parseFlags([]string{"-sizes", "1k,1M", "-databases", "sqlite", "-reps", "3"})
+	cfg, err := parseFlags([]string{"-sizes", "1k,1M", "-databases", "sqlite", "-sqlite-stats", "none", "-reps", "3"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,14 +83,14 @@ func TestReport(t *testing.T) {
 		mk(1000000, ms(1, 1, 6), ms(2, 2), 1400*time.Millisecond),
 	})
 	for _, want := range []string{
-		"### SQLite",
+		"### SQLite, without statistics\n",
 		"| stop: `DELETE /butler/HistorySleep` round trip | p99 < 5 ms | 1.00 / 1.00 | **1.00 / 6.00** | 1.0× | **not met** at 1,000,000 |",
 		"| `GET /butler/plan`, outside the window | p99 < 10 ms | 1.00 / 1.00 | 2.00 / 2.00 (n=2) | 2.0× | **met** |",
 		"**1400 / 1400** | 70.0× | **not met** at 1,000,000 |",
 		"| `GET /butler` (reference) | — | 0.50 / 0.50 | 0.50 / 0.50 | 1.0× | reference |",
 		"Every stop (6) answered `X-Butler-Outcome: stopped`.",
-		"- SQLite: cold start → first 200 of GET /butler/runs?limit=1 (median / max) (max < 300 ms) not met at 1,000,000 runs",
-		"go run ./internal/historybench -sizes 1k,1M -databases sqlite",
+		"- SQLite, without statistics: cold start → first 200 of GET /butler/runs?limit=1 (median / max) (max < 300 ms) not met at 1,000,000 runs",
+		"go run ./internal/historybench -sizes 1k,1M -databases sqlite -sqlite-stats none -configured 0 -reps 3 -starts 3 -budget 10s -pace 110ms\n",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the report lacks %q:\n%s", want, text)

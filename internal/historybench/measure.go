@@ -43,12 +43,17 @@ var getCalls = []struct{ name, path string }{
 // setup is one measured configuration.
 type setup struct {
 	database   string // "sqlite" or "postgres"
+	analyzed   bool   // the planner's statistics were updated after the fill
 	runs       int    // runs of history
 	configured int    // exec /bin/true tasks in the config file
 }
 
 func (s setup) String() string {
-	return fmt.Sprintf("%s, %s runs, %d configured tasks", s.database, count(s.runs), s.configured)
+	stats := "no statistics"
+	if s.analyzed {
+		stats = "analyzed"
+	}
+	return fmt.Sprintf("%s (%s), %s runs, %d configured tasks", s.database, stats, count(s.runs), s.configured)
 }
 
 // result is what one setup measured.
@@ -98,7 +103,7 @@ func measure(ctx context.Context, cfg *config, kids *children, s setup, logf fun
 	outsideStart := (now.Hour() + 12) % 24
 	logf("%s: filling", s)
 	res.fill, err = history.Fill(ctx, target, history.Options{
-		Runs: s.runs, Analyze: cfg.analyze,
+		Runs: s.runs, Analyze: s.analyzed,
 		Settings: settings(outsideStart, (outsideStart+1)%24, s.configured),
 	})
 	if err != nil {

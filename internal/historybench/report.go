@@ -217,11 +217,21 @@ func (rw row) judged(r result, reps int) (time.Duration, string) {
 	return pct(d, 99), cell
 }
 
-func dbTitle(db string) string {
-	if db == "postgres" {
-		return "PostgreSQL"
+// groupTitle names a table's setups.
+func groupTitle(g setup, configured bool) string {
+	title := "SQLite"
+	switch {
+	case g.database == "postgres":
+		title = "PostgreSQL"
+	case g.analyzed:
+		title += ", after ANALYZE"
+	default:
+		title += ", without statistics"
 	}
-	return "SQLite"
+	if configured || g.configured > 0 {
+		title += fmt.Sprintf(", %s configured exec tasks", count(g.configured))
+	}
+	return title
 }
 
 func report(cfg *config, env machine, results []result) string {
@@ -255,103 +265,24 @@ func report(cfg *config, env machine, results []result) string {
 		"spread over %d task names (%d made up, the catalog's %d), outcomes 80%% succeeded, 8%% failed, 5%% skipped, 3%% stopped, 2%% timed out, 2%% interrupted; "+
 		"%d bytes of reason, summary, error and log text per run; each task's last success recorded as the server records it. ",
 		history.DefaultDays, len(history.DefaultTasks()), history.DefaultSyntheticTasks, len(history.DefaultTasks())-history.DefaultSyntheticTasks, history.DefaultTextBytes)
-	if cfg.analyze {
-		b.WriteString("Then the planner's statistics are updated (SQLite `ANALYZE`, as the weekly OptimizeDatabase does; PostgreSQL `VACUUM ANALYZE butler_run`, as autovacuum soon would). ")
-	} else {
-		b.WriteString("The planner's statistics are not updated afterwards (`-analyze=false`). ")
-	}
+	b.WriteString("SQLite is measured in two states of its query planner's statistics: none (no `ANALYZE` has run: a database before its first OptimizeDatabase, which is weekly, or with that task disabled) and analyzed (`ANALYZE` after the fill, with no run active, as OptimizeDatabase does it on a quiet night); PostgreSQL after `VACUUM ANALYZE butler_run` (autovacuum analyses the table soon after such an insert). ")
 	b.WriteString("The window is 12 hours away and every task is disabled, so the planner starts nothing by itself; for the plan inside the window, it is moved to open at the start of the previous hour, and the plan reads the runs created since then (the history's and the start series'; their number and the window's age are in the first table). ")
 	fmt.Fprintf(&b, "Cold start is the slowest of %d starts (page cache warm); every other line is %d calls in a row over one keep-alive connection (fewer, marked n=, when %v was spent first), ",
 		cfg.starts, cfg.reps, cfg.budget)
 	fmt.Fprintf(&b, "start and stop those of an exec `/bin/sleep` task (POSTs at least %v apart), whose stop answers once the process is gone. Cells are milliseconds, p50 / p99 (cold start: median / max); a cell in bold misses its target.\n", cfg.pace)
 
 	var summary []string
-	for _, db := range cfg.databases {
-		for _, c := range cfg.configured {
-			var rs []result
-			for _, r := range results {
-				if r.database == db && r.configured == c {
-					rs = append(rs, r)
-				}
-			}
-			if len(rs) == 0 {
-				continue
-			}
-			title := dbTitle(db)
-			if len(cfg.configured) > 1 || c > 0 {
-				title += fmt.Sprintf(", %s configured exec tasks", count(c))
-			}
-			fmt.Fprintf(&b, "\n### %s\n\n", title)
-			b.WriteString("| runs of history |")
-			for _, r := range rs {
-				fmt.Fprintf(&b, " %s |", count(r.runs))
-			}
-			b.WriteString("\n| --- |" + strings.Repeat(" ---: |", len(rs)) + "\n")
-			b.WriteString("| database size |")
-			for _, r := range rs {
-				fmt.Fprintf(&b, " %s |", mb(r.fill.DatabaseBytes))
-			}
-			b.WriteString("\n| fill time (schema, insert, task records, statistics) |")
-			for _, r := range rs {
-				fmt.Fprintf(&b, " %.1f s |", r.fill.Elapsed.Seconds())
-			}
-			b.WriteString("\n| text per run (mean bytes) |")
-			for _, r := range rs {
-				fmt.Fprintf(&b, " %.0f |", r.fill.TextBytes)
-			}
-			b.WriteString("\n| runs created since the window opened (plan inside the window), and its age |")
-			for _, r := range rs {
-				s := count(r.sinceOpen)
-				if r.sinceOpen >= 1000 {
-					s = "≥ 1,000"
-				}
-				fmt.Fprintf(&b, " %s (%.0f min) |", s, r.windowOpen.Minutes())
-			}
-			b.WriteString("\n\n| measured, ms | target |")
-			for _, r := range rs {
-				fmt.Fprintf(&b, " %s |", count(r.runs))
-			}
-			b.WriteString(" p50 ×, largest / smallest | result |\n| --- | --- |" + strings.Repeat(" ---: |", len(rs)) + " ---: | --- |\n")
-			for _, rw := range rows {
-				fmt.Fprintf(&b, "| %s | %s |", rw.name, rw.target)
-				var missed []string
-				for _, r := range rs {
-					v, cell := rw.judged(r, cfg.reps)
-					if rw.limit > 0 && v >= rw.limit {
-						missed = append(missed, count(r.runs))
-						cell = "**" + cell + "**"
-					}
-					fmt.Fprintf(&b, " %s |", cell)
-				}
-				first, last := sorted(rw.get(rs[0])), sorted(rw.get(rs[len(rs)-1]))
-				growth := "—"
-				if len(rs) > 1 && len(first) > 0 && len(last) > 0 && pct(first, 50) > 0 {
-					growth = fmt.Sprintf("%.1f×", float64(pct(last, 50))/float64(pct(first, 50)))
-				}
-				verdict := "reference"
-				switch {
-				case rw.limit > 0 && len(missed) == 0:
-					verdict = "**met**"
-				case rw.limit > 0:
-					verdict = "**not met** at " + strings.Join(missed, ", ")
-					summary = append(summary, fmt.Sprintf("%s: %s (%s) not met at %s runs", title, stripTicks(rw.name), rw.target, strings.Join(missed, ", ")))
-				}
-				fmt.Fprintf(&b, " %s | %s |\n", growth, verdict)
-			}
-			outcomes := map[string]int{}
-			n := 0
-			for _, r := range rs {
-				for o, k := range r.outcomes {
-					outcomes[o] += k
-					n += k
-				}
-			}
-			if outcomes["stopped"] == n {
-				fmt.Fprintf(&b, "\nEvery stop (%d) answered `X-Butler-Outcome: stopped`.\n", n)
-			} else {
-				fmt.Fprintf(&b, "\nThe stops answered (`X-Butler-Outcome`): %v.\n", outcomes)
+	for _, g := range groups(cfg) {
+		var rs []result
+		for _, r := range results {
+			if r.database == g.database && r.analyzed == g.analyzed && r.configured == g.configured {
+				rs = append(rs, r)
 			}
 		}
+		if len(rs) == 0 {
+			continue
+		}
+		summary = append(summary, writeGroup(&b, cfg, groupTitle(g, len(cfg.configured) > 1), rs)...)
 	}
 	b.WriteString("\n")
 	if len(summary) == 0 {
@@ -363,6 +294,83 @@ func report(cfg *config, env machine, results []result) string {
 		}
 	}
 	return b.String()
+}
+
+// writeGroup writes the tables of one group of setups (one per size) and
+// returns the lines of the summary for the targets they miss.
+func writeGroup(b *strings.Builder, cfg *config, title string, rs []result) []string {
+	var summary []string
+	fmt.Fprintf(b, "\n### %s\n\n", title)
+	b.WriteString("| runs of history |")
+	for _, r := range rs {
+		fmt.Fprintf(b, " %s |", count(r.runs))
+	}
+	b.WriteString("\n| --- |" + strings.Repeat(" ---: |", len(rs)) + "\n")
+	b.WriteString("| database size |")
+	for _, r := range rs {
+		fmt.Fprintf(b, " %s |", mb(r.fill.DatabaseBytes))
+	}
+	b.WriteString("\n| fill time (schema, insert, task records, statistics) |")
+	for _, r := range rs {
+		fmt.Fprintf(b, " %.1f s |", r.fill.Elapsed.Seconds())
+	}
+	b.WriteString("\n| text per run (mean bytes) |")
+	for _, r := range rs {
+		fmt.Fprintf(b, " %.0f |", r.fill.TextBytes)
+	}
+	b.WriteString("\n| runs created since the window opened (plan inside the window), and its age |")
+	for _, r := range rs {
+		s := count(r.sinceOpen)
+		if r.sinceOpen >= 1000 {
+			s = "≥ 1,000"
+		}
+		fmt.Fprintf(b, " %s (%.0f min) |", s, r.windowOpen.Minutes())
+	}
+	b.WriteString("\n\n| measured, ms | target |")
+	for _, r := range rs {
+		fmt.Fprintf(b, " %s |", count(r.runs))
+	}
+	b.WriteString(" p50 ×, largest / smallest | result |\n| --- | --- |" + strings.Repeat(" ---: |", len(rs)) + " ---: | --- |\n")
+	for _, rw := range rows {
+		fmt.Fprintf(b, "| %s | %s |", rw.name, rw.target)
+		var missed []string
+		for _, r := range rs {
+			v, cell := rw.judged(r, cfg.reps)
+			if rw.limit > 0 && v >= rw.limit {
+				missed = append(missed, count(r.runs))
+				cell = "**" + cell + "**"
+			}
+			fmt.Fprintf(b, " %s |", cell)
+		}
+		first, last := sorted(rw.get(rs[0])), sorted(rw.get(rs[len(rs)-1]))
+		growth := "—"
+		if len(rs) > 1 && len(first) > 0 && len(last) > 0 && pct(first, 50) > 0 {
+			growth = fmt.Sprintf("%.1f×", float64(pct(last, 50))/float64(pct(first, 50)))
+		}
+		verdict := "reference"
+		switch {
+		case rw.limit > 0 && len(missed) == 0:
+			verdict = "**met**"
+		case rw.limit > 0:
+			verdict = "**not met** at " + strings.Join(missed, ", ")
+			summary = append(summary, fmt.Sprintf("%s: %s (%s) not met at %s runs", title, stripTicks(rw.name), rw.target, strings.Join(missed, ", ")))
+		}
+		fmt.Fprintf(b, " %s | %s |\n", growth, verdict)
+	}
+	outcomes := map[string]int{}
+	n := 0
+	for _, r := range rs {
+		for o, k := range r.outcomes {
+			outcomes[o] += k
+			n += k
+		}
+	}
+	if outcomes["stopped"] == n {
+		fmt.Fprintf(b, "\nEvery stop (%d) answered `X-Butler-Outcome: stopped`.\n", n)
+	} else {
+		fmt.Fprintf(b, "\nThe stops answered (`X-Butler-Outcome`): %v.\n", outcomes)
+	}
+	return summary
 }
 
 func stripTicks(s string) string { return strings.ReplaceAll(s, "`", "") }
