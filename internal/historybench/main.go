@@ -45,14 +45,16 @@
 //     and Accept: application/json: after 10 untimed calls of each, GET
 //     /butler, /butler/runs?limit=1, /butler/runs?limit=50, /butler/plan
 //     (the window is 12 hours away: the plan reads the active runs and the
-//     task records) and /metrics, each -reps times in a row (fewer if
-//     -budget is spent first); the time is from sending the request to
-//     reading the last byte of the answer.
-//   - Start and stop, -reps times (within twice -budget), the POSTs at
-//     least -pace apart (110 ms: River notifies its workers of at most one
-//     job insert per queue per FetchCooldown, and the PostgreSQL engine's
-//     inserting client has River's default, 100 ms; a start sooner after the
-//     previous one waits for the workers' periodic fetch, up to a second):
+//     task records) and /metrics, each -reps times in a row (fewer, but at
+//     least 10, if -budget is spent first); the time is from sending the
+//     request to reading the last byte of the answer.
+//   - Start and stop, -reps times (fewer, at least 10, if -budget plus the
+//     pacing is spent first); on PostgreSQL the POSTs are at least -pace
+//     apart (150 ms: River notifies its workers of at most one job insert
+//     per queue per FetchCooldown, and the PostgreSQL engine's inserting
+//     client has River's default, 100 ms, so a start sooner after the
+//     previous one waits for the workers' periodic fetch, up to a second;
+//     the SQLite engine wakes its worker itself after each insert):
 //     POST /butler/HistorySleep?force=1, timed to its answer (round trip) and to
 //     the run's startedAt as the server recorded it (same machine, same
 //     clock: when the worker marked it running); GET /activities is polled
@@ -147,8 +149,8 @@ func parseFlags(args []string) (*config, error) {
 	configured := fs.String("configured", "0", "numbers of configured exec /bin/true tasks (each is a setup)")
 	fs.IntVar(&cfg.reps, "reps", 200, "repetitions of each measured call")
 	fs.IntVar(&cfg.starts, "starts", 3, "cold starts per setup")
-	fs.DurationVar(&cfg.budget, "budget", 10*time.Second, "time budget of each series of calls (start/stop: twice this)")
-	fs.DurationVar(&cfg.pace, "pace", 110*time.Millisecond, "least time between two POSTs of the start/stop series (River notifies its workers of at most one insert per queue per 100 ms)")
+	fs.DurationVar(&cfg.budget, "budget", 5*time.Second, "time budget of each series of calls (start/stop: plus its pacing); a series has at least 10 calls")
+	fs.DurationVar(&cfg.pace, "pace", 150*time.Millisecond, "least time between two POSTs of the start/stop series on PostgreSQL (River notifies its workers of at most one insert per queue per 100 ms there)")
 	stats := fs.String("sqlite-stats", "none,analyzed", "states of SQLite's planner statistics: none (no ANALYZE), analyzed (ANALYZE after the fill); PostgreSQL is always analyzed")
 	fs.StringVar(&cfg.pgURL, "postgres", defaultPostgres(), "PostgreSQL server (a database of its own is created there per setup); default BUTLER_BENCH_DATABASE_URL or the local server")
 	fs.StringVar(&cfg.bin, "butler", "", "butler binary (default: build ./cmd/butler with CGO_ENABLED=0)")

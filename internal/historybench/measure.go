@@ -190,12 +190,15 @@ func measure(ctx context.Context, cfg *config, kids *children, s setup, logf fun
 	return res, nil
 }
 
-// series calls f cfg.reps times in a row, or fewer when cfg.budget is spent
-// first, and returns the times it measured.
+// minReps is the fewest repetitions of a series, whatever the budget.
+const minReps = 10
+
+// series calls f cfg.reps times in a row, or fewer (at least minReps) when
+// cfg.budget is spent first, and returns the times it measured.
 func series(ctx context.Context, cfg *config, f func() (time.Duration, error)) ([]time.Duration, error) {
 	deadline := time.Now().Add(cfg.budget)
 	var out []time.Duration
-	for len(out) < cfg.reps && (len(out) == 0 || time.Now().Before(deadline)) {
+	for len(out) < cfg.reps && (len(out) < minReps || time.Now().Before(deadline)) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
@@ -209,17 +212,22 @@ func series(ctx context.Context, cfg *config, f func() (time.Duration, error)) (
 }
 
 // startStop force-starts the sleep task and stops it, cfg.reps times (or
-// fewer, within twice cfg.budget), the POSTs at least cfg.pace apart.
-// Each iteration: POST ?force=1 (timed), poll
+// fewer, at least minReps, when cfg.budget plus the pacing is spent first),
+// on PostgreSQL the POSTs at least cfg.pace apart. Each iteration: POST
+// ?force=1 (timed), poll
 // GET /activities every half millisecond until the run is there and
 // running (on SQLite it is read from memory, so the polls do not use the
 // database's one connection), GET the run for its startedAt, DELETE
 // (timed), and check that the stop answered "stopped".
 func startStop(ctx context.Context, cfg *config, a *api, res *result) error {
-	deadline := time.Now().Add(2 * cfg.budget)
+	pace := time.Duration(0)
+	if res.database == "postgres" {
+		pace = cfg.pace
+	}
+	deadline := time.Now().Add(cfg.budget + time.Duration(cfg.reps)*pace)
 	var sent time.Time
-	for i := 0; i < cfg.reps && (i == 0 || time.Now().Before(deadline)); i++ {
-		if wait := time.Until(sent.Add(cfg.pace)); wait > 0 {
+	for i := 0; i < cfg.reps && (i < minReps || time.Now().Before(deadline)); i++ {
+		if wait := time.Until(sent.Add(pace)); wait > 0 {
 			select {
 			case <-ctx.Done():
 			case <-time.After(wait):
