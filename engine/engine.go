@@ -261,7 +261,15 @@ func (h levelHandler) WithGroup(n string) slog.Handler {
 // is for a single-node SQLite server at start, before Start: then no job can
 // really be running, and River (which has no heartbeat) would otherwise keep
 // them running until its rescuer's timeout.
+//
+// River has no API to end a running job that no client holds (JobCancel
+// leaves it to the holder, JobDelete refuses running jobs), so this one
+// statement writes River's table; TestEngine_RecoverSingleNode fails if
+// River's schema no longer fits it.
 func (e *Engine) RecoverSingleNode(ctx context.Context) (int, error) {
+	if e.db == nil {
+		return 0, errors.New("engine: RecoverSingleNode is for a single SQLite server; a cluster's leader ends a dead server's jobs")
+	}
 	res, err := e.db.ExecContext(ctx, `UPDATE river_job SET state = 'cancelled', finalized_at = datetime('now', 'subsec')
 		WHERE state = 'running'`)
 	if err != nil {
