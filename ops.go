@@ -117,9 +117,11 @@ func taskState(t Task, s Settings, active map[TaskName]Run, records map[TaskName
 }
 
 // StartTask starts one task as POST /butler/{task} does (scheduling.md,
-// "start one task"); with force it starts now whatever the day, window,
-// randomization or enabled flag. It returns ENOTFOUND for a task the server
-// does not offer and ECONFLICT for a disabled one (without force).
+// "start one task"); with force it starts now whatever the day, window or
+// randomization. A disabled task is started by the same rules as an enabled
+// one (its enable setting governs only the nightly plan and start-all, as on
+// a Plex server); the result's reason says it is disabled for the schedule.
+// It returns ENOTFOUND for a task the server does not offer.
 func (m *Manager) StartTask(ctx context.Context, name TaskName, force bool) (StartResult, error) {
 	t, ok := m.byName[name]
 	if !ok {
@@ -153,8 +155,6 @@ func (m *Manager) StartTask(ctx context.Context, name TaskName, force bool) (Sta
 		d = schedule.StartTask(now, w, st, m.rnd)
 	}
 	switch d.Verdict {
-	case schedule.Disabled:
-		return StartResult{}, Errorf(ECONFLICT, "task %s is disabled in the settings (%s); enable it, or start it with ?force=1", name, t.Setting)
 	case schedule.AlreadyRunning:
 		r := active[name]
 		return StartResult{Task: name, Outcome: StartRunning, Run: r, Reason: "already running"}, nil

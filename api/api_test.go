@@ -286,7 +286,6 @@ func TestBadRequests(t *testing.T) {
 		{"OversizedQuery", req{method: "GET", path: "/butler?x=" + strings.Repeat("a", 9000)}, 414, "", "longer than"},
 		{"UnknownSetting", req{method: "GET", path: "/:/prefs/get?id=Nope"}, 404, body404, ""},
 		{"SettingWithoutID", req{method: "GET", path: "/:/prefs/get"}, 400, "", "give the setting"},
-		{"DisabledTask", req{method: "POST", path: "/butler/CleanOldCacheFiles", header: map[string]string{"Accept": "application/json"}}, 409, `{"errors":[{"code":409,"message":"task CleanOldCacheFiles is disabled in the settings (ButlerTaskCleanOldCacheFiles); enable it, or start it with ?force=1","status":409}]}`, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, body := s.do(t, tc.r)

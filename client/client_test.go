@@ -190,7 +190,8 @@ func TestGetButlerTasks(t *testing.T) {
 }
 
 // TestStartTask walks every answer of POST /butler/{task}: 200 started,
-// 202 running, 200 queued, 200 skipped, 404, 409, and ?force=1.
+// 202 running, 200 queued, 200 skipped, 404, a disabled task (started, as
+// on a Plex server), and ?force=1.
 func TestStartTask(t *testing.T) {
 	s := clienttest.New(t, clienttest.Config{})
 	c := newClient(t, s.URL)
@@ -252,15 +253,11 @@ func TestStartTask(t *testing.T) {
 		t.Fatal("empty name accepted")
 	}
 
-	// 409: disabled, from the JSON errors body; forced, it runs.
-	_, err = c.StartTask(ctx, client.TaskCleanOldCacheFiles)
-	clientError(t, err, 409, client.ErrDisabled, "task CleanOldCacheFiles is disabled in the settings")
-	if errors.Is(err, client.ErrNotFound) || errors.Is(err, client.ErrBadRequest) || errors.Is(err, client.ErrUnauthorized) {
-		t.Fatal("a 409 matches another sentinel")
-	}
-	res, err = c.StartTask(ctx, client.TaskCleanOldCacheFiles, client.Force())
-	if err != nil || res.Outcome != client.OutcomeStarted {
-		t.Fatalf("forced disabled: %+v %v", res, err)
+	// Disabled: the setting governs the schedule only; the start runs it
+	// and says it is disabled for the schedule.
+	res, err = c.StartTask(ctx, client.TaskCleanOldCacheFiles)
+	if err != nil || res.StatusCode != 200 || res.Outcome != client.OutcomeStarted || !strings.HasSuffix(res.Reason, "disabled for the schedule: only an explicit start runs it") {
+		t.Fatalf("disabled: %+v %v", res, err)
 	}
 	s.Action(butler.TaskCleanOldCacheFiles).WaitStarted(t)
 }
@@ -646,10 +643,10 @@ func TestXML(t *testing.T) {
 	if n := xmlAnswers.Load(); n != 8 {
 		t.Fatalf("%d XML answers, want 8", n)
 	}
-	// Errors without JSON: a 409 is an HTML page; the reason comes in the
+	// Errors without JSON: a 400 is an HTML page; the reason comes in the
 	// X-Butler-Reason header.
-	_, err = xc.StartTask(ctx, client.TaskCleanOldCacheFiles)
-	clientError(t, err, 409, client.ErrDisabled, "is disabled in the settings")
+	err = xc.SetSettings(ctx, map[string]string{"ButlerEndHour": "99"})
+	clientError(t, err, 400, client.ErrBadRequest, "ButlerEndHour: 99 is out of range")
 }
 
 // plexFixture answers as a real Plex Media Server does: XML, and start and
@@ -983,5 +980,11 @@ func TestErrorFormat(t *testing.T) {
 		if errors.Is(e, s) {
 			t.Errorf("500 is %v", s)
 		}
+	}
+	// A 409, which Butler servers before this one answered for a disabled
+	// task, is ErrDisabled and nothing else.
+	e = &client.Error{StatusCode: 409}
+	if !errors.Is(e, client.ErrDisabled) || errors.Is(e, client.ErrNotFound) || errors.Is(e, client.ErrBadRequest) || errors.Is(e, client.ErrUnauthorized) {
+		t.Error("409 is not ErrDisabled alone")
 	}
 }

@@ -56,8 +56,8 @@ func ExampleClient_StartTask() {
 	c, _ := client.New("http://127.0.0.1:32400", client.WithToken("TOKEN"))
 	ctx := context.Background()
 	res, err := c.StartTask(ctx, client.TaskBackupDatabase)
-	if errors.Is(err, client.ErrDisabled) {
-		// Disabled in the settings: run it anyway.
+	if err == nil && res.Outcome == client.OutcomeSkipped {
+		// Not due yet: run it anyway.
 		res, err = c.StartTask(ctx, client.TaskBackupDatabase, client.Force())
 	}
 	if err != nil {

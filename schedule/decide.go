@@ -24,6 +24,9 @@ const (
 
 // TaskState is what a decision needs to know of one task.
 type TaskState struct {
+	// Enabled says the task's enable setting is on. It governs only the
+	// automatic runs: a disabled task is left out of the nightly plan and
+	// of start-all, and an explicit start still runs it.
 	Enabled    bool
 	Interval   int  // days, at least 1
 	Randomized bool // starts at a random instant inside the window
@@ -66,11 +69,9 @@ const (
 	AlreadyRunning
 	// AlreadyWaiting: the task has a scheduled or queued run (HTTP 200).
 	AlreadyWaiting
-	// Disabled: the task is disabled in the settings (HTTP 409).
-	Disabled
 )
 
-var verdictNames = [...]string{"leave", "skip", "schedule", "queue", "start", "running", "waiting", "disabled"}
+var verdictNames = [...]string{"leave", "skip", "schedule", "queue", "start", "running", "waiting"}
 
 // String returns the verdict's name.
 func (v Verdict) String() string {
@@ -119,8 +120,15 @@ func StartAll(now time.Time, w Window, t TaskState, r Rand) Decision {
 	return startDue(now, w, t, r, day, Queue)
 }
 
+// DisabledNote ends the reason of an explicit start of a disabled task: the
+// enable setting governs only the nightly plan and start-all, as on a Plex
+// server, so the start is decided as for an enabled task.
+const DisabledNote = "disabled for the schedule: only an explicit start runs it"
+
 // StartTask decides what POST /butler/{task} does with one task at now
-// (scheduling.md, "start one task"), without ?force.
+// (scheduling.md, "start one task"), without ?force. A disabled task is
+// decided by the same due and window rules as an enabled one; its reason
+// ends with DisabledNote.
 func StartTask(now time.Time, w Window, t TaskState, r Rand) Decision {
 	day := w.Day(now)
 	switch {
@@ -128,10 +136,12 @@ func StartTask(now time.Time, w Window, t TaskState, r Rand) Decision {
 		return Decision{Verdict: AlreadyRunning, Day: day, Reason: "already running"}
 	case t.Active != ActiveNone:
 		return Decision{Verdict: AlreadyWaiting, Day: day, Reason: "already " + activeWord(t.Active)}
-	case !t.Enabled:
-		return Decision{Verdict: Disabled, Day: day, Reason: "disabled in the settings; enable it or start it with force"}
 	}
-	return startDue(now, w, t, r, day, StartNow)
+	d := startDue(now, w, t, r, day, StartNow)
+	if !t.Enabled {
+		d.Reason += "; " + DisabledNote
+	}
+	return d
 }
 
 // Force decides what POST /butler/{task}?force=1 does: start now, whatever the

@@ -209,7 +209,14 @@ func TestStartTables(t *testing.T) {
 		{"Running", inside, with(func(s *schedule.TaskState) { s.Active = schedule.ActiveRunning }), schedule.Leave, schedule.AlreadyRunning, schedule.AlreadyRunning},
 		{"Scheduled", inside, with(func(s *schedule.TaskState) { s.Active = schedule.ActiveScheduled }), schedule.Leave, schedule.AlreadyWaiting, schedule.StartNow},
 		{"Queued", outside, with(func(s *schedule.TaskState) { s.Active = schedule.ActiveQueued }), schedule.Leave, schedule.AlreadyWaiting, schedule.StartNow},
-		{"Disabled", inside, with(func(s *schedule.TaskState) { s.Enabled = false }), schedule.Leave, schedule.Disabled, schedule.StartNow},
+		// The enable setting governs the schedule only: an explicit start of
+		// a disabled task follows the rules of an enabled one.
+		{"Disabled", inside, with(func(s *schedule.TaskState) { s.Enabled = false }), schedule.Leave, schedule.StartNow, schedule.StartNow},
+		{"DisabledOutside", outside, with(func(s *schedule.TaskState) { s.Enabled = false }), schedule.Leave, schedule.StartNow, schedule.StartNow},
+		{"DisabledNotDue", inside, with(func(s *schedule.TaskState) { s.Enabled = false; s.LastSuccess = day(2026, 6, 13) }), schedule.Leave, schedule.Skip, schedule.StartNow},
+		{"DisabledRandomizedInside", inside, with(func(s *schedule.TaskState) { s.Enabled = false; s.Randomized = true }), schedule.Leave, schedule.Schedule, schedule.StartNow},
+		{"DisabledRandomizedOutside", outside, with(func(s *schedule.TaskState) { s.Enabled = false; s.Randomized = true }), schedule.Leave, schedule.StartNow, schedule.StartNow},
+		{"DisabledAndWaiting", inside, with(func(s *schedule.TaskState) { s.Enabled = false; s.Active = schedule.ActiveQueued }), schedule.Leave, schedule.AlreadyWaiting, schedule.StartNow},
 		{"DisabledAndRunning", inside, with(func(s *schedule.TaskState) { s.Enabled = false; s.Active = schedule.ActiveRunning }), schedule.Leave, schedule.AlreadyRunning, schedule.AlreadyRunning},
 		{"NotDue", inside, with(func(s *schedule.TaskState) { s.LastSuccess = day(2026, 6, 13) }), schedule.Skip, schedule.Skip, schedule.StartNow},
 		{"RandomizedInside", inside, with(func(s *schedule.TaskState) { s.Randomized = true }), schedule.Schedule, schedule.Schedule, schedule.StartNow},
@@ -229,6 +236,35 @@ func TestStartTables(t *testing.T) {
 				t.Errorf("Force = %v, want %v", got, tc.force)
 			}
 		})
+	}
+}
+
+// TestStartTask_DisabledReason: an explicit start of a disabled task says
+// why the task would not have run by itself, after the reason of the rule
+// that decided it; an enabled task's reason says nothing of it.
+func TestStartTask_DisabledReason(t *testing.T) {
+	loc := mustLoc(t, "Europe/Berlin")
+	w := schedule.Window{Start: 2, End: 5, Loc: loc}
+	inside := time.Date(2026, time.June, 13, 3, 0, 0, 0, loc)
+	outside := time.Date(2026, time.June, 13, 12, 0, 0, 0, loc)
+	for _, tc := range []struct {
+		name  string
+		now   time.Time
+		state schedule.TaskState
+		want  string
+	}{
+		{"Inside", inside, schedule.TaskState{Interval: 1}, "inside the window: starts now; " + schedule.DisabledNote},
+		{"Outside", outside, schedule.TaskState{Interval: 1}, "outside the window: starts now; " + schedule.DisabledNote},
+		{"NotDue", inside, schedule.TaskState{Interval: 3, LastSuccess: day(2026, 6, 12)}, "not due until 2026-06-15; " + schedule.DisabledNote},
+		{"Randomized", inside, schedule.TaskState{Interval: 1, Randomized: true}, "scheduled at a random time in the window; " + schedule.DisabledNote},
+		{"Enabled", inside, schedule.TaskState{Enabled: true, Interval: 1}, "inside the window: starts now"},
+	} {
+		if got := schedule.StartTask(tc.now, w, tc.state, fixedRand{}).Reason; got != tc.want {
+			t.Errorf("%s: reason %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	if got := schedule.StartAll(inside, w, schedule.TaskState{Interval: 1}, fixedRand{}); got.Verdict != schedule.Leave || got.Reason != "disabled in the settings" {
+		t.Errorf("start-all of a disabled task: %v %q, want leave, disabled in the settings", got.Verdict, got.Reason)
 	}
 }
 

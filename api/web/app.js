@@ -66,7 +66,10 @@ function renderTasks(tasks, plan) {
     return el('tr', { 'data-task': t.name },
       el('td', {}, el('strong', {}, t.title), el('br'), el('span', { class: 'muted' }, t.name)),
       el('td', {}, t.interval === 1 ? 'day' : t.interval + ' days'),
-      el('td', { class: t.enabled ? 'enabled-yes' : 'enabled-no' }, t.enabled ? 'yes' : 'no'),
+      el('td', {
+        class: t.enabled ? 'enabled-yes' : 'enabled-no',
+        title: t.enabled ? 'Runs in the nightly window and with Start all' : 'Disabled for the schedule: only its Start button runs it',
+      }, t.enabled ? 'yes' : 'no'),
       el('td', {}, tonight),
       el('td', { class: 'actions' },
         el('button', { type: 'button', className: 'start', onclick: () => act('POST', '/butler/' + encodeURIComponent(t.name), 'Started ' + t.name + '.') }, 'Start'),

@@ -177,9 +177,10 @@ func (c *cli) startCmd() *cobra.Command {
 		Short: "Start a task, or every enabled task",
 		Long: `Start a task as POST /butler/TASK does: it runs now if it is due, is
 scheduled in the window if it is randomized and the window is open, and is
-recorded as skipped when it is not due. --now starts it now whatever its day,
-window or enabled setting. --wait follows the run to its end and exits 1
-unless it succeeded.
+recorded as skipped when it is not due. A task disabled in the settings
+starts by the same rules: its setting only keeps it out of the nightly plan
+and of --all. --now starts it now whatever its day or window. --wait follows
+the run to its end and exits 1 unless it succeeded.
 
 --all starts every enabled task under the start-all rules (POST /butler).`,
 		Example: `  butler start BackupDatabase
@@ -233,7 +234,7 @@ unless it succeeded.
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "start every enabled task (POST /butler)")
-	cmd.Flags().BoolVar(&now, "now", false, "start it now whatever its day, window or enabled setting (?force=1)")
+	cmd.Flags().BoolVar(&now, "now", false, "start it now whatever its day or window (?force=1)")
 	cmd.Flags().BoolVar(&wait, "wait", false, "follow the run to its end; exit 1 unless it succeeded")
 	c.clientFlags(cmd)
 	return cmd
@@ -241,6 +242,7 @@ unless it succeeded.
 
 // startFailure is the error of a refused start, with what to do about it.
 func startFailure(cn *conn, name client.TaskName, err error) error {
+	// A Butler older than this one refuses a disabled task with 409.
 	if errors.Is(err, client.ErrDisabled) {
 		var ce *client.Error
 		errors.As(err, &ce)
