@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/plexbutler/butler/schedule"
 )
@@ -19,7 +21,13 @@ const (
 	SettingMaxConcurrentTasks = "ButlerMaxConcurrentTasks"
 	SettingTimeZone           = "ButlerTimeZone"
 	SettingRunRetentionDays   = "ButlerRunRetentionDays"
+	// SettingFriendlyName is the server's name, as a Plex server names the
+	// setting; blank means the name the server was started with.
+	SettingFriendlyName = "FriendlyName"
 )
+
+// MaxFriendlyNameLength bounds FriendlyName, in characters.
+const MaxFriendlyNameLength = 255
 
 // Setting types, as Plex names them.
 const (
@@ -80,13 +88,26 @@ func (d SettingDef) Canonical(raw string) (string, error) {
 	}
 }
 
+// hourEnum returns the choices of ButlerStartHour and ButlerEndHour exactly
+// as a Plex server sends them: "0:Midnight|1:1 am|...|12:Noon|13:1 pm|...|23:11 pm".
+// Clients split each choice at its first ':' (python-plexapi at every ':'),
+// so a label must not hold one.
 func hourEnum() string {
 	var b strings.Builder
 	for h := range 24 {
 		if h > 0 {
 			b.WriteByte('|')
 		}
-		fmt.Fprintf(&b, "%d:%d:00", h, h)
+		switch {
+		case h == 0:
+			b.WriteString("0:Midnight")
+		case h == 12:
+			b.WriteString("12:Noon")
+		case h < 12:
+			fmt.Fprintf(&b, "%d:%d am", h, h)
+		default:
+			fmt.Fprintf(&b, "%d:%d pm", h, h-12)
+		}
 	}
 	return b.String()
 }
@@ -101,6 +122,8 @@ func SettingDefs(catalog []Task, dataDir, hostZone string) []SettingDef {
 		hostZone = "UTC"
 	}
 	defs := []SettingDef{
+		{ID: SettingFriendlyName, Label: "Friendly name", Summary: "This name will be used to identify this server to Plex clients. If you leave it blank, the friendly_name of the config file is used, else the host name.",
+			Type: TypeText, Default: "", Group: "general", CheckFunc: checkFriendlyName},
 		{ID: SettingStartHour, Label: "Time at which tasks start to run", Summary: "The time at which the server starts running background maintenance tasks.",
 			Type: TypeInt, Default: "2", Group: "butler", EnumValues: hourEnum(), Min: 0, Max: 23},
 		{ID: SettingEndHour, Label: "Time at which tasks stop running", Summary: "The time at which the background maintenance tasks stop running.",
@@ -139,6 +162,23 @@ func checkZone(raw string) (string, error) {
 	}
 	if _, err := time.LoadLocation(name); err != nil {
 		return "", fmt.Errorf("unknown time zone %q; give an IANA name such as Europe/Berlin, or UTC", name)
+	}
+	return name, nil
+}
+
+// checkFriendlyName accepts a name of at most MaxFriendlyNameLength
+// characters without control characters, and returns it without
+// surrounding spaces; blank is allowed (the server's own name is used).
+func checkFriendlyName(raw string) (string, error) {
+	name := strings.TrimSpace(raw)
+	if !utf8.ValidString(name) {
+		return "", fmt.Errorf("the name is not valid UTF-8; send it percent-encoded as UTF-8")
+	}
+	if n := utf8.RuneCountInString(name); n > MaxFriendlyNameLength {
+		return "", fmt.Errorf("the name has %d characters; give at most %d", n, MaxFriendlyNameLength)
+	}
+	if i := strings.IndexFunc(name, unicode.IsControl); i >= 0 {
+		return "", fmt.Errorf("the name holds a control character (%U at byte %d); give a name of printable characters", []rune(name[i:])[0], i)
 	}
 	return name, nil
 }
@@ -210,6 +250,10 @@ func (s Settings) Retention() time.Duration {
 
 // BackupPath returns ButlerDatabaseBackupPath.
 func (s Settings) BackupPath() string { return s.values[SettingBackupPath] }
+
+// FriendlyName returns the FriendlyName setting: the server's name, or ""
+// when the name the server was started with is to be used.
+func (s Settings) FriendlyName() string { return s.values[SettingFriendlyName] }
 
 // Enabled reports whether the task's enable setting is on.
 func (s Settings) Enabled(t Task) bool { return s.values[t.Setting] == "true" }

@@ -75,3 +75,45 @@ func TestSettings_StoredLocalZoneFallsBack(t *testing.T) {
 		t.Fatalf("start hour %q, want the stored 3", got)
 	}
 }
+
+// TestSettings_HourChoices checks the choices of the window's hours: exactly
+// what a Plex server sends, which clients split at ':' into value and label
+// (python-plexapi at every ':', so a label holds none).
+func TestSettings_HourChoices(t *testing.T) {
+	const want = "0:Midnight|1:1 am|2:2 am|3:3 am|4:4 am|5:5 am|6:6 am|7:7 am|8:8 am|9:9 am|10:10 am|11:11 am|12:Noon|" +
+		"13:1 pm|14:2 pm|15:3 pm|16:4 pm|17:5 pm|18:6 pm|19:7 pm|20:8 pm|21:9 pm|22:10 pm|23:11 pm"
+	defs := butler.SettingDefs(nil, t.TempDir(), "UTC")
+	for _, id := range []string{butler.SettingStartHour, butler.SettingEndHour} {
+		if got := settingDef(t, defs, id).EnumValues; got != want {
+			t.Errorf("%s choices %q, want %q", id, got, want)
+		}
+	}
+}
+
+// TestSettings_FriendlyName checks FriendlyName: a Plex server's general
+// setting, blank by default (the server's own name), trimmed, at most 255
+// characters, no control characters.
+func TestSettings_FriendlyName(t *testing.T) {
+	d := settingDef(t, butler.SettingDefs(nil, t.TempDir(), "UTC"), butler.SettingFriendlyName)
+	if d.Group != "general" || d.Type != butler.TypeText || d.Default != "" || d.Hidden {
+		t.Fatalf("FriendlyName: %+v", d)
+	}
+	for _, c := range []struct{ raw, want, err string }{
+		{"Kitchen", "Kitchen", ""},
+		{"  Salle à manger ", "Salle à manger", ""},
+		{"", "", ""},
+		{strings.Repeat("é", 255), strings.Repeat("é", 255), ""},
+		{strings.Repeat("é", 256), "", "has 256 characters; give at most 255"},
+		{"a\tb", "", "control character"},
+		{"a\x00b", "", "control character"},
+		{"a\xffb", "", "not valid UTF-8"},
+	} {
+		got, err := d.Canonical(c.raw)
+		switch {
+		case c.err == "" && (err != nil || got != c.want):
+			t.Errorf("Canonical(%q) = %q, %v; want %q", c.raw, got, err, c.want)
+		case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err) || !strings.HasPrefix(err.Error(), "FriendlyName: ")):
+			t.Errorf("Canonical(%q) = %q, %v; want an error naming FriendlyName saying %q", c.raw, got, err, c.err)
+		}
+	}
+}
