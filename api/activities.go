@@ -179,12 +179,17 @@ func handleWebsocket(m *butler.Manager, n *notifier, log *slog.Logger) http.Hand
 
 func handleEventSource(m *butler.Manager, n *notifier, log *slog.Logger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		rc := http.NewResponseController(w)
-		sub := m.Subscribe()
-		defer sub.Close()
 		h := w.Header()
 		h.Set("Content-Type", "text/event-stream")
 		h.Set("X-Accel-Buffering", "no")
+		if r.Method == http.MethodHead {
+			// The headers of the stream, and no stream.
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		rc := http.NewResponseController(w)
+		sub := m.Subscribe()
+		defer sub.Close()
 		w.WriteHeader(http.StatusOK)
 		if err := rc.Flush(); err != nil {
 			return

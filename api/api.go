@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/plexbutler/butler"
 	"github.com/plexbutler/butler/apitype"
@@ -25,10 +26,20 @@ type Config struct {
 	// Token is the access token every route but identity needs.
 	Token  string
 	Logger *slog.Logger
-	// Version, MachineIdentifier and FriendlyName answer GET /identity.
+	// Version and MachineIdentifier answer GET / and GET /identity.
 	Version           string
 	MachineIdentifier string
-	FriendlyName      string
+	// FriendlyName is the server's name in GET / and GET /identity while
+	// the FriendlyName setting is blank; the setting, when set, wins.
+	FriendlyName string
+	// Platform and PlatformVersion describe the host in GET /, as a Plex
+	// server names them ("Linux", "6.8.0-55-generic"); by default they are
+	// read from the host (see hostPlatform).
+	Platform        string
+	PlatformVersion string
+	// UpdatedAt is when the server was installed or updated (updatedAt in
+	// GET /); by default the modification time of the running executable.
+	UpdatedAt time.Time
 	// Metrics, when set, is served at GET /metrics, behind the token unless
 	// MetricsPublic.
 	Metrics       http.Handler
@@ -54,6 +65,12 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Platform == "" {
+		cfg.Platform, cfg.PlatformVersion = hostPlatform()
+	}
+	if cfg.UpdatedAt.IsZero() {
+		cfg.UpdatedAt = executableTime()
 	}
 	web, err := newDashboard()
 	if err != nil {

@@ -29,6 +29,9 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 
 const token = "test-token-0123456789"
 
+// testUpdatedAt is the updatedAt of the test servers' root.
+var testUpdatedAt = time.Date(2026, time.January, 2, 3, 4, 5, 0, time.UTC)
+
 // blocker is an action that announces each start and runs until its context
 // ends or it is released. It counts how many of its runs overlap.
 type blocker struct {
@@ -128,7 +131,8 @@ func newServer(t *testing.T) *server {
 		t.Fatal(err)
 	}
 	mt.Watch(m)
-	h, err := api.NewHandler(api.Config{Manager: m, Token: token, Version: "1.2.3", MachineIdentifier: "abc", FriendlyName: "test", Metrics: mt.Handler()})
+	h, err := api.NewHandler(api.Config{Manager: m, Token: token, Version: "1.2.3", MachineIdentifier: "abc", FriendlyName: "test",
+		Platform: "Linux", PlatformVersion: "6.1.0-test", UpdatedAt: testUpdatedAt, Metrics: mt.Handler()})
 	if err != nil {
 		t.Fatal(err)
 	}

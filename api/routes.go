@@ -48,7 +48,7 @@ func addRoutes(rt *router, cfg Config, web *dashboard) {
 	rt.handle(http.MethodGet, "/web", web.ServeHTTP)
 
 	rt.handlePublic(http.MethodGet, "/identity", handleIdentity(cfg))
-	rt.handle(http.MethodGet, "/", handleIdentity(cfg))
+	rt.handle(http.MethodGet, "/", handleRoot(cfg))
 	rt.handlePublic(http.MethodGet, "/healthz", handleHealth(m))
 	if cfg.Metrics != nil {
 		if cfg.MetricsPublic {
@@ -265,13 +265,6 @@ func matchID(m *butler.Manager, id string) string {
 		}
 	}
 	return id
-}
-
-func handleIdentity(cfg Config) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		id := apitype.Identity{MachineIdentifier: cfg.MachineIdentifier, Version: cfg.Version, FriendlyName: cfg.FriendlyName}
-		encode(w, r, http.StatusOK, apitype.IdentityResponse{MediaContainer: id}, id)
-	}
 }
 
 // handleHealth answers 200 "ok" while the store can write, and 503 with

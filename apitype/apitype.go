@@ -152,19 +152,92 @@ func (v *SettingValue) UnmarshalXMLAttr(a xml.Attr) error {
 	return nil
 }
 
-// IdentityResponse is the JSON body of GET / and GET /identity.
+// IdentityResponse is the JSON body of GET /identity.
 type IdentityResponse struct {
 	MediaContainer Identity `json:"MediaContainer"`
 }
 
-// Identity is the server's MediaContainer of GET / and GET /identity.
+// Identity is the MediaContainer of GET /identity: what a Plex server sends
+// (size 0, claimed, machineIdentifier, version), and the server's friendly
+// name, which a Plex server sends only at the root.
 type Identity struct {
 	XMLName           xml.Name `json:"-" xml:"MediaContainer"`
 	Size              int      `json:"size" xml:"size,attr"`
-	Claimed           bool     `json:"claimed" xml:"claimed,attr"`
+	Claimed           Bool     `json:"claimed" xml:"claimed,attr"`
 	MachineIdentifier string   `json:"machineIdentifier" xml:"machineIdentifier,attr"`
 	Version           string   `json:"version" xml:"version,attr"`
 	FriendlyName      string   `json:"friendlyName,omitempty" xml:"friendlyName,attr,omitempty"`
+}
+
+// ServerResponse is the JSON body of GET /.
+type ServerResponse struct {
+	MediaContainer Server `json:"MediaContainer"`
+}
+
+// Server is the MediaContainer of GET /, the server's description, with
+// the attributes a Plex server sends there, in its order (alphabetical),
+// and one Directory per part of the API the server serves. Flags are
+// booleans in JSON and 1/0 in XML; counts and times are JSON numbers; lists
+// (ownerFeatures, diagnostics, transcoderVideo*) are comma-separated text,
+// empty when there is nothing in them.
+type Server struct {
+	XMLName                       xml.Name    `json:"-" xml:"MediaContainer"`
+	Size                          int         `json:"size" xml:"size,attr"`
+	AllowCameraUpload             Bool        `json:"allowCameraUpload" xml:"allowCameraUpload,attr"`
+	AllowChannelAccess            Bool        `json:"allowChannelAccess" xml:"allowChannelAccess,attr"`
+	AllowMediaDeletion            Bool        `json:"allowMediaDeletion" xml:"allowMediaDeletion,attr"`
+	AllowSharing                  Bool        `json:"allowSharing" xml:"allowSharing,attr"`
+	AllowSync                     Bool        `json:"allowSync" xml:"allowSync,attr"`
+	AllowTuners                   Bool        `json:"allowTuners" xml:"allowTuners,attr"`
+	BackgroundProcessing          Bool        `json:"backgroundProcessing" xml:"backgroundProcessing,attr"`
+	Certificate                   Bool        `json:"certificate" xml:"certificate,attr"`
+	CompanionProxy                Bool        `json:"companionProxy" xml:"companionProxy,attr"`
+	Diagnostics                   string      `json:"diagnostics" xml:"diagnostics,attr"`
+	EventStream                   Bool        `json:"eventStream" xml:"eventStream,attr"`
+	FriendlyName                  string      `json:"friendlyName" xml:"friendlyName,attr"`
+	HubSearch                     Bool        `json:"hubSearch" xml:"hubSearch,attr"`
+	ItemClusters                  Bool        `json:"itemClusters" xml:"itemClusters,attr"`
+	LiveTV                        int         `json:"livetv" xml:"livetv,attr"`
+	MachineIdentifier             string      `json:"machineIdentifier" xml:"machineIdentifier,attr"`
+	MediaProviders                Bool        `json:"mediaProviders" xml:"mediaProviders,attr"`
+	Multiuser                     Bool        `json:"multiuser" xml:"multiuser,attr"`
+	MusicAnalysis                 int         `json:"musicAnalysis" xml:"musicAnalysis,attr"`
+	MyPlex                        Bool        `json:"myPlex" xml:"myPlex,attr"`
+	MyPlexMappingState            string      `json:"myPlexMappingState" xml:"myPlexMappingState,attr"`
+	MyPlexSigninState             string      `json:"myPlexSigninState" xml:"myPlexSigninState,attr"`
+	MyPlexSubscription            Bool        `json:"myPlexSubscription" xml:"myPlexSubscription,attr"`
+	MyPlexUsername                string      `json:"myPlexUsername" xml:"myPlexUsername,attr"`
+	OfflineTranscode              int         `json:"offlineTranscode" xml:"offlineTranscode,attr"`
+	OwnerFeatures                 string      `json:"ownerFeatures" xml:"ownerFeatures,attr"`
+	PhotoAutoTag                  Bool        `json:"photoAutoTag" xml:"photoAutoTag,attr"`
+	Platform                      string      `json:"platform" xml:"platform,attr"`
+	PlatformVersion               string      `json:"platformVersion" xml:"platformVersion,attr"`
+	PluginHost                    Bool        `json:"pluginHost" xml:"pluginHost,attr"`
+	PushNotifications             Bool        `json:"pushNotifications" xml:"pushNotifications,attr"`
+	ReadOnlyLibraries             Bool        `json:"readOnlyLibraries" xml:"readOnlyLibraries,attr"`
+	Sync                          Bool        `json:"sync" xml:"sync,attr"`
+	TranscoderActiveVideoSessions int         `json:"transcoderActiveVideoSessions" xml:"transcoderActiveVideoSessions,attr"`
+	TranscoderAudio               Bool        `json:"transcoderAudio" xml:"transcoderAudio,attr"`
+	TranscoderLyrics              Bool        `json:"transcoderLyrics" xml:"transcoderLyrics,attr"`
+	TranscoderPhoto               Bool        `json:"transcoderPhoto" xml:"transcoderPhoto,attr"`
+	TranscoderSubtitles           Bool        `json:"transcoderSubtitles" xml:"transcoderSubtitles,attr"`
+	TranscoderVideo               Bool        `json:"transcoderVideo" xml:"transcoderVideo,attr"`
+	TranscoderVideoBitrates       string      `json:"transcoderVideoBitrates" xml:"transcoderVideoBitrates,attr"`
+	TranscoderVideoQualities      string      `json:"transcoderVideoQualities" xml:"transcoderVideoQualities,attr"`
+	TranscoderVideoResolutions    string      `json:"transcoderVideoResolutions" xml:"transcoderVideoResolutions,attr"`
+	UpdatedAt                     int64       `json:"updatedAt" xml:"updatedAt,attr"`
+	Updater                       Bool        `json:"updater" xml:"updater,attr"`
+	Version                       string      `json:"version" xml:"version,attr"`
+	VoiceSearch                   Bool        `json:"voiceSearch" xml:"voiceSearch,attr"`
+	Directory                     []Directory `json:"Directory" xml:"Directory"`
+}
+
+// Directory is one child of the root MediaContainer: a part of the API,
+// whose key is its path relative to the root.
+type Directory struct {
+	Count int    `json:"count" xml:"count,attr"`
+	Key   string `json:"key" xml:"key,attr"`
+	Title string `json:"title" xml:"title,attr"`
 }
 
 // ErrorsResponse is the JSON body of an error other than 401 and 404.
