@@ -29,7 +29,7 @@ const (
 
 // StartResult says what a start did with a task.
 type StartResult struct {
-	Task TaskName
+	Task    TaskName
 	Outcome StartOutcome
 	// Run is the run made or found; its ID is 0 when there is none.
 	Run Run
@@ -40,7 +40,7 @@ type StartResult struct {
 
 // StopResult says what a stop did.
 type StopResult struct {
-	Task TaskName
+	Task    TaskName
 	Outcome StopOutcome
 	// Run is the run as it was when the stop answered.
 	Run Run
