@@ -7,7 +7,7 @@ import (
 
 // Error codes of the Butler. Each maps to one HTTP status in package api.
 const (
-	ECONFLICT    = "conflict"    // the request conflicts with the state (a disabled task)
+	ECONFLICT    = "conflict"    // the request conflicts with the state (409)
 	EINTERNAL    = "internal"    // a fault inside the server
 	EINVALID     = "invalid"     // bad input
 	ENOTFOUND    = "not_found"   // no such task, run or setting

@@ -18,8 +18,9 @@ var (
 	ErrNotFound = errors.New("client: not found")
 	// ErrUnauthorized: 401, the token is missing or wrong.
 	ErrUnauthorized = errors.New("client: unauthorized")
-	// ErrDisabled: 409, the task is disabled in the settings (start it with
-	// Force to run it anyway).
+	// ErrDisabled: 409, the task is disabled in the settings. Only servers
+	// older than the one of this SDK answer so: an explicit start now runs
+	// a disabled task, as a Plex server does.
 	ErrDisabled = errors.New("client: task disabled")
 	// ErrBadRequest: 400, an invalid value (a setting, a query parameter);
 	// the server changed nothing.
