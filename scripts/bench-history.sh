@@ -12,8 +12,8 @@
 #
 # PostgreSQL comes from BUTLER_BENCH_DATABASE_URL, by default the local
 # server (postgres://postgres@127.0.0.1:5432/postgres); each setup gets a
-# database of its own there, dropped afterwards. It takes about six minutes
-# and needs 2.5 GiB free in the temporary directory (TMPDIR, default /tmp)
+# database of its own there, dropped afterwards. It takes about five minutes
+# and needs 1.5 GiB free in the temporary directory (TMPDIR, default /tmp)
 # and as much on the PostgreSQL server.
 #
 #	scripts/bench-history.sh [OUT.md] [historybench flags]
