@@ -144,6 +144,12 @@ func (s watchedStore) CreateRun(ctx context.Context, r *Run, enqueue EnqueueFunc
 	return run, err
 }
 
+func (s watchedStore) CreateRuns(ctx context.Context, rs []*Run, enqueue EnqueueFunc) ([]Run, []error, error) {
+	runs, errs, err := s.Store.CreateRuns(ctx, rs, enqueue)
+	s.h.observe(err)
+	return runs, errs, err
+}
+
 func (s watchedStore) QueueRun(ctx context.Context, id int64, at time.Time, enqueue EnqueueFunc) (Run, bool, error) {
 	r, ok, err := s.Store.QueueRun(ctx, id, at, enqueue)
 	s.h.observe(err)

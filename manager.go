@@ -34,7 +34,8 @@ type TxQueue interface {
 	EnqueueTx(ctx context.Context, tx *sql.Tx, r Run) (jobID int64, err error)
 	// Committed is called once the transaction that inserted r's job has
 	// committed (a queue whose workers learn of new jobs only from its own
-	// inserts wakes them then).
+	// inserts wakes them then). When one transaction queued several runs
+	// it is called once for each queue they are in, with one of them.
 	Committed(ctx context.Context, r Run)
 }
 

@@ -188,71 +188,106 @@ func (m *Manager) StartAll(ctx context.Context) ([]StartResult, error) {
 	}
 	now := m.now()
 	w := s.Window()
-	var out []StartResult
+	var ds []decided
 	for _, t := range m.catalog {
 		d := schedule.StartAll(now, w, taskState(t, s, active, records), m.rnd)
 		if d.Verdict == schedule.Leave {
 			continue
 		}
-		res, err := m.apply(ctx, t, d, TriggerStartAll, now)
-		if err != nil {
-			return out, err
-		}
-		out = append(out, res)
+		ds = append(ds, decided{t, d})
 	}
-	return out, nil
+	// One transaction for them all.
+	return m.applyAll(ctx, ds, TriggerStartAll, now)
+}
+
+// decided is a task and the decision that makes a run of it.
+type decided struct {
+	task Task
+	d    schedule.Decision
 }
 
 // apply carries out a decision that makes a run.
 func (m *Manager) apply(ctx context.Context, t Task, d schedule.Decision, trigger Trigger, now time.Time) (StartResult, error) {
-	r := Run{Task: t.Name, Trigger: trigger, Day: d.Day, Reason: d.Reason, CreatedAt: now, ScheduledAt: now, Progress: -1}
-	var outcome StartOutcome
-	switch d.Verdict {
-	case schedule.Skip:
-		r.State, r.Outcome, r.EndedAt = StateFinished, OutcomeSkipped, now
-		outcome = StartSkipped
-	case schedule.Schedule:
-		r.State, r.ScheduledAt, r.Window = StateScheduled, d.At, d.Window
-		r.Queue = QueueMaintenance
-		if trigger == TriggerStartTask {
-			r.Queue = QueueManual
-		}
-		outcome = StartScheduled
-	case schedule.Queue:
-		r.State, r.Queue, r.Window = StateQueued, QueueMaintenance, d.Window
-		outcome = StartQueued
-	case schedule.StartNow:
-		r.State, r.Queue = StateQueued, QueueManual
-		outcome = StartStarted
-	default:
-		return StartResult{}, fmt.Errorf("apply: unexpected verdict %v", d.Verdict)
-	}
-	created, err := m.store.CreateRun(ctx, &r, m.enqueueFunc())
-	if errors.Is(err, ErrActiveRun) {
-		// Another node (or the planner) made one first.
-		if created.State.Working() {
-			return StartResult{Task: t.Name, Outcome: StartRunning, Run: created, Reason: "already running"}, nil
-		}
-		return waitingResult(created, now), nil
-	}
+	res, err := m.applyAll(ctx, []decided{{t, d}}, trigger, now)
 	if err != nil {
-		return StartResult{}, fmt.Errorf("create run of %s: %w", t.Name, err)
+		return StartResult{}, err
 	}
-	if created.State == StateFinished {
-		m.observe(created)
+	return res[0], nil
+}
+
+// applyAll carries out decisions that make runs, in one transaction of the
+// store, and returns what it did with each, in order.
+func (m *Manager) applyAll(ctx context.Context, ds []decided, trigger Trigger, now time.Time) ([]StartResult, error) {
+	if len(ds) == 0 {
+		return nil, nil
 	}
-	m.logger.InfoContext(ctx, "butler: run "+string(created.State), slog.String("task", string(t.Name)),
-		slog.Int64("run", created.ID), slog.String("trigger", string(trigger)), slog.String("reason", d.Reason))
-	res := StartResult{Task: t.Name, Outcome: outcome, Run: created, Reason: d.Reason}
-	switch created.State {
-	case StateQueued:
-		res.RunAt = now
-		m.handOver(ctx, created)
-	case StateScheduled:
-		res.RunAt = created.ScheduledAt
+	runs := make([]*Run, len(ds))
+	outcomes := make([]StartOutcome, len(ds))
+	for i, x := range ds {
+		r := &Run{Task: x.task.Name, Trigger: trigger, Day: x.d.Day, Reason: x.d.Reason, CreatedAt: now, ScheduledAt: now, Progress: -1}
+		switch x.d.Verdict {
+		case schedule.Skip:
+			r.State, r.Outcome, r.EndedAt = StateFinished, OutcomeSkipped, now
+			outcomes[i] = StartSkipped
+		case schedule.Schedule:
+			r.State, r.ScheduledAt, r.Window = StateScheduled, x.d.At, x.d.Window
+			r.Queue = QueueMaintenance
+			if trigger == TriggerStartTask {
+				r.Queue = QueueManual
+			}
+			outcomes[i] = StartScheduled
+		case schedule.Queue:
+			r.State, r.Queue, r.Window = StateQueued, QueueMaintenance, x.d.Window
+			outcomes[i] = StartQueued
+		case schedule.StartNow:
+			r.State, r.Queue = StateQueued, QueueManual
+			outcomes[i] = StartStarted
+		default:
+			return nil, fmt.Errorf("apply: unexpected verdict %v for %s", x.d.Verdict, x.task.Name)
+		}
+		runs[i] = r
+	}
+	created, errs, err := m.store.CreateRuns(ctx, runs, m.enqueueFunc())
+	if err != nil {
+		if len(ds) == 1 {
+			return nil, fmt.Errorf("create run of %s: %w", ds[0].task.Name, err)
+		}
+		return nil, fmt.Errorf("create %d runs: %w", len(ds), err)
+	}
+	out := make([]StartResult, len(ds))
+	var queued []Run
+	scheduled := false
+	for i, x := range ds {
+		c := created[i]
+		if errors.Is(errs[i], ErrActiveRun) {
+			// Another node (or the planner) made one first.
+			if c.State.Working() {
+				out[i] = StartResult{Task: x.task.Name, Outcome: StartRunning, Run: c, Reason: "already running"}
+			} else {
+				out[i] = waitingResult(c, now)
+			}
+			continue
+		}
+		if c.State == StateFinished {
+			m.observe(c)
+		}
+		m.logger.InfoContext(ctx, "butler: run "+string(c.State), slog.String("task", string(x.task.Name)),
+			slog.Int64("run", c.ID), slog.String("trigger", string(trigger)), slog.String("reason", x.d.Reason))
+		out[i] = StartResult{Task: x.task.Name, Outcome: outcomes[i], Run: c, Reason: x.d.Reason}
+		switch c.State {
+		case StateQueued:
+			out[i].RunAt = now
+			queued = append(queued, c)
+		case StateScheduled:
+			out[i].RunAt = c.ScheduledAt
+			scheduled = true
+		}
+	}
+	m.handOver(ctx, queued...)
+	if scheduled {
 		m.poke()
 	}
-	return res, nil
+	return out, nil
 }
 
 // enqueueFunc returns what inserts a queued run's job in the store's
@@ -271,16 +306,21 @@ func (m *Manager) enqueueFunc() EnqueueFunc {
 	}
 }
 
-// handOver finishes the hand-over of a run that was just queued: its job
-// was inserted in the store's transaction (TxQueue), which has committed;
-// or, for a queue without transactional inserts, it is inserted now.
-func (m *Manager) handOver(ctx context.Context, r Run) {
-	if r.JobID == 0 {
-		m.enqueue(ctx, r)
-		return
-	}
-	if tq, ok := m.queue.(TxQueue); ok {
-		tq.Committed(ctx, r)
+// handOver finishes the hand-over of runs that were just queued: their
+// jobs were inserted in the store's transaction (TxQueue), which has
+// committed, and the queue is told so once for each of its queues; or, for
+// a queue without transactional inserts, they are inserted now.
+func (m *Manager) handOver(ctx context.Context, runs ...Run) {
+	tq, _ := m.queue.(TxQueue)
+	told := map[string]bool{}
+	for _, r := range runs {
+		switch {
+		case r.JobID == 0 || tq == nil:
+			m.enqueue(ctx, r)
+		case !told[r.Queue]:
+			told[r.Queue] = true
+			tq.Committed(ctx, r)
+		}
 	}
 }
 

@@ -227,7 +227,7 @@ func (m *Manager) planWindow(ctx context.Context, now time.Time, s Settings, d s
 		m.logger.ErrorContext(ctx, "butler: planner", slog.String("error", err.Error()))
 		return false
 	}
-	ok := true
+	var ds []decided
 	for _, t := range m.catalog {
 		st := taskState(t, s, active, records)
 		done := ran[t.Name] || records[t.Name].Suppressed == d
@@ -235,10 +235,12 @@ func (m *Manager) planWindow(ctx context.Context, now time.Time, s Settings, d s
 		if dec.Verdict == schedule.Leave {
 			continue
 		}
-		if _, err := m.apply(ctx, t, dec, TriggerWindow, now); err != nil {
-			m.logger.ErrorContext(ctx, "butler: plan task", slog.String("task", string(t.Name)), slog.String("error", err.Error()))
-			ok = false
-		}
+		ds = append(ds, decided{t, dec})
 	}
-	return ok
+	// One transaction for the whole plan: it is made, or tried again soon.
+	if _, err := m.applyAll(ctx, ds, TriggerWindow, now); err != nil {
+		m.logger.ErrorContext(ctx, "butler: plan the window", slog.Int("tasks", len(ds)), slog.String("error", err.Error()))
+		return false
+	}
+	return true
 }

@@ -85,6 +85,10 @@ type Store interface {
 	// recorded (r.JobID): no reader ever sees the queued run without its job,
 	// and a failed enqueue leaves no run.
 	CreateRun(ctx context.Context, r *Run, enqueue EnqueueFunc) (Run, error)
+	// CreateRuns creates several runs in one transaction, each as CreateRun
+	// does: errs[i] is ErrActiveRun (and runs[i] that active run) or nil.
+	// Any other failure creates none and is err.
+	CreateRuns(ctx context.Context, rs []*Run, enqueue EnqueueFunc) (runs []Run, errs []error, err error)
 	// Run returns one run; ENOTFOUND when there is none.
 	Run(ctx context.Context, id int64) (Run, error)
 	// RunByUUID returns the run whose UUID is id; ENOTFOUND when none.

@@ -118,6 +118,10 @@ type Config struct {
 	// Node is the River client id, shown as the job's attempted-by.
 	Node   string
 	Logger *slog.Logger
+	// FetchPollInterval is how often the workers look for jobs they were
+	// not told of; 0 for River's default (1 s). Tests make it long, to
+	// learn whether they are told.
+	FetchPollInterval time.Duration
 }
 
 // localDriver is River's SQLite driver reporting that it has no listener.
@@ -183,6 +187,7 @@ func (e *Engine) riverConfig(cfg Config, workers *river.Workers) *river.Config {
 		// a start should reach its task in milliseconds, and Butler's job
 		// rate is low, so a short cooldown costs nothing.
 		FetchCooldown:               2 * time.Millisecond,
+		FetchPollInterval:           cfg.FetchPollInterval,
 		JobTimeout:                  -1, // the Butler applies each task's own limit
 		MaxAttempts:                 1,  // a run executes at most once, even after a crash
 		RescueStuckJobsAfter:        5 * time.Minute,
@@ -224,7 +229,11 @@ func NewPostgres(pool *pgxpool.Pool, db *sql.DB, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
-	inserter, err := river.NewClient(riverdatabasesql.New(db), &river.Config{Logger: quiet(cfg.Logger)})
+	// River sends at most one insert notification per queue per
+	// FetchCooldown (100 ms by default): a start sooner after the last one
+	// would wait for the workers' next poll (1 s). The same 2 ms as the
+	// workers'.
+	inserter, err := river.NewClient(riverdatabasesql.New(db), &river.Config{Logger: quiet(cfg.Logger), FetchCooldown: rc.FetchCooldown})
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}

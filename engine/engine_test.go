@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -251,4 +252,47 @@ func TestEngine_EnqueueTxPostgres(t *testing.T) {
 		}
 		return n
 	})
+}
+
+// On PostgreSQL the workers are told of each job a start inserts, however
+// soon after the previous one: with polling made rare, starts 5 ms apart
+// are all worked (the inserting client's notification limit was 100 ms).
+func TestEngine_PostgresStartsInQuickSuccessionAreNotified(t *testing.T) {
+	url := pgtest.Schema(t)
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx, func(ctx context.Context) error { return engine.MigratePostgres(ctx, db.Pool()) }); err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.NewPostgres(db.Pool(), db.Store.DB, engine.Config{Node: "a", FetchPollInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex := &executor{got: make(chan int64, 5)}
+	if err := eng.Start(ctx, ex); err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Stop(ctx)
+	want := map[int64]bool{}
+	for i := range 3 {
+		r := butler.Run{Task: butler.TaskName(fmt.Sprintf("T%d", i)), Trigger: butler.TriggerStartTask, State: butler.StateQueued,
+			Queue: butler.QueueManual, Progress: -1}
+		created, err := db.CreateRun(ctx, &r, eng.EnqueueTx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		eng.Committed(ctx, created)
+		want[created.ID] = true
+		time.Sleep(5 * time.Millisecond) // the point: starts in quick succession
+	}
+	for range want {
+		delete(want, waitRun(t, ex.got))
+	}
+	if len(want) != 0 {
+		t.Fatalf("runs %v never worked", want)
+	}
 }

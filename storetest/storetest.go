@@ -63,6 +63,7 @@ var suite = []struct {
 	// A run's life.
 	{"QueueRun", testQueueRun},
 	{"CreateRunEnqueuesInItsTransaction", testCreateRunEnqueue},
+	{"CreateRunsInOneTransaction", testCreateRuns},
 	{"QueueRunEnqueuesInItsTransaction", testQueueRunEnqueue},
 	{"MarkStopping", testMarkStopping},
 	{"SetRunProcess", testSetRunProcess},
@@ -934,6 +935,53 @@ func testCreateRunEnqueue(t *testing.T, s butler.Store) {
 		return 1, nil
 	}); err != nil || called {
 		t.Fatalf("CreateRun of a scheduled run: %v, enqueue called %v; want no job", err, called)
+	}
+}
+
+func testCreateRuns(t *testing.T, s butler.Store) {
+	busy := mustCreate(t, s, newRun("busy", butler.StateRunning, at(0)))
+	rs := []*butler.Run{
+		newRun("a", butler.StateQueued, at(0)),
+		newRun("busy", butler.StateQueued, at(0)),
+		newRun("b", butler.StateScheduled, at(time.Hour)),
+		newRun("c", butler.StateFinished, at(0)),
+	}
+	jobs := 0
+	runs, errs, err := s.CreateRuns(t.Context(), rs, func(ctx context.Context, tx *sql.Tx, r butler.Run) (int64, error) {
+		jobs++
+		return int64(100 + jobs), nil
+	})
+	if err != nil || len(runs) != 4 || len(errs) != 4 {
+		t.Fatalf("CreateRuns = %d runs, %d errs, %v", len(runs), len(errs), err)
+	}
+	if !errors.Is(errs[1], butler.ErrActiveRun) || runs[1].ID != busy.ID {
+		t.Errorf("the run of a task with an active run: %+v %v; want that active run and ErrActiveRun", runs[1], errs[1])
+	}
+	for _, i := range []int{0, 2, 3} {
+		if errs[i] != nil || runs[i].ID == 0 || rs[i].ID != runs[i].ID {
+			t.Errorf("run %d (%s): %+v %v; want it created", i, rs[i].Task, runs[i], errs[i])
+			continue
+		}
+		checkRun(t, "created in a batch", mustRun(t, s, runs[i].ID), runs[i])
+	}
+	if jobs != 1 || runs[0].JobID != 101 {
+		t.Errorf("%d jobs inserted, the queued run's job %d; want one job, 101", jobs, runs[0].JobID)
+	}
+	// One failure creates none of them.
+	errQueue := errors.New("the queue refused")
+	_, _, err = s.CreateRuns(t.Context(), []*butler.Run{newRun("d", butler.StateScheduled, at(time.Hour)), newRun("e", butler.StateQueued, at(0))},
+		func(context.Context, *sql.Tx, butler.Run) (int64, error) { return 0, errQueue })
+	if !errors.Is(err, errQueue) {
+		t.Fatalf("CreateRuns with a failing enqueue: %v", err)
+	}
+	active, err := s.ActiveRuns(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range active {
+		if r.Task == "d" || r.Task == "e" {
+			t.Fatalf("a run of a failed batch was kept: %+v", r)
+		}
 	}
 }
 

@@ -189,31 +189,65 @@ func fromNanos(n int64) time.Time {
 // CreateRun inserts r unless its task has an active run; a queued run's
 // job is inserted by enqueue in the same transaction.
 func (d *Store) CreateRun(ctx context.Context, r *butler.Run, enqueue butler.EnqueueFunc) (butler.Run, error) {
-	if r.CreatedAt.IsZero() {
-		r.CreatedAt = time.Now()
+	runs, errs, err := d.CreateRuns(ctx, []*butler.Run{r}, enqueue)
+	if err != nil {
+		return butler.Run{}, err
 	}
-	if r.UUID == "" {
-		r.UUID = butler.NewUUID()
-	}
-	// The active run that refused the insert may end before it is read
-	// (PostgreSQL reads each statement's own snapshot); then try again.
-	for range 10 {
-		run, err, retry := d.createRun(ctx, r, enqueue)
-		if !retry {
-			return run, err
-		}
-	}
-	return butler.Run{}, fmt.Errorf("create run of %s: the active run kept changing", r.Task)
+	return runs[0], errs[0]
 }
 
-func (d *Store) createRun(ctx context.Context, r *butler.Run, enqueue butler.EnqueueFunc) (butler.Run, error, bool) {
+// CreateRuns creates the runs in one transaction, each as CreateRun does;
+// errs[i] is ErrActiveRun (with that run in runs[i]) or nil.
+func (d *Store) CreateRuns(ctx context.Context, rs []*butler.Run, enqueue butler.EnqueueFunc) ([]butler.Run, []error, error) {
+	for _, r := range rs {
+		if r.CreatedAt.IsZero() {
+			r.CreatedAt = time.Now()
+		}
+		if r.UUID == "" {
+			r.UUID = butler.NewUUID()
+		}
+	}
 	tx, err := d.begin(ctx)
 	if err != nil {
-		return butler.Run{}, err, false
+		return nil, nil, err
 	}
 	defer tx.Rollback()
+	runs := make([]butler.Run, len(rs))
+	errs := make([]error, len(rs))
+	for i, r := range rs {
+		// The active run that refused the insert may end before it is
+		// read (PostgreSQL reads each statement's own snapshot); then try
+		// again.
+		for attempt := 1; ; attempt++ {
+			run, err, retry := d.insertRun(ctx, tx, r, enqueue)
+			if !retry {
+				runs[i], errs[i] = run, err
+				break
+			}
+			if attempt == 10 {
+				return nil, nil, fmt.Errorf("create run of %s: the active run kept changing", r.Task)
+			}
+		}
+		if errs[i] != nil && !errors.Is(errs[i], butler.ErrActiveRun) {
+			return nil, nil, errs[i]
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, nil, d.wrap(err)
+	}
+	for i, r := range rs {
+		if errs[i] == nil {
+			r.ID, r.JobID = runs[i].ID, runs[i].JobID
+		}
+	}
+	return runs, errs, nil
+}
+
+// insertRun inserts r in tx, with its job when it is queued; retry says
+// the insert was refused for an active run that has ended since.
+func (d *Store) insertRun(ctx context.Context, tx *sql.Tx, r *butler.Run, enqueue butler.EnqueueFunc) (butler.Run, error, bool) {
 	var id int64
-	err = d.txQueryRow(ctx, tx, sqlInsertRun,
+	err := d.txQueryRow(ctx, tx, sqlInsertRun,
 		r.UUID, string(r.Task), string(r.Trigger), string(r.State), string(r.Outcome), r.Reason, r.Summary, r.Error,
 		dayString(r.Window), dayString(r.Day), r.Queue, r.Node, r.JobID, r.Progress, r.Step,
 		nanos(r.CreatedAt), nanos(r.ScheduledAt), nanos(r.StartedAt), nanos(r.EndedAt)).Scan(&id)
@@ -238,11 +272,7 @@ func (d *Store) createRun(ctx context.Context, r *butler.Run, enqueue butler.Enq
 			return butler.Run{}, err, false
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return butler.Run{}, d.wrap(err), false
-	}
-	r.ID, r.JobID = created.ID, created.JobID
-	return *r, nil, false
+	return created, nil, false
 }
 
 // activeRunOf reads task's active run in tx. It reads it among the active
