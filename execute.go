@@ -133,9 +133,20 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 		defer m.gate.release()
 	}
 	started := m.now()
-	ok, err = m.store.StartRun(ctx, r.ID, m.node, started)
+	// Not cut off by the job's cancellation (a stop): a statement cut off
+	// may still have been committed, and this server would then hold a
+	// running run that nobody ends.
+	ok, err = m.store.StartRun(context.WithoutCancel(ctx), r.ID, m.node, started)
 	if err != nil {
-		return fmt.Errorf("start run %d: %w", r.ID, err)
+		// Whether the start was recorded is unknown (the answer was lost):
+		// end the run if it is running, and give the job back; a run still
+		// queued is offered again.
+		r.StartedAt = started
+		if _, ferr := m.finishDurably(ctx, r, Finish{Outcome: OutcomeInterrupted, EndedAt: m.now(), Progress: -1,
+			Reason: "its start could not be recorded: " + err.Error()}); ferr != nil {
+			return fmt.Errorf("start run %d: %w; then: %w", r.ID, err, ferr)
+		}
+		return ErrRequeue
 	}
 	if !ok {
 		return nil

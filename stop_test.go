@@ -400,3 +400,45 @@ func TestStartTask_StartedRunIsAlreadyRunning(t *testing.T) {
 		}
 	})
 }
+
+// lostAnswerStore records a run's start and then reports a failure, as when
+// the connection drops after the commit (or the statement is cut off by a
+// cancellation after the server ran it).
+type lostAnswerStore struct {
+	*sqlite.DB
+}
+
+func (s lostAnswerStore) StartRun(ctx context.Context, id int64, node string, at time.Time) (bool, error) {
+	if _, err := s.DB.StartRun(ctx, id, node, at); err != nil {
+		return false, err
+	}
+	return false, errors.New("connection reset by peer")
+}
+
+// A start whose record was committed but whose answer was lost does not
+// leave a running run that nobody ends (it would stay running, and then
+// stopping, for ever).
+func TestExecute_LostStartAnswerLeavesNoRunBehind(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		p := newProbe(true)
+		f := start(t, []butler.Task{task("Job", 1, false, p)}, quietWindow, func(c *butler.Config) {
+			c.Store = lostAnswerStore{c.Store.(*sqlite.DB)}
+		})
+		if _, err := f.m.StartTask(ctx, "Job", false); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		runs := f.runs("Job")
+		if len(runs) != 1 || runs[0].State != butler.StateFinished || runs[0].Outcome != butler.OutcomeInterrupted {
+			t.Fatalf("runs: %+v; want the run ended interrupted", runs)
+		}
+		if n := len(p.Starts()); n != 0 {
+			t.Fatalf("the action ran %d times", n)
+		}
+		// The task can start again.
+		if res, err := f.m.StartTask(ctx, "Job", false); err != nil || res.Outcome != butler.StartStarted {
+			t.Fatalf("start after: %+v %v", res, err)
+		}
+	})
+}
