@@ -11,8 +11,10 @@
 # internal/clibench (`butler tasks` wall time, SDK against raw net/http)
 # and, when present, internal/taskbench (task actions against the sqlite3
 # CLI, cp and find) and internal/historybench (the control path against
-# 1,000 to 1,000,000 runs of history, SQLite and PostgreSQL). It takes about
-# twenty minutes.
+# 1,000 to 1,000,000 runs of history, SQLite and PostgreSQL), then
+# internal/stopbench (starts and stops while stubborn stops wait), the
+# StartAll benchmark and internal/checkbench (the start-up check of a
+# 1 GiB database). It takes about twenty-five minutes.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -74,6 +76,21 @@ if [ -d internal/historybench ]; then
 	else
 		printf '\n## Control path against the run history (historybench)\n\nNot measured: historybench failed (PostgreSQL from BUTLER_BENCH_DATABASE_URL or the local server is needed).\n' >> "$tmp/BENCHMARKS.md"
 	fi
+fi
+
+echo "bench.sh: start-all of many tasks" >&2
+{
+	printf '\n## Start-all of many tasks\n\n'
+	printf 'Command: `go test -run %s -bench StartAll -benchtime 10x .`: `Manager.StartAll` (what `POST /butler` does) on a SQLite file and River, 100 and 1,000 tasks whose runs all get queued, in one transaction. Target: 1,000 tasks in < 50 ms.\n\n```\n' "'^\$'"
+	go test -run '^$' -bench StartAll -benchtime 10x . | grep -E '^Benchmark'
+	printf '```\n'
+} >> "$tmp/BENCHMARKS.md"
+
+if [ -d internal/checkbench ]; then
+	echo "bench.sh: the start-up check of a 1 GiB database" >&2
+	scripts/bench-check.sh "$tmp/check.md"
+	printf '\n' >> "$tmp/BENCHMARKS.md"
+	cat "$tmp/check.md" >> "$tmp/BENCHMARKS.md"
 fi
 
 mv "$tmp/BENCHMARKS.md" "$root/BENCHMARKS.md"
