@@ -1,9 +1,11 @@
 package butler
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -260,10 +262,7 @@ func (m *Manager) localActivities() []Activity {
 	return out
 }
 
+// sortActivities orders activities by run id.
 func sortActivities(a []Activity) {
-	for i := 1; i < len(a); i++ {
-		for j := i; j > 0 && a[j].RunID < a[j-1].RunID; j-- {
-			a[j], a[j-1] = a[j-1], a[j]
-		}
-	}
+	slices.SortFunc(a, func(x, y Activity) int { return cmp.Compare(x.RunID, y.RunID) })
 }
