@@ -17,6 +17,7 @@ import (
 
 	butler "github.com/plexbutler/butler"
 	"github.com/plexbutler/butler/internal/atomicfile"
+	"github.com/plexbutler/butler/internal/readahead"
 )
 
 const (
@@ -288,7 +289,7 @@ func openBackupSource(ctx context.Context, path string, lock time.Duration, log 
 		}
 	}
 	// The copy reads every page of the file, in order.
-	s.ahead = startPrefetch(ctx, path, forward, log)
+	s.ahead = startPrefetch(ctx, path, readahead.Forward, log)
 	return s, nil
 }
 

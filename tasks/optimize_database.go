@@ -10,6 +10,7 @@ import (
 	"time"
 
 	butler "github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/internal/readahead"
 )
 
 // OptimizeDatabase is the action of the OptimizeDatabase task: it checks a
@@ -76,7 +77,7 @@ func (o *OptimizeDatabase) Run(ctx context.Context, r butler.Reporter) error {
 	// The integrity check and the VACUUM read every page, not in the
 	// file's order; reading the file ahead of them makes a database that is
 	// not in the page cache cost one sequential read.
-	ahead := startPrefetch(ctx, o.Path, bothEnds, log)
+	ahead := startPrefetch(ctx, o.Path, readahead.BothEnds, log)
 	defer ahead.stop()
 
 	r.Progress(0, "checking integrity")
