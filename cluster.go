@@ -271,15 +271,13 @@ func (m *Manager) endDeadNodes(ctx context.Context, now time.Time) {
 		isDead[n] = true
 		m.logger.WarnContext(ctx, "butler: a server stopped answering", slog.String("node", n))
 	}
+	// Read under the offered tasks' locks (a run of a task no longer
+	// offered cannot be started again, so it needs none).
+	defer m.locks.lockAll(m.names())()
 	runs, err := m.store.ActiveRuns(ctx)
 	if err != nil {
 		return
 	}
-	names := m.names()
-	for _, r := range runs {
-		names = append(names, r.Task)
-	}
-	defer m.locks.lockAll(names)()
 	rq, _ := m.queue.(Requeuer)
 	for _, r := range runs {
 		if r.State == StateQueued && r.JobID != 0 && rq != nil {

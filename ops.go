@@ -397,17 +397,10 @@ func (m *Manager) StopTask(ctx context.Context, name TaskName) (StopResult, erro
 // it returns once every stop is durable, after waiting up to
 // Config.StopWait for the work of the running ones to stop.
 func (m *Manager) StopAll(ctx context.Context) ([]StopResult, error) {
+	// The offered tasks' locks: a run of a task no longer offered cannot
+	// be started again, so it needs none.
+	unlock := m.locks.lockAll(m.names())
 	runs, err := m.store.ActiveRuns(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("read active runs: %w", err)
-	}
-	names := m.names()
-	for _, r := range runs {
-		names = append(names, r.Task)
-	}
-	unlock := m.locks.lockAll(names)
-	// Read again under the locks: the list may have changed meanwhile.
-	runs, err = m.store.ActiveRuns(ctx)
 	if err != nil {
 		unlock()
 		return nil, fmt.Errorf("read active runs: %w", err)
