@@ -46,6 +46,22 @@ func openSQLite(t *testing.T) (*sqlite.DB, *engine.Engine) {
 	return db, eng
 }
 
+// openPostgres opens a fresh schema of the test database, with Butler's
+// and River's tables; it is closed at the test's end.
+func openPostgres(t *testing.T) *postgres.DB {
+	t.Helper()
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, pgtest.Schema(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx, func(ctx context.Context) error { return engine.MigratePostgres(ctx, db.Pool()) }); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
 func waitRun(t *testing.T, ch <-chan int64) int64 {
 	t.Helper()
 	select {
@@ -119,16 +135,8 @@ func TestEngine_RecoverSingleNode(t *testing.T) {
 }
 
 func TestEngine_PostgresCancelAcrossClients(t *testing.T) {
-	url := pgtest.Schema(t)
 	ctx := context.Background()
-	db, err := postgres.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.Migrate(ctx, func(ctx context.Context) error { return engine.MigratePostgres(ctx, db.Pool()) }); err != nil {
-		t.Fatal(err)
-	}
+	db := openPostgres(t)
 	worker, err := engine.NewPostgres(db.Pool(), db.Store.DB, engine.Config{Node: "b"})
 	if err != nil {
 		t.Fatal(err)
@@ -226,16 +234,7 @@ func TestEngine_EnqueueTxSQLite(t *testing.T) {
 }
 
 func TestEngine_EnqueueTxPostgres(t *testing.T) {
-	url := pgtest.Schema(t)
-	ctx := context.Background()
-	db, err := postgres.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.Migrate(ctx, func(ctx context.Context) error { return engine.MigratePostgres(ctx, db.Pool()) }); err != nil {
-		t.Fatal(err)
-	}
+	db := openPostgres(t)
 	// Inserted through one server's engine, worked by another's.
 	inserter, err := engine.NewPostgres(db.Pool(), db.Store.DB, engine.Config{Node: "a"})
 	if err != nil {
@@ -258,16 +257,8 @@ func TestEngine_EnqueueTxPostgres(t *testing.T) {
 // soon after the previous one: with polling made rare, starts 5 ms apart
 // are all worked (the inserting client's notification limit was 100 ms).
 func TestEngine_PostgresStartsInQuickSuccessionAreNotified(t *testing.T) {
-	url := pgtest.Schema(t)
 	ctx := context.Background()
-	db, err := postgres.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.Migrate(ctx, func(ctx context.Context) error { return engine.MigratePostgres(ctx, db.Pool()) }); err != nil {
-		t.Fatal(err)
-	}
+	db := openPostgres(t)
 	eng, err := engine.NewPostgres(db.Pool(), db.Store.DB, engine.Config{Node: "a", FetchPollInterval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
