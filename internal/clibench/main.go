@@ -7,10 +7,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -18,14 +16,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/plexbutler/butler/apitype"
 	"github.com/plexbutler/butler/client"
+	"github.com/plexbutler/butler/internal/benchserver"
 )
 
 const token = "clibench-token-12345"
@@ -35,21 +32,8 @@ func main() {
 	bin := flag.String("butler", "", "butler binary (default: build ./cmd/butler)")
 	flag.Parse()
 	text, err := run(*bin)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "clibench:", err)
-		os.Exit(1)
-	}
-	if *out == "" {
-		fmt.Print(text)
-		return
-	}
-	if err := os.WriteFile(*out, []byte(text), 0o644); err != nil {
-		fmt.Fprintln(os.Stderr, "clibench:", err)
-		os.Exit(1)
-	}
+	benchserver.Output("clibench", *out, text, err)
 }
-
-var servingRE = regexp.MustCompile(`msg="butler: serving" addr=(\S+)`)
 
 func run(bin string) (string, error) {
 	tmp, err := os.MkdirTemp("", "clibench-")
@@ -57,42 +41,15 @@ func run(bin string) (string, error) {
 		return "", err
 	}
 	defer os.RemoveAll(tmp)
-	if bin == "" {
-		bin = filepath.Join(tmp, "butler")
-		build := exec.Command("go", "build", "-o", bin, "./cmd/butler")
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if b, err := build.CombinedOutput(); err != nil {
-			return "", fmt.Errorf("build butler: %v\n%s", err, b)
-		}
+	if bin, err = benchserver.Binary(bin, tmp); err != nil {
+		return "", err
 	}
-	srv := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(tmp, "data"), "--token", token)
-	srv.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	stderr, err := srv.StderrPipe()
+	srv, err := benchserver.Start(bin, "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(tmp, "data"), "--token", token)
 	if err != nil {
 		return "", err
 	}
-	if err := srv.Start(); err != nil {
-		return "", err
-	}
-	defer func() { srv.Process.Signal(syscall.SIGTERM); srv.Wait() }()
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sent := false
-		for sc.Scan() {
-			if m := servingRE.FindStringSubmatch(sc.Text()); m != nil && !sent {
-				addr <- m[1]
-				sent = true
-			}
-		}
-	}()
-	var base string
-	select {
-	case a := <-addr:
-		base = "http://" + a
-	case <-time.After(60 * time.Second):
-		return "", errors.New("butler serve did not start")
-	}
+	defer srv.Stop()
+	base := srv.URL
 
 	// 1. butler tasks, process start included.
 	var cli []time.Duration

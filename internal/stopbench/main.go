@@ -11,7 +11,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,16 +18,14 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/plexbutler/butler/apitype"
+	"github.com/plexbutler/butler/internal/benchserver"
 )
 
 const (
@@ -46,21 +43,8 @@ func main() {
 	bin := flag.String("butler", "", "butler binary (default: build ./cmd/butler)")
 	flag.Parse()
 	text, err := run(*bin)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "stopbench:", err)
-		os.Exit(1)
-	}
-	if *out == "" {
-		fmt.Print(text)
-		return
-	}
-	if err := os.WriteFile(*out, []byte(text), 0o644); err != nil {
-		fmt.Fprintln(os.Stderr, "stopbench:", err)
-		os.Exit(1)
-	}
+	benchserver.Output("stopbench", *out, text, err)
 }
-
-var servingRE = regexp.MustCompile(`msg="butler: serving" addr=(\S+)`)
 
 func run(bin string) (string, error) {
 	tmp, err := os.MkdirTemp("", "stopbench-")
@@ -68,13 +52,8 @@ func run(bin string) (string, error) {
 		return "", err
 	}
 	defer os.RemoveAll(tmp)
-	if bin == "" {
-		bin = filepath.Join(tmp, "butler")
-		build := exec.Command("go", "build", "-o", bin, "./cmd/butler")
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if b, err := build.CombinedOutput(); err != nil {
-			return "", fmt.Errorf("build butler: %v\n%s", err, b)
-		}
+	if bin, err = benchserver.Binary(bin, tmp); err != nil {
+		return "", err
 	}
 	var cfg strings.Builder
 	cfg.WriteString("tasks:\n")
@@ -88,37 +67,12 @@ func run(bin string) (string, error) {
 	if err := os.WriteFile(config, []byte(cfg.String()), 0o600); err != nil {
 		return "", err
 	}
-	srv := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(tmp, "data"), "--token", token, "--config", config)
-	srv.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	stderr, err := srv.StderrPipe()
+	srv, err := benchserver.Start(bin, "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(tmp, "data"), "--token", token, "--config", config)
 	if err != nil {
 		return "", err
 	}
-	if err := srv.Start(); err != nil {
-		return "", err
-	}
-	defer func() {
-		_ = srv.Process.Signal(syscall.SIGTERM)
-		_ = srv.Wait()
-	}()
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sent := false
-		for sc.Scan() {
-			if m := servingRE.FindStringSubmatch(sc.Text()); m != nil && !sent {
-				addr <- m[1]
-				sent = true
-			}
-		}
-	}()
-	var base string
-	select {
-	case a := <-addr:
-		base = "http://" + a
-	case <-time.After(60 * time.Second):
-		return "", errors.New("butler serve did not start")
-	}
+	defer srv.Stop()
+	base := srv.URL
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 60 * time.Second}
 	call := func(method, path string) (int, string, time.Duration, error) {
 		req, _ := http.NewRequestWithContext(context.Background(), method, base+path, nil)
