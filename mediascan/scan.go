@@ -1,0 +1,454 @@
+// Package mediascan scans a library's folders into the media index
+// (butler.MediaIndex): new, changed and removed files, found by size and
+// modification time.
+//
+// A scan walks each folder depth first with every directory's entries
+// sorted by name (a directory's name with a "/" after it), so that the
+// paths come in byte order, and merges them with the library's items, which
+// the index gives in the same order a page at a time. Memory stays bounded
+// by one page of items and the entries of the directories on the current
+// path, whatever the library's size; changes are written in batches, one
+// transaction each.
+package mediascan
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/plexbutler/butler"
+)
+
+// Defaults of Scanner's fields.
+const (
+	DefaultBatchSize = 500
+	DefaultPageSize  = 1000
+	// maxProblems is how many problems a scan keeps (it counts them all).
+	maxProblems = 20
+	// checkEvery is how many files the walk visits between two looks at
+	// its context and two progress reports.
+	checkEvery = 256
+)
+
+// Scanner scans libraries into an index. Its zero value is not usable: set
+// Index. A Scanner may scan several libraries at once.
+type Scanner struct {
+	// Index is where the items are kept.
+	Index butler.MediaIndex
+	// BatchSize is how many changes are written in one transaction; 0 or
+	// less means DefaultBatchSize.
+	BatchSize int
+	// PageSize is how many items are read from the index at a time; 0 or
+	// less means DefaultPageSize.
+	PageSize int
+	// Now returns the current time (the instant the changes are recorded
+	// at); nil means time.Now.
+	Now func() time.Time
+	// Logger receives a line per problem; nil means slog.Default().
+	Logger *slog.Logger
+	// Progress, when set, is called with the scan's counts as it goes:
+	// after every batch written and every few hundred files walked.
+	Progress func(Stats)
+}
+
+// Stats counts what a scan found and did.
+type Stats struct {
+	// Files and Bytes count the media files walked.
+	Files int
+	Bytes int64
+	// Added, Changed, Revived (gone items whose file is back unchanged),
+	// Gone and Unchanged count the items by what the scan did to them.
+	Added, Changed, Revived, Gone, Unchanged int
+	// Kept counts the items under folders or directories that could not
+	// be read, left as they were.
+	Kept int
+	// Problems are the first problems met (folders or directories that
+	// could not be read, files that could not be examined); ProblemCount
+	// counts them all.
+	Problems     []error
+	ProblemCount int
+}
+
+// String summarises s in one line.
+func (s Stats) String() string {
+	out := fmt.Sprintf("%d files: %d added, %d changed, %d back, %d gone, %d unchanged",
+		s.Files, s.Added, s.Changed, s.Revived, s.Gone, s.Unchanged)
+	if s.Kept > 0 {
+		out += fmt.Sprintf(", %d kept (not readable)", s.Kept)
+	}
+	if s.ProblemCount > 0 {
+		out += fmt.Sprintf("; %d problems", s.ProblemCount)
+	}
+	return out
+}
+
+// Scan scans library lib: every media file under its folders is added to
+// the index, updated, or found unchanged, and every present item whose file
+// was not found is marked gone. A folder or directory that cannot be read
+// is a problem (in Stats) and its items are left as they are. The error is
+// lib's validation error, ctx's error (the batches written so far stay),
+// or the index's.
+func (s *Scanner) Scan(ctx context.Context, lib butler.Library) (Stats, error) {
+	if err := lib.Validate(); err != nil {
+		return Stats{}, err
+	}
+	m, err := s.newMerge(ctx, lib.Name)
+	if err != nil {
+		return Stats{}, err
+	}
+	folders := slices.Clone(lib.Folders)
+	slices.SortFunc(folders, func(a, b string) int { return cmp.Compare(withSlash(a), withSlash(b)) })
+	for _, f := range folders {
+		if err := m.folder(lib.Kind, f); err != nil {
+			return m.st, err
+		}
+	}
+	return m.finish()
+}
+
+// Forget marks every present item of the library named name gone: for a
+// library that is no longer in the config.
+func (s *Scanner) Forget(ctx context.Context, name string) (Stats, error) {
+	if name == "" {
+		return Stats{}, butler.Errorf(butler.EINVALID, "forget a library: name it")
+	}
+	m, err := s.newMerge(ctx, name)
+	if err != nil {
+		return Stats{}, err
+	}
+	return m.finish()
+}
+
+// merge is one scan: the walk's files merged with the index's items.
+type merge struct {
+	s       *Scanner
+	ctx     context.Context
+	library string
+	log     *slog.Logger
+	at      time.Time
+	batch   int
+	st      Stats
+	pending butler.MediaChanges
+	cur     cursor
+	walked  int // files since the last look at ctx
+}
+
+func (s *Scanner) newMerge(ctx context.Context, library string) (*merge, error) {
+	if s.Index == nil {
+		return nil, errors.New("media scan: no index")
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("scan of library %s not started: %w", library, err)
+	}
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	log := s.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	m := &merge{s: s, ctx: ctx, library: library, log: log.With("library", library), at: now(),
+		batch: cmp.Or(max(s.BatchSize, 0), DefaultBatchSize)}
+	m.cur = cursor{index: s.Index, library: library, size: cmp.Or(max(s.PageSize, 0), DefaultPageSize)}
+	return m, nil
+}
+
+// problem records a problem of the scan.
+func (m *merge) problem(err error) {
+	m.log.Warn("media scan", "err", err)
+	m.st.ProblemCount++
+	if len(m.st.Problems) < maxProblems {
+		m.st.Problems = append(m.st.Problems, err)
+	}
+}
+
+// folder walks one folder of the library.
+func (m *merge) folder(kind butler.LibraryKind, dir string) error {
+	fi, err := os.Stat(dir)
+	if err == nil && !fi.IsDir() {
+		err = errors.New("not a directory")
+	}
+	if err != nil {
+		m.problem(fmt.Errorf("library folder %s cannot be read (%w); its items are kept as they are: mount it, or remove it from the library", dir, err))
+		return m.keep(withSlash(dir))
+	}
+	return m.walk(kind, dir)
+}
+
+// walk visits the directory dir (its entries in byte order of their
+// paths) and, depth first, the directories under it.
+func (m *merge) walk(kind butler.LibraryKind, dir string) error {
+	if err := m.ctx.Err(); err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		// Even when part of it was read, what was not is not gone.
+		m.problem(fmt.Errorf("directory %s cannot be read (%w); its items are kept as they are", dir, err))
+		return m.keep(withSlash(dir))
+	}
+	type entry struct {
+		key  string // the name, with a "/" after a directory's
+		path string
+		dir  bool
+		info fs.FileInfo
+	}
+	list := make([]entry, 0, len(entries))
+	for _, e := range entries {
+		name := e.Name()
+		isDir := e.IsDir()
+		if skipped(name, isDir) {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		if isDir {
+			list = append(list, entry{key: name + "/", path: p, dir: true})
+			continue
+		}
+		if _, ok := Kind(kind, name); !ok {
+			continue
+		}
+		var info fs.FileInfo
+		if e.Type()&fs.ModeSymlink != 0 {
+			// A link to a file counts as that file; a link to a directory
+			// is not followed (it could make a loop).
+			info, err = os.Stat(p)
+		} else {
+			info, err = e.Info()
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // removed meanwhile, or a dangling link
+		}
+		if err != nil {
+			m.problem(fmt.Errorf("file %s cannot be examined: %w", p, err))
+			// Its item, if any, is kept: skip the exact path.
+			list = append(list, entry{key: name, path: p})
+			continue
+		}
+		if !info.Mode().IsRegular() {
+			continue
+		}
+		list = append(list, entry{key: name, path: p, info: info})
+	}
+	entries = nil
+	slices.SortFunc(list, func(a, b entry) int { return cmp.Compare(a.key, b.key) })
+	for _, e := range list {
+		var err error
+		switch {
+		case e.dir:
+			err = m.walk(kind, e.path)
+		case e.info == nil:
+			err = m.keepPath(e.path)
+		default:
+			k, _ := Kind(kind, e.path)
+			err = m.file(butler.MediaFile{Path: e.path, Kind: k, Size: e.info.Size(), ModTime: e.info.ModTime()})
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// file merges one file of the walk.
+func (m *merge) file(f butler.MediaFile) error {
+	m.st.Files++
+	m.st.Bytes += f.Size
+	if m.walked++; m.walked >= checkEvery {
+		m.walked = 0
+		if err := m.ctx.Err(); err != nil {
+			return err
+		}
+		m.report()
+	}
+	for {
+		it, err := m.cur.peek(m.ctx)
+		if err != nil {
+			return err
+		}
+		switch {
+		case it == nil || it.Path > f.Path:
+			m.pending.Add = append(m.pending.Add, f)
+			m.st.Added++
+			return m.flushIfFull()
+		case it.Path == f.Path:
+			m.cur.next()
+			switch {
+			case it.Size != f.Size || !it.ModTime.Equal(f.ModTime) || it.Kind != f.Kind:
+				if m.pending.Change == nil {
+					m.pending.Change = map[int64]butler.MediaFile{}
+				}
+				m.pending.Change[it.ID] = f
+				m.st.Changed++
+			case it.State == butler.ItemGone:
+				m.pending.Revive = append(m.pending.Revive, it.ID)
+				m.st.Revived++
+			default:
+				m.st.Unchanged++
+			}
+			return m.flushIfFull()
+		default: // it.Path < f.Path: its file was not walked
+			m.missing(*it)
+			m.cur.next()
+			if err := m.flushIfFull(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// missing handles an item whose file the walk did not find.
+func (m *merge) missing(it butler.MediaItem) {
+	if it.State == butler.ItemPresent {
+		m.pending.Gone = append(m.pending.Gone, it.ID)
+		m.st.Gone++
+	}
+}
+
+// keep passes over the items under prefix (a directory that could not be
+// read), leaving them as they are; the items before them were not walked.
+func (m *merge) keep(prefix string) error {
+	for {
+		it, err := m.cur.peek(m.ctx)
+		if err != nil || it == nil {
+			return err
+		}
+		switch {
+		case strings.HasPrefix(it.Path, prefix):
+			m.st.Kept++
+		case it.Path < prefix:
+			m.missing(*it)
+		default:
+			return m.flushIfFull()
+		}
+		m.cur.next()
+		if err := m.flushIfFull(); err != nil {
+			return err
+		}
+	}
+}
+
+// keepPath passes over the item at path (a file that could not be
+// examined), leaving it as it is.
+func (m *merge) keepPath(path string) error {
+	for {
+		it, err := m.cur.peek(m.ctx)
+		if err != nil || it == nil || it.Path > path {
+			return err
+		}
+		if it.Path == path {
+			m.st.Kept++
+		} else {
+			m.missing(*it)
+		}
+		m.cur.next()
+		if err := m.flushIfFull(); err != nil {
+			return err
+		}
+	}
+}
+
+// finish marks the items after the last file gone and writes the last
+// batch.
+func (m *merge) finish() (Stats, error) {
+	for {
+		it, err := m.cur.peek(m.ctx)
+		if err != nil {
+			return m.st, err
+		}
+		if it == nil {
+			break
+		}
+		m.missing(*it)
+		m.cur.next()
+		if err := m.flushIfFull(); err != nil {
+			return m.st, err
+		}
+	}
+	if err := m.flush(); err != nil {
+		return m.st, err
+	}
+	m.report()
+	return m.st, nil
+}
+
+func (m *merge) flushIfFull() error {
+	if m.pending.Len() < m.batch {
+		return nil
+	}
+	return m.flush()
+}
+
+// flush writes the pending changes in one transaction.
+func (m *merge) flush() error {
+	if m.pending.Len() == 0 {
+		return nil
+	}
+	m.pending.At = m.at
+	if err := m.s.Index.ApplyMediaChanges(m.ctx, m.library, m.pending); err != nil {
+		return fmt.Errorf("write a batch of %d changes of library %s: %w", m.pending.Len(), m.library, err)
+	}
+	m.pending = butler.MediaChanges{}
+	m.report()
+	return nil
+}
+
+func (m *merge) report() {
+	if m.s.Progress != nil {
+		m.s.Progress(m.st)
+	}
+}
+
+// cursor reads a library's items in path order, a page at a time.
+type cursor struct {
+	index   butler.MediaIndex
+	library string
+	size    int
+	page    []butler.MediaItem
+	pos     int
+	after   string
+	done    bool
+}
+
+// peek returns the next item, nil after the last.
+func (c *cursor) peek(ctx context.Context) (*butler.MediaItem, error) {
+	if c.pos < len(c.page) {
+		return &c.page[c.pos], nil
+	}
+	if c.done {
+		return nil, nil
+	}
+	page, err := c.index.MediaItems(ctx, butler.MediaItemFilter{Library: c.library, AfterPath: c.after, Limit: c.size})
+	if err != nil {
+		return nil, fmt.Errorf("read the items of library %s: %w", c.library, err)
+	}
+	c.page, c.pos = page, 0
+	if len(page) < c.size {
+		c.done = true
+	}
+	if len(page) == 0 {
+		return nil, nil
+	}
+	c.after = page[len(page)-1].Path
+	return &c.page[0], nil
+}
+
+// next moves past the item peek returned.
+func (c *cursor) next() { c.pos++ }
+
+// withSlash returns dir with one trailing separator.
+func withSlash(dir string) string {
+	if strings.HasSuffix(dir, string(filepath.Separator)) {
+		return dir
+	}
+	return dir + string(filepath.Separator)
+}
