@@ -65,15 +65,7 @@ func newRoot(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comman
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(getenv, stderr), newRestoreCmd(getenv, stdout), &cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			fmt.Fprintln(stdout, "butler", version)
-			return nil
-		},
-	})
+	root.AddCommand(newServeCmd(getenv, stderr), newRestoreCmd(getenv, stdout), newVersionCmd(stdout))
 	addClientCommands(root, getenv)
 	return root
 }
