@@ -31,7 +31,10 @@ type Queue interface {
 // database (package engine): it inserts a run's job in the store's own
 // transaction, so that a run and its job are created, or not, together.
 type TxQueue interface {
-	EnqueueTx(ctx context.Context, tx *sql.Tx, r Run) (jobID int64, err error)
+	// EnqueueTx inserts the jobs of queued runs rs within tx, in one
+	// statement where the database allows, and returns their ids in the
+	// order of rs.
+	EnqueueTx(ctx context.Context, tx *sql.Tx, rs []Run) (jobIDs []int64, err error)
 	// Committed is called once the transaction that inserted r's job has
 	// committed (a queue whose workers learn of new jobs only from its own
 	// inserts wakes them then). When one transaction queued several runs

@@ -297,12 +297,14 @@ func (m *Manager) enqueueFunc() EnqueueFunc {
 	if !ok {
 		return nil
 	}
-	return func(ctx context.Context, tx *sql.Tx, r Run) (int64, error) {
-		if r.Queue == QueueMaintenance {
-			// Before the commit: the job may reach a worker at once.
-			m.gate.expect(keyOf(r))
+	return func(ctx context.Context, tx *sql.Tx, rs []Run) ([]int64, error) {
+		for _, r := range rs {
+			if r.Queue == QueueMaintenance {
+				// Before the commit: the job may reach a worker at once.
+				m.gate.expect(keyOf(r))
+			}
 		}
-		return tq.EnqueueTx(ctx, tx, r)
+		return tq.EnqueueTx(ctx, tx, rs)
 	}
 }
 

@@ -41,10 +41,11 @@ type Finish struct {
 	Log string
 }
 
-// EnqueueFunc inserts the queue job of queued run r within tx, the store's
-// transaction that creates or queues the run, and returns the job's id
-// (TxQueue.EnqueueTx).
-type EnqueueFunc func(ctx context.Context, tx *sql.Tx, r Run) (jobID int64, err error)
+// EnqueueFunc inserts the queue jobs of queued runs rs within tx, the
+// store's transaction that creates or queues the runs, and returns the jobs'
+// ids, in the order of rs (TxQueue.EnqueueTx). One call inserts them all:
+// a start-all of a thousand tasks is one statement, not a thousand.
+type EnqueueFunc func(ctx context.Context, tx *sql.Tx, rs []Run) (jobIDs []int64, err error)
 
 // Cluster is implemented by a store that several servers share
 // (store/postgres): heartbeats, the planner's lease, and notifications

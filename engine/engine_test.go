@@ -189,29 +189,42 @@ func (f execFunc) Execute(ctx context.Context, id int64) error { return f(ctx, i
 func enqueueTxTest(t *testing.T, s butler.Store, inserter, worker *engine.Engine, countJobs func() int) {
 	t.Helper()
 	ctx := context.Background()
-	ex := &executor{got: make(chan int64, 1)}
+	ex := &executor{got: make(chan int64, 3)}
 	if err := worker.Start(ctx, ex); err != nil {
 		t.Fatal(err)
 	}
 	defer worker.Stop(ctx)
-	r := butler.Run{Task: "T", Trigger: butler.TriggerStartTask, State: butler.StateQueued, Queue: butler.QueueManual, Progress: -1}
-	created, err := s.CreateRun(ctx, &r, inserter.EnqueueTx)
+	// Three runs and their jobs in one transaction: one insert of the jobs.
+	var rs []*butler.Run
+	for _, task := range []butler.TaskName{"T1", "T2", "T3"} {
+		rs = append(rs, &butler.Run{Task: task, Trigger: butler.TriggerStartAll, State: butler.StateQueued, Queue: butler.QueueManual, Progress: -1})
+	}
+	created, errs, err := s.CreateRuns(ctx, rs, inserter.EnqueueTx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if created.JobID == 0 {
-		t.Fatal("the run was created without its job id")
+	want := map[int64]bool{}
+	jobs := map[int64]bool{}
+	for i, c := range created {
+		if errs[i] != nil || c.JobID == 0 || jobs[c.JobID] {
+			t.Fatalf("run %d: %+v, %v; want it created with a job of its own", i, c, errs[i])
+		}
+		want[c.ID], jobs[c.JobID] = true, true
 	}
-	if id := waitRun(t, ex.got); id != created.ID {
-		t.Fatalf("worked run %d, want %d", id, created.ID)
+	for range len(want) {
+		id := waitRun(t, ex.got)
+		if !want[id] {
+			t.Fatalf("worked run %d, which is not one of %v or was worked twice", id, want)
+		}
+		delete(want, id)
 	}
 	before := countJobs()
 	// The job is inserted, then the run's transaction fails: no job stays.
-	failing := func(ctx context.Context, tx *sql.Tx, r butler.Run) (int64, error) {
-		if _, err := inserter.EnqueueTx(ctx, tx, r); err != nil {
-			return 0, err
+	failing := func(ctx context.Context, tx *sql.Tx, rs []butler.Run) ([]int64, error) {
+		if _, err := inserter.EnqueueTx(ctx, tx, rs); err != nil {
+			return nil, err
 		}
-		return 0, errors.New("the run's transaction fails after the insert")
+		return nil, errors.New("the run's transaction fails after the insert")
 	}
 	r2 := butler.Run{Task: "U", Trigger: butler.TriggerStartTask, State: butler.StateQueued, Queue: butler.QueueManual, Progress: -1}
 	if _, err := s.CreateRun(ctx, &r2, failing); err == nil {

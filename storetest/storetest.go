@@ -898,13 +898,13 @@ func testCreateRunEnqueue(t *testing.T, s butler.Store) {
 	// The job is inserted in the transaction that creates the run: the
 	// enqueue sees the run it was given, and its id is recorded.
 	var seen butler.Run
-	got, err := s.CreateRun(t.Context(), newRun("t", butler.StateQueued, at(0)), func(ctx context.Context, tx *sql.Tx, r butler.Run) (int64, error) {
+	got, err := s.CreateRun(t.Context(), newRun("t", butler.StateQueued, at(0)), each(func(ctx context.Context, tx *sql.Tx, r butler.Run) (int64, error) {
 		seen = r
 		if n := countQueued(t, tx); n != 1 {
 			t.Errorf("within the enqueue, the transaction sees %d queued runs, want the new one", n)
 		}
 		return 77, nil
-	})
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -913,9 +913,9 @@ func testCreateRunEnqueue(t *testing.T, s butler.Store) {
 	}
 	// A failed enqueue leaves no run.
 	errQueue := errors.New("the queue refused")
-	_, err = s.CreateRun(t.Context(), newRun("u", butler.StateQueued, at(0)), func(context.Context, *sql.Tx, butler.Run) (int64, error) {
+	_, err = s.CreateRun(t.Context(), newRun("u", butler.StateQueued, at(0)), each(func(context.Context, *sql.Tx, butler.Run) (int64, error) {
 		return 0, errQueue
-	})
+	}))
 	if !errors.Is(err, errQueue) {
 		t.Fatalf("CreateRun with a failing enqueue: %v, want its error", err)
 	}
@@ -930,10 +930,10 @@ func testCreateRunEnqueue(t *testing.T, s butler.Store) {
 	}
 	// Runs that are not queued get no job.
 	called := false
-	if _, err := s.CreateRun(t.Context(), newRun("v", butler.StateScheduled, at(time.Hour)), func(context.Context, *sql.Tx, butler.Run) (int64, error) {
+	if _, err := s.CreateRun(t.Context(), newRun("v", butler.StateScheduled, at(time.Hour)), each(func(context.Context, *sql.Tx, butler.Run) (int64, error) {
 		called = true
 		return 1, nil
-	}); err != nil || called {
+	})); err != nil || called {
 		t.Fatalf("CreateRun of a scheduled run: %v, enqueue called %v; want no job", err, called)
 	}
 }
@@ -945,34 +945,57 @@ func testCreateRuns(t *testing.T, s butler.Store) {
 		newRun("busy", butler.StateQueued, at(0)),
 		newRun("b", butler.StateScheduled, at(time.Hour)),
 		newRun("c", butler.StateFinished, at(0)),
+		newRun("f", butler.StateQueued, at(0)),
+		newRun("a", butler.StateQueued, at(0)), // a's first run, made just above, is active
 	}
-	jobs := 0
-	runs, errs, err := s.CreateRuns(t.Context(), rs, func(ctx context.Context, tx *sql.Tx, r butler.Run) (int64, error) {
-		jobs++
-		return int64(100 + jobs), nil
+	calls := 0
+	var given []int64
+	runs, errs, err := s.CreateRuns(t.Context(), rs, func(ctx context.Context, tx *sql.Tx, qs []butler.Run) ([]int64, error) {
+		calls++
+		if n := countQueued(t, tx); n != len(qs) {
+			t.Errorf("within the enqueue, the transaction sees %d queued runs, want the %d new ones", n, len(qs))
+		}
+		var ids []int64
+		for i, q := range qs {
+			given = append(given, q.ID)
+			ids = append(ids, int64(101+i))
+		}
+		return ids, nil
 	})
-	if err != nil || len(runs) != 4 || len(errs) != 4 {
+	if err != nil || len(runs) != len(rs) || len(errs) != len(rs) {
 		t.Fatalf("CreateRuns = %d runs, %d errs, %v", len(runs), len(errs), err)
 	}
 	if !errors.Is(errs[1], butler.ErrActiveRun) || runs[1].ID != busy.ID {
 		t.Errorf("the run of a task with an active run: %+v %v; want that active run and ErrActiveRun", runs[1], errs[1])
 	}
-	for _, i := range []int{0, 2, 3} {
+	if !errors.Is(errs[5], butler.ErrActiveRun) || runs[5].ID != runs[0].ID || runs[5].JobID != 101 {
+		t.Errorf("a second run of a task in one batch: %+v %v; want the first (with its job 101) and ErrActiveRun", runs[5], errs[5])
+	}
+	for _, i := range []int{0, 2, 3, 4} {
 		if errs[i] != nil || runs[i].ID == 0 || rs[i].ID != runs[i].ID {
 			t.Errorf("run %d (%s): %+v %v; want it created", i, rs[i].Task, runs[i], errs[i])
 			continue
 		}
 		checkRun(t, "created in a batch", mustRun(t, s, runs[i].ID), runs[i])
 	}
-	if jobs != 1 || runs[0].JobID != 101 {
-		t.Errorf("%d jobs inserted, the queued run's job %d; want one job, 101", jobs, runs[0].JobID)
+	// One call for all the queued runs, in order, and each gets its job.
+	if calls != 1 || !slices.Equal(given, []int64{runs[0].ID, runs[4].ID}) || runs[0].JobID != 101 || runs[4].JobID != 102 ||
+		rs[4].JobID != 102 || mustRun(t, s, runs[4].ID).JobID != 102 {
+		t.Errorf("enqueue called %d times with runs %v; jobs %d, %d; want once with %d, %d and jobs 101, 102",
+			calls, given, runs[0].JobID, runs[4].JobID, runs[0].ID, runs[4].ID)
 	}
 	// One failure creates none of them.
 	errQueue := errors.New("the queue refused")
 	_, _, err = s.CreateRuns(t.Context(), []*butler.Run{newRun("d", butler.StateScheduled, at(time.Hour)), newRun("e", butler.StateQueued, at(0))},
-		func(context.Context, *sql.Tx, butler.Run) (int64, error) { return 0, errQueue })
+		each(func(context.Context, *sql.Tx, butler.Run) (int64, error) { return 0, errQueue }))
 	if !errors.Is(err, errQueue) {
 		t.Fatalf("CreateRuns with a failing enqueue: %v", err)
+	}
+	// So does an enqueue that answers for fewer runs than it was given.
+	_, _, err = s.CreateRuns(t.Context(), []*butler.Run{newRun("d", butler.StateQueued, at(0)), newRun("e", butler.StateQueued, at(0))},
+		func(context.Context, *sql.Tx, []butler.Run) ([]int64, error) { return []int64{1}, nil })
+	if err == nil {
+		t.Fatal("CreateRuns with an enqueue that lost a job: no error")
 	}
 	active, err := s.ActiveRuns(t.Context())
 	if err != nil {
@@ -985,21 +1008,36 @@ func testCreateRuns(t *testing.T, s butler.Store) {
 	}
 }
 
+// each makes an EnqueueFunc of a function that enqueues one run.
+func each(f func(ctx context.Context, tx *sql.Tx, r butler.Run) (int64, error)) butler.EnqueueFunc {
+	return func(ctx context.Context, tx *sql.Tx, rs []butler.Run) ([]int64, error) {
+		ids := make([]int64, len(rs))
+		for i, r := range rs {
+			id, err := f(ctx, tx, r)
+			if err != nil {
+				return nil, err
+			}
+			ids[i] = id
+		}
+		return ids, nil
+	}
+}
+
 func testQueueRunEnqueue(t *testing.T, s butler.Store) {
 	r := mustCreate(t, s, newRun("t", butler.StateScheduled, at(0)))
 	errQueue := errors.New("the queue refused")
-	if _, ok, err := s.QueueRun(t.Context(), r.ID, at(time.Minute), func(context.Context, *sql.Tx, butler.Run) (int64, error) {
+	if _, ok, err := s.QueueRun(t.Context(), r.ID, at(time.Minute), each(func(context.Context, *sql.Tx, butler.Run) (int64, error) {
 		return 0, errQueue
-	}); !errors.Is(err, errQueue) || ok {
+	})); !errors.Is(err, errQueue) || ok {
 		t.Fatalf("QueueRun with a failing enqueue = %v, %v; want its error", ok, err)
 	}
 	checkUnchanged(t, s, "a run whose enqueue failed", r)
-	got, ok, err := s.QueueRun(t.Context(), r.ID, at(time.Minute), func(ctx context.Context, tx *sql.Tx, q butler.Run) (int64, error) {
+	got, ok, err := s.QueueRun(t.Context(), r.ID, at(time.Minute), each(func(ctx context.Context, tx *sql.Tx, q butler.Run) (int64, error) {
 		if q.ID != r.ID || q.State != butler.StateQueued || countQueued(t, tx) != 1 {
 			t.Errorf("enqueue given %+v; want the run, queued in this transaction", q)
 		}
 		return 88, nil
-	})
+	}))
 	if err != nil || !ok || got.JobID != 88 || got.State != butler.StateQueued || mustRun(t, s, r.ID).JobID != 88 {
 		t.Fatalf("QueueRun = %+v, %v, %v; want the run queued with job 88", got, ok, err)
 	}

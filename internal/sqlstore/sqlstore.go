@@ -197,7 +197,10 @@ func (d *Store) CreateRun(ctx context.Context, r *butler.Run, enqueue butler.Enq
 }
 
 // CreateRuns creates the runs in one transaction, each as CreateRun does;
-// errs[i] is ErrActiveRun (with that run in runs[i]) or nil.
+// errs[i] is ErrActiveRun (with that run in runs[i]) or nil. Its cost is one
+// prepared insert per run and one statement for all the queued runs' jobs:
+// a start-all of a thousand tasks parses three statements, not three
+// thousand.
 func (d *Store) CreateRuns(ctx context.Context, rs []*butler.Run, enqueue butler.EnqueueFunc) ([]butler.Run, []error, error) {
 	for _, r := range rs {
 		if r.CreatedAt.IsZero() {
@@ -212,30 +215,29 @@ func (d *Store) CreateRuns(ctx context.Context, rs []*butler.Run, enqueue butler
 		return nil, nil, err
 	}
 	defer tx.Rollback()
-	runs := make([]butler.Run, len(rs))
-	errs := make([]error, len(rs))
-	for i, r := range rs {
-		// The active run that refused the insert may end before it is
-		// read (PostgreSQL reads each statement's own snapshot); then try
-		// again.
-		for attempt := 1; ; attempt++ {
-			run, err, retry := d.insertRun(ctx, tx, r, enqueue)
-			if !retry {
-				runs[i], errs[i] = run, err
-				break
-			}
-			if attempt == 10 {
-				return nil, nil, fmt.Errorf("create run of %s: the active run kept changing", r.Task)
-			}
+	runs, errs, err := d.insertRuns(ctx, tx, rs)
+	if err != nil {
+		return nil, nil, err
+	}
+	var queued []butler.Run
+	for i, r := range runs {
+		if errs[i] == nil && r.State == butler.StateQueued && enqueue != nil {
+			queued = append(queued, r)
 		}
-		if errs[i] != nil && !errors.Is(errs[i], butler.ErrActiveRun) {
-			return nil, nil, errs[i]
-		}
+	}
+	jobs, err := d.enqueueTx(ctx, tx, queued, enqueue)
+	if err != nil {
+		return nil, nil, err
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, nil, d.wrap(err)
 	}
 	for i, r := range rs {
+		// A run refused for a run made earlier in this batch gets its job
+		// too.
+		if id, ok := jobs[runs[i].ID]; ok {
+			runs[i].JobID = id
+		}
 		if errs[i] == nil {
 			r.ID, r.JobID = runs[i].ID, runs[i].JobID
 		}
@@ -243,70 +245,106 @@ func (d *Store) CreateRuns(ctx context.Context, rs []*butler.Run, enqueue butler
 	return runs, errs, nil
 }
 
-// insertRun inserts r in tx, with its job when it is queued; retry says
-// the insert was refused for an active run that has ended since.
-func (d *Store) insertRun(ctx context.Context, tx *sql.Tx, r *butler.Run, enqueue butler.EnqueueFunc) (butler.Run, error, bool) {
-	var id int64
-	err := d.txQueryRow(ctx, tx, sqlInsertRun,
-		r.UUID, string(r.Task), string(r.Trigger), string(r.State), string(r.Outcome), r.Reason, r.Summary, r.Error,
-		dayString(r.Window), dayString(r.Day), r.Queue, r.Node, r.JobID, r.Progress, r.Step,
-		nanos(r.CreatedAt), nanos(r.ScheduledAt), nanos(r.StartedAt), nanos(r.EndedAt)).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		// The partial unique index refused it: the task has an active run.
-		existing, found, err := d.activeRunOf(ctx, tx, r.Task)
-		if err != nil {
-			return butler.Run{}, fmt.Errorf("read active run of %s: %w", r.Task, d.wrap(err)), false
-		}
-		if !found {
-			return butler.Run{}, nil, true
-		}
-		return existing, butler.ErrActiveRun, false
-	}
+// insertRuns inserts the runs in tx with one prepared statement. A run
+// refused for its task's active run gets that run and ErrActiveRun.
+func (d *Store) insertRuns(ctx context.Context, tx *sql.Tx, rs []*butler.Run) ([]butler.Run, []error, error) {
+	ins, err := tx.PrepareContext(ctx, d.bind(sqlInsertRun))
 	if err != nil {
-		return butler.Run{}, d.wrap(err), false
+		return nil, nil, d.wrap(err)
 	}
-	created := *r
-	created.ID = id
-	if created.State == butler.StateQueued && enqueue != nil {
-		if created.JobID, err = d.enqueueTx(ctx, tx, created, enqueue); err != nil {
-			return butler.Run{}, err, false
+	defer ins.Close()
+	runs := make([]butler.Run, len(rs))
+	errs := make([]error, len(rs))
+	// The active runs, read at the first refusal and again when a refused
+	// task's active run is not among them: it was made in this transaction
+	// since, or (PostgreSQL reads each statement's own snapshot) it has
+	// ended and the insert is worth trying again.
+	var active map[butler.TaskName]butler.Run
+	for i, r := range rs {
+		for attempt := 1; ; attempt++ {
+			var id int64
+			err := ins.QueryRowContext(ctx,
+				r.UUID, string(r.Task), string(r.Trigger), string(r.State), string(r.Outcome), r.Reason, r.Summary, r.Error,
+				dayString(r.Window), dayString(r.Day), r.Queue, r.Node, r.JobID, r.Progress, r.Step,
+				nanos(r.CreatedAt), nanos(r.ScheduledAt), nanos(r.StartedAt), nanos(r.EndedAt)).Scan(&id)
+			if err == nil {
+				runs[i] = *r
+				runs[i].ID = id
+				break
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return nil, nil, d.wrap(err)
+			}
+			// The partial unique index refused it: the task has an active run.
+			existing, found := active[r.Task]
+			if !found {
+				if active, err = d.activeRunsTx(ctx, tx); err != nil {
+					return nil, nil, fmt.Errorf("read the active runs: %w", d.wrap(err))
+				}
+				existing, found = active[r.Task]
+			}
+			if found {
+				runs[i], errs[i] = existing, butler.ErrActiveRun
+				break
+			}
+			if attempt == 10 {
+				return nil, nil, fmt.Errorf("create run of %s: the active run kept changing", r.Task)
+			}
 		}
 	}
-	return created, nil, false
+	return runs, errs, nil
 }
 
-// activeRunOf reads task's active run in tx. It reads it among the active
-// runs, with ActiveRuns' statement (an index of the active runs only): asked
-// by task, SQLite may read the task's whole history through butler_run_task
-// instead, as it does after an ANALYZE that saw a single active run.
-func (d *Store) activeRunOf(ctx context.Context, tx *sql.Tx, task butler.TaskName) (butler.Run, bool, error) {
+// activeRunsTx reads the active runs in tx, by task, with ActiveRuns'
+// statement (an index of the active runs only): asked by task, SQLite may
+// read the task's whole history through butler_run_task instead, as it does
+// after an ANALYZE that saw a single active run.
+func (d *Store) activeRunsTx(ctx context.Context, tx *sql.Tx) (map[butler.TaskName]butler.Run, error) {
 	rows, err := tx.QueryContext(ctx, d.bind(sqlActiveRuns))
 	if err != nil {
-		return butler.Run{}, false, err
+		return nil, err
 	}
 	defer rows.Close()
+	out := map[butler.TaskName]butler.Run{}
 	for rows.Next() {
 		r, err := scanRun(rows)
 		if err != nil {
-			return butler.Run{}, false, err
+			return nil, err
 		}
-		if r.Task == task {
-			return r, true, nil
-		}
+		out[r.Task] = r
 	}
-	return butler.Run{}, false, rows.Err()
+	return out, rows.Err()
 }
 
-// enqueueTx inserts the job of queued run r in tx and records its id.
-func (d *Store) enqueueTx(ctx context.Context, tx *sql.Tx, r butler.Run, enqueue butler.EnqueueFunc) (int64, error) {
-	jobID, err := enqueue(ctx, tx, r)
+// enqueueTx inserts the jobs of queued runs rs in tx, with one call of
+// enqueue, records their ids with the runs, and returns them by run id.
+func (d *Store) enqueueTx(ctx context.Context, tx *sql.Tx, rs []butler.Run, enqueue butler.EnqueueFunc) (map[int64]int64, error) {
+	if len(rs) == 0 || enqueue == nil {
+		return nil, nil
+	}
+	ids, err := enqueue(ctx, tx, rs)
 	if err != nil {
-		return 0, fmt.Errorf("queue the job of run %d: %w", r.ID, d.wrap(err))
+		if len(rs) == 1 {
+			return nil, fmt.Errorf("queue the job of run %d: %w", rs[0].ID, d.wrap(err))
+		}
+		return nil, fmt.Errorf("queue the jobs of %d runs: %w", len(rs), d.wrap(err))
 	}
-	if _, err := d.txExec(ctx, tx, sqlSetRunJob, jobID, r.ID); err != nil {
-		return 0, d.wrap(err)
+	if len(ids) != len(rs) {
+		return nil, fmt.Errorf("queue the jobs of %d runs: %d job ids came back", len(rs), len(ids))
 	}
-	return jobID, nil
+	set, err := tx.PrepareContext(ctx, d.bind(sqlSetRunJob))
+	if err != nil {
+		return nil, d.wrap(err)
+	}
+	defer set.Close()
+	out := make(map[int64]int64, len(rs))
+	for i, r := range rs {
+		if _, err := set.ExecContext(ctx, ids[i], r.ID); err != nil {
+			return nil, d.wrap(err)
+		}
+		out[r.ID] = ids[i]
+	}
+	return out, nil
 }
 
 // Run returns one run.
@@ -432,10 +470,12 @@ func (d *Store) QueueRun(ctx context.Context, id int64, at time.Time, enqueue bu
 	if err != nil {
 		return butler.Run{}, false, d.wrap(err)
 	}
-	if enqueue != nil {
-		if r.JobID, err = d.enqueueTx(ctx, tx, r, enqueue); err != nil {
-			return butler.Run{}, false, err
-		}
+	jobs, err := d.enqueueTx(ctx, tx, []butler.Run{r}, enqueue)
+	if err != nil {
+		return butler.Run{}, false, err
+	}
+	if id, ok := jobs[r.ID]; ok {
+		r.JobID = id
 	}
 	if err := tx.Commit(); err != nil {
 		return butler.Run{}, false, d.wrap(err)
