@@ -47,10 +47,11 @@ func Open(ctx context.Context, path string) (*DB, error) {
 			return nil, err
 		}
 	}
-	db, err := sql.Open("sqlite", dsn(path))
+	conn, err := newCachingConnector(dsn(path))
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
+	db := sql.OpenDB(conn)
 	// SQLite allows one writer; River's driver recommends one connection.
 	db.SetMaxOpenConns(1)
 	db.SetConnMaxIdleTime(0)
