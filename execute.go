@@ -155,6 +155,9 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 	logger.InfoContext(ctx, "butler: run started", slog.String("trigger", string(r.Trigger)))
 	lr.mu.Lock()
 	lr.running, lr.started, lr.run.Node = true, started, m.node
+	// Progress is first saved a second into the run: a short run's only
+	// write of its progress is its end (FinishRun).
+	lr.lastSave = started
 	lr.mu.Unlock()
 	a, _ := lr.activity()
 	m.publish(Event{Type: EventStarted, Activity: a})
