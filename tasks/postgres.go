@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -86,8 +88,28 @@ func (b *PostgresBackup) Run(ctx context.Context, r butler.Reporter) error {
 	}()
 
 	r.Progress(-1, "running pg_dump")
+	// The password never goes on pg_dump's command line, which every user
+	// of the host can read (ps, /proc/PID/cmdline): it goes in a passfile
+	// only this user can read, removed after the dump.
+	dsn, password, err := splitPassword(b.URL)
+	if err != nil {
+		return err
+	}
+	env := os.Environ()
+	if password != "" {
+		passfile, cleanup, err := writePassfile(password)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		env = slices.DeleteFunc(env, func(kv string) bool {
+			return strings.HasPrefix(kv, "PGPASSWORD=") || strings.HasPrefix(kv, "PGPASSFILE=")
+		})
+		env = append(env, "PGPASSFILE="+passfile)
+	}
 	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, dump, "--format=custom", "--no-password", "--file="+tmp, "--dbname="+b.URL)
+	cmd := exec.CommandContext(ctx, dump, "--format=custom", "--no-password", "--file="+tmp, "--dbname="+dsn)
+	cmd.Env = env
 	cmd.Stderr = &limitedBuffer{max: 8 << 10, buf: &stderr}
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
@@ -126,6 +148,47 @@ func (b *PostgresBackup) Run(ctx context.Context, r butler.Reporter) error {
 	r.Progress(100, "done")
 	r.Summary(fmt.Sprintf("backup %s, %s, %s removed", filepath.Base(final), formatBytes(size), plural(removed, "old backup", "old backups")))
 	return err
+}
+
+// splitPassword takes the password out of a postgres:// URL (from its user
+// information or its password parameter): dsn is the URL without it.
+func splitPassword(raw string) (dsn, password string, err error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return "", "", errors.New("the database URL does not parse as postgres://USER@HOST:PORT/DATABASE")
+	}
+	q := u.Query()
+	if pw, ok := u.User.Password(); ok {
+		password = pw
+		u.User = url.User(u.User.Username())
+	}
+	if q.Has("password") {
+		password = q.Get("password")
+		q.Del("password")
+		u.RawQuery = q.Encode()
+	}
+	return u.String(), password, nil
+}
+
+// writePassfile writes a PostgreSQL password file that gives password for
+// any server, port, database and user, readable by this user alone, in a
+// directory of its own; cleanup removes both.
+func writePassfile(password string) (path string, cleanup func(), err error) {
+	dir, err := os.MkdirTemp("", "butler-pgpass-")
+	if err != nil {
+		return "", nil, fmt.Errorf("a private file for the database password: %w", err)
+	}
+	cleanup = func() { os.RemoveAll(dir) }
+	path = filepath.Join(dir, "pgpass")
+	// PostgreSQL's password file: host:port:database:user:password, where
+	// a backslash escapes ':' and '\' (PostgreSQL documentation, "The
+	// Password File"). It must not be readable by group or others.
+	esc := strings.NewReplacer(`\`, `\\`, `:`, `\:`).Replace(password)
+	if err := os.WriteFile(path, []byte("*:*:*:*:"+esc+"\n"), 0o600); err != nil {
+		cleanup()
+		return "", nil, fmt.Errorf("a private file for the database password: %w", err)
+	}
+	return path, cleanup, nil
 }
 
 // prune keeps the newest Keep dumps of this name.

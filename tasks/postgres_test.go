@@ -1,0 +1,186 @@
+package tasks_test
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/plexbutler/butler/tasks"
+)
+
+// testDatabase creates a fresh PostgreSQL database with one small table and
+// returns its URL (without a password); it is dropped at the end of the
+// test. It skips without BUTLER_TEST_DATABASE_URL.
+func testDatabase(t *testing.T) *url.URL {
+	t.Helper()
+	admin := os.Getenv("BUTLER_TEST_DATABASE_URL")
+	if admin == "" {
+		t.Skip("BUTLER_TEST_DATABASE_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/postgres)")
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		t.Fatalf("connect to BUTLER_TEST_DATABASE_URL: %v", err)
+	}
+	defer conn.Close(ctx)
+	name := fmt.Sprintf("butler_pgdump_%d", time.Now().UnixNano())
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(ctx, admin)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Error(err)
+		}
+	})
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	db, err := pgx.Connect(ctx, u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(ctx)
+	if _, err := db.Exec(ctx, "CREATE TABLE media (id int PRIMARY KEY, title text); INSERT INTO media VALUES (1, 'Alien')"); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// TestPostgresBackupPasswordNotOnCommandLine backs up a real PostgreSQL
+// database whose URL carries a password, through a pg_dump that is a
+// wrapper recording its own /proc/PID/cmdline (what ps shows every user)
+// and the password file it was given, before running the real pg_dump.
+// The password must not be on the command line; it must be in a 0600
+// passfile (PGPASSFILE) that is gone after the run.
+func TestPostgresBackupPasswordNotOnCommandLine(t *testing.T) {
+	realDump, err := exec.LookPath("pg_dump")
+	if err != nil {
+		t.Skip("no pg_dump (Debian: postgresql-client)")
+	}
+	u := testDatabase(t)
+	const password = `s3cret:p@ss\word`
+	u.User = url.UserPassword(u.User.Username(), password)
+	if u.User.Username() == "" {
+		u.User = url.UserPassword("postgres", password)
+	}
+
+	dir := t.TempDir()
+	record := filepath.Join(dir, "record")
+	wrapper := filepath.Join(dir, "pg_dump")
+	script := `#!/bin/sh
+{
+  echo "cmdline:"; tr '\0' '\n' < /proc/$$/cmdline
+  echo "PGPASSWORD=${PGPASSWORD:-}"
+  echo "PGPASSFILE=${PGPASSFILE:-}"
+  if [ -n "${PGPASSFILE:-}" ]; then
+    echo "mode=$(stat -c %a "$PGPASSFILE")"
+    echo "passfile:"; cat "$PGPASSFILE"
+  fi
+} > "` + record + `"
+exec "` + realDump + `" "$@"
+`
+	if err := os.WriteFile(wrapper, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PGPASSWORD", "from-the-environment") // must not reach pg_dump: the URL's password wins
+	backups := filepath.Join(dir, "Backups")
+	b := &tasks.PostgresBackup{URL: u.String(), Name: "cluster", Dir: func() string { return backups }, PgDump: wrapper}
+	if err := b.Run(context.Background(), newTestReporter(t)); err != nil {
+		t.Fatalf("backup: %v", err)
+	}
+	got, err := os.ReadFile(record)
+	if err != nil {
+		t.Fatalf("the wrapper did not run: %v", err)
+	}
+	rec := string(got)
+	cmdline, rest, _ := strings.Cut(strings.TrimPrefix(rec, "cmdline:\n"), "PGPASSWORD=")
+	for _, secret := range []string{password, url.QueryEscape(password), url.PathEscape(password), "s3cret"} {
+		if strings.Contains(cmdline, secret) {
+			t.Errorf("pg_dump's command line holds the password (as %q):\n%s", secret, cmdline)
+		}
+	}
+	if !strings.Contains(cmdline, "--dbname=") || !strings.Contains(cmdline, u.Path) {
+		t.Errorf("pg_dump's command line does not name the database %s:\n%s", u.Path, cmdline)
+	}
+	if !strings.HasPrefix(rest, "\n") {
+		t.Errorf("pg_dump got PGPASSWORD %q; want none", strings.SplitN(rest, "\n", 2)[0])
+	}
+	if !strings.Contains(rec, "mode=600\n") {
+		t.Errorf("the passfile is not mode 600:\n%s", rec)
+	}
+	if want := "passfile:\n*:*:*:*:s3cret\\:p@ss\\\\word\n"; !strings.Contains(rec, want) {
+		t.Errorf("the passfile does not hold the escaped password; want %q in:\n%s", want, rec)
+	}
+	_, after, _ := strings.Cut(rec, "PGPASSFILE=")
+	passfile := strings.SplitN(after, "\n", 2)[0]
+	if passfile == "" {
+		t.Fatal("no PGPASSFILE")
+	}
+	if _, err := os.Stat(passfile); !os.IsNotExist(err) {
+		t.Errorf("the passfile %s is still there after the run (%v)", passfile, err)
+	}
+	if _, err := os.Stat(filepath.Dir(passfile)); !os.IsNotExist(err) {
+		t.Errorf("the passfile's directory is still there after the run (%v)", err)
+	}
+	dumps, _ := filepath.Glob(filepath.Join(backups, "cluster-*.dump"))
+	if len(dumps) != 1 {
+		t.Fatalf("dumps %v, want one", dumps)
+	}
+	list, err := exec.Command("pg_restore", "--list", dumps[0]).Output()
+	if err != nil || !strings.Contains(string(list), "TABLE public media") {
+		t.Errorf("pg_restore --list: %v\n%s", err, list)
+	}
+}
+
+// TestPostgresBackupPasswordParameter: a password given as the URL's
+// password parameter is kept off the command line too, and a URL without a
+// password leaves the environment's alone.
+func TestPostgresBackupPasswordParameter(t *testing.T) {
+	dir := t.TempDir()
+	record := filepath.Join(dir, "record")
+	fake := filepath.Join(dir, "pg_dump")
+	// A pg_dump that records and fails: enough to see its arguments.
+	script := "#!/bin/sh\n{ tr '\\0' '\\n' < /proc/$$/cmdline; echo \"PGPASSFILE=${PGPASSFILE:-}\"; echo \"PGPASSWORD=${PGPASSWORD:-}\"; } > \"" + record + "\"\nexit 1\n"
+	if err := os.WriteFile(fake, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	b := &tasks.PostgresBackup{URL: "postgres://butler@db.example:5432/butler?sslmode=disable&password=hunter2",
+		Dir: func() string { return dir }, PgDump: fake, PgRestore: "/bin/true"}
+	if err := b.Run(context.Background(), newTestReporter(t)); err == nil {
+		t.Fatal("the failing pg_dump did not fail the backup")
+	}
+	rec, err := os.ReadFile(record)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(rec), "hunter2") {
+		t.Errorf("the password reached pg_dump's command line or environment:\n%s", rec)
+	}
+	if !strings.Contains(string(rec), "--dbname=postgres://butler@db.example:5432/butler?sslmode=disable\n") {
+		t.Errorf("pg_dump's --dbname is not the URL without its password:\n%s", rec)
+	}
+
+	t.Setenv("PGPASSWORD", "kept")
+	b.URL = "postgres://butler@db.example:5432/butler"
+	_ = b.Run(context.Background(), newTestReporter(t))
+	rec, _ = os.ReadFile(record)
+	if !strings.Contains(string(rec), "PGPASSWORD=kept\n") || !strings.Contains(string(rec), "PGPASSFILE=\n") {
+		t.Errorf("without a password in the URL, pg_dump should get the environment as it is:\n%s", rec)
+	}
+}
