@@ -96,6 +96,13 @@ type server struct {
 // twelve hours away from now, so that the planner stays quiet.
 func newServer(t *testing.T) *server {
 	t.Helper()
+	return newServerBinding(t, butler.TaskBackupDatabase, butler.TaskOptimizeDatabase, butler.TaskCleanOldCacheFiles)
+}
+
+// newServerBinding is newServer with blocking actions bound to the named
+// catalog tasks.
+func newServerBinding(t *testing.T, bound ...butler.TaskName) *server {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	db, err := sqlite.Open(ctx, filepath.Join(dir, "butler.db"))
@@ -115,7 +122,7 @@ func newServer(t *testing.T) *server {
 	}
 	actions := map[butler.TaskName]*blocker{}
 	catalog := butler.DefaultCatalog()
-	for _, name := range []butler.TaskName{butler.TaskBackupDatabase, butler.TaskOptimizeDatabase, butler.TaskCleanOldCacheFiles} {
+	for _, name := range bound {
 		actions[name] = newBlocker()
 		catalog = butler.Bind(catalog, name, actions[name])
 	}
