@@ -13,6 +13,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -58,7 +60,8 @@ const (
 	body404 = `<html><head><title>Not Found</title></head><body><h1>404 Not Found</h1></body></html>`
 )
 
-// NewHandler returns the API.
+// NewHandler returns the API: the route table (routes.go) on a router
+// (see router), behind the request limits and the Plex headers.
 func NewHandler(cfg Config) (http.Handler, error) {
 	if cfg.Manager == nil || cfg.Token == "" {
 		return nil, errors.New("api: Config needs a Manager and a Token")
@@ -76,115 +79,145 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt := &router{}
-	addRoutes(rt, cfg, web)
-	var h http.Handler = rt
-	h = requireToken(cfg.Token, h)
+	var h http.Handler = newRouter(tableOf(cfg, web), cfg.Token)
 	h = limits(h)
 	h = plexHeaders(h)
 	h = recoverPanics(cfg.Logger, h)
 	return h, nil
 }
 
-// route is one entry of the route table: a method and a path whose segments
-// are literal or "{name}", and the query parameters its handler reads.
+// route is one entry of the route table: a method, a path in the syntax of
+// [http.ServeMux] patterns (literal segments and "{name}" wildcards), and
+// the query parameters its handler reads.
 type route struct {
 	method  string
-	path    []string
+	path    string
 	params  []string
-	public  bool // answers without a token
 	handler http.HandlerFunc
 }
 
-type router struct{ routes []route }
+// pattern returns the route's [http.ServeMux] pattern. "/" names the root
+// alone, as every path of the table does: "/{$}".
+func (r route) pattern() string {
+	if r.path == "/" {
+		return r.method + " /{$}"
+	}
+	return r.method + " " + r.path
+}
+
+// routeGroup is a list of routes that share an access rule.
+type routeGroup struct{ routes []route }
 
 // handle adds a route; params lists the query parameters h reads, which
-// the router checks before h runs (see singleValues): h may read them with
+// are checked before h runs (see singleValues): h may read them with
 // url.Values.Get.
-func (rt *router) handle(method, path string, h http.HandlerFunc, params ...string) {
-	rt.routes = append(rt.routes, route{method: method, path: splitPath(path), params: params, handler: h})
+func (g *routeGroup) handle(method, path string, h http.HandlerFunc, params ...string) {
+	g.routes = append(g.routes, route{method: method, path: path, params: params, handler: h})
 }
 
-func (rt *router) handlePublic(method, path string, h http.HandlerFunc, params ...string) {
-	rt.handle(method, path, h, params...)
-	rt.routes[len(rt.routes)-1].public = true
+// routeTable is the whole API in two groups: public routes answer without
+// a token, protected ones only with it. A request that no route takes is
+// protected: without the token it gets the 401 page, not a 404 that would
+// tell which paths exist.
+type routeTable struct{ public, protected routeGroup }
+
+// router serves a routeTable with an [http.ServeMux], keeping what a Plex
+// server does that the mux alone does not:
+//
+//   - A trailing slash is ignored ("/butler/" is "/butler"), as is a
+//     leading one repeated; a path with an empty, "." or ".." segment
+//     inside is not found (the mux would redirect it).
+//   - A path that no route has gets the Plex 404 page, and a method that
+//     the path's routes lack gets 405 with Allow listing theirs, in the
+//     table's order, as an error in the asked encoding (see writeError).
+//
+// HEAD is served by each GET route, as the mux does for GET patterns.
+type router struct {
+	mux *http.ServeMux
+	// methods are the table's methods, each once, in the order the table
+	// first uses them: the order of Allow.
+	methods []string
+	// miss answers a request that no route takes: 404 or 405, behind the
+	// token. notFound answers 404, behind the token.
+	miss, notFound http.Handler
 }
 
-// splitPath splits a path into segments; a trailing slash is ignored, as a
-// real server treats every path as if it had one.
-func splitPath(p string) []string {
-	p = strings.Trim(p, "/")
-	if p == "" {
-		return nil
+// catchAll is the pattern of the mux's last resort, router.miss.
+const catchAll = "/"
+
+func newRouter(t routeTable, token string) *router {
+	rt := &router{mux: http.NewServeMux()}
+	add := func(r route, protected bool) {
+		var h http.Handler = checkParams(r.params, r.handler)
+		if protected {
+			h = requireToken(token, h)
+		}
+		rt.mux.Handle(r.pattern(), h)
+		if !slices.Contains(rt.methods, r.method) {
+			rt.methods = append(rt.methods, r.method)
+		}
 	}
-	return strings.Split(p, "/")
-}
-
-// match returns the routes whose path matches path, each with the values of
-// its wildcards.
-func (rt *router) match(path string) []matched {
-	segs := splitPath(path)
-	var out []matched
-outer:
-	for i := range rt.routes {
-		r := &rt.routes[i]
-		if len(r.path) != len(segs) {
-			continue
-		}
-		for j, p := range r.path {
-			if p[0] != '{' && p != segs[j] {
-				continue outer
-			}
-		}
-		m := matched{route: r}
-		for j, p := range r.path {
-			if p[0] == '{' {
-				m.values = append(m.values, [2]string{p[1 : len(p)-1], segs[j]})
-			}
-		}
-		out = append(out, m)
+	for _, r := range t.public.routes {
+		add(r, false)
 	}
-	return out
-}
-
-type matched struct {
-	route  *route
-	values [][2]string
+	for _, r := range t.protected.routes {
+		add(r, true)
+	}
+	rt.miss = requireToken(token, http.HandlerFunc(rt.notFoundOrNotAllowed))
+	rt.notFound = requireToken(token, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		notFound(w, "no such route: "+r.URL.Path)
+	}))
+	rt.mux.Handle(catchAll, rt.miss)
+	return rt
 }
 
 func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	routes := rt.match(r.URL.Path)
-	if len(routes) == 0 {
-		notFound(w, "no such route: "+r.URL.Path)
+	if p := "/" + strings.Trim(r.URL.Path, "/"); p != r.URL.Path {
+		u := *r.URL
+		u.Path = p
+		if u.RawPath != "" {
+			u.RawPath = "/" + strings.Trim(u.RawPath, "/")
+		}
+		r = r.WithContext(r.Context())
+		r.URL = &u
+	}
+	if ep := r.URL.EscapedPath(); path.Clean(ep) != ep {
+		rt.notFound.ServeHTTP(w, r)
 		return
 	}
+	rt.mux.ServeHTTP(w, r)
+}
+
+// notFoundOrNotAllowed answers a request that the mux gave to catchAll:
+// 405 if a route has its path with another method, else 404. It asks the
+// mux once per method of the table, on this error path only.
+func (rt *router) notFoundOrNotAllowed(w http.ResponseWriter, r *http.Request) {
 	var allow []string
-	for _, m := range routes {
-		if m.route.method == r.Method || (m.route.method == http.MethodGet && r.Method == http.MethodHead) {
-			if _, err := singleValues(r.URL.Query(), "query parameter", params(m.route.params...)); err != nil {
-				writeError(w, r, http.StatusBadRequest, butler.ErrorMessage(err))
-				return
-			}
-			for _, kv := range m.values {
-				r.SetPathValue(kv[0], kv[1])
-			}
-			m.route.handler(w, r)
-			return
+	probe := r.WithContext(r.Context())
+	for _, m := range rt.methods {
+		probe.Method = m
+		if _, pattern := rt.mux.Handler(probe); pattern != catchAll {
+			allow = append(allow, m)
 		}
-		allow = append(allow, m.route.method)
+	}
+	if len(allow) == 0 {
+		notFound(w, "no such route: "+r.URL.Path)
+		return
 	}
 	w.Header().Set("Allow", strings.Join(allow, ", "))
 	writeError(w, r, http.StatusMethodNotAllowed, fmt.Sprintf("%s is not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(allow, " or ")))
 }
 
-// isPublic reports whether the path and method need no token.
-func (rt *router) isPublic(r *http.Request) bool {
-	for _, m := range rt.match(r.URL.Path) {
-		if m.route.public && (m.route.method == r.Method || m.route.method == http.MethodGet && r.Method == http.MethodHead) {
-			return true
+// checkParams refuses, before next runs, a query whose parameters of
+// names (the ones next reads) are given more than once or in another case.
+func checkParams(names []string, next http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := singleValues(r.URL.Query(), "query parameter", params(names...)); err != nil {
+			writeError(w, r, http.StatusBadRequest, butler.ErrorMessage(err))
+			return
 		}
-	}
-	return false
+		next(w, r)
+	})
 }
 
 func recoverPanics(logger *slog.Logger, next http.Handler) http.Handler {
@@ -232,15 +265,10 @@ func limits(next http.Handler) http.Handler {
 }
 
 // requireToken answers 401 unless the request carries the token (header or
-// query), compared in constant time. Identity routes need none.
+// query), compared in constant time; it guards the protected routes.
 func requireToken(token string, next http.Handler) http.Handler {
-	rt, _ := next.(*router)
 	want := []byte(token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if rt != nil && rt.isPublic(r) {
-			next.ServeHTTP(w, r)
-			return
-		}
 		got, err := tokenOf(r)
 		if err != nil {
 			writeError(w, r, http.StatusBadRequest, butler.ErrorMessage(err))

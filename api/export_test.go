@@ -6,24 +6,20 @@ type RouteInfo struct {
 	Public       bool
 }
 
-// Routes returns the route table of a handler made with cfg, in order.
+// Routes returns the route table of a handler made with cfg: the public
+// routes, then the protected ones, each group in order.
 func Routes(cfg Config) []RouteInfo {
 	web, err := newDashboard()
 	if err != nil {
 		panic(err)
 	}
-	rt := &router{}
-	addRoutes(rt, cfg, web)
-	out := make([]RouteInfo, 0, len(rt.routes))
-	for _, r := range rt.routes {
-		p := "/"
-		for i, seg := range r.path {
-			if i > 0 {
-				p += "/"
-			}
-			p += seg
-		}
-		out = append(out, RouteInfo{Method: r.method, Path: p, Public: r.public})
+	t := tableOf(cfg, web)
+	var out []RouteInfo
+	for _, r := range t.public.routes {
+		out = append(out, RouteInfo{Method: r.method, Path: r.path, Public: true})
+	}
+	for _, r := range t.protected.routes {
+		out = append(out, RouteInfo{Method: r.method, Path: r.path})
 	}
 	return out
 }

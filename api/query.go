@@ -18,7 +18,7 @@ import (
 // of parameter in the messages ("query parameter", "setting").
 //
 // Every query parameter the API reads goes through it: those the route
-// table lists (router.ServeHTTP), the token (requireToken) and the
+// table lists (checkParams), the token (requireToken) and the
 // settings of PUT /:/prefs.
 func singleValues(q url.Values, what string, name func(key string) (string, error)) (map[string]string, error) {
 	keys := make([]string, 0, len(q))

@@ -17,46 +17,52 @@ import (
 	"github.com/plexbutler/butler/apitype"
 )
 
-// addRoutes lists the whole API surface: every route, and the query
-// parameters each reads (besides X-Plex-Token, which requireToken reads,
-// and the settings of PUT /:/prefs, which handleSetPrefs reads).
-func addRoutes(rt *router, cfg Config, web *dashboard) {
+// tableOf lists the whole API surface: every route, public or protected,
+// and the query parameters each reads (besides X-Plex-Token, which
+// requireToken reads, and the settings of PUT /:/prefs, which
+// handleSetPrefs reads).
+func tableOf(cfg Config, web *dashboard) routeTable {
 	m, log := cfg.Manager, cfg.Logger
+	var t routeTable
+	pub, prot := &t.public, &t.protected
 
-	rt.handle(http.MethodGet, "/butler", handleTasks(m, log))
-	rt.handle(http.MethodPost, "/butler", handleStartAll(m, log))
-	rt.handle(http.MethodDelete, "/butler", handleStopAll(m, log))
-	rt.handle(http.MethodPost, "/butler/{task}", handleStartTask(m, log), "force")
-	rt.handle(http.MethodDelete, "/butler/{task}", handleStopTask(m, log))
+	prot.handle(http.MethodGet, "/butler", handleTasks(m, log))
+	prot.handle(http.MethodPost, "/butler", handleStartAll(m, log))
+	prot.handle(http.MethodDelete, "/butler", handleStopAll(m, log))
+	prot.handle(http.MethodPost, "/butler/{task}", handleStartTask(m, log), "force")
+	prot.handle(http.MethodDelete, "/butler/{task}", handleStopTask(m, log))
 
-	rt.handle(http.MethodGet, "/butler/runs", handleRuns(m, log), "task", "outcome", "since", "before", "limit", "beforeID")
-	rt.handle(http.MethodGet, "/butler/runs/{id}", handleRun(m, log))
-	rt.handle(http.MethodGet, "/butler/runs/{id}/log", handleRunLog(m, log))
-	rt.handle(http.MethodGet, "/butler/plan", handlePlan(m, log))
+	prot.handle(http.MethodGet, "/butler/runs", handleRuns(m, log), "task", "outcome", "since", "before", "limit", "beforeID")
+	prot.handle(http.MethodGet, "/butler/runs/{id}", handleRun(m, log))
+	prot.handle(http.MethodGet, "/butler/runs/{id}/log", handleRunLog(m, log))
+	prot.handle(http.MethodGet, "/butler/plan", handlePlan(m, log))
 
-	rt.handle(http.MethodGet, "/activities", handleActivities(m, log))
-	rt.handle(http.MethodDelete, "/activities/{uuid}", handleStopActivity(m, log))
+	prot.handle(http.MethodGet, "/activities", handleActivities(m, log))
+	prot.handle(http.MethodDelete, "/activities/{uuid}", handleStopActivity(m, log))
 	n := &notifier{}
-	rt.handle(http.MethodGet, "/:/websockets/notifications", handleWebsocket(m, n, log), "filters")
-	rt.handle(http.MethodGet, "/:/websocket/notifications", handleWebsocket(m, n, log), "filters")
-	rt.handle(http.MethodGet, "/:/eventsource/notifications", handleEventSource(m, n, log), "filters")
+	prot.handle(http.MethodGet, "/:/websockets/notifications", handleWebsocket(m, n, log), "filters")
+	prot.handle(http.MethodGet, "/:/websocket/notifications", handleWebsocket(m, n, log), "filters")
+	prot.handle(http.MethodGet, "/:/eventsource/notifications", handleEventSource(m, n, log), "filters")
 
-	rt.handle(http.MethodGet, "/:/prefs", handlePrefs(m))
-	rt.handle(http.MethodPut, "/:/prefs", handleSetPrefs(m, log))
-	rt.handle(http.MethodGet, "/:/prefs/get", handlePref(m), "id")
+	prot.handle(http.MethodGet, "/:/prefs", handlePrefs(m))
+	prot.handle(http.MethodPut, "/:/prefs", handleSetPrefs(m, log))
+	prot.handle(http.MethodGet, "/:/prefs/get", handlePref(m), "id")
 
-	rt.handle(http.MethodGet, "/web", web.ServeHTTP)
+	prot.handle(http.MethodGet, "/web", web.ServeHTTP)
+	prot.handle(http.MethodGet, "/", handleRoot(cfg))
 
-	rt.handlePublic(http.MethodGet, "/identity", handleIdentity(cfg))
-	rt.handle(http.MethodGet, "/", handleRoot(cfg))
-	rt.handlePublic(http.MethodGet, "/healthz", handleHealth(m))
+	// Identity and health answer without a token: clients find a server
+	// with the one, and a container's health check has no token.
+	pub.handle(http.MethodGet, "/identity", handleIdentity(cfg))
+	pub.handle(http.MethodGet, "/healthz", handleHealth(m))
 	if cfg.Metrics != nil {
+		g := prot
 		if cfg.MetricsPublic {
-			rt.handlePublic(http.MethodGet, "/metrics", cfg.Metrics.ServeHTTP)
-		} else {
-			rt.handle(http.MethodGet, "/metrics", cfg.Metrics.ServeHTTP)
+			g = pub
 		}
+		g.handle(http.MethodGet, "/metrics", cfg.Metrics.ServeHTTP)
 	}
+	return t
 }
 
 // handleTasks answers GET /butler. The list changes only with the settings,
