@@ -26,11 +26,12 @@ const defaultURL = "http://" + defaultAddr
 // cli is what the client commands share: the environment, and the flags
 // every client command takes (--url, --token, --data-dir, --output).
 type cli struct {
-	getenv  func(string) string
-	url     string
-	token   string
-	dataDir string
-	output  string
+	getenv    func(string) string
+	url       string
+	token     string
+	tokenFile string
+	dataDir   string
+	output    string
 }
 
 // addClientCommands adds the commands that talk to a running server.
@@ -46,7 +47,8 @@ func addClientCommands(root *cobra.Command, getenv func(string) string) {
 func (c *cli) clientFlags(cmd *cobra.Command) {
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&c.url, "url", "", "the server's URL (env BUTLER_URL; default "+defaultURL+")")
-	pf.StringVar(&c.token, "token", "", "access token (env BUTLER_TOKEN; default: the token file in the data directory)")
+	pf.StringVar(&c.token, "token", "", "access token (env BUTLER_TOKEN; default: the token file in the data directory); visible in ps, prefer --token-file")
+	pf.StringVar(&c.tokenFile, "token-file", "", "read the access token from this file (env BUTLER_TOKEN_FILE; default: <data-dir>/token)")
 	c.dataDirFlag(cmd)
 	pf.StringVarP(&c.output, "output", "o", "table", "output format: table or json")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json"}, cobra.ShellCompDirectiveNoFileComp))
@@ -93,6 +95,21 @@ func (c *cli) readToken() (token, path string, err error) {
 	return strings.TrimSpace(string(b)), path, nil
 }
 
+// readTokenFile reads a token file named by --token-file or
+// BUTLER_TOKEN_FILE (what); a missing, unreadable or empty file is a usage
+// error that names it.
+func readTokenFile(path, what string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", usageErr("token file %s (%s): %v; give the file that holds the server's token (`butler token` prints it on the server)", path, what, errors.Unwrap(err))
+	}
+	t := strings.TrimSpace(string(b))
+	if t == "" || strings.ContainsAny(t, "\r\n") {
+		return "", usageErr("token file %s (%s) is empty or holds more than one line; want the token alone", path, what)
+	}
+	return t, nil
+}
+
 // connect resolves the flags and environment into a client.
 func (c *cli) connect() (*conn, error) {
 	switch c.output {
@@ -105,9 +122,26 @@ func (c *cli) connect() (*conn, error) {
 	if !strings.Contains(u, "://") {
 		u = "http://" + u
 	}
+	if c.token != "" && c.tokenFile != "" {
+		return nil, usageErr("--token and --token-file both given: give one")
+	}
 	token, from := c.token, "the token of --token"
+	if token == "" && c.tokenFile != "" {
+		t, err := readTokenFile(c.tokenFile, "--token-file")
+		if err != nil {
+			return nil, err
+		}
+		token, from = t, "the token of "+c.tokenFile+" (--token-file)"
+	}
 	if token == "" {
 		token, from = c.getenv("BUTLER_TOKEN"), "the token of BUTLER_TOKEN"
+	}
+	if f := c.getenv("BUTLER_TOKEN_FILE"); token == "" && f != "" {
+		t, err := readTokenFile(f, "BUTLER_TOKEN_FILE")
+		if err != nil {
+			return nil, err
+		}
+		token, from = t, "the token of "+f+" (BUTLER_TOKEN_FILE)"
 	}
 	if token == "" {
 		t, path, err := c.readToken()
@@ -116,7 +150,7 @@ func (c *cli) connect() (*conn, error) {
 		}
 		token, from = t, "the token of "+path
 		if t == "" {
-			from = "the request without a token (no --token, no BUTLER_TOKEN, no " + path + ")"
+			from = "the request without a token (no --token or --token-file, no BUTLER_TOKEN or BUTLER_TOKEN_FILE, no " + path + ")"
 		}
 	}
 	cl, err := client.New(u, client.WithToken(token), client.WithClientIdentifier("butler-cli"),
@@ -137,7 +171,7 @@ func (cn *conn) fail(err error) error {
 		return nil
 	case errors.As(err, &ce):
 		if ce.StatusCode == 401 {
-			return &exitError{1, fmt.Errorf("the server at %s refused %s (401 Unauthorized); give its token with --token or BUTLER_TOKEN, or point --data-dir at its data directory (`butler token` prints it there)", cn.url, cn.tokenFrom)}
+			return &exitError{1, fmt.Errorf("the server at %s refused %s (401 Unauthorized); give its token with --token-file or BUTLER_TOKEN_FILE (or --token, BUTLER_TOKEN), or point --data-dir at its data directory (`butler token` prints it there)", cn.url, cn.tokenFrom)}
 		}
 		return &exitError{1, errors.New(ce.Message)}
 	case errors.Is(err, context.Canceled):

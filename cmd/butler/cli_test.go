@@ -509,3 +509,42 @@ func TestCLILog(t *testing.T) {
 		t.Fatalf("log x: %d %q", code, errOut)
 	}
 }
+
+// TestCLITokenFile: --token-file and BUTLER_TOKEN_FILE read the token from a
+// file, so that it is on no command line; --token and BUTLER_TOKEN still win
+// over the environment's file, and a missing or empty file is a usage error
+// that names it.
+func TestCLITokenFile(t *testing.T) {
+	s := clienttest.New(t, clienttest.Config{})
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good")
+	stale := filepath.Join(dir, "stale")
+	empty := filepath.Join(dir, "empty")
+	for path, content := range map[string]string{good: clienttest.Token + "\n", stale: "stale-token\n", empty: "\n"} {
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr := newTranscript(t, s)
+	// No token in the data directory: only the file can give it.
+	tr.env = map[string]string{"BUTLER_URL": s.URL, "BUTLER_DATA_DIR": dir}
+	tr.run(0, "activities", "--token-file", good)
+	tr.env["BUTLER_TOKEN_FILE"] = good
+	tr.run(0, "activities")
+	tr.run(1, "activities", "--token-file", stale) // the flag beats the environment
+	tr.run(1, "activities", "--token", "wrong-token")
+	tr.env["BUTLER_TOKEN_FILE"] = stale
+	tr.run(1, "activities")
+	tr.env["BUTLER_TOKEN"] = clienttest.Token // BUTLER_TOKEN beats BUTLER_TOKEN_FILE
+	tr.run(0, "activities")
+	delete(tr.env, "BUTLER_TOKEN")
+	tr.run(2, "activities", "--token-file", filepath.Join(dir, "absent"))
+	tr.run(2, "activities", "--token-file", empty)
+	tr.run(2, "activities", "--token-file", good, "--token", clienttest.Token)
+	tr.env["BUTLER_TOKEN_FILE"] = filepath.Join(dir, "absent")
+	tr.run(2, "activities")
+	out := strings.ReplaceAll(tr.buf.String(), dir, "DIR")
+	tr.buf.Reset()
+	tr.buf.WriteString(out)
+	tr.check("tokenfile")
+}
