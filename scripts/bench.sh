@@ -13,8 +13,8 @@
 # CLI, cp and find) and internal/historybench (the control path against
 # 1,000 to 1,000,000 runs of history, SQLite and PostgreSQL), then
 # internal/stopbench (starts and stops while stubborn stops wait), the
-# StartAll benchmark and internal/checkbench (the start-up check of a
-# 1 GiB database). It takes about twenty-five minutes.
+# StartAll and ShortRuns benchmarks and internal/checkbench (the start-up
+# check of a 1 GiB database). It takes about twenty-five minutes.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -84,6 +84,20 @@ echo "bench.sh: start-all of many tasks" >&2
 	printf 'Command: `go test -run %s -bench StartAll -benchtime 10x .`: `Manager.StartAll` (what `POST /butler` does) on a SQLite file and River, 100 and 1,000 tasks whose runs all get queued, in one transaction. Target: 1,000 tasks in < 50 ms.\n\n```\n' "'^\$'"
 	go test -run '^$' -bench StartAll -benchtime 10x . | grep -E '^Benchmark'
 	printf '```\n'
+} >> "$tmp/BENCHMARKS.md"
+
+echo "bench.sh: short runs against the fork/exec floor" >&2
+{
+	printf '\n## Short runs against the fork/exec floor\n\n'
+	printf 'Command: `go test -run %s -bench ShortRuns -benchtime 3s .` (BenchmarkShortRuns; its doc comment says what each line is). floor: a Go loop running `/bin/true` as exec tasks do (pipes, a process group of its own); butler: runs of exec tasks running `/bin/true`, started with `Manager.StartTask`, worked through River, recorded in a SQLite file, each waited for until its ended event; c at a time. Targets: butler/c=1 at least 0.5x floor/c=1; butler/c=4 at least 2.5x butler/c=1.\n\n```\n' "'^\$'"
+	go test -run '^$' -bench ShortRuns -benchtime 3s . | grep -E '^Benchmark' | tee "$tmp/short.txt"
+	printf '```\n\n'
+	awk '{ name = $1; sub(/-[0-9]+$/, "", name); for (i = 1; i <= NF; i++) if ($i == "runs/s") r[name] = $(i-1) }
+		END {
+			f1 = r["BenchmarkShortRuns/floor/c=1"]; b1 = r["BenchmarkShortRuns/butler/c=1"]
+			f4 = r["BenchmarkShortRuns/floor/c=4"]; b4 = r["BenchmarkShortRuns/butler/c=4"]
+			if (f1 && b1 && b4) printf "butler/c=1 is %.2fx floor/c=1 (target 0.5x); butler/c=4 is %.2fx butler/c=1 (target 2.5x; the floor itself scales %.2fx on this machine).\n", b1 / f1, b4 / b1, f4 / f1
+		}' "$tmp/short.txt"
 } >> "$tmp/BENCHMARKS.md"
 
 if [ -d internal/checkbench ]; then
