@@ -164,7 +164,7 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 
 	tctx, tcancel := context.WithTimeoutCause(rctx, t.TimeLimit, errTimedOut)
 	defer tcancel()
-	rep := &reporter{m: m, lr: lr, logger: slog.New(&logHandler{next: logger.Handler(), log: lr.log})}
+	rep := &reporter{m: m, lr: lr, ctx: tctx, logger: slog.New(&logHandler{next: logger.Handler(), log: lr.log})}
 	// Once the run is told to stop, whatever the cause, it is stopping
 	// until its action returns.
 	actionDone := make(chan struct{})
@@ -326,10 +326,15 @@ const publishEvery = 250 * time.Millisecond
 
 // reporter is the Reporter a run's action sees.
 type reporter struct {
-	m      *Manager
-	lr     *localRun
+	m  *Manager
+	lr *localRun
+	// ctx is the run's: its writes end with the run, and carry its values.
+	ctx    context.Context
 	logger *slog.Logger
 }
+
+// saveTimeout bounds a progress save, which the task's own call waits for.
+const saveTimeout = 5 * time.Second
 
 func (r *reporter) Progress(percent int, step string) {
 	if percent < -1 {
@@ -368,7 +373,11 @@ func (r *reporter) Progress(percent int, step string) {
 const saveEvery = time.Second
 
 func (r *reporter) save(percent int, step string) {
-	if err := r.m.store.SaveProgress(context.Background(), r.lr.run.ID, percent, step); err != nil {
+	// A save cut off by the run's end loses nothing: the end records the
+	// last progress.
+	ctx, cancel := context.WithTimeout(r.ctx, saveTimeout)
+	defer cancel()
+	if err := r.m.store.SaveProgress(ctx, r.lr.run.ID, percent, step); err != nil && r.ctx.Err() == nil {
 		r.logger.Warn("butler: save progress", slog.String("error", err.Error()))
 	}
 }
@@ -426,7 +435,9 @@ func (r *reporter) ProcessStarted(p ProcessGroup) error {
 	r.lr.mu.Lock()
 	r.lr.process = p
 	r.lr.mu.Unlock()
-	return r.m.store.SetRunProcess(context.Background(), r.lr.run.ID, p)
+	// Not cut off by a stop: the group must be on record for as long as it
+	// may live.
+	return r.m.store.SetRunProcess(context.WithoutCancel(r.ctx), r.lr.run.ID, p)
 }
 
 func (r *reporter) Summary(text string) {
@@ -449,6 +460,7 @@ type gate struct {
 	waiting  []*gateWaiter
 	expected map[gateKey]time.Time // key -> when it stops being waited for
 	timer    *time.Timer
+	now      func() time.Time // the Manager's clock
 }
 
 // expectFor is how long the gate keeps a place for an expected run.
@@ -478,14 +490,14 @@ type gateWaiter struct {
 	ready chan struct{}
 }
 
-func newGate(limit int) *gate {
-	return &gate{limit: max(limit, 1), expected: map[gateKey]time.Time{}}
+func newGate(limit int, now func() time.Time) *gate {
+	return &gate{limit: max(limit, 1), expected: map[gateKey]time.Time{}, now: now}
 }
 
 // expect keeps a place for a run this node has just queued.
 func (g *gate) expect(k gateKey) {
 	g.mu.Lock()
-	g.expected[k] = time.Now().Add(expectFor)
+	g.expected[k] = g.now().Add(expectFor)
 	g.mu.Unlock()
 }
 
@@ -543,7 +555,7 @@ func (g *gate) setLimit(n int) {
 
 // dispatch grants slots in order; g.mu is held.
 func (g *gate) dispatch() {
-	now := time.Now()
+	now := g.now()
 	var next time.Time
 	for k, until := range g.expected {
 		if !now.Before(until) {

@@ -2,13 +2,14 @@ package butler
 
 import (
 	"context"
+	"time"
 )
 
 // GateForTest exposes the slot gate to the external tests.
 type GateForTest struct{ g *gate }
 
 // NewGateForTest returns a gate with the limit.
-func NewGateForTest(limit int) GateForTest { return GateForTest{newGate(limit)} }
+func NewGateForTest(limit int) GateForTest { return GateForTest{newGate(limit, time.Now)} }
 
 // Acquire waits for a slot in the order of id.
 func (g GateForTest) Acquire(ctx context.Context, id int64) error {

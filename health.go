@@ -35,7 +35,8 @@ type health struct {
 	since    time.Time
 	failures int64
 	logger   *slog.Logger
-	probe    healthProbe // writes now and then; started by the Manager
+	now      func() time.Time // the Manager's clock
+	probe    healthProbe      // writes now and then; started by the Manager
 }
 
 // observe records the outcome of one write.
@@ -47,14 +48,14 @@ func (h *health) observe(err error) {
 	defer h.mu.Unlock()
 	if err == nil {
 		if h.failing {
-			h.logger.Info("butler: the store can write again", slog.Duration("after", time.Since(h.since)))
+			h.logger.Info("butler: the store can write again", slog.Duration("after", h.now().Sub(h.since)))
 		}
 		h.failing, h.reason = false, ""
 		return
 	}
 	h.failures++
 	if !h.failing {
-		h.failing, h.since = true, time.Now()
+		h.failing, h.since = true, h.now()
 		h.logger.Error("butler: the store cannot write", slog.String("error", err.Error()))
 	}
 	h.reason = err.Error()

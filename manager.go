@@ -164,7 +164,7 @@ func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
 	if m.now == nil {
 		m.now = time.Now
 	}
-	m.health = &health{logger: m.logger}
+	m.health = &health{logger: m.logger, now: m.now}
 	m.store = watchedStore{Store: cfg.Store, h: m.health}
 	if hc, ok := cfg.Store.(HealthChecker); ok && cfg.HealthProbeEvery >= 0 {
 		m.health.probe = healthProbe{store: hc, health: m.health, every: cmp.Or(cfg.HealthProbeEvery, probeEvery)}
@@ -201,7 +201,7 @@ func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
 		m.logger.WarnContext(ctx, "butler: setting", slog.String("problem", p.Error()))
 	}
 	m.settings = s
-	m.gate = newGate(s.MaxConcurrent())
+	m.gate = newGate(s.MaxConcurrent(), m.now)
 	if c, ok := cfg.Store.(Cluster); ok {
 		m.cluster = &clusterState{store: c, outbox: make(chan Event, 256)}
 	}

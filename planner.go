@@ -133,7 +133,7 @@ func (m *Manager) pruneHistory(ctx context.Context, p *pruning, until time.Time)
 		}
 	}()
 	for {
-		start := time.Now()
+		start := m.now()
 		n, err := m.store.PruneRuns(ctx, p.before)
 		if err != nil {
 			// The rest waits for the next pass.
@@ -151,7 +151,7 @@ func (m *Manager) pruneHistory(ctx context.Context, p *pruning, until time.Time)
 			*p = pruning{}
 			return false
 		}
-		wait := max(time.Since(start), pruneRest)
+		wait := max(m.now().Sub(start), pruneRest)
 		if !m.now().Add(wait).Before(until) {
 			return false // the loop waits for until, ticks, and calls again
 		}
