@@ -18,6 +18,66 @@ var _ butler.MediaIndex = (*Store)(nil)
 // defaultMediaPage is a page's size when the caller sets none.
 const defaultMediaPage = 1000
 
+// The index's statements. Each reads or writes through the primary key or
+// one of the indexes of migration 006 (SQLite) / 005 (PostgreSQL), a page
+// at a time; MediaQueries lists them for the stores' tests, which EXPLAIN
+// them on a large index. LibraryCounts alone reads the whole table.
+const (
+	sqlMediaItems = `SELECT ` + mediaItemColumns + ` FROM butler_media_item
+		WHERE library = ? AND path > ? ORDER BY path LIMIT ?`
+	sqlMediaItemsByState = `SELECT ` + mediaItemColumns + ` FROM butler_media_item
+		WHERE library = ? AND state = ? AND path > ? ORDER BY path LIMIT ?`
+	sqlMediaItem = `SELECT ` + mediaItemColumns + ` FROM butler_media_item WHERE id = ?`
+	// The items to analyse, in id order. Those never analysed are read
+	// from the partial index butler_media_item_unanalysed, which holds
+	// them alone: the version is written in the statement, as the index's
+	// condition, so that PostgreSQL's generic plans can use it too. The
+	// items of an older version are read from butler_media_item_analysis
+	// (analysis_version, id). SQLite, with statistics, would read the
+	// table in id order instead, from the first id, and filter, which
+	// costs the whole table once every item is analysed: on SQLite the
+	// index is named (toAnalyseSQL).
+	sqlToAnalyseNew = `SELECT ` + mediaItemColumns + ` FROM butler_media_item%s
+		WHERE state = 'present' AND analysis_version = 0 AND id > ? AND analysis_retry_at <= ?%s
+		ORDER BY id LIMIT ?`
+	sqlToAnalyseOld = `SELECT ` + mediaItemColumns + ` FROM butler_media_item%s
+		WHERE state = 'present' AND analysis_version = ? AND id > ? AND analysis_retry_at <= ?%s
+		ORDER BY id LIMIT ?`
+	sqlAddMedia = `INSERT INTO butler_media_item (library, path, kind, size, mtime, state, added_at, changed_at)
+		VALUES (?, ?, ?, ?, ?, 'present', ?, ?)
+		ON CONFLICT (library, path) DO UPDATE SET kind = excluded.kind, size = excluded.size,
+			mtime = excluded.mtime, state = 'present', changed_at = excluded.changed_at, gone_at = 0,
+			analysis_version = 0, analysed_at = 0, analysis_failures = 0, analysis_error = '', analysis_retry_at = 0`
+	sqlChangeMedia = `UPDATE butler_media_item SET kind = ?, size = ?, mtime = ?, state = 'present', changed_at = ?, gone_at = 0,
+			analysis_version = 0, analysed_at = 0, analysis_failures = 0, analysis_error = '', analysis_retry_at = 0
+		WHERE id = ? AND library = ?`
+	sqlDropAnalysis     = `DELETE FROM butler_media_analysis WHERE item_id = ?`
+	sqlReviveMedia      = `UPDATE butler_media_item SET state = 'present', gone_at = 0 WHERE id = ? AND library = ? AND state = 'gone'`
+	sqlGoneMedia        = `UPDATE butler_media_item SET state = 'gone', gone_at = ? WHERE id = ? AND library = ? AND state = 'present'`
+	sqlSaveAnalysisItem = `UPDATE butler_media_item SET analysis_version = ?, analysed_at = ?,
+			analysis_failures = 0, analysis_error = '', analysis_retry_at = 0
+		WHERE id = ? AND state = 'present' AND size = ? AND mtime = ?`
+	sqlSaveAnalysisBody = `INSERT INTO butler_media_analysis (item_id, body) VALUES (?, ?)
+		ON CONFLICT (item_id) DO UPDATE SET body = excluded.body`
+	sqlAnalysisFailure = `UPDATE butler_media_item SET analysis_failures = analysis_failures + 1,
+			analysis_error = ?, analysis_retry_at = ?
+		WHERE id = ? AND state = 'present' AND size = ? AND mtime = ?`
+	sqlMediaAnalysis = `SELECT a.body, i.analysis_version FROM butler_media_item i
+		JOIN butler_media_analysis a ON a.item_id = i.id WHERE i.id = ? AND i.analysis_version > 0`
+	sqlLibraryCounts = `SELECT library,
+		CAST(COALESCE(SUM(CASE WHEN state = 'present' THEN 1 ELSE 0 END), 0) AS BIGINT),
+		CAST(COALESCE(SUM(CASE WHEN state = 'gone' THEN 1 ELSE 0 END), 0) AS BIGINT),
+		CAST(COALESCE(SUM(CASE WHEN state = 'present' THEN size ELSE 0 END), 0) AS BIGINT),
+		CAST(COALESCE(SUM(CASE WHEN state = 'present' AND analysis_version > 0 THEN 1 ELSE 0 END), 0) AS BIGINT),
+		CAST(COALESCE(SUM(CASE WHEN state = 'present' AND analysis_version = 0 AND analysis_failures > 0 THEN 1 ELSE 0 END), 0) AS BIGINT)
+		FROM butler_media_item GROUP BY library`
+	// The garbage collection's batch: the ids from butler_media_item_gone,
+	// then a delete by primary key (PostgreSQL plans "id IN (SELECT ...)"
+	// as a hash join over the whole table).
+	sqlGoneBefore = `SELECT id FROM butler_media_item WHERE state = 'gone' AND gone_at < ? ORDER BY gone_at, id LIMIT ?`
+	sqlDeleteItem = `DELETE FROM butler_media_item WHERE id = ?`
+)
+
 const mediaItemColumns = `id, library, path, kind, size, mtime, state, added_at, changed_at, gone_at,
 	analysis_version, analysed_at, analysis_failures, analysis_error, analysis_retry_at`
 
@@ -69,18 +129,16 @@ func (d *Store) MediaItems(ctx context.Context, f butler.MediaItemFilter) ([]but
 		return nil, butler.Errorf(butler.EINVALID, "media items: name the library")
 	}
 	if f.State != "" {
-		return d.mediaItems(ctx, `SELECT `+mediaItemColumns+` FROM butler_media_item
-			WHERE library = ? AND state = ? AND path > ? ORDER BY path LIMIT ?`,
+		return d.mediaItems(ctx, sqlMediaItemsByState,
 			f.Library, string(f.State), f.AfterPath, pageSize(f.Limit))
 	}
-	return d.mediaItems(ctx, `SELECT `+mediaItemColumns+` FROM butler_media_item
-		WHERE library = ? AND path > ? ORDER BY path LIMIT ?`,
+	return d.mediaItems(ctx, sqlMediaItems,
 		f.Library, f.AfterPath, pageSize(f.Limit))
 }
 
 // MediaItem returns one item by id.
 func (d *Store) MediaItem(ctx context.Context, id int64) (butler.MediaItem, error) {
-	it, err := scanMediaItem(d.queryRow(ctx, `SELECT `+mediaItemColumns+` FROM butler_media_item WHERE id = ?`, id))
+	it, err := scanMediaItem(d.queryRow(ctx, sqlMediaItem, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return it, butler.Errorf(butler.ENOTFOUND, "no media item %d", id)
 	}
@@ -121,11 +179,7 @@ func (d *Store) ApplyMediaChanges(ctx context.Context, library string, c butler.
 		}
 		return nil
 	}
-	err = run(`INSERT INTO butler_media_item (library, path, kind, size, mtime, state, added_at, changed_at)
-		VALUES (?, ?, ?, ?, ?, 'present', ?, ?)
-		ON CONFLICT (library, path) DO UPDATE SET kind = excluded.kind, size = excluded.size,
-			mtime = excluded.mtime, state = 'present', changed_at = excluded.changed_at, gone_at = 0,
-			analysis_version = 0, analysed_at = 0, analysis_failures = 0, analysis_error = '', analysis_retry_at = 0`,
+	err = run(sqlAddMedia,
 		len(c.Add), func(st *sql.Stmt, i int) error {
 			f := c.Add[i]
 			_, err := st.ExecContext(ctx, library, f.Path, string(f.Kind), f.Size, f.ModTime.UnixNano(), at, at)
@@ -135,9 +189,7 @@ func (d *Store) ApplyMediaChanges(ctx context.Context, library string, c butler.
 		return fmt.Errorf("add media items: %w", err)
 	}
 	changed := slices.Sorted(maps.Keys(c.Change))
-	err = run(`UPDATE butler_media_item SET kind = ?, size = ?, mtime = ?, state = 'present', changed_at = ?, gone_at = 0,
-			analysis_version = 0, analysed_at = 0, analysis_failures = 0, analysis_error = '', analysis_retry_at = 0
-		WHERE id = ? AND library = ?`,
+	err = run(sqlChangeMedia,
 		len(changed), func(st *sql.Stmt, i int) error {
 			f := c.Change[changed[i]]
 			_, err := st.ExecContext(ctx, string(f.Kind), f.Size, f.ModTime.UnixNano(), at, changed[i], library)
@@ -146,14 +198,14 @@ func (d *Store) ApplyMediaChanges(ctx context.Context, library string, c butler.
 	if err != nil {
 		return fmt.Errorf("update changed media items: %w", err)
 	}
-	err = run(`DELETE FROM butler_media_analysis WHERE item_id = ?`, len(changed), func(st *sql.Stmt, i int) error {
+	err = run(sqlDropAnalysis, len(changed), func(st *sql.Stmt, i int) error {
 		_, err := st.ExecContext(ctx, changed[i])
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("drop the analyses of changed media items: %w", err)
 	}
-	err = run(`UPDATE butler_media_item SET state = 'present', gone_at = 0 WHERE id = ? AND library = ? AND state = 'gone'`,
+	err = run(sqlReviveMedia,
 		len(c.Revive), func(st *sql.Stmt, i int) error {
 			_, err := st.ExecContext(ctx, c.Revive[i], library)
 			return err
@@ -161,7 +213,7 @@ func (d *Store) ApplyMediaChanges(ctx context.Context, library string, c butler.
 	if err != nil {
 		return fmt.Errorf("mark media items present again: %w", err)
 	}
-	err = run(`UPDATE butler_media_item SET state = 'gone', gone_at = ? WHERE id = ? AND library = ? AND state = 'present'`,
+	err = run(sqlGoneMedia,
 		len(c.Gone), func(st *sql.Stmt, i int) error {
 			_, err := st.ExecContext(ctx, at, c.Gone[i], library)
 			return err
@@ -179,14 +231,33 @@ func (d *Store) MediaItemsToAnalyse(ctx context.Context, f butler.AnalysisFilter
 	if now == 0 {
 		now = time.Now().UnixNano()
 	}
-	if f.Library != "" {
-		return d.mediaItems(ctx, `SELECT `+mediaItemColumns+` FROM butler_media_item
-			WHERE state = 'present' AND analysis_version = ? AND id > ? AND analysis_retry_at <= ? AND library = ?
-			ORDER BY id LIMIT ?`, f.Version, f.AfterID, now, f.Library, pageSize(f.Limit))
+	q, args := d.toAnalyseSQL(f.Version, f.Library), []any(nil)
+	if f.Version != 0 {
+		args = append(args, f.Version)
 	}
-	return d.mediaItems(ctx, `SELECT `+mediaItemColumns+` FROM butler_media_item
-		WHERE state = 'present' AND analysis_version = ? AND id > ? AND analysis_retry_at <= ?
-		ORDER BY id LIMIT ?`, f.Version, f.AfterID, now, pageSize(f.Limit))
+	args = append(args, f.AfterID, now)
+	if f.Library != "" {
+		args = append(args, f.Library)
+	}
+	return d.mediaItems(ctx, q, append(args, pageSize(f.Limit))...)
+}
+
+// toAnalyseSQL returns MediaItemsToAnalyse's statement for version and
+// library (with or without a library). On SQLite (the dialect without $n
+// placeholders) it names the index to read.
+func (d *Store) toAnalyseSQL(version int, library string) string {
+	q, index := sqlToAnalyseOld, "butler_media_item_analysis"
+	if version == 0 {
+		q, index = sqlToAnalyseNew, "butler_media_item_unanalysed"
+	}
+	hint, lib := "", ""
+	if !d.Dialect.Dollar {
+		hint = " INDEXED BY " + index
+	}
+	if library != "" {
+		lib = " AND library = ?"
+	}
+	return fmt.Sprintf(q, hint, lib)
 }
 
 // SaveMediaAnalysis stores an item's analysis if its file is unchanged.
@@ -203,9 +274,7 @@ func (d *Store) SaveMediaAnalysis(ctx context.Context, id int64, file butler.Med
 		return false, err
 	}
 	defer tx.Rollback()
-	res, err := d.txExec(ctx, tx, `UPDATE butler_media_item SET analysis_version = ?, analysed_at = ?,
-			analysis_failures = 0, analysis_error = '', analysis_retry_at = 0
-		WHERE id = ? AND state = 'present' AND size = ? AND mtime = ?`,
+	res, err := d.txExec(ctx, tx, sqlSaveAnalysisItem,
 		version, nanos(at), id, file.Size, file.ModTime.UnixNano())
 	if err != nil {
 		return false, d.wrap(err)
@@ -213,8 +282,7 @@ func (d *Store) SaveMediaAnalysis(ctx context.Context, id int64, file butler.Med
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
 		return false, d.wrap(err)
 	}
-	if _, err := d.txExec(ctx, tx, `INSERT INTO butler_media_analysis (item_id, body) VALUES (?, ?)
-		ON CONFLICT (item_id) DO UPDATE SET body = excluded.body`, id, body); err != nil {
+	if _, err := d.txExec(ctx, tx, sqlSaveAnalysisBody, id, body); err != nil {
 		return false, d.wrap(err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -225,9 +293,7 @@ func (d *Store) SaveMediaAnalysis(ctx context.Context, id int64, file butler.Med
 
 // RecordMediaAnalysisFailure counts a failed analysis of an unchanged file.
 func (d *Store) RecordMediaAnalysisFailure(ctx context.Context, id int64, file butler.MediaFile, reason string, retryAt time.Time) (bool, error) {
-	res, err := d.exec(ctx, `UPDATE butler_media_item SET analysis_failures = analysis_failures + 1,
-			analysis_error = ?, analysis_retry_at = ?
-		WHERE id = ? AND state = 'present' AND size = ? AND mtime = ?`,
+	res, err := d.exec(ctx, sqlAnalysisFailure,
 		reason, nanos(retryAt), id, file.Size, file.ModTime.UnixNano())
 	if err != nil {
 		return false, err
@@ -240,8 +306,7 @@ func (d *Store) RecordMediaAnalysisFailure(ctx context.Context, id int64, file b
 func (d *Store) MediaAnalysis(ctx context.Context, id int64) (butler.MediaAnalysis, int, error) {
 	var body string
 	var version int
-	err := d.queryRow(ctx, `SELECT a.body, i.analysis_version FROM butler_media_item i
-		JOIN butler_media_analysis a ON a.item_id = i.id WHERE i.id = ? AND i.analysis_version > 0`, id).Scan(&body, &version)
+	err := d.queryRow(ctx, sqlMediaAnalysis, id).Scan(&body, &version)
 	if errors.Is(err, sql.ErrNoRows) {
 		return butler.MediaAnalysis{}, 0, butler.Errorf(butler.ENOTFOUND, "media item %d has no analysis", id)
 	}
@@ -259,13 +324,7 @@ func (d *Store) MediaAnalysis(ctx context.Context, id int64) (butler.MediaAnalys
 // table: it costs what the index holds, and is for the API, not for a
 // control path.
 func (d *Store) LibraryCounts(ctx context.Context) ([]butler.LibraryCounts, error) {
-	rows, err := d.query(ctx, `SELECT library,
-		CAST(COALESCE(SUM(CASE WHEN state = 'present' THEN 1 ELSE 0 END), 0) AS BIGINT),
-		CAST(COALESCE(SUM(CASE WHEN state = 'gone' THEN 1 ELSE 0 END), 0) AS BIGINT),
-		CAST(COALESCE(SUM(CASE WHEN state = 'present' THEN size ELSE 0 END), 0) AS BIGINT),
-		CAST(COALESCE(SUM(CASE WHEN state = 'present' AND analysis_version > 0 THEN 1 ELSE 0 END), 0) AS BIGINT),
-		CAST(COALESCE(SUM(CASE WHEN state = 'present' AND analysis_version = 0 AND analysis_failures > 0 THEN 1 ELSE 0 END), 0) AS BIGINT)
-		FROM butler_media_item GROUP BY library`)
+	rows, err := d.query(ctx, sqlLibraryCounts)
 	if err != nil {
 		return nil, err
 	}
@@ -283,16 +342,82 @@ func (d *Store) LibraryCounts(ctx context.Context) ([]butler.LibraryCounts, erro
 	return out, d.wrap(rows.Err())
 }
 
-// DeleteGoneMediaItems deletes one batch of the items gone before t, read
-// from butler_media_item_gone; their analyses go with them (ON DELETE
-// CASCADE).
+// DeleteGoneMediaItems deletes one batch of the items gone before t, in
+// one transaction: their ids from butler_media_item_gone, then each by
+// primary key; their analyses go with them (ON DELETE CASCADE).
 func (d *Store) DeleteGoneMediaItems(ctx context.Context, before time.Time, limit int) (int, error) {
-	res, err := d.exec(ctx, `DELETE FROM butler_media_item WHERE id IN (
-		SELECT id FROM butler_media_item WHERE state = 'gone' AND gone_at < ? ORDER BY gone_at, id LIMIT ?)`,
-		nanos(before), pageSize(limit))
+	tx, err := d.begin(ctx)
 	if err != nil {
 		return 0, err
 	}
-	n, err := res.RowsAffected()
-	return int(n), d.wrap(err)
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, d.bind(sqlGoneBefore), nanos(before), pageSize(limit))
+	if err != nil {
+		return 0, d.wrap(err)
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, d.wrap(err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, d.wrap(err)
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	st, err := tx.PrepareContext(ctx, d.bind(sqlDeleteItem))
+	if err != nil {
+		return 0, d.wrap(err)
+	}
+	defer st.Close()
+	for _, id := range ids {
+		if _, err := st.ExecContext(ctx, id); err != nil {
+			return 0, d.wrap(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, d.wrap(err)
+	}
+	return len(ids), nil
+}
+
+// MediaQueries returns every statement of the media index but
+// LibraryCounts, as this store sends them to its database, with the
+// arguments of a typical call made at now on library: item ids 1 and 2, a
+// path in the middle of the library. A store's test fills the index with a
+// large library and EXPLAINs each one: none may read the whole of
+// butler_media_item, nor sort what it reads.
+func (d *Store) MediaQueries(now time.Time, library string) []HotQuery {
+	n := nanos(now)
+	toAnalyse := d.toAnalyseSQL
+	qs := []HotQuery{
+		{"MediaItems", sqlMediaItems, []any{library, "/media/m/05000/", 1000}},
+		{"MediaItems (a state)", sqlMediaItemsByState, []any{library, "gone", "/media/m/05000/", 1000}},
+		{"MediaItem", sqlMediaItem, []any{int64(1)}},
+		{"MediaItemsToAnalyse", toAnalyse(0, ""), []any{int64(2), n, 1000}},
+		{"MediaItemsToAnalyse (an older version)", toAnalyse(1, ""), []any{1, int64(2), n, 1000}},
+		{"MediaItemsToAnalyse (a library)", toAnalyse(0, library), []any{int64(2), n, library, 1000}},
+		{"MediaItemsToAnalyse (a library, an older version)", toAnalyse(1, library), []any{1, int64(2), n, library, 1000}},
+		{"ApplyMediaChanges (add)", sqlAddMedia, []any{library, "/media/new.mkv", "video", int64(1), n, n, n}},
+		{"ApplyMediaChanges (change)", sqlChangeMedia, []any{"video", int64(2), n, n, int64(1), library}},
+		{"ApplyMediaChanges (change: the analysis)", sqlDropAnalysis, []any{int64(1)}},
+		{"ApplyMediaChanges (revive)", sqlReviveMedia, []any{int64(1), library}},
+		{"ApplyMediaChanges (gone)", sqlGoneMedia, []any{n, int64(1), library}},
+		{"SaveMediaAnalysis", sqlSaveAnalysisItem, []any{1, n, int64(1), int64(1), n}},
+		{"SaveMediaAnalysis (the analysis)", sqlSaveAnalysisBody, []any{int64(1), "{}"}},
+		{"RecordMediaAnalysisFailure", sqlAnalysisFailure, []any{"bad", n, int64(1), int64(1), n}},
+		{"MediaAnalysis", sqlMediaAnalysis, []any{int64(1)}},
+		{"DeleteGoneMediaItems", sqlGoneBefore, []any{n, 1000}},
+		{"DeleteGoneMediaItems (each)", sqlDeleteItem, []any{int64(1)}},
+	}
+	for i := range qs {
+		qs[i].SQL = d.bind(qs[i].SQL)
+	}
+	return qs
 }

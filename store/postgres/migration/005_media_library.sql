@@ -24,8 +24,11 @@ CREATE TABLE butler_media_item (
 CREATE UNIQUE INDEX butler_media_item_path ON butler_media_item (library, path);
 -- A library's items in one state, in path order.
 CREATE INDEX butler_media_item_state ON butler_media_item (library, state, path);
+-- The present items never analysed, in id order: what is left to analyse.
+-- Small once the library is analysed, so that both planners choose it.
+CREATE INDEX butler_media_item_unanalysed ON butler_media_item (id) WHERE state = 'present' AND analysis_version = 0;
 -- The present items by analysis version, in id order: what is left to
--- analyse (version 0) or to upgrade.
+-- upgrade.
 CREATE INDEX butler_media_item_analysis ON butler_media_item (analysis_version, id) WHERE state = 'present';
 -- The gone items by when they went: the garbage collection's batches.
 CREATE INDEX butler_media_item_gone ON butler_media_item (gone_at, id) WHERE state = 'gone';
