@@ -118,7 +118,7 @@ func (m *Manager) Plan(ctx context.Context) (Plan, error) {
 		}
 		if due, from := schedule.Due(t.Interval, records[t.Name].LastSuccess, d); !due {
 			e.Decision, e.NextDue = PlanNotDue, from
-			e.Reason = fmt.Sprintf("not due until %s (every %d days; last success %s)", from, t.Interval, records[t.Name].LastSuccess)
+			e.Reason = fmt.Sprintf("not due until butler day %s (%s; last success on butler day %s)", from, everyDays(t.Interval), records[t.Name].LastSuccess)
 			p.Tasks = append(p.Tasks, e)
 			continue
 		}
@@ -175,4 +175,12 @@ func (m *Manager) RunCounts(ctx context.Context) (map[RunState]int, error) {
 		out[r.State]++
 	}
 	return out, nil
+}
+
+// everyDays says an interval: "every day", "every 3 days".
+func everyDays(n int) string {
+	if n == 1 {
+		return "every day"
+	}
+	return fmt.Sprintf("every %d days", n)
 }
