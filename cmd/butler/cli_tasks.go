@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -59,7 +60,7 @@ the day the task is next due). Times are local.`,
 					outcome = r.LastRun.Outcome
 				}
 				t.add(plain(r.Name), styled(yesNo(bool(r.Enabled))), plain(fmt.Sprintf("%dd", r.Interval)),
-					plain(yesNo(bool(r.ScheduleRandomized))), styled(r.State), plain(last), styled(outcome), plain(nextRun(r.Plan, plan)))
+					plain(yesNo(bool(r.ScheduleRandomized))), styled(r.State), plain(last), styled(outcome), plain(nextRun(r.Plan, plan, time.Local, "")))
 			}
 			return t.write(out, newPainter(out, c.getenv))
 		},
@@ -138,36 +139,72 @@ func (c *cli) taskRows(ctx context.Context, cn *conn) ([]taskRow, *apitype.PlanC
 	return rows, plan, nil
 }
 
-// hourMinute formats an API time as a local HH:MM.
-func hourMinute(s string) string {
+// hourMinute formats an API time as HH:MM in loc.
+func hourMinute(s string, loc *time.Location) string {
 	t := parseAPITime(s)
 	if t.IsZero() {
 		return "?"
 	}
-	return t.Local().Format("15:04")
+	return t.In(loc).Format("15:04")
 }
 
-// nextRun says when a task runs next, after its line of the plan.
-func nextRun(e *apitype.PlanTask, p *apitype.PlanContainer) string {
+// showTimeIn formats an API time in loc; "-" when there is none.
+func showTimeIn(s string, loc *time.Location) string {
+	t := parseAPITime(s)
+	if t.IsZero() {
+		return "-"
+	}
+	return t.In(loc).Format(timeLayout)
+}
+
+// nextRun says when a task runs next, after its line of the plan, with
+// instants in loc; a day it is next due is a butler day (dayLabel before
+// it).
+func nextRun(e *apitype.PlanTask, p *apitype.PlanContainer, loc *time.Location, dayLabel string) string {
 	if e == nil {
 		return "-"
 	}
 	switch e.Decision {
 	case "scheduled":
-		return showTime(e.At)
+		return showTimeIn(e.At, loc)
 	case "queued":
 		return "now"
 	case "runs":
 		if bool(e.Random) {
-			return fmt.Sprintf("random %s-%s", hourMinute(p.Open), hourMinute(p.Close))
+			return fmt.Sprintf("random %s-%s", hourMinute(p.Open, loc), hourMinute(p.Close, loc))
 		}
 		if e.At != "" {
-			return showTime(e.At)
+			return showTimeIn(e.At, loc)
 		}
 	case "not_due":
-		return orDash(e.NextDue)
+		if e.NextDue != "" {
+			return dayLabel + e.NextDue
+		}
 	}
 	return "-"
+}
+
+// serverZone is the server's ButlerTimeZone, and how to name it; this
+// computer's zone, saying so, when the setting cannot be read or loaded.
+func serverZone(ctx context.Context, cn *conn) (*time.Location, string) {
+	s, err := cn.Setting(ctx, "ButlerTimeZone")
+	if err != nil {
+		return time.Local, "this computer's time (the server's ButlerTimeZone could not be read)"
+	}
+	loc, err := time.LoadLocation(s.Value.Text)
+	if err != nil || s.Value.Text == "" {
+		return time.Local, fmt.Sprintf("this computer's time (the server's ButlerTimeZone %q is not known here)", s.Value.Text)
+	}
+	return loc, loc.String()
+}
+
+// zoneAt names loc at t: "Europe/Berlin (CET)", or "UTC".
+func zoneAt(name string, t time.Time) string {
+	abbr, _ := t.Zone()
+	if t.IsZero() || abbr == name || strings.HasPrefix(abbr, "+") || strings.HasPrefix(abbr, "-") {
+		return name
+	}
+	return name + " (" + abbr + ")"
 }
 
 func (c *cli) startCmd() *cobra.Command {
@@ -248,7 +285,11 @@ func startFailure(cn *conn, name client.TaskName, err error) error {
 		errors.As(err, &ce)
 		return &exitError{1, fmt.Errorf("%s; with the CLI: `butler start %s --now`", ce.Message, name)}
 	}
-	return cn.fail(err)
+	// The start has already returned (cli_wait.go calls this too): a
+	// short context of its own reads the task list.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return taskNotFound(ctx, cn, name, err)
 }
 
 // startResult is the JSON of a start.
@@ -309,6 +350,12 @@ waiting one (DELETE /butler).`,
 			ctx := ctxOf(cmd)
 			out := cmd.OutOrStdout()
 			if all {
+				// What there is to stop, read first: DELETE /butler says
+				// nothing of what it did.
+				running, waiting, known, err := activeTasks(ctx, cn)
+				if err != nil {
+					return cn.fail(err)
+				}
 				res, err := cn.StopAllTasks(ctx)
 				if err != nil {
 					return cn.fail(err)
@@ -316,13 +363,13 @@ waiting one (DELETE /butler).`,
 				if cn.json {
 					return printJSON(out, res)
 				}
-				_, err = fmt.Fprintln(out, "stopped every running run and removed every scheduled or queued one")
+				_, err = fmt.Fprintln(out, stopAllLine(running, waiting, known))
 				return err
 			}
 			name := client.TaskName(args[0])
 			res, err := cn.StopTask(ctx, name)
 			if err != nil {
-				return cn.fail(err)
+				return taskNotFound(ctx, cn, name, err)
 			}
 			if cn.json {
 				return printJSON(out, struct {
@@ -380,11 +427,35 @@ func (c *cli) historyCmd() *cobra.Command {
 				return cn.fail(err)
 			}
 			out := cmd.OutOrStdout()
+			if len(runs) == 0 && q.Task != "" {
+				// No runs of a task the server does not offer: say so, as
+				// start does, rather than "no runs".
+				res, err := cn.GetButlerTasks(ctxOf(cmd))
+				if err != nil {
+					return cn.fail(err)
+				}
+				offered := make([]string, 0, len(res.Tasks))
+				for _, t := range res.Tasks {
+					offered = append(offered, t.Name)
+				}
+				if !slices.Contains(offered, string(q.Task)) {
+					return &exitError{1, unknownTaskError(string(q.Task), offered)}
+				}
+			}
 			if cn.json {
 				return printJSON(out, runs)
 			}
 			if len(runs) == 0 {
-				_, err := fmt.Fprintln(out, "no runs")
+				what := "no runs"
+				switch {
+				case q.Task != "" && outcome != "":
+					what = fmt.Sprintf("no %s runs of %s", outcome, q.Task)
+				case q.Task != "":
+					what = "no runs of " + string(q.Task)
+				case outcome != "":
+					what = fmt.Sprintf("no %s runs", outcome)
+				}
+				_, err := fmt.Fprintln(out, what)
 				return err
 			}
 			t := &table{header: []string{"RUN", "TASK", "TRIGGER", "OUTCOME", "CREATED", "STARTED", "DURATION", "DETAIL"}}
@@ -413,7 +484,12 @@ func (c *cli) planCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "plan",
 		Short: "Show tonight's plan: what each task does in the maintenance window, and why",
-		Args:  cobra.NoArgs,
+		Long: `Show the open or next maintenance window and, for each task, what it does in
+it and why. Instants are shown in the server's zone (ButlerTimeZone), which
+the first line names. A day a task is next due is a butler day: the date its
+window opens; a run started outside a window counts for the next window's day
+(docs/scheduling.md).`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cn, err := c.connect()
 			if err != nil {
@@ -427,19 +503,33 @@ func (c *cli) planCmd() *cobra.Command {
 			if cn.json {
 				return printJSON(out, p)
 			}
+			loc, zone := serverZone(ctxOf(cmd), cn)
 			which := "next window"
 			if bool(p.Inside) {
 				which = "window (open now)"
 			}
-			if _, err := fmt.Fprintf(out, "%s: %s to %s (butler day %s)\n\n", which, showTime(p.Open), showTime(p.Close), p.Day); err != nil {
+			open := parseAPITime(p.Open).In(loc)
+			if _, err := fmt.Fprintf(out, "%s: %s to %s, %s\n\n", which, open.Format(timeLayout), showTimeIn(p.Close, loc), zoneAt(zone, open)); err != nil {
 				return err
 			}
 			t := &table{header: []string{"TASK", "DECISION", "WHEN", "REASON"}}
+			days := false
 			for i := range p.Task {
 				e := &p.Task[i]
-				t.add(plain(e.Name), styled(e.Decision), plain(nextRun(e, p)), plain(orDash(e.Reason)))
+				days = days || e.NextDue != "" || strings.Contains(e.Reason, "butler day")
+				t.add(plain(e.Name), styled(e.Decision), plain(nextRun(e, p, loc, "day ")), plain(orDash(e.Reason)))
 			}
-			return t.write(out, newPainter(out, c.getenv))
+			if err := t.write(out, newPainter(out, c.getenv)); err != nil {
+				return err
+			}
+			if days {
+				// A run outside a window counts for the next window's
+				// date: a backup run by hand in the afternoon of the 30th,
+				// before a window opening at 02:00 on the 1st, counts for
+				// the 1st.
+				_, err = fmt.Fprintf(out, "\nA butler day is the date a window opens; a run outside a window counts for the next window's (this window's: %s).\n", p.Day)
+			}
+			return err
 		},
 	}
 	c.clientFlags(cmd)
@@ -480,4 +570,56 @@ func (c *cli) logCmd() *cobra.Command {
 	}
 	c.clientFlags(cmd)
 	return cmd
+}
+
+// activeTasks reads which tasks have a running or stopping run (the
+// activities) and which a scheduled or queued one (the plan). known is
+// false when the server has no plan (a Plex Media Server).
+func activeTasks(ctx context.Context, cn *conn) (running, waiting []string, known bool, err error) {
+	acts, err := cn.Activities(ctx)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	for _, a := range acts {
+		if a.Context != nil && !slices.Contains(running, a.Context.TaskName) {
+			running = append(running, a.Context.TaskName)
+		}
+	}
+	plan, err := cn.Plan(ctx)
+	if errors.Is(err, client.ErrNotFound) {
+		return running, nil, false, nil
+	}
+	if err != nil {
+		return nil, nil, false, err
+	}
+	for _, e := range plan.Task {
+		switch e.Decision {
+		case "scheduled", "queued":
+			waiting = append(waiting, e.Name)
+		case "running", "stopping":
+			if !slices.Contains(running, e.Name) {
+				running = append(running, e.Name)
+			}
+		}
+	}
+	return running, waiting, true, nil
+}
+
+// stopAllLine says what `butler stop --all` did, from what was active
+// before it.
+func stopAllLine(running, waiting []string, known bool) string {
+	if !known {
+		return "stopped every running run and removed every scheduled or queued one"
+	}
+	if len(running) == 0 && len(waiting) == 0 {
+		return "nothing was running, scheduled or queued: nothing to stop"
+	}
+	var parts []string
+	if len(running) > 0 {
+		parts = append(parts, "stopped the run of "+strings.Join(running, ", "))
+	}
+	if len(waiting) > 0 {
+		parts = append(parts, "removed the waiting run of "+strings.Join(waiting, ", "))
+	}
+	return strings.Join(parts, "; ") + "; `butler activities` shows a run still stopping"
 }

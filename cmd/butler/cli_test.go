@@ -75,7 +75,11 @@ func TestCLITasksHistoryPlan(t *testing.T) {
 	tr.run(0, "history", "BackupDatabase", "--limit", "1")
 	tr.run(0, "history", "--outcome", "failed")
 	tr.run(0, "history", "-n", "1", "-o", "json")
-	tr.run(0, "history", "NoSuchTask")
+	tr.run(1, "history", "NoSuchTask")
+	tr.run(1, "history", "BackupDatabse")
+	tr.run(1, "history", "RefreshLibraries") // known, but no action here
+	tr.run(0, "history", "CleanOldCacheFiles")
+	tr.run(0, "history", "CleanOldCacheFiles", "-o", "json")
 	tr.run(0, "plan")
 	tr.run(0, "plan", "-o", "json")
 	tr.check("tasks_history_plan")
@@ -95,9 +99,16 @@ func TestCLIStartStop(t *testing.T) {
 	s.Action(butler.TaskCleanOldCacheFiles).WaitStarted(t)
 	tr.run(0, "start", "CleanOldCacheFiles", "--now")
 	tr.run(1, "start", "NoSuchTask")
+	tr.run(1, "start", "BakupDatabase")
+	tr.run(1, "start", "refreshlocalmedia")
+	tr.run(1, "start", "RefreshLibrary") // near a known name this server binds no action to
 	tr.run(1, "stop", "NoSuchTask")
+	tr.run(1, "stop", "OptimiseDatabase")
 	tr.run(1, "start", "RefreshLibraries")
+	tr.run(1, "start", "RefreshLibraries", "--wait")
+	tr.run(1, "stop", "RefreshLibraries")
 	tr.run(0, "stop", "CleanOldCacheFiles")
+	tr.run(0, "stop", "--all") // nothing to stop: it says so
 
 	// Start-all queues the three enabled tasks; one slot: BackupDatabase
 	// runs, the others wait.
@@ -547,4 +558,24 @@ func TestCLITokenFile(t *testing.T) {
 	tr.buf.Reset()
 	tr.buf.WriteString(out)
 	tr.check("tokenfile")
+}
+
+// TestCLIPlanServerZone: the plan shows the window in the server's zone
+// and names it, whatever this computer's zone.
+func TestCLIPlanServerZone(t *testing.T) {
+	s := clienttest.New(t, clienttest.Config{Settings: map[string]string{
+		butler.SettingTimeZone: "America/New_York", butler.SettingStartHour: "3", butler.SettingEndHour: "4",
+	}})
+	code, out, errOut := runCmd(t, cliEnv(s), "plan")
+	if code != 0 {
+		t.Fatalf("plan: exit %d\n%s", code, errOut)
+	}
+	first := strings.SplitN(out, "\n", 2)[0]
+	re := regexp.MustCompile(`^(next window|window \(open now\)): \d{4}-\d{2}-\d{2} 03:00 to \d{4}-\d{2}-\d{2} 04:00, America/New_York \((EST|EDT)\)$`)
+	if !re.MatchString(first) {
+		t.Errorf("first line %q: want the window 03:00 to 04:00 in America/New_York, named", first)
+	}
+	if strings.Contains(out, "every 1 days") {
+		t.Errorf("plan says %q:\n%s", "every 1 days", out)
+	}
 }
