@@ -164,7 +164,7 @@ func resolveConfig(cmd *cobra.Command, flags serveConfig, configPath string, get
 	case strings.HasPrefix(cfg.Database, "sqlite://"):
 		cfg.Database = strings.TrimPrefix(cfg.Database, "sqlite://")
 	case strings.Contains(cfg.Database, "://"):
-		return cfg, usageErr("--database %q: want a SQLite file path or sqlite://PATH", cfg.Database)
+		return cfg, usageErr("--database %q: want a SQLite file (a path such as /var/lib/butler/butler.db, or sqlite:///var/lib/butler/butler.db) or a PostgreSQL URL (postgres://USER@HOST:5432/DATABASE)", redact(cfg.Database))
 	}
 	// The file's tasks, databases and caches are checked against the
 	// server now, before anything is touched.
