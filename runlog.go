@@ -6,42 +6,28 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/plexbutler/butler/internal/headtail"
 )
 
 // MaxRunLog bounds the log a run keeps: past it, the middle is dropped and
 // the first and last halves are kept.
 const MaxRunLog = 64 << 10
 
-// omittedLine is the line that stands where bytes are missing, in a run's
-// log and in a program's output that tasks.Exec cut (tasks.OutputReporter
-// documents its form).
-const omittedLine = "[... %d bytes omitted ...]"
-
-// runLog is a run's bounded log. Besides the text written to it, it knows
-// the gaps in that text: where an action's output was cut before it came
-// (see reporter.Output). Where its own middle is dropped, the one marker
-// counts the bytes it dropped and those of the gaps that were there, so
-// that every number shown is the number of bytes missing at that place.
+// runLog is a run's bounded log (a headtail.Buffer of MaxRunLog bytes),
+// safe for concurrent use. Besides the text written to it, it knows the
+// gaps in that text: where an action's output was cut before it came (see
+// reporter.Output). Where its own middle is dropped, the one marker counts
+// the bytes it dropped and those of the gaps that were there, so that
+// every number shown is the number of bytes missing at that place. Its
+// zero value is an empty log.
 type runLog struct {
-	mu      sync.Mutex
-	head    []byte // the first MaxRunLog/2 bytes
-	tail    []byte // a ring of the last MaxRunLog/2 bytes
-	start   int    // where the ring starts
-	written int64  // bytes of text written
-	gaps    []gap  // the gaps not in the dropped middle, in order
-	middle  int64  // bytes of the gaps that fell into the dropped middle
-}
-
-// gap is a place in a run's log where bytes are missing that never reached
-// the log.
-type gap struct {
-	at int64 // offset in the text written
-	n  int64 // bytes missing
+	mu  sync.Mutex
+	buf *headtail.Buffer
 }
 
 func (l *runLog) Write(p []byte) (int, error) {
@@ -53,103 +39,29 @@ func (l *runLog) Write(p []byte) (int, error) {
 
 // write adds p to the log; l.mu is held.
 func (l *runLog) write(p []byte) {
-	const half = MaxRunLog / 2
-	l.written += int64(len(p))
-	if room := half - len(l.head); room > 0 {
-		k := min(room, len(p))
-		l.head = append(l.head, p[:k]...)
-		p = p[k:]
+	if l.buf == nil {
+		l.buf = headtail.New(MaxRunLog)
 	}
-	for len(p) > 0 {
-		if len(l.tail) < half {
-			k := min(half-len(l.tail), len(p))
-			l.tail = append(l.tail, p[:k]...)
-			p = p[k:]
-			continue
-		}
-		// Full ring: overwrite the oldest bytes.
-		k := min(half-l.start, len(p))
-		copy(l.tail[l.start:], p[:k])
-		l.start = (l.start + k) % half
-		p = p[k:]
-	}
-	if len(l.head) == half {
-		// Gaps now in the dropped middle stay there: fold them into one
-		// count (the list of gaps stays short however long the run).
-		i := 0
-		for i < len(l.gaps) && l.gaps[i].at < int64(half) {
-			i++
-		}
-		j := i
-		for j < len(l.gaps) && l.gaps[j].at <= l.tailStart() {
-			l.middle += l.gaps[j].n
-			j++
-		}
-		l.gaps = slices.Delete(l.gaps, i, j)
-	}
+	_, _ = l.buf.Write(p)
 }
-
-// tailStart returns the offset of the tail's first byte; l.mu is held.
-func (l *runLog) tailStart() int64 { return l.written - int64(len(l.tail)) }
 
 // omit records that n bytes are missing at the end of the log; l.mu is held.
 func (l *runLog) omit(n int64) {
-	if n <= 0 {
-		return
-	}
-	if k := len(l.gaps); k > 0 && l.gaps[k-1].at == l.written {
-		l.gaps[k-1].n += n
-		return
-	}
-	l.gaps = append(l.gaps, gap{at: l.written, n: n})
+	l.write(nil)
+	l.buf.Omit(n)
 }
 
 // String returns the log; a marker line stands where bytes are missing,
 // with their number: dropped from the middle of the log, or missing from
-// an action's output (a marker for both where they are at the same place).
+// an action's output (one marker for both where they are at the same
+// place). The line breaks around a marker line are not the log's.
 func (l *runLog) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var b strings.Builder
-	b.Grow(len(l.head) + len(l.tail) + 64)
-	gaps := l.gaps
-	// text writes the bytes from offset off on, with the markers of the
-	// gaps among them.
-	text := func(off int64, p []byte) {
-		for len(gaps) > 0 && gaps[0].at < off+int64(len(p)) {
-			k := gaps[0].at - off
-			b.Write(p[:k])
-			writeOmitted(&b, gaps[0].n)
-			p, off, gaps = p[k:], gaps[0].at, gaps[1:]
-		}
-		b.Write(p)
+	if l.buf == nil {
+		return ""
 	}
-	text(0, l.head)
-	ts := l.tailStart()
-	missing := l.middle + ts - int64(len(l.head))
-	for len(gaps) > 0 && gaps[0].at <= ts {
-		missing += gaps[0].n
-		gaps = gaps[1:]
-	}
-	writeOmitted(&b, missing)
-	ring := append(l.tail[l.start:len(l.tail):len(l.tail)], l.tail[:l.start]...)
-	text(ts, ring)
-	for _, g := range gaps { // at the very end
-		writeOmitted(&b, g.n)
-	}
-	return b.String()
-}
-
-// writeOmitted writes the marker line of n missing bytes, on a line of its
-// own; nothing when n is 0.
-func writeOmitted(b *strings.Builder, n int64) {
-	if n <= 0 {
-		return
-	}
-	if s := b.String(); s != "" && s[len(s)-1] != '\n' {
-		b.WriteByte('\n')
-	}
-	fmt.Fprintf(b, omittedLine+"\n", n)
+	return l.buf.String()
 }
 
 // Output adds an action's output to the run's log (tasks.Exec, tasks.HTTP

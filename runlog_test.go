@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/plexbutler/butler"
 	"github.com/plexbutler/butler/tasks"
@@ -254,5 +255,32 @@ func TestExecute_RunLogCountsTheOutputItDoesNotShow(t *testing.T) {
 					omitted, len(c.printed), shown, len(c.printed)-shown)
 			}
 		})
+	}
+}
+
+// TestRunLog_NeverSplitsACharacter fills a run's log with characters of
+// two to four bytes, shifted by 0 to 3 bytes so that its cuts land inside
+// characters, and checks that the log is valid UTF-8 and that its marker
+// counts the bytes of the characters it dropped whole.
+func TestRunLog_NeverSplitsACharacter(t *testing.T) {
+	for shift := range 4 {
+		l := butler.NewRunLogForTest()
+		var truth strings.Builder
+		write := func(s string) {
+			l.Log(s)
+			truth.WriteString(s)
+		}
+		write(strings.Repeat("x", shift))
+		for range 20000 {
+			write("é€😀")
+		}
+		write("\n")
+		shown := l.String()
+		if !utf8.ValidString(shown) {
+			t.Fatalf("shift %d: the log is not valid UTF-8 where it is cut", shift)
+		}
+		if n := checkMarkers(t, shown, truth.String()); n != 1 {
+			t.Fatalf("shift %d: %d markers, want 1", shift, n)
+		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	butler "github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/internal/headtail"
 )
 
 const (
@@ -123,7 +124,11 @@ func (e *Exec) Run(ctx context.Context, r butler.Reporter) error {
 	if grace <= 0 {
 		grace = defaultExecGrace
 	}
-	out := newBoundedBuffer(e.MaxOutput)
+	maxOutput := e.MaxOutput
+	if maxOutput <= 0 {
+		maxOutput = defaultMaxOutput
+	}
+	out := headtail.New(maxOutput)
 
 	stdoutR, stdoutW, err := os.Pipe()
 	if err != nil {
@@ -232,7 +237,7 @@ func (e *Exec) Run(ctx context.Context, r butler.Reporter) error {
 	}
 	r.Summary(summary)
 	if cmd.ProcessState.Success() {
-		log.Info("program succeeded", "output_bytes", out.Total())
+		log.Info("program succeeded", "output_bytes", out.Written())
 		r.Progress(100, "done")
 		return nil
 	}
@@ -434,7 +439,8 @@ func closeAll(files ...*os.File) {
 
 // execStreams reads a program's output streams into one bounded buffer.
 type execStreams struct {
-	out    *boundedBuffer
+	mu     sync.Mutex // guards out
+	out    *headtail.Buffer
 	r      butler.Reporter
 	log    *slog.Logger
 	logged atomic.Int64 // lines logged so far
@@ -461,7 +467,9 @@ func (s *execStreams) read(f io.Reader, stream string, progress bool) {
 					continue
 				}
 			}
+			s.mu.Lock()
 			_, _ = s.out.Write(chunk)
+			s.mu.Unlock()
 			if !midLine {
 				s.logLine(stream, chunk)
 			}
@@ -489,7 +497,7 @@ func (s *execStreams) logLine(stream string, line []byte) {
 	}
 	line = bytes.TrimRight(line, "\r\n")
 	if len(line) > maxLoggedLine {
-		line = append(trimCutRuneEnd(line[:maxLoggedLine:maxLoggedLine]), "…"...)
+		line = append(headtail.TrimCutRuneEnd(line[:maxLoggedLine:maxLoggedLine]), "…"...)
 	}
 	s.log.Debug("program output", "stream", stream, "line", string(line))
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	butler "github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/internal/headtail"
 )
 
 // HTTP is an action that sends one HTTP request and succeeds when the
@@ -185,7 +186,7 @@ func firstLine(body []byte) string {
 	for line := range strings.SplitSeq(string(body), "\n") {
 		if line = strings.TrimSpace(line); line != "" {
 			if len(line) > 200 {
-				line = string(trimCutRuneEnd([]byte(line[:200]))) + "…"
+				line = string(headtail.TrimCutRuneEnd([]byte(line[:200]))) + "…"
 			}
 			return oneLine(line)
 		}

@@ -1,10 +1,9 @@
 package tasks
 
 import (
-	"fmt"
 	"strings"
-	"sync"
-	"unicode/utf8"
+
+	"github.com/plexbutler/butler/internal/headtail"
 )
 
 // OutputReporter is implemented by a [butler.Reporter] that keeps the
@@ -35,123 +34,6 @@ const (
 	summaryLines = 3
 )
 
-// boundedBuffer is an io.Writer that keeps at most limit bytes of what is
-// written to it: the first half and the last half. It never holds more
-// than 2*limit bytes, however much is written. It is safe for concurrent
-// use.
-type boundedBuffer struct {
-	mu      sync.Mutex
-	headCap int
-	tailCap int
-	head    []byte
-	tail    []byte // its last tailCap bytes are the tail; compacted when full
-	total   int64
-}
-
-func newBoundedBuffer(limit int) *boundedBuffer {
-	if limit <= 0 {
-		limit = defaultMaxOutput
-	}
-	headCap := limit / 2
-	tailCap := limit - headCap
-	return &boundedBuffer{
-		headCap: headCap, tailCap: tailCap,
-		head: make([]byte, 0, headCap),
-		tail: make([]byte, 0, 2*tailCap),
-	}
-}
-
-// Write keeps what of p fits in the head and the tail. It never fails.
-func (b *boundedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	n := len(p)
-	b.total += int64(n)
-	if room := b.headCap - len(b.head); room > 0 {
-		k := min(room, len(p))
-		b.head = append(b.head, p[:k]...)
-		p = p[k:]
-	}
-	if len(p) == 0 || b.tailCap == 0 {
-		return n, nil
-	}
-	if len(p) >= b.tailCap {
-		b.tail = append(b.tail[:0], p[len(p)-b.tailCap:]...)
-		return n, nil
-	}
-	if len(b.tail)+len(p) > cap(b.tail) {
-		// Keep only what can still be part of the tail after p.
-		keep := b.tailCap - len(p)
-		copy(b.tail, b.tail[len(b.tail)-keep:])
-		b.tail = b.tail[:keep]
-	}
-	b.tail = append(b.tail, p...)
-	return n, nil
-}
-
-// Total returns how many bytes were written.
-func (b *boundedBuffer) Total() int64 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.total
-}
-
-// String returns what was kept: everything when it all fit, otherwise the
-// head, a line break, a line "[... N bytes omitted ...]", a line break and
-// the tail (the form [OutputReporter] documents), N counting every byte
-// written that is not in the head or the tail. Runes cut in two at either
-// side of the gap are dropped (and counted in N).
-func (b *boundedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	tail := b.tail
-	if len(tail) > b.tailCap {
-		tail = tail[len(tail)-b.tailCap:]
-	}
-	kept := int64(len(b.head) + len(tail))
-	if kept >= b.total {
-		return string(b.head) + string(tail)
-	}
-	head := trimCutRuneEnd(b.head)
-	tail = trimCutRuneStart(tail)
-	omitted := b.total - int64(len(head)) - int64(len(tail))
-	var s strings.Builder
-	s.Grow(len(head) + len(tail) + 48)
-	s.Write(head)
-	// The line break before the marker is there even when the head ends
-	// one: a reader of the text can tell which bytes are the output's.
-	fmt.Fprintf(&s, "\n[... %d bytes omitted ...]\n", omitted)
-	s.Write(tail)
-	return s.String()
-}
-
-// trimCutRuneEnd drops an incomplete UTF-8 sequence at the end of p.
-func trimCutRuneEnd(p []byte) []byte {
-	for i := 1; i <= utf8.UTFMax && i <= len(p); i++ {
-		c := p[len(p)-i]
-		if c < utf8.RuneSelf {
-			return p // ASCII: nothing cut
-		}
-		if utf8.RuneStart(c) {
-			if !utf8.FullRune(p[len(p)-i:]) {
-				return p[:len(p)-i]
-			}
-			return p
-		}
-	}
-	return p
-}
-
-// trimCutRuneStart drops UTF-8 continuation bytes at the start of p.
-func trimCutRuneStart(p []byte) []byte {
-	for i := 0; i < utf8.UTFMax && i < len(p); i++ {
-		if utf8.RuneStart(p[i]) {
-			return p[i:]
-		}
-	}
-	return p
-}
-
 // lastLines returns the last n non-empty lines of text joined with " | ",
 // cut to at most maxSummaryBytes bytes (keeping the end) and valid UTF-8:
 // what a one-line summary quotes of a program's output.
@@ -170,7 +52,7 @@ func lastLines(text string, n int) string {
 	}
 	s := strings.Join(picked, " | ")
 	if len(s) > maxSummaryBytes {
-		s = "…" + string(trimCutRuneStart([]byte(s[len(s)-maxSummaryBytes:])))
+		s = "…" + string(headtail.TrimCutRuneStart([]byte(s[len(s)-maxSummaryBytes:])))
 	}
 	return oneLine(s)
 }

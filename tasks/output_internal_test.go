@@ -1,69 +1,9 @@
 package tasks
 
 import (
-	"bytes"
 	"strings"
 	"testing"
 )
-
-func TestBoundedBuffer(t *testing.T) {
-	for _, c := range []struct {
-		name   string
-		limit  int
-		writes []string
-		want   string
-	}{
-		{"fits", 10, []string{"abc", "def"}, "abcdef"},
-		{"exactly full", 10, []string{"0123456789"}, "0123456789"},
-		{"one write too long", 10, []string{"0123456789AB"}, "01234\n[... 2 bytes omitted ...]\n789AB"},
-		{"many small writes", 10, []string{"01", "23", "45", "67", "89", "AB", "CD"}, "01234\n[... 4 bytes omitted ...]\n9ABCD"},
-		// The line break before the marker is never the output's: a head
-		// that ends a line is followed by an empty line.
-		{"head ends a line", 8, []string{"abc\n", "0123456789", "wxyz"}, "abc\n\n[... 10 bytes omitted ...]\nwxyz"},
-		{"no head", 1, []string{"abc"}, "\n[... 2 bytes omitted ...]\nc"},
-		{"odd limit", 5, []string{"abcdefgh"}, "ab\n[... 3 bytes omitted ...]\nfgh"},
-		{"cut runes dropped", 6, []string{"ééééé"}, "é\n[... 6 bytes omitted ...]\né"},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			b := newBoundedBuffer(c.limit)
-			var total int
-			for _, w := range c.writes {
-				n, err := b.Write([]byte(w))
-				if n != len(w) || err != nil {
-					t.Fatalf("Write = %d, %v", n, err)
-				}
-				total += n
-			}
-			if got := b.String(); got != c.want {
-				t.Errorf("String = %q, want %q", got, c.want)
-			}
-			if b.Total() != int64(total) {
-				t.Errorf("Total = %d, want %d", b.Total(), total)
-			}
-		})
-	}
-}
-
-// TestBoundedBufferMemory writes much more than the limit, in writes of
-// many sizes, and checks that the buffer never grows and keeps the end.
-func TestBoundedBufferMemory(t *testing.T) {
-	const limit = 1000
-	b := newBoundedBuffer(limit)
-	var all bytes.Buffer
-	for i := range 5000 {
-		w := bytes.Repeat([]byte{byte('a' + i%26)}, i%700)
-		b.Write(w)
-		all.Write(w)
-		if cap(b.tail) > limit || cap(b.head) > limit/2 {
-			t.Fatalf("buffer grew: head cap %d, tail cap %d", cap(b.head), cap(b.tail))
-		}
-	}
-	s := b.String()
-	want := all.Bytes()
-	if !strings.HasPrefix(s, string(want[:limit/2])) || !strings.HasSuffix(s, string(want[len(want)-limit/2:])) {
-		t.Error("String does not keep the first and the last half")
-	}
-}
 
 func TestParseProgressLine(t *testing.T) {
 	for _, c := range []struct {
