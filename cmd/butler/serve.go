@@ -66,7 +66,8 @@ func newServeCmd(getenv func(string) string, stderr io.Writer) *cobra.Command {
 
 Settings come from flags, then BUTLER_* environment variables (BUTLER_ADDR,
 BUTLER_DATA_DIR, BUTLER_DATABASE, BUTLER_TOKEN, BUTLER_CONFIG,
-BUTLER_LOG_LEVEL), then the YAML config file, then defaults.`,
+BUTLER_LOG_LEVEL, BUTLER_NODE, BUTLER_METRICS_PUBLIC, BUTLER_NEW_DATABASE),
+then the YAML config file, then defaults.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if configPath == "" {
