@@ -25,3 +25,18 @@ func TestServeDatabaseNotSupported(t *testing.T) {
 		t.Errorf("stderr shows the password:\n%s", stderr)
 	}
 }
+
+// TestServeHelpNamesEnvironment: `butler serve --help` names every BUTLER_*
+// variable serve reads.
+func TestServeHelpNamesEnvironment(t *testing.T) {
+	code, stdout, stderr := runCmd(t, nil, "serve", "--help")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	for _, v := range []string{"BUTLER_ADDR", "BUTLER_DATA_DIR", "BUTLER_DATABASE", "BUTLER_TOKEN", "BUTLER_CONFIG",
+		"BUTLER_LOG_LEVEL", "BUTLER_NODE", "BUTLER_METRICS_PUBLIC", "BUTLER_NEW_DATABASE"} {
+		if !strings.Contains(stdout, v) {
+			t.Errorf("serve --help does not name %s", v)
+		}
+	}
+}
