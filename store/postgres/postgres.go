@@ -57,7 +57,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	defer cancel()
 	if err := pool.Ping(pctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("connect to PostgreSQL at %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
+		return nil, connectError(err, &cfg.ConnConfig.Config)
 	}
 	db := stdlib.OpenDBFromPool(pool)
 	return &DB{Store: &sqlstore.Store{DB: db, Dialect: sqlstore.Dialect{Dollar: true, Unavailable: unavailable}}, pool: pool}, nil

@@ -1,0 +1,66 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"syscall"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// ConnectError is why Open could not use the server: one line that says
+// what to do, wrapping pgx's error (which lists every address and TLS mode
+// it tried, on several lines that often repeat).
+type ConnectError struct {
+	msg string
+	err error
+}
+
+func (e *ConnectError) Error() string { return e.msg }
+
+// Unwrap returns pgx's error.
+func (e *ConnectError) Unwrap() error { return e.err }
+
+// connectError describes err, from connecting to the server of cfg.
+func connectError(err error, cfg *pgconn.Config) error {
+	return &ConnectError{msg: connectProblem(err, cfg), err: err}
+}
+
+func connectProblem(err error, cfg *pgconn.Config) string {
+	where := fmt.Sprintf("%s:%d", cfg.Host, cfg.Port)
+	var pe *pgconn.PgError
+	var dns *net.DNSError
+	switch {
+	case errors.As(err, &pe):
+		switch pe.Code {
+		case "3D000": // invalid_catalog_name
+			return fmt.Sprintf("PostgreSQL at %s has no database %q; create it, owned by %s: createdb -h %s -p %d -U postgres -O %s %s",
+				where, cfg.Database, cfg.User, cfg.Host, cfg.Port, cfg.User, cfg.Database)
+		case "28000": // invalid_authorization_specification: no such role, or pg_hba.conf refuses
+			return fmt.Sprintf("PostgreSQL at %s refused user %q: %s; create the role (createuser -h %s -p %d -U postgres %s) or allow it in pg_hba.conf",
+				where, cfg.User, pe.Message, cfg.Host, cfg.Port, cfg.User)
+		case "28P01": // invalid_password
+			return fmt.Sprintf("PostgreSQL at %s refused the password of user %q; give the right one in a password file (PGPASSFILE, or ~/.pgpass of the user Butler runs as)",
+				where, cfg.User)
+		}
+		return fmt.Sprintf("PostgreSQL at %s: %s (SQLSTATE %s)", where, pe.Message, pe.Code)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Sprintf("cannot reach PostgreSQL at %s: connection refused; is it running and listening there (listen_addresses, port)?", where)
+	case errors.As(err, &dns):
+		return fmt.Sprintf("cannot reach PostgreSQL at %s: unknown host %s", where, dns.Name)
+	case errors.Is(err, context.DeadlineExceeded), pgconn.Timeout(err):
+		return fmt.Sprintf("cannot reach PostgreSQL at %s: no answer in time", where)
+	}
+	// Anything else: pgx's message, its repeated lines once.
+	var seen []string
+	for _, l := range strings.Split(err.Error(), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !slices.Contains(seen, l) {
+			seen = append(seen, l)
+		}
+	}
+	return fmt.Sprintf("connect to PostgreSQL at %s: %s", where, strings.Join(seen, " "))
+}
