@@ -137,7 +137,7 @@ func (p *Prober) setup() error {
 		}
 		path, err := exec.LookPath(ffprobe)
 		if err != nil {
-			p.err = fmt.Errorf("ffprobe not found (%w): install FFmpeg (on Debian: apt-get install ffmpeg) or give the program's path", err)
+			p.err = fmt.Errorf("ffprobe not found (%v): install FFmpeg (on Debian: apt-get install ffmpeg) or give the program's path", err)
 			return
 		}
 		nice := p.Nice

@@ -196,8 +196,8 @@ func TestProbe_NoFFprobe(t *testing.T) {
 	os.WriteFile(f, []byte("x"), 0o644)
 	_, _, err := p.Probe(t.Context(), f)
 	var fe *mediaprobe.FileError
-	if err == nil || errors.As(err, &fe) || !strings.Contains(err.Error(), "install FFmpeg") {
-		t.Errorf("Probe without ffprobe: %v; want an error that says to install FFmpeg, not a file's failure", err)
+	if err == nil || errors.As(err, &fe) || mediaprobe.IsMissing(err) || !strings.Contains(err.Error(), "install FFmpeg") {
+		t.Errorf("Probe without ffprobe: %v; want an error that says to install FFmpeg, neither a file's failure nor a missing file", err)
 	}
 }
 
