@@ -1,15 +1,17 @@
 package butler
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // DefaultCatalog returns the catalog of every task name the Butler knows, in
 // the order GET /butler lists them, with intervals, randomization, titles,
 // descriptions and enable settings. Entries have no Action: the server binds
 // actions to the tasks it can really do, and offers only those.
 //
-// Intervals and setting defaults follow real servers where they are known
-// (spec, research part, sections 4.2 and 5.2); the rest are decisions
-// recorded in docs/tasks.md.
+// Intervals and setting defaults follow real servers where they are known;
+// the rest are decisions recorded in docs/tasks.md.
 func DefaultCatalog() []Task {
 	type row struct {
 		name       TaskName
@@ -105,21 +107,24 @@ func DefaultCatalog() []Task {
 		out = append(out, Task{
 			Name: r.name, Title: r.title, Description: r.desc,
 			Interval: r.interval, Randomized: r.randomized,
-			EnabledDefault: r.enabled, Setting: "ButlerTask" + trimButlerTask(string(r.name)),
+			EnabledDefault: r.enabled, Setting: EnableSetting(r.name),
 			SettingLabel: r.label, TimeLimit: DefaultTimeLimit,
 		})
 	}
 	return out
 }
 
-// trimButlerTask keeps "ButlerTaskGenerateIntroMarkers" from becoming
-// "ButlerTaskButlerTaskGenerateIntroMarkers".
-func trimButlerTask(name string) string {
+// EnableSetting returns the id of the bool setting that enables the task
+// named name, as real servers name them: "ButlerTask" and the name
+// ("ButlerTaskBackupDatabase"), the name alone when it starts with
+// "ButlerTask" already ("ButlerTaskGenerateIntroMarkers"). It is the one
+// rule, for the catalog's tasks and for tasks a config file adds.
+func EnableSetting(name TaskName) string {
 	const p = "ButlerTask"
-	if len(name) > len(p) && name[:len(p)] == p {
-		return name[len(p):]
+	if n := string(name); len(n) > len(p) && strings.HasPrefix(n, p) {
+		return n
 	}
-	return name
+	return p + string(name)
 }
 
 // Bind returns a copy of catalog in which the named task has the action.

@@ -4,42 +4,45 @@ import (
 	"context"
 	"log/slog"
 	"time"
+
+	"github.com/plexbutler/butler/apitype"
 )
 
 // TaskName is the wire name of a Butler task, spelled exactly as Plex spells
-// it ("BackupDatabase"). Names are case-sensitive.
-type TaskName string
+// it ("BackupDatabase"). Names are case-sensitive. It is the wire type
+// apitype.TaskName, which the Go SDK shares.
+type TaskName = apitype.TaskName
 
-// The task names of both generations of the Plex API specification: the 14 of
-// the older spec (the seed's SDK) and the 22 of the newer one, 25 in all, plus
-// ReverseGeocode, which real servers have a setting for.
+// The task names of both generations of the Plex Media Server API
+// description, 25 in all, plus ReverseGeocode, which real servers have a
+// setting for: the constants of package apitype, which holds their one list.
 const (
-	TaskAutomaticUpdates                 TaskName = "AutomaticUpdates"
-	TaskBackupDatabase                   TaskName = "BackupDatabase"
-	TaskBuildGracenoteCollections        TaskName = "BuildGracenoteCollections"
-	TaskButlerTaskGenerateAdMarkers      TaskName = "ButlerTaskGenerateAdMarkers"
-	TaskButlerTaskGenerateCreditsMarkers TaskName = "ButlerTaskGenerateCreditsMarkers"
-	TaskButlerTaskGenerateIntroMarkers   TaskName = "ButlerTaskGenerateIntroMarkers"
-	TaskButlerTaskGenerateVoiceActivity  TaskName = "ButlerTaskGenerateVoiceActivity"
-	TaskCheckForUpdates                  TaskName = "CheckForUpdates"
-	TaskCleanOldBundles                  TaskName = "CleanOldBundles"
-	TaskCleanOldCacheFiles               TaskName = "CleanOldCacheFiles"
-	TaskDeepMediaAnalysis                TaskName = "DeepMediaAnalysis"
-	TaskGarbageCollectBlobs              TaskName = "GarbageCollectBlobs"
-	TaskGarbageCollectLibraryMedia       TaskName = "GarbageCollectLibraryMedia"
-	TaskGenerateAutoTags                 TaskName = "GenerateAutoTags"
-	TaskGenerateBlurHashes               TaskName = "GenerateBlurHashes"
-	TaskGenerateChapterThumbs            TaskName = "GenerateChapterThumbs"
-	TaskGenerateMediaIndexFiles          TaskName = "GenerateMediaIndexFiles"
-	TaskLoudnessAnalysis                 TaskName = "LoudnessAnalysis"
-	TaskMusicAnalysis                    TaskName = "MusicAnalysis"
-	TaskOptimizeDatabase                 TaskName = "OptimizeDatabase"
-	TaskRefreshEpgGuides                 TaskName = "RefreshEpgGuides"
-	TaskRefreshLibraries                 TaskName = "RefreshLibraries"
-	TaskRefreshLocalMedia                TaskName = "RefreshLocalMedia"
-	TaskRefreshPeriodicMetadata          TaskName = "RefreshPeriodicMetadata"
-	TaskReverseGeocode                   TaskName = "ReverseGeocode"
-	TaskUpgradeMediaAnalysis             TaskName = "UpgradeMediaAnalysis"
+	TaskAutomaticUpdates                 = apitype.TaskAutomaticUpdates
+	TaskBackupDatabase                   = apitype.TaskBackupDatabase
+	TaskBuildGracenoteCollections        = apitype.TaskBuildGracenoteCollections
+	TaskButlerTaskGenerateAdMarkers      = apitype.TaskButlerTaskGenerateAdMarkers
+	TaskButlerTaskGenerateCreditsMarkers = apitype.TaskButlerTaskGenerateCreditsMarkers
+	TaskButlerTaskGenerateIntroMarkers   = apitype.TaskButlerTaskGenerateIntroMarkers
+	TaskButlerTaskGenerateVoiceActivity  = apitype.TaskButlerTaskGenerateVoiceActivity
+	TaskCheckForUpdates                  = apitype.TaskCheckForUpdates
+	TaskCleanOldBundles                  = apitype.TaskCleanOldBundles
+	TaskCleanOldCacheFiles               = apitype.TaskCleanOldCacheFiles
+	TaskDeepMediaAnalysis                = apitype.TaskDeepMediaAnalysis
+	TaskGarbageCollectBlobs              = apitype.TaskGarbageCollectBlobs
+	TaskGarbageCollectLibraryMedia       = apitype.TaskGarbageCollectLibraryMedia
+	TaskGenerateAutoTags                 = apitype.TaskGenerateAutoTags
+	TaskGenerateBlurHashes               = apitype.TaskGenerateBlurHashes
+	TaskGenerateChapterThumbs            = apitype.TaskGenerateChapterThumbs
+	TaskGenerateMediaIndexFiles          = apitype.TaskGenerateMediaIndexFiles
+	TaskLoudnessAnalysis                 = apitype.TaskLoudnessAnalysis
+	TaskMusicAnalysis                    = apitype.TaskMusicAnalysis
+	TaskOptimizeDatabase                 = apitype.TaskOptimizeDatabase
+	TaskRefreshEpgGuides                 = apitype.TaskRefreshEpgGuides
+	TaskRefreshLibraries                 = apitype.TaskRefreshLibraries
+	TaskRefreshLocalMedia                = apitype.TaskRefreshLocalMedia
+	TaskRefreshPeriodicMetadata          = apitype.TaskRefreshPeriodicMetadata
+	TaskReverseGeocode                   = apitype.TaskReverseGeocode
+	TaskUpgradeMediaAnalysis             = apitype.TaskUpgradeMediaAnalysis
 )
 
 // Reporter is what a running task sees of Butler: where to report progress,

@@ -14,53 +14,44 @@ import (
 // TaskName is the wire name of a Butler task, spelled exactly as Plex spells
 // it ("BackupDatabase"); names are case-sensitive. Any string is accepted,
 // so that tasks a server defines itself can be started too.
-type TaskName string
+type TaskName = apitype.TaskName
 
-// The task names of both generations of the Plex API specification (the 14
-// of the older, the 22 of the newer, 25 in all) and ReverseGeocode, which real
-// servers have a setting for. A server offers only some of them;
-// GetButlerTasks lists those.
+// The task names of both generations of the Plex Media Server API
+// description (the 14 of the older, the 22 of the newer, 25 in all) and
+// ReverseGeocode, which real servers have a setting for: the constants of
+// package apitype, which holds their one list. A server offers only some of
+// them; GetButlerTasks lists those.
 const (
-	TaskAutomaticUpdates                 TaskName = "AutomaticUpdates"
-	TaskBackupDatabase                   TaskName = "BackupDatabase"
-	TaskBuildGracenoteCollections        TaskName = "BuildGracenoteCollections"
-	TaskButlerTaskGenerateAdMarkers      TaskName = "ButlerTaskGenerateAdMarkers"
-	TaskButlerTaskGenerateCreditsMarkers TaskName = "ButlerTaskGenerateCreditsMarkers"
-	TaskButlerTaskGenerateIntroMarkers   TaskName = "ButlerTaskGenerateIntroMarkers"
-	TaskButlerTaskGenerateVoiceActivity  TaskName = "ButlerTaskGenerateVoiceActivity"
-	TaskCheckForUpdates                  TaskName = "CheckForUpdates"
-	TaskCleanOldBundles                  TaskName = "CleanOldBundles"
-	TaskCleanOldCacheFiles               TaskName = "CleanOldCacheFiles"
-	TaskDeepMediaAnalysis                TaskName = "DeepMediaAnalysis"
-	TaskGarbageCollectBlobs              TaskName = "GarbageCollectBlobs"
-	TaskGarbageCollectLibraryMedia       TaskName = "GarbageCollectLibraryMedia"
-	TaskGenerateAutoTags                 TaskName = "GenerateAutoTags"
-	TaskGenerateBlurHashes               TaskName = "GenerateBlurHashes"
-	TaskGenerateChapterThumbs            TaskName = "GenerateChapterThumbs"
-	TaskGenerateMediaIndexFiles          TaskName = "GenerateMediaIndexFiles"
-	TaskLoudnessAnalysis                 TaskName = "LoudnessAnalysis"
-	TaskMusicAnalysis                    TaskName = "MusicAnalysis"
-	TaskOptimizeDatabase                 TaskName = "OptimizeDatabase"
-	TaskRefreshEpgGuides                 TaskName = "RefreshEpgGuides"
-	TaskRefreshLibraries                 TaskName = "RefreshLibraries"
-	TaskRefreshLocalMedia                TaskName = "RefreshLocalMedia"
-	TaskRefreshPeriodicMetadata          TaskName = "RefreshPeriodicMetadata"
-	TaskReverseGeocode                   TaskName = "ReverseGeocode"
-	TaskUpgradeMediaAnalysis             TaskName = "UpgradeMediaAnalysis"
+	TaskAutomaticUpdates                 = apitype.TaskAutomaticUpdates
+	TaskBackupDatabase                   = apitype.TaskBackupDatabase
+	TaskBuildGracenoteCollections        = apitype.TaskBuildGracenoteCollections
+	TaskButlerTaskGenerateAdMarkers      = apitype.TaskButlerTaskGenerateAdMarkers
+	TaskButlerTaskGenerateCreditsMarkers = apitype.TaskButlerTaskGenerateCreditsMarkers
+	TaskButlerTaskGenerateIntroMarkers   = apitype.TaskButlerTaskGenerateIntroMarkers
+	TaskButlerTaskGenerateVoiceActivity  = apitype.TaskButlerTaskGenerateVoiceActivity
+	TaskCheckForUpdates                  = apitype.TaskCheckForUpdates
+	TaskCleanOldBundles                  = apitype.TaskCleanOldBundles
+	TaskCleanOldCacheFiles               = apitype.TaskCleanOldCacheFiles
+	TaskDeepMediaAnalysis                = apitype.TaskDeepMediaAnalysis
+	TaskGarbageCollectBlobs              = apitype.TaskGarbageCollectBlobs
+	TaskGarbageCollectLibraryMedia       = apitype.TaskGarbageCollectLibraryMedia
+	TaskGenerateAutoTags                 = apitype.TaskGenerateAutoTags
+	TaskGenerateBlurHashes               = apitype.TaskGenerateBlurHashes
+	TaskGenerateChapterThumbs            = apitype.TaskGenerateChapterThumbs
+	TaskGenerateMediaIndexFiles          = apitype.TaskGenerateMediaIndexFiles
+	TaskLoudnessAnalysis                 = apitype.TaskLoudnessAnalysis
+	TaskMusicAnalysis                    = apitype.TaskMusicAnalysis
+	TaskOptimizeDatabase                 = apitype.TaskOptimizeDatabase
+	TaskRefreshEpgGuides                 = apitype.TaskRefreshEpgGuides
+	TaskRefreshLibraries                 = apitype.TaskRefreshLibraries
+	TaskRefreshLocalMedia                = apitype.TaskRefreshLocalMedia
+	TaskRefreshPeriodicMetadata          = apitype.TaskRefreshPeriodicMetadata
+	TaskReverseGeocode                   = apitype.TaskReverseGeocode
+	TaskUpgradeMediaAnalysis             = apitype.TaskUpgradeMediaAnalysis
 )
 
-// TaskNames returns every named constant, in alphabetical order.
-func TaskNames() []TaskName {
-	return []TaskName{
-		TaskAutomaticUpdates, TaskBackupDatabase, TaskBuildGracenoteCollections,
-		TaskButlerTaskGenerateAdMarkers, TaskButlerTaskGenerateCreditsMarkers, TaskButlerTaskGenerateIntroMarkers,
-		TaskButlerTaskGenerateVoiceActivity, TaskCheckForUpdates, TaskCleanOldBundles, TaskCleanOldCacheFiles,
-		TaskDeepMediaAnalysis, TaskGarbageCollectBlobs, TaskGarbageCollectLibraryMedia, TaskGenerateAutoTags,
-		TaskGenerateBlurHashes, TaskGenerateChapterThumbs, TaskGenerateMediaIndexFiles, TaskLoudnessAnalysis,
-		TaskMusicAnalysis, TaskOptimizeDatabase, TaskRefreshEpgGuides, TaskRefreshLibraries, TaskRefreshLocalMedia,
-		TaskRefreshPeriodicMetadata, TaskReverseGeocode, TaskUpgradeMediaAnalysis,
-	}
-}
+// TaskNames returns every named task, in alphabetical order.
+func TaskNames() []TaskName { return apitype.TaskNames() }
 
 // The outcomes of StartTask, as the X-Butler-Outcome header spells them.
 const (
