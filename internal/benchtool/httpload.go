@@ -19,6 +19,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/plexbutler/butler/internal/childproc"
 )
 
 // staticServerCmd is the hidden subcommand that runs the reference server.
@@ -105,9 +107,9 @@ type getResult struct {
 
 // measureGet runs the real binary and the reference server as children and
 // loads them alternately.
-func measureGet(ctx context.Context, kids *children, bin, self, tmp string, cfg config, logf func(string, ...any)) (*getResult, error) {
+func measureGet(ctx context.Context, kids *childproc.Group, bin, self, tmp string, cfg config, logf func(string, ...any)) (*getResult, error) {
 	const token = "bench-token-0123456789"
-	addr, err := freeAddr()
+	addr, err := childproc.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +117,7 @@ func measureGet(ctx context.Context, kids *children, bin, self, tmp string, cfg 
 	if err != nil {
 		return nil, err
 	}
-	defer kids.stop(bp, 15*time.Second)
+	defer kids.Stop(bp, 15*time.Second)
 	butlerURL := "http://" + addr + "/butler"
 
 	body, hdr, framing, err := fetchOnce(ctx, butlerURL, token)
@@ -147,7 +149,7 @@ func measureGet(ctx context.Context, kids *children, bin, self, tmp string, cfg 
 	if err != nil {
 		return nil, fmt.Errorf("reference server: %w", err)
 	}
-	defer kids.stop(rp, 5*time.Second)
+	defer kids.Stop(rp, 5*time.Second)
 	refURL := "http://" + refAddr + "/butler"
 	refBody, refHdr, refFraming, err := fetchOnce(ctx, refURL, token)
 	if err != nil {
@@ -161,7 +163,7 @@ func measureGet(ctx context.Context, kids *children, bin, self, tmp string, cfg 
 	targets := []struct {
 		name, url string
 		pid       int
-	}{{"butler", butlerURL, bp.pid()}, {"reference", refURL, rp.pid()}}
+	}{{"butler", butlerURL, bp.PID()}, {"reference", refURL, rp.PID()}}
 	var sums [2]float64
 	for round := range 2 {
 		for i, t := range targets {
@@ -184,13 +186,13 @@ func measureGet(ctx context.Context, kids *children, bin, self, tmp string, cfg 
 
 // startStatic re-executes this program as the reference server and returns
 // the address it listens on.
-func startStatic(ctx context.Context, kids *children, self, bodyFile, headerFile string) (*proc, string, error) {
+func startStatic(ctx context.Context, kids *childproc.Group, self, bodyFile, headerFile string) (*childproc.Proc, string, error) {
 	cmd := exec.Command(self, staticServerCmd, "-addr", "127.0.0.1:0", "-body", bodyFile, "-headers", headerFile)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, "", err
 	}
-	p, err := kids.start(cmd)
+	p, err := kids.Start(cmd)
 	if err != nil {
 		return nil, "", err
 	}
@@ -204,15 +206,15 @@ func startStatic(ctx context.Context, kids *children, self, bodyFile, headerFile
 	case s := <-line:
 		addr, ok := strings.CutPrefix(strings.TrimSpace(s), "listening ")
 		if !ok {
-			_ = kids.stop(p, 5*time.Second)
-			return nil, "", fmt.Errorf("unexpected first line %q; stderr:\n%s", s, p.stderr.String())
+			_ = kids.Stop(p, 5*time.Second)
+			return nil, "", fmt.Errorf("unexpected first line %q; stderr:\n%s", s, p.Output.String())
 		}
 		return p, addr, nil
 	case <-time.After(10 * time.Second):
-		_ = kids.stop(p, 5*time.Second)
+		_ = kids.Stop(p, 5*time.Second)
 		return nil, "", errors.New("it did not print its address within 10 s")
 	case <-ctx.Done():
-		_ = kids.stop(p, 5*time.Second)
+		_ = kids.Stop(p, 5*time.Second)
 		return nil, "", ctx.Err()
 	}
 }

@@ -63,6 +63,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/plexbutler/butler/internal/childproc"
 )
 
 func main() {
@@ -130,8 +132,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	kids := newChildren()
-	defer kids.stopAll()
+	kids := childproc.NewGroup()
+	defer kids.StopAll(5 * time.Second)
 
 	logf := func(format string, a ...any) {
 		fmt.Fprintf(stderr, "[%6.1fs] "+format+"\n", append([]any{time.Since(began).Seconds()}, a...)...)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"time"
+
+	"github.com/plexbutler/butler/internal/childproc"
 )
 
 // memSample is a process's memory, read some time after its start.
@@ -25,11 +27,11 @@ type startupResult struct {
 // and n times on one that a cold start initialized (warm). The last process
 // of each series stays up until idle after its start; then its memory is
 // read.
-func measureStartup(ctx context.Context, kids *children, bin, tmp string, n int, idle time.Duration, logf func(string, ...any)) (*startupResult, error) {
+func measureStartup(ctx context.Context, kids *childproc.Group, bin, tmp string, n int, idle time.Duration, logf func(string, ...any)) (*startupResult, error) {
 	res := &startupResult{}
 	series := func(name string, dir func(i int) string, out *[]time.Duration) error {
 		for i := range n {
-			addr, err := freeAddr()
+			addr, err := childproc.FreeAddr()
 			if err != nil {
 				return err
 			}
@@ -41,14 +43,14 @@ func measureStartup(ctx context.Context, kids *children, bin, tmp string, n int,
 			if i == n-1 {
 				m, err := idleMemory(ctx, p, d, idle)
 				if err != nil {
-					_ = kids.stop(p, 15*time.Second)
+					_ = kids.Stop(p, 15*time.Second)
 					return fmt.Errorf("%s start %d: %w", name, i+1, err)
 				}
 				m.which = fmt.Sprintf("%s start %d", name, i+1)
 				res.mem = append(res.mem, m)
 				logf("  %s: VmRSS %d kB, VmHWM %d kB", m.which, m.rss, m.hwm)
 			}
-			if err := kids.stop(p, 15*time.Second); err != nil {
+			if err := kids.Stop(p, 15*time.Second); err != nil {
 				return fmt.Errorf("%s start %d: stop: %w", name, i+1, err)
 			}
 		}
@@ -65,15 +67,15 @@ func measureStartup(ctx context.Context, kids *children, bin, tmp string, n int,
 
 // idleMemory waits until idle has passed since the process started (up was
 // its start-to-ready time, which has already passed) and reads its memory.
-func idleMemory(ctx context.Context, p *proc, up, idle time.Duration) (memSample, error) {
+func idleMemory(ctx context.Context, p *childproc.Proc, up, idle time.Duration) (memSample, error) {
 	began := time.Now().Add(-up)
 	if err := sleepCtx(ctx, time.Until(began.Add(idle))); err != nil {
 		return memSample{}, err
 	}
-	if p.exited() {
-		return memSample{}, fmt.Errorf("exited while idle: %v; stderr:\n%s", p.err, p.stderr.String())
+	if p.Exited() {
+		return memSample{}, fmt.Errorf("exited while idle: %v; stderr:\n%s", p.Err(), p.Output.String())
 	}
-	v, err := procStatus(p.pid(), "VmRSS", "VmHWM", "RssAnon", "RssFile", "Threads")
+	v, err := procStatus(p.PID(), "VmRSS", "VmHWM", "RssAnon", "RssFile", "Threads")
 	if err != nil {
 		return memSample{}, err
 	}

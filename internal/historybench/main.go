@@ -89,6 +89,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/plexbutler/butler/internal/childproc"
 	"github.com/plexbutler/butler/internal/historybench/history"
 )
 
@@ -240,8 +241,8 @@ func run(ctx context.Context, cfg *config) error {
 	}
 	env := describeMachine(cfg.bin)
 
-	kids := newChildren()
-	defer kids.stopAll()
+	kids := childproc.NewGroup()
+	defer kids.StopAll(15 * time.Second)
 	var results []result
 	for _, g := range groups(cfg) {
 		for _, n := range cfg.sizes {

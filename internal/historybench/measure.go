@@ -16,6 +16,7 @@ import (
 
 	"github.com/plexbutler/butler"
 	"github.com/plexbutler/butler/apitype"
+	"github.com/plexbutler/butler/internal/childproc"
 	"github.com/plexbutler/butler/internal/historybench/history"
 )
 
@@ -71,7 +72,7 @@ type result struct {
 }
 
 // measure fills a fresh database for s and measures a real server on it.
-func measure(ctx context.Context, cfg *config, kids *children, s setup, logf func(string, ...any)) (res result, err error) {
+func measure(ctx context.Context, cfg *config, kids *childproc.Group, s setup, logf func(string, ...any)) (res result, err error) {
 	res = result{setup: s, calls: map[string][]time.Duration{}, outcomes: map[string]int{}}
 	tmp, err := os.MkdirTemp("", "historybench-")
 	if err != nil {
@@ -116,7 +117,7 @@ func measure(ctx context.Context, cfg *config, kids *children, s setup, logf fun
 	if err != nil {
 		return res, err
 	}
-	if err := kids.stop(p, time.Minute); err != nil {
+	if err := kids.Stop(p, time.Minute); err != nil {
 		return res, err
 	}
 	var base string
@@ -129,13 +130,13 @@ func measure(ctx context.Context, cfg *config, kids *children, s setup, logf fun
 		if i == cfg.starts-1 {
 			base = b
 			defer func() {
-				if serr := kids.stop(p, time.Minute); serr != nil && err == nil {
+				if serr := kids.Stop(p, time.Minute); serr != nil && err == nil {
 					err = serr
 				}
 			}()
 			break
 		}
-		if err := kids.stop(p, time.Minute); err != nil {
+		if err := kids.Stop(p, time.Minute); err != nil {
 			return res, err
 		}
 	}
