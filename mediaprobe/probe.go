@@ -168,14 +168,19 @@ func (p *Prober) setup() error {
 }
 
 // Command returns the command line Probe runs for path: nice and ionice
-// as configured, then ffprobe and its arguments.
+// as configured, then ffprobe and its arguments (ffprobe -v error
+// -protocol_whitelist file -print_format json -show_format -show_streams
+// -show_chapters -i file:PATH).
 func (p *Prober) Command(path string) ([]string, error) {
 	if err := p.setup(); err != nil {
 		return nil, err
 	}
 	argv := append([]string(nil), p.prefix...)
-	return append(argv, "-v", "error", "-print_format", "json", "-show_format", "-show_streams", "-show_chapters",
-		"--", path), nil
+	// The file is named through the file protocol, and no other protocol
+	// is allowed: a playlist in a library cannot make ffprobe fetch a URL,
+	// and no path is taken for a protocol ("http:..." or "concat:...").
+	return append(argv, "-v", "error", "-protocol_whitelist", "file", "-print_format", "json",
+		"-show_format", "-show_streams", "-show_chapters", "-i", "file:"+path), nil
 }
 
 // Probe analyses the file at path. It returns the analysis and the file

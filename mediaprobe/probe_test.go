@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -178,6 +181,29 @@ func TestProbe_BrokenFiles(t *testing.T) {
 				t.Errorf("Probe(%s): %v; want a reason with %q", name, err, wants[name])
 			}
 		})
+	}
+}
+
+// TestProbe_NoNetwork: a playlist in a library that names a URL does not
+// make ffprobe fetch it.
+func TestProbe_NoNetwork(t *testing.T) {
+	needFFmpeg(t)
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer srv.Close()
+	path := filepath.Join(t.TempDir(), "playlist.mkv")
+	playlist := "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n" + srv.URL + "/x.ts\n#EXT-X-ENDLIST\n"
+	if err := os.WriteFile(path, []byte(playlist), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var p mediaprobe.Prober
+	_, _, err := p.Probe(t.Context(), path)
+	var fe *mediaprobe.FileError
+	if !errors.As(err, &fe) {
+		t.Errorf("Probe of a playlist naming a URL: %v; want a *FileError", err)
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("ffprobe made %d requests to the URL in the playlist", n)
 	}
 }
 
