@@ -23,6 +23,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/plexbutler/butler"
 )
@@ -210,6 +211,14 @@ func (m *merge) walk(kind butler.LibraryKind, dir string) error {
 			continue
 		}
 		p := filepath.Join(dir, name)
+		if !utf8.ValidString(name) {
+			// The index keeps text (PostgreSQL refuses other bytes): such
+			// an entry can have no item.
+			if _, media := Kind(kind, name); isDir || media {
+				m.problem(fmt.Errorf("%s: the name is not valid UTF-8, so it is left out; rename it", strings.ToValidUTF8(p, "\uFFFD")))
+			}
+			continue
+		}
 		if isDir {
 			list = append(list, entry{key: name + "/", path: p, dir: true})
 			continue

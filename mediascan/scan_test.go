@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/plexbutler/butler"
 	"github.com/plexbutler/butler/mediascan"
@@ -340,6 +341,26 @@ func TestScanner_UnreadableDirectory(t *testing.T) {
 	checkStats(t, "scan with a locked directory", st, mediascan.Stats{Files: 1, Bytes: 2, Unchanged: 1, Kept: 1, ProblemCount: 1})
 	if it := items(t, idx, "L")[a]; it.State != butler.ItemPresent {
 		t.Errorf("an item of the locked directory is %s, want present", it.State)
+	}
+}
+
+// TestScanner_InvalidUTF8: a name that is not UTF-8 (allowed by Linux,
+// refused by PostgreSQL's text) is left out and reported; the rest of the
+// scan goes on.
+func TestScanner_InvalidUTF8(t *testing.T) {
+	root := t.TempDir()
+	write(t, root, "ok.mkv", 1)
+	write(t, root, "bad\xff.mkv", 2)
+	write(t, root, "dir\xfe/inside.mkv", 3)
+	write(t, root, "notes\xff.txt", 4) // not media: not reported
+	idx := newIndex(t)
+	s := &mediascan.Scanner{Index: idx}
+	st := scan(t, s, butler.Library{Name: "L", Kind: butler.LibraryMovies, Folders: []string{root}})
+	checkStats(t, "scan with names not in UTF-8", st, mediascan.Stats{Files: 1, Bytes: 1, Added: 1, ProblemCount: 2})
+	for _, err := range st.Problems {
+		if !strings.Contains(err.Error(), "not valid UTF-8") || !utf8.ValidString(err.Error()) {
+			t.Errorf("problem %q", err)
+		}
 	}
 }
 
