@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/internal/benchmachine"
 	"github.com/plexbutler/butler/store/sqlite"
 )
 
@@ -107,7 +107,7 @@ func run(reps int) (string, error) {
 		return "", err
 	}
 	defer os.RemoveAll(tmp)
-	if free, _, err := freeSpace(tmp); err == nil && free < minFree {
+	if free, _, err := benchmachine.FreeSpace(tmp); err == nil && free < minFree {
 		return "", fmt.Errorf("%s has %d MiB free, the run needs %d MiB; set TMPDIR to a larger file system", tmp, free>>20, minFree>>20)
 	}
 	res.m = readMachine(sqlite3, tmp)
@@ -181,7 +181,7 @@ func run(reps int) (string, error) {
 	for rep := range reps {
 		for k := range res.cold {
 			t := res.cold[(rep+k)%len(res.cold)]
-			if dropCaches() {
+			if benchmachine.DropCaches() {
 				res.dropped++
 			} else {
 				res.notDr++
@@ -209,7 +209,7 @@ func run(reps int) (string, error) {
 			t.samples = append(t.samples, s)
 		}
 	}
-	res.m.loadAfter = loadAvg()
+	res.m.loadAfter = benchmachine.LoadAverage()
 	res.elapsed = time.Since(res.started)
 	return report(res), nil
 }
@@ -357,13 +357,6 @@ func timeServe(bin, dir string) (sample, error) {
 	return sample{wall: wall}, nil
 }
 
-// dropCaches writes out dirty pages and drops the page cache, dentries and
-// inodes; it reports whether the kernel accepted the drop (root only).
-func dropCaches() bool {
-	syscall.Sync()
-	return os.WriteFile("/proc/sys/vm/drop_caches", []byte("3\n"), 0o200) == nil
-}
-
 // readAhead writes out dirty pages and reads path whole into the page
 // cache.
 func readAhead(path string) error {
@@ -387,79 +380,25 @@ func fileSize(path string) int64 {
 	return fi.Size()
 }
 
-// freeSpace returns the bytes available to this user on dir's file system
-// and the file system's name.
-func freeSpace(dir string) (int64, string, error) {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		return 0, "", err
-	}
-	names := map[int64]string{0xef53: "ext4", 0x58465342: "xfs", 0x9123683e: "btrfs", 0x01021994: "tmpfs", 0x794c7630: "overlayfs", 0x2fc12fc1: "zfs"}
-	name := names[int64(st.Type)]
-	if name == "" {
-		name = fmt.Sprintf("type %#x", st.Type)
-	}
-	return int64(st.Bavail) * int64(st.Bsize), name, nil
-}
-
 // machine is what the report says about the machine and the tools.
 type machine struct {
-	cpu, mem, kernel, goVersion, sqlite, fs, commit string
-	nproc                                           int
-	free                                            int64
-	loadBefore, loadAfter                           string
+	benchmachine.Machine
+	sqlite, fs            string
+	free                  int64
+	loadBefore, loadAfter string
 }
 
 func readMachine(sqlite3, tmp string) machine {
-	m := machine{nproc: runtime.NumCPU(), cpu: "unknown", mem: "unknown"}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for l := range strings.Lines(string(b)) {
-			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.cpu = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
-		for l := range strings.Lines(string(b)) {
-			if f := strings.Fields(l); len(f) >= 2 && f[0] == "MemTotal:" {
-				if kb, err := strconv.ParseInt(f[1], 10, 64); err == nil {
-					m.mem = fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
-				}
-			}
-		}
-	}
-	m.kernel = firstLine(os.ReadFile("/proc/sys/kernel/osrelease"))
-	m.goVersion = firstLine(exec.Command("go", "version").Output())
-	m.sqlite = firstLine(exec.Command(sqlite3, "--version").Output())
+	m := machine{Machine: benchmachine.Describe()}
+	m.sqlite = benchmachine.FirstLine(exec.Command(sqlite3, "--version").Output())
 	if f := strings.Fields(m.sqlite); len(f) >= 2 {
 		m.sqlite = f[0] + " " + f[1]
 	}
-	if free, fsName, err := freeSpace(tmp); err == nil {
+	if free, fsName, err := benchmachine.FreeSpace(tmp); err == nil {
 		m.free, m.fs = free, fsName
 	}
-	m.commit = firstLine(exec.Command("git", "describe", "--always", "--dirty", "--abbrev=7").Output())
-	if m.commit == "" {
-		m.commit = "unknown"
-	}
-	m.loadBefore = loadAvg()
+	m.loadBefore = benchmachine.LoadAverage()
 	return m
-}
-
-func loadAvg() string {
-	f := strings.Fields(firstLine(os.ReadFile("/proc/loadavg")))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
-}
-
-func firstLine(b []byte, err error) string {
-	if err != nil {
-		return ""
-	}
-	l, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
-	return strings.TrimSpace(l)
 }
 
 func plain(l string) string { return strings.ReplaceAll(l, "`", "") }

@@ -17,11 +17,7 @@ func report(res *results) string {
 		res.started.UTC().Format("2006-01-02 15:04"), res.elapsed.Seconds())
 	w("The program's doc comment says exactly what each number is. One run on the machine below; every repetition is shown.\n\n")
 	w("| machine | |\n| --- | --- |\n")
-	w("| CPU (`/proc/cpuinfo`) | %s |\n", m.cpu)
-	w("| `nproc` | %d |\n", m.nproc)
-	w("| memory | %s |\n", m.mem)
-	w("| kernel | Linux %s |\n", m.kernel)
-	w("| `go version` | %s |\n", m.goVersion)
+	w("%s", m.Rows())
 	w("| `sqlite3 --version` | %s (native C; Butler's SQLite is modernc.org/sqlite, SQLite translated to Go) |\n", m.sqlite)
 	w("| temporary directory | %s, %.0f GiB free at the start |\n", m.fs, float64(m.free)/(1<<30))
 	switch {
@@ -32,7 +28,7 @@ func report(res *results) string {
 	default:
 		w("| page cache | dropped before %d of the %d cold runs only |\n", res.dropped, res.dropped+res.notDr)
 	}
-	w("| commit | %s |\n", m.commit)
+	w("| commit | %s |\n", m.Commit)
 	w("| binary | `%s`, %.1f MiB, built with `CGO_ENABLED=0` |\n", res.version, float64(res.binSize)/(1<<20))
 	w("| load average (1, 5, 15 min) | %s before, %s after |\n\n", m.loadBefore, m.loadAfter)
 

@@ -1,62 +1,33 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
-	"runtime"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/plexbutler/butler/internal/benchmachine"
 	"github.com/plexbutler/butler/internal/historybench/history"
 )
 
 // machine describes where and what was measured.
 type machine struct {
+	benchmachine.Machine
 	started    time.Time
 	elapsed    time.Duration
-	cpu        string
-	memory     string
-	kernel     string
-	goVersion  string
 	binary     string
 	postgres   string
 	loadBefore string
 }
 
 func describeMachine(bin string) machine {
-	m := machine{started: time.Now().UTC(), cpu: "?", memory: "?", kernel: "?", goVersion: runtime.Version(), binary: "?", postgres: "not used", loadBefore: loadAverage()}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for line := range strings.SplitSeq(string(b), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.cpu = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	if f, err := os.Open("/proc/meminfo"); err == nil {
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			var kb int64
-			if _, err := fmt.Sscanf(sc.Text(), "MemTotal: %d kB", &kb); err == nil {
-				m.memory = fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
-				break
-			}
-		}
-		f.Close()
-	}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.kernel = "Linux " + strings.TrimSpace(string(b))
-	}
-	if b, err := exec.Command("go", "version").Output(); err == nil {
-		m.goVersion = strings.TrimSpace(string(b))
-	}
+	m := machine{Machine: benchmachine.Describe(), started: time.Now().UTC(), binary: "?", postgres: "not used", loadBefore: benchmachine.LoadAverage()}
 	if b, err := exec.Command(bin, "version").Output(); err == nil {
 		m.binary = "`" + strings.TrimSpace(string(b)) + "`"
 		if fi, err := os.Stat(bin); err == nil {
@@ -64,18 +35,6 @@ func describeMachine(bin string) machine {
 		}
 	}
 	return m
-}
-
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }
 
 // postgresVersion asks the server for its version.
@@ -252,13 +211,12 @@ func report(cfg *config, env machine, results []result) string {
 	b.WriteString("The measuring program is `internal/historybench`; its doc comment says exactly what each number is. ")
 	b.WriteString("One run on the machine below, which is shared: other work may have run meanwhile.\n\n")
 	b.WriteString("| machine | |\n| --- | --- |\n")
-	fmt.Fprintf(&b, "| CPU (`/proc/cpuinfo`) | %s |\n| `nproc` | %d |\n| memory | %s |\n| kernel | %s |\n| `go version` | %s |\n",
-		env.cpu, runtime.NumCPU(), env.memory, env.kernel, env.goVersion)
+	b.WriteString(env.Rows())
 	fmt.Fprintf(&b, "| commit | %s |\n| binary | %s, built with `CGO_ENABLED=0` |\n", cfg.revision, env.binary)
 	if pg {
 		fmt.Fprintf(&b, "| PostgreSQL | %s, at %s |\n", env.postgres, pgHost(cfg.pgURL))
 	}
-	fmt.Fprintf(&b, "| load average (1, 5, 15 min) | %s before, %s after |\n\n", env.loadBefore, loadAverage())
+	fmt.Fprintf(&b, "| load average (1, 5, 15 min) | %s before, %s after |\n\n", env.loadBefore, benchmachine.LoadAverage())
 
 	fmt.Fprintf(&b, "Each setup is a fresh database holding N finished runs made by `internal/historybench/history` in one `INSERT ... SELECT` "+
 		"(a recursive CTE on SQLite, `generate_series` on PostgreSQL): created evenly over the %d days before the fill, "+

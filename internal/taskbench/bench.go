@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/plexbutler/butler/internal/benchmachine"
 )
 
 // reps is how many times each tool of sections 1 to 3 runs.
@@ -67,7 +69,7 @@ func run() (string, error) {
 			logf("remove %s: %v", tmp, err)
 		}
 	}()
-	free, fsName, err := freeSpace(tmp)
+	free, fsName, err := benchmachine.FreeSpace(tmp)
 	if err != nil {
 		return "", fmt.Errorf("free space in %s: %w", tmp, err)
 	}
@@ -281,7 +283,7 @@ func run() (string, error) {
 	if res.cli, err = benchCLI(tmp); err != nil {
 		return "", err
 	}
-	res.m.loadAfter = loadAvg()
+	res.m.loadAfter = benchmachine.LoadAverage()
 	res.elapsed = time.Since(res.started)
 	return report(res), nil
 }

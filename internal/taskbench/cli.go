@@ -17,6 +17,7 @@ import (
 
 	"github.com/plexbutler/butler/apitype"
 	"github.com/plexbutler/butler/client"
+	"github.com/plexbutler/butler/internal/benchmachine"
 )
 
 const (
@@ -59,7 +60,7 @@ func benchCLI(tmp string) (cliResult, error) {
 		return res, fmt.Errorf("go build ./cmd/butler: %v\n%s", err, out)
 	}
 	res.binSize = fileSize(bin)
-	res.version = firstLine(exec.Command(bin, "version").Output())
+	res.version = benchmachine.FirstLine(exec.Command(bin, "version").Output())
 
 	port, err := freePort()
 	if err != nil {

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/plexbutler/butler/internal/benchmachine"
 )
 
 // childTimeout bounds one measured child process.
@@ -62,7 +64,7 @@ func (r *runner) measure(name string, args ...string) (sample, error) {
 		}
 		return r.exec(name, args...)
 	}
-	if dropCaches() {
+	if benchmachine.DropCaches() {
 		r.dropped++
 	} else {
 		r.notDropped++
@@ -122,13 +124,6 @@ func (r *runner) exec(name string, args ...string) (sample, error) {
 		}
 	}
 	return s, nil
-}
-
-// dropCaches writes out dirty pages and drops the page cache, dentries and
-// inodes; it reports whether the kernel accepted the drop (root only).
-func dropCaches() bool {
-	syscall.Sync()
-	return os.WriteFile("/proc/sys/vm/drop_caches", []byte("3\n"), 0o200) == nil
 }
 
 // tail returns the last n bytes of s.

@@ -39,11 +39,7 @@ func report(res *results) string {
 		res.started.UTC().Format("2006-01-02 15:04"), res.elapsed.Seconds())
 	w("The program's doc comment says exactly what each number is. One run on the machine below; every repetition is shown, so the tables give the spread.\n\n")
 	w("| machine | |\n| --- | --- |\n")
-	w("| CPU (`/proc/cpuinfo`) | %s |\n", m.cpu)
-	w("| `nproc` | %d |\n", m.nproc)
-	w("| memory | %s |\n", m.mem)
-	w("| kernel | Linux %s |\n", m.kernel)
-	w("| `go version` | %s |\n", m.goVersion)
+	w("%s", m.Rows())
 	w("| `sqlite3 --version` | %s (the shell and its SQLite are native C; Butler's SQLite is modernc.org/sqlite, SQLite translated to Go) |\n", m.sqlite)
 	w("| GNU time | %s |\n", m.gnuTime)
 	w("| temporary directory | %s, %.0f GiB free at the start |\n", m.fs, float64(m.free)/(1<<30))
@@ -55,7 +51,7 @@ func report(res *results) string {
 	default:
 		w("| page cache | dropped before %d of the %d timed runs, not before the other %d: mixed cold and warm |\n", res.dropped, res.dropped+res.notDropped, res.notDropped)
 	}
-	w("| commit | %s |\n", m.commit)
+	w("| commit | %s |\n", m.Commit)
 	w("| binary | `%s`, %.1f MiB, built with `CGO_ENABLED=0` |\n", c.version, float64(c.binSize)/(1<<20))
 	w("| load average (1, 5, 15 min) | %s before, %s after |\n\n", m.loadBefore, m.loadAfter)
 

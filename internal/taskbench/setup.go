@@ -7,11 +7,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/plexbutler/butler/internal/benchmachine"
 )
 
 const (
@@ -26,21 +25,6 @@ const (
 	// cacheDirs × cacheFiles is the size of the cache tree.
 	cacheDirs, cacheFiles = 200, 1000
 )
-
-// freeSpace returns the bytes available to this user on dir's file system
-// and the file system's name.
-func freeSpace(dir string) (int64, string, error) {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		return 0, "", err
-	}
-	names := map[int64]string{0xef53: "ext4", 0x58465342: "xfs", 0x9123683e: "btrfs", 0x01021994: "tmpfs", 0x794c7630: "overlayfs", 0x2fc12fc1: "zfs"}
-	name := names[int64(st.Type)]
-	if name == "" {
-		name = fmt.Sprintf("type %#x", st.Type)
-	}
-	return int64(st.Bavail) * int64(st.Bsize), name, nil
-}
 
 // buildDB makes, with the sqlite3 shell, a WAL-mode database of rows rows of
 // randomblob(4000) (one a page of 4096 bytes) in one transaction of one
@@ -162,37 +146,15 @@ func removeDB(path string) error {
 
 // machine is what the fragment says about the machine and the tools.
 type machine struct {
-	cpu, mem, kernel, goVersion, sqlite, gnuTime, fs, commit string
-	nproc                                                    int
-	free                                                     int64
-	loadBefore, loadAfter                                    string
+	benchmachine.Machine
+	sqlite, gnuTime, fs   string
+	free                  int64
+	loadBefore, loadAfter string
 }
 
 func readMachine(sqlite3, gnuTime, tmp string) machine {
-	m := machine{nproc: runtime.NumCPU(), cpu: "unknown", mem: "unknown"}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for l := range strings.Lines(string(b)) {
-			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.cpu = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
-		for l := range strings.Lines(string(b)) {
-			if f := strings.Fields(l); len(f) >= 2 && f[0] == "MemTotal:" {
-				if kb, err := strconv.ParseInt(f[1], 10, 64); err == nil {
-					m.mem = fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
-				}
-			}
-		}
-	}
-	m.kernel = firstLine(os.ReadFile("/proc/sys/kernel/osrelease"))
-	m.goVersion = firstLine(exec.Command("go", "version").Output())
-	if m.goVersion == "" {
-		m.goVersion = runtime.Version() + " (the go command did not answer; this is the version this program was built with)"
-	}
-	m.sqlite = firstLine(exec.Command(sqlite3, "--version").Output())
+	m := machine{Machine: benchmachine.Describe()}
+	m.sqlite = benchmachine.FirstLine(exec.Command(sqlite3, "--version").Output())
 	if f := strings.Fields(m.sqlite); len(f) >= 2 {
 		m.sqlite = f[0] + " " + f[1]
 	}
@@ -200,31 +162,9 @@ func readMachine(sqlite3, gnuTime, tmp string) machine {
 	if gnuTime != "" {
 		m.gnuTime = gnuTime
 	}
-	free, fsName, err := freeSpace(tmp)
-	if err == nil {
-		m.free = free
-		m.fs = fsName
+	if free, fsName, err := benchmachine.FreeSpace(tmp); err == nil {
+		m.free, m.fs = free, fsName
 	}
-	m.commit = firstLine(exec.Command("git", "describe", "--always", "--dirty", "--abbrev=7").Output())
-	if m.commit == "" {
-		m.commit = "unknown"
-	}
-	m.loadBefore = loadAvg()
+	m.loadBefore = benchmachine.LoadAverage()
 	return m
-}
-
-func loadAvg() string {
-	f := strings.Fields(firstLine(os.ReadFile("/proc/loadavg")))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
-}
-
-func firstLine(b []byte, err error) string {
-	if err != nil {
-		return ""
-	}
-	l, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
-	return strings.TrimSpace(l)
 }
