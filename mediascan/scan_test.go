@@ -14,7 +14,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/internal/pgtest"
 	"github.com/plexbutler/butler/mediascan"
+	"github.com/plexbutler/butler/store/postgres"
 	"github.com/plexbutler/butler/store/sqlite"
 )
 
@@ -57,6 +59,30 @@ func newIndex(t *testing.T) *countingIndex {
 	}
 	t.Cleanup(func() { db.Close() })
 	return &countingIndex{MediaIndex: db}
+}
+
+// newPostgresIndex opens an index on PostgreSQL, in a schema of its own,
+// or skips the test when BUTLER_TEST_DATABASE_URL is not set.
+func newPostgresIndex(t *testing.T) *countingIndex {
+	t.Helper()
+	db, err := postgres.Open(t.Context(), pgtest.Schema(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return &countingIndex{MediaIndex: db}
+}
+
+// onBoth runs f on an index on SQLite and on one on PostgreSQL.
+func onBoth(t *testing.T, f func(t *testing.T, newIndex func(t *testing.T) *countingIndex)) {
+	t.Run("SQLite", func(t *testing.T) { f(t, newIndex) })
+	t.Run("PostgreSQL", func(t *testing.T) {
+		pgtest.URL(t)
+		f(t, newPostgresIndex)
+	})
 }
 
 // mtime is the modification time the tests give files, with nanoseconds.
@@ -115,7 +141,9 @@ func checkStats(t *testing.T, what string, got mediascan.Stats, want mediascan.S
 	}
 }
 
-func TestScanner_Scan(t *testing.T) {
+func TestScanner_Scan(t *testing.T) { onBoth(t, testScan) }
+
+func testScan(t *testing.T, newIndex func(t *testing.T) *countingIndex) {
 	root := t.TempDir()
 	a := write(t, root, "Alien (1979)/Alien.mkv", 10)
 	b := write(t, root, "Brazil (1985)/Brazil.MP4", 20)
@@ -220,7 +248,9 @@ func TestScanner_Revive(t *testing.T) {
 // (' ' and '-' before '/', upper case before lower, multi-byte letters
 // last), with small pages and batches: were the walk's order not the
 // index's, the merge would mark items gone and add them again.
-func TestScanner_ByteOrder(t *testing.T) {
+func TestScanner_ByteOrder(t *testing.T) { onBoth(t, testByteOrder) }
+
+func testByteOrder(t *testing.T, newIndex func(t *testing.T) *countingIndex) {
 	root := t.TempDir()
 	names := []string{"a/x.mkv", "a b/y.mkv", "a-b.mkv", "a.mkv", "a/b/c.mkv", "a/b c.mkv", "B/z.mkv", "b.mkv",
 		"é/1.mkv", "e/1.mkv", "_/1.mkv", "a0/1.mkv", "a/~.mkv", "a/b/~/x.mkv", "ab.mkv"}
@@ -347,7 +377,9 @@ func TestScanner_UnreadableDirectory(t *testing.T) {
 // TestScanner_InvalidUTF8: a name that is not UTF-8 (allowed by Linux,
 // refused by PostgreSQL's text) is left out and reported; the rest of the
 // scan goes on.
-func TestScanner_InvalidUTF8(t *testing.T) {
+func TestScanner_InvalidUTF8(t *testing.T) { onBoth(t, testInvalidUTF8) }
+
+func testInvalidUTF8(t *testing.T, newIndex func(t *testing.T) *countingIndex) {
 	root := t.TempDir()
 	write(t, root, "ok.mkv", 1)
 	write(t, root, "bad\xff.mkv", 2)
