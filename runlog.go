@@ -94,7 +94,7 @@ func (r *reporter) Output(text string) {
 var omittedRE = regexp.MustCompile(`\n\[\.\.\. ([1-9][0-9]{0,17}) bytes omitted \.\.\.\]\n`)
 
 // cutOmitted finds, in an action's output, the marker tasks.Exec puts
-// where it left out the middle of a program's output (tasks.OutputReporter
+// where it left out the middle of a program's output (Reporter.Output
 // documents its form). It returns the text before and after the marker and
 // the number of bytes left out.
 //

@@ -45,15 +45,23 @@ const (
 	TaskUpgradeMediaAnalysis             = apitype.TaskUpgradeMediaAnalysis
 )
 
-// Reporter is what a running task sees of Butler: where to report progress,
-// a one-line summary of what it did, and a logger. Its methods are safe for
-// concurrent use.
+// Reporter is what a running task sees of its run: where to report
+// progress, a one-line summary of what it did, its output, and a logger.
+// Its methods are safe for concurrent use.
 type Reporter interface {
 	// Progress sets the run's progress, percent in 0..100 or -1 when unknown,
 	// and the step it is on ("copying pages").
 	Progress(percent int, step string)
 	// Summary records the run's one-line result ("removed 3 files, 12 KiB").
 	Summary(text string)
+	// Output adds what an action produced to the run's log: the output of
+	// a program, the status and body of an HTTP answer. An action that has
+	// output calls it once, at its end whatever its outcome, with the
+	// output already bounded. Where the action left out bytes of it, text
+	// holds a line "[... N bytes omitted ...]" between line breaks that
+	// are not the output's, N the number of bytes missing there; the run's
+	// log, bounded too, then counts them with the bytes it drops itself.
+	Output(text string)
 	// Logger returns a logger that tags every line with the task and run.
 	Logger() *slog.Logger
 }

@@ -67,8 +67,8 @@ var execInheritedEnv = []string{"PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_A
 // passed to the Reporter's Progress and not kept as output. Other lines are
 // logged at debug level (the first 1000 of a run, each cut to 512 bytes).
 // At the end of the run, whatever its outcome, the kept output is passed to
-// the Reporter's Output when it implements [OutputReporter], and the
-// summary quotes its last lines.
+// the Reporter's Output (see [butler.Reporter]), and the summary quotes its
+// last lines.
 //
 // Processes: the program runs in a process group of its own. When ctx is
 // done Exec sends SIGTERM to the whole group, and SIGKILL Grace later to
@@ -214,7 +214,7 @@ func (e *Exec) Run(ctx context.Context, r butler.Reporter) error {
 	closeAll(stdoutR, stderrR)
 
 	output := out.String()
-	reportOutput(r, output)
+	r.Output(output)
 	tail := lastLines(output, summaryLines)
 
 	if stopped {

@@ -15,18 +15,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/plexbutler/butler"
 	"github.com/plexbutler/butler/tasks"
 )
 
 // outputReporter is a testReporter that also keeps output, as a run log
-// would (tasks.OutputReporter).
+// would.
 type outputReporter struct {
 	*testReporter
 	omu     sync.Mutex
 	outputs []string
 }
 
-var _ tasks.OutputReporter = (*outputReporter)(nil)
+var _ butler.Reporter = (*outputReporter)(nil)
 
 func newOutputReporter(t *testing.T) *outputReporter {
 	return &outputReporter{testReporter: newTestReporter(t)}
@@ -377,7 +378,8 @@ func TestExecMaxOutput(t *testing.T) {
 	}
 }
 
-// TestExecWithoutOutputReporter runs with a Reporter that keeps no output.
+// TestExecWithoutOutputReporter runs with a Reporter that discards the
+// output: the summary quotes it all the same.
 func TestExecWithoutOutputReporter(t *testing.T) {
 	r := newTestReporter(t)
 	if err := (&tasks.Exec{Argv: sh("echo hi")}).Run(t.Context(), r); err != nil {

@@ -24,7 +24,7 @@ import (
 // accept it), with its Location. At most MaxBody bytes of the response
 // body are read; the rest is not read at all. The summary is "HTTP
 // <status>"; the status line and the body read are passed to the
-// Reporter's Output when it implements [OutputReporter]. Query values
+// Reporter's Output. Query values
 // whose names suggest a secret (token, key, secret, password, auth) and a
 // URL's password are redacted in errors, logs and summaries.
 type HTTP struct {
@@ -128,7 +128,7 @@ func (h *HTTP) Run(ctx context.Context, r butler.Reporter) error {
 	if readErr != nil {
 		output += fmt.Sprintf("\n[... reading the body failed: %v ...]\n", readErr)
 	}
-	reportOutput(r, output)
+	r.Output(output)
 
 	summary := "HTTP " + strconv.Itoa(resp.StatusCode)
 	r.Summary(summary)

@@ -273,9 +273,9 @@ func (t *targetReporter) Summary(text string) {
 // Logger returns the run's logger, tagged with the target.
 func (t *targetReporter) Logger() *slog.Logger { return t.log }
 
-// Output passes a target's output on when the run keeps output.
+// Output passes a target's output on, after a line naming the target.
 func (t *targetReporter) Output(text string) {
-	reportOutput(t.r, fmt.Sprintf("== %s ==\n%s", t.label, text))
+	t.r.Output(fmt.Sprintf("== %s ==\n%s", t.label, text))
 }
 
 func (t *targetReporter) lastSummary() string {

@@ -6,23 +6,6 @@ import (
 	"github.com/plexbutler/butler/internal/headtail"
 )
 
-// OutputReporter is implemented by a [butler.Reporter] that keeps the
-// output of a run (a run log). The actions that produce output — [Exec]'s
-// program output, [HTTP]'s status and response body — call Output once, at
-// the end of the run whatever its outcome, with that output, already
-// bounded (see [Exec.MaxOutput] and [HTTP.MaxBody]). Reporters that do not
-// implement it see only the run's summary.
-//
-// Where [Exec] left out the middle of a program's output, text is the kept
-// first half, a line break, the line "[... N bytes omitted ...]", a line
-// break and the kept last half: N is the number of bytes of the program's
-// output missing there, and the line breaks around the marker line are not
-// part of the output. A reporter that cuts the text again (Butler's run log
-// does) can so count those N bytes with the ones it drops.
-type OutputReporter interface {
-	Output(text string)
-}
-
 const (
 	// defaultMaxOutput is how many bytes of output Exec and HTTP keep by
 	// default.
@@ -67,11 +50,4 @@ func oneLine(s string) string {
 		}
 		return r
 	}, s)
-}
-
-// reportOutput hands text to r when r keeps output.
-func reportOutput(r any, text string) {
-	if o, ok := r.(OutputReporter); ok {
-		o.Output(text)
-	}
 }

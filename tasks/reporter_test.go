@@ -46,6 +46,9 @@ func (r *testReporter) Summary(text string) {
 
 func (r *testReporter) Logger() *slog.Logger { return r.logger }
 
+// Output discards the output (outputReporter keeps it).
+func (r *testReporter) Output(string) {}
+
 // setOnProgress sets the hook Progress calls.
 func (r *testReporter) setOnProgress(f func(percent int, step string)) {
 	r.mu.Lock()

@@ -87,6 +87,9 @@ func (r *phaseReporter) switchTo(name string) {
 
 func (r *phaseReporter) Summary(text string) { r.summary = text }
 
+// Output discards the output.
+func (r *phaseReporter) Output(string) {}
+
 func (r *phaseReporter) Logger() *slog.Logger {
 	if os.Getenv("TASKBENCH_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
