@@ -78,6 +78,10 @@ type Config struct {
 	NowFunc func() time.Time
 	// Observer, when set, is told of every run that ends.
 	Observer Observer
+	// FixedSettings are settings a config file fixes (by id), and FixedBy
+	// names that file: the API cannot change them (see FixSettings).
+	FixedSettings map[string]string
+	FixedBy       string
 	Queue    Queue
 	// Rand draws random start instants; default a source seeded at random.
 	Rand  schedule.Rand
@@ -188,7 +192,11 @@ func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
 	for i := range m.catalog {
 		m.byName[m.catalog[i].Name] = &m.catalog[i]
 	}
-	m.defs = SettingDefs(m.catalog, cfg.DataDir, cmp.Or(cfg.HostZone, "UTC"))
+	defs, err := FixSettings(SettingDefs(m.catalog, cfg.DataDir, cmp.Or(cfg.HostZone, "UTC")), cfg.FixedSettings, cfg.FixedBy)
+	if err != nil {
+		return nil, fmt.Errorf("butler: %w", err)
+	}
+	m.defs = defs
 	for _, d := range m.defs {
 		m.defByID[d.ID] = d
 	}
@@ -268,6 +276,9 @@ func (m *Manager) SetSettings(ctx context.Context, raw map[string]string) error 
 	if len(problems) > 0 {
 		slices.Sort(problems)
 		return Errorf(EINVALID, "nothing was changed: %s", strings.Join(problems, "; "))
+	}
+	if err := fixedConflict(m.defByID, canon); err != nil {
+		return err
 	}
 	m.settingsMu.Lock()
 	defer m.settingsMu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -53,6 +54,10 @@ type SettingDef struct {
 	// CheckFunc validates a text setting's value and returns its canonical
 	// form; nil accepts any text.
 	CheckFunc func(string) (string, error)
+	// FixedBy, when not "", names the config file that fixes the
+	// setting: its value is Default at every start, and the API cannot
+	// change it (see FixSettings).
+	FixedBy string
 }
 
 // Canonical validates a raw value (as it comes in a query string) and returns
@@ -267,7 +272,7 @@ func buildSettings(defs []SettingDef, stored map[string]string) (Settings, []err
 	for _, d := range defs {
 		values[d.ID] = d.Default
 		raw, ok := stored[d.ID]
-		if !ok {
+		if !ok || d.FixedBy != "" {
 			continue
 		}
 		if d.Type == TypeText && d.CheckFunc == nil {
@@ -292,4 +297,53 @@ func buildSettings(defs []SettingDef, stored map[string]string) (Settings, []err
 		loc = time.Local
 	}
 	return Settings{values: values, loc: loc}, problems
+}
+
+// FixSettings returns defs with the settings of fixed fixed by source (a
+// config file's path): each takes its value there as its default, which
+// stored values do not override and the API cannot change. An unknown id
+// or an invalid value is an error naming it.
+func FixSettings(defs []SettingDef, fixed map[string]string, source string) ([]SettingDef, error) {
+	if len(fixed) == 0 {
+		return defs, nil
+	}
+	out := append([]SettingDef(nil), defs...)
+	seen := 0
+	for i, d := range out {
+		raw, ok := fixed[d.ID]
+		if !ok {
+			continue
+		}
+		seen++
+		v, err := d.Canonical(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", source, err)
+		}
+		out[i].Default, out[i].FixedBy = v, source
+	}
+	if seen != len(fixed) {
+		for id := range fixed {
+			if !slices.ContainsFunc(out, func(d SettingDef) bool { return d.ID == id }) {
+				return nil, fmt.Errorf("%s: unknown setting %q; GET /:/prefs lists them", source, id)
+			}
+		}
+	}
+	return out, nil
+}
+
+// fixedConflict returns an ECONFLICT error when canon (valid values by
+// id) would change a setting a config file fixes; nil when it changes
+// none (giving a fixed setting the value it has is no change).
+func fixedConflict(defs map[string]SettingDef, canon map[string]string) error {
+	var problems []string
+	for id, v := range canon {
+		if d := defs[id]; d.FixedBy != "" && v != d.Default {
+			problems = append(problems, fmt.Sprintf("%s is fixed to %q by the config file %s (settings: %s); change it there and restart the server", id, d.Default, d.FixedBy, id))
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	slices.Sort(problems)
+	return Errorf(ECONFLICT, "nothing was changed: %s", strings.Join(problems, "; "))
 }
