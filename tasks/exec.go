@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -26,7 +25,7 @@ import (
 const (
 	// defaultExecGrace is Exec's Grace when it is not set.
 	defaultExecGrace = 10 * time.Second
-	// execLineMax is the longest stdout line Exec looks at for a PROGRESS
+	// execLineMax is the longest line of output Exec looks at for a PROGRESS
 	// report; longer lines are output only.
 	execLineMax = 32 << 10
 	// maxLoggedLines bounds how many lines of output one Exec run logs at
@@ -59,16 +58,18 @@ var execInheritedEnv = []string{"PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_A
 // /sbin:/bin), and then Env, whose entries replace inherited ones of the
 // same name. Standard input is /dev/null.
 //
-// Output: standard output and standard error are captured together, in a
-// buffer that keeps at most MaxOutput bytes — the first half and the last
-// half, with a line "[... N bytes omitted ...]" between them — so memory
-// stays bounded however much the program prints. A line on standard output
-// of the form "PROGRESS <0-100> [message]" is a progress report: it is
-// passed to the Reporter's Progress and not kept as output. Other lines are
-// logged at debug level (the first 1000 of a run, each cut to 512 bytes).
-// At the end of the run, whatever its outcome, the kept output is passed to
-// the Reporter's Output (see [butler.Reporter]), and the summary quotes its
-// last lines.
+// Output: standard output and standard error are one pipe, so that their
+// lines stay in the order the program wrote them, kept in a buffer of at
+// most MaxOutput bytes — the first half and the last half, with a line
+// "[... N bytes omitted ...]" between them — so memory stays bounded
+// however much the program prints. A line of the form
+// "PROGRESS <0-100> [message]" (on either) is a progress report: it is
+// passed to the Reporter's Progress and not kept as output. A program that
+// has reported no progress a second into its run gets the step "running
+// NAME". Other lines are logged at debug level (the first 1000 of a run,
+// each cut to 512 bytes). At the end of the run, whatever its outcome, the
+// kept output is passed to the Reporter's Output, and the summary quotes
+// its last lines.
 //
 // Processes: the program runs in a process group of its own. When ctx is
 // done Exec sends SIGTERM to the whole group, and SIGKILL Grace later to
@@ -130,13 +131,10 @@ func (e *Exec) Run(ctx context.Context, r butler.Reporter) error {
 	}
 	out := headtail.New(maxOutput)
 
-	stdoutR, stdoutW, err := os.Pipe()
+	// One pipe for standard output and standard error: the program's
+	// writes to both stay in the order it made them.
+	outR, outW, err := os.Pipe()
 	if err != nil {
-		return fmt.Errorf("run %s: create output pipe: %w", name, err)
-	}
-	stderrR, stderrW, err := os.Pipe()
-	if err != nil {
-		closeAll(stdoutR, stdoutW)
 		return fmt.Errorf("run %s: create output pipe: %w", name, err)
 	}
 	cmd := &exec.Cmd{
@@ -144,21 +142,20 @@ func (e *Exec) Run(ctx context.Context, r butler.Reporter) error {
 		Args:        e.Argv,
 		Dir:         e.Dir,
 		Env:         e.environ(),
-		Stdout:      stdoutW,
-		Stderr:      stderrW,
+		Stdout:      outW,
+		Stderr:      outW,
 		SysProcAttr: execSysProcAttr(),
 	}
-	r.Progress(-1, "running "+filepath.Base(e.Argv[0]))
 	// The kernel's parent-death signal follows the thread that started the
 	// program: this goroutine keeps that thread until the program is gone.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	if err := cmd.Start(); err != nil {
-		closeAll(stdoutR, stdoutW, stderrR, stderrW)
+		closeAll(outR, outW)
 		return fmt.Errorf("start %s: %w", name, err)
 	}
 	// The child has its own copies; ours must go for the reads to end.
-	closeAll(stdoutW, stderrW)
+	closeAll(outW)
 	pgid := cmd.Process.Pid
 	log.Debug("program started", "pid", pgid, "args", e.Argv[1:])
 	if err := recordGroup(r, pgid); err != nil {
@@ -166,16 +163,15 @@ func (e *Exec) Run(ctx context.Context, r butler.Reporter) error {
 		signalGroup(pgid, syscall.SIGKILL)
 		_ = cmd.Wait()
 		endGroup(pgid, time.Now(), 0, log)
-		closeAll(stdoutR, stderrR)
+		closeAll(outR)
 		return fmt.Errorf("%s killed at its start: its process group could not be recorded (%w), and a crash of the server would have left it running", name, err)
 	}
 
-	s := &execStreams{out: out, r: r, log: log}
-	var readers sync.WaitGroup
-	readers.Go(func() { s.read(stdoutR, "stdout", true) })
-	readers.Go(func() { s.read(stderrR, "stderr", false) })
+	step := reportQuietStep(r, "running "+filepath.Base(e.Argv[0]))
+	defer step.stop()
+	s := &execStreams{out: out, r: r, step: step, log: log}
 	readersDone := make(chan struct{})
-	go func() { readers.Wait(); close(readersDone) }()
+	go func() { defer close(readersDone); s.read(outR) }()
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
 
@@ -208,10 +204,11 @@ func (e *Exec) Run(ctx context.Context, r butler.Reporter) error {
 	case <-readersDone:
 	case <-time.After(execPipeDrain):
 		log.Warn("output pipes still open after the program's processes ended (held by a process outside its group); no longer reading them")
-		closeAll(stdoutR, stderrR)
+		closeAll(outR)
 		<-readersDone
 	}
-	closeAll(stdoutR, stderrR)
+	closeAll(outR)
+	step.stop()
 
 	output := out.String()
 	r.Output(output)
@@ -437,18 +434,19 @@ func closeAll(files ...*os.File) {
 	}
 }
 
-// execStreams reads a program's output streams into one bounded buffer.
+// execStreams reads a program's output (standard output and standard error
+// through one pipe) into a bounded buffer, and passes its PROGRESS lines on
+// as reports.
 type execStreams struct {
-	mu     sync.Mutex // guards out
 	out    *headtail.Buffer
 	r      butler.Reporter
+	step   *quietStep
 	log    *slog.Logger
-	logged atomic.Int64 // lines logged so far
+	logged int // lines logged so far
 }
 
-// read reads stream f until it ends, keeping what it reads in s.out;
-// progress says whether PROGRESS lines are reports.
-func (s *execStreams) read(f io.Reader, stream string, progress bool) {
+// read reads the output until it ends, keeping what it reads in s.out.
+func (s *execStreams) read(f io.Reader) {
 	br := bufio.NewReaderSize(f, execLineMax)
 	midLine := false // the next chunk continues a line longer than the buffer
 	for {
@@ -457,9 +455,9 @@ func (s *execStreams) read(f io.Reader, stream string, progress bool) {
 			// A chunk ends a line when it ends in a newline or the stream
 			// ends; a full buffer is only the start of a long line.
 			ends := chunk[len(chunk)-1] == '\n' || (err != nil && err != bufio.ErrBufferFull)
-			if progress && !midLine && ends {
+			if !midLine && ends {
 				if pct, msg, ok := parseProgressLine(chunk); ok {
-					s.r.Progress(pct, msg)
+					s.step.progress(s.r, pct, msg)
 					midLine = false
 					if err != nil && err != bufio.ErrBufferFull {
 						return
@@ -467,11 +465,9 @@ func (s *execStreams) read(f io.Reader, stream string, progress bool) {
 					continue
 				}
 			}
-			s.mu.Lock()
 			_, _ = s.out.Write(chunk)
-			s.mu.Unlock()
 			if !midLine {
-				s.logLine(stream, chunk)
+				s.logLine(chunk)
 			}
 			midLine = !ends
 		}
@@ -481,13 +477,59 @@ func (s *execStreams) read(f io.Reader, stream string, progress bool) {
 	}
 }
 
+// quietStep reports a step ("running backup.sh") for a program that has
+// not reported progress of its own within execQuietStep. A program that
+// reports at once so has its first PROGRESS line as its run's first report:
+// a report just before it would make the server hold that line back for a
+// moment (it publishes progress a few times a second at most), and a
+// second line within that moment would replace it unseen.
+type quietStep struct {
+	mu       sync.Mutex
+	reported bool // the program or the step was reported, or Run ends
+	timer    *time.Timer
+}
+
+// execQuietStep is how long Exec waits for a program's first PROGRESS line
+// before it reports the step "running NAME".
+const execQuietStep = time.Second
+
+func reportQuietStep(r butler.Reporter, step string) *quietStep {
+	q := &quietStep{}
+	q.timer = time.AfterFunc(execQuietStep, func() {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		if !q.reported {
+			q.reported = true
+			r.Progress(-1, step)
+		}
+	})
+	return q
+}
+
+// progress passes a report of the program on.
+func (q *quietStep) progress(r butler.Reporter, percent int, msg string) {
+	q.mu.Lock()
+	q.reported = true
+	q.mu.Unlock()
+	r.Progress(percent, msg)
+}
+
+// stop ends the wait: once it returns, the step is not reported.
+func (q *quietStep) stop() {
+	q.mu.Lock()
+	q.reported = true
+	q.mu.Unlock()
+	q.timer.Stop()
+}
+
 // logLine logs the start of a line of output at debug level, within the
 // run's bounds.
-func (s *execStreams) logLine(stream string, line []byte) {
+func (s *execStreams) logLine(line []byte) {
 	if !s.log.Enabled(context.Background(), slog.LevelDebug) {
 		return
 	}
-	n := s.logged.Add(1)
+	s.logged++
+	n := s.logged
 	switch {
 	case n > maxLoggedLines+1:
 		return
@@ -499,7 +541,7 @@ func (s *execStreams) logLine(stream string, line []byte) {
 	if len(line) > maxLoggedLine {
 		line = append(headtail.TrimCutRuneEnd(line[:maxLoggedLine:maxLoggedLine]), "…"...)
 	}
-	s.log.Debug("program output", "stream", stream, "line", string(line))
+	s.log.Debug("program output", "line", string(line))
 }
 
 // parseProgressLine parses "PROGRESS <0-100> [message]" (with its line

@@ -128,10 +128,70 @@ echo bye`)}
 			t.Errorf("output %q holds the progress report %q", out, s)
 		}
 	}
-	// Standard output and error are read apart: their lines may interleave
-	// in any order.
-	if sum := r.summary(); !strings.HasPrefix(sum, "exited with status 0; output: ") || !strings.Contains(sum, "bye") {
-		t.Errorf("summary = %q, want \"exited with status 0; output: ... bye ...\"", sum)
+	// Standard output and error keep their order.
+	if sum, want := r.summary(), "exited with status 0; output: oops | PROGRESS abc not a report | bye"; sum != want {
+		t.Errorf("summary = %q, want %q", sum, want)
+	}
+}
+
+// TestExecKeepsOutputOrder: lines written in turn to standard output and
+// standard error are kept in the order the program wrote them.
+func TestExecKeepsOutputOrder(t *testing.T) {
+	r := newOutputReporter(t)
+	script := `i=0; while [ $i -lt 300 ]; do echo "out $i"; echo "err $i" >&2; i=$((i+1)); done`
+	if err := (&tasks.Exec{Argv: sh(script)}).Run(t.Context(), r); err != nil {
+		t.Fatal(err)
+	}
+	var want strings.Builder
+	for i := range 300 {
+		fmt.Fprintf(&want, "out %d\nerr %d\n", i, i)
+	}
+	if got := r.output(t); got != want.String() {
+		t.Errorf("output is not in the order written:\n%.300s", got)
+	}
+}
+
+// TestExecFirstProgressFirst: a program's first PROGRESS line is its run's
+// first report (no step of Exec's own comes just before it, which would
+// make a server hold the line back and a second line replace it unseen).
+func TestExecFirstProgressFirst(t *testing.T) {
+	r := newOutputReporter(t)
+	if err := (&tasks.Exec{Argv: sh(`echo "PROGRESS 10 starting"; echo "PROGRESS 20 second"`)}).Run(t.Context(), r); err != nil {
+		t.Fatal(err)
+	}
+	if ev := r.progress(); len(ev) == 0 || ev[0] != (progressEvent{10, "starting"}) {
+		t.Errorf("progress reports = %+v, want {10 starting} first", ev)
+	}
+}
+
+// TestExecQuietProgramGetsAStep: a program that reports no progress gets
+// the step "running NAME" a second into its run.
+func TestExecQuietProgramGetsAStep(t *testing.T) {
+	r := newOutputReporter(t)
+	dir := t.TempDir()
+	stepped := make(chan struct{})
+	var once sync.Once
+	r.setOnProgress(func(percent int, step string) {
+		if percent == -1 && step == "running sh" {
+			once.Do(func() { close(stepped) })
+		}
+	})
+	// The program waits until the test has seen the step.
+	a := &tasks.Exec{Argv: []string{"/bin/sh", "-c", `while [ ! -e release ]; do sleep 0.02; done`}, Dir: dir}
+	done := make(chan error, 1)
+	go func() { done <- a.Run(t.Context(), r) }()
+	select {
+	case <-stepped:
+	case err := <-done:
+		t.Fatalf("Run ended before the step was reported: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("no step \"running sh\" within 20s")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "release"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
 
