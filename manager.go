@@ -82,7 +82,7 @@ type Config struct {
 	// names that file: the API cannot change them (see FixSettings).
 	FixedSettings map[string]string
 	FixedBy       string
-	Queue    Queue
+	Queue         Queue
 	// Rand draws random start instants; default a source seeded at random.
 	Rand  schedule.Rand
 	Store Store
