@@ -4,7 +4,6 @@
 package api
 
 import (
-	"crypto/subtle"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -13,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"path"
 	"slices"
 	"strings"
@@ -79,8 +79,13 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	var h http.Handler = newRouter(tableOf(cfg, web), cfg.Token)
+	web.token, web.sessions, web.logger = cfg.Token, newSessions(), cfg.Logger
+	var h http.Handler = newRouter(tableOf(cfg, web), func(next http.Handler) http.Handler {
+		return requireAuth(cfg.Token, web.sessions, next)
+	})
 	h = limits(h)
+	hostname, _ := os.Hostname()
+	h = loopbackHosts(cfg.Token, hostname, h)
 	h = plexHeaders(h)
 	h = recoverPanics(cfg.Logger, h)
 	return h, nil
@@ -116,9 +121,9 @@ func (g *routeGroup) handle(method, path string, h http.HandlerFunc, params ...s
 }
 
 // routeTable is the whole API in two groups: public routes answer without
-// a token, protected ones only with it. A request that no route takes is
-// protected: without the token it gets the 401 page, not a 404 that would
-// tell which paths exist.
+// a token, protected ones only with it or a dashboard session (see
+// requireAuth). A request that no route takes is protected: without either
+// it gets the 401 page, not a 404 that would tell which paths exist.
 type routeTable struct{ public, protected routeGroup }
 
 // router serves a routeTable with an [http.ServeMux], keeping what a Plex
@@ -138,19 +143,21 @@ type router struct {
 	// first uses them: the order of Allow.
 	methods []string
 	// miss answers a request that no route takes: 404 or 405, behind the
-	// token. notFound answers 404, behind the token.
+	// token or a dashboard session. notFound answers 404, behind the same.
 	miss, notFound http.Handler
 }
 
 // catchAll is the pattern of the mux's last resort, router.miss.
 const catchAll = "/"
 
-func newRouter(t routeTable, token string) *router {
+// newRouter serves t, with each protected route (and the answer to a
+// request that no route takes) behind auth (see requireAuth).
+func newRouter(t routeTable, auth func(http.Handler) http.Handler) *router {
 	rt := &router{mux: http.NewServeMux()}
 	add := func(r route, protected bool) {
 		var h http.Handler = checkParams(r.params, r.handler)
 		if protected {
-			h = requireToken(token, h)
+			h = auth(h)
 		}
 		rt.mux.Handle(r.pattern(), h)
 		if !slices.Contains(rt.methods, r.method) {
@@ -163,8 +170,8 @@ func newRouter(t routeTable, token string) *router {
 	for _, r := range t.protected.routes {
 		add(r, true)
 	}
-	rt.miss = requireToken(token, http.HandlerFunc(rt.notFoundOrNotAllowed))
-	rt.notFound = requireToken(token, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	rt.miss = auth(http.HandlerFunc(rt.notFoundOrNotAllowed))
+	rt.notFound = auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		notFound(w, "no such route: "+r.URL.Path)
 	}))
 	rt.mux.Handle(catchAll, rt.miss)
@@ -260,26 +267,6 @@ func limits(next http.Handler) http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
-		next.ServeHTTP(w, r)
-	})
-}
-
-// requireToken answers 401 unless the request carries the token (header or
-// query), compared in constant time; it guards the protected routes.
-func requireToken(token string, next http.Handler) http.Handler {
-	want := []byte(token)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, err := tokenOf(r)
-		if err != nil {
-			writeError(w, r, http.StatusBadRequest, butler.ErrorMessage(err))
-			return
-		}
-		if subtle.ConstantTimeCompare([]byte(got), want) != 1 {
-			w.Header().Set("Content-Type", "text/html")
-			w.WriteHeader(http.StatusUnauthorized)
-			_, _ = w.Write([]byte(body401))
-			return
-		}
 		next.ServeHTTP(w, r)
 	})
 }

@@ -48,13 +48,17 @@ func tableOf(cfg Config, web *dashboard) routeTable {
 	prot.handle(http.MethodPut, "/:/prefs", handleSetPrefs(m, log))
 	prot.handle(http.MethodGet, "/:/prefs/get", handlePref(m), "id")
 
-	prot.handle(http.MethodGet, "/web", web.ServeHTTP)
 	prot.handle(http.MethodGet, "/", handleRoot(cfg))
 
 	// Identity and health answer without a token: clients find a server
 	// with the one, and a container's health check has no token.
 	pub.handle(http.MethodGet, "/identity", handleIdentity(cfg))
 	pub.handle(http.MethodGet, "/healthz", handleHealth(m))
+	// The dashboard opens without a token: its page signs in with a form
+	// and then carries a session cookie (web.go, session.go).
+	pub.handle(http.MethodGet, "/web", web.ServeHTTP)
+	pub.handle(http.MethodPost, "/web/signin", web.handleSignIn)
+	pub.handle(http.MethodPost, "/web/signout", web.handleSignOut)
 	if cfg.Metrics != nil {
 		g := prot
 		if cfg.MetricsPublic {

@@ -1,14 +1,16 @@
 'use strict';
 // The Butler dashboard: the tasks, what is running, the recent runs, and
-// buttons for the five Butler operations. It uses only the HTTP API, with
-// the token it was opened with (?X-Plex-Token=...), which it keeps in
-// sessionStorage and removes from the address bar.
+// buttons for the five Butler operations. It uses only the HTTP API, signed
+// in by the session cookie that the sign-in page set (HttpOnly: this
+// script never sees it, and keeps no token anywhere). When the session has
+// ended (signed out elsewhere, expired, the server restarted), the API
+// answers 401 and the page reloads, which shows the sign-in page.
 
-const params = new URLSearchParams(location.search);
-let token = params.get('X-Plex-Token') || sessionStorage.getItem('butler-token') || '';
-if (params.has('X-Plex-Token')) {
-  sessionStorage.setItem('butler-token', token);
-  history.replaceState(null, '', location.pathname);
+function signedOut(r) {
+  if (r.status === 401) {
+    location.reload();
+    throw new Error('Signed out; opening the sign-in page.');
+  }
 }
 
 const $ = (id) => document.getElementById(id);
@@ -28,7 +30,8 @@ function el(tag, attrs, ...children) {
 function say(text) { $('status').textContent = text; }
 
 async function api(method, path) {
-  const r = await fetch(path, { method, headers: { 'Accept': 'application/json', 'X-Plex-Token': token } });
+  const r = await fetch(path, { method, headers: { 'Accept': 'application/json' } });
+  signedOut(r);
   if (!r.ok) {
     const reason = r.headers.get('X-Butler-Reason') || r.statusText;
     throw new Error(method + ' ' + path + ': ' + r.status + ' ' + reason);
@@ -41,7 +44,8 @@ async function api(method, path) {
 // and reason headers when there are any, else done.
 async function act(method, path, done) {
   try {
-    const r = await fetch(path, { method, headers: { 'Accept': 'application/json', 'X-Plex-Token': token } });
+    const r = await fetch(path, { method, headers: { 'Accept': 'application/json' } });
+    signedOut(r);
     const outcome = r.headers.get('X-Butler-Outcome');
     const reason = r.headers.get('X-Butler-Reason');
     if (!r.ok) throw new Error(method + ' ' + path + ': ' + r.status + ' ' + (reason || r.statusText));
@@ -109,7 +113,8 @@ function renderRuns(runs) {
 
 async function showLog(id) {
   try {
-    const r = await fetch('/butler/runs/' + id + '/log', { headers: { 'X-Plex-Token': token } });
+    const r = await fetch('/butler/runs/' + id + '/log');
+    signedOut(r);
     if (!r.ok) throw new Error('GET log of run ' + id + ': ' + r.status);
     const log = $('log');
     log.textContent = (await r.text()) || '(this run kept no log)';
@@ -171,7 +176,8 @@ async function saveSettings(ev) {
     return;
   }
   try {
-    const r = await fetch('/:/prefs?' + q, { method: 'PUT', headers: { 'Accept': 'application/json', 'X-Plex-Token': token } });
+    const r = await fetch('/:/prefs?' + q, { method: 'PUT', headers: { 'Accept': 'application/json' } });
+    signedOut(r);
     if (!r.ok) {
       const body = await r.json().catch(() => null);
       throw new Error('Nothing was saved: ' + (body?.errors?.[0]?.message || r.headers.get('X-Butler-Reason') || r.status));
@@ -206,7 +212,7 @@ function refresh() {
 }
 
 function listen() {
-  const es = new EventSource('/:/eventsource/notifications?filters=activity&X-Plex-Token=' + encodeURIComponent(token));
+  const es = new EventSource('/:/eventsource/notifications?filters=activity');
   es.onopen = () => { $('live').textContent = 'live'; };
   es.onerror = () => { $('live').textContent = 'reconnecting…'; };
   es.addEventListener('activity', (ev) => {
