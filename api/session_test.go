@@ -114,6 +114,8 @@ func TestDashboard_SignInPage(t *testing.T) {
 // for the port, lasting 30 days) and a redirect to /web, which is then the
 // dashboard; a wrong token, an empty one, one in the address only, or a
 // form of another type gets the sign-in page again and no cookie.
+//
+// Signing in again ends the browser's previous session.
 func TestDashboard_SignIn(t *testing.T) {
 	s := newServer(t)
 	c := signIn(t, noRedirect, s.URL)
@@ -170,6 +172,15 @@ func TestDashboard_SignIn(t *testing.T) {
 				t.Errorf("a failed sign-in set a cookie: %v", resp.Header.Values("Set-Cookie"))
 			}
 		})
+	}
+	// Signing in again from the same browser ends its previous session.
+	resp, _ = send(t, noRedirect, s.URL, "POST", "/web/signin", url.Values{"token": {token}}.Encode(),
+		map[string]string{"Origin": s.URL, "Content-Type": "application/x-www-form-urlencoded"}, c)
+	if cs := resp.Cookies(); resp.StatusCode != http.StatusSeeOther || len(cs) != 1 || cs[0].Value == c.Value {
+		t.Fatalf("sign in again: %d with cookies %v, want 303 and a new session", resp.StatusCode, resp.Header.Values("Set-Cookie"))
+	}
+	if resp, _ := send(t, http.DefaultClient, s.URL, "GET", "/butler", "", nil, c); resp.StatusCode != 401 {
+		t.Errorf("the previous session after signing in again: %d, want 401", resp.StatusCode)
 	}
 	// A made-up session id opens nothing.
 	forged := &http.Cookie{Name: c.Name, Value: strings.Repeat("A", len(c.Value))}

@@ -132,6 +132,12 @@ func (d *dashboard) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		d.writeSignIn(w, http.StatusUnauthorized, "That is not this server's access token. It is in the file token in Butler's data directory, and was printed when the server first started.")
 		return
 	}
+	// A browser signing in again starts afresh: its previous session, if
+	// any, ends, so that an id set in the browser by someone else before
+	// the sign-in (session fixation) is never the one signed in.
+	if old, _ := d.sessions.sessionOf(r); old != "" {
+		d.sessions.end(old)
+	}
 	id, ends := d.sessions.create()
 	http.SetCookie(w, sessionCookieOf(r, id, ends))
 	w.Header().Set("Cache-Control", "no-store")
