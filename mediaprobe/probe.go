@@ -101,8 +101,9 @@ type Prober struct {
 	// MaxReport bounds ffprobe's report in bytes; 0 or less means
 	// DefaultMaxReport. A longer report is a *FileError.
 	MaxReport int
-	// Logger receives a warning when nice or ionice cannot be found (once);
-	// nil means slog.Default().
+	// Logger receives a warning when nice or ionice cannot be found (once),
+	// and ffprobe's complaints about files it read; nil means
+	// slog.Default().
 	Logger *slog.Logger
 
 	once   sync.Once
@@ -127,10 +128,7 @@ func (p *Prober) setup() error {
 		if p.err = p.Validate(); p.err != nil {
 			return
 		}
-		log := p.Logger
-		if log == nil {
-			log = slog.Default()
-		}
+		log := p.logger()
 		ffprobe := p.FFprobe
 		if ffprobe == "" {
 			ffprobe = "ffprobe"
@@ -256,10 +254,16 @@ func (p *Prober) Probe(ctx context.Context, path string) (butler.MediaAnalysis, 
 	if stdout.overflow {
 		return a, file, &FileError{Path: path, Reason: fmt.Sprintf("ffprobe's report is longer than %d bytes", stdout.max)}
 	}
-	if problem != "" {
-		// ffprobe read the file's headers but found faults: a truncated
-		// or damaged file, whose duration and streams cannot be trusted.
+	if damaged(problem) {
+		// ffprobe read the file's headers but found it cut short or
+		// damaged: its duration and streams cannot be trusted.
 		return a, file, &FileError{Path: path, Reason: "ffprobe found faults: " + problem}
+	}
+	if problem != "" {
+		// A decoder's complaint while ffprobe looked at the first packets
+		// (a recording that starts mid-stream: "non-existing PPS 0
+		// referenced"): the file plays, and its analysis stands.
+		p.logger().Debug("ffprobe complained of a file it read", "path", path, "output", problem)
 	}
 	a, err = Parse(stdout.Bytes())
 	if err != nil {
@@ -269,6 +273,27 @@ func (p *Prober) Probe(ctx context.Context, path string) (butler.MediaAnalysis, 
 		return a, file, &FileError{Path: path, Reason: "ffprobe found no streams in it"}
 	}
 	return a, file, nil
+}
+
+// damaged reports whether ffprobe's error output says the file is cut
+// short or its structure damaged, as opposed to a decoder's complaints
+// about a packet.
+func damaged(problem string) bool {
+	lower := strings.ToLower(problem)
+	for _, sign := range []string{"ended prematurely", "partial file", "truncated", "end of file", "invalid data found",
+		"error reading header", "moov atom not found", "ebml header parsing failed", "element exceeds containing master element"} {
+		if strings.Contains(lower, sign) {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Prober) logger() *slog.Logger {
+	if p.Logger != nil {
+		return p.Logger
+	}
+	return slog.Default()
 }
 
 // IsMissing reports whether err means the file is not there (any more).

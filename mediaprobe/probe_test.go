@@ -257,6 +257,33 @@ func script(t *testing.T, body string) string {
 
 const fakeReport = `{"streams":[{"index":0,"codec_type":"audio","codec_name":"pcm_s16le"}],"format":{"format_name":"wav"}}`
 
+// TestProbe_Complaints: what ffprobe says at level error of a file it
+// read decides: a decoder's complaint about a packet (a recording that
+// starts mid-stream) leaves the analysis standing; a file cut short is a
+// failure.
+func TestProbe_Complaints(t *testing.T) {
+	media := filepath.Join(t.TempDir(), "a.ts")
+	os.WriteFile(media, []byte("x"), 0o644)
+	for _, tc := range []struct {
+		stderr string
+		fails  bool
+	}{
+		{"[h264 @ 0x55d0] non-existing PPS 0 referenced\n[h264 @ 0x55d0] decode_slice_header error\n", false},
+		{"[matroska,webm @ 0x55d1] File ended prematurely\n", true},
+		{"[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55d2] stream 1, offset 0x30: partial file\n", true},
+	} {
+		p := &mediaprobe.Prober{FFprobe: script(t, "printf '%s' '"+tc.stderr+"' >&2\necho '"+fakeReport+"'\n"), Nice: -1, IOClass: mediaprobe.IONone}
+		a, _, err := p.Probe(t.Context(), media)
+		var fe *mediaprobe.FileError
+		switch {
+		case tc.fails && (!errors.As(err, &fe) || !strings.Contains(fe.Reason, "faults")):
+			t.Errorf("ffprobe said %q: %v; want a *FileError for faults", tc.stderr, err)
+		case !tc.fails && (err != nil || len(a.Streams) != 1):
+			t.Errorf("ffprobe said %q: %v, %+v; want the analysis", tc.stderr, err, a)
+		}
+	}
+}
+
 func TestProbe_Priority(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("the fake ffprobe reads its niceness from /proc")
