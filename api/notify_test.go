@@ -136,8 +136,14 @@ func TestWebsocketNotifications(t *testing.T) {
 		if started.UUID == "" || started.UUID != ended.UUID || started.Activity.UUID != started.UUID {
 			t.Fatalf("uuids %s %s", started.UUID, ended.UUID)
 		}
-		if updated.Activity.Progress != 10 || updated.Activity.Subtitle != "blocking" {
-			t.Fatalf("update %+v", updated.Activity)
+		// The stopping activity's subtitle says so: "Stopping: blocking"
+		// when the progress update was merged into it.
+		wantSub := "blocking"
+		if len(updates) == 1 {
+			wantSub = "Stopping: blocking"
+		}
+		if updated.Activity.Progress != 10 || updated.Activity.Subtitle != wantSub {
+			t.Fatalf("update %+v, want progress 10 and subtitle %q", updated.Activity, wantSub)
 		}
 		if ended.Activity.Context.Outcome != "stopped" {
 			t.Fatalf("ended %+v", ended.Activity.Context)
