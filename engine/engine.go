@@ -295,7 +295,17 @@ func (e *Engine) RecoverSingleNode(ctx context.Context) (int, error) {
 }
 
 // Start starts working jobs with exec.
+//
+// The executor is given here rather than to the constructor because the
+// two depend on each other: the Manager (the executor) queues its runs in
+// the engine, and the engine hands the jobs back to it. So the engine is
+// made first, the Manager on it, and the engine started with the Manager.
+// River calls no worker before its client starts, so the worker never
+// sees a missing executor; Start refuses a nil one.
 func (e *Engine) Start(ctx context.Context, exec Executor) error {
+	if exec == nil {
+		return errors.New("engine: Start needs an executor")
+	}
 	e.worker.exec = exec
 	if err := e.client.Start(ctx); err != nil {
 		return fmt.Errorf("engine: start: %w", err)
