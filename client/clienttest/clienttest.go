@@ -40,6 +40,10 @@ type Config struct {
 	Settings map[string]string
 	// WindowOpen opens the window now (for three hours) instead.
 	WindowOpen bool
+	// Bind offers more tasks, each with its real action (a tasks.Exec,
+	// say) instead of an Action the test controls; Server.Action does not
+	// know them.
+	Bind map[butler.TaskName]butler.Action
 }
 
 // Server is a running test server. It is stopped when the test ends.
@@ -110,6 +114,9 @@ func New(t testing.TB, cfg Config) *Server {
 	for _, name := range names {
 		actions[name] = newAction()
 		catalog = butler.Bind(catalog, name, actions[name])
+	}
+	for name, a := range cfg.Bind {
+		catalog = butler.Bind(catalog, name, a)
 	}
 	m, err := butler.NewManager(ctx, butler.Config{Catalog: catalog, Store: db, Queue: eng, HostZone: "UTC", DataDir: dir, Node: "test"})
 	if err != nil {

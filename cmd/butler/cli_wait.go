@@ -98,6 +98,11 @@ type follower struct {
 
 	drawn    bool   // a progress bar is on the line (tty)
 	lastShow string // the last progress shown (plain lines)
+	// evented is set once an event of the run has come: from then on the
+	// events show its progress, not the polls, which read the progress
+	// the server stores at most once a second and would show an older one
+	// after a newer event.
+	evented bool
 }
 
 // follow returns the run once it has finished.
@@ -112,7 +117,7 @@ func (f *follower) follow(ctx context.Context, events <-chan client.Event) (*api
 		if r.State == "finished" {
 			return r, nil
 		}
-		if r.State == "running" || r.State == "stopping" {
+		if (r.State == "running" || r.State == "stopping") && !f.evented {
 			f.progress(r.Progress, r.Step)
 		}
 		return nil, nil
@@ -135,6 +140,7 @@ func (f *follower) follow(ctx context.Context, events <-chan client.Event) (*api
 			}
 			switch ev.Type {
 			case client.EventStarted, client.EventUpdated:
+				f.evented = true
 				f.progress(ev.Activity.Progress, ev.Activity.Subtitle)
 			case client.EventEnded:
 				// The run is stored as finished before the event is sent.
