@@ -3,6 +3,9 @@ package api_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"strings"
@@ -130,6 +133,9 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	// A reload keeps the session.
 	do("reload the dashboard", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(startButton)))
+	// The event stream opens with the session cookie from the page's own
+	// origin.
+	do("see the event stream open", chromedp.WaitVisible(chromedp.Search(`//span[@id="live" and .="live"]`)))
 	tasks, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.CSSAll(`#tasks tr`)))
 	if err != nil {
 		fail("list the tasks", err)
@@ -204,4 +210,210 @@ func TestDashboardInChromium(t *testing.T) {
 	if len(browserErrs) > 0 {
 		t.Errorf("the browser reported errors: %q", browserErrs)
 	}
+}
+
+// call records one request that reached the server behind recorder.
+type call struct {
+	method, path, origin string
+	cookie               bool
+	status               int
+}
+
+// recorder serves next and records every request with the status it got.
+type recorder struct {
+	next  http.Handler
+	mu    sync.Mutex
+	calls []call
+}
+
+// statusWriter records its request's call at its first status, so that a
+// stream is recorded while it is open.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	record func(status int)
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+		w.record(status)
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets the websocket's hijack and the event stream's flushes reach
+// the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c := call{method: r.Method, path: r.URL.Path, origin: r.Header.Get("Origin"), cookie: strings.Contains(r.Header.Get("Cookie"), "butler_session")}
+	sw := &statusWriter{ResponseWriter: w, record: func(status int) {
+		c.status = status
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		rec.calls = append(rec.calls, c)
+	}}
+	rec.next.ServeHTTP(sw, r)
+	if sw.status == 0 {
+		// Nothing written: a hijacked websocket (101), or an implicit 200.
+		sw.status = http.StatusOK
+		if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+			sw.status = http.StatusSwitchingProtocols
+		}
+		sw.record(sw.status)
+	}
+}
+
+func (rec *recorder) from(origin string) []call {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	var out []call
+	for _, c := range rec.calls {
+		if c.origin == origin {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// attackPage is a page of another origin that tries, with the browser's
+// session at target, to start a task (fetch and form), change a setting,
+// stop a task, and open the websocket and the event stream; it shows what
+// it saw in #done once every attempt has settled.
+func attackPage(target string) string {
+	return `<!doctype html><title>another origin</title>
+<iframe name="sink" hidden></iframe>
+<form id="f" method="post" target="sink" action="` + target + `/butler/BackupDatabase?force=1"></form>
+<script>
+const target = '` + target + `';
+const results = {};
+const settle = [
+  fetch(target + '/butler/BackupDatabase?force=1', { method: 'POST', mode: 'no-cors', credentials: 'include' })
+    .then(() => { results.fetchStart = 'sent'; }, () => { results.fetchStart = 'failed'; }),
+  fetch(target + '/:/prefs?ButlerRunRetentionDays=7', { method: 'PUT', credentials: 'include' })
+    .then((r) => { results.put = 'status ' + r.status; }, () => { results.put = 'failed'; }),
+  fetch(target + '/butler', { method: 'DELETE', credentials: 'include' })
+    .then((r) => { results.stop = 'status ' + r.status; }, () => { results.stop = 'failed'; }),
+  new Promise((resolve) => {
+    const ws = new WebSocket(target.replace(/^http/, 'ws') + '/:/websockets/notifications');
+    ws.onopen = () => { results.ws = 'open'; ws.close(); resolve(); };
+    ws.onerror = () => { results.ws = 'refused'; resolve(); };
+  }),
+  new Promise((resolve) => {
+    const es = new EventSource(target + '/:/eventsource/notifications', { withCredentials: true });
+    es.onopen = () => { results.es = 'open'; es.close(); resolve(); };
+    es.onerror = () => { results.es = 'refused'; es.close(); resolve(); };
+  }),
+  new Promise((resolve) => {
+    document.querySelector('iframe').onload = () => { results.form = 'sent'; resolve(); };
+    document.getElementById('f').submit();
+  }),
+];
+Promise.all(settle).then(() => {
+  const p = document.createElement('p');
+  p.id = 'done';
+  p.textContent = JSON.stringify(results);
+  document.body.append(p);
+});
+</script>`
+}
+
+// TestDashboardCrossOriginInChromium signs in to the dashboard in a real
+// Chromium, then opens pages of another origin in the same browser, one on
+// another port of the same host (the same site: the browser sends the
+// session cookie, and Butler refuses it for its origin, 403) and one on
+// another site (localhost against 127.0.0.1: SameSite=Strict keeps the
+// cookie, 401). Neither can start or stop a task, change a setting, or
+// open the websocket or the event stream.
+func TestDashboardCrossOriginInChromium(t *testing.T) {
+	exe := chromium(t)
+	s := newServer(t)
+	b := s.actions[butler.TaskBackupDatabase]
+	rec := &recorder{next: s.Config.Handler}
+	front := httptest.NewServer(rec)
+	t.Cleanup(front.Close)
+	attacker := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte(attackPage(front.URL)))
+	}))
+	t.Cleanup(attacker.Close)
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.Flag("headless", "new"))
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	ctx, cancelBrowser := chromedp.NewContext(allocCtx)
+	defer cancelBrowser()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	do("sign in", chromedp.Navigate(front.URL+"/web"), chromedp.SendKeys(chromedp.CSS(`#token`), token),
+		chromedp.Click(chromedp.CSS(`#signin-submit`)), chromedp.WaitVisible(chromedp.CSS(`tr[data-task="BackupDatabase"] button.start`)))
+	retention := s.m.Settings().Get(butler.SettingRunRetentionDays)
+
+	u, err := url.Parse(attacker.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, page string
+		cookie     bool
+		status     int
+	}{
+		{"OtherPort", attacker.URL, true, http.StatusForbidden},
+		{"OtherSite", "http://localhost:" + u.Port(), false, http.StatusUnauthorized},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			do("open the page of another origin", chromedp.Navigate(c.page+"/"), chromedp.WaitVisible(chromedp.CSS(`#done`)))
+			seen, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#done`)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(seen, `"open"`) {
+				t.Errorf("the page of another origin opened a stream: %s", seen)
+			}
+			calls := rec.from(c.page)
+			reached := map[string]bool{}
+			for _, cl := range calls {
+				if cl.method == http.MethodOptions {
+					continue // a CORS preflight, which carries no cookie and is not answered with CORS headers
+				}
+				reached[cl.method+" "+cl.path] = true
+				if cl.cookie != c.cookie || cl.status != c.status {
+					t.Errorf("%s %s from %s: cookie %v, status %d; want cookie %v and %d", cl.method, cl.path, c.page, cl.cookie, cl.status, c.cookie, c.status)
+				}
+			}
+			for _, want := range []string{"POST /butler/BackupDatabase", "GET /:/websockets/notifications", "GET /:/eventsource/notifications"} {
+				if !reached[want] {
+					t.Errorf("%s from %s never reached the server (the test proves nothing about it): %v; the page saw %s", want, c.page, calls, seen)
+				}
+			}
+			if reached["PUT /:/prefs"] || reached["DELETE /butler"] {
+				t.Errorf("a PUT or DELETE of another origin was sent without a preflight: %v", calls)
+			}
+		})
+	}
+	select {
+	case <-b.entered:
+		t.Error("a page of another origin started the task")
+	default:
+	}
+	if got := s.m.Settings().Get(butler.SettingRunRetentionDays); got != retention {
+		t.Errorf("a page of another origin changed the retention to %s", got)
+	}
+	// The dashboard is still signed in and works from its own origin.
+	do("back to the dashboard", chromedp.Navigate(front.URL+"/web"), chromedp.Click(chromedp.CSS(`tr[data-task="BackupDatabase"] button.start`)))
+	wait(t, b.entered, "the task started from the dashboard after the attacks")
 }
