@@ -141,6 +141,17 @@ type MediaFile struct {
 	ModTime time.Time
 }
 
+// MediaEntry is what the scanner compares of an indexed item: a narrow
+// row, read from an index that covers it.
+type MediaEntry struct {
+	ID      int64
+	Path    string
+	Kind    MediaKind
+	Size    int64
+	ModTime time.Time
+	State   ItemState
+}
+
 // MediaChanges is one batch of a scan, applied in one transaction.
 type MediaChanges struct {
 	// Add are new files. A file whose path the library has already is
@@ -216,6 +227,10 @@ type MediaIndex interface {
 	// MediaItems returns a page of items matching f, in path order (byte
 	// order). An empty f.Library is EINVALID.
 	MediaItems(ctx context.Context, f MediaItemFilter) ([]MediaItem, error)
+	// MediaEntries returns a page of a library's items as the scanner
+	// compares them, in path order (byte order) after afterPath; at most
+	// limit (0 or less means 1,000). An empty library is EINVALID.
+	MediaEntries(ctx context.Context, library, afterPath string, limit int) ([]MediaEntry, error)
 	// MediaItem returns one item; ENOTFOUND when there is none.
 	MediaItem(ctx context.Context, id int64) (MediaItem, error)
 	// ApplyMediaChanges applies one batch of a scan of library in one

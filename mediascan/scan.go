@@ -316,7 +316,7 @@ func (m *merge) file(f butler.MediaFile) error {
 }
 
 // missing handles an item whose file the walk did not find.
-func (m *merge) missing(it butler.MediaItem) {
+func (m *merge) missing(it butler.MediaEntry) {
 	if it.State == butler.ItemPresent {
 		m.pending.Gone = append(m.pending.Gone, it.ID)
 		m.st.Gone++
@@ -422,21 +422,21 @@ type cursor struct {
 	index   butler.MediaIndex
 	library string
 	size    int
-	page    []butler.MediaItem
+	page    []butler.MediaEntry
 	pos     int
 	after   string
 	done    bool
 }
 
 // peek returns the next item, nil after the last.
-func (c *cursor) peek(ctx context.Context) (*butler.MediaItem, error) {
+func (c *cursor) peek(ctx context.Context) (*butler.MediaEntry, error) {
 	if c.pos < len(c.page) {
 		return &c.page[c.pos], nil
 	}
 	if c.done {
 		return nil, nil
 	}
-	page, err := c.index.MediaItems(ctx, butler.MediaItemFilter{Library: c.library, AfterPath: c.after, Limit: c.size})
+	page, err := c.index.MediaEntries(ctx, c.library, c.after, c.size)
 	if err != nil {
 		return nil, fmt.Errorf("read the items of library %s: %w", c.library, err)
 	}

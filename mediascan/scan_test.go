@@ -37,12 +37,12 @@ func (c *countingIndex) ApplyMediaChanges(ctx context.Context, library string, c
 	return c.MediaIndex.ApplyMediaChanges(ctx, library, ch)
 }
 
-func (c *countingIndex) MediaItems(ctx context.Context, f butler.MediaItemFilter) ([]butler.MediaItem, error) {
+func (c *countingIndex) MediaEntries(ctx context.Context, library, after string, limit int) ([]butler.MediaEntry, error) {
 	c.mu.Lock()
 	c.pages++
-	c.maxLimit = max(c.maxLimit, f.Limit)
+	c.maxLimit = max(c.maxLimit, limit)
 	c.mu.Unlock()
-	return c.MediaIndex.MediaItems(ctx, f)
+	return c.MediaIndex.MediaEntries(ctx, library, after, limit)
 }
 
 func (c *countingIndex) reset() {

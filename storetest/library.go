@@ -40,6 +40,7 @@ var mediaSuite = []struct {
 	{"MediaAddAndRead", testMediaAddAndRead},
 	{"MediaPathsInByteOrder", testMediaPathsInByteOrder},
 	{"MediaPaging", testMediaPaging},
+	{"MediaEntries", testMediaEntries},
 	{"MediaItemNotFound", testMediaItemNotFound},
 	{"MediaLibrariesApart", testMediaLibrariesApart},
 	{"MediaNoLibrary", testMediaNoLibrary},
@@ -219,6 +220,55 @@ func testMediaPaging(t *testing.T, s butler.MediaIndex) {
 	}
 	if got := mustItems(t, s, butler.MediaItemFilter{Library: "L"}); len(got) != 25 {
 		t.Errorf("with no limit, %d items, want 25", len(got))
+	}
+}
+
+func testMediaEntries(t *testing.T, s butler.MediaIndex) {
+	ps := []string{"/m/a/x.mkv", "/m/a b/y.mkv", "/m/B.mkv", "/m/a.mkv", "/m/é.mkv"}
+	var files []butler.MediaFile
+	for i, p := range ps {
+		files = append(files, file(p, int64(i+1)))
+	}
+	items := mustAdd(t, s, "L", files...)
+	mustAdd(t, s, "Other", file("/m/a.mkv", 9))
+	gone := items["/m/B.mkv"]
+	mustApply(t, s, "L", butler.MediaChanges{Gone: []int64{gone.ID}})
+	want := slices.Clone(ps)
+	slices.Sort(want)
+	var got []butler.MediaEntry
+	after := ""
+	for {
+		page, err := s.MediaEntries(t.Context(), "L", after, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) > 2 {
+			t.Fatalf("a page of %d entries with limit 2", len(page))
+		}
+		if len(page) == 0 {
+			break
+		}
+		got = append(got, page...)
+		after = page[len(page)-1].Path
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d entries, want %d", len(got), len(want))
+	}
+	for i, e := range got {
+		it := items[want[i]]
+		state := butler.ItemPresent
+		if it.ID == gone.ID {
+			state = butler.ItemGone
+		}
+		if e.Path != want[i] || e.ID != it.ID || e.Kind != it.Kind || e.Size != it.Size || !e.ModTime.Equal(it.ModTime) || e.State != state {
+			t.Errorf("entry %d = %+v; want the item %+v, %s", i, e, it, state)
+		}
+	}
+	if all, err := s.MediaEntries(t.Context(), "L", "", 0); err != nil || len(all) != len(ps) {
+		t.Errorf("MediaEntries with no limit: %d entries, %v", len(all), err)
+	}
+	if _, err := s.MediaEntries(t.Context(), "", "", 0); butler.ErrorCode(err) != butler.EINVALID {
+		t.Errorf("MediaEntries with no library: err = %v, want EINVALID", err)
 	}
 }
 

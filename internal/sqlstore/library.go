@@ -27,6 +27,11 @@ const (
 		WHERE library = ? AND path > ? ORDER BY path LIMIT ?`
 	sqlMediaItemsByState = `SELECT ` + mediaItemColumns + ` FROM butler_media_item
 		WHERE library = ? AND state = ? AND path > ? ORDER BY path LIMIT ?`
+	// The scanner's pages: on SQLite from butler_media_item_scan, which
+	// covers them; on PostgreSQL from butler_media_item_path, which
+	// includes the columns.
+	sqlMediaEntries = `SELECT id, path, kind, size, mtime, state FROM butler_media_item%s
+		WHERE library = ? AND path > ? ORDER BY path LIMIT ?`
 	sqlMediaItem = `SELECT ` + mediaItemColumns + ` FROM butler_media_item WHERE id = ?`
 	// The items to analyse, in id order. Those never analysed are read
 	// from the partial index butler_media_item_unanalysed, which holds
@@ -134,6 +139,41 @@ func (d *Store) MediaItems(ctx context.Context, f butler.MediaItemFilter) ([]but
 	}
 	return d.mediaItems(ctx, sqlMediaItems,
 		f.Library, f.AfterPath, pageSize(f.Limit))
+}
+
+// MediaEntries returns a page of a library's items as the scanner
+// compares them, from an index that covers them.
+func (d *Store) MediaEntries(ctx context.Context, library, afterPath string, limit int) ([]butler.MediaEntry, error) {
+	if library == "" {
+		return nil, butler.Errorf(butler.EINVALID, "media entries: name the library")
+	}
+	rows, err := d.query(ctx, d.mediaEntriesSQL(), library, afterPath, pageSize(limit))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []butler.MediaEntry
+	for rows.Next() {
+		var e butler.MediaEntry
+		var kind, state string
+		var mtime int64
+		if err := rows.Scan(&e.ID, &e.Path, &kind, &e.Size, &mtime, &state); err != nil {
+			return nil, err
+		}
+		e.Kind, e.State, e.ModTime = butler.MediaKind(kind), butler.ItemState(state), time.Unix(0, mtime)
+		out = append(out, e)
+	}
+	return out, d.wrap(rows.Err())
+}
+
+// mediaEntriesSQL is MediaEntries' statement; on SQLite (the dialect
+// without $n placeholders) it names the covering index, which SQLite
+// would otherwise pass over for the unique one.
+func (d *Store) mediaEntriesSQL() string {
+	if d.Dialect.Dollar {
+		return fmt.Sprintf(sqlMediaEntries, "")
+	}
+	return fmt.Sprintf(sqlMediaEntries, " INDEXED BY butler_media_item_scan")
 }
 
 // MediaItem returns one item by id.
@@ -399,6 +439,7 @@ func (d *Store) MediaQueries(now time.Time, library string) []HotQuery {
 	qs := []HotQuery{
 		{"MediaItems", sqlMediaItems, []any{library, "/media/m/05000/", 1000}},
 		{"MediaItems (a state)", sqlMediaItemsByState, []any{library, "gone", "/media/m/05000/", 1000}},
+		{"MediaEntries", d.mediaEntriesSQL(), []any{library, "/media/m/05000/", 1000}},
 		{"MediaItem", sqlMediaItem, []any{int64(1)}},
 		{"MediaItemsToAnalyse", toAnalyse(0, ""), []any{int64(2), n, 1000}},
 		{"MediaItemsToAnalyse (an older version)", toAnalyse(1, ""), []any{1, int64(2), n, 1000}},

@@ -109,6 +109,8 @@ func mediaIndexOf(name string) string {
 		return "butler_media_item_analysis"
 	case strings.HasPrefix(name, "MediaItemsToAnalyse"):
 		return "butler_media_item_unanalysed"
+	case name == "MediaEntries":
+		return "butler_media_item_scan"
 	case name == "MediaItems":
 		return "butler_media_item_path"
 	case name == "MediaItems (a state)":

@@ -20,8 +20,10 @@ CREATE TABLE butler_media_item (
     analysis_retry_at BIGINT NOT NULL DEFAULT 0
 );
 
--- A library's items in path order: the scanner's merge, the API's pages.
-CREATE UNIQUE INDEX butler_media_item_path ON butler_media_item (library, path);
+-- A library's items in path order, with what the scanner compares, so
+-- that a rescan reads the index alone (an index-only scan): the scanner's
+-- merge, the API's pages.
+CREATE UNIQUE INDEX butler_media_item_path ON butler_media_item (library, path) INCLUDE (size, mtime, kind, state);
 -- A library's items in one state, in path order.
 CREATE INDEX butler_media_item_state ON butler_media_item (library, state, path);
 -- The present items never analysed, in id order: what is left to analyse.

@@ -21,6 +21,9 @@ CREATE TABLE butler_media_item (
 
 -- A library's items in path order: the scanner's merge, the API's pages.
 CREATE UNIQUE INDEX butler_media_item_path ON butler_media_item (library, path);
+-- The same with what the scanner compares, so that a rescan reads the
+-- index alone.
+CREATE INDEX butler_media_item_scan ON butler_media_item (library, path, size, mtime, kind, state);
 -- A library's items in one state, in path order.
 CREATE INDEX butler_media_item_state ON butler_media_item (library, state, path);
 -- The present items never analysed, in id order: what is left to analyse.
