@@ -65,7 +65,9 @@ func WithClientIdentifier(id string) Option {
 
 // WithHTTPClient sets the http.Client that sends the requests (a custom
 // transport, TLS configuration, proxy). Its Timeout, when set, also bounds
-// Watch streams; prefer WithTimeout, which does not.
+// Watch streams; prefer WithTimeout, which does not. The Client uses a copy
+// of it whose redirects never carry the token to another origin than the
+// server's; its CheckRedirect still decides which redirects are followed.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *Client) error {
 		if hc == nil {
@@ -140,7 +142,53 @@ func New(serverURL string, opts ...Option) (*Client, error) {
 			return nil, err
 		}
 	}
+	c.hc = keepTokenHome(c.hc, u)
 	return c, nil
+}
+
+// maxRedirects is how many redirects a request follows, as net/http's
+// default does.
+const maxRedirects = 10
+
+// keepTokenHome returns a copy of hc that never sends X-Plex-Token to
+// another origin than the server's (scheme, host and port): net/http
+// copies a request's header fields to the requests of the redirects it
+// follows, to any host, and keeps back only the ones it knows to be
+// secret (Authorization, Cookie). A redirect to another origin is followed
+// without the token; one back to the server's origin carries it again.
+// hc's own CheckRedirect, if any, then decides; else at most 10 redirects
+// are followed.
+func keepTokenHome(hc *http.Client, server *url.URL) *http.Client {
+	c := *hc
+	next := hc.CheckRedirect
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if !sameOrigin(req.URL, server) {
+			req.Header.Del("X-Plex-Token")
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= maxRedirects {
+			return fmt.Errorf("stopped after %d redirects", maxRedirects)
+		}
+		return nil
+	}
+	return &c
+}
+
+// sameOrigin reports whether a and b have the same scheme, host and port
+// (a scheme's default port when none is given).
+func sameOrigin(a, b *url.URL) bool {
+	port := func(u *url.URL) string {
+		if p := u.Port(); p != "" {
+			return p
+		}
+		if strings.EqualFold(u.Scheme, "https") {
+			return "443"
+		}
+		return "80"
+	}
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) && port(a) == port(b)
 }
 
 // URL returns the server's base URL, as given to New without a trailing
