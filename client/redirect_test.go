@@ -77,7 +77,7 @@ func TestTokenNotSentToAnotherHost(t *testing.T) {
 
 	own := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return nil }}
 	for name, opts := range map[string][]client.Option{
-		"default client": nil,
+		"default client":  nil,
 		"caller's client": {client.WithHTTPClient(own)},
 	} {
 		t.Run(name, func(t *testing.T) {
