@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -34,25 +35,32 @@ import (
 // serveConfig is the server's configuration: flags, then BUTLER_*
 // environment variables, then the config file, then defaults.
 type serveConfig struct {
-	Addr     string `yaml:"addr"`
-	DataDir  string `yaml:"data_dir"`
-	Database string `yaml:"database"`
-	Token    string `yaml:"token"`
-	LogLevel string `yaml:"log_level"`
-	Name     string `yaml:"friendly_name"`
+	Addr     string
+	DataDir  string
+	Database string
+	Token    string
+	// TokenFile names the file the token was read from (--token-file or
+	// BUTLER_TOKEN_FILE); "" otherwise.
+	TokenFile string
+	LogLevel  string
+	Name      string
 	// Node names this server in a cluster; default <host>-<port>.
-	Node string `yaml:"node"`
+	Node string
 	// MetricsPublic serves /metrics without the token.
-	MetricsPublic bool `yaml:"metrics_public"`
+	MetricsPublic bool
 	// NewDatabase moves a damaged SQLite database aside and starts with a
 	// new one (flag and environment only).
-	NewDatabase bool `yaml:"-"`
+	NewDatabase bool
 	// file is the parsed config file (empty without --config).
 	file *config.File
 }
 
+// defaultAddr is where the server listens by default: loopback, on a port
+// that neither Plex Media Server (32400, 32469, 1900, 8324, 32410-32414)
+// nor the common self-hosted media apps use, below Linux's ephemeral range
+// and Kubernetes' NodePort range (docs/config.md, "The port").
 const (
-	defaultAddr    = "127.0.0.1:32400"
+	defaultAddr    = config.ExampleAddr
 	defaultDataDir = "butler-data"
 )
 
@@ -65,9 +73,15 @@ func newServeCmd(getenv func(string) string, stderr io.Writer) *cobra.Command {
 		Long: `Run the Butler server: the task manager with the Plex-compatible HTTP API.
 
 Settings come from flags, then BUTLER_* environment variables (BUTLER_ADDR,
-BUTLER_DATA_DIR, BUTLER_DATABASE, BUTLER_TOKEN, BUTLER_CONFIG,
-BUTLER_LOG_LEVEL, BUTLER_NODE, BUTLER_METRICS_PUBLIC, BUTLER_NEW_DATABASE),
-then the YAML config file, then defaults.`,
+BUTLER_DATA_DIR, BUTLER_DATABASE, BUTLER_TOKEN, BUTLER_TOKEN_FILE,
+BUTLER_CONFIG, BUTLER_LOG_LEVEL, BUTLER_NODE, BUTLER_METRICS_PUBLIC,
+BUTLER_NEW_DATABASE), then the YAML config file, then defaults.
+
+Before it creates anything (the data directory, the token, the database)
+it checks what can fail: the config file, the port, the settings the file
+fixes. It then prints the dashboard's URL and the absolute data directory;
+a token it generates is stored in <data-dir>/token (0600), never printed
+(` + "`butler token`" + ` prints it). Files it creates are private to its user.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if configPath == "" {
@@ -84,7 +98,8 @@ then the YAML config file, then defaults.`,
 	f.StringVar(&flags.Addr, "addr", "", "address to listen on (default "+defaultAddr+", loopback only)")
 	f.StringVar(&flags.DataDir, "data-dir", "", "data directory (default ./"+defaultDataDir+")")
 	f.StringVar(&flags.Database, "database", "", "database: a SQLite file path, sqlite://PATH, or postgres://... for a cluster (default <data-dir>/butler.db)")
-	f.StringVar(&flags.Token, "token", "", "access token (default: generated at first start and stored in the data directory)")
+	f.StringVar(&flags.Token, "token", "", "access token (default: generated at first start and stored in the data directory); visible in ps, prefer --token-file")
+	f.StringVar(&flags.TokenFile, "token-file", "", "read the access token from this file (env BUTLER_TOKEN_FILE)")
 	f.StringVar(&flags.LogLevel, "log-level", "", "log level: debug, info, warn or error (default info)")
 	f.StringVar(&configPath, "config", "", "YAML config file")
 	f.StringVar(&flags.Node, "node", "", "this server's name in a cluster (default <host>-<port>)")
@@ -116,16 +131,20 @@ func resolveConfig(cmd *cobra.Command, flags serveConfig, configPath string, get
 		return def
 	}
 	cfg := serveConfig{
-		Addr:     pick("addr", "BUTLER_ADDR", file.Addr, defaultAddr),
-		DataDir:  pick("data-dir", "BUTLER_DATA_DIR", file.DataDir, defaultDataDir),
-		Database: pick("database", "BUTLER_DATABASE", file.Database, ""),
-		Token:    pick("token", "BUTLER_TOKEN", file.Token, ""),
-		LogLevel: pick("log-level", "BUTLER_LOG_LEVEL", file.LogLevel, "info"),
-		Node:     pick("node", "BUTLER_NODE", file.Node, ""),
-		Name:     file.FriendlyName,
+		Addr:     pick("addr", "BUTLER_ADDR", string(file.Addr), defaultAddr),
+		DataDir:  pick("data-dir", "BUTLER_DATA_DIR", string(file.DataDir), defaultDataDir),
+		Database: pick("database", "BUTLER_DATABASE", string(file.Database), ""),
+		LogLevel: pick("log-level", "BUTLER_LOG_LEVEL", string(file.LogLevel), "info"),
+		Node:     pick("node", "BUTLER_NODE", string(file.Node), ""),
+		Name:     string(file.FriendlyName),
 		file:     file,
 	}
-	cfg.MetricsPublic = file.MetricsPublic
+	token, tokenFile, err := resolveToken(cmd, flags, getenv, string(file.Token))
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Token, cfg.TokenFile = token, tokenFile
+	cfg.MetricsPublic = bool(file.MetricsPublic)
 	if v := getenv("BUTLER_METRICS_PUBLIC"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -145,10 +164,7 @@ func resolveConfig(cmd *cobra.Command, flags serveConfig, configPath string, get
 		cfg.NewDatabase = flags.NewDatabase
 	}
 	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
-		return cfg, usageErr("listen address %q (--addr, BUTLER_ADDR or addr): want HOST:PORT, such as 127.0.0.1:32400", cfg.Addr)
-	}
-	if cfg.Token != "" && len(cfg.Token) < 8 {
-		return cfg, usageErr("the token is too short: use at least 8 characters")
+		return cfg, usageErr("listen address %q (--addr, BUTLER_ADDR or addr): want HOST:PORT, such as %s", cfg.Addr, defaultAddr)
 	}
 	if _, err := parseLevel(cfg.LogLevel); err != nil {
 		return cfg, usageErr("%v", err)
@@ -167,12 +183,41 @@ func resolveConfig(cmd *cobra.Command, flags serveConfig, configPath string, get
 	case strings.Contains(cfg.Database, "://"):
 		return cfg, usageErr("--database %q: want a SQLite file (a path such as /var/lib/butler/butler.db, or sqlite:///var/lib/butler/butler.db) or a PostgreSQL URL (postgres://USER@HOST:5432/DATABASE)", redact(cfg.Database))
 	}
-	// The file's tasks, databases and caches are checked against the
-	// server now, before anything is touched.
-	if _, err := file.Catalog(butler.DefaultCatalog(), config.Wiring{DataDir: cfg.DataDir, Database: cfg.Database}); err != nil {
-		return cfg, usageErr("%v", err)
-	}
 	return cfg, nil
+}
+
+// resolveToken returns the token given by --token, --token-file,
+// BUTLER_TOKEN, BUTLER_TOKEN_FILE or the config file, in that order, and
+// the file it was read from; "" when none is given (serve then uses the
+// data directory's). A token shorter than config.MinTokenLen is refused.
+func resolveToken(cmd *cobra.Command, flags serveConfig, getenv func(string) string, fileToken string) (token, from string, err error) {
+	changed := cmd.Flags().Changed
+	what := "the token"
+	switch {
+	case changed("token") && changed("token-file"):
+		return "", "", usageErr("--token and --token-file both given: give one")
+	case changed("token"):
+		token, what = flags.Token, "--token"
+	case changed("token-file"):
+		if token, err = readTokenFile(flags.TokenFile, "--token-file"); err != nil {
+			return "", "", err
+		}
+		from, what = flags.TokenFile, "the token file "+flags.TokenFile
+	case getenv("BUTLER_TOKEN") != "":
+		token, what = getenv("BUTLER_TOKEN"), "BUTLER_TOKEN"
+	case getenv("BUTLER_TOKEN_FILE") != "":
+		f := getenv("BUTLER_TOKEN_FILE")
+		if token, err = readTokenFile(f, "BUTLER_TOKEN_FILE"); err != nil {
+			return "", "", err
+		}
+		from, what = f, "the token file "+f
+	default:
+		return fileToken, "", nil // checked by config.Parse
+	}
+	if err := config.CheckToken(token); err != nil {
+		return "", "", usageErr("%s: %v", what, err)
+	}
+	return token, from, nil
 }
 
 // redact hides the password of a database URL, for the log.
@@ -220,10 +265,49 @@ func parseLevel(s string) (slog.Level, error) {
 // serve runs the server until ctx is done (SIGINT or SIGTERM), then stops
 // accepting, stops running tasks (recorded as interrupted), and closes the
 // database.
+//
+// It builds in dependency order, and checks what can fail before it
+// creates anything: the port (held from then on), the catalog the config
+// file describes and the settings it fixes; then the data directory, its
+// lock, the token and the database; then the engine, the Manager and the
+// API.
 func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	level, _ := parseLevel(cfg.LogLevel)
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	// Everything the server creates (the database and its -wal and -shm
+	// files, the token, backups) is its user's alone, whatever the mode of
+	// the directories it lands in.
+	defer syscall.Umask(syscall.Umask(0o077))
 
+	// What can fail without touching anything.
+	ln, err := listen(cfg.Addr)
+	if err != nil {
+		return &exitError{2, err}
+	}
+	defer ln.Close()
+	link := &managerLink{}
+	wiring := wiring{
+		DataDir: cfg.DataDir, Database: cfg.Database, BackupDir: link.backupDir, Version: version,
+		NotifyUpdate: link.announceUpdate,
+	}
+	if isPostgres(cfg.Database) {
+		wiring.OwnBackup = &tasks.PostgresBackup{URL: cfg.Database, Dir: link.backupDir, Keep: builtinKeep}
+		wiring.OwnOptimize = &tasks.PostgresOptimize{URL: cfg.Database}
+	}
+	catalog, err := buildCatalog(cfg.file, butler.DefaultCatalog(), wiring)
+	if err != nil {
+		return &exitError{2, err}
+	}
+	zone := hostZone(os.Getenv)
+	fixed, err := fixedSettings(cfg.file, catalog, cfg.DataDir, zone)
+	if err != nil {
+		return &exitError{2, err}
+	}
+	for _, p := range checkTasks(cfg.file, checkEnv{}) {
+		logger.WarnContext(ctx, "butler: config: "+p)
+	}
+
+	// The data directory, its lock, the token.
 	if err := prepareDataDir(cfg.DataDir); err != nil {
 		return &exitError{2, err}
 	}
@@ -246,32 +330,22 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	if err != nil {
 		return &exitError{2, err}
 	}
-	if generated {
-		fmt.Fprintf(stderr, "butler: generated an access token (stored in %s): %s\n", filepath.Join(cfg.DataDir, "token"), token)
-	}
 	machineID, err := loadMachineID(cfg.DataDir)
 	if err != nil {
 		return &exitError{2, err}
 	}
 
+	// The store and the engine.
 	host, _ := os.Hostname()
 	node := cfg.Node
 	if node == "" {
 		_, port, _ := net.SplitHostPort(cfg.Addr)
 		node = firstNonEmpty(host, "butler") + "-" + port
 	}
-	var m *butler.Manager
-	backupDir := func() string { return m.Settings().BackupPath() }
 	var (
 		store butler.Store
 		eng   *engine.Engine
 	)
-	wiring := config.Wiring{
-		DataDir: cfg.DataDir, Database: cfg.Database, BackupDir: backupDir, Version: version,
-		NotifyUpdate: func(r tasks.Release) {
-			m.AnnounceUpdate(butler.Update{Version: r.Version, NotesURL: r.NotesURL})
-		},
-	}
 	if isPostgres(cfg.Database) {
 		pg, err := postgres.Open(ctx, cfg.Database)
 		if err != nil {
@@ -285,14 +359,15 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 			return &exitError{2, err}
 		}
 		store = pg
-		wiring.OwnBackup = &tasks.PostgresBackup{URL: cfg.Database, Dir: backupDir, Keep: 3}
-		wiring.OwnOptimize = &tasks.PostgresOptimize{URL: cfg.Database}
 	} else {
 		db, err := openSQLite(ctx, cfg, dbl, logger)
 		if err != nil {
 			return err
 		}
 		defer db.Close()
+		if err := privateDatabaseFiles(db.Path()); err != nil {
+			return &exitError{2, err}
+		}
 		if eng, err = engine.NewSQLite(ctx, db.SQL(), engine.Config{Node: node, Logger: logger}); err != nil {
 			return &exitError{2, err}
 		}
@@ -302,20 +377,19 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 			logger.InfoContext(ctx, "butler: ended jobs orphaned by the previous process", slog.Int("jobs", n))
 		}
 		store = db
-		wiring.Database = db.Path()
 	}
-	catalog, err := cfg.file.Catalog(butler.DefaultCatalog(), wiring)
-	if err != nil {
-		return &exitError{2, err}
-	}
+
+	// The Manager and the API.
 	mt := metrics.New()
-	m, err = butler.NewManager(ctx, butler.Config{
+	m, err := butler.NewManager(ctx, butler.Config{
 		Catalog: catalog, Store: store, Queue: eng, Logger: logger, Node: node, Reaper: tasks.GroupReaper{},
-		DataDir: cfg.DataDir, HostZone: hostZone(), Observer: mt,
+		DataDir: cfg.DataDir, HostZone: zone, Observer: mt,
+		FixedSettings: fixed, FixedBy: cfg.file.Path,
 	})
 	if err != nil {
 		return err
 	}
+	link.set(m)
 	mt.Watch(m)
 	handler, err := api.NewHandler(api.Config{
 		Manager: m, Token: token, Logger: logger, Version: version,
@@ -325,22 +399,13 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return &exitError{2, fmt.Errorf("cannot listen on %s: the port is in use; stop the other server or choose another --addr", cfg.Addr)}
-		}
-		return &exitError{2, fmt.Errorf("cannot listen on %s: %v", cfg.Addr, err)}
-	}
 	// River cancels its running jobs when the context given to Start is
 	// done; the shutdown below stops them itself (m.Stop, so that they end
 	// interrupted), so the engine must not see the signal first.
 	if err := eng.Start(context.WithoutCancel(ctx), m); err != nil {
-		ln.Close()
 		return err
 	}
 	if err := m.Start(ctx); err != nil {
-		ln.Close()
 		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
 		_ = eng.Stop(sctx) // its context no longer stops it
@@ -358,6 +423,14 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	go func() { serveErr <- srv.Serve(ln) }()
 	logger.InfoContext(ctx, "butler: serving", slog.String("addr", ln.Addr().String()), slog.String("data_dir", cfg.DataDir),
 		slog.String("database", redact(cfg.Database)), slog.String("node", node), slog.String("version", version))
+	fmt.Fprintf(stderr, "butler: dashboard at %s\nbutler: data directory %s\n", dashboardURL(ln.Addr()), cfg.DataDir)
+	switch {
+	case generated:
+		fmt.Fprintf(stderr, "butler: generated an access token, stored in %s (0600); `butler token --data-dir %s` prints it\n",
+			filepath.Join(cfg.DataDir, "token"), shellQuote(cfg.DataDir))
+	case cfg.TokenFile != "":
+		fmt.Fprintf(stderr, "butler: access token from %s\n", cfg.TokenFile)
+	}
 
 	var runErr error
 	select {
@@ -438,8 +511,8 @@ func loadToken(dir, given string) (token string, generated bool, err error) {
 	switch {
 	case err == nil:
 		t := strings.TrimSpace(string(b))
-		if len(t) < 8 {
-			return "", false, fmt.Errorf("token file %s is empty or too short; delete it to have a new token made", path)
+		if config.CheckToken(t) != nil {
+			return "", false, fmt.Errorf("token file %s is empty or shorter than %d characters; delete it to have a new token made", path, config.MinTokenLen)
 		}
 		return t, false, nil
 	case !errors.Is(err, fs.ErrNotExist):
@@ -473,10 +546,10 @@ func loadMachineID(dir string) (string, error) {
 	return id, nil
 }
 
-// hostZone returns the host's zone name: $TZ, else /etc/timezone, else the
+// hostZone returns the host's zone name: $TZ (read with getenv), else /etc/timezone, else the
 // target of /etc/localtime, else UTC.
-func hostZone() string {
-	if tz := strings.TrimPrefix(os.Getenv("TZ"), ":"); tz != "" {
+func hostZone(getenv func(string) string) string {
+	if tz := strings.TrimPrefix(getenv("TZ"), ":"); tz != "" {
 		if _, err := time.LoadLocation(tz); err == nil {
 			return tz
 		}
@@ -497,4 +570,124 @@ func hostZone() string {
 		}
 	}
 	return "UTC"
+}
+
+// listen listens on addr; a port in use is said plainly.
+func listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("cannot listen on %s: the port is in use; stop the other server or choose another --addr", addr)
+		}
+		return nil, fmt.Errorf("cannot listen on %s: %v", addr, err)
+	}
+	return ln, nil
+}
+
+// dashboardURL is the dashboard's address on the listener: an unspecified
+// host (0.0.0.0, ::) is shown as the loopback address.
+func dashboardURL(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return "http://" + a.String() + "/web"
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/web"
+}
+
+// managerLink gives the catalog's actions the two things they need of the
+// Manager, which is itself built from the catalog: the backup directory
+// setting, read at each run, and the announcement of a newer version.
+// serve sets it once, right after NewManager and before anything can run;
+// until then the directory is "" and announcements are dropped. (An
+// action's run could carry both instead; see the report of this change.)
+type managerLink struct {
+	m atomic.Pointer[butler.Manager]
+}
+
+func (l *managerLink) set(m *butler.Manager) { l.m.Store(m) }
+
+func (l *managerLink) backupDir() string {
+	if m := l.m.Load(); m != nil {
+		return m.Settings().BackupPath()
+	}
+	return ""
+}
+
+func (l *managerLink) announceUpdate(r tasks.Release) {
+	if m := l.m.Load(); m != nil {
+		m.AnnounceUpdate(butler.Update{Version: r.Version, NotesURL: r.NotesURL})
+	}
+}
+
+// privateDatabaseFiles makes a SQLite database and its -wal and -shm files
+// readable by their owner only (an older Butler, or another umask, may
+// have made them 0644).
+func privateDatabaseFiles(path string) error {
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("database file %s: %v", p, err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, fi.Mode().Perm()&0o700); err != nil {
+				return fmt.Errorf("make database file %s private (0600): %v", p, err)
+			}
+		}
+	}
+	return nil
+}
+
+// fixedSettings returns the settings the config file fixes, by id, each
+// checked as the API checks it against the definitions of catalog; every
+// problem is a config.Error on the setting's line.
+func fixedSettings(f *config.File, catalog []butler.Task, dataDir, zone string) (map[string]string, error) {
+	if len(f.Settings) == 0 {
+		return nil, nil
+	}
+	defs := map[string]butler.SettingDef{}
+	var ids []string
+	for _, d := range butler.SettingDefs(catalog, dataDir, zone) {
+		defs[d.ID] = d
+		ids = append(ids, d.ID)
+	}
+	out := map[string]string{}
+	var errs config.Errors
+	for _, s := range f.Settings {
+		key := "settings." + s.ID
+		d, ok := defs[s.ID]
+		if !ok {
+			msg := "unknown setting"
+			if near := nearestName(s.ID, ids); near != "" {
+				msg += fmt.Sprintf(" (did you mean %s?)", near)
+			}
+			errs = append(errs, &config.Error{File: f.Path, Line: s.Line, Key: key,
+				Msg: msg + "; the settings are those GET /:/prefs lists: " + strings.Join(ids, ", ")})
+			continue
+		}
+		if d.ID == butler.SettingBackupPath {
+			// Checked (and created) by the Manager; here only its form.
+			if !filepath.IsAbs(s.Value) {
+				errs = append(errs, &config.Error{File: f.Path, Line: s.Line, Key: key,
+					Msg: fmt.Sprintf("%q is not an absolute path; give the full path of the backup directory", s.Value)})
+			}
+			out[s.ID] = s.Value
+			continue
+		}
+		v, err := d.Canonical(s.Value)
+		if err != nil {
+			errs = append(errs, &config.Error{File: f.Path, Line: s.Line, Key: key, Msg: strings.TrimPrefix(err.Error(), s.ID+": ")})
+			continue
+		}
+		out[s.ID] = v
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return out, nil
 }

@@ -60,8 +60,8 @@ func TestUsageErrors(t *testing.T) {
 		{name: "bad addr", args: []string{"serve", "--addr", "nonsense"}, want: []string{`"nonsense"`, "HOST:PORT"}, oneLine: true},
 		{name: "bad log level", args: []string{"serve", "--log-level", "loud"}, want: []string{`"loud"`, "debug, info, warn or error"}, oneLine: true},
 		{name: "bad log level from env", args: []string{"serve"}, env: map[string]string{"BUTLER_LOG_LEVEL": "loud"}, want: []string{`"loud"`}},
-		{name: "short token", args: []string{"serve", "--token", "short"}, want: []string{"too short"}, oneLine: true},
-		{name: "other database scheme", args: []string{"serve", "--database", "mysql://u@db/butler"}, want: []string{`"mysql://u@db/butler"`, "sqlite://PATH"}, oneLine: true},
+		{name: "short token", args: []string{"serve", "--token", "short"}, want: []string{"--token: is shorter than 8 characters"}, oneLine: true},
+		{name: "other database scheme", args: []string{"serve", "--database", "mysql://u@db/butler"}, want: []string{`"mysql://u@db/butler"`, "sqlite:///var/lib/butler/butler.db", "postgres://"}, oneLine: true},
 		{name: "missing config file", args: []string{"serve", "--config", filepath.Join(tmp, "absent.yaml")}, want: []string{"config file", "absent.yaml"}},
 		{name: "config file with unknown key", args: []string{"serve", "--config", badConfig}, want: []string{"bad.yaml:2: listen_port: unknown key"}, oneLine: true},
 		{name: "config file from BUTLER_CONFIG", args: []string{"serve"}, env: map[string]string{"BUTLER_CONFIG": badConfig}, want: []string{"bad.yaml:2: listen_port: unknown key"}},
@@ -181,6 +181,23 @@ func TestServePortInUse(t *testing.T) {
 	busy := ln.Addr().String()
 	dataDir := newDataDir(t)
 
+	// A first start on a busy port creates nothing: no data directory, no
+	// token, no database, and no message of a generated token.
+	t.Run("first start", func(t *testing.T) {
+		fresh := filepath.Join(t.TempDir(), "data")
+		code, _, stderr := runCmd(t, nil, "serve", "--data-dir", fresh, "--addr", busy)
+		if code != 2 {
+			t.Fatalf("exit code %d, want 2; stderr:\n%s", code, stderr)
+		}
+		mustContain(t, "stderr", stderr, "in use")
+		if _, err := os.Stat(fresh); err == nil {
+			t.Errorf("the data directory %s was created although the port was in use", fresh)
+		}
+		if strings.Contains(stderr, "token") {
+			t.Errorf("stderr speaks of a token:\n%s", stderr)
+		}
+	})
+
 	tests := []struct {
 		name string
 		args []string
@@ -214,7 +231,8 @@ func TestServeInProcess(t *testing.T) {
 	seedQuietWindow(t, dbPath)
 	args := []string{"--addr", "127.0.0.1:0", "--data-dir", dataDir, "--database", "sqlite://" + dbPath, "--log-level", "debug"}
 
-	// First start: a token is generated, stored 0600 and printed once.
+	// First start: a token is generated and stored 0600; where it is
+	// stored is printed, never the token.
 	s := startInProc(t, nil, args...)
 	fi, err := os.Stat(dataDir)
 	if err != nil {
@@ -243,9 +261,12 @@ func TestServeInProcess(t *testing.T) {
 	if n := strings.Count(stderr, "generated an access token"); n != 1 {
 		t.Errorf("stderr tells of a generated token %d times, want once:\n%s", n, stderr)
 	}
-	if n := strings.Count(stderr, token); n != 1 {
-		t.Errorf("stderr shows the token %d times, want once:\n%s", n, stderr)
+	if strings.Contains(stderr, token) {
+		t.Errorf("stderr shows the generated token:\n%s", stderr)
 	}
+	mustContain(t, "stderr", stderr, "stored in "+tokenPath)
+	mustContain(t, "stderr", stderr, "butler: dashboard at "+s.url("/web")+"\n")
+	mustContain(t, "stderr", stderr, "butler: data directory "+dataDir+"\n")
 	if _, err := os.Stat(filepath.Join(dataDir, "butler.db")); err == nil {
 		t.Errorf("a database was made in the data directory although --database points elsewhere")
 	}
@@ -360,7 +381,106 @@ func TestServeUnreachablePostgres(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	env := map[string]string{"BUTLER_DATABASE": "postgresql://butler@127.0.0.1:1/butler?connect_timeout=2"}
 	code := run(t.Context(), []string{"serve", "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0"}, func(k string) string { return env[k] }, &stdout, &stderr)
-	if code != 2 || !strings.Contains(stderr.String(), "connect to PostgreSQL at 127.0.0.1:1") {
+	if code != 2 || !strings.Contains(stderr.String(), "cannot reach PostgreSQL at 127.0.0.1:1") {
 		t.Fatalf("exit %d, stderr %q; want 2 and a connection error", code, stderr.String())
+	}
+}
+
+// TestServeTokenFile starts the server with --token-file and with
+// BUTLER_TOKEN_FILE: the file's token is the access token, the data
+// directory gets none, and a short or missing file is refused before
+// anything is created.
+func TestServeTokenFile(t *testing.T) {
+	tmp := t.TempDir()
+	tokenFile := filepath.Join(tmp, "token.txt")
+	if err := os.WriteFile(tokenFile, []byte("file-token-123456\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		args []string
+		env  map[string]string
+	}{
+		{"flag", []string{"--token-file", tokenFile}, nil},
+		{"env", nil, map[string]string{"BUTLER_TOKEN_FILE": tokenFile}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dataDir := filepath.Join(t.TempDir(), "data")
+			s := startInProc(t, c.env, append([]string{"--addr", "127.0.0.1:0", "--data-dir", dataDir}, c.args...)...)
+			if resp, _ := do(t, http.MethodGet, s.url("/butler"), "file-token-123456"); resp.StatusCode != http.StatusOK {
+				t.Errorf("GET /butler with the file's token: %d, want 200", resp.StatusCode)
+			}
+			if code := s.stop(t); code != 0 {
+				t.Errorf("run returned %d; stderr:\n%s", code, s.stderr)
+			}
+			if _, err := os.Stat(filepath.Join(dataDir, "token")); err == nil {
+				t.Error("a token was generated although --token-file gave one")
+			}
+			if strings.Contains(s.stderr.String(), "file-token-123456") {
+				t.Errorf("stderr shows the token:\n%s", s.stderr)
+			}
+			mustContain(t, "stderr", s.stderr.String(), "access token from "+tokenFile)
+		})
+	}
+	short := filepath.Join(tmp, "short.txt")
+	if err := os.WriteFile(short, []byte("abc\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ file, want string }{
+		{short, "the token file " + short + ": is shorter than 8 characters"},
+		{filepath.Join(tmp, "absent"), "token file " + filepath.Join(tmp, "absent") + " (--token-file)"},
+	} {
+		dataDir := filepath.Join(t.TempDir(), "data")
+		code, _, stderr := runCmd(t, nil, "serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--token-file", c.file)
+		if code != 2 {
+			t.Errorf("--token-file %s: exit %d, want 2; stderr:\n%s", c.file, code, stderr)
+		}
+		mustContain(t, "stderr", stderr, c.want)
+		if _, err := os.Stat(dataDir); err == nil {
+			t.Errorf("--token-file %s: the data directory was created", c.file)
+		}
+	}
+	if code, _, stderr := runCmd(t, nil, "serve", "--token", "abcdefghij", "--token-file", tokenFile); code != 2 || !strings.Contains(stderr, "both given") {
+		t.Errorf("--token and --token-file: exit %d, stderr %q; want 2, both given", code, stderr)
+	}
+}
+
+// TestServeDatabaseFilesPrivate starts the server on a data directory that
+// exists with mode 0755 under a umask of 022: the database and its -wal
+// and -shm files are 0600 all the same, and so is a database an older
+// version left 0644.
+func TestServeDatabaseFilesPrivate(t *testing.T) {
+	dataDir := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(dataDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dataDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := startInProc(t, nil, "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--token", "private-token-1")
+	db := filepath.Join(dataDir, "butler.db")
+	for _, p := range []string{db, db + "-wal", db + "-shm", filepath.Join(dataDir, "machine-id")} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Errorf("%s: %v", p, err)
+			continue
+		}
+		if perm := fi.Mode().Perm(); perm != 0o600 {
+			t.Errorf("%s has mode %04o, want 0600", p, perm)
+		}
+	}
+	if code := s.stop(t); code != 0 {
+		t.Fatalf("run returned %d; stderr:\n%s", code, s.stderr)
+	}
+	// An older server's 0644 database is made private at the next start.
+	if err := os.Chmod(db, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s = startInProc(t, nil, "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--token", "private-token-1")
+	if fi, err := os.Stat(db); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("a 0644 database after a start: %v, %v; want 0600", fi.Mode().Perm(), err)
+	}
+	if code := s.stop(t); code != 0 {
+		t.Errorf("run returned %d; stderr:\n%s", code, s.stderr)
 	}
 }

@@ -41,18 +41,17 @@ func TestParseErrors(t *testing.T) {
 		{"not a mapping", "- a\n- b\n", `butler.yaml:1: the file is a list; want a mapping of keys (addr: ..., tasks: ...)`},
 		{"scalar file", "hello\n", `butler.yaml:1: the file is "hello"; want a mapping of keys (addr: ..., tasks: ...)`},
 		{"unknown key", "addr: 127.0.0.1:1\nadr: x\n",
-			`butler.yaml:2: adr: unknown key (did you mean addr?); known keys: addr, data_dir, database, token, log_level, friendly_name, node, metrics_public, databases, caches, update_feed, tasks`},
-		{"unknown key, case", "Data_Dir: /x\n", `butler.yaml:1: Data_Dir: unknown key (did you mean data_dir?); known keys: addr, data_dir, database, token, log_level, friendly_name, node, metrics_public, databases, caches, update_feed, tasks`},
-		{"unknown key, no guess", "colour: blue\n", `butler.yaml:1: colour: unknown key; known keys: addr, data_dir, database, token, log_level, friendly_name, node, metrics_public, databases, caches, update_feed, tasks`},
+			`butler.yaml:2: adr: unknown key (did you mean addr?); known keys: addr, data_dir, database, token, log_level, friendly_name, node, metrics_public, plex_url, settings, databases, caches, update_feed, tasks`},
+		{"unknown key, case", "Data_Dir: /x\n", `butler.yaml:1: Data_Dir: unknown key (did you mean data_dir?); known keys: addr, data_dir, database, token, log_level, friendly_name, node, metrics_public, plex_url, settings, databases, caches, update_feed, tasks`},
+		{"unknown key, no guess", "colour: blue\n", `butler.yaml:1: colour: unknown key; known keys: addr, data_dir, database, token, log_level, friendly_name, node, metrics_public, plex_url, settings, databases, caches, update_feed, tasks`},
 		{"duplicate key", "addr: 127.0.0.1:1\nlog_level: info\naddr: 127.0.0.1:2\n", `butler.yaml:3: addr: given twice (first at line 1); give each key once`},
-		{"merge key", "base: &b {path: /x}\n", `butler.yaml:1: base: unknown key; known keys: addr, data_dir, database, token, log_level, friendly_name, node, metrics_public, databases, caches, update_feed, tasks`},
+		{"merge key", "base: &b {path: /x}\n", `butler.yaml:1: base: unknown key; known keys: addr, data_dir, database, token, log_level, friendly_name, node, metrics_public, plex_url, settings, databases, caches, update_feed, tasks`},
 		{"merge key used", "caches:\n  - <<: {path: /x}\n", `butler.yaml:2: caches[0]: merge keys (<<) are not supported; write the keys out`},
-		{"first problem wins", "log_level: loud\naddr: nope\n", `butler.yaml:1: log_level: "loud" is not a log level; use debug, info, warn or error`},
 
 		// Server keys.
-		{"addr", "addr: localhost\n", `butler.yaml:1: addr: "localhost" is not HOST:PORT; use an address such as 127.0.0.1:32400`},
-		{"addr list", "addr: [a]\n", `butler.yaml:1: addr: is a list; want HOST:PORT, such as 127.0.0.1:32400`},
-		{"addr empty", "addr:\n", `butler.yaml:1: addr: is empty; want HOST:PORT, such as 127.0.0.1:32400`},
+		{"addr", "addr: localhost\n", `butler.yaml:1: addr: "localhost" is not HOST:PORT; use an address such as 127.0.0.1:28400`},
+		{"addr list", "addr: [a]\n", `butler.yaml:1: addr: is a list; want HOST:PORT, such as 127.0.0.1:28400`},
+		{"addr empty", "addr:\n", `butler.yaml:1: addr: is empty; want HOST:PORT, such as 127.0.0.1:28400`},
 		{"token short", "token: abc\n", `butler.yaml:1: token: is shorter than 8 characters; use a longer token`},
 		{"token mapping", "token: {a: b}\n", `butler.yaml:1: token: is a mapping; want the access token, at least 8 characters`},
 		{"metrics_public", "metrics_public: yes\n", `butler.yaml:1: metrics_public: is "yes"; want true or false`},
@@ -216,12 +215,12 @@ tasks:
 	}
 	want := &File{
 		Path:       "butler.yaml",
-		Databases:  []Database{{Name: "plex", Path: "/var/lib/plex/library.db", Keep: 3, Line: 2}},
-		Caches:     []Cache{{Path: "/var/cache/app", MaxAgeDays: 7, Line: 5}},
-		UpdateFeed: &UpdateFeed{URL: "https://example.invalid/feed.json", Line: 7},
-		Tasks: []Task{
-			{Name: "RefreshLibraries", Line: 9, HTTP: &HTTP{Method: "GET", URL: "http://127.0.0.1:32400/library/sections/all/refresh"}},
-			{Name: "Nightly", Line: 12, Exec: &Exec{Argv: []string{"/usr/local/bin/nightly.sh"}, Grace: 10 * time.Second}},
+		Databases:  Databases{{Name: "plex", Path: Path{"/var/lib/plex/library.db", 3}, Keep: 3, Line: 2}},
+		Caches:     Caches{{Path: Path{"/var/cache/app", 5}, MaxAgeDays: 7, Line: 5}},
+		UpdateFeed: &UpdateFeed{URL: URL{"https://example.invalid/feed.json", 7}, Line: 7},
+		Tasks: Tasks{
+			{Name: "RefreshLibraries", Line: 9, HTTP: &HTTP{Method: "GET", URL: RequestURL{"http://127.0.0.1:32400/library/sections/all/refresh", 11}}},
+			{Name: "Nightly", Line: 12, Exec: &Exec{Argv: Argv{"/usr/local/bin/nightly.sh"}, Grace: Duration{Duration: 10 * time.Second}}},
 		},
 	}
 	if !reflect.DeepEqual(f, want) {
@@ -288,23 +287,23 @@ tasks:
 		f.Token != "12345678" || f.LogLevel != "DEBUG" || f.FriendlyName != "2026" || f.Node != "a" || !f.MetricsPublic {
 		t.Errorf("server keys = %+v", f)
 	}
-	if want := []Database{{Name: "a_b-1", Path: "/db/a.db", Keep: 100, BackupDir: "/backups/a", LockTimeout: 90 * time.Second, Line: 10}}; !reflect.DeepEqual(f.Databases, want) {
+	if want := (Databases{{Name: "a_b-1", Path: Path{"/db/a.db", 10}, Keep: 100, BackupDir: Path{"/backups/a", 10}, LockTimeout: Duration{90 * time.Second, 10}, Line: 10}}); !reflect.DeepEqual(f.Databases, want) {
 		t.Errorf("databases = %+v", f.Databases)
 	}
-	wantCaches := []Cache{
-		{Path: "/c1", MaxAgeDays: 3650, MaxSize: 10 << 30, Line: 12},
-		{Path: "/c2", MaxAgeDays: 7, MaxSize: 1500000000, Line: 13},
-		{Path: "/c3", MaxAgeDays: 7, MaxSize: 512 << 10, Line: 14},
-		{Path: "/c4", MaxAgeDays: 7, MaxSize: 1, Line: 15},
+	wantCaches := Caches{
+		{Path: Path{"/c1", 12}, MaxAgeDays: 3650, MaxSize: Size{10 << 30, 12}, Line: 12},
+		{Path: Path{"/c2", 13}, MaxAgeDays: 7, MaxSize: Size{1500000000, 13}, Line: 13},
+		{Path: Path{"/c3", 14}, MaxAgeDays: 7, MaxSize: Size{512 << 10, 14}, Line: 14},
+		{Path: Path{"/c4", 15}, MaxAgeDays: 7, MaxSize: Size{1, 15}, Line: 15},
 	}
 	if !reflect.DeepEqual(f.Caches, wantCaches) {
 		t.Errorf("caches = %+v", f.Caches)
 	}
 	r := f.Tasks[0]
 	wantHTTP := &HTTP{
-		Method: "POST", URL: "https://plex.local/refresh?x=1",
-		Header: http.Header{"X-Plex-Token": {"tok123"}, "X-Empty": {""}, "X-Literal": {"${PLEX_TOKEN} costs $5"}, "X-Two": {"tok123:k-456"}},
-		Body:   `{"a": 1}`, Expect: []int{200, 204}, TimeLimit: 90 * time.Minute,
+		Method: "POST", URL: RequestURL{"https://plex.local/refresh?x=1", 20},
+		Header: Header{"X-Plex-Token": {"tok123"}, "X-Empty": {""}, "X-Literal": {"${PLEX_TOKEN} costs $5"}, "X-Two": {"tok123:k-456"}},
+		Body:   `{"a": 1}`, Expect: Statuses{200, 204}, TimeLimit: Duration{90 * time.Minute, 28},
 	}
 	if !reflect.DeepEqual(r.HTTP, wantHTTP) {
 		t.Errorf("http = %+v\nwant %+v", r.HTTP, wantHTTP)
@@ -315,9 +314,9 @@ tasks:
 	}
 	n := f.Tasks[1]
 	wantExec := &Exec{
-		Argv: []string{"/bin/nightly", "--fast", "a b", "$HOME"}, Dir: "/tmp",
-		Env:       []string{"API_KEY=k-456", "EMPTY=", "ZED=last"},
-		TimeLimit: 90 * time.Second, Grace: 250 * time.Millisecond,
+		Argv: Argv{"/bin/nightly", "--fast", "a b", "$HOME"}, Dir: Path{"/tmp", 38},
+		Env:       Env{"API_KEY=k-456", "EMPTY=", "ZED=last"},
+		TimeLimit: Duration{90 * time.Second, 40}, Grace: Duration{250 * time.Millisecond, 41},
 	}
 	if !reflect.DeepEqual(n.Exec, wantExec) {
 		t.Errorf("exec = %+v\nwant %+v", n.Exec, wantExec)
@@ -357,12 +356,12 @@ func TestExampleFile(t *testing.T) {
 	if len(f.Databases) != 2 || len(f.Caches) != 2 || f.UpdateFeed == nil || len(f.Tasks) != 2 {
 		t.Errorf("example = %+v", f)
 	}
-	if got := f.Tasks[0].HTTP.Header.Get("X-Plex-Token"); got != "tok123" {
+	if got := http.Header(f.Tasks[0].HTTP.Header).Get("X-Plex-Token"); got != "tok123" {
 		t.Errorf("X-Plex-Token = %q, want the expanded variable", got)
 	}
 	// Every key of the format appears in the example.
 	text := string(data)
-	for _, keys := range [][]string{topKeys, databaseKeys, cacheKeys, feedKeys, taskKeys, execKeys, httpKeys} {
+	for _, keys := range allKeys() {
 		for _, k := range keys {
 			if !strings.Contains(text, k+":") {
 				t.Errorf("the example does not show key %s", k)
@@ -374,13 +373,19 @@ func TestExampleFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, keys := range [][]string{topKeys, databaseKeys, cacheKeys, feedKeys, taskKeys, execKeys, httpKeys} {
+	for _, keys := range allKeys() {
 		for _, k := range keys {
 			if !strings.Contains(string(doc), "`"+k+"`") {
 				t.Errorf("docs/config.md does not document key %s", k)
 			}
 		}
 	}
+}
+
+// allKeys returns the keys of every section of the format.
+func allKeys() [][]string {
+	return [][]string{keyNames(&File{}), keyNames(&Database{}), keyNames(&Cache{}), keyNames(&UpdateFeed{}),
+		keyNames(&Task{}), keyNames(&Exec{}), keyNames(&HTTP{})}
 }
 
 func TestLoad(t *testing.T) {
@@ -405,7 +410,7 @@ func TestParseUsesProcessEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := f.Tasks[0].HTTP.Header.Get("X-Plex-Token"); got != "from-env" {
+	if got := http.Header(f.Tasks[0].HTTP.Header).Get("X-Plex-Token"); got != "from-env" {
 		t.Errorf("header = %q", got)
 	}
 }
@@ -440,5 +445,87 @@ func TestParseSize(t *testing.T) {
 		if err != nil || got != c.want {
 			t.Errorf("ParseSize(%q) = %d, %v; want %d", c.in, got, err, c.want)
 		}
+	}
+}
+
+// TestParseReportsEveryError checks that every problem of a file is
+// reported at once, in line order, each on its own line and each an
+// *Error that errors.As finds.
+func TestParseReportsEveryError(t *testing.T) {
+	_, err := parseTest(t, `
+log_level: loud
+addr: nope
+databases:
+  - {name: a, path: relative.db, keep: 0}
+  - pth: /x.db
+tasks:
+  Nightly:
+    exec: {argv: [nightly.sh], grace: soon}
+  runs:
+    http: {url: http://x/}
+`)
+	want := []string{
+		`butler.yaml:1: log_level: "loud" is not a log level; use debug, info, warn or error`,
+		`butler.yaml:2: addr: "nope" is not HOST:PORT; use an address such as 127.0.0.1:28400`,
+		`butler.yaml:4: databases[0].path: "relative.db" is not an absolute path; give the full path of the SQLite database file, starting with /`,
+		`butler.yaml:4: databases[0].keep: 0 is out of range; use a whole number from 1 to 100 (backups kept)`,
+		`butler.yaml:5: databases[1].pth: unknown key (did you mean path?); known keys under databases[1]: name, path, keep, backup_dir, lock_timeout`,
+		`butler.yaml:8: tasks.Nightly.exec.argv[0]: "nightly.sh" is not an absolute path; give the program's full path (it is run without a shell or PATH look-up)`,
+		`butler.yaml:8: tasks.Nightly.exec.grace: "soon" is not a duration; use Go form like 5m or 1h30m`,
+		`butler.yaml:9: tasks.runs: "runs" is reserved (GET /butler/runs is an API route); choose another name`,
+	}
+	if err == nil {
+		t.Fatal("Parse succeeded")
+	}
+	if got := strings.Split(err.Error(), "\n"); !reflect.DeepEqual(got, want) {
+		t.Errorf("Parse errors\n got: %q\nwant: %q", got, want)
+	}
+	var es Errors
+	if !errors.As(err, &es) || len(es) != len(want) {
+		t.Fatalf("error %T is not Errors of %d", err, len(want))
+	}
+	var ce *Error
+	if !errors.As(err, &ce) || ce != es[0] {
+		t.Errorf("errors.As finds %v, want the first problem", ce)
+	}
+}
+
+func TestParseSettings(t *testing.T) {
+	f, err := parseTest(t, "settings:\n  ButlerStartHour: 1\n  ButlerTimeZone: Europe/Berlin\n  ButlerTaskBackupDatabase: false\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Settings{{"ButlerStartHour", "1", 2}, {"ButlerTimeZone", "Europe/Berlin", 3}, {"ButlerTaskBackupDatabase", "false", 4}}
+	if !reflect.DeepEqual(f.Settings, want) {
+		t.Errorf("settings = %+v, want %+v", f.Settings, want)
+	}
+	for src, msg := range map[string]string{
+		"settings: [a]\n":                     `butler.yaml:1: settings: is a list; want a mapping of setting ids to values, like ButlerStartHour: 2`,
+		"settings:\n  ButlerStartHour: [1]\n": `butler.yaml:2: settings.ButlerStartHour: is a list; want the setting's value, like 2, true or Europe/Berlin`,
+		"settings:\n  ButlerStartHour:\n":     `butler.yaml:2: settings.ButlerStartHour: is empty; want the setting's value, like 2, true or Europe/Berlin`,
+		"settings:\n  Start-Hour: 1\n":        `butler.yaml:2: settings.Start-Hour: "Start-Hour" is not a setting id; use the ids GET /:/prefs and butler settings list, like ButlerStartHour`,
+		"settings:\n  A: 1\n  A: 2\n":         `butler.yaml:3: settings.A: given twice (first at line 2); give each key once`,
+	} {
+		if _, err := parseTest(t, src); err == nil || err.Error() != msg {
+			t.Errorf("Parse(%q) = %v\nwant %s", src, err, msg)
+		}
+	}
+}
+
+func TestParsePlexURL(t *testing.T) {
+	f, err := parseTest(t, "plex_url: http://127.0.0.1:32400/\ntasks:\n  RefreshLibraries:\n    http: {method: POST, url: /library/sections/all/refresh}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Tasks[0].HTTP.URL.Value; got != "http://127.0.0.1:32400/library/sections/all/refresh" {
+		t.Errorf("url = %q, want it resolved against plex_url", got)
+	}
+	_, err = parseTest(t, "tasks:\n  RefreshLibraries:\n    http: {url: /library/sections/all/refresh}\n")
+	if want := `butler.yaml:3: tasks.RefreshLibraries.http.url: "/library/sections/all/refresh" is a path on the Plex server, but plex_url is not set; set plex_url (like http://127.0.0.1:32400) or give an absolute URL`; err == nil || err.Error() != want {
+		t.Errorf("a path without plex_url: %v\nwant %s", err, want)
+	}
+	_, err = parseTest(t, "plex_url: 127.0.0.1:32400\n")
+	if want := `butler.yaml:1: plex_url: "127.0.0.1:32400" is not an absolute http or https URL; write it like http://127.0.0.1:32400/path or https://example.com/feed.json`; err == nil || err.Error() != want {
+		t.Errorf("a bad plex_url: %v\nwant %s", err, want)
 	}
 }

@@ -1,4 +1,4 @@
-package config
+package main
 
 import (
 	"fmt"
@@ -7,12 +7,13 @@ import (
 	"strings"
 	"time"
 
-	butler "github.com/plexbutler/butler"
+	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/internal/config"
 	"github.com/plexbutler/butler/tasks"
 )
 
-// Wiring is what [File.Catalog] needs to know of the server.
-type Wiring struct {
+// wiring is what buildCatalog needs to know of the server.
+type wiring struct {
 	// DataDir is Butler's data directory; its own cache is
 	// <DataDir>/Cache.
 	DataDir string
@@ -41,10 +42,10 @@ type Wiring struct {
 	Client *http.Client
 }
 
-// BuiltinKeep is how many backups of Butler's own database are kept.
-const BuiltinKeep = 3
+// builtinKeep is how many backups of Butler's own database are kept.
+const builtinKeep = 3
 
-// Catalog returns base (normally [butler.DefaultCatalog]) with the
+// buildCatalog returns base (normally [butler.DefaultCatalog]) with the
 // built-in actions bound and the file's tasks applied:
 //
 //   - BackupDatabase backs up Butler's own database (w.OwnBackup, or into
@@ -64,10 +65,10 @@ const BuiltinKeep = 3
 //     catalog, due every day unless interval is set, enabled by default
 //     unless enabled is false, titled by its name unless title is set.
 //
-// An error is an [*Error] pointing into the file: a database that is
+// An error is a [config.Errors] pointing into the file: a database that is
 // Butler's own SQLite file, or a new task whose enable setting would be
 // another's.
-func (f *File) Catalog(base []butler.Task, w Wiring) ([]butler.Task, error) {
+func buildCatalog(f *config.File, base []butler.Task, w wiring) ([]butler.Task, error) {
 	c := append([]butler.Task(nil), base...)
 	backupDir := w.BackupDir
 	if backupDir == nil {
@@ -83,9 +84,9 @@ func (f *File) Catalog(base []butler.Task, w Wiring) ([]butler.Task, error) {
 		}
 		own = filepath.Clean(own)
 		for i, d := range f.Databases {
-			if d.Path == own {
-				return nil, &Error{File: f.Path, Line: d.Line, Key: fmt.Sprintf("databases[%d].path", i),
-					Msg: "is Butler's own database, which BackupDatabase and OptimizeDatabase maintain already; remove this entry"}
+			if d.Path.Value == own {
+				return nil, config.Errors{{File: f.Path, Line: d.Path.Line, Key: fmt.Sprintf("databases[%d].path", i),
+					Msg: "is Butler's own database, which BackupDatabase and OptimizeDatabase maintain already; remove this entry"}}
 			}
 		}
 		if ownLabel == "" {
@@ -94,7 +95,7 @@ func (f *File) Catalog(base []butler.Task, w Wiring) ([]butler.Task, error) {
 	} else if ownLabel == "" {
 		ownLabel = "Butler's database"
 	}
-	ownBackup := tasks.BackupDatabase{Source: w.Database, Dir: backupDir, Keep: BuiltinKeep}
+	ownBackup := tasks.BackupDatabase{Source: w.Database, Dir: backupDir, Keep: builtinKeep}
 	ownOptimize := tasks.OptimizeDatabase{Path: w.Database}
 	var backupAction, optimizeAction butler.Action
 	switch {
@@ -106,7 +107,7 @@ func (f *File) Catalog(base []butler.Task, w Wiring) ([]butler.Task, error) {
 		q := &tasks.Sequence{One: "database", Many: "databases", Op: "backup of databases",
 			Steps: []tasks.Step{{Label: ownLabel, Action: w.OwnBackup}}}
 		for _, d := range f.Databases {
-			q.Steps = append(q.Steps, tasks.Step{Label: d.Path, Action: databaseBackup(d, backupDir)})
+			q.Steps = append(q.Steps, tasks.Step{Label: d.Path.Value, Action: databaseBackup(d, backupDir)})
 		}
 		backupAction = q
 	default:
@@ -125,13 +126,13 @@ func (f *File) Catalog(base []butler.Task, w Wiring) ([]butler.Task, error) {
 		q := &tasks.Sequence{One: "database", Many: "databases", Op: "optimization of databases",
 			Steps: []tasks.Step{{Label: ownLabel, Action: w.OwnOptimize}}}
 		for _, d := range f.Databases {
-			q.Steps = append(q.Steps, tasks.Step{Label: d.Path, Action: &tasks.OptimizeDatabase{Path: d.Path, LockTimeout: d.LockTimeout}})
+			q.Steps = append(q.Steps, tasks.Step{Label: d.Path.Value, Action: &tasks.OptimizeDatabase{Path: d.Path.Value, LockTimeout: d.LockTimeout.Duration}})
 		}
 		optimizeAction = q
 	default:
 		o := &tasks.OptimizeDatabases{Targets: []tasks.OptimizeDatabase{ownOptimize}}
 		for _, d := range f.Databases {
-			o.Targets = append(o.Targets, tasks.OptimizeDatabase{Path: d.Path, LockTimeout: d.LockTimeout})
+			o.Targets = append(o.Targets, tasks.OptimizeDatabase{Path: d.Path.Value, LockTimeout: d.LockTimeout.Duration})
 		}
 		optimizeAction = o
 	}
@@ -143,17 +144,17 @@ func (f *File) Catalog(base []butler.Task, w Wiring) ([]butler.Task, error) {
 	if abs, err := filepath.Abs(ownCache); err == nil {
 		ownCache = abs
 	}
-	cleans := []tasks.CleanOldCacheFiles{{Dir: ownCache, MaxAge: DefaultMaxAgeDays * 24 * time.Hour}}
+	cleans := []tasks.CleanOldCacheFiles{{Dir: ownCache, MaxAge: config.DefaultMaxAgeDays * 24 * time.Hour}}
 	var caps []tasks.CleanCacheSizeCap
 	for _, cc := range f.Caches {
-		rule := tasks.CleanOldCacheFiles{Dir: cc.Path, MaxAge: time.Duration(cc.MaxAgeDays) * 24 * time.Hour}
-		if cc.Path == ownCache {
+		rule := tasks.CleanOldCacheFiles{Dir: cc.Path.Value, MaxAge: time.Duration(cc.MaxAgeDays) * 24 * time.Hour}
+		if cc.Path.Value == ownCache {
 			cleans[0] = rule
 		} else {
 			cleans = append(cleans, rule)
 		}
-		if cc.MaxSize > 0 {
-			caps = append(caps, tasks.CleanCacheSizeCap{Dir: cc.Path, MaxBytes: cc.MaxSize})
+		if cc.MaxSize.Bytes > 0 {
+			caps = append(caps, tasks.CleanCacheSizeCap{Dir: cc.Path.Value, MaxBytes: cc.MaxSize.Bytes})
 		}
 	}
 	if len(cleans) == 1 && len(caps) == 0 {
@@ -165,7 +166,7 @@ func (f *File) Catalog(base []butler.Task, w Wiring) ([]butler.Task, error) {
 	// Update feed.
 	if f.UpdateFeed != nil {
 		c = butler.Bind(c, butler.TaskCheckForUpdates, &tasks.CheckForUpdates{
-			FeedURL: f.UpdateFeed.URL, Current: w.Version, Client: w.Client, Notify: w.NotifyUpdate,
+			FeedURL: f.UpdateFeed.URL.Value, Current: w.Version, Client: w.Client, Notify: w.NotifyUpdate,
 		})
 	}
 
@@ -180,10 +181,10 @@ func (f *File) Catalog(base []butler.Task, w Wiring) ([]butler.Task, error) {
 		name := butler.TaskName(t.Name)
 		i, known := index[name]
 		if !known {
-			setting := "ButlerTask" + trimButlerTask(t.Name)
+			setting := butler.EnableSetting(name)
 			if other, taken := settings[setting]; taken {
-				return nil, &Error{File: f.Path, Line: t.Line, Key: "tasks." + t.Name,
-					Msg: fmt.Sprintf("its enable setting would be %s, which is task %s's; choose another name", setting, other)}
+				return nil, config.Errors{{File: f.Path, Line: t.Line, Key: "tasks." + t.Name,
+					Msg: fmt.Sprintf("its enable setting would be %s, which is task %s's; choose another name", setting, other)}}
 			}
 			settings[setting] = name
 			c = append(c, butler.Task{
@@ -194,44 +195,44 @@ func (f *File) Catalog(base []butler.Task, w Wiring) ([]butler.Task, error) {
 			index[name] = i
 		}
 		bt := &c[i]
-		bt.Action = t.Action()
+		bt.Action = taskAction(t)
 		if d := t.TimeLimit(); d > 0 {
 			bt.TimeLimit = d
 		}
 		if t.Interval > 0 {
-			bt.Interval = t.Interval
+			bt.Interval = int(t.Interval)
 		}
 		if t.Randomized != nil {
-			bt.Randomized = *t.Randomized
+			bt.Randomized = bool(*t.Randomized)
 		}
 		if t.Enabled != nil {
-			bt.EnabledDefault = *t.Enabled
+			bt.EnabledDefault = bool(*t.Enabled)
 		}
 		if t.StopAtWindowEnd != nil {
-			bt.StopAtWindowEnd = *t.StopAtWindowEnd
+			bt.StopAtWindowEnd = bool(*t.StopAtWindowEnd)
 		}
 		if t.Title != "" {
-			bt.Title = t.Title
+			bt.Title = string(t.Title)
 			if !known {
-				bt.SettingLabel = t.Title
+				bt.SettingLabel = string(t.Title)
 			}
 		}
 		if t.Description != "" {
-			bt.Description = t.Description
+			bt.Description = string(t.Description)
 		}
 	}
 	return c, nil
 }
 
 // databaseBackup returns the backup action of d.
-func databaseBackup(d Database, backupDir func() string) *tasks.BackupDatabase {
-	b := &tasks.BackupDatabase{Source: d.Path, Keep: d.Keep, LockTimeout: d.LockTimeout}
-	if d.BackupDir != "" {
-		dir := d.BackupDir
+func databaseBackup(d config.Database, backupDir func() string) *tasks.BackupDatabase {
+	b := &tasks.BackupDatabase{Source: d.Path.Value, Keep: int(d.Keep), LockTimeout: d.LockTimeout.Duration}
+	if d.BackupDir.Value != "" {
+		dir := d.BackupDir.Value
 		b.Dir = func() string { return dir }
 		return b
 	}
-	name := d.Name
+	name := string(d.Name)
 	b.Dir = func() string {
 		base := backupDir()
 		if base == "" {
@@ -242,45 +243,25 @@ func databaseBackup(d Database, backupDir func() string) *tasks.BackupDatabase {
 	return b
 }
 
-// trimButlerTask keeps "ButlerTaskX" from becoming "ButlerTaskButlerTaskX",
-// as the catalog names enable settings.
-func trimButlerTask(name string) string {
-	const p = "ButlerTask"
-	if len(name) > len(p) && name[:len(p)] == p {
-		return name[len(p):]
-	}
-	return name
-}
-
-// Action returns the task's action: a [*tasks.Exec] or a [*tasks.HTTP].
-func (t Task) Action() butler.Action {
+// taskAction returns the action of a task of the file: a [*tasks.Exec] or
+// a [*tasks.HTTP].
+func taskAction(t config.Task) butler.Action {
 	switch {
 	case t.Exec != nil:
 		return &tasks.Exec{
 			Argv:  append([]string(nil), t.Exec.Argv...),
-			Dir:   t.Exec.Dir,
+			Dir:   t.Exec.Dir.Value,
 			Env:   append([]string(nil), t.Exec.Env...),
-			Grace: t.Exec.Grace,
+			Grace: t.Exec.Grace.Duration,
 		}
 	case t.HTTP != nil:
 		return &tasks.HTTP{
-			Method: t.HTTP.Method,
-			URL:    t.HTTP.URL,
-			Header: t.HTTP.Header.Clone(),
-			Body:   t.HTTP.Body,
+			Method: string(t.HTTP.Method),
+			URL:    t.HTTP.URL.Value,
+			Header: http.Header(t.HTTP.Header).Clone(),
+			Body:   string(t.HTTP.Body),
 			Expect: append([]int(nil), t.HTTP.Expect...),
 		}
 	}
 	return nil
-}
-
-// TimeLimit returns the time limit the task's action sets; 0 when none.
-func (t Task) TimeLimit() time.Duration {
-	switch {
-	case t.Exec != nil:
-		return t.Exec.TimeLimit
-	case t.HTTP != nil:
-		return t.HTTP.TimeLimit
-	}
-	return 0
 }

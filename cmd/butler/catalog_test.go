@@ -1,4 +1,4 @@
-package config
+package main
 
 import (
 	"net/http"
@@ -8,12 +8,20 @@ import (
 	"testing"
 	"time"
 
-	butler "github.com/plexbutler/butler"
+	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/internal/config"
 	"github.com/plexbutler/butler/tasks"
 )
 
-func testWiring() Wiring {
-	return Wiring{
+// parseTest parses a config file's content; ${PLEX_TOKEN} is "tok123".
+func parseTest(t *testing.T, src string) (*config.File, error) {
+	t.Helper()
+	t.Setenv("PLEX_TOKEN", "tok123")
+	return config.Parse([]byte(strings.TrimLeft(src, "\n")), "butler.yaml")
+}
+
+func testWiring() wiring {
+	return wiring{
 		DataDir:   "/data",
 		Database:  "/data/butler.db",
 		BackupDir: func() string { return "/data/Backups" },
@@ -23,7 +31,7 @@ func testWiring() Wiring {
 
 // task returns the catalog entry named name; the test fails when there is
 // none.
-func task(t *testing.T, c []butler.Task, name butler.TaskName) butler.Task {
+func catalogTask(t *testing.T, c []butler.Task, name butler.TaskName) butler.Task {
 	t.Helper()
 	for _, e := range c {
 		if e.Name == name {
@@ -39,24 +47,24 @@ func TestCatalogWithoutFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := f.Catalog(butler.DefaultCatalog(), testWiring())
+	c, err := buildCatalog(f, butler.DefaultCatalog(), testWiring())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(c) != len(butler.DefaultCatalog()) {
 		t.Errorf("catalog has %d tasks, want the default %d", len(c), len(butler.DefaultCatalog()))
 	}
-	b, ok := task(t, c, butler.TaskBackupDatabase).Action.(*tasks.BackupDatabase)
+	b, ok := catalogTask(t, c, butler.TaskBackupDatabase).Action.(*tasks.BackupDatabase)
 	if !ok || b.Source != "/data/butler.db" || b.Dir() != "/data/Backups" || b.Keep != 3 {
-		t.Errorf("BackupDatabase action = %#v", task(t, c, butler.TaskBackupDatabase).Action)
+		t.Errorf("BackupDatabase action = %#v", catalogTask(t, c, butler.TaskBackupDatabase).Action)
 	}
-	if o, ok := task(t, c, butler.TaskOptimizeDatabase).Action.(*tasks.OptimizeDatabase); !ok || o.Path != "/data/butler.db" {
-		t.Errorf("OptimizeDatabase action = %#v", task(t, c, butler.TaskOptimizeDatabase).Action)
+	if o, ok := catalogTask(t, c, butler.TaskOptimizeDatabase).Action.(*tasks.OptimizeDatabase); !ok || o.Path != "/data/butler.db" {
+		t.Errorf("OptimizeDatabase action = %#v", catalogTask(t, c, butler.TaskOptimizeDatabase).Action)
 	}
-	if cl, ok := task(t, c, butler.TaskCleanOldCacheFiles).Action.(*tasks.CleanOldCacheFiles); !ok || cl.Dir != "/data/Cache" || cl.MaxAge != 7*24*time.Hour {
-		t.Errorf("CleanOldCacheFiles action = %#v", task(t, c, butler.TaskCleanOldCacheFiles).Action)
+	if cl, ok := catalogTask(t, c, butler.TaskCleanOldCacheFiles).Action.(*tasks.CleanOldCacheFiles); !ok || cl.Dir != "/data/Cache" || cl.MaxAge != 7*24*time.Hour {
+		t.Errorf("CleanOldCacheFiles action = %#v", catalogTask(t, c, butler.TaskCleanOldCacheFiles).Action)
 	}
-	if a := task(t, c, butler.TaskCheckForUpdates).Action; a != nil {
+	if a := catalogTask(t, c, butler.TaskCheckForUpdates).Action; a != nil {
 		t.Errorf("CheckForUpdates has action %#v without a feed", a)
 	}
 }
@@ -102,7 +110,7 @@ tasks:
 	w := testWiring()
 	w.NotifyUpdate = func(r tasks.Release) { notified = append(notified, r) }
 	base := butler.DefaultCatalog()
-	c, err := f.Catalog(base, w)
+	c, err := buildCatalog(f, base, w)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,9 +118,9 @@ tasks:
 		t.Fatalf("catalog has %d tasks ending %s, %s; want the default ones, then Nightly and Plain", len(c), c[len(c)-2].Name, c[len(c)-1].Name)
 	}
 
-	backups, ok := task(t, c, butler.TaskBackupDatabase).Action.(*tasks.BackupDatabases)
+	backups, ok := catalogTask(t, c, butler.TaskBackupDatabase).Action.(*tasks.BackupDatabases)
 	if !ok || len(backups.Targets) != 3 {
-		t.Fatalf("BackupDatabase action = %#v", task(t, c, butler.TaskBackupDatabase).Action)
+		t.Fatalf("BackupDatabase action = %#v", catalogTask(t, c, butler.TaskBackupDatabase).Action)
 	}
 	for i, want := range []struct {
 		source, dir string
@@ -129,39 +137,39 @@ tasks:
 	}
 	var _ butler.Recoverer = backups // a crash's partial backups are still removed
 
-	optimizes, ok := task(t, c, butler.TaskOptimizeDatabase).Action.(*tasks.OptimizeDatabases)
+	optimizes, ok := catalogTask(t, c, butler.TaskOptimizeDatabase).Action.(*tasks.OptimizeDatabases)
 	if !ok || !reflect.DeepEqual(optimizes.Targets, []tasks.OptimizeDatabase{{Path: "/data/butler.db"}, {Path: "/plex/library.db"}, {Path: "/plex/blobs.db"}}) {
-		t.Errorf("OptimizeDatabase action = %#v", task(t, c, butler.TaskOptimizeDatabase).Action)
+		t.Errorf("OptimizeDatabase action = %#v", catalogTask(t, c, butler.TaskOptimizeDatabase).Action)
 	}
 
-	cleans, ok := task(t, c, butler.TaskCleanOldCacheFiles).Action.(*tasks.CleanCaches)
+	cleans, ok := catalogTask(t, c, butler.TaskCleanOldCacheFiles).Action.(*tasks.CleanCaches)
 	wantCleans := &tasks.CleanCaches{
 		Targets:  []tasks.CleanOldCacheFiles{{Dir: "/data/Cache", MaxAge: 2 * 24 * time.Hour}, {Dir: "/var/cache/app", MaxAge: 7 * 24 * time.Hour}},
 		SizeCaps: []tasks.CleanCacheSizeCap{{Dir: "/var/cache/app", MaxBytes: 1 << 30}},
 	}
 	if !ok || !reflect.DeepEqual(cleans, wantCleans) {
-		t.Errorf("CleanOldCacheFiles action = %#v, want %#v", task(t, c, butler.TaskCleanOldCacheFiles).Action, wantCleans)
+		t.Errorf("CleanOldCacheFiles action = %#v, want %#v", catalogTask(t, c, butler.TaskCleanOldCacheFiles).Action, wantCleans)
 	}
 
-	upd, ok := task(t, c, butler.TaskCheckForUpdates).Action.(*tasks.CheckForUpdates)
+	upd, ok := catalogTask(t, c, butler.TaskCheckForUpdates).Action.(*tasks.CheckForUpdates)
 	if !ok || upd.FeedURL != "https://example.invalid/feed.json" || upd.Current != "1.3.0" || upd.Notify == nil {
-		t.Errorf("CheckForUpdates action = %#v", task(t, c, butler.TaskCheckForUpdates).Action)
+		t.Errorf("CheckForUpdates action = %#v", catalogTask(t, c, butler.TaskCheckForUpdates).Action)
 	}
 
-	refresh := task(t, c, butler.TaskRefreshLibraries)
+	refresh := catalogTask(t, c, butler.TaskRefreshLibraries)
 	wantHTTP := &tasks.HTTP{Method: "POST", URL: "http://127.0.0.1:32400/library/sections/all/refresh",
 		Header: http.Header{"X-Plex-Token": {"tok123"}}, Expect: []int{200}}
 	if !reflect.DeepEqual(refresh.Action, wantHTTP) {
 		t.Errorf("RefreshLibraries action = %#v, want %#v", refresh.Action, wantHTTP)
 	}
 	// The Plex task keeps its own fields, except those the file sets.
-	def := task(t, base, butler.TaskRefreshLibraries)
+	def := catalogTask(t, base, butler.TaskRefreshLibraries)
 	if refresh.TimeLimit != 10*time.Minute || !refresh.EnabledDefault || refresh.Interval != def.Interval ||
 		refresh.Randomized != def.Randomized || refresh.Title != def.Title || refresh.Setting != def.Setting || refresh.SettingLabel != def.SettingLabel {
 		t.Errorf("RefreshLibraries = %+v", refresh)
 	}
 
-	nightly := task(t, c, "Nightly")
+	nightly := catalogTask(t, c, "Nightly")
 	wantExec := &tasks.Exec{Argv: []string{"/usr/local/bin/nightly.sh", "--fast"}, Env: []string{"FOO=bar"}, Grace: 3 * time.Second}
 	if !reflect.DeepEqual(nightly.Action, wantExec) {
 		t.Errorf("Nightly action = %#v, want %#v", nightly.Action, wantExec)
@@ -173,7 +181,7 @@ tasks:
 	if !reflect.DeepEqual(nightly, wantNightly) {
 		t.Errorf("Nightly =\n%+v\nwant\n%+v", nightly, wantNightly)
 	}
-	plain := task(t, c, "Plain")
+	plain := catalogTask(t, c, "Plain")
 	plain.Action = nil
 	wantPlain := butler.Task{Name: "Plain", Title: "Plain", Interval: 1, Setting: "ButlerTaskPlain", SettingLabel: "Plain",
 		TimeLimit: butler.DefaultTimeLimit}
@@ -200,12 +208,12 @@ func TestCatalogReplacesBuiltin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := f.Catalog(butler.DefaultCatalog(), testWiring())
+	c, err := buildCatalog(f, butler.DefaultCatalog(), testWiring())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := task(t, c, butler.TaskBackupDatabase).Action.(*tasks.Exec); !ok {
-		t.Errorf("BackupDatabase action = %#v, want the program", task(t, c, butler.TaskBackupDatabase).Action)
+	if _, ok := catalogTask(t, c, butler.TaskBackupDatabase).Action.(*tasks.Exec); !ok {
+		t.Errorf("BackupDatabase action = %#v, want the program", catalogTask(t, c, butler.TaskBackupDatabase).Action)
 	}
 }
 
@@ -214,7 +222,7 @@ func TestCatalogErrors(t *testing.T) {
 		name, src, want string
 	}{
 		{"own database", "databases:\n  - name: me\n    path: /data/butler.db\n",
-			`butler.yaml:2: databases[0].path: is Butler's own database, which BackupDatabase and OptimizeDatabase maintain already; remove this entry`},
+			`butler.yaml:3: databases[0].path: is Butler's own database, which BackupDatabase and OptimizeDatabase maintain already; remove this entry`},
 		{"setting taken", "tasks:\n  Foo:\n    exec: {argv: [/bin/true]}\n  ButlerTaskFoo:\n    exec: {argv: [/bin/true]}\n",
 			`butler.yaml:4: tasks.ButlerTaskFoo: its enable setting would be ButlerTaskFoo, which is task Foo's; choose another name`},
 		{"setting of a Plex task", "tasks:\n  ButlerTaskBackupDatabase:\n    exec: {argv: [/bin/true]}\n",
@@ -225,7 +233,7 @@ func TestCatalogErrors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = f.Catalog(butler.DefaultCatalog(), testWiring())
+			_, err = buildCatalog(f, butler.DefaultCatalog(), testWiring())
 			if err == nil || err.Error() != c.want {
 				t.Errorf("Catalog error\n got: %v\nwant: %s", err, c.want)
 			}
@@ -242,11 +250,11 @@ func TestCatalogBackupDirUnset(t *testing.T) {
 	}
 	w := testWiring()
 	w.BackupDir = func() string { return "" }
-	c, err := f.Catalog(butler.DefaultCatalog(), w)
+	c, err := buildCatalog(f, butler.DefaultCatalog(), w)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := task(t, c, butler.TaskBackupDatabase).Action.(*tasks.BackupDatabases)
+	b := catalogTask(t, c, butler.TaskBackupDatabase).Action.(*tasks.BackupDatabases)
 	if d := b.Targets[1].Dir(); d != "" {
 		t.Errorf("backup directory = %q, want none", d)
 	}
@@ -267,11 +275,11 @@ func TestCatalogPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := f.Catalog(butler.DefaultCatalog(), w)
+	c, err := buildCatalog(f, butler.DefaultCatalog(), w)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if task(t, c, butler.TaskBackupDatabase).Action != pgBackup || task(t, c, butler.TaskOptimizeDatabase).Action != pgOptimize {
+	if catalogTask(t, c, butler.TaskBackupDatabase).Action != pgBackup || catalogTask(t, c, butler.TaskOptimizeDatabase).Action != pgOptimize {
 		t.Error("the PostgreSQL actions are not bound")
 	}
 
@@ -280,21 +288,21 @@ func TestCatalogPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err = f.Catalog(butler.DefaultCatalog(), w)
+	c, err = buildCatalog(f, butler.DefaultCatalog(), w)
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, ok := task(t, c, butler.TaskBackupDatabase).Action.(*tasks.Sequence)
+	q, ok := catalogTask(t, c, butler.TaskBackupDatabase).Action.(*tasks.Sequence)
 	if !ok || len(q.Steps) != 2 || q.Steps[0].Action != pgBackup || q.Steps[0].Label != "Butler's database" {
-		t.Fatalf("BackupDatabase action = %#v", task(t, c, butler.TaskBackupDatabase).Action)
+		t.Fatalf("BackupDatabase action = %#v", catalogTask(t, c, butler.TaskBackupDatabase).Action)
 	}
 	if b, ok := q.Steps[1].Action.(*tasks.BackupDatabase); !ok || b.Source != "/plex/library.db" || b.Dir() != "/data/Backups/plex" || q.Steps[1].Label != "/plex/library.db" {
 		t.Errorf("second backup step = %#v", q.Steps[1])
 	}
 	var _ butler.Recoverer = q
-	o, ok := task(t, c, butler.TaskOptimizeDatabase).Action.(*tasks.Sequence)
+	o, ok := catalogTask(t, c, butler.TaskOptimizeDatabase).Action.(*tasks.Sequence)
 	if !ok || len(o.Steps) != 2 || o.Steps[0].Action != pgOptimize {
-		t.Fatalf("OptimizeDatabase action = %#v", task(t, c, butler.TaskOptimizeDatabase).Action)
+		t.Fatalf("OptimizeDatabase action = %#v", catalogTask(t, c, butler.TaskOptimizeDatabase).Action)
 	}
 	if op, ok := o.Steps[1].Action.(*tasks.OptimizeDatabase); !ok || op.Path != "/plex/library.db" {
 		t.Errorf("second optimize step = %#v", o.Steps[1])
