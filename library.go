@@ -225,7 +225,8 @@ type LibraryCounts struct {
 // hundreds of thousands of items: each reads one page through an index.
 type MediaIndex interface {
 	// MediaItems returns a page of items matching f, in path order (byte
-	// order). An empty f.Library is EINVALID.
+	// order). An empty f.Library, or a state other than ItemPresent and
+	// ItemGone, is EINVALID.
 	MediaItems(ctx context.Context, f MediaItemFilter) ([]MediaItem, error)
 	// MediaEntries returns a page of a library's items as the scanner
 	// compares them, in path order (byte order) after afterPath; at most

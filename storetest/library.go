@@ -306,6 +306,9 @@ func testMediaNoLibrary(t *testing.T, s butler.MediaIndex) {
 	if _, err := s.MediaItems(t.Context(), butler.MediaItemFilter{}); butler.ErrorCode(err) != butler.EINVALID {
 		t.Errorf("MediaItems with no library: err = %v, want EINVALID", err)
 	}
+	if _, err := s.MediaItems(t.Context(), butler.MediaItemFilter{Library: "L", State: "lost"}); butler.ErrorCode(err) != butler.EINVALID {
+		t.Errorf("MediaItems with state \"lost\": err = %v, want EINVALID", err)
+	}
 	err := s.ApplyMediaChanges(t.Context(), "", butler.MediaChanges{Add: []butler.MediaFile{file("/x.mkv", 1)}})
 	if butler.ErrorCode(err) != butler.EINVALID {
 		t.Errorf("ApplyMediaChanges with no library: err = %v, want EINVALID", err)

@@ -133,6 +133,9 @@ func (d *Store) MediaItems(ctx context.Context, f butler.MediaItemFilter) ([]but
 	if f.Library == "" {
 		return nil, butler.Errorf(butler.EINVALID, "media items: name the library")
 	}
+	if f.State != "" && f.State != butler.ItemPresent && f.State != butler.ItemGone {
+		return nil, butler.Errorf(butler.EINVALID, "media items: state %q is neither %q nor %q", f.State, butler.ItemPresent, butler.ItemGone)
+	}
 	if f.State != "" {
 		return d.mediaItems(ctx, sqlMediaItemsByState,
 			f.Library, string(f.State), f.AfterPath, pageSize(f.Limit))
