@@ -132,7 +132,7 @@ func schemeOf(r *http.Request) string {
 
 // cookieName returns the session cookie's name for r. Browsers keep one
 // jar of cookies per host whatever the port, so the name carries the port
-// the browser used (butler_session_32400), and two servers on one host do
+// the browser used (butler_session_28400), and two servers on one host do
 // not sign each other out. Over TLS it has the __Host- prefix, which
 // browsers accept only on a Secure cookie of Path=/ without a Domain.
 func cookieName(r *http.Request) string {

@@ -118,7 +118,7 @@ func WithUserAgent(ua string) Option {
 }
 
 // New returns a client of the server at serverURL, an http or https URL
-// such as "http://127.0.0.1:32400" (a path prefix, for a server behind a
+// such as "http://127.0.0.1:28400" (a path prefix, for a server behind a
 // reverse proxy, is kept).
 func New(serverURL string, opts ...Option) (*Client, error) {
 	u, err := url.Parse(serverURL)

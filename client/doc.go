@@ -9,7 +9,7 @@
 //
 // # Quick start
 //
-//	c, err := client.New("http://127.0.0.1:32400", client.WithToken(token))
+//	c, err := client.New("http://127.0.0.1:28400", client.WithToken(token))
 //	if err != nil {
 //		log.Fatal(err)
 //	}

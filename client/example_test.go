@@ -15,7 +15,7 @@ import (
 )
 
 func ExampleNew() {
-	c, err := client.New("http://127.0.0.1:32400",
+	c, err := client.New("http://127.0.0.1:28400",
 		client.WithToken(os.Getenv("BUTLER_TOKEN")),
 		client.WithClientIdentifier("my-maintenance-script"),
 		client.WithTimeout(10*time.Second),
@@ -28,7 +28,7 @@ func ExampleNew() {
 }
 
 func ExampleClient_GetButlerTasks() {
-	c, _ := client.New("http://127.0.0.1:32400", client.WithToken("TOKEN"))
+	c, _ := client.New("http://127.0.0.1:28400", client.WithToken("TOKEN"))
 	res, err := c.GetButlerTasks(context.Background())
 	if err != nil {
 		log.Fatal(err)
@@ -39,21 +39,21 @@ func ExampleClient_GetButlerTasks() {
 }
 
 func ExampleClient_StartAllTasks() {
-	c, _ := client.New("http://127.0.0.1:32400", client.WithToken("TOKEN"))
+	c, _ := client.New("http://127.0.0.1:28400", client.WithToken("TOKEN"))
 	if _, err := c.StartAllTasks(context.Background()); err != nil {
 		log.Fatal(err)
 	}
 }
 
 func ExampleClient_StopAllTasks() {
-	c, _ := client.New("http://127.0.0.1:32400", client.WithToken("TOKEN"))
+	c, _ := client.New("http://127.0.0.1:28400", client.WithToken("TOKEN"))
 	if _, err := c.StopAllTasks(context.Background()); err != nil {
 		log.Fatal(err)
 	}
 }
 
 func ExampleClient_StartTask() {
-	c, _ := client.New("http://127.0.0.1:32400", client.WithToken("TOKEN"))
+	c, _ := client.New("http://127.0.0.1:28400", client.WithToken("TOKEN"))
 	ctx := context.Background()
 	res, err := c.StartTask(ctx, client.TaskBackupDatabase)
 	if err == nil && res.Outcome == client.OutcomeSkipped {
@@ -74,7 +74,7 @@ func ExampleClient_StartTask() {
 }
 
 func ExampleClient_StopTask() {
-	c, _ := client.New("http://127.0.0.1:32400", client.WithToken("TOKEN"))
+	c, _ := client.New("http://127.0.0.1:28400", client.WithToken("TOKEN"))
 	res, err := c.StopTask(context.Background(), client.TaskBackupDatabase)
 	if errors.Is(err, client.ErrNotFound) {
 		fmt.Println("nothing to stop")
@@ -87,7 +87,7 @@ func ExampleClient_StopTask() {
 }
 
 func ExampleClient_Settings() {
-	c, _ := client.New("http://127.0.0.1:32400", client.WithToken("TOKEN"))
+	c, _ := client.New("http://127.0.0.1:28400", client.WithToken("TOKEN"))
 	settings, err := c.Settings(context.Background())
 	if err != nil {
 		log.Fatal(err)
@@ -98,7 +98,7 @@ func ExampleClient_Settings() {
 }
 
 func ExampleClient_Setting() {
-	c, _ := client.New("http://127.0.0.1:32400", client.WithToken("TOKEN"))
+	c, _ := client.New("http://127.0.0.1:28400", client.WithToken("TOKEN"))
 	s, err := c.Setting(context.Background(), "ButlerStartHour")
 	if err != nil {
 		log.Fatal(err)
@@ -107,7 +107,7 @@ func ExampleClient_Setting() {
 }
 
 func ExampleClient_SetSettings() {
-	c, _ := client.New("http://127.0.0.1:32400", client.WithToken("TOKEN"))
+	c, _ := client.New("http://127.0.0.1:28400", client.WithToken("TOKEN"))
 	err := c.SetSettings(context.Background(), map[string]string{
 		"ButlerStartHour": "1",
 		"ButlerEndHour":   "4",
@@ -123,7 +123,7 @@ func ExampleClient_SetSettings() {
 }
 
 func ExampleClient_Activities() {
-	c, _ := client.New("http://127.0.0.1:32400", client.WithToken("TOKEN"))
+	c, _ := client.New("http://127.0.0.1:28400", client.WithToken("TOKEN"))
 	list, err := c.Activities(context.Background())
 	if err != nil {
 		log.Fatal(err)
@@ -134,7 +134,7 @@ func ExampleClient_Activities() {
 }
 
 func ExampleClient_CancelActivity() {
-	c, _ := client.New("http://127.0.0.1:32400", client.WithToken("TOKEN"))
+	c, _ := client.New("http://127.0.0.1:28400", client.WithToken("TOKEN"))
 	ctx := context.Background()
 	list, err := c.Activities(ctx)
 	if err != nil {
@@ -148,7 +148,7 @@ func ExampleClient_CancelActivity() {
 }
 
 func ExampleClient_Runs() {
-	c, _ := client.New("http://127.0.0.1:32400", client.WithToken("TOKEN"))
+	c, _ := client.New("http://127.0.0.1:28400", client.WithToken("TOKEN"))
 	runs, err := c.Runs(context.Background(), client.RunsQuery{
 		Task:    client.TaskBackupDatabase,
 		Outcome: "failed",
@@ -164,7 +164,7 @@ func ExampleClient_Runs() {
 }
 
 func ExampleClient_Run() {
-	c, _ := client.New("http://127.0.0.1:32400", client.WithToken("TOKEN"))
+	c, _ := client.New("http://127.0.0.1:28400", client.WithToken("TOKEN"))
 	r, err := c.Run(context.Background(), 12)
 	if errors.Is(err, client.ErrNotFound) {
 		fmt.Println("no run 12")
@@ -177,7 +177,7 @@ func ExampleClient_Run() {
 }
 
 func ExampleClient_Plan() {
-	c, _ := client.New("http://127.0.0.1:32400", client.WithToken("TOKEN"))
+	c, _ := client.New("http://127.0.0.1:28400", client.WithToken("TOKEN"))
 	p, err := c.Plan(context.Background())
 	if err != nil {
 		log.Fatal(err)
@@ -189,7 +189,7 @@ func ExampleClient_Plan() {
 }
 
 func ExampleClient_Identity() {
-	c, _ := client.New("http://127.0.0.1:32400") // no token needed
+	c, _ := client.New("http://127.0.0.1:28400") // no token needed
 	id, err := c.Identity(context.Background())
 	if err != nil {
 		log.Fatal(err)
@@ -198,7 +198,7 @@ func ExampleClient_Identity() {
 }
 
 func ExampleClient_Watch() {
-	c, _ := client.New("http://127.0.0.1:32400", client.WithToken("TOKEN"))
+	c, _ := client.New("http://127.0.0.1:28400", client.WithToken("TOKEN"))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	events, watchErr := c.Watch(ctx) // connected when it returns
@@ -218,7 +218,7 @@ func ExampleClient_Watch() {
 }
 
 func ExampleError() {
-	c, _ := client.New("http://127.0.0.1:32400", client.WithToken("wrong"))
+	c, _ := client.New("http://127.0.0.1:28400", client.WithToken("wrong"))
 	_, err := c.StartTask(context.Background(), "NoSuchTask")
 	var e *client.Error
 	switch {
