@@ -1,12 +1,15 @@
 package butler
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -188,17 +191,41 @@ func checkFriendlyName(raw string) (string, error) {
 	return name, nil
 }
 
+// checkBackupPath accepts the absolute path of a writable directory, or of
+// one that does not exist yet below a directory (the first backup creates
+// it, and says so plainly when it cannot). It creates nothing: the
+// writability of an existing directory is tested with a file made and
+// removed at once.
 func checkBackupPath(raw string) (string, error) {
 	p := strings.TrimSpace(raw)
 	if p == "" || !filepath.IsAbs(p) {
 		return "", fmt.Errorf("%q is not an absolute path; give the full path of a directory", raw)
 	}
 	p = filepath.Clean(p)
-	if err := os.MkdirAll(p, 0o700); err != nil {
-		return "", fmt.Errorf("cannot create the backup directory: %v", err)
-	}
-	if fi, err := os.Stat(p); err != nil || !fi.IsDir() {
-		return "", fmt.Errorf("%s is not a directory", p)
+	// missing: no such file, or a file where a directory of the path
+	// should be.
+	missing := func(err error) bool { return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) }
+	fi, err := os.Stat(p)
+	switch {
+	case missing(err):
+		// The nearest existing ancestor must be a directory.
+		for dir := filepath.Dir(p); ; dir = filepath.Dir(dir) {
+			fi, err := os.Stat(dir)
+			if missing(err) && dir != filepath.Dir(dir) {
+				continue
+			}
+			if err != nil {
+				return "", fmt.Errorf("cannot create the backup directory: %v", err)
+			}
+			if !fi.IsDir() {
+				return "", fmt.Errorf("cannot create the backup directory: %s is not a directory", dir)
+			}
+			return p, nil
+		}
+	case err != nil:
+		return "", fmt.Errorf("cannot use the backup directory: %v", err)
+	case !fi.IsDir():
+		return "", fmt.Errorf("%s is not a directory; give the path of a directory", p)
 	}
 	f, err := os.CreateTemp(p, ".butler-write-check-*")
 	if err != nil {

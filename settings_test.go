@@ -1,6 +1,10 @@
 package butler_test
 
 import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -114,6 +118,40 @@ func TestSettings_FriendlyName(t *testing.T) {
 			t.Errorf("Canonical(%q) = %q, %v; want %q", c.raw, got, err, c.want)
 		case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err) || !strings.HasPrefix(err.Error(), "FriendlyName: ")):
 			t.Errorf("Canonical(%q) = %q, %v; want an error naming FriendlyName saying %q", c.raw, got, err, c.err)
+		}
+	}
+}
+
+// TestBackupPathCreatesNothing: validating ButlerDatabaseBackupPath
+// accepts a directory that does not exist yet without creating it, and
+// refuses a path below a file or of a file.
+func TestBackupPathCreatesNothing(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	def := settingDef(t, butler.SettingDefs(nil, dir, "UTC"), butler.SettingBackupPath)
+	newDir := filepath.Join(dir, "a", "b", "Backups")
+	if got, err := def.Canonical(newDir + "/"); err != nil || got != newDir {
+		t.Fatalf("Canonical(%q) = %q, %v; want it accepted", newDir+"/", got, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "a")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("validation created %s (stat: %v)", filepath.Join(dir, "a"), err)
+	}
+	if got, err := def.Canonical(dir); err != nil || got != dir {
+		t.Fatalf("Canonical(%q) = %q, %v; want an existing directory accepted", dir, got, err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Fatalf("validation left files behind: %v", entries)
+	}
+	for path, want := range map[string]string{
+		filepath.Join(file, "Backups"): "cannot create the backup directory: " + file + " is not a directory",
+		file:                           file + " is not a directory",
+		"relative/Backups":             "is not an absolute path",
+	} {
+		if _, err := def.Canonical(path); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Canonical(%q) = %v; want an error saying %q", path, err, want)
 		}
 	}
 }

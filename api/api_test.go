@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -498,8 +499,12 @@ func TestPrefs(t *testing.T) {
 	if !strings.Contains(xml, `default="true" value="false"`) {
 		t.Fatalf("bool setting XML: %s", xml)
 	}
-	// Backup path: must be absolute and creatable.
-	if resp, body := s.do(t, req{method: "PUT", path: "/:/prefs?ButlerDatabaseBackupPath=/proc/nope"}); resp.StatusCode != 400 || !strings.Contains(body, "cannot create the backup directory") {
+	// Backup path: must be absolute and creatable (not below a file).
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if resp, body := s.do(t, req{method: "PUT", path: "/:/prefs?ButlerDatabaseBackupPath=" + url.QueryEscape(file+"/nope")}); resp.StatusCode != 400 || !strings.Contains(body, "cannot create the backup directory") {
 		t.Fatalf("uncreatable backup path: %d %s", resp.StatusCode, body)
 	}
 }
