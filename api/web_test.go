@@ -417,3 +417,74 @@ func TestDashboardCrossOriginInChromium(t *testing.T) {
 	do("back to the dashboard", chromedp.Navigate(front.URL+"/web"), chromedp.Click(chromedp.CSS(`tr[data-task="BackupDatabase"] button.start`)))
 	wait(t, b.entered, "the task started from the dashboard after the attacks")
 }
+
+// browser starts a headless Chromium for a test and returns its context,
+// bounded to 30 s. Start the test's server first: cleanups run last first,
+// and the browser must be gone (its event stream closed) before the server
+// is closed.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	exe := chromium(t)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.Flag("headless", "new"))
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
+	ctx, cancelBrowser := chromedp.NewContext(allocCtx)
+	t.Cleanup(cancelBrowser)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// TestDashboardPhoneInChromium: at a phone's width (390 × 844), neither the
+// sign-in page nor the dashboard scrolls sideways, and every button of the
+// dashboard is big enough to touch (at least 44 px tall, WCAG 2.5.5) and
+// has a name that says what it acts on.
+func TestDashboardPhoneInChromium(t *testing.T) {
+	s := newServer(t)
+	ctx := browser(t) // after the server: its cleanup, closing the browser, runs first
+	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	noSideScroll := func(page string) {
+		t.Helper()
+		// A page wider than the screen is zoomed out on a phone, so the
+		// window can grow with it: the page's width is held to the
+		// screen's, 390 px.
+		widths, err := chromedp.Run(ctx, chromedp.Evaluate[[]int](`[document.documentElement.scrollWidth, screen.width]`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if widths[0] > widths[1] || widths[1] != 390 {
+			t.Errorf("the %s is %d px wide on a %d px screen: it scrolls sideways", page, widths[0], widths[1])
+		}
+	}
+	do("open the sign-in page at 390 px", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Navigate(s.URL+"/web"), chromedp.WaitVisible(chromedp.CSS(`#token`)))
+	noSideScroll("sign-in page")
+	do("sign in", chromedp.SendKeys(chromedp.CSS(`#token`), token), chromedp.Click(chromedp.CSS(`#signin-submit`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-task="BackupDatabase"] button.start`)),
+		chromedp.WaitVisible(chromedp.CSS(`#setting-ButlerStartHour`)))
+	noSideScroll("dashboard")
+	buttons, err := chromedp.Run(ctx, chromedp.Evaluate[[]map[string]any](`[...document.querySelectorAll('button')].filter((b) => b.offsetParent !== null).map((b) => ({
+		name: (b.getAttribute('aria-label') || b.textContent).trim(), height: b.getBoundingClientRect().height,
+		task: b.closest('[data-task]')?.dataset.task || '' }))`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(buttons) < 5 {
+		t.Fatalf("%d buttons visible on the dashboard: %v", len(buttons), buttons)
+	}
+	for _, b := range buttons {
+		name, _ := b["name"].(string)
+		height, _ := b["height"].(float64)
+		task, _ := b["task"].(string)
+		if height < 44 {
+			t.Errorf("button %q is %.0f px tall, want at least 44 to touch", name, height)
+		}
+		if task != "" && !strings.Contains(name, task) {
+			t.Errorf("button %q on the row of %s does not name it", name, task)
+		}
+	}
+}

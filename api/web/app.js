@@ -20,14 +20,20 @@ function el(tag, attrs, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
     if (k === 'class') e.className = v;
-    else if (k.startsWith('data-')) e.setAttribute(k, v);
+    else if (k.startsWith('data-') || k.startsWith('aria-')) e.setAttribute(k, v);
     else e[k] = v;
   }
   for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(c ?? ''));
   return e;
 }
 
-function say(text) { $('status').textContent = text; }
+// say shows a message in the status line, as an error (the default) or,
+// with ok, as a success: in words first, and in colour too.
+function say(text, ok) {
+  const st = $('status');
+  st.textContent = text;
+  st.className = ok ? 'ok' : 'error';
+}
 
 async function api(method, path) {
   const r = await fetch(path, { method, headers: { 'Accept': 'application/json' } });
@@ -49,7 +55,7 @@ async function act(method, path, done) {
     const outcome = r.headers.get('X-Butler-Outcome');
     const reason = r.headers.get('X-Butler-Reason');
     if (!r.ok) throw new Error(method + ' ' + path + ': ' + r.status + ' ' + (reason || r.statusText));
-    say(outcome ? done.replace(/\.$/, '') + ': ' + outcome + (reason ? ' (' + reason + ')' : '') + '.' : done);
+    say(outcome ? done.replace(/\.$/, '') + ': ' + outcome + (reason ? ' (' + reason + ')' : '') + '.' : done, true);
   } catch (e) {
     say(e.message);
   }
@@ -69,16 +75,17 @@ function renderTasks(tasks, plan) {
     const tonight = p ? p.decision.replaceAll('_', ' ') + (p.at ? ' at ' + when(p.at) : '') : '';
     return el('tr', { 'data-task': t.name },
       el('td', {}, el('strong', {}, t.title), el('br'), el('span', { class: 'muted' }, t.name)),
-      el('td', {}, t.interval === 1 ? 'day' : t.interval + ' days'),
+      el('td', { 'data-label': 'Every' }, t.interval === 1 ? 'day' : t.interval + ' days'),
       el('td', {
+        'data-label': 'Nightly',
         class: t.enabled ? 'enabled-yes' : 'enabled-no',
         title: t.enabled ? 'Runs in the nightly window and with Start all' : 'Disabled for the schedule: only its Start button runs it',
       }, t.enabled ? 'yes' : 'no'),
-      el('td', {}, tonight),
+      el('td', { 'data-label': 'Tonight' }, tonight),
       el('td', { class: 'actions' },
-        el('button', { type: 'button', className: 'start', onclick: () => act('POST', '/butler/' + encodeURIComponent(t.name), 'Started ' + t.name + '.') }, 'Start'),
+        el('button', { type: 'button', className: 'start', 'aria-label': 'Start ' + t.name, onclick: () => act('POST', '/butler/' + encodeURIComponent(t.name), 'Started ' + t.name + '.') }, 'Start'),
         ' ',
-        el('button', { type: 'button', className: 'stop', onclick: () => act('DELETE', '/butler/' + encodeURIComponent(t.name), 'Asked ' + t.name + ' to stop.') }, 'Stop')));
+        el('button', { type: 'button', className: 'stop', 'aria-label': 'Stop ' + t.name, onclick: () => act('DELETE', '/butler/' + encodeURIComponent(t.name), 'Asked ' + t.name + ' to stop.') }, 'Stop')));
   });
   $('tasks').replaceChildren(...rows);
   $('window').textContent = plan ? '(window ' + when(plan.open) + ' – ' + when(plan.close) + ')' : '';
@@ -86,13 +93,15 @@ function renderTasks(tasks, plan) {
 
 function renderActivities() {
   const items = [...activities.values()].map((a) => {
-    const progress = a.progress >= 0 ? el('progress', { max: 100, value: a.progress }) : el('progress');
+    const task = a.Context?.taskName || a.title;
+    const progress = a.progress >= 0 ? el('progress', { max: 100, value: a.progress, 'aria-label': 'Progress of ' + task })
+      : el('progress', { 'aria-label': 'Progress of ' + task });
     return el('li', { 'data-uuid': a.uuid, 'data-task': a.Context?.taskName || '' },
       el('span', {}, el('strong', {}, a.title), el('br'), el('span', { class: 'muted' }, a.subtitle)),
       progress,
       a.Context?.state === 'stopping'
-        ? el('button', { type: 'button', className: 'stop', disabled: true, title: 'Told to stop; waiting for its work to end' }, 'Stopping…')
-        : el('button', { type: 'button', className: 'stop', onclick: () => act('DELETE', '/activities/' + a.uuid, 'Asked ' + a.title + ' to stop.') }, 'Stop'));
+        ? el('button', { type: 'button', className: 'stop', disabled: true, 'aria-label': 'Stopping ' + task, title: 'Told to stop; waiting for its work to end' }, 'Stopping…')
+        : el('button', { type: 'button', className: 'stop', 'aria-label': 'Stop ' + task, onclick: () => act('DELETE', '/activities/' + a.uuid, 'Asked ' + a.title + ' to stop.') }, 'Stop'));
   });
   $('activities').replaceChildren(...items);
   $('no-activities').hidden = items.length > 0;
@@ -100,14 +109,14 @@ function renderActivities() {
 
 function renderRuns(runs) {
   const rows = runs.map((r) => el('tr', { 'data-run': r.id, 'data-task': r.task },
-    el('td', {}, String(r.id)),
-    el('td', {}, r.task),
-    el('td', {}, r.trigger),
-    el('td', { class: 'outcome outcome-' + (r.outcome || r.state) }, r.outcome || r.state),
-    el('td', {}, when(r.startedAt)),
-    el('td', {}, when(r.endedAt)),
-    el('td', {}, r.summary || r.error || r.reason || ''),
-    el('td', { class: 'actions' }, el('button', { type: 'button', onclick: () => showLog(r.id) }, 'Log'))));
+    el('td', { 'data-label': 'Run' }, String(r.id)),
+    el('td', { 'data-label': 'Task' }, r.task),
+    el('td', { 'data-label': 'Trigger' }, r.trigger),
+    el('td', { 'data-label': 'Outcome', class: 'outcome outcome-' + (r.outcome || r.state) }, r.outcome || r.state),
+    el('td', { 'data-label': 'Started' }, when(r.startedAt)),
+    el('td', { 'data-label': 'Ended' }, when(r.endedAt)),
+    el('td', { 'data-label': 'Summary' }, r.summary || r.error || r.reason || ''),
+    el('td', { class: 'actions' }, el('button', { type: 'button', 'aria-label': 'Log of run ' + r.id + ' of ' + r.task, onclick: () => showLog(r.id) }, 'Log'))));
   $('runs').replaceChildren(...rows);
 }
 
@@ -172,7 +181,7 @@ async function saveSettings(ev) {
     if (value !== String(st.value)) q.set(st.id, value);
   }
   if ([...q.keys()].length === 0) {
-    say('Nothing to save: no setting was changed.');
+    say('Nothing to save: no setting was changed.', true);
     return;
   }
   try {
@@ -182,7 +191,7 @@ async function saveSettings(ev) {
       const body = await r.json().catch(() => null);
       throw new Error('Nothing was saved: ' + (body?.errors?.[0]?.message || r.headers.get('X-Butler-Reason') || r.status));
     }
-    say('Saved ' + [...q.keys()].join(', ') + '.');
+    say('Saved ' + [...q.keys()].join(', ') + '.', true);
   } catch (e) {
     say(e.message);
   }
