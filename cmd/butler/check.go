@@ -73,6 +73,8 @@ type checkEnv struct {
 	getenv func(string) string
 	// now is the current time; nil means time.Now.
 	now func() time.Time
+	// built is when this program was built; zero means buildTime().
+	built time.Time
 }
 
 // runChecks returns every problem butler check finds with cfg, one line
@@ -83,6 +85,9 @@ func runChecks(ctx context.Context, cfg serveConfig, env checkEnv) []string {
 	}
 	if env.now == nil {
 		env.now = time.Now
+	}
+	if env.built.IsZero() {
+		env.built = buildTime()
 	}
 	var problems []string
 	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
@@ -126,7 +131,7 @@ func runChecks(ctx context.Context, cfg serveConfig, env checkEnv) []string {
 			add("time zone: TZ=%s names no zone; give an IANA name such as Europe/Berlin, or unset TZ", zone)
 		}
 	}
-	if built := buildTime(); !built.IsZero() && env.now().Before(built) {
+	if built := env.built; !built.IsZero() && env.now().Before(built) {
 		add("clock: the system clock says %s, before this program was built (%s); set the clock (timedatectl, NTP): the maintenance window and the history follow it",
 			env.now().UTC().Format(time.RFC3339), built.UTC().Format(time.RFC3339))
 	}
@@ -150,7 +155,7 @@ func checkTasks(f *config.File, _ checkEnv) []string {
 		key := "tasks." + t.Name + ".exec"
 		if len(t.Exec.Argv) > 0 {
 			if msg := checkProgram(t.Exec.Argv[0]); msg != "" {
-				at(t.Line, key+".argv[0]", "%s", msg)
+				at(t.Exec.ArgvLine, key+".argv[0]", "%s", msg)
 			}
 		}
 		if d := t.Exec.Dir; d.Value != "" {
@@ -337,3 +342,6 @@ func buildTime() time.Time {
 	}
 	return time.Time{}
 }
+
+// emptyConfigFile is the config of a server started without --config.
+func emptyConfigFile() *config.File { return &config.File{} }

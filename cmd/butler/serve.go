@@ -53,6 +53,8 @@ type serveConfig struct {
 	NewDatabase bool
 	// file is the parsed config file (empty without --config).
 	file *config.File
+	// getenv reads the environment (TZ for the host's zone).
+	getenv func(string) string
 }
 
 // defaultAddr is where the server listens by default: loopback, on a port
@@ -138,6 +140,7 @@ func resolveConfig(cmd *cobra.Command, flags serveConfig, configPath string, get
 		Node:     pick("node", "BUTLER_NODE", string(file.Node), ""),
 		Name:     string(file.FriendlyName),
 		file:     file,
+		getenv:   getenv,
 	}
 	token, tokenFile, err := resolveToken(cmd, flags, getenv, string(file.Token))
 	if err != nil {
@@ -298,7 +301,7 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	if err != nil {
 		return &exitError{2, err}
 	}
-	zone := hostZone(os.Getenv)
+	zone := hostZone(cfg.getenv)
 	fixed, err := fixedSettings(cfg.file, catalog, cfg.DataDir, zone)
 	if err != nil {
 		return &exitError{2, err}

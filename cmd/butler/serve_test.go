@@ -484,3 +484,46 @@ func TestServeDatabaseFilesPrivate(t *testing.T) {
 		t.Errorf("run returned %d; stderr:\n%s", code, s.stderr)
 	}
 }
+
+// TestServeFixedSettings starts the server with a config file that fixes
+// the window's start hour: GET /:/prefs shows the file's value over the
+// stored one, PUT /:/prefs of it answers 409 naming the file and the
+// setting, and a setting the file leaves alone still changes. A missing
+// program of the file is a warning, not a refusal.
+func TestServeFixedSettings(t *testing.T) {
+	tmp := t.TempDir()
+	cfgPath := filepath.Join(tmp, "butler.yaml")
+	writeFile(t, cfgPath, "settings:\n  ButlerStartHour: 1\ntasks:\n  Nightly:\n    exec: {argv: [/usr/local/bin/no-such-program-butler]}\n", 0o600)
+	dataDir := filepath.Join(tmp, "data")
+	const token = "fixed-token-123"
+	s := startInProc(t, nil, "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--token", token, "--config", cfgPath)
+	mustContain(t, "stderr", s.stderr.String(), "tasks.Nightly.exec.argv[0]: /usr/local/bin/no-such-program-butler: no such file or directory")
+
+	resp, body := do(t, http.MethodGet, s.url("/:/prefs"), token)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `id="ButlerStartHour"`) || !strings.Contains(body, `value="1"`) {
+		t.Errorf("GET /:/prefs: %d, want 200 with ButlerStartHour 1:\n%s", resp.StatusCode, body)
+	}
+	resp, body = do(t, http.MethodPut, s.url("/:/prefs?ButlerStartHour=4"), token)
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(body, "ButlerStartHour") || !strings.Contains(body, cfgPath) {
+		t.Errorf("PUT /:/prefs?ButlerStartHour=4: %d %s; want 409 naming the setting and %s", resp.StatusCode, body, cfgPath)
+	}
+	if resp, body := do(t, http.MethodPut, s.url("/:/prefs?ButlerEndHour=6"), token); resp.StatusCode != http.StatusOK {
+		t.Errorf("PUT /:/prefs?ButlerEndHour=6: %d %s; want 200", resp.StatusCode, body)
+	}
+	if code := s.stop(t); code != 0 {
+		t.Errorf("run returned %d; stderr:\n%s", code, s.stderr)
+	}
+
+	// A bad fixed setting stops a first start before anything is created.
+	writeFile(t, cfgPath, "settings:\n  ButlerStartHour: 24\n  ButlerTimeZon: UTC\n", 0o600)
+	fresh := filepath.Join(tmp, "fresh")
+	code, _, stderr := runCmd(t, nil, "serve", "--addr", "127.0.0.1:0", "--data-dir", fresh, "--config", cfgPath)
+	if code != 2 {
+		t.Fatalf("bad fixed settings: exit %d, want 2; stderr:\n%s", code, stderr)
+	}
+	mustContain(t, "stderr", stderr, cfgPath+":2: settings.ButlerStartHour: 24 is out of range; use 0..23")
+	mustContain(t, "stderr", stderr, cfgPath+":3: settings.ButlerTimeZon: unknown setting (did you mean ButlerTimeZone?)")
+	if _, err := os.Stat(fresh); err == nil {
+		t.Error("the data directory was made although the config's settings are wrong")
+	}
+}

@@ -171,6 +171,8 @@ type Task struct {
 type Exec struct {
 	// Argv is the program, an absolute path, and its arguments.
 	Argv Argv `yaml:"argv"`
+	// ArgvLine is the line of argv's value in the file.
+	ArgvLine int `yaml:"-"`
 	// Dir is the absolute working directory; empty means Butler's own.
 	Dir Path `yaml:"dir" want:"the working directory"`
 	// Env holds the variables added to the program's minimal environment,

@@ -220,7 +220,7 @@ tasks:
 		UpdateFeed: &UpdateFeed{URL: URL{"https://example.invalid/feed.json", 7}, Line: 7},
 		Tasks: Tasks{
 			{Name: "RefreshLibraries", Line: 9, HTTP: &HTTP{Method: "GET", URL: RequestURL{"http://127.0.0.1:32400/library/sections/all/refresh", 11}}},
-			{Name: "Nightly", Line: 12, Exec: &Exec{Argv: Argv{"/usr/local/bin/nightly.sh"}, Grace: Duration{Duration: 10 * time.Second}}},
+			{Name: "Nightly", Line: 12, Exec: &Exec{Argv: Argv{"/usr/local/bin/nightly.sh"}, ArgvLine: 14, Grace: Duration{Duration: 10 * time.Second}}},
 		},
 	}
 	if !reflect.DeepEqual(f, want) {
@@ -314,7 +314,7 @@ tasks:
 	}
 	n := f.Tasks[1]
 	wantExec := &Exec{
-		Argv: Argv{"/bin/nightly", "--fast", "a b", "$HOME"}, Dir: Path{"/tmp", 38},
+		Argv: Argv{"/bin/nightly", "--fast", "a b", "$HOME"}, ArgvLine: 37, Dir: Path{"/tmp", 38},
 		Env:       Env{"API_KEY=k-456", "EMPTY=", "ZED=last"},
 		TimeLimit: Duration{90 * time.Second, 40}, Grace: Duration{250 * time.Millisecond, 41},
 	}

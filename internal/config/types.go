@@ -718,6 +718,11 @@ func (e *Exec) decode(d *decoder, n *yaml.Node, key, _ string) bool {
 		return false
 	}
 	e.Grace = Duration{Duration: DefaultGrace}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := resolve(n.Content[i]); k.Value == "argv" {
+			e.ArgvLine = resolve(n.Content[i+1]).Line
+		}
+	}
 	before := len(d.errs)
 	given, keysOK := d.object(n, key, e)
 	if keysOK {

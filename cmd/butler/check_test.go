@@ -1,0 +1,178 @@
+package main
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// writeFile writes content to path with mode perm (whatever the umask).
+func writeFile(t *testing.T, path, content string, perm os.FileMode) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), perm); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, perm); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCheckClean checks a config whose every path is there, on a free
+// port and a data directory still to be made: exit 0, "no problems
+// found", and nothing created.
+func TestCheckClean(t *testing.T) {
+	tmp := t.TempDir()
+	prog := filepath.Join(tmp, "nightly.sh")
+	writeFile(t, prog, "#!/bin/sh\nexit 0\n", 0o755)
+	db := filepath.Join(tmp, "plex.db")
+	seedQuietWindow(t, db) // a real SQLite database
+	cache := filepath.Join(tmp, "cache")
+	if err := os.Mkdir(cache, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(tmp, "butler.yaml")
+	writeFile(t, cfgPath, `
+settings:
+  ButlerStartHour: 1
+  ButlerTimeZone: Europe/Berlin
+databases:
+  - {name: plex, path: `+db+`, backup_dir: `+filepath.Join(tmp, "backups", "plex")+`}
+caches:
+  - path: `+cache+`
+tasks:
+  Nightly:
+    exec: {argv: [`+prog+`], dir: `+tmp+`}
+`, 0o600)
+	dataDir := filepath.Join(tmp, "data")
+	code, stdout, stderr := runCmd(t, nil, "check", "--config", cfgPath, "--data-dir", dataDir, "--addr", "127.0.0.1:0")
+	if code != 0 || stdout != "no problems found\n" {
+		t.Fatalf("butler check: exit %d, stdout:\n%s\nstderr:\n%s\nwant 0 and no problems", code, stdout, stderr)
+	}
+	if _, err := os.Stat(dataDir); err == nil {
+		t.Error("butler check created the data directory")
+	}
+	if _, err := os.Stat(filepath.Join(tmp, "backups")); err == nil {
+		t.Error("butler check created a backup directory")
+	}
+}
+
+// TestCheckFindsProblems checks a config with a missing program, a program
+// that is not executable, a missing working directory, a missing database,
+// a cache path that is a file, a bad fixed setting, a data directory others
+// may write into with a token others may read, and a port another program
+// holds: one line each, exit 1.
+func TestCheckFindsProblems(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	busy := ln.Addr().String()
+
+	tmp := t.TempDir()
+	notExec := filepath.Join(tmp, "notexec.sh")
+	writeFile(t, notExec, "#!/bin/sh\n", 0o644)
+	aFile := filepath.Join(tmp, "afile")
+	writeFile(t, aFile, "x", 0o600)
+	dataDir := filepath.Join(tmp, "data")
+	if err := os.Mkdir(dataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dataDir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dataDir, "token"), "0123456789abcdef\n", 0o644)
+	cfgPath := filepath.Join(tmp, "butler.yaml")
+	writeFile(t, cfgPath, `settings:
+  ButlerStartHour: 25
+databases:
+  - {name: plex, path: `+filepath.Join(tmp, "missing.db")+`}
+caches:
+  - path: `+aFile+`
+tasks:
+  Typo:
+    exec: {argv: [/usr/local/bin/no-such-program-butler]}
+  NotExec:
+    exec:
+      argv: [`+notExec+`]
+      dir: `+filepath.Join(tmp, "nodir")+`
+`, 0o600)
+
+	code, stdout, _ := runCmd(t, nil, "check", "--config", cfgPath, "--data-dir", dataDir, "--addr", busy)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1; stdout:\n%s", code, stdout)
+	}
+	want := []string{
+		"cannot listen on " + busy + ": the port is in use",
+		cfgPath + ":2: settings.ButlerStartHour: 25 is out of range; use 0..23",
+		cfgPath + ":9: tasks.Typo.exec.argv[0]: /usr/local/bin/no-such-program-butler: no such file or directory; the task would fail when it runs",
+		cfgPath + ":12: tasks.NotExec.exec.argv[0]: " + notExec + " is not executable by this user (mode -rw-r--r--)",
+		cfgPath + ":13: tasks.NotExec.exec.dir: working directory " + filepath.Join(tmp, "nodir") + ": no such file or directory",
+		cfgPath + ":4: databases[0].path: " + filepath.Join(tmp, "missing.db") + ": no such file or directory",
+		cfgPath + ":6: caches[0].path: cache directory " + aFile + " is not a directory; CleanOldCacheFiles will skip it",
+		"data directory " + dataDir + " has mode 0777: other users may write into it; chmod 700 it",
+		filepath.Join(dataDir, "token") + " has mode 0644: other users may read it; chmod 600 it",
+	}
+	got := lines(stdout)
+	for _, w := range want {
+		found := false
+		for _, l := range got {
+			found = found || strings.HasPrefix(l, w)
+		}
+		if !found {
+			t.Errorf("no line begins %q; stdout:\n%s", w, stdout)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d lines, want %d (one per problem):\n%s", len(got), len(want), stdout)
+	}
+}
+
+// TestCheckConfigErrors reports every problem of a config that does not
+// parse, exit 1, and a damaged database.
+func TestCheckConfigErrors(t *testing.T) {
+	tmp := t.TempDir()
+	cfgPath := filepath.Join(tmp, "butler.yaml")
+	writeFile(t, cfgPath, "adr: x\nlog_level: loud\n", 0o600)
+	code, stdout, _ := runCmd(t, nil, "check", "--config", cfgPath, "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(tmp, "d"))
+	if code != 1 || len(lines(stdout)) != 2 {
+		t.Fatalf("exit %d, stdout:\n%s\nwant 1 and two lines", code, stdout)
+	}
+	mustContain(t, "stdout", stdout, cfgPath+":1: adr: unknown key (did you mean addr?)")
+	mustContain(t, "stdout", stdout, cfgPath+`:2: log_level: "loud" is not a log level`)
+
+	dataDir := filepath.Join(tmp, "data")
+	if err := os.Mkdir(dataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dataDir, "butler.db"), strings.Repeat("not a database ", 300), 0o600)
+	code, stdout, _ = runCmd(t, nil, "check", "--addr", "127.0.0.1:0", "--data-dir", dataDir)
+	if code != 1 {
+		t.Fatalf("damaged database: exit %d, stdout:\n%s", code, stdout)
+	}
+	mustContain(t, "stdout", stdout, "database "+filepath.Join(dataDir, "butler.db")+": ")
+	mustContain(t, "stdout", stdout, "not a SQLite database")
+}
+
+// TestCheckClock reports a clock set before the program was built, and
+// a TZ that names no zone.
+func TestCheckClock(t *testing.T) {
+	built := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	cfg := serveConfig{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Database: filepath.Join(t.TempDir(), "b.db"), file: emptyConfigFile()}
+	env := checkEnv{getenv: func(string) string { return "" }, now: func() time.Time { return built.Add(-time.Hour) }, built: built}
+	problems := runChecks(t.Context(), cfg, env)
+	if len(problems) != 1 || !strings.HasPrefix(problems[0], "clock: the system clock says 2026-11-01T11:00:00Z, before this program was built (2026-11-01T12:00:00Z)") {
+		t.Errorf("problems = %q, want one about the clock", problems)
+	}
+	env.now = func() time.Time { return built.Add(time.Hour) }
+	if problems := runChecks(t.Context(), cfg, env); len(problems) != 0 {
+		t.Errorf("a clock after the build: problems %q", problems)
+	}
+	env.getenv = func(k string) string { return map[string]string{"TZ": "Mars/Olympus"}[k] }
+	if problems := runChecks(t.Context(), cfg, env); len(problems) != 1 || !strings.HasPrefix(problems[0], "time zone: TZ=Mars/Olympus names no zone") {
+		t.Errorf("TZ=Mars/Olympus: problems %q, want one about the zone", problems)
+	}
+}
