@@ -1,0 +1,123 @@
+package sqlstore
+
+import (
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/schedule"
+)
+
+// TestNanos: instants are stored as Unix nanoseconds, the zero time as 0,
+// and read back equal.
+func TestNanos(t *testing.T) {
+	if nanos(time.Time{}) != 0 || !fromNanos(0).IsZero() {
+		t.Fatalf("the zero time: nanos %d, back %v", nanos(time.Time{}), fromNanos(0))
+	}
+	for _, tm := range []time.Time{
+		time.Date(2026, 11, 30, 2, 0, 0, 123456789, time.UTC),
+		time.Date(1969, 12, 31, 23, 59, 59, 0, time.UTC), // before the epoch
+		time.Date(2026, 3, 29, 2, 30, 0, 0, time.FixedZone("CEST", 2*3600)),
+	} {
+		if back := fromNanos(nanos(tm)); !back.Equal(tm) {
+			t.Errorf("%v read back as %v", tm, back)
+		}
+	}
+}
+
+// TestDays: butler days are stored as their text, "" for none, and a
+// value that is not a day reads as none.
+func TestDays(t *testing.T) {
+	d, err := schedule.ParseDay("2026-11-30")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := dayString(d); s != "2026-11-30" || parseDay(s) != d {
+		t.Fatalf("day %v stored as %q, read back as %v", d, s, parseDay(s))
+	}
+	if dayString(schedule.Day{}) != "" || !parseDay("").IsZero() || !parseDay("30/11/2026").IsZero() {
+		t.Fatalf("no day: stored %q, read back %v and %v", dayString(schedule.Day{}), parseDay(""), parseDay("30/11/2026"))
+	}
+}
+
+// TestRunsQuery: each field of a filter adds its condition and argument,
+// in one order; the limit is 50 when none is given; the page is newest
+// first.
+func TestRunsQuery(t *testing.T) {
+	q, args := runsQuery(butler.RunFilter{})
+	if strings.Contains(q, "WHERE") || !strings.HasSuffix(q, " ORDER BY id DESC LIMIT ?") || !reflect.DeepEqual(args, []any{50}) {
+		t.Fatalf("empty filter: %q %v", q, args)
+	}
+	since := time.Date(2026, 11, 30, 2, 0, 0, 0, time.UTC)
+	before := since.Add(time.Hour)
+	q, args = runsQuery(butler.RunFilter{Task: butler.TaskBackupDatabase, Outcome: butler.OutcomeFailed,
+		Since: since, Before: before, BeforeID: 42, Limit: 7})
+	wantWhere := " WHERE task = ? AND outcome = ? AND id IN (SELECT id FROM butler_run WHERE created_at >= ?) AND created_at < ? AND id < ? ORDER BY id DESC LIMIT ?"
+	if !strings.HasSuffix(q, wantWhere) {
+		t.Errorf("query %q\nwant it to end %q", q, wantWhere)
+	}
+	wantArgs := []any{"BackupDatabase", "failed", since.UnixNano(), before.UnixNano(), int64(42), 7}
+	if !reflect.DeepEqual(args, wantArgs) {
+		t.Errorf("args %#v, want %#v", args, wantArgs)
+	}
+	if got, want := strings.Count(q, "?"), len(args); got != want {
+		t.Errorf("%d placeholders for %d arguments", got, want)
+	}
+}
+
+// TestFinishRunSQL: one placeholder per state to finish from, after the
+// ten of the values.
+func TestFinishRunSQL(t *testing.T) {
+	for n := 1; n <= 4; n++ {
+		q := finishRunSQL(n)
+		if got := strings.Count(q, "?"); got != 10+n {
+			t.Errorf("finishRunSQL(%d) has %d placeholders, want %d", n, got, 10+n)
+		}
+		if !strings.HasSuffix(q, "state IN ("+strings.TrimSuffix(strings.Repeat("?, ", n), ", ")+")") {
+			t.Errorf("finishRunSQL(%d) = %q", n, q)
+		}
+	}
+}
+
+// TestAnalysisRoundTrip: a media analysis is stored as JSON and read back
+// whole; a body that is not one is an error that says so.
+func TestAnalysisRoundTrip(t *testing.T) {
+	a := butler.MediaAnalysis{
+		Container: "matroska,webm", Duration: 2*time.Hour + 3*time.Millisecond, BitRate: 12_000_000, Title: "A film",
+		Streams: []butler.MediaStream{
+			{Index: 0, Type: "video", Codec: "hevc", Profile: "Main 10", Default: true},
+			{Index: 1, Type: "audio", Codec: "aac", Language: "eng", Title: "Stereo"},
+		},
+		Chapters: []butler.MediaChapter{{Start: 0, End: time.Minute, Title: "Opening"}, {Start: time.Minute, End: 2 * time.Hour}},
+	}
+	body, err := encodeAnalysis(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := decodeAnalysis(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back, a) {
+		t.Errorf("read back %+v\nwant %+v", back, a)
+	}
+	if _, err := decodeAnalysis("{not json"); err == nil || !strings.Contains(err.Error(), "decode stored media analysis") {
+		t.Errorf("a damaged body: %v", err)
+	}
+	empty, err := encodeAnalysis(butler.MediaAnalysis{})
+	if err != nil || slices.Contains([]string{"", "null"}, empty) {
+		t.Errorf("an empty analysis is stored as %q, %v", empty, err)
+	}
+}
+
+// TestPageSize: a page of media items is 1000 unless a size is given.
+func TestPageSize(t *testing.T) {
+	for n, want := range map[int]int{0: defaultMediaPage, -5: defaultMediaPage, 1: 1, 250: 250} {
+		if got := pageSize(n); got != want {
+			t.Errorf("pageSize(%d) = %d, want %d", n, got, want)
+		}
+	}
+}
