@@ -120,6 +120,9 @@ func TestDockerfile(t *testing.T) {
 	if err != nil || host != "0.0.0.0" {
 		t.Errorf("BUTLER_ADDR %q: want 0.0.0.0:PORT, reachable through the published port", env["BUTLER_ADDR"])
 	}
+	if _, def, _ := net.SplitHostPort(defaultAddr); port != def {
+		t.Errorf("the container listens on port %s, not Butler's default %s", port, def)
+	}
 	if expose != port {
 		t.Errorf("EXPOSE %q, but BUTLER_ADDR listens on port %q", expose, port)
 	}
