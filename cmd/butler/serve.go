@@ -51,6 +51,9 @@ type serveConfig struct {
 	// NewDatabase moves a damaged SQLite database aside and starts with a
 	// new one (flag and environment only).
 	NewDatabase bool
+	// DatabasePasswordFile holds the PostgreSQL password, which is then
+	// kept off the URL (flag and environment only).
+	DatabasePasswordFile string
 	// file is the parsed config file (empty without --config).
 	file *config.File
 	// getenv reads the environment (TZ for the host's zone).
@@ -77,7 +80,8 @@ func newServeCmd(getenv func(string) string, stderr io.Writer) *cobra.Command {
 Settings come from flags, then BUTLER_* environment variables (BUTLER_ADDR,
 BUTLER_DATA_DIR, BUTLER_DATABASE, BUTLER_TOKEN, BUTLER_TOKEN_FILE,
 BUTLER_CONFIG, BUTLER_LOG_LEVEL, BUTLER_NODE, BUTLER_METRICS_PUBLIC,
-BUTLER_NEW_DATABASE), then the YAML config file, then defaults.
+BUTLER_NEW_DATABASE, BUTLER_DATABASE_PASSWORD_FILE), then the YAML config
+file, then defaults.
 
 Before it creates anything (the data directory, the token, the database)
 it checks what can fail: the config file, the port, the settings the file
@@ -106,6 +110,7 @@ a token it generates is stored in <data-dir>/token (0600), never printed
 	f.StringVar(&configPath, "config", "", "YAML config file")
 	f.StringVar(&flags.Node, "node", "", "this server's name in a cluster (default <host>-<port>)")
 	f.BoolVar(&flags.MetricsPublic, "metrics-public", false, "serve /metrics without the token")
+	f.StringVar(&flags.DatabasePasswordFile, "database-password-file", "", "read the PostgreSQL password from this file, so that it is on no command line (env BUTLER_DATABASE_PASSWORD_FILE)")
 	f.BoolVar(&flags.NewDatabase, "new-database", false, "when the SQLite database is damaged, move it aside (<name>.damaged-<time>) and start with a new one (env BUTLER_NEW_DATABASE)")
 	return cmd
 }
@@ -181,12 +186,48 @@ func resolveConfig(cmd *cobra.Command, flags serveConfig, configPath string, get
 	case cfg.Database == "":
 		cfg.Database = filepath.Join(cfg.DataDir, "butler.db")
 	case isPostgres(cfg.Database):
+		pwFile := getenv("BUTLER_DATABASE_PASSWORD_FILE")
+		if cmd.Flags().Changed("database-password-file") {
+			pwFile = flags.DatabasePasswordFile
+		}
+		if pwFile != "" {
+			if cfg.Database, err = withPasswordFile(cfg.Database, pwFile); err != nil {
+				return cfg, err
+			}
+		}
 	case strings.HasPrefix(cfg.Database, "sqlite://"):
 		cfg.Database = strings.TrimPrefix(cfg.Database, "sqlite://")
 	case strings.Contains(cfg.Database, "://"):
 		return cfg, usageErr("--database %q: want a SQLite file (a path such as /var/lib/butler/butler.db, or sqlite:///var/lib/butler/butler.db) or a PostgreSQL URL (postgres://USER@HOST:5432/DATABASE)", redact(cfg.Database))
 	}
 	return cfg, nil
+}
+
+// withPasswordFile returns the PostgreSQL URL dsn with the password read
+// from file (its first line), which must not hold one already.
+func withPasswordFile(dsn, file string) (string, error) {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "", usageErr("--database: %q is not a URL", redact(dsn))
+	}
+	if _, has := u.User.Password(); has {
+		return "", usageErr("--database %s holds a password and a password file is given (%s): give the password in one place, the file", redact(dsn), file)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", usageErr("database password file %s: %v", file, errors.Unwrap(err))
+	}
+	pw, _, _ := strings.Cut(string(b), "\n")
+	pw = strings.TrimSuffix(pw, "\r")
+	if pw == "" {
+		return "", usageErr("database password file %s is empty; want the password on its first line", file)
+	}
+	user := ""
+	if u.User != nil {
+		user = u.User.Username()
+	}
+	u.User = url.UserPassword(user, pw)
+	return u.String(), nil
 }
 
 // resolveToken returns the token given by --token, --token-file,

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/internal/pgtest"
 	"github.com/plexbutler/butler/store/sqlite"
 )
 
@@ -525,5 +526,60 @@ func TestServeFixedSettings(t *testing.T) {
 	mustContain(t, "stderr", stderr, cfgPath+":3: settings.ButlerTimeZon: unknown setting (did you mean ButlerTimeZone?)")
 	if _, err := os.Stat(fresh); err == nil {
 		t.Error("the data directory was made although the config's settings are wrong")
+	}
+}
+
+// TestServeDatabasePasswordFile keeps the PostgreSQL password off the
+// command line and the environment: --database-password-file and
+// BUTLER_DATABASE_PASSWORD_FILE put the file's first line in the URL, the
+// password shows in no output, and a URL that holds a password already, an
+// empty file or a missing one are refused before anything is created.
+func TestServeDatabasePasswordFile(t *testing.T) {
+	tmp := t.TempDir()
+	pwFile := filepath.Join(tmp, "pw")
+	writeFile(t, pwFile, "s3cret-pw\n", 0o600)
+	got, err := withPasswordFile("postgres://butler@db.example:5432/butler?sslmode=disable", pwFile)
+	if want := "postgres://butler:s3cret-pw@db.example:5432/butler?sslmode=disable"; err != nil || got != want {
+		t.Errorf("withPasswordFile = %q, %v; want %q", got, err, want)
+	}
+	empty := filepath.Join(tmp, "empty")
+	writeFile(t, empty, "\n", 0o600)
+	for _, c := range []struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{map[string]string{"BUTLER_DATABASE": "postgres://butler:inline@127.0.0.1:1/butler"}, []string{"--database-password-file", pwFile}, "holds a password and a password file is given"},
+		{map[string]string{"BUTLER_DATABASE": "postgres://butler@127.0.0.1:1/butler", "BUTLER_DATABASE_PASSWORD_FILE": empty}, nil, "database password file " + empty + " is empty"},
+		{map[string]string{"BUTLER_DATABASE": "postgres://butler@127.0.0.1:1/butler"}, []string{"--database-password-file", filepath.Join(tmp, "absent")}, "database password file " + filepath.Join(tmp, "absent") + ": no such file"},
+	} {
+		dataDir := filepath.Join(t.TempDir(), "data")
+		code, _, stderr := runCmd(t, c.env, append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir}, c.args...)...)
+		if code != 2 || !strings.Contains(stderr, c.want) {
+			t.Errorf("%v %v: exit %d, stderr %q; want 2 and %q", c.env, c.args, code, stderr, c.want)
+		}
+		if strings.Contains(stderr, "inline") || strings.Contains(stderr, "s3cret") {
+			t.Errorf("stderr shows a password: %q", stderr)
+		}
+		if _, err := os.Stat(dataDir); err == nil {
+			t.Error("the data directory was created")
+		}
+	}
+
+	// A real server (PostgreSQL's trust authentication takes any password).
+	if testing.Short() {
+		t.Skip("PostgreSQL part skipped in -short mode")
+	}
+	url := pgtest.Database(t)
+	s := startInProc(t, map[string]string{"BUTLER_DATABASE": url, "BUTLER_DATABASE_PASSWORD_FILE": pwFile},
+		"--addr", "127.0.0.1:0", "--data-dir", filepath.Join(tmp, "data"), "--token", "pg-token-1234")
+	if resp, _ := do(t, http.MethodGet, s.url("/butler"), "pg-token-1234"); resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /butler: %d, want 200", resp.StatusCode)
+	}
+	if code := s.stop(t); code != 0 {
+		t.Errorf("run returned %d; stderr:\n%s", code, s.stderr)
+	}
+	if strings.Contains(s.stderr.String(), "s3cret") {
+		t.Errorf("the server's output shows the password:\n%s", s.stderr)
 	}
 }
