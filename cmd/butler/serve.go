@@ -355,6 +355,13 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	if err := prepareDataDir(cfg.DataDir); err != nil {
 		return &exitError{2, err}
 	}
+	for _, p := range checkDataDir(cfg.DataDir) {
+		logger.WarnContext(ctx, "butler: "+p)
+	}
+	if built := buildTime(); !built.IsZero() && time.Now().Before(built) {
+		logger.WarnContext(ctx, "butler: the system clock is earlier than this program's build; the maintenance window and the history follow it: set the clock",
+			slog.Time("clock", time.Now()), slog.Time("built", built))
+	}
 	unlock, err := lockDataDir(cfg.DataDir)
 	if err != nil {
 		return &exitError{2, err}

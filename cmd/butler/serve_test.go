@@ -583,3 +583,22 @@ func TestServeDatabasePasswordFile(t *testing.T) {
 		t.Errorf("the server's output shows the password:\n%s", s.stderr)
 	}
 }
+
+// TestServeWarnsOfOpenDataDir starts the server on a data directory
+// others may write into: it starts, and logs the problem butler check
+// reports.
+func TestServeWarnsOfOpenDataDir(t *testing.T) {
+	dataDir := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(dataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dataDir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	s := startInProc(t, nil, "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--token", "open-token-123")
+	if code := s.stop(t); code != 0 {
+		t.Errorf("run returned %d; stderr:\n%s", code, s.stderr)
+	}
+	mustContain(t, "stderr", s.stderr.String(), "level=WARN")
+	mustContain(t, "stderr", s.stderr.String(), "data directory "+dataDir+" has mode 0777: other users may write into it; chmod 700 it")
+}
