@@ -61,7 +61,7 @@ func CheckToken(token string) error {
 // keys; the want tags say what a key takes, in messages.
 type File struct {
 	// Path is the file's path, as given to Parse or Load.
-	Path string `yaml:"-"`
+	Path string
 
 	// The server's own keys; "" when not set.
 	Addr         Addr     `yaml:"addr"`
@@ -119,7 +119,7 @@ type Database struct {
 	// default (5 s).
 	LockTimeout Duration `yaml:"lock_timeout"`
 	// Line is the entry's line in the file.
-	Line int `yaml:"-"`
+	Line int
 }
 
 // Cache is an entry of caches.
@@ -133,7 +133,7 @@ type Cache struct {
 	// zero means no cap.
 	MaxSize Size `yaml:"max_size"`
 	// Line is the entry's line in the file.
-	Line int `yaml:"-"`
+	Line int
 }
 
 // UpdateFeed is the update_feed section.
@@ -141,14 +141,14 @@ type UpdateFeed struct {
 	// URL is the JSON feed's absolute http or https URL.
 	URL URL `yaml:"url"`
 	// Line is the section's line in the file.
-	Line int `yaml:"-"`
+	Line int
 }
 
 // Task is an entry of tasks: a task name bound to an action, with the
 // catalog fields the file sets.
 type Task struct {
 	// Name is the task's name: a Plex task name or a new one.
-	Name string `yaml:"-"`
+	Name string
 	// Exactly one of Exec and HTTP is set.
 	Exec *Exec `yaml:"exec"`
 	HTTP *HTTP `yaml:"http"`
@@ -164,7 +164,7 @@ type Task struct {
 	Description     Label `yaml:"description" want:"a description"`
 	StopAtWindowEnd *Bool `yaml:"stop_at_window_end"`
 	// Line is the line of the task's name in the file.
-	Line int `yaml:"-"`
+	Line int
 }
 
 // Exec is a task's exec section: a program to run, without a shell.
@@ -172,7 +172,7 @@ type Exec struct {
 	// Argv is the program, an absolute path, and its arguments.
 	Argv Argv `yaml:"argv"`
 	// ArgvLine is the line of argv's value in the file.
-	ArgvLine int `yaml:"-"`
+	ArgvLine int
 	// Dir is the absolute working directory; empty means Butler's own.
 	Dir Path `yaml:"dir" want:"the working directory"`
 	// Env holds the variables added to the program's minimal environment,
