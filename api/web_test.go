@@ -144,13 +144,22 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Errorf("the page lists %d tasks, the server %d", len(tasks), len(s.m.Tasks()))
 	}
 
+	// Only the actions that make sense now: a task that is not running
+	// has Start and no Stop.
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('tr[data-task="BackupDatabase"] button.stop').length`)); err != nil || n != 0 {
+		t.Errorf("a task that is not running offers %d Stop buttons (%v), want none", n, err)
+	}
 	do("press Start", chromedp.Click(chromedp.CSS(startButton)))
 	wait(t, b.entered, "the task started from the page")
 
 	// The activity shows up with the progress the task reported (10).
 	const activity = `#activities li[data-task="BackupDatabase"]`
 	do("see the activity", chromedp.WaitVisible(chromedp.CSS(activity+` progress[value="10"]`)))
-	if status := text("read the status line", chromedp.Text(chromedp.CSS(`#status`))); !strings.Contains(status, "Started BackupDatabase: started") {
+	do("see the task's Stop", chromedp.WaitVisible(chromedp.CSS(`tr[data-task="BackupDatabase"] button.stop`)))
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('tr[data-task="BackupDatabase"] button.start').length`)); err != nil || n != 0 {
+		t.Errorf("a running task offers %d Start buttons (%v), want none", n, err)
+	}
+	if status := text("read the status line", chromedp.Text(chromedp.CSS(`#status`))); status != "Started BackupDatabase." {
 		t.Errorf("status after Start = %q, want the outcome the server answered", status)
 	}
 
@@ -487,4 +496,76 @@ func TestDashboardPhoneInChromium(t *testing.T) {
 			t.Errorf("button %q on the row of %s does not name it", name, task)
 		}
 	}
+}
+
+// TestDashboardLiveUpdatesInChromium: progress updates change the bars in
+// place (the focused Stop button stays the same, focused element through
+// them), starting a task from the keyboard leaves the focus on the Stop
+// button that replaces its Start, and a task that is not due offers "Run
+// now", which runs it.
+func TestDashboardLiveUpdatesInChromium(t *testing.T) {
+	s := newServer(t)
+	ctx := browser(t)
+	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	do("sign in", chromedp.Navigate(s.URL+"/web"), chromedp.SendKeys(chromedp.CSS(`#token`), token), chromedp.Click(chromedp.CSS(`#signin-submit`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-task="OptimizeDatabase"] button.start`)))
+
+	// From the keyboard: Enter on OptimizeDatabase's Start.
+	do("press Enter on Start", chromedp.Focus(chromedp.CSS(`tr[data-task="OptimizeDatabase"] button.start`)), chromedp.KeyEvent("\r"))
+	wait(t, s.actions[butler.TaskOptimizeDatabase].entered, "the task started from the keyboard")
+	do("see its Stop", chromedp.WaitVisible(chromedp.CSS(`tr[data-task="OptimizeDatabase"] button.stop`)))
+	if focused, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.activeElement.getAttribute('aria-label') || document.activeElement.tagName`)); err != nil || focused != "Stop OptimizeDatabase" {
+		t.Errorf("after starting from the keyboard the focus is on %q (%v), want the row's Stop", focused, err)
+	}
+
+	// Progress without pause: the focused Stop button of the activity stays
+	// the same element, and focused, through many updates.
+	b := s.actions[butler.TaskBackupDatabase]
+	b.ticking.Store(true)
+	s.do(t, req{method: "POST", path: "/butler/BackupDatabase?force=1"})
+	wait(t, b.entered, "the ticking task")
+	const stop = `#activities li[data-task="BackupDatabase"] button.stop`
+	do("focus the activity's Stop", chromedp.WaitVisible(chromedp.CSS(stop)), chromedp.Focus(chromedp.CSS(stop)))
+	kept, err := chromedp.Run(ctx, chromedp.Evaluate[string](`new Promise((resolve) => {
+		const btn = document.activeElement;
+		const bar = document.querySelector('#activities li[data-task="BackupDatabase"] progress');
+		const seen = new Set();
+		const deadline = performance.now() + 10000;
+		const look = () => {
+			seen.add(bar.value);
+			if (seen.size >= 5 || performance.now() > deadline) {
+				resolve(seen.size + ' values, focus kept: ' + (document.activeElement === btn && btn.isConnected && bar.isConnected));
+				return;
+			}
+			requestAnimationFrame(look);
+		};
+		look();
+	})`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kept != "5 values, focus kept: true" {
+		t.Errorf("through progress updates: %s; want 5 values and the focus kept on the same button", kept)
+	}
+
+	// A task that has just succeeded is not due: its row offers "Run now",
+	// which starts it anyway.
+	b.ticking.Store(false)
+	b.release <- struct{}{}
+	if err := <-b.ended; err != nil {
+		t.Fatalf("the released run ended with %v", err)
+	}
+	const runNow = `tr[data-task="BackupDatabase"] button.force`
+	do("see Run now", chromedp.WaitVisible(chromedp.CSS(runNow)))
+	if label, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('`+runNow+`').getAttribute('aria-label')`)); err != nil || label != "Run BackupDatabase now, though it is not due" {
+		t.Errorf("Run now's name %q (%v)", label, err)
+	}
+	do("press Run now", chromedp.Click(chromedp.CSS(runNow)))
+	wait(t, b.entered, "the not-due task run now")
+	do("see it started", chromedp.WaitVisible(chromedp.Search(`//p[@id="status" and .="Started BackupDatabase."]`)))
 }

@@ -68,11 +68,103 @@ function when(s) {
   return isNaN(d) ? s : d.toLocaleString();
 }
 
+// startTask starts a task (now, with force, even though it is not due)
+// and says what the server did, in words.
+async function startTask(name, force) {
+  try {
+    const r = await fetch('/butler/' + encodeURIComponent(name) + (force ? '?force=1' : ''), { method: 'POST', headers: { 'Accept': 'application/json' } });
+    signedOut(r);
+    const outcome = r.headers.get('X-Butler-Outcome');
+    const reason = r.headers.get('X-Butler-Reason') || '';
+    const at = r.headers.get('X-Butler-Run-At');
+    if (!r.ok) throw new Error('Could not start ' + name + ': ' + (reason || r.status + ' ' + r.statusText) + '.');
+    const words = {
+      started: 'Started ' + name + '.',
+      scheduled: name + ' is scheduled' + (at ? ' for ' + when(at) : '') + (reason ? ' (' + reason + ')' : '') + '.',
+      queued: name + ' is queued: it starts when a place is free.',
+      skipped: name + ' did not start: ' + reason + '. Use “Run now” to run it anyway.',
+      running: name + ' is already running.',
+    };
+    say(words[outcome] || 'Started ' + name + ': ' + outcome + '.', true);
+  } catch (e) {
+    say(e.message);
+  }
+  refresh();
+}
+
+// stopTask stops a task's run (by task name, or path for an activity) and
+// says what the server did, in words.
+async function stopTask(name, path) {
+  try {
+    const r = await fetch(path || '/butler/' + encodeURIComponent(name), { method: 'DELETE', headers: { 'Accept': 'application/json' } });
+    signedOut(r);
+    if (r.status === 404) {
+      say(name + ' was not running.', true);
+    } else if (!r.ok) {
+      throw new Error('Could not stop ' + name + ': ' + (r.headers.get('X-Butler-Reason') || r.status + ' ' + r.statusText) + '.');
+    } else {
+      const words = {
+        stopped: 'Stopped ' + name + '.',
+        stopping: name + ' is stopping: its work has not ended yet.',
+        removed: 'Removed ' + name + ' from the queue.',
+      };
+      say(words[r.headers.get('X-Butler-Outcome')] || 'Asked ' + name + ' to stop.', true);
+    }
+  } catch (e) {
+    say(e.message);
+  }
+  refresh();
+}
+
+// The last task list and plan, drawn again when what runs changes, and
+// the running tasks with their states as that drawing showed them.
+let lastTasks = [];
+let lastPlan = null;
+let drawnTasks = '';
+
+function runningKey(m) {
+  return [...m].map(([k, v]) => k + ':' + v).sort().join(',');
+}
+
+// running returns the state of each task with a run now: running or
+// stopping.
+function running() {
+  const m = new Map();
+  for (const a of activities.values()) if (a.Context?.taskName) m.set(a.Context.taskName, a.Context.state || 'running');
+  return m;
+}
+
+// keepFocus runs draw, which replaces the children of container, and puts
+// the focus back on the same row's first button if it was in container.
+function keepFocus(container, draw) {
+  const row = container.contains(document.activeElement) ? document.activeElement.closest('[data-task]')?.dataset.task : null;
+  draw();
+  if (row) container.querySelector('[data-task="' + CSS.escape(row) + '"] button:not([disabled])')?.focus();
+}
+
+// renderTasks draws the tasks with only the actions that make sense now:
+// Stop while a task runs, "Run now" when the plan says it is not due,
+// Start otherwise.
 function renderTasks(tasks, plan) {
+  lastTasks = tasks;
+  lastPlan = plan;
   const decisions = new Map((plan?.Task || []).map((p) => [p.name, p]));
+  const now = running();
+  drawnTasks = runningKey(now);
   const rows = tasks.map((t) => {
     const p = decisions.get(t.name);
     const tonight = p ? p.decision.replaceAll('_', ' ') + (p.at ? ' at ' + when(p.at) : '') : '';
+    const state = now.get(t.name);
+    let action;
+    if (state === 'stopping') {
+      action = el('button', { type: 'button', className: 'stop', disabled: true, 'aria-label': 'Stopping ' + t.name }, 'Stopping…');
+    } else if (state) {
+      action = el('button', { type: 'button', className: 'stop', 'aria-label': 'Stop ' + t.name, onclick: () => stopTask(t.name) }, 'Stop');
+    } else if (p?.decision === 'not_due') {
+      action = el('button', { type: 'button', className: 'start force', 'aria-label': 'Run ' + t.name + ' now, though it is not due', onclick: () => startTask(t.name, true) }, 'Run now');
+    } else {
+      action = el('button', { type: 'button', className: 'start', 'aria-label': 'Start ' + t.name, onclick: () => startTask(t.name, false) }, 'Start');
+    }
     return el('tr', { 'data-task': t.name },
       el('td', {}, el('strong', {}, t.title), el('br'), el('span', { class: 'muted' }, t.name)),
       el('td', { 'data-label': 'Every' }, t.interval === 1 ? 'day' : t.interval + ' days'),
@@ -82,29 +174,46 @@ function renderTasks(tasks, plan) {
         title: t.enabled ? 'Runs in the nightly window and with Start all' : 'Disabled for the schedule: only its Start button runs it',
       }, t.enabled ? 'yes' : 'no'),
       el('td', { 'data-label': 'Tonight' }, tonight),
-      el('td', { class: 'actions' },
-        el('button', { type: 'button', className: 'start', 'aria-label': 'Start ' + t.name, onclick: () => act('POST', '/butler/' + encodeURIComponent(t.name), 'Started ' + t.name + '.') }, 'Start'),
-        ' ',
-        el('button', { type: 'button', className: 'stop', 'aria-label': 'Stop ' + t.name, onclick: () => act('DELETE', '/butler/' + encodeURIComponent(t.name), 'Asked ' + t.name + ' to stop.') }, 'Stop')));
+      el('td', { class: 'actions' }, action));
   });
-  $('tasks').replaceChildren(...rows);
+  keepFocus($('tasks'), () => $('tasks').replaceChildren(...rows));
   $('window').textContent = plan ? '(window ' + when(plan.open) + ' – ' + when(plan.close) + ')' : '';
 }
 
+// activitiesDrawn names the runs drawn and their states: a progress
+// update of the same runs changes their bars and subtitles in place, so
+// that nothing a keyboard or a screen reader is on is rebuilt.
+let activitiesDrawn = '';
+
 function renderActivities() {
-  const items = [...activities.values()].map((a) => {
+  const list = [...activities.values()];
+  const key = list.map((a) => a.uuid + ':' + (a.Context?.state || '')).join(',');
+  if (key === activitiesDrawn) {
+    for (const a of list) {
+      const li = $('activities').querySelector('li[data-uuid="' + CSS.escape(a.uuid) + '"]');
+      const bar = li?.querySelector('progress');
+      if (bar && a.progress >= 0) bar.value = a.progress;
+      else if (bar) bar.removeAttribute('value'); // unknown: indeterminate
+      const sub = li?.querySelector('.subtitle');
+      if (sub) sub.textContent = a.subtitle || '';
+    }
+    return;
+  }
+  activitiesDrawn = key;
+  const items = list.map((a) => {
     const task = a.Context?.taskName || a.title;
     const progress = a.progress >= 0 ? el('progress', { max: 100, value: a.progress, 'aria-label': 'Progress of ' + task })
-      : el('progress', { 'aria-label': 'Progress of ' + task });
+      : el('progress', { max: 100, 'aria-label': 'Progress of ' + task });
     return el('li', { 'data-uuid': a.uuid, 'data-task': a.Context?.taskName || '' },
-      el('span', {}, el('strong', {}, a.title), el('br'), el('span', { class: 'muted' }, a.subtitle)),
+      el('span', {}, el('strong', {}, a.title), el('br'), el('span', { class: 'muted subtitle' }, a.subtitle)),
       progress,
       a.Context?.state === 'stopping'
         ? el('button', { type: 'button', className: 'stop', disabled: true, 'aria-label': 'Stopping ' + task, title: 'Told to stop; waiting for its work to end' }, 'Stopping…')
-        : el('button', { type: 'button', className: 'stop', 'aria-label': 'Stop ' + task, onclick: () => act('DELETE', '/activities/' + a.uuid, 'Asked ' + a.title + ' to stop.') }, 'Stop'));
+        : el('button', { type: 'button', className: 'stop', 'aria-label': 'Stop ' + task, onclick: () => stopTask(task, '/activities/' + a.uuid) }, 'Stop'));
   });
-  $('activities').replaceChildren(...items);
+  keepFocus($('activities'), () => $('activities').replaceChildren(...items));
   $('no-activities').hidden = items.length > 0;
+  if (runningKey(running()) !== drawnTasks) renderTasks(lastTasks, lastPlan);
 }
 
 function renderRuns(runs) {
