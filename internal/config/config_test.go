@@ -529,3 +529,21 @@ func TestParsePlexURL(t *testing.T) {
 		t.Errorf("a bad plex_url: %v\nwant %s", err, want)
 	}
 }
+
+// TestEveryKeyDecodes checks that the type of every key of every section
+// decodes itself (object would panic on one that does not).
+func TestEveryKeyDecodes(t *testing.T) {
+	valueType := reflect.TypeFor[value]()
+	for _, s := range []any{&File{}, &Database{}, &Cache{}, &UpdateFeed{}, &Task{}, &Exec{}, &HTTP{}} {
+		st := reflect.TypeOf(s).Elem()
+		for _, f := range keysOf(st) {
+			ft := st.Field(f.index).Type
+			if ft.Kind() != reflect.Pointer {
+				ft = reflect.PointerTo(ft)
+			}
+			if !ft.Implements(valueType) {
+				t.Errorf("%s.%s (key %s): %s does not decode itself", st.Name(), st.Field(f.index).Name, f.name, ft)
+			}
+		}
+	}
+}

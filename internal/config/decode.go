@@ -21,12 +21,50 @@ type decoder struct {
 // value is a value of the file: every field of the file's structs has a
 // type that decodes and checks itself. key is the value's path in the
 // file ("tasks.Nightly.exec.grace"); want says what the key takes (its
-// want tag), for messages. decode reports its problems to d and returns
-// whether the value is valid; a null node (an empty value) is handed to
+// want tag), for messages. decode reports its problems to d; the value is
+// valid when it reported none. A null node (an empty value) is handed to
 // decode too, which says whether an empty value is allowed.
+//
+// yaml.v3's own Unmarshaler is not used for the fields: yaml.v3 does not
+// call it for an empty value, and it cannot be told the key's path and
+// description that the messages name. The file as a whole is decoded
+// through it (document.UnmarshalYAML).
 type value interface {
-	decode(d *decoder, n *yaml.Node, key, want string) bool
+	decode(d *decoder, n *yaml.Node, key, want string)
 }
+
+// The types of the file's fields.
+var (
+	_ value = (*Text)(nil)
+	_ value = (*Label)(nil)
+	_ value = (*Addr)(nil)
+	_ value = (*Token)(nil)
+	_ value = (*LogLevel)(nil)
+	_ value = (*Bool)(nil)
+	_ value = (*Keep)(nil)
+	_ value = (*MaxAgeDays)(nil)
+	_ value = (*Interval)(nil)
+	_ value = (*Duration)(nil)
+	_ value = (*Path)(nil)
+	_ value = (*URL)(nil)
+	_ value = (*RequestURL)(nil)
+	_ value = (*Size)(nil)
+	_ value = (*DatabaseName)(nil)
+	_ value = (*Method)(nil)
+	_ value = (*Body)(nil)
+	_ value = (*Statuses)(nil)
+	_ value = (*Argv)(nil)
+	_ value = (*Env)(nil)
+	_ value = (*Header)(nil)
+	_ value = (*Settings)(nil)
+	_ value = (*Databases)(nil)
+	_ value = (*Caches)(nil)
+	_ value = (*UpdateFeed)(nil)
+	_ value = (*Tasks)(nil)
+	_ value = (*Task)(nil)
+	_ value = (*Exec)(nil)
+	_ value = (*HTTP)(nil)
+)
 
 // errf records a problem at n's line.
 func (d *decoder) errf(n *yaml.Node, key, format string, args ...any) {
@@ -145,8 +183,9 @@ func (d *decoder) object(n *yaml.Node, path string, dst any) (given map[string]b
 		} else {
 			target = fv.Addr()
 		}
-		ok := target.Interface().(value).decode(d, p.val, join(path, p.name), fields[i].want)
-		if fv.Kind() == reflect.Pointer && !(ok && isNull(p.val)) {
+		before := len(d.errs)
+		target.Interface().(value).decode(d, p.val, join(path, p.name), fields[i].want)
+		if fv.Kind() == reflect.Pointer && !(len(d.errs) == before && isNull(p.val)) {
 			fv.Set(target) // an empty optional section stays nil
 		}
 	}

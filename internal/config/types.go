@@ -36,116 +36,107 @@ const ExampleAddr = "127.0.0.1:28400"
 // Text is a string value; want describes it in messages.
 type Text string
 
-func (t *Text) decode(d *decoder, n *yaml.Node, key, want string) bool {
-	s, ok := d.str(n, key, want)
+func (t *Text) decode(d *decoder, n *yaml.Node, key, want string) {
+	s, _ := d.str(n, key, want)
 	*t = Text(s)
-	return ok
 }
 
 // Label is a title or description: a string that is not blank.
 type Label string
 
-func (l *Label) decode(d *decoder, n *yaml.Node, key, want string) bool {
+func (l *Label) decode(d *decoder, n *yaml.Node, key, want string) {
 	s, ok := d.str(n, key, want)
 	if ok && strings.TrimSpace(s) == "" {
 		d.errf(n, key, "is blank; give %s or leave the key out", want)
-		return false
+		return
 	}
 	*l = Label(s)
-	return ok
 }
 
 // Addr is a listen address, HOST:PORT.
 type Addr string
 
-func (a *Addr) decode(d *decoder, n *yaml.Node, key, _ string) bool {
+func (a *Addr) decode(d *decoder, n *yaml.Node, key, _ string) {
 	s, ok := d.str(n, key, "HOST:PORT, such as "+ExampleAddr)
 	if !ok {
-		return false
+		return
 	}
 	if _, _, err := net.SplitHostPort(s); err != nil {
 		d.errf(n, key, "%q is not HOST:PORT; use an address such as %s", s, ExampleAddr)
-		return false
+		return
 	}
 	*a = Addr(s)
-	return true
 }
 
 // Token is an access token, at least MinTokenLen characters. Messages
 // never quote it.
 type Token string
 
-func (t *Token) decode(d *decoder, n *yaml.Node, key, _ string) bool {
+func (t *Token) decode(d *decoder, n *yaml.Node, key, _ string) {
 	if n.Kind != yaml.ScalarNode || isNull(n) {
 		d.errf(n, key, "is %s; want the access token, at least %d characters", kindOnly(n), MinTokenLen)
-		return false
+		return
 	}
 	if err := CheckToken(n.Value); err != nil {
 		d.errf(n, key, "%v", err)
-		return false
+		return
 	}
 	*t = Token(n.Value)
-	return true
 }
 
 // LogLevel is debug, info, warn or error, in any case.
 type LogLevel string
 
-func (l *LogLevel) decode(d *decoder, n *yaml.Node, key, _ string) bool {
+func (l *LogLevel) decode(d *decoder, n *yaml.Node, key, _ string) {
 	s, ok := d.str(n, key, "debug, info, warn or error")
 	if !ok {
-		return false
+		return
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(s)); err != nil {
 		d.errf(n, key, "%q is not a log level; use debug, info, warn or error", s)
-		return false
+		return
 	}
 	*l = LogLevel(s)
-	return true
 }
 
 // Bool is true or false (YAML's yes/no/on/off are refused: they read as
 // strings in YAML 1.2).
 type Bool bool
 
-func (b *Bool) decode(d *decoder, n *yaml.Node, key, _ string) bool {
+func (b *Bool) decode(d *decoder, n *yaml.Node, key, _ string) {
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!bool" {
 		var v bool
 		if err := n.Decode(&v); err == nil {
 			*b = Bool(v)
-			return true
+			return
 		}
 	}
 	d.errf(n, key, "is %s; want true or false", describe(n))
-	return false
 }
 
 // Keep is how many backups of a database are kept, 1..MaxKeep.
 type Keep int
 
-func (k *Keep) decode(d *decoder, n *yaml.Node, key, _ string) bool {
-	v, ok := d.integer(n, key, 1, MaxKeep, " (backups kept)")
+func (k *Keep) decode(d *decoder, n *yaml.Node, key, _ string) {
+	v, _ := d.integer(n, key, 1, MaxKeep, " (backups kept)")
 	*k = Keep(v)
-	return ok
 }
 
 // MaxAgeDays is a cache file's age, in days, 1..MaxMaxAgeDays.
 type MaxAgeDays int
 
-func (m *MaxAgeDays) decode(d *decoder, n *yaml.Node, key, _ string) bool {
-	v, ok := d.integer(n, key, 1, MaxMaxAgeDays, " (days)")
+func (m *MaxAgeDays) decode(d *decoder, n *yaml.Node, key, _ string) {
+	v, _ := d.integer(n, key, 1, MaxMaxAgeDays, " (days)")
 	*m = MaxAgeDays(v)
-	return ok
 }
 
 // Interval is how often a task is due, in days, 1..MaxInterval.
 type Interval int
 
-func (i *Interval) decode(d *decoder, n *yaml.Node, key, _ string) bool {
-	v, ok := d.integer(n, key, 1, MaxInterval, " (days)")
+func (i *Interval) decode(d *decoder, n *yaml.Node, key, _ string) {
+	v, _ := d.integer(n, key, 1, MaxInterval, " (days)")
 	*i = Interval(v)
-	return ok
 }
 
 // Duration is a positive Go duration ("5m", "1h30m").
@@ -155,23 +146,22 @@ type Duration struct {
 	Line int
 }
 
-func (t *Duration) decode(d *decoder, n *yaml.Node, key, _ string) bool {
+func (t *Duration) decode(d *decoder, n *yaml.Node, key, _ string) {
 	const allowed = "use Go form like 5m or 1h30m"
 	s, ok := d.str(n, key, "a duration; "+allowed)
 	if !ok {
-		return false
+		return
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
 		d.errf(n, key, "%q is not a duration; %s", s, allowed)
-		return false
+		return
 	}
 	if v <= 0 {
 		d.errf(n, key, "%q is not more than 0; %s", s, allowed)
-		return false
+		return
 	}
 	*t = Duration{v, n.Line}
-	return true
 }
 
 // Path is an absolute path, cleaned; want names what it is the path of
@@ -182,21 +172,20 @@ type Path struct {
 	Line int
 }
 
-func (p *Path) decode(d *decoder, n *yaml.Node, key, what string) bool {
+func (p *Path) decode(d *decoder, n *yaml.Node, key, what string) {
 	s, ok := d.str(n, key, "the absolute path of "+what)
 	if !ok {
-		return false
+		return
 	}
 	if !filepath.IsAbs(s) {
 		d.errf(n, key, "%q is not an absolute path; give the full path of %s, starting with /", s, what)
-		return false
+		return
 	}
 	if strings.IndexByte(s, 0) >= 0 {
 		d.errf(n, key, "holds a NUL byte; give the full path of %s", what)
-		return false
+		return
 	}
 	*p = Path{filepath.Clean(s), n.Line}
-	return true
 }
 
 // URL is an absolute http or https URL.
@@ -206,18 +195,17 @@ type URL struct {
 	Line int
 }
 
-func (u *URL) decode(d *decoder, n *yaml.Node, key, _ string) bool {
+func (u *URL) decode(d *decoder, n *yaml.Node, key, _ string) {
 	const allowed = "write it like http://127.0.0.1:32400/path or https://example.com/feed.json"
 	s, ok := d.str(n, key, "an http or https URL; "+allowed)
 	if !ok {
-		return false
+		return
 	}
 	if err := checkHTTPURL(s); err != nil {
 		d.errf(n, key, "%q is not an absolute http or https URL; %s", s, allowed)
-		return false
+		return
 	}
 	*u = URL{s, n.Line}
-	return true
 }
 
 // RequestURL is the URL of an http task: an absolute http or https URL,
@@ -225,16 +213,16 @@ func (u *URL) decode(d *decoder, n *yaml.Node, key, _ string) bool {
 // (which Parse resolves).
 type RequestURL URL
 
-func (u *RequestURL) decode(d *decoder, n *yaml.Node, key, want string) bool {
+func (u *RequestURL) decode(d *decoder, n *yaml.Node, key, want string) {
 	if n.Kind == yaml.ScalarNode && strings.HasPrefix(n.Value, "/") && !strings.HasPrefix(n.Value, "//") {
 		if _, err := url.Parse(n.Value); err != nil {
 			d.errf(n, key, "%q is not a valid path; write it like /library/sections/all/refresh", n.Value)
-			return false
+			return
 		}
 		*u = RequestURL{n.Value, n.Line}
-		return true
+		return
 	}
-	return (*URL)(u).decode(d, n, key, want)
+	(*URL)(u).decode(d, n, key, want)
 }
 
 // checkHTTPURL reports whether s is an absolute http or https URL.
@@ -257,19 +245,18 @@ type Size struct {
 	Line int
 }
 
-func (z *Size) decode(d *decoder, n *yaml.Node, key, _ string) bool {
+func (z *Size) decode(d *decoder, n *yaml.Node, key, _ string) {
 	const allowed = "use a number and a unit, like 10GiB or 500MB (units: B, KiB, MiB, GiB, TiB, KB, MB, GB, TB)"
 	s, ok := d.str(n, key, "a size; "+allowed)
 	if !ok {
-		return false
+		return
 	}
 	v, err := ParseSize(s)
 	if err != nil {
 		d.errf(n, key, "%q %v; %s", s, err, allowed)
-		return false
+		return
 	}
 	*z = Size{v, n.Line}
-	return true
 }
 
 // sizeUnits are the units of a size, in bytes.
@@ -313,59 +300,53 @@ func ParseSize(s string) (int64, error) {
 // DatabaseName names an entry of databases: letters, digits, '_' and '-'.
 type DatabaseName string
 
-func (nm *DatabaseName) decode(d *decoder, n *yaml.Node, key, _ string) bool {
+func (nm *DatabaseName) decode(d *decoder, n *yaml.Node, key, _ string) {
 	s, ok := d.str(n, key, "a name of letters, digits, '_' and '-'")
 	if !ok {
-		return false
+		return
 	}
 	if !databaseName.MatchString(s) {
 		d.errf(n, key, "%q is not a valid name; use letters, digits, '_' and '-'", s)
-		return false
+		return
 	}
 	*nm = DatabaseName(s)
-	return true
 }
 
 // Method is an HTTP method Butler sends, upper case.
 type Method string
 
-func (m *Method) decode(d *decoder, n *yaml.Node, key, _ string) bool {
+func (m *Method) decode(d *decoder, n *yaml.Node, key, _ string) {
 	const allowed = "use GET, POST, PUT, PATCH, DELETE or HEAD"
 	s, ok := d.str(n, key, "a method; "+allowed)
 	if !ok {
-		return false
+		return
 	}
 	if !slices.Contains(httpMethods, strings.ToUpper(s)) {
 		d.errf(n, key, "%q is not a method Butler sends; %s", s, allowed)
-		return false
+		return
 	}
 	*m = Method(strings.ToUpper(s))
-	return true
 }
 
 // Body is a request body; "" for none.
 type Body string
 
-func (b *Body) decode(d *decoder, n *yaml.Node, key, _ string) bool {
-	s, ok := d.str(n, key, `a string (write "" for none)`)
+func (b *Body) decode(d *decoder, n *yaml.Node, key, _ string) {
+	s, _ := d.str(n, key, `a string (write "" for none)`)
 	*b = Body(s)
-	return ok
 }
 
 // Statuses are the HTTP statuses that mean success.
 type Statuses []int
 
-func (st *Statuses) decode(d *decoder, n *yaml.Node, key, _ string) bool {
+func (st *Statuses) decode(d *decoder, n *yaml.Node, key, _ string) {
 	if !d.isList(n, key, "a list of HTTP statuses, like [200, 204]") {
-		return false
+		return
 	}
-	ok := true
 	for i, c := range n.Content {
-		v, good := d.integer(resolve(c), fmt.Sprintf("%s[%d]", key, i), 100, 599, " (an HTTP status)")
-		ok = ok && good
+		v, _ := d.integer(resolve(c), fmt.Sprintf("%s[%d]", key, i), 100, 599, " (an HTTP status)")
 		*st = append(*st, v)
 	}
-	return ok
 }
 
 // Argv is a program, an absolute path, and its arguments.
@@ -373,51 +354,45 @@ type Argv []string
 
 const argvWant = "the program and its arguments, like [/usr/local/bin/nightly.sh, --fast]"
 
-func (a *Argv) decode(d *decoder, n *yaml.Node, key, _ string) bool {
+func (a *Argv) decode(d *decoder, n *yaml.Node, key, _ string) {
 	if !d.isList(n, key, "a list: "+argvWant) {
-		return false
+		return
 	}
 	if len(n.Content) == 0 {
 		d.errf(n, key, "is empty; give %s", argvWant)
-		return false
+		return
 	}
-	ok := true
 	for i, item := range n.Content {
 		item = resolve(item)
 		akey := fmt.Sprintf("%s[%d]", key, i)
 		s, good := d.str(item, akey, "a string")
 		switch {
 		case !good:
-			ok = false
 		case strings.IndexByte(s, 0) >= 0:
 			d.errf(item, akey, "holds a NUL byte")
-			ok = false
 		case i == 0 && !filepath.IsAbs(s):
 			d.errf(item, akey, "%q is not an absolute path; give the program's full path (it is run without a shell or PATH look-up)", s)
-			ok = false
 		}
 		*a = append(*a, s)
 	}
-	return ok
 }
 
 // Env is a program's added environment, KEY=VALUE sorted by key, with
 // ${VAR} expanded.
 type Env []string
 
-func (e *Env) decode(d *decoder, n *yaml.Node, key, _ string) bool {
+func (e *Env) decode(d *decoder, n *yaml.Node, key, _ string) {
 	if isNull(n) {
-		return true
+		return
 	}
 	if !d.isMapping(n, key, "a mapping of variable names to values") {
-		return false
+		return
 	}
-	ps, ok := d.pairs(n, key)
+	ps, _ := d.pairs(n, key)
 	for _, p := range ps {
 		vkey := join(key, p.name)
 		if !envName.MatchString(p.name) {
 			d.errf(p.key, vkey, "%q is not a valid environment variable name; use letters, digits and '_', not starting with a digit", p.name)
-			ok = false
 			continue
 		}
 		s, good := d.str(p.val, vkey, `a string (write "" for an empty value)`)
@@ -429,42 +404,37 @@ func (e *Env) decode(d *decoder, n *yaml.Node, key, _ string) bool {
 			good = false
 		}
 		if !good {
-			ok = false
 			continue
 		}
 		*e = append(*e, p.name+"="+s)
 	}
 	slices.Sort(*e)
-	return ok
 }
 
 // Header is a request's header fields, ${VAR} expanded.
 type Header http.Header
 
-func (h *Header) decode(d *decoder, n *yaml.Node, key, _ string) bool {
+func (h *Header) decode(d *decoder, n *yaml.Node, key, _ string) {
 	if isNull(n) {
-		return true
+		return
 	}
 	if !d.isMapping(n, key, "a mapping of header names to values") {
-		return false
+		return
 	}
 	*h = Header{}
 	hh := http.Header(*h)
-	ps, ok := d.pairs(n, key)
+	ps, _ := d.pairs(n, key)
 	for _, p := range ps {
 		hkey := join(key, p.name)
 		switch {
 		case !validHeaderName(p.name):
 			d.errf(p.key, hkey, "%q is not a valid header name; use letters, digits and '-'", p.name)
-			ok = false
 			continue
 		case hh.Values(p.name) != nil:
 			d.errf(p.key, hkey, "given twice (header names ignore case); give each header once")
-			ok = false
 			continue
 		case p.val.Kind != yaml.ScalarNode || isNull(p.val):
 			d.errf(p.val, hkey, `is %s; want a string (write "" for an empty value)`, kindOnly(p.val))
-			ok = false
 			continue
 		}
 		s, good := d.expand(p.val, hkey, p.val.Value)
@@ -473,12 +443,10 @@ func (h *Header) decode(d *decoder, n *yaml.Node, key, _ string) bool {
 			good = false
 		}
 		if !good {
-			ok = false
 			continue
 		}
 		hh.Set(p.name, s)
 	}
-	return ok
 }
 
 // validHeaderName reports whether s is an HTTP field name (an RFC 9110
@@ -502,42 +470,38 @@ func validHeaderName(s string) bool {
 // Settings are the settings a file fixes, in file order.
 type Settings []Setting
 
-func (s *Settings) decode(d *decoder, n *yaml.Node, key, _ string) bool {
+func (s *Settings) decode(d *decoder, n *yaml.Node, key, _ string) {
 	if isNull(n) {
-		return true
+		return
 	}
 	if !d.isMapping(n, key, "a mapping of setting ids to values, like ButlerStartHour: 2") {
-		return false
+		return
 	}
-	ps, ok := d.pairs(n, key)
+	ps, _ := d.pairs(n, key)
 	for _, p := range ps {
 		skey := join(key, p.name)
 		if !settingID.MatchString(p.name) {
 			d.errf(p.key, skey, "%q is not a setting id; use the ids GET /:/prefs and butler settings list, like ButlerStartHour", p.name)
-			ok = false
 			continue
 		}
 		if p.val.Kind != yaml.ScalarNode || isNull(p.val) {
 			d.errf(p.val, skey, "is %s; want the setting's value, like 2, true or Europe/Berlin", describe(p.val))
-			ok = false
 			continue
 		}
 		*s = append(*s, Setting{ID: p.name, Value: p.val.Value, Line: p.key.Line})
 	}
-	return ok
 }
 
 // Databases are the entries of databases.
 type Databases []Database
 
-func (ds *Databases) decode(d *decoder, n *yaml.Node, key, _ string) bool {
+func (ds *Databases) decode(d *decoder, n *yaml.Node, key, _ string) {
 	if isNull(n) {
-		return true
+		return
 	}
 	if !d.isList(n, key, "a list of databases, each with name and path") {
-		return false
+		return
 	}
-	ok := true
 	names := map[DatabaseName]string{} // name -> key of the first
 	paths := map[string]string{}
 	backups := map[string]DatabaseName{} // backup dir and file stem -> name
@@ -545,7 +509,6 @@ func (ds *Databases) decode(d *decoder, n *yaml.Node, key, _ string) bool {
 		item = resolve(item)
 		path := fmt.Sprintf("%s[%d]", key, i)
 		if !d.isMapping(item, path, "a database: a mapping with name and path") {
-			ok = false
 			continue
 		}
 		db := Database{Keep: DefaultKeep, Line: item.Line}
@@ -556,23 +519,19 @@ func (ds *Databases) decode(d *decoder, n *yaml.Node, key, _ string) bool {
 			d.missing(item, given, path, "path", "give the absolute path of the SQLite database file")
 		}
 		if len(d.errs) > before {
-			ok = false
 			continue
 		}
 		if db.LockTimeout.Duration > MaxLockTimeout {
 			d.errAt(db.LockTimeout.Line, join(path, "lock_timeout"), "%s is more than %s; a maintenance task should not wait longer for another program's lock", db.LockTimeout.Duration, MaxLockTimeout)
-			ok = false
 			continue
 		}
 		if first := names[db.Name]; first != "" {
 			d.errf(item, join(path, "name"), "%q is the name of %s too; names must be unique", db.Name, first)
-			ok = false
 			continue
 		}
 		names[db.Name] = path
 		if first := paths[db.Path.Value]; first != "" {
 			d.errAt(db.Path.Line, join(path, "path"), "%s is the path of %s too; list each database once", db.Path.Value, first)
-			ok = false
 			continue
 		}
 		paths[db.Path.Value] = path
@@ -582,14 +541,12 @@ func (ds *Databases) decode(d *decoder, n *yaml.Node, key, _ string) bool {
 			k := db.BackupDir.Value + "\x00" + BackupStem(db.Path.Value)
 			if first, dup := backups[k]; dup {
 				d.errAt(db.BackupDir.Line, join(path, "backup_dir"), "%s holds the backups of %s, whose file has the same name; give each its own backup_dir", db.BackupDir.Value, first)
-				ok = false
 				continue
 			}
 			backups[k] = db.Name
 		}
 		*ds = append(*ds, db)
 	}
-	return ok
 }
 
 // BackupStem is the name BackupDatabase gives the backups of path: its
@@ -605,20 +562,18 @@ func BackupStem(path string) string {
 // Caches are the entries of caches.
 type Caches []Cache
 
-func (cs *Caches) decode(d *decoder, n *yaml.Node, key, _ string) bool {
+func (cs *Caches) decode(d *decoder, n *yaml.Node, key, _ string) {
 	if isNull(n) {
-		return true
+		return
 	}
 	if !d.isList(n, key, "a list of cache directories, each with path") {
-		return false
+		return
 	}
-	ok := true
 	paths := map[string]string{}
 	for i, item := range n.Content {
 		item = resolve(item)
 		path := fmt.Sprintf("%s[%d]", key, i)
 		if !d.isMapping(item, path, "a cache directory: a mapping with path") {
-			ok = false
 			continue
 		}
 		c := Cache{MaxAgeDays: DefaultMaxAgeDays, Line: item.Line}
@@ -628,51 +583,45 @@ func (cs *Caches) decode(d *decoder, n *yaml.Node, key, _ string) bool {
 			d.missing(item, given, path, "path", "give the absolute path of the cache directory")
 		}
 		if len(d.errs) > before {
-			ok = false
 			continue
 		}
 		if first := paths[c.Path.Value]; first != "" {
 			d.errAt(c.Path.Line, join(path, "path"), "%s is the path of %s too; list each directory once", c.Path.Value, first)
-			ok = false
 			continue
 		}
 		paths[c.Path.Value] = path
 		*cs = append(*cs, c)
 	}
-	return ok
 }
 
-func (f *UpdateFeed) decode(d *decoder, n *yaml.Node, key, _ string) bool {
+func (f *UpdateFeed) decode(d *decoder, n *yaml.Node, key, _ string) {
 	if isNull(n) {
-		return true
+		return
 	}
 	if !d.isMapping(n, key, "a mapping with url") {
-		return false
+		return
 	}
 	f.Line = n.Line
-	before := len(d.errs)
-	given, keysOK := d.object(n, key, f)
-	if keysOK {
+	if given, keysOK := d.object(n, key, f); keysOK {
 		d.missing(n, given, key, "url", "give the URL of the JSON update feed")
 	}
-	return len(d.errs) == before
 }
 
 // Tasks are the entries of tasks, in file order.
 type Tasks []Task
 
-func (ts *Tasks) decode(d *decoder, n *yaml.Node, key, _ string) bool {
+func (ts *Tasks) decode(d *decoder, n *yaml.Node, key, _ string) {
 	if isNull(n) {
-		return true
+		return
 	}
 	if !d.isMapping(n, key, "a mapping of task names to their exec or http action") {
-		return false
+		return
 	}
 	builtin := map[string]string{} // lower case -> name
 	for _, t := range apitype.TaskNames() {
 		builtin[strings.ToLower(string(t))] = string(t)
 	}
-	ps, ok := d.pairs(n, key)
+	ps, _ := d.pairs(n, key)
 	for _, p := range ps {
 		name, path := p.name, join(key, p.name)
 		lower := strings.ToLower(name)
@@ -687,21 +636,18 @@ func (ts *Tasks) decode(d *decoder, n *yaml.Node, key, _ string) bool {
 			d.errf(p.key, path, "%q differs from the Plex task %s only in case; write %s or choose another name", name, builtin[lower], builtin[lower])
 		default:
 			t := Task{Name: name, Line: p.key.Line}
-			if t.decode(d, p.val, path, "") {
+			before := len(d.errs)
+			if t.decode(d, p.val, path, ""); len(d.errs) == before {
 				*ts = append(*ts, t)
-				continue
 			}
 		}
-		ok = false
 	}
-	return ok
 }
 
-func (t *Task) decode(d *decoder, n *yaml.Node, key, _ string) bool {
+func (t *Task) decode(d *decoder, n *yaml.Node, key, _ string) {
 	if !d.isMapping(n, key, "a mapping with exec or http") {
-		return false
+		return
 	}
-	before := len(d.errs)
 	given, keysOK := d.object(n, key, t)
 	switch {
 	case !keysOK:
@@ -710,12 +656,11 @@ func (t *Task) decode(d *decoder, n *yaml.Node, key, _ string) bool {
 	case given["exec"] && given["http"]:
 		d.errs = append(d.errs, &Error{File: d.file, Line: t.Line, Key: key, Msg: "both exec and http; give exactly one of them"})
 	}
-	return len(d.errs) == before
 }
 
-func (e *Exec) decode(d *decoder, n *yaml.Node, key, _ string) bool {
+func (e *Exec) decode(d *decoder, n *yaml.Node, key, _ string) {
 	if !d.isMapping(n, key, "a mapping with argv") {
-		return false
+		return
 	}
 	e.Grace = Duration{Duration: DefaultGrace}
 	for i := 0; i+1 < len(n.Content); i += 2 {
@@ -723,23 +668,17 @@ func (e *Exec) decode(d *decoder, n *yaml.Node, key, _ string) bool {
 			e.ArgvLine = resolve(n.Content[i+1]).Line
 		}
 	}
-	before := len(d.errs)
-	given, keysOK := d.object(n, key, e)
-	if keysOK {
+	if given, keysOK := d.object(n, key, e); keysOK {
 		d.missing(n, given, key, "argv", "give %s", argvWant)
 	}
-	return len(d.errs) == before
 }
 
-func (h *HTTP) decode(d *decoder, n *yaml.Node, key, _ string) bool {
+func (h *HTTP) decode(d *decoder, n *yaml.Node, key, _ string) {
 	if !d.isMapping(n, key, "a mapping with url") {
-		return false
+		return
 	}
 	h.Method = http.MethodGet
-	before := len(d.errs)
-	given, keysOK := d.object(n, key, h)
-	if keysOK {
+	if given, keysOK := d.object(n, key, h); keysOK {
 		d.missing(n, given, key, "url", "give the request's http or https URL")
 	}
-	return len(d.errs) == before
 }
