@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -568,4 +569,46 @@ func TestDashboardLiveUpdatesInChromium(t *testing.T) {
 	do("press Run now", chromedp.Click(chromedp.CSS(runNow)))
 	wait(t, b.entered, "the not-due task run now")
 	do("see it started", chromedp.WaitVisible(chromedp.Search(`//p[@id="status" and .="Started BackupDatabase."]`)))
+}
+
+// TestDashboardServerDownInChromium: when the server stops answering, the
+// page says so, greys out and disables its controls; when it answers
+// again, the page recovers by itself (same process: the session lives on).
+func TestDashboardServerDownInChromium(t *testing.T) {
+	s := newServer(t)
+	ctx := browser(t)
+	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	const start = `tr[data-task="BackupDatabase"] button.start`
+	do("sign in", chromedp.Navigate(s.URL+"/web"), chromedp.SendKeys(chromedp.CSS(`#token`), token), chromedp.Click(chromedp.CSS(`#signin-submit`)),
+		chromedp.WaitVisible(chromedp.CSS(start)), chromedp.WaitVisible(chromedp.Search(`//span[@id="live" and .="live"]`)))
+
+	addr := s.Listener.Addr().String()
+	s.Listener.Close()
+	s.CloseClientConnections()
+	do("see the server down", chromedp.WaitVisible(chromedp.Search(`//p[@id="status" and contains(., "Butler is not answering")]`)),
+		chromedp.WaitVisible(chromedp.CSS(`body.offline `+start+`[disabled]`)))
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`[...document.querySelectorAll('button, input, select')].filter((c) => !c.disabled).length`)); err != nil || n != 0 {
+		t.Errorf("%d controls are still enabled while the server is down (%v)", n, err)
+	}
+
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listen again on %s: %v", addr, err)
+	}
+	again := &http.Server{Handler: s.Config.Handler}
+	served := make(chan error, 1)
+	go func() { served <- again.Serve(ln) }()
+	t.Cleanup(func() {
+		again.Close()
+		<-served
+	})
+	do("see the page recover", chromedp.WaitVisible(chromedp.Search(`//p[@id="status" and .="Butler is answering again."]`)),
+		chromedp.WaitVisible(chromedp.Search(`//span[@id="live" and .="live"]`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`body.offline`)), chromedp.Click(chromedp.CSS(start)))
+	wait(t, s.actions[butler.TaskBackupDatabase].entered, "the task started after the server came back")
 }

@@ -57,7 +57,8 @@ async function act(method, path, done) {
     if (!r.ok) throw new Error(method + ' ' + path + ': ' + r.status + ' ' + (reason || r.statusText));
     say(outcome ? done.replace(/\.$/, '') + ': ' + outcome + (reason ? ' (' + reason + ')' : '') + '.' : done, true);
   } catch (e) {
-    say(e.message);
+    if (unreachable(e)) setOffline(true);
+    else say(e.message);
   }
   refresh();
 }
@@ -87,7 +88,8 @@ async function startTask(name, force) {
     };
     say(words[outcome] || 'Started ' + name + ': ' + outcome + '.', true);
   } catch (e) {
-    say(e.message);
+    if (unreachable(e)) setOffline(true);
+    else say(e.message);
   }
   refresh();
 }
@@ -111,7 +113,8 @@ async function stopTask(name, path) {
       say(words[r.headers.get('X-Butler-Outcome')] || 'Asked ' + name + ' to stop.', true);
     }
   } catch (e) {
-    say(e.message);
+    if (unreachable(e)) setOffline(true);
+    else say(e.message);
   }
   refresh();
 }
@@ -308,6 +311,39 @@ async function saveSettings(ev) {
   refresh();
 }
 
+// offlineSince is when the server stopped answering, or null while it
+// answers. While it does not, the page says so, greys out what it shows,
+// disables every control, and tries again every 5 s; the first answer
+// brings everything back.
+let offlineSince = null;
+
+function setOffline(off) {
+  if (off === (offlineSince !== null)) return;
+  offlineSince = off ? new Date() : null;
+  document.body.classList.toggle('offline', off);
+  for (const c of document.querySelectorAll('button, input, select')) {
+    if (off && !c.disabled) {
+      c.disabled = true;
+      c.dataset.offline = '1';
+    } else if (!off && c.dataset.offline) {
+      c.disabled = false;
+      delete c.dataset.offline;
+    }
+  }
+  if (off) {
+    $('live').textContent = 'offline';
+    say('Butler is not answering since ' + offlineSince.toLocaleTimeString() + ': what is shown may be out of date. Trying again every 5 seconds…');
+  } else {
+    say('Butler is answering again.', true);
+  }
+}
+
+// unreachable reports whether e is fetch's failure to reach the server at
+// all (not an answer with an error status).
+function unreachable(e) {
+  return e instanceof TypeError;
+}
+
 let refreshing = null;
 // refresh reads everything again; calls while one is running share it.
 function refresh() {
@@ -315,13 +351,15 @@ function refresh() {
     try {
       const [tasks, plan, acts, runs] = await Promise.all([
         api('GET', '/butler'), api('GET', '/butler/plan'), api('GET', '/activities'), api('GET', '/butler/runs?limit=20')]);
+      setOffline(false);
       renderTasks(tasks?.ButlerTasks?.ButlerTask || [], plan?.MediaContainer);
       activities.clear();
       for (const a of acts?.MediaContainer?.Activity || []) activities.set(a.uuid, a);
       renderActivities();
       renderRuns(runs?.MediaContainer?.Run || []);
     } catch (e) {
-      say(e.message);
+      if (unreachable(e)) setOffline(true);
+      else say(e.message);
     } finally {
       refreshing = null;
     }
@@ -329,10 +367,24 @@ function refresh() {
   return refreshing;
 }
 
+// poll refreshes every 15 s, or every 5 s while the server is not
+// answering.
+function poll() {
+  refresh().finally(() => setTimeout(poll, offlineSince ? 5000 : 15000));
+}
+
 function listen() {
   const es = new EventSource('/:/eventsource/notifications?filters=activity');
-  es.onopen = () => { $('live').textContent = 'live'; };
-  es.onerror = () => { $('live').textContent = 'reconnecting…'; };
+  es.onopen = () => {
+    $('live').textContent = 'live';
+    if (offlineSince) refresh();
+  };
+  // The stream breaks first when the server goes away: read everything
+  // again at once, which finds out whether the server still answers.
+  es.onerror = () => {
+    $('live').textContent = offlineSince ? 'offline' : 'reconnecting…';
+    refresh();
+  };
   es.addEventListener('activity', (ev) => {
     const n = JSON.parse(ev.data).NotificationContainer;
     let ended = false;
@@ -357,6 +409,5 @@ fetch('/identity', { headers: { 'Accept': 'application/json' } })
   .then((r) => r.json())
   .then((id) => { $('server').textContent = (id.MediaContainer.friendlyName || '') + ' ' + id.MediaContainer.version; })
   .catch(() => {});
-refresh();
+poll();
 listen();
-setInterval(refresh, 15000);
