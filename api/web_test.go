@@ -192,19 +192,31 @@ func TestDashboardInChromium(t *testing.T) {
 	if got := s.m.Settings().Get("ButlerTaskBackupDatabase"); got != "false" {
 		t.Errorf("ButlerTaskBackupDatabase on the server after saving it off on the page = %q, want false", got)
 	}
-	if status := text("read the status line", chromedp.Text(chromedp.CSS(`#status`))); status != "Saved ButlerTaskBackupDatabase." {
+	if status := text("read the settings' status", chromedp.Text(chromedp.CSS(`#settings-status`))); status != "Saved ButlerTaskBackupDatabase." {
 		t.Errorf("status after saving = %q", status)
 	}
+	// A refused save says why next to Save and under the field it names,
+	// marks the field invalid, and keeps every edit on the page.
 	retention := s.m.Settings().Get(butler.SettingRunRetentionDays)
-	do("enter a bad retention and save",
+	do("enter a bad retention, change the name, and save",
 		chromedp.SetValue(chromedp.CSS(`#setting-ButlerRunRetentionDays`), "0"),
+		chromedp.SetValue(chromedp.CSS(`#setting-FriendlyName`), "kept edit"),
 		chromedp.Click(chromedp.CSS(`#save-settings`)),
-		chromedp.WaitVisible(chromedp.Search(`//p[@id="status" and contains(., "Nothing was saved")]`)))
-	if status := text("read the status line", chromedp.Text(chromedp.CSS(`#status`))); !strings.Contains(status, "ButlerRunRetentionDays") {
+		chromedp.WaitVisible(chromedp.Search(`//p[@id="settings-status" and contains(., "Nothing was saved")]`)))
+	if status := text("read the settings' status", chromedp.Text(chromedp.CSS(`#settings-status`))); !strings.Contains(status, "ButlerRunRetentionDays") {
 		t.Errorf("status after a refused save = %q, want the server's reason naming the setting", status)
 	}
 	if got := s.m.Settings().Get(butler.SettingRunRetentionDays); got != retention {
 		t.Errorf("retention after a refused save = %q, want %q unchanged", got, retention)
+	}
+	if got := text("read the fields after the refusal", chromedp.Evaluate[string](`[
+		document.getElementById('setting-ButlerRunRetentionDays').value,
+		document.getElementById('setting-FriendlyName').value,
+		document.getElementById('setting-ButlerRunRetentionDays').getAttribute('aria-invalid'),
+		document.activeElement.id,
+		document.getElementById('error-ButlerRunRetentionDays')?.textContent.includes('ButlerRunRetentionDays'),
+	].join('|')`)); got != "0|kept edit|true|setting-ButlerRunRetentionDays|true" {
+		t.Errorf("after a refused save: retention|name|aria-invalid|focus|field error = %q, want 0|kept edit|true|setting-ButlerRunRetentionDays|true", got)
 	}
 
 	// Sign out: the sign-in page again, and a reload stays there, as the

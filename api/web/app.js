@@ -282,10 +282,46 @@ async function loadSettings() {
   }
 }
 
+// sayForm shows the outcome of a save next to the Save button, as an
+// error or, with ok, a success.
+function sayForm(text, ok) {
+  const st = $('settings-status');
+  st.textContent = text;
+  st.className = ok ? 'ok' : 'error';
+}
+
+// markFields puts each part of the server's refusal (problems are
+// separated by "; ") under the field of the setting it names, and marks
+// that field invalid; clearFields removes the marks.
+function clearFields() {
+  for (const e of $('setting-fields').querySelectorAll('.field-error')) e.remove();
+  for (const i of $('setting-fields').querySelectorAll('[aria-invalid]')) {
+    i.removeAttribute('aria-invalid');
+    i.removeAttribute('aria-describedby');
+  }
+}
+
+function markFields(msg) {
+  const parts = msg.replace(/^nothing was changed: /i, '').split('; ');
+  let first = null;
+  for (const part of parts) {
+    const id = [...settings.keys()].find((k) => new RegExp('\\b' + k + '\\b').test(part));
+    const input = id && $('setting-' + id);
+    if (!input) continue;
+    input.setAttribute('aria-invalid', 'true');
+    input.setAttribute('aria-describedby', 'error-' + id);
+    input.closest('div').append(el('span', { id: 'error-' + id, class: 'field-error' }, part));
+    first ??= input;
+  }
+  first?.focus();
+}
+
 // saveSettings sends the settings that were changed on the page, all in
-// one PUT (the server takes all of them or none).
+// one PUT (the server takes all of them or none). A refusal keeps the
+// edits on the page, says why next to Save and under each field it names.
 async function saveSettings(ev) {
   ev.preventDefault();
+  clearFields();
   const q = new URLSearchParams();
   for (const input of $('setting-fields').querySelectorAll('[data-id]')) {
     const st = settings.get(input.dataset.id);
@@ -293,7 +329,7 @@ async function saveSettings(ev) {
     if (value !== String(st.value)) q.set(st.id, value);
   }
   if ([...q.keys()].length === 0) {
-    say('Nothing to save: no setting was changed.', true);
+    sayForm('Nothing to save: no setting was changed.', true);
     return;
   }
   try {
@@ -301,11 +337,16 @@ async function saveSettings(ev) {
     signedOut(r);
     if (!r.ok) {
       const body = await r.json().catch(() => null);
-      throw new Error('Nothing was saved: ' + (body?.errors?.[0]?.message || r.headers.get('X-Butler-Reason') || r.status));
+      const msg = body?.errors?.[0]?.message || r.headers.get('X-Butler-Reason') || String(r.status);
+      sayForm('Nothing was saved: ' + msg);
+      markFields(msg);
+      return;
     }
-    say('Saved ' + [...q.keys()].join(', ') + '.', true);
+    sayForm('Saved ' + [...q.keys()].join(', ') + '.', true);
   } catch (e) {
-    say(e.message);
+    if (unreachable(e)) setOffline(true);
+    else sayForm(e.message);
+    return;
   }
   await loadSettings();
   refresh();
