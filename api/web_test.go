@@ -145,6 +145,14 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Errorf("the page lists %d tasks, the server %d", len(tasks), len(s.m.Tasks()))
 	}
 
+	// The window in the server's zone, named, and how far it is; each
+	// task's plan with its reason.
+	if w := text("read the window", chromedp.Text(chromedp.CSS(`#window`))); !strings.Contains(w, " UTC: opens in ") {
+		t.Errorf("window = %q, want its times in the server's zone, named (UTC), and when it opens", w)
+	}
+	if reason := text("read the plan's reason", chromedp.Text(chromedp.CSS(`tr[data-task="BackupDatabase"] .reason`))); reason == "" {
+		t.Error("the plan's reason is not shown on the task's row")
+	}
 	// Only the actions that make sense now: a task that is not running
 	// has Start and no Stop.
 	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('tr[data-task="BackupDatabase"] button.stop').length`)); err != nil || n != 0 {

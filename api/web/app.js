@@ -69,6 +69,53 @@ function when(s) {
   return isNaN(d) ? s : d.toLocaleString();
 }
 
+// serverZone returns the window's zone, the ButlerTimeZone setting, when
+// the page knows it and the browser knows the zone; else ''.
+function serverZone() {
+  const z = settings.get('ButlerTimeZone')?.value;
+  if (!z) return '';
+  try {
+    new Intl.DateTimeFormat(undefined, { timeZone: z });
+    return z;
+  } catch {
+    return '';
+  }
+}
+
+// inZone writes a time in the server's zone (see serverZone), else in the
+// browser's; time alone, or with the date.
+function inZone(s, withDate) {
+  const d = new Date(s);
+  if (!s || isNaN(d)) return s || '';
+  const opts = withDate ? { dateStyle: 'medium', timeStyle: 'short' } : { timeStyle: 'short' };
+  const z = serverZone();
+  if (z) opts.timeZone = z;
+  return new Intl.DateTimeFormat(undefined, opts).format(d);
+}
+
+// inWords says how far away a time is: "in 3 h", "in 40 min".
+function inWords(s) {
+  const ms = new Date(s) - Date.now();
+  if (isNaN(ms)) return '';
+  const min = Math.max(1, Math.round(ms / 60000));
+  return min < 90 ? 'in ' + min + ' min' : 'in ' + Math.round(min / 60) + ' h';
+}
+
+// decisionWords says a plan decision in words, with its time and, for a
+// finished run, its outcome: a failed run does not read as "done".
+const decisionWords = {
+  runs: 'runs', scheduled: 'scheduled', queued: 'queued', running: 'running', stopping: 'stopping',
+  done: 'done', stopped: 'stopped', not_due: 'not due', disabled: 'disabled',
+};
+
+function tonightOf(p) {
+  if (!p) return '';
+  let words = decisionWords[p.decision] || p.decision.replaceAll('_', ' ');
+  if (p.decision === 'done' && p.outcome) words = p.outcome === 'succeeded' ? 'done: succeeded' : 'done: ' + p.outcome.replaceAll('_', ' ');
+  if (p.at) words += ' at ' + inZone(p.at, false);
+  return words;
+}
+
 // startTask starts a task (now, with force, even though it is not due)
 // and says what the server did, in words.
 async function startTask(name, force) {
@@ -156,7 +203,8 @@ function renderTasks(tasks, plan) {
   drawnTasks = runningKey(now);
   const rows = tasks.map((t) => {
     const p = decisions.get(t.name);
-    const tonight = p ? p.decision.replaceAll('_', ' ') + (p.at ? ' at ' + when(p.at) : '') : '';
+    const tonight = el('td', { 'data-label': 'Tonight', class: 'decision-' + (p?.outcome || p?.decision || '') },
+      tonightOf(p), p?.reason ? el('span', { class: 'muted reason' }, p.reason) : '');
     const state = now.get(t.name);
     let action;
     if (state === 'stopping') {
@@ -176,11 +224,12 @@ function renderTasks(tasks, plan) {
         class: t.enabled ? 'enabled-yes' : 'enabled-no',
         title: t.enabled ? 'Runs in the nightly window and with Start all' : 'Disabled for the schedule: only its Start button runs it',
       }, t.enabled ? 'yes' : 'no'),
-      el('td', { 'data-label': 'Tonight' }, tonight),
+      tonight,
       el('td', { class: 'actions' }, action));
   });
   keepFocus($('tasks'), () => $('tasks').replaceChildren(...rows));
-  $('window').textContent = plan ? '(window ' + when(plan.open) + ' – ' + when(plan.close) + ')' : '';
+  $('window').textContent = plan ? 'window ' + inZone(plan.open, true) + ' – ' + inZone(plan.close, false) +
+    (serverZone() ? ' ' + serverZone() : '') + ': ' + (plan.inside ? 'open now, closes ' + inWords(plan.close) : 'opens ' + inWords(plan.open)) : '';
 }
 
 // activitiesDrawn names the runs drawn and their states: a progress
@@ -443,12 +492,14 @@ function listen() {
 }
 
 $('settings').addEventListener('submit', saveSettings);
-loadSettings();
 $('start-all').onclick = () => act('POST', '/butler', 'Started every task that is due.');
 $('stop-all').onclick = () => act('DELETE', '/butler', 'Asked every task to stop.');
 fetch('/identity', { headers: { 'Accept': 'application/json' } })
   .then((r) => r.json())
   .then((id) => { $('server').textContent = (id.MediaContainer.friendlyName || '') + ' ' + id.MediaContainer.version; })
   .catch(() => {});
-poll();
-listen();
+// The settings first: the window is shown in their zone.
+loadSettings().finally(() => {
+  poll();
+  listen();
+});
