@@ -312,9 +312,9 @@ func parseLevel(s string) (slog.Level, error) {
 //
 // It builds in dependency order, and checks what can fail before it
 // creates anything: the port (held from then on), the catalog the config
-// file describes and the settings it fixes; then the data directory, its
-// lock, the token and the database; then the engine, the Manager and the
-// API.
+// file describes and the settings it fixes, a PostgreSQL server; then the
+// data directory and its lock, a SQLite database; then the token and the
+// machine id; then the Manager and the API.
 func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	level, _ := parseLevel(cfg.LogLevel)
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
@@ -351,7 +351,33 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		logger.WarnContext(ctx, "butler: config: "+p)
 	}
 
-	// The data directory, its lock, the token.
+	host, _ := os.Hostname()
+	node := cfg.Node
+	if node == "" {
+		_, port, _ := net.SplitHostPort(cfg.Addr)
+		node = firstNonEmpty(host, "butler") + "-" + port
+	}
+	var (
+		store butler.Store
+		eng   *engine.Engine
+	)
+	// A PostgreSQL server is reached before anything is created here.
+	if isPostgres(cfg.Database) {
+		pg, err := postgres.Open(ctx, cfg.Database)
+		if err != nil {
+			return &exitError{2, err}
+		}
+		defer pg.Close()
+		if err := pg.Migrate(ctx, func(ctx context.Context) error { return engine.MigratePostgres(ctx, pg.Pool()) }); err != nil {
+			return &exitError{2, err}
+		}
+		if eng, err = engine.NewPostgres(pg.Pool(), pg.Store.DB, engine.Config{Node: node, Logger: logger}); err != nil {
+			return &exitError{2, err}
+		}
+		store = pg
+	}
+
+	// The data directory and its lock.
 	if err := prepareDataDir(cfg.DataDir); err != nil {
 		return &exitError{2, err}
 	}
@@ -367,50 +393,17 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		return &exitError{2, err}
 	}
 	defer unlock()
-	var dbl *dbLock
+
+	// A SQLite database: locked, checked, opened.
 	if !isPostgres(cfg.Database) {
-		if dbl, err = lockDatabase(cfg.Database); err != nil {
+		dbl, err := lockDatabase(cfg.Database)
+		if err != nil {
 			if le := (*lockedError)(nil); errors.As(err, &le) {
 				err = fmt.Errorf("%w; stop it, or point --database at another file", err)
 			}
 			return &exitError{2, err}
 		}
 		defer dbl.unlock()
-	}
-	token, generated, err := loadToken(cfg.DataDir, cfg.Token)
-	if err != nil {
-		return &exitError{2, err}
-	}
-	machineID, err := loadMachineID(cfg.DataDir)
-	if err != nil {
-		return &exitError{2, err}
-	}
-
-	// The store and the engine.
-	host, _ := os.Hostname()
-	node := cfg.Node
-	if node == "" {
-		_, port, _ := net.SplitHostPort(cfg.Addr)
-		node = firstNonEmpty(host, "butler") + "-" + port
-	}
-	var (
-		store butler.Store
-		eng   *engine.Engine
-	)
-	if isPostgres(cfg.Database) {
-		pg, err := postgres.Open(ctx, cfg.Database)
-		if err != nil {
-			return &exitError{2, err}
-		}
-		defer pg.Close()
-		if err := pg.Migrate(ctx, func(ctx context.Context) error { return engine.MigratePostgres(ctx, pg.Pool()) }); err != nil {
-			return &exitError{2, err}
-		}
-		if eng, err = engine.NewPostgres(pg.Pool(), pg.Store.DB, engine.Config{Node: node, Logger: logger}); err != nil {
-			return &exitError{2, err}
-		}
-		store = pg
-	} else {
 		db, err := openSQLite(ctx, cfg, dbl, logger)
 		if err != nil {
 			return err
@@ -428,6 +421,16 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 			logger.InfoContext(ctx, "butler: ended jobs orphaned by the previous process", slog.Int("jobs", n))
 		}
 		store = db
+	}
+
+	// The token and the machine id, once the database is known good.
+	token, generated, err := loadToken(cfg.DataDir, cfg.Token)
+	if err != nil {
+		return &exitError{2, err}
+	}
+	machineID, err := loadMachineID(cfg.DataDir)
+	if err != nil {
+		return &exitError{2, err}
 	}
 
 	// The Manager and the API.

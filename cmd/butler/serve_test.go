@@ -171,6 +171,10 @@ func TestServeRefusesNonSQLiteDatabase(t *testing.T) {
 			t.Errorf("%s was created beside the file that is not a database", dbPath+side)
 		}
 	}
+	// The first start is not used up: no token was made.
+	if _, err := os.Stat(filepath.Join(dataDir, "token")); err == nil {
+		t.Error("a token was generated although the database could not be opened")
+	}
 }
 
 func TestServePortInUse(t *testing.T) {
@@ -381,9 +385,14 @@ func checkNoRunsRunning(t *testing.T, dbPath string) {
 func TestServeUnreachablePostgres(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	env := map[string]string{"BUTLER_DATABASE": "postgresql://butler@127.0.0.1:1/butler?connect_timeout=2"}
-	code := run(t.Context(), []string{"serve", "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0"}, func(k string) string { return env[k] }, &stdout, &stderr)
+	dataDir := filepath.Join(t.TempDir(), "data")
+	code := run(t.Context(), []string{"serve", "--data-dir", dataDir, "--addr", "127.0.0.1:0"}, func(k string) string { return env[k] }, &stdout, &stderr)
 	if code != 2 || !strings.Contains(stderr.String(), "cannot reach PostgreSQL at 127.0.0.1:1") {
 		t.Fatalf("exit %d, stderr %q; want 2 and a connection error", code, stderr.String())
+	}
+	// Nothing was created: not the data directory, not a token.
+	if _, err := os.Stat(dataDir); err == nil {
+		t.Errorf("the data directory %s was created although PostgreSQL could not be reached", dataDir)
 	}
 }
 
