@@ -48,7 +48,8 @@ func readUnit(t *testing.T, path string) map[string]map[string][]string {
 
 // TestSystemdUnitVerifies runs `systemd-analyze verify` on the shipped unit,
 // its ExecStart pointed at a freshly built butler, and wants no complaint at
-// all (verify exits 0 even for an unknown key, but says so).
+// all (verify exits 0 even for an unknown key, but says so); then
+// `systemd-analyze security` rates its sandbox.
 func TestSystemdUnitVerifies(t *testing.T) {
 	analyze, err := exec.LookPath("systemd-analyze")
 	if err != nil {
@@ -70,6 +71,16 @@ func TestSystemdUnitVerifies(t *testing.T) {
 	out, err := exec.Command(analyze, "verify", unit).CombinedOutput()
 	if err != nil || len(bytes.TrimSpace(out)) > 0 {
 		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
+	}
+	// The sandbox's exposure, as systemd rates it (0 best, 10 worst): at
+	// most 2.0, "OK". The threshold is in tenths.
+	out, err = exec.Command(analyze, "security", "--offline=yes", "--threshold=20", "--no-pager", unit).CombinedOutput()
+	if err != nil {
+		overall := out
+		if i := bytes.Index(out, []byte("Overall exposure")); i >= 0 {
+			overall = out[i:]
+		}
+		t.Errorf("systemd-analyze security: %v: the sandbox's exposure is above 2.0\n%s", err, overall)
 	}
 }
 
