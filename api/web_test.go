@@ -632,3 +632,80 @@ func TestDashboardServerDownInChromium(t *testing.T) {
 		chromedp.WaitNotPresent(chromedp.CSS(`body.offline`)), chromedp.Click(chromedp.CSS(start)))
 	wait(t, s.actions[butler.TaskBackupDatabase].entered, "the task started after the server came back")
 }
+
+// TestDashboardRunsInChromium: the runs list pages through the history
+// (20 at a time, Older and Newer), filters by task and outcome, and says
+// what made each run and how long it took.
+func TestDashboardRunsInChromium(t *testing.T) {
+	s := newServer(t)
+	b, o := s.actions[butler.TaskBackupDatabase], s.actions[butler.TaskOptimizeDatabase]
+	const stopped = 22
+	for range stopped {
+		s.do(t, req{method: "POST", path: "/butler/BackupDatabase?force=1"})
+		wait(t, b.entered, "a BackupDatabase run")
+		s.do(t, req{method: "DELETE", path: "/butler/BackupDatabase"})
+		<-b.ended
+	}
+	s.do(t, req{method: "POST", path: "/butler/OptimizeDatabase?force=1"})
+	wait(t, o.entered, "the OptimizeDatabase run")
+	o.release <- struct{}{}
+	<-o.ended
+
+	ctx := browser(t)
+	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	count := func(sel string) int {
+		t.Helper()
+		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('`+sel+`').length`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	choose := func(id, value string) {
+		t.Helper()
+		if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { const s = document.getElementById('`+id+`'); s.value = '`+value+`'; s.dispatchEvent(new Event('change')); return true; })()`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	do("sign in", chromedp.Navigate(s.URL+"/web"), chromedp.SendKeys(chromedp.CSS(`#token`), token), chromedp.Click(chromedp.CSS(`#signin-submit`)),
+		chromedp.WaitVisible(chromedp.CSS(`#runs tr[data-task="OptimizeDatabase"]`)))
+	if n := count(`#runs tr`); n != 20 {
+		t.Errorf("the first page lists %d runs, want 20", n)
+	}
+	do("go to the older runs", chromedp.Click(chromedp.CSS(`#runs-older`)), chromedp.WaitVisible(chromedp.Search(`//span[@id="runs-page" and .="page 2"]`)))
+	if n := count(`#runs tr`); n != stopped+1-20 {
+		t.Errorf("the second page lists %d runs, want %d", n, stopped+1-20)
+	}
+	if n := count(`#runs-older:disabled`); n != 1 {
+		t.Error("Older is enabled on the last page")
+	}
+	do("back to the newer runs", chromedp.Click(chromedp.CSS(`#runs-newer`)), chromedp.WaitVisible(chromedp.Search(`//span[@id="runs-page" and .="page 1"]`)))
+	if n := count(`#runs tr`); n != 20 {
+		t.Errorf("back on the first page: %d runs, want 20", n)
+	}
+
+	choose("filter-outcome", "succeeded")
+	do("see the succeeded runs", chromedp.WaitNotPresent(chromedp.CSS(`#runs tr[data-task="BackupDatabase"]`)))
+	row, err := chromedp.Run(ctx, chromedp.Evaluate[string](`[...document.querySelectorAll('#runs tr')].map((tr) => tr.dataset.task + '|' +
+		tr.querySelector('[data-label="Trigger"]').textContent + '|' + tr.querySelector('[data-label="Outcome"]').textContent + '|' +
+		/^\d+ s$/.test(tr.querySelector('[data-label="Took"]').textContent)).join(',')`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if row != "OptimizeDatabase|run now (not due)|succeeded|true" {
+		t.Errorf("succeeded runs = %q, want the one OptimizeDatabase run, its trigger in words and its duration", row)
+	}
+	choose("filter-outcome", "")
+	choose("filter-task", "BackupDatabase")
+	do("see BackupDatabase's runs", chromedp.WaitNotPresent(chromedp.CSS(`#runs tr[data-task="OptimizeDatabase"]`)))
+	if n, all := count(`#runs tr`), count(`#runs td.outcome-stopped`); n != 20 || all != 20 {
+		t.Errorf("BackupDatabase's first page: %d runs, %d stopped; want 20 stopped", n, all)
+	}
+	choose("filter-outcome", "failed")
+	do("see no failed run", chromedp.WaitVisible(chromedp.CSS(`#no-runs`)))
+}

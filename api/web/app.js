@@ -268,17 +268,72 @@ function renderActivities() {
   if (runningKey(running()) !== drawnTasks) renderTasks(lastTasks, lastPlan);
 }
 
-function renderRuns(runs) {
+// triggerWords says what made a run.
+const triggerWords = {
+  window: 'nightly window', start_all: 'Start all', start_task: 'started by hand', force: 'run now (not due)',
+};
+
+// took says how long a run took, or has been running.
+function took(r) {
+  if (!r.startedAt) return '';
+  const ms = (r.endedAt ? new Date(r.endedAt) : new Date()) - new Date(r.startedAt);
+  if (isNaN(ms) || ms < 0) return '';
+  const sec = Math.round(ms / 1000);
+  const text = sec < 60 ? sec + ' s' : sec < 3600 ? Math.floor(sec / 60) + ' min ' + (sec % 60) + ' s' : Math.floor(sec / 3600) + ' h ' + Math.floor(sec % 3600 / 60) + ' min';
+  return r.endedAt ? text : text + ' so far';
+}
+
+// The runs shown: a page of runsPerPage, filtered, newest first. pages
+// holds the beforeID of each page before the one shown (for Newer).
+const runsPerPage = 20;
+let runsBefore = 0;
+const pages = [];
+
+function runsQuery() {
+  const q = new URLSearchParams({ limit: String(runsPerPage + 1) });
+  if ($('filter-task').value) q.set('task', $('filter-task').value);
+  if ($('filter-outcome').value) q.set('outcome', $('filter-outcome').value);
+  if (runsBefore) q.set('beforeID', String(runsBefore));
+  return '/butler/runs?' + q;
+}
+
+function renderRuns(all) {
+  const runs = all.slice(0, runsPerPage);
   const rows = runs.map((r) => el('tr', { 'data-run': r.id, 'data-task': r.task },
     el('td', { 'data-label': 'Run' }, String(r.id)),
     el('td', { 'data-label': 'Task' }, r.task),
-    el('td', { 'data-label': 'Trigger' }, r.trigger),
-    el('td', { 'data-label': 'Outcome', class: 'outcome outcome-' + (r.outcome || r.state) }, r.outcome || r.state),
+    el('td', { 'data-label': 'Trigger' }, triggerWords[r.trigger] || r.trigger),
+    el('td', { 'data-label': 'Outcome', class: 'outcome outcome-' + (r.outcome || r.state) }, (r.outcome || r.state).replaceAll('_', ' ')),
     el('td', { 'data-label': 'Started' }, when(r.startedAt)),
-    el('td', { 'data-label': 'Ended' }, when(r.endedAt)),
+    el('td', { 'data-label': 'Took' }, took(r)),
     el('td', { 'data-label': 'Summary' }, r.summary || r.error || r.reason || ''),
     el('td', { class: 'actions' }, el('button', { type: 'button', 'aria-label': 'Log of run ' + r.id + ' of ' + r.task, onclick: () => showLog(r.id) }, 'Log'))));
-  $('runs').replaceChildren(...rows);
+  keepFocus($('runs'), () => $('runs').replaceChildren(...rows));
+  $('no-runs').hidden = rows.length > 0;
+  if (!offlineSince) {
+    $('runs-older').disabled = all.length <= runsPerPage;
+    $('runs-newer').disabled = pages.length === 0;
+  }
+  $('runs-older').onclick = () => {
+    pages.push(runsBefore);
+    runsBefore = runs[runs.length - 1].id;
+    refresh();
+  };
+  $('runs-page').textContent = 'page ' + (pages.length + 1);
+}
+
+// fillTaskFilter offers each task in the task filter, once.
+function fillTaskFilter(tasks) {
+  const sel = $('filter-task');
+  if (sel.options.length > 1) return;
+  sel.append(...tasks.map((t) => el('option', { value: t.name }, t.name)));
+}
+
+// A filter change shows the newest page of what it selects.
+function filterRuns() {
+  runsBefore = 0;
+  pages.length = 0;
+  refresh();
 }
 
 async function showLog(id) {
@@ -440,9 +495,10 @@ function refresh() {
   refreshing ??= (async () => {
     try {
       const [tasks, plan, acts, runs] = await Promise.all([
-        api('GET', '/butler'), api('GET', '/butler/plan'), api('GET', '/activities'), api('GET', '/butler/runs?limit=20')]);
+        api('GET', '/butler'), api('GET', '/butler/plan'), api('GET', '/activities'), api('GET', runsQuery())]);
       setOffline(false);
       renderTasks(tasks?.ButlerTasks?.ButlerTask || [], plan?.MediaContainer);
+      fillTaskFilter(tasks?.ButlerTasks?.ButlerTask || []);
       activities.clear();
       for (const a of acts?.MediaContainer?.Activity || []) activities.set(a.uuid, a);
       renderActivities();
@@ -492,6 +548,13 @@ function listen() {
 }
 
 $('settings').addEventListener('submit', saveSettings);
+$('filter-task').addEventListener('change', filterRuns);
+$('filter-outcome').addEventListener('change', filterRuns);
+$('run-filters').addEventListener('submit', (ev) => ev.preventDefault());
+$('runs-newer').onclick = () => {
+  runsBefore = pages.pop() || 0;
+  refresh();
+};
 $('start-all').onclick = () => act('POST', '/butler', 'Started every task that is due.');
 $('stop-all').onclick = () => act('DELETE', '/butler', 'Asked every task to stop.');
 fetch('/identity', { headers: { 'Accept': 'application/json' } })
