@@ -241,7 +241,8 @@ func (w *analysisWork) count(n *int, failure error) {
 	if failure != nil && w.firstFailure == nil {
 		w.firstFailure = failure
 	}
-	handled := w.done + w.failed + w.skipped
+	done, failed := w.done, w.failed
+	handled := done + failed + w.skipped
 	report := time.Since(w.lastReport) >= 200*time.Millisecond
 	if report {
 		w.lastReport = time.Now()
@@ -254,7 +255,7 @@ func (w *analysisWork) count(n *int, failure error) {
 	if w.total > 0 {
 		percent = min(99, handled*100/w.total)
 	}
-	w.reporter.Progress(percent, fmt.Sprintf("%s %d items, %d failed", w.what, w.done, w.failed))
+	w.reporter.Progress(percent, fmt.Sprintf("%s %d items, %d failed", w.what, done, failed))
 }
 
 // fail ends the run with err.
