@@ -724,15 +724,6 @@ func fixedSettings(f *config.File, catalog []butler.Task, dataDir, zone string) 
 				Msg: msg + "; the settings are those GET /:/prefs lists: " + strings.Join(ids, ", ")})
 			continue
 		}
-		if d.ID == butler.SettingBackupPath {
-			// Checked (and created) by the Manager; here only its form.
-			if !filepath.IsAbs(s.Value) {
-				errs = append(errs, &config.Error{File: f.Path, Line: s.Line, Key: key,
-					Msg: fmt.Sprintf("%q is not an absolute path; give the full path of the backup directory", s.Value)})
-			}
-			out[s.ID] = s.Value
-			continue
-		}
 		v, err := d.Canonical(s.Value)
 		if err != nil {
 			errs = append(errs, &config.Error{File: f.Path, Line: s.Line, Key: key, Msg: strings.TrimPrefix(err.Error(), s.ID+": ")})

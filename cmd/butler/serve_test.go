@@ -525,7 +525,7 @@ func TestServeFixedSettings(t *testing.T) {
 	}
 
 	// A bad fixed setting stops a first start before anything is created.
-	writeFile(t, cfgPath, "settings:\n  ButlerStartHour: 24\n  ButlerTimeZon: UTC\n", 0o600)
+	writeFile(t, cfgPath, "settings:\n  ButlerStartHour: 24\n  ButlerTimeZon: UTC\n  ButlerDatabaseBackupPath: backups\n", 0o600)
 	fresh := filepath.Join(tmp, "fresh")
 	code, _, stderr := runCmd(t, nil, "serve", "--addr", "127.0.0.1:0", "--data-dir", fresh, "--config", cfgPath)
 	if code != 2 {
@@ -533,6 +533,7 @@ func TestServeFixedSettings(t *testing.T) {
 	}
 	mustContain(t, "stderr", stderr, cfgPath+":2: settings.ButlerStartHour: 24 is out of range; use 0..23")
 	mustContain(t, "stderr", stderr, cfgPath+":3: settings.ButlerTimeZon: unknown setting (did you mean ButlerTimeZone?)")
+	mustContain(t, "stderr", stderr, cfgPath+`:4: settings.ButlerDatabaseBackupPath: "backups" is not an absolute path`)
 	if _, err := os.Stat(fresh); err == nil {
 		t.Error("the data directory was made although the config's settings are wrong")
 	}
