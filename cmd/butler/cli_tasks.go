@@ -60,7 +60,7 @@ the day the task is next due). Times are local.`,
 					outcome = r.LastRun.Outcome
 				}
 				t.add(plain(r.Name), styled(yesNo(bool(r.Enabled))), plain(fmt.Sprintf("%dd", r.Interval)),
-					plain(yesNo(bool(r.ScheduleRandomized))), styled(r.State), plain(last), styled(outcome), plain(nextRun(r.Plan, plan, time.Local, "")))
+					plain(yesNo(bool(r.ScheduleRandomized))), styled(r.State), plain(last), styled(outcome), plain(nextRun(r.Plan, plan, time.Local, "day ")))
 			}
 			return t.write(out, newPainter(out, c.getenv))
 		},
