@@ -129,7 +129,7 @@ func (d *dashboard) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	}
 	if !tokenMatches(got, d.token) {
 		d.logger.WarnContext(r.Context(), "api: dashboard sign-in with a wrong token", slog.String("remote_addr", r.RemoteAddr))
-		d.writeSignIn(w, http.StatusUnauthorized, "That is not this server's access token. It is in the file token in Butler's data directory, and was printed when the server first started.")
+		d.writeSignIn(w, http.StatusUnauthorized, "That is not this server's access token. It is in the file token in Butler's data directory (or the file --token-file names).")
 		return
 	}
 	// A browser signing in again starts afresh: its previous session, if
