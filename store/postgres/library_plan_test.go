@@ -113,3 +113,37 @@ func mediaPlan(t *testing.T, db *postgres.DB, q string, args ...any) (mediaPlanN
 	}
 	return plans[0].Plan, nil
 }
+
+// TestMediaQueries_FullScanDetected checks the check: statements that read
+// the whole table are seen as such, and a query that reads another index
+// than its own is caught.
+func TestMediaQueries_FullScanDetected(t *testing.T) {
+	pgtest.URL(t)
+	db := open(t)
+	mediaExec(t, db, `INSERT INTO butler_media_item (library, path, kind, size, mtime, state, added_at, changed_at)
+		SELECT 'Movies', format('/media/m/%s.mkv', i), 'video', i, i, 'present', 1, 1 FROM generate_series(0, 19999) i`)
+	mediaExec(t, db, `ANALYZE butler_media_item`)
+	for _, q := range []string{
+		`SELECT id FROM butler_media_item WHERE size > 5`,
+		`SELECT count(*) FROM butler_media_item WHERE kind = 'video'`,
+	} {
+		plan, err := mediaPlan(t, db, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seq := false
+		for _, s := range plan.steps() {
+			seq = seq || strings.HasPrefix(s, "Seq Scan butler_media_")
+		}
+		if !seq {
+			t.Errorf("%s: not seen as a full scan; plan: %s", q, strings.Join(plan.steps(), " / "))
+		}
+	}
+	plan, err := mediaPlan(t, db, `SELECT id FROM butler_media_item WHERE id > $1 ORDER BY id LIMIT 10`, int64(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(strings.Join(plan.steps(), "\n"), " "+mediaIndexOf("MediaItemsToAnalyse")) {
+		t.Errorf("a read by primary key is taken for one of %s; plan: %s", mediaIndexOf("MediaItemsToAnalyse"), strings.Join(plan.steps(), " / "))
+	}
+}
