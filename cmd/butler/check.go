@@ -100,11 +100,17 @@ func runChecks(ctx context.Context, cfg serveConfig, env checkEnv) []string {
 	}
 
 	// The config file, against this server.
+	backups := filepath.Join(cfg.DataDir, "Backups") // the setting's default
 	catalog, err := buildCatalog(cfg.file, butler.DefaultCatalog(), wiring{DataDir: cfg.DataDir, Database: cfg.Database})
 	if err != nil {
 		problems = append(problems, strings.Split(err.Error(), "\n")...)
-	} else if _, err := fixedSettings(cfg.file, catalog, cfg.DataDir, hostZone(env.getenv)); err != nil {
+	} else if fixed, err := fixedSettings(cfg.file, catalog, cfg.DataDir, hostZone(env.getenv)); err != nil {
 		problems = append(problems, strings.Split(err.Error(), "\n")...)
+	} else if p, ok := fixed[butler.SettingBackupPath]; ok {
+		backups = p
+	}
+	if msg := checkCreatable(backups, "backup directory ("+butler.SettingBackupPath+")"); msg != "" {
+		add("%s", msg)
 	}
 	problems = append(problems, checkTasks(cfg.file, env)...)
 

@@ -176,3 +176,45 @@ func TestCheckClock(t *testing.T) {
 		t.Errorf("TZ=Mars/Olympus: problems %q, want one about the zone", problems)
 	}
 }
+
+// TestCheckUnwritable reports a data directory, a database and the backup
+// directory that cannot be created: under a file, and (not as root) under
+// a read-only directory.
+func TestCheckUnwritable(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	writeFile(t, file, "x", 0o600)
+	under := filepath.Join(file, "data")
+	code, stdout, _ := runCmd(t, nil, "check", "--addr", "127.0.0.1:0", "--data-dir", under)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1; stdout:\n%s", code, stdout)
+	}
+	for _, w := range []string{
+		"backup directory (ButlerDatabaseBackupPath) " + filepath.Join(under, "Backups") + ": not a directory",
+		"data directory " + under + ": not a directory",
+		"database " + filepath.Join(under, "butler.db") + ": not a directory",
+	} {
+		mustContain(t, "stdout", stdout, w+"\n")
+	}
+
+	if os.Geteuid() == 0 {
+		t.Skip("root writes into read-only directories")
+	}
+	ro := filepath.Join(t.TempDir(), "ro")
+	if err := os.Mkdir(ro, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(ro, 0o700) })
+	dataDir := filepath.Join(ro, "data")
+	code, stdout, _ = runCmd(t, nil, "check", "--addr", "127.0.0.1:0", "--data-dir", dataDir)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1; stdout:\n%s", code, stdout)
+	}
+	want := []string{
+		"backup directory (ButlerDatabaseBackupPath) " + filepath.Join(dataDir, "Backups") + " does not exist and cannot be created: " + ro + " is not writable by this user",
+		"data directory " + dataDir + " does not exist and cannot be created: " + ro + " is not writable by this user",
+		"database directory " + dataDir + " does not exist and cannot be created: " + ro + " is not writable by this user",
+	}
+	if got := lines(stdout); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("stdout:\n%s\nwant:\n%s", stdout, strings.Join(want, "\n"))
+	}
+}
