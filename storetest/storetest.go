@@ -1516,6 +1516,7 @@ func testRunsFilter(t *testing.T, s butler.Store) {
 		{"limit above count", butler.RunFilter{Limit: 100}, []int{6, 5, 4, 3, 2, 1, 0}},
 		{"before id and limit", butler.RunFilter{BeforeID: id(5), Limit: 2}, []int{4, 3}},
 		{"task, before id and limit", butler.RunFilter{Task: "alpha", BeforeID: id(6), Limit: 2}, []int{4, 2}},
+		{"since, before id and limit (the plan's next page)", butler.RunFilter{Since: created(1), BeforeID: id(5), Limit: 2}, []int{4, 3}},
 		{"everything at once", butler.RunFilter{Task: "alpha", Outcome: butler.OutcomeFailed, Since: created(1), Before: created(6), BeforeID: id(6), Limit: 5}, []int{2}},
 	} {
 		want := make([]int64, len(tc.want))

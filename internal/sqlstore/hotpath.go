@@ -73,8 +73,11 @@ func finishRunSQL(n int) string {
 }
 
 // planSince is the filter of the one history query on a control path:
-// Manager.Plan reads the runs created since the open window opened.
-func planSince(open time.Time) butler.RunFilter { return butler.RunFilter{Since: open, Limit: 10000} }
+// Manager.Plan reads the runs created since the open window opened, a page
+// at a time (the pages after the first also have BeforeID).
+func planSince(open time.Time, beforeID int64) butler.RunFilter {
+	return butler.RunFilter{Since: open, BeforeID: beforeID, Limit: butler.MaxRunsPage}
+}
 
 // HotQuery is a statement that a control path runs, with the arguments of
 // a typical call, for the stores' tests to EXPLAIN.
@@ -98,7 +101,8 @@ type HotQuery struct {
 func (d *Store) HotQueries(now time.Time, task string) []HotQuery {
 	recent := nanos(now.Add(-3 * time.Hour))
 	expired := nanos(now.Add(-90 * 24 * time.Hour))
-	runsSQL, runsArgs := runsQuery(planSince(now.Add(-3 * time.Hour)))
+	runsSQL, runsArgs := runsQuery(planSince(now.Add(-3*time.Hour), 0))
+	nextSQL, nextArgs := runsQuery(planSince(now.Add(-3*time.Hour), 1_000_000))
 	qs := []HotQuery{
 		{"CreateRun", sqlInsertRun, []any{"uuid-hot", task, "manual", "queued", "", "", "", "", "", "", "manual", "", int64(0), -1, "",
 			nanos(now), nanos(now), int64(0), int64(0)}},
@@ -116,6 +120,7 @@ func (d *Store) HotQueries(now time.Time, task string) []HotQuery {
 		{"FinishRun (the task's last success)", sqlRecordSuccess, []any{"2025-03-14", nanos(now), int64(1)}},
 		{"TasksRunSince", sqlTasksRunSince, []any{recent}},
 		{"Runs (Plan: the runs since the window opened)", runsSQL, runsArgs},
+		{"Runs (Plan: their next page)", nextSQL, nextArgs},
 		{"PruneRuns", sqlPruneRuns, []any{expired, int64(DefaultPruneBatch)}},
 		{"Settings", sqlSettings, nil},
 		{"SaveSettings", sqlSaveSetting, []any{"ButlerTimeZone", "UTC", nanos(now)}},
