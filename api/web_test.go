@@ -9,12 +9,14 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -708,4 +710,94 @@ func TestDashboardRunsInChromium(t *testing.T) {
 	}
 	choose("filter-outcome", "failed")
 	do("see no failed run", chromedp.WaitVisible(chromedp.CSS(`#no-runs`)))
+}
+
+// axeDir holds the npm package of axe-core, the accessibility checker
+// (package.json and package-lock.json pinned; node_modules installed there
+// by `npm ci` when missing, as for the plexjs test).
+const axeDir = "testdata/axe"
+
+// axeSource returns axe-core's script, installing it first if needed.
+func axeSource(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(axeDir, "node_modules", "axe-core", "axe.min.js")
+	if _, err := os.Stat(path); err != nil {
+		_, npm := nodeTools(t)
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund", "--loglevel=error")
+		cmd.Dir = axeDir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("npm ci in %s: %v\n%s\nrun `npm ci --prefix api/testdata/axe` by hand to see why", axeDir, err, out)
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestDashboardAccessibilityInChromium runs axe-core (its WCAG 2.0-2.2 A
+// and AA rules and best practices) on the sign-in page, with and without
+// an error, and on the dashboard with a run in progress and a refused
+// setting shown, in light and dark colours, at desktop and phone widths:
+// no serious or critical violation is allowed.
+func TestDashboardAccessibilityInChromium(t *testing.T) {
+	axe := axeSource(t)
+	s := newServer(t)
+	ctx := browser(t)
+	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	check := func(page string) {
+		t.Helper()
+		if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](axe+"\n;true")); err != nil {
+			t.Fatalf("load axe-core on the %s: %v", page, err)
+		}
+		found, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`axe.run(document, {
+			runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'] },
+			resultTypes: ['violations'],
+		}).then((r) => r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+			.map((v) => v.id + ' (' + v.impact + '): ' + v.nodes.map((n) => n.target.join(' ') + ' ' + n.failureSummary.replace(/\s+/g, ' ')).join('; ')))`,
+			chromedp.EvalAwaitPromise))
+		if err != nil {
+			t.Fatalf("run axe-core on the %s: %v", page, err)
+		}
+		for _, v := range found {
+			t.Errorf("%s: %s", page, v)
+		}
+	}
+	b := s.actions[butler.TaskBackupDatabase]
+	s.do(t, req{method: "POST", path: "/butler/BackupDatabase?force=1"})
+	wait(t, b.entered, "the run in progress")
+	for _, scheme := range []string{"light", "dark"} {
+		for _, width := range []int64{1280, 390} {
+			name := fmt.Sprintf("%s, %d px", scheme, width)
+			if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+				Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}}); err != nil {
+				t.Fatal(err)
+			}
+			opts := []chromedp.EmulateViewportOption{}
+			if width < 500 {
+				opts = append(opts, chromedp.EmulateMobile)
+			}
+			do("open the sign-in page, "+name, chromedp.EmulateViewport(width, 844, opts...), chromedp.Navigate(s.URL+"/web"), chromedp.WaitVisible(chromedp.CSS(`#token`)))
+			check("sign-in page, " + name)
+			do("sign in with a wrong token", chromedp.SendKeys(chromedp.CSS(`#token`), "wrong"), chromedp.Click(chromedp.CSS(`#signin-submit`)),
+				chromedp.WaitVisible(chromedp.Search(`//p[@id="signin-error" and normalize-space(.) != ""]`)))
+			check("sign-in page with an error, " + name)
+			do("sign in", chromedp.SendKeys(chromedp.CSS(`#token`), token), chromedp.Click(chromedp.CSS(`#signin-submit`)),
+				chromedp.WaitVisible(chromedp.CSS(`#activities li[data-task="BackupDatabase"] progress`)),
+				chromedp.WaitVisible(chromedp.CSS(`#setting-ButlerRunRetentionDays`)),
+				chromedp.SetValue(chromedp.CSS(`#setting-ButlerRunRetentionDays`), "0"),
+				chromedp.Click(chromedp.CSS(`#save-settings`)),
+				chromedp.WaitVisible(chromedp.CSS(`#error-ButlerRunRetentionDays`)))
+			check("dashboard, " + name)
+			do("sign out", chromedp.Click(chromedp.CSS(`#signout-button`)), chromedp.WaitVisible(chromedp.CSS(`#token`)))
+		}
+	}
 }
