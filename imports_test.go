@@ -18,6 +18,10 @@ const module = "github.com/plexbutler/butler"
 // another (cmd/butler wires them).
 var adapters = []string{"api", "client", "engine", "metrics", "store/postgres", "store/sqlite", "tasks"}
 
+// libraries are the media library's building blocks, which adapters use:
+// they import the domain and the standard library only.
+var libraries = []string{"mediaprobe", "mediascan"}
+
 // listedPackage is what go list says of a package.
 type listedPackage struct {
 	ImportPath string
@@ -74,6 +78,8 @@ func TestImportRules(t *testing.T) {
 				t.Errorf("%s imports %s; it takes the standard library only", self, imp)
 			case self == "client" && !isStd(imp) && imp != module+"/apitype":
 				t.Errorf("client imports %s; the SDK takes the standard library and apitype only", imp)
+			case slices.Contains(libraries, self) && !isStd(imp) && imp != module:
+				t.Errorf("%s imports %s; it takes the domain and the standard library only", self, imp)
 			}
 		}
 	}
