@@ -190,6 +190,15 @@ func TestDashboardInChromium(t *testing.T) {
 	if logText := text("read the log", chromedp.Text(chromedp.CSS(`#log`))); strings.TrimSpace(logText) == "" {
 		t.Error("the run's log is empty on the page")
 	}
+	// The log is named for its run, takes the focus, and closes back to
+	// the run's Log button.
+	if got := text("read the log's title", chromedp.Evaluate[string](`document.getElementById('log-title').textContent + '|' + document.activeElement.id`)); !strings.Contains(got, "(BackupDatabase), stopped|log-title") {
+		t.Errorf("log title|focus = %q, want the run named, its outcome, and the focus on the title", got)
+	}
+	do("close the log", chromedp.Click(chromedp.CSS(`#log-close`)), chromedp.WaitNotVisible(chromedp.CSS(`#log`)))
+	if got := text("read the focus", chromedp.Evaluate[string](`document.activeElement.getAttribute('aria-label') || ''`)); !strings.HasPrefix(got, "Log of run ") {
+		t.Errorf("after closing the log the focus is on %q, want the run's Log button", got)
+	}
 
 	// Settings: switch BackupDatabase off on the page and save; the server
 	// has it off, and the task list says so. A bad value is refused and

@@ -307,7 +307,7 @@ function renderRuns(all) {
     el('td', { 'data-label': 'Started' }, when(r.startedAt)),
     el('td', { 'data-label': 'Took' }, took(r)),
     el('td', { 'data-label': 'Summary' }, r.summary || r.error || r.reason || ''),
-    el('td', { class: 'actions' }, el('button', { type: 'button', 'aria-label': 'Log of run ' + r.id + ' of ' + r.task, onclick: () => showLog(r.id) }, 'Log'))));
+    el('td', { class: 'actions' }, el('button', { type: 'button', 'aria-label': 'Log of run ' + r.id + ' of ' + r.task, onclick: () => showLog(r.id, r.task) }, 'Log'))));
   keepFocus($('runs'), () => $('runs').replaceChildren(...rows));
   $('no-runs').hidden = rows.length > 0;
   if (!offlineSince) {
@@ -336,17 +336,48 @@ function filterRuns() {
   refresh();
 }
 
-async function showLog(id) {
+// The log shown: its run, and the timer that reads it again while the
+// run is running.
+let logRun = null;
+let logTail = null;
+
+// showLog shows a run's log in the log panel, named for its run, and
+// follows it every 2 s while the run runs. follow is set by the tail.
+async function showLog(id, task, follow) {
+  clearTimeout(logTail);
+  logRun = { id, task };
   try {
-    const r = await fetch('/butler/runs/' + id + '/log');
+    const [r, detail] = await Promise.all([fetch('/butler/runs/' + id + '/log'), api('GET', '/butler/runs/' + id)]);
     signedOut(r);
-    if (!r.ok) throw new Error('GET log of run ' + id + ': ' + r.status);
+    if (!r.ok) throw new Error('Could not read the log of run ' + id + ': ' + r.status + ' ' + r.statusText + '.');
+    if (logRun?.id !== id) return; // another log was opened meanwhile
+    const run = detail?.MediaContainer?.Run?.[0];
+    const live = run && !run.endedAt;
+    $('log-title').textContent = 'Log of run ' + id + ' (' + task + ')' + (live ? ', running: follows live' : run?.outcome ? ', ' + run.outcome.replaceAll('_', ' ') : '');
     const log = $('log');
-    log.textContent = (await r.text()) || '(this run kept no log)';
-    log.hidden = false;
+    const atEnd = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+    log.textContent = (await r.text()) || (live ? '(nothing yet)' : '(this run kept no log)');
+    if (atEnd) log.scrollTop = log.scrollHeight;
+    if (!follow) {
+      $('log-panel').hidden = false;
+      $('log-panel').scrollIntoView({ block: 'start' });
+      $('log-title').focus();
+    }
+    if (live) logTail = setTimeout(() => showLog(id, task, true), 2000);
   } catch (e) {
-    say(e.message);
+    if (unreachable(e)) setOffline(true);
+    else say(e.message);
   }
+}
+
+// closeLog hides the log panel and gives the focus back to the run's Log
+// button.
+function closeLog() {
+  clearTimeout(logTail);
+  const run = logRun;
+  logRun = null;
+  $('log-panel').hidden = true;
+  if (run) document.querySelector('#runs tr[data-run="' + run.id + '"] button')?.focus();
 }
 
 // settings are the values last read from the server, by id.
@@ -548,6 +579,7 @@ function listen() {
 }
 
 $('settings').addEventListener('submit', saveSettings);
+$('log-close').onclick = closeLog;
 $('filter-task').addEventListener('change', filterRuns);
 $('filter-outcome').addEventListener('change', filterRuns);
 $('run-filters').addEventListener('submit', (ev) => ev.preventDefault());
