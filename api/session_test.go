@@ -452,3 +452,20 @@ func TestLoopbackHost(t *testing.T) {
 		t.Errorf("DELETE /butler with the cookie at %s from %s: %d, want 403 (another host name is another origin)", local, s.URL, resp.StatusCode)
 	}
 }
+
+// TestDashboard_PageWeight: each page of the dashboard is one response,
+// with its style and script inline, of less than 100 KB.
+func TestDashboard_PageWeight(t *testing.T) {
+	s := newServer(t)
+	c := signIn(t, noRedirect, s.URL)
+	for name, cookies := range map[string][]*http.Cookie{"sign-in page": nil, "dashboard": {c}} {
+		resp, body := send(t, http.DefaultClient, s.URL, "GET", "/web", "", nil, cookies...)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d", name, resp.StatusCode)
+		}
+		if len(body) >= 100_000 {
+			t.Errorf("the %s weighs %d bytes, want less than 100 KB", name, len(body))
+		}
+		t.Logf("%s: %d bytes", name, len(body))
+	}
+}

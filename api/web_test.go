@@ -810,3 +810,63 @@ func TestDashboardAccessibilityInChromium(t *testing.T) {
 		}
 	}
 }
+
+// TestDashboardScreenshots writes a PNG of each page of the dashboard, at a
+// desktop's and a phone's width, into $BUTLER_SCREENSHOTS (a directory);
+// without it the test is skipped. It makes the pictures for the docs:
+//
+//	BUTLER_SCREENSHOTS=$PWD/shots go test ./api -run TestDashboardScreenshots
+func TestDashboardScreenshots(t *testing.T) {
+	dir := os.Getenv("BUTLER_SCREENSHOTS")
+	if dir == "" {
+		t.Skip("set BUTLER_SCREENSHOTS to a directory to write the dashboard's screenshots there")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := newServer(t)
+	// Something to show: a finished run, a stopped one, one in progress.
+	o, b := s.actions[butler.TaskOptimizeDatabase], s.actions[butler.TaskBackupDatabase]
+	s.do(t, req{method: "POST", path: "/butler/OptimizeDatabase?force=1"})
+	wait(t, o.entered, "OptimizeDatabase")
+	o.release <- struct{}{}
+	<-o.ended
+	s.do(t, req{method: "POST", path: "/butler/BackupDatabase?force=1"})
+	wait(t, b.entered, "BackupDatabase")
+	s.do(t, req{method: "DELETE", path: "/butler/BackupDatabase"})
+	<-b.ended
+	s.do(t, req{method: "POST", path: "/butler/BackupDatabase?force=1"})
+	wait(t, b.entered, "BackupDatabase again")
+
+	ctx := browser(t)
+	shot := func(name string) {
+		t.Helper()
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, width := range []int64{1280, 390} {
+		opts := []chromedp.EmulateViewportOption{}
+		if width < 500 {
+			opts = append(opts, chromedp.EmulateMobile)
+		}
+		size := fmt.Sprintf("%d", width)
+		if err := chromedp.Do(ctx, chromedp.EmulateViewport(width, 800, opts...), chromedp.Navigate(s.URL+"/web"), chromedp.WaitVisible(chromedp.CSS(`#token`))); err != nil {
+			t.Fatal(err)
+		}
+		shot("signin-" + size)
+		if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS(`#token`), token), chromedp.Click(chromedp.CSS(`#signin-submit`)),
+			chromedp.WaitVisible(chromedp.CSS(`#activities li[data-task="BackupDatabase"] progress`)),
+			chromedp.WaitVisible(chromedp.CSS(`#runs tr[data-task="OptimizeDatabase"]`))); err != nil {
+			t.Fatal(err)
+		}
+		shot("dashboard-" + size)
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#signout-button`)), chromedp.WaitVisible(chromedp.CSS(`#token`))); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
