@@ -282,7 +282,8 @@ func (c *cli) tokenCmd() *cobra.Command {
 		Short: "Print the access token from the data directory's token file",
 		Long: `Print the token that ` + "`butler serve`" + ` generated at its first start and keeps in
 <data-dir>/token (--data-dir, env BUTLER_DATA_DIR, default ./butler-data).`,
-		Example: `  curl -H "X-Plex-Token: $(butler token)" http://127.0.0.1:28400/butler`,
+		Example: `  # the header from standard input: the token stays off curl's command line
+  butler token | sed 's/^/X-Plex-Token: /' | curl -H @- http://127.0.0.1:28400/butler`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			token, path, err := c.readToken()
