@@ -4,12 +4,13 @@
 #
 #   scripts/release.sh             # version from `git describe`
 #   VERSION=v1.2.0 scripts/release.sh
+#   OUT=/tmp/release scripts/release.sh   # another output directory
 #
 # Each binary reports its version, commit and build date: butler version.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-out=dist
+out="${OUT:-dist}"
 version="${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}"
 commit="$(git rev-parse HEAD 2>/dev/null || true)"
 date="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -18,8 +19,8 @@ if [ -n "$commit" ]; then
   ldflags="$ldflags -X main.buildCommit=${commit}"
 fi
 
-rm -rf "$out"
 mkdir -p "$out"
+rm -f "$out"/butler-* "$out"/SHA256SUMS   # an earlier release's, never anything else
 for arch in amd64 arm64; do
   bin="$out/butler-${version}-linux-${arch}"
   echo "== $bin"
