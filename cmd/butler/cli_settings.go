@@ -284,7 +284,7 @@ func (c *cli) tokenCmd() *cobra.Command {
 <data-dir>/token (--data-dir, env BUTLER_DATA_DIR, default ./butler-data).`,
 		Example: `  # the header from standard input: the token stays off curl's command line
   butler token | sed 's/^/X-Plex-Token: /' | curl -H @- http://127.0.0.1:28400/butler`,
-		Args:    cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			token, path, err := c.readToken()
 			if err != nil {
