@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/plexbutler/butler/internal/pgtest"
 )
 
 // writeFile writes content to path with mode perm (whatever the umask).
@@ -216,5 +218,26 @@ func TestCheckUnwritable(t *testing.T) {
 	}
 	if got := lines(stdout); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("stdout:\n%s\nwant:\n%s", stdout, strings.Join(want, "\n"))
+	}
+}
+
+// TestCheckPostgres reports a PostgreSQL server that cannot be reached,
+// with the URL's password hidden, and none for one that can.
+func TestCheckPostgres(t *testing.T) {
+	env := map[string]string{"BUTLER_DATABASE": "postgres://butler:hunter22@127.0.0.1:1/butler?connect_timeout=2"}
+	code, stdout, _ := runCmd(t, env, "check", "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(t.TempDir(), "data"))
+	if code != 1 {
+		t.Fatalf("exit %d, want 1; stdout:\n%s", code, stdout)
+	}
+	mustContain(t, "stdout", stdout, "database postgres://butler:xxxxx@127.0.0.1:1/butler?connect_timeout=2: cannot reach PostgreSQL at 127.0.0.1:1")
+	if strings.Contains(stdout, "hunter22") {
+		t.Errorf("stdout shows the password:\n%s", stdout)
+	}
+	if testing.Short() {
+		t.Skip("PostgreSQL part skipped in -short mode")
+	}
+	env["BUTLER_DATABASE"] = pgtest.Database(t)
+	if code, stdout, _ := runCmd(t, env, "check", "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(t.TempDir(), "data")); code != 0 {
+		t.Errorf("a reachable PostgreSQL: exit %d, stdout:\n%s", code, stdout)
 	}
 }
