@@ -31,6 +31,11 @@ type Dialect struct {
 type Store struct {
 	DB      *sql.DB
 	Dialect Dialect
+	// Read, when set, serves the reads made outside a transaction: a pool
+	// of read-only connections beside DB's single writer (SQLite in WAL
+	// mode, where readers do not wait for the writer). A read begun after a
+	// write committed sees it.
+	Read *sql.DB
 
 	pruneBatch atomic.Int64 // SetPruneBatch; 0 for DefaultPruneBatch
 }
@@ -63,13 +68,21 @@ func (d *Store) wrap(err error) error {
 	return err
 }
 
+// reader is the pool reads outside a transaction use.
+func (d *Store) reader() *sql.DB {
+	if d.Read != nil {
+		return d.Read
+	}
+	return d.DB
+}
+
 func (d *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	rows, err := d.DB.QueryContext(ctx, d.bind(q), args...)
+	rows, err := d.reader().QueryContext(ctx, d.bind(q), args...)
 	return rows, d.wrap(err)
 }
 
 func (d *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
-	return d.DB.QueryRowContext(ctx, d.bind(q), args...)
+	return d.reader().QueryRowContext(ctx, d.bind(q), args...)
 }
 
 func (d *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {

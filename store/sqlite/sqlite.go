@@ -29,7 +29,8 @@ var migrationFS embed.FS
 // DB is an open Butler database on SQLite. It implements butler.Store.
 type DB struct {
 	*sqlstore.Store
-	db   *sql.DB
+	db   *sql.DB // the one writer (and River's connection)
+	read *sql.DB // read-only connections; nil in memory
 	path string
 }
 
@@ -61,8 +62,24 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
+	if path != ":memory:" {
+		// Reads outside a transaction go to read-only connections: in WAL
+		// mode they do not wait for the writer, nor it for them.
+		rc, err := newCachingConnector(dsn(path) + "&" + url.Values{"_pragma": {"query_only(1)"}}.Encode())
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open database %s: %w", path, err)
+		}
+		d.read = sql.OpenDB(rc)
+		d.read.SetMaxOpenConns(readConns)
+		d.read.SetMaxIdleConns(readConns)
+		d.Store.Read = d.read
+	}
 	return d, nil
 }
+
+// readConns is how many read-only connections a file database keeps.
+const readConns = 4
 
 func dsn(path string) string {
 	q := url.Values{}
@@ -219,7 +236,13 @@ func (d *DB) SQL() *sql.DB { return d.db }
 func (d *DB) Path() string { return d.path }
 
 // Close closes the database.
-func (d *DB) Close() error { return d.db.Close() }
+func (d *DB) Close() error {
+	var err error
+	if d.read != nil {
+		err = d.read.Close()
+	}
+	return errors.Join(d.db.Close(), err)
+}
 
 func (d *DB) migrate(ctx context.Context) error {
 	conn, err := d.db.Conn(ctx)
