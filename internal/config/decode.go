@@ -209,15 +209,17 @@ func suggest(name string, known []string) string {
 		if norm(k) == norm(name) {
 			return k
 		}
-		if d := editDistance(name, k); d < bestD {
+		if d := EditDistance(name, k); d < bestD {
 			best, bestD = k, d
 		}
 	}
 	return best
 }
 
-// editDistance is the Levenshtein distance of a and b.
-func editDistance(a, b string) int {
+// EditDistance is the Levenshtein distance of a and b, in bytes: what the
+// "did you mean" suggestions of the config file and the command line
+// measure.
+func EditDistance(a, b string) int {
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {
