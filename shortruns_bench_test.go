@@ -5,14 +5,11 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
 
 	"github.com/plexbutler/butler"
-	"github.com/plexbutler/butler/engine"
-	"github.com/plexbutler/butler/store/sqlite"
 	"github.com/plexbutler/butler/tasks"
 )
 
@@ -73,32 +70,11 @@ func parallelRuns(b *testing.B, c int, run func(g int)) {
 
 func benchShortRuns(b *testing.B, c int) {
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "butler.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	eng, err := engine.NewSQLite(ctx, db.SQL(), engine.Config{Node: "bench"})
-	if err != nil {
-		b.Fatal(err)
-	}
 	var catalog []butler.Task
 	for g := range c {
 		catalog = append(catalog, task(butler.TaskName(fmt.Sprintf("Short%d", g)), 1, false, &tasks.Exec{Argv: []string{"/bin/true"}}))
 	}
-	m, err := butler.NewManager(ctx, butler.Config{Catalog: catalog, Store: db, Queue: eng, HostZone: "UTC",
-		DataDir: b.TempDir(), HealthProbeEvery: -1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := eng.Start(ctx, m); err != nil {
-		b.Fatal(err)
-	}
-	defer eng.Stop(ctx)
-	if err := m.Start(ctx); err != nil {
-		b.Fatal(err)
-	}
-	defer m.Stop(ctx)
+	_, m := benchStack(b, catalog)
 
 	// One reader of the events tells each task's loop that its run ended.
 	sub := m.Subscribe()

@@ -22,15 +22,6 @@ func BenchmarkStartAll(b *testing.B) {
 	for _, n := range []int{100, 1000} {
 		b.Run(fmt.Sprintf("tasks=%d", n), func(b *testing.B) {
 			ctx := context.Background()
-			db, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "butler.db"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer db.Close()
-			eng, err := engine.NewSQLite(ctx, db.SQL(), engine.Config{Node: "bench"})
-			if err != nil {
-				b.Fatal(err)
-			}
 			// Slow work, so that the runs stay queued while start-all runs.
 			block := butler.ActionFunc(func(ctx context.Context, _ butler.Reporter) error {
 				<-ctx.Done()
@@ -40,19 +31,7 @@ func BenchmarkStartAll(b *testing.B) {
 			for i := range n {
 				catalog = append(catalog, task(butler.TaskName(fmt.Sprintf("Task%04d", i)), 1, false, block))
 			}
-			m, err := butler.NewManager(ctx, butler.Config{Catalog: catalog, Store: db, Queue: eng, HostZone: "UTC",
-				DataDir: b.TempDir(), HealthProbeEvery: -1})
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := eng.Start(ctx, m); err != nil {
-				b.Fatal(err)
-			}
-			defer eng.Stop(ctx)
-			if err := m.Start(ctx); err != nil {
-				b.Fatal(err)
-			}
-			defer m.Stop(ctx)
+			db, m := benchStack(b, catalog)
 			b.ResetTimer()
 			for range b.N {
 				res, err := m.StartAll(ctx)
@@ -79,4 +58,34 @@ func BenchmarkStartAll(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchStack starts the real stack of one server on catalog for a
+// benchmark: a SQLite file, River and a Manager, stopped when it ends.
+func benchStack(b *testing.B, catalog []butler.Task) (*sqlite.DB, *butler.Manager) {
+	b.Helper()
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "butler.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	eng, err := engine.NewSQLite(ctx, db.SQL(), engine.Config{Node: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := butler.NewManager(ctx, butler.Config{Catalog: catalog, Store: db, Queue: eng, HostZone: "UTC",
+		DataDir: b.TempDir(), HealthProbeEvery: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := eng.Start(ctx, m); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { eng.Stop(ctx) })
+	if err := m.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { m.Stop(ctx) })
+	return db, m
 }
