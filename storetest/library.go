@@ -22,21 +22,10 @@ import (
 // that item ids only grow.
 func ExerciseMediaIndex(t *testing.T, newIndex func(t *testing.T) butler.MediaIndex) {
 	t.Helper()
-	for _, tc := range mediaSuite {
-		t.Run(tc.name, func(t *testing.T) {
-			s := newIndex(t)
-			if s == nil {
-				t.Fatal("newIndex returned a nil index")
-			}
-			tc.fn(t, s)
-		})
-	}
+	runSuite(t, mediaSuite, newIndex)
 }
 
-var mediaSuite = []struct {
-	name string
-	fn   func(t *testing.T, s butler.MediaIndex)
-}{
+var mediaSuite = []testCase[butler.MediaIndex]{
 	{"MediaAddAndRead", testMediaAddAndRead},
 	{"MediaPathsInByteOrder", testMediaPathsInByteOrder},
 	{"MediaPaging", testMediaPaging},

@@ -22,21 +22,31 @@ import (
 // newStore should register any cleanup (closing the store) with t.Cleanup.
 func Exercise(t *testing.T, newStore func(t *testing.T) butler.Store) {
 	t.Helper()
-	for _, tc := range suite {
+	runSuite(t, suite, newStore)
+}
+
+// testCase is a case of a conformance suite over an S.
+type testCase[S any] struct {
+	name string
+	fn   func(t *testing.T, s S)
+}
+
+// runSuite runs each case in a subtest of its own, on a new S that
+// newS makes with the subtest's *testing.T.
+func runSuite[S any](t *testing.T, cases []testCase[S], newS func(t *testing.T) S) {
+	t.Helper()
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newStore(t)
-			if s == nil {
-				t.Fatal("newStore returned a nil store")
+			s := newS(t)
+			if any(s) == nil {
+				t.Fatalf("the suite's constructor returned nil")
 			}
 			tc.fn(t, s)
 		})
 	}
 }
 
-var suite = []struct {
-	name string
-	fn   func(t *testing.T, s butler.Store)
-}{
+var suite = []testCase[butler.Store]{
 	// Settings.
 	{"SettingsEmpty", testSettingsEmpty},
 	{"SettingsRoundTrip", testSettingsRoundTrip},
