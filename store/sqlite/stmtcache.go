@@ -162,6 +162,48 @@ func (c *cachingConn) drop(cs *cachedStmt) {
 	cs.stmt.Close()
 }
 
+// PrepareContext returns query's kept statement for a *sql.Stmt (a
+// transaction's prepared insert, say): closing it hands it back, and while
+// it is out the same text gets a statement of its own.
+func (c *cachingConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	cs, err := c.take(ctx, query)
+	if err != nil || cs == nil {
+		return c.modernConn.PrepareContext(ctx, query)
+	}
+	return &lentStmt{modernStmt: cs.stmt, conn: c, stmt: cs}, nil
+}
+
+// lentStmt is a kept statement lent to a *sql.Stmt.
+type lentStmt struct {
+	modernStmt
+	conn   *cachingConn
+	stmt   *cachedStmt
+	failed bool
+	closed bool
+}
+
+func (s *lentStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	res, err := s.modernStmt.ExecContext(ctx, args)
+	s.failed = s.failed || err != nil
+	return res, err
+}
+
+func (s *lentStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	rows, err := s.modernStmt.QueryContext(ctx, args)
+	s.failed = s.failed || err != nil
+	return rows, err
+}
+
+// Close hands the statement back to its connection (database/sql closes
+// a statement after its last rows).
+func (s *lentStmt) Close() error {
+	if !s.closed {
+		s.closed = true
+		s.conn.give(s.stmt, s.failed)
+	}
+	return nil
+}
+
 // ExecContext runs query on its kept statement.
 func (c *cachingConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
 	cs, err := c.take(ctx, query)

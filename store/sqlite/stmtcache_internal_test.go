@@ -186,3 +186,37 @@ func TestStmtCache_BoundedAndSchemaChanges(t *testing.T) {
 		t.Fatalf("%d statements kept, want at most %d", n, stmtCacheSize)
 	}
 }
+
+func TestStmtCache_PreparedStatementsAreKeptToo(t *testing.T) {
+	db := openCaching(t)
+	const ins = `INSERT INTO t (v) VALUES (?)`
+	var first *cachedStmt
+	for round := range 3 {
+		tx, err := db.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := tx.Prepare(ins)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 2 {
+			if _, err := st.Exec(fmt.Sprint(round, i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		st.Close()
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		cs := kept(t, db)[ins]
+		if cs == nil || cs.busy || (first != nil && cs != first) {
+			t.Fatalf("round %d: after Close the statement is %+v (first %p); want the same one, idle", round, cs, first)
+		}
+		first = cs
+	}
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM t`).Scan(&n); err != nil || n != 6 {
+		t.Fatalf("rows: %d, %v; want 6", n, err)
+	}
+}
