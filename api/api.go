@@ -46,6 +46,9 @@ type Config struct {
 	// MetricsPublic.
 	Metrics       http.Handler
 	MetricsPublic bool
+	// Library, when set, is the media index that the /butler/library
+	// routes read.
+	Library butler.MediaIndex
 }
 
 // Limits on requests.

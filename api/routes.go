@@ -56,9 +56,8 @@ func tableOf(cfg Config, web *dashboard) routeTable {
 	pub.handle(http.MethodGet, "/healthz", handleHealth(m))
 	// The dashboard opens without a token: its page signs in with a form
 	// and then carries a session cookie (web.go, session.go).
-	pub.handle(http.MethodGet, "/web", web.ServeHTTP)
-	pub.handle(http.MethodPost, "/web/signin", web.handleSignIn)
-	pub.handle(http.MethodPost, "/web/signout", web.handleSignOut)
+	web.routes(pub)
+	libraryRoutes(cfg.Library, log, prot)
 	if cfg.Metrics != nil {
 		g := prot
 		if cfg.MetricsPublic {

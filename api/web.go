@@ -32,6 +32,13 @@ type dashboard struct {
 	logger             *slog.Logger
 }
 
+// routes adds the dashboard's routes to the public group.
+func (web *dashboard) routes(pub *routeGroup) {
+	pub.handle(http.MethodGet, "/web", web.ServeHTTP)
+	pub.handle(http.MethodPost, "/web/signin", web.handleSignIn)
+	pub.handle(http.MethodPost, "/web/signout", web.handleSignOut)
+}
+
 // signInMessage is where signin.html says why the last sign-in failed.
 const signInMessage = "{{MESSAGE}}"
 

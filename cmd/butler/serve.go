@@ -359,6 +359,7 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	}
 	var (
 		store butler.Store
+		index butler.MediaIndex
 		eng   *engine.Engine
 	)
 	// A PostgreSQL server is reached before anything is created here.
@@ -374,7 +375,7 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		if eng, err = engine.NewPostgres(pg.Pool(), pg.Store.DB, engine.Config{Node: node, Logger: logger}); err != nil {
 			return &exitError{2, err}
 		}
-		store = pg
+		store, index = pg, pg
 	}
 
 	// The data directory and its lock.
@@ -420,7 +421,7 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		} else if n > 0 {
 			logger.InfoContext(ctx, "butler: ended jobs orphaned by the previous process", slog.Int("jobs", n))
 		}
-		store = db
+		store, index = db, db
 	}
 
 	// The token and the machine id, once the database is known good.
@@ -448,7 +449,7 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	handler, err := api.NewHandler(api.Config{
 		Manager: m, Token: token, Logger: logger, Version: version,
 		MachineIdentifier: machineID, FriendlyName: firstNonEmpty(cfg.Name, host, "Butler"),
-		Metrics: mt.Handler(), MetricsPublic: cfg.MetricsPublic,
+		Metrics: mt.Handler(), MetricsPublic: cfg.MetricsPublic, Library: index,
 	})
 	if err != nil {
 		return err
