@@ -1,14 +1,16 @@
 // Package config reads Butler's YAML config file (butler serve --config):
 // the server's own keys, settings the file fixes, the extra SQLite
 // databases and cache directories that the built-in maintenance tasks look
-// after, the update feed, and tasks bound to programs or HTTP requests.
+// after, the media libraries and how their media is analysed, the update
+// feed, and tasks bound to programs or HTTP requests.
 // docs/config.md describes every key.
 //
 // [Parse] decodes the file into typed structs ([File] and the types of its
 // fields, each of which decodes and checks itself) and checks everything
-// it can without touching the system (paths must be absolute, but need not
-// exist). It reports every problem at once as [Errors]: one line each,
-// naming the file, the line, the key, what is wrong and what is allowed.
+// it can without touching the system (paths, a library's folders among
+// them, must be absolute, but need not exist). It reports every problem at
+// once as [Errors]: one line each, naming the file, the line, the key,
+// what is wrong and what is allowed.
 // The program cmd/butler turns a parsed file into the server's task
 // catalog.
 package config
@@ -88,6 +90,13 @@ type File struct {
 	// Caches are cache directories that CleanOldCacheFiles cleans besides
 	// Butler's own, in file order.
 	Caches Caches `yaml:"caches"`
+	// Libraries are the media libraries that RefreshLibraries scans into
+	// the media index, in file order.
+	Libraries Libraries `yaml:"libraries"`
+	// Media sets how the media analysis runs ffprobe and how long
+	// GarbageCollectLibraryMedia waits; nil when not given (its accessors
+	// then give the defaults).
+	Media *Media `yaml:"media"`
 	// UpdateFeed, when set, binds CheckForUpdates to this feed.
 	UpdateFeed *UpdateFeed `yaml:"update_feed"`
 	// Tasks bind task names to programs or HTTP requests, in file order.
