@@ -334,3 +334,74 @@ type MediaChapter struct {
 
 // String describes the library for logs: its name and kind.
 func (l Library) String() string { return fmt.Sprintf("%s (%s)", l.Name, l.Kind) }
+
+// SidecarKind is what a sidecar file next to a media file is.
+type SidecarKind string
+
+// The kinds of sidecar file, as Plex's local media assets name them.
+const (
+	// SidecarSubtitle is a subtitle file: .srt, .ass, .ssa, .vtt, or the
+	// .idx and .sub of a VobSub pair.
+	SidecarSubtitle SidecarKind = "subtitle"
+	// SidecarPoster is a poster or cover image.
+	SidecarPoster SidecarKind = "poster"
+	// SidecarArt is a background image (fan art).
+	SidecarArt SidecarKind = "art"
+	// SidecarNFO is a .nfo metadata file, as Kodi writes them.
+	SidecarNFO SidecarKind = "nfo"
+)
+
+// The flags of a subtitle sidecar, from its name.
+const (
+	// SubtitleForced marks subtitles of the foreign parts only.
+	SubtitleForced = "forced"
+	// SubtitleSDH marks subtitles for the deaf and hard of hearing (a
+	// name's "sdh", "cc" or "hi").
+	SubtitleSDH = "sdh"
+	// SubtitleDefault marks the subtitles to show by default.
+	SubtitleDefault = "default"
+)
+
+// MediaSidecar is a local file that goes with a media item: found in the
+// item's folder, named after the item or the folder (package mediascan
+// knows the names), recorded by the RefreshLocalMedia task.
+type MediaSidecar struct {
+	// Path is the file's absolute path.
+	Path string
+	// Kind is what the file is.
+	Kind SidecarKind
+	// Language is a subtitle's language as its name gives it, lower case
+	// ("en", "eng", "pt-br"); "" when the name gives none.
+	Language string
+	// Flags are a subtitle's flags (SubtitleForced, SubtitleSDH,
+	// SubtitleDefault), sorted, each once.
+	Flags []string
+	// Size and ModTime are the file's when it was found.
+	Size    int64
+	ModTime time.Time
+}
+
+// Equal reports whether s and o describe the same file as found, flags
+// and all.
+func (s MediaSidecar) Equal(o MediaSidecar) bool {
+	return s.Path == o.Path && s.Kind == o.Kind && s.Language == o.Language &&
+		slices.Equal(s.Flags, o.Flags) && s.Size == o.Size && s.ModTime.Equal(o.ModTime)
+}
+
+// SidecarIndex is a media index that also keeps each item's sidecar files.
+// It is apart from MediaIndex so that what needs the items alone (the
+// scanner, the analysis, the API's pages) does not have to know sidecars;
+// both stores implement it.
+type SidecarIndex interface {
+	MediaIndex
+	// MediaSidecars returns the sidecars of the items ids, by item id,
+	// each item's in path order (byte order); an item with none is not in
+	// the map. At most 1,000 ids; more is EINVALID.
+	MediaSidecars(ctx context.Context, ids []int64) (map[int64][]MediaSidecar, error)
+	// ReplaceMediaSidecars replaces the sidecars of each item of sets
+	// with its set (an empty set removes them all), in one transaction:
+	// all of it or nothing. An item no longer in the index is passed
+	// over. It returns how many items' sets it replaced. Sidecars go with
+	// their item when it is deleted.
+	ReplaceMediaSidecars(ctx context.Context, sets map[int64][]MediaSidecar) (int, error)
+}

@@ -19,7 +19,8 @@ import (
 // Beyond Exercise's rules, the suite holds that paths sort byte by byte
 // (the order of Go's string comparison, whatever the database's
 // collation), that modification times read back to the nanosecond, and
-// that item ids only grow.
+// that item ids only grow. The sidecars' cases run when the index is a
+// butler.SidecarIndex too, and are skipped otherwise.
 func ExerciseMediaIndex(t *testing.T, newIndex func(t *testing.T) butler.MediaIndex) {
 	t.Helper()
 	runSuite(t, mediaSuite, newIndex)
@@ -45,6 +46,11 @@ var mediaSuite = []testCase[butler.MediaIndex]{
 	{"MediaCounts", testMediaCounts},
 	{"MediaDeleteGone", testMediaDeleteGone},
 	{"MediaConcurrentBatches", testMediaConcurrentBatches},
+	// The sidecars, of an index that keeps them (butler.SidecarIndex).
+	{"SidecarsRoundTrip", sidecarCase(testSidecarsRoundTrip)},
+	{"SidecarsReplace", sidecarCase(testSidecarsReplace)},
+	{"SidecarsOfDeletedItems", sidecarCase(testSidecarsOfDeletedItems)},
+	{"SidecarsInvalid", sidecarCase(testSidecarsInvalid)},
 }
 
 // mediaBase is when the suite's scans happen.

@@ -1,0 +1,136 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/plexbutler/butler"
+)
+
+var _ butler.SidecarIndex = (*Store)(nil)
+
+// maxSidecarIDs bounds the ids of one MediaSidecars call.
+const maxSidecarIDs = 1000
+
+// The sidecars' statements (migration 007 on SQLite, 006 on PostgreSQL):
+// each reads or writes through the primary key (item_id, path).
+const (
+	sqlMediaSidecars = `SELECT item_id, path, kind, language, flags, size, mtime FROM butler_media_sidecar
+		WHERE item_id IN (%s) ORDER BY item_id, path`
+	sqlSidecarItem    = `SELECT 1 FROM butler_media_item WHERE id = ?`
+	sqlDropSidecars   = `DELETE FROM butler_media_sidecar WHERE item_id = ?`
+	sqlInsertSidecars = `INSERT INTO butler_media_sidecar (item_id, path, kind, language, flags, size, mtime)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`
+)
+
+// MediaSidecars returns the sidecars of the items ids, in one query.
+func (d *Store) MediaSidecars(ctx context.Context, ids []int64) (map[int64][]butler.MediaSidecar, error) {
+	out := map[int64][]butler.MediaSidecar{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	if len(ids) > maxSidecarIDs {
+		return nil, butler.Errorf(butler.EINVALID, "media sidecars: %d item ids asked for; ask for at most %d at a time", len(ids), maxSidecarIDs)
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	marks := strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")
+	rows, err := d.query(ctx, fmt.Sprintf(sqlMediaSidecars, marks), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, mtime int64
+		var s butler.MediaSidecar
+		var kind, flags string
+		if err := rows.Scan(&id, &s.Path, &kind, &s.Language, &flags, &s.Size, &mtime); err != nil {
+			return nil, d.wrap(err)
+		}
+		s.Kind, s.ModTime = butler.SidecarKind(kind), time.Unix(0, mtime)
+		if flags != "" {
+			s.Flags = strings.Split(flags, ",")
+		}
+		out[id] = append(out[id], s)
+	}
+	return out, d.wrap(rows.Err())
+}
+
+// checkSidecars reports what is wrong with an item's set, as EINVALID.
+func checkSidecars(id int64, set []butler.MediaSidecar) error {
+	seen := map[string]bool{}
+	for _, s := range set {
+		switch {
+		case s.Path == "":
+			return butler.Errorf(butler.EINVALID, "sidecars of media item %d: a sidecar has no path", id)
+		case seen[s.Path]:
+			return butler.Errorf(butler.EINVALID, "sidecars of media item %d: %s is listed twice", id, s.Path)
+		case !slices.Contains([]butler.SidecarKind{butler.SidecarSubtitle, butler.SidecarPoster, butler.SidecarArt, butler.SidecarNFO}, s.Kind):
+			return butler.Errorf(butler.EINVALID, "sidecar %s: kind %q is not one of subtitle, poster, art, nfo", s.Path, s.Kind)
+		}
+		for _, f := range s.Flags {
+			if f == "" || strings.Contains(f, ",") {
+				return butler.Errorf(butler.EINVALID, "sidecar %s: flag %q is empty or holds a comma", s.Path, f)
+			}
+		}
+		seen[s.Path] = true
+	}
+	return nil
+}
+
+// ReplaceMediaSidecars replaces the sets of the items of sets, in one
+// transaction, item by item in id order.
+func (d *Store) ReplaceMediaSidecars(ctx context.Context, sets map[int64][]butler.MediaSidecar) (int, error) {
+	if len(sets) == 0 {
+		return 0, nil
+	}
+	ids := slices.Sorted(maps.Keys(sets))
+	for _, id := range ids {
+		if err := checkSidecars(id, sets[id]); err != nil {
+			return 0, err
+		}
+	}
+	tx, err := d.begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	insert, err := tx.PrepareContext(ctx, d.bind(sqlInsertSidecars))
+	if err != nil {
+		return 0, d.wrap(err)
+	}
+	defer insert.Close()
+	replaced := 0
+	for _, id := range ids {
+		var one int
+		err := d.txQueryRow(ctx, tx, sqlSidecarItem, id).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue // deleted since it was read
+		}
+		if err != nil {
+			return 0, d.wrap(err)
+		}
+		if _, err := d.txExec(ctx, tx, sqlDropSidecars, id); err != nil {
+			return 0, fmt.Errorf("drop the sidecars of media item %d: %w", id, d.wrap(err))
+		}
+		for _, s := range sets[id] {
+			_, err := insert.ExecContext(ctx, id, s.Path, string(s.Kind), s.Language, strings.Join(s.Flags, ","), s.Size, s.ModTime.UnixNano())
+			if err != nil {
+				return 0, fmt.Errorf("record sidecar %s of media item %d: %w", s.Path, id, d.wrap(err))
+			}
+		}
+		replaced++
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, d.wrap(err)
+	}
+	return replaced, nil
+}
