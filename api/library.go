@@ -1,9 +1,30 @@
 package api
 
 import (
+	"context"
+	"encoding/base64"
 	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
 
 	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/apitype"
+)
+
+// The paging of GET /butler/library/items.
+const (
+	// defaultItemLimit and maxItemLimit bound a page's items.
+	defaultItemLimit = 100
+	maxItemLimit     = 1000
+	// maxItemsExamined bounds the items one request reads from the index
+	// when a filter the index cannot apply (the analysis state, a path
+	// prefix) leaves most of them out: the page then ends early, with a
+	// cursor to go on from.
+	maxItemsExamined = 10_000
 )
 
 // libraryRoutes adds the routes that read the media index to the
@@ -12,5 +33,328 @@ func libraryRoutes(ix butler.MediaIndex, log *slog.Logger, prot *routeGroup) {
 	if ix == nil {
 		return
 	}
-	_ = log
+	prot.handle(http.MethodGet, "/butler/library", handleLibraries(ix, log))
+	prot.handle(http.MethodGet, "/butler/library/items", handleMediaItems(ix, log),
+		"library", "state", "analysis", "prefix", "limit", "after")
+	prot.handle(http.MethodGet, "/butler/library/items/{id}", handleMediaItem(ix, log))
+}
+
+// handleLibraries answers GET /butler/library: every library the index
+// has items of, with its counts.
+func handleLibraries(ix butler.MediaIndex, log *slog.Logger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		counts, err := ix.LibraryCounts(r.Context())
+		if err != nil {
+			fail(log, w, r, err)
+			return
+		}
+		c := apitype.LibraryContainer{Size: len(counts), TotalSize: len(counts), Library: []apitype.Library{}}
+		for _, n := range counts {
+			c.Library = append(c.Library, libraryOf(n))
+		}
+		encode(w, r, http.StatusOK, apitype.LibrariesResponse{MediaContainer: c}, c)
+	}
+}
+
+func libraryOf(n butler.LibraryCounts) apitype.Library {
+	return apitype.Library{Name: n.Library, Present: n.Present, Gone: n.Gone, Bytes: n.Bytes,
+		Analysed: n.Analysed, Pending: n.Present - n.Analysed - n.Failing, Failed: n.Failing}
+}
+
+// analysisState is an item's analysis state, as the API names it.
+func analysisState(it butler.MediaItem) string {
+	switch {
+	case it.AnalysisVersion > 0:
+		return apitype.AnalysisAnalysed
+	case it.AnalysisFailures > 0:
+		return apitype.AnalysisFailed
+	}
+	return apitype.AnalysisPending
+}
+
+func mediaItemOf(it butler.MediaItem) apitype.MediaItem {
+	return apitype.MediaItem{
+		ID: it.ID, Library: it.Library, Path: it.Path, Kind: string(it.Kind), Size: it.Size,
+		ModifiedAt: it.ModTime.UTC().Format(time.RFC3339Nano), State: string(it.State),
+		AddedAt: rfc3339(it.AddedAt), ChangedAt: rfc3339(it.ChangedAt), GoneAt: rfc3339(it.GoneAt),
+		Analysis: analysisState(it), AnalysisVersion: it.AnalysisVersion, AnalysedAt: rfc3339(it.AnalysedAt),
+		AnalysisFailures: it.AnalysisFailures, AnalysisError: it.AnalysisError, AnalysisRetryAt: rfc3339(it.AnalysisRetryAt),
+	}
+}
+
+func mediaAnalysisOf(a butler.MediaAnalysis, version int) *apitype.MediaAnalysis {
+	out := &apitype.MediaAnalysis{Version: version, Container: a.Container, Duration: a.Duration.Milliseconds(),
+		BitRate: a.BitRate, Title: a.Title, Stream: []apitype.MediaStream{}}
+	for _, s := range a.Streams {
+		out.Stream = append(out.Stream, apitype.MediaStream{
+			Index: s.Index, Type: s.Type, Codec: s.Codec, Profile: s.Profile, Language: s.Language, Title: s.Title,
+			Default: apitype.Bool(s.Default), Forced: apitype.Bool(s.Forced), BitRate: s.BitRate,
+			Channels: s.Channels, ChannelLayout: s.ChannelLayout, SamplingRate: s.SampleRate,
+			Width: s.Width, Height: s.Height, FrameRate: s.FrameRate, PixelFormat: s.PixelFormat, BitDepth: s.BitDepth,
+			ColorTrc: s.ColorTransfer, ColorPrimaries: s.ColorPrimaries, ColorSpace: s.ColorSpace, HDR: s.HDR,
+		})
+	}
+	for i, c := range a.Chapters {
+		out.Chapter = append(out.Chapter, apitype.MediaChapter{Index: i + 1, StartTimeOffset: c.Start.Milliseconds(),
+			EndTimeOffset: c.End.Milliseconds(), Tag: c.Title})
+	}
+	return out
+}
+
+func writeMediaItems(w http.ResponseWriter, r *http.Request, c apitype.MediaItemContainer) {
+	if c.Item == nil {
+		c.Item = []apitype.MediaItem{}
+	}
+	c.Size = len(c.Item)
+	encode(w, r, http.StatusOK, apitype.MediaItemsResponse{MediaContainer: c}, c)
+}
+
+// handleMediaItem answers GET /butler/library/items/{id}: the item with
+// its stored analysis, if it has one.
+func handleMediaItem(ix butler.MediaIndex, log *slog.Logger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+		if err != nil || id < 1 {
+			fail(log, w, r, butler.Errorf(butler.EINVALID, "%q is not a media item id; give the id of an item of GET /butler/library/items (a whole number)", r.PathValue("id")))
+			return
+		}
+		it, err := ix.MediaItem(r.Context(), id)
+		if err != nil {
+			fail(log, w, r, err)
+			return
+		}
+		out := mediaItemOf(it)
+		if it.AnalysisVersion > 0 {
+			a, version, err := ix.MediaAnalysis(r.Context(), id)
+			switch {
+			case err == nil:
+				out.Media = mediaAnalysisOf(a, version)
+			case butler.ErrorCode(err) != butler.ENOTFOUND: // else changed since: no analysis now
+				fail(log, w, r, err)
+				return
+			}
+		}
+		writeMediaItems(w, r, apitype.MediaItemContainer{Item: []apitype.MediaItem{out}})
+	}
+}
+
+// itemQuery is a request of GET /butler/library/items, validated.
+type itemQuery struct {
+	library  string
+	state    butler.ItemState
+	analysis string
+	prefix   string
+	limit    int
+	after    *itemCursor
+}
+
+// itemCursor is a position in the items of every library: after path in
+// library. On the wire it is opaque (base64url of library NUL path).
+type itemCursor struct{ library, path string }
+
+func (c itemCursor) String() string {
+	return base64.RawURLEncoding.EncodeToString([]byte(c.library + "\x00" + c.path))
+}
+
+func parseCursor(s string) (*itemCursor, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	lib, path, ok := strings.Cut(string(b), "\x00")
+	if err != nil || !ok || lib == "" || !utf8.ValidString(string(b)) {
+		return nil, butler.Errorf(butler.EINVALID, "after: %q is not a cursor of this route; give the next value of the previous page, or leave it out for the first page", s)
+	}
+	return &itemCursor{library: lib, path: path}, nil
+}
+
+// parseItemQuery reads and checks the query of GET /butler/library/items;
+// every error says what to send.
+func parseItemQuery(get func(string) string) (itemQuery, error) {
+	q := itemQuery{library: get("library"), analysis: get("analysis"), prefix: get("prefix"), limit: defaultItemLimit}
+	switch s := butler.ItemState(get("state")); s {
+	case "", butler.ItemPresent, butler.ItemGone:
+		q.state = s
+	default:
+		return q, butler.Errorf(butler.EINVALID, "state: %q is not an item state; give present or gone, or leave it out for both", s)
+	}
+	if q.analysis != "" && !slices.Contains(apitype.AnalysisStates(), q.analysis) {
+		return q, butler.Errorf(butler.EINVALID, "analysis: %q is not an analysis state; give analysed, pending or failed, or leave it out for all", q.analysis)
+	}
+	if q.prefix != "" && (!strings.HasPrefix(q.prefix, "/") || !utf8.ValidString(q.prefix)) {
+		return q, butler.Errorf(butler.EINVALID, "prefix: %q is not the start of an absolute path; give one such as /media/Movies/", q.prefix)
+	}
+	if v := get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxItemLimit {
+			return q, butler.Errorf(butler.EINVALID, "limit: %q: give a whole number from 1 to %d (default %d)", v, maxItemLimit, defaultItemLimit)
+		}
+		q.limit = n
+	}
+	if v := get("after"); v != "" {
+		c, err := parseCursor(v)
+		if err != nil {
+			return q, err
+		}
+		if q.library != "" && c.library != q.library {
+			return q, butler.Errorf(butler.EINVALID, "after: the cursor is in library %q, not %q; give the next value of a page of the same query", c.library, q.library)
+		}
+		q.after = c
+	}
+	return q, nil
+}
+
+// matches reports whether the item passes the filters the index does not
+// apply itself.
+func (q itemQuery) matches(it butler.MediaItem) bool {
+	return (q.analysis == "" || analysisState(it) == q.analysis) && strings.HasPrefix(it.Path, q.prefix)
+}
+
+// totalOf returns the number of items that match q when the counts tell
+// it, else nil.
+func (q itemQuery) totalOf(counts []butler.LibraryCounts) *int {
+	if q.prefix != "" || (q.analysis != "" && q.state != butler.ItemPresent) {
+		return nil
+	}
+	n := 0
+	for _, c := range counts {
+		if q.library != "" && c.Library != q.library {
+			continue
+		}
+		l := libraryOf(c)
+		switch {
+		case q.analysis == apitype.AnalysisAnalysed:
+			n += l.Analysed
+		case q.analysis == apitype.AnalysisPending:
+			n += l.Pending
+		case q.analysis == apitype.AnalysisFailed:
+			n += l.Failed
+		case q.state == butler.ItemPresent:
+			n += l.Present
+		case q.state == butler.ItemGone:
+			n += l.Gone
+		default:
+			n += l.Present + l.Gone
+		}
+	}
+	return &n
+}
+
+// justBefore returns a string that sorts (byte order) before every path
+// that starts with prefix and after nearly every other that sorts before
+// prefix: the AfterPath that starts a page at the first path with prefix.
+// The strings between it and prefix start with it followed by U+10FFFF,
+// which no file name holds; one that did would be read and left out.
+func justBefore(prefix string) string {
+	r, n := utf8.DecodeLastRuneInString(prefix)
+	head := prefix[:len(prefix)-n]
+	switch {
+	case r == 0 || r == utf8.RuneError:
+		return head
+	case r == 0xE000: // the code point before is a surrogate
+		r = 0xD7FF
+	default:
+		r--
+	}
+	return head + string(r) + string(rune(utf8.MaxRune))
+}
+
+// handleMediaItems answers GET /butler/library/items: a page of items in
+// library then path order. The index reads each library's items in path
+// order (and in one state) through an index; the analysis state and the
+// path prefix are applied here, reading at most maxItemsExamined items.
+func handleMediaItems(ix butler.MediaIndex, log *slog.Logger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		query := r.URL.Query()
+		q, err := parseItemQuery(query.Get)
+		if err != nil {
+			fail(log, w, r, err)
+			return
+		}
+		c, err := mediaItemPage(r.Context(), ix, q)
+		if err != nil {
+			fail(log, w, r, err)
+			return
+		}
+		writeMediaItems(w, r, c)
+	}
+}
+
+// mediaItemPage reads the page q asks for.
+func mediaItemPage(ctx context.Context, ix butler.MediaIndex, q itemQuery) (apitype.MediaItemContainer, error) {
+	var c apitype.MediaItemContainer
+	var libs []string
+	if q.library != "" {
+		libs = []string{q.library}
+	}
+	if q.after == nil || q.library == "" {
+		counts, err := ix.LibraryCounts(ctx)
+		if err != nil {
+			return c, err
+		}
+		if q.library == "" {
+			for _, n := range counts {
+				libs = append(libs, n.Library)
+			}
+		}
+		if q.after == nil {
+			c.TotalSize = q.totalOf(counts)
+			if q.library != "" && !slices.ContainsFunc(counts, func(n butler.LibraryCounts) bool { return n.Library == q.library }) {
+				return c, unknownLibrary(q.library, counts)
+			}
+		}
+	}
+	// The library and the path to go on after.
+	li, pos := 0, ""
+	if q.after != nil {
+		li, _ = slices.BinarySearch(libs, q.after.library)
+		if li < len(libs) && libs[li] == q.after.library {
+			pos = q.after.path
+		}
+	}
+	examined := 0
+	for li < len(libs) {
+		lib := libs[li]
+		if jb := justBefore(q.prefix); q.prefix != "" && pos < jb {
+			pos = jb
+		}
+		want := q.limit - len(c.Item)
+		read := want
+		if q.analysis != "" {
+			read = min(maxItemLimit, max(4*want, 100))
+		}
+		batch, err := ix.MediaItems(ctx, butler.MediaItemFilter{Library: lib, State: q.state, AfterPath: pos, Limit: read})
+		if err != nil {
+			return c, err
+		}
+		done := len(batch) < read
+		for _, it := range batch {
+			if q.prefix != "" && it.Path > q.prefix && !strings.HasPrefix(it.Path, q.prefix) {
+				done = true // past the paths with the prefix
+				break
+			}
+			examined++
+			pos = it.Path
+			if q.matches(it) {
+				c.Item = append(c.Item, mediaItemOf(it))
+			}
+			if len(c.Item) == q.limit || examined >= maxItemsExamined {
+				c.Next = itemCursor{library: lib, path: pos}.String()
+				return c, nil
+			}
+		}
+		if done {
+			li, pos = li+1, ""
+		}
+	}
+	return c, nil
+}
+
+// unknownLibrary is the 404 of a library the index has no items of.
+func unknownLibrary(name string, counts []butler.LibraryCounts) error {
+	if len(counts) == 0 {
+		return butler.Errorf(butler.ENOTFOUND, "the media index has no items: no library %q (RefreshLibraries fills it from the libraries of the config)", name)
+	}
+	names := make([]string, 0, len(counts))
+	for _, n := range counts {
+		names = append(names, strconv.Quote(n.Library))
+	}
+	return butler.Errorf(butler.ENOTFOUND, "the media index has no library %q; its libraries are %s (names are case-sensitive)", name, strings.Join(names, ", "))
 }
