@@ -6,45 +6,7 @@
 // ended (signed out elsewhere, expired, the server restarted), the API
 // answers 401 and the page reloads, which shows the sign-in page.
 
-function signedOut(r) {
-  if (r.status === 401) {
-    location.reload();
-    throw new Error('Signed out; opening the sign-in page.');
-  }
-}
-
-const $ = (id) => document.getElementById(id);
 const activities = new Map(); // uuid -> Activity
-
-function el(tag, attrs, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (k === 'class') e.className = v;
-    else if (k.startsWith('data-') || k.startsWith('aria-')) e.setAttribute(k, v);
-    else e[k] = v;
-  }
-  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(c ?? ''));
-  return e;
-}
-
-// say shows a message in the status line, as an error (the default) or,
-// with ok, as a success: in words first, and in colour too.
-function say(text, ok) {
-  const st = $('status');
-  st.textContent = text;
-  st.className = ok ? 'ok' : 'error';
-}
-
-async function api(method, path) {
-  const r = await fetch(path, { method, headers: { 'Accept': 'application/json' } });
-  signedOut(r);
-  if (!r.ok) {
-    const reason = r.headers.get('X-Butler-Reason') || r.statusText;
-    throw new Error(method + ' ' + path + ': ' + r.status + ' ' + reason);
-  }
-  const text = await r.text();
-  return text && (r.headers.get('Content-Type') || '').includes('json') ? JSON.parse(text) : null;
-}
 
 // act runs one operation and reports what the server said: the outcome
 // and reason headers when there are any, else done.
@@ -61,44 +23,6 @@ async function act(method, path, done) {
     else say(e.message);
   }
   refresh();
-}
-
-function when(s) {
-  if (!s) return '';
-  const d = new Date(s);
-  return isNaN(d) ? s : d.toLocaleString();
-}
-
-// serverZone returns the window's zone, the ButlerTimeZone setting, when
-// the page knows it and the browser knows the zone; else ''.
-function serverZone() {
-  const z = settings.get('ButlerTimeZone')?.value;
-  if (!z) return '';
-  try {
-    new Intl.DateTimeFormat(undefined, { timeZone: z });
-    return z;
-  } catch {
-    return '';
-  }
-}
-
-// inZone writes a time in the server's zone (see serverZone), else in the
-// browser's; time alone, or with the date.
-function inZone(s, withDate) {
-  const d = new Date(s);
-  if (!s || isNaN(d)) return s || '';
-  const opts = withDate ? { dateStyle: 'medium', timeStyle: 'short' } : { timeStyle: 'short' };
-  const z = serverZone();
-  if (z) opts.timeZone = z;
-  return new Intl.DateTimeFormat(undefined, opts).format(d);
-}
-
-// inWords says how far away a time is: "in 3 h", "in 40 min".
-function inWords(s) {
-  const ms = new Date(s) - Date.now();
-  if (isNaN(ms)) return '';
-  const min = Math.max(1, Math.round(ms / 60000));
-  return min < 90 ? 'in ' + min + ' min' : 'in ' + Math.round(min / 60) + ' h';
 }
 
 // decisionWords says a plan decision in words, with its time and, for a
@@ -141,31 +65,6 @@ async function startTask(name, force) {
   refresh();
 }
 
-// stopTask stops a task's run (by task name, or path for an activity) and
-// says what the server did, in words.
-async function stopTask(name, path) {
-  try {
-    const r = await fetch(path || '/butler/' + encodeURIComponent(name), { method: 'DELETE', headers: { 'Accept': 'application/json' } });
-    signedOut(r);
-    if (r.status === 404) {
-      say(name + ' was not running.', true);
-    } else if (!r.ok) {
-      throw new Error('Could not stop ' + name + ': ' + (r.headers.get('X-Butler-Reason') || r.status + ' ' + r.statusText) + '.');
-    } else {
-      const words = {
-        stopped: 'Stopped ' + name + '.',
-        stopping: name + ' is stopping: its work has not ended yet.',
-        removed: 'Removed ' + name + ' from the queue.',
-      };
-      say(words[r.headers.get('X-Butler-Outcome')] || 'Asked ' + name + ' to stop.', true);
-    }
-  } catch (e) {
-    if (unreachable(e)) setOffline(true);
-    else say(e.message);
-  }
-  refresh();
-}
-
 // The last task list and plan, drawn again when what runs changes, and
 // the running tasks with their states as that drawing showed them.
 let lastTasks = [];
@@ -192,9 +91,65 @@ function keepFocus(container, draw) {
   if (row) container.querySelector('[data-task="' + CSS.escape(row) + '"] button:not([disabled])')?.focus();
 }
 
-// renderTasks draws the tasks with only the actions that make sense now:
-// Stop while a task runs, "Run now" when the plan says it is not due,
+// The newest runs of every task (for the task rows' last run), and the
+// runs of tonight's window while it is open (for the timeline).
+let recentRuns = [];
+let tonightRuns = [];
+
+// lastRunOf returns a task's newest run that the page knows: from the
+// newest runs, or the run the plan names when that one is newer.
+function lastRunOf(name, p) {
+  const r = recentRuns.find((x) => x.task === name);
+  if (p?.runID && (!r || p.runID > r.id)) {
+    return tonightRuns.find((x) => x.id === p.runID) || { id: p.runID, task: name, state: p.decision, outcome: p.outcome };
+  }
+  return r;
+}
+
+// dayWords writes a Butler day (YYYY-MM-DD) as a date: "Tue, 1 Dec".
+function dayWords(day) {
+  const d = new Date(day + 'T12:00:00Z');
+  return isNaN(d) ? day : new Intl.DateTimeFormat(undefined, { weekday: 'short', day: 'numeric', month: 'short', timeZone: 'UTC' }).format(d);
+}
+
+// reasonWords says the plan's reason for a task in words: the server's
+// reason, with its Butler days written as dates.
+function reasonWords(p) {
+  return (p?.reason || '').replace(/butler day (\d{4}-\d{2}-\d{2})/g, (_, d) => dayWords(d));
+}
+
+// button makes a button of a task row, named for what it does to which
+// task.
+function button(cls, label, text, onclick) {
+  return el('button', { type: 'button', className: cls, 'aria-label': label, disabled: !onclick, onclick }, text);
+}
+
+// actionsOf returns the buttons that make sense for a task now: Stop while
+// it runs; Cancel and "Run now" while a run waits for its time; Cancel
+// while it waits for a place; "Run now" when the plan says it is not due
+// (or it already succeeded tonight), which starts it anyway (force=1);
 // Start otherwise.
+function actionsOf(t, p, state) {
+  const n = t.name;
+  const cancel = () => button('stop cancel', 'Cancel the waiting run of ' + n, 'Cancel', () => stopTask(n));
+  const force = () => button('start force', 'Run ' + n + ' now, though it is not due', 'Run now', () => startTask(n, true));
+  if (state === 'stopping') return [button('stop', 'Stopping ' + n, 'Stopping…', null)];
+  if (state) return [button('stop', 'Stop ' + n, 'Stop', () => stopTask(n))];
+  switch (p?.decision) {
+    case 'queued': return [cancel()];
+    case 'scheduled': {
+      const now = button('start force', 'Run ' + n + ' now instead of at its time', 'Run now', () => startTask(n, true));
+      return [now, cancel()];
+    }
+    case 'not_due': return [force()];
+    case 'done': if (p.outcome === 'succeeded') return [force()];
+  }
+  return [button('start', 'Start ' + n, 'Start', () => startTask(n, false))];
+}
+
+// renderTasks draws the tasks: what the plan does with each tonight and
+// why, its last run (a link to the run's page), and only the actions that
+// make sense now (see actionsOf). Then it draws the timeline again.
 function renderTasks(tasks, plan) {
   lastTasks = tasks;
   lastPlan = plan;
@@ -204,18 +159,11 @@ function renderTasks(tasks, plan) {
   const rows = tasks.map((t) => {
     const p = decisions.get(t.name);
     const tonight = el('td', { 'data-label': 'Tonight', class: 'decision-' + (p?.outcome || p?.decision || '') },
-      tonightOf(p), p?.reason ? el('span', { class: 'muted reason' }, p.reason) : '');
-    const state = now.get(t.name);
-    let action;
-    if (state === 'stopping') {
-      action = el('button', { type: 'button', className: 'stop', disabled: true, 'aria-label': 'Stopping ' + t.name }, 'Stopping…');
-    } else if (state) {
-      action = el('button', { type: 'button', className: 'stop', 'aria-label': 'Stop ' + t.name, onclick: () => stopTask(t.name) }, 'Stop');
-    } else if (p?.decision === 'not_due') {
-      action = el('button', { type: 'button', className: 'start force', 'aria-label': 'Run ' + t.name + ' now, though it is not due', onclick: () => startTask(t.name, true) }, 'Run now');
-    } else {
-      action = el('button', { type: 'button', className: 'start', 'aria-label': 'Start ' + t.name, onclick: () => startTask(t.name, false) }, 'Start');
-    }
+      tonightOf(p), p?.reason ? el('span', { class: 'muted reason' }, reasonWords(p)) : '');
+    const last = lastRunOf(t.name, p);
+    const lastCell = el('td', { 'data-label': 'Last run', class: last ? 'outcome-' + (last.outcome || last.state) : '' },
+      last ? runLink(last, outcomeMark(last) + ' ' + outcomeWords(last) + ' (#' + last.id + ')') : 'none yet',
+      last?.startedAt ? el('span', { class: 'muted reason' }, when(last.startedAt)) : '');
     return el('tr', { 'data-task': t.name },
       el('td', {}, el('strong', {}, t.title), el('br'), el('span', { class: 'muted' }, t.name)),
       el('td', { 'data-label': 'Every' }, t.interval === 1 ? 'day' : t.interval + ' days'),
@@ -225,11 +173,113 @@ function renderTasks(tasks, plan) {
         title: t.enabled ? 'Runs in the nightly window and with Start all' : 'Disabled for the schedule: only its Start button runs it',
       }, t.enabled ? 'yes' : 'no'),
       tonight,
-      el('td', { class: 'actions' }, action));
+      lastCell,
+      el('td', { class: 'actions' }, ...actionsOf(t, p, now.get(t.name))));
   });
   keepFocus($('tasks'), () => $('tasks').replaceChildren(...rows));
   $('window').textContent = plan ? 'window ' + inZone(plan.open, true) + ' – ' + inZone(plan.close, false) +
     (serverZone() ? ' ' + serverZone() : '') + ': ' + (plan.inside ? 'open now, closes ' + inWords(plan.close) : 'opens ' + inWords(plan.open)) : '';
+  renderTimeline(plan, now);
+}
+
+// zoneName names the zone the times are in: the server's, else this
+// browser's.
+function zoneName() {
+  return serverZone() || Intl.DateTimeFormat().resolvedOptions().timeZone + ' (this browser)';
+}
+
+// timelineItems lists what tonight's window holds, in time order: each
+// run of tonight that started or ended (with its outcome), each run now
+// running, each run planned at a time, and each task due at a random time
+// not drawn yet (a span: between the window's opening, or now, and its
+// close). from and to are the instants of an item's place; at is its time
+// in words.
+function timelineItems(plan, now) {
+  const items = [];
+  const open = new Date(plan.open), close = new Date(plan.close), t = new Date();
+  const onTimeline = new Set();
+  for (const r of tonightRuns) {
+    if (!r.startedAt && !r.endedAt) continue; // waiting: the plan says when
+    const from = new Date(r.startedAt || r.endedAt);
+    const live = !r.endedAt;
+    items.push({ task: r.task, run: r, from, to: live ? t : new Date(r.endedAt), kind: live ? 'running' : 'run',
+      words: outcomeMark(r) + ' ' + outcomeWords(r), at: inZone(from, false) + (live ? ' to now' : ' – ' + inZone(r.endedAt, false)) });
+    onTimeline.add(r.id);
+  }
+  for (const p of plan.Task || []) {
+    const state = now.get(p.name) || p.decision;
+    const run = { id: p.runID, task: p.name, state, outcome: p.outcome };
+    if ((state === 'running' || state === 'stopping') && !onTimeline.has(p.runID)) {
+      items.push({ task: p.name, run: p.runID ? run : null, from: open, to: t, kind: 'running', words: outcomeMark(run) + ' ' + state, at: 'to now' });
+    } else if (p.decision === 'queued') {
+      items.push({ task: p.name, run: p.runID ? run : null, from: t, to: t, kind: 'planned', words: '… queued: waiting for a free place', at: 'now' });
+    } else if ((p.decision === 'scheduled' || p.decision === 'runs') && p.at) {
+      const at = new Date(p.at);
+      items.push({ task: p.name, run: p.runID ? run : null, from: at, to: at, kind: 'planned',
+        words: '◆ ' + (p.decision === 'scheduled' ? 'scheduled' : 'planned') + (p.random ? ' (its random time)' : ''), at: inZone(at, false) });
+    } else if (p.decision === 'runs' && p.random) {
+      const from = plan.inside && t > open ? t : open;
+      items.push({ task: p.name, run: null, from, to: close, kind: 'span',
+        words: '↔ at a random time', at: 'between ' + inZone(from, false) + ' and ' + inZone(close, false) });
+    }
+  }
+  return items.sort((a, b) => a.from - b.from);
+}
+
+// place puts an element on a track of the timeline: from from to to, as a
+// share of the window from open to close.
+function place(e, from, to, open, close) {
+  const span = close - open;
+  const x = (v) => Math.min(100, Math.max(0, (v - open) / span * 100));
+  e.style.left = x(from) + '%';
+  if (to > from) e.style.width = Math.max(x(to) - x(from), 0.5) + '%';
+}
+
+// renderTimeline draws tonight's window as a timeline in the server's
+// zone, named: its hours, each task's lane with its runs and plans, and
+// now; and, for every reader, the same as a list in time order, each run
+// a link to its page. The drawing is one image for assistive technology,
+// named for the list that says what it shows.
+function renderTimeline(plan, now) {
+  if (!plan) return;
+  const open = new Date(plan.open), close = new Date(plan.close), t = new Date();
+  $('timeline-state').textContent = inZone(plan.open, true) + ' – ' + inZone(plan.close, false) + ', ' + zoneName() + ': ' +
+    (plan.inside ? 'window open, closes ' + inWords(plan.close) : 'opens ' + inWords(plan.open));
+  const items = timelineItems(plan, now);
+  // The hours, at most six labels.
+  const hours = (close - open) / 3600000;
+  const step = Math.max(1, Math.ceil(hours / 5));
+  const axis = [];
+  for (let h = 0; h <= hours; h += step) {
+    const at = new Date(open.getTime() + h * 3600000);
+    const tick = el('span', { class: 'tick' }, inZone(at, false));
+    place(tick, at, at, open, close);
+    axis.push(tick);
+  }
+  const lanes = [];
+  for (const task of [...new Set(items.map((i) => i.task))]) {
+    const track = el('div', { class: 'track' });
+    for (const i of items.filter((x) => x.task === task)) {
+      const mark = el('span', { class: 'mark ' + i.kind + (i.run ? ' outcome-' + (i.run.outcome || i.run.state) : '') }, i.words.split(' ')[0]);
+      place(mark, i.from, i.to, open, close);
+      track.append(mark);
+    }
+    if (plan.inside) {
+      const line = el('span', { class: 'now' });
+      place(line, t, t, open, close);
+      track.append(line);
+    }
+    lanes.push(el('div', { class: 'lane', 'data-task': task }, el('span', { class: 'lane-name' }, task), track));
+  }
+  $('timeline').replaceChildren(el('div', { class: 'axis' }, ...axis), ...lanes);
+  $('timeline').hidden = lanes.length === 0;
+  $('timeline').setAttribute('aria-label', 'Timeline of tonight\'s window, ' + inZone(plan.open, false) + ' to ' + inZone(plan.close, false) +
+    ' ' + zoneName() + (plan.inside ? ', now at ' + inZone(t, false) : '') + '; the list below says what it shows.');
+  const list = items.map((i) => el('li', { 'data-task': i.task, 'data-run': i.run?.id || '', class: i.run ? 'outcome-' + (i.run.outcome || i.run.state) : '' },
+    el('span', { class: 'when' }, i.at), ' ', el('strong', {}, i.task), ': ', i.words,
+    ...(i.run?.id ? [' ', runLink(i.run, '(run ' + i.run.id + ')')] : [])));
+  $('timeline-list').replaceChildren(...list);
+  $('no-timeline').hidden = list.length > 0;
 }
 
 // activitiesDrawn names the runs drawn and their states: a progress
@@ -268,21 +318,6 @@ function renderActivities() {
   if (runningKey(running()) !== drawnTasks) renderTasks(lastTasks, lastPlan);
 }
 
-// triggerWords says what made a run.
-const triggerWords = {
-  window: 'nightly window', start_all: 'Start all', start_task: 'started by hand', force: 'run now (not due)',
-};
-
-// took says how long a run took, or has been running.
-function took(r) {
-  if (!r.startedAt) return '';
-  const ms = (r.endedAt ? new Date(r.endedAt) : new Date()) - new Date(r.startedAt);
-  if (isNaN(ms) || ms < 0) return '';
-  const sec = Math.round(ms / 1000);
-  const text = sec < 60 ? sec + ' s' : sec < 3600 ? Math.floor(sec / 60) + ' min ' + (sec % 60) + ' s' : Math.floor(sec / 3600) + ' h ' + Math.floor(sec % 3600 / 60) + ' min';
-  return r.endedAt ? text : text + ' so far';
-}
-
 // The runs shown: a page of runsPerPage, filtered, newest first. pages
 // holds the beforeID of each page before the one shown (for Newer).
 const runsPerPage = 20;
@@ -300,7 +335,7 @@ function runsQuery() {
 function renderRuns(all) {
   const runs = all.slice(0, runsPerPage);
   const rows = runs.map((r) => el('tr', { 'data-run': r.id, 'data-task': r.task },
-    el('td', { 'data-label': 'Run' }, String(r.id)),
+    el('td', { 'data-label': 'Run' }, runLink(r, String(r.id))),
     el('td', { 'data-label': 'Task' }, r.task),
     el('td', { 'data-label': 'Trigger' }, triggerWords[r.trigger] || r.trigger),
     el('td', { 'data-label': 'Outcome', class: 'outcome outcome-' + (r.outcome || r.state) }, (r.outcome || r.state).replaceAll('_', ' ')),
@@ -385,6 +420,7 @@ let settings = new Map();
 
 function renderSettings(list) {
   settings = new Map(list.map((st) => [st.id, st]));
+  zoneSetting = settings.get('ButlerTimeZone')?.value || '';
   const fields = [];
   for (const st of list) {
     if (st.hidden) continue;
@@ -514,21 +550,20 @@ function setOffline(off) {
   }
 }
 
-// unreachable reports whether e is fetch's failure to reach the server at
-// all (not an answer with an error status).
-function unreachable(e) {
-  return e instanceof TypeError;
-}
-
 let refreshing = null;
 // refresh reads everything again; calls while one is running share it.
 function refresh() {
   refreshing ??= (async () => {
     try {
-      const [tasks, plan, acts, runs] = await Promise.all([
-        api('GET', '/butler'), api('GET', '/butler/plan'), api('GET', '/activities'), api('GET', runsQuery())]);
+      const [tasks, plan, acts, runs, recent] = await Promise.all([
+        api('GET', '/butler'), api('GET', '/butler/plan'), api('GET', '/activities'), api('GET', runsQuery()),
+        api('GET', '/butler/runs?limit=200')]);
+      const p = plan?.MediaContainer;
+      const tonight = p?.inside ? await api('GET', '/butler/runs?limit=1000&since=' + encodeURIComponent(p.open)) : null;
       setOffline(false);
-      renderTasks(tasks?.ButlerTasks?.ButlerTask || [], plan?.MediaContainer);
+      recentRuns = recent?.MediaContainer?.Run || [];
+      tonightRuns = tonight?.MediaContainer?.Run || [];
+      renderTasks(tasks?.ButlerTasks?.ButlerTask || [], p);
       fillTaskFilter(tasks?.ButlerTasks?.ButlerTask || []);
       activities.clear();
       for (const a of acts?.MediaContainer?.Activity || []) activities.set(a.uuid, a);

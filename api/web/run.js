@@ -1,0 +1,158 @@
+// A run's page, /web/runs/{id}: the run's task, what made it, its times,
+// outcome and reason, its steps (queued, started, ended), and its log,
+// which is read again every second while the run has not ended, and at
+// once when the event stream says the run changed (stopping, ended). A
+// Stop button while the run runs or waits.
+
+const runID = Number(location.pathname.split('/').pop());
+let shown = null; // the run as last read
+let tail = null; // the timer of the next read while the run has not ended
+
+// offlineSince is when the server stopped answering, or null while it
+// answers; while it does not, the page says so, greys out and tries again
+// every 5 s.
+let offlineSince = null;
+
+function setOffline(off) {
+  if (off === (offlineSince !== null)) return;
+  offlineSince = off ? new Date() : null;
+  document.body.classList.toggle('offline', off);
+  $('run-stop').disabled = off || shown?.state === 'stopping';
+  if (off) {
+    $('live').textContent = 'offline';
+    say('Butler is not answering since ' + offlineSince.toLocaleTimeString() + ': what is shown may be out of date. Trying again every 5 seconds…');
+  } else {
+    say('Butler is answering again.', true);
+  }
+}
+
+// readRun reads the run; a run the server does not have is said in words.
+async function readRun() {
+  const r = await fetch('/butler/runs/' + runID, { headers: { 'Accept': 'application/json' } });
+  signedOut(r);
+  if (r.status === 404) {
+    throw new Error('There is no run ' + runID + ' on this server: its number is wrong, or it is older than the history keeps (the ButlerRunRetentionDays setting). The dashboard lists the runs there are.');
+  }
+  if (!r.ok) throw new Error('Could not read run ' + runID + ': ' + r.status + ' ' + (r.headers.get('X-Butler-Reason') || r.statusText) + '.');
+  const body = await r.json();
+  return body?.MediaContainer?.Run?.[0];
+}
+
+async function readLog() {
+  const r = await fetch('/butler/runs/' + runID + '/log');
+  signedOut(r);
+  if (!r.ok) throw new Error('Could not read the log of run ' + runID + ': ' + r.status + ' ' + r.statusText + '.');
+  return r.text();
+}
+
+// fact is one line of the run's facts: a term and what it says, left out
+// when there is nothing to say.
+function fact(term, value, cls) {
+  if (!value) return [];
+  return [el('dt', {}, term), el('dd', cls ? { class: cls } : {}, value)];
+}
+
+function renderRun(r) {
+  shown = r;
+  const outcome = outcomeMark(r) + ' ' + outcomeWords(r);
+  document.title = 'Run ' + r.id + ' of ' + r.task + ', ' + outcomeWords(r) + ' · Butler';
+  $('run-title').textContent = 'Run ' + r.id + ': ' + r.task + ', ' + outcome;
+  $('run-title').className = 'outcome-' + (r.outcome || r.state);
+  const at = (s) => s ? inZone(s, true) + (serverZone() ? ' ' + serverZone() : '') : '';
+  $('run-facts').replaceChildren(
+    ...fact('Task', r.task),
+    ...fact('Trigger', triggerWords[r.trigger] || r.trigger),
+    ...fact(r.endedAt ? 'Outcome' : 'State', outcome, 'outcome-' + (r.outcome || r.state)),
+    ...fact('Reason', r.reason),
+    ...fact('Summary', r.summary),
+    ...fact('Error', r.error),
+    ...fact('Progress', !r.endedAt && r.startedAt ? (r.progress >= 0 ? r.progress + ' %' : 'running') + (r.step ? ': ' + r.step : '') : ''),
+    ...fact('Queued', at(r.createdAt)),
+    ...fact('Scheduled for', r.scheduledAt && r.scheduledAt !== r.createdAt ? at(r.scheduledAt) : ''),
+    ...fact('Started', at(r.startedAt) || (r.endedAt ? 'never: it did not start' : 'not yet')),
+    ...fact('Ended', at(r.endedAt) || (r.startedAt ? 'not yet' : '')),
+    ...fact('Took', took(r)),
+    ...fact('Window', r.window ? 'the nightly window of ' + r.window : ''),
+    ...fact('Server', r.node));
+  const steps = [el('li', {}, 'Queued ' + inZone(r.createdAt, false))];
+  if (r.scheduledAt && r.scheduledAt !== r.createdAt) steps.push(el('li', {}, 'Scheduled for ' + inZone(r.scheduledAt, false)));
+  if (r.startedAt) steps.push(el('li', {}, 'Started ' + inZone(r.startedAt, false)));
+  if (r.state === 'stopping') steps.push(el('li', { class: 'outcome-stopping' }, '■ Stopping: its work has not ended yet'));
+  if (r.endedAt) steps.push(el('li', { class: 'outcome-' + r.outcome }, 'Ended ' + inZone(r.endedAt, false) + ': ' + outcome));
+  else if (r.startedAt) steps.push(el('li', {}, '▶ Running (' + took(r) + ')'));
+  else steps.push(el('li', {}, '… Waiting to start'));
+  $('run-steps').replaceChildren(...steps);
+  const stop = $('run-stop');
+  stop.hidden = !!r.endedAt;
+  stop.disabled = r.state === 'stopping' || offlineSince !== null;
+  stop.textContent = r.state === 'stopping' ? 'Stopping…' : r.startedAt ? 'Stop' : 'Cancel';
+  stop.setAttribute('aria-label', (r.state === 'stopping' ? 'Stopping ' : r.startedAt ? 'Stop ' : 'Cancel ') + r.task + ', run ' + r.id);
+}
+
+function renderLog(text, r) {
+  const log = $('run-log');
+  const atEnd = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+  log.textContent = text || (r.endedAt ? '(this run kept no log)' : '(nothing yet)');
+  if (atEnd) log.scrollTop = log.scrollHeight;
+  $('log-state').textContent = r.endedAt ? '(as the run left it)' : '(follows the run live)';
+}
+
+// refresh reads the run and its log again, and, while the run has not
+// ended, again a second later. A call while one is running makes one more
+// read after it.
+let refreshing = null;
+let again = false;
+
+function refresh() {
+  if (refreshing) {
+    again = true;
+    return refreshing;
+  }
+  clearTimeout(tail);
+  refreshing = (async () => {
+    try {
+      const [r, text] = await Promise.all([readRun(), readLog()]);
+      setOffline(false);
+      renderRun(r);
+      renderLog(text, r);
+      if (!r.endedAt) tail = setTimeout(refresh, 1000);
+    } catch (e) {
+      if (unreachable(e)) {
+        setOffline(true);
+        tail = setTimeout(refresh, 5000);
+      } else {
+        say(e.message);
+      }
+    }
+  })().finally(() => {
+    refreshing = null;
+    if (again) {
+      again = false;
+      refresh();
+    }
+  });
+  return refreshing;
+}
+
+function listen() {
+  const es = new EventSource('/:/eventsource/notifications?filters=activity');
+  es.onopen = () => {
+    $('live').textContent = 'live';
+    if (offlineSince) refresh();
+  };
+  es.onerror = () => {
+    $('live').textContent = offlineSince ? 'offline' : 'reconnecting…';
+    refresh();
+  };
+  es.addEventListener('activity', (ev) => {
+    const n = JSON.parse(ev.data).NotificationContainer;
+    if ((n.ActivityNotification || []).some((a) => a.Activity?.Context?.runID === runID)) refresh();
+  });
+}
+
+$('run-stop').onclick = () => stopTask(shown.task);
+// The zone first: the times are shown in it.
+readZone().catch(() => {}).finally(() => {
+  refresh();
+  listen();
+});
