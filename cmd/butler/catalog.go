@@ -9,6 +9,7 @@ import (
 
 	"github.com/plexbutler/butler"
 	"github.com/plexbutler/butler/internal/config"
+	"github.com/plexbutler/butler/mediaprobe"
 	"github.com/plexbutler/butler/tasks"
 )
 
@@ -40,6 +41,10 @@ type wiring struct {
 	NotifyUpdate func(tasks.Release)
 	// Client, when set, is the HTTP client of CheckForUpdates.
 	Client *http.Client
+	// Index is the media index of the library tasks (serve's
+	// [mediaIndexLink], which forwards to the store once it is open); nil
+	// means a link that is never set, whose calls fail clearly.
+	Index butler.MediaIndex
 }
 
 // builtinKeep is how many backups of Butler's own database are kept.
@@ -59,6 +64,12 @@ const builtinKeep = 3
 //     and each of f.Caches, then applies their size caps. An entry of
 //     caches whose path is <DataDir>/Cache replaces the built-in rule.
 //   - CheckForUpdates reads f.UpdateFeed when it is set.
+//   - RefreshLibraries scans f.Libraries into w.Index;
+//     DeepMediaAnalysis and UpgradeMediaAnalysis analyse the index's
+//     items with ffprobe as f.Media says; GarbageCollectLibraryMedia
+//     removes the items gone for longer than f.Media's grace period. All
+//     four are bound, with or without libraries (a run with none finishes
+//     at once and says so).
 //   - Each of f.Tasks binds its action to its name: a Plex task of base
 //     takes the action and the fields the file sets (an action the steps
 //     above bound is replaced); a new name is added at the end of the
@@ -170,6 +181,9 @@ func buildCatalog(f *config.File, base []butler.Task, w wiring) ([]butler.Task, 
 		})
 	}
 
+	// The media library.
+	c = bindLibrary(c, f, w.Index)
+
 	// Tasks.
 	settings := map[string]butler.TaskName{}
 	index := map[butler.TaskName]int{}
@@ -264,4 +278,30 @@ func taskAction(t config.Task) butler.Action {
 		}
 	}
 	return nil
+}
+
+// bindLibrary binds the four library tasks of c to their actions on index
+// (a never-set [mediaIndexLink] when nil), with f's libraries and media
+// settings.
+func bindLibrary(c []butler.Task, f *config.File, index butler.MediaIndex) []butler.Task {
+	if index == nil {
+		index = &mediaIndexLink{}
+	}
+	libs := f.Libraries.Domain()
+	m := f.Media
+	nice := m.Niceness()
+	if nice == 0 {
+		nice = -1 // Butler's own priority; mediaprobe reads 0 as its default
+	}
+	prober := &mediaprobe.Prober{FFprobe: m.FFprobeProgram(), Nice: nice, IOClass: m.IO(), Timeout: m.ProbeTimeout()}
+	grace := m.Grace()
+	if grace == 0 {
+		// grace_days: 0 removes an item at the first run after it is gone;
+		// the action reads a zero Grace as its default (7 days).
+		grace = time.Nanosecond
+	}
+	c = butler.Bind(c, butler.TaskRefreshLibraries, &tasks.RefreshLibraries{Index: index, Libraries: libs})
+	c = butler.Bind(c, butler.TaskDeepMediaAnalysis, &tasks.DeepMediaAnalysis{Index: index, Prober: prober, Parallel: m.Workers()})
+	c = butler.Bind(c, butler.TaskUpgradeMediaAnalysis, &tasks.UpgradeMediaAnalysis{Index: index, Prober: prober, Parallel: m.Workers()})
+	return butler.Bind(c, butler.TaskGarbageCollectLibraryMedia, &tasks.GarbageCollectLibraryMedia{Index: index, Grace: grace})
 }

@@ -308,3 +308,137 @@ func TestCatalogPostgres(t *testing.T) {
 		t.Errorf("second optimize step = %#v", o.Steps[1])
 	}
 }
+
+// TestCatalogLibraryDefaults checks the four library tasks without a
+// config file: bound, to actions on the wiring's index (a never-set link
+// when it has none), with no library and the media defaults; the enable
+// defaults stay the catalog's (RefreshLibraries off, as on a Plex server).
+func TestCatalogLibraryDefaults(t *testing.T) {
+	f, err := parseTest(t, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := buildCatalog(f, butler.DefaultCatalog(), testWiring())
+	if err != nil {
+		t.Fatal(err)
+	}
+	refresh, ok := catalogTask(t, c, butler.TaskRefreshLibraries).Action.(*tasks.RefreshLibraries)
+	if !ok || len(refresh.Libraries) != 0 {
+		t.Fatalf("RefreshLibraries action = %#v, want one with no library", catalogTask(t, c, butler.TaskRefreshLibraries).Action)
+	}
+	link, ok := refresh.Index.(*mediaIndexLink)
+	if !ok {
+		t.Fatalf("RefreshLibraries index = %T, want a *mediaIndexLink", refresh.Index)
+	}
+	if _, err := link.LibraryCounts(t.Context()); butler.ErrorCode(err) != butler.EUNAVAILABLE {
+		t.Errorf("the never-set link answers %v, want EUNAVAILABLE", err)
+	}
+	deep, ok := catalogTask(t, c, butler.TaskDeepMediaAnalysis).Action.(*tasks.DeepMediaAnalysis)
+	if !ok {
+		t.Fatalf("DeepMediaAnalysis action = %#v", catalogTask(t, c, butler.TaskDeepMediaAnalysis).Action)
+	}
+	upgrade, ok := catalogTask(t, c, butler.TaskUpgradeMediaAnalysis).Action.(*tasks.UpgradeMediaAnalysis)
+	if !ok {
+		t.Fatalf("UpgradeMediaAnalysis action = %#v", catalogTask(t, c, butler.TaskUpgradeMediaAnalysis).Action)
+	}
+	gc, ok := catalogTask(t, c, butler.TaskGarbageCollectLibraryMedia).Action.(*tasks.GarbageCollectLibraryMedia)
+	if !ok {
+		t.Fatalf("GarbageCollectLibraryMedia action = %#v", catalogTask(t, c, butler.TaskGarbageCollectLibraryMedia).Action)
+	}
+	if deep.Index != refresh.Index || upgrade.Index != refresh.Index || gc.Index != refresh.Index {
+		t.Error("the library tasks do not share one index")
+	}
+	for name, a := range map[string]*tasks.DeepMediaAnalysis{"DeepMediaAnalysis": deep, "UpgradeMediaAnalysis": (*tasks.DeepMediaAnalysis)(upgrade)} {
+		p := a.Prober
+		if p == nil || p.FFprobe != "ffprobe" || p.Nice != 10 || p.IOClass != "best-effort" || p.Timeout != time.Minute {
+			t.Errorf("%s prober = %+v, want ffprobe from PATH at nice 10, best-effort, 1m", name, p)
+		}
+		if a.Parallel != config.DefaultParallel() {
+			t.Errorf("%s parallel = %d, want %d", name, a.Parallel, config.DefaultParallel())
+		}
+	}
+	if gc.Grace != 7*24*time.Hour {
+		t.Errorf("GarbageCollectLibraryMedia grace = %v, want 7 days", gc.Grace)
+	}
+	for _, want := range []struct {
+		name    butler.TaskName
+		enabled bool
+	}{
+		{butler.TaskRefreshLibraries, false}, {butler.TaskDeepMediaAnalysis, true},
+		{butler.TaskUpgradeMediaAnalysis, true}, {butler.TaskGarbageCollectLibraryMedia, true},
+	} {
+		if got := catalogTask(t, c, want.name).EnabledDefault; got != want.enabled {
+			t.Errorf("%s enabled by default = %v, want %v", want.name, got, want.enabled)
+		}
+	}
+}
+
+// TestCatalogLibraries checks that the file's libraries and media keys
+// reach the actions, and the wiring's index with them.
+func TestCatalogLibraries(t *testing.T) {
+	f, err := parseTest(t, `
+libraries:
+  - {name: Movies, kind: movies, folders: [/srv/movies, /mnt/films]}
+  - {name: Music, kind: music, folders: [/srv/music]}
+media:
+  ffprobe: /opt/ffmpeg/ffprobe
+  nice: 0
+  io_class: idle
+  timeout: 2m
+  parallel: 3
+  grace_days: 0
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := testWiring()
+	index := &mediaIndexLink{}
+	w.Index = index
+	c, err := buildCatalog(f, butler.DefaultCatalog(), w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refresh := catalogTask(t, c, butler.TaskRefreshLibraries).Action.(*tasks.RefreshLibraries)
+	want := []butler.Library{
+		{Name: "Movies", Kind: butler.LibraryMovies, Folders: []string{"/srv/movies", "/mnt/films"}},
+		{Name: "Music", Kind: butler.LibraryMusic, Folders: []string{"/srv/music"}},
+	}
+	if !reflect.DeepEqual(refresh.Libraries, want) || refresh.Index != index {
+		t.Errorf("RefreshLibraries = %+v, want the libraries %+v on the wiring's index", refresh, want)
+	}
+	deep := catalogTask(t, c, butler.TaskDeepMediaAnalysis).Action.(*tasks.DeepMediaAnalysis)
+	upgrade := catalogTask(t, c, butler.TaskUpgradeMediaAnalysis).Action.(*tasks.UpgradeMediaAnalysis)
+	for name, a := range map[string]*tasks.DeepMediaAnalysis{"DeepMediaAnalysis": deep, "UpgradeMediaAnalysis": (*tasks.DeepMediaAnalysis)(upgrade)} {
+		p := a.Prober
+		// nice: 0 is Butler's own priority, which mediaprobe spells -1.
+		if p.FFprobe != "/opt/ffmpeg/ffprobe" || p.Nice != -1 || p.IOClass != "idle" || p.Timeout != 2*time.Minute || a.Parallel != 3 || a.Index != index {
+			t.Errorf("%s = %+v, prober %+v", name, a, p)
+		}
+		if err := p.Validate(); err != nil {
+			t.Errorf("%s prober does not validate: %v", name, err)
+		}
+	}
+	// grace_days: 0 must not read as the action's default of 7 days.
+	if gc := catalogTask(t, c, butler.TaskGarbageCollectLibraryMedia).Action.(*tasks.GarbageCollectLibraryMedia); gc.Grace <= 0 || gc.Grace > time.Second {
+		t.Errorf("GarbageCollectLibraryMedia grace = %v, want next to nothing for grace_days: 0", gc.Grace)
+	}
+}
+
+// TestCatalogLibraryTaskReplaced: a task of the file that names a library
+// task replaces its action, as for any built-in one.
+func TestCatalogLibraryTaskReplaced(t *testing.T) {
+	f, err := parseTest(t, "libraries:\n  - {name: M, kind: movies, folders: [/m]}\ntasks:\n  DeepMediaAnalysis:\n    exec: {argv: [/usr/local/bin/analyse]}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := buildCatalog(f, butler.DefaultCatalog(), testWiring())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, ok := catalogTask(t, c, butler.TaskDeepMediaAnalysis).Action.(*tasks.Exec); !ok || e.Argv[0] != "/usr/local/bin/analyse" {
+		t.Errorf("DeepMediaAnalysis action = %#v, want the program", catalogTask(t, c, butler.TaskDeepMediaAnalysis).Action)
+	}
+	if _, ok := catalogTask(t, c, butler.TaskRefreshLibraries).Action.(*tasks.RefreshLibraries); !ok {
+		t.Errorf("RefreshLibraries action = %#v, want the built-in scan", catalogTask(t, c, butler.TaskRefreshLibraries).Action)
+	}
+}

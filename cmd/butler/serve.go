@@ -330,9 +330,10 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	}
 	defer ln.Close()
 	link := &managerLink{}
+	libIndex := &mediaIndexLink{} // the store's media index, once it is open
 	wiring := wiring{
 		DataDir: cfg.DataDir, Database: cfg.Database, BackupDir: link.backupDir, Version: version,
-		NotifyUpdate: link.announceUpdate,
+		NotifyUpdate: link.announceUpdate, Index: libIndex,
 	}
 	if isPostgres(cfg.Database) {
 		wiring.OwnBackup = &tasks.PostgresBackup{URL: cfg.Database, Dir: link.backupDir, Keep: builtinKeep}
@@ -376,6 +377,7 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 			return &exitError{2, err}
 		}
 		store, index = pg, pg
+		libIndex.set(pg)
 	}
 
 	// The data directory and its lock.
@@ -422,6 +424,7 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 			logger.InfoContext(ctx, "butler: ended jobs orphaned by the previous process", slog.Int("jobs", n))
 		}
 		store, index = db, db
+		libIndex.set(db)
 	}
 
 	// The token and the machine id, once the database is known good.

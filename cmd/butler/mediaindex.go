@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/plexbutler/butler"
+)
+
+// mediaIndexLink is the media index the catalog's library actions hold.
+// The catalog is built before the store is opened (serve checks the config
+// file first), so the actions get this link, and serve hands it the store
+// once it is open: from then on every call goes to the store. A call
+// before that is an EUNAVAILABLE error, never a nil dereference. It is
+// safe for concurrent use.
+type mediaIndexLink struct {
+	index atomic.Pointer[butler.MediaIndex]
+}
+
+var _ butler.MediaIndex = (*mediaIndexLink)(nil)
+
+// set hands the link the store's media index.
+func (l *mediaIndexLink) set(index butler.MediaIndex) { l.index.Store(&index) }
+
+// get returns the store's media index, or an error when it is not set yet.
+func (l *mediaIndexLink) get() (butler.MediaIndex, error) {
+	if p := l.index.Load(); p != nil && *p != nil {
+		return *p, nil
+	}
+	return nil, butler.Errorf(butler.EUNAVAILABLE, "the media index is not open yet: the server is still starting; try again once it serves")
+}
+
+// MediaItems forwards to the store.
+func (l *mediaIndexLink) MediaItems(ctx context.Context, f butler.MediaItemFilter) ([]butler.MediaItem, error) {
+	ix, err := l.get()
+	if err != nil {
+		return nil, err
+	}
+	return ix.MediaItems(ctx, f)
+}
+
+// MediaEntries forwards to the store.
+func (l *mediaIndexLink) MediaEntries(ctx context.Context, library, afterPath string, limit int) ([]butler.MediaEntry, error) {
+	ix, err := l.get()
+	if err != nil {
+		return nil, err
+	}
+	return ix.MediaEntries(ctx, library, afterPath, limit)
+}
+
+// MediaItem forwards to the store.
+func (l *mediaIndexLink) MediaItem(ctx context.Context, id int64) (butler.MediaItem, error) {
+	ix, err := l.get()
+	if err != nil {
+		return butler.MediaItem{}, err
+	}
+	return ix.MediaItem(ctx, id)
+}
+
+// ApplyMediaChanges forwards to the store.
+func (l *mediaIndexLink) ApplyMediaChanges(ctx context.Context, library string, c butler.MediaChanges) error {
+	ix, err := l.get()
+	if err != nil {
+		return err
+	}
+	return ix.ApplyMediaChanges(ctx, library, c)
+}
+
+// MediaItemsToAnalyse forwards to the store.
+func (l *mediaIndexLink) MediaItemsToAnalyse(ctx context.Context, f butler.AnalysisFilter) ([]butler.MediaItem, error) {
+	ix, err := l.get()
+	if err != nil {
+		return nil, err
+	}
+	return ix.MediaItemsToAnalyse(ctx, f)
+}
+
+// SaveMediaAnalysis forwards to the store.
+func (l *mediaIndexLink) SaveMediaAnalysis(ctx context.Context, id int64, file butler.MediaFile, version int, at time.Time, a butler.MediaAnalysis) (bool, error) {
+	ix, err := l.get()
+	if err != nil {
+		return false, err
+	}
+	return ix.SaveMediaAnalysis(ctx, id, file, version, at, a)
+}
+
+// RecordMediaAnalysisFailure forwards to the store.
+func (l *mediaIndexLink) RecordMediaAnalysisFailure(ctx context.Context, id int64, file butler.MediaFile, reason string, retryAt time.Time) (bool, error) {
+	ix, err := l.get()
+	if err != nil {
+		return false, err
+	}
+	return ix.RecordMediaAnalysisFailure(ctx, id, file, reason, retryAt)
+}
+
+// MediaAnalysis forwards to the store.
+func (l *mediaIndexLink) MediaAnalysis(ctx context.Context, id int64) (butler.MediaAnalysis, int, error) {
+	ix, err := l.get()
+	if err != nil {
+		return butler.MediaAnalysis{}, 0, err
+	}
+	return ix.MediaAnalysis(ctx, id)
+}
+
+// LibraryCounts forwards to the store.
+func (l *mediaIndexLink) LibraryCounts(ctx context.Context) ([]butler.LibraryCounts, error) {
+	ix, err := l.get()
+	if err != nil {
+		return nil, err
+	}
+	return ix.LibraryCounts(ctx)
+}
+
+// DeleteGoneMediaItems forwards to the store.
+func (l *mediaIndexLink) DeleteGoneMediaItems(ctx context.Context, before time.Time, limit int) (int, error) {
+	ix, err := l.get()
+	if err != nil {
+		return 0, err
+	}
+	return ix.DeleteGoneMediaItems(ctx, before, limit)
+}
