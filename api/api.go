@@ -84,7 +84,7 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	}
 	web.token, web.sessions, web.logger = cfg.Token, newSessions(), cfg.Logger
 	var h http.Handler = newRouter(tableOf(cfg, web), func(next http.Handler) http.Handler {
-		return requireAuth(cfg.Token, web.sessions, next)
+		return refuseTwoTokens(requireAuth(cfg.Token, web.sessions, next))
 	})
 	h = limits(h)
 	hostname, _ := os.Hostname()
@@ -274,33 +274,74 @@ func limits(next http.Handler) http.Handler {
 	})
 }
 
-// tokenOf returns the token a request carries: in an X-Plex-Token header
-// field, else in the query. A token given more than once is refused
-// (EINVALID) unless every copy is the same, as which one was meant cannot
-// be known: two header fields, two query parameters, or a header field and
-// a query parameter that differ.
-func tokenOf(r *http.Request) (string, error) {
+// tokensOf returns the tokens a request carries: in an X-Plex-Token
+// header field and in the X-Plex-Token query parameter, "" where there is
+// none (an empty header field carries none). A token given twice in the
+// same place is refused (EINVALID), even twice the same: two header fields,
+// or two query parameters.
+func tokensOf(r *http.Request) (header, query string, err error) {
 	q, err := singleValues(r.URL.Query(), "query parameter", params("X-Plex-Token"))
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	var fields []string
 	for _, f := range r.Header.Values("X-Plex-Token") {
-		if f != "" { // an empty field carries no token
+		if f != "" {
 			fields = append(fields, f)
 		}
 	}
 	if len(fields) > 1 {
-		return "", butler.Errorf(butler.EINVALID, "the X-Plex-Token header field is given %d times; give it once", len(fields))
+		return "", "", butler.Errorf(butler.EINVALID, "the X-Plex-Token header field is given %d times; give it once", len(fields))
 	}
-	inQuery, ok := q["X-Plex-Token"]
-	if len(fields) == 0 {
-		return inQuery, nil
+	if len(fields) == 1 {
+		header = fields[0]
 	}
-	if ok && inQuery != fields[0] {
+	return header, q["X-Plex-Token"], nil
+}
+
+// tokenOf returns the token a request carries: in an X-Plex-Token header
+// field, else in the query. A token given twice in the same place is
+// refused (see tokensOf), and so are two different tokens, one in the
+// header field and one in the query: which one was meant cannot be known.
+// (Protected routes answer the latter 401, as a Plex server answers a bad
+// token wherever it is: see refuseTwoTokens.)
+func tokenOf(r *http.Request) (string, error) {
+	header, query, err := tokensOf(r)
+	if err != nil {
+		return "", err
+	}
+	if twoTokens(header, query) {
 		return "", butler.Errorf(butler.EINVALID, "the request carries two different tokens, in the X-Plex-Token header field and in the query; give one")
 	}
-	return fields[0], nil
+	if header != "" {
+		return header, nil
+	}
+	return query, nil
+}
+
+// twoTokens reports whether a request carries a token in its header field
+// and a different one in its query.
+func twoTokens(header, query string) bool {
+	return header != "" && query != "" && header != query
+}
+
+// refuseTwoTokens answers the Plex 401 page to a request that carries a
+// token in its X-Plex-Token header field and a different one in its query:
+// at least one of them is not the server's, and a Plex server refuses a bad
+// token wherever it is. The reason goes in a header, as other errors' do.
+// Any other request goes on to next (requireAuth), which answers a token
+// given twice in the same place 400.
+func refuseTwoTokens(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.RawQuery != "" && len(r.Header.Values("X-Plex-Token")) > 0 {
+			if header, query, err := tokensOf(r); err == nil && twoTokens(header, query) {
+				w.Header().Set(apitype.HeaderReason, "the request carries two different tokens, in the X-Plex-Token header field and in the query; give one, the server's")
+				unauthorized(w)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // wantsJSON reports whether the Accept header lists application/json.

@@ -61,7 +61,8 @@ func rawDo(t *testing.T, s *server, method, path string, header map[string]strin
 
 // TestRouteTable checks every route of the table, with and without a
 // trailing slash: a missing or wrong token gets the 401 page (public routes
-// excepted), HEAD answers as GET without a body, and every answer carries
+// excepted), and so do two different tokens, in the header and the query,
+// whichever is right, HEAD answers as GET without a body, and every answer carries
 // X-Plex-Protocol: 1.0 and Cache-Control: no-cache, as a Plex server's do.
 func TestRouteTable(t *testing.T) {
 	s := newServer(t)
@@ -88,16 +89,20 @@ func TestRouteTable(t *testing.T) {
 		for _, p := range paths {
 			for _, m := range methods {
 				what := m + " " + p
-				for name, h := range map[string]map[string]string{
-					"no token":    nil,
-					"wrong token": {"X-Plex-Token": "wrong-" + token},
-					"wrong query": {"X-Plex-Token": ""},
+				for _, c := range []struct {
+					name, header, query string
+				}{
+					{"no token", "", ""},
+					{"wrong token", "wrong-" + token, ""},
+					{"wrong query", "", "wrong"},
+					{"right header, wrong query", token, "wrong"},
+					{"wrong header, right query", "wrong-" + token, token},
 				} {
-					q := p
-					if name == "wrong query" {
-						q += "?X-Plex-Token=wrong"
+					name, q := c.name, p
+					if c.query != "" {
+						q += "?X-Plex-Token=" + c.query
 					}
-					resp, body := rawDo(t, s, m, q, h)
+					resp, body := rawDo(t, s, m, q, map[string]string{"X-Plex-Token": c.header})
 					plexHeaders(t, what+" with "+name, resp)
 					if r.Public {
 						if resp.StatusCode == http.StatusUnauthorized {
