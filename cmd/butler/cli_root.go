@@ -39,7 +39,7 @@ func addClientCommands(root *cobra.Command, getenv func(string) string) {
 	c := &cli{getenv: getenv}
 	root.AddCommand(
 		c.tasksCmd(), c.startCmd(), c.stopCmd(), c.historyCmd(), c.logCmd(), c.planCmd(),
-		c.settingsCmd(), c.activitiesCmd(), c.watchCmd(), c.tokenCmd(), c.healthCmd(),
+		c.settingsCmd(), c.activitiesCmd(), c.watchCmd(), c.tokenCmd(), c.healthCmd(), c.libraryCmd(),
 	)
 }
 
