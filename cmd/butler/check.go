@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
@@ -30,7 +31,8 @@ func newCheckCmd(getenv func(string) string, stdout io.Writer) *cobra.Command {
 		Long: `Check what ` + "`butler serve`" + ` would use, as the user who runs it, without
 starting it or creating anything: the config file (every exec program exists
 and is executable, every working directory, database, backup and cache path
-is reachable, every URL parses), the data directory's owner and modes, the
+is reachable, every library folder is a readable directory, ffprobe runs,
+every URL parses), the data directory's owner and modes, the
 database (it opens and is sound), the clock and the time zone, and whether
 the port is free.
 
@@ -147,7 +149,10 @@ func runChecks(ctx context.Context, cfg serveConfig, env checkEnv) []string {
 // checkTasks returns the problems of the file's paths on this system, as
 // its user sees them: exec programs that do not exist or are not
 // executable, working and cache directories that are not directories,
-// databases that are not files, backup directories that cannot be made.
+// databases that are not files, backup directories that cannot be made,
+// library folders that are missing, not directories or unreadable, and an
+// ffprobe that cannot be found or run (when a library is configured or
+// media.ffprobe given).
 // serve logs them as warnings; butler check reports them.
 func checkTasks(f *config.File, _ checkEnv) []string {
 	var problems []string
@@ -194,7 +199,78 @@ func checkTasks(f *config.File, _ checkEnv) []string {
 			at(c.Path.Line, fmt.Sprintf("caches[%d].path", i), "%s; CleanOldCacheFiles will skip it", msg)
 		}
 	}
+	for i, l := range f.Libraries {
+		for j, folder := range l.Folders {
+			if msg := checkFolder(folder.Value); msg != "" {
+				at(folder.Line, fmt.Sprintf("libraries[%d].folders[%d]", i, j), "library %s: %s", l.Name, msg)
+			}
+		}
+	}
+	if len(f.Libraries) > 0 || f.Media != nil && f.Media.FFprobe.Value != "" {
+		if msg := checkFFprobe(f.Media.FFprobeProgram()); msg != "" {
+			line := 0
+			if f.Media != nil {
+				line = f.Media.FFprobe.Line
+			}
+			at(line, "media.ffprobe", "%s", msg)
+		}
+	}
 	return problems
+}
+
+// checkFolder says what is wrong with path as a library folder that
+// RefreshLibraries lists; "" when nothing is.
+func checkFolder(path string) string {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Sprintf("folder %s does not exist on this server (a disk not mounted?); RefreshLibraries will fail on it, leaving its items as they are. In a cluster every node must have it at this same path", path)
+	case err != nil:
+		return fmt.Sprintf("folder %s: %s; RefreshLibraries will fail on it", path, reason(err))
+	case !fi.IsDir():
+		return fmt.Sprintf("folder %s is not a directory; give the directory that holds the library's files", path)
+	case syscall.Access(path, 4|1) != nil: // R_OK|X_OK
+		return fmt.Sprintf("folder %s cannot be read by this user (mode %v); RefreshLibraries needs to list it: make it readable, or run Butler as a user who may", path, fi.Mode().Perm())
+	}
+	return ""
+}
+
+// ffprobeCheckTimeout bounds checkFFprobe's run of ffprobe -version.
+const ffprobeCheckTimeout = 10 * time.Second
+
+// checkFFprobe says what is wrong with program as the ffprobe the media
+// analysis runs (an absolute path, or a name looked up in PATH): not
+// found, not executable, or failing to run ffprobe -version; "" when
+// nothing is.
+func checkFFprobe(program string) string {
+	const install = "install FFmpeg (on Debian: apt-get install ffmpeg) or give the program's path in media.ffprobe"
+	path, err := exec.LookPath(program)
+	if err != nil {
+		if errors.Is(err, exec.ErrNotFound) {
+			return fmt.Sprintf("ffprobe %q is not found in PATH (%s); %s: DeepMediaAnalysis and UpgradeMediaAnalysis will fail without it", program, os.Getenv("PATH"), install)
+		}
+		var ee *exec.Error
+		if errors.As(err, &ee) {
+			err = ee.Err
+		}
+		return fmt.Sprintf("ffprobe %s cannot be run by this user (%s); %s: DeepMediaAnalysis and UpgradeMediaAnalysis will fail without it", program, reason(err), install)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), ffprobeCheckTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, path, "-version")
+	cmd.WaitDelay = time.Second
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		first, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+		if len(first) > 200 {
+			first = first[:200] + "..."
+		}
+		if first != "" {
+			first = ": " + first
+		}
+		return fmt.Sprintf("ffprobe %s does not run (%v%s); %s", path, err, first, install)
+	}
+	return ""
 }
 
 // checkProgram says what is wrong with path as a program to run; "" when

@@ -3,11 +3,13 @@ package main
 import (
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/plexbutler/butler/internal/config"
 	"github.com/plexbutler/butler/internal/pgtest"
 )
 
@@ -240,4 +242,102 @@ func TestCheckPostgres(t *testing.T) {
 	if code, stdout, _ := runCmd(t, env, "check", "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(t.TempDir(), "data")); code != 0 {
 		t.Errorf("a reachable PostgreSQL: exit %d, stdout:\n%s", code, stdout)
 	}
+}
+
+// TestCheckLibraries reports each library folder that is missing (saying
+// that a cluster's nodes need it at the same path), not a directory, or
+// unreadable, and an ffprobe that is not found, not executable, or does
+// not run; a readable folder and a working ffprobe pass.
+func TestCheckLibraries(t *testing.T) {
+	tmp := t.TempDir()
+	good := filepath.Join(tmp, "movies")
+	if err := os.Mkdir(good, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	aFile := filepath.Join(tmp, "afile")
+	writeFile(t, aFile, "x", 0o600)
+	missing := filepath.Join(tmp, "usb", "films")
+	check := func(t *testing.T, yaml string) []string {
+		t.Helper()
+		cfgPath := filepath.Join(t.TempDir(), "butler.yaml")
+		writeFile(t, cfgPath, yaml, 0o600)
+		f, err := config.Load(cfgPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return checkTasks(f, checkEnv{})
+	}
+
+	// Folders.
+	problems := check(t, `libraries:
+  - name: Movies
+    kind: movies
+    folders:
+      - `+good+`
+      - `+missing+`
+  - {name: Shows, kind: shows, folders: [`+aFile+`]}
+media:
+  ffprobe: /bin/true
+`)
+	want := []string{
+		":6: libraries[0].folders[1]: library Movies: folder " + missing + " does not exist on this server (a disk not mounted?); RefreshLibraries will fail on it, leaving its items as they are. In a cluster every node must have it at this same path",
+		":7: libraries[1].folders[0]: library Shows: folder " + aFile + " is not a directory; give the directory that holds the library's files",
+	}
+	if len(problems) != len(want) {
+		t.Fatalf("problems:\n%s\nwant %d", strings.Join(problems, "\n"), len(want))
+	}
+	for i, w := range want {
+		if !strings.HasSuffix(problems[i], w) || !strings.Contains(problems[i], "butler.yaml:") {
+			t.Errorf("problem %d = %s\nwant it to end %s", i, problems[i], w)
+		}
+	}
+
+	// ffprobe: missing, not executable, failing, and the real one.
+	notExec := filepath.Join(tmp, "ffprobe-noexec")
+	writeFile(t, notExec, "#!/bin/sh\nexit 0\n", 0o644)
+	failing := filepath.Join(tmp, "ffprobe-broken")
+	writeFile(t, failing, "#!/bin/sh\necho 'error while loading shared libraries: libavformat.so.61' >&2\nexit 127\n", 0o755)
+	for _, c := range []struct {
+		name, ffprobe, want string
+	}{
+		{"not found", "ffprobe-no-such-butler", `:4: media.ffprobe: ffprobe "ffprobe-no-such-butler" is not found in PATH`},
+		{"absent path", filepath.Join(tmp, "nope", "ffprobe"), ":4: media.ffprobe: ffprobe " + filepath.Join(tmp, "nope", "ffprobe") + " cannot be run by this user (no such file or directory)"},
+		{"not executable", notExec, ":4: media.ffprobe: ffprobe " + notExec + " cannot be run by this user (permission denied)"},
+		{"failing", failing, ":4: media.ffprobe: ffprobe " + failing + " does not run (exit status 127: error while loading shared libraries: libavformat.so.61)"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			problems := check(t, "libraries:\n  - {name: M, kind: movies, folders: ["+good+"]}\nmedia:\n  ffprobe: "+c.ffprobe+"\n")
+			if len(problems) != 1 || !strings.Contains(problems[0], c.want) || !strings.Contains(problems[0], "install FFmpeg") {
+				t.Errorf("problems:\n%s\nwant one containing %q and how to install FFmpeg", strings.Join(problems, "\n"), c.want)
+			}
+		})
+	}
+	if _, err := exec.LookPath("ffprobe"); err == nil {
+		if problems := check(t, "libraries:\n  - {name: M, kind: movies, folders: ["+good+"]}\n"); len(problems) != 0 {
+			t.Errorf("a readable folder and the installed ffprobe: problems\n%s", strings.Join(problems, "\n"))
+		}
+	}
+	// No library and no ffprobe given: ffprobe is not looked for.
+	t.Setenv("PATH", tmp)
+	if problems := check(t, "media:\n  nice: 5\n"); len(problems) != 0 {
+		t.Errorf("without libraries: problems\n%s", strings.Join(problems, "\n"))
+	}
+	if problems := check(t, "libraries:\n  - {name: M, kind: movies, folders: ["+good+"]}\n"); len(problems) != 1 || !strings.Contains(problems[0], `media.ffprobe: ffprobe "ffprobe" is not found in PATH (`+tmp+`)`) {
+		t.Errorf("a library and no ffprobe in PATH: problems\n%s", strings.Join(problems, "\n"))
+	}
+
+	t.Run("unreadable folder", func(t *testing.T) {
+		if os.Geteuid() == 0 {
+			t.Skip("root reads every folder")
+		}
+		locked := filepath.Join(tmp, "locked")
+		if err := os.Mkdir(locked, 0o000); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Chmod(locked, 0o700) })
+		problems := check(t, "libraries:\n  - {name: M, kind: movies, folders: ["+locked+"]}\nmedia: {ffprobe: /bin/true}\n")
+		if len(problems) != 1 || !strings.Contains(problems[0], "folder "+locked+" cannot be read by this user (mode ----------)") {
+			t.Errorf("an unreadable folder: problems\n%s", strings.Join(problems, "\n"))
+		}
+	})
 }
