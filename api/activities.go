@@ -47,14 +47,40 @@ func handleActivities(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
 			fail(log, w, r, err)
 			return
 		}
-		list := []apitype.Activity{}
+		var list []apitype.Activity
 		for _, a := range acts {
 			list = append(list, activityOf(a))
 		}
 		c := apitype.ActivityContainer{Size: len(list), Activity: list}
-		encode(w, r, http.StatusOK, apitype.ActivitiesResponse{MediaContainer: c}, c)
+		encode(w, r, http.StatusOK, jsonContainer[activitiesJSON]{activitiesJSON{c, c.Activity}}, c)
 	}
 }
+
+// jsonContainer is the JSON body of a list: {"MediaContainer": c}.
+type jsonContainer[C any] struct {
+	MediaContainer C `json:"MediaContainer"`
+}
+
+// A Plex server leaves out of its JSON the list of a MediaContainer that
+// has no element ({"MediaContainer":{"size":0}}), where encoding/json
+// writes an empty array. activitiesJSON, runsJSON and planJSON are the
+// containers of apitype with their list, the last field, replaced by one
+// that is left out when empty; the keys keep their order. (The XML of an
+// empty list has no element either way.)
+type (
+	activitiesJSON struct {
+		apitype.ActivityContainer
+		Activity []apitype.Activity `json:"Activity,omitempty"`
+	}
+	runsJSON struct {
+		apitype.RunContainer
+		Run []apitype.Run `json:"Run,omitempty"`
+	}
+	planJSON struct {
+		apitype.PlanContainer
+		Task []apitype.PlanTask `json:"Task,omitempty"`
+	}
+)
 
 var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
@@ -245,7 +271,7 @@ func writeRuns(w http.ResponseWriter, r *http.Request, runs []butler.Run) {
 		list = append(list, runOf(run))
 	}
 	c := apitype.RunContainer{Size: len(list), Run: list}
-	encode(w, r, http.StatusOK, apitype.RunsResponse{MediaContainer: c}, c)
+	encode(w, r, http.StatusOK, jsonContainer[runsJSON]{runsJSON{c, c.Run}}, c)
 }
 
 // parseTime reads an RFC 3339 instant or a Unix time in seconds.
@@ -345,11 +371,11 @@ func handlePlan(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
 			return
 		}
 		c := apitype.PlanContainer{Size: len(p.Tasks), Day: p.Day.String(), Open: rfc3339(p.Open), Close: rfc3339(p.Close),
-			Inside: apitype.Bool(p.Inside), Task: []apitype.PlanTask{}}
+			Inside: apitype.Bool(p.Inside)}
 		for _, e := range p.Tasks {
 			c.Task = append(c.Task, apitype.PlanTask{Name: string(e.Task), Decision: string(e.Decision), At: rfc3339(e.At),
 				Random: apitype.Bool(e.Random), NextDue: dayText(e.NextDue), Outcome: string(e.Outcome), RunID: e.RunID, Reason: e.Reason})
 		}
-		encode(w, r, http.StatusOK, apitype.PlanResponse{MediaContainer: c}, c)
+		encode(w, r, http.StatusOK, jsonContainer[planJSON]{planJSON{c, c.Task}}, c)
 	}
 }

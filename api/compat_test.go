@@ -21,6 +21,7 @@ import (
 	"github.com/plexbutler/butler"
 	"github.com/plexbutler/butler/api"
 	"github.com/plexbutler/butler/apitype"
+	"github.com/plexbutler/butler/client"
 )
 
 const body401 = `<html><head><title>Unauthorized</title></head><body><h1>401 Unauthorized</h1></body></html>`
@@ -409,5 +410,81 @@ func TestStartStopGolden(t *testing.T) {
 			step("PATCH", "/butler")
 			golden(t, enc.name, out.String())
 		})
+	}
+}
+
+// TestEmptyLists checks the lists of a server that offers no task, so has
+// no activity, run or plan entry: a Plex server leaves the list of an empty
+// MediaContainer out of its JSON ({"MediaContainer":{"size":0}}), and its
+// XML has no child element. The Go client reads them as empty lists.
+func TestEmptyLists(t *testing.T) {
+	s := newServerBinding(t) // no task bound: none is offered
+	for _, c := range []struct{ path, list string }{
+		{"/activities", "Activity"}, {"/butler/runs", "Run"}, {"/butler/plan", "Task"},
+	} {
+		xmlBody, jsonBody, _, _ := both(t, s, c.path)
+		var body struct{ MediaContainer map[string]json.RawMessage }
+		if err := json.Unmarshal([]byte(jsonBody), &body); err != nil {
+			t.Fatalf("GET %s: %v", c.path, err)
+		}
+		if mc := body.MediaContainer; string(mc["size"]) != "0" || mc[c.list] != nil {
+			t.Errorf("GET %s: %s; want size 0 and no %s key", c.path, jsonBody, c.list)
+		}
+		if !strings.Contains(xmlBody, `<MediaContainer size="0"`) || strings.Contains(xmlBody, "<"+c.list) {
+			t.Errorf("GET %s: %s; want size 0 and no %s element", c.path, xmlBody, c.list)
+		}
+	}
+	for path, want := range map[string]string{
+		"/activities":  `{"MediaContainer":{"size":0}}`,
+		"/butler/runs": `{"MediaContainer":{"size":0}}`,
+	} {
+		if _, body := s.do(t, req{method: "GET", path: path, header: acceptJSON}); body != want {
+			t.Errorf("GET %s: %s, want %s", path, body, want)
+		}
+	}
+
+	c, err := client.New(s.URL, client.WithToken(token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if acts, err := c.Activities(ctx); err != nil || acts == nil || len(acts) != 0 {
+		t.Errorf("client Activities: %v, %v; want an empty list", acts, err)
+	}
+	if runs, err := c.Runs(ctx, client.RunsQuery{}); err != nil || runs == nil || len(runs) != 0 {
+		t.Errorf("client Runs: %v, %v; want an empty list", runs, err)
+	}
+	if plan, err := c.Plan(ctx); err != nil || plan.Size != 0 || len(plan.Task) != 0 || plan.Day == "" {
+		t.Errorf("client Plan: %+v, %v; want a day and no task", plan, err)
+	}
+}
+
+// TestPlexjsEmptyLists has the plexjs SDK, which validates every JSON
+// answer against its schema, read the empty activity list and the empty
+// task list of a server that offers no task.
+func TestPlexjsEmptyLists(t *testing.T) {
+	node, npm := nodeTools(t)
+	installPlexjs(t, npm)
+	s := newServerBinding(t) // no task bound: none is offered
+	p := startPlexjs(t, s, node)
+	// The SDK's model of this MediaContainer has an optional activity list
+	// and no size.
+	var acts struct {
+		Object struct {
+			MediaContainer *struct{ Activity []json.RawMessage }
+		}
+	}
+	p.ok("activities.listActivities", nil, 200, &acts)
+	if mc := acts.Object.MediaContainer; mc == nil || len(mc.Activity) != 0 {
+		t.Fatalf("listActivities: %+v; want a MediaContainer with no activity", mc)
+	}
+	var tasks struct {
+		Object struct {
+			ButlerTasks struct{ ButlerTask []json.RawMessage }
+		}
+	}
+	p.ok("butler.getTasks", nil, 200, &tasks)
+	if list := tasks.Object.ButlerTasks.ButlerTask; len(list) != 0 {
+		t.Fatalf("getTasks: %s; want no task", list)
 	}
 }
