@@ -2,14 +2,19 @@ package main
 
 import (
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/plexbutler/butler"
 	"github.com/plexbutler/butler/internal/config"
+	"github.com/plexbutler/butler/mediaprobe"
+	"github.com/plexbutler/butler/store/sqlite"
 	"github.com/plexbutler/butler/tasks"
 )
 
@@ -441,4 +446,144 @@ func TestCatalogLibraryTaskReplaced(t *testing.T) {
 	if _, ok := catalogTask(t, c, butler.TaskRefreshLibraries).Action.(*tasks.RefreshLibraries); !ok {
 		t.Errorf("RefreshLibraries action = %#v, want the built-in scan", catalogTask(t, c, butler.TaskRefreshLibraries).Action)
 	}
+}
+
+// requireFFmpeg skips the test without ffmpeg and ffprobe, unless
+// BUTLER_TEST_REQUIRE_FFMPEG is set (as CI does).
+func requireFFmpeg(t *testing.T) {
+	t.Helper()
+	for _, p := range []string{"ffmpeg", "ffprobe"} {
+		if _, err := exec.LookPath(p); err != nil {
+			if os.Getenv("BUTLER_TEST_REQUIRE_FFMPEG") != "" {
+				t.Fatalf("%s not found and BUTLER_TEST_REQUIRE_FFMPEG is set: %v", p, err)
+			}
+			t.Skipf("%s not found (apt-get install ffmpeg): %v", p, err)
+		}
+	}
+}
+
+// startWait runs `butler start TASK --now --wait` against the server and
+// returns its exit code and output; the test fails when the code is not
+// wantCode or the output has no line "TASK <outcome> in ...: <want...>".
+func startWait(t *testing.T, env map[string]string, task string, wantCode int, want string) string {
+	t.Helper()
+	code, out, stderr := runCmd(t, env, "start", task, "--now", "--wait")
+	if code != wantCode {
+		t.Fatalf("start %s --wait: exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", task, code, wantCode, out, stderr)
+	}
+	re := regexp.MustCompile(`(?m)^` + task + ` \w+ in \S+ \(run \d+\): .*` + regexp.QuoteMeta(want))
+	if !re.MatchString(out) {
+		t.Errorf("start %s --wait printed:\n%s\nwant a line ending with %q", task, out, want)
+	}
+	return out
+}
+
+// TestServeLibraryTasks runs the four library tasks through a real server
+// on SQLite, started with a config file whose library has one folder of
+// real media (made by ffmpeg) and one folder not there yet: the server
+// warns of it at start and offers the four tasks; a scan counts the files
+// and fails naming the missing folder, succeeds once it is there; the
+// analysis runs the real ffprobe (one file is not media); a file removed
+// is marked gone, then garbage collected (grace_days: 0). The index in the
+// database shows the result.
+func TestServeLibraryTasks(t *testing.T) {
+	requireFFmpeg(t)
+	tmp := t.TempDir()
+	movies := filepath.Join(tmp, "movies")
+	filmA := filepath.Join(movies, "Film A (2020)", "Film A (2020).mkv")
+	filmB := filepath.Join(movies, "Film B.mkv")
+	broken := filepath.Join(movies, "broken.mkv")
+	if err := os.MkdirAll(filepath.Dir(filmA), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("ffmpeg", "-v", "error", "-nostdin", "-f", "lavfi", "-i", "testsrc=duration=1:size=160x120:rate=10",
+		"-f", "lavfi", "-i", "sine=duration=1", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", filmA)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
+	raw, err := os.ReadFile(filmA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filmB, string(raw), 0o644)
+	writeFile(t, broken, "not a film\n", 0o644)
+	writeFile(t, filepath.Join(movies, "notes.txt"), "not media at all\n", 0o644)
+	later := filepath.Join(tmp, "usb", "films") // mounted later
+	cfgPath := filepath.Join(tmp, "butler.yaml")
+	writeFile(t, cfgPath, `libraries:
+  - name: Movies
+    kind: movies
+    folders: [`+movies+`, `+later+`]
+media:
+  parallel: 2
+  nice: 19
+  io_class: idle
+  grace_days: 0
+`, 0o600)
+
+	dataDir := newDataDir(t)
+	const token = "library-test-token"
+	srv := startInProc(t, map[string]string{"BUTLER_TOKEN": token}, "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--config", cfgPath)
+	mustContain(t, "serve's log", srv.stderr.String(), cfgPath+":4: libraries[0].folders[1]: library Movies: folder "+later+
+		" does not exist on this server (a disk not mounted?); RefreshLibraries will fail on it, leaving its items as they are. In a cluster every node must have it at this same path")
+	env := map[string]string{"BUTLER_URL": srv.addr, "BUTLER_TOKEN": token}
+	code, out, stderr := runCmd(t, env, "tasks")
+	if code != 0 {
+		t.Fatalf("tasks: exit code %d\n%s", code, stderr)
+	}
+	for _, name := range []string{"RefreshLibraries", "DeepMediaAnalysis", "UpgradeMediaAnalysis", "GarbageCollectLibraryMedia"} {
+		mustContain(t, "tasks", out, name)
+	}
+
+	out = startWait(t, env, "RefreshLibraries", 1, "1 problem")
+	mustContain(t, "the failed scan", out, later)
+	if err := os.MkdirAll(later, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	startWait(t, env, "RefreshLibraries", 0, "Movies: 3 files: 0 added, 0 changed, 0 back, 0 gone, 3 unchanged")
+	startWait(t, env, "DeepMediaAnalysis", 0, "analysed 2 items, 1 failed, 0 skipped; the first failure: analyse "+broken)
+	startWait(t, env, "UpgradeMediaAnalysis", 0, "no older analysis version to upgrade from")
+	if err := os.Remove(filmB); err != nil {
+		t.Fatal(err)
+	}
+	startWait(t, env, "RefreshLibraries", 0, "Movies: 2 files: 0 added, 0 changed, 0 back, 1 gone, 2 unchanged")
+	startWait(t, env, "GarbageCollectLibraryMedia", 0, "removed 1 item gone for more than")
+	if code := srv.stop(t); code != 0 {
+		t.Fatalf("serve exited %d; stderr:\n%s", code, srv.stderr)
+	}
+
+	// The index, read from the database the server wrote.
+	db, err := sqlite.Open(t.Context(), filepath.Join(dataDir, "butler.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	items, err := db.MediaItems(t.Context(), butler.MediaItemFilter{Library: "Movies"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != 2 || items[0].Path != filmA || items[1].Path != broken {
+		t.Fatalf("index items = %+v, want %s and %s (Film B collected)", items, filmA, broken)
+	}
+	a, version, err := db.MediaAnalysis(t.Context(), items[0].ID)
+	if err != nil || version != mediaprobe.Version || !strings.Contains(a.Container, "matroska") || len(a.Streams) != 2 {
+		t.Errorf("analysis of %s = %+v, version %d, %v; want ffprobe's, with a video and an audio stream", filmA, a, version, err)
+	}
+	if it := items[1]; it.AnalysisVersion != 0 || it.AnalysisFailures != 1 || it.AnalysisError == "" {
+		t.Errorf("%s = %+v, want one failed analysis with its reason", broken, it)
+	}
+}
+
+// TestServeLibraryTasksWithoutLibraries runs the four library tasks on a
+// server without a config file: each is offered, and each run finishes at
+// once saying why there is nothing to do.
+func TestServeLibraryTasksWithoutLibraries(t *testing.T) {
+	dataDir := newDataDir(t)
+	const token = "library-test-token"
+	srv := startInProc(t, map[string]string{"BUTLER_TOKEN": token}, "--addr", "127.0.0.1:0", "--data-dir", dataDir)
+	env := map[string]string{"BUTLER_URL": srv.addr, "BUTLER_TOKEN": token}
+	startWait(t, env, "RefreshLibraries", 0, "no library configured")
+	startWait(t, env, "DeepMediaAnalysis", 0, "the media index is empty: no library scanned yet")
+	startWait(t, env, "UpgradeMediaAnalysis", 0, "no older analysis version to upgrade from")
+	startWait(t, env, "GarbageCollectLibraryMedia", 0, "removed 0 items gone for more than 7 days")
 }
