@@ -331,6 +331,9 @@ type reporter struct {
 	// ctx is the run's: its writes end with the run, and carry its values.
 	ctx    context.Context
 	logger *slog.Logger
+
+	itemsOnce sync.Once
+	items     ItemQueue // see Items
 }
 
 // saveTimeout bounds a progress save, which the task's own call waits for.

@@ -69,6 +69,8 @@ type riverClient interface {
 	Start(ctx context.Context) error
 	Stop(ctx context.Context) error
 	Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+	InsertMany(ctx context.Context, params []river.InsertManyParams) ([]*rivertype.JobInsertResult, error)
+	JobList(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error)
 	JobCancel(ctx context.Context, jobID int64) (*rivertype.JobRow, error)
 	JobGet(ctx context.Context, id int64) (*rivertype.JobRow, error)
 }
@@ -81,18 +83,23 @@ type txInserter interface {
 // Engine is the River client of one node. It implements butler.Queue and
 // butler.TxQueue.
 type Engine struct {
-	client  riverClient
-	txIns   txInserter // inserts in the store's transactions
-	db      *sql.DB    // SQLite only
-	logger  *slog.Logger
-	worker  *worker
-	started bool
+	client riverClient
+	txIns  txInserter // inserts in the store's transactions
+	db     *sql.DB    // SQLite only
+	logger *slog.Logger
+	worker *worker
+	items  *itemWorker
+	// itemPoll is how often a run waiting for its item jobs reads them.
+	itemPoll time.Duration
+	started  bool
 }
 
 var (
 	_ butler.Queue    = (*Engine)(nil)
 	_ butler.TxQueue  = (*Engine)(nil)
 	_ butler.Requeuer = (*Engine)(nil)
+
+	_ butler.ItemQueuer = (*Engine)(nil)
 )
 
 type worker struct {
@@ -123,6 +130,12 @@ type Config struct {
 	// not told of; 0 for River's default (1 s). Tests make it long, to
 	// learn whether they are told.
 	FetchPollInterval time.Duration
+	// ItemWorkers is how many item jobs this server works at once
+	// (butler.ItemQueue); 0 means half the CPUs, at least one.
+	ItemWorkers int
+	// ItemPoll is how often a run waiting for its item jobs reads them;
+	// 0 means 50 ms.
+	ItemPoll time.Duration
 }
 
 // localDriver is River's SQLite driver reporting that it has no listener.
@@ -168,13 +181,20 @@ func NewSQLite(ctx context.Context, db *sql.DB, cfg Config) (*Engine, error) {
 
 // newEngine returns an engine without its client, and the workers to give it.
 func newEngine(cfg Config) (*Engine, *river.Workers, error) {
-	e := &Engine{logger: cfg.Logger}
+	e := &Engine{logger: cfg.Logger, itemPoll: cfg.ItemPoll}
 	if e.logger == nil {
 		e.logger = slog.New(slog.DiscardHandler)
 	}
+	if e.itemPoll <= 0 {
+		e.itemPoll = 50 * time.Millisecond
+	}
 	e.worker = &worker{logger: e.logger}
+	e.items = &itemWorker{logger: e.logger}
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, e.worker); err != nil {
+		return nil, nil, fmt.Errorf("engine: %w", err)
+	}
+	if err := river.AddWorkerSafely(workers, e.items); err != nil {
 		return nil, nil, fmt.Errorf("engine: %w", err)
 	}
 	return e, workers, nil
@@ -187,6 +207,7 @@ func (e *Engine) riverConfig(cfg Config, workers *river.Workers) *river.Config {
 		Queues: map[string]river.QueueConfig{
 			butler.QueueMaintenance: {MaxWorkers: MaxMaintenanceWorkers},
 			butler.QueueManual:      {MaxWorkers: 64},
+			QueueItems:              {MaxWorkers: itemWorkers(cfg)},
 		},
 		Workers: workers,
 		// River waits FetchCooldown (100 ms by default) between fetches;
@@ -202,6 +223,14 @@ func (e *Engine) riverConfig(cfg Config, workers *river.Workers) *river.Config {
 		DiscardedJobRetentionPeriod: 7 * 24 * time.Hour,
 		Logger:                      quiet(cfg.Logger),
 	}
+}
+
+// itemWorkers is Config.ItemWorkers or its default.
+func itemWorkers(cfg Config) int {
+	if cfg.ItemWorkers > 0 {
+		return cfg.ItemWorkers
+	}
+	return defaultItemWorkers()
 }
 
 // MigratePostgres brings River's tables in the pool's database up to date.
@@ -307,6 +336,7 @@ func (e *Engine) Start(ctx context.Context, exec Executor) error {
 		return errors.New("engine: Start needs an executor")
 	}
 	e.worker.exec = exec
+	e.items.exec, _ = exec.(ItemExecutor)
 	if err := e.client.Start(ctx); err != nil {
 		return fmt.Errorf("engine: start: %w", err)
 	}

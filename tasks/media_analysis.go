@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -35,6 +36,11 @@ const (
 // killed with its process group; what was analysed stays, and the next run
 // goes on with the rest. It fails only when ffprobe cannot be run at all,
 // or the index cannot be read or written.
+//
+// It is an item action (butler.ItemAction): on a server whose queue
+// carries item jobs, each item is an item job that any server's item
+// workers may take (Parallel then only sizes how many the run keeps
+// queued); elsewhere the run analyses Parallel items at a time itself.
 type DeepMediaAnalysis struct {
 	// Index is the media index (the server's store).
 	Index butler.MediaIndex
@@ -47,12 +53,29 @@ type DeepMediaAnalysis struct {
 	Now func() time.Time
 }
 
-var _ butler.Action = (*DeepMediaAnalysis)(nil)
+var _ butler.ItemAction = (*DeepMediaAnalysis)(nil)
 
 // Run analyses the items not analysed yet.
 func (a *DeepMediaAnalysis) Run(ctx context.Context, r butler.Reporter) error {
-	w := &analysisWork{index: a.Index, prober: a.Prober, parallel: a.Parallel, now: a.Now, what: "analysed"}
-	return w.run(ctx, r, []int{0})
+	return a.work("analysed").run(ctx, r, []int{0})
+}
+
+// RunItem analyses one item, if it still has no analysis and may be tried
+// now.
+func (a *DeepMediaAnalysis) RunItem(ctx context.Context, id int64, log *slog.Logger) butler.ItemResult {
+	return a.work("analysed").one(ctx, log, id, []int{0})
+}
+
+// work returns the work of one run (or one item) of a.
+func (a *DeepMediaAnalysis) work(what string) *analysisWork {
+	w := &analysisWork{index: a.Index, prober: a.Prober, parallel: max(a.Parallel, 1), now: a.Now, what: what}
+	if w.prober == nil {
+		w.prober = &mediaprobe.Prober{}
+	}
+	if w.now == nil {
+		w.now = time.Now
+	}
+	return w
 }
 
 // UpgradeMediaAnalysis is the action of the UpgradeMediaAnalysis task: it
@@ -60,16 +83,26 @@ func (a *DeepMediaAnalysis) Run(ctx context.Context, r butler.Reporter) error {
 // analysis was made by an older version than mediaprobe.Version.
 type UpgradeMediaAnalysis DeepMediaAnalysis
 
-var _ butler.Action = (*UpgradeMediaAnalysis)(nil)
+var _ butler.ItemAction = (*UpgradeMediaAnalysis)(nil)
 
 // Run analyses again the items analysed by an older version.
 func (a *UpgradeMediaAnalysis) Run(ctx context.Context, r butler.Reporter) error {
+	return (*DeepMediaAnalysis)(a).work("upgraded").run(ctx, r, olderVersions())
+}
+
+// RunItem analyses one item again, if its analysis is still of an older
+// version.
+func (a *UpgradeMediaAnalysis) RunItem(ctx context.Context, id int64, log *slog.Logger) butler.ItemResult {
+	return (*DeepMediaAnalysis)(a).work("upgraded").one(ctx, log, id, olderVersions())
+}
+
+// olderVersions are the analysis versions before mediaprobe.Version.
+func olderVersions() []int {
 	var versions []int
 	for v := 1; v < mediaprobe.Version; v++ {
 		versions = append(versions, v)
 	}
-	w := &analysisWork{index: a.Index, prober: a.Prober, parallel: a.Parallel, now: a.Now, what: "upgraded"}
-	return w.run(ctx, r, versions)
+	return versions
 }
 
 // analysisWork is one run of DeepMediaAnalysis or UpgradeMediaAnalysis.
@@ -99,13 +132,6 @@ func (w *analysisWork) run(ctx context.Context, r butler.Reporter, versions []in
 	if w.index == nil {
 		return errors.New("media analysis: no media index")
 	}
-	if w.prober == nil {
-		w.prober = &mediaprobe.Prober{}
-	}
-	if w.now == nil {
-		w.now = time.Now
-	}
-	w.parallel = max(w.parallel, 1)
 	w.reporter = r
 	log := r.Logger()
 	if len(versions) == 0 {
@@ -122,21 +148,33 @@ func (w *analysisWork) run(ctx context.Context, r butler.Reporter, versions []in
 		}
 	}
 
-	items := make(chan butler.MediaItem)
 	workCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	w.cancelAll = cancel
-	var workers sync.WaitGroup
-	for range w.parallel {
-		workers.Go(func() {
-			for it := range items {
-				w.item(workCtx, log, it)
+	var feedErr error
+	if q := itemQueueOf(r); q != nil {
+		feedErr = w.shared(workCtx, log, q, versions)
+	} else {
+		items := make(chan butler.MediaItem)
+		var workers sync.WaitGroup
+		for range w.parallel {
+			workers.Go(func() {
+				for it := range items {
+					w.account(workCtx, w.item(workCtx, log, it))
+				}
+			})
+		}
+		feedErr = w.feed(workCtx, versions, func(it butler.MediaItem) error {
+			select {
+			case items <- it:
+				return nil
+			case <-workCtx.Done():
+				return workCtx.Err()
 			}
 		})
+		close(items)
+		workers.Wait()
 	}
-	feedErr := w.feed(workCtx, versions, items)
-	close(items)
-	workers.Wait()
 
 	summary := fmt.Sprintf("%s %s, %d failed, %d skipped", w.what, plural(w.done, "item", "items"), w.failed, w.skipped)
 	if w.firstFailure != nil {
@@ -157,10 +195,68 @@ func (w *analysisWork) run(ctx context.Context, r butler.Reporter, versions []in
 	return nil
 }
 
-// feed sends the items to analyse to the workers, a page at a time. An
-// item that failed is not offered again in the same run: its retry
-// instant is in the future.
-func (w *analysisWork) feed(ctx context.Context, versions []int, items chan<- butler.MediaItem) error {
+// itemQueueOf returns the run's item queue, nil when it has none.
+func itemQueueOf(r butler.Reporter) butler.ItemQueue {
+	if ir, ok := r.(butler.ItemReporter); ok {
+		return ir.Items()
+	}
+	return nil
+}
+
+// sharedStopWait bounds how long a stopped run waits for its item jobs to
+// end: a server that died holding one would keep it until River's rescue.
+const sharedStopWait = 15 * time.Second
+
+// shared hands the items to analyse to the item workers of every server,
+// keeping at most a window of them queued, and accounts for their results.
+// Stopped (ctx done, or a fatal error), it takes its unfinished items out
+// of the queue and waits for those being worked to end.
+func (w *analysisWork) shared(ctx context.Context, log *slog.Logger, q butler.ItemQueue, versions []int) error {
+	window := max(32, 4*w.parallel)
+	waitOne := func() error {
+		res, err := q.Wait(ctx)
+		for _, r := range res {
+			w.account(ctx, r)
+		}
+		return err
+	}
+	err := w.feed(ctx, versions, func(it butler.MediaItem) error {
+		for q.Pending() >= window {
+			if err := waitOne(); err != nil {
+				return err
+			}
+		}
+		skipped, err := q.Add(ctx, []int64{it.ID})
+		for _, r := range skipped {
+			w.account(ctx, r)
+		}
+		return err
+	})
+	for err == nil && q.Pending() > 0 {
+		err = waitOne()
+	}
+	if q.Pending() == 0 {
+		return err
+	}
+	// Stopped with items queued or being worked.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sharedStopWait)
+	defer cancel()
+	if cerr := q.Cancel(sctx); cerr != nil {
+		log.Warn("media analysis: take the run's items out of the queue", "error", cerr.Error())
+	}
+	for q.Pending() > 0 {
+		if _, werr := q.Wait(sctx); werr != nil {
+			log.Warn("media analysis: items still being worked when the run ended", "items", q.Pending(), "waited", sharedStopWait)
+			break
+		}
+	}
+	return err
+}
+
+// feed gives send the items to analyse, a page at a time. An item that
+// failed is not offered again in the same run: its retry instant is in
+// the future.
+func (w *analysisWork) feed(ctx context.Context, versions []int, send func(butler.MediaItem) error) error {
 	now := w.now()
 	for _, v := range versions {
 		var after int64
@@ -173,10 +269,8 @@ func (w *analysisWork) feed(ctx context.Context, versions []int, items chan<- bu
 				return fmt.Errorf("media analysis: read the items to analyse: %w", err)
 			}
 			for _, it := range page {
-				select {
-				case items <- it:
-				case <-ctx.Done():
-					return ctx.Err()
+				if err := send(it); err != nil {
+					return err
 				}
 			}
 			if len(page) < analysisPage {
@@ -188,48 +282,92 @@ func (w *analysisWork) feed(ctx context.Context, versions []int, items chan<- bu
 	return nil
 }
 
+// one analyses the item with id id, if it still has an analysis of one of
+// versions and may be tried now: an item job.
+func (w *analysisWork) one(ctx context.Context, log *slog.Logger, id int64, versions []int) butler.ItemResult {
+	if w.index == nil {
+		return butler.ItemResult{Item: id, Outcome: butler.ItemError, Reason: "media analysis: no media index"}
+	}
+	it, err := w.index.MediaItem(ctx, id)
+	switch {
+	case butler.ErrorCode(err) == butler.ENOTFOUND:
+		return butler.ItemResult{Item: id, Outcome: butler.ItemSkipped, Reason: "no longer in the media index"}
+	case err != nil:
+		return butler.ItemResult{Item: id, Outcome: butler.ItemError, Reason: fmt.Sprintf("media analysis: read item %d: %v", id, err)}
+	case it.State != butler.ItemPresent:
+		return butler.ItemResult{Item: id, Outcome: butler.ItemSkipped, Reason: "its file is gone"}
+	case !slices.Contains(versions, it.AnalysisVersion):
+		return butler.ItemResult{Item: id, Outcome: butler.ItemSkipped, Reason: "analysed meanwhile"}
+	case it.AnalysisRetryAt.After(w.now()):
+		return butler.ItemResult{Item: id, Outcome: butler.ItemSkipped, Reason: "its last analysis failed; it waits to be tried again"}
+	}
+	return w.item(ctx, log, it)
+}
+
 // item analyses one item and records the outcome.
-func (w *analysisWork) item(ctx context.Context, log *slog.Logger, it butler.MediaItem) {
+func (w *analysisWork) item(ctx context.Context, log *slog.Logger, it butler.MediaItem) butler.ItemResult {
+	res := butler.ItemResult{Item: it.ID, Outcome: butler.ItemSkipped}
 	a, file, err := w.prober.Probe(ctx, it.Path)
 	var fe *mediaprobe.FileError
 	switch {
 	case ctx.Err() != nil:
-		return
+		res.Reason = "the run was told to stop"
+		return res
 	case mediaprobe.IsMissing(err):
 		log.Debug("file gone since the scan: skipped", "path", it.Path)
-		w.count(&w.skipped, nil)
-		return
+		res.Reason = "its file is gone since the scan"
+		return res
 	case errors.As(err, &fe):
 		if file.Size != it.Size || !file.ModTime.Equal(it.ModTime) {
-			w.count(&w.skipped, nil)
-			return
+			res.Reason = "its file changed since the scan"
+			return res
 		}
 		retry := w.now().Add(retryDelay(it.AnalysisFailures))
 		if _, rerr := w.index.RecordMediaAnalysisFailure(ctx, it.ID, file, fe.Reason, retry); rerr != nil {
-			w.fail(fmt.Errorf("media analysis: record the failure of %s: %w", it.Path, rerr))
-			return
+			res.Outcome, res.Reason = butler.ItemError, fmt.Sprintf("media analysis: record the failure of %s: %v", it.Path, rerr)
+			return res
 		}
 		log.Warn("media analysis failed", "path", it.Path, "reason", fe.Reason, "failures", it.AnalysisFailures+1, "retry_at", retry)
-		w.count(&w.failed, err)
-		return
+		res.Outcome, res.Reason = butler.ItemFailed, err.Error()
+		return res
 	case err != nil:
-		w.fail(err) // ffprobe cannot be run: nothing else can be analysed
-		return
+		// ffprobe cannot be run: nothing else can be analysed.
+		res.Outcome, res.Reason = butler.ItemError, err.Error()
+		return res
 	case file.Size != it.Size || !file.ModTime.Equal(it.ModTime):
 		log.Debug("file changed since the scan: skipped", "path", it.Path)
-		w.count(&w.skipped, nil)
-		return
+		res.Reason = "its file changed since the scan"
+		return res
 	}
 	ok, err := w.index.SaveMediaAnalysis(ctx, it.ID, file, mediaprobe.Version, w.now(), a)
 	switch {
+	case err != nil && ctx.Err() != nil:
+		res.Reason = "the run was told to stop"
 	case err != nil:
-		if ctx.Err() == nil {
-			w.fail(fmt.Errorf("media analysis: store the analysis of %s: %w", it.Path, err))
-		}
+		res.Outcome, res.Reason = butler.ItemError, fmt.Sprintf("media analysis: store the analysis of %s: %v", it.Path, err)
 	case !ok:
-		w.count(&w.skipped, nil) // changed or gone meanwhile
+		res.Reason = "its file changed or went meanwhile"
 	default:
+		res.Outcome, res.Reason = butler.ItemDone, ""
+	}
+	return res
+}
+
+// account counts one item's result (nothing once ctx is done: the run was
+// stopped, and its summary counts what was finished before).
+func (w *analysisWork) account(ctx context.Context, res butler.ItemResult) {
+	if ctx.Err() != nil {
+		return
+	}
+	switch res.Outcome {
+	case butler.ItemDone:
 		w.count(&w.done, nil)
+	case butler.ItemFailed:
+		w.count(&w.failed, errors.New(res.Reason))
+	case butler.ItemError:
+		w.fail(errors.New(res.Reason))
+	default:
+		w.count(&w.skipped, nil)
 	}
 }
 

@@ -1,0 +1,263 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/plexbutler/butler"
+)
+
+// QueueItems is the River queue of item jobs (butler.ItemQueue). Each
+// server works Config.ItemWorkers of them at once.
+const QueueItems = "items"
+
+// ItemArgs are an item job's arguments: one item of a run.
+type ItemArgs struct {
+	// Item is unique among unfinished item jobs: one worker at a time,
+	// cluster-wide, whichever run queued it.
+	Item  int64  `json:"item" river:"unique"`
+	RunID int64  `json:"run_id"`
+	Task  string `json:"task"`
+}
+
+// Kind returns the River job kind.
+func (ItemArgs) Kind() string { return "butler_item" }
+
+// itemMaxAttempts lets River give an item job whose server died while
+// working it to another server once (River's rescuer, after
+// RescueStuckJobsAfter); the Butler's worker never asks for a retry itself.
+const itemMaxAttempts = 2
+
+// InsertOpts returns an item job's options: its queue, a tag with the
+// task's name, and uniqueness by item among unfinished jobs.
+func (a ItemArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{
+		Queue:       QueueItems,
+		MaxAttempts: itemMaxAttempts,
+		Tags:        []string{"task-" + a.Task},
+		UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
+			rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
+			rivertype.JobStateScheduled, rivertype.JobStateRetryable,
+		}},
+	}
+}
+
+// ItemExecutor does item jobs; *butler.Manager implements it.
+type ItemExecutor interface {
+	ExecuteItem(ctx context.Context, j butler.ItemJob) butler.ItemResult
+}
+
+// defaultItemWorkers is how many item jobs a server works at once unless
+// Config.ItemWorkers says: half the CPUs, at least one.
+func defaultItemWorkers() int { return max(1, runtime.NumCPU()/2) }
+
+// itemWorker works item jobs with the executor given to Start, and
+// records each item's result as the job's output, where the run that
+// queued it reads it.
+type itemWorker struct {
+	river.WorkerDefaults[ItemArgs]
+	exec   ItemExecutor
+	logger *slog.Logger
+}
+
+func (w *itemWorker) Work(ctx context.Context, job *river.Job[ItemArgs]) error {
+	if w.exec == nil {
+		return river.JobCancel(errors.New("engine: this server does no item work (its executor has no ExecuteItem)"))
+	}
+	res := w.exec.ExecuteItem(ctx, butler.ItemJob{RunID: job.Args.RunID, Task: butler.TaskName(job.Args.Task), Item: job.Args.Item})
+	if err := river.RecordOutput(ctx, res); err != nil {
+		// Only an oversized output fails, and a result is small.
+		w.logger.ErrorContext(ctx, "engine: record an item's result", slog.Int64("item", job.Args.Item), slog.String("error", err.Error()))
+		return river.JobCancel(err)
+	}
+	return nil
+}
+
+// ItemQueue returns a new item queue for run r (butler.ItemQueuer): its
+// items become item jobs that the item workers of every server take.
+func (e *Engine) ItemQueue(r butler.Run) butler.ItemQueue {
+	return &itemQueue{e: e, run: r, pending: map[int64]int64{}, poll: e.itemPoll}
+}
+
+// itemQueue is one run's butler.ItemQueue. It learns which of its jobs
+// finished by reading them (River tells a job's end only to the server
+// that worked it), every poll while it waits.
+type itemQueue struct {
+	e       *Engine
+	run     butler.Run
+	pending map[int64]int64 // job id → item
+	poll    time.Duration
+}
+
+// itemListMax bounds the job ids read in one query.
+const itemListMax = 1000
+
+func (q *itemQueue) Add(ctx context.Context, items []int64) ([]butler.ItemResult, error) {
+	if len(items) == 0 {
+		return nil, nil
+	}
+	// River refuses a batch that holds one unique job twice.
+	params := make([]river.InsertManyParams, 0, len(items))
+	seen := make(map[int64]bool, len(items))
+	for _, it := range items {
+		if seen[it] {
+			continue
+		}
+		seen[it] = true
+		a := ItemArgs{Item: it, RunID: q.run.ID, Task: string(q.run.Task)}
+		opts := a.InsertOpts()
+		params = append(params, river.InsertManyParams{Args: a, InsertOpts: &opts})
+	}
+	res, err := q.e.client.InsertMany(ctx, params)
+	if err != nil {
+		return nil, fmt.Errorf("engine: queue %d items of run %d: %w", len(params), q.run.ID, err)
+	}
+	var skipped []butler.ItemResult
+	for _, x := range res {
+		var a ItemArgs
+		if err := json.Unmarshal(x.Job.EncodedArgs, &a); err != nil {
+			return skipped, fmt.Errorf("engine: read a queued item job's arguments: %w", err)
+		}
+		if _, ours := q.pending[x.Job.ID]; ours {
+			continue // the same item twice in this run: it is pending once
+		}
+		if x.UniqueSkippedAsDuplicate && a.RunID != q.run.ID {
+			skipped = append(skipped, butler.ItemResult{Item: a.Item, Outcome: butler.ItemSkipped,
+				Reason: fmt.Sprintf("run %d of %s holds it", a.RunID, a.Task)})
+			continue
+		}
+		q.pending[x.Job.ID] = a.Item
+	}
+	return skipped, nil
+}
+
+func (q *itemQueue) Pending() int { return len(q.pending) }
+
+func (q *itemQueue) Wait(ctx context.Context) ([]butler.ItemResult, error) {
+	if len(q.pending) == 0 {
+		return nil, nil
+	}
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		done, err := q.finished(ctx)
+		if err != nil || len(done) > 0 {
+			return done, err
+		}
+		t.Reset(q.poll)
+	}
+}
+
+// finished reads the pending jobs that have finished, takes them out of
+// pending, and returns their results.
+func (q *itemQueue) finished(ctx context.Context) ([]butler.ItemResult, error) {
+	ids := make([]int64, 0, len(q.pending))
+	for id := range q.pending {
+		ids = append(ids, id)
+	}
+	var out []butler.ItemResult
+	for len(ids) > 0 {
+		n := min(len(ids), itemListMax)
+		page, err := q.e.client.JobList(ctx, river.NewJobListParams().IDs(ids[:n]...).First(n).
+			States(rivertype.JobStateCompleted, rivertype.JobStateCancelled, rivertype.JobStateDiscarded))
+		if err != nil {
+			return out, fmt.Errorf("engine: read the item jobs of run %d: %w", q.run.ID, err)
+		}
+		ids = ids[n:]
+		for _, row := range page.Jobs {
+			item, ok := q.pending[row.ID]
+			if !ok {
+				continue
+			}
+			delete(q.pending, row.ID)
+			out = append(out, itemResultOf(row, item))
+		}
+	}
+	return out, nil
+}
+
+// itemResultOf is the result of a finished item job.
+func itemResultOf(row *rivertype.JobRow, item int64) butler.ItemResult {
+	res := butler.ItemResult{Item: item}
+	lastError := ""
+	if n := len(row.Errors); n > 0 {
+		lastError = row.Errors[n-1].Error
+	}
+	if out := row.Output(); len(out) > 0 && json.Unmarshal(out, &res) == nil && res.Outcome != "" {
+		res.Item = item
+		return res
+	}
+	switch row.State {
+	case rivertype.JobStateCancelled:
+		res.Outcome, res.Reason = butler.ItemSkipped, "its job was cancelled before a worker ended it"
+		if lastError != "" {
+			res.Reason += ": " + lastError
+		}
+	case rivertype.JobStateDiscarded:
+		res.Outcome, res.Reason = butler.ItemFailed, "its workers died or failed "+fmt.Sprint(row.Attempt)+" times"
+		if lastError != "" {
+			res.Reason += ": " + lastError
+		}
+	default:
+		res.Outcome, res.Reason = butler.ItemError, "its job completed without a result"
+	}
+	if len(row.AttemptedBy) > 0 {
+		res.Node = row.AttemptedBy[len(row.AttemptedBy)-1]
+	}
+	return res
+}
+
+// Cancel cancels the waiting jobs first and then the running ones: a
+// running job cancelled first would free its worker for a waiting job of
+// the same run.
+func (q *itemQueue) Cancel(ctx context.Context) error {
+	waiting := map[int64]bool{}
+	ids := make([]int64, 0, len(q.pending))
+	for id := range q.pending {
+		ids = append(ids, id)
+	}
+	for len(ids) > 0 {
+		n := min(len(ids), itemListMax)
+		page, err := q.e.client.JobList(ctx, river.NewJobListParams().IDs(ids[:n]...).First(n).
+			States(rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateScheduled, rivertype.JobStateRetryable))
+		if err != nil {
+			return fmt.Errorf("engine: read the item jobs of run %d: %w", q.run.ID, err)
+		}
+		for _, row := range page.Jobs {
+			waiting[row.ID] = true
+		}
+		ids = ids[n:]
+	}
+	var errs []error
+	for _, first := range []bool{true, false} {
+		for id := range q.pending {
+			if waiting[id] != first {
+				continue
+			}
+			if _, err := q.e.client.JobCancel(ctx, id); err != nil {
+				if errors.Is(err, river.ErrNotFound) {
+					delete(q.pending, id) // gone: nothing left of it to wait for
+					continue
+				}
+				errs = append(errs, err)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("engine: cancel the item jobs of run %d: %w", q.run.ID, errors.Join(errs...))
+	}
+	return nil
+}

@@ -1,0 +1,181 @@
+package butler
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// A task whose work is many independent items (the files of the media
+// index) does them as item jobs: its run hands the items out through an
+// [ItemQueue], and the item workers of every server (in a cluster, of
+// whichever server is free) do each one with the action's RunItem. Item
+// work is bounded per server by the item workers' count (the media
+// library's parallel setting), beside ButlerMaxConcurrentTasks, which
+// bounds the runs: a run of an item task takes one task slot, its items
+// none.
+//
+// What an item job promises:
+//
+//   - One item is worked by one worker at a time, cluster-wide, whichever
+//     run queued it (item jobs are unique by item while unfinished).
+//   - An item is done by the run that queued it only while that run is
+//     running: a worker that takes an item of a run that has ended (stopped,
+//     crashed, timed out) skips it, and the next run does it.
+//   - What an item's work recorded stays recorded: a run cut short leaves
+//     the rest for the next one, which goes on where it stopped; a server
+//     that dies redoes at most the items it was working.
+
+// ItemOutcome is how the work of one item ended.
+type ItemOutcome string
+
+// The outcomes of an item.
+const (
+	// ItemDone: the item's work was done and recorded.
+	ItemDone ItemOutcome = "done"
+	// ItemFailed: the item itself is at fault (a file that cannot be
+	// read); the failure is recorded with the item, and the run goes on.
+	ItemFailed ItemOutcome = "failed"
+	// ItemSkipped: nothing was done, and nothing is wrong: the item changed
+	// or went since it was queued, another run holds it, or its run was
+	// told to stop.
+	ItemSkipped ItemOutcome = "skipped"
+	// ItemError: the work cannot be done at all (its program is missing,
+	// the index cannot be written): the run ends failed with the reason.
+	ItemError ItemOutcome = "error"
+)
+
+// ItemResult is what became of one item of a run.
+type ItemResult struct {
+	// Item is the item's id (a media item's id in the index).
+	Item int64 `json:"item"`
+	// Outcome is how its work ended; Reason says why, for all but done.
+	Outcome ItemOutcome `json:"outcome"`
+	Reason  string      `json:"reason,omitempty"`
+	// Node is the server that worked it, and Elapsed how long its work
+	// took there; both empty when no worker took it.
+	Node    string        `json:"node,omitempty"`
+	Elapsed time.Duration `json:"elapsed,omitempty"`
+}
+
+// ItemAction is implemented by an action whose work is many independent
+// items. Its Run queues the items through the run's ItemQueue (see
+// [ItemReporter]) when the server offers one, and does them itself
+// otherwise; RunItem does one item, on whichever server's worker took it.
+//
+// RunItem must return promptly once ctx is done (outcome skipped: the run
+// was told to stop), and must itself check that the item still needs its
+// work: it may have been done, changed or removed since it was queued.
+type ItemAction interface {
+	Action
+	RunItem(ctx context.Context, item int64, log *slog.Logger) ItemResult
+}
+
+// ItemQueue hands one run's items to the item workers of every server.
+// It is used by the run's action alone, from one goroutine.
+type ItemQueue interface {
+	// Add queues items. An item already queued and unfinished (by another
+	// run) is not queued again: its result, skipped, is returned at once.
+	Add(ctx context.Context, items []int64) ([]ItemResult, error)
+	// Pending is how many of the items Add queued have not finished.
+	Pending() int
+	// Wait waits until at least one queued item has finished, or ctx is
+	// done (then it returns ctx's error), and returns the results of all
+	// that finished since the last call. With nothing pending it returns at
+	// once.
+	Wait(ctx context.Context) ([]ItemResult, error)
+	// Cancel takes the run's unfinished items out of the queue and tells
+	// the workers holding some of them to stop, wherever they run; Wait
+	// then reports them as they end.
+	Cancel(ctx context.Context) error
+}
+
+// ItemReporter is implemented by the Reporter of a run. Items returns the
+// run's item queue, or nil when this server's queue cannot share items
+// (the action then does its items itself).
+type ItemReporter interface {
+	Items() ItemQueue
+}
+
+// ItemQueuer is implemented by a queue that can carry item jobs (package
+// engine): ItemQueue returns a new item queue for a run.
+type ItemQueuer interface {
+	ItemQueue(r Run) ItemQueue
+}
+
+// ItemJob is one item job as a worker takes it.
+type ItemJob struct {
+	RunID int64
+	Task  TaskName
+	Item  int64
+}
+
+// ExecuteItem does one item job: the item of a running run, with its
+// task's action (an [ItemAction]). An item of a run that is not running
+// here or elsewhere (it ended, or is stopping) is skipped, as is one of a
+// task this server does not offer as item work. The Manager is the item
+// executor of package engine.
+func (m *Manager) ExecuteItem(ctx context.Context, j ItemJob) ItemResult {
+	res := ItemResult{Item: j.Item, Outcome: ItemSkipped, Node: m.node}
+	if !m.runs.enter() {
+		res.Reason = "the server is shutting down"
+		return res
+	}
+	defer m.runs.leave()
+	t, ok := m.byName[j.Task]
+	if !ok {
+		res.Outcome, res.Reason = ItemError, fmt.Sprintf("task %s is not offered by server %s", j.Task, m.node)
+		return res
+	}
+	ia, ok := t.Action.(ItemAction)
+	if !ok {
+		res.Outcome, res.Reason = ItemError, fmt.Sprintf("task %s does no item work on server %s", j.Task, m.node)
+		return res
+	}
+	r, err := m.store.Run(ctx, j.RunID)
+	switch {
+	case ctx.Err() != nil:
+		res.Reason = "its run was told to stop"
+		return res
+	case ErrorCode(err) == ENOTFOUND:
+		res.Reason = "its run is gone from the history"
+		return res
+	case err != nil:
+		res.Outcome, res.Reason = ItemError, fmt.Sprintf("read run %d: %v", j.RunID, err)
+		return res
+	case r.State != StateRunning:
+		res.Reason = fmt.Sprintf("its run is %s", r.State)
+		return res
+	}
+	log := m.logger.With(slog.String("task", string(j.Task)), slog.Int64("run", j.RunID), slog.Int64("item", j.Item))
+	start := time.Now()
+	out := safeRunItem(ctx, ia, j.Item, log)
+	out.Item, out.Node, out.Elapsed = j.Item, m.node, time.Since(start)
+	if out.Outcome == "" {
+		out.Outcome = ItemDone
+	}
+	return out
+}
+
+// safeRunItem runs one item, turning a panic into an error result.
+func safeRunItem(ctx context.Context, a ItemAction, item int64, log *slog.Logger) (res ItemResult) {
+	defer func() {
+		if p := recover(); p != nil {
+			res = ItemResult{Outcome: ItemError, Reason: fmt.Sprintf("the item's work panicked: %v", p)}
+			log.Error("butler: item work panicked", slog.Any("panic", p))
+		}
+	}()
+	return a.RunItem(ctx, item, log)
+}
+
+// Items returns the run's item queue (ItemReporter), made at the first
+// call; nil when the server's queue cannot carry item jobs.
+func (r *reporter) Items() ItemQueue {
+	r.itemsOnce.Do(func() {
+		if q, ok := r.m.queue.(ItemQueuer); ok {
+			r.items = q.ItemQueue(r.lr.run)
+		}
+	})
+	return r.items
+}
