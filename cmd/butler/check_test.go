@@ -292,6 +292,14 @@ media:
 		}
 	}
 
+	// butler check prints the same lines and exits 1.
+	cfgPath := filepath.Join(tmp, "butler.yaml")
+	writeFile(t, cfgPath, "libraries:\n  - {name: Movies, kind: movies, folders: ["+missing+"]}\nmedia: {ffprobe: /bin/true}\n", 0o600)
+	code, stdout, _ := runCmd(t, nil, "check", "--config", cfgPath, "--data-dir", filepath.Join(tmp, "data"), "--addr", "127.0.0.1:0")
+	if code != 1 || !strings.Contains(stdout, cfgPath+":2: libraries[0].folders[0]: library Movies: folder "+missing+" does not exist on this server") {
+		t.Errorf("butler check: exit %d, stdout:\n%s\nwant 1 and the missing folder", code, stdout)
+	}
+
 	// ffprobe: missing, not executable, failing, and the real one.
 	notExec := filepath.Join(tmp, "ffprobe-noexec")
 	writeFile(t, notExec, "#!/bin/sh\nexit 0\n", 0o644)
