@@ -488,3 +488,77 @@ func TestPlexjsEmptyLists(t *testing.T) {
 		t.Fatalf("getTasks: %s; want no task", list)
 	}
 }
+
+// TestAnswersWithoutBody checks every route of the table, asked for XML
+// and for JSON, with the token: an answer without a body carries no
+// Content-Type, as a Plex server's does not, and an answer with a body
+// carries one. (A client that reads the type, such as the plex-api npm
+// package, would parse an empty body as JSON and fail.) A run's log is a
+// text document, which is empty when the run wrote nothing: it keeps its
+// type.
+func TestAnswersWithoutBody(t *testing.T) {
+	s := newServer(t)
+	bodiless := map[string]bool{}
+	for _, r := range api.Routes(api.Config{Metrics: http.NotFoundHandler()}) {
+		for _, accept := range []string{"", "application/json"} {
+			path := concrete(r.Path)
+			if r.Method == http.MethodDelete && r.Path == "/activities/{uuid}" {
+				path = "/activities/" + runningActivity(t, s)
+			}
+			resp, body := rawDo(t, s, r.Method, path, map[string]string{"X-Plex-Token": token, "Accept": accept})
+			ct := resp.Header.Get("Content-Type")
+			if ct == "text/event-stream" {
+				continue // a stream, not read
+			}
+			if r.Path == "/butler/runs/{id}/log" {
+				if resp.StatusCode == 200 && ct != "text/plain; charset=utf-8" {
+					t.Errorf("GET %s: Content-Type %q; want text/plain, empty log or not", path, ct)
+				}
+				continue
+			}
+			what := fmt.Sprintf("%s %s (Accept %q): %d", r.Method, path, accept, resp.StatusCode)
+			switch {
+			case body == "" && ct != "":
+				t.Errorf("%s without a body, with Content-Type %q; want none", what, ct)
+			case body != "" && ct == "":
+				t.Errorf("%s with a body and no Content-Type: %.100q", what, body)
+			}
+			if body == "" {
+				bodiless[r.Method+" "+r.Path] = true
+			}
+		}
+	}
+	// The answers without a body that the loop must have met.
+	for _, want := range []string{"POST /butler", "DELETE /butler", "POST /butler/{task}", "DELETE /butler/{task}",
+		"DELETE /activities/{uuid}", "PUT /:/prefs"} {
+		if !bodiless[want] {
+			t.Errorf("%s always answered with a body here; want one answer without, for this test to check it", want)
+		}
+	}
+}
+
+// runningActivity starts BackupDatabase and returns the id of its activity
+// once it runs.
+func runningActivity(t *testing.T, s *server) string {
+	t.Helper()
+	entered := s.actions[butler.TaskBackupDatabase].entered
+	for len(entered) > 0 { // the starts of earlier runs
+		<-entered
+	}
+	if resp, body := s.do(t, req{method: "POST", path: "/butler/BackupDatabase"}); resp.StatusCode/100 != 2 {
+		t.Fatalf("start BackupDatabase: %d %s", resp.StatusCode, body)
+	}
+	wait(t, entered, "BackupDatabase")
+	_, body := s.do(t, req{method: "GET", path: "/activities", header: acceptJSON})
+	var acts apitype.ActivitiesResponse
+	if err := json.Unmarshal([]byte(body), &acts); err != nil {
+		t.Fatalf("GET /activities: %v: %s", err, body)
+	}
+	for _, a := range acts.MediaContainer.Activity {
+		if a.Context != nil && a.Context.TaskName == "BackupDatabase" && a.Context.State == "running" {
+			return a.UUID
+		}
+	}
+	t.Fatalf("BackupDatabase runs, and GET /activities does not list it running: %s", body)
+	return ""
+}
