@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +23,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/apitype"
 )
 
 // chromium returns the Chromium to test with: $BUTLER_TEST_CHROMIUM, or
@@ -868,5 +870,313 @@ func TestDashboardScreenshots(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#signout-button`)), chromedp.WaitVisible(chromedp.CSS(`#token`))); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestDashboardFailedRunInChromium: on a night with the window open, the
+// planner runs BackupDatabase, a command that exits 1, and
+// CleanOldCacheFiles, one that succeeds, and draws a random time for
+// RefreshLocalMedia. The failed run is shown as failed, in words and with
+// its sign, on the task's row (tonight and its last run), on the timeline
+// and in its list, and on the run's page, which the row's last run and the
+// runs list link to; the task that succeeded tonight offers "Run now"
+// (it is not due), the failed one Start.
+func TestDashboardFailedRunInChromium(t *testing.T) {
+	s := newWebServer(t, true, map[butler.TaskName]butler.Action{
+		butler.TaskBackupDatabase:     shellTask(`echo "disk check: 3 errors"; exit 1`),
+		butler.TaskCleanOldCacheFiles: shellTask(`echo cleaned`),
+		butler.TaskRefreshLocalMedia:  shellTask(`sleep 600`),
+	})
+	failed := waitRun(t, s, butler.TaskBackupDatabase, "the nightly run of BackupDatabase to fail", func(r butler.Run) bool { return r.State == butler.StateFinished })
+	if failed.Outcome != butler.OutcomeFailed || failed.Trigger != butler.TriggerWindow {
+		t.Fatalf("BackupDatabase's run: %s by %s, want failed by the nightly window", failed.Outcome, failed.Trigger)
+	}
+	waitRun(t, s, butler.TaskCleanOldCacheFiles, "the nightly run of CleanOldCacheFiles to succeed", func(r butler.Run) bool { return r.Outcome == butler.OutcomeSucceeded })
+	id := fmt.Sprint(failed.ID)
+
+	b := newWebBrowser(t, s)
+	const row = `#tasks tr[data-task="BackupDatabase"]`
+	b.signIn("/web", has(`//tbody[@id="tasks"]/tr[@data-task="BackupDatabase"]/td[@data-label="Last run"]/a`))
+	b.do("see the timeline", has(`//ol[@id="timeline-list"]/li[@data-run="`+id+`"]`))
+
+	// The row: tonight's decision and the last run, in words and signs.
+	if got := b.text(row + ` td[data-label="Tonight"]`); !strings.HasPrefix(got, "done: failed") {
+		t.Errorf("BackupDatabase's tonight = %q, want done: failed and the reason", got)
+	}
+	if got := b.text(row + ` td[data-label="Last run"] a`); got != "✗ failed (#"+id+")" {
+		t.Errorf("BackupDatabase's last run = %q, want ✗ failed (#%s)", got, id)
+	}
+	if got := b.eval("read the last run's link", `document.querySelector('`+row+` td[data-label="Last run"] a').getAttribute('href')`); got != "/web/runs/"+id {
+		t.Errorf("the last run links to %q, want /web/runs/%s", got, id)
+	}
+	// Only the actions that make sense: the failed task is still due
+	// (Start); the one that succeeded tonight is not (Run now).
+	if got := b.eval("read the actions", `['BackupDatabase', 'CleanOldCacheFiles'].map((n) => [...document.querySelectorAll('#tasks tr[data-task="' + n + '"] td.actions button')]
+		.map((x) => x.className + ':' + x.textContent).join(' ')).join('|')`); got != "start:Start|start force:Run now" {
+		t.Errorf("actions of BackupDatabase|CleanOldCacheFiles = %q, want start:Start|start force:Run now", got)
+	}
+
+	// The timeline: the window open, in the server's zone, named; the
+	// failed run marked ✗ on its lane and said failed in the list, with
+	// a link to its page; the success ✓; RefreshLocalMedia at the time
+	// drawn for it (or running, if that time has come already).
+	if got := b.text(`#timeline-state`); !strings.Contains(got, "UTC: window open, closes in ") {
+		t.Errorf("timeline state = %q, want the window's times in UTC, named, and open", got)
+	}
+	if got := b.text(`#timeline .lane[data-task="BackupDatabase"] .mark.run.outcome-failed`); got != "✗" {
+		t.Errorf("the failed run's mark on the timeline = %q, want ✗", got)
+	}
+	if got := b.text(`#timeline .lane[data-task="CleanOldCacheFiles"] .mark.run.outcome-succeeded`); got != "✓" {
+		t.Errorf("the succeeded run's mark on the timeline = %q, want ✓", got)
+	}
+	item := b.text(`#timeline-list li[data-run="` + id + `"]`)
+	if !strings.Contains(item, "BackupDatabase: ✗ failed (run "+id+")") {
+		t.Errorf("the failed run in the timeline's list = %q, want it said failed with its run", item)
+	}
+	if got := b.text(`#timeline-list li[data-task="RefreshLocalMedia"]`); !regexp.MustCompile(`^\S.* RefreshLocalMedia: (◆ scheduled at its random time|▶ running) \(run \d+\)$`).MatchString(got) {
+		t.Errorf("RefreshLocalMedia in the timeline's list = %q, want it at the time drawn for it", got)
+	}
+	if got := b.eval("read the timeline's name", `document.getElementById('timeline').getAttribute('role') + '|' + document.getElementById('timeline').getAttribute('aria-label')`); !strings.HasPrefix(got, "img|Timeline of tonight's window, ") {
+		t.Errorf("the timeline drawing's role|name = %q, want an image named for what it shows", got)
+	}
+
+	// The run's page, from the row's last run.
+	b.do("open the run from its row", chromedp.Click(chromedp.CSS(row+` td[data-label="Last run"] a`)),
+		has(`//h1[@id="run-title" and contains(., "failed")]`), has(`//pre[@id="run-log" and contains(., "disk check: 3 errors")]`))
+	if got := b.eval("read the address", `location.pathname`); got != "/web/runs/"+id {
+		t.Errorf("the run's page is at %s, want /web/runs/%s", got, id)
+	}
+	if got := b.text(`#run-title`); got != "Run "+id+": BackupDatabase, ✗ failed" {
+		t.Errorf("run page title = %q", got)
+	}
+	facts := b.eval("read the facts", `[...document.querySelectorAll('#run-facts dt')].map((dt) => dt.textContent + '=' + dt.nextElementSibling.textContent).join('|')`)
+	for _, want := range []string{"Task=BackupDatabase", "Trigger=nightly window", "Outcome=✗ failed", "Reason=the task failed", "Error=\"/bin/sh\" exited with status 1 (last output: disk check: 3 errors)", "Took="} {
+		if !strings.Contains(facts, want) {
+			t.Errorf("the run's facts %q lack %q", facts, want)
+		}
+	}
+	if got := b.eval("read the steps", `[...document.querySelectorAll('#run-steps li')].map((li) => li.textContent.split(' ')[0]).join(' → ') + '|' + document.querySelector('#run-steps li:last-child').textContent`); !regexp.MustCompile(`^Queued → Started → Ended\|Ended .*: ✗ failed$`).MatchString(got) {
+		t.Errorf("the run's steps = %q, want queued, started and ended failed", got)
+	}
+	if got := b.eval("read Stop", `String(document.getElementById('run-stop').hidden) + '|' + document.getElementById('log-state').textContent`); got != "true|(as the run left it)" {
+		t.Errorf("Stop hidden|log state of an ended run = %q, want true|(as the run left it)", got)
+	}
+
+	// The run's page, from the runs list.
+	b.do("back to the dashboard, open the run from the runs list", chromedp.Navigate(s.URL+"/web"),
+		chromedp.Click(chromedp.CSS(`#runs tr[data-run="`+id+`"] td[data-label="Run"] a`)),
+		has(`//h1[@id="run-title" and contains(., "Run `+id+`: BackupDatabase")]`))
+}
+
+// TestDashboardRunPageInChromium: a run's page opened without a session
+// signs in and comes back to the run; a reload keeps the session; the log
+// of a running task follows it live, line by line as the task writes them
+// (the page is not reloaded); Stop on the page stops a running command,
+// whose run shows stopping, with the server's SIGTERM in its live log,
+// while the command finishes after SIGTERM, and then stopped, with the
+// command's output. Tonight's timeline, with the window closed, shows the
+// task due at a random time as a span between the window's opening and
+// close.
+func TestDashboardRunPageInChromium(t *testing.T) {
+	release := filepath.Join(t.TempDir(), "release")
+	lines := make(chan string)
+	s := newWebServer(t, false, map[butler.TaskName]butler.Action{
+		butler.TaskOptimizeDatabase: shellTask(`trap 'echo "got SIGTERM, cleaning up"; while [ ! -e ` + release + ` ]; do sleep 0.05; done; echo "cleaned up"; exit 0' TERM
+echo working
+while :; do sleep 0.05; done`),
+		butler.TaskRefreshLocalMedia: shellTask(`true`),
+		// A task that writes its log a line at a time, when the test says.
+		butler.TaskCleanOldCacheFiles: butler.ActionFunc(func(ctx context.Context, r butler.Reporter) error {
+			for {
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case line, ok := <-lines:
+					if !ok {
+						return nil
+					}
+					r.Logger().Info(line)
+				}
+			}
+		}),
+	})
+	start := func(task butler.TaskName) string {
+		t.Helper()
+		resp, _ := s.do(t, req{method: "POST", path: "/butler/" + string(task)})
+		id := resp.Header.Get(apitype.HeaderRunID)
+		if resp.StatusCode != http.StatusOK || resp.Header.Get(apitype.HeaderOutcome) != "started" || id == "" {
+			t.Fatalf("start %s: %d %s, run %q", task, resp.StatusCode, resp.Header.Get(apitype.HeaderOutcome), id)
+		}
+		waitRun(t, s, task, string(task)+" to run", func(r butler.Run) bool { return r.State == butler.StateRunning })
+		return id
+	}
+
+	// The live log, a line at a time, on the same page.
+	id := start(butler.TaskCleanOldCacheFiles)
+	b := newWebBrowser(t, s)
+	b.signIn("/web/runs/"+id, has(`//h1[@id="run-title" and contains(., "running")]`))
+	if got := b.eval("read the address", `location.pathname`); got != "/web/runs/"+id {
+		t.Errorf("after signing in from the run's page the browser is at %s, want /web/runs/%s", got, id)
+	}
+	b.do("reload the run's page", chromedp.Reload(), has(`//h1[@id="run-title" and contains(., "running")]`))
+	if n := b.eval("look for the sign-in form", `String(document.querySelectorAll('#token').length)`); n != "0" {
+		t.Error("a reload of the run's page asks to sign in again")
+	}
+	b.eval("mark the page", `window.samePage = 'yes'`)
+	for _, line := range []string{"copied 1 of 2 caches", "copied 2 of 2 caches"} {
+		lines <- line
+		b.do("see the line "+line, has(`//pre[@id="run-log" and contains(., "`+line+`")]`))
+	}
+	if got := b.eval("read the live log", `document.getElementById('log-state').textContent + '|' + window.samePage + '|' + document.getElementById('run-title').textContent`); got != "(follows the run live)|yes|Run "+id+": CleanOldCacheFiles, ▶ running" {
+		t.Errorf("log state|same page|title while running = %q", got)
+	}
+	close(lines)
+	b.do("see the run succeed", has(`//h1[@id="run-title" and contains(., "succeeded")]`))
+
+	// Stop, on another run's page.
+	id = start(butler.TaskOptimizeDatabase)
+	b.do("open the command's run", chromedp.Navigate(s.URL+"/web/runs/"+id), has(`//h1[@id="run-title" and contains(., "running")]`))
+	if got := b.eval("read the Stop button", `document.getElementById('run-stop').hidden + '|' + document.getElementById('run-stop').getAttribute('aria-label')`); got != "false|Stop OptimizeDatabase, run "+id {
+		t.Errorf("Stop hidden|name of a running run = %q", got)
+	}
+
+	// Stop: the command traps SIGTERM and holds on until released, so the
+	// run is stopping meanwhile; the server's line about the SIGTERM is in
+	// the live log, read again by the same page (its marker survives).
+	b.eval("mark the page", `window.samePage = 'yes'`)
+	b.do("press Stop", chromedp.Click(chromedp.CSS(`#run-stop`)),
+		has(`//h1[@id="run-title" and contains(., "stopping")]`),
+		has(`//pre[@id="run-log" and contains(., "SIGTERM to its process group")]`))
+	if got := b.eval("read the Stop button", `document.getElementById('run-stop').textContent + '|' + document.getElementById('run-stop').disabled + '|' + window.samePage`); got != "Stopping…|true|yes" {
+		t.Errorf("Stop's text|disabled|same page while stopping = %q, want Stopping…|true|yes", got)
+	}
+	if err := os.WriteFile(release, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b.do("see the run stopped", has(`//h1[@id="run-title" and contains(., "stopped")]`),
+		has(`//pre[@id="run-log" and contains(., "got SIGTERM, cleaning up")]`))
+	if got := b.eval("read the ended run", `document.getElementById('run-stop').hidden + '|' + document.getElementById('log-state').textContent + '|' + window.samePage + '|' +
+		document.querySelector('#run-steps li:last-child').textContent.includes('■ stopped')`); got != "true|(as the run left it)|yes|true" {
+		t.Errorf("Stop hidden|log state|same page|last step stopped = %q, want true|(as the run left it)|yes|true", got)
+	}
+	if r := waitRun(t, s, butler.TaskOptimizeDatabase, "the stopped run", func(r butler.Run) bool { return r.State == butler.StateFinished }); r.Outcome != butler.OutcomeStopped || fmt.Sprint(r.ID) != id {
+		t.Errorf("run %d ended %s, want run %s stopped", r.ID, r.Outcome, id)
+	}
+
+	// The timeline with the window closed: when it opens, and the task
+	// due at a random time as a span over the window.
+	b.do("open the dashboard", chromedp.Navigate(s.URL+"/web"), has(`//ol[@id="timeline-list"]/li[@data-task="RefreshLocalMedia"]`))
+	if got := b.text(`#timeline-state`); !strings.Contains(got, "UTC: opens in ") {
+		t.Errorf("timeline state = %q, want the window's times in UTC, named, and when it opens", got)
+	}
+	if got := b.text(`#timeline-list li[data-task="RefreshLocalMedia"]`); !regexp.MustCompile(`^between \S.* and \S.* RefreshLocalMedia: ↔ at a random time$`).MatchString(got) {
+		t.Errorf("RefreshLocalMedia in the timeline's list = %q, want between the window's opening and close", got)
+	}
+	if got := b.eval("measure the span", `(() => { const m = document.querySelector('#timeline .lane[data-task="RefreshLocalMedia"] .mark.span'); return m ? m.style.left + ' ' + m.style.width : 'none'; })()`); got != "0% 100%" {
+		t.Errorf("the random span's place on the timeline = %q, want the whole window (0%% 100%%)", got)
+	}
+}
+
+// TestDashboardRunPagePhoneAndAccessibilityInChromium: a failed run's
+// page, with a long unbroken line in its log, does not scroll sideways at
+// a phone's width (390 px), and axe-core finds no serious or critical
+// violation on it, light and dark, at desktop and phone widths.
+func TestDashboardRunPagePhoneAndAccessibilityInChromium(t *testing.T) {
+	axe := axeSource(t)
+	s := newWebServer(t, false, map[butler.TaskName]butler.Action{
+		butler.TaskBackupDatabase: shellTask(`echo "disk check: 3 errors"; head -c 600 /dev/zero | tr '\0' x; echo; exit 1`),
+	})
+	resp, _ := s.do(t, req{method: "POST", path: "/butler/BackupDatabase"})
+	id := resp.Header.Get(apitype.HeaderRunID)
+	if r := waitRun(t, s, butler.TaskBackupDatabase, "BackupDatabase to fail", func(r butler.Run) bool { return r.State == butler.StateFinished }); r.Outcome != butler.OutcomeFailed {
+		t.Fatalf("BackupDatabase ended %s, want failed", r.Outcome)
+	}
+	b := newWebBrowser(t, s)
+	ready := has(`//pre[@id="run-log" and contains(., "xxxxxxxx")]`)
+	b.signIn("/web/runs/"+id, ready)
+	for _, scheme := range []string{"light", "dark"} {
+		for _, width := range []int64{1280, 390} {
+			name := fmt.Sprintf("run page, %s, %d px", scheme, width)
+			if _, err := chromedp.Call(b.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+				Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}}); err != nil {
+				t.Fatal(err)
+			}
+			opts := []chromedp.EmulateViewportOption{}
+			if width < 500 {
+				opts = append(opts, chromedp.EmulateMobile)
+			}
+			b.do("open the "+name, chromedp.EmulateViewport(width, 844, opts...), chromedp.Navigate(s.URL+"/web/runs/"+id), ready)
+			if width == 390 {
+				// A page wider than the screen is zoomed out on a phone:
+				// its width is held to the screen's.
+				if got := b.eval("measure the page", `document.documentElement.scrollWidth + ' px on a ' + screen.width + ' px screen: ' + (document.documentElement.scrollWidth <= screen.width && screen.width === 390)`); !strings.HasSuffix(got, ": true") {
+					t.Errorf("the %s is %s, it scrolls sideways", name, got)
+				}
+			}
+			if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](axe+"\n;true")); err != nil {
+				t.Fatalf("load axe-core on the %s: %v", name, err)
+			}
+			found, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]string](`axe.run(document, {
+				runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'] },
+				resultTypes: ['violations'],
+			}).then((r) => r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+				.map((v) => v.id + ' (' + v.impact + '): ' + v.nodes.map((n) => n.target.join(' ') + ' ' + n.failureSummary.replace(/\s+/g, ' ')).join('; ')))`,
+				chromedp.EvalAwaitPromise))
+			if err != nil {
+				t.Fatalf("run axe-core on the %s: %v", name, err)
+			}
+			for _, v := range found {
+				t.Errorf("%s: %s", name, v)
+			}
+		}
+	}
+}
+
+// TestDashboardRunPageServed: GET /web/runs/{id} is the sign-in page
+// without a session, whose form comes back to the run, and the run's page
+// with one, under its own Content-Security-Policy and under 100 KB; an id
+// that is not a run's number is not found; the sign-in form goes back
+// only to the dashboard's own pages.
+func TestDashboardRunPageServed(t *testing.T) {
+	s := newServer(t)
+	resp, body := send(t, noRedirect, s.URL, "GET", "/web/runs/42", "", nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `<input type="hidden" name="next" value="/web/runs/42">`) {
+		t.Errorf("GET /web/runs/42 without a session: %d, want the sign-in form that comes back to the run: %.400s", resp.StatusCode, body)
+	}
+	c := signIn(t, noRedirect, s.URL)
+	resp, body = send(t, noRedirect, s.URL, "GET", "/web/runs/42", "", nil, c)
+	csp := resp.Header.Get("Content-Security-Policy")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `id="run-log"`) || !strings.Contains(csp, "script-src 'sha256-") || strings.Contains(csp, "unsafe") {
+		t.Errorf("GET /web/runs/42 with a session: %d, CSP %q: %.200s", resp.StatusCode, csp, body)
+	}
+	if len(body) >= 100_000 {
+		t.Errorf("the run's page weighs %d bytes, want less than 100 KB", len(body))
+	}
+	t.Logf("run page: %d bytes", len(body))
+	_, dash := send(t, noRedirect, s.URL, "GET", "/web", "", nil, c)
+	if csp == "" || strings.Contains(dash, `id="run-log"`) {
+		t.Error("the dashboard and the run's page are not two pages")
+	}
+	for _, bad := range []string{"abc", "0", "-1", "1e3", "99999999999999999999"} {
+		resp, body := send(t, noRedirect, s.URL, "GET", "/web/runs/"+bad, "", nil, c)
+		if resp.StatusCode != http.StatusNotFound || !strings.Contains(body, "a run's page is /web/runs/ and the run's number") {
+			t.Errorf("GET /web/runs/%s: %d %q, want 404 saying what a run's page is", bad, resp.StatusCode, body)
+		}
+	}
+	for next, want := range map[string]string{
+		"/web/runs/42": "/web/runs/42", "/web": "/web", "": "/web",
+		"https://example.com/": "/web", "//example.com/web/runs/1": "/web", "/web/runs/42/../../x": "/web", "/butler": "/web",
+	} {
+		resp, _ := send(t, noRedirect, s.URL, "POST", "/web/signin", url.Values{"token": {token}, "next": {next}}.Encode(),
+			map[string]string{"Origin": s.URL, "Content-Type": "application/x-www-form-urlencoded"})
+		if got := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || got != want {
+			t.Errorf("sign in with next %q: %d to %q, want 303 to %q", next, resp.StatusCode, got, want)
+		}
+	}
+	// A wrong token keeps the page to come back to.
+	resp, body = send(t, noRedirect, s.URL, "POST", "/web/signin", url.Values{"token": {"wrong"}, "next": {"/web/runs/42"}}.Encode(),
+		map[string]string{"Origin": s.URL, "Content-Type": "application/x-www-form-urlencoded"})
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, `name="next" value="/web/runs/42"`) {
+		t.Errorf("a wrong token from the run's sign-in: %d, want 401 and the form still coming back to the run", resp.StatusCode)
 	}
 }

@@ -215,8 +215,9 @@ function timelineItems(plan, now) {
       items.push({ task: p.name, run: p.runID ? run : null, from: t, to: t, kind: 'planned', words: '… queued: waiting for a free place', at: 'now' });
     } else if ((p.decision === 'scheduled' || p.decision === 'runs') && p.at) {
       const at = new Date(p.at);
+      const random = lastTasks.find((x) => x.name === p.name)?.scheduleRandomized;
       items.push({ task: p.name, run: p.runID ? run : null, from: at, to: at, kind: 'planned',
-        words: '◆ ' + (p.decision === 'scheduled' ? 'scheduled' : 'planned') + (p.random ? ' (its random time)' : ''), at: inZone(at, false) });
+        words: '◆ ' + (p.decision === 'scheduled' ? 'scheduled' : 'planned') + (random ? ' at its random time' : ''), at: inZone(at, false) });
     } else if (p.decision === 'runs' && p.random) {
       const from = plan.inside && t > open ? t : open;
       items.push({ task: p.name, run: null, from, to: close, kind: 'span',

@@ -1,0 +1,204 @@
+package api_test
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/api"
+	"github.com/plexbutler/butler/engine"
+	"github.com/plexbutler/butler/store/sqlite"
+	"github.com/plexbutler/butler/tasks"
+)
+
+// newWebServer starts the real stack, as newServer does, with the given
+// actions (real commands: tasks.Exec) bound to catalog tasks. With open,
+// tonight's window is open now (from this hour for three hours), so that
+// the planner runs the due tasks at once, as on a real night; else it
+// opens twelve hours from now and the planner stays quiet.
+func newWebServer(t *testing.T, open bool, bind map[butler.TaskName]butler.Action) *server {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := sqlite.Open(ctx, filepath.Join(dir, "butler.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	startHour := (time.Now().UTC().Hour() + 12) % 24
+	endHour := (startHour + 1) % 24
+	if open {
+		startHour = time.Now().UTC().Hour()
+		endHour = (startHour + 3) % 24
+	}
+	if err := db.SaveSettings(ctx, map[string]string{
+		butler.SettingStartHour: fmt.Sprint(startHour), butler.SettingEndHour: fmt.Sprint(endHour),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.NewSQLite(ctx, db.SQL(), engine.Config{Node: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	catalog := butler.DefaultCatalog()
+	for name, a := range bind {
+		catalog = butler.Bind(catalog, name, a)
+	}
+	m, err := butler.NewManager(ctx, butler.Config{Catalog: catalog, Store: db, Queue: eng, HostZone: "UTC", DataDir: dir, Node: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Start(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h, err := api.NewHandler(api.Config{Manager: m, Token: token, Version: "1.2.3", MachineIdentifier: "abc", FriendlyName: "test",
+		Platform: "Linux", PlatformVersion: "6.1.0-test", UpdatedAt: testUpdatedAt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &server{Server: httptest.NewServer(h), m: m, db: db, eng: eng}
+	t.Cleanup(s.shutdown)
+	return s
+}
+
+// shellTask is a command task: sh -c script, with a grace of 30 s after
+// SIGTERM.
+func shellTask(script string) *tasks.Exec {
+	return &tasks.Exec{Argv: []string{"/bin/sh", "-c", script}, Grace: 30 * time.Second}
+}
+
+// waitRun polls the server's history, until a deadline of 20 s, for the
+// newest run of task that satisfies ok, and returns it.
+func waitRun(t *testing.T, s *server, task butler.TaskName, what string, ok func(butler.Run) bool) butler.Run {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		runs, err := s.m.Runs(t.Context(), butler.RunFilter{Task: task, Limit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(runs) == 1 && ok(runs[0]) {
+			return runs[0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s (last run: %+v)", what, runs)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the history, not standing in for an event
+	}
+}
+
+// webBrowser is a headless Chromium on one test's dashboard: its steps
+// fail the test with what the page reported, and any script error or
+// console error of the page (a Content-Security-Policy violation is one)
+// fails it at the end.
+type webBrowser struct {
+	t    *testing.T
+	ctx  context.Context
+	base string
+
+	mu   sync.Mutex
+	errs []string
+}
+
+// newWebBrowser starts the browser for s (start s first: see browser),
+// bounded to 2 minutes in all; each step of do to 20 s.
+func newWebBrowser(t *testing.T, s *server) *webBrowser {
+	t.Helper()
+	exe := chromium(t)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.Flag("headless", "new"))
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
+	ctx, cancelBrowser := chromedp.NewContext(allocCtx)
+	t.Cleanup(cancelBrowser)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	t.Cleanup(cancel)
+	b := &webBrowser{t: t, ctx: ctx, base: s.URL}
+	if err := chromedp.Listen(b.ctx, func(ev any) {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		switch e := ev.(type) {
+		case *runtime.EventExceptionThrown:
+			b.errs = append(b.errs, fmt.Sprintf("exception: %s %v", e.ExceptionDetails.Text, e.ExceptionDetails.Exception))
+		case *runtime.EventConsoleAPICalled:
+			if e.Type == runtime.ConsoleAPICalledTypeError {
+				b.errs = append(b.errs, fmt.Sprintf("console.error: %v", e.Args))
+			}
+		case *log.EventEntryAdded:
+			if e.Entry.Level == log.EntryLevelError {
+				b.errs = append(b.errs, "log: "+e.Entry.Text)
+			}
+		}
+	}); err != nil {
+		t.Fatalf("start the browser: %v", err)
+	}
+	for _, enable := range []cdp.Command[cdp.Empty, cdp.Empty]{log.Enable, runtime.Enable} {
+		if _, err := chromedp.Call(b.ctx, enable, cdp.Empty{}); err != nil {
+			t.Fatalf("enable %s: %v", enable.Method, err)
+		}
+	}
+	t.Cleanup(func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if len(b.errs) > 0 {
+			t.Errorf("the browser reported errors: %q", b.errs)
+		}
+	})
+	return b
+}
+
+// do runs actions, within 20 s, and fails the test with what if they
+// fail, showing where the browser is and the text of its page.
+func (b *webBrowser) do(what string, actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		page, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`location.href + '\n' + document.body.innerText`))
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		b.t.Fatalf("%s: %v (browser errors: %q)\nthe page: %s", what, err, b.errs, page)
+	}
+}
+
+// eval returns what the expression js says, as a string.
+func (b *webBrowser) eval(what, js string) string {
+	b.t.Helper()
+	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](js))
+	if err != nil {
+		b.t.Fatalf("%s: %v", what, err)
+	}
+	return v
+}
+
+// text returns the text of the first element sel selects.
+func (b *webBrowser) text(sel string) string {
+	b.t.Helper()
+	return b.eval("read "+sel, `document.querySelector('`+sel+`')?.textContent ?? '(no `+strings.ReplaceAll(sel, "'", "")+`)'`)
+}
+
+// signIn opens path, which without a session is the sign-in form, signs
+// in there, and waits for ready (see has) on the page it comes back to.
+func (b *webBrowser) signIn(path string, ready chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	b.do("sign in at "+path, chromedp.Navigate(b.base+path), chromedp.WaitVisible(chromedp.CSS(`#token`)),
+		chromedp.SendKeys(chromedp.CSS(`#token`), token), chromedp.Click(chromedp.CSS(`#signin-submit`)), ready)
+}
+
+// has waits, until the browser's deadline, for an element that xpath
+// selects.
+func has(xpath string) chromedp.Action[chromedp.Void] {
+	return chromedp.WaitVisible(chromedp.Search(xpath))
+}
