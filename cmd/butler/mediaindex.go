@@ -8,7 +8,8 @@ import (
 	"github.com/plexbutler/butler"
 )
 
-// mediaIndexLink is the media index the catalog's library actions hold.
+// mediaIndexLink is the media index (with sidecars) the catalog's library
+// actions hold.
 // The catalog is built before the store is opened (serve checks the config
 // file first), so the actions get this link, and serve hands it the store
 // once it is open: from then on every call goes to the store. A call
@@ -18,9 +19,10 @@ type mediaIndexLink struct {
 	index atomic.Pointer[butler.MediaIndex]
 }
 
-var _ butler.MediaIndex = (*mediaIndexLink)(nil)
+var _ butler.SidecarIndex = (*mediaIndexLink)(nil)
 
-// set hands the link the store's media index.
+// set hands the link the store's media index (both stores' keep sidecars
+// too: a butler.SidecarIndex).
 func (l *mediaIndexLink) set(index butler.MediaIndex) { l.index.Store(&index) }
 
 // get returns the store's media index, or an error when it is not set yet.
@@ -119,4 +121,36 @@ func (l *mediaIndexLink) DeleteGoneMediaItems(ctx context.Context, before time.T
 		return 0, err
 	}
 	return ix.DeleteGoneMediaItems(ctx, before, limit)
+}
+
+// sidecars returns the store's index as a SidecarIndex, or an error when
+// it is not set yet or keeps no sidecars.
+func (l *mediaIndexLink) sidecars() (butler.SidecarIndex, error) {
+	ix, err := l.get()
+	if err != nil {
+		return nil, err
+	}
+	si, ok := ix.(butler.SidecarIndex)
+	if !ok {
+		return nil, butler.Errorf(butler.EINTERNAL, "the media index (%T) keeps no sidecar files", ix)
+	}
+	return si, nil
+}
+
+// MediaSidecars forwards to the store.
+func (l *mediaIndexLink) MediaSidecars(ctx context.Context, ids []int64) (map[int64][]butler.MediaSidecar, error) {
+	si, err := l.sidecars()
+	if err != nil {
+		return nil, err
+	}
+	return si.MediaSidecars(ctx, ids)
+}
+
+// ReplaceMediaSidecars forwards to the store.
+func (l *mediaIndexLink) ReplaceMediaSidecars(ctx context.Context, sets map[int64][]butler.MediaSidecar) (int, error) {
+	si, err := l.sidecars()
+	if err != nil {
+		return 0, err
+	}
+	return si.ReplaceMediaSidecars(ctx, sets)
 }

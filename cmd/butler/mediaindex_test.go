@@ -11,9 +11,9 @@ import (
 	"github.com/plexbutler/butler/store/sqlite"
 )
 
-// linkCalls calls every method of the MediaIndex interface on ix, each
-// returning its error.
-func linkCalls(ctx context.Context, ix butler.MediaIndex) map[string]func() error {
+// linkCalls calls every method of the SidecarIndex interface (MediaIndex
+// and its own) on ix, each returning its error.
+func linkCalls(ctx context.Context, ix butler.SidecarIndex) map[string]func() error {
 	file := butler.MediaFile{Path: "/m/a.mkv", Kind: butler.MediaVideo, Size: 1, ModTime: time.Unix(1, 0)}
 	return map[string]func() error{
 		"MediaItems": func() error {
@@ -40,6 +40,11 @@ func linkCalls(ctx context.Context, ix butler.MediaIndex) map[string]func() erro
 		"MediaAnalysis":        func() error { _, _, err := ix.MediaAnalysis(ctx, 1); return err },
 		"LibraryCounts":        func() error { _, err := ix.LibraryCounts(ctx); return err },
 		"DeleteGoneMediaItems": func() error { _, err := ix.DeleteGoneMediaItems(ctx, time.Unix(0, 0), 0); return err },
+		"MediaSidecars":        func() error { _, err := ix.MediaSidecars(ctx, []int64{1}); return err },
+		"ReplaceMediaSidecars": func() error {
+			_, err := ix.ReplaceMediaSidecars(ctx, map[int64][]butler.MediaSidecar{1: {{Path: "/m/a.srt", Kind: butler.SidecarSubtitle, Size: 1, ModTime: time.Unix(1, 0)}}})
+			return err
+		},
 	}
 }
 
@@ -48,8 +53,8 @@ func linkCalls(ctx context.Context, ix butler.MediaIndex) map[string]func() erro
 func TestMediaIndexLinkBeforeSet(t *testing.T) {
 	link := &mediaIndexLink{}
 	calls := linkCalls(context.Background(), link)
-	if len(calls) != 10 {
-		t.Fatalf("%d calls, want one per method of MediaIndex (10)", len(calls))
+	if len(calls) != 12 {
+		t.Fatalf("%d calls, want one per method of SidecarIndex (12)", len(calls))
 	}
 	for name, call := range calls {
 		err := call()
@@ -98,5 +103,24 @@ func TestMediaIndexLinkForwards(t *testing.T) {
 	it, err := link.MediaItem(ctx, items[0].ID)
 	if err != nil || it.Path != "/m/a.mkv" {
 		t.Errorf("MediaItem through the link = %+v, %v", it, err)
+	}
+	// Sidecars written through the link are the store's.
+	sub := butler.MediaSidecar{Path: "/m/a.en.srt", Kind: butler.SidecarSubtitle, Language: "en", Size: 3, ModTime: time.Unix(5, 0).UTC()}
+	if n, err := link.ReplaceMediaSidecars(ctx, map[int64][]butler.MediaSidecar{it.ID: {sub}}); err != nil || n != 1 {
+		t.Fatalf("ReplaceMediaSidecars through the link = %d, %v", n, err)
+	}
+	got, err := db.MediaSidecars(ctx, []int64{it.ID})
+	if err != nil || len(got[it.ID]) != 1 || !got[it.ID][0].Equal(sub) {
+		t.Errorf("store's sidecars = %+v, %v; want %+v", got, err, sub)
+	}
+}
+
+// TestMediaIndexLinkWithoutSidecars: an index that keeps no sidecars
+// answers the sidecar calls with a clear error.
+func TestMediaIndexLinkWithoutSidecars(t *testing.T) {
+	link := &mediaIndexLink{}
+	link.set(struct{ butler.MediaIndex }{})
+	if _, err := link.MediaSidecars(context.Background(), []int64{1}); err == nil || !strings.Contains(err.Error(), "keeps no sidecar files") {
+		t.Errorf("MediaSidecars = %v, want an error saying the index keeps no sidecars", err)
 	}
 }
