@@ -1,0 +1,203 @@
+package tasks_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/engine"
+	"github.com/plexbutler/butler/mediaprobe"
+	"github.com/plexbutler/butler/store/sqlite"
+	"github.com/plexbutler/butler/tasks"
+)
+
+// itemServer is one server's real stack on a SQLite file (River, a
+// Manager) offering one media-analysis task, with itemWorkers item
+// workers.
+type itemServer struct {
+	db *sqlite.DB
+	m  *butler.Manager
+}
+
+func newItemServer(t *testing.T, action butler.Action, itemWorkers int) *itemServer {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "butler.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	eng, err := engine.NewSQLite(ctx, db.SQL(), engine.Config{Node: "test", ItemWorkers: itemWorkers, ItemPoll: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	catalog := []butler.Task{{Name: butler.TaskDeepMediaAnalysis, Title: "Deep media analysis", Interval: 1, EnabledDefault: true,
+		Setting: "ButlerTaskDeepMediaAnalysis", SettingLabel: "Deep media analysis", TimeLimit: time.Hour, Action: action}}
+	m, err := butler.NewManager(ctx, butler.Config{Catalog: catalog, Store: db, Queue: eng, HostZone: "UTC",
+		DataDir: t.TempDir(), HealthProbeEvery: -1, StopWait: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Start(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Stop(ctx) })
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Stop(ctx) })
+	return &itemServer{db: db, m: m}
+}
+
+// waitEnded waits for run id to finish and returns it.
+func (s *itemServer) waitEnded(t *testing.T, id int64) butler.Run {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r, err := s.m.Run(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.State == butler.StateFinished {
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run %d still %s after 30 s", id, r.State)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// itemJobs counts the item jobs of River's table by state.
+func (s *itemServer) itemJobs(t *testing.T) map[string]int {
+	t.Helper()
+	rows, err := s.db.SQL().Query(`SELECT state, count(*) FROM river_job WHERE kind = 'butler_item' GROUP BY state`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	got := map[string]int{}
+	for rows.Next() {
+		var state string
+		var n int
+		if err := rows.Scan(&state, &n); err != nil {
+			t.Fatal(err)
+		}
+		got[state] = n
+	}
+	return got
+}
+
+func TestDeepMediaAnalysis_ItemJobsThroughTheServer(t *testing.T) {
+	needFFmpeg(t)
+	root := t.TempDir()
+	cmd := exec.Command("ffmpeg", "-v", "error", "-nostdin", "-f", "lavfi", "-i", "testsrc=duration=1:size=160x120:rate=10",
+		"-f", "lavfi", "-i", "sine=duration=1", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", filepath.Join(root, "good.mkv"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
+	touch(t, root, "empty.mkv", 0)
+	os.WriteFile(filepath.Join(root, "text.mkv"), []byte("not a film\n"), 0o644)
+
+	act := &tasks.DeepMediaAnalysis{Parallel: 2}
+	s := newItemServer(t, act, 2)
+	act.Index = s.db
+	lib := butler.Library{Name: "L", Kind: butler.LibraryMovies, Folders: []string{root}}
+	if err := (&tasks.RefreshLibraries{Index: s.db, Libraries: []butler.Library{lib}}).Run(t.Context(), newTestReporter(t)); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.m.StartTask(t.Context(), butler.TaskDeepMediaAnalysis, true)
+	if err != nil || res.Outcome != butler.StartStarted {
+		t.Fatalf("start: %+v %v", res, err)
+	}
+	run := s.waitEnded(t, res.Run.ID)
+	if run.Outcome != butler.OutcomeSucceeded || !strings.HasPrefix(run.Summary, "analysed 1 item, 2 failed, 0 skipped; the first failure: analyse ") {
+		t.Fatalf("run: %s, summary %q, error %q; want succeeded, 1 analysed, 2 failed", run.Outcome, run.Summary, run.Error)
+	}
+	if jobs := s.itemJobs(t); jobs["completed"] != 3 || len(jobs) != 1 {
+		t.Errorf("item jobs by state: %v; want the 3 items, completed", jobs)
+	}
+	items := libraryItems(t, s.db, "L")
+	if it := items[filepath.Join(root, "good.mkv")]; it.AnalysisVersion != mediaprobe.Version {
+		t.Errorf("good.mkv: analysis version %d; want %d", it.AnalysisVersion, mediaprobe.Version)
+	}
+	if it := items[filepath.Join(root, "text.mkv")]; it.AnalysisFailures != 1 {
+		t.Errorf("text.mkv: %d failures; want 1", it.AnalysisFailures)
+	}
+}
+
+// TestDeepMediaAnalysis_StopEndsTheItemsBeingWorked holds the processes to
+// account: an "ffprobe" that records its pid and then waits forever is
+// being run for two items when the run is stopped; the run must end
+// stopped only once both are dead, and start no other.
+func TestDeepMediaAnalysis_StopEndsTheItemsBeingWorked(t *testing.T) {
+	root, pids := t.TempDir(), t.TempDir()
+	for i := range 6 {
+		touch(t, root, "film"+strconv.Itoa(i)+".mkv", 10)
+	}
+	probe := filepath.Join(t.TempDir(), "ffprobe")
+	script := "#!/bin/sh\necho $$ > " + pids + "/$$\nexec sleep 600\n"
+	if err := os.WriteFile(probe, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	act := &tasks.DeepMediaAnalysis{Parallel: 2, Prober: &mediaprobe.Prober{FFprobe: probe, Nice: -1, Timeout: time.Hour}}
+	s := newItemServer(t, act, 2)
+	act.Index = s.db
+	lib := butler.Library{Name: "L", Kind: butler.LibraryMovies, Folders: []string{root}}
+	if err := (&tasks.RefreshLibraries{Index: s.db, Libraries: []butler.Library{lib}}).Run(t.Context(), newTestReporter(t)); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.m.StartTask(t.Context(), butler.TaskDeepMediaAnalysis, true)
+	if err != nil || res.Outcome != butler.StartStarted {
+		t.Fatalf("start: %+v %v", res, err)
+	}
+	started := func() []int {
+		entries, _ := os.ReadDir(pids)
+		var out []int
+		for _, e := range entries {
+			if pid, err := strconv.Atoi(e.Name()); err == nil {
+				out = append(out, pid)
+			}
+		}
+		return out
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(started()) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d probes started in 30 s; want 2 (two item workers)", len(started()))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := s.m.StopTask(t.Context(), butler.TaskDeepMediaAnalysis); err != nil {
+		t.Fatal(err)
+	}
+	run := s.waitEnded(t, res.Run.ID)
+	if run.Outcome != butler.OutcomeStopped {
+		t.Errorf("run after the stop: %s (%s); want stopped", run.Outcome, run.Reason)
+	}
+	probes := started()
+	if len(probes) != 2 {
+		t.Errorf("%d probes were started; want the 2 working when the run was stopped", len(probes))
+	}
+	for _, pid := range probes {
+		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+			t.Errorf("probe %d outlived its stopped run (kill 0: %v)", pid, err)
+		}
+	}
+	for path, it := range libraryItems(t, s.db, "L") {
+		if it.AnalysisVersion != 0 || it.AnalysisFailures != 0 {
+			t.Errorf("%s after a stop: version %d, %d failures; want untouched", path, it.AnalysisVersion, it.AnalysisFailures)
+		}
+	}
+	if jobs := s.itemJobs(t); jobs["running"]+jobs["available"] != 0 {
+		t.Errorf("item jobs by state after the stop: %v; want none left to work", jobs)
+	}
+}
