@@ -813,11 +813,17 @@ func TestDashboardAccessibilityInChromium(t *testing.T) {
 	}
 }
 
-// TestDashboardScreenshots writes a PNG of each page of the dashboard, at a
-// desktop's and a phone's width, into $BUTLER_SCREENSHOTS (a directory);
-// without it the test is skipped. It makes the pictures for the docs:
+// TestDashboardScreenshots writes a PNG of each page of the dashboard (the
+// sign-in page, the dashboard, a run's page), at a desktop's and a
+// phone's width, into $BUTLER_SCREENSHOTS (a directory); without it the
+// test is skipped. It makes the pictures for the docs:
 //
 //	BUTLER_SCREENSHOTS=$PWD/shots go test ./api -run TestDashboardScreenshots
+//
+// What they show is a night with the window open: the planner has run
+// BackupDatabase, a command that failed, runs OptimizeDatabase (with its
+// progress), has CleanOldCacheFiles waiting for a free place, and a random
+// time drawn for RefreshLocalMedia.
 func TestDashboardScreenshots(t *testing.T) {
 	dir := os.Getenv("BUTLER_SCREENSHOTS")
 	if dir == "" {
@@ -826,24 +832,19 @@ func TestDashboardScreenshots(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	s := newServer(t)
-	// Something to show: a finished run, a stopped one, one in progress.
-	o, b := s.actions[butler.TaskOptimizeDatabase], s.actions[butler.TaskBackupDatabase]
-	s.do(t, req{method: "POST", path: "/butler/OptimizeDatabase?force=1"})
-	wait(t, o.entered, "OptimizeDatabase")
-	o.release <- struct{}{}
-	<-o.ended
-	s.do(t, req{method: "POST", path: "/butler/BackupDatabase?force=1"})
-	wait(t, b.entered, "BackupDatabase")
-	s.do(t, req{method: "DELETE", path: "/butler/BackupDatabase"})
-	<-b.ended
-	s.do(t, req{method: "POST", path: "/butler/BackupDatabase?force=1"})
-	wait(t, b.entered, "BackupDatabase again")
+	s := newWebServer(t, true, map[butler.TaskName]butler.Action{
+		butler.TaskBackupDatabase:     shellTask(`echo "backing up /var/lib/plex/library.db"; echo "error: disk full (wrote 812 MB of 2.1 GB)"; exit 1`),
+		butler.TaskOptimizeDatabase:   shellTask(`echo "PROGRESS 40 checking integrity"; exec sleep 600`),
+		butler.TaskCleanOldCacheFiles: shellTask(`true`),
+		butler.TaskRefreshLocalMedia:  shellTask(`true`),
+	})
+	failed := waitRun(t, s, butler.TaskBackupDatabase, "BackupDatabase to fail", func(r butler.Run) bool { return r.State == butler.StateFinished })
+	waitRun(t, s, butler.TaskOptimizeDatabase, "OptimizeDatabase to run", func(r butler.Run) bool { return r.State == butler.StateRunning && r.Progress == 40 })
 
-	ctx := browser(t)
+	b := newWebBrowser(t, s)
 	shot := func(name string) {
 		t.Helper()
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -851,25 +852,21 @@ func TestDashboardScreenshots(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	run := fmt.Sprint(failed.ID)
 	for _, width := range []int64{1280, 390} {
 		opts := []chromedp.EmulateViewportOption{}
 		if width < 500 {
 			opts = append(opts, chromedp.EmulateMobile)
 		}
-		size := fmt.Sprintf("%d", width)
-		if err := chromedp.Do(ctx, chromedp.EmulateViewport(width, 800, opts...), chromedp.Navigate(s.URL+"/web"), chromedp.WaitVisible(chromedp.CSS(`#token`))); err != nil {
-			t.Fatal(err)
-		}
+		size := fmt.Sprint(width)
+		b.do("open the sign-in page", chromedp.EmulateViewport(width, 800, opts...), chromedp.Navigate(s.URL+"/web"), chromedp.WaitVisible(chromedp.CSS(`#token`)))
 		shot("signin-" + size)
-		if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS(`#token`), token), chromedp.Click(chromedp.CSS(`#signin-submit`)),
-			chromedp.WaitVisible(chromedp.CSS(`#activities li[data-task="BackupDatabase"] progress`)),
-			chromedp.WaitVisible(chromedp.CSS(`#runs tr[data-task="OptimizeDatabase"]`))); err != nil {
-			t.Fatal(err)
-		}
+		b.signIn("/web", has(`//ul[@id="activities"]/li[@data-task="OptimizeDatabase"]`))
+		b.do("see tonight", has(`//ol[@id="timeline-list"]/li[@data-run="`+run+`"]`), has(`//tbody[@id="runs"]/tr[@data-run="`+run+`"]`))
 		shot("dashboard-" + size)
-		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#signout-button`)), chromedp.WaitVisible(chromedp.CSS(`#token`))); err != nil {
-			t.Fatal(err)
-		}
+		b.do("open the failed run", chromedp.Navigate(s.URL+"/web/runs/"+run), has(`//pre[@id="run-log" and contains(., "disk full")]`))
+		shot("run-" + size)
+		b.do("sign out", chromedp.Navigate(s.URL+"/web"), chromedp.Click(chromedp.CSS(`#signout-button`)), chromedp.WaitVisible(chromedp.CSS(`#token`)))
 	}
 }
 
@@ -1068,6 +1065,15 @@ while :; do sleep 0.05; done`),
 	b.do("open the dashboard", chromedp.Navigate(s.URL+"/web"), has(`//ol[@id="timeline-list"]/li[@data-task="RefreshLocalMedia"]`))
 	if got := b.text(`#timeline-state`); !strings.Contains(got, "UTC: opens in ") {
 		t.Errorf("timeline state = %q, want the window's times in UTC, named, and when it opens", got)
+	}
+	// CleanOldCacheFiles has just succeeded: not due, with the plan's
+	// reason in words (dates, not Butler days), and Run now.
+	const cache = `#tasks tr[data-task="CleanOldCacheFiles"]`
+	if got := b.text(cache + ` .reason`); !regexp.MustCompile(`^not due until [A-Z][a-z]{2}, .* \(every 7 days; last success on [A-Z][a-z]{2}, .*\)$`).MatchString(got) {
+		t.Errorf("CleanOldCacheFiles' reason = %q, want when it is due next and its last success, as dates", got)
+	}
+	if got := b.eval("read the actions", `[...document.querySelectorAll('`+cache+` td.actions button')].map((x) => x.getAttribute('aria-label')).join('|')`); got != "Run CleanOldCacheFiles now, though it is not due" {
+		t.Errorf("CleanOldCacheFiles' actions = %q, want Run now alone", got)
 	}
 	if got := b.text(`#timeline-list li[data-task="RefreshLocalMedia"]`); !regexp.MustCompile(`^between \S.* and \S.* RefreshLocalMedia: ↔ at a random time$`).MatchString(got) {
 		t.Errorf("RefreshLocalMedia in the timeline's list = %q, want between the window's opening and close", got)
