@@ -245,7 +245,11 @@ func (w *analysisWork) shared(ctx context.Context, log *slog.Logger, q butler.It
 		log.Warn("media analysis: take the run's items out of the queue", "error", cerr.Error())
 	}
 	for q.Pending() > 0 {
-		if _, werr := q.Wait(sctx); werr != nil {
+		res, werr := q.Wait(sctx)
+		for _, r := range res {
+			w.account(ctx, r)
+		}
+		if werr != nil {
 			log.Warn("media analysis: items still being worked when the run ended", "items", q.Pending(), "waited", sharedStopWait)
 			break
 		}
@@ -353,18 +357,16 @@ func (w *analysisWork) item(ctx context.Context, log *slog.Logger, it butler.Med
 	return res
 }
 
-// account counts one item's result (nothing once ctx is done: the run was
-// stopped, and its summary counts what was finished before).
+// account counts one item's result. Once ctx is done (the run was told to
+// stop) only what was done or failed counts: the rest was cut short.
 func (w *analysisWork) account(ctx context.Context, res butler.ItemResult) {
-	if ctx.Err() != nil {
-		return
-	}
-	switch res.Outcome {
-	case butler.ItemDone:
+	switch {
+	case res.Outcome == butler.ItemDone:
 		w.count(&w.done, nil)
-	case butler.ItemFailed:
+	case res.Outcome == butler.ItemFailed:
 		w.count(&w.failed, errors.New(res.Reason))
-	case butler.ItemError:
+	case ctx.Err() != nil:
+	case res.Outcome == butler.ItemError:
 		w.fail(errors.New(res.Reason))
 	default:
 		w.count(&w.skipped, nil)

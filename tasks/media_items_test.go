@@ -201,3 +201,101 @@ func TestDeepMediaAnalysis_StopEndsTheItemsBeingWorked(t *testing.T) {
 		t.Errorf("item jobs by state after the stop: %v; want none left to work", jobs)
 	}
 }
+
+// TestDeepMediaAnalysis_ResumesWhereAStoppedRunLeftOff: a run stopped
+// while its fourth item is being analysed leaves the first three analysed;
+// the next run analyses the other three and no item twice. The probes'
+// own log is the truth of what was analysed.
+func TestDeepMediaAnalysis_ResumesWhereAStoppedRunLeftOff(t *testing.T) {
+	needFFmpeg(t)
+	root, dir := t.TempDir(), t.TempDir()
+	sample := filepath.Join(dir, "sample.mkv")
+	cmd := exec.Command("ffmpeg", "-v", "error", "-nostdin", "-f", "lavfi", "-i", "sine=duration=1", "-c:a", "aac", sample)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
+	data, err := os.ReadFile(sample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 6 {
+		if err := os.WriteFile(filepath.Join(root, "film"+strconv.Itoa(i)+".mka"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The probe logs the file it is given, and hangs on film3 while the
+	// file "hold" exists.
+	log, hold := filepath.Join(dir, "probes.log"), filepath.Join(dir, "hold")
+	real, err := exec.LookPath("ffprobe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe := filepath.Join(dir, "ffprobe")
+	script := `#!/bin/sh
+for f; do :; done
+echo "$f" >> ` + log + `
+case "$f" in *film3*) [ -e ` + hold + ` ] && exec sleep 600;; esac
+exec ` + real + ` "$@"
+`
+	if err := os.WriteFile(probe, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(hold, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	act := &tasks.DeepMediaAnalysis{Parallel: 1, Prober: &mediaprobe.Prober{FFprobe: probe, Nice: -1}}
+	s := newItemServer(t, act, 1)
+	act.Index = s.db
+	lib := butler.Library{Name: "L", Kind: butler.LibraryMusic, Folders: []string{root}}
+	if err := (&tasks.RefreshLibraries{Index: s.db, Libraries: []butler.Library{lib}}).Run(t.Context(), newTestReporter(t)); err != nil {
+		t.Fatal(err)
+	}
+	probed := func() []string {
+		b, _ := os.ReadFile(log)
+		var names []string
+		for _, l := range strings.Fields(string(b)) {
+			names = append(names, filepath.Base(l))
+		}
+		return names
+	}
+
+	res, err := s.m.StartTask(t.Context(), butler.TaskDeepMediaAnalysis, true)
+	if err != nil || res.Outcome != butler.StartStarted {
+		t.Fatalf("start: %+v %v", res, err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(strings.Join(probed(), " "), "film3") {
+		if time.Now().After(deadline) {
+			t.Fatalf("film3 not probed in 30 s; probed %v", probed())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := s.m.StopTask(t.Context(), butler.TaskDeepMediaAnalysis); err != nil {
+		t.Fatal(err)
+	}
+	first := s.waitEnded(t, res.Run.ID)
+	if first.Outcome != butler.OutcomeStopped || !strings.HasPrefix(first.Summary, "analysed 3 items, 0 failed") {
+		t.Fatalf("first run: %s, summary %q; want stopped after 3 items", first.Outcome, first.Summary)
+	}
+	if got := strings.Join(probed(), " "); got != "film0.mka film1.mka film2.mka film3.mka" {
+		t.Fatalf("first run probed %q; want film0..film3 in order", got)
+	}
+
+	os.Remove(hold)
+	res, err = s.m.StartTask(t.Context(), butler.TaskDeepMediaAnalysis, true)
+	if err != nil || res.Outcome != butler.StartStarted {
+		t.Fatalf("second start: %+v %v", res, err)
+	}
+	second := s.waitEnded(t, res.Run.ID)
+	if second.Outcome != butler.OutcomeSucceeded || !strings.HasPrefix(second.Summary, "analysed 3 items, 0 failed, 0 skipped") {
+		t.Fatalf("second run: %s, summary %q; want the other 3 analysed", second.Outcome, second.Summary)
+	}
+	if got := strings.Join(probed()[4:], " "); got != "film3.mka film4.mka film5.mka" {
+		t.Errorf("second run probed %q; want only film3, film4 and film5", got)
+	}
+	for path, it := range libraryItems(t, s.db, "L") {
+		if it.AnalysisVersion != mediaprobe.Version {
+			t.Errorf("%s: analysis version %d after both runs; want %d", path, it.AnalysisVersion, mediaprobe.Version)
+		}
+	}
+}
