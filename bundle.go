@@ -93,16 +93,17 @@ func validBundleFile(f string) bool {
 
 // ParseBundleManifest reads a manifest. A manifest of another format than
 // BundleFormat comes back with its Format alone checked (the caller
-// decides what to do with it); one of the current format is validated.
-// Anything else (not JSON, no format) is an EINVALID *Error.
+// decides what to do with it); one without a format (0) is older than
+// any. One of the current format is validated. Anything else (not a JSON
+// object, a negative format) is an EINVALID *Error.
 func ParseBundleManifest(data []byte) (BundleManifest, error) {
 	var m BundleManifest
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&m); err != nil {
 		return m, Errorf(EINVALID, "bundle manifest: not a manifest: %v", err)
 	}
-	if m.Format <= 0 {
-		return m, Errorf(EINVALID, "bundle manifest: format %d is not a positive number", m.Format)
+	if m.Format < 0 {
+		return m, Errorf(EINVALID, "bundle manifest: format %d is negative", m.Format)
 	}
 	if m.Format != BundleFormat {
 		return m, nil

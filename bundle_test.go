@@ -120,8 +120,10 @@ func TestParseBundleManifest(t *testing.T) {
 		ok     bool
 	}{
 		{`{"format":1,"item":3,"path":"/m/a.mkv","files":["a.jpg"]}`, 1, true},
-		{`{"format":0,"item":3,"path":"/m/a.mkv"}`, 0, false},                  // an older, unnumbered format
-		{`{"item":3,"path":"/m/a.mkv"}`, 0, false},                             // no format
+		{`{"format":0,"item":3,"path":"/m/a.mkv"}`, 0, true},   // an older, unnumbered format
+		{`{"item":3,"path":"/m/a.mkv"}`, 0, true},              // no format: the same
+		{`{"format":-1,"item":3,"path":"/m/a.mkv"}`, 0, false}, // negative
+		{`[1, 2]`, 0, false}, // not an object
 		{`{"format":2,"item":3,"whatever":[1,2]}`, 2, true},                    // a newer format: not checked further
 		{`{"format":1,"item":3,"path":"/m/a.mkv","files":["../x"]}`, 1, false}, // current and invalid
 		{`{"format":1,"item":3,"path":"/m/a.mkv"`, 0, false},                   // cut short
