@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path"
 	"strings"
@@ -48,6 +49,7 @@ var _ butler.Action = (*GarbageCollectBlobs)(nil)
 // blobCollector is one run of GarbageCollectBlobs.
 type blobCollector struct {
 	ctx    context.Context
+	log    *slog.Logger
 	root   *os.Root
 	cutoff time.Time // what was last changed before it is old enough
 	files  int
@@ -80,7 +82,7 @@ func (a *GarbageCollectBlobs) Run(ctx context.Context, r butler.Reporter) error 
 	if minAge <= 0 {
 		minAge = DefaultBlobAge
 	}
-	c := &blobCollector{ctx: ctx, root: root, cutoff: now().Add(-minAge)}
+	c := &blobCollector{ctx: ctx, log: r.Logger(), root: root, cutoff: now().Add(-minAge)}
 	top, err := readDir(root, ".")
 	if err != nil {
 		return fmt.Errorf("garbage collect blobs: read the bundles root: %w", err)
@@ -242,6 +244,7 @@ func (c *blobCollector) removeFile(rel string) (bool, error) {
 	if err := c.root.Remove(rel); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return false, fmt.Errorf("remove %s: %w", rel, err)
 	}
+	c.log.Info("unlisted file removed", "file", rel, "bytes", info.Size())
 	c.files++
 	c.bytes += info.Size()
 	return true, nil

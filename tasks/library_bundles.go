@@ -144,7 +144,7 @@ func (a *CleanOldBundles) Run(ctx context.Context, r butler.Reporter) error {
 				r.Summary(st.String())
 				return fmt.Errorf("clean old bundles: remove bundle %s (%s): %w", rel, reason, err)
 			}
-			log.Debug("bundle removed", "bundle", rel, "reason", reason, "bytes", size)
+			log.Info("bundle removed", "bundle", rel, "reason", reason, "bytes", size)
 			st.removed[reason]++
 			st.bytes += size
 		}
