@@ -963,6 +963,21 @@ func TestDashboardFailedRunInChromium(t *testing.T) {
 	b.do("back to the dashboard, open the run from the runs list", chromedp.Navigate(s.URL+"/web"),
 		chromedp.Click(chromedp.CSS(`#runs tr[data-run="`+id+`"] td[data-label="Run"] a`)),
 		has(`//h1[@id="run-title" and contains(., "Run `+id+`: BackupDatabase")]`))
+
+	// At 360 px, the smallest common phone: the dashboard with its
+	// timeline does not scroll sideways, each task's name is above its
+	// lane, and the lanes fill the width.
+	b.do("open the dashboard at 360 px", chromedp.EmulateViewport(360, 740, chromedp.EmulateMobile), chromedp.Navigate(s.URL+"/web"),
+		has(`//ol[@id="timeline-list"]/li[@data-run="`+id+`"]`))
+	if got := b.eval("measure the page", `document.documentElement.scrollWidth + ' px on a ' + screen.width + ' px screen: ' + (document.documentElement.scrollWidth <= screen.width && screen.width === 360)`); !strings.HasSuffix(got, ": true") {
+		t.Errorf("the dashboard is %s, it scrolls sideways", got)
+	}
+	if got := b.eval("measure the lanes", `[...document.querySelectorAll('#timeline .lane')].map((l) => {
+		const name = l.querySelector('.lane-name').getBoundingClientRect(), track = l.querySelector('.track').getBoundingClientRect();
+		return name.bottom <= track.top + 1 && track.width >= 250;
+	}).join(',')`); got != "true,true,true" {
+		t.Errorf("lanes with their name above a track of at least 250 px at 360 px: %s, want true for each of the three", got)
+	}
 }
 
 // TestDashboardRunPageInChromium: a run's page opened without a session
@@ -1085,8 +1100,8 @@ while :; do sleep 0.05; done`),
 
 // TestDashboardRunPagePhoneAndAccessibilityInChromium: a failed run's
 // page, with a long unbroken line in its log, does not scroll sideways at
-// a phone's width (390 px), and axe-core finds no serious or critical
-// violation on it, light and dark, at desktop and phone widths.
+// a phone's width (390 and 360 px), and axe-core finds no serious or
+// critical violation on it, light and dark, at desktop and phone widths.
 func TestDashboardRunPagePhoneAndAccessibilityInChromium(t *testing.T) {
 	axe := axeSource(t)
 	s := newWebServer(t, false, map[butler.TaskName]butler.Action{
@@ -1101,7 +1116,7 @@ func TestDashboardRunPagePhoneAndAccessibilityInChromium(t *testing.T) {
 	ready := has(`//pre[@id="run-log" and contains(., "xxxxxxxx")]`)
 	b.signIn("/web/runs/"+id, ready)
 	for _, scheme := range []string{"light", "dark"} {
-		for _, width := range []int64{1280, 390} {
+		for _, width := range []int64{1280, 390, 360} {
 			name := fmt.Sprintf("run page, %s, %d px", scheme, width)
 			if _, err := chromedp.Call(b.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
 				Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}}); err != nil {
@@ -1112,10 +1127,10 @@ func TestDashboardRunPagePhoneAndAccessibilityInChromium(t *testing.T) {
 				opts = append(opts, chromedp.EmulateMobile)
 			}
 			b.do("open the "+name, chromedp.EmulateViewport(width, 844, opts...), chromedp.Navigate(s.URL+"/web/runs/"+id), ready)
-			if width == 390 {
+			if width < 500 {
 				// A page wider than the screen is zoomed out on a phone:
 				// its width is held to the screen's.
-				if got := b.eval("measure the page", `document.documentElement.scrollWidth + ' px on a ' + screen.width + ' px screen: ' + (document.documentElement.scrollWidth <= screen.width && screen.width === 390)`); !strings.HasSuffix(got, ": true") {
+				if got := b.eval("measure the page", `document.documentElement.scrollWidth + ' px on a ' + screen.width + ' px screen: ' + (document.documentElement.scrollWidth <= screen.width && screen.width === `+fmt.Sprint(width)+`)`); !strings.HasSuffix(got, ": true") {
 					t.Errorf("the %s is %s, it scrolls sideways", name, got)
 				}
 			}
