@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -174,9 +176,39 @@ the next page; --all reads every page.`,
 	f.IntVarP(&q.Limit, "limit", "n", 50, "at most this many files per page (1 to 1000)")
 	f.StringVar(&q.After, "after", "", "the page after this cursor (as the previous page gives it)")
 	f.BoolVar(&all, "all", false, "read every page")
+	_ = cmd.RegisterFlagCompletionFunc("library", c.completeLibraries)
 	_ = cmd.RegisterFlagCompletionFunc("state", cobra.FixedCompletions(itemStates, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("analysis", cobra.FixedCompletions(apitype.AnalysisStates(), cobra.ShellCompDirectiveNoFileComp))
 	return cmd
+}
+
+// completeLibraries completes library names from the server.
+func (c *cli) completeLibraries(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	cn, err := c.connect()
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	ctx, cancel := context.WithTimeout(ctxOf(cmd), 5*time.Second)
+	defer cancel()
+	libs, err := cn.Libraries(ctx)
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	var out []cobra.Completion
+	for _, l := range libs {
+		if strings.HasPrefix(l.Name, toComplete) {
+			out = append(out, cobra.CompletionWithDesc(l.Name, files(l.Present)))
+		}
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
+}
+
+// files says "1 file" or "N files".
+func files(n int) string {
+	if n == 1 {
+		return "1 file"
+	}
+	return fmt.Sprintf("%d files", n)
 }
 
 // writeItems writes the items as a table, or says there are none.

@@ -161,6 +161,8 @@ func TestCLILibrary(t *testing.T) {
 	tr.run(2, "library", "items", "--limit", "0")
 	tr.run(2, "library", "items", "--prefix", "media")
 	tr.run(1, "library", "items", "--after", "nonsense")
+	tr.run(0, "__complete", "library", "items", "--library", "M")
+	tr.run(0, "__complete", "library", "items", "--analysis", "")
 	tr.check("library")
 
 	// The ids are the index's own.
