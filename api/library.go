@@ -25,6 +25,9 @@ const (
 	// prefix) leaves most of them out: the page then ends early, with a
 	// cursor to go on from.
 	maxItemsExamined = 10_000
+	// firstPrefixRead is the first read of a library's paths with a
+	// prefix; each next one is twice as large.
+	firstPrefixRead = 16
 )
 
 // libraryRoutes adds the routes that read the media index to the
@@ -309,7 +312,7 @@ func mediaItemPage(ctx context.Context, ix butler.MediaIndex, q itemQuery) (apit
 			pos = q.after.path
 		}
 	}
-	examined := 0
+	examined, step := 0, 0
 	for li < len(libs) {
 		lib := libs[li]
 		if jb := justBefore(q.prefix); q.prefix != "" && pos < jb {
@@ -319,6 +322,13 @@ func mediaItemPage(ctx context.Context, ix butler.MediaIndex, q itemQuery) (apit
 		read := want
 		if q.analysis != "" {
 			read = min(maxItemLimit, max(4*want, 100))
+		}
+		if q.prefix != "" {
+			// The index cannot stop at the prefix's last path: reads
+			// start small and double, so that a prefix of a few paths
+			// reads a few rows.
+			step = max(step, firstPrefixRead)
+			read, step = min(read, step), 2*step
 		}
 		batch, err := ix.MediaItems(ctx, butler.MediaItemFilter{Library: lib, State: q.state, AfterPath: pos, Limit: read})
 		if err != nil {
@@ -341,7 +351,7 @@ func mediaItemPage(ctx context.Context, ix butler.MediaIndex, q itemQuery) (apit
 			}
 		}
 		if done {
-			li, pos = li+1, ""
+			li, pos, step = li+1, "", 0
 		}
 	}
 	return c, nil

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -649,3 +650,77 @@ func TestLibraryRoutesWithoutIndex(t *testing.T) {
 		}
 	}
 }
+
+// countingIndex counts what the API reads from the index.
+type countingIndex struct {
+	butler.MediaIndex
+	rows, counts atomic.Int64
+}
+
+func (c *countingIndex) MediaItems(ctx context.Context, f butler.MediaItemFilter) ([]butler.MediaItem, error) {
+	items, err := c.MediaIndex.MediaItems(ctx, f)
+	c.rows.Add(int64(len(items)))
+	return items, err
+}
+
+func (c *countingIndex) LibraryCounts(ctx context.Context) ([]butler.LibraryCounts, error) {
+	c.counts.Add(1)
+	return c.MediaIndex.LibraryCounts(ctx)
+}
+
+// TestLibraryItemsReadsLittle: a path prefix starts the index's read at
+// the prefix, not at the library's first path, and stops after its last;
+// a later page of one library does not read the counts.
+func TestLibraryItemsReadsLittle(t *testing.T) {
+	base := newServer(t)
+	ix := &countingIndex{MediaIndex: base.db}
+	s, _ := newLibraryServer(t, ix)
+	ctx := context.Background()
+	at := time.Date(2026, 11, 1, 2, 0, 0, 0, time.UTC)
+	c := butler.MediaChanges{At: at}
+	for i := range 5000 {
+		c.Add = append(c.Add, butler.MediaFile{Path: fmt.Sprintf("/m/%04d/f.mkv", i), Kind: butler.MediaVideo, Size: 1, ModTime: at})
+	}
+	if err := ix.ApplyMediaChanges(ctx, "Big", c); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		query string
+		want  []string
+	}{
+		{"prefix=/m/2500/", []string{"/m/2500/f.mkv"}},
+		{"prefix=/m/25", nil}, // 100 paths, from /m/2500/ to /m/2599/
+		{"library=Big&prefix=/m/4999", []string{"/m/4999/f.mkv"}},
+		{"prefix=/m/0000/f.mkv", []string{"/m/0000/f.mkv"}},
+	} {
+		ix.rows.Store(0)
+		var j apitype.MediaItemsResponse
+		s.getJSON(t, "/butler/library/items?limit=1000&"+tc.query, &j)
+		var got []string
+		for _, it := range j.MediaContainer.Item {
+			got = append(got, it.Path)
+		}
+		if tc.want == nil {
+			for i := 2500; i < 2600; i++ {
+				tc.want = append(tc.want, fmt.Sprintf("/m/%d/f.mkv", i))
+			}
+		}
+		if !slices.Equal(got, tc.want) || j.MediaContainer.Next != "" {
+			t.Errorf("%s: %d items %q, next %q; want %q", tc.query, len(got), head2(got), j.MediaContainer.Next, head2(tc.want))
+		}
+		// Reads of 16 rows, then twice as many each time.
+		if rows := ix.rows.Load(); rows > int64(2*len(tc.want)+16) {
+			t.Errorf("%s: %d rows read for %d items", tc.query, rows, len(tc.want))
+		}
+	}
+	var first apitype.MediaItemsResponse
+	s.getJSON(t, "/butler/library/items?library=Big&limit=10", &first)
+	ix.counts.Store(0)
+	var second apitype.MediaItemsResponse
+	s.getJSON(t, "/butler/library/items?library=Big&limit=10&after="+first.MediaContainer.Next, &second)
+	if n := ix.counts.Load(); n != 0 || second.MediaContainer.Size != 10 || second.MediaContainer.Item[0].Path != "/m/0010/f.mkv" {
+		t.Errorf("a later page of one library: %d reads of the counts, %+v", n, second.MediaContainer)
+	}
+}
+
+func head2(s []string) []string { return s[:min(len(s), 5)] }
