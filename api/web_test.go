@@ -872,25 +872,37 @@ func TestDashboardScreenshots(t *testing.T) {
 }
 
 // TestDashboardFailedRunInChromium: on a night with the window open, the
-// planner runs BackupDatabase, a command that exits 1, and
-// CleanOldCacheFiles, one that succeeds, and draws a random time for
-// RefreshLocalMedia. The failed run is shown as failed, in words and with
-// its sign, on the task's row (tonight and its last run), on the timeline
-// and in its list, and on the run's page, which the row's last run and the
-// runs list link to; the task that succeeded tonight offers "Run now"
+// planner runs BackupDatabase, a command that exits 1, OptimizeDatabase,
+// which is stopped, and CleanOldCacheFiles, one that succeeds, and draws a
+// random time for RefreshLocalMedia. The failed run is shown as failed, in
+// words and with its sign, on the task's row (tonight and its last run),
+// on the timeline and in its list, and on the run's page, which the row's
+// last run and the runs list link to; the stopped run as stopped on the
+// row and the timeline; the task that succeeded tonight offers "Run now"
 // (it is not due), the failed one Start.
 func TestDashboardFailedRunInChromium(t *testing.T) {
 	s := newWebServer(t, true, map[butler.TaskName]butler.Action{
 		butler.TaskBackupDatabase:     shellTask(`echo "disk check: 3 errors"; exit 1`),
+		butler.TaskOptimizeDatabase:   shellTask(`exec sleep 600`),
 		butler.TaskCleanOldCacheFiles: shellTask(`echo cleaned`),
-		butler.TaskRefreshLocalMedia:  shellTask(`sleep 600`),
+		butler.TaskRefreshLocalMedia:  shellTask(`exec sleep 600`),
 	})
 	failed := waitRun(t, s, butler.TaskBackupDatabase, "the nightly run of BackupDatabase to fail", func(r butler.Run) bool { return r.State == butler.StateFinished })
 	if failed.Outcome != butler.OutcomeFailed || failed.Trigger != butler.TriggerWindow {
 		t.Fatalf("BackupDatabase's run: %s by %s, want failed by the nightly window", failed.Outcome, failed.Trigger)
 	}
+	// OptimizeDatabase is stopped while it runs (it would run ten
+	// minutes).
+	waitRun(t, s, butler.TaskOptimizeDatabase, "the nightly run of OptimizeDatabase", func(r butler.Run) bool { return r.State == butler.StateRunning })
+	if resp, _ := s.do(t, req{method: "DELETE", path: "/butler/OptimizeDatabase"}); resp.StatusCode != http.StatusOK {
+		t.Fatalf("stop OptimizeDatabase: %d", resp.StatusCode)
+	}
+	stopped := waitRun(t, s, butler.TaskOptimizeDatabase, "OptimizeDatabase stopped", func(r butler.Run) bool { return r.State == butler.StateFinished })
+	if stopped.Outcome != butler.OutcomeStopped {
+		t.Fatalf("OptimizeDatabase's run ended %s, want stopped", stopped.Outcome)
+	}
 	waitRun(t, s, butler.TaskCleanOldCacheFiles, "the nightly run of CleanOldCacheFiles to succeed", func(r butler.Run) bool { return r.Outcome == butler.OutcomeSucceeded })
-	id := fmt.Sprint(failed.ID)
+	id, stoppedID := fmt.Sprint(failed.ID), fmt.Sprint(stopped.ID)
 
 	b := newWebBrowser(t, s)
 	const row = `#tasks tr[data-task="BackupDatabase"]`
@@ -926,6 +938,15 @@ func TestDashboardFailedRunInChromium(t *testing.T) {
 	}
 	if got := b.text(`#timeline .lane[data-task="CleanOldCacheFiles"] .mark.run.outcome-succeeded`); got != "✓" {
 		t.Errorf("the succeeded run's mark on the timeline = %q, want ✓", got)
+	}
+	if got := b.text(`#timeline .lane[data-task="OptimizeDatabase"] .mark.run.outcome-stopped`); got != "■" {
+		t.Errorf("the stopped run's mark on the timeline = %q, want ■", got)
+	}
+	if got := b.text(`#timeline-list li[data-run="` + stoppedID + `"]`); !strings.Contains(got, "OptimizeDatabase: ■ stopped (run "+stoppedID+")") {
+		t.Errorf("the stopped run in the timeline's list = %q, want it said stopped with its run", got)
+	}
+	if got := b.text(`#tasks tr[data-task="OptimizeDatabase"] td[data-label="Tonight"]`) + "|" + b.text(`#tasks tr[data-task="OptimizeDatabase"] td[data-label="Last run"] a`); !strings.HasPrefix(got, "done: stopped") || !strings.HasSuffix(got, "|■ stopped (#"+stoppedID+")") {
+		t.Errorf("OptimizeDatabase's tonight|last run = %q, want done: stopped and ■ stopped (#%s)", got, stoppedID)
 	}
 	item := b.text(`#timeline-list li[data-run="` + id + `"]`)
 	if !strings.Contains(item, "BackupDatabase: ✗ failed (run "+id+")") {
@@ -976,8 +997,8 @@ func TestDashboardFailedRunInChromium(t *testing.T) {
 	if got := b.eval("measure the lanes", `[...document.querySelectorAll('#timeline .lane')].map((l) => {
 		const name = l.querySelector('.lane-name').getBoundingClientRect(), track = l.querySelector('.track').getBoundingClientRect();
 		return name.bottom <= track.top + 1 && track.width >= 250;
-	}).join(',')`); got != "true,true,true" {
-		t.Errorf("lanes with their name above a track of at least 250 px at 360 px: %s, want true for each of the three", got)
+	}).join(',')`); got != "true,true,true,true" {
+		t.Errorf("lanes with their name above a track of at least 250 px at 360 px: %s, want true for each of the four", got)
 	}
 }
 
