@@ -213,6 +213,7 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 	if err != nil {
 		return fmt.Errorf("finish run %d: %w", r.ID, err)
 	}
+	m.backlogs.forget(r.Task)
 	a, _ = lr.activity()
 	a.Progress, a.Step, a.Outcome, a.Stopping = f.Progress, f.Step, f.Outcome, false
 	if !ours {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 )
 
@@ -178,4 +179,83 @@ func (r *reporter) Items() ItemQueue {
 		}
 	})
 	return r.items
+}
+
+// Backlogger is implemented by an item action that can count the items it
+// has left to do (the plan shows them).
+type Backlogger interface {
+	Backlog(ctx context.Context) (items int, err error)
+}
+
+// ItemRater is implemented by a queue that measures how fast a task's
+// items are done (package engine: from the newest run's finished item
+// jobs, cluster-wide). ok is false when nothing was measured yet.
+type ItemRater interface {
+	ItemPace(ctx context.Context, task TaskName) (perItem time.Duration, ok bool, err error)
+}
+
+// PlanItems is the item work an item task has left (PlanEntry.Items).
+type PlanItems struct {
+	// Left is how many items are left to do.
+	Left int
+	// Estimate is how long they would take at the pace of the task's last
+	// run (cluster-wide, its items per second of wall time); zero when no
+	// run has been measured.
+	Estimate time.Duration
+}
+
+// backlogTTL is how long a counted backlog is shown before it is counted
+// again: counting reads the whole media index's counts, and the plan is
+// read often.
+const backlogTTL = 30 * time.Second
+
+// backlogs keeps the item tasks' counted backlogs for the plan.
+type backlogs struct {
+	mu   sync.Mutex
+	byTk map[TaskName]countedBacklog
+}
+
+type countedBacklog struct {
+	items PlanItems
+	at    time.Time
+}
+
+// of returns the backlog of task t, counted at most backlogTTL ago; nil
+// when t is not an item task that counts its backlog, or the count failed.
+func (b *backlogs) of(ctx context.Context, t *Task, q Queue, now time.Time) *PlanItems {
+	bl, ok := t.Action.(Backlogger)
+	if !ok {
+		return nil
+	}
+	b.mu.Lock()
+	c, ok := b.byTk[t.Name]
+	b.mu.Unlock()
+	if ok && now.Sub(c.at) < backlogTTL && !now.Before(c.at) {
+		items := c.items
+		return &items
+	}
+	left, err := bl.Backlog(ctx)
+	if err != nil {
+		return nil
+	}
+	items := PlanItems{Left: left}
+	if r, ok := q.(ItemRater); ok && left > 0 {
+		if pace, ok, err := r.ItemPace(ctx, t.Name); err == nil && ok {
+			items.Estimate = time.Duration(left) * pace
+		}
+	}
+	b.mu.Lock()
+	if b.byTk == nil {
+		b.byTk = map[TaskName]countedBacklog{}
+	}
+	b.byTk[t.Name] = countedBacklog{items: items, at: now}
+	b.mu.Unlock()
+	return &items
+}
+
+// forget drops task's counted backlog: a run of it ended.
+func (b *backlogs) forget(task TaskName) {
+	b.mu.Lock()
+	delete(b.byTk, task)
+	b.mu.Unlock()
 }

@@ -133,6 +133,8 @@ type Manager struct {
 	wake    chan struct{}
 	cluster *clusterState // nil on a single server
 	planner plannerLoop
+
+	backlogs backlogs // the item tasks' backlogs, for the plan
 }
 
 // plannerLoop is the planner's goroutine (Manager.loop) and its state.

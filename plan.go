@@ -37,6 +37,9 @@ type PlanEntry struct {
 	Outcome Outcome // of the run this window, for done
 	RunID   int64
 	Reason  string
+	// Items is the item work left, for an item task that counts it (see
+	// Backlogger); nil otherwise.
+	Items *PlanItems
 }
 
 // Plan is the decision for each task in the current window, or the next one
@@ -70,8 +73,9 @@ func (m *Manager) Plan(ctx context.Context) (Plan, error) {
 			return p, err
 		}
 	}
-	for _, t := range m.catalog {
-		e := PlanEntry{Task: t.Name}
+	for i := range m.catalog {
+		t := &m.catalog[i]
+		e := PlanEntry{Task: t.Name, Items: m.backlogs.of(ctx, t, m.queue, now)}
 		if r, ok := active[t.Name]; ok {
 			e.RunID = r.ID
 			switch r.State {
@@ -90,7 +94,7 @@ func (m *Manager) Plan(ctx context.Context) (Plan, error) {
 			p.Tasks = append(p.Tasks, e)
 			continue
 		}
-		if !s.Enabled(t) {
+		if !s.Enabled(*t) {
 			e.Decision, e.Reason = PlanDisabled, "disabled in the settings ("+t.Setting+")"
 			p.Tasks = append(p.Tasks, e)
 			continue

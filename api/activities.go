@@ -373,8 +373,13 @@ func handlePlan(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
 		c := apitype.PlanContainer{Size: len(p.Tasks), Day: p.Day.String(), Open: rfc3339(p.Open), Close: rfc3339(p.Close),
 			Inside: apitype.Bool(p.Inside)}
 		for _, e := range p.Tasks {
-			c.Task = append(c.Task, apitype.PlanTask{Name: string(e.Task), Decision: string(e.Decision), At: rfc3339(e.At),
-				Random: apitype.Bool(e.Random), NextDue: dayText(e.NextDue), Outcome: string(e.Outcome), RunID: e.RunID, Reason: e.Reason})
+			pt := apitype.PlanTask{Name: string(e.Task), Decision: string(e.Decision), At: rfc3339(e.At),
+				Random: apitype.Bool(e.Random), NextDue: dayText(e.NextDue), Outcome: string(e.Outcome), RunID: e.RunID, Reason: e.Reason}
+			if e.Items != nil {
+				left := e.Items.Left
+				pt.ItemsLeft, pt.EstimateSeconds = &left, int64(e.Items.Estimate.Round(time.Second)/time.Second)
+			}
+			c.Task = append(c.Task, pt)
 		}
 		encode(w, r, http.StatusOK, jsonContainer[planJSON]{planJSON{c, c.Task}}, c)
 	}

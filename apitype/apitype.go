@@ -390,4 +390,10 @@ type PlanTask struct {
 	Outcome  string `json:"outcome,omitempty" xml:"outcome,attr,omitempty"`
 	RunID    int64  `json:"runID,omitempty" xml:"runID,attr,omitempty"`
 	Reason   string `json:"reason" xml:"reason,attr"`
+	// ItemsLeft is, for a task whose work is many items (the media
+	// analysis), how many it has left; absent for other tasks.
+	ItemsLeft *int `json:"itemsLeft,omitempty" xml:"itemsLeft,attr,omitempty"`
+	// EstimateSeconds is roughly how long the items left would take, at
+	// the pace of the task's last run; absent when unknown.
+	EstimateSeconds int64 `json:"estimateSeconds,omitempty" xml:"estimateSeconds,attr,omitempty"`
 }

@@ -100,6 +100,7 @@ var (
 	_ butler.Requeuer = (*Engine)(nil)
 
 	_ butler.ItemQueuer = (*Engine)(nil)
+	_ butler.ItemRater  = (*Engine)(nil)
 )
 
 type worker struct {

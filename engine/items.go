@@ -261,3 +261,49 @@ func (q *itemQueue) Cancel(ctx context.Context) error {
 	}
 	return nil
 }
+
+// itemPaceSample is how many of a task's newest finished item jobs
+// ItemPace reads.
+const itemPaceSample = 200
+
+// ItemPace returns the wall time per item of task's newest run that did
+// item jobs (butler.ItemRater), cluster-wide: from the first of its
+// newest finished item jobs (at most 200) taken to the last finished,
+// divided by their number. ok is false when River keeps none (item jobs
+// are kept a day after they finish).
+func (e *Engine) ItemPace(ctx context.Context, task butler.TaskName) (time.Duration, bool, error) {
+	res, err := e.client.JobList(ctx, river.NewJobListParams().Kinds(ItemArgs{}.Kind()).
+		States(rivertype.JobStateCompleted).TagsAll("task-"+string(task)).
+		OrderBy(river.JobListOrderByFinalizedAt, river.SortOrderDesc).First(itemPaceSample))
+	if err != nil {
+		return 0, false, fmt.Errorf("engine: read the finished item jobs of %s: %w", task, err)
+	}
+	var (
+		run         int64
+		n           int
+		first, last time.Time
+	)
+	for _, row := range res.Jobs {
+		var a ItemArgs
+		if err := json.Unmarshal(row.EncodedArgs, &a); err != nil || row.AttemptedAt == nil || row.FinalizedAt == nil {
+			continue
+		}
+		if run == 0 {
+			run = a.RunID
+		}
+		if a.RunID != run {
+			continue
+		}
+		n++
+		if first.IsZero() || row.AttemptedAt.Before(first) {
+			first = *row.AttemptedAt
+		}
+		if row.FinalizedAt.After(last) {
+			last = *row.FinalizedAt
+		}
+	}
+	if n == 0 || !last.After(first) {
+		return 0, false, nil
+	}
+	return last.Sub(first) / time.Duration(n), true, nil
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -323,5 +324,37 @@ func TestItems_PostgresServersShareTheItems(t *testing.T) {
 	}
 	if len(byNode) != 3 {
 		t.Errorf("items done by server: %v; want all three servers", byNode)
+	}
+}
+
+func TestItems_PaceIsTheNewestRunsWallTimePerItem(t *testing.T) {
+	eng := openSQLiteItems(t, 1)
+	const work = 20 * time.Millisecond
+	var slow atomic.Bool
+	ex := &itemExec{node: "test", work: func(context.Context, butler.ItemJob) butler.ItemResult {
+		if slow.Load() {
+			time.Sleep(work) // the item's work takes this long: not a wait for anything
+		}
+		return butler.ItemResult{Outcome: butler.ItemDone}
+	}}
+	startEngine(t, eng, ex)
+	ctx := context.Background()
+	if _, ok, err := eng.ItemPace(ctx, "DeepMediaAnalysis"); err != nil || ok {
+		t.Fatalf("ItemPace with no item job = %v, %v; want nothing measured", ok, err)
+	}
+	for i, run := range []butler.Run{{ID: 1, Task: "DeepMediaAnalysis"}, {ID: 2, Task: "DeepMediaAnalysis"}} {
+		slow.Store(i == 1)
+		q := eng.ItemQueue(run)
+		if _, err := q.Add(ctx, []int64{int64(10*i + 1), int64(10*i + 2), int64(10*i + 3)}); err != nil {
+			t.Fatal(err)
+		}
+		drain(t, q)
+	}
+	pace, ok, err := eng.ItemPace(ctx, "DeepMediaAnalysis")
+	if err != nil || !ok || pace < work {
+		t.Errorf("ItemPace = %v, %v, %v; want at least %v, the newest run's (one worker, %v an item)", pace, ok, err, work, work)
+	}
+	if _, ok, err := eng.ItemPace(ctx, "UpgradeMediaAnalysis"); err != nil || ok {
+		t.Errorf("ItemPace of a task with no item job = %v, %v; want nothing measured", ok, err)
 	}
 }

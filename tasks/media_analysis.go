@@ -53,7 +53,10 @@ type DeepMediaAnalysis struct {
 	Now func() time.Time
 }
 
-var _ butler.ItemAction = (*DeepMediaAnalysis)(nil)
+var (
+	_ butler.ItemAction = (*DeepMediaAnalysis)(nil)
+	_ butler.Backlogger = (*DeepMediaAnalysis)(nil)
+)
 
 // Run analyses the items not analysed yet.
 func (a *DeepMediaAnalysis) Run(ctx context.Context, r butler.Reporter) error {
@@ -64,6 +67,23 @@ func (a *DeepMediaAnalysis) Run(ctx context.Context, r butler.Reporter) error {
 // now.
 func (a *DeepMediaAnalysis) RunItem(ctx context.Context, id int64, log *slog.Logger) butler.ItemResult {
 	return a.work("analysed").one(ctx, log, id, []int{0})
+}
+
+// Backlog counts the present items never analysed (butler.Backlogger);
+// those whose analysis failed wait for their retry and are not counted.
+func (a *DeepMediaAnalysis) Backlog(ctx context.Context) (int, error) {
+	if a.Index == nil {
+		return 0, errors.New("media analysis: no media index")
+	}
+	counts, err := a.Index.LibraryCounts(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, c := range counts {
+		n += max(0, c.Present-c.Analysed-c.Failing)
+	}
+	return n, nil
 }
 
 // work returns the work of one run (or one item) of a.

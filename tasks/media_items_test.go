@@ -76,6 +76,22 @@ func (s *itemServer) waitEnded(t *testing.T, id int64) butler.Run {
 	}
 }
 
+// planItems returns the plan's item work of DeepMediaAnalysis.
+func (s *itemServer) planItems(t *testing.T) *butler.PlanItems {
+	t.Helper()
+	p, err := s.m.Plan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range p.Tasks {
+		if e.Task == butler.TaskDeepMediaAnalysis {
+			return e.Items
+		}
+	}
+	t.Fatal("DeepMediaAnalysis is not in the plan")
+	return nil
+}
+
 // itemJobs counts the item jobs of River's table by state.
 func (s *itemServer) itemJobs(t *testing.T) map[string]int {
 	t.Helper()
@@ -114,11 +130,18 @@ func TestDeepMediaAnalysis_ItemJobsThroughTheServer(t *testing.T) {
 	if err := (&tasks.RefreshLibraries{Index: s.db, Libraries: []butler.Library{lib}}).Run(t.Context(), newTestReporter(t)); err != nil {
 		t.Fatal(err)
 	}
+	if items := s.planItems(t); items == nil || items.Left != 3 || items.Estimate != 0 {
+		t.Errorf("plan before any run: items %+v; want 3 left, no estimate (nothing measured)", items)
+	}
 	res, err := s.m.StartTask(t.Context(), butler.TaskDeepMediaAnalysis, true)
 	if err != nil || res.Outcome != butler.StartStarted {
 		t.Fatalf("start: %+v %v", res, err)
 	}
 	run := s.waitEnded(t, res.Run.ID)
+	// The two broken files wait for their retry: nothing is left tonight.
+	if items := s.planItems(t); items == nil || items.Left != 0 {
+		t.Errorf("plan after the run: items %+v; want 0 left", items)
+	}
 	if run.Outcome != butler.OutcomeSucceeded || !strings.HasPrefix(run.Summary, "analysed 1 item, 2 failed, 0 skipped; the first failure: analyse ") {
 		t.Fatalf("run: %s, summary %q, error %q; want succeeded, 1 analysed, 2 failed", run.Outcome, run.Summary, run.Error)
 	}
@@ -274,6 +297,10 @@ exec ` + real + ` "$@"
 		t.Fatal(err)
 	}
 	first := s.waitEnded(t, res.Run.ID)
+	// Three left, at the measured pace of the stopped run.
+	if items := s.planItems(t); items == nil || items.Left != 3 || items.Estimate <= 0 {
+		t.Errorf("plan after the stopped run: items %+v; want 3 left and an estimate", items)
+	}
 	if first.Outcome != butler.OutcomeStopped || !strings.HasPrefix(first.Summary, "analysed 3 items, 0 failed") {
 		t.Fatalf("first run: %s, summary %q; want stopped after 3 items", first.Outcome, first.Summary)
 	}
