@@ -1064,6 +1064,16 @@ while :; do sleep 0.05; done`),
 	if got := b.eval("read the live log", `document.getElementById('log-state').textContent + '|' + window.samePage + '|' + document.getElementById('run-title').textContent`); got != "(follows the run live)|yes|Run "+id+": CleanOldCacheFiles, ▶ running" {
 		t.Errorf("log state|same page|title while running = %q", got)
 	}
+	// A run made outside the window is running, and not on tonight's
+	// timeline, which has the tasks due tonight: OptimizeDatabase at the
+	// opening, RefreshLocalMedia at a random time.
+	b.do("open the dashboard while it runs", chromedp.Navigate(s.URL+"/web"),
+		chromedp.WaitVisible(chromedp.CSS(`#activities li[data-task="CleanOldCacheFiles"]`)),
+		has(`//ol[@id="timeline-list"]/li[@data-task="RefreshLocalMedia"]`))
+	if got := b.eval("read tonight's list", `[...document.querySelectorAll('#timeline-list li')].map((li) => li.dataset.task + ' ' + li.textContent.replace(/^.* (RefreshLocalMedia|OptimizeDatabase): /, '')).join('|')`); got != "OptimizeDatabase ◆ planned|RefreshLocalMedia ↔ at a random time" {
+		t.Errorf("tonight's list = %q, want OptimizeDatabase planned at the opening and RefreshLocalMedia's span, and no run of today", got)
+	}
+	b.do("back to the run", chromedp.Navigate(s.URL+"/web/runs/"+id), has(`//h1[@id="run-title" and contains(., "running")]`))
 	close(lines)
 	b.do("see the run succeed", has(`//h1[@id="run-title" and contains(., "succeeded")]`))
 

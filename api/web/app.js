@@ -209,11 +209,13 @@ function timelineItems(plan, now) {
   for (const p of plan.Task || []) {
     const state = now.get(p.name) || p.decision;
     const run = { id: p.runID, task: p.name, state, outcome: p.outcome };
+    // What runs or waits now is on tonight's timeline while the window
+    // is open; a run made outside the window is not tonight's.
     if ((state === 'running' || state === 'stopping') && !onTimeline.has(p.runID)) {
-      items.push({ task: p.name, run: p.runID ? run : null, from: open, to: t, kind: 'running', words: outcomeMark(run) + ' ' + state, at: 'to now' });
+      if (plan.inside) items.push({ task: p.name, run: p.runID ? run : null, from: open, to: t, kind: 'running', words: outcomeMark(run) + ' ' + state, at: 'to now' });
     } else if (p.decision === 'queued') {
-      items.push({ task: p.name, run: p.runID ? run : null, from: t, to: t, kind: 'planned', words: '… queued: waiting for a free place', at: 'now' });
-    } else if ((p.decision === 'scheduled' || p.decision === 'runs') && p.at) {
+      if (plan.inside) items.push({ task: p.name, run: p.runID ? run : null, from: t, to: t, kind: 'planned', words: '… queued: waiting for a free place', at: 'now' });
+    } else if ((p.decision === 'scheduled' || p.decision === 'runs') && p.at && new Date(p.at) >= open && new Date(p.at) <= close) {
       const at = new Date(p.at);
       const random = lastTasks.find((x) => x.name === p.name)?.scheduleRandomized;
       items.push({ task: p.name, run: p.runID ? run : null, from: at, to: at, kind: 'planned',
