@@ -134,3 +134,26 @@ func (d *Store) ReplaceMediaSidecars(ctx context.Context, sets map[int64][]butle
 	}
 	return replaced, nil
 }
+
+// SidecarQueries returns the statements of the sidecars as this store
+// sends them to its database, with the arguments of a typical call: the
+// sidecars of n items from id first (an IN list of n), and the
+// replacement of item first's set. A store's test EXPLAINs them on a
+// large index: each must read butler_media_sidecar through its primary
+// key.
+func (d *Store) SidecarQueries(first int64, n int) []HotQuery {
+	ids := make([]any, n)
+	for i := range ids {
+		ids[i] = first + int64(i)
+	}
+	marks := strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+	qs := []HotQuery{
+		{"MediaSidecars", fmt.Sprintf(sqlMediaSidecars, marks), ids},
+		{"ReplaceMediaSidecars (the item)", sqlSidecarItem, []any{first}},
+		{"ReplaceMediaSidecars (drop)", sqlDropSidecars, []any{first}},
+	}
+	for i := range qs {
+		qs[i].SQL = d.bind(qs[i].SQL)
+	}
+	return qs
+}
