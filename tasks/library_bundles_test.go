@@ -93,6 +93,20 @@ func TestCleanOldBundles(t *testing.T) {
 	if err := os.Symlink(outside, filepath.Join(unknownDir, "out")); err != nil {
 		t.Fatal(err)
 	}
+	// A manifest that is a link to a file out of the root, which would
+	// keep the bundle if it were read.
+	linkedManifest := writeBundle(t, root, 1010, "", nil)
+	outsideManifest := filepath.Join(outside, "manifest.json")
+	data, err := os.ReadFile(filepath.Join(kept, butler.BundleManifestName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(outsideManifest, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outsideManifest, filepath.Join(linkedManifest, butler.BundleManifestName)); err != nil {
+		t.Fatal(err)
+	}
 	oldDir := writeBundle(t, root, 1001, `{"item":1001,"path":"/m/old.mkv"}`, nil)
 	corruptDir := writeBundle(t, root, 1002, `{"format":1,"item":`, nil)
 	otherItemDir := writeBundle(t, root, 1003, `{"format":1,"item":1004,"path":"/m/a.mkv","files":[]}`, nil)
@@ -116,19 +130,19 @@ func TestCleanOldBundles(t *testing.T) {
 	if err := act.Run(t.Context(), r); err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range []string{goneDir, movedDir, unknownDir, oldDir, corruptDir, otherItemDir, noManifestDir} {
+	for _, d := range []string{goneDir, movedDir, unknownDir, oldDir, corruptDir, otherItemDir, noManifestDir, linkedManifest} {
 		if exists(t, d) {
 			t.Errorf("bundle %s is still there", d)
 		}
 	}
-	for _, p := range []string{kept, filepath.Join(kept, "thumb.jpg"), newerDir, linked, precious, outsideBundle, filepath.Join(root, "f0")} {
+	for _, p := range []string{kept, filepath.Join(kept, "thumb.jpg"), newerDir, linked, precious, outsideBundle, filepath.Join(root, "f0"), outsideManifest} {
 		if !exists(t, p) {
 			t.Errorf("%s was removed", p)
 		}
 	}
 	// The bytes: the big file, the manifests and the link (their paths'
 	// lengths vary with the temporary folder's name).
-	want := regexp.MustCompile(`^removed 7 bundles \(1\.[0-9] KiB\): 2 no longer indexed, 1 of items gone, 1 of an older format, 3 with no readable manifest; kept 2$`)
+	want := regexp.MustCompile(`^removed 8 bundles \(1\.[0-9] KiB\): 2 no longer indexed, 1 of items gone, 1 of an older format, 4 with no readable manifest; kept 2$`)
 	if s := r.summary(); !want.MatchString(s) {
 		t.Errorf("summary\n  %q\nwant\n  %s", s, want)
 	}
