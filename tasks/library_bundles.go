@@ -33,9 +33,10 @@ const DefaultBlobAge = time.Hour
 //     than MinAge (younger, they may be being written).
 //
 // A bundle whose manifest has a newer format (left by a newer Butler) is
-// left alone. It works inside the root alone: symbolic links are removed
-// as links, never followed, whether they point inside the root or out of
-// it. It stops promptly between two bundles. With no bundles root
+// left alone. It works inside the root alone (an os.Root): it never
+// follows a symbolic link out of it, takes a link for a bundle or a shard
+// folder, or removes anything but the link itself. It stops promptly
+// between two bundles. With no bundles root
 // configured, or none made yet, a run finishes at once and says so.
 type CleanOldBundles struct {
 	// Index is the media index (the server's store).
