@@ -131,7 +131,7 @@ function button(cls, label, text, onclick) {
 // Start otherwise.
 function actionsOf(t, p, state) {
   const n = t.name;
-  const cancel = () => button('stop cancel', 'Cancel the waiting run of ' + n, 'Cancel', () => stopTask(n));
+  const cancel = () => button('cancel', 'Cancel the waiting run of ' + n, 'Cancel', () => stopTask(n));
   const force = () => button('start force', 'Run ' + n + ' now, though it is not due', 'Run now', () => startTask(n, true));
   if (state === 'stopping') return [button('stop', 'Stopping ' + n, 'Stopping…', null)];
   if (state) return [button('stop', 'Stop ' + n, 'Stop', () => stopTask(n))];
