@@ -959,6 +959,19 @@ func TestDashboardFailedRunInChromium(t *testing.T) {
 		t.Errorf("the timeline drawing's role|name = %q, want an image named for what it shows", got)
 	}
 
+	// A run waiting for its random time offers Run now and Cancel; Cancel
+	// removes it. (Unless its time, drawn over three hours, has come
+	// already: then it runs, and offers Stop.)
+	const random = `#tasks tr[data-task="RefreshLocalMedia"]`
+	if got := b.eval("read RefreshLocalMedia's actions", `[...document.querySelectorAll('`+random+` td.actions button')].map((x) => x.className + ':' + x.textContent).join(' ')`); got != "stop:Stop" {
+		if got != "start force:Run now cancel:Cancel" {
+			t.Errorf("actions of a run scheduled at its random time = %q, want Run now and Cancel", got)
+		}
+		b.do("cancel the waiting run", chromedp.Click(chromedp.CSS(random+` button.cancel`)),
+			has(`//p[@id="status" and .="Removed RefreshLocalMedia from the queue."]`),
+			chromedp.WaitNotPresent(chromedp.CSS(random+` button.cancel`)))
+	}
+
 	// The run's page, from the row's last run.
 	b.do("open the run from its row", chromedp.Click(chromedp.CSS(row+` td[data-label="Last run"] a`)),
 		has(`//h1[@id="run-title" and contains(., "failed")]`), has(`//pre[@id="run-log" and contains(., "disk check: 3 errors")]`))
