@@ -44,6 +44,9 @@ type Activity struct {
 	// Stopping says the run was told to stop and its work has not stopped
 	// yet.
 	Stopping bool
+	// Paused says why the run waits for nobody to be busy (see
+	// BusyProbe); "" when it does not.
+	Paused string
 	// Outcome is set on the ended event.
 	Outcome Outcome
 }

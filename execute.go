@@ -41,7 +41,8 @@ type localRun struct {
 
 	mu          sync.Mutex
 	running     bool
-	stopping    bool // told to stop; its work has not stopped yet
+	stopping    bool   // told to stop; its work has not stopped yet
+	paused      string // why it waits for nobody to be busy; "" when it does not
 	process     ProcessGroup
 	started     time.Time
 	percent     int
@@ -71,7 +72,7 @@ func (lr *localRun) activityLocked() (Activity, bool) {
 	return Activity{
 		UUID: lr.run.UUID, RunID: lr.run.ID, Task: lr.run.Task, Title: lr.title, Step: lr.step,
 		Progress: lr.percent, Trigger: lr.run.Trigger, Node: lr.run.Node, Started: lr.started,
-		Stopping: lr.stopping,
+		Stopping: lr.stopping, Paused: lr.paused,
 	}, true
 }
 

@@ -150,6 +150,12 @@ func (m *Manager) ExecuteItem(ctx context.Context, j ItemJob) ItemResult {
 		return res
 	}
 	log := m.logger.With(slog.String("task", string(j.Task)), slog.Int64("run", j.RunID), slog.Int64("item", j.Item))
+	// Each server's item workers wait while people are busy; the run shows
+	// it paused (its action waits between the items it queues).
+	if err := m.busy.waitIdle(ctx, func(string) {}, func() {}); err != nil {
+		res.Reason = "its run was told to stop"
+		return res
+	}
 	start := time.Now()
 	out := safeRunItem(ctx, ia, j.Item, log)
 	out.Item, out.Node, out.Elapsed = j.Item, m.node, time.Since(start)

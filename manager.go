@@ -98,6 +98,11 @@ type Config struct {
 	// Reaper ends the process groups a previous process of this server left
 	// behind (package tasks: GroupReaper); nil reaps nothing.
 	Reaper Reaper
+	// Busy, when set, tells whether people are busy (watching): item work
+	// pauses between items meanwhile (see BusyProbe). BusyEvery is how
+	// often it is asked; default DefaultBusyEvery.
+	Busy      BusyProbe
+	BusyEvery time.Duration
 }
 
 // Manager is the Butler: it decides, starts, stops and plans runs of the
@@ -134,7 +139,8 @@ type Manager struct {
 	cluster *clusterState // nil on a single server
 	planner plannerLoop
 
-	backlogs backlogs // the item tasks' backlogs, for the plan
+	backlogs backlogs  // the item tasks' backlogs, for the plan
+	busy     *busyGate // nil without a busy probe
 }
 
 // plannerLoop is the planner's goroutine (Manager.loop) and its state.
@@ -171,6 +177,9 @@ func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
 		m.now = time.Now
 	}
 	m.health = &health{logger: m.logger, now: m.now}
+	if cfg.Busy != nil {
+		m.busy = &busyGate{probe: cfg.Busy, every: cmp.Or(cfg.BusyEvery, DefaultBusyEvery), logger: m.logger}
+	}
 	m.store = watchedStore{Store: cfg.Store, h: m.health}
 	if hc, ok := cfg.Store.(HealthChecker); ok && cfg.HealthProbeEvery >= 0 {
 		m.health.probe = healthProbe{store: hc, health: m.health, every: cmp.Or(cfg.HealthProbeEvery, probeEvery)}

@@ -3,6 +3,7 @@ package butler
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/plexbutler/butler/schedule"
@@ -81,6 +82,9 @@ func (m *Manager) Plan(ctx context.Context) (Plan, error) {
 			switch r.State {
 			case StateRunning:
 				e.Decision, e.Reason = PlanRunning, "running since "+r.StartedAt.In(w.Loc).Format(time.TimeOnly)
+				if why, ok := strings.CutPrefix(r.Step, PausedStep); ok {
+					e.Reason = "paused while " + why + "; " + e.Reason
+				}
 			case StateStopping:
 				e.Decision, e.Reason = PlanStopping, "stopping ("+r.Reason+"); running since "+r.StartedAt.In(w.Loc).Format(time.TimeOnly)
 			case StateQueued:

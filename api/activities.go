@@ -31,6 +31,9 @@ func activityOf(a butler.Activity) apitype.Activity {
 		if a.Step != "" {
 			subtitle += ": " + a.Step
 		}
+	case a.Paused != "":
+		ctx.State, ctx.Paused = apitype.ActivityPaused, a.Paused
+		subtitle = "Paused: " + a.Paused
 	default:
 		ctx.State = string(butler.StateRunning)
 	}

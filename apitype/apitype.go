@@ -290,11 +290,17 @@ type ActivityContext struct {
 	RunID    int64  `json:"runID" xml:"runID,attr"`
 	Trigger  string `json:"trigger" xml:"trigger,attr"`
 	Node     string `json:"node,omitempty" xml:"node,attr,omitempty"`
-	// State is "running", or "stopping" once the run was told to stop
-	// and until its work has stopped (then the activity ends).
+	// State is "running"; "paused" while it waits for nobody to be busy
+	// (someone watching: Paused says why); or "stopping" once the run was
+	// told to stop and until its work has stopped (then the activity
+	// ends).
 	State   string `json:"state,omitempty" xml:"state,attr,omitempty"`
+	Paused  string `json:"paused,omitempty" xml:"paused,attr,omitempty"`
 	Outcome string `json:"outcome,omitempty" xml:"outcome,attr,omitempty"`
 }
+
+// ActivityPaused is ActivityContext.State of a paused run.
+const ActivityPaused = "paused"
 
 // ActivityType is the Activity type of Butler tasks.
 const ActivityType = "butler.task"

@@ -277,10 +277,12 @@ func (w *analysisWork) shared(ctx context.Context, log *slog.Logger, q butler.It
 	return err
 }
 
-// feed gives send the items to analyse, a page at a time. An item that
+// feed gives send the items to analyse, a page at a time, each once
+// nobody is busy (the run pauses meanwhile: butler.Pauser). An item that
 // failed is not offered again in the same run: its retry instant is in
 // the future.
 func (w *analysisWork) feed(ctx context.Context, versions []int, send func(butler.MediaItem) error) error {
+	pauser, _ := w.reporter.(butler.Pauser)
 	now := w.now()
 	for _, v := range versions {
 		var after int64
@@ -293,6 +295,11 @@ func (w *analysisWork) feed(ctx context.Context, versions []int, send func(butle
 				return fmt.Errorf("media analysis: read the items to analyse: %w", err)
 			}
 			for _, it := range page {
+				if pauser != nil {
+					if err := pauser.WaitIdle(ctx); err != nil {
+						return err
+					}
+				}
 				if err := send(it); err != nil {
 					return err
 				}

@@ -3,16 +3,21 @@ package tasks_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/busyprobe"
 	"github.com/plexbutler/butler/engine"
 	"github.com/plexbutler/butler/mediaprobe"
 	"github.com/plexbutler/butler/store/sqlite"
@@ -27,7 +32,7 @@ type itemServer struct {
 	m  *butler.Manager
 }
 
-func newItemServer(t *testing.T, action butler.Action, itemWorkers int) *itemServer {
+func newItemServer(t *testing.T, action butler.Action, itemWorkers int, opts ...func(*butler.Config)) *itemServer {
 	t.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "butler.db"))
@@ -41,8 +46,12 @@ func newItemServer(t *testing.T, action butler.Action, itemWorkers int) *itemSer
 	}
 	catalog := []butler.Task{{Name: butler.TaskDeepMediaAnalysis, Title: "Deep media analysis", Interval: 1, EnabledDefault: true,
 		Setting: "ButlerTaskDeepMediaAnalysis", SettingLabel: "Deep media analysis", TimeLimit: time.Hour, Action: action}}
-	m, err := butler.NewManager(ctx, butler.Config{Catalog: catalog, Store: db, Queue: eng, HostZone: "UTC",
-		DataDir: t.TempDir(), HealthProbeEvery: -1, StopWait: 10 * time.Second})
+	cfg := butler.Config{Catalog: catalog, Store: db, Queue: eng, HostZone: "UTC",
+		DataDir: t.TempDir(), HealthProbeEvery: -1, StopWait: 10 * time.Second}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	m, err := butler.NewManager(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,5 +333,91 @@ exec ` + real + ` "$@"
 		if it.AnalysisVersion != mediaprobe.Version {
 			t.Errorf("%s: analysis version %d after both runs; want %d", path, it.AnalysisVersion, mediaprobe.Version)
 		}
+	}
+}
+
+// TestDeepMediaAnalysis_PausesWhileSomeoneIsWatching: with a Plex server
+// (a sessions endpoint served by the test) playing something, a run
+// starts no analysis and shows itself paused, with the reason, in its
+// activity and the plan; once nobody watches it goes on and does every
+// item. The probe's own log is the truth of what was analysed when.
+func TestDeepMediaAnalysis_PausesWhileSomeoneIsWatching(t *testing.T) {
+	needFFmpeg(t)
+	var sessions atomic.Int32
+	sessions.Store(1)
+	plex := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/status/sessions" || r.Header.Get("X-Plex-Token") != "plex-token" {
+			http.Error(w, "Unauthorized", http.StatusUnauthorized)
+			return
+		}
+		fmt.Fprintf(w, `{"MediaContainer":{"size":%d}}`, sessions.Load())
+	}))
+	defer plex.Close()
+
+	root, dir := t.TempDir(), t.TempDir()
+	sample := filepath.Join(dir, "sample.mka")
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-nostdin", "-f", "lavfi", "-i", "sine=duration=1", "-c:a", "aac", sample).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
+	data, _ := os.ReadFile(sample)
+	for i := range 3 {
+		os.WriteFile(filepath.Join(root, "song"+strconv.Itoa(i)+".mka"), data, 0o644)
+	}
+	log := filepath.Join(dir, "probes.log")
+	real, _ := exec.LookPath("ffprobe")
+	probe := filepath.Join(dir, "ffprobe")
+	os.WriteFile(probe, []byte("#!/bin/sh\nfor f; do :; done\necho \"$f\" >> "+log+"\nexec "+real+" \"$@\"\n"), 0o755)
+	probed := func() int {
+		b, _ := os.ReadFile(log)
+		return len(strings.Fields(string(b)))
+	}
+
+	act := &tasks.DeepMediaAnalysis{Parallel: 1, Prober: &mediaprobe.Prober{FFprobe: probe, Nice: -1}}
+	s := newItemServer(t, act, 1, func(c *butler.Config) {
+		c.Busy = &busyprobe.Plex{URL: plex.URL, Token: "plex-token"}
+		c.BusyEvery = 20 * time.Millisecond
+	})
+	act.Index = s.db
+	lib := butler.Library{Name: "Music", Kind: butler.LibraryMusic, Folders: []string{root}}
+	if err := (&tasks.RefreshLibraries{Index: s.db, Libraries: []butler.Library{lib}}).Run(t.Context(), newTestReporter(t)); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.m.StartTask(t.Context(), butler.TaskDeepMediaAnalysis, true)
+	if err != nil || res.Outcome != butler.StartStarted {
+		t.Fatalf("start: %+v %v", res, err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		acts, err := s.m.Activities(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(acts) == 1 && acts[0].Paused == "Plex: 1 session playing" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("activities %+v after 30 s; want the run paused for Plex's session", acts)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	p, err := s.m.Plan(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range p.Tasks {
+		if e.Task == butler.TaskDeepMediaAnalysis && !strings.HasPrefix(e.Reason, "paused while Plex: 1 session playing; running since") {
+			t.Errorf("plan while paused: %s, %q; want paused with the reason", e.Decision, e.Reason)
+		}
+	}
+	if n := probed(); n != 0 {
+		t.Fatalf("%d files analysed while someone was watching; want none", n)
+	}
+	sessions.Store(0)
+	run := s.waitEnded(t, res.Run.ID)
+	if run.Outcome != butler.OutcomeSucceeded || !strings.HasPrefix(run.Summary, "analysed 3 items, 0 failed, 0 skipped") {
+		t.Errorf("run: %s, %q; want all 3 analysed once nobody watched", run.Outcome, run.Summary)
+	}
+	if n := probed(); n != 3 {
+		t.Errorf("%d files analysed; want 3", n)
 	}
 }
