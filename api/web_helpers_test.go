@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -201,4 +202,36 @@ func (b *webBrowser) signIn(path string, ready chromedp.Action[chromedp.Void]) {
 // selects.
 func has(xpath string) chromedp.Action[chromedp.Void] {
 	return chromedp.WaitVisible(chromedp.Search(xpath))
+}
+
+// axe runs axe-core (its source: see axeSource) on the page the browser
+// shows, with the WCAG 2.0-2.2 A and AA rules and best practices, and
+// fails the test for each serious or critical violation, naming page.
+func (b *webBrowser) axe(source, page string) {
+	b.t.Helper()
+	if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](source+"\n;true")); err != nil {
+		b.t.Fatalf("load axe-core on the %s: %v", page, err)
+	}
+	found, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]string](`axe.run(document, {
+		runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'] },
+		resultTypes: ['violations'],
+	}).then((r) => r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+		.map((v) => v.id + ' (' + v.impact + '): ' + v.nodes.map((n) => n.target.join(' ') + ' ' + n.failureSummary.replace(/\s+/g, ' ')).join('; ')))`,
+		chromedp.EvalAwaitPromise))
+	if err != nil {
+		b.t.Fatalf("run axe-core on the %s: %v", page, err)
+	}
+	for _, v := range found {
+		b.t.Errorf("%s: %s", page, v)
+	}
+}
+
+// colours makes the browser prefer the colour scheme scheme (light or
+// dark).
+func (b *webBrowser) colours(scheme string) {
+	b.t.Helper()
+	if _, err := chromedp.Call(b.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}}); err != nil {
+		b.t.Fatal(err)
+	}
 }
