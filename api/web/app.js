@@ -263,7 +263,7 @@ function renderTimeline(plan, now) {
   for (const task of [...new Set(items.map((i) => i.task))]) {
     const track = el('div', { class: 'track' });
     for (const i of items.filter((x) => x.task === task)) {
-      const mark = el('span', { class: 'mark ' + i.kind + (i.run ? ' outcome-' + (i.run.outcome || i.run.state) : '') }, i.words.split(' ')[0]);
+      const mark = el('span', { class: 'mark ' + i.kind + (i.run ? ' outcome-' + (i.run.outcome || i.run.state) : ''), title: i.at + ': ' + i.words }, i.words.split(' ')[0]);
       place(mark, i.from, i.to, open, close);
       track.append(mark);
     }
