@@ -55,35 +55,9 @@ func handleActivities(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
 			list = append(list, activityOf(a))
 		}
 		c := apitype.ActivityContainer{Size: len(list), Activity: list}
-		encode(w, r, http.StatusOK, jsonContainer[activitiesJSON]{activitiesJSON{c, c.Activity}}, c)
+		encode(w, r, http.StatusOK, apitype.ActivitiesResponse{MediaContainer: c}, c)
 	}
 }
-
-// jsonContainer is the JSON body of a list: {"MediaContainer": c}.
-type jsonContainer[C any] struct {
-	MediaContainer C `json:"MediaContainer"`
-}
-
-// A Plex server leaves out of its JSON the list of a MediaContainer that
-// has no element ({"MediaContainer":{"size":0}}), where encoding/json
-// writes an empty array. activitiesJSON, runsJSON and planJSON are the
-// containers of apitype with their list, the last field, replaced by one
-// that is left out when empty; the keys keep their order. (The XML of an
-// empty list has no element either way.)
-type (
-	activitiesJSON struct {
-		apitype.ActivityContainer
-		Activity []apitype.Activity `json:"Activity,omitempty"`
-	}
-	runsJSON struct {
-		apitype.RunContainer
-		Run []apitype.Run `json:"Run,omitempty"`
-	}
-	planJSON struct {
-		apitype.PlanContainer
-		Task []apitype.PlanTask `json:"Task,omitempty"`
-	}
-)
 
 var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
@@ -274,7 +248,7 @@ func writeRuns(w http.ResponseWriter, r *http.Request, runs []butler.Run) {
 		list = append(list, runOf(run))
 	}
 	c := apitype.RunContainer{Size: len(list), Run: list}
-	encode(w, r, http.StatusOK, jsonContainer[runsJSON]{runsJSON{c, c.Run}}, c)
+	encode(w, r, http.StatusOK, apitype.RunsResponse{MediaContainer: c}, c)
 }
 
 // parseTime reads an RFC 3339 instant or a Unix time in seconds.
@@ -384,6 +358,6 @@ func handlePlan(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
 			}
 			c.Task = append(c.Task, pt)
 		}
-		encode(w, r, http.StatusOK, jsonContainer[planJSON]{planJSON{c, c.Task}}, c)
+		encode(w, r, http.StatusOK, apitype.PlanResponse{MediaContainer: c}, c)
 	}
 }

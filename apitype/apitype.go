@@ -269,7 +269,7 @@ type ActivitiesResponse struct {
 type ActivityContainer struct {
 	XMLName  xml.Name   `json:"-" xml:"MediaContainer"`
 	Size     int        `json:"size" xml:"size,attr"`
-	Activity []Activity `json:"Activity" xml:"Activity"`
+	Activity []Activity `json:"Activity,omitempty" xml:"Activity"`
 }
 
 // Activity is a running task as Plex shows background work.
@@ -343,7 +343,7 @@ type RunsResponse struct {
 type RunContainer struct {
 	XMLName xml.Name `json:"-" xml:"MediaContainer"`
 	Size    int      `json:"size" xml:"size,attr"`
-	Run     []Run    `json:"Run" xml:"Run"`
+	Run     []Run    `json:"Run,omitempty" xml:"Run"`
 }
 
 // Run is one run of the history. Times are RFC 3339; empty when they do not
@@ -383,7 +383,7 @@ type PlanContainer struct {
 	Open    string     `json:"open" xml:"open,attr"`
 	Close   string     `json:"close" xml:"close,attr"`
 	Inside  Bool       `json:"inside" xml:"inside,attr"`
-	Task    []PlanTask `json:"Task" xml:"Task"`
+	Task    []PlanTask `json:"Task,omitempty" xml:"Task"`
 }
 
 // PlanTask is one task's decision in the plan.
