@@ -48,7 +48,7 @@ func openSQLite(t *testing.T) (*sqlite.DB, *engine.Engine) {
 
 // openPostgres opens a fresh schema of the test database, with Butler's
 // and River's tables; it is closed at the test's end.
-func openPostgres(t *testing.T) *postgres.DB {
+func openPostgres(t testing.TB) *postgres.DB {
 	t.Helper()
 	ctx := context.Background()
 	db, err := postgres.Open(ctx, pgtest.Schema(t))

@@ -141,12 +141,16 @@ func (q *itemQueue) Add(ctx context.Context, items []int64) ([]butler.ItemResult
 
 func (q *itemQueue) Pending() int { return len(q.pending) }
 
+// Wait reads the pending jobs at once, then again after 2 ms, doubling up
+// to the poll interval while none has finished: short items are seen
+// finished promptly, long ones cost a query per poll interval.
 func (q *itemQueue) Wait(ctx context.Context) ([]butler.ItemResult, error) {
 	if len(q.pending) == 0 {
 		return nil, nil
 	}
 	t := time.NewTimer(0)
 	defer t.Stop()
+	delay := min(itemPollFirst, q.poll)
 	for {
 		select {
 		case <-ctx.Done():
@@ -157,9 +161,13 @@ func (q *itemQueue) Wait(ctx context.Context) ([]butler.ItemResult, error) {
 		if err != nil || len(done) > 0 {
 			return done, err
 		}
-		t.Reset(q.poll)
+		t.Reset(delay)
+		delay = min(2*delay, q.poll)
 	}
 }
+
+// itemPollFirst is Wait's first delay between two reads.
+const itemPollFirst = 2 * time.Millisecond
 
 // finished reads the pending jobs that have finished, takes them out of
 // pending, and returns their results.

@@ -68,7 +68,7 @@ func openSQLiteItems(t *testing.T, n int) *engine.Engine {
 	return eng
 }
 
-func startEngine(t *testing.T, eng *engine.Engine, ex engine.Executor) {
+func startEngine(t testing.TB, eng *engine.Engine, ex engine.Executor) {
 	t.Helper()
 	if err := eng.Start(context.Background(), ex); err != nil {
 		t.Fatal(err)

@@ -240,18 +240,38 @@ func (w *analysisWork) shared(ctx context.Context, log *slog.Logger, q butler.It
 		}
 		return err
 	}
-	err := w.feed(ctx, versions, func(it butler.MediaItem) error {
-		for q.Pending() >= window {
-			if err := waitOne(); err != nil {
-				return err
-			}
+	// Items are queued a batch at a time: as many as the window has room
+	// for, once it has room for a quarter of it.
+	var batch []int64
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
 		}
-		skipped, err := q.Add(ctx, []int64{it.ID})
+		skipped, err := q.Add(ctx, batch)
+		batch = batch[:0]
 		for _, r := range skipped {
 			w.account(ctx, r)
 		}
 		return err
+	}
+	err := w.feed(ctx, versions, func(it butler.MediaItem) error {
+		batch = append(batch, it.ID)
+		if q.Pending()+len(batch) < window && len(batch) < window/4 {
+			return nil
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+		for q.Pending() > window-window/4 {
+			if err := waitOne(); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
+	if err == nil {
+		err = flush()
+	}
 	for err == nil && q.Pending() > 0 {
 		err = waitOne()
 	}

@@ -1,0 +1,71 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/engine"
+)
+
+// BenchmarkItemsAcrossServers measures how the item work of one run
+// spreads over the servers of a cluster on PostgreSQL: one run queues 240
+// items (a window of 32 at a time, as the media analysis keeps), each of
+// which waits 10 ms (work that is not this machine's CPU: a probe reading
+// a network disk), worked by 2 item workers on each of 1 or 3 servers.
+// items/s is the figure; 3 servers against 1 is the speed-up (the ideal
+// is 3).
+//
+//	BUTLER_TEST_DATABASE_URL=postgres://... go test -run '^$' -bench ItemsAcrossServers ./engine
+func BenchmarkItemsAcrossServers(b *testing.B) {
+	const items, work, window = 240, 10 * time.Millisecond, 32
+	for _, servers := range []int{1, 3} {
+		b.Run(fmt.Sprintf("servers=%d", servers), func(b *testing.B) {
+			db := openPostgres(b)
+			var engines []*engine.Engine
+			for i := range servers {
+				eng, err := engine.NewPostgres(db.Pool(), db.Store.DB, engine.Config{Node: fmt.Sprint("s", i), ItemWorkers: 2})
+				if err != nil {
+					b.Fatal(err)
+				}
+				ex := &itemExec{node: fmt.Sprint("s", i), work: func(ctx context.Context, _ butler.ItemJob) butler.ItemResult {
+					t := time.NewTimer(work) // the item's work: waiting on a slow device
+					defer t.Stop()
+					select {
+					case <-t.C:
+					case <-ctx.Done():
+					}
+					return butler.ItemResult{Outcome: butler.ItemDone}
+				}}
+				startEngine(b, eng, ex)
+				engines = append(engines, eng)
+			}
+			ctx := context.Background()
+			b.ResetTimer()
+			start := time.Now()
+			for n := range b.N {
+				q := engines[0].ItemQueue(butler.Run{ID: int64(n + 1), Task: "DeepMediaAnalysis"})
+				next := int64(n * items)
+				done := 0
+				for done < items {
+					var batch []int64
+					for q.Pending()+len(batch) < window && next < int64((n+1)*items) {
+						batch = append(batch, next)
+						next++
+					}
+					if _, err := q.Add(ctx, batch); err != nil {
+						b.Fatal(err)
+					}
+					res, err := q.Wait(ctx)
+					if err != nil {
+						b.Fatal(err)
+					}
+					done += len(res)
+				}
+			}
+			b.ReportMetric(float64(b.N*items)/time.Since(start).Seconds(), "items/s")
+		})
+	}
+}
