@@ -221,6 +221,11 @@ func TestPlanner_RandomizedStartsAtItsInstant(t *testing.T) {
 		if when.Before(at(1, 2, 0)) || !when.Before(at(1, 5, 0)) {
 			t.Fatalf("scheduled at %v, want inside [02:00, 05:00)", when)
 		}
+		plan, err := f.m.Plan(context.Background())
+		if err != nil || len(plan.Tasks) != 1 || plan.Tasks[0].Decision != butler.PlanScheduled ||
+			!plan.Tasks[0].At.Equal(when) || !plan.Tasks[0].Random {
+			t.Fatalf("plan %+v %v, want scheduled at the drawn instant, random", plan.Tasks, err)
+		}
 		sleepUntil(when.Add(-time.Nanosecond))
 		if len(p.Starts()) != 0 {
 			t.Fatalf("started before its instant")

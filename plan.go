@@ -91,6 +91,8 @@ func (m *Manager) Plan(ctx context.Context) (Plan, error) {
 				e.Decision, e.Reason = PlanQueued, "waiting for a free slot"
 			default:
 				e.Decision, e.At, e.Reason = PlanScheduled, r.ScheduledAt, "scheduled by "+string(r.Trigger)
+				// A random start was drawn: At is the time it drew.
+				e.Random = t.Randomized && r.Trigger == TriggerWindow
 			}
 			if !r.Window.IsZero() && r.Window == d && !r.State.Working() {
 				e.Reason += "; skipped if it has not started when the window closes"
