@@ -115,6 +115,9 @@ func runChecks(ctx context.Context, cfg serveConfig, env checkEnv) []string {
 		add("%s", msg)
 	}
 	problems = append(problems, checkTasks(cfg.file, env)...)
+	if _, _, err := busyProbe(cfg.file); err != nil {
+		add("%v", err)
+	}
 
 	// The data directory and what is in it.
 	problems = append(problems, checkDataDir(cfg.DataDir)...)

@@ -358,6 +358,12 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		_, port, _ := net.SplitHostPort(cfg.Addr)
 		node = firstNonEmpty(host, "butler") + "-" + port
 	}
+	busy, busyEvery, err := busyProbe(cfg.file)
+	if err != nil {
+		return &exitError{2, err}
+	}
+	// Each server works media.parallel item jobs at once.
+	engineConfig := engine.Config{Node: node, Logger: logger, ItemWorkers: cfg.file.Media.Workers()}
 	var (
 		store butler.Store
 		index butler.MediaIndex
@@ -373,7 +379,7 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		if err := pg.Migrate(ctx, func(ctx context.Context) error { return engine.MigratePostgres(ctx, pg.Pool()) }); err != nil {
 			return &exitError{2, err}
 		}
-		if eng, err = engine.NewPostgres(pg.Pool(), pg.Store.DB, engine.Config{Node: node, Logger: logger}); err != nil {
+		if eng, err = engine.NewPostgres(pg.Pool(), pg.Store.DB, engineConfig); err != nil {
 			return &exitError{2, err}
 		}
 		store, index = pg, pg
@@ -415,7 +421,7 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		if err := privateDatabaseFiles(db.Path()); err != nil {
 			return &exitError{2, err}
 		}
-		if eng, err = engine.NewSQLite(ctx, db.SQL(), engine.Config{Node: node, Logger: logger}); err != nil {
+		if eng, err = engine.NewSQLite(ctx, db.SQL(), engineConfig); err != nil {
 			return &exitError{2, err}
 		}
 		if n, err := eng.RecoverSingleNode(ctx); err != nil {
@@ -442,7 +448,7 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	m, err := butler.NewManager(ctx, butler.Config{
 		Catalog: catalog, Store: store, Queue: eng, Logger: logger, Node: node, Reaper: tasks.GroupReaper{},
 		DataDir: cfg.DataDir, HostZone: zone, Observer: mt,
-		FixedSettings: fixed, FixedBy: cfg.file.Path,
+		FixedSettings: fixed, FixedBy: cfg.file.Path, Busy: busy, BusyEvery: busyEvery,
 	})
 	if err != nil {
 		return err

@@ -97,6 +97,9 @@ type File struct {
 	// GarbageCollectLibraryMedia waits; nil when not given (its accessors
 	// then give the defaults).
 	Media *Media `yaml:"media"`
+	// Busy says what makes people busy (someone watching, a loaded
+	// machine), during which the media work pauses; nil when not given.
+	Busy *Busy `yaml:"busy"`
 	// UpdateFeed, when set, binds CheckForUpdates to this feed.
 	UpdateFeed *UpdateFeed `yaml:"update_feed"`
 	// Tasks bind task names to programs or HTTP requests, in file order.
@@ -333,6 +336,13 @@ func (doc *document) UnmarshalYAML(n *yaml.Node) error {
 		return nil
 	}
 	d.object(n, "", f)
+	if b := f.Busy; b != nil && b.Plex != nil && b.Plex.URL.Value == "" {
+		if f.PlexURL.Value == "" {
+			d.errAt(b.Plex.Line, "busy.plex.url", "missing, and plex_url is not set; give the Plex server's address (like http://127.0.0.1:32400) here or as plex_url")
+		} else {
+			b.Plex.URL = f.PlexURL
+		}
+	}
 	for i := range f.Tasks {
 		if h := f.Tasks[i].HTTP; h != nil && strings.HasPrefix(h.URL.Value, "/") {
 			key := "tasks." + f.Tasks[i].Name + ".http.url"

@@ -41,11 +41,11 @@ func TestParseErrors(t *testing.T) {
 		{"not a mapping", "- a\n- b\n", `butler.yaml:1: the file is a list; want a mapping of keys (addr: ..., tasks: ...)`},
 		{"scalar file", "hello\n", `butler.yaml:1: the file is "hello"; want a mapping of keys (addr: ..., tasks: ...)`},
 		{"unknown key", "addr: 127.0.0.1:1\nadr: x\n",
-			`butler.yaml:2: adr: unknown key (did you mean addr?); known keys: addr, data_dir, database, token, log_level, friendly_name, node, metrics_public, plex_url, settings, databases, caches, libraries, media, update_feed, tasks`},
-		{"unknown key, case", "Data_Dir: /x\n", `butler.yaml:1: Data_Dir: unknown key (did you mean data_dir?); known keys: addr, data_dir, database, token, log_level, friendly_name, node, metrics_public, plex_url, settings, databases, caches, libraries, media, update_feed, tasks`},
-		{"unknown key, no guess", "colour: blue\n", `butler.yaml:1: colour: unknown key; known keys: addr, data_dir, database, token, log_level, friendly_name, node, metrics_public, plex_url, settings, databases, caches, libraries, media, update_feed, tasks`},
+			`butler.yaml:2: adr: unknown key (did you mean addr?); known keys: addr, data_dir, database, token, log_level, friendly_name, node, metrics_public, plex_url, settings, databases, caches, libraries, media, busy, update_feed, tasks`},
+		{"unknown key, case", "Data_Dir: /x\n", `butler.yaml:1: Data_Dir: unknown key (did you mean data_dir?); known keys: addr, data_dir, database, token, log_level, friendly_name, node, metrics_public, plex_url, settings, databases, caches, libraries, media, busy, update_feed, tasks`},
+		{"unknown key, no guess", "colour: blue\n", `butler.yaml:1: colour: unknown key; known keys: addr, data_dir, database, token, log_level, friendly_name, node, metrics_public, plex_url, settings, databases, caches, libraries, media, busy, update_feed, tasks`},
 		{"duplicate key", "addr: 127.0.0.1:1\nlog_level: info\naddr: 127.0.0.1:2\n", `butler.yaml:3: addr: given twice (first at line 1); give each key once`},
-		{"merge key", "base: &b {path: /x}\n", `butler.yaml:1: base: unknown key; known keys: addr, data_dir, database, token, log_level, friendly_name, node, metrics_public, plex_url, settings, databases, caches, libraries, media, update_feed, tasks`},
+		{"merge key", "base: &b {path: /x}\n", `butler.yaml:1: base: unknown key (did you mean busy?); known keys: addr, data_dir, database, token, log_level, friendly_name, node, metrics_public, plex_url, settings, databases, caches, libraries, media, busy, update_feed, tasks`},
 		{"merge key used", "caches:\n  - <<: {path: /x}\n", `butler.yaml:2: caches[0]: merge keys (<<) are not supported; write the keys out`},
 
 		// Server keys.
@@ -534,7 +534,7 @@ func TestParsePlexURL(t *testing.T) {
 // decodes itself (object would panic on one that does not).
 func TestEveryKeyDecodes(t *testing.T) {
 	valueType := reflect.TypeFor[value]()
-	for _, s := range []any{&File{}, &Database{}, &Cache{}, &Library{}, &Media{}, &UpdateFeed{}, &Task{}, &Exec{}, &HTTP{}} {
+	for _, s := range []any{&File{}, &Database{}, &Cache{}, &Library{}, &Media{}, &Busy{}, &Sessions{}, &UpdateFeed{}, &Task{}, &Exec{}, &HTTP{}} {
 		st := reflect.TypeOf(s).Elem()
 		for _, f := range keysOf(st) {
 			ft := st.Field(f.index).Type
