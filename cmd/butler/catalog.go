@@ -182,7 +182,7 @@ func buildCatalog(f *config.File, base []butler.Task, w wiring) ([]butler.Task, 
 	}
 
 	// The media library.
-	c = bindLibrary(c, f, w.Index)
+	c = bindLibrary(c, f, w.Index, filepath.Join(w.DataDir, "Media"))
 
 	// Tasks.
 	settings := map[string]butler.TaskName{}
@@ -280,10 +280,11 @@ func taskAction(t config.Task) butler.Action {
 	return nil
 }
 
-// bindLibrary binds the four library tasks of c to their actions on index
-// (a never-set [mediaIndexLink] when nil), with f's libraries and media
-// settings.
-func bindLibrary(c []butler.Task, f *config.File, index butler.MediaIndex) []butler.Task {
+// bindLibrary binds the library tasks of c to their actions on index (a
+// never-set [mediaIndexLink] when nil), with f's libraries and media
+// settings; the items' bundles are under bundles (<data-dir>/Media).
+// RefreshLocalMedia is bound when index keeps sidecars (both stores do).
+func bindLibrary(c []butler.Task, f *config.File, index butler.MediaIndex, bundles string) []butler.Task {
 	if index == nil {
 		index = &mediaIndexLink{}
 	}
@@ -303,5 +304,13 @@ func bindLibrary(c []butler.Task, f *config.File, index butler.MediaIndex) []but
 	c = butler.Bind(c, butler.TaskRefreshLibraries, &tasks.RefreshLibraries{Index: index, Libraries: libs})
 	c = butler.Bind(c, butler.TaskDeepMediaAnalysis, &tasks.DeepMediaAnalysis{Index: index, Prober: prober, Parallel: m.Workers()})
 	c = butler.Bind(c, butler.TaskUpgradeMediaAnalysis, &tasks.UpgradeMediaAnalysis{Index: index, Prober: prober, Parallel: m.Workers()})
-	return butler.Bind(c, butler.TaskGarbageCollectLibraryMedia, &tasks.GarbageCollectLibraryMedia{Index: index, Grace: grace})
+	c = butler.Bind(c, butler.TaskGarbageCollectLibraryMedia, &tasks.GarbageCollectLibraryMedia{Index: index, Grace: grace})
+	if si, ok := index.(butler.SidecarIndex); ok {
+		c = butler.Bind(c, butler.TaskRefreshLocalMedia, &tasks.RefreshLocalMedia{Index: si, Libraries: libs})
+	}
+	if abs, err := filepath.Abs(bundles); err == nil {
+		bundles = abs
+	}
+	c = butler.Bind(c, butler.TaskCleanOldBundles, &tasks.CleanOldBundles{Index: index, Root: bundles, Grace: grace})
+	return butler.Bind(c, butler.TaskGarbageCollectBlobs, &tasks.GarbageCollectBlobs{Root: bundles})
 }

@@ -314,8 +314,8 @@ func TestCatalogPostgres(t *testing.T) {
 	}
 }
 
-// TestCatalogLibraryDefaults checks the four library tasks without a
-// config file: bound, to actions on the wiring's index (a never-set link
+// TestCatalogLibraryDefaults checks the library tasks without a config
+// file: bound, to actions on the wiring's index (a never-set link
 // when it has none), with no library and the media defaults; the enable
 // defaults stay the catalog's (RefreshLibraries off, as on a Plex server).
 func TestCatalogLibraryDefaults(t *testing.T) {
@@ -364,6 +364,18 @@ func TestCatalogLibraryDefaults(t *testing.T) {
 	}
 	if gc.Grace != 7*24*time.Hour {
 		t.Errorf("GarbageCollectLibraryMedia grace = %v, want 7 days", gc.Grace)
+	}
+	local, ok := catalogTask(t, c, butler.TaskRefreshLocalMedia).Action.(*tasks.RefreshLocalMedia)
+	if !ok || local.Index != refresh.Index || len(local.Libraries) != 0 {
+		t.Errorf("RefreshLocalMedia action = %#v, want one on the shared index with no library", catalogTask(t, c, butler.TaskRefreshLocalMedia).Action)
+	}
+	bundlesRoot, _ := filepath.Abs(filepath.Join(testWiring().DataDir, "Media"))
+	bundles, ok := catalogTask(t, c, butler.TaskCleanOldBundles).Action.(*tasks.CleanOldBundles)
+	if !ok || bundles.Index != refresh.Index || bundles.Root != bundlesRoot || bundles.Grace != gc.Grace {
+		t.Errorf("CleanOldBundles action = %#v, want one on the shared index, under %s, with the library's grace", catalogTask(t, c, butler.TaskCleanOldBundles).Action, bundlesRoot)
+	}
+	if blobs, ok := catalogTask(t, c, butler.TaskGarbageCollectBlobs).Action.(*tasks.GarbageCollectBlobs); !ok || blobs.Root != bundlesRoot {
+		t.Errorf("GarbageCollectBlobs action = %#v, want one under %s", catalogTask(t, c, butler.TaskGarbageCollectBlobs).Action, bundlesRoot)
 	}
 	for _, want := range []struct {
 		name    butler.TaskName
