@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -598,4 +599,24 @@ func TestServeLibraryTasksWithoutLibraries(t *testing.T) {
 	startWait(t, env, "DeepMediaAnalysis", 0, "the media index is empty: no library scanned yet")
 	startWait(t, env, "UpgradeMediaAnalysis", 0, "no older analysis version to upgrade from")
 	startWait(t, env, "GarbageCollectLibraryMedia", 0, "removed 0 items gone for more than 7 days")
+	startWait(t, env, "RefreshLocalMedia", 0, "no library configured")
+	startWait(t, env, "CleanOldBundles", 0, "no bundles yet ("+filepath.Join(dataDir, "Media")+" does not exist)")
+	startWait(t, env, "GarbageCollectBlobs", 0, "no bundles yet ("+filepath.Join(dataDir, "Media")+" does not exist)")
+
+	// GET /butler lists what the server offers out of the box: every task
+	// with real work (the seed's own example, CleanOldBundles, among them).
+	resp, body := do(t, http.MethodGet, srv.url("/butler"), token)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /butler: %d %s", resp.StatusCode, body)
+	}
+	var listed []string
+	for _, m := range regexp.MustCompile(`<ButlerTask [^>]*name="([A-Za-z]+)"`).FindAllStringSubmatch(body, -1) {
+		listed = append(listed, m[1])
+	}
+	slices.Sort(listed)
+	want := []string{"BackupDatabase", "CleanOldBundles", "CleanOldCacheFiles", "DeepMediaAnalysis", "GarbageCollectBlobs",
+		"GarbageCollectLibraryMedia", "OptimizeDatabase", "RefreshLibraries", "RefreshLocalMedia", "UpgradeMediaAnalysis"}
+	if !slices.Equal(listed, want) {
+		t.Errorf("GET /butler out of the box lists %v; want %v", listed, want)
+	}
 }
