@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"regexp"
 	"strconv"
@@ -87,6 +88,44 @@ func (r *reporter) Output(text string) {
 	if !strings.HasSuffix(text, "\n") {
 		l.write([]byte("\n"))
 	}
+}
+
+// OutputStream returns a writer that adds an action's output to the run's
+// log as it comes (OutputStreamer): the first write puts the output's
+// heading, Close ends its last line.
+func (r *reporter) OutputStream() io.WriteCloser { return &outputStream{log: r.lr.log} }
+
+// outputStream is the writer of OutputStream.
+type outputStream struct {
+	log     *runLog
+	started bool
+	last    byte
+}
+
+func (o *outputStream) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	o.log.mu.Lock()
+	defer o.log.mu.Unlock()
+	if !o.started {
+		o.started = true
+		o.log.write([]byte("---- output ----\n"))
+	}
+	o.log.write(p)
+	o.last = p[len(p)-1]
+	return len(p), nil
+}
+
+// Close ends the output's last line, if it has one that is not ended.
+func (o *outputStream) Close() error {
+	if o.started && o.last != '\n' {
+		o.log.mu.Lock()
+		o.log.write([]byte("\n"))
+		o.log.mu.Unlock()
+		o.last = '\n'
+	}
+	return nil
 }
 
 // omittedRE matches the marker tasks.Exec puts in a program's output where

@@ -2,6 +2,7 @@ package butler
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"time"
 
@@ -81,6 +82,16 @@ type Action interface {
 // and fail, as nothing would clean up after it.
 type ProcessReporter interface {
 	ProcessStarted(p ProcessGroup) error
+}
+
+// OutputStreamer is implemented by the Reporter of a run: an action whose
+// output comes while it runs (a program's) writes it to OutputStream as it
+// comes, so that the run's log shows it live, instead of calling Output at
+// its end; it closes the stream when the output has ended (Close ends the
+// last line). The log keeps its bounds (MaxRunLog): past them its middle
+// is dropped and counted.
+type OutputStreamer interface {
+	OutputStream() io.WriteCloser
 }
 
 // Graceful is implemented by actions that give their work time to end

@@ -170,6 +170,10 @@ func (e *Exec) Run(ctx context.Context, r butler.Reporter) error {
 	step := reportQuietStep(r, "running "+filepath.Base(e.Argv[0]))
 	defer step.stop()
 	s := &execStreams{out: out, r: r, step: step, log: log}
+	// Where the run's log takes output as it comes, it shows it live.
+	if st, ok := r.(butler.OutputStreamer); ok {
+		s.live = st.OutputStream()
+	}
 	readersDone := make(chan struct{})
 	go func() { defer close(readersDone); s.read(outR) }()
 	waited := make(chan error, 1)
@@ -211,7 +215,11 @@ func (e *Exec) Run(ctx context.Context, r butler.Reporter) error {
 	step.stop()
 
 	output := out.String()
-	r.Output(output)
+	if s.live != nil {
+		s.live.Close()
+	} else {
+		r.Output(output)
+	}
 	tail := lastLines(output, summaryLines)
 
 	if stopped {
@@ -439,6 +447,7 @@ func closeAll(files ...*os.File) {
 // as reports.
 type execStreams struct {
 	out    *headtail.Buffer
+	live   io.WriteCloser // the run's log, where it takes output as it comes
 	r      butler.Reporter
 	step   *quietStep
 	log    *slog.Logger
@@ -466,6 +475,9 @@ func (s *execStreams) read(f io.Reader) {
 				}
 			}
 			_, _ = s.out.Write(chunk)
+			if s.live != nil {
+				_, _ = s.live.Write(chunk)
+			}
 			if !midLine {
 				s.logLine(chunk)
 			}

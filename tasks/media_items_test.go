@@ -34,6 +34,12 @@ type itemServer struct {
 
 func newItemServer(t *testing.T, action butler.Action, itemWorkers int, opts ...func(*butler.Config)) *itemServer {
 	t.Helper()
+	return newServer(t, butler.TaskDeepMediaAnalysis, action, itemWorkers, opts...)
+}
+
+// newServer is newItemServer for a task of any name.
+func newServer(t *testing.T, name butler.TaskName, action butler.Action, itemWorkers int, opts ...func(*butler.Config)) *itemServer {
+	t.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "butler.db"))
 	if err != nil {
@@ -44,8 +50,8 @@ func newItemServer(t *testing.T, action butler.Action, itemWorkers int, opts ...
 	if err != nil {
 		t.Fatal(err)
 	}
-	catalog := []butler.Task{{Name: butler.TaskDeepMediaAnalysis, Title: "Deep media analysis", Interval: 1, EnabledDefault: true,
-		Setting: "ButlerTaskDeepMediaAnalysis", SettingLabel: "Deep media analysis", TimeLimit: time.Hour, Action: action}}
+	catalog := []butler.Task{{Name: name, Title: string(name), Interval: 1, EnabledDefault: true,
+		Setting: butler.EnableSetting(name), SettingLabel: string(name), TimeLimit: time.Hour, Action: action}}
 	cfg := butler.Config{Catalog: catalog, Store: db, Queue: eng, HostZone: "UTC",
 		DataDir: t.TempDir(), HealthProbeEvery: -1, StopWait: 10 * time.Second}
 	for _, o := range opts {
@@ -419,5 +425,46 @@ func TestDeepMediaAnalysis_PausesWhileSomeoneIsWatching(t *testing.T) {
 	}
 	if n := probed(); n != 3 {
 		t.Errorf("%d files analysed; want 3", n)
+	}
+}
+
+// TestExec_OutputInTheRunsLogAsItComes: a command's output is in its
+// run's log while it runs (the dashboard's run page follows it), and once
+// only when it has ended.
+func TestExec_OutputInTheRunsLogAsItComes(t *testing.T) {
+	dir := t.TempDir()
+	release := filepath.Join(dir, "release")
+	script := filepath.Join(dir, "two-lines.sh")
+	os.WriteFile(script, []byte("#!/bin/sh\necho first line\nwhile [ ! -e "+release+" ]; do sleep 0.01; done\nprintf 'second line'\n"), 0o755)
+	s := newServer(t, "TwoLines", &tasks.Exec{Argv: []string{script}}, 1)
+	res, err := s.m.StartTask(t.Context(), "TwoLines", true)
+	if err != nil || res.Outcome != butler.StartStarted {
+		t.Fatalf("start: %+v %v", res, err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		text, err := s.m.RunLog(t.Context(), res.Run.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(text, "---- output ----\nfirst line\n") {
+			if strings.Contains(text, "second") {
+				t.Fatalf("log while waiting: %q", text)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the first line is not in the running run's log after 30 s: %q", text)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	os.WriteFile(release, nil, 0o644)
+	run := s.waitEnded(t, res.Run.ID)
+	text, err := s.m.RunLog(t.Context(), run.ID)
+	if err != nil || run.Outcome != butler.OutcomeSucceeded {
+		t.Fatalf("run %s, log %v", run.Outcome, err)
+	}
+	if strings.Count(text, "---- output ----") != 1 || !strings.Contains(text, "---- output ----\nfirst line\nsecond line\n") {
+		t.Errorf("log of the ended run: %q; want the output once, its last line ended", text)
 	}
 }
