@@ -75,7 +75,12 @@ func (a *GarbageCollectLibraryMedia) Run(ctx context.Context, r butler.Reporter)
 		r.Progress(-1, fmt.Sprintf("removed %s", plural(removed, "item", "items")))
 	}
 	r.Logger().Info("library media garbage collected", "removed", removed, "gone_before", before)
-	r.Summary(fmt.Sprintf("removed %s gone for more than %s", plural(removed, "item", "items"), formatGrace(grace)))
+	if grace < time.Second {
+		// grace_days: 0 (the action's zero Grace is its default).
+		r.Summary(fmt.Sprintf("removed %s gone (no grace period)", plural(removed, "item", "items")))
+	} else {
+		r.Summary(fmt.Sprintf("removed %s gone for more than %s", plural(removed, "item", "items"), formatGrace(grace)))
+	}
 	return nil
 }
 

@@ -560,7 +560,7 @@ media:
 		t.Fatal(err)
 	}
 	startWait(t, env, "RefreshLibraries", 0, "Movies: 2 files: 0 added, 0 changed, 0 back, 1 gone, 2 unchanged")
-	startWait(t, env, "GarbageCollectLibraryMedia", 0, "removed 1 item gone for more than")
+	startWait(t, env, "GarbageCollectLibraryMedia", 0, "removed 1 item gone (no grace period)")
 	if code := srv.stop(t); code != 0 {
 		t.Fatalf("serve exited %d; stderr:\n%s", code, srv.stderr)
 	}
