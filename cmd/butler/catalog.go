@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -41,6 +42,9 @@ type wiring struct {
 	NotifyUpdate func(tasks.Release)
 	// Client, when set, is the HTTP client of CheckForUpdates.
 	Client *http.Client
+	// Logger, when set, is the media analysis's logger for its warnings
+	// about the programs it runs (nice or ionice missing).
+	Logger *slog.Logger
 	// Index is the media index of the library tasks (serve's
 	// [mediaIndexLink], which forwards to the store once it is open); nil
 	// means a link that is never set, whose calls fail clearly.
@@ -182,7 +186,7 @@ func buildCatalog(f *config.File, base []butler.Task, w wiring) ([]butler.Task, 
 	}
 
 	// The media library.
-	c = bindLibrary(c, f, w.Index, filepath.Join(w.DataDir, "Media"))
+	c = bindLibrary(c, f, w.Index, filepath.Join(w.DataDir, "Media"), w.Logger)
 
 	// Tasks.
 	settings := map[string]butler.TaskName{}
@@ -284,7 +288,7 @@ func taskAction(t config.Task) butler.Action {
 // never-set [mediaIndexLink] when nil), with f's libraries and media
 // settings; the items' bundles are under bundles (<data-dir>/Media).
 // RefreshLocalMedia is bound when index keeps sidecars (both stores do).
-func bindLibrary(c []butler.Task, f *config.File, index butler.MediaIndex, bundles string) []butler.Task {
+func bindLibrary(c []butler.Task, f *config.File, index butler.MediaIndex, bundles string, logger *slog.Logger) []butler.Task {
 	if index == nil {
 		index = &mediaIndexLink{}
 	}
@@ -294,7 +298,7 @@ func bindLibrary(c []butler.Task, f *config.File, index butler.MediaIndex, bundl
 	if nice == 0 {
 		nice = -1 // Butler's own priority; mediaprobe reads 0 as its default
 	}
-	prober := &mediaprobe.Prober{FFprobe: m.FFprobeProgram(), Nice: nice, IOClass: m.IO(), Timeout: m.ProbeTimeout()}
+	prober := &mediaprobe.Prober{FFprobe: m.FFprobeProgram(), Nice: nice, IOClass: m.IO(), Timeout: m.ProbeTimeout(), Logger: logger}
 	grace := m.Grace()
 	if grace == 0 {
 		// grace_days: 0 removes an item at the first run after it is gone;

@@ -333,7 +333,7 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	libIndex := &mediaIndexLink{} // the store's media index, once it is open
 	wiring := wiring{
 		DataDir: cfg.DataDir, Database: cfg.Database, BackupDir: link.backupDir, Version: version,
-		NotifyUpdate: link.announceUpdate, Index: libIndex,
+		NotifyUpdate: link.announceUpdate, Index: libIndex, Logger: logger,
 	}
 	if isPostgres(cfg.Database) {
 		wiring.OwnBackup = &tasks.PostgresBackup{URL: cfg.Database, Dir: link.backupDir, Keep: builtinKeep}
