@@ -318,3 +318,16 @@ end 200 {40} sigterm
 	rep := Check(Evidence{Lines: map[string][]Line{"T": mustParse(t, log)}, Runs: []Run{run(1, "T", "stopped", 0, 50)}})
 	expect(t, rep, "T: run 1 covered 2 probe executions (pids 100, 200); a run runs its program once")
 }
+
+// TestParseLog_LineBeingWritten: a reader may see part of a probe's append;
+// a last line without its line break is not yet written, not malformed.
+func TestParseLog_LineBeingWritten(t *testing.T) {
+	whole := "start 1 1 " + ns(1) + " leader quick\n"
+	lines, bad, err := ParseLog("x.log", strings.NewReader(whole+"end 1 17"))
+	if err != nil || len(bad) != 0 || len(lines) != 1 {
+		t.Fatalf("a log whose last line is being written: %d lines, malformed %q, %v; want the whole line alone", len(lines), bad, err)
+	}
+	if _, bad, _ := ParseLog("x.log", strings.NewReader(whole+"end 1\n")); len(bad) != 1 {
+		t.Errorf("a whole malformed last line: malformed %q; want it reported", bad)
+	}
+}

@@ -26,6 +26,7 @@ package faultprobe
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -90,9 +91,17 @@ func ReadLog(path string) (lines []Line, malformed []string, err error) {
 	return ParseLog(path, f)
 }
 
-// ParseLog parses a probe log; name is used in Source and in messages.
+// ParseLog parses a probe log; name is used in Source and in messages. A
+// last line without its line break is a write still in progress (a probe
+// writes each line with one append; a reader may see part of it), and is
+// left out.
 func ParseLog(name string, r io.Reader) (lines []Line, malformed []string, err error) {
-	sc := bufio.NewScanner(r)
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	data = data[:bytes.LastIndexByte(data, '\n')+1]
+	sc := bufio.NewScanner(bytes.NewReader(data))
 	n := 0
 	for sc.Scan() {
 		n++
