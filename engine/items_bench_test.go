@@ -11,8 +11,8 @@ import (
 )
 
 // BenchmarkItemsAcrossServers measures how the item work of one run
-// spreads over the servers of a cluster on PostgreSQL: one run queues 240
-// items (a window of 32 at a time, as the media analysis keeps), each of
+// spreads over the servers of a cluster on PostgreSQL: one run queues 480
+// items (a window of 256 at a time, as the media analysis keeps), each of
 // which waits 10 ms (work that is not this machine's CPU: a probe reading
 // a network disk), worked by 2 item workers on each of 1 or 3 servers.
 // items/s is the figure; 3 servers against 1 is the speed-up (the ideal
@@ -20,7 +20,7 @@ import (
 //
 //	BUTLER_TEST_DATABASE_URL=postgres://... go test -run '^$' -bench ItemsAcrossServers ./engine
 func BenchmarkItemsAcrossServers(b *testing.B) {
-	const items, work, window = 240, 10 * time.Millisecond, 32
+	const items, work, window = 480, 10 * time.Millisecond, 256
 	for _, servers := range []int{1, 3} {
 		b.Run(fmt.Sprintf("servers=%d", servers), func(b *testing.B) {
 			db := openPostgres(b)

@@ -223,6 +223,13 @@ func itemQueueOf(r butler.Reporter) butler.ItemQueue {
 	return nil
 }
 
+// sharedWindow is how many items a run keeps queued at least: enough for
+// the item workers of several servers to stay busy while River records the
+// items they finish (BenchmarkItemsAcrossServers: 32 kept three servers at
+// 1.3 times one; 256 at 2.6), few enough that a stop cancels them in a
+// moment.
+const sharedWindow = 256
+
 // sharedStopWait bounds how long a stopped run waits for its item jobs to
 // end: a server that died holding one would keep it until River's rescue.
 const sharedStopWait = 15 * time.Second
@@ -232,7 +239,7 @@ const sharedStopWait = 15 * time.Second
 // Stopped (ctx done, or a fatal error), it takes its unfinished items out
 // of the queue and waits for those being worked to end.
 func (w *analysisWork) shared(ctx context.Context, log *slog.Logger, q butler.ItemQueue, versions []int) error {
-	window := max(32, 4*w.parallel)
+	window := max(sharedWindow, 8*w.parallel)
 	waitOne := func() error {
 		res, err := q.Wait(ctx)
 		for _, r := range res {
