@@ -302,7 +302,8 @@ func (h levelHandler) WithGroup(n string) slog.Handler {
 	return levelHandler{h.min, h.Handler.WithGroup(n)}
 }
 
-// RecoverSingleNode ends River jobs left running by a process that died. It
+// RecoverSingleNode ends River jobs left running by a process that died,
+// and the item jobs it left waiting. It
 // is for a single-node SQLite server at start, before Start: then no job can
 // really be running, and River (which has no heartbeat) would otherwise keep
 // them running until its rescuer's timeout.
@@ -315,8 +316,12 @@ func (e *Engine) RecoverSingleNode(ctx context.Context) (int, error) {
 	if e.db == nil {
 		return 0, errors.New("engine: RecoverSingleNode is for a single SQLite server; a cluster's leader ends a dead server's jobs")
 	}
+	// Item jobs still waiting belong to runs of the dead process too (every
+	// run it held ends interrupted at this start): left, they would hold
+	// their items against the next run (item jobs are unique by item).
 	res, err := e.db.ExecContext(ctx, `UPDATE river_job SET state = 'cancelled', finalized_at = datetime('now', 'subsec')
-		WHERE state = 'running'`)
+		WHERE state = 'running'
+		   OR (kind = 'butler_item' AND state IN ('available', 'pending', 'scheduled', 'retryable'))`)
 	if err != nil {
 		return 0, fmt.Errorf("engine: end orphaned jobs: %w", err)
 	}

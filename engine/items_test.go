@@ -358,3 +358,24 @@ func TestItems_PaceIsTheNewestRunsWallTimePerItem(t *testing.T) {
 		t.Errorf("ItemPace of a task with no item job = %v, %v; want nothing measured", ok, err)
 	}
 }
+
+// TestItems_RecoverSingleNodeFreesTheItemsOfTheDeadProcess: the item jobs
+// a killed process left waiting would hold their items against the next
+// run; at the next start they are ended, and the items can be queued.
+func TestItems_RecoverSingleNodeFreesTheItemsOfTheDeadProcess(t *testing.T) {
+	dead := openSQLiteItems(t, 1) // never started: its jobs wait
+	ctx := context.Background()
+	q := dead.ItemQueue(butler.Run{ID: 1, Task: "DeepMediaAnalysis"})
+	if _, err := q.Add(ctx, []int64{1, 2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := dead.RecoverSingleNode(ctx)
+	if err != nil || n != 3 {
+		t.Fatalf("RecoverSingleNode = %d, %v; want the 3 waiting item jobs ended", n, err)
+	}
+	next := dead.ItemQueue(butler.Run{ID: 2, Task: "DeepMediaAnalysis"})
+	skipped, err := next.Add(ctx, []int64{1, 2, 3})
+	if err != nil || len(skipped) != 0 || next.Pending() != 3 {
+		t.Fatalf("the next run's Add = %+v, %v, pending %d; want all 3 queued", skipped, err, next.Pending())
+	}
+}
