@@ -1,8 +1,10 @@
 // Package engine carries the Butler's queued runs on River: each queued run
 // is one River job of kind "butler_run" in the run's queue (maintenance or
-// manual), worked by the Manager's Execute. River gives the queue, the
-// workers, cancellation on any node, leader election and crash rescue; the
-// Butler's own tables keep the schedule and the history.
+// manual), worked by the Manager's Execute; the items of a run of an item
+// task are River jobs of kind "butler_item" in the queue "items", worked by
+// the Manager's ExecuteItem on any server (items.go). River gives the
+// queue, the workers, cancellation on any node, leader election and crash
+// rescue; the Butler's own tables keep the schedule and the history.
 package engine
 
 import (
