@@ -178,8 +178,23 @@ func (e *faultEnv) startSQLiteNode(t *testing.T, dir string) *proc {
 	return e.startNode(t, "--data-dir", dir)
 }
 
+// builtinsOff returns the settings that disable the tasks a server offers
+// out of the box: start-all then starts the fault tasks alone, whose slots
+// the storms are about (ten built-in runs queued ahead of them once left a
+// 5 s storm no time to start one).
+func builtinsOff() map[string]string {
+	settings := map[string]string{}
+	for _, name := range []butler.TaskName{butler.TaskBackupDatabase, butler.TaskOptimizeDatabase, butler.TaskCleanOldCacheFiles,
+		butler.TaskRefreshLibraries, butler.TaskRefreshLocalMedia, butler.TaskDeepMediaAnalysis, butler.TaskUpgradeMediaAnalysis,
+		butler.TaskGarbageCollectLibraryMedia, butler.TaskCleanOldBundles, butler.TaskGarbageCollectBlobs} {
+		settings[butler.EnableSetting(name)] = "false"
+	}
+	return settings
+}
+
 // startCluster starts n servers on a fresh PostgreSQL database (skipping
-// without one), with the window twelve hours away.
+// without one), with the window twelve hours away and the built-in tasks
+// off (builtinsOff).
 func (e *faultEnv) startCluster(t *testing.T, n int) []*proc {
 	t.Helper()
 	url := pgtest.Database(t)
@@ -192,17 +207,10 @@ func (e *faultEnv) startCluster(t *testing.T, n int) []*proc {
 		t.Fatal(err)
 	}
 	h := time.Now().UTC().Hour()
-	settings := map[string]string{butler.SettingTimeZone: "UTC",
-		butler.SettingStartHour: strconv.Itoa((h + 12) % 24), butler.SettingEndHour: strconv.Itoa((h + 13) % 24)}
-	// The tasks a server offers out of the box are disabled: start-all
-	// starts the fault tasks alone, whose slots the storm is about (ten
-	// built-in runs queued ahead of them left a 5 s storm no time to start
-	// one).
-	for _, name := range []butler.TaskName{butler.TaskBackupDatabase, butler.TaskOptimizeDatabase, butler.TaskCleanOldCacheFiles,
-		butler.TaskRefreshLibraries, butler.TaskRefreshLocalMedia, butler.TaskDeepMediaAnalysis, butler.TaskUpgradeMediaAnalysis,
-		butler.TaskGarbageCollectLibraryMedia, butler.TaskCleanOldBundles, butler.TaskGarbageCollectBlobs} {
-		settings[butler.EnableSetting(name)] = "false"
-	}
+	settings := builtinsOff()
+	settings[butler.SettingTimeZone] = "UTC"
+	settings[butler.SettingStartHour] = strconv.Itoa((h + 12) % 24)
+	settings[butler.SettingEndHour] = strconv.Itoa((h + 13) % 24)
 	if err := db.SaveSettings(ctx, settings); err != nil {
 		t.Fatal(err)
 	}
@@ -608,7 +616,16 @@ func TestFault_StormOneNode(t *testing.T) {
 	e := newFaultEnv(t,
 		faultTask{name: "FaultQuick", mode: "quick", dur: 300 * time.Millisecond, grace: time.Second},
 		faultTask{name: "FaultStubborn", mode: "stubborn", dur: 30 * time.Second, grace: time.Second})
-	p := e.startSQLiteNode(t, newDataDir(t))
+	dir := newDataDir(t)
+	db, err := sqlite.Open(context.Background(), filepath.Join(dir, "butler.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SaveSettings(context.Background(), builtinsOff()); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	p := e.startSQLiteNode(t, dir)
 	sent := e.storm(t, []*proc{p}, 50, envDuration(t, "BUTLER_FAULT_STORM", 5*time.Second))
 	runs := e.settle(t, p, 30*time.Second)
 	t.Logf("storm: %d requests", sent)
