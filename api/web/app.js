@@ -589,19 +589,7 @@ function poll() {
 }
 
 function listen() {
-  const es = new EventSource('/:/eventsource/notifications?filters=activity');
-  es.onopen = () => {
-    $('live').textContent = 'live';
-    if (offlineSince) refresh();
-  };
-  // The stream breaks first when the server goes away: read everything
-  // again at once, which finds out whether the server still answers.
-  es.onerror = () => {
-    $('live').textContent = offlineSince ? 'offline' : 'reconnecting…';
-    refresh();
-  };
-  es.addEventListener('activity', (ev) => {
-    const n = JSON.parse(ev.data).NotificationContainer;
+  listenActivities((n) => {
     let ended = false;
     for (const a of n.ActivityNotification || []) {
       if (a.event === 'ended') {

@@ -164,3 +164,21 @@ async function stopTask(name, path) {
   }
   refresh();
 }
+
+// listenActivities follows the activity events, calling onNotification
+// with each NotificationContainer. The page defines refresh() and
+// offlineSince (when the server stopped answering, or null): the stream
+// breaks first when the server goes away, so an error reads everything
+// again at once, which finds out whether the server still answers.
+function listenActivities(onNotification) {
+  const es = new EventSource('/:/eventsource/notifications?filters=activity');
+  es.onopen = () => {
+    $('live').textContent = 'live';
+    if (offlineSince) refresh();
+  };
+  es.onerror = () => {
+    $('live').textContent = offlineSince ? 'offline' : 'reconnecting…';
+    refresh();
+  };
+  es.addEventListener('activity', (ev) => onNotification(JSON.parse(ev.data).NotificationContainer));
+}

@@ -134,25 +134,11 @@ function refresh() {
   return refreshing;
 }
 
-function listen() {
-  const es = new EventSource('/:/eventsource/notifications?filters=activity');
-  es.onopen = () => {
-    $('live').textContent = 'live';
-    if (offlineSince) refresh();
-  };
-  es.onerror = () => {
-    $('live').textContent = offlineSince ? 'offline' : 'reconnecting…';
-    refresh();
-  };
-  es.addEventListener('activity', (ev) => {
-    const n = JSON.parse(ev.data).NotificationContainer;
-    if ((n.ActivityNotification || []).some((a) => a.Activity?.Context?.runID === runID)) refresh();
-  });
-}
-
 $('run-stop').onclick = () => stopTask(shown.task);
 // The zone first: the times are shown in it.
 readZone().catch(() => {}).finally(() => {
   refresh();
-  listen();
+  listenActivities((n) => {
+    if ((n.ActivityNotification || []).some((a) => a.Activity?.Context?.runID === runID)) refresh();
+  });
 });
