@@ -123,14 +123,16 @@ func (r *reporter) WaitIdle(ctx context.Context) error {
 		if lr.paused == "" {
 			before = lr.step
 		}
-		lr.paused = reason
 		percent := lr.percent
+		lr.mu.Unlock()
+		// Saved first, at once: the plan and the other servers read it
+		// there, and see it by the time the activity says paused.
+		r.save(percent, PausedStep+reason)
+		lr.mu.Lock()
+		lr.paused = reason
 		lr.mu.Unlock()
 		r.logger.Info("butler: run paused", slog.String("reason", reason))
 		r.Progress(percent, PausedStep+reason)
-		// Saved at once, not within the second: the plan and the other
-		// servers read it there.
-		r.save(percent, PausedStep+reason)
 	}, func() {
 		lr.mu.Lock()
 		lr.paused = ""
