@@ -79,9 +79,12 @@ func TestProcessDiskFull(t *testing.T) {
 	work := t.TempDir() // outside the small file system
 	release := filepath.Join(work, "release")
 	script := filepath.Join(work, "job.sh")
-	// The job waits for the test's signal, then prints 100 KB (the run's
-	// log keeps 64 KiB of it: its end is a large write) and succeeds.
+	// The job reports a step (which Butler reads only once the job's
+	// process group is recorded), waits for the test's signal, then prints
+	// 100 KB (the run's log keeps 64 KiB of it: its end is a large write)
+	// and succeeds.
 	if err := os.WriteFile(script, []byte(fmt.Sprintf(`#!/bin/sh
+echo "PROGRESS 1 waiting for the test"
 while [ ! -e %q ]; do sleep 0.02; done
 head -c 100000 /dev/zero | tr '\0' x
 echo
@@ -122,7 +125,12 @@ exit 0
 		}
 		return r
 	}
-	waitFor(t, 15*time.Second, "the run starts", func() bool { return run().State == "running" })
+	// "running" alone comes before the process group is recorded: a disk
+	// filled in between kills the job at its start (as it should).
+	waitFor(t, 15*time.Second, "the job runs, its process group recorded", func() bool {
+		r := run()
+		return r.State == "running" && r.Step == "waiting for the test"
+	})
 
 	ballast := filepath.Join(fsDir, "ballast")
 	fill(t, ballast)
