@@ -12,22 +12,17 @@
 package mediaprobe
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
-	"os/exec"
-	"runtime"
-	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/internal/mediatool"
 )
 
 // Version is the version of the analysis Probe makes, stored with each
@@ -50,13 +45,10 @@ const (
 
 // The I/O scheduling classes of Prober.IOClass (ionice(1)).
 const (
-	IOBestEffort = "best-effort" // the lowest priority of the best-effort class (the default)
-	IOIdle       = "idle"        // only when no other program uses the disk
-	IONone       = "none"        // Butler's own class: ionice is not used
+	IOBestEffort = mediatool.IOBestEffort // the lowest priority of the best-effort class (the default)
+	IOIdle       = mediatool.IOIdle       // only when no other program uses the disk
+	IONone       = mediatool.IONone       // Butler's own class: ionice is not used
 )
-
-// maxStderr is how much of ffprobe's error output is kept.
-const maxStderr = 4096
 
 // ErrTimeout is the cause of a *FileError when ffprobe ran out of time.
 var ErrTimeout = errors.New("ffprobe took longer than its time limit")
@@ -106,63 +98,32 @@ type Prober struct {
 	// slog.Default().
 	Logger *slog.Logger
 
-	once   sync.Once
-	prefix []string // nice and ionice, as found
-	err    error
+	once sync.Once
+	tool *mediatool.Tool
 }
 
 // Validate reports what is wrong with p's settings.
-func (p *Prober) Validate() error {
-	switch {
-	case p.Nice > 19:
-		return fmt.Errorf("ffprobe's niceness %d: give 0 to 19 (19 is the lowest priority), or a negative value for none", p.Nice)
-	case p.IOClass != "" && p.IOClass != IOBestEffort && p.IOClass != IOIdle && p.IOClass != IONone:
-		return fmt.Errorf("ffprobe's I/O class %q: give %q, %q or %q", p.IOClass, IOBestEffort, IOIdle, IONone)
-	}
-	return nil
+func (p *Prober) Validate() error { return p.ffprobe().Validate() }
+
+// ffprobe returns the tool that runs ffprobe, made from p's settings once.
+func (p *Prober) ffprobe() *mediatool.Tool {
+	p.once.Do(func() {
+		program := p.FFprobe
+		if program == "" {
+			program = "ffprobe"
+		}
+		p.tool = &mediatool.Tool{Program: program, Nice: p.Nice, IOClass: p.IOClass, Logger: p.logger()}
+	})
+	return p.tool
 }
 
-// setup finds ffprobe, nice and ionice, once.
-func (p *Prober) setup() error {
-	p.once.Do(func() {
-		if p.err = p.Validate(); p.err != nil {
-			return
-		}
-		log := p.logger()
-		ffprobe := p.FFprobe
-		if ffprobe == "" {
-			ffprobe = "ffprobe"
-		}
-		path, err := exec.LookPath(ffprobe)
-		if err != nil {
-			p.err = fmt.Errorf("ffprobe not found (%v): install FFmpeg (on Debian: apt-get install ffmpeg) or give the program's path", err)
-			return
-		}
-		nice := p.Nice
-		if nice == 0 {
-			nice = DefaultNice
-		}
-		if nice > 0 {
-			if n, err := exec.LookPath("nice"); err == nil {
-				p.prefix = append(p.prefix, n, "-n", strconv.Itoa(nice))
-			} else {
-				log.Warn("nice not found: ffprobe runs at Butler's own CPU priority", "err", err)
-			}
-		}
-		if p.IOClass != IONone {
-			args := []string{"-c", "2", "-n", "7"}
-			if p.IOClass == IOIdle {
-				args = []string{"-c", "3"}
-			}
-			if n, err := exec.LookPath("ionice"); err == nil {
-				p.prefix = append(append(p.prefix, n), args...)
-			} else {
-				log.Warn("ionice not found: ffprobe runs at Butler's own I/O priority", "err", err)
-			}
-		}
-		p.prefix = append(p.prefix, path)
-	})
-	return p.err
+// args are ffprobe's arguments for path. The file is named through the
+// file protocol, and no other protocol is allowed: a playlist in a
+// library cannot make ffprobe fetch a URL, and no path is taken for a
+// protocol ("http:..." or "concat:...").
+func args(path string) []string {
+	return []string{"-v", "error", "-protocol_whitelist", "file", "-print_format", "json",
+		"-show_format", "-show_streams", "-show_chapters", "-i", "file:" + path}
 }
 
 // Command returns the command line Probe runs for path: nice and ionice
@@ -170,15 +131,7 @@ func (p *Prober) setup() error {
 // -protocol_whitelist file -print_format json -show_format -show_streams
 // -show_chapters -i file:PATH).
 func (p *Prober) Command(path string) ([]string, error) {
-	if err := p.setup(); err != nil {
-		return nil, err
-	}
-	argv := append([]string(nil), p.prefix...)
-	// The file is named through the file protocol, and no other protocol
-	// is allowed: a playlist in a library cannot make ffprobe fetch a URL,
-	// and no path is taken for a protocol ("http:..." or "concat:...").
-	return append(argv, "-v", "error", "-protocol_whitelist", "file", "-print_format", "json",
-		"-show_format", "-show_streams", "-show_chapters", "-i", "file:"+path), nil
+	return p.ffprobe().Command(args(path)...)
 }
 
 // Probe analyses the file at path. It returns the analysis and the file
@@ -193,8 +146,7 @@ func (p *Prober) Probe(ctx context.Context, path string) (butler.MediaAnalysis, 
 	if err := ctx.Err(); err != nil {
 		return a, butler.MediaFile{}, err
 	}
-	argv, err := p.Command(path)
-	if err != nil {
+	if _, err := p.Command(path); err != nil {
 		return a, butler.MediaFile{}, err
 	}
 	fi, err := os.Stat(path)
@@ -214,47 +166,28 @@ func (p *Prober) Probe(ctx context.Context, path string) (butler.MediaAnalysis, 
 	if perGiB > 0 {
 		limit += time.Duration(float64(perGiB) * float64(fi.Size()) / (1 << 30))
 	}
-	runCtx, cancel := context.WithTimeoutCause(ctx, limit, ErrTimeout)
-	defer cancel()
-
-	stdout := &limitedBuffer{max: cmpOr(p.MaxReport, DefaultMaxReport)}
-	stderr := &limitedBuffer{max: maxStderr}
-	cmd := exec.CommandContext(runCtx, argv[0], argv[1:]...)
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	cmd.SysProcAttr = sysProcAttr()
-	cmd.Cancel = func() error {
-		// The whole group: nice and ionice exec ffprobe in place, but a
-		// wrapper given as FFprobe may start children.
-		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	}
-	cmd.WaitDelay = time.Second
-	// The parent-death signal follows the thread that started ffprobe:
-	// this goroutine keeps that thread until ffprobe is gone.
-	runtime.LockOSThread()
-	err = cmd.Run()
-	runtime.UnlockOSThread()
-
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		return a, file, fmt.Errorf("analysis of %s stopped: %w", path, ctxErr)
-	}
-	if errors.Is(context.Cause(runCtx), ErrTimeout) {
+	stdout := &mediatool.LimitedBuffer{Max: cmpOr(p.MaxReport, DefaultMaxReport)}
+	res, err := p.ffprobe().Run(ctx, limit, stdout, args(path)...)
+	var exitErr *mediatool.ExitError
+	switch {
+	case ctx.Err() != nil:
+		return a, file, fmt.Errorf("analysis of %s stopped: %w", path, ctx.Err())
+	case errors.Is(err, mediatool.ErrTimeout):
 		return a, file, &FileError{Path: path, Reason: fmt.Sprintf("ffprobe did not finish within %s", limit.Round(time.Millisecond)), Err: ErrTimeout}
-	}
-	var exitErr *exec.ExitError
-	if err != nil && !errors.As(err, &exitErr) {
-		return a, file, fmt.Errorf("run ffprobe on %s: %w", path, err)
-	}
-	problem := firstProblem(stderr.String())
-	if err != nil {
+	case errors.As(err, &exitErr):
+		problem := exitErr.Problem
 		if problem == "" {
 			problem = "no message"
 		}
-		return a, file, &FileError{Path: path, Reason: fmt.Sprintf("ffprobe cannot read it (%s): %s", exitErr.ProcessState, problem)}
+		return a, file, &FileError{Path: path, Reason: fmt.Sprintf("ffprobe cannot read it (%s): %s", exitErr.State, problem)}
+	case err != nil:
+		return a, file, fmt.Errorf("analyse %s: %w", path, err)
 	}
-	if stdout.overflow {
-		return a, file, &FileError{Path: path, Reason: fmt.Sprintf("ffprobe's report is longer than %d bytes", stdout.max)}
+	problem := res.Problem()
+	if stdout.Overflow {
+		return a, file, &FileError{Path: path, Reason: fmt.Sprintf("ffprobe's report is longer than %d bytes", stdout.Max)}
 	}
-	if damaged(problem) {
+	if mediatool.Damaged(problem) {
 		// ffprobe read the file's headers but found it cut short or
 		// damaged: its duration and streams cannot be trusted.
 		return a, file, &FileError{Path: path, Reason: "ffprobe found faults: " + problem}
@@ -275,20 +208,6 @@ func (p *Prober) Probe(ctx context.Context, path string) (butler.MediaAnalysis, 
 	return a, file, nil
 }
 
-// damaged reports whether ffprobe's error output says the file is cut
-// short or its structure damaged, as opposed to a decoder's complaints
-// about a packet.
-func damaged(problem string) bool {
-	lower := strings.ToLower(problem)
-	for _, sign := range []string{"ended prematurely", "partial file", "truncated", "end of file", "invalid data found",
-		"error reading header", "moov atom not found", "ebml header parsing failed", "element exceeds containing master element"} {
-		if strings.Contains(lower, sign) {
-			return true
-		}
-	}
-	return false
-}
-
 func (p *Prober) logger() *slog.Logger {
 	if p.Logger != nil {
 		return p.Logger
@@ -299,52 +218,9 @@ func (p *Prober) logger() *slog.Logger {
 // IsMissing reports whether err means the file is not there (any more).
 func IsMissing(err error) bool { return errors.Is(err, fs.ErrNotExist) }
 
-// firstProblem returns the meaningful lines of ffprobe's error output,
-// without the "[matroska,webm @ 0x...]" prefixes, joined by "; ", at most
-// 300 bytes.
-func firstProblem(stderr string) string {
-	var parts []string
-	for line := range strings.Lines(stderr) {
-		line = strings.TrimSpace(line)
-		if strings.HasPrefix(line, "[") {
-			if i := strings.Index(line, "] "); i > 0 {
-				line = line[i+2:]
-			}
-		}
-		if line == "" || strings.HasPrefix(line, "Truncating packet") {
-			continue
-		}
-		parts = append(parts, line)
-	}
-	s := strings.Join(parts, "; ")
-	if len(s) > 300 {
-		s = s[:300] + "..."
-	}
-	return s
-}
-
 func cmpOr[T int | time.Duration](v, def T) T {
 	if v <= 0 {
 		return def
 	}
 	return v
-}
-
-// limitedBuffer keeps the first max bytes written to it and notes the
-// rest, so that a runaway program cannot fill the memory.
-type limitedBuffer struct {
-	bytes.Buffer
-	max      int
-	overflow bool
-}
-
-func (b *limitedBuffer) Write(p []byte) (int, error) {
-	if room := b.max - b.Len(); room < len(p) {
-		b.overflow = true
-		if room > 0 {
-			b.Buffer.Write(p[:room])
-		}
-		return len(p), nil
-	}
-	return b.Buffer.Write(p)
 }

@@ -1,8 +1,8 @@
 //go:build !linux
 
-package mediaprobe
+package mediatool
 
 import "syscall"
 
-// sysProcAttr puts ffprobe in a process group of its own.
+// sysProcAttr puts the program in a process group of its own.
 func sysProcAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }

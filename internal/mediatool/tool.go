@@ -1,0 +1,279 @@
+// Package mediatool runs FFmpeg's programs (ffprobe, ffmpeg) as Butler's
+// media tasks need them: at a lower CPU and I/O priority through nice and
+// ionice, in a process group of their own with a parent-death signal on
+// Linux (if Butler dies, the kernel kills them), with a time limit, and
+// killed with their whole group when the caller's context is done. Their
+// error output is kept, bounded, and summed up in a line.
+package mediatool
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// DefaultNice is the niceness the programs run at (nice(1): 0 to 19).
+const DefaultNice = 10
+
+// The I/O scheduling classes of Tool.IOClass (ionice(1)).
+const (
+	IOBestEffort = "best-effort" // the lowest priority of the best-effort class (the default)
+	IOIdle       = "idle"        // only when no other program uses the disk
+	IONone       = "none"        // Butler's own class: ionice is not used
+)
+
+// MaxStderr is how much of a program's error output Run keeps.
+const MaxStderr = 4096
+
+// ErrTimeout is the cause of an error of Run when the program ran out of
+// time.
+var ErrTimeout = errors.New("the program took longer than its time limit")
+
+// Tool is one of FFmpeg's programs, run at a lower priority. Its zero
+// value is not usable: Program names the program. A Tool is safe for
+// concurrent use and must not be copied after its first use.
+type Tool struct {
+	// Program is the program: a path, or a name looked up in PATH
+	// ("ffprobe", "ffmpeg").
+	Program string
+	// Nice is the program's niceness: 0 means DefaultNice, a negative
+	// value runs it at Butler's own priority.
+	Nice int
+	// IOClass is IOBestEffort (""), IOIdle or IONone.
+	IOClass string
+	// Logger receives a warning when nice or ionice cannot be found
+	// (once); nil means slog.Default().
+	Logger *slog.Logger
+
+	once   sync.Once
+	prefix []string // nice and ionice as found, then the program's path
+	err    error
+}
+
+// Validate reports what is wrong with t's settings (not whether the
+// program can be found: Command does).
+func (t *Tool) Validate() error {
+	name := t.name()
+	switch {
+	case t.Program == "":
+		return errors.New("no program given")
+	case t.Nice > 19:
+		return fmt.Errorf("%s's niceness %d: give 0 to 19 (19 is the lowest priority), or a negative value for none", name, t.Nice)
+	case t.IOClass != "" && t.IOClass != IOBestEffort && t.IOClass != IOIdle && t.IOClass != IONone:
+		return fmt.Errorf("%s's I/O class %q: give %q, %q or %q", name, t.IOClass, IOBestEffort, IOIdle, IONone)
+	}
+	return nil
+}
+
+// name is the program's base name, for messages.
+func (t *Tool) name() string {
+	n := t.Program
+	if i := strings.LastIndexByte(n, '/'); i >= 0 {
+		n = n[i+1:]
+	}
+	if n == "" {
+		return "the program"
+	}
+	return n
+}
+
+// setup finds the program, nice and ionice, once.
+func (t *Tool) setup() error {
+	t.once.Do(func() {
+		if t.err = t.Validate(); t.err != nil {
+			return
+		}
+		log := t.Logger
+		if log == nil {
+			log = slog.Default()
+		}
+		path, err := exec.LookPath(t.Program)
+		if err != nil {
+			t.err = fmt.Errorf("%s not found (%v): install FFmpeg (on Debian: apt-get install ffmpeg) or give the program's path", t.name(), err)
+			return
+		}
+		nice := t.Nice
+		if nice == 0 {
+			nice = DefaultNice
+		}
+		if nice > 0 {
+			if n, err := exec.LookPath("nice"); err == nil {
+				t.prefix = append(t.prefix, n, "-n", strconv.Itoa(nice))
+			} else {
+				log.Warn("nice not found: the program runs at Butler's own CPU priority", "program", t.name(), "err", err)
+			}
+		}
+		if t.IOClass != IONone {
+			args := []string{"-c", "2", "-n", "7"}
+			if t.IOClass == IOIdle {
+				args = []string{"-c", "3"}
+			}
+			if n, err := exec.LookPath("ionice"); err == nil {
+				t.prefix = append(append(t.prefix, n), args...)
+			} else {
+				log.Warn("ionice not found: the program runs at Butler's own I/O priority", "program", t.name(), "err", err)
+			}
+		}
+		t.prefix = append(t.prefix, path)
+	})
+	return t.err
+}
+
+// Command returns the command line Run runs for args: nice and ionice as
+// configured, then the program's path and args.
+func (t *Tool) Command(args ...string) ([]string, error) {
+	if err := t.setup(); err != nil {
+		return nil, err
+	}
+	return append(append([]string(nil), t.prefix...), args...), nil
+}
+
+// ExitError is the error of Run when the program ran and failed.
+type ExitError struct {
+	// State is how the program ended ("exit status 1").
+	State string
+	// Problem is its error output summed up in a line (Problem); "" when
+	// it said nothing.
+	Problem string
+}
+
+// Error says how the program ended and why.
+func (e *ExitError) Error() string {
+	if e.Problem == "" {
+		return e.State + ", no message"
+	}
+	return e.State + ": " + e.Problem
+}
+
+// Result is what a program that ran said.
+type Result struct {
+	// Stderr is the start of its error output (MaxStderr bytes at most).
+	Stderr string
+}
+
+// Problem sums up the result's error output in a line (Problem).
+func (r Result) Problem() string { return Problem(r.Stderr) }
+
+// Run runs the program with args, its standard output written to stdout
+// (nil discards it), within limit (0 or less: no limit of its own). When
+// ctx is done, or the limit passes, the program is killed with its
+// process group before Run returns. Errors: ctx's error, wrapped, when
+// ctx ended it; one whose cause is ErrTimeout when the limit did; an
+// *ExitError when it ran and failed; anything else means it could not be
+// run at all.
+func (t *Tool) Run(ctx context.Context, limit time.Duration, stdout io.Writer, args ...string) (Result, error) {
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
+	}
+	argv, err := t.Command(args...)
+	if err != nil {
+		return Result{}, err
+	}
+	runCtx, cancel := ctx, context.CancelFunc(func() {})
+	if limit > 0 {
+		runCtx, cancel = context.WithTimeoutCause(ctx, limit, ErrTimeout)
+	}
+	defer cancel()
+
+	stderr := &LimitedBuffer{Max: MaxStderr}
+	cmd := exec.CommandContext(runCtx, argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	cmd.SysProcAttr = sysProcAttr()
+	cmd.Cancel = func() error {
+		// The whole group: nice and ionice exec the program in place, but
+		// a wrapper given as Program may start children.
+		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+	cmd.WaitDelay = time.Second
+	// The parent-death signal follows the thread that started the
+	// program: this goroutine keeps that thread until the program is gone.
+	runtime.LockOSThread()
+	err = cmd.Run()
+	runtime.UnlockOSThread()
+
+	res := Result{Stderr: stderr.String()}
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return res, fmt.Errorf("%s stopped: %w", t.name(), ctxErr)
+	}
+	if errors.Is(context.Cause(runCtx), ErrTimeout) {
+		return res, fmt.Errorf("%s did not finish within %s: %w", t.name(), limit.Round(time.Millisecond), ErrTimeout)
+	}
+	var exitErr *exec.ExitError
+	switch {
+	case errors.As(err, &exitErr):
+		return res, &ExitError{State: exitErr.ProcessState.String(), Problem: res.Problem()}
+	case err != nil:
+		return res, fmt.Errorf("run %s: %w", t.name(), err)
+	}
+	return res, nil
+}
+
+// Problem returns the meaningful lines of an FFmpeg program's error
+// output, without the "[matroska,webm @ 0x...]" prefixes, joined by "; ",
+// at most 300 bytes.
+func Problem(stderr string) string {
+	var parts []string
+	for line := range strings.Lines(stderr) {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "[") {
+			if i := strings.Index(line, "] "); i > 0 {
+				line = line[i+2:]
+			}
+		}
+		if line == "" || strings.HasPrefix(line, "Truncating packet") {
+			continue
+		}
+		parts = append(parts, line)
+	}
+	s := strings.Join(parts, "; ")
+	if len(s) > 300 {
+		s = s[:300] + "..."
+	}
+	return s
+}
+
+// Damaged reports whether a program's error output (Problem) says the
+// file is cut short or its structure damaged, as opposed to a decoder's
+// complaints about a packet.
+func Damaged(problem string) bool {
+	lower := strings.ToLower(problem)
+	for _, sign := range []string{"ended prematurely", "partial file", "truncated", "end of file", "invalid data found",
+		"error reading header", "moov atom not found", "ebml header parsing failed", "element exceeds containing master element"} {
+		if strings.Contains(lower, sign) {
+			return true
+		}
+	}
+	return false
+}
+
+// LimitedBuffer keeps the first Max bytes written to it and notes the
+// rest, so that a runaway program cannot fill the memory.
+type LimitedBuffer struct {
+	bytes.Buffer
+	// Max is how many bytes it keeps.
+	Max int
+	// Overflow is set once more than Max bytes were written.
+	Overflow bool
+}
+
+// Write keeps what fits and always succeeds.
+func (b *LimitedBuffer) Write(p []byte) (int, error) {
+	if room := b.Max - b.Len(); room < len(p) {
+		b.Overflow = true
+		if room > 0 {
+			b.Buffer.Write(p[:room])
+		}
+		return len(p), nil
+	}
+	return b.Buffer.Write(p)
+}

@@ -1,0 +1,146 @@
+package mediatool_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/plexbutler/butler/internal/mediatool"
+)
+
+// script writes an executable shell script and returns its path.
+func script(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "tool.sh")
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// alive reports whether process pid exists (and is not a zombie we could
+// still signal: kill 0 fails once it is reaped or gone).
+func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
+
+func TestRunOutputAndFailure(t *testing.T) {
+	tool := &mediatool.Tool{Program: script(t, `echo "out $1"; echo "[mov @ 0x1] moov atom not found" >&2; exit ${2:-0}`), Nice: -1, IOClass: mediatool.IONone}
+	var out strings.Builder
+	res, err := tool.Run(t.Context(), time.Minute, &out, "a")
+	if err != nil || out.String() != "out a\n" || res.Problem() != "moov atom not found" {
+		t.Fatalf("Run: out %q, problem %q, err %v", out.String(), res.Problem(), err)
+	}
+	_, err = tool.Run(t.Context(), time.Minute, nil, "a", "3")
+	var exit *mediatool.ExitError
+	if !errors.As(err, &exit) || exit.State != "exit status 3" || exit.Problem != "moov atom not found" {
+		t.Fatalf("failing run: %v, want an *ExitError with status 3 and the problem", err)
+	}
+	if !mediatool.Damaged(exit.Problem) {
+		t.Errorf("Damaged(%q) = false", exit.Problem)
+	}
+}
+
+// TestRunKillsGroup: a stopped context and a passed limit each kill the
+// program and the child it started, before Run returns.
+func TestRunKillsGroup(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		limit time.Duration
+	}{{"context", 0}, {"limit", 300 * time.Millisecond}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			pids := filepath.Join(dir, "pids")
+			// The program starts a child that would outlive it, records
+			// both pids, and waits.
+			tool := &mediatool.Tool{Program: script(t, `sleep 600 & echo $$ $! > `+pids+`.tmp; mv `+pids+`.tmp `+pids+`; wait`), Nice: -1, IOClass: mediatool.IONone}
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() {
+				_, err := tool.Run(ctx, tc.limit, nil)
+				done <- err
+			}()
+			var data []byte
+			for {
+				var err error
+				if data, err = os.ReadFile(pids); err == nil {
+					break
+				}
+				select {
+				case err := <-done:
+					t.Fatalf("Run returned before the program recorded itself: %v", err)
+				case <-time.After(5 * time.Millisecond):
+				}
+			}
+			if tc.limit == 0 {
+				cancel()
+			}
+			err := <-done
+			switch {
+			case tc.limit == 0 && !errors.Is(err, context.Canceled):
+				t.Fatalf("Run after cancel: %v, want context.Canceled", err)
+			case tc.limit > 0 && !errors.Is(err, mediatool.ErrTimeout):
+				t.Fatalf("Run past its limit: %v, want ErrTimeout", err)
+			}
+			for _, f := range strings.Fields(string(data)) {
+				pid, _ := strconv.Atoi(f)
+				// The child is reparented and reaped by init; give it a moment
+				// to be reaped after SIGKILL (a zombie still answers kill 0).
+				deadline := time.Now().Add(5 * time.Second)
+				for alive(pid) && !zombie(pid) {
+					if time.Now().After(deadline) {
+						t.Fatalf("process %d still alive after Run returned", pid)
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+			}
+		})
+	}
+}
+
+// zombie reports whether pid is a zombie (killed, not yet reaped).
+func zombie(pid int) bool {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true // gone
+	}
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	return i > 0 && len(s) > i+2 && s[i+2] == 'Z'
+}
+
+func TestValidateAndMissing(t *testing.T) {
+	for _, tc := range []struct {
+		tool *mediatool.Tool
+		want string
+	}{
+		{&mediatool.Tool{}, "no program"},
+		{&mediatool.Tool{Program: "ffmpeg", Nice: 20}, "niceness 20"},
+		{&mediatool.Tool{Program: "ffmpeg", IOClass: "fast"}, `I/O class "fast"`},
+	} {
+		if err := tc.tool.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Validate(%s, nice %d, io %q) = %v, want %q", tc.tool.Program, tc.tool.Nice, tc.tool.IOClass, err, tc.want)
+		}
+	}
+	tool := &mediatool.Tool{Program: "/nonexistent/ffmpeg"}
+	if _, err := tool.Run(t.Context(), 0, nil); err == nil || !strings.Contains(err.Error(), "install FFmpeg") {
+		t.Errorf("Run of a missing program: %v, want how to install it", err)
+	}
+}
+
+func TestLimitedBuffer(t *testing.T) {
+	b := &mediatool.LimitedBuffer{Max: 4}
+	for _, s := range []string{"ab", "cde", "f"} {
+		if n, err := b.Write([]byte(s)); n != len(s) || err != nil {
+			t.Fatalf("Write(%q) = %d, %v", s, n, err)
+		}
+	}
+	if b.String() != "abcd" || !b.Overflow {
+		t.Fatalf("kept %q, overflow %v; want \"abcd\", true", b.String(), b.Overflow)
+	}
+}
