@@ -51,6 +51,11 @@ var mediaSuite = []testCase[butler.MediaIndex]{
 	{"SidecarsReplace", sidecarCase(testSidecarsReplace)},
 	{"SidecarsOfDeletedItems", sidecarCase(testSidecarsOfDeletedItems)},
 	{"SidecarsInvalid", sidecarCase(testSidecarsInvalid)},
+	// The outputs, of an index that records them (butler.OutputIndex).
+	{"OutputsToDo", outputCase(testOutputsToDo)},
+	{"OutputsOfChangedFile", outputCase(testOutputsOfChangedFile)},
+	{"OutputsFailures", outputCase(testOutputsFailures)},
+	{"OutputsInvalid", outputCase(testOutputsInvalid)},
 }
 
 // mediaBase is when the suite's scans happen.

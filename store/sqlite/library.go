@@ -7,4 +7,5 @@ import "github.com/plexbutler/butler"
 var (
 	_ butler.MediaIndex   = (*DB)(nil)
 	_ butler.SidecarIndex = (*DB)(nil)
+	_ butler.OutputIndex  = (*DB)(nil)
 )

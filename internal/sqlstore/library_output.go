@@ -1,0 +1,196 @@
+package sqlstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/plexbutler/butler"
+)
+
+var _ butler.OutputIndex = (*Store)(nil)
+
+// The outputs' statements (migration 008 on SQLite, 007 on PostgreSQL).
+// The items an output task has to do are read from the partial index
+// butler_media_item_analysed (the present, analysed items in id order),
+// each with a look at its output through the primary key (item_id, kind).
+// Saves and failures are one statement each that writes only while the
+// item's file is the one the output was made for.
+const (
+	sqlForOutput = `SELECT ` + mediaItemColumns + ` FROM butler_media_item i%s
+		WHERE i.state = 'present' AND i.analysis_version > 0 AND i.id > ? AND i.kind IN (%s)
+		AND NOT EXISTS (SELECT 1 FROM butler_media_output o WHERE o.item_id = i.id AND o.kind = ?
+			AND o.size = i.size AND o.mtime = i.mtime AND (o.version >= ? OR o.retry_at > ?))
+		ORDER BY i.id LIMIT ?`
+	sqlCountForOutput = `SELECT COUNT(*) FROM butler_media_item i%s
+		WHERE i.state = 'present' AND i.analysis_version > 0 AND i.id > ? AND i.kind IN (%s)
+		AND NOT EXISTS (SELECT 1 FROM butler_media_output o WHERE o.item_id = i.id AND o.kind = ?
+			AND o.size = i.size AND o.mtime = i.mtime AND (o.version >= ? OR o.retry_at > ?))`
+	sqlSaveOutput = `INSERT INTO butler_media_output (item_id, kind, version, made_at, size, mtime, files, data, failures, error, retry_at)
+		SELECT id, ?, ?, ?, size, mtime, ?, ?, 0, '', 0 FROM butler_media_item
+		WHERE id = ? AND state = 'present' AND size = ? AND mtime = ?
+		ON CONFLICT (item_id, kind) DO UPDATE SET version = excluded.version, made_at = excluded.made_at,
+			size = excluded.size, mtime = excluded.mtime, files = excluded.files, data = excluded.data,
+			failures = 0, error = '', retry_at = 0`
+	// A failure for the file the recorded output was made for counts one
+	// more; for another file it starts afresh, the output dropped.
+	sqlOutputFailure = `INSERT INTO butler_media_output (item_id, kind, size, mtime, failures, error, retry_at)
+		SELECT id, ?, size, mtime, 1, ?, ? FROM butler_media_item
+		WHERE id = ? AND state = 'present' AND size = ? AND mtime = ?
+		ON CONFLICT (item_id, kind) DO UPDATE SET
+			failures = CASE WHEN ` + sameOutputFile + ` THEN butler_media_output.failures + 1 ELSE 1 END,
+			version  = CASE WHEN ` + sameOutputFile + ` THEN butler_media_output.version ELSE 0 END,
+			made_at  = CASE WHEN ` + sameOutputFile + ` THEN butler_media_output.made_at ELSE 0 END,
+			files    = CASE WHEN ` + sameOutputFile + ` THEN butler_media_output.files ELSE '[]' END,
+			data     = CASE WHEN ` + sameOutputFile + ` THEN butler_media_output.data ELSE '' END,
+			size = excluded.size, mtime = excluded.mtime, error = excluded.error, retry_at = excluded.retry_at`
+	sameOutputFile = `butler_media_output.size = excluded.size AND butler_media_output.mtime = excluded.mtime`
+	sqlMediaOutputs = `SELECT item_id, kind, version, made_at, size, mtime, files, data, failures, error, retry_at
+		FROM butler_media_output WHERE item_id = ?`
+)
+
+// forOutputSQL returns the statement q (sqlForOutput or
+// sqlCountForOutput) for n media kinds. On SQLite it names the index to
+// read: with statistics SQLite would otherwise read the table by its
+// primary key and filter.
+func (d *Store) forOutputSQL(q string, n int) string {
+	hint := ""
+	if !d.Dialect.Dollar {
+		hint = " INDEXED BY butler_media_item_analysed"
+	}
+	return fmt.Sprintf(q, hint, strings.TrimSuffix(strings.Repeat("?, ", n), ", "))
+}
+
+// forOutputArgs are the arguments of sqlForOutput and sqlCountForOutput
+// for f, up to the limit.
+func forOutputArgs(f butler.OutputFilter) []any {
+	now := nanos(f.Now)
+	if now == 0 {
+		now = time.Now().UnixNano()
+	}
+	args := []any{f.AfterID}
+	for _, k := range f.MediaKinds {
+		args = append(args, string(k))
+	}
+	return append(args, string(f.Kind), f.Version, now)
+}
+
+// MediaItemsForOutput returns a page of the items f selects, in id order.
+func (d *Store) MediaItemsForOutput(ctx context.Context, f butler.OutputFilter) ([]butler.MediaItem, error) {
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	return d.mediaItems(ctx, d.forOutputSQL(sqlForOutput, len(f.MediaKinds)), append(forOutputArgs(f), pageSize(f.Limit))...)
+}
+
+// CountItemsForOutput counts the items f selects.
+func (d *Store) CountItemsForOutput(ctx context.Context, f butler.OutputFilter) (int, error) {
+	if err := f.Validate(); err != nil {
+		return 0, err
+	}
+	f.AfterID = 0
+	var n int
+	err := d.queryRow(ctx, d.forOutputSQL(sqlCountForOutput, len(f.MediaKinds)), forOutputArgs(f)...).Scan(&n)
+	return n, d.wrap(err)
+}
+
+// SaveMediaOutput records an output made for an unchanged file.
+func (d *Store) SaveMediaOutput(ctx context.Context, file butler.MediaFile, o butler.MediaOutput) (bool, error) {
+	switch {
+	case !o.Kind.Valid():
+		return false, butler.Errorf(butler.EINVALID, "output of item %d: %q is not one of %v", o.Item, o.Kind, butler.OutputKinds())
+	case o.Version <= 0:
+		return false, butler.Errorf(butler.EINVALID, "output %s of item %d: version %d is not a positive number", o.Kind, o.Item, o.Version)
+	case len(o.Data) > 0 && !json.Valid(o.Data):
+		return false, butler.Errorf(butler.EINVALID, "output %s of item %d: its data is not JSON", o.Kind, o.Item)
+	}
+	files := o.Files
+	if files == nil {
+		files = []string{}
+	}
+	filesJSON, err := json.Marshal(files)
+	if err != nil {
+		return false, err
+	}
+	madeAt := nanos(o.MadeAt)
+	if madeAt == 0 {
+		madeAt = time.Now().UnixNano()
+	}
+	res, err := d.exec(ctx, sqlSaveOutput, string(o.Kind), o.Version, madeAt, string(filesJSON), string(o.Data),
+		o.Item, file.Size, file.ModTime.UnixNano())
+	if err != nil {
+		return false, fmt.Errorf("record output %s of media item %d: %w", o.Kind, o.Item, err)
+	}
+	n, err := res.RowsAffected()
+	return n > 0, d.wrap(err)
+}
+
+// RecordMediaOutputFailure counts a failed attempt for an unchanged file.
+func (d *Store) RecordMediaOutputFailure(ctx context.Context, id int64, file butler.MediaFile, kind butler.OutputKind, reason string, retryAt time.Time) (bool, error) {
+	if !kind.Valid() {
+		return false, butler.Errorf(butler.EINVALID, "output failure of item %d: %q is not one of %v", id, kind, butler.OutputKinds())
+	}
+	res, err := d.exec(ctx, sqlOutputFailure, string(kind), reason, nanos(retryAt), id, file.Size, file.ModTime.UnixNano())
+	if err != nil {
+		return false, fmt.Errorf("record a failure of output %s of media item %d: %w", kind, id, err)
+	}
+	n, err := res.RowsAffected()
+	return n > 0, d.wrap(err)
+}
+
+// MediaOutputs returns an item's recorded outputs in kind order.
+func (d *Store) MediaOutputs(ctx context.Context, id int64) ([]butler.MediaOutput, error) {
+	rows, err := d.query(ctx, sqlMediaOutputs, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []butler.MediaOutput
+	for rows.Next() {
+		var o butler.MediaOutput
+		var kind, files, data string
+		var made, mtime, retry int64
+		if err := rows.Scan(&o.Item, &kind, &o.Version, &made, &o.Size, &mtime, &files, &data, &o.Failures, &o.Error, &retry); err != nil {
+			return nil, d.wrap(err)
+		}
+		o.Kind, o.MadeAt, o.ModTime, o.RetryAt = butler.OutputKind(kind), fromNanos(made), time.Unix(0, mtime), fromNanos(retry)
+		if err := json.Unmarshal([]byte(files), &o.Files); err != nil {
+			return nil, fmt.Errorf("output %s of media item %d: its files are not a JSON list: %w", kind, id, err)
+		}
+		if data != "" {
+			o.Data = json.RawMessage(data)
+		}
+		out = append(out, o)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, d.wrap(err)
+	}
+	order := butler.OutputKinds()
+	slices.SortFunc(out, func(a, b butler.MediaOutput) int {
+		return slices.Index(order, a.Kind) - slices.Index(order, b.Kind)
+	})
+	return out, nil
+}
+
+// OutputQueries returns the outputs' statements as this store sends them
+// to its database, with the arguments of a typical call made at now for
+// video items. A store's test EXPLAINs them on a large index: the items
+// must come from butler_media_item_analysed, the outputs through their
+// primary key.
+func (d *Store) OutputQueries(now time.Time) []HotQuery {
+	f := butler.OutputFilter{Kind: butler.OutputIndexFiles, Version: 1, MediaKinds: []butler.MediaKind{"video"}, Now: now, AfterID: 2}
+	n := nanos(now)
+	qs := []HotQuery{
+		{"MediaItemsForOutput", d.forOutputSQL(sqlForOutput, 1), append(forOutputArgs(f), 1000)},
+		{"SaveMediaOutput", sqlSaveOutput, []any{"index-files", 1, n, "[]", "", int64(1), int64(1), n}},
+		{"RecordMediaOutputFailure", sqlOutputFailure, []any{"index-files", "bad", n, int64(1), int64(1), n}},
+		{"MediaOutputs", sqlMediaOutputs, []any{int64(1)}},
+	}
+	for i := range qs {
+		qs[i].SQL = d.bind(qs[i].SQL)
+	}
+	return qs
+}
