@@ -47,7 +47,7 @@ const (
 			files    = CASE WHEN ` + sameOutputFile + ` THEN butler_media_output.files ELSE '[]' END,
 			data     = CASE WHEN ` + sameOutputFile + ` THEN butler_media_output.data ELSE '' END,
 			size = excluded.size, mtime = excluded.mtime, error = excluded.error, retry_at = excluded.retry_at`
-	sameOutputFile = `butler_media_output.size = excluded.size AND butler_media_output.mtime = excluded.mtime`
+	sameOutputFile  = `butler_media_output.size = excluded.size AND butler_media_output.mtime = excluded.mtime`
 	sqlMediaOutputs = `SELECT item_id, kind, version, made_at, size, mtime, files, data, failures, error, retry_at
 		FROM butler_media_output WHERE item_id = ?`
 )
