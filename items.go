@@ -54,6 +54,9 @@ type ItemResult struct {
 	// Outcome is how its work ended; Reason says why, for all but done.
 	Outcome ItemOutcome `json:"outcome"`
 	Reason  string      `json:"reason,omitempty"`
+	// Held is set on a skipped item that another run's job held when this
+	// run queued it: the run may queue it again once that job is done.
+	Held bool `json:"held,omitempty"`
 	// Node is the server that worked it, and Elapsed how long its work
 	// took there; both empty when no worker took it.
 	Node    string        `json:"node,omitempty"`

@@ -130,7 +130,7 @@ func (q *itemQueue) Add(ctx context.Context, items []int64) ([]butler.ItemResult
 			continue // the same item twice in this run: it is pending once
 		}
 		if x.UniqueSkippedAsDuplicate && a.RunID != q.run.ID {
-			skipped = append(skipped, butler.ItemResult{Item: a.Item, Outcome: butler.ItemSkipped,
+			skipped = append(skipped, butler.ItemResult{Item: a.Item, Outcome: butler.ItemSkipped, Held: true,
 				Reason: fmt.Sprintf("run %d of %s holds it", a.RunID, a.Task)})
 			continue
 		}

@@ -179,7 +179,7 @@ func TestItems_AnItemHeldByAnotherRunIsSkipped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(skipped) != 1 || skipped[0].Item != 7 || skipped[0].Outcome != butler.ItemSkipped || !strings.Contains(skipped[0].Reason, "run 1") {
+	if len(skipped) != 1 || skipped[0].Item != 7 || skipped[0].Outcome != butler.ItemSkipped || !skipped[0].Held || !strings.Contains(skipped[0].Reason, "run 1") {
 		t.Fatalf("second run's Add(7, 8) skipped %+v; want item 7 skipped, held by run 1", skipped)
 	}
 	if second.Pending() != 1 {

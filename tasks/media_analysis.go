@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"sync"
 	"time"
 
 	butler "github.com/plexbutler/butler"
@@ -125,24 +124,14 @@ func olderVersions() []int {
 	return versions
 }
 
-// analysisWork is one run of DeepMediaAnalysis or UpgradeMediaAnalysis.
+// analysisWork is one run of DeepMediaAnalysis or UpgradeMediaAnalysis
+// (or one item job of either).
 type analysisWork struct {
 	index    butler.MediaIndex
 	prober   *mediaprobe.Prober
 	parallel int
 	now      func() time.Time
 	what     string // "analysed", "upgraded"
-
-	total     int // items to do, when known
-	reporter  butler.Reporter
-	cancelAll context.CancelFunc
-	fatalOnce sync.Once
-
-	mu                    sync.Mutex
-	done, failed, skipped int
-	firstFailure          error
-	lastReport            time.Time
-	fatal                 error
 }
 
 func (w *analysisWork) run(ctx context.Context, r butler.Reporter, versions []int) error {
@@ -152,164 +141,35 @@ func (w *analysisWork) run(ctx context.Context, r butler.Reporter, versions []in
 	if w.index == nil {
 		return errors.New("media analysis: no media index")
 	}
-	w.reporter = r
 	log := r.Logger()
 	if len(versions) == 0 {
 		r.Summary("no older analysis version to upgrade from")
 		return nil
 	}
+	run := &itemRun{reporter: r, log: log, parallel: w.parallel, what: w.what,
+		pages: func(ctx context.Context, send func(butler.MediaItem) error) error { return w.pages(ctx, versions, send) },
+		one:   w.item,
+	}
 	if counts, err := w.index.LibraryCounts(ctx); err == nil && len(versions) == 1 && versions[0] == 0 {
 		for _, c := range counts {
-			w.total += c.Present - c.Analysed
+			run.total += c.Present - c.Analysed
 		}
 		if len(counts) == 0 {
 			r.Summary("the media index is empty: no library scanned yet")
 			return nil
 		}
 	}
-
-	workCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	w.cancelAll = cancel
-	var feedErr error
-	if q := itemQueueOf(r); q != nil {
-		feedErr = w.shared(workCtx, log, q, versions)
-	} else {
-		items := make(chan butler.MediaItem)
-		var workers sync.WaitGroup
-		for range w.parallel {
-			workers.Go(func() {
-				for it := range items {
-					w.account(workCtx, w.item(workCtx, log, it))
-				}
-			})
-		}
-		feedErr = w.feed(workCtx, versions, func(it butler.MediaItem) error {
-			select {
-			case items <- it:
-				return nil
-			case <-workCtx.Done():
-				return workCtx.Err()
-			}
-		})
-		close(items)
-		workers.Wait()
+	if err := run.run(ctx); err != nil {
+		return fmt.Errorf("media analysis: %w", err)
 	}
-
-	summary := fmt.Sprintf("%s %s, %d failed, %d skipped", w.what, plural(w.done, "item", "items"), w.failed, w.skipped)
-	if w.firstFailure != nil {
-		summary += "; the first failure: " + w.firstFailure.Error()
-	}
-	r.Summary(summary)
-	switch {
-	case w.fatal != nil:
-		return w.fatal
-	case ctx.Err() != nil:
-		return fmt.Errorf("media analysis stopped after %s (the next run goes on with the rest): %w",
-			plural(w.done, "item", "items"), ctx.Err())
-	case feedErr != nil:
-		return feedErr
-	}
-	r.Progress(100, "done")
-	log.Info("media analysis done", "done", w.done, "failed", w.failed, "skipped", w.skipped)
+	log.Info("media analysis done", "done", run.done, "failed", run.failed, "skipped", run.skipped)
 	return nil
 }
 
-// itemQueueOf returns the run's item queue, nil when it has none.
-func itemQueueOf(r butler.Reporter) butler.ItemQueue {
-	if ir, ok := r.(butler.ItemReporter); ok {
-		return ir.Items()
-	}
-	return nil
-}
-
-// sharedWindow is how many items a run keeps queued at least: enough for
-// the item workers of several servers to stay busy while River records the
-// items they finish (BenchmarkItemsAcrossServers: 32 kept three servers at
-// 1.3 times one; 256 at 2.6), few enough that a stop cancels them in a
-// moment.
-const sharedWindow = 256
-
-// sharedStopWait bounds how long a stopped run waits for its item jobs to
-// end: a server that died holding one would keep it until River's rescue.
-const sharedStopWait = 15 * time.Second
-
-// shared hands the items to analyse to the item workers of every server,
-// keeping at most a window of them queued, and accounts for their results.
-// Stopped (ctx done, or a fatal error), it takes its unfinished items out
-// of the queue and waits for those being worked to end.
-func (w *analysisWork) shared(ctx context.Context, log *slog.Logger, q butler.ItemQueue, versions []int) error {
-	window := max(sharedWindow, 8*w.parallel)
-	waitOne := func() error {
-		res, err := q.Wait(ctx)
-		for _, r := range res {
-			w.account(ctx, r)
-		}
-		return err
-	}
-	// Items are queued a batch at a time: as many as the window has room
-	// for, once it has room for a quarter of it.
-	var batch []int64
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		skipped, err := q.Add(ctx, batch)
-		batch = batch[:0]
-		for _, r := range skipped {
-			w.account(ctx, r)
-		}
-		return err
-	}
-	err := w.feed(ctx, versions, func(it butler.MediaItem) error {
-		batch = append(batch, it.ID)
-		if q.Pending()+len(batch) < window && len(batch) < window/4 {
-			return nil
-		}
-		if err := flush(); err != nil {
-			return err
-		}
-		for q.Pending() > window-window/4 {
-			if err := waitOne(); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err == nil {
-		err = flush()
-	}
-	for err == nil && q.Pending() > 0 {
-		err = waitOne()
-	}
-	if q.Pending() == 0 {
-		return err
-	}
-	// Stopped with items queued or being worked.
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sharedStopWait)
-	defer cancel()
-	if cerr := q.Cancel(sctx); cerr != nil {
-		log.Warn("media analysis: take the run's items out of the queue", "error", cerr.Error())
-	}
-	for q.Pending() > 0 {
-		res, werr := q.Wait(sctx)
-		for _, r := range res {
-			w.account(ctx, r)
-		}
-		if werr != nil {
-			log.Warn("media analysis: items still being worked when the run ended", "items", q.Pending(), "waited", sharedStopWait)
-			break
-		}
-	}
-	return err
-}
-
-// feed gives send the items to analyse, a page at a time, each once
-// nobody is busy (the run pauses meanwhile: butler.Pauser). An item that
+// pages gives send the items to analyse, a page at a time. An item that
 // failed is not offered again in the same run: its retry instant is in
 // the future.
-func (w *analysisWork) feed(ctx context.Context, versions []int, send func(butler.MediaItem) error) error {
-	pauser, _ := w.reporter.(butler.Pauser)
+func (w *analysisWork) pages(ctx context.Context, versions []int, send func(butler.MediaItem) error) error {
 	now := w.now()
 	for _, v := range versions {
 		var after int64
@@ -319,14 +179,9 @@ func (w *analysisWork) feed(ctx context.Context, versions []int, send func(butle
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				return fmt.Errorf("media analysis: read the items to analyse: %w", err)
+				return fmt.Errorf("read the items to analyse: %w", err)
 			}
 			for _, it := range page {
-				if pauser != nil {
-					if err := pauser.WaitIdle(ctx); err != nil {
-						return err
-					}
-				}
 				if err := send(it); err != nil {
 					return err
 				}
@@ -409,65 +264,4 @@ func (w *analysisWork) item(ctx context.Context, log *slog.Logger, it butler.Med
 		res.Outcome, res.Reason = butler.ItemDone, ""
 	}
 	return res
-}
-
-// account counts one item's result. Once ctx is done (the run was told to
-// stop) only what was done or failed counts: the rest was cut short.
-func (w *analysisWork) account(ctx context.Context, res butler.ItemResult) {
-	switch {
-	case res.Outcome == butler.ItemDone:
-		w.count(&w.done, nil)
-	case res.Outcome == butler.ItemFailed:
-		w.count(&w.failed, errors.New(res.Reason))
-	case ctx.Err() != nil:
-	case res.Outcome == butler.ItemError:
-		w.fail(errors.New(res.Reason))
-	default:
-		w.count(&w.skipped, nil)
-	}
-}
-
-// count adds one to *n (done, failed or skipped) and reports the progress,
-// at most every 200 ms.
-func (w *analysisWork) count(n *int, failure error) {
-	w.mu.Lock()
-	*n++
-	if failure != nil && w.firstFailure == nil {
-		w.firstFailure = failure
-	}
-	done, failed := w.done, w.failed
-	handled := done + failed + w.skipped
-	report := time.Since(w.lastReport) >= 200*time.Millisecond
-	if report {
-		w.lastReport = time.Now()
-	}
-	w.mu.Unlock()
-	if !report {
-		return
-	}
-	percent := -1
-	if w.total > 0 {
-		percent = min(99, handled*100/w.total)
-	}
-	w.reporter.Progress(percent, fmt.Sprintf("%s %d items, %d failed", w.what, done, failed))
-}
-
-// fail ends the run with err.
-func (w *analysisWork) fail(err error) {
-	w.fatalOnce.Do(func() {
-		w.mu.Lock()
-		w.fatal = err
-		w.mu.Unlock()
-		w.cancelAll()
-	})
-}
-
-// retryDelay is how long to wait before analysing again a file whose
-// analysis failed failures times in a row before this failure.
-func retryDelay(failures int) time.Duration {
-	d := analysisRetryFirst
-	for range min(max(failures, 0), 10) {
-		d *= 2
-	}
-	return min(d, analysisRetryMax)
 }
