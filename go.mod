@@ -3,6 +3,7 @@ module github.com/plexbutler/butler
 go 1.26.0
 
 require (
+	github.com/bbrks/go-blurhash v1.1.1
 	github.com/chromedp/cdproto v0.159.0
 	github.com/chromedp/chromedp v0.23.0
 	github.com/coder/websocket v1.8.15
