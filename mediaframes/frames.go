@@ -91,8 +91,8 @@ const (
 	DefaultWidth = 320
 	// DefaultInterval is the interval between previews.
 	DefaultInterval = 10 * time.Second
-	// DefaultQuality is ffmpeg's JPEG quality (-q:v, 2 best to 31): about
-	// 8 KB for a 320×180 picture of a film.
+	// DefaultQuality is ffmpeg's JPEG quality (-q:v, 2 best to 31): 5 to
+	// 10 KB for a 320×180 picture.
 	DefaultQuality = 5
 	// DefaultTimeout is ffmpeg's time limit for one pass over a file, or
 	// for one chapter's picture, before PerHour.
