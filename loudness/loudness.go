@@ -137,8 +137,9 @@ type Analyzer struct {
 	// Timeout is the time limit for a file, before PerHour; 0 or less
 	// means DefaultTimeout.
 	Timeout time.Duration
-	// PerHour is added to the limit per hour of the analysis's duration;
-	// 0 means DefaultPerHour, a negative value adds nothing.
+	// PerHour is added to the limit per hour of the analysis's duration
+	// (per GiB of the file when the analysis has no duration); 0 means
+	// DefaultPerHour, a negative value adds nothing.
 	PerHour time.Duration
 	// Logger receives ffmpeg's complaints about files it could still
 	// measure; nil means slog.Default().
@@ -215,8 +216,13 @@ func (a *Analyzer) Command(path string, m butler.MediaAnalysis) ([]string, error
 	return a.ffmpeg().Command(a.args(path, streams)...)
 }
 
-// limit is ffmpeg's time limit for a file of duration d.
-func (a *Analyzer) limit(d time.Duration) time.Duration {
+// limit is ffmpeg's time limit for a file of duration d and size bytes.
+// When the analysis has no duration, each GiB of the file counts as an
+// hour.
+func (a *Analyzer) limit(d time.Duration, size int64) time.Duration {
+	if d <= 0 {
+		d = time.Duration(float64(size) / (1 << 30) * float64(time.Hour))
+	}
 	limit := a.Timeout
 	if limit <= 0 {
 		limit = DefaultTimeout
@@ -225,7 +231,7 @@ func (a *Analyzer) limit(d time.Duration) time.Duration {
 	if per == 0 {
 		per = DefaultPerHour
 	}
-	if per > 0 && d > 0 {
+	if per > 0 {
 		limit += time.Duration(float64(per) * d.Hours())
 	}
 	return limit
@@ -263,7 +269,7 @@ func (a *Analyzer) Measure(ctx context.Context, path string, m butler.MediaAnaly
 		return nil, &FileError{Path: path, Reason: "not a regular file"}
 	}
 
-	limit := a.limit(m.Duration)
+	limit := a.limit(m.Duration, fi.Size())
 	out := newMetaWriter(len(streams))
 	res, err := tool.Run(ctx, limit, out, a.args(path, streams)...)
 	out.flush()

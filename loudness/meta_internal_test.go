@@ -73,3 +73,19 @@ func TestComplaints(t *testing.T) {
 		t.Errorf("a cut container: structural %q", s)
 	}
 }
+
+// TestLimit: the time limit grows with the duration, or with the size
+// when the analysis has none.
+func TestLimit(t *testing.T) {
+	var a Analyzer
+	if got := a.limit(90*time.Minute, 10<<30); got != DefaultTimeout+30*time.Minute {
+		t.Errorf("limit for 90 minutes: %s", got)
+	}
+	if got := a.limit(0, 2<<30); got != DefaultTimeout+40*time.Minute {
+		t.Errorf("limit for 2 GiB of unknown duration: %s", got)
+	}
+	b := Analyzer{Timeout: time.Minute, PerHour: -1}
+	if got := b.limit(5*time.Hour, 1<<40); got != time.Minute {
+		t.Errorf("limit without PerHour: %s", got)
+	}
+}
