@@ -127,6 +127,17 @@ func (m *Manager) ExecuteItem(ctx context.Context, j ItemJob) ItemResult {
 		return res
 	}
 	defer m.runs.leave()
+	// The server's stop ends the item's work, as it ends its runs: Stop
+	// waits for both.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-m.runs.done():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	t, ok := m.byName[j.Task]
 	if !ok {
 		res.Outcome, res.Reason = ItemError, fmt.Sprintf("task %s is not offered by server %s", j.Task, m.node)

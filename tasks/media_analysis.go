@@ -147,8 +147,10 @@ func (w *analysisWork) run(ctx context.Context, r butler.Reporter, versions []in
 		return nil
 	}
 	run := &itemRun{reporter: r, log: log, parallel: w.parallel, what: w.what,
-		pages: func(ctx context.Context, send func(butler.MediaItem) error) error { return w.pages(ctx, versions, send) },
-		one:   w.item,
+		pages: func(ctx context.Context, send func(butler.MediaItem) error) error {
+			return w.pages(ctx, versions, send)
+		},
+		one: w.item,
 	}
 	if counts, err := w.index.LibraryCounts(ctx); err == nil && len(versions) == 1 && versions[0] == 0 {
 		for _, c := range counts {

@@ -74,7 +74,14 @@ func newServer(t *testing.T, name butler.TaskName, action butler.Action, itemWor
 	if err := m.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { m.Stop(ctx) })
+	t.Cleanup(func() {
+		// Bounded: a stop that hangs fails the test rather than the package.
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := m.Stop(sctx); err != nil {
+			t.Errorf("stop the manager: %v", err)
+		}
+	})
 	return &itemServer{db: db, m: m}
 }
 
