@@ -1,0 +1,355 @@
+package tasks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	butler "github.com/plexbutler/butler"
+)
+
+// outputPage is how many items an output task reads at a time.
+const outputPage = 100
+
+// outputSpec says what an output task makes, and for which items.
+type outputSpec struct {
+	kind       butler.OutputKind
+	version    int // raise it when what the task makes changes
+	mediaKinds []butler.MediaKind
+	what       string // the summary's verb: "measured", "made"
+}
+
+// made is what one item's output is: files written in the folder the
+// maker was given (relative, "/" between folders), and/or values stored
+// as the output's data.
+type made struct {
+	files []string
+	data  []byte // JSON; nil when none
+}
+
+// itemFault is an error that is the item's own fault (a file the tool
+// cannot read): the item failed, the run goes on. Any other error of a
+// maker means the work cannot be done at all.
+type itemFault struct{ reason string }
+
+func (e *itemFault) Error() string { return e.reason }
+
+// outputMaker makes one kind of output for one item. dir is an empty
+// folder to write files in (its files become the bundle's
+// "<kind>/..."); a maker that writes none ignores it. The item's file is
+// it.Path, its analysis a. When ctx is done it returns promptly, with
+// ctx's error.
+type outputMaker interface {
+	make(ctx context.Context, it butler.MediaItem, a butler.MediaAnalysis, dir string) (made, error)
+}
+
+// outputWork is what the output tasks share: the items to do from the
+// index, the bundle's files replaced whole, the output recorded only for
+// the file it was made of, failures backing off.
+type outputWork struct {
+	spec     outputSpec
+	index    butler.OutputIndex
+	bundles  *BundleWriter // nil for makers that write no files
+	maker    outputMaker
+	parallel int
+	now      func() time.Time
+}
+
+func (w *outputWork) filter(now time.Time) butler.OutputFilter {
+	return butler.OutputFilter{Kind: w.spec.kind, Version: w.spec.version, MediaKinds: w.spec.mediaKinds, Now: now}
+}
+
+func (w *outputWork) clock() time.Time {
+	if w.now != nil {
+		return w.now()
+	}
+	return time.Now()
+}
+
+// run makes the output of every item that needs it.
+func (w *outputWork) run(ctx context.Context, r butler.Reporter) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s not started: %w", w.spec.kind, err)
+	}
+	if w.index == nil {
+		r.Summary("no media index: nothing to do")
+		return nil
+	}
+	now := w.clock()
+	total, err := w.index.CountItemsForOutput(ctx, w.filter(now))
+	if err != nil {
+		return fmt.Errorf("%s: count the items to do: %w", w.spec.kind, err)
+	}
+	if total == 0 {
+		r.Summary("nothing to do: every analysed item has its " + string(w.spec.kind))
+		return nil
+	}
+	log := r.Logger()
+	run := &itemRun{reporter: r, log: log, parallel: w.parallel, what: w.spec.what, total: total,
+		pages: func(ctx context.Context, send func(butler.MediaItem) error) error { return w.pages(ctx, now, send) },
+		one:   w.item,
+	}
+	if err := run.run(ctx); err != nil {
+		return fmt.Errorf("%s: %w", w.spec.kind, err)
+	}
+	log.Info("media outputs done", "kind", w.spec.kind, "done", run.done, "failed", run.failed, "skipped", run.skipped)
+	return nil
+}
+
+// pages gives send the items to do, a page at a time.
+func (w *outputWork) pages(ctx context.Context, now time.Time, send func(butler.MediaItem) error) error {
+	f := w.filter(now)
+	f.Limit = outputPage
+	for {
+		page, err := w.index.MediaItemsForOutput(ctx, f)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("read the items to do: %w", err)
+		}
+		for _, it := range page {
+			if err := send(it); err != nil {
+				return err
+			}
+		}
+		if len(page) < outputPage {
+			return nil
+		}
+		f.AfterID = page[len(page)-1].ID
+	}
+}
+
+// backlog counts the items left to do.
+func (w *outputWork) backlog(ctx context.Context) (int, error) {
+	if w.index == nil {
+		return 0, errors.New("no media index")
+	}
+	return w.index.CountItemsForOutput(ctx, w.filter(w.clock()))
+}
+
+// one does item id, if it still needs its output: an item job.
+func (w *outputWork) one(ctx context.Context, log *slog.Logger, id int64) butler.ItemResult {
+	skip := func(reason string) butler.ItemResult {
+		return butler.ItemResult{Item: id, Outcome: butler.ItemSkipped, Reason: reason}
+	}
+	if w.index == nil {
+		return butler.ItemResult{Item: id, Outcome: butler.ItemError, Reason: "no media index"}
+	}
+	it, err := w.index.MediaItem(ctx, id)
+	switch {
+	case butler.ErrorCode(err) == butler.ENOTFOUND:
+		return skip("no longer in the media index")
+	case err != nil:
+		return butler.ItemResult{Item: id, Outcome: butler.ItemError, Reason: fmt.Sprintf("read media item %d: %v", id, err)}
+	case it.State != butler.ItemPresent:
+		return skip("its file is gone")
+	case it.AnalysisVersion == 0:
+		return skip("it has no analysis (DeepMediaAnalysis makes it)")
+	}
+	outs, err := w.index.MediaOutputs(ctx, id)
+	if err != nil {
+		return butler.ItemResult{Item: id, Outcome: butler.ItemError, Reason: fmt.Sprintf("read the outputs of media item %d: %v", id, err)}
+	}
+	for _, o := range outs {
+		switch {
+		case o.Kind != w.spec.kind || o.Stale(it):
+		case o.Version >= w.spec.version:
+			return skip("made meanwhile")
+		case o.RetryAt.After(w.clock()):
+			return skip("its last attempt failed; it waits to be tried again")
+		}
+	}
+	return w.item(ctx, log, it)
+}
+
+// item makes one item's output and records it.
+func (w *outputWork) item(ctx context.Context, log *slog.Logger, it butler.MediaItem) butler.ItemResult {
+	res := butler.ItemResult{Item: it.ID, Outcome: butler.ItemSkipped}
+	fatal := func(format string, args ...any) butler.ItemResult {
+		res.Outcome, res.Reason = butler.ItemError, fmt.Sprintf(format, args...)
+		return res
+	}
+	a, _, err := w.index.MediaAnalysis(ctx, it.ID)
+	switch {
+	case butler.ErrorCode(err) == butler.ENOTFOUND:
+		res.Reason = "it has no analysis (DeepMediaAnalysis makes it)"
+		return res
+	case err != nil:
+		return fatal("read the analysis of %s: %v", it.Path, err)
+	}
+	file, err := statFile(it)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		res.Reason = "its file is gone since the scan"
+		return res
+	case err != nil:
+		res.Outcome, res.Reason = butler.ItemFailed, err.Error()
+		return res
+	case file.Size != it.Size || !file.ModTime.Equal(it.ModTime):
+		res.Reason = "its file changed since the scan"
+		return res
+	}
+
+	var dir string
+	var commit func() ([]string, error)
+	if w.bundles != nil {
+		var cleanup func()
+		dir, commit, cleanup, err = w.bundles.stage(it, w.spec.kind)
+		if err != nil {
+			return fatal("%s: %v", w.spec.kind, err)
+		}
+		defer cleanup()
+	}
+	out, err := w.maker.make(ctx, it, a, dir)
+	var fault *itemFault
+	switch {
+	case ctx.Err() != nil:
+		res.Reason = "the run was told to stop"
+		return res
+	case errors.As(err, &fault):
+		failures := 0
+		if outs, oerr := w.index.MediaOutputs(ctx, it.ID); oerr == nil {
+			for _, o := range outs {
+				if o.Kind == w.spec.kind && !o.Stale(it) {
+					failures = o.Failures
+				}
+			}
+		}
+		retry := w.clock().Add(retryDelay(failures))
+		if _, rerr := w.index.RecordMediaOutputFailure(ctx, it.ID, file, w.spec.kind, fault.reason, retry); rerr != nil {
+			return fatal("record the failure of %s of %s: %v", w.spec.kind, it.Path, rerr)
+		}
+		log.Warn("media output failed", "kind", w.spec.kind, "path", it.Path, "reason", fault.reason, "failures", failures+1, "retry_at", retry)
+		res.Outcome, res.Reason = butler.ItemFailed, it.Path+": "+fault.reason
+		return res
+	case err != nil:
+		return fatal("%s of %s: %v", w.spec.kind, it.Path, err)
+	}
+	var files []string
+	if commit != nil {
+		if files, err = commit(); err != nil {
+			return fatal("%s of %s: %v", w.spec.kind, it.Path, err)
+		}
+	}
+	o := butler.MediaOutput{Item: it.ID, Kind: w.spec.kind, Version: w.spec.version, MadeAt: w.clock(), Files: files, Data: out.data}
+	ok, err := w.index.SaveMediaOutput(ctx, file, o)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		res.Reason = "the run was told to stop"
+	case err != nil:
+		return fatal("record %s of %s: %v", w.spec.kind, it.Path, err)
+	case !ok:
+		res.Reason = "its file changed or went meanwhile"
+	default:
+		res.Outcome = butler.ItemDone
+	}
+	return res
+}
+
+// statFile returns the item's file as it is now.
+func statFile(it butler.MediaItem) (butler.MediaFile, error) {
+	fi, err := os.Stat(it.Path)
+	if err != nil {
+		return butler.MediaFile{}, err
+	}
+	if !fi.Mode().IsRegular() {
+		return butler.MediaFile{}, fmt.Errorf("%s is not a regular file", it.Path)
+	}
+	return butler.MediaFile{Path: it.Path, Kind: it.Kind, Size: fi.Size(), ModTime: fi.ModTime()}, nil
+}
+
+// BundleWriter writes the output tasks' files into the items' bundles
+// (butler.Bundles): each output kind's files in a folder of the bundle
+// named after the kind, replaced whole, and listed in the bundle's
+// manifest. One BundleWriter serves every output task of a server, so
+// that two tasks never write one manifest at once (in a cluster, an item
+// is worked by one server at a time: item jobs are unique by item).
+type BundleWriter struct {
+	// Bundles is the bundles root.
+	Bundles butler.Bundles
+
+	locks [64]sync.Mutex // by item id
+}
+
+// stage makes an empty staging folder in item it's bundle for output
+// kind. commit puts what was written there in place of the kind's folder
+// and lists its files in the manifest, returning them relative to the
+// bundle; cleanup removes what is left of the staging folder.
+func (b *BundleWriter) stage(it butler.MediaItem, kind butler.OutputKind) (dir string, commit func() ([]string, error), cleanup func(), err error) {
+	if !filepath.IsAbs(b.Bundles.Root) {
+		return "", nil, nil, fmt.Errorf("bundles root %q is not an absolute path", b.Bundles.Root)
+	}
+	bundle := b.Bundles.Dir(it.ID)
+	if err := os.MkdirAll(bundle, 0o755); err != nil {
+		return "", nil, nil, fmt.Errorf("create bundle %s: %w", bundle, err)
+	}
+	// A hidden name: a staging folder is never listed, and one left by a
+	// crash is removed by GarbageCollectBlobs.
+	dir, err = os.MkdirTemp(bundle, "."+string(kind)+".tmp-")
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("create a staging folder in bundle %s: %w", bundle, err)
+	}
+	cleanup = func() { _ = os.RemoveAll(dir) }
+	commit = func() ([]string, error) { return b.commit(it, kind, dir) }
+	return dir, commit, cleanup, nil
+}
+
+func (b *BundleWriter) commit(it butler.MediaItem, kind butler.OutputKind, staged string) ([]string, error) {
+	var files []string
+	err := filepath.WalkDir(staged, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(staged, p)
+		if err != nil {
+			return err
+		}
+		files = append(files, path.Join(string(kind), filepath.ToSlash(rel)))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list the staged files: %w", err)
+	}
+	mu := &b.locks[uint64(it.ID)%uint64(len(b.locks))]
+	mu.Lock()
+	defer mu.Unlock()
+	bundle := b.Bundles.Dir(it.ID)
+	m, err := b.Bundles.ReadManifest(it.ID)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		m = butler.BundleManifest{}
+	case err != nil:
+		// A damaged manifest, or another item's: start the bundle's list
+		// afresh (what it listed is made again by its tasks).
+		m = butler.BundleManifest{}
+	case m.Format != butler.BundleFormat || m.Path != it.Path:
+		m = butler.BundleManifest{}
+	}
+	prefix := string(kind) + "/"
+	keep := slices.DeleteFunc(m.Files, func(f string) bool { return strings.HasPrefix(f, prefix) })
+	final := filepath.Join(bundle, string(kind))
+	old := final + ".old"
+	_ = os.RemoveAll(old)
+	if err := os.Rename(final, old); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("move the old %s aside: %w", final, err)
+	}
+	if err := os.Rename(staged, final); err != nil {
+		return nil, fmt.Errorf("put %s in place: %w", final, err)
+	}
+	_ = os.RemoveAll(old)
+	m.Item, m.Path, m.Files = it.ID, it.Path, append(keep, files...)
+	if err := b.Bundles.WriteManifest(m); err != nil {
+		return nil, err
+	}
+	slices.Sort(files)
+	return files, nil
+}
