@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/plexbutler/butler"
@@ -30,8 +31,42 @@ const (
 // analysisTool is one way of analysing the files, with its runs.
 type analysisTool struct {
 	label string // markdown
-	run   func(ctx context.Context, dir string, p int) (time.Duration, error)
+	run   func(ctx context.Context, dir string, p int) (analysisSample, error)
 	times stats
+	// self and children are the CPU times (user and system) of each run:
+	// this program's own (Butler's, when in process) and its children's
+	// (ffprobe, nice, ionice; sh, find and xargs for the reference).
+	self, children stats
+}
+
+// analysisSample is one timed run.
+type analysisSample struct {
+	wall, self, children time.Duration
+}
+
+// cpuClock reads the CPU time of this process and of its children waited
+// for, to measure a run by the difference.
+type cpuClock struct {
+	wall           time.Time
+	self, children time.Duration
+}
+
+func readCPU() cpuClock {
+	c := cpuClock{wall: time.Now()}
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		c.self = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	if syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru) == nil {
+		c.children = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	return c
+}
+
+// since returns the sample from c to now.
+func (c cpuClock) since() analysisSample {
+	now := readCPU()
+	return analysisSample{wall: now.wall.Sub(c.wall), self: now.self - c.self, children: now.children - c.children}
 }
 
 // analysisResult is section 3 at one parallelism.
@@ -69,12 +104,13 @@ func (b *bench) measureAnalysis() error {
 		for rep := range analysisReps {
 			for k := range res.tools {
 				t := res.tools[(rep+k)%len(res.tools)]
-				d, err := t.run(ctx, dir, p)
+				s, err := t.run(ctx, dir, p)
 				if err != nil {
 					return fmt.Errorf("parallelism %d, %s: %w", p, plain(t.label), err)
 				}
-				t.times = append(t.times, d)
-				b.logf("analysis, P=%d, repetition %d: %s: %.2f s, %.1f items/s", p, rep+1, plain(t.label), d.Seconds(), analysisFiles/d.Seconds())
+				t.times, t.self, t.children = append(t.times, s.wall), append(t.self, s.self), append(t.children, s.children)
+				b.logf("analysis, P=%d, repetition %d: %s: %.2f s, %.1f items/s; CPU: own %.2f s, children %.2f s", p, rep+1, plain(t.label),
+					s.wall.Seconds(), analysisFiles/s.wall.Seconds(), s.self.Seconds(), s.children.Seconds())
 			}
 		}
 		b.analysis = append(b.analysis, res)
@@ -83,18 +119,18 @@ func (b *bench) measureAnalysis() error {
 }
 
 // runXargs runs the reference pipeline over dir.
-func (b *bench) runXargs(ctx context.Context, dir string, p int) (time.Duration, error) {
+func (b *bench) runXargs(ctx context.Context, dir string, p int) (analysisSample, error) {
 	script := `find "$1" -type f -print0 | xargs -0 -P "$2" -n 1 ffprobe -v error -print_format json -show_format -show_streams -show_chapters > /dev/null`
 	cmd := exec.CommandContext(ctx, "sh", "-c", script, "sh", dir, strconv.Itoa(p))
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
-	t0 := time.Now()
+	c := readCPU()
 	err := cmd.Run()
-	d := time.Since(t0)
+	s := c.since()
 	if err != nil || stderr.Len() > 0 {
-		return 0, fmt.Errorf("find | xargs ffprobe: %v: %s", err, stderr.String())
+		return s, fmt.Errorf("find | xargs ffprobe: %v: %s", err, stderr.String())
 	}
-	return d, nil
+	return s, nil
 }
 
 // freshIndex opens a new SQLite database in a new directory, puts the
@@ -135,11 +171,12 @@ func windowAway() map[string]string {
 
 // managerRun returns a tool that runs DeepMediaAnalysis through a real
 // Manager on the River engine over SQLite, P item workers.
-func (b *bench) managerRun(prober func() *mediaprobe.Prober) func(context.Context, string, int) (time.Duration, error) {
-	return func(ctx context.Context, dir string, p int) (time.Duration, error) {
+func (b *bench) managerRun(prober func() *mediaprobe.Prober) func(context.Context, string, int) (analysisSample, error) {
+	return func(ctx context.Context, dir string, p int) (analysisSample, error) {
+		var none analysisSample
 		db, home, err := b.freshIndex(ctx, dir)
 		if err != nil {
-			return 0, err
+			return none, err
 		}
 		defer os.RemoveAll(home)
 		defer db.Close()
@@ -148,7 +185,7 @@ func (b *bench) managerRun(prober func() *mediaprobe.Prober) func(context.Contex
 		pr.Logger = quiet
 		eng, err := engine.NewSQLite(ctx, db.SQL(), engine.Config{Node: "bench", Logger: quiet, ItemWorkers: p})
 		if err != nil {
-			return 0, err
+			return none, err
 		}
 		name := butler.TaskDeepMediaAnalysis
 		action := &tasks.DeepMediaAnalysis{Index: db, Prober: pr, Parallel: p}
@@ -157,56 +194,60 @@ func (b *bench) managerRun(prober func() *mediaprobe.Prober) func(context.Contex
 		m, err := butler.NewManager(ctx, butler.Config{Catalog: catalog, Store: db, Queue: eng, HostZone: "UTC",
 			DataDir: home, HealthProbeEvery: -1, Logger: quiet})
 		if err != nil {
-			return 0, err
+			return none, err
 		}
 		if err := eng.Start(ctx, m); err != nil {
-			return 0, err
+			return none, err
 		}
 		defer eng.Stop(ctx)
 		if err := m.Start(ctx); err != nil {
-			return 0, err
+			return none, err
 		}
 		defer m.Stop(ctx)
-		t0 := time.Now()
+		sub := m.Subscribe()
+		defer sub.Close()
+		c := readCPU()
 		res, err := m.StartTask(ctx, name, true)
 		if err != nil || res.Outcome != butler.StartStarted {
-			return 0, fmt.Errorf("start %s: %+v, %v", name, res, err)
+			return none, fmt.Errorf("start %s: %+v, %v", name, res, err)
 		}
-		deadline := time.Now().Add(5 * time.Minute)
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		defer cancel()
 		for {
-			r, err := m.Run(ctx, res.Run.ID)
+			ev, err := sub.Next(wctx)
 			if err != nil {
-				return 0, err
+				return none, fmt.Errorf("wait for the end of run %d: %w", res.Run.ID, err)
 			}
-			if r.State == butler.StateFinished {
-				d := time.Since(t0)
-				return d, checkSummary(r.Outcome == butler.OutcomeSucceeded, r.Summary+" "+r.Reason)
+			if ev.Type == butler.EventEnded && ev.Activity.RunID == res.Run.ID {
+				break
 			}
-			if time.Now().After(deadline) {
-				return 0, fmt.Errorf("run %d still %s after 5 minutes", r.ID, r.State)
-			}
-			time.Sleep(5 * time.Millisecond) // polling the run, as a client would
 		}
+		s := c.since()
+		r, err := m.Run(ctx, res.Run.ID)
+		if err != nil {
+			return none, err
+		}
+		return s, checkSummary(r.Outcome == butler.OutcomeSucceeded, r.Summary+" "+r.Reason)
 	}
 }
 
 // directRun returns a tool that runs the action itself with a reporter that
 // offers no item queue: P goroutines probe the files.
-func (b *bench) directRun(prober func() *mediaprobe.Prober) func(context.Context, string, int) (time.Duration, error) {
-	return func(ctx context.Context, dir string, p int) (time.Duration, error) {
+func (b *bench) directRun(prober func() *mediaprobe.Prober) func(context.Context, string, int) (analysisSample, error) {
+	return func(ctx context.Context, dir string, p int) (analysisSample, error) {
 		db, home, err := b.freshIndex(ctx, dir)
 		if err != nil {
-			return 0, err
+			return analysisSample{}, err
 		}
 		defer os.RemoveAll(home)
 		defer db.Close()
 		pr := prober()
 		pr.Logger = slog.New(slog.DiscardHandler)
 		r := &plainReporter{}
-		t0 := time.Now()
+		c := readCPU()
 		err = (&tasks.DeepMediaAnalysis{Index: db, Prober: pr, Parallel: p}).Run(ctx, r)
-		d := time.Since(t0)
-		return d, checkSummary(err == nil, r.summary+" "+fmt.Sprint(err))
+		s := c.since()
+		return s, checkSummary(err == nil, r.summary+" "+fmt.Sprint(err))
 	}
 }
 

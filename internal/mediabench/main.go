@@ -48,8 +48,8 @@
 //     builds them, offering DeepMediaAnalysis with the action
 //     tasks.DeepMediaAnalysis{Index: db, Parallel: P}; the folder is
 //     scanned into that database first (untimed), then the run is started
-//     (Manager.StartTask), and the time is from the start to the run seen
-//     finished (polled every 5 ms), its summary checked ("analysed 120
+//     (Manager.StartTask), and the time is from the start to the run's
+//     ended event (Manager.Subscribe), its summary checked ("analysed 120
 //     items, 0 failed, 0 skipped"). Each item is an item job: the run
 //     queues them through River and P item workers run ffprobe. Twice:
 //     with the default mediaprobe.Prober (ffprobe under nice -n 10 and
@@ -62,8 +62,12 @@
 //     > /dev/null` (-print0 and -0: the names have spaces). After one
 //     untimed run of xargs, every tool runs three times at each P, in
 //     turn, the order rotated; the files were just written, so their pages
-//     are in the cache. items/s is 120 over the median time. Target:
-//     Butler's items/s at least 1.0× xargs's.
+//     are in the cache. items/s is 120 over the median time. The CPU time
+//     (user and system) of each run is read with getrusage around it: this
+//     program's own (RUSAGE_SELF: Butler's work, River's and SQLite's,
+//     when in process) and its children's (RUSAGE_CHILDREN: ffprobe, nice
+//     and ionice; sh, find and xargs for the reference). Target: Butler's
+//     items/s at least 1.0× xargs's.
 //  4. Pausing and a kill -9, through a real server: `butler serve` built
 //     with `go build` into the temporary directory; its config names one
 //     library of 1,200 media files (the same four kinds), media.parallel 2,
@@ -79,7 +83,9 @@
 //     GET /butler/runs/{id} is polled every 50 ms until the run's step
 //     begins "paused: "; the time is from t0 to that answer (given up
 //     after 20 s). The polls also read the log: the last ffprobe started
-//     after t0 tells when the work itself stopped. Then nobody watches
+//     after t0 tells when the work itself stopped. t0 is a random delay
+//     of up to 5 s after the 20th start, so that it falls anywhere
+//     between two questions of the busy probe. Then nobody watches
 //     again, the run goes on until it has started 20 files more, and the
 //     next repetition begins; five repetitions. Target: paused within 15
 //     s. Kill: a second server, on a library of 150 files of its own and

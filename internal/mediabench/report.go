@@ -111,7 +111,7 @@ func (b *bench) report() string {
 
 	f("#### Summary\n\n| measurement | target | result | |\n| --- | --- | --- | --- |\n")
 	for _, l := range lines {
-		f("| %s | %s | %s | %s |\n", l.what, l.target, l.result, l.verdict)
+		f("| %s | %s | %s | %s |\n", cell(l.what), l.target, l.result, l.verdict)
 	}
 	f("\nTimes are medians, ratios the ratio of the medians; MB are 10^6 bytes.\n\n")
 
@@ -174,13 +174,14 @@ func (b *bench) reportAnalysis(f func(string, ...any)) {
 	for _, k := range b.mediaKinds {
 		f("| %s | %d |\n", k.name, k.size)
 	}
-	f("\nButler through the Manager: `DeepMediaAnalysis` started with `Manager.StartTask` on a Manager with the River engine over a SQLite file and P item workers, as `butler serve` builds them, the files scanned into that database beforehand (untimed); the time is from the start to the run seen finished (polled every 5 ms), every run checked to have analysed all %d files. **Defaults** is the Prober `butler serve` uses when `media.nice` and `media.io_class` are not set: ffprobe under `nice -n 10` and `ionice -c 2 -n 7`. The direct run calls the action's `Run` with a reporter that offers no item queue (P goroutines, no River). Each tool ran %d times at each P, in turn, the order rotated.\n\n", analysisFiles, analysisReps)
+	f("\nButler through the Manager: `DeepMediaAnalysis` started with `Manager.StartTask` on a Manager with the River engine over a SQLite file and P item workers, as `butler serve` builds them, the files scanned into that database beforehand (untimed); the time is from the start to the run's ended event, every run checked to have analysed all %d files. **Defaults** is the Prober `butler serve` uses when `media.nice` and `media.io_class` are not set: ffprobe under `nice -n 10` and `ionice -c 2 -n 7`. The direct run calls the action's `Run` with a reporter that offers no item queue (P goroutines, no River). Each tool ran %d times at each P, in turn, the order rotated. The CPU columns are medians of the user and system time read with getrusage around each run, per file: own is this program's (RUSAGE_SELF: for Butler in process, its Manager, River, SQLite and the parsing of ffprobe's report; for xargs next to nothing), children's that of the processes it started and waited for (RUSAGE_CHILDREN: ffprobe with nice and ionice; sh, find and xargs for the reference).\n\n", analysisFiles, analysisReps)
 	for _, a := range b.analysis {
-		f("P = %d:\n\n| tool | median s | fastest s | slowest s | items/s | × xargs |\n| --- | ---: | ---: | ---: | ---: | ---: |\n", a.p)
+		f("P = %d:\n\n| tool | median s | fastest s | slowest s | items/s | × xargs | own CPU ms/item | children's CPU ms/item |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n", a.p)
 		ref := a.tools[0].itemsPerSecond()
 		for _, t := range a.tools {
 			lo, hi := t.times.spread()
-			f("| %s | %.2f | %.2f | %.2f | %.1f | %.2f |\n", t.label, t.times.median().Seconds(), lo.Seconds(), hi.Seconds(), t.itemsPerSecond(), t.itemsPerSecond()/ref)
+			f("| %s | %.2f | %.2f | %.2f | %.1f | %.2f | %.1f | %.1f |\n", cell(t.label), t.times.median().Seconds(), lo.Seconds(), hi.Seconds(), t.itemsPerSecond(), t.itemsPerSecond()/ref,
+				msPerItem(t.self), msPerItem(t.children))
 		}
 		f("\n")
 	}
@@ -212,6 +213,13 @@ func (b *bench) reportServer(f func(string, ...any)) {
 		len(k.redone), len(k.redoneOther), k.maxStarts, k.analysed, k.items)
 	f("Result: %d redone beyond those in flight against 0: %s.\n", len(k.redoneOther), verdict(len(k.redoneOther) <= redoneTarget && k.analysed == k.items))
 }
+
+// cell escapes the pipes of a table cell's text (GitHub's tables end a
+// cell at a pipe, even inside backquotes).
+func cell(s string) string { return strings.ReplaceAll(s, "|", "\\|") }
+
+// msPerItem is the median of s per analysed file, in milliseconds.
+func msPerItem(s stats) float64 { return float64(s.median().Microseconds()) / 1000 / analysisFiles }
 
 func ratio(a, b stats) float64 { return a.median().Seconds() / b.median().Seconds() }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -340,6 +341,13 @@ func (b *bench) measurePause(ctx context.Context, bin, plexURL string, watching 
 	for rep := range pauseReps {
 		if _, err := waitStarts(probeLog, target, time.Minute, srv); err != nil {
 			return err
+		}
+		// A random delay within the busy probe's interval, so that t0
+		// falls anywhere between two of its questions.
+		select {
+		case <-time.After(rand.N(5 * time.Second)):
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 		before, err := readProbes(probeLog)
 		if err != nil {
