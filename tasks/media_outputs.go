@@ -27,12 +27,10 @@ type outputSpec struct {
 	what       string // the summary's verb: "measured", "made"
 }
 
-// made is what one item's output is: files written in the folder the
-// maker was given (relative, "/" between folders), and/or values stored
-// as the output's data.
+// made is what one item's output is beside the files written in the
+// folder the maker was given: values stored as the output's data.
 type made struct {
-	files []string
-	data  []byte // JSON; nil when none
+	data []byte // JSON; nil when none
 }
 
 // itemFault is an error that is the item's own fault (a file the tool

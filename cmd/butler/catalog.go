@@ -10,6 +10,9 @@ import (
 
 	"github.com/plexbutler/butler"
 	"github.com/plexbutler/butler/internal/config"
+	"github.com/plexbutler/butler/internal/mediatool"
+	"github.com/plexbutler/butler/loudness"
+	"github.com/plexbutler/butler/mediaframes"
 	"github.com/plexbutler/butler/mediaprobe"
 	"github.com/plexbutler/butler/tasks"
 )
@@ -316,5 +319,20 @@ func bindLibrary(c []butler.Task, f *config.File, index butler.MediaIndex, bundl
 		bundles = abs
 	}
 	c = butler.Bind(c, butler.TaskCleanOldBundles, &tasks.CleanOldBundles{Index: index, Root: bundles, Grace: grace})
-	return butler.Bind(c, butler.TaskGarbageCollectBlobs, &tasks.GarbageCollectBlobs{Root: bundles})
+	c = butler.Bind(c, butler.TaskGarbageCollectBlobs, &tasks.GarbageCollectBlobs{Root: bundles})
+
+	// The media outputs, when the index records them (both stores do):
+	// ffmpeg at the priority ffprobe runs at, one bundle writer for all.
+	oi, ok := index.(butler.OutputIndex)
+	if !ok {
+		return c
+	}
+	ffmpeg := &mediatool.Tool{Program: m.FFmpegProgram(), Nice: nice, IOClass: m.IO(), Logger: logger}
+	writer := &tasks.BundleWriter{Bundles: butler.Bundles{Root: bundles}}
+	frames := &mediaframes.Extractor{FFmpeg: ffmpeg, Width: m.PreviewWidth(), Interval: m.PreviewInterval(), Logger: logger}
+	c = butler.Bind(c, butler.TaskLoudnessAnalysis, &tasks.LoudnessAnalysis{Index: oi,
+		Analyzer: &loudness.Analyzer{FFmpeg: ffmpeg, Logger: logger}, Parallel: m.Workers()})
+	c = butler.Bind(c, butler.TaskGenerateMediaIndexFiles, &tasks.GenerateMediaIndexFiles{Index: oi, Bundles: writer, Extractor: frames,
+		Trickplay: m.TrickplayOn(), BesideMedia: m.BesideMedia(), Parallel: m.Workers()})
+	return butler.Bind(c, butler.TaskGenerateChapterThumbs, &tasks.GenerateChapterThumbs{Index: oi, Bundles: writer, Extractor: frames, Parallel: m.Workers()})
 }

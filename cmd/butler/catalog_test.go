@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/bif"
 	"github.com/plexbutler/butler/internal/config"
 	"github.com/plexbutler/butler/mediaprobe"
 	"github.com/plexbutler/butler/store/sqlite"
@@ -561,6 +562,11 @@ media:
 	}
 	startWait(t, env, "RefreshLibraries", 0, "Movies: 2 files: 0 added, 0 changed, 0 back, 1 gone, 2 unchanged")
 	startWait(t, env, "GarbageCollectLibraryMedia", 0, "removed 1 item gone (no grace period)")
+	// The media outputs of the one film left (the broken file has no
+	// analysis: nothing is made for it).
+	startWait(t, env, "LoudnessAnalysis", 0, "measured 1 item, 0 failed, 0 skipped")
+	startWait(t, env, "GenerateMediaIndexFiles", 0, "made the index files of 1 item, 0 failed, 0 skipped")
+	startWait(t, env, "GenerateChapterThumbs", 0, "made the chapter pictures of 1 item, 0 failed, 0 skipped")
 	if code := srv.stop(t); code != 0 {
 		t.Fatalf("serve exited %d; stderr:\n%s", code, srv.stderr)
 	}
@@ -585,10 +591,23 @@ media:
 	if it := items[1]; it.AnalysisVersion != 0 || it.AnalysisFailures != 1 || it.AnalysisError == "" {
 		t.Errorf("%s = %+v, want one failed analysis with its reason", broken, it)
 	}
+	// The film's BIF, in its bundle under the data directory, as a player
+	// reads it: one picture for its one second.
+	data, err := os.ReadFile(filepath.Join(dataDir, "Media", butler.BundleDir(items[0].ID), "index-files", "320-10.bif"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, err := bif.Verify(data, 1); err != nil {
+		t.Errorf("the film's BIF: %+v, %v", f, err)
+	}
+	outs, err := db.MediaOutputs(t.Context(), items[0].ID)
+	if err != nil || len(outs) != 3 {
+		t.Fatalf("the film's outputs: %+v, %v; want index files, chapter pictures (none: no chapters) and loudness", outs, err)
+	}
 }
 
-// TestServeLibraryTasksWithoutLibraries runs the four library tasks on a
-// server without a config file: each is offered, and each run finishes at
+// TestServeLibraryTasksWithoutLibraries runs the library and media output
+// tasks on a server without a config file: each is offered, and each run finishes at
 // once saying why there is nothing to do.
 func TestServeLibraryTasksWithoutLibraries(t *testing.T) {
 	dataDir := newDataDir(t)
@@ -602,6 +621,9 @@ func TestServeLibraryTasksWithoutLibraries(t *testing.T) {
 	startWait(t, env, "RefreshLocalMedia", 0, "no library configured")
 	startWait(t, env, "CleanOldBundles", 0, "no bundles yet ("+filepath.Join(dataDir, "Media")+" does not exist)")
 	startWait(t, env, "GarbageCollectBlobs", 0, "no bundles yet ("+filepath.Join(dataDir, "Media")+" does not exist)")
+	for _, task := range []string{"LoudnessAnalysis", "GenerateMediaIndexFiles", "GenerateChapterThumbs"} {
+		startWait(t, env, task, 0, "nothing to do: every analysed item has its ")
+	}
 
 	// GET /butler lists what the server offers out of the box: every task
 	// with real work (the seed's own example, CleanOldBundles, among them).
@@ -615,7 +637,8 @@ func TestServeLibraryTasksWithoutLibraries(t *testing.T) {
 	}
 	slices.Sort(listed)
 	want := []string{"BackupDatabase", "CleanOldBundles", "CleanOldCacheFiles", "DeepMediaAnalysis", "GarbageCollectBlobs",
-		"GarbageCollectLibraryMedia", "OptimizeDatabase", "RefreshLibraries", "RefreshLocalMedia", "UpgradeMediaAnalysis"}
+		"GarbageCollectLibraryMedia", "GenerateChapterThumbs", "GenerateMediaIndexFiles", "LoudnessAnalysis", "OptimizeDatabase",
+		"RefreshLibraries", "RefreshLocalMedia", "UpgradeMediaAnalysis"}
 	if !slices.Equal(listed, want) {
 		t.Errorf("GET /butler out of the box lists %v; want %v", listed, want)
 	}

@@ -154,3 +154,64 @@ func (l *mediaIndexLink) ReplaceMediaSidecars(ctx context.Context, sets map[int6
 	}
 	return si.ReplaceMediaSidecars(ctx, sets)
 }
+
+var _ butler.OutputIndex = (*mediaIndexLink)(nil)
+
+// outputs returns the store's index as an OutputIndex, or an error when
+// it is not set yet or records no outputs.
+func (l *mediaIndexLink) outputs() (butler.OutputIndex, error) {
+	ix, err := l.get()
+	if err != nil {
+		return nil, err
+	}
+	oi, ok := ix.(butler.OutputIndex)
+	if !ok {
+		return nil, butler.Errorf(butler.EINTERNAL, "the media index (%T) records no media outputs", ix)
+	}
+	return oi, nil
+}
+
+// MediaItemsForOutput forwards to the store.
+func (l *mediaIndexLink) MediaItemsForOutput(ctx context.Context, f butler.OutputFilter) ([]butler.MediaItem, error) {
+	oi, err := l.outputs()
+	if err != nil {
+		return nil, err
+	}
+	return oi.MediaItemsForOutput(ctx, f)
+}
+
+// CountItemsForOutput forwards to the store.
+func (l *mediaIndexLink) CountItemsForOutput(ctx context.Context, f butler.OutputFilter) (int, error) {
+	oi, err := l.outputs()
+	if err != nil {
+		return 0, err
+	}
+	return oi.CountItemsForOutput(ctx, f)
+}
+
+// SaveMediaOutput forwards to the store.
+func (l *mediaIndexLink) SaveMediaOutput(ctx context.Context, file butler.MediaFile, o butler.MediaOutput) (bool, error) {
+	oi, err := l.outputs()
+	if err != nil {
+		return false, err
+	}
+	return oi.SaveMediaOutput(ctx, file, o)
+}
+
+// RecordMediaOutputFailure forwards to the store.
+func (l *mediaIndexLink) RecordMediaOutputFailure(ctx context.Context, id int64, file butler.MediaFile, kind butler.OutputKind, reason string, retryAt time.Time) (bool, error) {
+	oi, err := l.outputs()
+	if err != nil {
+		return false, err
+	}
+	return oi.RecordMediaOutputFailure(ctx, id, file, kind, reason, retryAt)
+}
+
+// MediaOutputs forwards to the store.
+func (l *mediaIndexLink) MediaOutputs(ctx context.Context, id int64) ([]butler.MediaOutput, error) {
+	oi, err := l.outputs()
+	if err != nil {
+		return nil, err
+	}
+	return oi.MediaOutputs(ctx, id)
+}

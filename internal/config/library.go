@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -90,6 +91,22 @@ type Media struct {
 	// GraceDays is how long, in days, an item must have been gone before
 	// it is removed, 0..MaxGraceDays; nil means DefaultGraceDays.
 	GraceDays *GraceDays `yaml:"grace_days"`
+	// FFmpeg is the ffmpeg program (the media outputs: preview pictures,
+	// chapter pictures, loudness); zero means "ffmpeg" beside a
+	// configured ffprobe path, or from PATH. It runs at the niceness and
+	// I/O class above.
+	FFmpeg Program `yaml:"ffmpeg" want:"the ffmpeg program"`
+	// IndexInterval is the time between two preview pictures, whole
+	// seconds from 1 s to MaxIndexInterval; zero means DefaultIndexInterval.
+	IndexInterval Duration `yaml:"index_interval"`
+	// IndexWidth is the preview pictures' width in pixels,
+	// MinIndexWidth..MaxIndexWidth; 0 means DefaultIndexWidth.
+	IndexWidth IndexWidth `yaml:"index_width"`
+	// Trickplay also writes the preview pictures as Jellyfin's tiles.
+	Trickplay Bool `yaml:"trickplay"`
+	// IndexBesideMedia also writes each BIF next to its video, as
+	// "<name>-<width>-<interval>.bif".
+	IndexBesideMedia Bool `yaml:"index_beside_media"`
 	// Line is the section's line in the file.
 	Line int
 }
@@ -342,7 +359,7 @@ func (m *Media) decode(d *decoder, n *yaml.Node, key, _ string) {
 	if isNull(n) {
 		return
 	}
-	if !d.isMapping(n, key, "a mapping with ffprobe, nice, io_class, timeout, parallel or grace_days") {
+	if !d.isMapping(n, key, "a mapping with ffprobe, ffmpeg, nice, io_class, timeout, parallel, grace_days, index_interval, index_width, trickplay or index_beside_media") {
 		return
 	}
 	m.Line = n.Line
@@ -350,4 +367,59 @@ func (m *Media) decode(d *decoder, n *yaml.Node, key, _ string) {
 	if t := m.Timeout; t.Duration > MaxProbeTimeout {
 		d.errAt(t.Line, join(key, "timeout"), "%s is more than %s; ffprobe reads a file's headers, not the whole file: a longer wait means it hangs", t.Duration, MaxProbeTimeout)
 	}
+	if t := m.IndexInterval; t.Duration != 0 && (t.Duration%time.Second != 0 || t.Duration > MaxIndexInterval) {
+		d.errAt(t.Line, join(key, "index_interval"), "%s: use whole seconds from 1s to %s (10s is what Plex uses)", t.Duration, MaxIndexInterval)
+	}
 }
+
+// The preview pictures' settings (media.index_interval, media.index_width).
+const (
+	DefaultIndexInterval = 10 * time.Second
+	MaxIndexInterval     = 10 * time.Minute
+	DefaultIndexWidth    = 320
+	MinIndexWidth        = 64
+	MaxIndexWidth        = 1920
+)
+
+// IndexWidth is the preview pictures' width, MinIndexWidth..MaxIndexWidth.
+type IndexWidth int
+
+func (w *IndexWidth) decode(d *decoder, n *yaml.Node, key, _ string) {
+	v, _ := d.integer(n, key, MinIndexWidth, MaxIndexWidth, " (pixels)")
+	*w = IndexWidth(v)
+}
+
+// FFmpegProgram returns the ffmpeg program to run: the path or name the
+// file gives; else "ffmpeg" in the folder of an ffprobe given as a path;
+// else "ffmpeg" from PATH.
+func (m *Media) FFmpegProgram() string {
+	switch {
+	case m != nil && m.FFmpeg.Value != "":
+		return m.FFmpeg.Value
+	case m != nil && filepath.IsAbs(m.FFprobe.Value):
+		return filepath.Join(filepath.Dir(m.FFprobe.Value), "ffmpeg")
+	}
+	return "ffmpeg"
+}
+
+// PreviewInterval returns the time between two preview pictures.
+func (m *Media) PreviewInterval() time.Duration {
+	if m == nil || m.IndexInterval.Duration == 0 {
+		return DefaultIndexInterval
+	}
+	return m.IndexInterval.Duration
+}
+
+// PreviewWidth returns the preview pictures' width in pixels.
+func (m *Media) PreviewWidth() int {
+	if m == nil || m.IndexWidth == 0 {
+		return DefaultIndexWidth
+	}
+	return int(m.IndexWidth)
+}
+
+// TrickplayOn reports whether media.trickplay is set.
+func (m *Media) TrickplayOn() bool { return m != nil && bool(m.Trickplay) }
+
+// BesideMedia reports whether media.index_beside_media is set.
+func (m *Media) BesideMedia() bool { return m != nil && bool(m.IndexBesideMedia) }

@@ -111,6 +111,30 @@ media:
 	}
 }
 
+// TestParseMediaOutputs reads the media outputs' keys, and the ffmpeg
+// found beside a configured ffprobe.
+func TestParseMediaOutputs(t *testing.T) {
+	f, err := parseTest(t, "media: {ffprobe: /opt/ff/bin/ffprobe, index_interval: 5s, index_width: 480, trickplay: true, index_beside_media: true}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := f.Media
+	if m.FFmpegProgram() != "/opt/ff/bin/ffmpeg" || m.PreviewInterval() != 5*time.Second || m.PreviewWidth() != 480 || !m.TrickplayOn() || !m.BesideMedia() {
+		t.Errorf("media = %+v: ffmpeg %q, interval %v, width %d", m, m.FFmpegProgram(), m.PreviewInterval(), m.PreviewWidth())
+	}
+	f, err = parseTest(t, "media: {ffprobe: ffprobe-7, ffmpeg: ffmpeg-7}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Media.FFmpegProgram(); got != "ffmpeg-7" {
+		t.Errorf("FFmpegProgram() = %q, want ffmpeg-7", got)
+	}
+	var none *Media
+	if none.FFmpegProgram() != "ffmpeg" || none.PreviewInterval() != 10*time.Second || none.PreviewWidth() != 320 || none.TrickplayOn() || none.BesideMedia() {
+		t.Errorf("defaults of no media section: ffmpeg %q, interval %v, width %d", none.FFmpegProgram(), none.PreviewInterval(), none.PreviewWidth())
+	}
+}
+
 // TestMediaDefaults checks the defaults: with no media section (a nil
 // *Media, as a File without the key has), with an empty one, and with one
 // that sets a single key.
@@ -186,8 +210,12 @@ func TestParseLibraryErrors(t *testing.T) {
 		{"library duplicate name", "libraries:\n  - {name: Movies, kind: movies, folders: [/m]}\n  - {name: Movies, kind: shows, folders: [/s]}\n", `butler.yaml:3: libraries[1].name: "Movies" is the name of libraries[0] too; names must be unique`},
 
 		// media.
-		{"media list", "media: [ffprobe]\n", `butler.yaml:1: media: is a list; want a mapping with ffprobe, nice, io_class, timeout, parallel or grace_days`},
-		{"media unknown key", "media:\n  paralel: 2\n", `butler.yaml:2: media.paralel: unknown key (did you mean parallel?); known keys under media: ffprobe, nice, io_class, timeout, parallel, grace_days`},
+		{"media list", "media: [ffprobe]\n", `butler.yaml:1: media: is a list; want a mapping with ffprobe, ffmpeg, nice, io_class, timeout, parallel, grace_days, index_interval, index_width, trickplay or index_beside_media`},
+		{"media unknown key", "media:\n  paralel: 2\n", `butler.yaml:2: media.paralel: unknown key (did you mean parallel?); known keys under media: ffprobe, nice, io_class, timeout, parallel, grace_days, ffmpeg, index_interval, index_width, trickplay, index_beside_media`},
+		{"index interval not whole seconds", "media:\n  index_interval: 2500ms\n", `butler.yaml:2: media.index_interval: 2.5s: use whole seconds from 1s to 10m0s (10s is what Plex uses)`},
+		{"index interval too long", "media:\n  index_interval: 1h\n", `butler.yaml:2: media.index_interval: 1h0m0s: use whole seconds from 1s to 10m0s (10s is what Plex uses)`},
+		{"index width too small", "media:\n  index_width: 10\n", `butler.yaml:2: media.index_width: 10 is out of range; use a whole number from 64 to 1920 (pixels)`},
+		{"trickplay not a bool", "media:\n  trickplay: yes\n", `butler.yaml:2: media.trickplay: is "yes"; want true or false`},
 		{"ffprobe relative", "media:\n  ffprobe: bin/ffprobe\n", `butler.yaml:2: media.ffprobe: "bin/ffprobe" is a relative path; give its absolute path, like /usr/bin/ffprobe, or a name to look up in PATH, like ffprobe`},
 		{"ffprobe blank", "media:\n  ffprobe: \" \"\n", `butler.yaml:2: media.ffprobe: is blank; give its absolute path, like /usr/bin/ffprobe, or a name to look up in PATH, like ffprobe`},
 		{"ffprobe empty", "media:\n  ffprobe:\n", `butler.yaml:2: media.ffprobe: is empty; want the ffprobe program; give its absolute path, like /usr/bin/ffprobe, or a name to look up in PATH, like ffprobe`},
