@@ -115,7 +115,9 @@ func (g *GenerateMediaIndexFiles) RunItem(ctx context.Context, id int64, log *sl
 }
 
 // Backlog counts the videos left to do (butler.Backlogger).
-func (g *GenerateMediaIndexFiles) Backlog(ctx context.Context) (int, error) { return g.work().backlog(ctx) }
+func (g *GenerateMediaIndexFiles) Backlog(ctx context.Context) (int, error) {
+	return g.work().backlog(ctx)
+}
 
 type indexMaker struct {
 	g  *GenerateMediaIndexFiles
@@ -240,7 +242,9 @@ func (g *GenerateChapterThumbs) RunItem(ctx context.Context, id int64, log *slog
 }
 
 // Backlog counts the videos left to do (butler.Backlogger).
-func (g *GenerateChapterThumbs) Backlog(ctx context.Context) (int, error) { return g.work().backlog(ctx) }
+func (g *GenerateChapterThumbs) Backlog(ctx context.Context) (int, error) {
+	return g.work().backlog(ctx)
+}
 
 type chapterMaker struct{ ex *mediaframes.Extractor }
 
