@@ -137,8 +137,28 @@ func handleMediaItem(ix butler.MediaIndex, log *slog.Logger) http.HandlerFunc {
 				return
 			}
 		}
+		if oi, ok := ix.(butler.OutputIndex); ok {
+			outs, err := oi.MediaOutputs(r.Context(), id)
+			if err != nil {
+				fail(log, w, r, err)
+				return
+			}
+			for _, o := range outs {
+				out.Output = append(out.Output, mediaOutputOf(o, it))
+			}
+		}
 		writeMediaItems(w, r, apitype.MediaItemContainer{Item: []apitype.MediaItem{out}})
 	}
+}
+
+func mediaOutputOf(o butler.MediaOutput, it butler.MediaItem) apitype.MediaOutput {
+	out := apitype.MediaOutput{Kind: string(o.Kind), Version: o.Version, MadeAt: rfc3339(o.MadeAt),
+		Stale: apitype.Bool(o.Stale(it)), Failures: o.Failures, Error: o.Error, RetryAt: rfc3339(o.RetryAt),
+		Data: o.Data, DataText: string(o.Data)}
+	for _, f := range o.Files {
+		out.File = append(out.File, apitype.MediaOutputFile{Path: f})
+	}
+	return out
 }
 
 // itemQuery is a request of GET /butler/library/items, validated.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -303,7 +304,7 @@ func TestLibraryCountsAndItems(t *testing.T) {
 			it.Size != fi.Size() || !mt.Equal(fi.ModTime()) || it.AddedAt == "" || it.ChangedAt == "" || it.GoneAt != "" || it.Media != nil {
 			t.Errorf("item %+v; file %d bytes, %v", it, fi.Size(), fi.ModTime())
 		}
-		if allX.Item[i] != it {
+		if !reflect.DeepEqual(allX.Item[i], it) {
 			t.Errorf("XML item %+v, JSON %+v", allX.Item[i], it)
 		}
 	}
@@ -724,3 +725,58 @@ func TestLibraryItemsReadsLittle(t *testing.T) {
 }
 
 func head2(s []string) []string { return s[:min(len(s), 5)] }
+
+// TestLibraryItemOutputs: GET /butler/library/items/{id} shows what the
+// media tasks made for the item (files, values, failures), in JSON and
+// XML, and marks an output of a file that changed since as stale.
+func TestLibraryItemOutputs(t *testing.T) {
+	s, ix := newLibraryServer(t, nil)
+	l := fillMediaLibrary(t, ix)
+	oi := ix.(butler.OutputIndex)
+	ctx := t.Context()
+	it, err := ix.MediaItem(ctx, l.ids["Alien.mkv"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := butler.MediaFile{Path: it.Path, Kind: it.Kind, Size: it.Size, ModTime: it.ModTime}
+	made := time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)
+	if ok, err := oi.SaveMediaOutput(ctx, file, butler.MediaOutput{Item: it.ID, Kind: butler.OutputIndexFiles, Version: 1, MadeAt: made,
+		Files: []string{"index-files/320-10.bif"}, Data: json.RawMessage(`{"frames":1}`)}); err != nil || !ok {
+		t.Fatalf("save: %v %v", ok, err)
+	}
+	if ok, err := oi.RecordMediaOutputFailure(ctx, it.ID, file, butler.OutputLoudness, "ffmpeg cannot read it", made.Add(24*time.Hour)); err != nil || !ok {
+		t.Fatalf("failure: %v %v", ok, err)
+	}
+	path := fmt.Sprintf("/butler/library/items/%d", it.ID)
+	var j apitype.MediaItemsResponse
+	s.getJSON(t, path, &j)
+	outs := j.MediaContainer.Item[0].Output
+	if len(outs) != 2 {
+		t.Fatalf("outputs: %+v", outs)
+	}
+	idx, loud := outs[0], outs[1]
+	if idx.Kind != apitype.OutputIndexFiles || idx.Version != 1 || idx.MadeAt != "2026-11-30T03:00:00Z" || bool(idx.Stale) ||
+		len(idx.File) != 1 || idx.File[0].Path != "index-files/320-10.bif" || string(idx.Data) != `{"frames":1}` {
+		t.Errorf("index files: %+v", idx)
+	}
+	if loud.Kind != apitype.OutputLoudness || loud.Version != 0 || loud.Failures != 1 || loud.Error != "ffmpeg cannot read it" || loud.RetryAt != "2026-12-01T03:00:00Z" {
+		t.Errorf("loudness: %+v", loud)
+	}
+	_, body := s.do(t, req{method: "GET", path: path})
+	for _, want := range []string{`<Output kind="index-files" version="1" madeAt="2026-11-30T03:00:00Z" stale="0" failures="0"><File path="index-files/320-10.bif"></File><Data>{&#34;frames&#34;:1}</Data></Output>`,
+		`<Output kind="loudness" version="0" stale="0" failures="1" error="ffmpeg cannot read it"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("XML lacks %s:\n%s", want, body)
+		}
+	}
+	// The file changes: its outputs are stale until made again.
+	changed := file
+	changed.Size++
+	if err := ix.ApplyMediaChanges(ctx, "Movies", butler.MediaChanges{Change: map[int64]butler.MediaFile{it.ID: changed}, At: made}); err != nil {
+		t.Fatal(err)
+	}
+	s.getJSON(t, path, &j)
+	if outs := j.MediaContainer.Item[0].Output; len(outs) != 2 || !bool(outs[0].Stale) {
+		t.Errorf("after the file changed: %+v; want the index files stale", outs)
+	}
+}

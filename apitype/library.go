@@ -1,6 +1,9 @@
 package apitype
 
-import "encoding/xml"
+import (
+	"encoding/json"
+	"encoding/xml"
+)
 
 // The analysis states of a media item, as the analysis query parameter of
 // GET /butler/library/items takes them and MediaItem.Analysis gives them.
@@ -110,6 +113,47 @@ type MediaItem struct {
 	AnalysisError    string         `json:"analysisError,omitempty" xml:"analysisError,attr,omitempty"`
 	AnalysisRetryAt  string         `json:"analysisRetryAt,omitempty" xml:"analysisRetryAt,attr,omitempty"`
 	Media            *MediaAnalysis `json:"Media,omitempty" xml:"Media,omitempty"`
+	// Output lists what the media tasks made for the item (GET
+	// /butler/library/items/{id} alone), in a fixed order of kinds.
+	Output []MediaOutput `json:"Output,omitempty" xml:"Output,omitempty"`
+}
+
+// The kinds of MediaOutput.
+const (
+	OutputIndexFiles    = "index-files"    // GenerateMediaIndexFiles: a BIF of preview pictures
+	OutputChapterThumbs = "chapter-thumbs" // GenerateChapterThumbs: a JPEG per chapter
+	OutputLoudness      = "loudness"       // LoudnessAnalysis: EBU R128 loudness per audio stream
+	OutputBlurHashes    = "blurhashes"     // GenerateBlurHashes: BlurHashes of the poster and art
+)
+
+// MediaOutput is one output of a media item: what a media task made for
+// it, when, and for which version of its file.
+type MediaOutput struct {
+	// Kind is one of the Output* constants.
+	Kind string `json:"kind" xml:"kind,attr"`
+	// Version is the version of the task's work that made it; 0 while
+	// none was made (only failures). MadeAt is when it was made.
+	Version int    `json:"version" xml:"version,attr"`
+	MadeAt  string `json:"madeAt,omitempty" xml:"madeAt,attr,omitempty"`
+	// Stale is set when the item's file changed since it was made: the
+	// task makes it again.
+	Stale Bool `json:"stale" xml:"stale,attr"`
+	// Failures counts the failed attempts in a row for the file as it
+	// is; Error is the last one's reason, RetryAt when it is tried again.
+	Failures int    `json:"failures" xml:"failures,attr"`
+	Error    string `json:"error,omitempty" xml:"error,attr,omitempty"`
+	RetryAt  string `json:"retryAt,omitempty" xml:"retryAt,attr,omitempty"`
+	// File are the files it wrote in the item's bundle, relative to it.
+	File []MediaOutputFile `json:"File,omitempty" xml:"File,omitempty"`
+	// Data holds its values when it is values (loudness, BlurHashes): a
+	// JSON object in JSON, its JSON text in XML.
+	Data     json.RawMessage `json:"data,omitempty" xml:"-"`
+	DataText string          `json:"-" xml:"Data,omitempty"`
+}
+
+// MediaOutputFile is a file of a media output.
+type MediaOutputFile struct {
+	Path string `json:"path" xml:"path,attr"`
 }
 
 // MediaAnalysis is what the analysis of a media file found. Durations and

@@ -288,11 +288,58 @@ func writeItem(out io.Writer, it *apitype.MediaItem, p painter) error {
 	if _, err := io.WriteString(out, b.String()); err != nil {
 		return err
 	}
-	m := it.Media
+	if err := writeMedia(out, it.Media, p); err != nil {
+		return err
+	}
+	return writeOutputs(out, it.Output, p)
+}
+
+// writeOutputs writes what the media tasks made for an item, one line
+// each: its kind, version and time, its files and values, or its failures.
+func writeOutputs(out io.Writer, outs []apitype.MediaOutput, p painter) error {
+	if len(outs) == 0 {
+		return nil
+	}
+	if _, err := io.WriteString(out, "\n"); err != nil {
+		return err
+	}
+	t := &table{header: []string{"OUTPUT", "VERSION", "MADE", "FILES", "STATE"}}
+	for _, o := range outs {
+		state := plain("made")
+		switch {
+		case bool(o.Stale):
+			state = cell{text: "stale (the file changed)", style: styleYellow}
+		case o.Failures > 0:
+			times := "once"
+			if o.Failures > 1 {
+				times = fmt.Sprintf("%d times", o.Failures)
+			}
+			state = cell{text: fmt.Sprintf("failed %s, next try after %s: %s", times, showTime(o.RetryAt), o.Error), style: styleRed}
+		}
+		files := "-"
+		switch len(o.File) {
+		case 0:
+		case 1:
+			files = o.File[0].Path
+		default:
+			files = fmt.Sprintf("%d files", len(o.File))
+		}
+		made := "-"
+		if o.MadeAt != "" {
+			made = showTime(o.MadeAt)
+		}
+		t.add(plain(o.Kind), plain(strconv.Itoa(o.Version)), plain(made), plain(files), state)
+	}
+	return t.write(out, p)
+}
+
+// writeMedia writes an item's analysis: its container, streams and
+// chapters; nothing when it has none.
+func writeMedia(out io.Writer, m *apitype.MediaAnalysis, p painter) error {
 	if m == nil {
 		return nil
 	}
-	b.Reset()
+	var b strings.Builder
 	fmt.Fprintf(&b, "\ncontainer %s, %s, %s", m.Container, showMillis(m.Duration), showBitRate(m.BitRate))
 	if m.Title != "" {
 		fmt.Fprintf(&b, ", title %q", m.Title)

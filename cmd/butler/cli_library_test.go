@@ -109,6 +109,24 @@ func fillLibrary(t *testing.T, ix butler.MediaIndex) {
 			t.Fatalf("failure: %v %v", ok, err)
 		}
 	}
+	// What the media tasks made: Alien's preview pictures and loudness; a
+	// failed loudness measure of the song.
+	oi := ix.(butler.OutputIndex)
+	a := movies["Alien (1979).mkv"]
+	for _, o := range []butler.MediaOutput{
+		{Item: a.ID, Kind: butler.OutputIndexFiles, Version: 1, MadeAt: at.Add(3 * time.Hour), Files: []string{"index-files/320-10.bif"},
+			Data: json.RawMessage(`{"frames":706,"intervalMs":10000,"width":320,"height":134,"keyframes":true,"toneMapped":true}`)},
+		{Item: a.ID, Kind: butler.OutputLoudness, Version: 1, MadeAt: at.Add(3 * time.Hour),
+			Data: json.RawMessage(`{"streams":[{"index":1,"integratedLufs":-24.1,"rangeLu":11.2,"truePeakDbtp":-1.2,"replayGainDb":6.1,"replayGainPeak":0.87}]}`)},
+	} {
+		if ok, err := oi.SaveMediaOutput(ctx, fileOf(a), o); err != nil || !ok {
+			t.Fatalf("save output: %v %v", ok, err)
+		}
+	}
+	cw := music["Computerwelt.flac"]
+	if ok, err := oi.RecordMediaOutputFailure(ctx, cw.ID, fileOf(cw), butler.OutputLoudness, "ffmpeg cannot decode it: Invalid data found when processing input", at.Add(27*time.Hour)); err != nil || !ok {
+		t.Fatalf("output failure: %v %v", ok, err)
+	}
 	if err := ix.ApplyMediaChanges(ctx, "Movies", butler.MediaChanges{Gone: []int64{movies["Zelig (1983).avi"].ID}, At: at.Add(24 * time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
