@@ -31,7 +31,7 @@ func newCheckCmd(getenv func(string) string, stdout io.Writer) *cobra.Command {
 		Long: `Check what ` + "`butler serve`" + ` would use, as the user who runs it, without
 starting it or creating anything: the config file (every exec program exists
 and is executable, every working directory, database, backup and cache path
-is reachable, every library folder is a readable directory, ffprobe runs,
+is reachable, every library folder is a readable directory, ffprobe and ffmpeg run,
 every URL parses), the data directory's owner and modes, the
 database (it opens and is sound), the clock and the time zone, and whether
 the port is free.
@@ -210,12 +210,21 @@ func checkTasks(f *config.File, _ checkEnv) []string {
 		}
 	}
 	if len(f.Libraries) > 0 || f.Media != nil && f.Media.FFprobe.Value != "" {
-		if msg := checkFFprobe(f.Media.FFprobeProgram()); msg != "" {
+		if msg := checkFFmpegTool("ffprobe", f.Media.FFprobeProgram(), "DeepMediaAnalysis and UpgradeMediaAnalysis"); msg != "" {
 			line := 0
 			if f.Media != nil {
 				line = f.Media.FFprobe.Line
 			}
 			at(line, "media.ffprobe", "%s", msg)
+		}
+	}
+	if len(f.Libraries) > 0 || f.Media != nil && f.Media.FFmpeg.Value != "" {
+		if msg := checkFFmpegTool("ffmpeg", f.Media.FFmpegProgram(), "LoudnessAnalysis, GenerateMediaIndexFiles and GenerateChapterThumbs"); msg != "" {
+			line := 0
+			if f.Media != nil {
+				line = f.Media.FFmpeg.Line
+			}
+			at(line, "media.ffmpeg", "%s", msg)
 		}
 	}
 	return problems
@@ -238,27 +247,27 @@ func checkFolder(path string) string {
 	return ""
 }
 
-// ffprobeCheckTimeout bounds checkFFprobe's run of ffprobe -version.
-const ffprobeCheckTimeout = 10 * time.Second
+// toolCheckTimeout bounds checkFFmpegTool's run of the program's -version.
+const toolCheckTimeout = 10 * time.Second
 
-// checkFFprobe says what is wrong with program as the ffprobe the media
-// analysis runs (an absolute path, or a name looked up in PATH): not
-// found, not executable, or failing to run ffprobe -version; "" when
-// nothing is.
-func checkFFprobe(program string) string {
-	const install = "install FFmpeg (on Debian: apt-get install ffmpeg) or give the program's path in media.ffprobe"
+// checkFFmpegTool says what is wrong with program as FFmpeg's tool name
+// ("ffprobe", "ffmpeg") that the tasks users run (an absolute path, or a
+// name looked up in PATH): not found, not executable, or failing to run
+// with -version; "" when nothing is.
+func checkFFmpegTool(name, program, users string) string {
+	install := "install FFmpeg (on Debian: apt-get install ffmpeg) or give the program's path in media." + name
 	path, err := exec.LookPath(program)
 	if err != nil {
 		if errors.Is(err, exec.ErrNotFound) {
-			return fmt.Sprintf("ffprobe %q is not found in PATH (%s); %s: DeepMediaAnalysis and UpgradeMediaAnalysis will fail without it", program, os.Getenv("PATH"), install)
+			return fmt.Sprintf("%s %q is not found in PATH (%s); %s: %s will fail without it", name, program, os.Getenv("PATH"), install, users)
 		}
 		var ee *exec.Error
 		if errors.As(err, &ee) {
 			err = ee.Err
 		}
-		return fmt.Sprintf("ffprobe %s cannot be run by this user (%s); %s: DeepMediaAnalysis and UpgradeMediaAnalysis will fail without it", program, reason(err), install)
+		return fmt.Sprintf("%s %s cannot be run by this user (%s); %s: %s will fail without it", name, program, reason(err), install, users)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), ffprobeCheckTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), toolCheckTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, path, "-version")
 	cmd.WaitDelay = time.Second
@@ -271,7 +280,7 @@ func checkFFprobe(program string) string {
 		if first != "" {
 			first = ": " + first
 		}
-		return fmt.Sprintf("ffprobe %s does not run (%v%s); %s", path, err, first, install)
+		return fmt.Sprintf("%s %s does not run (%v%s); %s", name, path, err, first, install)
 	}
 	return ""
 }

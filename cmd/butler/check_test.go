@@ -314,7 +314,8 @@ media:
 		{"failing", failing, ":4: media.ffprobe: ffprobe " + failing + " does not run (exit status 127: error while loading shared libraries: libavformat.so.61)"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			problems := check(t, "libraries:\n  - {name: M, kind: movies, folders: ["+good+"]}\nmedia:\n  ffprobe: "+c.ffprobe+"\n")
+			// media.ffmpeg set to the real one (or /bin/true): ffprobe's problem alone.
+			problems := check(t, "libraries:\n  - {name: M, kind: movies, folders: ["+good+"]}\nmedia:\n  ffprobe: "+c.ffprobe+"\n  ffmpeg: /bin/true\n")
 			if len(problems) != 1 || !strings.Contains(problems[0], c.want) || !strings.Contains(problems[0], "install FFmpeg") {
 				t.Errorf("problems:\n%s\nwant one containing %q and how to install FFmpeg", strings.Join(problems, "\n"), c.want)
 			}
@@ -330,8 +331,21 @@ media:
 	if problems := check(t, "media:\n  nice: 5\n"); len(problems) != 0 {
 		t.Errorf("without libraries: problems\n%s", strings.Join(problems, "\n"))
 	}
-	if problems := check(t, "libraries:\n  - {name: M, kind: movies, folders: ["+good+"]}\n"); len(problems) != 1 || !strings.Contains(problems[0], `media.ffprobe: ffprobe "ffprobe" is not found in PATH (`+tmp+`)`) {
-		t.Errorf("a library and no ffprobe in PATH: problems\n%s", strings.Join(problems, "\n"))
+	if problems := check(t, "libraries:\n  - {name: M, kind: movies, folders: ["+good+"]}\n"); len(problems) != 2 ||
+		!strings.Contains(problems[0], `media.ffprobe: ffprobe "ffprobe" is not found in PATH (`+tmp+`)`) ||
+		!strings.Contains(problems[1], `media.ffmpeg: ffmpeg "ffmpeg" is not found in PATH (`+tmp+`)`) ||
+		!strings.Contains(problems[1], "LoudnessAnalysis, GenerateMediaIndexFiles and GenerateChapterThumbs will fail without it") {
+		t.Errorf("a library and no ffprobe or ffmpeg in PATH: problems\n%s", strings.Join(problems, "\n"))
+	}
+	// An ffprobe given as a path: ffmpeg is looked for beside it.
+	alone := filepath.Join(tmp, "ffprobe-alone", "ffprobe")
+	if err := os.MkdirAll(filepath.Dir(alone), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, alone, "#!/bin/sh\nexit 0\n", 0o755)
+	if problems := check(t, "libraries:\n  - {name: M, kind: movies, folders: ["+good+"]}\nmedia: {ffprobe: "+alone+"}\n"); len(problems) != 1 ||
+		!strings.Contains(problems[0], "media.ffmpeg: ffmpeg "+filepath.Join(filepath.Dir(alone), "ffmpeg")+" cannot be run by this user (no such file or directory)") {
+		t.Errorf("ffprobe in /bin, no ffmpeg there: problems\n%s", strings.Join(problems, "\n"))
 	}
 
 	t.Run("unreadable folder", func(t *testing.T) {
