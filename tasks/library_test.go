@@ -322,6 +322,30 @@ func TestUpgradeMediaAnalysis_NothingOlder(t *testing.T) {
 	}
 }
 
+// TestUpgradeMediaAnalysis_Backlog: the items analysed by version 1 are
+// the upgrade's backlog once the version is higher, and none before.
+func TestUpgradeMediaAnalysis_Backlog(t *testing.T) {
+	idx := mediaIndex(t)
+	at := time.Date(2025, time.June, 30, 3, 0, 0, 0, time.UTC)
+	files := []butler.MediaFile{{Path: "/m/a.mkv", Kind: butler.MediaVideo, Size: 1, ModTime: at}, {Path: "/m/b.mkv", Kind: butler.MediaVideo, Size: 2, ModTime: at}}
+	if err := idx.ApplyMediaChanges(t.Context(), "L", butler.MediaChanges{Add: files, At: at}); err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range libraryItems(t, idx, "L") {
+		f := butler.MediaFile{Path: it.Path, Kind: it.Kind, Size: it.Size, ModTime: it.ModTime}
+		if ok, err := idx.SaveMediaAnalysis(t.Context(), it.ID, f, 1, at, butler.MediaAnalysis{Container: "matroska"}); err != nil || !ok {
+			t.Fatalf("save: %v %v", ok, err)
+		}
+	}
+	want := 2
+	if mediaprobe.Version == 1 {
+		want = 0
+	}
+	if n, err := (&tasks.UpgradeMediaAnalysis{Index: idx}).Backlog(t.Context()); err != nil || n != want {
+		t.Errorf("Backlog = %d, %v; want %d (analysis version %d)", n, err, want, mediaprobe.Version)
+	}
+}
+
 func TestGarbageCollectLibraryMedia(t *testing.T) {
 	idx := mediaIndex(t)
 	now := time.Date(2025, time.June, 30, 3, 0, 0, 0, time.UTC)

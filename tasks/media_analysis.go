@@ -115,6 +115,21 @@ func (a *UpgradeMediaAnalysis) RunItem(ctx context.Context, id int64, log *slog.
 	return (*DeepMediaAnalysis)(a).work("upgraded").one(ctx, log, id, olderVersions())
 }
 
+var _ butler.Backlogger = (*UpgradeMediaAnalysis)(nil)
+
+// Backlog counts the present items analysed by an older version that may
+// be tried now (butler.Backlogger), a page at a time through the index of
+// analysis versions: its cost is the backlog's, not the library's.
+func (a *UpgradeMediaAnalysis) Backlog(ctx context.Context) (int, error) {
+	if a.Index == nil {
+		return 0, errors.New("media analysis: no media index")
+	}
+	w := (*DeepMediaAnalysis)(a).work("upgraded")
+	n := 0
+	err := w.pages(ctx, olderVersions(), func(butler.MediaItem) error { n++; return nil })
+	return n, err
+}
+
 // olderVersions are the analysis versions before mediaprobe.Version.
 func olderVersions() []int {
 	var versions []int
