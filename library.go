@@ -402,6 +402,8 @@ type SidecarIndex interface {
 	// with its set (an empty set removes them all), in one transaction:
 	// all of it or nothing. An item no longer in the index is passed
 	// over. It returns how many items' sets it replaced. Sidecars go with
-	// their item when it is deleted.
+	// their item when it is deleted. An index that records outputs
+	// (OutputIndex) drops the BlurHashes output of each item whose set it
+	// replaced: they are made from its images.
 	ReplaceMediaSidecars(ctx context.Context, sets map[int64][]MediaSidecar) (int, error)
 }

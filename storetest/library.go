@@ -56,6 +56,7 @@ var mediaSuite = []testCase[butler.MediaIndex]{
 	{"OutputsOfChangedFile", outputCase(testOutputsOfChangedFile)},
 	{"OutputsFailures", outputCase(testOutputsFailures)},
 	{"OutputsInvalid", outputCase(testOutputsInvalid)},
+	{"OutputsBlurHashesOfNewSidecars", outputCase(testOutputsBlurHashesOfNewSidecars)},
 }
 
 // mediaBase is when the suite's scans happen.

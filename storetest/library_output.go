@@ -252,3 +252,24 @@ func testOutputsInvalid(t *testing.T, s butler.OutputIndex) {
 		}
 	}
 }
+
+// testOutputsBlurHashesOfNewSidecars: a new set of sidecars drops the
+// item's BlurHashes (made from its images), and nothing else.
+func testOutputsBlurHashesOfNewSidecars(t *testing.T, s butler.OutputIndex) {
+	si, ok := s.(butler.SidecarIndex)
+	if !ok {
+		t.Skipf("%T keeps no sidecars", s)
+	}
+	items := mustAdd(t, s, "L", file("/m/a.mkv", 1))
+	a := analysed(t, s, items["/m/a.mkv"], mediaBase)
+	for _, k := range []butler.OutputKind{butler.OutputBlurHashes, butler.OutputLoudness} {
+		if !mustSaveOutput(t, s, a, butler.MediaOutput{Kind: k, Version: 1, MadeAt: mediaBase, Data: json.RawMessage(`{}`)}) {
+			t.Fatalf("save %s = false", k)
+		}
+	}
+	mustReplace(t, si, map[int64][]butler.MediaSidecar{a.ID: {sidecar("/m/a-poster.jpg", butler.SidecarPoster, 9)}})
+	out := mustOutputs(t, s, a.ID)
+	if len(out) != 1 || out[0].Kind != butler.OutputLoudness {
+		t.Errorf("outputs after new sidecars: %+v; want the loudness alone", out)
+	}
+}

@@ -334,5 +334,12 @@ func bindLibrary(c []butler.Task, f *config.File, index butler.MediaIndex, bundl
 		Analyzer: &loudness.Analyzer{FFmpeg: ffmpeg, Logger: logger}, Parallel: m.Workers()})
 	c = butler.Bind(c, butler.TaskGenerateMediaIndexFiles, &tasks.GenerateMediaIndexFiles{Index: oi, Bundles: writer, Extractor: frames,
 		Trickplay: m.TrickplayOn(), BesideMedia: m.BesideMedia(), Parallel: m.Workers()})
-	return butler.Bind(c, butler.TaskGenerateChapterThumbs, &tasks.GenerateChapterThumbs{Index: oi, Bundles: writer, Extractor: frames, Parallel: m.Workers()})
+	c = butler.Bind(c, butler.TaskGenerateChapterThumbs, &tasks.GenerateChapterThumbs{Index: oi, Bundles: writer, Extractor: frames, Parallel: m.Workers()})
+	if both, ok := index.(interface {
+		butler.OutputIndex
+		butler.SidecarIndex
+	}); ok {
+		c = butler.Bind(c, butler.TaskGenerateBlurHashes, &tasks.GenerateBlurHashes{Index: both, Parallel: m.Workers()})
+	}
+	return c
 }

@@ -621,7 +621,7 @@ func TestServeLibraryTasksWithoutLibraries(t *testing.T) {
 	startWait(t, env, "RefreshLocalMedia", 0, "no library configured")
 	startWait(t, env, "CleanOldBundles", 0, "no bundles yet ("+filepath.Join(dataDir, "Media")+" does not exist)")
 	startWait(t, env, "GarbageCollectBlobs", 0, "no bundles yet ("+filepath.Join(dataDir, "Media")+" does not exist)")
-	for _, task := range []string{"LoudnessAnalysis", "GenerateMediaIndexFiles", "GenerateChapterThumbs"} {
+	for _, task := range []string{"LoudnessAnalysis", "GenerateMediaIndexFiles", "GenerateChapterThumbs", "GenerateBlurHashes"} {
 		startWait(t, env, task, 0, "nothing to do: every analysed item has its ")
 	}
 
@@ -637,7 +637,7 @@ func TestServeLibraryTasksWithoutLibraries(t *testing.T) {
 	}
 	slices.Sort(listed)
 	want := []string{"BackupDatabase", "CleanOldBundles", "CleanOldCacheFiles", "DeepMediaAnalysis", "GarbageCollectBlobs",
-		"GarbageCollectLibraryMedia", "GenerateChapterThumbs", "GenerateMediaIndexFiles", "LoudnessAnalysis", "OptimizeDatabase",
+		"GarbageCollectLibraryMedia", "GenerateBlurHashes", "GenerateChapterThumbs", "GenerateMediaIndexFiles", "LoudnessAnalysis", "OptimizeDatabase",
 		"RefreshLibraries", "RefreshLocalMedia", "UpgradeMediaAnalysis"}
 	if !slices.Equal(listed, want) {
 		t.Errorf("GET /butler out of the box lists %v; want %v", listed, want)

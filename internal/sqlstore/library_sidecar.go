@@ -25,6 +25,9 @@ const (
 		WHERE item_id IN (%s) ORDER BY item_id, path`
 	sqlSidecarItem    = `SELECT 1 FROM butler_media_item WHERE id = ?`
 	sqlDropSidecars   = `DELETE FROM butler_media_sidecar WHERE item_id = ?`
+	// The BlurHashes are made from an item's images: a new set of
+	// sidecars has them made again.
+	sqlDropBlurHashes = `DELETE FROM butler_media_output WHERE item_id = ? AND kind = 'blurhashes'`
 	sqlInsertSidecars = `INSERT INTO butler_media_sidecar (item_id, path, kind, language, flags, size, mtime)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`
 )
@@ -121,6 +124,9 @@ func (d *Store) ReplaceMediaSidecars(ctx context.Context, sets map[int64][]butle
 		if _, err := d.txExec(ctx, tx, sqlDropSidecars, id); err != nil {
 			return 0, fmt.Errorf("drop the sidecars of media item %d: %w", id, d.wrap(err))
 		}
+		if _, err := d.txExec(ctx, tx, sqlDropBlurHashes, id); err != nil {
+			return 0, fmt.Errorf("drop the BlurHashes of media item %d: %w", id, d.wrap(err))
+		}
 		for _, s := range sets[id] {
 			_, err := insert.ExecContext(ctx, id, s.Path, string(s.Kind), s.Language, strings.Join(s.Flags, ","), s.Size, s.ModTime.UnixNano())
 			if err != nil {
@@ -151,6 +157,7 @@ func (d *Store) SidecarQueries(first int64, n int) []HotQuery {
 		{"MediaSidecars", fmt.Sprintf(sqlMediaSidecars, marks), ids},
 		{"ReplaceMediaSidecars (the item)", sqlSidecarItem, []any{first}},
 		{"ReplaceMediaSidecars (drop)", sqlDropSidecars, []any{first}},
+		{"ReplaceMediaSidecars (drop the BlurHashes)", sqlDropBlurHashes, []any{first}},
 	}
 	for i := range qs {
 		qs[i].SQL = d.bind(qs[i].SQL)
