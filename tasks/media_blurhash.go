@@ -73,7 +73,9 @@ func (g *GenerateBlurHashes) work() *outputWork {
 }
 
 // Run hashes the images of the items that have no BlurHashes.
-func (g *GenerateBlurHashes) Run(ctx context.Context, r butler.Reporter) error { return g.work().run(ctx, r) }
+func (g *GenerateBlurHashes) Run(ctx context.Context, r butler.Reporter) error {
+	return g.work().run(ctx, r)
+}
 
 // RunItem hashes one item's images, if it still needs it.
 func (g *GenerateBlurHashes) RunItem(ctx context.Context, id int64, log *slog.Logger) butler.ItemResult {

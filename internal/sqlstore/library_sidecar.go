@@ -23,8 +23,8 @@ const maxSidecarIDs = 1000
 const (
 	sqlMediaSidecars = `SELECT item_id, path, kind, language, flags, size, mtime FROM butler_media_sidecar
 		WHERE item_id IN (%s) ORDER BY item_id, path`
-	sqlSidecarItem    = `SELECT 1 FROM butler_media_item WHERE id = ?`
-	sqlDropSidecars   = `DELETE FROM butler_media_sidecar WHERE item_id = ?`
+	sqlSidecarItem  = `SELECT 1 FROM butler_media_item WHERE id = ?`
+	sqlDropSidecars = `DELETE FROM butler_media_sidecar WHERE item_id = ?`
 	// The BlurHashes are made from an item's images: a new set of
 	// sidecars has them made again.
 	sqlDropBlurHashes = `DELETE FROM butler_media_output WHERE item_id = ? AND kind = 'blurhashes'`
