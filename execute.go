@@ -338,6 +338,13 @@ type reporter struct {
 	items     ItemQueue // see Items
 }
 
+// Settings returns the server's settings (SettingsReporter).
+func (r *reporter) Settings() Settings { return r.m.Settings() }
+
+// AnnounceUpdate tells the server's clients of a newer version
+// (UpdateAnnouncer).
+func (r *reporter) AnnounceUpdate(u Update) { r.m.AnnounceUpdate(u) }
+
 // saveTimeout bounds a progress save, which the task's own call waits for.
 const saveTimeout = 5 * time.Second
 

@@ -19,8 +19,12 @@ const module = "github.com/plexbutler/butler"
 var adapters = []string{"api", "client", "engine", "metrics", "store/postgres", "store/sqlite", "tasks"}
 
 // libraries are the media library's building blocks, which adapters use:
-// they import the domain and the standard library only.
-var libraries = []string{"mediaprobe", "mediascan"}
+// of this module they import the domain, each other and mediaTool (the
+// runner of FFmpeg's programs) only.
+var libraries = []string{"bif", "imagehash", "loudness", "markers", "mediaframes", "mediaprobe", "mediascan"}
+
+// mediaTool runs FFmpeg's programs for the libraries.
+const mediaTool = "internal/mediatool"
 
 // listedPackage is what go list says of a package.
 type listedPackage struct {
@@ -78,8 +82,10 @@ func TestImportRules(t *testing.T) {
 				t.Errorf("%s imports %s; it takes the standard library only", self, imp)
 			case self == "client" && !isStd(imp) && imp != module+"/apitype":
 				t.Errorf("client imports %s; the SDK takes the standard library and apitype only", imp)
-			case slices.Contains(libraries, self) && !isStd(imp) && imp != module:
-				t.Errorf("%s imports %s; it takes the domain and the standard library only", self, imp)
+			case slices.Contains(libraries, self) && own && imp != module && dep != mediaTool && !slices.Contains(libraries, dep):
+				t.Errorf("%s imports %s; of this module it takes the domain, the other media libraries and %s only", self, imp, mediaTool)
+			case self == mediaTool && own:
+				t.Errorf("%s imports %s; it takes no package of this module", self, imp)
 			}
 		}
 	}

@@ -52,9 +52,10 @@ type Requeuer interface {
 
 // Recoverer is implemented by actions that must tidy up after a crash (a
 // backup removes the partial file it left). The manager calls Recover once
-// at start, before any run.
+// at start, before any run, with the server's settings (where the backup
+// directory is).
 type Recoverer interface {
-	Recover(ctx context.Context) error
+	Recover(ctx context.Context, s Settings) error
 }
 
 // Observer is told of every run that ends, whatever its outcome (package
@@ -348,7 +349,7 @@ func (m *Manager) poke() {
 func (m *Manager) Start(ctx context.Context) error {
 	for _, t := range m.catalog {
 		if r, ok := t.Action.(Recoverer); ok {
-			if err := r.Recover(ctx); err != nil {
+			if err := r.Recover(ctx, m.Settings()); err != nil {
 				m.logger.WarnContext(ctx, "butler: recover task", slog.String("task", string(t.Name)), slog.String("error", err.Error()))
 			}
 		}

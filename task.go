@@ -94,6 +94,20 @@ type OutputStreamer interface {
 	OutputStream() io.WriteCloser
 }
 
+// SettingsReporter is implemented by the Reporter of a run: Settings
+// returns the server's settings as they are when the action asks (the
+// backup directory is one of them, and can change between runs).
+type SettingsReporter interface {
+	Settings() Settings
+}
+
+// UpdateAnnouncer is implemented by the Reporter of a run: AnnounceUpdate
+// tells the server's clients that a newer version is available (the
+// notification stream), as CheckForUpdates does when it finds one.
+type UpdateAnnouncer interface {
+	AnnounceUpdate(u Update)
+}
+
 // Graceful is implemented by actions that give their work time to end
 // after they are told to stop (a command gets SIGTERM, then SIGKILL after
 // its grace). StopGrace is that time; a server shutting down waits for it,

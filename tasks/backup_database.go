@@ -78,14 +78,20 @@ const (
 // that finds the source locked for longer than LockTimeout is tried
 // again, a few times.
 //
-// A zero BackupDatabase is not usable: Source and Dir must be set.
+// A zero BackupDatabase is not usable: Source must be set.
 type BackupDatabase struct {
 	// Source is the path of the SQLite database file to back up.
 	Source string
 	// Dir returns the backup directory. It is called once at the start of
-	// each run, since it is a setting that can change between runs. The
-	// directory is created, with permissions 0700, when it does not exist.
+	// each run. Nil means the server's backup directory setting
+	// (butler.SettingBackupPath, which can change between runs, as the
+	// run's reporter gives it: butler.SettingsReporter), with Subdir below
+	// it. The directory is created, with permissions 0700, when it does
+	// not exist.
 	Dir func() string
+	// Subdir is a folder below the server's backup directory, when Dir is
+	// nil ("" for the directory itself).
+	Subdir string
 	// Keep is how many backups of Source to keep, the one just written
 	// included; 0 or less means 3.
 	Keep int
@@ -116,12 +122,9 @@ func (b *BackupDatabase) Run(ctx context.Context, r butler.Reporter) error {
 	if b.Source == "" {
 		return errors.New("backup database: no source database set")
 	}
-	dir := ""
-	if b.Dir != nil {
-		dir = b.Dir()
-	}
+	dir := b.DirIn(runSettings(r).BackupPath())
 	if dir == "" {
-		return fmt.Errorf("backup database %s: no backup directory set", b.Source)
+		return fmt.Errorf("backup database %s: no backup directory set (ButlerDatabaseBackupPath)", b.Source)
 	}
 	keep := b.Keep
 	if keep <= 0 {
@@ -580,11 +583,8 @@ var _ butler.Recoverer = (*BackupDatabase)(nil)
 // Recover removes the partial files that a backup of this source left when
 // its process died mid-copy. The Manager calls it once at start, before any
 // run; a missing backup directory is not an error.
-func (b *BackupDatabase) Recover(ctx context.Context) error {
-	if b.Dir == nil {
-		return nil
-	}
-	dir := b.Dir()
+func (b *BackupDatabase) Recover(ctx context.Context, s butler.Settings) error {
+	dir := b.DirIn(s.BackupPath())
 	if dir == "" {
 		return nil
 	}
@@ -606,4 +606,26 @@ func (b *BackupDatabase) Recover(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// DirIn returns the backup directory of b when the server's backup
+// directory setting is backupPath: Dir's when Dir is set, otherwise
+// backupPath with Subdir below it; "" when there is none.
+func (b *BackupDatabase) DirIn(backupPath string) string {
+	switch {
+	case b.Dir != nil:
+		return b.Dir()
+	case backupPath == "":
+		return ""
+	}
+	return filepath.Join(backupPath, b.Subdir)
+}
+
+// runSettings returns the settings of the run r reports for, or zero
+// settings (no backup directory...) when its reporter has none.
+func runSettings(r butler.Reporter) butler.Settings {
+	if sr, ok := r.(butler.SettingsReporter); ok {
+		return sr.Settings()
+	}
+	return butler.Settings{}
 }

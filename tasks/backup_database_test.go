@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/plexbutler/butler"
 	"github.com/plexbutler/butler/tasks"
 )
 
@@ -484,7 +485,7 @@ func TestBackupDatabase_RecoverRemovesPartialFiles(t *testing.T) {
 		}
 	}
 	b := &tasks.BackupDatabase{Source: filepath.Join(dir, "butler.db"), Dir: func() string { return backups }}
-	if err := b.Recover(context.Background()); err != nil {
+	if err := b.Recover(context.Background(), butler.Settings{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range left {
@@ -498,7 +499,7 @@ func TestBackupDatabase_RecoverRemovesPartialFiles(t *testing.T) {
 		}
 	}
 	missing := &tasks.BackupDatabase{Source: "x.db", Dir: func() string { return filepath.Join(dir, "none") }}
-	if err := missing.Recover(context.Background()); err != nil {
+	if err := missing.Recover(context.Background(), butler.Settings{}); err != nil {
 		t.Fatalf("missing directory: %v", err)
 	}
 }

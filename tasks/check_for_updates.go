@@ -49,7 +49,8 @@ type CheckForUpdates struct {
 	// the request).
 	Client *http.Client
 	// Notify, when set, is called with the latest release when it is newer
-	// than Current.
+	// than Current; nil announces it to the server's clients through the
+	// run's reporter (butler.UpdateAnnouncer).
 	Notify func(latest Release)
 }
 
@@ -123,8 +124,11 @@ func (c *CheckForUpdates) Run(ctx context.Context, r butler.Reporter) error {
 	log.Info("a newer version is available", "running", c.Current, "latest", latest.Version,
 		"date", latest.Date, "notes_url", latest.NotesURL)
 	r.Summary(oneLine(summary))
-	if c.Notify != nil {
+	switch a, ok := r.(butler.UpdateAnnouncer); {
+	case c.Notify != nil:
 		c.Notify(latest)
+	case ok:
+		a.AnnounceUpdate(butler.Update{Version: latest.Version, NotesURL: latest.NotesURL})
 	}
 	return nil
 }

@@ -2,9 +2,11 @@ package tasks_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"log/slog"
 	"math"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -266,5 +268,64 @@ func TestManagerStopEndsItemWork(t *testing.T) {
 	defer cancel()
 	if err := s.m.Stop(ctx); err != nil {
 		t.Fatalf("Stop with item work going: %v; want the item work ended and Stop done", err)
+	}
+}
+
+// TestRunCarriesSettingsAndAnnouncements: actions get what they need of
+// the server through their run, not through wiring: CheckForUpdates
+// announces a newer version on the server's event stream, and
+// BackupDatabase writes into the backup directory setting as it is when
+// the run starts (changed after the server started).
+func TestRunCarriesSettingsAndAnnouncements(t *testing.T) {
+	check := &tasks.CheckForUpdates{FeedURL: feedServer(t, http.StatusOK, `{"version":"9.0.0","notes_url":"https://example.invalid/9"}`), Current: "1.0.0"}
+	s := newServer(t, butler.TaskCheckForUpdates, check, 1)
+	sub := s.m.Subscribe()
+	defer sub.Close()
+	res, err := s.m.StartTask(t.Context(), butler.TaskCheckForUpdates, true)
+	if err != nil || res.Outcome != butler.StartStarted {
+		t.Fatalf("start: %+v %v", res, err)
+	}
+	if run := s.waitEnded(t, res.Run.ID); run.Outcome != butler.OutcomeSucceeded {
+		t.Fatalf("CheckForUpdates: %s %q", run.Outcome, run.Error)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	for {
+		ev, err := sub.Next(ctx)
+		if err != nil {
+			t.Fatalf("no update announced: %v", err)
+		}
+		if ev.Type == butler.EventUpdate {
+			if ev.Update.Version != "9.0.0" || ev.Update.NotesURL != "https://example.invalid/9" {
+				t.Errorf("announced %+v", ev.Update)
+			}
+			break
+		}
+	}
+
+	src := filepath.Join(t.TempDir(), "app.db")
+	db, err := sql.Open("sqlite", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE t (x); INSERT INTO t VALUES (1)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	backup := &tasks.BackupDatabase{Source: src, Subdir: "app"}
+	s = newServer(t, butler.TaskBackupDatabase, backup, 1)
+	dir := t.TempDir()
+	if err := s.m.SetSettings(t.Context(), map[string]string{butler.SettingBackupPath: dir}); err != nil {
+		t.Fatal(err)
+	}
+	res, err = s.m.StartTask(t.Context(), butler.TaskBackupDatabase, true)
+	if err != nil || res.Outcome != butler.StartStarted {
+		t.Fatalf("start: %+v %v", res, err)
+	}
+	if run := s.waitEnded(t, res.Run.ID); run.Outcome != butler.OutcomeSucceeded {
+		t.Fatalf("BackupDatabase: %s %q", run.Outcome, run.Error)
+	}
+	if got, _ := filepath.Glob(filepath.Join(dir, "app", "app-*.db")); len(got) != 1 {
+		t.Errorf("backups in %s/app: %v; want one", dir, got)
 	}
 }

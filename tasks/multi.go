@@ -90,10 +90,10 @@ func (b *BackupDatabases) Run(ctx context.Context, r butler.Reporter) error {
 }
 
 // Recover recovers every target (see [BackupDatabase.Recover]).
-func (b *BackupDatabases) Recover(ctx context.Context) error {
+func (b *BackupDatabases) Recover(ctx context.Context, s butler.Settings) error {
 	var errs []error
 	for i := range b.Targets {
-		if err := b.Targets[i].Recover(ctx); err != nil {
+		if err := b.Targets[i].Recover(ctx, s); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", b.Targets[i].Source, err))
 		}
 	}
@@ -118,11 +118,11 @@ func (q *Sequence) Run(ctx context.Context, r butler.Reporter) error {
 
 // Recover calls Recover on every step whose action is a
 // [butler.Recoverer].
-func (q *Sequence) Recover(ctx context.Context) error {
+func (q *Sequence) Recover(ctx context.Context, s butler.Settings) error {
 	var errs []error
 	for _, st := range q.Steps {
 		if rc, ok := st.Action.(butler.Recoverer); ok {
-			if err := rc.Recover(ctx); err != nil {
+			if err := rc.Recover(ctx, s); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", st.Label, err))
 			}
 		}
@@ -277,6 +277,9 @@ func (t *targetReporter) Logger() *slog.Logger { return t.log }
 func (t *targetReporter) Output(text string) {
 	t.r.Output(fmt.Sprintf("== %s ==\n%s", t.label, text))
 }
+
+// Settings passes the run's settings on (butler.SettingsReporter).
+func (t *targetReporter) Settings() butler.Settings { return runSettings(t.r) }
 
 func (t *targetReporter) lastSummary() string {
 	t.mu.Lock()

@@ -281,7 +281,7 @@ func TestBackupDatabasesRecover(t *testing.T) {
 		}
 		targets = append(targets, tasks.BackupDatabase{Source: "/db/" + name + ".db", Dir: fixedDir(dir)})
 	}
-	if err := (&tasks.BackupDatabases{Targets: targets}).Recover(t.Context()); err != nil {
+	if err := (&tasks.BackupDatabases{Targets: targets}).Recover(t.Context(), butler.Settings{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"a", "b"} {
@@ -342,7 +342,7 @@ func (a *recoverAction) Run(ctx context.Context, r butler.Reporter) error {
 	return a.err
 }
 
-func (a *recoverAction) Recover(context.Context) error { a.recovers++; return nil }
+func (a *recoverAction) Recover(context.Context, butler.Settings) error { a.recovers++; return nil }
 
 func TestSequence(t *testing.T) {
 	boom := errors.New("boom")
@@ -367,7 +367,7 @@ func TestSequence(t *testing.T) {
 	if got := r.progress(); !slices.Contains(got, progressEvent{50, "/b.db (2 of 3): half"}) {
 		t.Errorf("progress %+v lacks the second step's half way, scaled to 50", got)
 	}
-	if err := q.Recover(t.Context()); err != nil || first.recovers != 1 || second.recovers != 1 {
+	if err := q.Recover(t.Context(), butler.Settings{}); err != nil || first.recovers != 1 || second.recovers != 1 {
 		t.Errorf("Recover = %v; recoveries %d, %d", err, first.recovers, second.recovers)
 	}
 }

@@ -29,7 +29,9 @@ type PostgresBackup struct {
 	// Name names the backup files (<Name>-YYYYMMDD-HHMMSS.dump); default
 	// "butler".
 	Name string
-	// Dir returns the backup directory; it is read at each run.
+	// Dir returns the backup directory; it is read at each run. Nil means
+	// the server's backup directory setting, as the run's reporter gives
+	// it (butler.SettingsReporter).
 	Dir func() string
 	// Keep is how many backups are kept; default 3.
 	Keep int
@@ -51,6 +53,15 @@ func (b *PostgresBackup) name() string {
 	return b.Name
 }
 
+// dirIn returns the backup directory: Dir's when Dir is set, otherwise
+// the backup directory setting backupPath.
+func (b *PostgresBackup) dirIn(backupPath string) string {
+	if b.Dir != nil {
+		return b.Dir()
+	}
+	return backupPath
+}
+
 // Run makes one backup.
 func (b *PostgresBackup) Run(ctx context.Context, r butler.Reporter) error {
 	dump, err := lookProgram(b.PgDump, "pg_dump")
@@ -61,10 +72,10 @@ func (b *PostgresBackup) Run(ctx context.Context, r butler.Reporter) error {
 	if err != nil {
 		return err
 	}
-	if b.Dir == nil || b.Dir() == "" {
+	dir := b.dirIn(runSettings(r).BackupPath())
+	if dir == "" {
 		return errors.New("no backup directory is set (ButlerDatabaseBackupPath)")
 	}
-	dir := b.Dir()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("backup directory %s: %w", dir, err)
 	}
@@ -230,11 +241,11 @@ func (b *PostgresBackup) prune(dir, current string) (int, error) {
 }
 
 // Recover removes the partial dump a crashed run left.
-func (b *PostgresBackup) Recover(ctx context.Context) error {
-	if b.Dir == nil || b.Dir() == "" {
+func (b *PostgresBackup) Recover(ctx context.Context, s butler.Settings) error {
+	dir := b.dirIn(s.BackupPath())
+	if dir == "" {
 		return nil
 	}
-	dir := b.Dir()
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil

@@ -27,22 +27,16 @@ type wiring struct {
 	Database string
 	// OwnBackup and OwnOptimize back up and optimize Butler's own
 	// database; nil means the SQLite actions on Database
-	// ([tasks.BackupDatabase] into BackupDir keeping 3,
+	// ([tasks.BackupDatabase] into the backup directory keeping 3,
 	// [tasks.OptimizeDatabase]). A PostgreSQL server passes its own.
 	OwnBackup, OwnOptimize butler.Action
 	// OwnLabel names Butler's own database in the progress, summary and
 	// errors of a multi-database run; default Database when it is a path,
 	// "Butler's database" when it is a URL (which may hold a password).
 	OwnLabel string
-	// BackupDir returns the backup directory setting
-	// (ButlerDatabaseBackupPath); it is called at each run.
-	BackupDir func() string
 	// Version is the running version, which CheckForUpdates compares with
 	// the feed's.
 	Version string
-	// NotifyUpdate, when set, is called when CheckForUpdates finds a newer
-	// version.
-	NotifyUpdate func(tasks.Release)
 	// Client, when set, is the HTTP client of CheckForUpdates.
 	Client *http.Client
 	// Logger, when set, is the media analysis's logger for its warnings
@@ -88,10 +82,6 @@ const builtinKeep = 3
 // another's.
 func buildCatalog(f *config.File, base []butler.Task, w wiring) ([]butler.Task, error) {
 	c := append([]butler.Task(nil), base...)
-	backupDir := w.BackupDir
-	if backupDir == nil {
-		backupDir = func() string { return "" }
-	}
 	ownLabel := w.OwnLabel
 
 	// Databases.
@@ -113,7 +103,9 @@ func buildCatalog(f *config.File, base []butler.Task, w wiring) ([]butler.Task, 
 	} else if ownLabel == "" {
 		ownLabel = "Butler's database"
 	}
-	ownBackup := tasks.BackupDatabase{Source: w.Database, Dir: backupDir, Keep: builtinKeep}
+	// The backup directory is the ButlerDatabaseBackupPath setting, which
+	// each run reads through its reporter.
+	ownBackup := tasks.BackupDatabase{Source: w.Database, Keep: builtinKeep}
 	ownOptimize := tasks.OptimizeDatabase{Path: w.Database}
 	var backupAction, optimizeAction butler.Action
 	switch {
@@ -125,13 +117,13 @@ func buildCatalog(f *config.File, base []butler.Task, w wiring) ([]butler.Task, 
 		q := &tasks.Sequence{One: "database", Many: "databases", Op: "backup of databases",
 			Steps: []tasks.Step{{Label: ownLabel, Action: w.OwnBackup}}}
 		for _, d := range f.Databases {
-			q.Steps = append(q.Steps, tasks.Step{Label: d.Path.Value, Action: databaseBackup(d, backupDir)})
+			q.Steps = append(q.Steps, tasks.Step{Label: d.Path.Value, Action: databaseBackup(d)})
 		}
 		backupAction = q
 	default:
 		b := &tasks.BackupDatabases{Targets: []tasks.BackupDatabase{ownBackup}}
 		for _, d := range f.Databases {
-			b.Targets = append(b.Targets, *databaseBackup(d, backupDir))
+			b.Targets = append(b.Targets, *databaseBackup(d))
 		}
 		backupAction = b
 	}
@@ -184,7 +176,7 @@ func buildCatalog(f *config.File, base []butler.Task, w wiring) ([]butler.Task, 
 	// Update feed.
 	if f.UpdateFeed != nil {
 		c = butler.Bind(c, butler.TaskCheckForUpdates, &tasks.CheckForUpdates{
-			FeedURL: f.UpdateFeed.URL.Value, Current: w.Version, Client: w.Client, Notify: w.NotifyUpdate,
+			FeedURL: f.UpdateFeed.URL.Value, Current: w.Version, Client: w.Client,
 		})
 	}
 
@@ -245,22 +237,16 @@ func buildCatalog(f *config.File, base []butler.Task, w wiring) ([]butler.Task, 
 	return c, nil
 }
 
-// databaseBackup returns the backup action of d.
-func databaseBackup(d config.Database, backupDir func() string) *tasks.BackupDatabase {
+// databaseBackup returns the backup action of d: into its backup_dir, or
+// a folder named after it in the backup directory setting.
+func databaseBackup(d config.Database) *tasks.BackupDatabase {
 	b := &tasks.BackupDatabase{Source: d.Path.Value, Keep: int(d.Keep), LockTimeout: d.LockTimeout.Duration}
 	if d.BackupDir.Value != "" {
 		dir := d.BackupDir.Value
 		b.Dir = func() string { return dir }
 		return b
 	}
-	name := string(d.Name)
-	b.Dir = func() string {
-		base := backupDir()
-		if base == "" {
-			return ""
-		}
-		return filepath.Join(base, name)
-	}
+	b.Subdir = string(d.Name)
 	return b
 }
 

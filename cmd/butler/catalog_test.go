@@ -29,10 +29,9 @@ func parseTest(t *testing.T, src string) (*config.File, error) {
 
 func testWiring() wiring {
 	return wiring{
-		DataDir:   "/data",
-		Database:  "/data/butler.db",
-		BackupDir: func() string { return "/data/Backups" },
-		Version:   "1.3.0",
+		DataDir:  "/data",
+		Database: "/data/butler.db",
+		Version:  "1.3.0",
 	}
 }
 
@@ -62,7 +61,7 @@ func TestCatalogWithoutFile(t *testing.T) {
 		t.Errorf("catalog has %d tasks, want the default %d", len(c), len(butler.DefaultCatalog()))
 	}
 	b, ok := catalogTask(t, c, butler.TaskBackupDatabase).Action.(*tasks.BackupDatabase)
-	if !ok || b.Source != "/data/butler.db" || b.Dir() != "/data/Backups" || b.Keep != 3 {
+	if !ok || b.Source != "/data/butler.db" || b.DirIn("/data/Backups") != "/data/Backups" || b.Keep != 3 {
 		t.Errorf("BackupDatabase action = %#v", catalogTask(t, c, butler.TaskBackupDatabase).Action)
 	}
 	if o, ok := catalogTask(t, c, butler.TaskOptimizeDatabase).Action.(*tasks.OptimizeDatabase); !ok || o.Path != "/data/butler.db" {
@@ -113,11 +112,8 @@ tasks:
 	if err != nil {
 		t.Fatal(err)
 	}
-	var notified []tasks.Release
-	w := testWiring()
-	w.NotifyUpdate = func(r tasks.Release) { notified = append(notified, r) }
 	base := butler.DefaultCatalog()
-	c, err := buildCatalog(f, base, w)
+	c, err := buildCatalog(f, base, testWiring())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,8 +134,8 @@ tasks:
 		{"/plex/blobs.db", "/backups/blobs", 3},
 	} {
 		b := backups.Targets[i]
-		if b.Source != want.source || b.Dir() != want.dir || b.Keep != want.keep {
-			t.Errorf("backup target %d = %s into %s keeping %d, want %+v", i, b.Source, b.Dir(), b.Keep, want)
+		if b.Source != want.source || b.DirIn("/data/Backups") != want.dir || b.Keep != want.keep {
+			t.Errorf("backup target %d = %s into %s keeping %d, want %+v", i, b.Source, b.DirIn("/data/Backups"), b.Keep, want)
 		}
 	}
 	var _ butler.Recoverer = backups // a crash's partial backups are still removed
@@ -159,7 +155,8 @@ tasks:
 	}
 
 	upd, ok := catalogTask(t, c, butler.TaskCheckForUpdates).Action.(*tasks.CheckForUpdates)
-	if !ok || upd.FeedURL != "https://example.invalid/feed.json" || upd.Current != "1.3.0" || upd.Notify == nil {
+	// Notify stays nil: the run announces a newer version through its reporter.
+	if !ok || upd.FeedURL != "https://example.invalid/feed.json" || upd.Current != "1.3.0" || upd.Notify != nil {
 		t.Errorf("CheckForUpdates action = %#v", catalogTask(t, c, butler.TaskCheckForUpdates).Action)
 	}
 
@@ -255,14 +252,12 @@ func TestCatalogBackupDirUnset(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := testWiring()
-	w.BackupDir = func() string { return "" }
-	c, err := buildCatalog(f, butler.DefaultCatalog(), w)
+	c, err := buildCatalog(f, butler.DefaultCatalog(), testWiring())
 	if err != nil {
 		t.Fatal(err)
 	}
 	b := catalogTask(t, c, butler.TaskBackupDatabase).Action.(*tasks.BackupDatabases)
-	if d := b.Targets[1].Dir(); d != "" {
+	if d := b.Targets[1].DirIn(""); d != "" {
 		t.Errorf("backup directory = %q, want none", d)
 	}
 	if !strings.HasSuffix(filepath.ToSlash(b.Targets[0].Source), "/data/butler.db") {
@@ -303,7 +298,7 @@ func TestCatalogPostgres(t *testing.T) {
 	if !ok || len(q.Steps) != 2 || q.Steps[0].Action != pgBackup || q.Steps[0].Label != "Butler's database" {
 		t.Fatalf("BackupDatabase action = %#v", catalogTask(t, c, butler.TaskBackupDatabase).Action)
 	}
-	if b, ok := q.Steps[1].Action.(*tasks.BackupDatabase); !ok || b.Source != "/plex/library.db" || b.Dir() != "/data/Backups/plex" || q.Steps[1].Label != "/plex/library.db" {
+	if b, ok := q.Steps[1].Action.(*tasks.BackupDatabase); !ok || b.Source != "/plex/library.db" || b.DirIn("/data/Backups") != "/data/Backups/plex" || q.Steps[1].Label != "/plex/library.db" {
 		t.Errorf("second backup step = %#v", q.Steps[1])
 	}
 	var _ butler.Recoverer = q

@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -329,14 +328,12 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		return &exitError{2, err}
 	}
 	defer ln.Close()
-	link := &managerLink{}
 	libIndex := &mediaIndexLink{} // the store's media index, once it is open
 	wiring := wiring{
-		DataDir: cfg.DataDir, Database: cfg.Database, BackupDir: link.backupDir, Version: version,
-		NotifyUpdate: link.announceUpdate, Index: libIndex, Logger: logger,
+		DataDir: cfg.DataDir, Database: cfg.Database, Version: version, Index: libIndex, Logger: logger,
 	}
 	if isPostgres(cfg.Database) {
-		wiring.OwnBackup = &tasks.PostgresBackup{URL: cfg.Database, Dir: link.backupDir, Keep: builtinKeep}
+		wiring.OwnBackup = &tasks.PostgresBackup{URL: cfg.Database, Keep: builtinKeep}
 		wiring.OwnOptimize = &tasks.PostgresOptimize{URL: cfg.Database}
 	}
 	catalog, err := buildCatalog(cfg.file, butler.DefaultCatalog(), wiring)
@@ -453,7 +450,6 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	link.set(m)
 	mt.Watch(m)
 	handler, err := api.NewHandler(api.Config{
 		Manager: m, Token: token, Logger: logger, Version: version,
@@ -659,31 +655,6 @@ func dashboardURL(a net.Addr) string {
 		host = "127.0.0.1"
 	}
 	return "http://" + net.JoinHostPort(host, port) + "/web"
-}
-
-// managerLink gives the catalog's actions the two things they need of the
-// Manager, which is itself built from the catalog: the backup directory
-// setting, read at each run, and the announcement of a newer version.
-// serve sets it once, right after NewManager and before anything can run;
-// until then the directory is "" and announcements are dropped. (An
-// action's run could carry both instead; see the report of this change.)
-type managerLink struct {
-	m atomic.Pointer[butler.Manager]
-}
-
-func (l *managerLink) set(m *butler.Manager) { l.m.Store(m) }
-
-func (l *managerLink) backupDir() string {
-	if m := l.m.Load(); m != nil {
-		return m.Settings().BackupPath()
-	}
-	return ""
-}
-
-func (l *managerLink) announceUpdate(r tasks.Release) {
-	if m := l.m.Load(); m != nil {
-		m.AnnounceUpdate(butler.Update{Version: r.Version, NotesURL: r.NotesURL})
-	}
 }
 
 // privateDatabaseFiles makes a SQLite database and its -wal and -shm files
