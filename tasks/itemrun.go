@@ -122,6 +122,11 @@ const sharedWindow = 256
 // end: a server that died holding one would keep it until River's rescue.
 const sharedStopWait = 15 * time.Second
 
+// pauseCheck is how often a run waiting for its items' results asks
+// whether someone is busy (the busy probe itself is asked at most every
+// ButlerBusyEvery, whatever this).
+const pauseCheck = time.Second
+
 // Held items (another run's job had them when this run queued them: two
 // media tasks at once, or the unfinished jobs of a run whose server died)
 // are queued again once the feed is done, after heldFirstWait, doubling up
@@ -139,12 +144,28 @@ const (
 // queue and waits for those being worked to end.
 func (w *itemRun) shared(ctx context.Context, q butler.ItemQueue) error {
 	window := max(sharedWindow, 8*w.parallel)
+	// While it waits for results, the run asks whether someone is busy
+	// every pauseCheck: the item workers wait while someone is, and the
+	// run shows itself paused meanwhile (butler.Pauser).
+	pauser, _ := w.reporter.(butler.Pauser)
 	waitOne := func() error {
-		res, err := q.Wait(ctx)
-		for _, r := range res {
-			w.account(ctx, r)
+		for {
+			wctx, cancel := ctx, context.CancelFunc(func() {})
+			if pauser != nil {
+				wctx, cancel = context.WithTimeout(ctx, pauseCheck)
+			}
+			res, err := q.Wait(wctx)
+			cancel()
+			for _, r := range res {
+				w.account(ctx, r)
+			}
+			if err == nil || ctx.Err() != nil || pauser == nil || wctx.Err() == nil {
+				return err
+			}
+			if err := pauser.WaitIdle(ctx); err != nil {
+				return err
+			}
 		}
-		return err
 	}
 	// Items are queued a batch at a time: as many as the window has room
 	// for, once it has room for a quarter of it.

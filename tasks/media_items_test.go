@@ -481,3 +481,96 @@ func TestExec_OutputInTheRunsLogAsItComes(t *testing.T) {
 		t.Errorf("log of the ended run: %q; want the output once, its last line ended", text)
 	}
 }
+
+// TestDeepMediaAnalysis_PausesMidRun: someone starts watching while the
+// run's items are queued and one is being analysed (the run waits for
+// results, its feed done): the item being worked ends, no other starts,
+// and the run shows itself paused until nobody watches; then every item
+// is analysed. The probe's own log is the truth.
+func TestDeepMediaAnalysis_PausesMidRun(t *testing.T) {
+	needFFmpeg(t)
+	var sessions, toldBusy atomic.Int32
+	plex := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := sessions.Load()
+		if n > 0 {
+			toldBusy.Add(1)
+		}
+		fmt.Fprintf(w, `{"MediaContainer":{"size":%d}}`, n)
+	}))
+	defer plex.Close()
+
+	root, dir := t.TempDir(), t.TempDir()
+	sample := filepath.Join(dir, "sample.mka")
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-nostdin", "-f", "lavfi", "-i", "sine=duration=1", "-c:a", "aac", sample).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
+	data, _ := os.ReadFile(sample)
+	for i := range 3 {
+		os.WriteFile(filepath.Join(root, "song"+strconv.Itoa(i)+".mka"), data, 0o644)
+	}
+	log, release := filepath.Join(dir, "probes.log"), filepath.Join(dir, "release")
+	real, _ := exec.LookPath("ffprobe")
+	probe := filepath.Join(dir, "ffprobe")
+	// Each probe logs its file, then waits for the test's release file.
+	os.WriteFile(probe, []byte("#!/bin/sh\nfor f; do :; done\necho \"$f\" >> "+log+"\nwhile [ ! -e "+release+" ]; do sleep 0.01; done\nexec "+real+" \"$@\"\n"), 0o755)
+	probed := func() int {
+		b, _ := os.ReadFile(log)
+		return len(strings.Fields(string(b)))
+	}
+
+	act := &tasks.DeepMediaAnalysis{Parallel: 1, Prober: &mediaprobe.Prober{FFprobe: probe, Nice: -1}}
+	s := newItemServer(t, act, 1, func(c *butler.Config) {
+		c.Busy = &busyprobe.Plex{URL: plex.URL, Token: "plex-token"}
+		c.BusyEvery = 20 * time.Millisecond
+	})
+	act.Index = s.db
+	lib := butler.Library{Name: "Music", Kind: butler.LibraryMusic, Folders: []string{root}}
+	if err := (&tasks.RefreshLibraries{Index: s.db, Libraries: []butler.Library{lib}}).Run(t.Context(), newTestReporter(t)); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.m.StartTask(t.Context(), butler.TaskDeepMediaAnalysis, true)
+	if err != nil || res.Outcome != butler.StartStarted {
+		t.Fatalf("start: %+v %v", res, err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for probed() < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("no file analysed after 30 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// One item being analysed, the others queued: someone starts watching;
+	// once Butler has been told so, the probe being run may end.
+	sessions.Store(1)
+	for toldBusy.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("Butler did not ask the sessions endpoint while its run waited")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	os.WriteFile(release, nil, 0o644)
+	for {
+		acts, err := s.m.Activities(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(acts) == 1 && acts[0].Paused == "Plex: 1 session playing" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("activities %+v; want the run paused for Plex's session", acts)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := probed(); n != 1 {
+		t.Fatalf("%d files started while someone was watching; want only the one already being analysed", n)
+	}
+	sessions.Store(0)
+	run := s.waitEnded(t, res.Run.ID)
+	if run.Outcome != butler.OutcomeSucceeded || !strings.HasPrefix(run.Summary, "analysed 3 items, 0 failed, 0 skipped") {
+		t.Errorf("run: %s, %q; want all 3 analysed once nobody watched", run.Outcome, run.Summary)
+	}
+	if n := probed(); n != 3 {
+		t.Errorf("%d files analysed; want 3", n)
+	}
+}
