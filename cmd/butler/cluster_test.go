@@ -295,8 +295,13 @@ func TestCluster_LeaderKilledInsideWindow(t *testing.T) {
 	h := time.Now().UTC().Hour()
 	// The tasks at a random time in the window would wait for it: off, so
 	// that every run of the window is queued when it opens.
-	resp, body := do(t, "PUT", leader.url(fmt.Sprintf("/:/prefs?ButlerStartHour=%d&ButlerEndHour=%d"+
-		"&ButlerTaskDeepMediaAnalysis=false&ButlerTaskUpgradeMediaAnalysis=false&ButlerTaskRefreshLocalMedia=false", h, (h+2)%24)), clusterToken)
+	prefs := fmt.Sprintf("/:/prefs?ButlerStartHour=%d&ButlerEndHour=%d", h, (h+2)%24)
+	for _, task := range offeredTasks() {
+		if task.Randomized {
+			prefs += "&" + task.Setting + "=false"
+		}
+	}
+	resp, body := do(t, "PUT", leader.url(prefs), clusterToken)
 	if resp.StatusCode != 200 {
 		t.Fatalf("open the window: %d %s", resp.StatusCode, body)
 	}

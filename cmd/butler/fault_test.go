@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/internal/config"
 	"github.com/plexbutler/butler/apitype"
 	"github.com/plexbutler/butler/internal/faultprobe"
 	"github.com/plexbutler/butler/internal/pgtest"
@@ -184,12 +185,26 @@ func (e *faultEnv) startSQLiteNode(t *testing.T, dir string) *proc {
 // 5 s storm no time to start one).
 func builtinsOff() map[string]string {
 	settings := map[string]string{}
-	for _, name := range []butler.TaskName{butler.TaskBackupDatabase, butler.TaskOptimizeDatabase, butler.TaskCleanOldCacheFiles,
-		butler.TaskRefreshLibraries, butler.TaskRefreshLocalMedia, butler.TaskDeepMediaAnalysis, butler.TaskUpgradeMediaAnalysis,
-		butler.TaskGarbageCollectLibraryMedia, butler.TaskCleanOldBundles, butler.TaskGarbageCollectBlobs} {
-		settings[butler.EnableSetting(name)] = "false"
+	for _, t := range offeredTasks() {
+		settings[t.Setting] = "false"
 	}
 	return settings
+}
+
+// offeredTasks returns the tasks a server without a config file offers
+// (those of the default catalog that have an action).
+func offeredTasks() []butler.Task {
+	c, err := buildCatalog(&config.File{}, butler.DefaultCatalog(), wiring{DataDir: "/data", Database: "/data/butler.db"})
+	if err != nil {
+		panic(err) // a catalog without a config file cannot fail
+	}
+	var out []butler.Task
+	for _, t := range c {
+		if t.Action != nil {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // startCluster starts n servers on a fresh PostgreSQL database (skipping
