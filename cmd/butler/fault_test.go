@@ -36,8 +36,8 @@ import (
 	"time"
 
 	"github.com/plexbutler/butler"
-	"github.com/plexbutler/butler/internal/config"
 	"github.com/plexbutler/butler/apitype"
+	"github.com/plexbutler/butler/internal/config"
 	"github.com/plexbutler/butler/internal/faultprobe"
 	"github.com/plexbutler/butler/internal/pgtest"
 	"github.com/plexbutler/butler/store/postgres"
