@@ -355,23 +355,32 @@ exec ` + real + ` "$@"
 	}
 }
 
-// TestDeepMediaAnalysis_PausesWhileSomeoneIsWatching: with a Plex server
-// (a sessions endpoint served by the test) playing something, a run
-// starts no analysis and shows itself paused, with the reason, in its
-// activity and the plan; once nobody watches it goes on and does every
-// item. The probe's own log is the truth of what was analysed when.
-func TestDeepMediaAnalysis_PausesWhileSomeoneIsWatching(t *testing.T) {
+// pauseFixture is a server analysing three songs with a probe that logs
+// each file it is run on (after waiting for wait, when it is not ""),
+// whose busy probe asks a Plex sessions endpoint served by the test.
+type pauseFixture struct {
+	s        *itemServer
+	sessions atomic.Int32 // what the endpoint answers
+	toldBusy atomic.Int32 // how often it answered someone is watching
+	log      string
+}
+
+func newPauseFixture(t *testing.T, wait string) *pauseFixture {
+	t.Helper()
 	needFFmpeg(t)
-	var sessions atomic.Int32
-	sessions.Store(1)
+	f := &pauseFixture{}
 	plex := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/status/sessions" || r.Header.Get("X-Plex-Token") != "plex-token" {
 			http.Error(w, "Unauthorized", http.StatusUnauthorized)
 			return
 		}
-		fmt.Fprintf(w, `{"MediaContainer":{"size":%d}}`, sessions.Load())
+		n := f.sessions.Load()
+		if n > 0 {
+			f.toldBusy.Add(1)
+		}
+		fmt.Fprintf(w, `{"MediaContainer":{"size":%d}}`, n)
 	}))
-	defer plex.Close()
+	t.Cleanup(plex.Close)
 
 	root, dir := t.TempDir(), t.TempDir()
 	sample := filepath.Join(dir, "sample.mka")
@@ -382,43 +391,66 @@ func TestDeepMediaAnalysis_PausesWhileSomeoneIsWatching(t *testing.T) {
 	for i := range 3 {
 		os.WriteFile(filepath.Join(root, "song"+strconv.Itoa(i)+".mka"), data, 0o644)
 	}
-	log := filepath.Join(dir, "probes.log")
+	f.log = filepath.Join(dir, "probes.log")
 	real, _ := exec.LookPath("ffprobe")
 	probe := filepath.Join(dir, "ffprobe")
-	os.WriteFile(probe, []byte("#!/bin/sh\nfor f; do :; done\necho \"$f\" >> "+log+"\nexec "+real+" \"$@\"\n"), 0o755)
-	probed := func() int {
-		b, _ := os.ReadFile(log)
-		return len(strings.Fields(string(b)))
+	script := "#!/bin/sh\nfor f; do :; done\necho \"$f\" >> " + f.log + "\n"
+	if wait != "" {
+		script += "while [ ! -e " + wait + " ]; do sleep 0.01; done\n"
 	}
+	os.WriteFile(probe, []byte(script+"exec "+real+" \"$@\"\n"), 0o755)
 
 	act := &tasks.DeepMediaAnalysis{Parallel: 1, Prober: &mediaprobe.Prober{FFprobe: probe, Nice: -1}}
-	s := newItemServer(t, act, 1, func(c *butler.Config) {
+	f.s = newItemServer(t, act, 1, func(c *butler.Config) {
 		c.Busy = &busyprobe.Plex{URL: plex.URL, Token: "plex-token"}
 		c.BusyEvery = 20 * time.Millisecond
 	})
-	act.Index = s.db
+	act.Index = f.s.db
 	lib := butler.Library{Name: "Music", Kind: butler.LibraryMusic, Folders: []string{root}}
-	if err := (&tasks.RefreshLibraries{Index: s.db, Libraries: []butler.Library{lib}}).Run(t.Context(), newTestReporter(t)); err != nil {
+	if err := (&tasks.RefreshLibraries{Index: f.s.db, Libraries: []butler.Library{lib}}).Run(t.Context(), newTestReporter(t)); err != nil {
 		t.Fatal(err)
 	}
-	res, err := s.m.StartTask(t.Context(), butler.TaskDeepMediaAnalysis, true)
-	if err != nil || res.Outcome != butler.StartStarted {
-		t.Fatalf("start: %+v %v", res, err)
-	}
-	deadline := time.Now().Add(30 * time.Second)
+	return f
+}
+
+// probed counts the files the probe was run on.
+func (f *pauseFixture) probed() int {
+	b, _ := os.ReadFile(f.log)
+	return len(strings.Fields(string(b)))
+}
+
+// waitPaused waits until the run's activity shows it paused for Plex.
+func (f *pauseFixture) waitPaused(t *testing.T, deadline time.Time) {
+	t.Helper()
 	for {
-		acts, err := s.m.Activities(t.Context())
+		acts, err := f.s.m.Activities(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(acts) == 1 && acts[0].Paused == "Plex: 1 session playing" {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("activities %+v after 30 s; want the run paused for Plex's session", acts)
+			t.Fatalf("activities %+v; want the run paused for Plex's session", acts)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// TestDeepMediaAnalysis_PausesWhileSomeoneIsWatching: with a Plex server
+// (a sessions endpoint served by the test) playing something, a run
+// starts no analysis and shows itself paused, with the reason, in its
+// activity and the plan; once nobody watches it goes on and does every
+// item. The probe's own log is the truth of what was analysed when.
+func TestDeepMediaAnalysis_PausesWhileSomeoneIsWatching(t *testing.T) {
+	f := newPauseFixture(t, "")
+	f.sessions.Store(1)
+	s := f.s
+	res, err := s.m.StartTask(t.Context(), butler.TaskDeepMediaAnalysis, true)
+	if err != nil || res.Outcome != butler.StartStarted {
+		t.Fatalf("start: %+v %v", res, err)
+	}
+	f.waitPaused(t, time.Now().Add(30*time.Second))
 	p, err := s.m.Plan(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -428,15 +460,15 @@ func TestDeepMediaAnalysis_PausesWhileSomeoneIsWatching(t *testing.T) {
 			t.Errorf("plan while paused: %s, %q; want paused with the reason", e.Decision, e.Reason)
 		}
 	}
-	if n := probed(); n != 0 {
+	if n := f.probed(); n != 0 {
 		t.Fatalf("%d files analysed while someone was watching; want none", n)
 	}
-	sessions.Store(0)
+	f.sessions.Store(0)
 	run := s.waitEnded(t, res.Run.ID)
 	if run.Outcome != butler.OutcomeSucceeded || !strings.HasPrefix(run.Summary, "analysed 3 items, 0 failed, 0 skipped") {
 		t.Errorf("run: %s, %q; want all 3 analysed once nobody watched", run.Outcome, run.Summary)
 	}
-	if n := probed(); n != 3 {
+	if n := f.probed(); n != 3 {
 		t.Errorf("%d files analysed; want 3", n)
 	}
 }
@@ -488,52 +520,15 @@ func TestExec_OutputInTheRunsLogAsItComes(t *testing.T) {
 // and the run shows itself paused until nobody watches; then every item
 // is analysed. The probe's own log is the truth.
 func TestDeepMediaAnalysis_PausesMidRun(t *testing.T) {
-	needFFmpeg(t)
-	var sessions, toldBusy atomic.Int32
-	plex := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n := sessions.Load()
-		if n > 0 {
-			toldBusy.Add(1)
-		}
-		fmt.Fprintf(w, `{"MediaContainer":{"size":%d}}`, n)
-	}))
-	defer plex.Close()
-
-	root, dir := t.TempDir(), t.TempDir()
-	sample := filepath.Join(dir, "sample.mka")
-	if out, err := exec.Command("ffmpeg", "-v", "error", "-nostdin", "-f", "lavfi", "-i", "sine=duration=1", "-c:a", "aac", sample).CombinedOutput(); err != nil {
-		t.Fatalf("ffmpeg: %v\n%s", err, out)
-	}
-	data, _ := os.ReadFile(sample)
-	for i := range 3 {
-		os.WriteFile(filepath.Join(root, "song"+strconv.Itoa(i)+".mka"), data, 0o644)
-	}
-	log, release := filepath.Join(dir, "probes.log"), filepath.Join(dir, "release")
-	real, _ := exec.LookPath("ffprobe")
-	probe := filepath.Join(dir, "ffprobe")
-	// Each probe logs its file, then waits for the test's release file.
-	os.WriteFile(probe, []byte("#!/bin/sh\nfor f; do :; done\necho \"$f\" >> "+log+"\nwhile [ ! -e "+release+" ]; do sleep 0.01; done\nexec "+real+" \"$@\"\n"), 0o755)
-	probed := func() int {
-		b, _ := os.ReadFile(log)
-		return len(strings.Fields(string(b)))
-	}
-
-	act := &tasks.DeepMediaAnalysis{Parallel: 1, Prober: &mediaprobe.Prober{FFprobe: probe, Nice: -1}}
-	s := newItemServer(t, act, 1, func(c *butler.Config) {
-		c.Busy = &busyprobe.Plex{URL: plex.URL, Token: "plex-token"}
-		c.BusyEvery = 20 * time.Millisecond
-	})
-	act.Index = s.db
-	lib := butler.Library{Name: "Music", Kind: butler.LibraryMusic, Folders: []string{root}}
-	if err := (&tasks.RefreshLibraries{Index: s.db, Libraries: []butler.Library{lib}}).Run(t.Context(), newTestReporter(t)); err != nil {
-		t.Fatal(err)
-	}
+	release := filepath.Join(t.TempDir(), "release")
+	f := newPauseFixture(t, release)
+	s := f.s
 	res, err := s.m.StartTask(t.Context(), butler.TaskDeepMediaAnalysis, true)
 	if err != nil || res.Outcome != butler.StartStarted {
 		t.Fatalf("start: %+v %v", res, err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for probed() < 1 {
+	for f.probed() < 1 {
 		if time.Now().After(deadline) {
 			t.Fatal("no file analysed after 30 s")
 		}
@@ -541,36 +536,24 @@ func TestDeepMediaAnalysis_PausesMidRun(t *testing.T) {
 	}
 	// One item being analysed, the others queued: someone starts watching;
 	// once Butler has been told so, the probe being run may end.
-	sessions.Store(1)
-	for toldBusy.Load() == 0 {
+	f.sessions.Store(1)
+	for f.toldBusy.Load() == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("Butler did not ask the sessions endpoint while its run waited")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	os.WriteFile(release, nil, 0o644)
-	for {
-		acts, err := s.m.Activities(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(acts) == 1 && acts[0].Paused == "Plex: 1 session playing" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("activities %+v; want the run paused for Plex's session", acts)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if n := probed(); n != 1 {
+	f.waitPaused(t, deadline)
+	if n := f.probed(); n != 1 {
 		t.Fatalf("%d files started while someone was watching; want only the one already being analysed", n)
 	}
-	sessions.Store(0)
+	f.sessions.Store(0)
 	run := s.waitEnded(t, res.Run.ID)
 	if run.Outcome != butler.OutcomeSucceeded || !strings.HasPrefix(run.Summary, "analysed 3 items, 0 failed, 0 skipped") {
 		t.Errorf("run: %s, %q; want all 3 analysed once nobody watched", run.Outcome, run.Summary)
 	}
-	if n := probed(); n != 3 {
+	if n := f.probed(); n != 3 {
 		t.Errorf("%d files analysed; want 3", n)
 	}
 }
