@@ -3,7 +3,7 @@
 # (its header and PRAGMA quick_check, run by butler serve before the
 # migrations) costs on a 1 GiB database, against the sqlite3 shell's
 # `PRAGMA quick_check`, with a cold and a warm page cache, and how much it
-# adds to the start of `butler serve`; internal/checkbench's doc comment
+# adds to the start of `butler serve`; bench/checkbench's doc comment
 # says what each number is. It writes a markdown section to the file given
 # as its argument, by default BENCHMARKS-check.md at the repository root.
 #
@@ -37,5 +37,5 @@ if ! command -v sqlite3 >/dev/null 2>&1; then
 fi
 
 cd "$root"
-go run ./internal/checkbench -out "$out"
+go -C bench run ./checkbench -out "$out"
 echo "bench-check.sh: wrote $out" >&2

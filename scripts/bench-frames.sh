@@ -2,7 +2,7 @@
 # bench-frames.sh measures what Butler's preview pictures (one every 10 s,
 # then a BIF file) cost on an hour of 1080p H.264 video, against the plain
 # ffmpeg commands that decode every frame or the keyframes alone;
-# internal/framebench's doc comment says what each number is. It writes a
+# bench/framebench's doc comment says what each number is. It writes a
 # markdown section to the file given as its argument, by default
 # BENCHMARKS-frames.md at the repository root.
 #
@@ -29,5 +29,5 @@ for p in ffmpeg ffprobe; do
 done
 
 cd "$root"
-go run ./internal/framebench -out "$out"
+go -C bench run ./framebench -out "$out"
 echo "bench-frames.sh: wrote $out" >&2

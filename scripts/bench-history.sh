@@ -3,11 +3,11 @@
 # start and stop of a task, GET /butler/plan, GET /metrics, ...) grows with
 # the run history: 1,000 to 1,000,000 finished runs, on SQLite and on
 # PostgreSQL, against a real `butler serve`. It builds the butler binary and
-# internal/historybench (whose doc comment says what each number is) with
+# bench/historybench (whose doc comment says what each number is) with
 # CGO_ENABLED=0 into a temporary directory and runs them. It writes a
 # markdown section for BENCHMARKS.md to the file given as its first
 # argument, by default BENCHMARKS-history.md at the repository root; the
-# other arguments go to historybench (`go run ./internal/historybench -h`),
+# other arguments go to historybench (`go -C bench run ./historybench -h`),
 # for example `-sizes 1k,100k -databases sqlite -reps 50`.
 #
 # PostgreSQL comes from BUTLER_BENCH_DATABASE_URL, by default the local
@@ -41,7 +41,7 @@ trap 'rm -rf "$tmp"' EXIT
 
 echo "bench-history.sh: building butler and historybench (CGO_ENABLED=0)" >&2
 CGO_ENABLED=0 go build -o "$tmp/butler" ./cmd/butler
-CGO_ENABLED=0 go build -o "$tmp/historybench" ./internal/historybench
+CGO_ENABLED=0 go -C bench build -o "$tmp/historybench" ./historybench
 
 "$tmp/historybench" -butler "$tmp/butler" -command "$command" -out "$out" "$@"
 echo "bench-history.sh: wrote the section to $out" >&2

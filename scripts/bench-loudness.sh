@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench-loudness.sh measures the loudness analysis with internal/loudbench
+# bench-loudness.sh measures the loudness analysis with bench/loudbench
 # (whose doc comment says what each number is): Butler's one ffmpeg run a
 # file against ffmpeg's ebur128 run by hand for each audio stream, over 20
 # music files of 3 minutes and 5 videos of 10 minutes with two audio
@@ -39,5 +39,5 @@ if ! { command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1; 
 fi
 
 cd "$root"
-go run ./internal/loudbench -out "$out" "$@"
+go -C bench run ./loudbench -out "$out" "$@"
 echo "bench-loudness.sh: wrote $out" >&2

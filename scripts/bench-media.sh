@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench-media.sh measures the media library with internal/mediabench (whose
+# bench-media.sh measures the media library with bench/mediabench (whose
 # doc comment says what each number is): the scan of 100,000 files against
 # find, cold and warm, and the scan's peak memory; DeepMediaAnalysis against
 # find | xargs ffprobe at 2 and 4 at a time; and, through a real server,
@@ -48,5 +48,5 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 cd "$root"
-go run ./internal/mediabench -out "$out"
+go -C bench run ./mediabench -out "$out"
 echo "bench-media.sh: wrote $out" >&2

@@ -2,7 +2,7 @@
 # bench-tasks.sh measures the built-in task actions (BackupDatabase,
 # OptimizeDatabase, CleanOldCacheFiles) against the sqlite3 shell, cp and
 # find, and `butler tasks` and the Go SDK against a real server, with
-# internal/taskbench (whose doc comment says what each number is). It writes
+# bench/taskbench (whose doc comment says what each number is). It writes
 # a markdown fragment, "## " sections without a title, to the file given as
 # its argument, by default BENCHMARKS-tasks.md at the repository root.
 #
@@ -43,5 +43,5 @@ command -v sqlite3 >/dev/null 2>&1 || {
 }
 
 cd "$root"
-go run ./internal/taskbench -out "$out"
+go -C bench run ./taskbench -out "$out"
 echo "bench-tasks.sh: wrote $out" >&2

@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
 # bench.sh measures the Butler against its performance targets and writes
 # BENCHMARKS.md at the repository root. It builds the butler binary and the
-# measuring program (internal/benchtool, whose doc comment describes each
+# measuring program (bench/benchtool, whose doc comment describes each
 # measurement) with CGO_ENABLED=0 into a temporary directory and runs them.
 # Extra arguments are passed to the measuring program (see
-# `go run ./internal/benchtool -h`). It then appends the sections of
-# internal/fanoutbench (notification fan-out), internal/scalebench (cluster
+# `go -C bench run ./benchtool -h`). It then appends the sections of
+# bench/fanoutbench (notification fan-out), bench/scalebench (cluster
 # scale-out, cross-node latency, failover; needs PostgreSQL, from
 # BUTLER_BENCH_DATABASE_URL or the local server) and, when present,
-# internal/clibench (`butler tasks` wall time, SDK against raw net/http)
-# and, when present, internal/taskbench (task actions against the sqlite3
-# CLI, cp and find) and internal/historybench (the control path against
+# bench/clibench (`butler tasks` wall time, SDK against raw net/http)
+# and, when present, bench/taskbench (task actions against the sqlite3
+# CLI, cp and find) and bench/historybench (the control path against
 # 1,000 to 1,000,000 runs of history, SQLite and PostgreSQL), then
-# internal/stopbench (starts and stops while stubborn stops wait), the
-# StartAll and ShortRuns benchmarks and internal/checkbench (the start-up
+# bench/stopbench (starts and stops while stubborn stops wait), the
+# StartAll and ShortRuns benchmarks and bench/checkbench (the start-up
 # check of a 1 GiB database). It takes about twenty-five minutes.
 set -euo pipefail
 
@@ -25,7 +25,7 @@ trap 'rm -rf "$tmp"' EXIT
 
 echo "bench.sh: building butler and benchtool (CGO_ENABLED=0)" >&2
 CGO_ENABLED=0 go build -o "$tmp/butler" ./cmd/butler
-CGO_ENABLED=0 go build -o "$tmp/benchtool" ./internal/benchtool
+CGO_ENABLED=0 go -C bench build -o "$tmp/benchtool" ./benchtool
 
 command="scripts/bench.sh"
 if [ "$#" -gt 0 ]; then
@@ -38,11 +38,11 @@ timeout --foreground --kill-after=15 200 "$tmp/benchtool" \
 	-butler "$tmp/butler" -command "$command" -out "$tmp/BENCHMARKS.md" "$@"
 
 echo "bench.sh: notification fan-out" >&2
-go run ./internal/fanoutbench -out "$tmp/fanout.md"
+go -C bench run ./fanoutbench -out "$tmp/fanout.md"
 cat "$tmp/fanout.md" >> "$tmp/BENCHMARKS.md"
 
 echo "bench.sh: cluster scale-out, cross-node latency and failover" >&2
-if go run ./internal/scalebench -butler "$tmp/butler" -out "$tmp/scale.md"; then
+if go -C bench run ./scalebench -butler "$tmp/butler" -out "$tmp/scale.md"; then
 	printf '\n' >> "$tmp/BENCHMARKS.md"
 	cat "$tmp/scale.md" >> "$tmp/BENCHMARKS.md"
 else
@@ -50,27 +50,27 @@ else
 fi
 
 echo "bench.sh: starts and stops while other stops wait" >&2
-go run ./internal/stopbench -butler "$tmp/butler" -out "$tmp/stops.md"
+go -C bench run ./stopbench -butler "$tmp/butler" -out "$tmp/stops.md"
 printf '\n' >> "$tmp/BENCHMARKS.md"
 cat "$tmp/stops.md" >> "$tmp/BENCHMARKS.md"
 
 echo "bench.sh: command line and SDK" >&2
-go run ./internal/clibench -butler "$tmp/butler" -out "$tmp/cli.md"
+go -C bench run ./clibench -butler "$tmp/butler" -out "$tmp/cli.md"
 printf '\n' >> "$tmp/BENCHMARKS.md"
 cat "$tmp/cli.md" >> "$tmp/BENCHMARKS.md"
 
-if [ -d internal/taskbench ]; then
+if [ -d bench/taskbench ]; then
 	echo "bench.sh: task actions, CLI and SDK" >&2
 	command -v sqlite3 >/dev/null || { apt-get update -qq && apt-get install -y -qq sqlite3; }
-	go run ./internal/taskbench -out "$tmp/tasks.md"
+	go -C bench run ./taskbench -out "$tmp/tasks.md"
 	printf '\n' >> "$tmp/BENCHMARKS.md"
 	# The fragment's headings go one level down, under its own "## " title.
 	sed -E 's/^(#{2,}) /#\1 /; 1s/^### /## /' "$tmp/tasks.md" >> "$tmp/BENCHMARKS.md"
 fi
 
-if [ -d internal/historybench ]; then
+if [ -d bench/historybench ]; then
 	echo "bench.sh: control path against the run history" >&2
-	if go run ./internal/historybench -butler "$tmp/butler" -command "scripts/bench.sh" -out "$tmp/history.md"; then
+	if go -C bench run ./historybench -butler "$tmp/butler" -command "scripts/bench.sh" -out "$tmp/history.md"; then
 		printf '\n' >> "$tmp/BENCHMARKS.md"
 		cat "$tmp/history.md" >> "$tmp/BENCHMARKS.md"
 	else
@@ -100,7 +100,7 @@ echo "bench.sh: short runs against the fork/exec floor" >&2
 		}' "$tmp/short.txt"
 } >> "$tmp/BENCHMARKS.md"
 
-if [ -d internal/checkbench ]; then
+if [ -d bench/checkbench ]; then
 	echo "bench.sh: the start-up check of a 1 GiB database" >&2
 	scripts/bench-check.sh "$tmp/check.md"
 	printf '\n' >> "$tmp/BENCHMARKS.md"

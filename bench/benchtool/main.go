@@ -3,7 +3,7 @@
 // scripts/bench.sh builds the butler binary and runs it; it also runs on its
 // own:
 //
-//	go run ./internal/benchtool [-butler PATH] [-out FILE] [flags]
+//	go -C bench run ./benchtool [-butler PATH] [-out FILE] [flags]
 //
 // Without -butler it builds cmd/butler itself (CGO_ENABLED=0) into a
 // temporary directory. It makes four measurements:
@@ -58,12 +58,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"syscall"
 	"time"
 
+	"github.com/plexbutler/butler/bench/internal/benchserver"
 	"github.com/plexbutler/butler/internal/childproc"
 )
 
@@ -102,7 +102,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.butler, "butler", "", "butler binary to measure (default: build ./cmd/butler with CGO_ENABLED=0)")
 	fs.StringVar(&cfg.out, "out", "", "write the Markdown report to this file (default: standard output)")
-	fs.StringVar(&cfg.command, "command", "go run ./internal/benchtool", "the command line to name in the report")
+	fs.StringVar(&cfg.command, "command", "go -C bench run ./benchtool", "the command line to name in the report")
 	fs.DurationVar(&cfg.timeout, "timeout", 170*time.Second, "bound on the whole run")
 	fs.IntVar(&cfg.iterations, "iterations", 300, "iterations of the stop and start latency loops")
 	fs.DurationVar(&cfg.pace, "pace", 150*time.Millisecond, "minimum time between two POSTs of the latency loops")
@@ -143,11 +143,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if bin == "" {
 		bin = filepath.Join(tmp, "butler")
 		logf("building cmd/butler (CGO_ENABLED=0)")
-		build := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/plexbutler/butler/cmd/butler")
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		build.Stdout, build.Stderr = stderr, stderr
-		if err := build.Run(); err != nil {
-			return fmt.Errorf("build butler: %w", err)
+		if err := benchserver.Build(ctx, bin, true); err != nil {
+			return err
 		}
 	}
 	if bin, err = filepath.Abs(bin); err != nil {

@@ -196,7 +196,7 @@ func (r *report) markdown() string {
 	f := r.facts
 	b.WriteString("# Benchmarks\n\n")
 	fmt.Fprintf(&b, "Produced by `%s` on %s (UTC), in %.0f s. ", r.cfg.command, f.date.Format("2006-01-02 15:04"), r.elapsed.Seconds())
-	b.WriteString("The measuring program is `internal/benchtool`; its doc comment says exactly what each number is. ")
+	b.WriteString("The measuring program is `bench/benchtool`; its doc comment says exactly what each number is. ")
 	b.WriteString("Numbers are from one run on the machine below; the spread of the throughput runs (section 3) shows how much they move.\n\n")
 	b.WriteString("| machine | |\n| --- | --- |\n")
 	fmt.Fprintf(&b, "| CPU (`/proc/cpuinfo`) | %s |\n", f.cpu)

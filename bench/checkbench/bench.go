@@ -19,7 +19,8 @@ import (
 	"time"
 
 	"github.com/plexbutler/butler"
-	"github.com/plexbutler/butler/internal/benchmachine"
+	"github.com/plexbutler/butler/bench/internal/benchmachine"
+	"github.com/plexbutler/butler/bench/internal/benchserver"
 	"github.com/plexbutler/butler/store/sqlite"
 )
 
@@ -114,10 +115,8 @@ func run(reps int) (string, error) {
 
 	logf("building butler (CGO_ENABLED=0)")
 	bin := filepath.Join(tmp, "butler")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/butler")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/butler (run this from the repository's root): %v\n%s", err, out)
+	if err := benchserver.Build(context.Background(), bin, true); err != nil {
+		return "", err
 	}
 	if fi, err := os.Stat(bin); err == nil {
 		res.binSize = fi.Size()

@@ -3,7 +3,7 @@
 // shell doing the same check, side by side in one run, with a cold and a
 // warm page cache. It writes a markdown section for BENCHMARKS.md:
 //
-//	go run ./internal/checkbench -out FRAGMENT.md
+//	go -C bench run ./checkbench -out FRAGMENT.md
 //
 // scripts/bench-check.sh runs it (and installs sqlite3 first when
 // missing). It needs the sqlite3 shell and about 1.2 GiB free in the
@@ -12,7 +12,7 @@
 //
 // The database: a Butler database (made by store/sqlite, with the
 // maintenance window moved away from now so that no task starts) to which
-// the sqlite3 shell adds, the way internal/taskbench builds its databases,
+// the sqlite3 shell adds, the way bench/taskbench builds its databases,
 // a table of 262,144 rows of randomblob(4000) (one row a 4 KiB page) in
 // one transaction, written without a journal, then switched back to WAL
 // mode: 1 GiB. A copy of the Butler database made before the table was

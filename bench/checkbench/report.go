@@ -13,7 +13,7 @@ func report(res *results) string {
 	m := res.m
 
 	w("## Start-up check of the database (checkbench)\n\n")
-	w("Produced by `scripts/bench-check.sh`, which runs `go run ./internal/checkbench -out FILE`, on %s (UTC), in %.0f s. ",
+	w("Produced by `scripts/bench-check.sh`, which runs `go -C bench run ./checkbench -out FILE`, on %s (UTC), in %.0f s. ",
 		res.started.UTC().Format("2006-01-02 15:04"), res.elapsed.Seconds())
 	w("The program's doc comment says exactly what each number is. One run on the machine below; every repetition is shown.\n\n")
 	w("| machine | |\n| --- | --- |\n")

@@ -3,7 +3,7 @@
 // SDK's per-call cost against a raw net/http request for the same answer.
 // It writes a markdown section for BENCHMARKS.md.
 //
-//	go run ./internal/clibench -out FRAGMENT.md
+//	go -C bench run ./clibench -out FRAGMENT.md
 package main
 
 import (
@@ -21,15 +21,15 @@ import (
 	"time"
 
 	"github.com/plexbutler/butler/apitype"
+	"github.com/plexbutler/butler/bench/internal/benchserver"
 	"github.com/plexbutler/butler/client"
-	"github.com/plexbutler/butler/internal/benchserver"
 )
 
 const token = "clibench-token-12345"
 
 func main() {
 	out := flag.String("out", "", "write the markdown section here (default stdout)")
-	bin := flag.String("butler", "", "butler binary (default: build ./cmd/butler)")
+	bin := flag.String("butler", "", "butler binary (default: build cmd/butler)")
 	flag.Parse()
 	text, err := run(*bin)
 	benchserver.Output("clibench", *out, text, err)
@@ -120,7 +120,7 @@ func run(bin string) (string, error) {
 	var b strings.Builder
 	b.WriteString("\n## Command line and SDK\n\n")
 	b.WriteString("Targets: `butler tasks` against a local server **under 50 ms** including process start; the SDK's per-call cost **under 1.2×** a raw `net/http` request.\n\n")
-	b.WriteString("Command: `go run ./internal/clibench` (run by `scripts/bench.sh`). A real `butler serve` (fresh data directory) as a child process. `butler tasks --url ... --token ...` is run 30 times, each a new process (it asks for the tasks, the runs and the plan); wall time from `exec` to exit. Then 2,000 `client.GetButlerTasks` calls and 2,000 raw `GET /butler` requests (same token and Accept headers, same keep-alive transport, JSON decoded into the same `apitype` struct), in alternating blocks of 200 after a warm-up.\n\n")
+	b.WriteString("Command: `go -C bench run ./clibench` (run by `scripts/bench.sh`). A real `butler serve` (fresh data directory) as a child process. `butler tasks --url ... --token ...` is run 30 times, each a new process (it asks for the tasks, the runs and the plan); wall time from `exec` to exit. Then 2,000 `client.GetButlerTasks` calls and 2,000 raw `GET /butler` requests (same token and Accept headers, same keep-alive transport, JSON decoded into the same `apitype` struct), in alternating blocks of 200 after a warm-up.\n\n")
 	b.WriteString("| measured | p50 ms | p90 ms | max ms |\n| --- | ---: | ---: | ---: |\n")
 	fmt.Fprintf(&b, "| `butler tasks` wall time (n=30) | %.1f | %.1f | %.1f |\n\n", ms(p(.5)), ms(p(.9)), ms(p(1)))
 	b.WriteString("| per call | µs |\n| --- | ---: |\n")

@@ -3,7 +3,7 @@
 // from each report to each subscriber receiving it. It writes a markdown
 // section for BENCHMARKS.md.
 //
-//	go run ./internal/fanoutbench -out FRAGMENT.md
+//	go -C bench run ./fanoutbench -out FRAGMENT.md
 package main
 
 import (
@@ -202,7 +202,7 @@ func run() (string, error) {
 	var b strings.Builder
 	b.WriteString("\n## Event fan-out\n\n")
 	b.WriteString("Target: with 1,000 websocket subscribers and a task reporting progress 10 times a second, the time from a report to a subscriber receiving it: **p99 < 50 ms**.\n\n")
-	b.WriteString("Command: `go run ./internal/fanoutbench` (run by `scripts/bench.sh`). The real stack in one process (SQLite, River, manager, API on a loopback listener) with 1,000 clients of github.com/coder/websocket on `/:/websockets/notifications` (they pick the event and progress out of each frame without decoding the JSON, to leave the shared CPU to the server); the task reports progress 1..100 every 100 ms and notes when it reported each value; each client notes when it read each `updated` frame. The server publishes at most one update per run every 250 ms (progress in between is merged), so a client sees about 4 updates a second.\n\n")
+	b.WriteString("Command: `go -C bench run ./fanoutbench` (run by `scripts/bench.sh`). The real stack in one process (SQLite, River, manager, API on a loopback listener) with 1,000 clients of github.com/coder/websocket on `/:/websockets/notifications` (they pick the event and progress out of each frame without decoding the JSON, to leave the shared CPU to the server); the task reports progress 1..100 every 100 ms and notes when it reported each value; each client notes when it read each `updated` frame. The server publishes at most one update per run every 250 ms (progress in between is merged), so a client sees about 4 updates a second.\n\n")
 	b.WriteString("| measured | p50 ms | p90 ms | p99 ms | max ms | samples |\n| --- | ---: | ---: | ---: | ---: | ---: |\n")
 	fmt.Fprintf(&b, "| report → subscriber read | %.1f | %.1f | %.1f | %.1f | %d |\n",
 		ms(p(.5)), ms(p(.9)), ms(p(.99)), ms(p(1)), len(lat))

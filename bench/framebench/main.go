@@ -3,7 +3,7 @@
 // H.264 video, against the plain ffmpeg commands that do the same, side
 // by side in one run. It writes a markdown section for BENCHMARKS.md:
 //
-//	go run ./internal/framebench -out FRAGMENT.md
+//	go -C bench run ./framebench -out FRAGMENT.md
 //
 // scripts/bench-frames.sh runs it. It needs ffmpeg and ffprobe, and about
 // 2.5 GiB free in the temporary directory (TMPDIR), where it keeps the
@@ -54,8 +54,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/plexbutler/butler/bench/internal/benchmachine"
 	"github.com/plexbutler/butler/bif"
-	"github.com/plexbutler/butler/internal/benchmachine"
 	"github.com/plexbutler/butler/internal/mediatool"
 	"github.com/plexbutler/butler/mediaframes"
 	"github.com/plexbutler/butler/mediaprobe"
@@ -256,10 +256,10 @@ func median(d []time.Duration) time.Duration {
 func report(tools []*tool, d time.Duration, size int64, load string) string {
 	var b strings.Builder
 	m := benchmachine.Describe()
-	fmt.Fprintf(&b, "## Preview pictures of an hour of 1080p video (internal/framebench)\n\n")
+	fmt.Fprintf(&b, "## Preview pictures of an hour of 1080p video (bench/framebench)\n\n")
 	fmt.Fprintf(&b, "360 pictures (one every 10 s, 320 pixels wide, JPEG quality 5) of an hour of 1080p H.264 "+
 		"(testsrc2, 25 fps, 5 Mb/s, a keyframe every 10 s; %v, %.2f GB), in the page cache. "+
-		"internal/framebench's doc comment says what each number is.\n\n", d.Round(time.Second), float64(size)/1e9)
+		"bench/framebench's doc comment says what each number is.\n\n", d.Round(time.Second), float64(size)/1e9)
 	fmt.Fprintf(&b, "| | |\n|---|---|\n%s| `ffmpeg -version` | %s |\n| load average before the timed runs | %s |\n| commit | %s |\n\n",
 		m.Rows(), benchmachine.FirstLine(exec.Command("ffmpeg", "-version").Output()), load, m.Commit)
 	var key time.Duration

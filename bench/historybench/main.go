@@ -7,8 +7,8 @@
 // then measures a real `butler serve` process on it, and writes a markdown
 // section for BENCHMARKS.md.
 //
-//	go run ./internal/historybench -out FRAGMENT.md
-//	go run ./internal/historybench fill -database PATH|postgres://... -runs N
+//	go -C bench run ./historybench -out FRAGMENT.md
+//	go -C bench run ./historybench fill -database PATH|postgres://... -runs N
 //
 // The second form only fills a database (see package history), for other
 // experiments.
@@ -81,7 +81,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -89,8 +88,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/plexbutler/butler/bench/historybench/history"
+	"github.com/plexbutler/butler/bench/internal/benchserver"
 	"github.com/plexbutler/butler/internal/childproc"
-	"github.com/plexbutler/butler/internal/historybench/history"
 )
 
 const token = "historybench-token-1234"
@@ -154,7 +154,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.DurationVar(&cfg.pace, "pace", 150*time.Millisecond, "least time between two POSTs of the start/stop series on PostgreSQL (River notifies its workers of at most one insert per queue per 100 ms there)")
 	stats := fs.String("sqlite-stats", "none,analyzed", "states of SQLite's planner statistics: none (no ANALYZE), analyzed (ANALYZE after the fill); PostgreSQL is always analyzed")
 	fs.StringVar(&cfg.pgURL, "postgres", defaultPostgres(), "PostgreSQL server (a database of its own is created there per setup); default BUTLER_BENCH_DATABASE_URL or the local server")
-	fs.StringVar(&cfg.bin, "butler", "", "butler binary (default: build ./cmd/butler with CGO_ENABLED=0)")
+	fs.StringVar(&cfg.bin, "butler", "", "butler binary (default: build cmd/butler with CGO_ENABLED=0)")
 	fs.StringVar(&cfg.revision, "revision", "", "what the binary was built from, for the report (default: the working tree's commit)")
 	fs.StringVar(&cfg.command, "command", "", "the command that ran this program, to name in the report (a script)")
 	fs.StringVar(&cfg.out, "out", "", "write the markdown section here (default stdout)")
@@ -230,10 +230,8 @@ func run(ctx context.Context, cfg *config) error {
 	if cfg.bin == "" {
 		cfg.bin = filepath.Join(tmp, "butler")
 		logf("building butler (CGO_ENABLED=0)")
-		build := exec.CommandContext(ctx, "go", "build", "-o", cfg.bin, "./cmd/butler")
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if b, err := build.CombinedOutput(); err != nil {
-			return fmt.Errorf("build butler: %v\n%s", err, b)
+		if err := benchserver.Build(ctx, cfg.bin, true); err != nil {
+			return err
 		}
 	}
 	if cfg.revision == "" {

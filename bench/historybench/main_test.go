@@ -90,7 +90,7 @@ func TestReport(t *testing.T) {
 		"| `GET /butler` (reference) | — | 0.50 / 0.50 | 0.50 / 0.50 | 1.0× | reference |",
 		"Every stop (6) answered `X-Butler-Outcome: stopped`.",
 		"- SQLite, without statistics: cold start → first 200 of GET /butler/runs?limit=1 (median / max) (max < 300 ms) not met at 1,000,000 runs",
-		"go run ./internal/historybench -sizes 1k,1M -databases sqlite -sqlite-stats none -configured 0 -reps 3 -starts 3 -budget 5s -pace 150ms\n",
+		"go -C bench run ./historybench -sizes 1k,1M -databases sqlite -sqlite-stats none -configured 0 -reps 3 -starts 3 -budget 5s -pace 150ms\n",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the report lacks %q:\n%s", want, text)

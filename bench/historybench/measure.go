@@ -16,8 +16,8 @@ import (
 
 	"github.com/plexbutler/butler"
 	"github.com/plexbutler/butler/apitype"
+	"github.com/plexbutler/butler/bench/historybench/history"
 	"github.com/plexbutler/butler/internal/childproc"
-	"github.com/plexbutler/butler/internal/historybench/history"
 )
 
 // sleepTask is the config-file task that is force-started and stopped.

@@ -12,8 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/plexbutler/butler/internal/benchmachine"
-	"github.com/plexbutler/butler/internal/historybench/history"
+	"github.com/plexbutler/butler/bench/historybench/history"
+	"github.com/plexbutler/butler/bench/internal/benchmachine"
 )
 
 // machine describes where and what was measured.
@@ -200,7 +200,7 @@ func report(cfg *config, env machine, results []result) string {
 		env.postgres = postgresVersion(cfg.pgURL)
 	}
 	fmt.Fprintf(&b, "## Control path against the run history (historybench)\n\n")
-	program := "go run ./internal/historybench " + cfg.flags
+	program := "go -C bench run ./historybench " + cfg.flags
 	if cfg.command != "" {
 		fmt.Fprintf(&b, "Produced by `%s` on %s (UTC), in %.0f s; the program ran with these flags (with the binary the script built):\n\n```sh\n%s\n```\n\n",
 			cfg.command, env.started.Format("2006-01-02 15:04"), env.elapsed.Seconds(), program)
@@ -208,7 +208,7 @@ func report(cfg *config, env machine, results []result) string {
 		fmt.Fprintf(&b, "Produced on %s (UTC), in %.0f s, by:\n\n```sh\n%s\n```\n\n",
 			env.started.Format("2006-01-02 15:04"), env.elapsed.Seconds(), program)
 	}
-	b.WriteString("The measuring program is `internal/historybench`; its doc comment says exactly what each number is. ")
+	b.WriteString("The measuring program is `bench/historybench`; its doc comment says exactly what each number is. ")
 	b.WriteString("One run on the machine below, which is shared: other work may have run meanwhile.\n\n")
 	b.WriteString("| machine | |\n| --- | --- |\n")
 	b.WriteString(env.Rows())
@@ -218,7 +218,7 @@ func report(cfg *config, env machine, results []result) string {
 	}
 	fmt.Fprintf(&b, "| load average (1, 5, 15 min) | %s before, %s after |\n\n", env.loadBefore, benchmachine.LoadAverage())
 
-	fmt.Fprintf(&b, "Each setup is a fresh database holding N finished runs made by `internal/historybench/history` in one `INSERT ... SELECT` "+
+	fmt.Fprintf(&b, "Each setup is a fresh database holding N finished runs made by `bench/historybench/history` in one `INSERT ... SELECT` "+
 		"(a recursive CTE on SQLite, `generate_series` on PostgreSQL): created evenly over the %d days before the fill, "+
 		"spread over %d task names (%d made up, the catalog's %d), outcomes 80%% succeeded, 8%% failed, 5%% skipped, 3%% stopped, 2%% timed out, 2%% interrupted; "+
 		"%d bytes of reason, summary, error and log text per run; each task's last success recorded as the server records it. ",

@@ -2,7 +2,7 @@
 // side by side in one run, and writes a markdown fragment (a "## "
 // section) for BENCHMARKS.md:
 //
-//	go run ./internal/loudbench -out FRAGMENT.md [-dir DIR] [-rounds N]
+//	go -C bench run ./loudbench -out FRAGMENT.md [-dir DIR] [-rounds N]
 //
 // scripts/bench-loudness.sh runs it. It needs ffmpeg and ffprobe. Its
 // progress goes to standard error.
@@ -320,7 +320,7 @@ func secs(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f',
 func fragment(groups []group, results []times) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "## Loudness analysis (EBU R128)\n\n")
-	fmt.Fprintf(&b, "`go run ./internal/loudbench` (scripts/bench-loudness.sh), %s, %d CPUs, %s, %s.\n\n",
+	fmt.Fprintf(&b, "`go -C bench run ./loudbench` (scripts/bench-loudness.sh), %s, %d CPUs, %s, %s.\n\n",
 		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), ffmpegVersion(), runtime.Version())
 	b.WriteString("Butler's loudness.Analyzer (one ffmpeg run a file, every audio stream in it) against ")
 	b.WriteString("`ffmpeg -nostats -i FILE -map 0:a:N -af ebur128=peak=true -f null -` run for each audio stream, ")

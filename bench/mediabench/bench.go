@@ -8,7 +8,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/plexbutler/butler/internal/benchmachine"
+	"github.com/plexbutler/butler/bench/internal/benchmachine"
 	"github.com/plexbutler/butler/internal/childproc"
 )
 

@@ -2,7 +2,7 @@
 // would use instead, side by side in one run, and writes a markdown fragment
 // (a "## " section and its parts) for BENCHMARKS.md:
 //
-//	go run ./internal/mediabench -out FRAGMENT.md [-parts scan,analysis,server]
+//	go -C bench run ./mediabench -out FRAGMENT.md [-parts scan,analysis,server]
 //
 // scripts/bench-media.sh runs it (and installs ffmpeg first when missing).
 // It needs ffmpeg and ffprobe, GNU find and xargs, nice and ionice, and the

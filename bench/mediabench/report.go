@@ -29,7 +29,7 @@ func (b *bench) report() string {
 	f := func(format string, args ...any) { fmt.Fprintf(&w, format, args...) }
 	m := b.machine
 	f("## Media library (mediabench)\n\n")
-	f("Produced by `scripts/bench-media.sh`, which runs `go run ./internal/mediabench -out FILE`, on %s (UTC), in %.0f s. ",
+	f("Produced by `scripts/bench-media.sh`, which runs `go -C bench run ./mediabench -out FILE`, on %s (UTC), in %.0f s. ",
 		b.start.UTC().Format("2006-01-02 15:04"), b.elapsed.Seconds())
 	f("The program's doc comment says exactly what each number is. One run on the machine below; every measurement gives its median and its spread (the fastest and the slowest run).\n\n")
 	f("| machine | |\n| --- | --- |\n%s", m.Rows())

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/bench/internal/benchserver"
 	"github.com/plexbutler/butler/internal/childproc"
 	"github.com/plexbutler/butler/mediaprobe"
 	"github.com/plexbutler/butler/store/sqlite"
@@ -78,8 +79,8 @@ func (b *bench) measureServer() error {
 	ctx := b.ctx
 	bin := filepath.Join(b.tmp, "butler")
 	b.logf("building butler serve")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/butler").CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/butler (run from the repository's root): %v: %s", err, out)
+	if err := benchserver.Build(ctx, bin, false); err != nil {
+		return err
 	}
 	if fi, err := os.Stat(bin); err == nil {
 		b.server.binSize = fi.Size()

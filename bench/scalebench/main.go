@@ -3,7 +3,7 @@
 // ButlerMaxConcurrentTasks 4, drained by one, two and three servers sharing
 // one PostgreSQL database. It writes a markdown section for BENCHMARKS.md.
 //
-//	go run ./internal/scalebench -out FRAGMENT.md
+//	go -C bench run ./scalebench -out FRAGMENT.md
 //
 // PostgreSQL comes from BUTLER_BENCH_DATABASE_URL (default
 // postgres://postgres@127.0.0.1:5432/postgres); each run gets a database
@@ -35,6 +35,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/plexbutler/butler/apitype"
+	"github.com/plexbutler/butler/bench/internal/benchserver"
 )
 
 const (
@@ -46,7 +47,7 @@ const (
 
 func main() {
 	out := flag.String("out", "", "write the markdown section here (default stdout)")
-	bin := flag.String("butler", "", "butler binary (default: build ./cmd/butler)")
+	bin := flag.String("butler", "", "butler binary (default: build cmd/butler)")
 	flag.Parse()
 	if err := run(*out, *bin); err != nil {
 		fmt.Fprintln(os.Stderr, "scalebench:", err)
@@ -66,10 +67,8 @@ func run(out, bin string) error {
 	defer os.RemoveAll(tmp)
 	if bin == "" {
 		bin = filepath.Join(tmp, "butler")
-		build := exec.Command("go", "build", "-o", bin, "./cmd/butler")
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if b, err := build.CombinedOutput(); err != nil {
-			return fmt.Errorf("build butler: %v\n%s", err, b)
+		if err := benchserver.Build(context.Background(), bin, true); err != nil {
+			return err
 		}
 	}
 	cfg := filepath.Join(tmp, "butler.yaml")
@@ -321,7 +320,7 @@ func report(rs []result) string {
 	var b strings.Builder
 	b.WriteString("## Cluster scale-out\n\n")
 	b.WriteString("Target: a window of 300 due user-defined tasks (each `/bin/sleep 1`), `ButlerMaxConcurrentTasks` 4, drained by three servers **at least 2.5×** as fast as by one.\n\n")
-	b.WriteString("Command: `go run ./internal/scalebench` (run by `scripts/bench.sh`). For each cluster size: a fresh PostgreSQL database, that many `butler serve` processes on this machine with the same config file binding `Job001`..`Job300` to the command, the built-in tasks disabled; then `PUT /:/prefs` moves the window over now, the leader plans it (300 runs queued), and the clock stops when all 300 runs have succeeded (polled every 100 ms through `GET /butler/runs`).\n\n")
+	b.WriteString("Command: `go -C bench run ./scalebench` (run by `scripts/bench.sh`). For each cluster size: a fresh PostgreSQL database, that many `butler serve` processes on this machine with the same config file binding `Job001`..`Job300` to the command, the built-in tasks disabled; then `PUT /:/prefs` moves the window over now, the leader plans it (300 runs queued), and the clock stops when all 300 runs have succeeded (polled every 100 ms through `GET /butler/runs`).\n\n")
 	b.WriteString("| servers | drained in | speed-up vs 1 | runs per server |\n| ---: | ---: | ---: | --- |\n")
 	one := rs[0].elapsed
 	for _, r := range rs {
@@ -497,7 +496,7 @@ func crossNode(base, bin, cfg, tmp string) (string, error) {
 	var b strings.Builder
 	b.WriteString("\n## Cluster: cross-node start and stop\n\n")
 	b.WriteString("Targets: **p99 < 50 ms** for a stop through one server of a run on another, and for a start through one server of a run that another picks up.\n\n")
-	fmt.Fprintf(&b, "Command: `go run ./internal/scalebench`. Three `butler serve` processes on one PostgreSQL database; a config-file task `Long` (`/bin/sleep 3600`). %d times: `POST /butler/Long?force=1` through server i mod 3; the run's `startedAt` (written by the server that runs it; same machine, same clock) minus the POST's send time is the start latency; then `DELETE /butler/Long` through a server other than the owner: its round trip (the answer comes once the stop is stored), and the time until the owner's `GET /activities` no longer lists the run (its task's context was cancelled through River's LISTEN/NOTIFY and its worker returned; polled every millisecond).\n\n", n)
+	fmt.Fprintf(&b, "Command: `go -C bench run ./scalebench`. Three `butler serve` processes on one PostgreSQL database; a config-file task `Long` (`/bin/sleep 3600`). %d times: `POST /butler/Long?force=1` through server i mod 3; the run's `startedAt` (written by the server that runs it; same machine, same clock) minus the POST's send time is the start latency; then `DELETE /butler/Long` through a server other than the owner: its round trip (the answer comes once the stop is stored), and the time until the owner's `GET /activities` no longer lists the run (its task's context was cancelled through River's LISTEN/NOTIFY and its worker returned; polled every millisecond).\n\n", n)
 	b.WriteString("| measured | p50 ms | p90 ms | p99 ms | max ms | n |\n| --- | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, row := range []struct {
 		name string
@@ -640,7 +639,7 @@ func failover(base, bin, cfg, tmp string) (string, error) {
 	var b strings.Builder
 	b.WriteString("\n## Cluster: failover after kill -9\n\n")
 	b.WriteString("No numeric target: the design bounds both by its timings (heartbeat every 2 s, a server silent for 10 s is dead, the planner's lease lasts 10 s).\n\n")
-	b.WriteString("Command: `go run ./internal/scalebench`. Three servers on a fresh database, three times: a task starts on some server, which gets SIGKILL; the clock runs until a surviving server reports the run `interrupted`. Then the planner (the lease holder) gets SIGKILL and the window is moved over now through a third server; the clock runs until a window run exists (another server took the lease and planned).\n\n")
+	b.WriteString("Command: `go -C bench run ./scalebench`. Three servers on a fresh database, three times: a task starts on some server, which gets SIGKILL; the clock runs until a surviving server reports the run `interrupted`. Then the planner (the lease holder) gets SIGKILL and the window is moved over now through a third server; the clock runs until a window run exists (another server took the lease and planned).\n\n")
 	b.WriteString("| measured | min s | median s | max s |\n| --- | ---: | ---: | ---: |\n")
 	for _, row := range []struct {
 		name string

@@ -7,7 +7,7 @@
 // and answer "stopping"). It writes a markdown section for BENCHMARKS.md:
 // the latency percentiles of both phases and their ratio.
 //
-//	go run ./internal/stopbench -out FRAGMENT.md
+//	go -C bench run ./stopbench -out FRAGMENT.md
 package main
 
 import (
@@ -25,7 +25,7 @@ import (
 	"time"
 
 	"github.com/plexbutler/butler/apitype"
-	"github.com/plexbutler/butler/internal/benchserver"
+	"github.com/plexbutler/butler/bench/internal/benchserver"
 )
 
 const (
@@ -40,7 +40,7 @@ var clientCounts = []int{1, 4, 8}
 
 func main() {
 	out := flag.String("out", "", "write the markdown section here (default stdout)")
-	bin := flag.String("butler", "", "butler binary (default: build ./cmd/butler)")
+	bin := flag.String("butler", "", "butler binary (default: build cmd/butler)")
 	flag.Parse()
 	text, err := run(*bin)
 	benchserver.Output("stopbench", *out, text, err)
@@ -235,7 +235,7 @@ func run(bin string) (string, error) {
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "## Starts and stops while other stops wait\n\n")
-	fmt.Fprintf(&b, "Command: `go run ./internal/stopbench` (run by `scripts/bench.sh`). N clients each start and stop their own quick exec task (`/bin/sleep`, which ends at SIGTERM) %d times, first with nothing else going on, then while %d stubborn exec tasks (SIGTERM trapped, 10 s grace) each have a stop pending: their stop requests answered `stopping` after 2 s and their commands lived on. Each start and each stop is one timed request; a stop answers once the command has ended and its run is recorded. Target: p99 under 50 ms while stops are pending, for the unrelated tasks.\n\n", rounds, stubborn)
+	fmt.Fprintf(&b, "Command: `go -C bench run ./stopbench` (run by `scripts/bench.sh`). N clients each start and stop their own quick exec task (`/bin/sleep`, which ends at SIGTERM) %d times, first with nothing else going on, then while %d stubborn exec tasks (SIGTERM trapped, 10 s grace) each have a stop pending: their stop requests answered `stopping` after 2 s and their commands lived on. Each start and each stop is one timed request; a stop answers once the command has ended and its run is recorded. Target: p99 under 50 ms while stops are pending, for the unrelated tasks.\n\n", rounds, stubborn)
 	fmt.Fprintf(&b, "| clients | phase | requests | p50 | p90 | p99 | max |\n| ---: | --- | ---: | ---: | ---: | ---: | ---: |\n")
 	row := func(clients int, name string, l []time.Duration) {
 		slices.Sort(l)

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/plexbutler/butler/internal/benchmachine"
+	"github.com/plexbutler/butler/bench/internal/benchmachine"
 )
 
 // reps is how many times each tool of sections 1 to 3 runs.

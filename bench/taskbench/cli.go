@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -16,8 +15,9 @@ import (
 	"time"
 
 	"github.com/plexbutler/butler/apitype"
+	"github.com/plexbutler/butler/bench/internal/benchmachine"
+	"github.com/plexbutler/butler/bench/internal/benchserver"
 	"github.com/plexbutler/butler/client"
-	"github.com/plexbutler/butler/internal/benchmachine"
 )
 
 const (
@@ -49,15 +49,8 @@ func benchCLI(tmp string) (cliResult, error) {
 	var res cliResult
 	bin := filepath.Join(tmp, "butler")
 	logf("building ./cmd/butler (CGO_ENABLED=0)")
-	root, err := moduleRoot()
-	if err != nil {
+	if err := benchserver.Build(context.Background(), bin, true); err != nil {
 		return res, err
-	}
-	build := exec.Command("go", "build", "-o", bin, "./cmd/butler")
-	build.Dir = root
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		return res, fmt.Errorf("go build ./cmd/butler: %v\n%s", err, out)
 	}
 	res.binSize = fileSize(bin)
 	res.version = benchmachine.FirstLine(exec.Command(bin, "version").Output())
@@ -258,17 +251,4 @@ func freePort() (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-// moduleRoot returns the directory of the main module's go.mod.
-func moduleRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	mod := strings.TrimSpace(string(out))
-	if mod == "" || mod == os.DevNull {
-		return "", errors.New("not inside the butler module: run from the repository")
-	}
-	return filepath.Dir(mod), nil
 }

@@ -3,7 +3,7 @@
 // server, each side by side in one run. It writes a markdown fragment (a few
 // "## " sections, no title) for BENCHMARKS.md:
 //
-//	go run ./internal/taskbench -out FRAGMENT.md
+//	go -C bench run ./taskbench -out FRAGMENT.md
 //
 // scripts/bench-tasks.sh runs it (and installs sqlite3 first when missing).
 // It needs the sqlite3 command line shell, and uses GNU time

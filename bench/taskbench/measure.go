@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/plexbutler/butler/internal/benchmachine"
+	"github.com/plexbutler/butler/bench/internal/benchmachine"
 )
 
 // childTimeout bounds one measured child process.

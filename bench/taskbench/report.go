@@ -35,7 +35,7 @@ func report(res *results) string {
 	c := res.cli
 
 	w("## Task actions, command line and SDK (taskbench)\n\n")
-	w("Produced by `scripts/bench-tasks.sh`, which runs `go run ./internal/taskbench -out FILE`, on %s (UTC), in %.0f s. ",
+	w("Produced by `scripts/bench-tasks.sh`, which runs `go -C bench run ./taskbench -out FILE`, on %s (UTC), in %.0f s. ",
 		res.started.UTC().Format("2006-01-02 15:04"), res.elapsed.Seconds())
 	w("The program's doc comment says exactly what each number is. One run on the machine below; every repetition is shown, so the tables give the spread.\n\n")
 	w("| machine | |\n| --- | --- |\n")

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/plexbutler/butler/internal/benchmachine"
+	"github.com/plexbutler/butler/bench/internal/benchmachine"
 )
 
 const (

@@ -2,10 +2,10 @@
 // finished runs of the real schema (table butler_run), spread evenly over
 // the last days across many task names, with mixed triggers and outcomes
 // and a fixed amount of text (reason, summary, error and log) per run. It
-// is what internal/historybench measures the server against, and can fill
+// is what bench/historybench measures the server against, and can fill
 // any Butler database for other experiments:
 //
-//	go run ./internal/historybench fill -database PATH|postgres://... -runs 1000000
+//	go -C bench run ./historybench fill -database PATH|postgres://... -runs 1000000
 //
 // The rows are made by the database itself, in one INSERT ... SELECT (over a
 // recursive CTE on SQLite, over generate_series on PostgreSQL): a million

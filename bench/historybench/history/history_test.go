@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/plexbutler/butler"
-	"github.com/plexbutler/butler/internal/historybench/history"
+	"github.com/plexbutler/butler/bench/historybench/history"
 	"github.com/plexbutler/butler/internal/pgtest"
 	"github.com/plexbutler/butler/store/postgres"
 	"github.com/plexbutler/butler/store/sqlite"

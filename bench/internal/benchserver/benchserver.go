@@ -5,29 +5,54 @@ package benchserver
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"syscall"
 	"time"
 )
 
-// Binary returns bin, or, when bin is "", builds ./cmd/butler
+// Binary returns bin, or, when bin is "", builds cmd/butler
 // (CGO_ENABLED=0) into dir and returns its path.
 func Binary(bin, dir string) (string, error) {
 	if bin != "" {
 		return bin, nil
 	}
 	bin = filepath.Join(dir, "butler")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/butler")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build butler: %v\n%s", err, b)
+	if err := Build(context.Background(), bin, true); err != nil {
+		return "", err
 	}
 	return bin, nil
+}
+
+// Build builds cmd/butler of the main module (the working tree this module
+// sits in, through its replace directive) into bin, with the main module's
+// own go.mod, as `go build ./cmd/butler` at the repository root does.
+// static sets CGO_ENABLED=0, as the release binary is built.
+func Build(ctx context.Context, bin string, static bool) error {
+	bin, err := filepath.Abs(bin)
+	if err != nil {
+		return err
+	}
+	out, err := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", "github.com/plexbutler/butler").Output()
+	root := strings.TrimSpace(string(out))
+	if err != nil || root == "" {
+		return fmt.Errorf("find the butler module (go list -m github.com/plexbutler/butler): %v; run this inside the repository's bench/ directory", err)
+	}
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/butler")
+	build.Dir = root
+	if static {
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	}
+	if b, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("build butler (go build ./cmd/butler in %s): %v\n%s", root, err, b)
+	}
+	return nil
 }
 
 var servingRE = regexp.MustCompile(`msg="butler: serving" addr=(\S+)`)
