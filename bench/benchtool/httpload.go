@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/plexbutler/butler/bench/internal/benchstat"
 	"github.com/plexbutler/butler/internal/childproc"
 )
 
@@ -328,7 +329,7 @@ func loadOnce(ctx context.Context, url, token string, pid, c int, warmup, durati
 	slices.Sort(all)
 	r := loadRun{ok: ok.Load(), bad: bad.Load(), window: duration, serverCPU: cpu1 - cpu0}
 	r.rps = float64(r.ok) / duration.Seconds()
-	r.p50, r.p99 = percentile(all, 50), percentile(all, 99)
+	r.p50, r.p99 = benchstat.Percentile(all, 50), benchstat.Percentile(all, 99)
 	if r.bad > 0 && r.bad*100 > r.ok {
 		return r, fmt.Errorf("%d of %d answers were not 200", r.bad, r.bad+r.ok)
 	}

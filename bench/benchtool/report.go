@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/plexbutler/butler/bench/internal/benchstat"
 )
 
 // facts describes the machine and the build measured.
@@ -111,15 +113,6 @@ func procMeminfo(field string) (int64, error) {
 	return 0, fmt.Errorf("no %s in /proc/meminfo", field)
 }
 
-// percentile returns the nearest-rank p-th percentile of sorted samples.
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1
-	return sorted[min(max(i, 0), len(sorted)-1)]
-}
-
 // dist summarizes samples.
 type dist struct {
 	n                            int
@@ -138,7 +131,7 @@ func summarize(samples []time.Duration) dist {
 		sum += v
 	}
 	d.min, d.max, d.avg = s[0], s[len(s)-1], sum/time.Duration(len(s))
-	d.p50, d.p90, d.p99 = percentile(s, 50), percentile(s, 90), percentile(s, 99)
+	d.p50, d.p90, d.p99 = benchstat.Percentile(s, 50), benchstat.Percentile(s, 90), benchstat.Percentile(s, 99)
 	return d
 }
 

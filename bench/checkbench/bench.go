@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +20,7 @@ import (
 	"github.com/plexbutler/butler"
 	"github.com/plexbutler/butler/bench/internal/benchmachine"
 	"github.com/plexbutler/butler/bench/internal/benchserver"
+	"github.com/plexbutler/butler/bench/internal/benchstat"
 	"github.com/plexbutler/butler/store/sqlite"
 )
 
@@ -64,7 +64,7 @@ func (t *tool) median() time.Duration {
 	for i, s := range t.samples {
 		w[i] = s.wall
 	}
-	return medianOf(w)
+	return benchstat.Median(w)
 }
 
 func (t *tool) medianCheck() time.Duration {
@@ -72,16 +72,7 @@ func (t *tool) medianCheck() time.Duration {
 	for i, s := range t.samples {
 		w[i] = s.check
 	}
-	return medianOf(w)
-}
-
-func medianOf(w []time.Duration) time.Duration {
-	w = slices.Clone(w)
-	slices.Sort(w)
-	if len(w)%2 == 1 {
-		return w[len(w)/2]
-	}
-	return (w[len(w)/2-1] + w[len(w)/2]) / 2
+	return benchstat.Median(w)
 }
 
 // results is what the report shows.

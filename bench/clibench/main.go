@@ -48,7 +48,7 @@ func run(bin string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer srv.Stop()
+	defer srv.Stop(0)
 	base := srv.URL
 
 	// 1. butler tasks, process start included.

@@ -55,6 +55,7 @@ import (
 	"time"
 
 	"github.com/plexbutler/butler/bench/internal/benchmachine"
+	"github.com/plexbutler/butler/bench/internal/benchstat"
 	"github.com/plexbutler/butler/bif"
 	"github.com/plexbutler/butler/internal/mediatool"
 	"github.com/plexbutler/butler/mediaframes"
@@ -244,15 +245,6 @@ func run(ctx context.Context, reps, fullReps int) (string, error) {
 	return report(tools, a.Duration, file.Size, load), nil
 }
 
-func median(d []time.Duration) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
 func report(tools []*tool, d time.Duration, size int64, load string) string {
 	var b strings.Builder
 	m := benchmachine.Describe()
@@ -265,7 +257,7 @@ func report(tools []*tool, d time.Duration, size int64, load string) string {
 	var key time.Duration
 	for _, t := range tools {
 		if t.key == "keyframes" {
-			key = median(t.runs)
+			key = benchstat.Median(t.runs)
 		}
 	}
 	fmt.Fprintf(&b, "| what | pictures | runs | median | ÷ keyframes |\n|---|---|---|---|---|\n")
@@ -278,7 +270,7 @@ func report(tools []*tool, d time.Duration, size int64, load string) string {
 		for _, r := range t.runs {
 			runs = append(runs, fmt.Sprintf("%.2f s", r.Seconds()))
 		}
-		med := median(t.runs)
+		med := benchstat.Median(t.runs)
 		meds[t.key] = med
 		fmt.Fprintf(&b, "| %s | %d | %s | %.2f s | %.2f× |\n", t.name, t.n, strings.Join(runs, ", "), med.Seconds(), float64(med)/float64(key))
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/plexbutler/butler/bench/historybench/history"
 	"github.com/plexbutler/butler/bench/internal/benchmachine"
+	"github.com/plexbutler/butler/bench/internal/benchstat"
 )
 
 // machine describes where and what was measured.
@@ -77,21 +78,6 @@ func revision() string {
 		}
 	}
 	return rev
-}
-
-// pct returns the p-th percentile (nearest rank) of sorted durations.
-func pct(sorted []time.Duration, p int) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := (len(sorted)*p+99)/100 - 1
-	return sorted[max(i, 0)]
-}
-
-func sorted(d []time.Duration) []time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s
 }
 
 func ms(d time.Duration) string {
@@ -162,18 +148,18 @@ var rows = []row{
 
 // judged returns the value a row is judged by, and the cell it shows.
 func (rw row) judged(r result, reps int) (time.Duration, string) {
-	d := sorted(rw.get(r))
+	d := benchstat.Sorted(rw.get(r))
 	if len(d) == 0 {
 		return 0, "—"
 	}
 	if rw.cold {
-		return d[len(d)-1], ms(pct(d, 50)) + " / " + ms(d[len(d)-1])
+		return d[len(d)-1], ms(benchstat.Percentile(d, 50)) + " / " + ms(d[len(d)-1])
 	}
-	cell := ms(pct(d, 50)) + " / " + ms(pct(d, 99))
+	cell := ms(benchstat.Percentile(d, 50)) + " / " + ms(benchstat.Percentile(d, 99))
 	if len(d) < reps {
 		cell += fmt.Sprintf(" (n=%d)", len(d))
 	}
-	return pct(d, 99), cell
+	return benchstat.Percentile(d, 99), cell
 }
 
 // groupTitle names a table's setups.
@@ -300,10 +286,10 @@ func writeGroup(b *strings.Builder, cfg *config, title string, rs []result) []st
 			}
 			fmt.Fprintf(b, " %s |", cell)
 		}
-		first, last := sorted(rw.get(rs[0])), sorted(rw.get(rs[len(rs)-1]))
+		first, last := benchstat.Sorted(rw.get(rs[0])), benchstat.Sorted(rw.get(rs[len(rs)-1]))
 		growth := "—"
-		if len(rs) > 1 && len(first) > 0 && len(last) > 0 && pct(first, 50) > 0 {
-			growth = fmt.Sprintf("%.1f×", float64(pct(last, 50))/float64(pct(first, 50)))
+		if len(rs) > 1 && len(first) > 0 && len(last) > 0 && benchstat.Percentile(first, 50) > 0 {
+			growth = fmt.Sprintf("%.1f×", float64(benchstat.Percentile(last, 50))/float64(benchstat.Percentile(first, 50)))
 		}
 		verdict := "reference"
 		switch {

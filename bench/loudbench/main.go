@@ -56,13 +56,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/bench/internal/benchstat"
 	"github.com/plexbutler/butler/internal/mediatool"
 	"github.com/plexbutler/butler/loudness"
 	"github.com/plexbutler/butler/mediaprobe"
@@ -305,15 +305,6 @@ func make1(ctx context.Context, log *slog.Logger, p string, args ...string) erro
 	return os.Rename(tmp, p)
 }
 
-func median(d []time.Duration) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
 func secs(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 2, 64) + " s" }
 
 // fragment is the markdown section of the results.
@@ -344,8 +335,8 @@ func fragment(groups []group, results []times) string {
 			rb = append(rb, secs(r.butler[j]))
 			rf = append(rf, secs(r.ffmpeg[j]))
 		}
-		mb, mf := median(r.butler), median(r.ffmpeg)
-		cb, cf := median(r.butlerCPU), median(r.ffmpegCPU)
+		mb, mf := benchstat.Median(r.butler), benchstat.Median(r.ffmpeg)
+		cb, cf := benchstat.Median(r.butlerCPU), benchstat.Median(r.ffmpegCPU)
 		fmt.Fprintf(&b, "| %s | %d streams, %.0f min | %s | %s | %s | %s | %.2f× | %s | %s | %.2f× | %.2f LU |\n",
 			desc, streams, audio.Minutes(), strings.Join(rb, ", "), strings.Join(rf, ", "), secs(mb), secs(mf),
 			mb.Seconds()/mf.Seconds(), secs(cb), secs(cf), cb.Seconds()/cf.Seconds(), r.maxDiff)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/plexbutler/butler/bench/internal/benchmachine"
+	"github.com/plexbutler/butler/bench/internal/benchstat"
 	"github.com/plexbutler/butler/internal/childproc"
 )
 
@@ -116,17 +117,7 @@ func (b *bench) dropCaches() {
 type stats []time.Duration
 
 // median returns the median of s (0 when empty).
-func (s stats) median() time.Duration {
-	if len(s) == 0 {
-		return 0
-	}
-	w := slices.Clone(s)
-	slices.Sort(w)
-	if len(w)%2 == 1 {
-		return w[len(w)/2]
-	}
-	return (w[len(w)/2-1] + w[len(w)/2]) / 2
-}
+func (s stats) median() time.Duration { return benchstat.Median(s) }
 
 // spread returns the smallest and the largest of s.
 func (s stats) spread() (lo, hi time.Duration) {

@@ -11,7 +11,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,14 +21,10 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -135,7 +130,7 @@ func drain(base, bin, cfg, tmp string, n int) (result, error) {
 	var procs []*proc
 	defer func() {
 		for _, p := range procs {
-			p.stop()
+			p.Stop(20 * time.Second)
 		}
 	}()
 	for i := range n {
@@ -215,70 +210,21 @@ func freshDatabase(ctx context.Context, base string) (string, func(), error) {
 	}, nil
 }
 
-type proc struct {
-	cmd  *exec.Cmd
-	addr string
-	done chan struct{}
-}
-
-var servingRE = regexp.MustCompile(`msg="butler: serving" addr=(\S+)`)
+// proc is one `butler serve` of the cluster.
+type proc = benchserver.Server
 
 func startServer(bin, cfg, dir, dbURL, node string) (*proc, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "serve", "--config", cfg, "--data-dir", dir, "--addr", "127.0.0.1:0",
+	return benchserver.Start(bin, "--config", cfg, "--data-dir", dir, "--addr", "127.0.0.1:0",
 		"--token", token, "--database", dbURL, "--node", node)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	p := &proc{cmd: cmd, done: make(chan struct{})}
-	found := make(chan string, 1)
-	var once sync.Once
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if m := servingRE.FindStringSubmatch(sc.Text()); m != nil {
-				once.Do(func() { found <- m[1] })
-			}
-		}
-	}()
-	go func() { cmd.Wait(); close(p.done) }()
-	select {
-	case p.addr = <-found:
-		return p, nil
-	case <-p.done:
-		return nil, errors.New("butler serve exited before serving")
-	case <-time.After(60 * time.Second):
-		p.stop()
-		return nil, errors.New("butler serve did not start within 60 s")
-	}
-}
-
-func (p *proc) stop() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(20 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.done
-	}
 }
 
 var httpClient = &http.Client{Timeout: 30 * time.Second}
 
 func put(p *proc, q url.Values) error {
-	req, _ := http.NewRequest(http.MethodPut, "http://"+p.addr+"/:/prefs?"+q.Encode(), nil)
+	req, _ := http.NewRequest(http.MethodPut, p.URL+"/:/prefs?"+q.Encode(), nil)
 	req.Header.Set("X-Plex-Token", token)
 	resp, err := httpClient.Do(req)
 	if err != nil {
@@ -295,7 +241,7 @@ func allRuns(p *proc) ([]apitype.Run, error) {
 	var all []apitype.Run
 	before := ""
 	for {
-		req, _ := http.NewRequest(http.MethodGet, "http://"+p.addr+"/butler/runs?limit=1000"+before, nil)
+		req, _ := http.NewRequest(http.MethodGet, p.URL+"/butler/runs?limit=1000"+before, nil)
 		req.Header.Set("X-Plex-Token", token)
 		req.Header.Set("Accept", "application/json")
 		resp, err := httpClient.Do(req)
@@ -368,7 +314,7 @@ func startNodes(bin, cfg, tmp, dbURL, tag string, n int) ([]*proc, error) {
 		p, err := startServer(bin, cfg, filepath.Join(tmp, fmt.Sprintf("%s-%d", tag, i)), dbURL, fmt.Sprintf("node%d", i))
 		if err != nil {
 			for _, q := range procs {
-				q.stop()
+				q.Stop(20 * time.Second)
 			}
 			return nil, err
 		}
@@ -383,7 +329,7 @@ func startNodes(bin, cfg, tmp, dbURL, tag string, n int) ([]*proc, error) {
 }
 
 func do(p *proc, method, path string) (*http.Response, error) {
-	req, _ := http.NewRequest(method, "http://"+p.addr+path, nil)
+	req, _ := http.NewRequest(method, p.URL+path, nil)
 	req.Header.Set("X-Plex-Token", token)
 	resp, err := httpClient.Do(req)
 	if err != nil {
@@ -437,7 +383,7 @@ func crossNode(base, bin, cfg, tmp string) (string, error) {
 	}
 	defer func() {
 		for _, p := range procs {
-			p.stop()
+			p.Stop(20 * time.Second)
 		}
 	}()
 	const n = 100
@@ -450,7 +396,7 @@ func crossNode(base, bin, cfg, tmp string) (string, error) {
 	for i := range n {
 		via := procs[i%3]
 		t0 := time.Now()
-		req, _ := http.NewRequest(http.MethodPost, "http://"+via.addr+"/butler/Long?force=1", nil)
+		req, _ := http.NewRequest(http.MethodPost, via.URL+"/butler/Long?force=1", nil)
 		req.Header.Set("X-Plex-Token", token)
 		resp, err := httpClient.Do(req)
 		if err != nil {
@@ -525,7 +471,7 @@ func indexOf(ps []*proc, p *proc) int {
 }
 
 func activities(p *proc) (string, error) {
-	req, _ := http.NewRequest(http.MethodGet, "http://"+p.addr+"/activities", nil)
+	req, _ := http.NewRequest(http.MethodGet, p.URL+"/activities", nil)
 	req.Header.Set("X-Plex-Token", token)
 	req.Header.Set("Accept", "application/json")
 	resp, err := httpClient.Do(req)
@@ -555,7 +501,7 @@ func failover(base, bin, cfg, tmp string) (string, error) {
 			return "", err
 		}
 		// A run on some server, then kill that server.
-		resp, err := http.NewRequest(http.MethodPost, "http://"+procs[1].addr+"/butler/Long?force=1", nil)
+		resp, err := http.NewRequest(http.MethodPost, procs[1].URL+"/butler/Long?force=1", nil)
 		if err != nil {
 			return "", err
 		}
@@ -582,8 +528,7 @@ func failover(base, bin, cfg, tmp string) (string, error) {
 				survivor = p
 			}
 		}
-		victim.cmd.Process.Kill()
-		<-victim.done
+		victim.Kill()
 		t0 := time.Now()
 		if _, err := runOf(survivor, id, 60*time.Second, func(r apitype.Run) bool { return r.Outcome == "interrupted" }); err != nil {
 			return "", err
@@ -605,8 +550,7 @@ func failover(base, bin, cfg, tmp string) (string, error) {
 		q := url.Values{}
 		q.Set("ButlerStartHour", strconv.Itoa(h))
 		q.Set("ButlerEndHour", strconv.Itoa((h+2)%24))
-		lead.cmd.Process.Kill()
-		<-lead.done
+		lead.Kill()
 		t1 := time.Now()
 		if err := put(other, q); err != nil {
 			return "", err
@@ -631,7 +575,7 @@ func failover(base, bin, cfg, tmp string) (string, error) {
 		}
 		leader = append(leader, time.Since(t1))
 		for _, p := range procs {
-			p.stop()
+			p.Stop(20 * time.Second)
 		}
 		drop()
 		logf("  failover %d: run interrupted after %v, planning taken over after %v", rep+1, interrupted[rep].Round(time.Millisecond), leader[rep].Round(time.Millisecond))

@@ -26,6 +26,7 @@ import (
 
 	"github.com/plexbutler/butler/apitype"
 	"github.com/plexbutler/butler/bench/internal/benchserver"
+	"github.com/plexbutler/butler/bench/internal/benchstat"
 )
 
 const (
@@ -71,7 +72,7 @@ func run(bin string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer srv.Stop()
+	defer srv.Stop(0)
 	base := srv.URL
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 60 * time.Second}
 	call := func(method, path string) (int, string, time.Duration, error) {
@@ -239,7 +240,7 @@ func run(bin string) (string, error) {
 	fmt.Fprintf(&b, "| clients | phase | requests | p50 | p90 | p99 | max |\n| ---: | --- | ---: | ---: | ---: | ---: | ---: |\n")
 	row := func(clients int, name string, l []time.Duration) {
 		slices.Sort(l)
-		fmt.Fprintf(&b, "| %d | %s | %d | %.1f ms | %.1f ms | %.1f ms | %.1f ms |\n", clients, name, len(l), ms(pct(l, 50)), ms(pct(l, 90)), ms(pct(l, 99)), ms(l[len(l)-1]))
+		fmt.Fprintf(&b, "| %d | %s | %d | %.1f ms | %.1f ms | %.1f ms | %.1f ms |\n", clients, name, len(l), ms(benchstat.Percentile(l, 50)), ms(benchstat.Percentile(l, 90)), ms(benchstat.Percentile(l, 99)), ms(l[len(l)-1]))
 	}
 	for _, p := range phases {
 		row(p.clients, "alone", p.alone)
@@ -247,7 +248,7 @@ func run(bin string) (string, error) {
 	}
 	fmt.Fprintf(&b, "\n| clients | p99 pending / p99 alone | target (p99 < 50 ms while pending) |\n| ---: | ---: | --- |\n")
 	for _, p := range phases {
-		fmt.Fprintf(&b, "| %d | %.2f× | %s |\n", p.clients, ms(pct(p.whilePending, 99))/ms(pct(p.alone, 99)), verdict(pct(p.whilePending, 99) < 50*time.Millisecond))
+		fmt.Fprintf(&b, "| %d | %.2f× | %s |\n", p.clients, ms(benchstat.Percentile(p.whilePending, 99))/ms(benchstat.Percentile(p.alone, 99)), verdict(benchstat.Percentile(p.whilePending, 99) < 50*time.Millisecond))
 	}
 	return b.String(), nil
 }
@@ -257,15 +258,6 @@ func verdict(ok bool) string {
 		return "met"
 	}
 	return "not met"
-}
-
-// pct returns the p-th percentile of sorted durations.
-func pct(sorted []time.Duration, p int) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := (len(sorted)*p+99)/100 - 1
-	return sorted[max(i, 0)]
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -6,12 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/plexbutler/butler/apitype"
@@ -55,32 +53,13 @@ func benchCLI(tmp string) (cliResult, error) {
 	res.binSize = fileSize(bin)
 	res.version = benchmachine.FirstLine(exec.Command(bin, "version").Output())
 
-	port, err := freePort()
+	srv, err := benchserver.Start(bin, "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(tmp, "data"), "--token", token)
 	if err != nil {
 		return res, err
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	base := "http://" + addr
-	srv := exec.Command(bin, "serve", "--addr", addr, "--data-dir", filepath.Join(tmp, "data"), "--token", token)
-	srv.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	var srvErr strings.Builder
-	srv.Stdout, srv.Stderr = &srvErr, &srvErr
-	if err := srv.Start(); err != nil {
-		return res, err
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- srv.Wait() }()
-	stopped := false
-	defer func() {
-		if !stopped {
-			_ = srv.Process.Kill()
-			<-exited
-		}
-	}()
-	if err := waitHealthy(base, exited, &srvErr); err != nil {
-		return res, err
-	}
-	logf("butler serve answers on %s", addr)
+	defer srv.Kill() // on an early return; after Stop, it does nothing
+	base := srv.URL
+	logf("butler serve answers on %s", srv.Addr)
 
 	// 4. butler tasks: one checked run, then the timed ones.
 	out, err := exec.Command(bin, "tasks", "--url", base, "--token", token).CombinedOutput()
@@ -110,20 +89,12 @@ func benchCLI(tmp string) (cliResult, error) {
 		return res, err
 	}
 
-	if err := srv.Process.Signal(syscall.SIGTERM); err != nil {
+	err = srv.Stop(15 * time.Second)
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		res.exitCode = ee.ExitCode()
+	} else if err != nil {
 		return res, err
-	}
-	select {
-	case err := <-exited:
-		stopped = true
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			res.exitCode = ee.ExitCode()
-		} else if err != nil {
-			return res, err
-		}
-	case <-time.After(15 * time.Second):
-		return res, errors.New("butler serve did not exit within 15 s of SIGTERM")
 	}
 	return res, nil
 }
@@ -218,37 +189,4 @@ func benchSDK(base string, res *cliResult) error {
 	}
 	logf("SDK and raw: %d calls each", sdkBlocks*sdkBlock)
 	return nil
-}
-
-// waitHealthy polls GET /healthz every 10 ms until it answers 200, for up
-// to 30 s.
-func waitHealthy(base string, exited <-chan error, log *strings.Builder) error {
-	hc := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-exited:
-			return fmt.Errorf("butler serve exited (%v):\n%s", err, log.String())
-		default:
-		}
-		resp, err := hc.Get(base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return fmt.Errorf("butler serve did not answer GET /healthz within 30 s:\n%s", log.String())
-}
-
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }

@@ -8,13 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/plexbutler/butler/bench/internal/benchmachine"
+	"github.com/plexbutler/butler/bench/internal/benchstat"
 )
 
 // childTimeout bounds one measured child process.
@@ -147,16 +147,7 @@ func (t *tool) median() time.Duration {
 	for i, s := range t.samples {
 		w[i] = s.wall
 	}
-	return medianOf(w)
-}
-
-func medianOf(w []time.Duration) time.Duration {
-	w = slices.Clone(w)
-	slices.Sort(w)
-	if len(w)%2 == 1 {
-		return w[len(w)/2]
-	}
-	return (w[len(w)/2-1] + w[len(w)/2]) / 2
+	return benchstat.Median(w)
 }
 
 // peak returns the largest rusage and own peaks of t's runs (own -1 when

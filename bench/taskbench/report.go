@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/plexbutler/butler/bench/internal/benchstat"
 )
 
 const (
@@ -87,7 +89,7 @@ func report(res *results) string {
 	cliSorted := slices.Clone(c.cli)
 	slices.Sort(cliSorted)
 	cliMax := cliSorted[len(cliSorted)-1]
-	lines = append(lines, line{"`butler tasks` wall time", "< 50 ms", fmt.Sprintf("max %.1f ms (p50 %.1f)", ms(cliMax), ms(pct(cliSorted, 50))), verdict(cliMax < cliTarget)})
+	lines = append(lines, line{"`butler tasks` wall time", "< 50 ms", fmt.Sprintf("max %.1f ms (p50 %.1f)", ms(cliMax), ms(benchstat.Percentile(cliSorted, 50))), verdict(cliMax < cliTarget)})
 	sdkPer, rawPer := perCall(c.sdk), perCall(c.raw)
 	sdkRatio := sdkPer.Seconds() / rawPer.Seconds()
 	lines = append(lines, line{"SDK `GetButlerTasks` per call", "< 1.2× raw net/http", fmt.Sprintf("%.2f×", sdkRatio), verdict(sdkRatio < sdkTarget)})
@@ -178,7 +180,7 @@ func report(res *results) string {
 	w("`butler serve --addr 127.0.0.1:PORT --data-dir TMP --token T` as a child process (fresh data directory, SQLite), ready once `GET /healthz` answered 200. `butler tasks --url http://127.0.0.1:PORT --token T` was run once untimed (its output checked: %d lines, BackupDatabase among them), then %d times, each a new process with its output to `/dev/null`; the time is `time.Since` around `cmd.Run()`, from exec to exit. The command asks for the tasks, the plan and the run history (three requests) and prints a table.\n\n",
 		c.taskLines, len(c.cli))
 	w("| measured | p50 ms | p90 ms | max ms | min ms | n |\n| --- | ---: | ---: | ---: | ---: | ---: |\n")
-	w("| `butler tasks` wall time | %.1f | %.1f | %.1f | %.1f | %d |\n\n", ms(pct(cliSorted, 50)), ms(pct(cliSorted, 90)), ms(cliMax), ms(cliSorted[0]), len(cliSorted))
+	w("| `butler tasks` wall time | %.1f | %.1f | %.1f | %.1f | %d |\n\n", ms(benchstat.Percentile(cliSorted, 50)), ms(benchstat.Percentile(cliSorted, 90)), ms(cliMax), ms(cliSorted[0]), len(cliSorted))
 	w("Result: the slowest of %d runs took %.1f ms against 50 ms: %s.\n\n", len(cliSorted), ms(cliMax), verdict(cliMax < cliTarget))
 
 	// 5. SDK.
@@ -270,7 +272,7 @@ func phaseMedian(t *tool, name string) time.Duration {
 	if len(ds) == 0 {
 		return 0
 	}
-	return medianOf(ds)
+	return benchstat.Median(ds)
 }
 
 func maxPeak(t *tool) int64 {
@@ -296,12 +298,6 @@ func ownMiB(kib int64) string {
 }
 
 func gib(n int64) string { return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30)) }
-
-// pct returns the nearest-rank percentile q of sorted.
-func pct(sorted []time.Duration, q float64) time.Duration {
-	i := int(math.Ceil(q/100*float64(len(sorted)))) - 1
-	return sorted[min(max(i, 0), len(sorted)-1)]
-}
 
 func perCall(blocks []time.Duration) time.Duration {
 	var sum time.Duration
