@@ -1,6 +1,3 @@
-// Package markers finds where the intro and the end credits of a
-// season's TV episodes are, so that players can offer to skip them.
-// (Package doc: see doc.go.)
 package markers
 
 import (
@@ -363,4 +360,115 @@ func (f *Finder) exact(ctx context.Context, eps []Episode, i int, sh shared) (Sp
 		return Span{}, err
 	}
 	return clamp(s, a.Analysis.Duration), nil
+}
+
+// endSlack is how near the end of an episode a stretch of black must
+// reach to be its credits.
+const endSlack = 3 * time.Second
+
+// Credits finds the end credits of each episode of a season, in the
+// last CreditsWindow of each (at most CreditsFraction of it), from two
+// signs:
+//
+//   - audio that the episode's end shares with another's (the same
+//     closing music), at least MinCredits long, its edges made exact
+//     with the waveforms as for Intros;
+//   - black pictures (credits on black: PictureBlack of each picture
+//     darker than PixelBlack) for at least MinCredits, lasting until
+//     the end of the episode (within 3 s).
+//
+// When both are found and overlap, the credits start where the black
+// does (the pictures are exact to the frame, and music that begins over
+// the last scene is not credits): Method ByBoth. Otherwise the one found
+// is taken: shared audio (ByFingerprint) before black (ByBlackFrames)
+// when they do not overlap. An episode alone in its season can only be
+// found by its black pictures. An episode whose duration its analysis
+// does not know gets no marker.
+//
+// Results and errors are as Intros'.
+func (f *Finder) Credits(ctx context.Context, eps []Episode) ([]Result, error) {
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	tail := func(ep Episode) (time.Duration, time.Duration) {
+		d := ep.Analysis.Duration
+		w := window(d, orDefault(f.CreditsWindow, DefaultCreditsWindow), orDefault(f.CreditsFraction, DefaultCreditsFraction))
+		return d - w, w
+	}
+	known := make([]Episode, len(eps))
+	for i, ep := range eps {
+		if ep.Analysis.Duration > 0 {
+			known[i] = ep
+		} else {
+			f.logger().Debug("no duration: the end of the episode is unknown", "path", ep.Path)
+			known[i] = Episode{Path: ep.Path} // no streams: nothing read
+		}
+	}
+	prints, err := f.fingerprints(ctx, known, tail)
+	if err != nil {
+		return nil, err
+	}
+	best, err := f.share(ctx, known, prints, f.minCredits(), 24*time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	results := make([]Result, len(eps))
+	for i, ep := range known {
+		results[i] = Result{Path: ep.Path, Err: prints[i].err}
+		if results[i].Err != nil || ep.Analysis.Duration <= 0 {
+			continue
+		}
+		var audio, black Span
+		var haveAudio, haveBlack bool
+		if best[i].ok {
+			if audio, err = f.exact(ctx, known, i, best[i]); err != nil {
+				return nil, err
+			}
+			haveAudio = audio.Duration() >= f.minCredits()
+		}
+		if idx := videoStream(ep.Analysis); idx >= 0 {
+			start, length := tail(ep)
+			spans, err := f.BlackFrames(ctx, ep.Path, idx, start, length)
+			var fe *FileError
+			switch {
+			case errors.As(err, &fe):
+				results[i].Err = err
+				continue
+			case err != nil:
+				return nil, err
+			}
+			black, haveBlack = creditsBlack(spans, ep.Analysis.Duration, f.minCredits())
+		}
+		d := ep.Analysis.Duration
+		switch {
+		case haveAudio && haveBlack && black.Start < audio.End && audio.Start < black.End:
+			results[i].Marker = &Marker{Kind: Credits, Start: black.Start, End: max(audio.End, black.End), Method: ByBoth}
+		case haveAudio:
+			if d-audio.End < endSlack {
+				audio.End = d
+			}
+			results[i].Marker = &Marker{Kind: Credits, Start: audio.Start, End: audio.End, Method: ByFingerprint}
+		case haveBlack:
+			results[i].Marker = &Marker{Kind: Credits, Start: black.Start, End: black.End, Method: ByBlackFrames}
+		}
+		if m := results[i].Marker; m != nil {
+			s := clamp(Span{m.Start, m.End}, d)
+			m.Start, m.End = s.Start, s.End
+		}
+	}
+	return results, nil
+}
+
+// creditsBlack returns the last stretch of black of spans that lasts at
+// least minLen and reaches the end of an episode of duration d (within
+// endSlack).
+func creditsBlack(spans []Span, d, minLen time.Duration) (Span, bool) {
+	if len(spans) == 0 {
+		return Span{}, false
+	}
+	last := spans[len(spans)-1]
+	if last.Duration() < minLen || d-last.End > endSlack {
+		return Span{}, false
+	}
+	return last, true
 }

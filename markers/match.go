@@ -17,6 +17,12 @@ type matcher struct {
 	maxRepeat int
 }
 
+// maxShifts bounds the shifts compare tries, those with the most equal
+// items first: audio truly shared gives many at one shift, so that a
+// pair of long fingerprints with many chance equalities costs no more
+// than this many passes.
+const maxShifts = 200
+
 // run is a stretch of fingerprint a that matches one of b: items a0 to a1
 // (inclusive) of a match items a0+shift to a1+shift of b.
 type run struct {
@@ -125,7 +131,8 @@ func (m matcher) longest(a, b []uint32, shift int) (run, bool) {
 func (m matcher) compare(a, b []uint32, minLen, maxLen int) (run, bool) {
 	var best run
 	have := false
-	for _, s := range m.shifts(a, b) {
+	shifts := m.shifts(a, b)
+	for _, s := range shifts[:min(len(shifts), maxShifts)] {
 		r, ok := m.longest(a, b, s)
 		if !ok || r.len() < minLen || r.len() > maxLen {
 			continue

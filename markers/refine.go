@@ -26,11 +26,13 @@ const (
 	// is searched (more than an item's step, the fingerprint's
 	// resolution).
 	alignLength = 500 * time.Millisecond
-	alignSearch = 250 * time.Millisecond
-	// alignDepth is how far inside the segment, from its edge as the
-	// items give it, the alignment is taken: past the span of an item.
-	alignDepth = 3 * time.Second
-	// edgeReach is how far around the edge the waveforms are read.
+	alignSearch = 200 * time.Millisecond
+	// alignDepths are how far inside the segment, from its edge as the
+	// items give it, the alignment is tried, in turn: past an item's
+	// span, and past some silence that both episodes share at the edge
+	// (which the items match, and the waveforms do not count).
+	alignDepth = 5 * time.Second
+	// edgeReach is how far beyond the edges the waveforms are read.
 	edgeReach = 4 * time.Second
 	// minAligned is the correlation of the aligned waveforms below which
 	// the segment is not the same recording in both (the edges are then
@@ -142,40 +144,49 @@ func edge(a, b []float32, ref, lag, dir int) int {
 }
 
 // refine makes the edges of a segment that episodes a and b share exact:
-// sa in a, sb in b, as the fingerprints gave them. It returns the edges
-// found; ok is false for an edge where the waveforms do not agree (the
-// segment is not the same recording in both), which is then left as it
-// was.
+// sa in a, sb in b, as the fingerprints gave them. An edge where the
+// waveforms do not agree (the segment is not the same recording in both)
+// is left as it was.
 func (f *Finder) refine(ctx context.Context, pa string, ia int, pb string, ib int, sa, sb Span) (Span, Span, error) {
 	d := sb.Start - sa.Start // b's time less a's within the segment
+	// One read of each covers both edges.
+	from := sa.Start - edgeReach
+	length := sa.Duration() + 2*edgeReach
+	xa, err := f.pcm(ctx, pa, ia, from, length)
+	if err != nil {
+		return sa, sb, err
+	}
+	xb, err := f.pcm(ctx, pb, ib, from+d-alignSearch, length+2*alignSearch)
+	if err != nil {
+		return sa, sb, err
+	}
+	shift := samples(alignSearch) // xb[k+shift] is at a's time of xa[k]
 	outA, outB := sa, sb
 	for _, end := range []bool{false, true} {
-		at := sa.Start // the edge as the items give it
-		inside := sa.Start + alignDepth
-		dir := -1
+		at, dir := sa.Start, -1 // the edge as the items give it
 		if end {
-			at, inside, dir = sa.End, sa.End-alignDepth, 1
+			at, dir = sa.End, 1
 		}
-		if sa.Duration() < 2*alignDepth {
-			inside = sa.Start + sa.Duration()/2
+		var ref, lag int
+		c := -1.0
+		for _, depth := range []time.Duration{alignDepth, 2 * alignDepth, sa.Duration() / 2} {
+			depth = min(depth, sa.Duration()/2)
+			inside := sa.Start + depth
+			if end {
+				inside = sa.End - depth - alignLength
+			}
+			ref = samples(inside - from)
+			if lag, c = align(xa, xb, ref, samples(alignLength), shift, samples(alignSearch)); c >= minAligned {
+				break
+			}
 		}
-		from := min(at, inside) - edgeReach
-		length := max(at, inside) - from + edgeReach
-		xa, err := f.pcm(ctx, pa, ia, from, length)
-		if err != nil {
-			return sa, sb, err
-		}
-		xb, err := f.pcm(ctx, pb, ib, from+d-alignSearch, length+2*alignSearch)
-		if err != nil {
-			return sa, sb, err
-		}
-		shift := samples(alignSearch) // xb[k+shift] is at a's time of xa[k]
-		ref := samples(inside - from)
-		lag, c := align(xa, xb, ref, samples(alignLength), shift, samples(alignSearch))
 		if c < minAligned {
 			f.logger().Debug("the waveforms of the shared audio differ: edge left as the fingerprints give it",
 				"a", pa, "b", pb, "at", at, "correlation", c)
 			continue
+		}
+		if end {
+			ref += samples(alignLength)
 		}
 		p := edge(xa, xb, ref, lag, dir)
 		t := from + time.Duration(p)*time.Second/pcmRate

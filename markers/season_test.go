@@ -104,7 +104,7 @@ func (e episodeSpec) generate(ctx context.Context, dir string) (markers.Episode,
 	path := filepath.Join(dir, e.name+".mkv")
 	cmd := exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-v", "error", "-y", "-filter_complex", e.filter(),
 		"-map", "[v]", "-map", "[a]", "-c:v", "libx264", "-preset", "ultrafast", "-g", "50",
-		"-c:a", "libmp3lame", "-b:a", "64k", "-ac", "1", path)
+		"-c:a", "libmp3lame", "-compression_level", "9", "-b:a", "64k", "-ac", "1", path)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return markers.Episode{}, fmt.Errorf("generate %s: %v: %s", e.name, err, out)
 	}
@@ -143,7 +143,6 @@ var seasonB = []episodeSpec{
 var generated struct {
 	once sync.Once
 	dir  string
-	took time.Duration
 	a, b []markers.Episode
 	err  error
 }
@@ -181,16 +180,26 @@ func season(t *testing.T, which string) ([]episodeSpec, []markers.Episode) {
 		wg.Wait()
 		generated.err = errors.Join(errs...)
 		generated.a, generated.b = eps[:len(seasonA)], eps[len(seasonA):]
-		generated.took = time.Since(start)
+		t.Logf("the seasons took %s to generate", time.Since(start).Round(time.Millisecond))
 	})
 	if generated.err != nil {
 		t.Fatal(generated.err)
 	}
-	t.Logf("the seasons took %s to generate", generated.took.Round(time.Millisecond))
 	if which == "a" {
 		return seasonA, generated.a
 	}
 	return seasonB, generated.b
+}
+
+// probe analyses path as the tasks do.
+func probe(t *testing.T, path string) markers.Episode {
+	t.Helper()
+	var p mediaprobe.Prober
+	a, _, err := p.Probe(t.Context(), path)
+	if err != nil {
+		t.Fatalf("probe %s: %v", path, err)
+	}
+	return markers.Episode{Path: path, Analysis: a}
 }
 
 func secs(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 2, 64) }
