@@ -153,6 +153,8 @@ func (f *Finder) Validate() error {
 		return fmt.Errorf("max bit errors %d: give 0 to 16 (of 32 bits; more matches unrelated audio)", f.MaxBitErrors)
 	case f.PictureBlack < 0 || f.PictureBlack > 1 || f.PixelBlack < 0 || f.PixelBlack > 1:
 		return fmt.Errorf("black thresholds %v and %v: give shares between 0 and 1", f.PictureBlack, f.PixelBlack)
+	case f.IntroWindow < 0 || f.CreditsWindow < 0 || f.MinIntro < 0 || f.MaxIntro < 0 || f.MinCredits < 0 || f.MaxGap < 0 || f.MinBlack < 0 || f.Timeout < 0:
+		return errors.New("a negative length among the finder's settings: give 0 for the default or a positive length")
 	case f.minIntro() > f.maxIntro():
 		return fmt.Errorf("intro length bounds %s to %s: the least is more than the most", f.minIntro(), f.maxIntro())
 	}

@@ -226,8 +226,9 @@ func TestFailures(t *testing.T) {
 		t.Errorf("a cancelled context: %v, want context.Canceled", err)
 	}
 
-	bad := markers.Finder{IntroFraction: 2}
-	if _, err := bad.Intros(t.Context(), eps[:2]); err == nil {
-		t.Error("an intro fraction of 2 was accepted")
+	for i, bad := range []*markers.Finder{{IntroFraction: 2}, {CreditsWindow: -time.Minute}, {MinIntro: 3 * time.Minute}} {
+		if _, err := bad.Intros(t.Context(), eps[:2]); err == nil {
+			t.Errorf("bad settings %d were accepted", i)
+		}
 	}
 }
