@@ -27,11 +27,19 @@ const (
 	// OutputBlurHashes are the BlurHashes of an item's poster and art
 	// images, stored as the output's data: GenerateBlurHashes.
 	OutputBlurHashes OutputKind = "blurhashes"
+	// OutputIntroMarkers is where a TV episode's intro is (audio its
+	// season's episodes share near their start), stored as the output's
+	// data: ButlerTaskGenerateIntroMarkers.
+	OutputIntroMarkers OutputKind = "intro-markers"
+	// OutputCreditsMarkers is where an episode's end credits start
+	// (closing music the season shares, black pictures to the end):
+	// ButlerTaskGenerateCreditsMarkers.
+	OutputCreditsMarkers OutputKind = "credits-markers"
 )
 
 // OutputKinds returns every output kind, in a fixed order.
 func OutputKinds() []OutputKind {
-	return []OutputKind{OutputIndexFiles, OutputChapterThumbs, OutputLoudness, OutputBlurHashes}
+	return []OutputKind{OutputIndexFiles, OutputChapterThumbs, OutputLoudness, OutputBlurHashes, OutputIntroMarkers, OutputCreditsMarkers}
 }
 
 // Valid reports whether k is one of OutputKinds.

@@ -120,10 +120,12 @@ type MediaItem struct {
 
 // The kinds of MediaOutput.
 const (
-	OutputIndexFiles    = "index-files"    // GenerateMediaIndexFiles: a BIF of preview pictures
-	OutputChapterThumbs = "chapter-thumbs" // GenerateChapterThumbs: a JPEG per chapter
-	OutputLoudness      = "loudness"       // LoudnessAnalysis: EBU R128 loudness per audio stream
-	OutputBlurHashes    = "blurhashes"     // GenerateBlurHashes: BlurHashes of the poster and art
+	OutputIndexFiles     = "index-files"     // GenerateMediaIndexFiles: a BIF of preview pictures
+	OutputChapterThumbs  = "chapter-thumbs"  // GenerateChapterThumbs: a JPEG per chapter
+	OutputLoudness       = "loudness"        // LoudnessAnalysis: EBU R128 loudness per audio stream
+	OutputBlurHashes     = "blurhashes"      // GenerateBlurHashes: BlurHashes of the poster and art
+	OutputIntroMarkers   = "intro-markers"   // ButlerTaskGenerateIntroMarkers: where the intro is
+	OutputCreditsMarkers = "credits-markers" // ButlerTaskGenerateCreditsMarkers: where the credits are
 )
 
 // MediaOutput is one output of a media item: what a media task made for

@@ -25,6 +25,10 @@ type outputSpec struct {
 	version    int // raise it when what the task makes changes
 	mediaKinds []butler.MediaKind
 	what       string // the summary's verb: "measured", "made"
+	// group, when set, names the group of an item whose output is made
+	// for the whole group at once (a season's folder): a run queues one
+	// item of each group.
+	group func(butler.MediaItem) string
 }
 
 // made is what one item's output is beside the files written in the
@@ -91,6 +95,9 @@ func (w *outputWork) run(ctx context.Context, r butler.Reporter) error {
 		return nil
 	}
 	log := r.Logger()
+	if w.spec.group != nil {
+		total = 0 // one item a group is queued: the percentage is unknown
+	}
 	run := &itemRun{reporter: r, log: log, parallel: w.parallel, what: w.spec.what, total: total,
 		pages: func(ctx context.Context, send func(butler.MediaItem) error) error { return w.pages(ctx, now, send) },
 		one:   w.item,
@@ -106,6 +113,18 @@ func (w *outputWork) run(ctx context.Context, r butler.Reporter) error {
 func (w *outputWork) pages(ctx context.Context, now time.Time, send func(butler.MediaItem) error) error {
 	f := w.filter(now)
 	f.Limit = outputPage
+	if w.spec.group != nil {
+		sent := map[string]bool{}
+		whole := send
+		send = func(it butler.MediaItem) error {
+			g := w.spec.group(it)
+			if sent[g] {
+				return nil
+			}
+			sent[g] = true
+			return whole(it)
+		}
+	}
 	for {
 		page, err := w.index.MediaItemsForOutput(ctx, f)
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/plexbutler/butler/internal/config"
 	"github.com/plexbutler/butler/internal/mediatool"
 	"github.com/plexbutler/butler/loudness"
+	"github.com/plexbutler/butler/markers"
 	"github.com/plexbutler/butler/mediaframes"
 	"github.com/plexbutler/butler/mediaprobe"
 	"github.com/plexbutler/butler/tasks"
@@ -321,6 +322,9 @@ func bindLibrary(c []butler.Task, f *config.File, index butler.MediaIndex, bundl
 	c = butler.Bind(c, butler.TaskGenerateMediaIndexFiles, &tasks.GenerateMediaIndexFiles{Index: oi, Bundles: writer, Extractor: frames,
 		Trickplay: m.TrickplayOn(), BesideMedia: m.BesideMedia(), Parallel: m.Workers()})
 	c = butler.Bind(c, butler.TaskGenerateChapterThumbs, &tasks.GenerateChapterThumbs{Index: oi, Bundles: writer, Extractor: frames, Parallel: m.Workers()})
+	finder := &markers.Finder{FFmpeg: ffmpeg, Logger: logger}
+	c = butler.Bind(c, butler.TaskButlerTaskGenerateIntroMarkers, &tasks.GenerateMarkers{Kind: markers.Intro, Index: oi, Finder: finder, Parallel: m.Workers()})
+	c = butler.Bind(c, butler.TaskButlerTaskGenerateCreditsMarkers, &tasks.GenerateMarkers{Kind: markers.Credits, Index: oi, Finder: finder, Parallel: m.Workers()})
 	if both, ok := index.(interface {
 		butler.OutputIndex
 		butler.SidecarIndex

@@ -616,7 +616,8 @@ func TestServeLibraryTasksWithoutLibraries(t *testing.T) {
 	startWait(t, env, "RefreshLocalMedia", 0, "no library configured")
 	startWait(t, env, "CleanOldBundles", 0, "no bundles yet ("+filepath.Join(dataDir, "Media")+" does not exist)")
 	startWait(t, env, "GarbageCollectBlobs", 0, "no bundles yet ("+filepath.Join(dataDir, "Media")+" does not exist)")
-	for _, task := range []string{"LoudnessAnalysis", "GenerateMediaIndexFiles", "GenerateChapterThumbs", "GenerateBlurHashes"} {
+	for _, task := range []string{"LoudnessAnalysis", "GenerateMediaIndexFiles", "GenerateChapterThumbs", "GenerateBlurHashes",
+		"ButlerTaskGenerateIntroMarkers", "ButlerTaskGenerateCreditsMarkers"} {
 		startWait(t, env, task, 0, "nothing to do: every analysed item has its ")
 	}
 
@@ -631,7 +632,7 @@ func TestServeLibraryTasksWithoutLibraries(t *testing.T) {
 		listed = append(listed, m[1])
 	}
 	slices.Sort(listed)
-	want := []string{"BackupDatabase", "CleanOldBundles", "CleanOldCacheFiles", "DeepMediaAnalysis", "GarbageCollectBlobs",
+	want := []string{"BackupDatabase", "ButlerTaskGenerateCreditsMarkers", "ButlerTaskGenerateIntroMarkers", "CleanOldBundles", "CleanOldCacheFiles", "DeepMediaAnalysis", "GarbageCollectBlobs",
 		"GarbageCollectLibraryMedia", "GenerateBlurHashes", "GenerateChapterThumbs", "GenerateMediaIndexFiles", "LoudnessAnalysis", "OptimizeDatabase",
 		"RefreshLibraries", "RefreshLocalMedia", "UpgradeMediaAnalysis"}
 	if !slices.Equal(listed, want) {

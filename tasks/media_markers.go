@@ -1,0 +1,202 @@
+package tasks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"time"
+
+	butler "github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/markers"
+)
+
+// MarkersVersion is the version of what GenerateMarkers stores.
+const MarkersVersion = 1
+
+// GenerateMarkers is the action of the ButlerTaskGenerateIntroMarkers
+// task (Kind markers.Intro) and of ButlerTaskGenerateCreditsMarkers (Kind
+// markers.Credits): where each analysed video's intro, or its end
+// credits, are, found offline by package markers (audio fingerprints
+// shared across a season, black pictures up to the end), and stored as
+// the item's intro-markers or credits-markers output (MarkerData). The
+// episodes of a season are the videos of one folder: the season is
+// searched as a whole when one of its episodes needs its marker, and
+// every episode's marker is recorded; an episode none is found for is
+// recorded as such (done, with no marker). An episode ffmpeg cannot read
+// fails alone, tried again after a day, then two, four... up to 32 days.
+type GenerateMarkers struct {
+	// Kind is markers.Intro or markers.Credits.
+	Kind markers.Kind
+	// Index is the media index (the server's store).
+	Index butler.OutputIndex
+	// Finder finds the markers; nil means a zero markers.Finder.
+	Finder *markers.Finder
+	// Parallel is how many seasons are searched at once (without item
+	// jobs); 0 or less means 1.
+	Parallel int
+}
+
+var (
+	_ butler.ItemAction = (*GenerateMarkers)(nil)
+	_ butler.Backlogger = (*GenerateMarkers)(nil)
+)
+
+// MarkerData is the data of an intro-markers or credits-markers output.
+type MarkerData struct {
+	// Found is false when the episode has no such marker.
+	Found bool `json:"found"`
+	// StartMs and EndMs are where it is, in milliseconds from the start.
+	StartMs int64 `json:"startMs,omitempty"`
+	EndMs   int64 `json:"endMs,omitempty"`
+	// Method is how it was found: "fingerprint", "black frames", or both.
+	Method string `json:"method,omitempty"`
+}
+
+func (g *GenerateMarkers) kind() butler.OutputKind {
+	if g.Kind == markers.Credits {
+		return butler.OutputCreditsMarkers
+	}
+	return butler.OutputIntroMarkers
+}
+
+func (g *GenerateMarkers) work() *outputWork {
+	f := g.Finder
+	if f == nil {
+		f = &markers.Finder{}
+	}
+	w := &outputWork{
+		spec: outputSpec{kind: g.kind(), version: MarkersVersion, what: "searched the seasons of",
+			mediaKinds: []butler.MediaKind{butler.MediaVideo},
+			group:      func(it butler.MediaItem) string { return filepath.Dir(it.Path) }},
+		index: g.Index, parallel: max(g.Parallel, 1),
+	}
+	w.maker = &markerMaker{g: g, f: f, w: w}
+	return w
+}
+
+// Run searches the seasons whose episodes need their markers.
+func (g *GenerateMarkers) Run(ctx context.Context, r butler.Reporter) error {
+	return g.work().run(ctx, r)
+}
+
+// RunItem searches the season of one episode, if it still needs its
+// marker.
+func (g *GenerateMarkers) RunItem(ctx context.Context, id int64, log *slog.Logger) butler.ItemResult {
+	return g.work().one(ctx, log, id)
+}
+
+// Backlog counts the episodes left to do (butler.Backlogger).
+func (g *GenerateMarkers) Backlog(ctx context.Context) (int, error) { return g.work().backlog(ctx) }
+
+type markerMaker struct {
+	g *GenerateMarkers
+	f *markers.Finder
+	w *outputWork
+}
+
+// seasonPage is how many items of a folder are read at a time.
+const seasonPage = 500
+
+// season returns the present, analysed videos of it's folder (it
+// included), with their analyses, in path order.
+func (m *markerMaker) season(ctx context.Context, it butler.MediaItem, a butler.MediaAnalysis) ([]butler.MediaItem, []markers.Episode, error) {
+	dir := filepath.Dir(it.Path)
+	prefix := dir + string(filepath.Separator)
+	var items []butler.MediaItem
+	var eps []markers.Episode
+	after := prefix
+	for {
+		page, err := m.g.Index.MediaItems(ctx, butler.MediaItemFilter{Library: it.Library, State: butler.ItemPresent, AfterPath: after, Limit: seasonPage})
+		if err != nil {
+			return nil, nil, fmt.Errorf("read the episodes of %s: %w", dir, err)
+		}
+		for _, e := range page {
+			if !strings.HasPrefix(e.Path, prefix) {
+				return items, eps, nil
+			}
+			if filepath.Dir(e.Path) != dir || e.Kind != butler.MediaVideo || e.AnalysisVersion == 0 {
+				continue
+			}
+			ea := a
+			if e.ID != it.ID {
+				if ea, _, err = m.g.Index.MediaAnalysis(ctx, e.ID); err != nil {
+					continue // changed since it was read: the next run has it
+				}
+			}
+			items = append(items, e)
+			eps = append(eps, markers.Episode{Path: e.Path, Analysis: ea})
+		}
+		if len(page) < seasonPage {
+			return items, eps, nil
+		}
+		after = page[len(page)-1].Path
+	}
+}
+
+func (m *markerMaker) make(ctx context.Context, it butler.MediaItem, a butler.MediaAnalysis, _ string) (made, error) {
+	items, eps, err := m.season(ctx, it, a)
+	if err != nil {
+		return made{}, err
+	}
+	find := m.f.Intros
+	if m.g.Kind == markers.Credits {
+		find = m.f.Credits
+	}
+	results, err := find(ctx, eps)
+	if err != nil {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return made{}, err
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			// An episode gone since the scan: the next scan records it.
+			return made{}, &itemFault{reason: "a file of its season is gone since the scan: " + err.Error()}
+		}
+		return made{}, err
+	}
+	var mine made
+	var mineErr error
+	kind := m.g.kind()
+	for i, res := range results {
+		e := items[i]
+		var fe *markers.FileError
+		if errors.As(res.Err, &fe) {
+			if e.ID == it.ID {
+				mineErr = &itemFault{reason: fe.Reason}
+				continue
+			}
+			file := butler.MediaFile{Path: e.Path, Kind: e.Kind, Size: e.Size, ModTime: e.ModTime}
+			_, _ = m.g.Index.RecordMediaOutputFailure(ctx, e.ID, file, kind, fe.Reason, time.Now().Add(retryDelay(0)))
+			continue
+		}
+		d := MarkerData{}
+		if mk := res.Marker; mk != nil {
+			d = MarkerData{Found: true, StartMs: mk.Start.Milliseconds(), EndMs: mk.End.Milliseconds(), Method: mk.Method}
+		}
+		data, err := json.Marshal(d)
+		if err != nil {
+			return made{}, err
+		}
+		if e.ID == it.ID {
+			mine = made{data: data}
+			continue
+		}
+		// A sibling: recorded here, for the file as the index has it.
+		file := butler.MediaFile{Path: e.Path, Kind: e.Kind, Size: e.Size, ModTime: e.ModTime}
+		o := butler.MediaOutput{Item: e.ID, Kind: kind, Version: MarkersVersion, MadeAt: time.Now(), Data: data}
+		if _, err := m.g.Index.SaveMediaOutput(ctx, file, o); err != nil {
+			return made{}, fmt.Errorf("record the %s of %s: %w", kind, e.Path, err)
+		}
+	}
+	if mineErr != nil {
+		return made{}, mineErr
+	}
+	if mine.data == nil {
+		return made{}, &itemFault{reason: "the episode was not among its season's (changed since it was read)"}
+	}
+	return mine, nil
+}

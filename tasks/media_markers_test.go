@@ -1,0 +1,89 @@
+package tasks_test
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/markers"
+	"github.com/plexbutler/butler/tasks"
+)
+
+// tune is an aevalsrc expression of a two-voice melody (the same for
+// every episode: the season's intro).
+const tune = "0.35*sin(2*PI*t*220*pow(2\\,mod(floor(t*4)*5\\,19)/12))+0.2*sin(2*PI*t*330*pow(2\\,mod(floor(t*3)*7\\,13)/12))"
+
+// episode writes an audio-only episode: cold seconds of noise (seed),
+// the 20 s intro tune, then 150 s of other noise.
+func episode(t *testing.T, path string, cold float64, seed int) {
+	t.Helper()
+	ffmpegMake(t, "-filter_complex", fmt.Sprintf(
+		"anoisesrc=r=22050:c=pink:a=0.3:seed=%d:d=%g[a];aevalsrc=exprs='%s':s=22050:d=20[b];anoisesrc=r=22050:c=brown:a=0.3:seed=%d:d=150[c];[a][b][c]concat=n=3:v=0:a=1[out]",
+		seed, cold, tune, seed+100), "-map", "[out]", "-c:a", "aac", path)
+}
+
+// TestGenerateIntroMarkers: a season of two episodes whose intros (the
+// same 20 s tune) start at 12 and 27 s: one run searches the season once
+// and records both episodes' intros within half a second; a film alone
+// in its folder is done with none; a second run has nothing to do.
+func TestGenerateIntroMarkers(t *testing.T) {
+	needFFmpeg(t)
+	root := t.TempDir()
+	season := filepath.Join(root, "Show", "Season 01")
+	e1, e2 := filepath.Join(season, "Show S01E01.mkv"), filepath.Join(season, "Show S01E02.mkv")
+	film := filepath.Join(root, "Film", "Film.mkv")
+	if err := mkdirs(season, filepath.Dir(film)); err != nil {
+		t.Fatal(err)
+	}
+	episode(t, e1, 12, 1)
+	episode(t, e2, 27, 2)
+	episode(t, film, 5, 3)
+	idx := mediaIndex(t)
+	items := scanAndAnalyse(t, idx, root, "")
+
+	act := &tasks.GenerateMarkers{Kind: markers.Intro, Index: idx, Parallel: 2}
+	if n, err := act.Backlog(t.Context()); err != nil || n != 3 {
+		t.Errorf("Backlog = %d, %v; want 3", n, err)
+	}
+	r := newTestReporter(t)
+	if err := act.Run(t.Context(), r); err != nil {
+		t.Fatal(err)
+	}
+	if s := r.summary(); s != "searched the seasons of 2 items, 0 failed, 0 skipped" {
+		t.Errorf("summary %q; want the season and the film searched once each", s)
+	}
+	for _, tc := range []struct {
+		path  string
+		start float64
+	}{{e1, 12}, {e2, 27}} {
+		var d tasks.MarkerData
+		o := outputOf(t, idx, items[tc.path].ID, butler.OutputIntroMarkers, &d)
+		if o.Version != tasks.MarkersVersion || !d.Found ||
+			math.Abs(float64(d.StartMs)/1000-tc.start) > 0.5 || math.Abs(float64(d.EndMs)/1000-(tc.start+20)) > 0.5 {
+			t.Errorf("%s: %+v, %+v; want an intro from %gs to %gs", tc.path, o, d, tc.start, tc.start+20)
+		}
+	}
+	var fd tasks.MarkerData
+	if o := outputOf(t, idx, items[film].ID, butler.OutputIntroMarkers, &fd); o.Version != tasks.MarkersVersion || fd.Found {
+		t.Errorf("the film alone: %+v, %+v; want done, no intro", o, fd)
+	}
+	r = newTestReporter(t)
+	if err := act.Run(t.Context(), r); err != nil {
+		t.Fatal(err)
+	}
+	if s := r.summary(); s != "nothing to do: every analysed item has its intro-markers" {
+		t.Errorf("second run: %q", s)
+	}
+}
+
+func mkdirs(dirs ...string) error {
+	for _, d := range dirs {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	return nil
+}
