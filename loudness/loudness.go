@@ -83,21 +83,10 @@ const streamKey = "butler.stream"
 // not measure (not media, damaged, truncated, an audio stream that the
 // analysis lists but the file no longer has, or too slow to read): a
 // failure of that file alone.
-type FileError struct {
-	// Path is the file.
-	Path string
-	// Reason says what went wrong, in a line.
-	Reason string
-	// Err is mediatool.ErrTimeout when ffmpeg ran out of time, otherwise
-	// nil.
-	Err error
-}
+type FileError = mediatool.FileError
 
-// Error says which file and why.
-func (e *FileError) Error() string { return "measure the loudness of " + e.Path + ": " + e.Reason }
-
-// Unwrap returns the cause, if any.
-func (e *FileError) Unwrap() error { return e.Err }
+// fileOp begins the message of this package's FileErrors.
+const fileOp = "measure the loudness of"
 
 // Stream is the loudness of one audio stream.
 type Stream struct {
@@ -266,7 +255,7 @@ func (a *Analyzer) Measure(ctx context.Context, path string, m butler.MediaAnaly
 		return nil, fmt.Errorf("measure the loudness of %s: %w", path, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, &FileError{Path: path, Reason: "not a regular file"}
+		return nil, &FileError{Op: fileOp, Path: path, Reason: "not a regular file"}
 	}
 
 	limit := a.limit(m.Duration, fi.Size())
@@ -278,16 +267,16 @@ func (a *Analyzer) Measure(ctx context.Context, path string, m butler.MediaAnaly
 	case ctx.Err() != nil:
 		return nil, fmt.Errorf("loudness measurement of %s stopped: %w", path, ctx.Err())
 	case errors.Is(err, mediatool.ErrTimeout):
-		return nil, &FileError{Path: path, Reason: fmt.Sprintf("ffmpeg did not finish within %s", limit.Round(time.Millisecond)), Err: mediatool.ErrTimeout}
+		return nil, &FileError{Op: fileOp, Path: path, Reason: fmt.Sprintf("ffmpeg did not finish within %s", limit.Round(time.Millisecond)), Err: mediatool.ErrTimeout}
 	case errors.As(err, &exitErr):
 		problem := exitErr.Problem
 		switch {
 		case strings.Contains(res.Stderr, "matches no streams"):
-			return nil, &FileError{Path: path, Reason: "an audio stream of its analysis is not in the file: it changed since; analyse it again"}
+			return nil, &FileError{Op: fileOp, Path: path, Reason: "an audio stream of its analysis is not in the file: it changed since; analyse it again"}
 		case problem == "":
 			problem = "no message"
 		}
-		return nil, &FileError{Path: path, Reason: fmt.Sprintf("ffmpeg cannot measure it (%s): %s", exitErr.State, problem)}
+		return nil, &FileError{Op: fileOp, Path: path, Reason: fmt.Sprintf("ffmpeg cannot measure it (%s): %s", exitErr.State, problem)}
 	case err != nil:
 		return nil, fmt.Errorf("measure the loudness of %s: %w", path, err)
 	}
@@ -296,19 +285,19 @@ func (a *Analyzer) Measure(ctx context.Context, path string, m butler.MediaAnaly
 	if structural != "" {
 		// The container is cut short or damaged: what ffmpeg measured is
 		// not the whole of the audio.
-		return nil, &FileError{Path: path, Reason: "ffmpeg found faults: " + structural}
+		return nil, &FileError{Op: fileOp, Path: path, Reason: "ffmpeg found faults: " + structural}
 	}
 	result := make([]Stream, len(streams))
 	for i, idx := range streams {
 		s, err := out.stream(i)
 		if err != nil {
-			return nil, &FileError{Path: path, Reason: fmt.Sprintf("audio stream %d: %v", idx, err)}
+			return nil, &FileError{Op: fileOp, Path: path, Reason: fmt.Sprintf("audio stream %d: %v", idx, err)}
 		}
 		s.Index = idx
 		if decoding != "" && cutShort(s.Duration, m.Duration) {
 			// The decoder gave up before the end (a truncated FLAC file
 			// says only that a frame failed to decode).
-			return nil, &FileError{Path: path, Reason: fmt.Sprintf("audio stream %d ends after %s of %s: %s",
+			return nil, &FileError{Op: fileOp, Path: path, Reason: fmt.Sprintf("audio stream %d ends after %s of %s: %s",
 				idx, s.Duration.Round(time.Millisecond), m.Duration.Round(time.Millisecond), decoding)}
 		}
 		result[i] = s

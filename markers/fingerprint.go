@@ -56,21 +56,10 @@ func (f Fingerprint) At(i int) time.Duration { return f.Start + time.Duration(i)
 // FileError is the error for a file that ffmpeg could not read (not
 // media, damaged, truncated, a stream its analysis lists that it no
 // longer has, or too slow to read): a failure of that file alone.
-type FileError struct {
-	// Path is the file.
-	Path string
-	// Reason says what went wrong, in a line.
-	Reason string
-	// Err is mediatool.ErrTimeout when ffmpeg ran out of time, otherwise
-	// nil.
-	Err error
-}
+type FileError = mediatool.FileError
 
-// Error says which file and why.
-func (e *FileError) Error() string { return "find the markers of " + e.Path + ": " + e.Reason }
-
-// Unwrap returns the cause, if any.
-func (e *FileError) Unwrap() error { return e.Err }
+// fileOp begins the message of this package's FileErrors.
+const fileOp = "find the markers of"
 
 // maxOutput bounds what Fingerprint and BlackFrames keep of ffmpeg's
 // standard output: a raw fingerprint is 32 KiB per 17 minutes, the
@@ -145,7 +134,7 @@ func (f *Finder) run(ctx context.Context, path string, limit time.Duration, args
 		return nil, "", fmt.Errorf("find the markers of %s: %w", path, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, "", &FileError{Path: path, Reason: "not a regular file"}
+		return nil, "", &FileError{Op: fileOp, Path: path, Reason: "not a regular file"}
 	}
 	out := &mediatool.LimitedBuffer{Max: maxOutput}
 	res, err := tool.Run(ctx, limit, out, args...)
@@ -154,24 +143,24 @@ func (f *Finder) run(ctx context.Context, path string, limit time.Duration, args
 	case ctx.Err() != nil:
 		return nil, "", fmt.Errorf("marker detection of %s stopped: %w", path, ctx.Err())
 	case errors.Is(err, mediatool.ErrTimeout):
-		return nil, "", &FileError{Path: path, Reason: fmt.Sprintf("ffmpeg did not finish within %s", limit.Round(time.Millisecond)), Err: mediatool.ErrTimeout}
+		return nil, "", &FileError{Op: fileOp, Path: path, Reason: fmt.Sprintf("ffmpeg did not finish within %s", limit.Round(time.Millisecond)), Err: mediatool.ErrTimeout}
 	case errors.As(err, &exitErr):
 		if strings.Contains(res.Stderr, "matches no streams") {
-			return nil, "", &FileError{Path: path, Reason: "a stream of its analysis is not in the file: it changed since; analyse it again"}
+			return nil, "", &FileError{Op: fileOp, Path: path, Reason: "a stream of its analysis is not in the file: it changed since; analyse it again"}
 		}
 		problem := exitErr.Problem
 		if problem == "" {
 			problem = "no message"
 		}
-		return nil, "", &FileError{Path: path, Reason: fmt.Sprintf("ffmpeg cannot read it (%s): %s", exitErr.State, problem)}
+		return nil, "", &FileError{Op: fileOp, Path: path, Reason: fmt.Sprintf("ffmpeg cannot read it (%s): %s", exitErr.State, problem)}
 	case err != nil:
 		return nil, "", fmt.Errorf("find the markers of %s: %w", path, err)
 	}
 	if out.Overflow {
-		return nil, "", &FileError{Path: path, Reason: fmt.Sprintf("ffmpeg wrote more than %d bytes", maxOutput)}
+		return nil, "", &FileError{Op: fileOp, Path: path, Reason: fmt.Sprintf("ffmpeg wrote more than %d bytes", maxOutput)}
 	}
 	if p := res.Problem(); p != "" && mediatool.Damaged(p) {
-		return nil, "", &FileError{Path: path, Reason: "ffmpeg found faults: " + p}
+		return nil, "", &FileError{Op: fileOp, Path: path, Reason: "ffmpeg found faults: " + p}
 	}
 	return out.Bytes(), res.Problem(), nil
 }
@@ -195,7 +184,7 @@ func (f *Finder) Fingerprint(ctx context.Context, path string, idx int, start, l
 		return Fingerprint{}, err
 	}
 	if len(out)%4 != 0 {
-		return Fingerprint{}, &FileError{Path: path, Reason: fmt.Sprintf("ffmpeg's raw fingerprint is %d bytes, not a whole number of 32-bit items", len(out))}
+		return Fingerprint{}, &FileError{Op: fileOp, Path: path, Reason: fmt.Sprintf("ffmpeg's raw fingerprint is %d bytes, not a whole number of 32-bit items", len(out))}
 	}
 	fp := Fingerprint{Start: start, Items: make([]uint32, len(out)/4)}
 	for i := range fp.Items {

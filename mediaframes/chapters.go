@@ -89,10 +89,10 @@ func (e *Extractor) ChapterThumbs(ctx context.Context, path string, a butler.Med
 		}
 		name := fmt.Sprintf("chapter %d (%q, at %v)", i+1, chapters[i].Title, t)
 		if stdout.Len() == 0 {
-			return nil, &FileError{Path: path, Reason: fmt.Sprintf("ffmpeg made no picture of %s: the video has no frame there?", name)}
+			return nil, &FileError{Op: fileOp, Path: path, Reason: fmt.Sprintf("ffmpeg made no picture of %s: the video has no frame there?", name)}
 		}
 		if _, _, err := decode(stdout.Bytes()); err != nil {
-			return nil, &FileError{Path: path, Reason: fmt.Sprintf("ffmpeg's picture of %s: %v", name, err)}
+			return nil, &FileError{Op: fileOp, Path: path, Reason: fmt.Sprintf("ffmpeg's picture of %s: %v", name, err)}
 		}
 		out = append(out, stdout.Bytes())
 	}

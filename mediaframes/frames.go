@@ -128,21 +128,10 @@ var ErrNoVideo = errors.New("no video to take pictures from")
 // FileError is the error for a file whose pictures ffmpeg could not make:
 // not media, damaged, truncated, without video, or too slow to decode. It
 // is a failure of that file alone.
-type FileError struct {
-	// Path is the file.
-	Path string
-	// Reason says what went wrong, in a line.
-	Reason string
-	// Err is the cause when there is one to test for: ErrTimeout,
-	// ErrNoVideo, or fs.ErrNotExist (the file is not there); otherwise nil.
-	Err error
-}
+type FileError = mediatool.FileError
 
-// Error says which file and why.
-func (e *FileError) Error() string { return "pictures of " + e.Path + ": " + e.Reason }
-
-// Unwrap returns the cause, if any.
-func (e *FileError) Unwrap() error { return e.Err }
+// fileOp begins the message of this package's FileErrors.
+const fileOp = "pictures of"
 
 // Extractor takes pictures out of video files with ffmpeg. Its zero value
 // is usable: ffmpeg from PATH at mediatool's default priority, pictures
@@ -318,10 +307,10 @@ func Filter(s butler.MediaStream, width int) string {
 func video(path string, a butler.MediaAnalysis) (butler.MediaStream, error) {
 	s, ok := VideoStream(a)
 	if !ok {
-		return s, &FileError{Path: path, Reason: "it has no video stream", Err: ErrNoVideo}
+		return s, &FileError{Op: fileOp, Path: path, Reason: "it has no video stream", Err: ErrNoVideo}
 	}
 	if a.Duration <= 0 {
-		return s, &FileError{Path: path, Reason: "its analysis gives no duration", Err: ErrNoVideo}
+		return s, &FileError{Op: fileOp, Path: path, Reason: "its analysis gives no duration", Err: ErrNoVideo}
 	}
 	return s, nil
 }
@@ -332,11 +321,11 @@ func stat(path string) error {
 	fi, err := os.Stat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return &FileError{Path: path, Reason: "the file is not there", Err: fs.ErrNotExist}
+		return &FileError{Op: fileOp, Path: path, Reason: "the file is not there", Err: fs.ErrNotExist}
 	case err != nil:
-		return &FileError{Path: path, Reason: err.Error()}
+		return &FileError{Op: fileOp, Path: path, Reason: err.Error()}
 	case fi.IsDir():
-		return &FileError{Path: path, Reason: "it is a directory"}
+		return &FileError{Op: fileOp, Path: path, Reason: "it is a directory"}
 	}
 	return nil
 }
@@ -354,18 +343,18 @@ func (e *Extractor) run(ctx context.Context, path string, limit time.Duration, s
 	case ctx.Err() != nil:
 		return res, fmt.Errorf("pictures of %s stopped: %w", path, ctx.Err())
 	case errors.Is(err, mediatool.ErrTimeout):
-		return res, &FileError{Path: path, Reason: fmt.Sprintf("ffmpeg did not finish within %s", limit.Round(time.Millisecond)), Err: ErrTimeout}
+		return res, &FileError{Op: fileOp, Path: path, Reason: fmt.Sprintf("ffmpeg did not finish within %s", limit.Round(time.Millisecond)), Err: ErrTimeout}
 	case errors.As(err, &exitErr):
 		problem := exitErr.Problem
 		if problem == "" {
 			problem = "no message"
 		}
-		return res, &FileError{Path: path, Reason: fmt.Sprintf("ffmpeg cannot decode it (%s): %s", exitErr.State, problem)}
+		return res, &FileError{Op: fileOp, Path: path, Reason: fmt.Sprintf("ffmpeg cannot decode it (%s): %s", exitErr.State, problem)}
 	case err != nil:
 		return res, fmt.Errorf("pictures of %s: %w", path, err)
 	}
 	if stdout != nil && stdout.Overflow {
-		return res, &FileError{Path: path, Reason: fmt.Sprintf("ffmpeg's picture is larger than %d bytes", stdout.Max)}
+		return res, &FileError{Op: fileOp, Path: path, Reason: fmt.Sprintf("ffmpeg's picture is larger than %d bytes", stdout.Max)}
 	}
 	if p := res.Problem(); p != "" {
 		e.logger().Debug("ffmpeg complained of a file it read", "path", path, "output", p)

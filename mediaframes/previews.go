@@ -68,7 +68,7 @@ func (e *Extractor) Previews(ctx context.Context, path string, a butler.MediaAna
 	iv := e.interval()
 	want := intervals(a.Duration, iv)
 	if want >= 1<<20 {
-		return nil, &FileError{Path: path, Reason: fmt.Sprintf("%d pictures (a duration of %v at one every %v) is too many", want, a.Duration, iv)}
+		return nil, &FileError{Op: fileOp, Path: path, Reason: fmt.Sprintf("%d pictures (a duration of %v at one every %v) is too many", want, a.Duration, iv)}
 	}
 
 	keyframes := e.Decode != DecodeAll
@@ -86,7 +86,7 @@ func (e *Extractor) Previews(ctx context.Context, path string, a butler.MediaAna
 	}
 	if len(missing) > 0 && mediatool.Damaged(problem) {
 		// Cut short, not a video stream that ends a moment early.
-		return nil, &FileError{Path: path, Reason: fmt.Sprintf("ffmpeg found it damaged (%s) and made pictures for %d of its %d intervals of %v: %s",
+		return nil, &FileError{Op: fileOp, Path: path, Reason: fmt.Sprintf("ffmpeg found it damaged (%s) and made pictures for %d of its %d intervals of %v: %s",
 			problem, len(p.Frames)-len(missing), len(p.Frames), iv, describeMissing(p, missing))}
 	}
 	if err := fill(path, p, missing); err != nil {
@@ -145,10 +145,10 @@ func (e *Extractor) pass(ctx context.Context, path string, a butler.MediaAnalysi
 		}
 		i := int(max(ms, 0) / iv.Milliseconds())
 		if i >= want {
-			return nil, nil, "", &FileError{Path: path, Reason: fmt.Sprintf("ffmpeg made a picture at %dms, past the end (%d intervals of %v)", ms, want, iv)}
+			return nil, nil, "", &FileError{Op: fileOp, Path: path, Reason: fmt.Sprintf("ffmpeg made a picture at %dms, past the end (%d intervals of %v)", ms, want, iv)}
 		}
 		if p.Frames[i] != nil {
-			return nil, nil, "", &FileError{Path: path, Reason: fmt.Sprintf("ffmpeg made two pictures for interval %d (its timestamps go back?)", i)}
+			return nil, nil, "", &FileError{Op: fileOp, Path: path, Reason: fmt.Sprintf("ffmpeg made two pictures for interval %d (its timestamps go back?)", i)}
 		}
 		data, err := os.ReadFile(filepath.Join(dir, ent.Name()))
 		if err != nil {
@@ -156,12 +156,12 @@ func (e *Extractor) pass(ctx context.Context, path string, a butler.MediaAnalysi
 		}
 		w, h, err := decode(data)
 		if err != nil {
-			return nil, nil, "", &FileError{Path: path, Reason: fmt.Sprintf("ffmpeg's picture at %dms: %v", ms, err)}
+			return nil, nil, "", &FileError{Op: fileOp, Path: path, Reason: fmt.Sprintf("ffmpeg's picture at %dms: %v", ms, err)}
 		}
 		if p.Width == 0 {
 			p.Width, p.Height = w, h
 		} else if w != p.Width || h != p.Height {
-			return nil, nil, "", &FileError{Path: path, Reason: fmt.Sprintf("ffmpeg's picture at %dms is %dx%d, the others %dx%d (the video's size changes?)", ms, w, h, p.Width, p.Height)}
+			return nil, nil, "", &FileError{Op: fileOp, Path: path, Reason: fmt.Sprintf("ffmpeg's picture at %dms is %dx%d, the others %dx%d (the video's size changes?)", ms, w, h, p.Width, p.Height)}
 		}
 		p.Frames[i] = data
 	}
@@ -190,10 +190,10 @@ func decode(data []byte) (int, int, error) {
 func fill(path string, p *PreviewSet, missing []int) error {
 	n := len(p.Frames)
 	if len(missing) == n {
-		return &FileError{Path: path, Reason: "ffmpeg made no pictures of it: " + describeMissing(p, missing)}
+		return &FileError{Op: fileOp, Path: path, Reason: "ffmpeg made no pictures of it: " + describeMissing(p, missing)}
 	}
 	if len(missing) > max(1, n/10) {
-		return &FileError{Path: path, Reason: fmt.Sprintf("ffmpeg made pictures for only %d of its %d intervals of %v: %s",
+		return &FileError{Op: fileOp, Path: path, Reason: fmt.Sprintf("ffmpeg made pictures for only %d of its %d intervals of %v: %s",
 			n-len(missing), n, p.Interval, describeMissing(p, missing))}
 	}
 	for _, i := range missing {

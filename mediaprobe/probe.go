@@ -56,20 +56,10 @@ var ErrTimeout = errors.New("ffprobe took longer than its time limit")
 // FileError is the error of Probe for a file that ffprobe could not read
 // as media (not media, damaged, truncated, or too slow to read): a failure
 // of that file alone.
-type FileError struct {
-	// Path is the file.
-	Path string
-	// Reason says what ffprobe found, in a line.
-	Reason string
-	// Err is ErrTimeout when ffprobe ran out of time, otherwise nil.
-	Err error
-}
+type FileError = mediatool.FileError
 
-// Error says which file and why.
-func (e *FileError) Error() string { return "analyse " + e.Path + ": " + e.Reason }
-
-// Unwrap returns the cause, if any.
-func (e *FileError) Unwrap() error { return e.Err }
+// fileOp begins the message of this package's FileErrors.
+const fileOp = "analyse"
 
 // Prober runs ffprobe. Its zero value is usable: ffprobe from PATH, at
 // niceness 10 and the lowest best-effort I/O priority, with a limit of a
@@ -155,7 +145,7 @@ func (p *Prober) Probe(ctx context.Context, path string) (butler.MediaAnalysis, 
 	}
 	file := butler.MediaFile{Path: path, Size: fi.Size(), ModTime: fi.ModTime()}
 	if !fi.Mode().IsRegular() {
-		return a, file, &FileError{Path: path, Reason: "not a regular file"}
+		return a, file, &FileError{Op: fileOp, Path: path, Reason: "not a regular file"}
 	}
 
 	limit := cmpOr(p.Timeout, DefaultTimeout)
@@ -173,24 +163,24 @@ func (p *Prober) Probe(ctx context.Context, path string) (butler.MediaAnalysis, 
 	case ctx.Err() != nil:
 		return a, file, fmt.Errorf("analysis of %s stopped: %w", path, ctx.Err())
 	case errors.Is(err, mediatool.ErrTimeout):
-		return a, file, &FileError{Path: path, Reason: fmt.Sprintf("ffprobe did not finish within %s", limit.Round(time.Millisecond)), Err: ErrTimeout}
+		return a, file, &FileError{Op: fileOp, Path: path, Reason: fmt.Sprintf("ffprobe did not finish within %s", limit.Round(time.Millisecond)), Err: ErrTimeout}
 	case errors.As(err, &exitErr):
 		problem := exitErr.Problem
 		if problem == "" {
 			problem = "no message"
 		}
-		return a, file, &FileError{Path: path, Reason: fmt.Sprintf("ffprobe cannot read it (%s): %s", exitErr.State, problem)}
+		return a, file, &FileError{Op: fileOp, Path: path, Reason: fmt.Sprintf("ffprobe cannot read it (%s): %s", exitErr.State, problem)}
 	case err != nil:
 		return a, file, fmt.Errorf("analyse %s: %w", path, err)
 	}
 	problem := res.Problem()
 	if stdout.Overflow {
-		return a, file, &FileError{Path: path, Reason: fmt.Sprintf("ffprobe's report is longer than %d bytes", stdout.Max)}
+		return a, file, &FileError{Op: fileOp, Path: path, Reason: fmt.Sprintf("ffprobe's report is longer than %d bytes", stdout.Max)}
 	}
 	if mediatool.Damaged(problem) {
 		// ffprobe read the file's headers but found it cut short or
 		// damaged: its duration and streams cannot be trusted.
-		return a, file, &FileError{Path: path, Reason: "ffprobe found faults: " + problem}
+		return a, file, &FileError{Op: fileOp, Path: path, Reason: "ffprobe found faults: " + problem}
 	}
 	if problem != "" {
 		// A decoder's complaint while ffprobe looked at the first packets
@@ -200,10 +190,10 @@ func (p *Prober) Probe(ctx context.Context, path string) (butler.MediaAnalysis, 
 	}
 	a, err = Parse(stdout.Bytes())
 	if err != nil {
-		return a, file, &FileError{Path: path, Reason: err.Error()}
+		return a, file, &FileError{Op: fileOp, Path: path, Reason: err.Error()}
 	}
 	if len(a.Streams) == 0 {
-		return a, file, &FileError{Path: path, Reason: "ffprobe found no streams in it"}
+		return a, file, &FileError{Op: fileOp, Path: path, Reason: "ffprobe found no streams in it"}
 	}
 	return a, file, nil
 }

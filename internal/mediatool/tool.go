@@ -218,6 +218,27 @@ func (t *Tool) Run(ctx context.Context, limit time.Duration, stdout io.Writer, a
 	return res, nil
 }
 
+// FileError is the error of a media library for a file its tool cannot
+// read as media (not media, damaged, cut short, or too slow to read): a
+// failure of that file alone, the item's; the run goes on.
+type FileError struct {
+	// Op says what was being done, to begin the message ("analyse").
+	Op string
+	// Path is the file.
+	Path string
+	// Reason says what went wrong, in a line.
+	Reason string
+	// Err is the cause when there is one to test for (ErrTimeout, or a
+	// library's own), otherwise nil.
+	Err error
+}
+
+// Error says what was being done, to which file, and why.
+func (e *FileError) Error() string { return e.Op + " " + e.Path + ": " + e.Reason }
+
+// Unwrap returns the cause, if any.
+func (e *FileError) Unwrap() error { return e.Err }
+
 // Problem returns the meaningful lines of an FFmpeg program's error
 // output, without the "[matroska,webm @ 0x...]" prefixes, joined by "; ",
 // at most 300 bytes.
