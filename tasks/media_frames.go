@@ -93,24 +93,18 @@ func (g *GenerateMediaIndexFiles) work() *outputWork {
 	}
 	return &outputWork{
 		spec: outputSpec{kind: butler.OutputIndexFiles, version: IndexFilesVersion, what: "made the index files of",
-			mediaKinds: []butler.MediaKind{butler.MediaVideo}},
+			mediaKinds: []butler.MediaKind{butler.MediaVideo}, files: true},
 		index: g.Index, bundles: g.Bundles, maker: &indexMaker{g: g, ex: ex}, parallel: max(g.Parallel, 1),
 	}
 }
 
 // Run makes the index files of the videos that have none.
 func (g *GenerateMediaIndexFiles) Run(ctx context.Context, r butler.Reporter) error {
-	if g.Bundles == nil {
-		return errors.New("GenerateMediaIndexFiles: no bundles root to write in")
-	}
 	return g.work().run(ctx, r)
 }
 
 // RunItem makes one video's index files, if it still needs them.
 func (g *GenerateMediaIndexFiles) RunItem(ctx context.Context, id int64, log *slog.Logger) butler.ItemResult {
-	if g.Bundles == nil {
-		return butler.ItemResult{Item: id, Outcome: butler.ItemError, Reason: "GenerateMediaIndexFiles: no bundles root to write in"}
-	}
 	return g.work().one(ctx, log, id)
 }
 
@@ -130,9 +124,7 @@ func (m *indexMaker) make(ctx context.Context, it butler.MediaItem, a butler.Med
 	switch {
 	case errors.As(err, &fe) && errors.Is(fe.Err, mediaframes.ErrNoVideo):
 		return jsonMade(IndexFilesData{Note: fe.Reason})
-	case errors.As(err, &fe):
-		return made{}, &itemFault{reason: fe.Reason}
-	case err != nil:
+	case err != nil: // a *mediaframes.FileError is the item's fault
 		return made{}, err
 	}
 	data, err := set.BIF()
@@ -220,24 +212,18 @@ func (g *GenerateChapterThumbs) work() *outputWork {
 	}
 	return &outputWork{
 		spec: outputSpec{kind: butler.OutputChapterThumbs, version: ChapterThumbsVersion, what: "made the chapter pictures of",
-			mediaKinds: []butler.MediaKind{butler.MediaVideo}},
+			mediaKinds: []butler.MediaKind{butler.MediaVideo}, files: true},
 		index: g.Index, bundles: g.Bundles, maker: chapterMaker{ex}, parallel: max(g.Parallel, 1),
 	}
 }
 
 // Run makes the chapter pictures of the videos that have none.
 func (g *GenerateChapterThumbs) Run(ctx context.Context, r butler.Reporter) error {
-	if g.Bundles == nil {
-		return errors.New("GenerateChapterThumbs: no bundles root to write in")
-	}
 	return g.work().run(ctx, r)
 }
 
 // RunItem makes one video's chapter pictures, if it still needs them.
 func (g *GenerateChapterThumbs) RunItem(ctx context.Context, id int64, log *slog.Logger) butler.ItemResult {
-	if g.Bundles == nil {
-		return butler.ItemResult{Item: id, Outcome: butler.ItemError, Reason: "GenerateChapterThumbs: no bundles root to write in"}
-	}
 	return g.work().one(ctx, log, id)
 }
 
@@ -256,12 +242,9 @@ func (m chapterMaker) make(ctx context.Context, it butler.MediaItem, a butler.Me
 		return jsonMade(ChapterThumbsData{})
 	}
 	pics, err := m.ex.ChapterThumbs(ctx, it.Path, a, nil, 0)
-	var fe *mediaframes.FileError
 	switch {
-	case errors.As(err, &fe):
-		return made{}, &itemFault{reason: fe.Reason}
 	case err != nil:
-		return made{}, err
+		return made{}, err // a *mediaframes.FileError is the item's fault
 	case len(pics) != len(a.Chapters):
 		return made{}, &itemFault{reason: fmt.Sprintf("%d chapter pictures made for %d chapters", len(pics), len(a.Chapters))}
 	}

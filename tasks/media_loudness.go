@@ -3,7 +3,6 @@ package tasks
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
 
 	butler "github.com/plexbutler/butler"
@@ -90,12 +89,8 @@ type loudnessMaker struct{ an *loudness.Analyzer }
 
 func (m loudnessMaker) make(ctx context.Context, it butler.MediaItem, a butler.MediaAnalysis, _ string) (made, error) {
 	streams, err := m.an.Measure(ctx, it.Path, a)
-	var fe *loudness.FileError
-	switch {
-	case errors.As(err, &fe):
-		return made{}, &itemFault{reason: fe.Reason}
-	case err != nil:
-		return made{}, err
+	if err != nil {
+		return made{}, err // a *loudness.FileError is the item's fault
 	}
 	d := LoudnessData{Streams: make([]LoudnessStream, 0, len(streams))}
 	for _, s := range streams {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	butler "github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/internal/mediatool"
 )
 
 // outputPage is how many items an output task reads at a time.
@@ -25,6 +26,9 @@ type outputSpec struct {
 	version    int // raise it when what the task makes changes
 	mediaKinds []butler.MediaKind
 	what       string // the summary's verb: "measured", "made"
+	// files is set when the task writes files in the items' bundles (it
+	// needs a BundleWriter).
+	files bool
 	// group, when set, names the group of an item whose output is made
 	// for the whole group at once (a season's folder): a run queues one
 	// item of each group.
@@ -38,11 +42,25 @@ type made struct {
 }
 
 // itemFault is an error that is the item's own fault (a file the tool
-// cannot read): the item failed, the run goes on. Any other error of a
-// maker means the work cannot be done at all.
+// cannot read): the item failed, the run goes on. The media libraries'
+// *mediatool.FileError is one too. Any other error of a maker means the
+// work cannot be done at all.
 type itemFault struct{ reason string }
 
 func (e *itemFault) Error() string { return e.reason }
+
+// faultOf returns the reason of an error that is the item's own fault.
+func faultOf(err error) (string, bool) {
+	var fault *itemFault
+	var fe *mediatool.FileError
+	switch {
+	case errors.As(err, &fault):
+		return fault.reason, true
+	case errors.As(err, &fe):
+		return fe.Reason, true
+	}
+	return "", false
+}
 
 // outputMaker makes one kind of output for one item. dir is an empty
 // folder to write files in (its files become the bundle's
@@ -77,9 +95,21 @@ func (w *outputWork) clock() time.Time {
 }
 
 // run makes the output of every item that needs it.
+// errNoBundles is the error of a task that writes files without a
+// bundles root.
+func (w *outputWork) errNoBundles() error {
+	if w.spec.files && w.bundles == nil {
+		return fmt.Errorf("%s: no bundles root to write in", w.spec.kind)
+	}
+	return nil
+}
+
 func (w *outputWork) run(ctx context.Context, r butler.Reporter) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%s not started: %w", w.spec.kind, err)
+	}
+	if err := w.errNoBundles(); err != nil {
+		return err
 	}
 	if w.index == nil {
 		r.Summary("no media index: nothing to do")
@@ -161,6 +191,9 @@ func (w *outputWork) one(ctx context.Context, log *slog.Logger, id int64) butler
 	if w.index == nil {
 		return butler.ItemResult{Item: id, Outcome: butler.ItemError, Reason: "no media index"}
 	}
+	if err := w.errNoBundles(); err != nil {
+		return butler.ItemResult{Item: id, Outcome: butler.ItemError, Reason: err.Error()}
+	}
 	it, err := w.index.MediaItem(ctx, id)
 	switch {
 	case butler.ErrorCode(err) == butler.ENOTFOUND:
@@ -227,12 +260,12 @@ func (w *outputWork) item(ctx context.Context, log *slog.Logger, it butler.Media
 		defer cleanup()
 	}
 	out, err := w.maker.make(ctx, it, a, dir)
-	var fault *itemFault
+	reason, isFault := faultOf(err)
 	switch {
 	case ctx.Err() != nil:
 		res.Reason = "the run was told to stop"
 		return res
-	case errors.As(err, &fault):
+	case isFault:
 		failures := 0
 		if outs, oerr := w.index.MediaOutputs(ctx, it.ID); oerr == nil {
 			for _, o := range outs {
@@ -242,11 +275,11 @@ func (w *outputWork) item(ctx context.Context, log *slog.Logger, it butler.Media
 			}
 		}
 		retry := w.clock().Add(retryDelay(failures))
-		if _, rerr := w.index.RecordMediaOutputFailure(ctx, it.ID, file, w.spec.kind, fault.reason, retry); rerr != nil {
+		if _, rerr := w.index.RecordMediaOutputFailure(ctx, it.ID, file, w.spec.kind, reason, retry); rerr != nil {
 			return fatal("record the failure of %s of %s: %v", w.spec.kind, it.Path, rerr)
 		}
-		log.Warn("media output failed", "kind", w.spec.kind, "path", it.Path, "reason", fault.reason, "failures", failures+1, "retry_at", retry)
-		res.Outcome, res.Reason = butler.ItemFailed, it.Path+": "+fault.reason
+		log.Warn("media output failed", "kind", w.spec.kind, "path", it.Path, "reason", reason, "failures", failures+1, "retry_at", retry)
+		res.Outcome, res.Reason = butler.ItemFailed, it.Path+": "+reason
 		return res
 	case err != nil:
 		return fatal("%s of %s: %v", w.spec.kind, it.Path, err)
