@@ -219,7 +219,7 @@ func checkTasks(f *config.File, _ checkEnv) []string {
 		}
 	}
 	if len(f.Libraries) > 0 || f.Media != nil && f.Media.FFmpeg.Value != "" {
-		if msg := checkFFmpegTool("ffmpeg", f.Media.FFmpegProgram(), "LoudnessAnalysis, GenerateMediaIndexFiles and GenerateChapterThumbs"); msg != "" {
+		if msg := checkFFmpegTool("ffmpeg", f.Media.FFmpegProgram(), "LoudnessAnalysis, GenerateMediaIndexFiles, GenerateChapterThumbs and the intro and credits markers"); msg != "" {
 			line := 0
 			if f.Media != nil {
 				line = f.Media.FFmpeg.Line

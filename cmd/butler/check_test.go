@@ -334,7 +334,7 @@ media:
 	if problems := check(t, "libraries:\n  - {name: M, kind: movies, folders: ["+good+"]}\n"); len(problems) != 2 ||
 		!strings.Contains(problems[0], `media.ffprobe: ffprobe "ffprobe" is not found in PATH (`+tmp+`)`) ||
 		!strings.Contains(problems[1], `media.ffmpeg: ffmpeg "ffmpeg" is not found in PATH (`+tmp+`)`) ||
-		!strings.Contains(problems[1], "LoudnessAnalysis, GenerateMediaIndexFiles and GenerateChapterThumbs will fail without it") {
+		!strings.Contains(problems[1], "LoudnessAnalysis, GenerateMediaIndexFiles, GenerateChapterThumbs and the intro and credits markers will fail without it") {
 		t.Errorf("a library and no ffprobe or ffmpeg in PATH: problems\n%s", strings.Join(problems, "\n"))
 	}
 	// An ffprobe given as a path: ffmpeg is looked for beside it.
