@@ -74,6 +74,7 @@ var suite = []testCase[butler.Store]{
 	{"QueueRun", testQueueRun},
 	{"CreateRunEnqueuesInItsTransaction", testCreateRunEnqueue},
 	{"CreateRunsInOneTransaction", testCreateRuns},
+	{"CreateManyRuns", testCreateManyRuns},
 	{"QueueRunEnqueuesInItsTransaction", testQueueRunEnqueue},
 	{"MarkStopping", testMarkStopping},
 	{"SetRunProcess", testSetRunProcess},
@@ -1015,6 +1016,69 @@ func testCreateRuns(t *testing.T, s butler.Store) {
 		if r.Task == "d" || r.Task == "e" {
 			t.Fatalf("a run of a failed batch was kept: %+v", r)
 		}
+	}
+}
+
+// testCreateManyRuns creates the runs of 450 distinct tasks in one call, as
+// a start-all of a large catalog does: more runs than one statement of a
+// store may insert, three of them refused for their task's active run, one
+// in each part.
+func testCreateManyRuns(t *testing.T, s butler.Store) {
+	const n = 450
+	busy := map[int]butler.Run{}
+	for _, i := range []int{5, 250, 449} {
+		busy[i] = mustCreate(t, s, newRun(butler.TaskName(fmt.Sprintf("many%03d", i)), butler.StateRunning, at(0)))
+	}
+	rs := make([]*butler.Run, n)
+	for i := range rs {
+		state := butler.StateQueued
+		if i%7 == 0 {
+			state = butler.StateScheduled
+		}
+		rs[i] = newRun(butler.TaskName(fmt.Sprintf("many%03d", i)), state, at(time.Duration(i)*time.Second))
+		rs[i].Reason = fmt.Sprintf("reason %d", i)
+	}
+	jobOf := func(runID int64) int64 { return 1_000_000 + runID }
+	var given []int64
+	runs, errs, err := s.CreateRuns(t.Context(), rs, func(ctx context.Context, tx *sql.Tx, qs []butler.Run) ([]int64, error) {
+		var ids []int64
+		for _, q := range qs {
+			given = append(given, q.ID)
+			ids = append(ids, jobOf(q.ID))
+		}
+		return ids, nil
+	})
+	if err != nil || len(runs) != n || len(errs) != n {
+		t.Fatalf("CreateRuns = %d runs, %d errs, %v", len(runs), len(errs), err)
+	}
+	ids := map[int64]bool{}
+	queued := 0
+	for i, r := range runs {
+		if b, ok := busy[i]; ok {
+			if !errors.Is(errs[i], butler.ErrActiveRun) || r.ID != b.ID {
+				t.Errorf("run %d of a task with an active run: %+v %v; want run %d and ErrActiveRun", i, r, errs[i], b.ID)
+			}
+			continue
+		}
+		if errs[i] != nil || r.ID == 0 || rs[i].ID != r.ID || ids[r.ID] {
+			t.Errorf("run %d (%s): id %d (given back %d, seen before %v), %v; want it created with an id of its own",
+				i, rs[i].Task, r.ID, rs[i].ID, ids[r.ID], errs[i])
+			continue
+		}
+		ids[r.ID] = true
+		want := r
+		if rs[i].State == butler.StateQueued {
+			queued++
+			if r.JobID != jobOf(r.ID) {
+				t.Errorf("run %d: job %d, want %d", i, r.JobID, jobOf(r.ID))
+			}
+		} else if r.JobID != 0 {
+			t.Errorf("scheduled run %d got job %d", i, r.JobID)
+		}
+		checkRun(t, fmt.Sprintf("run %d of %d", i, n), mustRun(t, s, r.ID), want)
+	}
+	if len(given) != queued {
+		t.Errorf("enqueue was given %d runs, want the %d queued", len(given), queued)
 	}
 }
 

@@ -78,13 +78,21 @@ func historyPage(q string) bool {
 	return strings.HasPrefix(q, "SELECT id, uuid, task,") && strings.HasSuffix(q, " ORDER BY id DESC LIMIT ?")
 }
 
-// normalize folds white space, and a list of placeholders into one (as in
-// FinishRun's "state IN (?, ?)"; HotQueries lists one length).
+// normalize folds white space, a list of placeholders into one (as in
+// FinishRun's "state IN (?, ?)"), a list of such lists into one (the rows
+// of CreateRuns' insert) and repeated cases into one (CreateRuns' update of
+// the job ids); HotQueries lists one length of each.
 func normalize(q string) string {
-	return placeholders.ReplaceAllString(strings.Join(strings.Fields(q), " "), "(?)")
+	q = placeholders.ReplaceAllString(strings.Join(strings.Fields(q), " "), "(?)")
+	q = placeholderRows.ReplaceAllString(q, "(?)")
+	return jobCases.ReplaceAllString(q, " WHEN ? THEN CAST(? AS BIGINT)")
 }
 
-var placeholders = regexp.MustCompile(`\(\?(, \?)*\)`)
+var (
+	placeholders    = regexp.MustCompile(`\(\?(, \?)*\)`)
+	placeholderRows = regexp.MustCompile(`\(\?\)(, \(\?\))+`)
+	jobCases        = regexp.MustCompile(`( WHEN \? THEN CAST\(\? AS BIGINT\))+`)
+)
 
 // openRecording opens a store on a private in-memory SQLite database with
 // Butler's SQLite tables, through a driver that calls record with every
