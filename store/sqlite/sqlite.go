@@ -48,7 +48,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 			return nil, err
 		}
 	}
-	conn, err := newCachingConnector(dsn(path))
+	// Statement journals (every insert of a run has one) in memory: on
+	// disk they cost a write of each page a statement changes. The writer's
+	// statements are small; VACUUM runs on a connection of its own.
+	conn, err := newCachingConnector(dsn(path) + "&" + url.Values{"_pragma": {"temp_store(MEMORY)"}}.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
@@ -91,10 +94,6 @@ func dsn(path string) string {
 	}
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
-	// Statement journals (every insert of a run has one) in memory: on
-	// disk they cost a write of each page a statement changes. The writer's
-	// statements are small; VACUUM runs on a connection of its own.
-	q.Add("_pragma", "temp_store(MEMORY)")
 	return "file:" + path + "?" + q.Encode()
 }
 
