@@ -195,8 +195,8 @@ func (a *Analyzer) args(path string, streams []int) []string {
 }
 
 // Command returns the command line Measure runs for the file at path
-// with analysis m: nice and ionice as configured, then ffmpeg and its
-// arguments. It is nil when m has no audio stream.
+// with analysis m: ffmpeg and its arguments. It is nil when m has no
+// audio stream.
 func (a *Analyzer) Command(path string, m butler.MediaAnalysis) ([]string, error) {
 	streams := audioStreams(m)
 	if len(streams) == 0 {

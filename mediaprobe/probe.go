@@ -5,7 +5,7 @@
 //
 // ffprobe runs in a process group of its own, with a parent-death signal
 // on Linux (if Butler dies, the kernel kills it), at a lower CPU and I/O
-// priority through nice and ionice, and with a time limit; when the
+// priority (niceness and I/O class), and with a time limit; when the
 // caller's context is done, or the limit passes, the whole group is
 // killed. A file that ffprobe cannot read is a *FileError, which says
 // why: the item failed, the run goes on.
@@ -43,11 +43,11 @@ const (
 	DefaultMaxReport = 16 << 20
 )
 
-// The I/O scheduling classes of Prober.IOClass (ionice(1)).
+// The I/O scheduling classes of Prober.IOClass (ioprio_set(2)).
 const (
 	IOBestEffort = mediatool.IOBestEffort // the lowest priority of the best-effort class (the default)
 	IOIdle       = mediatool.IOIdle       // only when no other program uses the disk
-	IONone       = mediatool.IONone       // Butler's own class: ionice is not used
+	IONone       = mediatool.IONone       // Butler's own class
 )
 
 // ErrTimeout is the cause of a *FileError when ffprobe ran out of time.
@@ -83,7 +83,7 @@ type Prober struct {
 	// MaxReport bounds ffprobe's report in bytes; 0 or less means
 	// DefaultMaxReport. A longer report is a *FileError.
 	MaxReport int
-	// Logger receives a warning when nice or ionice cannot be found (once),
+	// Logger receives a warning when the priority cannot be lowered (once),
 	// and ffprobe's complaints about files it read; nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -116,8 +116,8 @@ func args(path string) []string {
 		"-show_format", "-show_streams", "-show_chapters", "-i", "file:" + path}
 }
 
-// Command returns the command line Probe runs for path: nice and ionice
-// as configured, then ffprobe and its arguments (ffprobe -v error
+// Command returns the command line Probe runs for path: ffprobe and its
+// arguments (ffprobe -v error
 // -protocol_whitelist file -print_format json -show_format -show_streams
 // -show_chapters -i file:PATH).
 func (p *Prober) Command(path string) ([]string, error) {

@@ -41,7 +41,7 @@ type wiring struct {
 	// Client, when set, is the HTTP client of CheckForUpdates.
 	Client *http.Client
 	// Logger, when set, is the media analysis's logger for its warnings
-	// about the programs it runs (nice or ionice missing).
+	// about the programs it runs (their priority not lowered).
 	Logger *slog.Logger
 	// Index is the media index of the library tasks (serve's
 	// [mediaIndexLink], which forwards to the store once it is open); nil

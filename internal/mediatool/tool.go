@@ -1,9 +1,16 @@
 // Package mediatool runs FFmpeg's programs (ffprobe, ffmpeg) as Butler's
-// media tasks need them: at a lower CPU and I/O priority through nice and
-// ionice, in a process group of their own with a parent-death signal on
-// Linux (if Butler dies, the kernel kills them), with a time limit, and
-// killed with their whole group when the caller's context is done. Their
-// error output is kept, bounded, and summed up in a line.
+// media tasks need them: at a lower CPU and I/O priority, in a process
+// group of their own with a parent-death signal on Linux (if Butler dies,
+// the kernel kills them), with a time limit, and killed with their whole
+// group when the caller's context is done. Their error output is kept,
+// bounded, and summed up in a line.
+//
+// On Linux the priorities are those of the thread that starts the program,
+// which the program inherits: a thread of its own, its niceness
+// (setpriority(2)) and I/O priority (ioprio_set(2)) lowered, which ends
+// with the program — no nice(1) or ionice(1) started before each program.
+// Elsewhere the program runs under nice(1), and the I/O class is not
+// applied.
 package mediatool
 
 import (
@@ -25,11 +32,11 @@ import (
 // DefaultNice is the niceness the programs run at (nice(1): 0 to 19).
 const DefaultNice = 10
 
-// The I/O scheduling classes of Tool.IOClass (ionice(1)).
+// The I/O scheduling classes of Tool.IOClass (ioprio_set(2)).
 const (
 	IOBestEffort = "best-effort" // the lowest priority of the best-effort class (the default)
 	IOIdle       = "idle"        // only when no other program uses the disk
-	IONone       = "none"        // Butler's own class: ionice is not used
+	IONone       = "none"        // Butler's own class
 )
 
 // MaxStderr is how much of a program's error output Run keeps.
@@ -51,14 +58,29 @@ type Tool struct {
 	Nice int
 	// IOClass is IOBestEffort (""), IOIdle or IONone.
 	IOClass string
-	// Logger receives a warning when nice or ionice cannot be found
-	// (once); nil means slog.Default().
+	// Logger receives a warning, once, when the priorities cannot be
+	// lowered; nil means slog.Default().
 	Logger *slog.Logger
 
 	once   sync.Once
-	prefix []string // nice and ionice as found, then the program's path
+	prefix []string // nice, where the thread's priority is not inherited; then the program's path
+	prio   priority // what the starting thread is lowered to
 	err    error
+	warned sync.Once
 }
+
+// priority is a niceness and an I/O priority (ioprio_set(2)'s value: the
+// class in the top bits, the level in the low ones); 0 leaves each as it
+// is.
+type priority struct {
+	nice, io int
+}
+
+// The I/O priorities of the classes (linux/ioprio.h: class << 13 | level).
+const (
+	ioprioBestEffort7 = 2<<13 | 7
+	ioprioIdle        = 3 << 13
+)
 
 // Validate reports what is wrong with t's settings (not whether the
 // program can be found: Command does).
@@ -87,7 +109,7 @@ func (t *Tool) name() string {
 	return n
 }
 
-// setup finds the program, nice and ionice, once.
+// setup finds the program and works out its priorities, once.
 func (t *Tool) setup() error {
 	t.once.Do(func() {
 		if t.err = t.Validate(); t.err != nil {
@@ -107,21 +129,20 @@ func (t *Tool) setup() error {
 			nice = DefaultNice
 		}
 		if nice > 0 {
+			t.prio.nice = nice
+		}
+		switch t.IOClass {
+		case IOBestEffort, "":
+			t.prio.io = ioprioBestEffort7
+		case IOIdle:
+			t.prio.io = ioprioIdle
+		}
+		if !threadPriority && t.prio.nice > 0 {
+			// The niceness is the process's own here: nice(1) lowers it.
 			if n, err := exec.LookPath("nice"); err == nil {
-				t.prefix = append(t.prefix, n, "-n", strconv.Itoa(nice))
+				t.prefix = append(t.prefix, n, "-n", strconv.Itoa(t.prio.nice))
 			} else {
 				log.Warn("nice not found: the program runs at Butler's own CPU priority", "program", t.name(), "err", err)
-			}
-		}
-		if t.IOClass != IONone {
-			args := []string{"-c", "2", "-n", "7"}
-			if t.IOClass == IOIdle {
-				args = []string{"-c", "3"}
-			}
-			if n, err := exec.LookPath("ionice"); err == nil {
-				t.prefix = append(append(t.prefix, n), args...)
-			} else {
-				log.Warn("ionice not found: the program runs at Butler's own I/O priority", "program", t.name(), "err", err)
 			}
 		}
 		t.prefix = append(t.prefix, path)
@@ -129,8 +150,8 @@ func (t *Tool) setup() error {
 	return t.err
 }
 
-// Command returns the command line Run runs for args: nice and ionice as
-// configured, then the program's path and args.
+// Command returns the command line Run runs for args: the program's path
+// and args (under nice(1) where the thread's priority is not inherited).
 func (t *Tool) Command(args ...string) ([]string, error) {
 	if err := t.setup(); err != nil {
 		return nil, err
@@ -190,16 +211,12 @@ func (t *Tool) Run(ctx context.Context, limit time.Duration, stdout io.Writer, a
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.SysProcAttr = sysProcAttr()
 	cmd.Cancel = func() error {
-		// The whole group: nice and ionice exec the program in place, but
-		// a wrapper given as Program may start children.
+		// The whole group: a wrapper given as Program may start
+		// children.
 		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
 	cmd.WaitDelay = time.Second
-	// The parent-death signal follows the thread that started the
-	// program: this goroutine keeps that thread until the program is gone.
-	runtime.LockOSThread()
-	err = cmd.Run()
-	runtime.UnlockOSThread()
+	err = t.start(cmd)
 
 	res := Result{Stderr: stderr.String()}
 	if ctxErr := ctx.Err(); ctxErr != nil {
@@ -216,6 +233,37 @@ func (t *Tool) Run(ctx context.Context, limit time.Duration, stdout io.Writer, a
 		return res, fmt.Errorf("run %s: %w", t.name(), err)
 	}
 	return res, nil
+}
+
+// start runs cmd to its end from a thread that has the program's
+// priorities (on Linux), and has the parent-death signal follow it.
+//
+// The parent-death signal follows the thread that started the program, so
+// that thread is kept until the program is gone. With priorities to lower,
+// it is a thread of its own, on a goroutine that this call waits for: its
+// priorities cannot be raised again without privileges, so the goroutine
+// ends still locked to it and Go ends the thread with it.
+func (t *Tool) start(cmd *exec.Cmd) error {
+	if !threadPriority || t.prio == (priority{}) {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		return cmd.Run()
+	}
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		if err := lowerThread(t.prio.nice, t.prio.io); err != nil {
+			t.warned.Do(func() {
+				log := t.Logger
+				if log == nil {
+					log = slog.Default()
+				}
+				log.Warn("the program's priority could not be lowered: it runs at Butler's own", "program", t.name(), "err", err)
+			})
+		}
+		done <- cmd.Run()
+	}()
+	return <-done
 }
 
 // FileError is the error of a media library for a file its tool cannot
