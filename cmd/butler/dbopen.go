@@ -53,6 +53,7 @@ func openSQLite(ctx context.Context, cfg serveConfig, l *dbLock, logger *slog.Lo
 			}
 			logger.InfoContext(ctx, "butler: --new-database ignored: "+why+"; nothing was moved", slog.String("database", cfg.Database))
 		}
+		logger.InfoContext(ctx, "butler: database opened", slog.String("database", cfg.Database), slog.String("checked", db.Checked()))
 		return db, nil
 	}
 	name := cfg.Database

@@ -438,3 +438,42 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// TestProcessDatabaseCheckAtStart: a server started after a clean stop
+// skips the full check of its database; one started after a kill -9 makes
+// it (the check each start made is in its log).
+func TestProcessDatabaseCheckAtStart(t *testing.T) {
+	butlerBinary(t) // skip early in -short mode
+	dataDir := newDataDir(t)
+	args := []string{"--addr", "127.0.0.1:0", "--data-dir", dataDir, "--token", "check-token-123"}
+	checked := func(p *proc) string {
+		t.Helper()
+		m := databaseCheckedRE.FindStringSubmatch(p.stderr.String())
+		if m == nil {
+			t.Fatalf("no \"database opened\" line in the log:\n%s", p.stderr)
+		}
+		return strings.Trim(m[1], `"`)
+	}
+	// The data directory's database was made and closed by the test.
+	p := startProc(t, args...)
+	if got := checked(p); got != "closed cleanly" {
+		t.Errorf("first start: checked %q, want \"closed cleanly\"", got)
+	}
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
+	p = startProc(t, args...)
+	if got := checked(p); got != "full" {
+		t.Errorf("start after a kill -9: checked %q, want full", got)
+	}
+	if code := p.terminate(t, 15*time.Second); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM; output:\n%s", code, p.stderr)
+	}
+	p = startProc(t, args...)
+	if got := checked(p); got != "closed cleanly" {
+		t.Errorf("start after a clean stop: checked %q, want \"closed cleanly\"", got)
+	}
+}
+
+var databaseCheckedRE = regexp.MustCompile(`butler: database opened.* checked=("[^"]*"|\S+)`)

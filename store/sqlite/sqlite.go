@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	msqlite "modernc.org/sqlite" // also the "sqlite" database/sql driver
 
@@ -32,6 +33,9 @@ type DB struct {
 	db   *sql.DB // the one writer (and River's connection)
 	read *sql.DB // read-only connections; nil in memory
 	path string
+
+	checked   string    // how Open checked the file (Checked)
+	checkedAt time.Time // when it was last checked in full (closeMark)
 }
 
 var _ butler.Store = (*DB)(nil)
@@ -42,10 +46,31 @@ var _ butler.Store = (*DB)(nil)
 // anything is written to it: Open never replaces a damaged database with a
 // fresh one, and never turns an empty file into one. Use ":memory:" for a
 // private in-memory database.
+//
+// The full check reads every page, so its cost grows with the database;
+// it is skipped for a file that Butler closed cleanly and nothing touched
+// since, within a week of its last full check (closeMark; DB.Checked says
+// which check was made).
 func Open(ctx context.Context, path string) (*DB, error) {
+	checked, checkedAt := CheckedNone, time.Now()
 	if path != ":memory:" {
-		if err := Check(ctx, path); err != nil {
+		exists, err := checkHeader(path)
+		if err != nil {
 			return nil, err
+		}
+		if exists {
+			if at, ok := cleanlyClosed(path, checkedAt); ok {
+				checked, checkedAt = CheckedClean, at
+			} else if err := quickCheck(ctx, path); err != nil {
+				return nil, err
+			} else {
+				checked = CheckedFull
+			}
+		}
+		// From here the file changes: a server killed while it runs
+		// leaves no mark, and its next start checks in full.
+		if err := removeMark(path); err != nil {
+			return nil, fmt.Errorf("open database %s: %w", path, err)
 		}
 	}
 	// Statement journals (every insert of a run has one) in memory: on
@@ -60,7 +85,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	db.SetMaxOpenConns(1)
 	db.SetConnMaxIdleTime(0)
 	db.SetConnMaxLifetime(0)
-	d := &DB{Store: &sqlstore.Store{DB: db}, db: db, path: path}
+	d := &DB{Store: &sqlstore.Store{DB: db}, db: db, path: path, checked: checked, checkedAt: checkedAt}
 	if err := d.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -237,13 +262,24 @@ func (d *DB) SQL() *sql.DB { return d.db }
 // Path returns the database file's path.
 func (d *DB) Path() string { return d.path }
 
-// Close closes the database.
+// Checked says how Open checked the existing file before it used it:
+// CheckedFull, CheckedClean or CheckedNone.
+func (d *DB) Checked() string { return d.checked }
+
+// Close closes the database. Once every connection is closed and the
+// write-ahead log is empty, it records the file's identity beside it
+// (closeMark), so that the next Open of the untouched file need not read
+// every page again.
 func (d *DB) Close() error {
 	var err error
 	if d.read != nil {
 		err = d.read.Close()
 	}
-	return errors.Join(d.db.Close(), err)
+	err = errors.Join(d.db.Close(), err)
+	if err == nil && d.path != ":memory:" {
+		writeMark(d.path, d.checkedAt)
+	}
+	return err
 }
 
 func (d *DB) migrate(ctx context.Context) error {
