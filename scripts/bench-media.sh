@@ -24,7 +24,6 @@ esac
 
 missing=()
 { command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1; } || missing+=(ffmpeg)
-command -v ionice >/dev/null 2>&1 || missing+=(util-linux)
 command -v xargs >/dev/null 2>&1 || missing+=(findutils)
 if [ "${#missing[@]}" -gt 0 ]; then
 	echo "bench-media.sh: installing ${missing[*]}" >&2

@@ -40,7 +40,11 @@
 //     /butler/runs?limit=1 (a call that reads the database), polled every
 //     millisecond over fresh connections. Each process is stopped with
 //     SIGTERM and must exit 0, except the last, which serves the rest. The
-//     page cache is warm (the database was just written and read).
+//     page cache is warm (the database was just written and read). Each
+//     start follows a clean stop, so on SQLite it skips the full check of
+//     the database (PRAGMA quick_check), as a restart does.
+//   - On SQLite, at the end: the last process killed with SIGKILL and one
+//     more start timed the same way, which checks the database in full.
 //   - On the last process, over one keep-alive connection, with the token
 //     and Accept: application/json: after 10 untimed calls of each, GET
 //     /butler, /butler/runs?limit=1, /butler/runs?limit=50, /butler/plan

@@ -35,7 +35,7 @@ type analysisTool struct {
 	times stats
 	// self and children are the CPU times (user and system) of each run:
 	// this program's own (Butler's, when in process) and its children's
-	// (ffprobe, nice, ionice; sh, find and xargs for the reference).
+	// (ffprobe; sh, find and xargs for the reference).
 	self, children stats
 }
 
@@ -92,7 +92,7 @@ func (b *bench) measureAnalysis() error {
 	for _, p := range []int{2, 4} {
 		res := analysisResult{p: p, tools: []*analysisTool{
 			{label: fmt.Sprintf("`find -print0 | xargs -0 -P %d -n 1 ffprobe`", p), run: b.runXargs},
-			{label: "Butler, Manager + River item jobs, defaults (nice 10, ionice best-effort 7)", run: b.managerRun(byDefault)},
+			{label: "Butler, Manager + River item jobs, defaults (niceness 10, I/O best-effort 7)", run: b.managerRun(byDefault)},
 			{label: "Butler, Manager + River item jobs, `Nice: -1, IOClass: IONone`", run: b.managerRun(niceOff)},
 			{label: "Butler, the action run directly (P goroutines, no River), defaults", run: b.directRun(byDefault)},
 		}}

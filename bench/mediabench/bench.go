@@ -47,9 +47,9 @@ func (b *bench) logf(format string, args ...any) {
 
 // run measures everything and returns the fragment.
 func (b *bench) run() (string, error) {
-	for _, tool := range []string{"ffmpeg", "ffprobe", "find", "xargs", "nice", "ionice", "go"} {
+	for _, tool := range []string{"ffmpeg", "ffprobe", "find", "xargs", "go"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			return "", fmt.Errorf("%s is not installed (Debian and Ubuntu: apt-get install ffmpeg findutils util-linux coreutils; scripts/bench-media.sh installs ffmpeg): %w", tool, err)
+			return "", fmt.Errorf("%s is not installed (Debian and Ubuntu: apt-get install ffmpeg findutils; scripts/bench-media.sh installs ffmpeg): %w", tool, err)
 		}
 	}
 	var err error

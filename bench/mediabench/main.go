@@ -5,7 +5,7 @@
 //	go -C bench run ./mediabench -out FRAGMENT.md [-parts scan,analysis,server]
 //
 // scripts/bench-media.sh runs it (and installs ffmpeg first when missing).
-// It needs ffmpeg and ffprobe, GNU find and xargs, nice and ionice, and the
+// It needs ffmpeg and ffprobe, GNU find and xargs, and the
 // go command (to build the server); it takes about eight minutes, keeps
 // everything in one directory of the temporary directory (TMPDIR), removed
 // at the end (also when interrupted), and writes its progress on standard
@@ -52,8 +52,9 @@
 //     ended event (Manager.Subscribe), its summary checked ("analysed 120
 //     items, 0 failed, 0 skipped"). Each item is an item job: the run
 //     queues them through River and P item workers run ffprobe. Twice:
-//     with the default mediaprobe.Prober (ffprobe under nice -n 10 and
-//     ionice -c 2 -n 7, as `butler serve` runs it by default) and with
+//     with the default mediaprobe.Prober (ffprobe at niceness 10 and
+//     best-effort I/O level 7, inherited from a thread whose priorities
+//     are lowered, as `butler serve` runs it by default) and with
 //     Nice: -1, IOClass: mediaprobe.IONone (neither). Also the action run
 //     directly (Run with a reporter that offers no item queue: P
 //     goroutines, no River), with the default Prober. The reference:
@@ -65,8 +66,8 @@
 //     are in the cache. items/s is 120 over the median time. The CPU time
 //     (user and system) of each run is read with getrusage around it: this
 //     program's own (RUSAGE_SELF: Butler's work, River's and SQLite's,
-//     when in process) and its children's (RUSAGE_CHILDREN: ffprobe, nice
-//     and ionice; sh, find and xargs for the reference). Target: Butler's
+//     when in process) and its children's (RUSAGE_CHILDREN: ffprobe; sh,
+//     find and xargs for the reference). Target: Butler's
 //     items/s at least 1.0× xargs's.
 //  4. Pausing and a kill -9, through a real server: `butler serve` built
 //     with `go build` into the temporary directory; its config names one
