@@ -121,3 +121,28 @@ func TestPageSize(t *testing.T) {
 		}
 	}
 }
+
+// TestNextPruneBatch: a batch is sized to take PruneTarget at the last
+// one's pace, grows at most twofold, and stays between the least and the
+// most.
+func TestNextPruneBatch(t *testing.T) {
+	for _, tc := range []struct {
+		n, batch, most int64
+		took           time.Duration
+		want           int64
+	}{
+		{1000, 1000, 1000, 100 * time.Millisecond, 100}, // ten times too slow
+		{100, 100, 1000, 10 * time.Millisecond, 100},    // on target
+		{100, 100, 1000, 20 * time.Millisecond, 50},
+		{100, 100, 1000, time.Millisecond, 200},        // fast: at most twice
+		{1000, 1000, 1000, 0, 1000},                    // no time at all: the most
+		{600, 600, 1000, time.Millisecond, 1000},       // never above the most
+		{10, 10, 1000, 2 * time.Second, minPruneBatch}, // never below the least
+		{3, 10, 1000, time.Second, minPruneBatch},      // the last runs of a pass
+		{5, 5, 5, time.Second, 5},                      // a most below the least
+	} {
+		if got := nextPruneBatch(tc.n, tc.batch, tc.most, tc.took); got != tc.want {
+			t.Errorf("after %d of %d runs (most %d) in %v: next batch %d, want %d", tc.n, tc.batch, tc.most, tc.took, got, tc.want)
+		}
+	}
+}

@@ -38,6 +38,7 @@ type Store struct {
 	Read *sql.DB
 
 	pruneBatch atomic.Int64 // SetPruneBatch; 0 for DefaultPruneBatch
+	pruneNext  atomic.Int64 // the size of PruneRuns' next batch; 0 for the most
 }
 
 var _ butler.Store = (*Store)(nil)
@@ -689,23 +690,50 @@ func (d *Store) TasksRunSince(ctx context.Context, t time.Time) (map[butler.Task
 // most, unless SetPruneBatch says otherwise.
 const DefaultPruneBatch = 1000
 
+// PruneTarget is how long one call of PruneRuns aims to take: every other
+// write waits for a batch at most (SQLite has one writer connection), so a
+// batch is sized to the pace of the last one.
+const PruneTarget = 10 * time.Millisecond
+
+// minPruneBatch is the fewest runs a batch deletes, however slow.
+const minPruneBatch = 10
+
 // SetPruneBatch sets how many runs one call of PruneRuns deletes at most;
 // n <= 0 restores DefaultPruneBatch.
 func (d *Store) SetPruneBatch(n int) { d.pruneBatch.Store(int64(n)) }
 
 // PruneRuns deletes one batch of the finished runs that ended before t —
-// at most the prune batch (DefaultPruneBatch), those that ended first — in
-// a statement of its own, and returns how many it deleted: 0 when none is
-// left.
+// those that ended first — in a statement of its own, and returns how many
+// it deleted: 0 when none is left. A batch is as many runs as the last one
+// deleted in PruneTarget, at its pace (a run with a long text, on a slow
+// disk, costs more), between minPruneBatch and the most (DefaultPruneBatch
+// or SetPruneBatch's), and at most twice the last.
 func (d *Store) PruneRuns(ctx context.Context, before time.Time) (int, error) {
-	batch := d.pruneBatch.Load()
-	if batch <= 0 {
-		batch = DefaultPruneBatch
+	most := d.pruneBatch.Load()
+	if most <= 0 {
+		most = DefaultPruneBatch
 	}
+	batch := d.pruneNext.Load()
+	if batch <= 0 || batch > most {
+		batch = most
+	}
+	start := time.Now()
 	res, err := d.exec(ctx, sqlPruneRuns, nanos(before), batch)
+	took := time.Since(start)
 	if err != nil {
 		return 0, err
 	}
 	n, err := res.RowsAffected()
+	if n > 0 {
+		d.pruneNext.Store(nextPruneBatch(n, batch, most, took))
+	}
 	return int(n), err
+}
+
+// nextPruneBatch is the size of the batch after one of batch runs that
+// deleted n in took: the runs deleted in PruneTarget at that pace, between
+// minPruneBatch and most, and at most twice batch.
+func nextPruneBatch(n, batch, most int64, took time.Duration) int64 {
+	next := int64(float64(n) * float64(PruneTarget) / float64(max(took, time.Microsecond)))
+	return max(min(next, 2*batch, most), min(minPruneBatch, most))
 }
