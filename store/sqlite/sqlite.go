@@ -30,8 +30,9 @@ var migrationFS embed.FS
 // DB is an open Butler database on SQLite. It implements butler.Store.
 type DB struct {
 	*sqlstore.Store
-	db   *sql.DB // the one writer (and River's connection)
-	read *sql.DB // read-only connections; nil in memory
+	db   *sql.DB       // the one writer (and River's connection)
+	read *sql.DB       // read-only connections; nil in memory
+	ckpt *checkpointer // nil in memory
 	path string
 
 	checked   string    // how Open checked the file (Checked)
@@ -75,8 +76,14 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	// Statement journals (every insert of a run has one) in memory: on
 	// disk they cost a write of each page a statement changes. The writer's
-	// statements are small; VACUUM runs on a connection of its own.
-	conn, err := newCachingConnector(dsn(path) + "&" + url.Values{"_pragma": {"temp_store(MEMORY)"}}.Encode())
+	// statements are small; VACUUM runs on a connection of its own. Its
+	// commits never copy the log into the database (checkpointer).
+	writer := url.Values{"_pragma": {"temp_store(MEMORY)"}}
+	if path != ":memory:" {
+		writer.Add("_pragma", "wal_autocheckpoint(0)")
+		writer.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", walSizeLimit))
+	}
+	conn, err := newCachingConnector(dsn(path) + "&" + writer.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
@@ -102,6 +109,11 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		d.read.SetMaxOpenConns(readConns)
 		d.read.SetMaxIdleConns(readConns)
 		d.Store.Read = d.read
+		if d.ckpt, err = startCheckpointer(path, checkpointEvery, checkpointAt); err != nil {
+			d.read.Close()
+			db.Close()
+			return nil, fmt.Errorf("open database %s: %w", path, err)
+		}
 	}
 	return d, nil
 }
@@ -272,8 +284,11 @@ func (d *DB) Checked() string { return d.checked }
 // every page again.
 func (d *DB) Close() error {
 	var err error
+	if d.ckpt != nil {
+		err = d.ckpt.stop()
+	}
 	if d.read != nil {
-		err = d.read.Close()
+		err = errors.Join(err, d.read.Close())
 	}
 	err = errors.Join(d.db.Close(), err)
 	if err == nil && d.path != ":memory:" {
