@@ -131,10 +131,10 @@ func TestNextPruneBatch(t *testing.T) {
 		took           time.Duration
 		want           int64
 	}{
-		{1000, 1000, 1000, 100 * time.Millisecond, 100}, // ten times too slow
-		{100, 100, 1000, 10 * time.Millisecond, 100},    // on target
-		{100, 100, 1000, 20 * time.Millisecond, 50},
-		{100, 100, 1000, time.Millisecond, 200},        // fast: at most twice
+		{1000, 1000, 1000, 20 * PruneTarget, 50},       // twenty times too slow
+		{100, 100, 1000, PruneTarget, 100},             // on target
+		{100, 100, 1000, 2 * PruneTarget, 50},          // twice too slow
+		{100, 100, 1000, PruneTarget / 5, 200},         // fast: at most twice
 		{1000, 1000, 1000, 0, 1000},                    // no time at all: the most
 		{600, 600, 1000, time.Millisecond, 1000},       // never above the most
 		{10, 10, 1000, 2 * time.Second, minPruneBatch}, // never below the least

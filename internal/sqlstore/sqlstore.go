@@ -692,8 +692,10 @@ const DefaultPruneBatch = 1000
 
 // PruneTarget is how long one call of PruneRuns aims to take: every other
 // write waits for a batch at most (SQLite has one writer connection), so a
-// batch is sized to the pace of the last one.
-const PruneTarget = 10 * time.Millisecond
+// batch is sized to the pace of the last one. (10 ms gave starts a p99 of
+// 22 ms while a million runs were pruned on a 2-core machine, 5 ms 16 ms;
+// the pass took 159 and 219 s.)
+const PruneTarget = 5 * time.Millisecond
 
 // minPruneBatch is the fewest runs a batch deletes, however slow.
 const minPruneBatch = 10
