@@ -118,6 +118,13 @@ type config struct {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "prune" {
+		if err := pruneCmd(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "historybench prune:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) > 1 && os.Args[1] == "fill" {
 		if err := fill(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "historybench fill:", err)

@@ -30,7 +30,8 @@ type machine struct {
 func describeMachine(bin string) machine {
 	m := machine{Machine: benchmachine.Describe(), started: time.Now().UTC(), binary: "?", postgres: "not used", loadBefore: benchmachine.LoadAverage()}
 	if b, err := exec.Command(bin, "version").Output(); err == nil {
-		m.binary = "`" + strings.TrimSpace(string(b)) + "`"
+		first, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+		m.binary = "`" + first + "`"
 		if fi, err := os.Stat(bin); err == nil {
 			m.binary += fmt.Sprintf(", %.1f MiB", float64(fi.Size())/(1<<20))
 		}

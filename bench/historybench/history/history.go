@@ -17,7 +17,9 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"strings"
@@ -540,4 +542,31 @@ func FillPostgres(ctx context.Context, url string, o Options) (Stats, error) {
 func firstLine(s string) string {
 	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
 	return s
+}
+
+// Size is the size of a database: a SQLite file with its WAL, or
+// pg_database_size of a PostgreSQL database.
+func Size(ctx context.Context, database string) (int64, error) {
+	if IsPostgres(database) {
+		conn, err := pgx.Connect(ctx, database)
+		if err != nil {
+			return 0, err
+		}
+		defer conn.Close(context.WithoutCancel(ctx))
+		var n int64
+		err = conn.QueryRow(ctx, `SELECT pg_database_size(current_database())`).Scan(&n)
+		return n, err
+	}
+	var n int64
+	for _, p := range []string{database, database + "-wal"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		n += fi.Size()
+	}
+	return n, nil
 }
