@@ -70,8 +70,8 @@ func (m *Manager) Plan(ctx context.Context) (Plan, error) {
 	}
 	lastInWindow := map[TaskName]Run{}
 	if inside {
-		if lastInWindow, err = m.lastFinishedSince(ctx, open); err != nil {
-			return p, err
+		if lastInWindow, err = m.store.LastFinishedSince(ctx, open); err != nil {
+			return p, fmt.Errorf("read runs: %w", err)
 		}
 	}
 	for i := range m.catalog {
@@ -144,29 +144,6 @@ func (m *Manager) Plan(ctx context.Context) (Plan, error) {
 
 // MaxRunsPage is the most runs one history page returns.
 const MaxRunsPage = 1000
-
-// lastFinishedSince returns each task's newest finished run created at or
-// after since. It reads the runs since then a page (MaxRunsPage) at a time,
-// newest first, and stops once every task of the catalog has one.
-func (m *Manager) lastFinishedSince(ctx context.Context, since time.Time) (map[TaskName]Run, error) {
-	out := map[TaskName]Run{}
-	f := RunFilter{Since: since, Limit: MaxRunsPage}
-	for {
-		page, err := m.store.Runs(ctx, f)
-		if err != nil {
-			return nil, fmt.Errorf("read runs: %w", err)
-		}
-		for _, r := range page {
-			if _, seen := out[r.Task]; !seen && r.State == StateFinished {
-				out[r.Task] = r
-			}
-		}
-		if len(page) < f.Limit || len(out) == len(m.catalog) {
-			return out, nil
-		}
-		f.BeforeID = page[len(page)-1].ID
-	}
-}
 
 // Runs returns the run history matching f, newest first. It returns EINVALID
 // for an unknown outcome or a limit out of range.

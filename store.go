@@ -134,6 +134,11 @@ type Store interface {
 	// TasksRunSince returns the tasks that have a run created at or after t.
 	// Its cost grows with the runs created since t (a window's opening).
 	TasksRunSince(ctx context.Context, t time.Time) (map[TaskName]bool, error)
+	// LastFinishedSince returns each task's newest finished run among the
+	// runs created at or after t (the plan: what each task did since the
+	// window opened). Its cost grows with the runs created since t, but
+	// only one run a task is read whole.
+	LastFinishedSince(ctx context.Context, t time.Time) (map[TaskName]Run, error)
 	// PruneRuns deletes one batch of the finished runs that ended before t —
 	// the ones that ended first, at most a number the store chooses (a
 	// thousand for the stores over database/sql), in one short statement so

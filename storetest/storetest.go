@@ -94,6 +94,7 @@ var suite = []testCase[butler.Store]{
 	{"SuppressKeepsLastSuccess", testSuppressKeepsLastSuccess},
 	{"SuccessKeepsSuppressed", testSuccessKeepsSuppressed},
 	{"TasksRunSince", testTasksRunSince},
+	{"LastFinishedSince", testLastFinishedSince},
 
 	// Queries of the history.
 	{"RunsFilter", testRunsFilter},
@@ -1516,6 +1517,36 @@ func testSuccessKeepsSuppressed(t *testing.T, s butler.Store) {
 		butler.Finish{Outcome: butler.OutcomeSucceeded, EndedAt: at(time.Hour), SuccessDay: success})
 	checkRecord(t, "after Suppress then success", mustRecords(t, s)["t"],
 		butler.TaskRecord{LastSuccess: success, LastSuccessAt: at(time.Hour), Suppressed: suppressed})
+}
+
+func testLastFinishedSince(t *testing.T, s butler.Store) {
+	since := at(0)
+	got, err := s.LastFinishedSince(t.Context(), since)
+	if err != nil || len(got) != 0 {
+		t.Fatalf("empty store: LastFinishedSince = %v, %v; want none", got, err)
+	}
+	mustCreate(t, s, finishedRun("before", butler.OutcomeSucceeded, since.Add(-time.Microsecond), since))
+	exact := mustCreate(t, s, finishedRun("exact", butler.OutcomeSkipped, since, since))
+	first := mustCreate(t, s, finishedRun("twice", butler.OutcomeFailed, since.Add(time.Minute), since.Add(2*time.Minute)))
+	second := mustCreate(t, s, finishedRun("twice", butler.OutcomeSucceeded, since.Add(time.Hour), since.Add(2*time.Hour)))
+	mustCreate(t, s, newRun("active", butler.StateRunning, since.Add(time.Hour)))
+	// A finished run, then an active one: the finished one.
+	done := mustCreate(t, s, finishedRun("then-active", butler.OutcomeStopped, since.Add(time.Minute), since.Add(time.Minute)))
+	mustCreate(t, s, newRun("then-active", butler.StateQueued, since.Add(time.Hour)))
+	got, err = s.LastFinishedSince(t.Context(), since)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[butler.TaskName]butler.Run{"exact": exact, "twice": second, "then-active": done}
+	if len(got) != len(want) {
+		t.Errorf("LastFinishedSince = %d tasks %v, want %d", len(got), slices.Sorted(maps.Keys(got)), len(want))
+	}
+	for task, w := range want {
+		checkRun(t, "LastFinishedSince of "+string(task), got[task], w)
+	}
+	if got["twice"].ID == first.ID {
+		t.Errorf("the older of two finished runs was returned")
+	}
 }
 
 func testTasksRunSince(t *testing.T, s butler.Store) {

@@ -47,6 +47,11 @@ const (
 	// serve by reading a whole index (butler_run_task) or the whole table
 	// in id order instead; the caller removes the duplicates.
 	sqlTasksRunSince = `SELECT task FROM butler_run WHERE created_at >= ?`
+	// Each task's newest finished run among those created since an
+	// instant: the range of butler_run_created, read as a list of ids as in
+	// Runs, grouped by task; only the newest of each is read whole.
+	sqlLastFinishedSince = `SELECT ` + runColumns + ` FROM butler_run WHERE id IN
+		(SELECT max(id) FROM butler_run WHERE id IN (SELECT id FROM butler_run WHERE created_at >= ?) AND state = 'finished' GROUP BY task)`
 	// One batch of the pruning: the finished runs that ended first, through
 	// the partial index butler_run_ended, deleted by primary key.
 	sqlPruneRuns = `DELETE FROM butler_run WHERE id IN
@@ -123,6 +128,7 @@ func (d *Store) HotQueries(now time.Time, task string) []HotQuery {
 		{"FinishRun", finishRunSQL(2), []any{"succeeded", "", "", "", nanos(now), 100, "", "", "", int64(1), "running", "stopping"}},
 		{"FinishRun (the task's last success)", sqlRecordSuccess, []any{"2025-03-14", nanos(now), int64(1)}},
 		{"TasksRunSince", sqlTasksRunSince, []any{recent}},
+		{"LastFinishedSince (Plan: each task's run since the window opened)", sqlLastFinishedSince, []any{recent}},
 		{"Runs (Plan: the runs since the window opened)", runsSQL, runsArgs},
 		{"Runs (Plan: their next page)", nextSQL, nextArgs},
 		{"PruneRuns", sqlPruneRuns, []any{expired, int64(DefaultPruneBatch)}},

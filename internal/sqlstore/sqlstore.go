@@ -686,6 +686,20 @@ func (d *Store) TasksRunSince(ctx context.Context, t time.Time) (map[butler.Task
 	return out, rows.Err()
 }
 
+// LastFinishedSince returns each task's newest finished run created at or
+// after t.
+func (d *Store) LastFinishedSince(ctx context.Context, t time.Time) (map[butler.TaskName]butler.Run, error) {
+	runs, err := d.queryRuns(ctx, sqlLastFinishedSince, nanos(t))
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[butler.TaskName]butler.Run, len(runs))
+	for _, r := range runs {
+		out[r.Task] = r
+	}
+	return out, nil
+}
+
 // DefaultPruneBatch is how many runs one call of PruneRuns deletes at
 // most, unless SetPruneBatch says otherwise.
 const DefaultPruneBatch = 1000
