@@ -131,15 +131,15 @@ func TestNextPruneBatch(t *testing.T) {
 		took           time.Duration
 		want           int64
 	}{
-		{1000, 1000, 1000, 20 * PruneTarget, 50},       // twenty times too slow
-		{100, 100, 1000, PruneTarget, 100},             // on target
-		{100, 100, 1000, 2 * PruneTarget, 50},          // twice too slow
-		{100, 100, 1000, PruneTarget / 5, 200},         // fast: at most twice
-		{1000, 1000, 1000, 0, 1000},                    // no time at all: the most
-		{600, 600, 1000, time.Millisecond, 1000},       // never above the most
-		{10, 10, 1000, 2 * time.Second, minPruneBatch}, // never below the least
-		{3, 10, 1000, time.Second, minPruneBatch},      // the last runs of a pass
-		{5, 5, 5, time.Second, 5},                      // a most below the least
+		{1000, 1000, 1000, 5 * PruneTarget, 200},         // five times too slow
+		{200, 200, 1000, PruneTarget, 200},               // on target
+		{400, 400, 1000, 2 * PruneTarget, 200},           // twice too slow
+		{150, 150, 1000, PruneTarget / 5, 300},           // fast: at most twice
+		{1000, 1000, 1000, 0, 1000},                      // no time at all: the most
+		{600, 600, 1000, time.Millisecond, 1000},         // never above the most
+		{100, 100, 1000, 2 * time.Second, minPruneBatch}, // never below the least
+		{3, 100, 1000, time.Second, minPruneBatch},       // the last runs of a pass
+		{5, 5, 5, time.Second, 5},                        // a most below the least
 	} {
 		if got := nextPruneBatch(tc.n, tc.batch, tc.most, tc.took); got != tc.want {
 			t.Errorf("after %d of %d runs (most %d) in %v: next batch %d, want %d", tc.n, tc.batch, tc.most, tc.took, got, tc.want)
