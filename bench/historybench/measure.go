@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -75,31 +74,15 @@ type result struct {
 // measure fills a fresh database for s and measures a real server on it.
 func measure(ctx context.Context, cfg *config, kids *childproc.Group, s setup, logf func(string, ...any)) (res result, err error) {
 	res = result{setup: s, calls: map[string][]time.Duration{}, outcomes: map[string]int{}}
-	tmp, err := os.MkdirTemp("", "historybench-")
+	srv, target, done, err := newServer(ctx, kids, cfg.bin, s.database, cfg.pgURL, s.configured)
 	if err != nil {
 		return res, err
 	}
-	defer os.RemoveAll(tmp)
-	srv := &server{kids: kids, bin: cfg.bin, dataDir: filepath.Join(tmp, "data"), config: filepath.Join(tmp, "butler.yaml")}
-	if err := os.MkdirAll(srv.dataDir, 0o700); err != nil {
-		return res, err
-	}
-	if err := writeConfig(srv.config, s.configured); err != nil {
-		return res, err
-	}
-	target := filepath.Join(srv.dataDir, "butler.db")
-	if s.database == "postgres" {
-		dbURL, drop, err := freshDatabase(ctx, cfg.pgURL)
-		if err != nil {
-			return res, err
+	defer func() {
+		if derr := done(); derr != nil && err == nil {
+			err = derr
 		}
-		defer func() {
-			if derr := drop(); derr != nil && err == nil {
-				err = derr
-			}
-		}()
-		srv.database, target = dbURL, dbURL
-	}
+	}()
 
 	now := time.Now().UTC()
 	outsideStart := (now.Hour() + 12) % 24

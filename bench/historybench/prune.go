@@ -35,18 +35,17 @@ const pruneLimit = 20 * time.Minute
 
 // pruneResult is what the pruning measurement saw on one database.
 type pruneResult struct {
-	database           string
-	runs               int
-	fill               history.Stats
-	took               time.Duration   // from the server's start to no expired run left
-	reads              []time.Duration // GET /butler/runs?limit=1 round trips while pruning
-	starts, stops      []time.Duration // POST ?force=1 and DELETE round trips while pruning
-	sizeAfterPrune     int64
-	sizeAfterOptimize  int64
-	optimizeTook       time.Duration
-	optimizeOutcome    string
-	optimizeSummary    string
-	sizeMeasuredOnDisk bool // SQLite: the file and its WAL; PostgreSQL: pg_database_size
+	database          string
+	runs              int
+	fill              history.Stats
+	took              time.Duration   // from the server's start to no expired run left
+	reads             []time.Duration // GET /butler/runs?limit=1 round trips while pruning
+	starts, stops     []time.Duration // POST ?force=1 and DELETE round trips while pruning
+	sizeAfterPrune    int64
+	sizeAfterOptimize int64
+	optimizeTook      time.Duration
+	optimizeOutcome   string
+	optimizeSummary   string
 }
 
 // pruneCmd is `historybench prune`: it fills a database with runs that
@@ -129,31 +128,15 @@ func pruneCmd(args []string) error {
 
 func measurePrune(ctx context.Context, kids *childproc.Group, bin, pgURL, database string, n int, logf func(string, ...any)) (res pruneResult, err error) {
 	res = pruneResult{database: database, runs: n}
-	tmp, err := os.MkdirTemp("", "historybench-")
+	srv, target, done, err := newServer(ctx, kids, bin, database, pgURL, 0)
 	if err != nil {
 		return res, err
 	}
-	defer os.RemoveAll(tmp)
-	srv := &server{kids: kids, bin: bin, dataDir: filepath.Join(tmp, "data"), config: filepath.Join(tmp, "butler.yaml")}
-	if err := os.MkdirAll(srv.dataDir, 0o700); err != nil {
-		return res, err
-	}
-	if err := writeConfig(srv.config, 0); err != nil {
-		return res, err
-	}
-	target := filepath.Join(srv.dataDir, "butler.db")
-	if database == "postgres" {
-		dbURL, drop, err := freshDatabase(ctx, pgURL)
-		if err != nil {
-			return res, err
+	defer func() {
+		if derr := done(); derr != nil && err == nil {
+			err = derr
 		}
-		defer func() {
-			if derr := drop(); derr != nil && err == nil {
-				err = derr
-			}
-		}()
-		srv.database, target = dbURL, dbURL
-	}
+	}()
 	outsideStart := (time.Now().UTC().Hour() + 12) % 24
 	st := settings(outsideStart, (outsideStart+1)%24, 0)
 	st[butler.SettingRunRetentionDays] = strconv.Itoa(pruneRetention)

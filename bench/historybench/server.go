@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -21,6 +23,36 @@ type server struct {
 	dataDir  string
 	database string // "" for the data directory's SQLite file
 	config   string
+}
+
+// newServer makes what a server of a setup needs: a temporary data
+// directory and config file (configured exec tasks), and, for database
+// "postgres", a fresh database on the server at pgURL. target is the
+// database to fill (the SQLite file or the URL); done removes it all.
+func newServer(ctx context.Context, kids *childproc.Group, bin, database, pgURL string, configured int) (srv *server, target string, done func() error, err error) {
+	tmp, err := os.MkdirTemp("", "historybench-")
+	if err != nil {
+		return nil, "", nil, err
+	}
+	done = func() error { return os.RemoveAll(tmp) }
+	srv = &server{kids: kids, bin: bin, dataDir: filepath.Join(tmp, "data"), config: filepath.Join(tmp, "butler.yaml")}
+	if err := os.MkdirAll(srv.dataDir, 0o700); err != nil {
+		return nil, "", nil, errors.Join(err, done())
+	}
+	if err := writeConfig(srv.config, configured); err != nil {
+		return nil, "", nil, errors.Join(err, done())
+	}
+	target = filepath.Join(srv.dataDir, "butler.db")
+	if database == "postgres" {
+		dbURL, drop, err := freshDatabase(ctx, pgURL)
+		if err != nil {
+			return nil, "", nil, errors.Join(err, done())
+		}
+		removeDir := done
+		done = func() error { return errors.Join(drop(), removeDir()) }
+		srv.database, target = dbURL, dbURL
+	}
+	return srv, target, done, nil
 }
 
 // firstAnswer is the call whose first 200 ends a cold start.
