@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
-	"time"
 
 	butler "github.com/plexbutler/butler"
 	"github.com/plexbutler/butler/markers"
@@ -169,8 +168,10 @@ func (m *markerMaker) make(ctx context.Context, it butler.MediaItem, a butler.Me
 				mineErr = &itemFault{reason: fe.Reason}
 				continue
 			}
+			// A sibling's failure backs off as its own would.
 			file := butler.MediaFile{Path: e.Path, Kind: e.Kind, Size: e.Size, ModTime: e.ModTime}
-			_, _ = m.g.Index.RecordMediaOutputFailure(ctx, e.ID, file, kind, fe.Reason, time.Now().Add(retryDelay(0)))
+			retry := m.w.clock().Add(retryDelay(m.w.failures(ctx, e)))
+			_, _ = m.g.Index.RecordMediaOutputFailure(ctx, e.ID, file, kind, fe.Reason, retry)
 			continue
 		}
 		d := MarkerData{}
@@ -187,7 +188,7 @@ func (m *markerMaker) make(ctx context.Context, it butler.MediaItem, a butler.Me
 		}
 		// A sibling: recorded here, for the file as the index has it.
 		file := butler.MediaFile{Path: e.Path, Kind: e.Kind, Size: e.Size, ModTime: e.ModTime}
-		o := butler.MediaOutput{Item: e.ID, Kind: kind, Version: MarkersVersion, MadeAt: time.Now(), Data: data}
+		o := butler.MediaOutput{Item: e.ID, Kind: kind, Version: MarkersVersion, MadeAt: m.w.clock(), Data: data}
 		if _, err := m.g.Index.SaveMediaOutput(ctx, file, o); err != nil {
 			return made{}, fmt.Errorf("record the %s of %s: %w", kind, e.Path, err)
 		}

@@ -5,7 +5,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/plexbutler/butler"
 	"github.com/plexbutler/butler/markers"
@@ -86,4 +88,54 @@ func mkdirs(dirs ...string) error {
 		}
 	}
 	return nil
+}
+
+// TestGenerateMarkersSiblingFailureBacksOff: an episode that fails while
+// its season is searched for another one backs off as its own failures
+// would (a day, doubling), not a day each time.
+func TestGenerateMarkersSiblingFailureBacksOff(t *testing.T) {
+	needFFmpeg(t)
+	season := filepath.Join(t.TempDir(), "Show", "Season 01")
+	e1, e2, bad := filepath.Join(season, "Show S01E01.mkv"), filepath.Join(season, "Show S01E02.mkv"), filepath.Join(season, "Show S01E03.mkv")
+	if err := mkdirs(season); err != nil {
+		t.Fatal(err)
+	}
+	episode(t, e1, 12, 1)
+	episode(t, e2, 27, 2)
+	episode(t, bad, 5, 3)
+	idx := mediaIndex(t)
+	items := scanAndAnalyse(t, idx, filepath.Dir(filepath.Dir(season)), "")
+	// The third episode is damaged in place (same size and time), and
+	// failed once before.
+	fi, err := os.Stat(bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte(strings.Repeat("x", int(fi.Size()))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(bad, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	it := items[bad]
+	file := butler.MediaFile{Path: it.Path, Kind: it.Kind, Size: it.Size, ModTime: it.ModTime}
+	if ok, err := idx.RecordMediaOutputFailure(t.Context(), it.ID, file, butler.OutputIntroMarkers, "an earlier failure", time.Now().Add(-time.Minute)); err != nil || !ok {
+		t.Fatalf("record the earlier failure: %v, %v", ok, err)
+	}
+
+	// One at a time, in path order: the first episode's search finds the
+	// third one damaged.
+	act := &tasks.GenerateMarkers{Kind: markers.Intro, Index: idx, Parallel: 1}
+	if err := act.Run(t.Context(), newTestReporter(t)); err != nil {
+		t.Fatal(err)
+	}
+	var d tasks.MarkerData
+	if o := outputOf(t, idx, items[e2].ID, butler.OutputIntroMarkers, &d); o.Version != tasks.MarkersVersion {
+		t.Errorf("the second episode: %+v; want its marker recorded", o)
+	}
+	o := outputOf(t, idx, it.ID, butler.OutputIntroMarkers, nil)
+	if o.Failures != 2 || o.RetryAt.Before(time.Now().Add(47*time.Hour)) || o.RetryAt.After(time.Now().Add(49*time.Hour)) {
+		t.Errorf("the damaged episode: %d failures, retried at %v (in %v); want 2 failures, retried two days later",
+			o.Failures, o.RetryAt, time.Until(o.RetryAt).Round(time.Minute))
+	}
 }

@@ -87,6 +87,21 @@ func (w *outputWork) filter(now time.Time) butler.OutputFilter {
 	return butler.OutputFilter{Kind: w.spec.kind, Version: w.spec.version, MediaKinds: w.spec.mediaKinds, Now: now}
 }
 
+// failures is how many times item it's output has failed for its file as
+// it is (0 when that cannot be read): the backoff of its next failure.
+func (w *outputWork) failures(ctx context.Context, it butler.MediaItem) int {
+	outs, err := w.index.MediaOutputs(ctx, it.ID)
+	if err != nil {
+		return 0
+	}
+	for _, o := range outs {
+		if o.Kind == w.spec.kind && !o.Stale(it) {
+			return o.Failures
+		}
+	}
+	return 0
+}
+
 func (w *outputWork) clock() time.Time {
 	if w.now != nil {
 		return w.now()
@@ -266,14 +281,7 @@ func (w *outputWork) item(ctx context.Context, log *slog.Logger, it butler.Media
 		res.Reason = "the run was told to stop"
 		return res
 	case isFault:
-		failures := 0
-		if outs, oerr := w.index.MediaOutputs(ctx, it.ID); oerr == nil {
-			for _, o := range outs {
-				if o.Kind == w.spec.kind && !o.Stale(it) {
-					failures = o.Failures
-				}
-			}
-		}
+		failures := w.failures(ctx, it)
 		retry := w.clock().Add(retryDelay(failures))
 		if _, rerr := w.index.RecordMediaOutputFailure(ctx, it.ID, file, w.spec.kind, reason, retry); rerr != nil {
 			return fatal("record the failure of %s of %s: %v", w.spec.kind, it.Path, rerr)
