@@ -35,3 +35,7 @@ func lowerThread(nice, ioprio int) error {
 	}
 	return nil
 }
+
+// mainThread reports whether the calling thread is the process's first,
+// which Go never ends.
+func mainThread() bool { return unix.Gettid() == unix.Getpid() }

@@ -14,3 +14,6 @@ const threadPriority = false
 
 // lowerThread is never called where threadPriority is false.
 func lowerThread(nice, ioprio int) error { return nil }
+
+// mainThread is never asked where threadPriority is false.
+func mainThread() bool { return false }

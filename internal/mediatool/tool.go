@@ -251,7 +251,18 @@ func (t *Tool) start(cmd *exec.Cmd) error {
 	}
 	done := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		runtime.LockOSThread()
+		if mainThread() {
+			// Go never ends the process's first thread: it must keep its
+			// priority. Held here, it cannot be the next goroutine's.
+			inner := make(chan error, 1)
+			go func() { inner <- t.start(cmd) }()
+			err := <-inner
+			runtime.UnlockOSThread()
+			done <- err
+			return
+		}
+		// Never unlocked: the thread ends with the goroutine.
 		if err := lowerThread(t.prio.nice, t.prio.io); err != nil {
 			t.warned.Do(func() {
 				log := t.Logger
