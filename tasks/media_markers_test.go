@@ -5,7 +5,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -107,16 +106,7 @@ func TestGenerateMarkersSiblingFailureBacksOff(t *testing.T) {
 	items := scanAndAnalyse(t, idx, filepath.Dir(filepath.Dir(season)), "")
 	// The third episode is damaged in place (same size and time), and
 	// failed once before.
-	fi, err := os.Stat(bad)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bad, []byte(strings.Repeat("x", int(fi.Size()))), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chtimes(bad, fi.ModTime(), fi.ModTime()); err != nil {
-		t.Fatal(err)
-	}
+	damageInPlace(t, bad)
 	it := items[bad]
 	file := butler.MediaFile{Path: it.Path, Kind: it.Kind, Size: it.Size, ModTime: it.ModTime}
 	if ok, err := idx.RecordMediaOutputFailure(t.Context(), it.ID, file, butler.OutputIntroMarkers, "an earlier failure", time.Now().Add(-time.Minute)); err != nil || !ok {

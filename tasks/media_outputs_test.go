@@ -95,16 +95,7 @@ func TestLoudnessAnalysis(t *testing.T) {
 		t.Fatalf("analysis: %+v", items)
 	}
 	// bad.mkv is damaged in place: same size, same modification time.
-	fi, err := os.Stat(bad)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bad, []byte(strings.Repeat("x", int(fi.Size()))), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chtimes(bad, fi.ModTime(), fi.ModTime()); err != nil {
-		t.Fatal(err)
-	}
+	damageInPlace(t, bad)
 
 	act := &tasks.LoudnessAnalysis{Index: idx, Parallel: 2}
 	if n, err := act.Backlog(t.Context()); err != nil || n != 3 {
@@ -327,5 +318,22 @@ func TestRunCarriesSettingsAndAnnouncements(t *testing.T) {
 	}
 	if got, _ := filepath.Glob(filepath.Join(dir, "app", "app-*.db")); len(got) != 1 {
 		t.Errorf("backups in %s/app: %v; want one", dir, got)
+	}
+}
+
+// damageInPlace overwrites the file at path with as many bytes of
+// nonsense and gives it back its modification time: the index, which
+// goes by size and time, sees the same file.
+func damageInPlace(t *testing.T, path string) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(strings.Repeat("x", int(fi.Size()))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(path, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -112,30 +112,14 @@ func TestOpen_DamagedAfterCleanCloseRefused(t *testing.T) {
 	needIdentity(t)
 	path := filepath.Join(t.TempDir(), "butler.db")
 	db := open(t, path)
-	if _, err := db.SQL().ExecContext(t.Context(), `CREATE TABLE ballast (b BLOB)`); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.SQL().ExecContext(t.Context(), `INSERT INTO ballast VALUES (randomblob(100))`); err != nil {
-		t.Fatal(err)
-	}
-	var root int64
-	if err := db.SQL().QueryRowContext(t.Context(), `SELECT rootpage FROM sqlite_master WHERE name = 'ballast'`).Scan(&root); err != nil {
-		t.Fatal(err)
-	}
+	root := addBallast(t, db)
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(path + "-closed"); err != nil {
 		t.Fatalf("no mark after a clean close: %v", err)
 	}
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteAt([]byte{0x7f, 0x7f, 0x7f, 0x7f}, (root-1)*4096); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	breakPage(t, path, root)
 	d, err := sqlite.Open(t.Context(), path)
 	var de *sqlite.DamagedError
 	if !errors.As(err, &de) {

@@ -121,16 +121,7 @@ func TestOpenDamaged(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "butler.db")
 	db := open(t, path)
-	if _, err := db.SQL().ExecContext(t.Context(), `CREATE TABLE ballast (b BLOB)`); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.SQL().ExecContext(t.Context(), `INSERT INTO ballast VALUES (randomblob(100)), (randomblob(100))`); err != nil {
-		t.Fatal(err)
-	}
-	var root int64
-	if err := db.SQL().QueryRowContext(t.Context(), `SELECT rootpage FROM sqlite_master WHERE name = 'ballast'`).Scan(&root); err != nil {
-		t.Fatal(err)
-	}
+	root := addBallast(t, db)
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -138,16 +129,7 @@ func TestOpenDamaged(t *testing.T) {
 		t.Fatalf("Check of the sound database: %v", err)
 	}
 	// The table's root page gets a page type that does not exist.
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteAt([]byte{0x7f, 0x7f, 0x7f, 0x7f}, (root-1)*4096); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
+	breakPage(t, path, root)
 	before, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -538,5 +520,37 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	if _, err := db.CreateRun(ctx, &butler.Run{Task: "t1", Trigger: butler.TriggerWindow, State: butler.StateQueued,
 		CreatedAt: time.Unix(0, 5000), ScheduledAt: time.Unix(0, 5000)}, nil); err != butler.ErrActiveRun {
 		t.Errorf("CreateRun of the task with an old running run: %v, want ErrActiveRun", err)
+	}
+}
+
+// addBallast adds a table of two rows to db and returns its root page.
+func addBallast(t *testing.T, db *sqlite.DB) int64 {
+	t.Helper()
+	if _, err := db.SQL().ExecContext(t.Context(), `CREATE TABLE ballast (b BLOB)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SQL().ExecContext(t.Context(), `INSERT INTO ballast VALUES (randomblob(100)), (randomblob(100))`); err != nil {
+		t.Fatal(err)
+	}
+	var root int64
+	if err := db.SQL().QueryRowContext(t.Context(), `SELECT rootpage FROM sqlite_master WHERE name = 'ballast'`).Scan(&root); err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// breakPage gives page n of the (closed) database at path a page type
+// that does not exist.
+func breakPage(t *testing.T, path string, n int64) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte{0x7f, 0x7f, 0x7f, 0x7f}, (n-1)*4096); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
