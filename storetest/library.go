@@ -37,6 +37,7 @@ var mediaSuite = []testCase[butler.MediaIndex]{
 	{"MediaChange", testMediaChange},
 	{"MediaGoneAndRevive", testMediaGoneAndRevive},
 	{"MediaAddExistingPath", testMediaAddExistingPath},
+	{"MediaAddMany", testMediaAddMany},
 	{"MediaChangesAllOrNothing", testMediaChangesAllOrNothing},
 	{"MediaAnalysisRoundTrip", testMediaAnalysisRoundTrip},
 	{"MediaAnalysisOfChangedFile", testMediaAnalysisOfChangedFile},
@@ -397,6 +398,41 @@ func testMediaAddExistingPath(t *testing.T, s butler.MediaIndex) {
 		Size: 5, ModTime: file("/m/a.mkv", 5).ModTime, State: butler.ItemPresent, AddedAt: mediaBase, ChangedAt: later})
 	if _, _, err := s.MediaAnalysis(t.Context(), a.ID); butler.ErrorCode(err) != butler.ENOTFOUND {
 		t.Errorf("analysis after the path was added again: err = %v, want ENOTFOUND", err)
+	}
+}
+
+// testMediaAddMany adds more items in one batch than one statement takes,
+// among them a path the library has and a path given twice: every item is
+// there once, with the values given last.
+func testMediaAddMany(t *testing.T, s butler.MediaIndex) {
+	old := mustAdd(t, s, "L", file("/m/0100.mkv", 1))["/m/0100.mkv"]
+	var add []butler.MediaFile
+	for i := range 250 {
+		add = append(add, file(fmt.Sprintf("/m/%04d.mkv", i), int64(10+i)))
+	}
+	// Given twice, in what one statement takes: first with one size, then
+	// with another.
+	add = slices.Insert(add, 8, file("/m/0007.mkv", 99))
+	later := mediaBase.Add(time.Hour)
+	mustApply(t, s, "L", butler.MediaChanges{Add: add, At: later})
+	all := mustItems(t, s, butler.MediaItemFilter{Library: "L", Limit: 1000})
+	if len(all) != 250 {
+		t.Fatalf("%d items after adding 250 paths (one of them twice, one already there), want 250", len(all))
+	}
+	for i, it := range all {
+		size, added := int64(10+i), later
+		switch i {
+		case 7:
+			size = 99
+		case 100:
+			added = mediaBase
+		}
+		want := butler.MediaItem{ID: it.ID, Library: "L", Path: fmt.Sprintf("/m/%04d.mkv", i), Kind: butler.MediaVideo,
+			Size: size, ModTime: file("", size).ModTime, State: butler.ItemPresent, AddedAt: added, ChangedAt: later}
+		checkItem(t, "item "+want.Path, it, want)
+	}
+	if all[100].ID != old.ID {
+		t.Errorf("the path the library had got id %d, want its own %d", all[100].ID, old.ID)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/plexbutler/butler"
@@ -48,11 +49,15 @@ const (
 	sqlToAnalyseOld = `SELECT ` + mediaItemColumns + ` FROM butler_media_item%s
 		WHERE state = 'present' AND analysis_version = ? AND id > ? AND analysis_retry_at <= ?%s
 		ORDER BY id LIMIT ?`
-	sqlAddMedia = `INSERT INTO butler_media_item (library, path, kind, size, mtime, state, added_at, changed_at)
-		VALUES (?, ?, ?, ?, ?, 'present', ?, ?)
+	// The insert of new items, mediaPerInsert to a statement at most
+	// (addMediaSQL): a row's statement costs more than its row's writes.
+	sqlAddMediaHead = `INSERT INTO butler_media_item (library, path, kind, size, mtime, state, added_at, changed_at) VALUES `
+	sqlAddMediaRow  = `(?, ?, ?, ?, ?, 'present', ?, ?)`
+	sqlAddMediaTail = `
 		ON CONFLICT (library, path) DO UPDATE SET kind = excluded.kind, size = excluded.size,
 			mtime = excluded.mtime, state = 'present', changed_at = excluded.changed_at, gone_at = 0,
 			analysis_version = 0, analysed_at = 0, analysis_failures = 0, analysis_error = '', analysis_retry_at = 0`
+	sqlAddMedia    = sqlAddMediaHead + sqlAddMediaRow + sqlAddMediaTail
 	sqlChangeMedia = `UPDATE butler_media_item SET kind = ?, size = ?, mtime = ?, state = 'present', changed_at = ?, gone_at = 0,
 			analysis_version = 0, analysed_at = 0, analysis_failures = 0, analysis_error = '', analysis_retry_at = 0
 		WHERE id = ? AND library = ?`
@@ -222,14 +227,21 @@ func (d *Store) ApplyMediaChanges(ctx context.Context, library string, c butler.
 		}
 		return nil
 	}
-	err = run(sqlAddMedia,
-		len(c.Add), func(st *sql.Stmt, i int) error {
-			f := c.Add[i]
-			_, err := st.ExecContext(ctx, library, f.Path, string(f.Kind), f.Size, f.ModTime.UnixNano(), at, at)
-			return err
-		})
-	if err != nil {
-		return fmt.Errorf("add media items: %w", err)
+	// Up to mediaPerInsert items to a statement; a path given twice is
+	// added once, as the later (PostgreSQL refuses a statement that would
+	// update a row twice, and one upsert after the other would leave the
+	// later's values).
+	add := lastOfEachPath(c.Add)
+	for len(add) > 0 {
+		chunk := add[:min(len(add), mediaPerInsert)]
+		add = add[len(chunk):]
+		args := make([]any, 0, 7*len(chunk))
+		for _, f := range chunk {
+			args = append(args, library, f.Path, string(f.Kind), f.Size, f.ModTime.UnixNano(), at, at)
+		}
+		if _, err := tx.ExecContext(ctx, d.bind(addMediaSQL(len(chunk))), args...); err != nil {
+			return fmt.Errorf("add media items: %w", d.wrap(err))
+		}
 	}
 	changed := slices.Sorted(maps.Keys(c.Change))
 	err = run(sqlChangeMedia,
@@ -449,6 +461,8 @@ func (d *Store) MediaQueries(now time.Time, library string) []HotQuery {
 		{"MediaItemsToAnalyse (a library)", toAnalyse(0, library), []any{int64(2), n, library, 1000}},
 		{"MediaItemsToAnalyse (a library, an older version)", toAnalyse(1, library), []any{1, int64(2), n, library, 1000}},
 		{"ApplyMediaChanges (add)", sqlAddMedia, []any{library, "/media/new.mkv", "video", int64(1), n, n, n}},
+		{"ApplyMediaChanges (add, several)", addMediaSQL(2), []any{library, "/media/new.mkv", "video", int64(1), n, n, n,
+			library, "/media/new2.mkv", "video", int64(1), n, n, n}},
 		{"ApplyMediaChanges (change)", sqlChangeMedia, []any{"video", int64(2), n, n, int64(1), library}},
 		{"ApplyMediaChanges (change: the analysis)", sqlDropAnalysis, []any{int64(1)}},
 		{"ApplyMediaChanges (revive)", sqlReviveMedia, []any{int64(1), library}},
@@ -464,4 +478,32 @@ func (d *Store) MediaQueries(now time.Time, library string) []HotQuery {
 		qs[i].SQL = d.bind(qs[i].SQL)
 	}
 	return qs
+}
+
+// mediaPerInsert is how many new items ApplyMediaChanges inserts with one
+// statement (7 arguments each, far below either database's limit).
+const mediaPerInsert = 100
+
+// addMediaSQL is the insert of n new items in one statement.
+func addMediaSQL(n int) string {
+	return sqlAddMediaHead + strings.Repeat(sqlAddMediaRow+", ", n-1) + sqlAddMediaRow + sqlAddMediaTail
+}
+
+// lastOfEachPath returns files without the earlier of any two with the
+// same path, in their order; files itself when no path repeats.
+func lastOfEachPath(files []butler.MediaFile) []butler.MediaFile {
+	last := make(map[string]int, len(files))
+	for i, f := range files {
+		last[f.Path] = i
+	}
+	if len(last) == len(files) {
+		return files
+	}
+	out := make([]butler.MediaFile, 0, len(last))
+	for i, f := range files {
+		if last[f.Path] == i {
+			out = append(out, f)
+		}
+	}
+	return out
 }
