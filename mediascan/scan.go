@@ -6,9 +6,10 @@
 // sorted by name (a directory's name with a "/" after it), so that the
 // paths come in byte order, and merges them with the library's items, which
 // the index gives in the same order a page at a time. Memory stays bounded
-// by one page of items and the entries of the directories on the current
-// path, whatever the library's size; changes are written in batches, one
-// transaction each.
+// by one page of items, two batches of changes and the entries of the
+// directories on the current path, whatever the library's size; changes
+// are written in batches, one transaction each, each while the walk goes on
+// to make the next (one batch at a time is being written).
 package mediascan
 
 import (
@@ -105,6 +106,7 @@ func (s *Scanner) Scan(ctx context.Context, lib butler.Library) (Stats, error) {
 	if err != nil {
 		return Stats{}, err
 	}
+	defer m.wait()
 	folders := slices.Clone(lib.Folders)
 	slices.SortFunc(folders, func(a, b string) int { return cmp.Compare(withSlash(a), withSlash(b)) })
 	for _, f := range folders {
@@ -125,6 +127,7 @@ func (s *Scanner) Forget(ctx context.Context, name string) (Stats, error) {
 	if err != nil {
 		return Stats{}, err
 	}
+	defer m.wait()
 	return m.finish()
 }
 
@@ -138,6 +141,7 @@ type merge struct {
 	batch   int
 	st      Stats
 	pending butler.MediaChanges
+	writing *batchWrite // the batch being written, if any
 	cur     cursor
 	walked  int // files since the last look at ctx
 }
@@ -386,6 +390,9 @@ func (m *merge) finish() (Stats, error) {
 	if err := m.flush(); err != nil {
 		return m.st, err
 	}
+	if err := m.wait(); err != nil {
+		return m.st, err
+	}
 	m.report()
 	return m.st, nil
 }
@@ -397,18 +404,53 @@ func (m *merge) flushIfFull() error {
 	return m.flush()
 }
 
-// flush writes the pending changes in one transaction.
+// flush starts writing the pending changes, in one transaction, once the
+// batch written before them is: the walk goes on meanwhile. Its error is
+// that of the batch before, or ctx's.
 func (m *merge) flush() error {
 	if m.pending.Len() == 0 {
 		return nil
 	}
-	m.pending.At = m.at
-	if err := m.s.Index.ApplyMediaChanges(m.ctx, m.library, m.pending); err != nil {
-		return fmt.Errorf("write a batch of %d changes of library %s: %w", m.pending.Len(), m.library, err)
+	if err := m.wait(); err != nil {
+		return err
 	}
+	if err := m.ctx.Err(); err != nil {
+		return err
+	}
+	c := m.pending
+	c.At = m.at
 	m.pending = butler.MediaChanges{}
+	w := &batchWrite{n: c.Len(), done: make(chan struct{})}
+	m.writing = w
+	go func() {
+		defer close(w.done)
+		w.err = m.s.Index.ApplyMediaChanges(m.ctx, m.library, c)
+	}()
+	return nil
+}
+
+// wait waits for the batch being written, if any, and returns its error.
+// Every way out of a scan waits, so that no write outlives it.
+func (m *merge) wait() error {
+	w := m.writing
+	if w == nil {
+		return nil
+	}
+	<-w.done
+	m.writing = nil
+	if w.err != nil {
+		return fmt.Errorf("write a batch of %d changes of library %s: %w", w.n, m.library, w.err)
+	}
 	m.report()
 	return nil
+}
+
+// batchWrite is a batch of changes being written by a goroutine of the
+// scan's (merge.flush); merge.wait waits for it.
+type batchWrite struct {
+	n    int
+	done chan struct{}
+	err  error // set before done is closed
 }
 
 func (m *merge) report() {

@@ -491,3 +491,125 @@ func TestKind(t *testing.T) {
 		}
 	}
 }
+
+// heldIndex is a real index whose first batch write is held until the
+// test lets it go (hold) and that records, in order, when writes return.
+type heldIndex struct {
+	butler.MediaIndex
+	hold    func(ctx context.Context) error // the first write waits for it
+	mu      sync.Mutex
+	writes  int
+	events  []string
+	failAll error // every write fails with it, once it is set
+}
+
+func (h *heldIndex) ApplyMediaChanges(ctx context.Context, library string, ch butler.MediaChanges) error {
+	h.mu.Lock()
+	h.writes++
+	first := h.writes == 1
+	h.mu.Unlock()
+	err := h.failAll
+	if first && h.hold != nil {
+		err = h.hold(ctx)
+	}
+	if err == nil {
+		err = h.MediaIndex.ApplyMediaChanges(ctx, library, ch)
+	}
+	h.event("write returned")
+	return err
+}
+
+func (h *heldIndex) event(e string) {
+	h.mu.Lock()
+	h.events = append(h.events, e)
+	h.mu.Unlock()
+}
+
+// TestScanner_WalksWhileWriting holds the first batch's write until the
+// walk has gone past it: the scan writes a batch while it walks to make
+// the next.
+func TestScanner_WalksWhileWriting(t *testing.T) {
+	root := t.TempDir()
+	for i := range 700 {
+		write(t, root, fmt.Sprintf("d%d/%03d.mkv", i/100, i), 1)
+	}
+	walkedOn := make(chan struct{})
+	idx := &heldIndex{MediaIndex: newIndex(t), hold: func(ctx context.Context) error {
+		select {
+		case <-walkedOn:
+			return nil
+		case <-time.After(30 * time.Second):
+			return errors.New("the walk did not go on while the first batch was written")
+		}
+	}}
+	var once sync.Once
+	s := &mediascan.Scanner{Index: idx, BatchSize: 300, Progress: func(st mediascan.Stats) {
+		// Reported every 256 files walked: 512 is past the first batch.
+		if st.Files > 300 {
+			once.Do(func() { close(walkedOn) })
+		}
+	}}
+	lib := butler.Library{Name: "L", Kind: butler.LibraryMovies, Folders: []string{root}}
+	checkStats(t, "scan", scan(t, s, lib), mediascan.Stats{Files: 700, Bytes: 700, Added: 700})
+	if n := len(items(t, idx, "L")); n != 700 {
+		t.Errorf("%d items after the scan, want 700", n)
+	}
+}
+
+// TestScanner_WaitsForItsWrite stops a scan while a batch is being
+// written: the scan returns after the write, never before.
+func TestScanner_WaitsForItsWrite(t *testing.T) {
+	root := t.TempDir()
+	for i := range 800 {
+		write(t, root, fmt.Sprintf("%03d.mkv", i), 1)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	scanReturned := make(chan struct{})
+	idx := &heldIndex{MediaIndex: newIndex(t), hold: func(ctx context.Context) error {
+		<-ctx.Done()
+		// A scan that did not wait would return now: give it the time to.
+		select {
+		case <-scanReturned:
+		case <-time.After(100 * time.Millisecond):
+		}
+		return ctx.Err()
+	}}
+	// Stopped at file 512 (a progress report), while the first batch is
+	// written; it sees that at file 768, before its next batch.
+	s := &mediascan.Scanner{Index: idx, BatchSize: 500, Progress: func(st mediascan.Stats) {
+		if st.Files > 500 {
+			cancel()
+		}
+	}}
+	_, err := s.Scan(ctx, butler.Library{Name: "L", Kind: butler.LibraryMovies, Folders: []string{root}})
+	idx.event("scan returned")
+	close(scanReturned)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Scan stopped during a write: %v, want context.Canceled", err)
+	}
+	idx.mu.Lock()
+	defer idx.mu.Unlock()
+	if want := []string{"write returned", "scan returned"}; !slices.Equal(idx.events, want) {
+		t.Errorf("events %q, want %q", idx.events, want)
+	}
+}
+
+// TestScanner_WriteFails returns the error of a batch written in the
+// background, and writes nothing after it.
+func TestScanner_WriteFails(t *testing.T) {
+	root := t.TempDir()
+	for i := range 700 {
+		write(t, root, fmt.Sprintf("%03d.mkv", i), 1)
+	}
+	disk := errors.New("disk full")
+	idx := &heldIndex{MediaIndex: newIndex(t), failAll: disk}
+	s := &mediascan.Scanner{Index: idx, BatchSize: 100}
+	_, err := s.Scan(t.Context(), butler.Library{Name: "L", Kind: butler.LibraryMovies, Folders: []string{root}})
+	if !errors.Is(err, disk) || !strings.Contains(err.Error(), "write a batch of 100 changes of library L") {
+		t.Errorf("Scan with failing writes: %v, want the first batch's error", err)
+	}
+	if idx.writes != 1 {
+		t.Errorf("%d batches written, want 1: none after the one that failed", idx.writes)
+	}
+}
