@@ -195,7 +195,13 @@ func (m *merge) walk(kind butler.LibraryKind, dir string) error {
 	if err := m.ctx.Err(); err != nil {
 		return err
 	}
-	entries, err := os.ReadDir(dir)
+	d, err := os.Open(dir)
+	var entries []os.DirEntry
+	if err == nil {
+		if entries, err = d.ReadDir(-1); err != nil {
+			d.Close()
+		}
+	}
 	if err != nil {
 		// Even when part of it was read, what was not is not gone.
 		m.problem(fmt.Errorf("directory %s cannot be read (%w); its items are kept as they are", dir, err))
@@ -205,7 +211,7 @@ func (m *merge) walk(kind butler.LibraryKind, dir string) error {
 		key  string // the name, with a "/" after a directory's
 		path string
 		dir  bool
-		info fs.FileInfo
+		st   *fileStat // nil when the file could not be examined
 	}
 	list := make([]entry, 0, len(entries))
 	for _, e := range entries {
@@ -230,14 +236,9 @@ func (m *merge) walk(kind butler.LibraryKind, dir string) error {
 		if _, ok := Kind(kind, name); !ok {
 			continue
 		}
-		var info fs.FileInfo
-		if e.Type()&fs.ModeSymlink != 0 {
-			// A link to a file counts as that file; a link to a directory
-			// is not followed (it could make a loop).
-			info, err = os.Stat(p)
-		} else {
-			info, err = e.Info()
-		}
+		// A link to a file counts as that file; a link to a directory is
+		// not followed (it could make a loop).
+		st, err := statAt(d, name, e.Type()&fs.ModeSymlink != 0)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // removed meanwhile, or a dangling link
 		}
@@ -247,23 +248,25 @@ func (m *merge) walk(kind butler.LibraryKind, dir string) error {
 			list = append(list, entry{key: name, path: p})
 			continue
 		}
-		if !info.Mode().IsRegular() {
+		if !st.regular {
 			continue
 		}
-		list = append(list, entry{key: name, path: p, info: info})
+		list = append(list, entry{key: name, path: p, st: &st})
 	}
-	entries = nil
+	// The directory is closed before the walk goes down: one open
+	// directory at a time.
+	d.Close()
 	slices.SortFunc(list, func(a, b entry) int { return cmp.Compare(a.key, b.key) })
 	for _, e := range list {
 		var err error
 		switch {
 		case e.dir:
 			err = m.walk(kind, e.path)
-		case e.info == nil:
+		case e.st == nil:
 			err = m.keepPath(e.path)
 		default:
 			k, _ := Kind(kind, e.path)
-			err = m.file(butler.MediaFile{Path: e.path, Kind: k, Size: e.info.Size(), ModTime: e.info.ModTime()})
+			err = m.file(butler.MediaFile{Path: e.path, Kind: k, Size: e.st.size, ModTime: e.st.modTime})
 		}
 		if err != nil {
 			return err
@@ -495,6 +498,13 @@ func (c *cursor) peek(ctx context.Context) (*butler.MediaEntry, error) {
 
 // next moves past the item peek returned.
 func (c *cursor) next() { c.pos++ }
+
+// fileStat is what a scan reads of a file.
+type fileStat struct {
+	size    int64
+	modTime time.Time
+	regular bool
+}
 
 // withSlash returns dir with one trailing separator.
 func withSlash(dir string) string {
