@@ -106,7 +106,7 @@ func (s *Scanner) Scan(ctx context.Context, lib butler.Library) (Stats, error) {
 	if err != nil {
 		return Stats{}, err
 	}
-	defer m.wait()
+	defer m.stop()
 	folders := slices.Clone(lib.Folders)
 	slices.SortFunc(folders, func(a, b string) int { return cmp.Compare(withSlash(a), withSlash(b)) })
 	for _, f := range folders {
@@ -127,7 +127,7 @@ func (s *Scanner) Forget(ctx context.Context, name string) (Stats, error) {
 	if err != nil {
 		return Stats{}, err
 	}
-	defer m.wait()
+	defer m.stop()
 	return m.finish()
 }
 
@@ -448,6 +448,13 @@ func (m *merge) wait() error {
 	return nil
 }
 
+// stop waits for the merge's goroutines: the batch being written and the
+// page being read ahead.
+func (m *merge) stop() {
+	m.wait()
+	m.cur.close()
+}
+
 // batchWrite is a batch of changes being written by a goroutine of the
 // scan's (merge.flush); merge.wait waits for it.
 type batchWrite struct {
@@ -462,7 +469,8 @@ func (m *merge) report() {
 	}
 }
 
-// cursor reads a library's items in path order, a page at a time.
+// cursor reads a library's items in path order, a page at a time, the
+// next page while the scan merges this one.
 type cursor struct {
 	index   butler.MediaIndex
 	library string
@@ -471,9 +479,21 @@ type cursor struct {
 	pos     int
 	after   string
 	done    bool
+	ahead   chan pageRead // the next page, being read; nil when none is
+}
+
+// pageRead is a page read ahead, or the error that read met.
+type pageRead struct {
+	page []butler.MediaEntry
+	err  error
 }
 
 // peek returns the next item, nil after the last.
+//
+// The page after this one is read while the scan merges this one. That
+// read cannot miss an item the scan adds meanwhile: the scan adds a file
+// only before an item of this page, so before the page's last path, which
+// the next page starts after.
 func (c *cursor) peek(ctx context.Context) (*butler.MediaEntry, error) {
 	if c.pos < len(c.page) {
 		return &c.page[c.pos], nil
@@ -481,19 +501,45 @@ func (c *cursor) peek(ctx context.Context) (*butler.MediaEntry, error) {
 	if c.done {
 		return nil, nil
 	}
-	page, err := c.index.MediaEntries(ctx, c.library, c.after, c.size)
-	if err != nil {
-		return nil, fmt.Errorf("read the items of library %s: %w", c.library, err)
+	var r pageRead
+	if c.ahead != nil {
+		r = <-c.ahead
+		c.ahead = nil
+	} else {
+		r = c.read(ctx, c.after)
 	}
-	c.page, c.pos = page, 0
-	if len(page) < c.size {
+	if r.err != nil {
+		return nil, fmt.Errorf("read the items of library %s: %w", c.library, r.err)
+	}
+	c.page, c.pos = r.page, 0
+	if len(r.page) < c.size {
 		c.done = true
 	}
-	if len(page) == 0 {
+	if len(r.page) == 0 {
 		return nil, nil
 	}
-	c.after = page[len(page)-1].Path
+	c.after = r.page[len(r.page)-1].Path
+	if !c.done {
+		ahead, after := make(chan pageRead, 1), c.after
+		c.ahead = ahead
+		go func() { ahead <- c.read(ctx, after) }()
+	}
 	return &c.page[0], nil
+}
+
+// read reads the page after the path after.
+func (c *cursor) read(ctx context.Context, after string) pageRead {
+	page, err := c.index.MediaEntries(ctx, c.library, after, c.size)
+	return pageRead{page: page, err: err}
+}
+
+// close waits for the page being read ahead, if any: every way out of a
+// scan closes its cursor, so that no read outlives it.
+func (c *cursor) close() {
+	if c.ahead != nil {
+		<-c.ahead
+		c.ahead = nil
+	}
 }
 
 // next moves past the item peek returned.

@@ -613,3 +613,31 @@ func TestScanner_WriteFails(t *testing.T) {
 		t.Errorf("%d batches written, want 1: none after the one that failed", idx.writes)
 	}
 }
+
+// TestScanner_AddsBetweenPages adds files between the items of every page
+// with pages of two items and batches of one change: the batches are
+// written while the walk goes on and the next page is read while the merge
+// goes through this one, and no added file may be read back as an item the
+// walk passed (which the scan would mark gone).
+func TestScanner_AddsBetweenPages(t *testing.T) { onBoth(t, testAddsBetweenPages) }
+
+func testAddsBetweenPages(t *testing.T, newIndex func(t *testing.T) *countingIndex) {
+	root := t.TempDir()
+	for i := 0; i < 40; i += 2 {
+		write(t, root, fmt.Sprintf("d%d/%02d.mkv", i/10, i), 1)
+	}
+	idx := newIndex(t)
+	s := &mediascan.Scanner{Index: idx, PageSize: 2, BatchSize: 1}
+	lib := butler.Library{Name: "L", Kind: butler.LibraryMovies, Folders: []string{root}}
+	checkStats(t, "first scan", scan(t, s, lib), mediascan.Stats{Files: 20, Bytes: 20, Added: 20})
+	for i := 1; i < 40; i += 2 {
+		write(t, root, fmt.Sprintf("d%d/%02d.mkv", i/10, i), 1)
+	}
+	os.Remove(filepath.Join(root, "d2", "24.mkv"))
+	checkStats(t, "scan with a file added after each item", scan(t, s, lib),
+		mediascan.Stats{Files: 39, Bytes: 39, Added: 20, Gone: 1, Unchanged: 19})
+	checkStats(t, "scan again", scan(t, s, lib), mediascan.Stats{Files: 39, Bytes: 39, Unchanged: 39})
+	if got := len(items(t, idx, "L")); got != 40 {
+		t.Errorf("%d items, want 40 (one of them gone)", got)
+	}
+}
