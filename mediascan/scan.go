@@ -21,8 +21,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -213,49 +215,53 @@ func (m *merge) walk(kind butler.LibraryKind, dir string) error {
 		dir  bool
 		st   *fileStat // nil when the file could not be examined
 	}
-	list := make([]entry, 0, len(entries))
+	var (
+		list  = make([]entry, 0, len(entries))
+		files []statJob // the media files to examine
+	)
 	for _, e := range entries {
 		name := e.Name()
 		isDir := e.IsDir()
 		if skipped(name, isDir) {
 			continue
 		}
-		p := filepath.Join(dir, name)
 		if !utf8.ValidString(name) {
 			// The index keeps text (PostgreSQL refuses other bytes): such
 			// an entry can have no item.
 			if _, media := Kind(kind, name); isDir || media {
-				m.problem(fmt.Errorf("%s: the name is not valid UTF-8, so it is left out; rename it", strings.ToValidUTF8(p, "\uFFFD")))
+				m.problem(fmt.Errorf("%s: the name is not valid UTF-8, so it is left out; rename it",
+					strings.ToValidUTF8(filepath.Join(dir, name), "\uFFFD")))
 			}
 			continue
 		}
 		if isDir {
-			list = append(list, entry{key: name + "/", path: p, dir: true})
+			list = append(list, entry{key: name + "/", path: filepath.Join(dir, name), dir: true})
 			continue
 		}
-		if _, ok := Kind(kind, name); !ok {
-			continue
+		if _, ok := Kind(kind, name); ok {
+			// A link to a file counts as that file; a link to a directory
+			// is not followed (it could make a loop).
+			files = append(files, statJob{name: name, follow: e.Type()&fs.ModeSymlink != 0})
 		}
-		// A link to a file counts as that file; a link to a directory is
-		// not followed (it could make a loop).
-		st, err := statAt(d, name, e.Type()&fs.ModeSymlink != 0)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // removed meanwhile, or a dangling link
-		}
-		if err != nil {
-			m.problem(fmt.Errorf("file %s cannot be examined: %w", p, err))
-			// Its item, if any, is kept: skip the exact path.
-			list = append(list, entry{key: name, path: p})
-			continue
-		}
-		if !st.regular {
-			continue
-		}
-		list = append(list, entry{key: name, path: p, st: &st})
 	}
+	statAll(d, files)
 	// The directory is closed before the walk goes down: one open
 	// directory at a time.
 	d.Close()
+	for i := range files {
+		f := &files[i]
+		p := filepath.Join(dir, f.name)
+		switch {
+		case errors.Is(f.err, fs.ErrNotExist):
+			// Removed meanwhile, or a dangling link.
+		case f.err != nil:
+			m.problem(fmt.Errorf("file %s cannot be examined: %w", p, f.err))
+			// Its item, if any, is kept: skip the exact path.
+			list = append(list, entry{key: f.name, path: p})
+		case f.st.regular:
+			list = append(list, entry{key: f.name, path: p, st: &f.st})
+		}
+	}
 	slices.SortFunc(list, func(a, b entry) int { return cmp.Compare(a.key, b.key) })
 	for _, e := range list {
 		var err error
@@ -544,6 +550,42 @@ func (c *cursor) close() {
 
 // next moves past the item peek returned.
 func (c *cursor) next() { c.pos++ }
+
+// statJob is a file of a directory to examine, and what was found.
+type statJob struct {
+	name   string
+	follow bool // a symbolic link, followed
+	st     fileStat
+	err    error
+}
+
+// statParallel is how many files of a directory make its examination
+// worth sharing: the kernel's work per file is most of a walk's cost.
+const statParallel = 16
+
+// statAll examines the files of the open directory dir, sharing them among
+// as many goroutines as there are CPUs, and at least 4, when they are many:
+// with the directory in the page cache the work is the CPUs'; without, the
+// disk's, which more requests at once keep busier.
+func statAll(dir *os.File, files []statJob) {
+	n := min(max(runtime.GOMAXPROCS(0), 4), len(files)/statParallel)
+	if n < 2 {
+		for i := range files {
+			files[i].st, files[i].err = statAt(dir, files[i].name, files[i].follow)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	per := (len(files) + n - 1) / n
+	for part := range slices.Chunk(files, per) {
+		wg.Go(func() {
+			for i := range part {
+				part[i].st, part[i].err = statAt(dir, part[i].name, part[i].follow)
+			}
+		})
+	}
+	wg.Wait()
+}
 
 // fileStat is what a scan reads of a file.
 type fileStat struct {
