@@ -47,7 +47,9 @@ func (b *bench) report() string {
 		f("| page cache | dropped before %d of the %d cold runs, not before the other %d |\n", b.dropped, b.dropped+b.notDropped, b.notDropped)
 	}
 	f("| commit | %s |\n", m.Commit)
-	f("| `butler` binary (section 4) | %.1f MiB, built with `go build` |\n", float64(b.server.binSize)/(1<<20))
+	if b.server.binSize > 0 {
+		f("| `butler` binary (section 4) | %.1f MiB, built with `go build` |\n", float64(b.server.binSize)/(1<<20))
+	}
 	f("| load average (1, 5, 15 min) | %s before, %s after |\n\n", b.loadBefore, b.loadAfter)
 
 	// Summary.
