@@ -184,6 +184,7 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 	runErr := safeRun(tctx, t.Action, rep)
 	close(actionDone)
 	watcher.Wait()
+	rep.closeItems()
 	lr.end()
 
 	f := Finish{EndedAt: m.now(), Log: lr.log.String()}

@@ -3,6 +3,7 @@ package butler
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -199,6 +200,18 @@ func (r *reporter) Items() ItemQueue {
 		}
 	})
 	return r.items
+}
+
+// closeItems closes the run's item queue, if it was made and can be
+// closed (package engine's stops hearing of its jobs), and makes sure none
+// is made afterwards: the run has ended.
+func (r *reporter) closeItems() {
+	r.itemsOnce.Do(func() {})
+	if c, ok := r.items.(io.Closer); ok {
+		if err := c.Close(); err != nil {
+			r.m.logger.Warn("butler: close a run's item queue", slog.Int64("run", r.lr.run.ID), slog.String("error", err.Error()))
+		}
+	}
 }
 
 // Backlogger is implemented by an item action that can count the items it

@@ -75,6 +75,7 @@ type riverClient interface {
 	JobList(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error)
 	JobCancel(ctx context.Context, jobID int64) (*rivertype.JobRow, error)
 	JobGet(ctx context.Context, id int64) (*rivertype.JobRow, error)
+	Subscribe(kinds ...river.EventKind) (<-chan *river.Event, func())
 }
 
 // txInserter inserts jobs within a database/sql transaction.
@@ -93,6 +94,12 @@ type Engine struct {
 	items  *itemWorker
 	// itemPoll is how often a run waiting for its item jobs reads them.
 	itemPoll time.Duration
+	// ends tells runs of the ends of the item jobs this server worked,
+	// from River's events, which endsDone's goroutine reads until
+	// endsStop.
+	ends     itemEnds
+	endsStop func()
+	endsDone chan struct{}
 	started  bool
 }
 
@@ -136,10 +143,14 @@ type Config struct {
 	// ItemWorkers is how many item jobs this server works at once
 	// (butler.ItemQueue); 0 means half the CPUs, at least one.
 	ItemWorkers int
-	// ItemPoll is how often a run waiting for its item jobs reads them;
-	// 0 means 50 ms.
+	// ItemPoll is how often a run waiting for its item jobs reads them, to
+	// learn of those other servers ended (River tells this server's ends
+	// at once); 0 means 1 s.
 	ItemPoll time.Duration
 }
+
+// DefaultItemPoll is Config.ItemPoll's default.
+const DefaultItemPoll = time.Second
 
 // localDriver is River's SQLite driver reporting that it has no listener.
 // riversqlite emulates LISTEN/NOTIFY by polling an outbox table every 50 ms,
@@ -189,7 +200,7 @@ func newEngine(cfg Config) (*Engine, *river.Workers, error) {
 		e.logger = slog.New(slog.DiscardHandler)
 	}
 	if e.itemPoll <= 0 {
-		e.itemPoll = 50 * time.Millisecond
+		e.itemPoll = DefaultItemPoll
 	}
 	e.worker = &worker{logger: e.logger}
 	e.items = &itemWorker{logger: e.logger}
@@ -345,9 +356,17 @@ func (e *Engine) Start(ctx context.Context, exec Executor) error {
 	}
 	e.worker.exec = exec
 	e.items.exec, _ = exec.(ItemExecutor)
+	ends, stop := e.client.Subscribe(itemEndKinds...)
 	if err := e.client.Start(ctx); err != nil {
+		stop()
 		return fmt.Errorf("engine: start: %w", err)
 	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.ends.run(ends)
+	}()
+	e.endsStop, e.endsDone = stop, done
 	e.started = true
 	return nil
 }
@@ -358,7 +377,10 @@ func (e *Engine) Stop(ctx context.Context) error {
 		return nil
 	}
 	e.started = false
-	return e.client.Stop(ctx)
+	err := e.client.Stop(ctx)
+	e.endsStop()
+	<-e.endsDone
+	return err
 }
 
 // EnqueueTx inserts the jobs of queued runs within tx, the store's

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"runtime"
 	"time"
@@ -84,17 +85,40 @@ func (w *itemWorker) Work(ctx context.Context, job *river.Job[ItemArgs]) error {
 // ItemQueue returns a new item queue for run r (butler.ItemQueuer): its
 // items become item jobs that the item workers of every server take.
 func (e *Engine) ItemQueue(r butler.Run) butler.ItemQueue {
-	return &itemQueue{e: e, run: r, pending: map[int64]int64{}, poll: e.itemPoll}
+	q := &itemQueue{e: e, run: r, pending: map[int64]int64{}, poll: e.itemPoll}
+	if e.started {
+		q.ends = &e.ends
+	}
+	return q
 }
 
-// itemQueue is one run's butler.ItemQueue. It learns which of its jobs
-// finished by reading them (River tells a job's end only to the server
-// that worked it), every poll while it waits.
+// itemQueue is one run's butler.ItemQueue. River tells a job's end only to
+// the server that worked it: the queue hears of the jobs this server ended
+// as River records them, and learns of the others by reading its jobs,
+// every poll interval while it waits. Close it when its run has ended.
 type itemQueue struct {
 	e       *Engine
 	run     butler.Run
 	pending map[int64]int64 // job id → item
 	poll    time.Duration
+	// ends is the engine's, nil when it was not started: the queue then
+	// reads its jobs after 2 ms, doubling up to poll, while none ended.
+	ends     *itemEnds
+	listener *itemListener // from the first Add until Close
+	lastRead time.Time     // when the queue last read its jobs
+}
+
+var _ io.Closer = (*itemQueue)(nil)
+
+// Close stops the queue's hearing of its jobs' ends (the Manager closes a
+// run's queue when the run has ended).
+func (q *itemQueue) Close() error {
+	if q.listener != nil {
+		q.ends.forget(q.run.ID, q.listener)
+		q.listener = nil
+	}
+	q.ends = nil // for good: a closed queue reads its jobs
+	return nil
 }
 
 // itemListMax bounds the job ids read in one query.
@@ -103,6 +127,10 @@ const itemListMax = 1000
 func (q *itemQueue) Add(ctx context.Context, items []int64) ([]butler.ItemResult, error) {
 	if len(items) == 0 {
 		return nil, nil
+	}
+	if q.ends != nil && q.listener == nil {
+		// Before the jobs exist: no end can come before the listener.
+		q.listener = q.ends.listen(q.run.ID)
 	}
 	// River refuses a batch that holds one unique job twice.
 	params := make([]river.InsertManyParams, 0, len(items))
@@ -141,13 +169,74 @@ func (q *itemQueue) Add(ctx context.Context, items []int64) ([]butler.ItemResult
 
 func (q *itemQueue) Pending() int { return len(q.pending) }
 
-// Wait reads the pending jobs at once, then again after 2 ms, doubling up
-// to the poll interval while none has finished: short items are seen
-// finished promptly, long ones cost a query per poll interval.
+// Wait returns the ends this server was told of, if any; otherwise it
+// waits for one, reading the pending jobs every poll interval (and at
+// once when the last read is older, or an end was dropped). A queue that
+// hears nothing (its engine was not started) reads them at once, then
+// again after 2 ms, doubling up to the poll interval while none has
+// finished.
 func (q *itemQueue) Wait(ctx context.Context) ([]butler.ItemResult, error) {
 	if len(q.pending) == 0 {
 		return nil, nil
 	}
+	if q.listener == nil {
+		return q.poll2x(ctx)
+	}
+	out := q.told(nil)
+	if q.listener.dropped.Swap(false) || time.Since(q.lastRead) >= q.poll {
+		read, err := q.finished(ctx)
+		if out = append(out, read...); err != nil || len(out) > 0 {
+			return out, err
+		}
+	}
+	if len(out) > 0 {
+		return out, nil
+	}
+	t := time.NewTimer(q.poll - time.Since(q.lastRead))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case job := <-q.listener.told:
+			if out = q.take(out, job); len(out) > 0 {
+				return q.told(out), nil
+			}
+		case <-t.C:
+			read, err := q.finished(ctx)
+			if err != nil || len(read) > 0 {
+				return read, err
+			}
+			t.Reset(q.poll)
+		}
+	}
+}
+
+// told adds to out the results of the ends heard and not yet taken.
+func (q *itemQueue) told(out []butler.ItemResult) []butler.ItemResult {
+	for {
+		select {
+		case job := <-q.listener.told:
+			out = q.take(out, job)
+		default:
+			return out
+		}
+	}
+}
+
+// take adds the result of an ended job to out, if the job is pending.
+func (q *itemQueue) take(out []butler.ItemResult, job *rivertype.JobRow) []butler.ItemResult {
+	item, ok := q.pending[job.ID]
+	if !ok {
+		return out // read meanwhile, or not this queue's
+	}
+	delete(q.pending, job.ID)
+	return append(out, itemResultOf(job, item))
+}
+
+// poll2x is Wait for a queue that hears nothing: short items are seen
+// finished promptly, long ones cost a read per poll interval.
+func (q *itemQueue) poll2x(ctx context.Context) ([]butler.ItemResult, error) {
 	t := time.NewTimer(0)
 	defer t.Stop()
 	delay := min(itemPollFirst, q.poll)
@@ -166,12 +255,13 @@ func (q *itemQueue) Wait(ctx context.Context) ([]butler.ItemResult, error) {
 	}
 }
 
-// itemPollFirst is Wait's first delay between two reads.
+// itemPollFirst is poll2x's first delay between two reads.
 const itemPollFirst = 2 * time.Millisecond
 
 // finished reads the pending jobs that have finished, takes them out of
 // pending, and returns their results.
 func (q *itemQueue) finished(ctx context.Context) ([]butler.ItemResult, error) {
+	q.lastRead = time.Now()
 	ids := make([]int64, 0, len(q.pending))
 	for id := range q.pending {
 		ids = append(ids, id)

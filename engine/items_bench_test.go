@@ -3,11 +3,13 @@ package engine_test
 import (
 	"context"
 	"fmt"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/plexbutler/butler"
 	"github.com/plexbutler/butler/engine"
+	"github.com/plexbutler/butler/store/sqlite"
 )
 
 // BenchmarkItemsAcrossServers measures how the item work of one run
@@ -68,4 +70,69 @@ func BenchmarkItemsAcrossServers(b *testing.B) {
 			b.ReportMetric(float64(b.N*items)/time.Since(start).Seconds(), "items/s")
 		})
 	}
+}
+
+// BenchmarkItemOverhead measures what an item job costs the server itself
+// on SQLite: one run queues 480 items (a window of 256 at a time, as the
+// media analysis keeps), each of which waits 20 ms (a program's work,
+// which costs the server no CPU), worked by 2 item workers. cpu-ms/item
+// is the process's CPU time (user and system) per item: River's insert,
+// fetch and completion of the job and the run's reads of its jobs (at the
+// default poll interval).
+//
+//	go test -run '^$' -bench ItemOverhead ./engine
+func BenchmarkItemOverhead(b *testing.B) {
+	const items, work, window = 480, 20 * time.Millisecond, 256
+	db, err := sqlite.Open(context.Background(), b.TempDir()+"/butler.db")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	eng, err := engine.NewSQLite(context.Background(), db.SQL(), engine.Config{Node: "s", ItemWorkers: 2})
+	if err != nil {
+		b.Fatal(err)
+	}
+	startEngine(b, eng, &itemExec{node: "s", work: func(ctx context.Context, _ butler.ItemJob) butler.ItemResult {
+		t := time.NewTimer(work)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		return butler.ItemResult{Outcome: butler.ItemDone}
+	}})
+	ctx := context.Background()
+	before := cpuTime(b)
+	b.ResetTimer()
+	for n := range b.N {
+		q := eng.ItemQueue(butler.Run{ID: int64(n + 1), Task: "DeepMediaAnalysis"})
+		next, end := int64(n*items), int64((n+1)*items)
+		for done := 0; done < items; {
+			var batch []int64
+			for q.Pending()+len(batch) < window && next < end {
+				batch = append(batch, next)
+				next++
+			}
+			if _, err := q.Add(ctx, batch); err != nil {
+				b.Fatal(err)
+			}
+			res, err := q.Wait(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			done += len(res)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64((cpuTime(b)-before).Microseconds())/1000/float64(b.N*items), "cpu-ms/item")
+	b.ReportMetric(float64(b.N*items)/b.Elapsed().Seconds(), "items/s")
+}
+
+// cpuTime is the process's CPU time so far, user and system.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

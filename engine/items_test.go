@@ -54,7 +54,7 @@ func (e *itemExec) callsOf(item int64) int {
 }
 
 // openSQLiteItems opens a SQLite engine with n item workers.
-func openSQLiteItems(t *testing.T, n int) *engine.Engine {
+func openSQLiteItems(t testing.TB, n int) *engine.Engine {
 	t.Helper()
 	db, err := sqlite.Open(context.Background(), t.TempDir()+"/butler.db")
 	if err != nil {

@@ -1,0 +1,123 @@
+package butler_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/engine"
+	"github.com/plexbutler/butler/store/sqlite"
+)
+
+// closeCountingEngine is the real engine whose item queues count their
+// Close calls.
+type closeCountingEngine struct {
+	*engine.Engine
+	mu     sync.Mutex
+	queues []*closeCountingQueue
+}
+
+func (e *closeCountingEngine) ItemQueue(r butler.Run) butler.ItemQueue {
+	q := &closeCountingQueue{ItemQueue: e.Engine.ItemQueue(r)}
+	e.mu.Lock()
+	e.queues = append(e.queues, q)
+	e.mu.Unlock()
+	return q
+}
+
+type closeCountingQueue struct {
+	butler.ItemQueue
+	mu     sync.Mutex
+	closes int
+}
+
+func (q *closeCountingQueue) Close() error {
+	q.mu.Lock()
+	q.closes++
+	q.mu.Unlock()
+	return q.ItemQueue.(io.Closer).Close()
+}
+
+// threeItems queues three items through its run's item queue and waits
+// for them.
+type threeItems struct{}
+
+func (threeItems) Run(ctx context.Context, r butler.Reporter) error {
+	q := r.(butler.ItemReporter).Items()
+	if _, err := q.Add(ctx, []int64{1, 2, 3}); err != nil {
+		return err
+	}
+	for q.Pending() > 0 {
+		if _, err := q.Wait(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (threeItems) RunItem(context.Context, int64, *slog.Logger) butler.ItemResult {
+	return butler.ItemResult{Outcome: butler.ItemDone}
+}
+
+// TestItemQueueClosedAtTheRunsEnd: a run's item queue is closed once, when
+// the run has ended (package engine's then stops passing on the ends of
+// the run's item jobs).
+func TestItemQueueClosedAtTheRunsEnd(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "butler.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	eng, err := engine.NewSQLite(ctx, db.SQL(), engine.Config{Node: "test", ItemWorkers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := &closeCountingEngine{Engine: eng}
+	m, err := butler.NewManager(ctx, butler.Config{Catalog: []butler.Task{task("Items", 1, false, threeItems{})},
+		Store: db, Queue: q, HostZone: "UTC", DataDir: t.TempDir(), HealthProbeEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Start(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Stop(ctx) })
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Stop(ctx) })
+	sub := m.Subscribe()
+	defer sub.Close()
+	res, err := m.StartTask(ctx, "Items", true)
+	if err != nil || res.Outcome != butler.StartStarted {
+		t.Fatalf("StartTask: %+v, %v", res, err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		ev, err := sub.Next(wctx)
+		if err != nil {
+			t.Fatalf("waiting for the run's end: %v", err)
+		}
+		if ev.Type == butler.EventEnded && ev.Activity.RunID == res.Run.ID {
+			if ev.Activity.Outcome != butler.OutcomeSucceeded {
+				t.Fatalf("the run ended %s", ev.Activity.Outcome)
+			}
+			break
+		}
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.queues) != 1 {
+		t.Fatalf("%d item queues made; want the run's one", len(q.queues))
+	}
+	if n := q.queues[0].closes; n != 1 {
+		t.Errorf("the run's item queue was closed %d times; want once, at its end", n)
+	}
+}
