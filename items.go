@@ -83,7 +83,8 @@ type ItemQueue interface {
 	// Add queues items. An item already queued and unfinished (by another
 	// run) is not queued again: its result, skipped, is returned at once.
 	Add(ctx context.Context, items []int64) ([]ItemResult, error)
-	// Pending is how many of the items Add queued have not finished.
+	// Pending is how many of the items Add queued Wait has not yet
+	// returned the results of.
 	Pending() int
 	// Wait waits until at least one queued item has finished, or ctx is
 	// done (then it returns ctx's error), and returns the results of all

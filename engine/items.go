@@ -106,6 +106,11 @@ type itemQueue struct {
 	ends     *itemEnds
 	listener *itemListener // from the first Add until Close
 	lastRead time.Time     // when the queue last read its jobs
+	// ready are the results of jobs Cancel ended itself, for Wait.
+	ready []butler.ItemResult
+	// cancelled is set by Cancel: the jobs still pending are ending, and
+	// Wait reads them as a queue that hears nothing does.
+	cancelled bool
 }
 
 var _ io.Closer = (*itemQueue)(nil)
@@ -167,19 +172,25 @@ func (q *itemQueue) Add(ctx context.Context, items []int64) ([]butler.ItemResult
 	return skipped, nil
 }
 
-func (q *itemQueue) Pending() int { return len(q.pending) }
+func (q *itemQueue) Pending() int { return len(q.pending) + len(q.ready) }
 
 // Wait returns the ends this server was told of, if any; otherwise it
 // waits for one, reading the pending jobs every poll interval (and at
 // once when the last read is older, or an end was dropped). A queue that
-// hears nothing (its engine was not started) reads them at once, then
-// again after 2 ms, doubling up to the poll interval while none has
-// finished.
+// hears nothing (its engine was not started), or whose jobs Cancel is
+// ending, reads them at once, then again after 2 ms, doubling up to 50 ms
+// (or the poll interval, if shorter) while none has finished: a stopped
+// run ends as soon as its items have.
 func (q *itemQueue) Wait(ctx context.Context) ([]butler.ItemResult, error) {
+	if len(q.ready) > 0 {
+		out := q.ready
+		q.ready = nil
+		return out, nil
+	}
 	if len(q.pending) == 0 {
 		return nil, nil
 	}
-	if q.listener == nil {
+	if q.listener == nil || q.cancelled {
 		return q.poll2x(ctx)
 	}
 	out := q.told(nil)
@@ -239,7 +250,8 @@ func (q *itemQueue) take(out []butler.ItemResult, job *rivertype.JobRow) []butle
 func (q *itemQueue) poll2x(ctx context.Context) ([]butler.ItemResult, error) {
 	t := time.NewTimer(0)
 	defer t.Stop()
-	delay := min(itemPollFirst, q.poll)
+	most := min(itemPollMost, q.poll)
+	delay := min(itemPollFirst, most)
 	for {
 		select {
 		case <-ctx.Done():
@@ -251,12 +263,15 @@ func (q *itemQueue) poll2x(ctx context.Context) ([]butler.ItemResult, error) {
 			return done, err
 		}
 		t.Reset(delay)
-		delay = min(2*delay, q.poll)
+		delay = min(2*delay, most)
 	}
 }
 
-// itemPollFirst is poll2x's first delay between two reads.
-const itemPollFirst = 2 * time.Millisecond
+// poll2x's first and longest delays between two reads.
+const (
+	itemPollFirst = 2 * time.Millisecond
+	itemPollMost  = 50 * time.Millisecond
+)
 
 // finished reads the pending jobs that have finished, takes them out of
 // pending, and returns their results.
@@ -322,6 +337,7 @@ func itemResultOf(row *rivertype.JobRow, item int64) butler.ItemResult {
 // running job cancelled first would free its worker for a waiting job of
 // the same run.
 func (q *itemQueue) Cancel(ctx context.Context) error {
+	q.cancelled = true
 	waiting := map[int64]bool{}
 	ids := make([]int64, 0, len(q.pending))
 	for id := range q.pending {
@@ -345,12 +361,16 @@ func (q *itemQueue) Cancel(ctx context.Context) error {
 			if waiting[id] != first {
 				continue
 			}
-			if _, err := q.e.client.JobCancel(ctx, id); err != nil {
-				if errors.Is(err, river.ErrNotFound) {
-					delete(q.pending, id) // gone: nothing left of it to wait for
-					continue
-				}
+			row, err := q.e.client.JobCancel(ctx, id)
+			switch {
+			case errors.Is(err, river.ErrNotFound):
+				delete(q.pending, id) // gone: nothing left of it to wait for
+			case err != nil:
 				errs = append(errs, err)
+			case ended(row.State):
+				// A waiting job is cancelled at once: Wait returns it.
+				q.ready = append(q.ready, itemResultOf(row, q.pending[id]))
+				delete(q.pending, id)
 			}
 		}
 	}

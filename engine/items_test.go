@@ -379,3 +379,35 @@ func TestItems_RecoverSingleNodeFreesTheItemsOfTheDeadProcess(t *testing.T) {
 		t.Fatalf("the next run's Add = %+v, %v, pending %d; want all 3 queued", skipped, err, next.Pending())
 	}
 }
+
+// TestItems_CancelOfWaitingItemsReportsThemAtOnce: items no worker took
+// are cancelled by Cancel itself; they stay pending until Wait returns
+// them, at once.
+func TestItems_CancelOfWaitingItemsReportsThemAtOnce(t *testing.T) {
+	eng := openSQLiteItems(t, 1) // not started: no worker takes anything
+	ctx := context.Background()
+	q := eng.ItemQueue(butler.Run{ID: 6, Task: "DeepMediaAnalysis"})
+	if _, err := q.Add(ctx, []int64{1, 2, 3, 4, 5}); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Cancel(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := q.Pending(); n != 5 {
+		t.Fatalf("Pending = %d after the cancel; want 5 until Wait returns them", n)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	res, err := q.Wait(wctx)
+	if err != nil || len(res) != 5 {
+		t.Fatalf("Wait = %d results, %v; want the 5 cancelled at once", len(res), err)
+	}
+	for _, r := range res {
+		if r.Outcome != butler.ItemSkipped || !strings.Contains(r.Reason, "cancelled") {
+			t.Errorf("item %d: %+v; want skipped, cancelled", r.Item, r)
+		}
+	}
+	if q.Pending() != 0 {
+		t.Errorf("Pending = %d after Wait; want 0", q.Pending())
+	}
+}
