@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -76,15 +77,16 @@ func TestItemQueue_Close(t *testing.T) {
 	}
 }
 
-// countingClient counts the reads of jobs (JobList).
-type countingClient struct {
+// blindClient reads no job as ended (JobList finds nothing), and counts
+// the reads.
+type blindClient struct {
 	riverClient
 	lists atomic.Int64
 }
 
-func (c *countingClient) JobList(ctx context.Context, p *river.JobListParams) (*river.JobListResult, error) {
+func (c *blindClient) JobList(context.Context, *river.JobListParams) (*river.JobListResult, error) {
 	c.lists.Add(1)
-	return c.riverClient.JobList(ctx, p)
+	return &river.JobListResult{}, nil
 }
 
 type itemsDone struct{}
@@ -99,8 +101,8 @@ func (itemsDone) ExecuteItem(_ context.Context, j butler.ItemJob) butler.ItemRes
 }
 
 // TestItemQueue_EndsHereAreTold: a run learns of the items this server
-// ends as River records them, results and all, without reading its jobs
-// again: one read (its first Wait's) for all of them.
+// ends, results and all, from what River tells the server alone: its
+// reads of its jobs find none of them.
 func TestItemQueue_EndsHereAreTold(t *testing.T) {
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, t.TempDir()+"/butler.db")
@@ -108,12 +110,12 @@ func TestItemQueue_EndsHereAreTold(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	e, err := NewSQLite(ctx, db.SQL(), Config{Node: "test", ItemWorkers: 2, ItemPoll: time.Hour})
+	e, err := NewSQLite(ctx, db.SQL(), Config{Node: "test", ItemWorkers: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	counting := &countingClient{riverClient: e.client}
-	e.client = counting
+	blind := &blindClient{riverClient: e.client}
+	e.client = blind
 	if err := e.Start(ctx, itemsDone{}); err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +130,7 @@ func TestItemQueue_EndsHereAreTold(t *testing.T) {
 	for q.Pending() > 0 {
 		res, err := q.Wait(wctx)
 		if err != nil {
-			t.Fatalf("Wait with %d pending: %v (an hourly read would be the only way to learn of them)", q.Pending(), err)
+			t.Fatalf("Wait with %d pending: %v (its reads find nothing: only what River tells could end it)", q.Pending(), err)
 		}
 		for _, r := range res {
 			got[r.Item] = r
@@ -137,7 +139,49 @@ func TestItemQueue_EndsHereAreTold(t *testing.T) {
 	if len(got) != 6 || got[3].Outcome != butler.ItemFailed || got[3].Reason != "item 3 is broken" || got[1].Outcome != butler.ItemDone {
 		t.Errorf("results %+v; want 6, item 3 failed with the worker's reason", got)
 	}
-	if n := counting.lists.Load(); n != 1 {
-		t.Errorf("the run read its jobs %d times; want once", n)
+	if blind.lists.Load() == 0 {
+		t.Error("the run never read its jobs: it would not learn of the items other servers end")
+	}
+}
+
+// endedClient reads the jobs in ended as completed (JobList).
+type endedClient struct {
+	riverClient
+	ended map[int64]bool
+}
+
+func (c *endedClient) JobList(context.Context, *river.JobListParams) (*river.JobListResult, error) {
+	var res river.JobListResult
+	for id := range c.ended {
+		res.Jobs = append(res.Jobs, &rivertype.JobRow{ID: id, State: rivertype.JobStateCompleted})
+	}
+	return &res, nil
+}
+
+// TestItemQueue_ReadsSoonWhileTheyFindEnds: the reads of a run's jobs come
+// every 50 ms while they find ends (other servers are working its items),
+// and back off, doubling, to the poll interval while they find none.
+func TestItemQueue_ReadsSoonWhileTheyFindEnds(t *testing.T) {
+	c := &endedClient{ended: map[int64]bool{}}
+	e := &Engine{client: c, itemPoll: time.Second}
+	q := e.ItemQueue(butler.Run{ID: 1, Task: "DeepMediaAnalysis"}).(*itemQueue)
+	q.pending = map[int64]int64{1: 10, 2: 20, 3: 30}
+	var every []time.Duration
+	for range 7 {
+		if _, err := q.read(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		every = append(every, q.readEvery)
+	}
+	c.ended[2] = true
+	res, err := q.read(t.Context())
+	if err != nil || len(res) != 1 || res[0].Item != 20 {
+		t.Fatalf("read with job 2 ended = %+v, %v; want item 20", res, err)
+	}
+	every = append(every, q.readEvery)
+	ms := time.Millisecond
+	want := []time.Duration{50 * ms, 100 * ms, 200 * ms, 400 * ms, 800 * ms, time.Second, time.Second, 50 * ms}
+	if !slices.Equal(every, want) {
+		t.Errorf("read intervals %v; want %v", every, want)
 	}
 }

@@ -106,6 +106,9 @@ type itemQueue struct {
 	ends     *itemEnds
 	listener *itemListener // from the first Add until Close
 	lastRead time.Time     // when the queue last read its jobs
+	// readEvery is how long after lastRead the queue reads its jobs again
+	// (read).
+	readEvery time.Duration
 	// ready are the results of jobs Cancel ended itself, for Wait.
 	ready []butler.ItemResult
 	// cancelled is set by Cancel: the jobs still pending are ending, and
@@ -175,12 +178,15 @@ func (q *itemQueue) Add(ctx context.Context, items []int64) ([]butler.ItemResult
 func (q *itemQueue) Pending() int { return len(q.pending) + len(q.ready) }
 
 // Wait returns the ends this server was told of, if any; otherwise it
-// waits for one, reading the pending jobs every poll interval (and at
-// once when the last read is older, or an end was dropped). A queue that
-// hears nothing (its engine was not started), or whose jobs Cancel is
-// ending, reads them at once, then again after 2 ms, doubling up to 50 ms
-// (or the poll interval, if shorter) while none has finished: a stopped
-// run ends as soon as its items have.
+// waits for one, and reads the pending jobs (for those other servers
+// ended) every 50 ms while reads find some, backing off to the poll
+// interval while they find none: a run alone on its server reads them
+// about once a poll interval, one whose items other servers work learns
+// of their ends within 50 ms. A queue that hears nothing (its engine was
+// not started), or whose jobs Cancel is ending, reads them at once, then
+// again after 2 ms, doubling up to 50 ms (or the poll interval, if
+// shorter) while none has finished: a stopped run ends as soon as its
+// items have.
 func (q *itemQueue) Wait(ctx context.Context) ([]butler.ItemResult, error) {
 	if len(q.ready) > 0 {
 		out := q.ready
@@ -194,8 +200,8 @@ func (q *itemQueue) Wait(ctx context.Context) ([]butler.ItemResult, error) {
 		return q.poll2x(ctx)
 	}
 	out := q.told(nil)
-	if q.listener.dropped.Swap(false) || time.Since(q.lastRead) >= q.poll {
-		read, err := q.finished(ctx)
+	if q.listener.dropped.Swap(false) || time.Since(q.lastRead) >= q.readEvery {
+		read, err := q.read(ctx)
 		if out = append(out, read...); err != nil || len(out) > 0 {
 			return out, err
 		}
@@ -203,7 +209,7 @@ func (q *itemQueue) Wait(ctx context.Context) ([]butler.ItemResult, error) {
 	if len(out) > 0 {
 		return out, nil
 	}
-	t := time.NewTimer(q.poll - time.Since(q.lastRead))
+	t := time.NewTimer(q.readEvery - time.Since(q.lastRead))
 	defer t.Stop()
 	for {
 		select {
@@ -214,13 +220,26 @@ func (q *itemQueue) Wait(ctx context.Context) ([]butler.ItemResult, error) {
 				return q.told(out), nil
 			}
 		case <-t.C:
-			read, err := q.finished(ctx)
+			read, err := q.read(ctx)
 			if err != nil || len(read) > 0 {
 				return read, err
 			}
-			t.Reset(q.poll)
+			t.Reset(q.readEvery)
 		}
 	}
+}
+
+// read reads the pending jobs that ended (finished) and sets when to read
+// them next: soon while reads find some, later and later while they find
+// none.
+func (q *itemQueue) read(ctx context.Context) ([]butler.ItemResult, error) {
+	out, err := q.finished(ctx)
+	if len(out) > 0 || q.readEvery == 0 {
+		q.readEvery = min(itemPollMost, q.poll)
+	} else {
+		q.readEvery = min(2*q.readEvery, q.poll)
+	}
+	return out, err
 }
 
 // told adds to out the results of the ends heard and not yet taken.
