@@ -94,15 +94,15 @@ func (e *Engine) ItemQueue(r butler.Run) butler.ItemQueue {
 
 // itemQueue is one run's butler.ItemQueue. River tells a job's end only to
 // the server that worked it: the queue hears of the jobs this server ended
-// as River records them, and learns of the others by reading its jobs,
-// every poll interval while it waits. Close it when its run has ended.
+// as River records them, and learns of the others by reading its jobs
+// while it waits (Wait says how often). Close it when its run has ended.
 type itemQueue struct {
 	e       *Engine
 	run     butler.Run
 	pending map[int64]int64 // job id → item
 	poll    time.Duration
-	// ends is the engine's, nil when it was not started: the queue then
-	// reads its jobs after 2 ms, doubling up to poll, while none ended.
+	// ends is the engine's, nil when it was not started or the queue is
+	// closed: the queue then hears nothing and only reads (poll2x).
 	ends     *itemEnds
 	listener *itemListener // from the first Add until Close
 	lastRead time.Time     // when the queue last read its jobs
