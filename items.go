@@ -239,14 +239,23 @@ type PlanItems struct {
 }
 
 // backlogTTL is how long a counted backlog is shown before it is counted
-// again: counting reads the whole media index's counts, and the plan is
-// read often.
+// again: counting reads the whole media index's counts (tens of ms at
+// 100,000 items), and the plan is read often.
 const backlogTTL = 30 * time.Second
 
-// backlogs keeps the item tasks' counted backlogs for the plan.
+// backlogs keeps the item tasks' counted backlogs for the plan. A plan
+// counts a task's backlog itself only the first time (and after a run of
+// the task ended); after that it shows the last count, and one older than
+// backlogTTL is counted again in the background, from start to stop, so
+// that no plan waits for it.
 type backlogs struct {
-	mu   sync.Mutex
-	byTk map[TaskName]countedBacklog
+	mu       sync.Mutex
+	byTk     map[TaskName]countedBacklog
+	counting map[TaskName]bool // counted in the background now
+	gen      map[TaskName]int  // bumped by forget: a count begun before is dropped
+	bg       context.Context   // from start to stop; nil: counts are the caller's
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup // the background counts
 }
 
 type countedBacklog struct {
@@ -254,23 +263,95 @@ type countedBacklog struct {
 	at    time.Time
 }
 
-// of returns the backlog of task t, counted at most backlogTTL ago; nil
-// when t is not an item task that counts its backlog, or the count failed.
+// start lets stale counts be made in the background, with a context of
+// ctx's values that stop cancels.
+func (b *backlogs) start(ctx context.Context) {
+	b.mu.Lock()
+	b.bg, b.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	b.mu.Unlock()
+}
+
+// stop ends the background counts under way, waits for them, and makes no
+// more: plans count for themselves again.
+func (b *backlogs) stop() {
+	b.mu.Lock()
+	if b.cancel != nil {
+		b.cancel()
+	}
+	b.bg, b.cancel = nil, nil
+	b.mu.Unlock()
+	b.wg.Wait()
+}
+
+// of returns the backlog of task t: counted at most backlogTTL ago, or
+// older while it is counted again in the background; nil when t is not an
+// item task that counts its backlog, or the count failed.
 func (b *backlogs) of(ctx context.Context, t *Task, q Queue, now time.Time) *PlanItems {
 	bl, ok := t.Action.(Backlogger)
 	if !ok {
 		return nil
 	}
 	b.mu.Lock()
-	c, ok := b.byTk[t.Name]
+	c, counted := b.byTk[t.Name]
+	fresh := counted && now.Sub(c.at) < backlogTTL && !now.Before(c.at)
+	if counted && !fresh && b.bg != nil {
+		if !b.counting[t.Name] {
+			b.recount(t, bl, q, now)
+		}
+		fresh = true // the last count is shown meanwhile
+	}
+	gen := b.gen[t.Name]
 	b.mu.Unlock()
-	if ok && now.Sub(c.at) < backlogTTL && !now.Before(c.at) {
+	if fresh {
 		items := c.items
 		return &items
 	}
+	items, ok := countBacklog(ctx, t, bl, q)
+	if !ok {
+		return nil
+	}
+	b.mu.Lock()
+	b.keep(t.Name, gen, countedBacklog{items: items, at: now})
+	b.mu.Unlock()
+	return &items
+}
+
+// recount counts task t's backlog again in the background. b.mu is held.
+func (b *backlogs) recount(t *Task, bl Backlogger, q Queue, now time.Time) {
+	if b.counting == nil {
+		b.counting = map[TaskName]bool{}
+	}
+	b.counting[t.Name] = true
+	bg, gen := b.bg, b.gen[t.Name]
+	b.wg.Go(func() {
+		items, ok := countBacklog(bg, t, bl, q)
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		delete(b.counting, t.Name)
+		if ok {
+			b.keep(t.Name, gen, countedBacklog{items: items, at: now})
+		}
+	})
+}
+
+// keep records a count begun at generation gen of the task's backlog,
+// unless forget came since. b.mu is held.
+func (b *backlogs) keep(task TaskName, gen int, c countedBacklog) {
+	if b.gen[task] != gen {
+		return
+	}
+	if b.byTk == nil {
+		b.byTk = map[TaskName]countedBacklog{}
+	}
+	b.byTk[task] = c
+}
+
+// countBacklog counts task t's items left and estimates how long they
+// would take; ok is false when the count failed.
+func countBacklog(ctx context.Context, t *Task, bl Backlogger, q Queue) (PlanItems, bool) {
 	left, err := bl.Backlog(ctx)
 	if err != nil {
-		return nil
+		return PlanItems{}, false
 	}
 	items := PlanItems{Left: left}
 	if r, ok := q.(ItemRater); ok && left > 0 {
@@ -278,18 +359,17 @@ func (b *backlogs) of(ctx context.Context, t *Task, q Queue, now time.Time) *Pla
 			items.Estimate = time.Duration(left) * pace
 		}
 	}
-	b.mu.Lock()
-	if b.byTk == nil {
-		b.byTk = map[TaskName]countedBacklog{}
-	}
-	b.byTk[t.Name] = countedBacklog{items: items, at: now}
-	b.mu.Unlock()
-	return &items
+	return items, true
 }
 
-// forget drops task's counted backlog: a run of it ended.
+// forget drops task's counted backlog: a run of it ended. A count under
+// way is not kept when it ends.
 func (b *backlogs) forget(task TaskName) {
 	b.mu.Lock()
 	delete(b.byTk, task)
+	if b.gen == nil {
+		b.gen = map[TaskName]int{}
+	}
+	b.gen[task]++
 	b.mu.Unlock()
 }

@@ -380,6 +380,7 @@ func (m *Manager) Start(ctx context.Context) error {
 	if m.health.probe.store != nil {
 		m.health.probe.Start(context.WithoutCancel(ctx))
 	}
+	m.backlogs.start(ctx)
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	m.planner.cancel = cancel
 	m.planner.done = make(chan struct{})
@@ -454,6 +455,7 @@ func (m *Manager) Stop(ctx context.Context) error {
 	for _, lr := range locals {
 		lr.stop(errShutdown)
 	}
+	m.backlogs.stop()
 	done := make(chan struct{})
 	go func() {
 		m.runs.wait()
