@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"os"
 	"time"
 )
@@ -20,11 +21,26 @@ import (
 // readers, whenever the log has grown past checkpointAt. The last
 // connection to close checkpoints what is left and removes the log, as
 // before.
+//
+// A PASSIVE checkpoint copies the log but cannot start it over: the next
+// write starts it over only if no reader is then reading a snapshot that
+// holds some of its pages, and with reads and writes back to back (the
+// server pruning a long history while clients read) there always is one,
+// so the log grows by all that is written: pruning a history of 1 GiB
+// made it 10 GiB. Once the log holds more than walSizeLimit and all of it
+// is copied, the checkpointer runs a RESTART checkpoint: it keeps new
+// writes waiting, for at most restartWait, while the readers still
+// reading snapshots in the log finish (new readers read the database
+// file); the next write starts the log over and cuts its file back to
+// walSizeLimit. The writes that waited are the price of a log that does
+// not grow without bound (tens of ms, once a second while it would).
 type checkpointer struct {
 	db      *sql.DB // one connection, for checkpoints only
 	wal     string  // the log's path
 	every   time.Duration
 	at      int64 // the log's size, in bytes, from which it checkpoints
+	limit   int64 // what the log may hold before it is started over
+	page    int64 // the database's page size, a frame's
 	cancel  context.CancelFunc
 	stopped chan struct{}
 }
@@ -38,20 +54,29 @@ const (
 
 // walSizeLimit is what the log is cut back to when it starts over after a
 // checkpoint (journal_size_limit): a burst of writes does not leave a
-// large file behind.
-const walSizeLimit = 64 << 20
+// large file behind. A log holding more than that is started over by the
+// checkpointer (RESTART), which waits at most restartWait for readers.
+const (
+	walSizeLimit = 64 << 20
+	restartWait  = 20 * time.Millisecond
+)
 
 // startCheckpointer opens the checkpointer's connection to the database
 // at path and starts it.
-func startCheckpointer(path string, every time.Duration, at int64) (*checkpointer, error) {
+func startCheckpointer(path string, every time.Duration, at, limit int64) (*checkpointer, error) {
 	conn, err := newCachingConnector(dsn(path))
 	if err != nil {
 		return nil, err
 	}
 	db := sql.OpenDB(conn)
 	db.SetMaxOpenConns(1)
+	var page int64
+	if err := db.QueryRow("PRAGMA page_size").Scan(&page); err != nil || page <= 0 {
+		page = 4096
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &checkpointer{db: db, wal: path + "-wal", every: every, at: at, cancel: cancel, stopped: make(chan struct{})}
+	c := &checkpointer{db: db, wal: path + "-wal", every: every, at: at, limit: limit, page: page,
+		cancel: cancel, stopped: make(chan struct{})}
 	go c.run(ctx)
 	return c, nil
 }
@@ -66,15 +91,46 @@ func (c *checkpointer) run(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		if fi, err := os.Stat(c.wal); err != nil || fi.Size() < c.at {
-			continue
-		}
-		// PASSIVE: what can be copied without waiting for anyone. An error
-		// (the database busy with another checkpoint, say) waits for the
-		// next tick.
-		var busy, frames, copied int
-		_ = c.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied)
+		c.check(ctx)
 	}
+}
+
+// check checkpoints the log if its file has grown past c.at, and starts
+// it over if it holds more than c.limit.
+func (c *checkpointer) check(ctx context.Context) {
+	fi, err := os.Stat(c.wal)
+	if err != nil || fi.Size() < c.at {
+		return
+	}
+	// PASSIVE: what can be copied without waiting for anyone. An error
+	// (the database busy with another checkpoint, say) waits for the
+	// next tick.
+	var busy, frames, copied int
+	if err := c.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
+		return
+	}
+	// frames is what the log holds since it last started over (its file
+	// keeps its size until a write cuts it back to walSizeLimit).
+	if int64(frames)*c.page > c.limit && frames == copied {
+		c.restart(ctx)
+	}
+}
+
+// restart makes the next write start the log over with a RESTART
+// checkpoint, waiting at most restartWait for the readers of the log's
+// snapshots (writes wait meanwhile). When they do not finish in time it
+// gives up, until the next tick.
+func (c *checkpointer) restart(ctx context.Context) {
+	conn, err := c.db.Conn(ctx)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", restartWait.Milliseconds())); err != nil {
+		return
+	}
+	var busy, frames, copied int
+	_ = conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(RESTART)").Scan(&busy, &frames, &copied)
 }
 
 // stop stops the checkpointer and closes its connection.
