@@ -105,15 +105,28 @@ func (c *checkpointer) check(ctx context.Context) {
 	// PASSIVE: what can be copied without waiting for anyone. An error
 	// (the database busy with another checkpoint, say) waits for the
 	// next tick.
-	var busy, frames, copied int
-	if err := c.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
-		return
-	}
+	frames, copied, err := c.passive(ctx)
 	// frames is what the log holds since it last started over (its file
 	// keeps its size until a write cuts it back to walSizeLimit).
-	if int64(frames)*c.page > c.limit && frames == copied {
-		c.restart(ctx)
+	if err != nil || int64(frames)*c.page <= c.limit || frames != copied {
+		return
 	}
+	// A RESTART copies what came since, holding writes back meanwhile (and
+	// for the database's fsync): a second PASSIVE copies that first, and
+	// when it was quick, little is left for the RESTART.
+	start := time.Now()
+	if frames, copied, err = c.passive(ctx); err != nil || frames != copied || time.Since(start) > restartWait {
+		return
+	}
+	c.restart(ctx)
+}
+
+// passive runs a PASSIVE checkpoint and returns the frames in the log and
+// the frames copied.
+func (c *checkpointer) passive(ctx context.Context) (frames, copied int, err error) {
+	var busy int
+	err = c.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied)
+	return frames, copied, err
 }
 
 // restart makes the next write start the log over with a RESTART
