@@ -88,19 +88,27 @@ func TestBacklogs_StaleCountsAreCountedInTheBackground(t *testing.T) {
 	})
 }
 
+// countUnderWay returns backlogs that counted task's backlog (10) at t0
+// and are counting it again in the background, held until h.release is
+// closed. Call it in a synctest bubble.
+func countUnderWay(t *testing.T) (b *backlogs, h *heldBacklog, task *Task, t0 time.Time) {
+	h = &heldBacklog{release: make(chan struct{})}
+	task = &Task{Name: "Items", Action: h}
+	b = &backlogs{}
+	b.start(t.Context())
+	t0 = time.Now()
+	b.of(t.Context(), task, nil, t0)
+	b.of(t.Context(), task, nil, t0.Add(backlogTTL+time.Second))
+	synctest.Wait()
+	return b, h, task, t0
+}
+
 // TestBacklogs_ForgetDropsACountUnderWay: a count begun before a run of
 // the task ended is not kept; the next plan counts afresh.
 func TestBacklogs_ForgetDropsACountUnderWay(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := &heldBacklog{release: make(chan struct{})}
-		task := &Task{Name: "Items", Action: h}
-		var b backlogs
-		b.start(t.Context())
+		b, h, task, t0 := countUnderWay(t)
 		defer b.stop()
-		t0 := time.Now()
-		b.of(t.Context(), task, nil, t0)                             // counted: 10
-		b.of(t.Context(), task, nil, t0.Add(backlogTTL+time.Second)) // a count begins
-		synctest.Wait()
 		b.forget(task.Name)
 		close(h.release) // it ends with 20, counted before the run ended
 		synctest.Wait()
@@ -115,14 +123,7 @@ func TestBacklogs_ForgetDropsACountUnderWay(t *testing.T) {
 // background counts; plans then count for themselves.
 func TestBacklogs_StopEndsTheCountsUnderWay(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := &heldBacklog{release: make(chan struct{})}
-		task := &Task{Name: "Items", Action: h}
-		var b backlogs
-		b.start(t.Context())
-		t0 := time.Now()
-		b.of(t.Context(), task, nil, t0)
-		b.of(t.Context(), task, nil, t0.Add(backlogTTL+time.Second)) // held in the background
-		synctest.Wait()
+		b, h, task, t0 := countUnderWay(t)
 		b.stop() // would wait forever for the held count, were it not cancelled
 		close(h.release)
 		items := b.of(t.Context(), task, nil, t0.Add(backlogTTL+2*time.Second))

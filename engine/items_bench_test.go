@@ -48,24 +48,7 @@ func BenchmarkItemsAcrossServers(b *testing.B) {
 			b.ResetTimer()
 			start := time.Now()
 			for n := range b.N {
-				q := engines[0].ItemQueue(butler.Run{ID: int64(n + 1), Task: "DeepMediaAnalysis"})
-				next := int64(n * items)
-				done := 0
-				for done < items {
-					var batch []int64
-					for q.Pending()+len(batch) < window && next < int64((n+1)*items) {
-						batch = append(batch, next)
-						next++
-					}
-					if _, err := q.Add(ctx, batch); err != nil {
-						b.Fatal(err)
-					}
-					res, err := q.Wait(ctx)
-					if err != nil {
-						b.Fatal(err)
-					}
-					done += len(res)
-				}
+				runWindowed(ctx, b, engines[0].ItemQueue(butler.Run{ID: int64(n + 1), Task: "DeepMediaAnalysis"}), int64(n*items), items, window)
 			}
 			b.ReportMetric(float64(b.N*items)/time.Since(start).Seconds(), "items/s")
 		})
@@ -105,23 +88,7 @@ func BenchmarkItemOverhead(b *testing.B) {
 	before := cpuTime(b)
 	b.ResetTimer()
 	for n := range b.N {
-		q := eng.ItemQueue(butler.Run{ID: int64(n + 1), Task: "DeepMediaAnalysis"})
-		next, end := int64(n*items), int64((n+1)*items)
-		for done := 0; done < items; {
-			var batch []int64
-			for q.Pending()+len(batch) < window && next < end {
-				batch = append(batch, next)
-				next++
-			}
-			if _, err := q.Add(ctx, batch); err != nil {
-				b.Fatal(err)
-			}
-			res, err := q.Wait(ctx)
-			if err != nil {
-				b.Fatal(err)
-			}
-			done += len(res)
-		}
+		runWindowed(ctx, b, eng.ItemQueue(butler.Run{ID: int64(n + 1), Task: "DeepMediaAnalysis"}), int64(n*items), items, window)
 	}
 	b.StopTimer()
 	b.ReportMetric(float64((cpuTime(b)-before).Microseconds())/1000/float64(b.N*items), "cpu-ms/item")
@@ -135,4 +102,26 @@ func cpuTime(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// runWindowed queues items first, first+1, ... (n in all) on q, keeping at
+// most window of them pending, as the media analysis does, until all have
+// ended.
+func runWindowed(ctx context.Context, b *testing.B, q butler.ItemQueue, first int64, n, window int) {
+	next, end := first, first+int64(n)
+	for done := 0; done < n; {
+		var batch []int64
+		for q.Pending()+len(batch) < window && next < end {
+			batch = append(batch, next)
+			next++
+		}
+		if _, err := q.Add(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+		res, err := q.Wait(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		done += len(res)
+	}
 }
