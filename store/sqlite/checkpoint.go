@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 )
 
@@ -38,9 +39,10 @@ type checkpointer struct {
 	db      *sql.DB // one connection, for checkpoints only
 	wal     string  // the log's path
 	every   time.Duration
-	at      int64 // the log's size, in bytes, from which it checkpoints
-	limit   int64 // what the log may hold before it is started over
-	page    int64 // the database's page size, a frame's
+	at      int64      // the log's size, in bytes, from which it checkpoints
+	limit   int64      // what the log may hold before it is started over
+	page    int64      // the database's page size, a frame's
+	busy    sync.Mutex // held by a check or a settle
 	cancel  context.CancelFunc
 	stopped chan struct{}
 }
@@ -98,6 +100,8 @@ func (c *checkpointer) run(ctx context.Context) {
 // check checkpoints the log if its file has grown past c.at, and starts
 // it over if it holds more than c.limit.
 func (c *checkpointer) check(ctx context.Context) {
+	c.busy.Lock()
+	defer c.busy.Unlock()
 	fi, err := os.Stat(c.wal)
 	if err != nil || fi.Size() < c.at {
 		return
@@ -118,7 +122,26 @@ func (c *checkpointer) check(ctx context.Context) {
 	if frames, copied, err = c.passive(ctx); err != nil || frames != copied || time.Since(start) > restartWait {
 		return
 	}
-	c.restart(ctx)
+	c.restart(ctx, restartWait)
+}
+
+// settle is for a writer between two of many writes (the pruning of a long
+// history): while the log holds more than half of c.limit, it copies the
+// log and starts it over if that holds no write back — nothing new to
+// copy, no reader in the log. Between two batches there is nothing new, and
+// a reader is in the log only now and then: the log starts over long before
+// the checkpointer would hold writes back for it. It does nothing while a
+// check is under way.
+func (c *checkpointer) settle(ctx context.Context) {
+	if !c.busy.TryLock() {
+		return
+	}
+	defer c.busy.Unlock()
+	frames, copied, err := c.passive(ctx)
+	if err != nil || int64(frames)*c.page <= c.limit/2 || frames != copied {
+		return
+	}
+	c.restart(ctx, 0)
 }
 
 // passive runs a PASSIVE checkpoint and returns the frames in the log and
@@ -130,16 +153,16 @@ func (c *checkpointer) passive(ctx context.Context) (frames, copied int, err err
 }
 
 // restart makes the next write start the log over with a RESTART
-// checkpoint, waiting at most restartWait for the readers of the log's
-// snapshots (writes wait meanwhile). When they do not finish in time it
-// gives up, until the next tick.
-func (c *checkpointer) restart(ctx context.Context) {
+// checkpoint, waiting at most wait for the writer and for the readers of
+// the log's snapshots (writes wait meanwhile). When they do not finish in
+// time it gives up.
+func (c *checkpointer) restart(ctx context.Context, wait time.Duration) {
 	conn, err := c.db.Conn(ctx)
 	if err != nil {
 		return
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", restartWait.Milliseconds())); err != nil {
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", wait.Milliseconds())); err != nil {
 		return
 	}
 	var busy, frames, copied int

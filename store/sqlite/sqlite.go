@@ -41,6 +41,18 @@ type DB struct {
 
 var _ butler.Store = (*DB)(nil)
 
+// PruneRuns deletes one batch of the runs that ended before t
+// (sqlstore.Store.PruneRuns). Before it, it lets the checkpointer start
+// the write-ahead log over if it has grown (checkpointer.settle): under
+// reads that never stop, the log would otherwise grow by all the pruning
+// writes, or be started over only by a checkpoint that holds writes back.
+func (d *DB) PruneRuns(ctx context.Context, before time.Time) (int, error) {
+	if d.ckpt != nil {
+		d.ckpt.settle(ctx)
+	}
+	return d.Store.PruneRuns(ctx, before)
+}
+
 // Open opens (creating it when missing) the SQLite database at path and
 // brings Butler's tables up to date. A file that is there but is not a
 // sound SQLite database (see Check) is refused with a *DamagedError before
