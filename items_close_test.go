@@ -4,14 +4,12 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/plexbutler/butler"
 	"github.com/plexbutler/butler/engine"
-	"github.com/plexbutler/butler/store/sqlite"
 )
 
 // closeCountingEngine is the real engine whose item queues count their
@@ -69,29 +67,11 @@ func (threeItems) RunItem(context.Context, int64, *slog.Logger) butler.ItemResul
 // the run's item jobs).
 func TestItemQueueClosedAtTheRunsEnd(t *testing.T) {
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "butler.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	eng, err := engine.NewSQLite(ctx, db.SQL(), engine.Config{Node: "test", ItemWorkers: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := &closeCountingEngine{Engine: eng}
-	m, err := butler.NewManager(ctx, butler.Config{Catalog: []butler.Task{task("Items", 1, false, threeItems{})},
-		Store: db, Queue: q, HostZone: "UTC", DataDir: t.TempDir(), HealthProbeEvery: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := eng.Start(ctx, m); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { eng.Stop(ctx) })
-	if err := m.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Stop(ctx) })
+	q := &closeCountingEngine{}
+	_, m := stackOn(t, "sqlite", []butler.Task{task("Items", 1, false, threeItems{})}, func(e *engine.Engine) butler.Queue {
+		q.Engine = e
+		return q
+	})
 	sub := m.Subscribe()
 	defer sub.Close()
 	res, err := m.StartTask(ctx, "Items", true)

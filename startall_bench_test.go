@@ -139,6 +139,13 @@ func benchStack(b *testing.B, catalog []butler.Task) (butler.Store, *butler.Mana
 // BUTLER_TEST_DATABASE_URL).
 func benchStackOn(b *testing.B, store string, catalog []butler.Task) (butler.Store, *butler.Manager) {
 	b.Helper()
+	return stackOn(b, store, catalog, nil)
+}
+
+// stackOn is benchStackOn for a test or a benchmark; queue, when set,
+// gives the Manager's queue made of the engine (a wrapper of it, say).
+func stackOn(b testing.TB, store string, catalog []butler.Task, queue func(*engine.Engine) butler.Queue) (butler.Store, *butler.Manager) {
+	b.Helper()
 	ctx := context.Background()
 	var st butler.Store
 	var eng *engine.Engine
@@ -161,7 +168,11 @@ func benchStackOn(b *testing.B, store string, catalog []butler.Task) (butler.Sto
 		}
 		st = db
 	}
-	m, err := butler.NewManager(ctx, butler.Config{Catalog: catalog, Store: st, Queue: eng, HostZone: "UTC",
+	var q butler.Queue = eng
+	if queue != nil {
+		q = queue(eng)
+	}
+	m, err := butler.NewManager(ctx, butler.Config{Catalog: catalog, Store: st, Queue: q, HostZone: "UTC",
 		DataDir: b.TempDir(), HealthProbeEvery: -1})
 	if err != nil {
 		b.Fatal(err)
@@ -179,7 +190,7 @@ func benchStackOn(b *testing.B, store string, catalog []butler.Task) (butler.Sto
 
 // openBenchPostgres opens a PostgreSQL schema of the benchmark's own with
 // Butler's and River's tables.
-func openBenchPostgres(b *testing.B) *postgres.DB {
+func openBenchPostgres(b testing.TB) *postgres.DB {
 	b.Helper()
 	ctx := context.Background()
 	db, err := postgres.Open(ctx, pgtest.Schema(b))
