@@ -102,8 +102,7 @@ func (c *checkpointer) run(ctx context.Context) {
 func (c *checkpointer) check(ctx context.Context) {
 	c.busy.Lock()
 	defer c.busy.Unlock()
-	fi, err := os.Stat(c.wal)
-	if err != nil || fi.Size() < c.at {
+	if !c.logFileHolds(c.at) {
 		return
 	}
 	// PASSIVE: what can be copied without waiting for anyone. An error
@@ -137,11 +136,20 @@ func (c *checkpointer) settle(ctx context.Context) {
 		return
 	}
 	defer c.busy.Unlock()
+	if !c.logFileHolds(c.limit / 2) {
+		return // nor can the log: most prunes stop here, at a stat
+	}
 	frames, copied, err := c.passive(ctx)
 	if err != nil || int64(frames)*c.page <= c.limit/2 || frames != copied {
 		return
 	}
 	c.restart(ctx, 0)
+}
+
+// logFileHolds reports whether the log's file is at least n bytes long.
+func (c *checkpointer) logFileHolds(n int64) bool {
+	fi, err := os.Stat(c.wal)
+	return err == nil && fi.Size() >= n
 }
 
 // passive runs a PASSIVE checkpoint and returns the frames in the log and
