@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
 	"sync"
@@ -12,8 +13,10 @@ import (
 // TestCheckpoint_LogBoundedUnderReads writes 8 MiB while two readers
 // keep the log's snapshots read at every moment (each read transaction
 // overlaps the other's): the log cannot start over by itself, and without
-// the checkpointer's RESTART it grows by all that is written. With a
-// checkpointer that starts it over past 256 KiB, it stays small.
+// the checkpointer's RESTART it grows by all that is written. The writes
+// come every 2 ms, so that a check seldom finds a quiet moment: with a
+// checkpointer that starts the log over past 256 KiB, at the latest at the
+// check after one that could not (patient 1), it stays small.
 func TestCheckpoint_LogBoundedUnderReads(t *testing.T) {
 	largest := writeUnderReads(t, 50*time.Millisecond, 256<<10, func(*DB) {})
 	if largest > 2<<20 {
@@ -49,9 +52,12 @@ func writeUnderReads(t *testing.T, every time.Duration, limit int64, between fun
 	if err := d.ckpt.stop(); err != nil {
 		t.Fatal(err)
 	}
-	if d.ckpt, err = startCheckpointer(path, every, 64<<10, limit); err != nil {
+	if d.ckpt, err = startCheckpointer(path, d.db, every, 64<<10, limit); err != nil {
 		t.Fatal(err)
 	}
+	d.ckpt.busy.Lock()
+	d.ckpt.patient = 1
+	d.ckpt.busy.Unlock()
 	if _, err := d.SQL().ExecContext(ctx, `CREATE TABLE ballast (b BLOB)`); err != nil {
 		t.Fatal(err)
 	}
@@ -89,4 +95,73 @@ func writeUnderReads(t *testing.T, every time.Duration, limit int64, between fun
 	stopReads()
 	readers.Wait()
 	return largest
+}
+
+// TestCheckpoint_RestartsOnlyWithNothingToCopy: restartIdle starts the log
+// over when nothing was committed since its copy, and not when another
+// connection committed while it waited for the writer: a RESTART then would
+// copy that commit, and sync the database, with every write waiting.
+func TestCheckpoint_RestartsOnlyWithNothingToCopy(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "butler.db")
+	d, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if err := d.ckpt.stop(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := startCheckpointer(path, d.db, time.Hour, 64<<10, 256<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.ckpt = c
+	other, err := sql.Open("sqlite", dsn(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	write := func(db *sql.DB) {
+		t.Helper()
+		if _, err := db.ExecContext(ctx, `INSERT INTO ballast SELECT randomblob(4096) FROM (
+			WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 16) SELECT i FROM n)`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// frames is how many frames the log holds since it last started over.
+	frames := func() int {
+		t.Helper()
+		n, _, err := c.passive(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if _, err := d.SQL().ExecContext(ctx, `CREATE TABLE ballast (b BLOB)`); err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		write(d.SQL())
+	}
+	if before := frames(); before < 60 {
+		t.Fatalf("the log holds %d frames: too few to tell", before)
+	}
+
+	// Another connection commits while restartIdle holds the writer.
+	c.held = func() { write(other) }
+	if c.restartIdle(ctx, 0) {
+		t.Errorf("restartIdle started the log over with a commit left to copy")
+	}
+
+	// Nothing committed meanwhile: it starts over.
+	c.held = nil
+	if !c.restartIdle(ctx, 0) {
+		t.Errorf("restartIdle did not start the log over with nothing to copy")
+	}
+	write(d.SQL())
+	if n := frames(); n > 40 {
+		t.Errorf("the log holds %d frames after one write of 16 pages: it did not start over", n)
+	}
+
 }

@@ -121,7 +121,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		d.read.SetMaxOpenConns(readConns)
 		d.read.SetMaxIdleConns(readConns)
 		d.Store.Read = d.read
-		if d.ckpt, err = startCheckpointer(path, checkpointEvery, checkpointAt, walSizeLimit); err != nil {
+		if d.ckpt, err = startCheckpointer(path, db, checkpointEvery, checkpointAt, walSizeLimit); err != nil {
 			d.read.Close()
 			db.Close()
 			return nil, fmt.Errorf("open database %s: %w", path, err)
