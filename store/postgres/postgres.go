@@ -42,12 +42,25 @@ var (
 	_ butler.Cluster = (*DB)(nil)
 )
 
+// DefaultMaxConns is how many connections a server opens at most when the
+// URL does not say (pool_max_conns). River holds one for its LISTEN, and
+// its producer, completer and the leader's maintenance take others beside
+// Butler's reads and writes: with pgx's own default, the larger of 4 and
+// the number of CPUs, a read waited 240 ms for a connection while a long
+// history was pruned (BENCHMARKS.md). PostgreSQL allows 100 connections
+// by default: 16 leaves room for several servers.
+const DefaultMaxConns = 16
+
 // Open connects to the database at url (postgres://...). Call Migrate before
-// use.
+// use. The pool holds at most DefaultMaxConns connections unless the URL
+// sets pool_max_conns.
 func Open(ctx context.Context, url string) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("database URL: %w", err)
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = DefaultMaxConns
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -28,6 +29,28 @@ func open(t *testing.T) *postgres.DB {
 func TestStore(t *testing.T) {
 	pgtest.URL(t)
 	storetest.Exercise(t, func(t *testing.T) butler.Store { return open(t) })
+}
+
+// The pool's size is DefaultMaxConns unless the URL says otherwise.
+func TestOpen_PoolSize(t *testing.T) {
+	url := pgtest.Schema(t)
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	for _, c := range []struct {
+		url  string
+		want int32
+	}{{url, postgres.DefaultMaxConns}, {url + sep + "pool_max_conns=3", 3}} {
+		db, err := postgres.Open(context.Background(), c.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := db.Pool().Config().MaxConns; got != c.want {
+			t.Errorf("%s: a pool of %d connections, want %d", c.url, got, c.want)
+		}
+		db.Close()
+	}
 }
 
 func TestMigrate_ConcurrentServers(t *testing.T) {
