@@ -42,6 +42,7 @@ type localRun struct {
 	mu          sync.Mutex
 	running     bool
 	stopping    bool   // told to stop; its work has not stopped yet
+	marked      bool   // the store says it is stopping: the stop wrote it
 	paused      string // why it waits for nobody to be busy; "" when it does not
 	process     ProcessGroup
 	started     time.Time
@@ -78,6 +79,13 @@ func (lr *localRun) activityLocked() (Activity, bool) {
 
 // stop tells the run's work to stop; cause says why.
 func (lr *localRun) stop(cause error) { lr.cancel(cause) }
+
+// markedStopping notes that the store says the run is stopping already.
+func (lr *localRun) markedStopping() {
+	lr.mu.Lock()
+	lr.marked = true
+	lr.mu.Unlock()
+}
 
 func (lr *localRun) progress() (int, string) {
 	lr.mu.Lock()
@@ -238,14 +246,16 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 // subscribers; the run stays stopping until its action returns.
 func (m *Manager) markStopping(ctx context.Context, lr *localRun, reason string) {
 	lr.mu.Lock()
-	already := lr.stopping
+	already, marked := lr.stopping, lr.marked
 	lr.stopping = true
 	lr.mu.Unlock()
 	if already {
 		return
 	}
-	if _, err := m.store.MarkStopping(ctx, lr.run.ID, reason); err != nil {
-		m.logger.WarnContext(ctx, "butler: record that a run is stopping", slog.Int64("run", lr.run.ID), slog.String("error", err.Error()))
+	if !marked { // else the stop recorded it (beginStop)
+		if _, err := m.store.MarkStopping(ctx, lr.run.ID, reason); err != nil {
+			m.logger.WarnContext(ctx, "butler: record that a run is stopping", slog.Int64("run", lr.run.ID), slog.String("error", err.Error()))
+		}
 	}
 	if a, ok := lr.activity(); ok {
 		m.publish(Event{Type: EventUpdated, Activity: a})

@@ -75,19 +75,28 @@ func (m *Manager) Statuses(ctx context.Context) ([]TaskStatus, error) {
 }
 
 func (m *Manager) state(ctx context.Context) (map[TaskName]Run, map[TaskName]TaskRecord, error) {
-	runs, err := m.store.ActiveRuns(ctx)
+	active, err := m.activeRuns(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read active runs: %w", err)
-	}
-	active := make(map[TaskName]Run, len(runs))
-	for _, r := range runs {
-		active[r.Task] = r
+		return nil, nil, err
 	}
 	records, err := m.store.TaskRecords(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read task records: %w", err)
 	}
 	return active, records, nil
+}
+
+// activeRuns reads the active runs, by task.
+func (m *Manager) activeRuns(ctx context.Context) (map[TaskName]Run, error) {
+	runs, err := m.store.ActiveRuns(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read active runs: %w", err)
+	}
+	active := make(map[TaskName]Run, len(runs))
+	for _, r := range runs {
+		active[r.Task] = r
+	}
+	return active, nil
 }
 
 func taskState(t Task, s Settings, active map[TaskName]Run, records map[TaskName]TaskRecord) schedule.TaskState {
@@ -373,7 +382,7 @@ func (m *Manager) StopTask(ctx context.Context, name TaskName) (StopResult, erro
 		return StopResult{}, m.notFound(name)
 	}
 	unlock := m.locks.lock(name)
-	active, _, err := m.state(ctx)
+	active, err := m.activeRuns(ctx)
 	if err != nil {
 		unlock()
 		return StopResult{}, err
@@ -514,21 +523,31 @@ func (m *Manager) beginStop(ctx context.Context, r Run, cause error) (pendingSto
 		}
 		r = cur
 	}
+	marked := false
 	if r.State == StateRunning {
-		if _, err := m.store.MarkStopping(ctx, r.ID, causeReason(cause)); err != nil {
+		var err error
+		if marked, err = m.store.MarkStopping(ctx, r.ID, causeReason(cause)); err != nil {
 			return pendingStop{}, fmt.Errorf("record stop of run %d: %w", r.ID, err)
 		}
-		cur, err := m.store.Run(ctx, r.ID)
-		if err != nil {
-			return pendingStop{}, err
-		}
-		r = cur
-		if r.State == StateFinished {
-			return pendingStop{run: r, done: true}, nil
+		if marked {
+			r.State, r.Reason = StateStopping, causeReason(cause)
+		} else {
+			// It ended, or was told to stop, meanwhile.
+			cur, err := m.store.Run(ctx, r.ID)
+			if err != nil {
+				return pendingStop{}, err
+			}
+			r = cur
+			if r.State == StateFinished {
+				return pendingStop{run: r, done: true}, nil
+			}
 		}
 	}
 	lr := m.localRun(r.ID)
 	if lr != nil {
+		if marked {
+			lr.markedStopping() // its executor need not write it again
+		}
 		lr.stop(cause)
 	} else {
 		m.signalStop(ctx, r)

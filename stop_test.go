@@ -442,3 +442,57 @@ func TestExecute_LostStartAnswerLeavesNoRunBehind(t *testing.T) {
 		}
 	})
 }
+
+// stopCounter is a store that counts MarkStopping calls.
+type stopCounter struct {
+	butler.Store
+	marks atomic.Int32
+}
+
+func (s *stopCounter) MarkStopping(ctx context.Context, id int64, reason string) (bool, error) {
+	s.marks.Add(1)
+	return s.Store.MarkStopping(ctx, id, reason)
+}
+
+// A stop of a run of this server records it stopping once, not again
+// from the run's executor, and the subscribers hear of it once.
+func TestStop_RecordsStoppingOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		counter := &stopCounter{}
+		f := start(t, []butler.Task{task("Job", 1, false, newProbe(true))}, quietWindow, func(c *butler.Config) {
+			counter.Store = c.Store
+			c.Store = counter
+		})
+		if _, err := f.m.StartTask(ctx, "Job", false); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		sub := f.m.Subscribe()
+		defer sub.Close()
+		res, err := f.m.StopTask(ctx, "Job")
+		if err != nil || res.Outcome != butler.StopStopped {
+			t.Fatalf("stop: %v, %v", res.Outcome, err)
+		}
+		synctest.Wait()
+		if n := counter.marks.Load(); n != 1 {
+			t.Errorf("MarkStopping called %d times, want once", n)
+		}
+		stopping := 0
+		for {
+			ev, err := sub.Next(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.Type == butler.EventUpdated && ev.Activity.Stopping {
+				stopping++
+			}
+			if ev.Type == butler.EventEnded {
+				break
+			}
+		}
+		if stopping != 1 {
+			t.Errorf("%d events said the run was stopping, want 1", stopping)
+		}
+	})
+}
