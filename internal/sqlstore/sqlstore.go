@@ -267,14 +267,15 @@ const runsPerInsert = 200
 // insertRuns inserts the runs in tx. A run refused for its task's active
 // run gets that run and ErrActiveRun.
 //
-// Runs of distinct tasks (a start-all's) are inserted runsPerInsert at a time,
-// each batch one statement (runsPerInsert); what a batch's insert refused, and a batch that
-// names a task twice, is inserted one run at a time.
+// Runs of distinct tasks (a start-all's, or a single run) are inserted
+// runsPerInsert at a time, each batch one statement (the driver keeps it
+// prepared); what a batch's insert refused, and runs that name a task
+// twice, are inserted one run at a time.
 func (d *Store) insertRuns(ctx context.Context, tx *sql.Tx, rs []*butler.Run) ([]butler.Run, []error, error) {
 	runs := make([]butler.Run, len(rs))
 	errs := make([]error, len(rs))
 	done := make([]bool, len(rs))
-	if len(rs) > 1 && distinctTasks(rs) {
+	if distinctTasks(rs) {
 		for from := 0; from < len(rs); from += runsPerInsert {
 			to := min(from+runsPerInsert, len(rs))
 			if err := d.insertBatch(ctx, tx, rs[from:to], runs[from:to], done[from:to]); err != nil {
