@@ -34,6 +34,30 @@ func TestCheckpoint_SettleBetweenWrites(t *testing.T) {
 	}
 }
 
+// openSmall opens a database in a new directory, with the server's
+// checkpointer replaced by one with small numbers: it looks every every
+// and starts the log over past limit.
+func openSmall(t *testing.T, every time.Duration, limit int64) (*DB, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "butler.db")
+	d, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if err := d.ckpt.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if d.ckpt, err = startCheckpointer(path, d.db, every, 64<<10, limit); err != nil {
+		t.Fatal(err)
+	}
+	return d, path
+}
+
+// insertBallast writes 16 pages of random bytes into the table ballast.
+const insertBallast = `INSERT INTO ballast SELECT randomblob(4096) FROM (
+	WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 16) SELECT i FROM n)`
+
 // writeUnderReads writes 8 MiB, 64 KiB at a time, calling between before
 // each write, while two readers keep the log's snapshots read at every
 // moment, with a checkpointer that looks every every and starts the log
@@ -42,19 +66,7 @@ func TestCheckpoint_SettleBetweenWrites(t *testing.T) {
 func writeUnderReads(t *testing.T, every time.Duration, limit int64, between func(*DB)) int64 {
 	t.Helper()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "butler.db")
-	d, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	// The server's checkpointer, with small numbers.
-	if err := d.ckpt.stop(); err != nil {
-		t.Fatal(err)
-	}
-	if d.ckpt, err = startCheckpointer(path, d.db, every, 64<<10, limit); err != nil {
-		t.Fatal(err)
-	}
+	d, path := openSmall(t, every, limit)
 	d.ckpt.busy.Lock()
 	d.ckpt.patient = 1
 	d.ckpt.busy.Unlock()
@@ -83,8 +95,7 @@ func writeUnderReads(t *testing.T, every time.Duration, limit int64, between fun
 	var largest int64
 	for range 128 {
 		between(d)
-		if _, err := d.SQL().ExecContext(ctx, `INSERT INTO ballast SELECT randomblob(4096) FROM (
-			WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 16) SELECT i FROM n)`); err != nil {
+		if _, err := d.SQL().ExecContext(ctx, insertBallast); err != nil {
 			t.Fatal(err)
 		}
 		if fi, err := os.Stat(path + "-wal"); err == nil {
@@ -103,20 +114,8 @@ func writeUnderReads(t *testing.T, every time.Duration, limit int64, between fun
 // copy that commit, and sync the database, with every write waiting.
 func TestCheckpoint_RestartsOnlyWithNothingToCopy(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "butler.db")
-	d, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	if err := d.ckpt.stop(); err != nil {
-		t.Fatal(err)
-	}
-	c, err := startCheckpointer(path, d.db, time.Hour, 64<<10, 256<<10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.ckpt = c
+	d, path := openSmall(t, time.Hour, 256<<10)
+	c := d.ckpt
 	other, err := sql.Open("sqlite", dsn(path))
 	if err != nil {
 		t.Fatal(err)
@@ -124,8 +123,7 @@ func TestCheckpoint_RestartsOnlyWithNothingToCopy(t *testing.T) {
 	defer other.Close()
 	write := func(db *sql.DB) {
 		t.Helper()
-		if _, err := db.ExecContext(ctx, `INSERT INTO ballast SELECT randomblob(4096) FROM (
-			WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 16) SELECT i FROM n)`); err != nil {
+		if _, err := db.ExecContext(ctx, insertBallast); err != nil {
 			t.Fatal(err)
 		}
 	}
