@@ -162,8 +162,11 @@ func (c *checkpointer) settle(ctx context.Context) {
 		return
 	}
 	defer c.busy.Unlock()
+	// The file keeps its size (up to c.limit) when the log starts over:
+	// a small file says the log is small, a large one may hold little,
+	// which the PASSIVE copies at little cost and counts.
 	if !c.logFileHolds(c.limit / 2) {
-		return // nor can the log: most prunes stop here, at a stat
+		return
 	}
 	frames, copied, err := c.passive(ctx)
 	if err != nil || int64(frames)*c.page <= c.limit/2 || frames != copied {
