@@ -158,13 +158,14 @@ func startDue(now time.Time, w Window, t TaskState, r Rand, day Day, otherwise V
 	if due, from := Due(t.Interval, t.LastSuccess, day); !due {
 		return Decision{Verdict: Skip, Day: day, NextDue: from, Reason: "not due until " + from.String()}
 	}
-	if wd, inside := w.Inside(now); inside && t.Randomized {
+	wd, inside := w.Inside(now)
+	if inside && t.Randomized {
 		_, close := w.Bounds(wd)
 		return Decision{Verdict: Schedule, Day: day, Window: wd, At: RandomInstant(r, now, close),
 			Reason: "scheduled at a random time in the window"}
 	}
 	reason := "outside the window: starts now"
-	if _, inside := w.Inside(now); inside {
+	if inside {
 		reason = "inside the window: starts now"
 	}
 	return Decision{Verdict: otherwise, Day: day, Reason: reason}
