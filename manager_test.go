@@ -773,3 +773,33 @@ func TestExecute_KeepsARunLog(t *testing.T) {
 		}
 	})
 }
+
+// A forced start reads the active runs and no task record: whether the
+// task is due does not matter to it. (An unforced one reads them.)
+func TestStartTask_ForcedReadsNoTaskRecords(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		counter := &callCounter{}
+		f := start(t, []butler.Task{task("Job", 1, false, newProbe(true))}, quietWindow, counting(counter))
+		synctest.Wait()
+		before := counter.records.Load()
+		if res, err := f.m.StartTask(ctx, "Job", true); err != nil || res.Outcome != butler.StartStarted {
+			t.Fatalf("forced start: %v, %v", res.Outcome, err)
+		}
+		if n := counter.records.Load() - before; n != 0 {
+			t.Errorf("a forced start read the task records %d times, want none", n)
+		}
+		synctest.Wait()
+		if _, err := f.m.StopTask(ctx, "Job"); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		before = counter.records.Load()
+		if _, err := f.m.StartTask(ctx, "Job", false); err != nil {
+			t.Fatal(err)
+		}
+		if n := counter.records.Load() - before; n == 0 {
+			t.Errorf("an unforced start read no task record; it decides by the last success")
+		}
+	})
+}

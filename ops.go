@@ -141,7 +141,16 @@ func (m *Manager) StartTask(ctx context.Context, name TaskName, force bool) (Sta
 	}
 	defer m.locks.lock(name)()
 	s := m.Settings()
-	active, records, err := m.state(ctx)
+	// A forced start does not ask whether the task is due: it needs no
+	// task records.
+	var active map[TaskName]Run
+	var records map[TaskName]TaskRecord
+	var err error
+	if force {
+		active, err = m.activeRuns(ctx)
+	} else {
+		active, records, err = m.state(ctx)
+	}
 	if err != nil {
 		return StartResult{}, err
 	}

@@ -443,15 +443,28 @@ func TestExecute_LostStartAnswerLeavesNoRunBehind(t *testing.T) {
 	})
 }
 
-// stopCounter is a store that counts MarkStopping calls.
-type stopCounter struct {
+// callCounter is a store that counts some of its calls.
+type callCounter struct {
 	butler.Store
-	marks atomic.Int32
+	marks, records atomic.Int32
 }
 
-func (s *stopCounter) MarkStopping(ctx context.Context, id int64, reason string) (bool, error) {
+func (s *callCounter) MarkStopping(ctx context.Context, id int64, reason string) (bool, error) {
 	s.marks.Add(1)
 	return s.Store.MarkStopping(ctx, id, reason)
+}
+
+func (s *callCounter) TaskRecords(ctx context.Context) (map[butler.TaskName]butler.TaskRecord, error) {
+	s.records.Add(1)
+	return s.Store.TaskRecords(ctx)
+}
+
+// counting returns an option of start that wraps the store in c.
+func counting(c *callCounter) func(*butler.Config) {
+	return func(cfg *butler.Config) {
+		c.Store = cfg.Store
+		cfg.Store = c
+	}
 }
 
 // A stop of a run of this server records it stopping once, not again
@@ -459,11 +472,8 @@ func (s *stopCounter) MarkStopping(ctx context.Context, id int64, reason string)
 func TestStop_RecordsStoppingOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		counter := &stopCounter{}
-		f := start(t, []butler.Task{task("Job", 1, false, newProbe(true))}, quietWindow, func(c *butler.Config) {
-			counter.Store = c.Store
-			c.Store = counter
-		})
+		counter := &callCounter{}
+		f := start(t, []butler.Task{task("Job", 1, false, newProbe(true))}, quietWindow, counting(counter))
 		if _, err := f.m.StartTask(ctx, "Job", false); err != nil {
 			t.Fatal(err)
 		}
