@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -22,6 +23,8 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
+	"github.com/riverqueue/river/rivershared/baseservice"
+	"github.com/riverqueue/river/rivershared/riverpilot"
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/plexbutler/butler"
@@ -89,6 +92,7 @@ type Engine struct {
 	client riverClient
 	txIns  txInserter // inserts in the store's transactions
 	db     *sql.DB    // SQLite only
+	pilot  *wakePilot // SQLite only
 	logger *slog.Logger
 	worker *worker
 	items  *itemWorker
@@ -164,15 +168,64 @@ const DefaultItemPoll = time.Second
 // Nor does it notify: with nobody listening, River's insert and cancel
 // notifications would only be rows written to the outbox table, one more
 // write for every start.
-type localDriver struct{ *riversqlite.Driver }
+type localDriver struct {
+	*riversqlite.Driver
+	pilot *wakePilot
+}
 
 func (localDriver) SupportsListener() bool     { return false }
 func (localDriver) SupportsListenNotify() bool { return false }
 
+// PluginInit is part of River's plugin interface for drivers; with
+// PluginPilot it makes River use the driver's pilot.
+func (localDriver) PluginInit(*baseservice.Archetype) {}
+
+// PluginPilot returns the driver's pilot (wakePilot).
+func (d localDriver) PluginPilot() riverpilot.Pilot { return d.pilot }
+
+// wakePilot is River's standard pilot, keeping the function River gives
+// every pilot to wake its own producers when a job inserted in a
+// transaction has been committed (PilotInitParams.NotifyNonTxJobInsert:
+// "used in special cases like poll-only clients to improve latency between
+// job insert and when a job is worked"). Engine.Committed calls it instead
+// of inserting the job a second time, which costs a write.
+//
+// River marks its pilot and plugin interfaces as internal, without a
+// promise of stability. Should a River upgrade stop calling PluginPilot,
+// PilotInit never runs, wake reports false and Committed falls back to the
+// second insert; TestEngine_SQLiteWakesWithoutInsert fails so that the
+// upgrade is noticed.
+type wakePilot struct {
+	riverpilot.StandardPilot
+	mu     sync.Mutex
+	notify func(ctx context.Context, res []*rivertype.JobInsertResult)
+}
+
+// PilotInit keeps River's wake function.
+func (p *wakePilot) PilotInit(a *baseservice.Archetype, params *riverpilot.PilotInitParams) {
+	p.StandardPilot.PilotInit(a, params)
+	p.mu.Lock()
+	p.notify = params.NotifyNonTxJobInsert
+	p.mu.Unlock()
+}
+
+// wake tells this client's producer of queue that a committed job is
+// available there, and reports whether it could.
+func (p *wakePilot) wake(ctx context.Context, queue string) bool {
+	p.mu.Lock()
+	notify := p.notify
+	p.mu.Unlock()
+	if notify == nil {
+		return false
+	}
+	notify(ctx, []*rivertype.JobInsertResult{{Job: &rivertype.JobRow{Queue: queue}}})
+	return true
+}
+
 // NewSQLite migrates River's tables in db (a SQLite pool with one
 // connection) and returns an engine on it, for a single Butler process.
 func NewSQLite(ctx context.Context, db *sql.DB, cfg Config) (*Engine, error) {
-	drv := localDriver{riversqlite.New(db)}
+	drv := localDriver{Driver: riversqlite.New(db), pilot: &wakePilot{}}
 	migrator, err := rivermigrate.New(drv, &rivermigrate.Config{Logger: quiet(cfg.Logger)})
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
@@ -185,6 +238,7 @@ func NewSQLite(ctx context.Context, db *sql.DB, cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e.db = db
+	e.pilot = drv.pilot
 	client, err := river.NewClient(drv, e.riverConfig(cfg, workers))
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
@@ -428,15 +482,19 @@ func (e *Engine) EnqueueTx(ctx context.Context, tx *sql.Tx, rs []butler.Run) ([]
 }
 
 // Committed wakes this server's workers for a job inserted in a
-// transaction that has committed (butler.TxQueue). On SQLite, River learns
-// of new jobs only from inserts made outside a transaction (its driver has
-// no listener), so the job is inserted again: River's uniqueness by run
-// returns the same job, and the insert wakes the workers. (Should the job
-// have been worked and completed in between, the new job finds its run no
-// longer queued and does nothing.) On PostgreSQL the insert's notification
-// went out with the commit: nothing to do.
+// transaction that has committed (butler.TxQueue). On SQLite, River wakes
+// its workers by itself only for inserts made outside a transaction (its
+// driver has no listener): the engine wakes them with the function River
+// gives its pilot (wakePilot). Without it, the job is inserted again:
+// River's uniqueness by run returns the same job, and the insert wakes the
+// workers. (Should the job have been worked and completed in between, the
+// new job finds its run no longer queued and does nothing.) On PostgreSQL
+// the insert's notification went out with the commit: nothing to do.
 func (e *Engine) Committed(ctx context.Context, r butler.Run) {
 	if e.db == nil {
+		return
+	}
+	if e.pilot.wake(ctx, r.Queue) {
 		return
 	}
 	if _, err := e.Enqueue(ctx, r); err != nil {
