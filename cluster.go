@@ -293,7 +293,7 @@ func (m *Manager) endDeadNodes(ctx context.Context, now time.Time) {
 		if !r.State.Working() || !isDead[r.Node] {
 			continue
 		}
-		ok, err := m.finish(ctx, r, []RunState{StateRunning, StateStopping}, Finish{
+		_, ok, err := m.finish(ctx, r, []RunState{StateRunning, StateStopping}, Finish{
 			Outcome: OutcomeInterrupted, Reason: "server " + r.Node + " stopped answering while the task ran",
 			EndedAt: now, Progress: r.Progress, Step: r.Step,
 		})

@@ -56,6 +56,16 @@ type localRun struct {
 	saveLater    *time.Timer
 	publishLater *time.Timer
 	ended        bool
+	// final is the run as this server recorded its end; zero until then,
+	// and when another server ended it.
+	final Run
+}
+
+// finalRun returns the run as this server recorded its end, once it has.
+func (lr *localRun) finalRun() (Run, bool) {
+	lr.mu.Lock()
+	defer lr.mu.Unlock()
+	return lr.final, lr.final.ID != 0
 }
 
 // activity returns the run as an Activity, if it is running.
@@ -117,7 +127,7 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 	}
 	t, ok := m.byName[r.Task]
 	if !ok {
-		_, err := m.finish(ctx, r, []RunState{StateQueued}, Finish{
+		_, _, err := m.finish(ctx, r, []RunState{StateQueued}, Finish{
 			Outcome: OutcomeFailed, Reason: "the task is no longer offered by this server", EndedAt: m.now(), Progress: -1})
 		return err
 	}
@@ -151,7 +161,7 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 		// end the run if it is running, and give the job back; a run still
 		// queued is offered again.
 		r.StartedAt = started
-		if _, ferr := m.finishDurably(ctx, r, Finish{Outcome: OutcomeInterrupted, EndedAt: m.now(), Progress: -1,
+		if _, _, ferr := m.finishDurably(ctx, r, Finish{Outcome: OutcomeInterrupted, EndedAt: m.now(), Progress: -1,
 			Reason: "its start could not be recorded: " + err.Error()}); ferr != nil {
 			return fmt.Errorf("start run %d: %w; then: %w", r.ID, err, ferr)
 		}
@@ -219,7 +229,7 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 		f.SuccessDay = m.Settings().Window().Day(started)
 	}
 	r.StartedAt = started
-	ours, err := m.finishDurably(ctx, r, f)
+	ended, ours, err := m.finishDurably(ctx, r, f)
 	if err != nil {
 		return fmt.Errorf("finish run %d: %w", r.ID, err)
 	}
@@ -235,6 +245,9 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 	}
 	lr.mu.Lock()
 	lr.running = false
+	if ours {
+		lr.final = ended
+	}
 	lr.mu.Unlock()
 	m.publish(Event{Type: EventEnded, Activity: a})
 	logger.InfoContext(ctx, "butler: run ended", slog.String("outcome", string(f.Outcome)),
@@ -272,16 +285,16 @@ const finishRetryMax = 5 * time.Second
 // its task is not started again — until it is recorded. When the manager
 // stops first, the run is left for the next start, which ends it
 // interrupted.
-func (m *Manager) finishDurably(ctx context.Context, r Run, f Finish) (bool, error) {
+func (m *Manager) finishDurably(ctx context.Context, r Run, f Finish) (Run, bool, error) {
 	wait := 50 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		ok, err := m.finish(context.WithoutCancel(ctx), r, []RunState{StateRunning, StateStopping}, f)
+		ended, ok, err := m.finish(context.WithoutCancel(ctx), r, []RunState{StateRunning, StateStopping}, f)
 		if err == nil {
 			if attempt > 1 {
 				m.logger.InfoContext(ctx, "butler: recorded the end of a run after the store could write again",
 					slog.Int64("run", r.ID), slog.Int("attempts", attempt))
 			}
-			return ok, nil
+			return ended, ok, nil
 		}
 		if attempt == 1 {
 			m.logger.ErrorContext(ctx, "butler: cannot record the end of a run; trying again until the store can write",
@@ -292,7 +305,7 @@ func (m *Manager) finishDurably(ctx context.Context, r Run, f Finish) (bool, err
 		case <-timer.C:
 		case <-m.runs.done():
 			timer.Stop()
-			return false, err
+			return Run{}, false, err
 		}
 		wait = min(wait*2, finishRetryMax)
 	}

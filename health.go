@@ -187,10 +187,10 @@ func (s watchedStore) SaveProgress(ctx context.Context, id int64, progress int, 
 	return err
 }
 
-func (s watchedStore) FinishRun(ctx context.Context, id int64, from []RunState, f Finish) (bool, error) {
-	ok, err := s.Store.FinishRun(ctx, id, from, f)
+func (s watchedStore) FinishRun(ctx context.Context, id int64, from []RunState, f Finish) (Run, bool, error) {
+	r, ok, err := s.Store.FinishRun(ctx, id, from, f)
 	s.h.observe(err)
-	return ok, err
+	return r, ok, err
 }
 
 func (s watchedStore) Suppress(ctx context.Context, task TaskName, d schedule.Day) error {

@@ -319,14 +319,13 @@ func (m *Manager) SetSettings(ctx context.Context, raw map[string]string) error 
 
 // finish ends a run in one of the states from and tells the observer; it
 // reports false when the run was in none of them.
-func (m *Manager) finish(ctx context.Context, r Run, from []RunState, f Finish) (bool, error) {
-	ok, err := m.store.FinishRun(ctx, r.ID, from, f)
+func (m *Manager) finish(ctx context.Context, r Run, from []RunState, f Finish) (Run, bool, error) {
+	ended, ok, err := m.store.FinishRun(ctx, r.ID, from, f)
 	if err != nil || !ok {
-		return ok, err
+		return Run{}, ok, err
 	}
-	r.State, r.Outcome, r.Reason, r.EndedAt = StateFinished, f.Outcome, f.Reason, f.EndedAt
-	m.observe(r)
-	return true, nil
+	m.observe(ended)
+	return ended, true, nil
 }
 
 func (m *Manager) observe(r Run) {
@@ -409,7 +408,7 @@ func (m *Manager) recoverRun(ctx context.Context, r Run) error {
 		}
 	}
 	// It ended when its processes did: now, after the reaping.
-	if _, err := m.finish(ctx, r, []RunState{StateRunning, StateStopping}, Finish{
+	if _, _, err := m.finish(ctx, r, []RunState{StateRunning, StateStopping}, Finish{
 		Outcome: OutcomeInterrupted, Reason: reason, EndedAt: m.now(), Progress: r.Progress, Step: r.Step,
 	}); err != nil {
 		return fmt.Errorf("butler: end interrupted run %d: %w", r.ID, err)

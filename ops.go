@@ -165,7 +165,7 @@ func (m *Manager) StartTask(ctx context.Context, name TaskName, force bool) (Sta
 		if d.Verdict == schedule.StartNow && st.Active != schedule.ActiveNone {
 			// The waiting run gives way to the forced one.
 			old := active[name]
-			if err := m.remove(ctx, old, "replaced by a forced start"); err != nil {
+			if _, _, err := m.remove(ctx, old, "replaced by a forced start"); err != nil {
 				return StartResult{}, err
 			}
 		}
@@ -509,6 +509,15 @@ type pendingStop struct {
 	lr   *localRun // the run's local worker, when this server holds it
 }
 
+// finalRun returns the run as this server's worker recorded its end, if
+// it holds the run and has recorded it.
+func (p pendingStop) finalRun() (Run, bool) {
+	if p.lr == nil {
+		return Run{}, false
+	}
+	return p.lr.finalRun()
+}
+
 // beginStop ends one active run as far as can be done at once, under the
 // task's lock: a waiting run is removed (skipped); a running one is moved to
 // stopping in the store (cause says why) and its work is told to stop,
@@ -519,10 +528,14 @@ func (m *Manager) beginStop(ctx context.Context, r Run, cause error) (pendingSto
 		if errors.Is(cause, errWindowClosed) {
 			reason = "window closed"
 		}
-		if err := m.remove(ctx, r, reason); err != nil {
+		removed, ok, err := m.remove(ctx, r, reason)
+		if err != nil {
 			return pendingStop{}, err
 		}
-		// It may have started meanwhile; then stop it.
+		if ok {
+			return pendingStop{run: removed, done: true}, nil
+		}
+		// It started meanwhile (or ended); then stop it.
 		cur, err := m.store.Run(ctx, r.ID)
 		if err != nil {
 			return pendingStop{}, err
@@ -604,7 +617,10 @@ func (m *Manager) awaitStop(ctx context.Context, p pendingStop) StopResult {
 			}
 		}
 	}
-	if cur, err := m.store.Run(context.WithoutCancel(ctx), p.run.ID); err == nil {
+	if final, ok := p.finalRun(); ok {
+		// Its executor here recorded the end: no need to read it.
+		res.Run, res.Outcome = final, StopStopped
+	} else if cur, err := m.store.Run(context.WithoutCancel(ctx), p.run.ID); err == nil {
 		res.Run = cur
 		if cur.State == StateFinished {
 			res.Outcome = StopStopped
@@ -623,16 +639,17 @@ const remoteStopPoll = 20 * time.Millisecond
 func (m *Manager) localRun(id int64) *localRun { return m.runs.get(id) }
 
 // remove ends a scheduled or queued run as skipped and takes its job out of
-// the queue.
-func (m *Manager) remove(ctx context.Context, r Run, reason string) error {
-	ok, err := m.finish(ctx, r, []RunState{StateScheduled, StateQueued}, Finish{
+// the queue. It returns the run as removed, or false when the run was no
+// longer waiting.
+func (m *Manager) remove(ctx context.Context, r Run, reason string) (Run, bool, error) {
+	removed, ok, err := m.finish(ctx, r, []RunState{StateScheduled, StateQueued}, Finish{
 		Outcome: OutcomeSkipped, Reason: reason, EndedAt: m.now(), Progress: -1,
 	})
 	if err != nil {
-		return fmt.Errorf("remove run %d: %w", r.ID, err)
+		return Run{}, false, fmt.Errorf("remove run %d: %w", r.ID, err)
 	}
 	if !ok {
-		return nil
+		return Run{}, false, nil
 	}
 	m.gate.forget(keyOf(r))
 	if lr := m.localRun(r.ID); lr != nil {
@@ -645,7 +662,7 @@ func (m *Manager) remove(ctx context.Context, r Run, reason string) error {
 		}
 	}
 	m.logger.InfoContext(ctx, "butler: run removed", slog.String("task", string(r.Task)), slog.Int64("run", r.ID), slog.String("reason", reason))
-	return nil
+	return removed, true, nil
 }
 
 // rank orders states so that waiting runs come before running ones.

@@ -197,7 +197,7 @@ func (m *Manager) closeWindows(ctx context.Context, now time.Time, w schedule.Wi
 		}
 		switch r.State {
 		case StateScheduled, StateQueued:
-			if err := m.remove(ctx, r, "window closed"); err != nil {
+			if _, _, err := m.remove(ctx, r, "window closed"); err != nil {
 				m.logger.ErrorContext(ctx, "butler: skip run at window close", slog.Int64("run", r.ID), slog.String("error", err.Error()))
 			}
 		case StateRunning:

@@ -176,12 +176,12 @@ func (s *failingStore) CheckWrite(ctx context.Context) error {
 	return s.DB.CheckWrite(ctx)
 }
 
-func (s *failingStore) FinishRun(ctx context.Context, id int64, from []butler.RunState, f butler.Finish) (bool, error) {
+func (s *failingStore) FinishRun(ctx context.Context, id int64, from []butler.RunState, f butler.Finish) (butler.Run, bool, error) {
 	if s.full.Load() {
 		s.mu.Lock()
 		s.failures++
 		s.mu.Unlock()
-		return false, errDiskFull
+		return butler.Run{}, false, errDiskFull
 	}
 	return s.DB.FinishRun(ctx, id, from, f)
 }
@@ -446,7 +446,12 @@ func TestExecute_LostStartAnswerLeavesNoRunBehind(t *testing.T) {
 // callCounter is a store that counts some of its calls.
 type callCounter struct {
 	butler.Store
-	marks, records atomic.Int32
+	marks, records, reads atomic.Int32
+}
+
+func (s *callCounter) Run(ctx context.Context, id int64) (butler.Run, error) {
+	s.reads.Add(1)
+	return s.Store.Run(ctx, id)
 }
 
 func (s *callCounter) MarkStopping(ctx context.Context, id int64, reason string) (bool, error) {
@@ -465,6 +470,53 @@ func counting(c *callCounter) func(*butler.Config) {
 		c.Store = cfg.Store
 		cfg.Store = c
 	}
+}
+
+// A stop answers with the run as it ended without reading it back: a
+// running run of this server as its executor recorded its end, a waiting
+// run as its removal did. The answer is the run as stored.
+func TestStop_ReadsNoRunToAnswer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		counter := &callCounter{}
+		f := start(t, []butler.Task{task("Job", 1, false, newProbe(true)), task("Random", 1, true, newProbe(true))}, nil, counting(counter))
+		check := func(name butler.TaskName, id int64, want butler.StopOutcome) {
+			t.Helper()
+			counter.reads.Store(0)
+			stop, err := f.m.StopTask(ctx, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if stop.Outcome != want || stop.Run.ID != id || stop.Run.State != butler.StateFinished {
+				t.Fatalf("stop of %s: %s, run %d %s; want %s, run %d finished", name, stop.Outcome, stop.Run.ID, stop.Run.State, want, id)
+			}
+			if n := counter.reads.Load(); n != 0 {
+				t.Errorf("the stop of %s read a run %d times, want none", name, n)
+			}
+			stored, err := counter.Store.Run(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if stop.Run.Outcome != stored.Outcome || stop.Run.Reason != stored.Reason || !stop.Run.EndedAt.Equal(stored.EndedAt) ||
+				!stop.Run.StartedAt.Equal(stored.StartedAt) || stop.Run.Node != stored.Node || stop.Run.UUID != stored.UUID {
+				t.Errorf("the stop of %s answered with %+v; the store holds %+v", name, stop.Run, stored)
+			}
+		}
+		// Running here: its executor recorded the end.
+		res, err := f.m.StartTask(ctx, "Job", true)
+		if err != nil || res.Outcome != butler.StartStarted {
+			t.Fatalf("start: %+v, %v", res, err)
+		}
+		synctest.Wait()
+		check("Job", res.Run.ID, butler.StopStopped)
+		// Waiting: its removal recorded the end.
+		sleepUntil(at(1, 2, 0))
+		runs := f.runs("Random")
+		if len(runs) != 1 || runs[0].State != butler.StateScheduled {
+			t.Fatalf("runs of Random: %+v; want one scheduled", runs)
+		}
+		check("Random", runs[0].ID, butler.StopRemoved)
+	})
 }
 
 // A stop of a run of this server records it stopping once, not again

@@ -122,10 +122,10 @@ type Store interface {
 	SetRunProcess(ctx context.Context, id int64, p ProcessGroup) error
 	// SaveProgress records a running or stopping run's progress.
 	SaveProgress(ctx context.Context, id int64, progress int, step string) error
-	// FinishRun ends a run that is in one of the states from; false when it
-	// was in none of them (someone else ended it first). A success also
-	// records the task's last success.
-	FinishRun(ctx context.Context, id int64, from []RunState, f Finish) (bool, error)
+	// FinishRun ends a run that is in one of the states from and returns
+	// it as it ended; false when it was in none of them (someone else
+	// ended it first). A success also records the task's last success.
+	FinishRun(ctx context.Context, id int64, from []RunState, f Finish) (Run, bool, error)
 
 	// TaskRecords returns the record of every task that has one.
 	TaskRecords(ctx context.Context) (map[TaskName]TaskRecord, error)

@@ -210,15 +210,22 @@ func mustRecords(t *testing.T, s butler.Store) map[butler.TaskName]butler.TaskRe
 	return m
 }
 
-func mustFinish(t *testing.T, s butler.Store, id int64, from []butler.RunState, f butler.Finish) {
+// mustFinish ends the run; the run FinishRun returns must be the run as
+// stored.
+func mustFinish(t *testing.T, s butler.Store, id int64, from []butler.RunState, f butler.Finish) butler.Run {
 	t.Helper()
-	ok, err := s.FinishRun(t.Context(), id, from, f)
+	ended, ok, err := s.FinishRun(t.Context(), id, from, f)
 	if err != nil {
 		t.Fatalf("FinishRun(%d, %v): %v", id, from, err)
 	}
 	if !ok {
 		t.Fatalf("FinishRun(%d, %v) = false, want true", id, from)
 	}
+	if ended.ID != id || ended.State != butler.StateFinished {
+		t.Fatalf("FinishRun(%d, %v) returned run %d in state %q; want run %d finished", id, from, ended.ID, ended.State, id)
+	}
+	checkUnchanged(t, s, fmt.Sprintf("the run FinishRun(%d) returned", id), ended)
+	return ended
 }
 
 // sameTime reports whether a and b are the same instant, allowing less than
@@ -739,7 +746,7 @@ func testCreateRunRacesFinish(t *testing.T, s butler.Store) {
 				return
 			}
 			for _, r := range active {
-				if _, err := s.FinishRun(t.Context(), r.ID, []butler.RunState{butler.StateScheduled}, butler.Finish{Outcome: butler.OutcomeStopped, EndedAt: at(time.Hour)}); err != nil {
+				if _, _, err := s.FinishRun(t.Context(), r.ID, []butler.RunState{butler.StateScheduled}, butler.Finish{Outcome: butler.OutcomeStopped, EndedAt: at(time.Hour)}); err != nil {
 					t.Errorf("FinishRun: %v", err)
 					return
 				}
@@ -1141,7 +1148,7 @@ func testMarkStopping(t *testing.T, s butler.Store) {
 	if got := mustRun(t, s, running.ID); got.Progress != 60 || got.Reason != "stopped by request" {
 		t.Fatalf("progress of a stopping run not kept, or its reason changed: %+v", got)
 	}
-	if ok, err := s.FinishRun(t.Context(), running.ID, []butler.RunState{butler.StateRunning, butler.StateStopping},
+	if _, ok, err := s.FinishRun(t.Context(), running.ID, []butler.RunState{butler.StateRunning, butler.StateStopping},
 		butler.Finish{Outcome: butler.OutcomeStopped, Reason: "stopped by request", EndedAt: at(time.Minute)}); err != nil || !ok {
 		t.Fatalf("FinishRun of a stopping run = %v, %v", ok, err)
 	}
@@ -1301,7 +1308,7 @@ func testFinishRunFromStates(t *testing.T, s butler.Store) {
 			{butler.StateFinished},
 			slices.DeleteFunc(slices.Clone(all), func(x butler.RunState) bool { return x == state }),
 		} {
-			ok, err := s.FinishRun(t.Context(), r.ID, from, f)
+			_, ok, err := s.FinishRun(t.Context(), r.ID, from, f)
 			if err != nil || ok {
 				t.Errorf("FinishRun of a %s run from %v = %v, %v; want false, nil", state, from, ok, err)
 			}
@@ -1312,7 +1319,7 @@ func testFinishRunFromStates(t *testing.T, s butler.Store) {
 			t.Errorf("after FinishRun from %s, State = %q", state, got.State)
 		}
 	}
-	if ok, err := s.FinishRun(t.Context(), 987654, all, f); err != nil || ok {
+	if _, ok, err := s.FinishRun(t.Context(), 987654, all, f); err != nil || ok {
 		t.Errorf("FinishRun of an unknown run = %v, %v; want false, nil", ok, err)
 	}
 	if got := mustRecords(t, s); len(got) != 0 {
@@ -1331,7 +1338,7 @@ func testFinishRunOnce(t *testing.T, s butler.Store) {
 		Outcome: butler.OutcomeSucceeded, Summary: "done", EndedAt: at(2 * time.Hour), Progress: 100, Step: "b",
 		SuccessDay: schedule.Day{Year: 2025, Month: time.March, Day: 14},
 	}
-	ok, err := s.FinishRun(t.Context(), r.ID, []butler.RunState{butler.StateRunning}, second)
+	_, ok, err := s.FinishRun(t.Context(), r.ID, []butler.RunState{butler.StateRunning}, second)
 	if err != nil || ok {
 		t.Errorf("second FinishRun = %v, %v; want false, nil", ok, err)
 	}
@@ -1352,7 +1359,7 @@ func testFinishRunOnce(t *testing.T, s butler.Store) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			oks[i], errs[i] = s.FinishRun(t.Context(), r.ID, []butler.RunState{butler.StateRunning},
+			_, oks[i], errs[i] = s.FinishRun(t.Context(), r.ID, []butler.RunState{butler.StateRunning},
 				butler.Finish{Outcome: butler.OutcomeFailed, Reason: fmt.Sprintf("ender %d", i), EndedAt: at(time.Hour)})
 		})
 	}
@@ -1879,7 +1886,7 @@ func testPruneRunsBatchesConcurrent(t *testing.T, s butler.Store) {
 			if i%2 == 0 {
 				ended, finishedOld = cutoff.Add(-time.Minute), finishedOld+1
 			}
-			if ok, err := s.FinishRun(t.Context(), r.ID, []butler.RunState{butler.StateRunning},
+			if _, ok, err := s.FinishRun(t.Context(), r.ID, []butler.RunState{butler.StateRunning},
 				butler.Finish{Outcome: butler.OutcomeSucceeded, EndedAt: ended}); err != nil || !ok {
 				t.Errorf("FinishRun = %v, %v", ok, err)
 				return
@@ -2065,9 +2072,10 @@ func testConcurrentUse(t *testing.T, s butler.Store) {
 					func() error { return okErr(s.StartRun(ctx, r.ID, "node", at(time.Hour))) },
 					func() error { return s.SaveProgress(ctx, r.ID, 50, "half") },
 					func() error {
-						return okErr(s.FinishRun(ctx, r.ID, []butler.RunState{butler.StateRunning}, butler.Finish{
+						_, ok, err := s.FinishRun(ctx, r.ID, []butler.RunState{butler.StateRunning}, butler.Finish{
 							Outcome: butler.OutcomeSucceeded, EndedAt: at(2 * time.Hour), SuccessDay: schedule.Day{Year: 2025, Month: time.March, Day: i + 1},
-						}))
+						})
+						return okErr(ok, err)
 					},
 					func() error { return s.Suppress(ctx, task, schedule.Day{Year: 2025, Month: time.April, Day: i + 1}) },
 					func() error {

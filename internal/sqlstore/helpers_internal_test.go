@@ -69,14 +69,14 @@ func TestRunsQuery(t *testing.T) {
 }
 
 // TestFinishRunSQL: one placeholder per state to finish from, after the
-// ten of the values.
+// ten of the values; the statement returns the run it ended.
 func TestFinishRunSQL(t *testing.T) {
 	for n := 1; n <= 4; n++ {
 		q := finishRunSQL(n)
 		if got := strings.Count(q, "?"); got != 10+n {
 			t.Errorf("finishRunSQL(%d) has %d placeholders, want %d", n, got, 10+n)
 		}
-		if !strings.HasSuffix(q, "state IN ("+strings.TrimSuffix(strings.Repeat("?, ", n), ", ")+")") {
+		if !strings.HasSuffix(q, "state IN ("+strings.TrimSuffix(strings.Repeat("?, ", n), ", ")+") RETURNING "+runColumns) {
 			t.Errorf("finishRunSQL(%d) = %q", n, q)
 		}
 	}

@@ -73,7 +73,7 @@ const (
 func finishRunSQL(n int) string {
 	return `UPDATE butler_run SET state = 'finished', outcome = ?, reason = ?, summary = ?, error = ?,
 		ended_at = ?, progress = ?, step = ?, log = CASE WHEN ? = '' THEN log ELSE ? END
-		WHERE id = ? AND state IN (` + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + `)`
+		WHERE id = ? AND state IN (` + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + `) RETURNING ` + runColumns
 }
 
 // planSince is the filter of the one history query on a control path:

@@ -614,33 +614,55 @@ func (d *Store) SaveProgress(ctx context.Context, id int64, progress int, step s
 	return err
 }
 
-// FinishRun ends a run in one of the states from.
-func (d *Store) FinishRun(ctx context.Context, id int64, from []butler.RunState, f butler.Finish) (bool, error) {
+// FinishRun ends a run in one of the states from and returns it as it
+// ended. An end that records no success is one statement, committed on
+// its own; a success also records the task's last success, in the same
+// transaction.
+func (d *Store) FinishRun(ctx context.Context, id int64, from []butler.RunState, f butler.Finish) (butler.Run, bool, error) {
 	if len(from) == 0 {
-		return false, nil
+		return butler.Run{}, false, nil
 	}
-	tx, err := d.begin(ctx)
-	if err != nil {
-		return false, err
-	}
-	defer tx.Rollback()
 	args := []any{string(f.Outcome), f.Reason, f.Summary, f.Error, nanos(f.EndedAt), f.Progress, f.Step, f.Log, f.Log, id}
 	for _, s := range from {
 		args = append(args, string(s))
 	}
-	res, err := d.txExec(ctx, tx, finishRunSQL(len(from)), args...)
-	if err != nil {
-		return false, err
-	}
-	if n, err := res.RowsAffected(); err != nil || n != 1 {
-		return false, err
-	}
-	if f.Outcome == butler.OutcomeSucceeded && !f.SuccessDay.IsZero() {
-		if _, err := d.txExec(ctx, tx, sqlRecordSuccess, f.SuccessDay.String(), nanos(f.EndedAt), id); err != nil {
-			return false, err
+	q := d.bind(finishRunSQL(len(from)))
+	if f.Outcome != butler.OutcomeSucceeded || f.SuccessDay.IsZero() {
+		// Not cut off by ctx, as a commit is not (begin): the statement is
+		// its own commit.
+		if err := ctx.Err(); err != nil {
+			return butler.Run{}, false, err
 		}
+		return d.finished(d.DB.QueryRowContext(context.WithoutCancel(ctx), q, args...))
 	}
-	return true, tx.Commit()
+	tx, err := d.begin(ctx)
+	if err != nil {
+		return butler.Run{}, false, err
+	}
+	defer tx.Rollback()
+	r, ok, err := d.finished(tx.QueryRowContext(ctx, q, args...))
+	if err != nil || !ok {
+		return r, ok, err
+	}
+	if _, err := d.txExec(ctx, tx, sqlRecordSuccess, f.SuccessDay.String(), nanos(f.EndedAt), id); err != nil {
+		return butler.Run{}, false, d.wrap(err)
+	}
+	if err := tx.Commit(); err != nil {
+		return butler.Run{}, false, d.wrap(err)
+	}
+	return r, true, nil
+}
+
+// finished reads the run FinishRun's statement returned, if it ended one.
+func (d *Store) finished(row *sql.Row) (butler.Run, bool, error) {
+	r, err := scanRun(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return butler.Run{}, false, nil
+	}
+	if err != nil {
+		return butler.Run{}, false, d.wrap(err)
+	}
+	return r, true, nil
 }
 
 // TaskRecords returns every task record.

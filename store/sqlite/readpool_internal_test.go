@@ -37,7 +37,7 @@ func TestReadPool_SeesEachWrite(t *testing.T) {
 		if err != nil || got.State != butler.StateRunning {
 			t.Fatalf("round %d: Run = %+v, %v", i, got, err)
 		}
-		if _, err := d.FinishRun(ctx, created.ID, []butler.RunState{butler.StateRunning}, butler.Finish{Outcome: butler.OutcomeSucceeded, EndedAt: created.CreatedAt}); err != nil {
+		if _, _, err := d.FinishRun(ctx, created.ID, []butler.RunState{butler.StateRunning}, butler.Finish{Outcome: butler.OutcomeSucceeded, EndedAt: created.CreatedAt}); err != nil {
 			t.Fatal(err)
 		}
 		if active, err := d.ActiveRuns(ctx); err != nil || len(active) != 0 {

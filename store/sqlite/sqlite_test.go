@@ -254,7 +254,7 @@ func TestReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := db.FinishRun(ctx, done.ID, []butler.RunState{butler.StateRunning},
+	if _, ok, err := db.FinishRun(ctx, done.ID, []butler.RunState{butler.StateRunning},
 		butler.Finish{Outcome: butler.OutcomeSucceeded, EndedAt: created.Add(time.Hour), SuccessDay: day, Progress: 100}); err != nil || !ok {
 		t.Fatalf("FinishRun = %v, %v", ok, err)
 	}
@@ -368,7 +368,7 @@ func TestTimesExact(t *testing.T) {
 	if ok, err := db.StartRun(ctx, r.ID, "n", created.Add(2)); err != nil || !ok {
 		t.Fatalf("StartRun = %v, %v", ok, err)
 	}
-	if ok, err := db.FinishRun(ctx, r.ID, []butler.RunState{butler.StateRunning},
+	if _, ok, err := db.FinishRun(ctx, r.ID, []butler.RunState{butler.StateRunning},
 		butler.Finish{Outcome: butler.OutcomeSucceeded, EndedAt: created.Add(3), SuccessDay: schedule.Day{Year: 2025, Month: time.June, Day: 1}}); err != nil || !ok {
 		t.Fatalf("FinishRun = %v, %v", ok, err)
 	}
