@@ -26,6 +26,10 @@ import (
 //   - river: River's insert of the same jobs alone (InsertManyTx of one job
 //     per task, with Butler's insert options, in one transaction, through
 //     the engine's EnqueueTx): the part of a start-all that is River's.
+//   - stopall: the way back, DELETE /butler's work (Manager.StopAll)
+//     after a start-all (untimed): each waiting run removed and its job
+//     cancelled, the running ones (ButlerMaxConcurrentTasks of them)
+//     stopped and waited for.
 //
 // Butler's cost of its own is butler minus river.
 //
@@ -38,6 +42,9 @@ func BenchmarkStartAll(b *testing.B) {
 			})
 			b.Run(fmt.Sprintf("store=%s/tasks=%d/river", store, n), func(b *testing.B) {
 				benchRiverInsert(b, store, n)
+			})
+			b.Run(fmt.Sprintf("store=%s/tasks=%d/stopall", store, n), func(b *testing.B) {
+				benchStopAll(b, store, n)
 			})
 		}
 	}
@@ -77,6 +84,49 @@ func benchStartAll(b *testing.B, store string, n int) {
 		}
 		// Start-all leaves a task that ran in this window alone:
 		// the next iteration starts outside any window (UTC noon).
+		b.StartTimer()
+	}
+}
+
+// benchStopAll times StopAll of the runs a start-all of n tasks made.
+func benchStopAll(b *testing.B, store string, n int) {
+	ctx := context.Background()
+	block := butler.ActionFunc(func(ctx context.Context, _ butler.Reporter) error {
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	var catalog []butler.Task
+	for i := range n {
+		catalog = append(catalog, task(butler.TaskName(fmt.Sprintf("Task%04d", i)), 1, false, block))
+	}
+	st, m := benchStackOn(b, store, catalog)
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		if res, err := m.StartAll(ctx); err != nil || len(res) != n {
+			b.Fatalf("StartAll: %d results, %v", len(res), err)
+		}
+		b.StartTimer()
+		res, err := m.StopAll(ctx)
+		if err != nil || len(res) != n {
+			b.Fatalf("StopAll: %d results, %v", len(res), err)
+		}
+		for _, r := range res {
+			if r.Outcome != butler.StopRemoved && r.Outcome != butler.StopStopped {
+				b.Fatalf("StopAll: %s of run %d; want it removed or stopped", r.Outcome, r.Run.ID)
+			}
+		}
+		b.StopTimer()
+		for {
+			active, err := st.ActiveRuns(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(active) == 0 {
+				break
+			}
+			time.Sleep(time.Millisecond) // waiting on the workers
+		}
 		b.StartTimer()
 	}
 }
