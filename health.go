@@ -187,14 +187,20 @@ func (s watchedStore) SaveProgress(ctx context.Context, id int64, progress int, 
 	return err
 }
 
+func (s watchedStore) FinishRuns(ctx context.Context, ids []int64, from []RunState, f Finish, inTx RunsTxFunc) ([]Run, error) {
+	rs, err := s.Store.FinishRuns(ctx, ids, from, f, inTx)
+	s.h.observe(err)
+	return rs, err
+}
+
 func (s watchedStore) FinishRun(ctx context.Context, id int64, from []RunState, f Finish) (Run, bool, error) {
 	r, ok, err := s.Store.FinishRun(ctx, id, from, f)
 	s.h.observe(err)
 	return r, ok, err
 }
 
-func (s watchedStore) Suppress(ctx context.Context, task TaskName, d schedule.Day) error {
-	err := s.Store.Suppress(ctx, task, d)
+func (s watchedStore) Suppress(ctx context.Context, tasks []TaskName, d schedule.Day) error {
+	err := s.Store.Suppress(ctx, tasks, d)
 	s.h.observe(err)
 	return err
 }

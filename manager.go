@@ -40,6 +40,10 @@ type TxQueue interface {
 	// inserts wakes them then). When one transaction queued several runs
 	// it is called once for each queue they are in, with one of them.
 	Committed(ctx context.Context, r Run)
+	// CancelTx cancels jobs within tx, the store's transaction that ends
+	// their runs, as Queue.Cancel does; a job that no longer exists is not
+	// an error.
+	CancelTx(ctx context.Context, tx *sql.Tx, jobIDs []int64) error
 }
 
 // Requeuer is implemented by a queue that can tell which server holds a job

@@ -425,20 +425,43 @@ func (m *Manager) StopAll(ctx context.Context) ([]StopResult, error) {
 		unlock()
 		return nil, fmt.Errorf("read active runs: %w", err)
 	}
-	// Waiting runs first: stopping a running one frees a slot that a
-	// waiting one would take.
+	// Waiting runs first, all in one transaction: stopping a running one
+	// frees a slot that a waiting one would take. Those that started
+	// meanwhile are stopped as the running ones.
 	slices.SortStableFunc(runs, func(a, b Run) int { return cmp.Compare(rank(a.State), rank(b.State)) })
+	var waiting []Run
+	for _, r := range runs {
+		if r.State == StateScheduled || r.State == StateQueued {
+			waiting = append(waiting, r)
+		}
+	}
 	var pending []pendingStop
+	removed, err := m.removeAll(ctx, waiting, "removed by stop")
+	if err != nil {
+		// Each is removed on its own below.
+		m.logger.WarnContext(ctx, "butler: remove the waiting runs together", slog.Int("runs", len(waiting)), slog.String("error", err.Error()))
+	}
+	gone := make(map[int64]bool, len(removed))
+	var stopped []TaskName
+	for _, r := range removed {
+		gone[r.ID] = true
+		stopped = append(stopped, r.Task)
+		pending = append(pending, pendingStop{run: r, done: true})
+	}
 	var errs []error
 	for _, r := range runs {
+		if gone[r.ID] {
+			continue
+		}
 		p, err := m.beginStop(ctx, r, errStopped)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		m.suppress(ctx, r.Task)
+		stopped = append(stopped, r.Task)
 		pending = append(pending, p)
 	}
+	m.suppress(ctx, stopped...)
 	unlock()
 	out := make([]StopResult, len(pending))
 	var wg sync.WaitGroup
@@ -489,15 +512,18 @@ func (m *Manager) names() []TaskName {
 	return out
 }
 
-// suppress keeps a stopped task out of the rest of the current window.
-func (m *Manager) suppress(ctx context.Context, name TaskName) {
+// suppress keeps stopped tasks out of the rest of the current window.
+func (m *Manager) suppress(ctx context.Context, names ...TaskName) {
+	if len(names) == 0 {
+		return
+	}
 	w := m.Settings().Window()
 	d, inside := w.Inside(m.now())
 	if !inside {
 		return
 	}
-	if err := m.store.Suppress(ctx, name, d); err != nil {
-		m.logger.WarnContext(ctx, "butler: record stop", slog.String("task", string(name)), slog.String("error", err.Error()))
+	if err := m.store.Suppress(ctx, names, d); err != nil {
+		m.logger.WarnContext(ctx, "butler: record stop", slog.Int("tasks", len(names)), slog.String("task", string(names[0])), slog.String("error", err.Error()))
 	}
 }
 
@@ -637,6 +663,54 @@ const remoteStopPoll = 20 * time.Millisecond
 
 // localRun returns this server's worker of the run, or nil.
 func (m *Manager) localRun(id int64) *localRun { return m.runs.get(id) }
+
+// removeAll ends the scheduled or queued runs rs as skipped and takes their
+// jobs out of the queue, all in one transaction of the store (the queue's
+// too, when it keeps its jobs there: TxQueue), and returns those it
+// removed; those no longer waiting are left out.
+func (m *Manager) removeAll(ctx context.Context, rs []Run, reason string) ([]Run, error) {
+	if len(rs) == 0 {
+		return nil, nil
+	}
+	ids := make([]int64, len(rs))
+	for i, r := range rs {
+		ids[i] = r.ID
+	}
+	tq, _ := m.queue.(TxQueue)
+	var cancel RunsTxFunc
+	if tq != nil {
+		cancel = func(ctx context.Context, tx *sql.Tx, ended []Run) error {
+			var jobs []int64
+			for _, r := range ended {
+				if r.JobID != 0 {
+					jobs = append(jobs, r.JobID)
+				}
+			}
+			return tq.CancelTx(ctx, tx, jobs)
+		}
+	}
+	removed, err := m.store.FinishRuns(ctx, ids, []RunState{StateScheduled, StateQueued}, Finish{
+		Outcome: OutcomeSkipped, Reason: reason, EndedAt: m.now(), Progress: -1,
+	}, cancel)
+	if err != nil {
+		return nil, fmt.Errorf("remove %d runs: %w", len(rs), err)
+	}
+	for _, r := range removed {
+		m.observe(r)
+		m.gate.forget(keyOf(r))
+		if lr := m.localRun(r.ID); lr != nil {
+			// Fetched by a worker here and waiting for a slot.
+			lr.stop(errStopped)
+		}
+		if tq == nil && r.JobID != 0 {
+			if err := m.queue.Cancel(ctx, r.JobID); err != nil {
+				m.logger.WarnContext(ctx, "butler: cancel job", slog.Int64("job", r.JobID), slog.String("error", err.Error()))
+			}
+		}
+		m.logger.InfoContext(ctx, "butler: run removed", slog.String("task", string(r.Task)), slog.Int64("run", r.ID), slog.String("reason", reason))
+	}
+	return removed, nil
+}
 
 // remove ends a scheduled or queued run as skipped and takes its job out of
 // the queue. It returns the run as removed, or false when the run was no

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/schedule"
 	"github.com/plexbutler/butler/store/sqlite"
 )
 
@@ -446,7 +447,22 @@ func TestExecute_LostStartAnswerLeavesNoRunBehind(t *testing.T) {
 // callCounter is a store that counts some of its calls.
 type callCounter struct {
 	butler.Store
-	marks, records, reads atomic.Int32
+	marks, records, reads, finishes, batches, suppressions atomic.Int32
+}
+
+func (s *callCounter) Suppress(ctx context.Context, tasks []butler.TaskName, d schedule.Day) error {
+	s.suppressions.Add(1)
+	return s.Store.Suppress(ctx, tasks, d)
+}
+
+func (s *callCounter) FinishRun(ctx context.Context, id int64, from []butler.RunState, f butler.Finish) (butler.Run, bool, error) {
+	s.finishes.Add(1)
+	return s.Store.FinishRun(ctx, id, from, f)
+}
+
+func (s *callCounter) FinishRuns(ctx context.Context, ids []int64, from []butler.RunState, f butler.Finish, inTx butler.RunsTxFunc) ([]butler.Run, error) {
+	s.batches.Add(1)
+	return s.Store.FinishRuns(ctx, ids, from, f, inTx)
 }
 
 func (s *callCounter) Run(ctx context.Context, id int64) (butler.Run, error) {
@@ -470,6 +486,74 @@ func counting(c *callCounter) func(*butler.Config) {
 		c.Store = cfg.Store
 		cfg.Store = c
 	}
+}
+
+// Stop-all removes every waiting run in one transaction of the store (and
+// cancels their jobs in it), not one at a time, and keeps all the stopped
+// tasks out of the window with one write; the running run is stopped as
+// before, and no removed run ever starts.
+func TestStopAll_RemovesWaitingRunsTogether(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		counter := &callCounter{}
+		catalog := []butler.Task{task("Running", 1, false, newProbe(true)), task("Queued", 1, false, newProbe(true))}
+		var later []*probe
+		for i := range 5 {
+			p := newProbe(true)
+			later = append(later, p)
+			catalog = append(catalog, task(butler.TaskName(fmt.Sprintf("Scheduled%d", i)), 1, true, p))
+		}
+		f := start(t, catalog, nil, counting(counter))
+		sleepUntil(at(1, 2, 0))
+		waiting := 0
+		for _, t := range catalog[1:] {
+			if rs := f.runs(t.Name); len(rs) == 1 && (rs[0].State == butler.StateScheduled || rs[0].State == butler.StateQueued) {
+				waiting++
+			}
+		}
+		if waiting != 6 {
+			t.Fatalf("%d runs waiting at window open, want 6", waiting)
+		}
+		counter.finishes.Store(0)
+		results, err := f.m.StopAll(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		removed := 0
+		for _, r := range results {
+			switch {
+			case r.Task == "Running" && r.Outcome == butler.StopStopped:
+			case r.Task != "Running" && r.Outcome == butler.StopRemoved && r.Run.Outcome == butler.OutcomeSkipped:
+				removed++
+			default:
+				t.Errorf("StopAll: %s %s (run %s)", r.Task, r.Outcome, r.Run.Outcome)
+			}
+		}
+		if removed != 6 {
+			t.Errorf("StopAll removed %d runs, want 6", removed)
+		}
+		if n, m := counter.batches.Load(), counter.finishes.Load(); n != 1 || m != 1 {
+			t.Errorf("StopAll ended runs in %d batches and %d single ends; want the waiting ones in 1 batch, the running one on its own", n, m)
+		}
+		if n := counter.suppressions.Load(); n != 1 {
+			t.Errorf("StopAll recorded the stopped tasks with %d writes, want 1", n)
+		}
+		recs, err := counter.Store.TaskRecords(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, task := range catalog {
+			if recs[task.Name].Suppressed.IsZero() {
+				t.Errorf("%s is not kept out of the window after stop-all", task.Name)
+			}
+		}
+		sleepUntil(at(1, 4, 59))
+		for i, p := range later {
+			if n := len(p.Starts()); n != 0 {
+				t.Errorf("removed run of Scheduled%d started %d times", i, n)
+			}
+		}
+	})
 }
 
 // A stop answers with the run as it ended without reading it back: a

@@ -47,6 +47,10 @@ type Finish struct {
 // a start-all of a thousand tasks is one statement, not a thousand.
 type EnqueueFunc func(ctx context.Context, tx *sql.Tx, rs []Run) (jobIDs []int64, err error)
 
+// RunsTxFunc does, within tx, the store's transaction, what goes with a
+// change of the runs rs (Store.FinishRuns).
+type RunsTxFunc func(ctx context.Context, tx *sql.Tx, rs []Run) error
+
 // Cluster is implemented by a store that several servers share
 // (store/postgres): heartbeats, the planner's lease, and notifications
 // between servers.
@@ -126,11 +130,19 @@ type Store interface {
 	// it as it ended; false when it was in none of them (someone else
 	// ended it first). A success also records the task's last success.
 	FinishRun(ctx context.Context, id int64, from []RunState, f Finish) (Run, bool, error)
+	// FinishRuns ends, in one transaction, those of the runs ids that are in
+	// one of the states from, as f says (f records no success), and
+	// returns them as they ended; the others are left as they are. inTx,
+	// when not nil, is called in the same transaction with the runs it
+	// ended (a queue cancels their jobs there: TxQueue.CancelTx); its error
+	// undoes it all.
+	FinishRuns(ctx context.Context, ids []int64, from []RunState, f Finish, inTx RunsTxFunc) ([]Run, error)
 
 	// TaskRecords returns the record of every task that has one.
 	TaskRecords(ctx context.Context) (map[TaskName]TaskRecord, error)
-	// Suppress marks the task as stopped in the window of day d.
-	Suppress(ctx context.Context, task TaskName, d schedule.Day) error
+	// Suppress marks the tasks as stopped in the window of day d, all in
+	// one statement.
+	Suppress(ctx context.Context, tasks []TaskName, d schedule.Day) error
 	// TasksRunSince returns the tasks that have a run created at or after t.
 	// Its cost grows with the runs created since t (a window's opening).
 	TasksRunSince(ctx context.Context, t time.Time) (map[TaskName]bool, error)

@@ -81,9 +81,10 @@ type riverClient interface {
 	Subscribe(kinds ...river.EventKind) (<-chan *river.Event, func())
 }
 
-// txInserter inserts jobs within a database/sql transaction.
+// txInserter inserts and cancels jobs within a database/sql transaction.
 type txInserter interface {
 	InsertManyTx(ctx context.Context, tx *sql.Tx, params []river.InsertManyParams) ([]*rivertype.JobInsertResult, error)
+	JobCancelTx(ctx context.Context, tx *sql.Tx, jobID int64) (*rivertype.JobRow, error)
 }
 
 // Engine is the River client of one node. It implements butler.Queue and
@@ -543,6 +544,18 @@ func (e *Engine) Requeue(ctx context.Context, r butler.Run) (int64, error) {
 		return 0, fmt.Errorf("engine: requeue run %d: %w", r.ID, err)
 	}
 	return res.Job.ID, nil
+}
+
+// CancelTx cancels jobs within tx, the store's transaction that ends their
+// runs (butler.TxQueue): they are cancelled if, and when, the runs' ends
+// commit. A job that no longer exists is not an error.
+func (e *Engine) CancelTx(ctx context.Context, tx *sql.Tx, jobIDs []int64) error {
+	for _, id := range jobIDs {
+		if _, err := e.txIns.JobCancelTx(ctx, tx, id); err != nil && !errors.Is(err, river.ErrNotFound) {
+			return fmt.Errorf("engine: cancel job %d: %w", id, err)
+		}
+	}
+	return nil
 }
 
 // Cancel cancels a job; a job that no longer exists is not an error.

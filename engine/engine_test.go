@@ -303,3 +303,78 @@ func TestEngine_PostgresStartsInQuickSuccessionAreNotified(t *testing.T) {
 		t.Fatalf("runs %v never worked (worked: %v)", want, got)
 	}
 }
+
+// cancelTxTest: FinishRuns with the engine's CancelTx ends the runs and
+// cancels their jobs in one transaction; when the transaction is undone the
+// jobs stay available. jobState reads a job's state from River's table.
+func cancelTxTest(t *testing.T, s butler.Store, eng *engine.Engine, jobState func(id int64) string) {
+	t.Helper()
+	ctx := context.Background()
+	var rs []*butler.Run
+	for _, task := range []butler.TaskName{"T1", "T2"} {
+		rs = append(rs, &butler.Run{Task: task, Trigger: butler.TriggerStartAll, State: butler.StateQueued, Queue: butler.QueueManual, Progress: -1})
+	}
+	created, _, err := s.CreateRuns(ctx, rs, eng.EnqueueTx) // the engine is not started: the jobs wait
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []int64{created[0].ID, created[1].ID}
+	cancel := func(ctx context.Context, tx *sql.Tx, ended []butler.Run) error {
+		jobs := make([]int64, len(ended))
+		for i, r := range ended {
+			jobs[i] = r.JobID
+		}
+		return eng.CancelTx(ctx, tx, append(jobs, 987654)) // an unknown job is no error
+	}
+	errLater := errors.New("a later step failed")
+	_, err = s.FinishRuns(ctx, ids, []butler.RunState{butler.StateQueued}, butler.Finish{Outcome: butler.OutcomeSkipped, Progress: -1},
+		func(ctx context.Context, tx *sql.Tx, ended []butler.Run) error {
+			if err := cancel(ctx, tx, ended); err != nil {
+				return err
+			}
+			return errLater
+		})
+	if !errors.Is(err, errLater) {
+		t.Fatalf("FinishRuns: %v; want the later step's error", err)
+	}
+	for _, c := range created {
+		if st := jobState(c.JobID); st != "available" {
+			t.Fatalf("job %d is %s after an undone cancel; want it available", c.JobID, st)
+		}
+	}
+	ended, err := s.FinishRuns(ctx, ids, []butler.RunState{butler.StateQueued}, butler.Finish{Outcome: butler.OutcomeSkipped, Progress: -1}, cancel)
+	if err != nil || len(ended) != 2 {
+		t.Fatalf("FinishRuns: %d ended, %v", len(ended), err)
+	}
+	for _, c := range created {
+		if st := jobState(c.JobID); st != "cancelled" {
+			t.Fatalf("job %d is %s; want it cancelled with its run's end", c.JobID, st)
+		}
+	}
+}
+
+func TestEngine_CancelTxSQLite(t *testing.T) {
+	db, eng := openSQLite(t)
+	cancelTxTest(t, db, eng, func(id int64) string {
+		var st string
+		if err := db.SQL().QueryRow(`SELECT state FROM river_job WHERE id = ?`, id).Scan(&st); err != nil {
+			t.Fatal(err)
+		}
+		return st
+	})
+}
+
+func TestEngine_CancelTxPostgres(t *testing.T) {
+	db := openPostgres(t)
+	eng, err := engine.NewPostgres(db.Pool(), db.Store.DB, engine.Config{Node: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancelTxTest(t, db, eng, func(id int64) string {
+		var st string
+		if err := db.Store.DB.QueryRow(`SELECT state FROM river_job WHERE id = $1`, id).Scan(&st); err != nil {
+			t.Fatal(err)
+		}
+		return st
+	})
+}

@@ -86,11 +86,14 @@ var suite = []testCase[butler.Store]{
 	{"FinishRunOnce", testFinishRunOnce},
 	{"FinishRunSuccessRecordsTask", testFinishRunSuccessRecordsTask},
 	{"FinishRunFailureKeepsTask", testFinishRunFailureKeepsTask},
+	{"FinishRuns", testFinishRuns},
+	{"FinishRunsUndoneByItsTxFunc", testFinishRunsUndone},
 
 	// Task records.
 	{"TaskRecordsEmpty", testTaskRecordsEmpty},
 	{"Suppress", testSuppress},
 	{"SuppressZeroDay", testSuppressZeroDay},
+	{"SuppressMany", testSuppressMany},
 	{"SuppressKeepsLastSuccess", testSuppressKeepsLastSuccess},
 	{"SuccessKeepsSuppressed", testSuccessKeepsSuppressed},
 	{"TasksRunSince", testTasksRunSince},
@@ -1296,6 +1299,102 @@ func testFinishRun(t *testing.T, s butler.Store) {
 	}
 }
 
+func testFinishRuns(t *testing.T, s butler.Store) {
+	// Waiting runs of several tasks, one running, one finished, one unknown
+	// id: only the waiting ones end, all in one transaction, and come back
+	// as stored.
+	var waiting []butler.Run
+	var ids []int64
+	for i := range 3 {
+		st := butler.StateQueued
+		if i == 1 {
+			st = butler.StateScheduled
+		}
+		r := mustCreate(t, s, newRun(butler.TaskName(fmt.Sprintf("w%d", i)), st, at(0)))
+		waiting = append(waiting, r)
+		ids = append(ids, r.ID)
+	}
+	running := mustCreate(t, s, newRun("running", butler.StateRunning, at(0)))
+	finished := mustCreate(t, s, newRun("finished", butler.StateQueued, at(0)))
+	mustFinish(t, s, finished.ID, []butler.RunState{butler.StateQueued}, butler.Finish{Outcome: butler.OutcomeSucceeded, EndedAt: at(time.Minute)})
+	finished = mustRun(t, s, finished.ID)
+	ids = append(ids, running.ID, finished.ID, 987654)
+
+	f := butler.Finish{Outcome: butler.OutcomeSkipped, Reason: "removed by stop", EndedAt: at(time.Hour), Progress: -1}
+	var seen []int64
+	ended, err := s.FinishRuns(t.Context(), ids, []butler.RunState{butler.StateScheduled, butler.StateQueued}, f,
+		func(ctx context.Context, tx *sql.Tx, rs []butler.Run) error {
+			for _, r := range rs {
+				seen = append(seen, r.ID)
+			}
+			if n := countQueued(t, tx); n != 0 {
+				t.Errorf("within FinishRuns' transaction %d runs are still queued, want none", n)
+			}
+			return nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int64
+	for _, r := range ended {
+		got = append(got, r.ID)
+		checkUnchanged(t, s, "a run FinishRuns returned", r)
+	}
+	slices.Sort(got)
+	slices.Sort(seen)
+	want := ids[:3]
+	if !slices.Equal(got, want) || !slices.Equal(seen, want) {
+		t.Fatalf("FinishRuns ended %v and gave its function %v; want the waiting runs %v", got, seen, want)
+	}
+	for _, w := range waiting {
+		r := mustRun(t, s, w.ID)
+		w.State, w.Outcome, w.Reason, w.EndedAt, w.Progress = butler.StateFinished, f.Outcome, f.Reason, f.EndedAt, f.Progress
+		checkRun(t, "a waiting run after FinishRuns", r, w)
+	}
+	checkUnchanged(t, s, "the running run after FinishRuns", running)
+	checkUnchanged(t, s, "the finished run after FinishRuns", finished)
+
+	// Nothing to end: no transaction's function is called.
+	called := false
+	if ended, err := s.FinishRuns(t.Context(), ids, []butler.RunState{butler.StateQueued}, f, func(context.Context, *sql.Tx, []butler.Run) error {
+		called = true
+		return nil
+	}); err != nil || len(ended) != 0 || called {
+		t.Fatalf("FinishRuns of runs none of which is queued: %v, %v, function called %v; want nothing", ended, err, called)
+	}
+	// A success is FinishRun's.
+	if _, err := s.FinishRuns(t.Context(), []int64{running.ID}, []butler.RunState{butler.StateRunning},
+		butler.Finish{Outcome: butler.OutcomeSucceeded, EndedAt: at(time.Hour), SuccessDay: schedule.Day{Year: 2025, Month: time.March, Day: 14}}, nil); err == nil {
+		t.Fatal("FinishRuns recording a success day: no error")
+	}
+	checkUnchanged(t, s, "the running run after a refused FinishRuns", running)
+}
+
+func testFinishRunsUndone(t *testing.T, s butler.Store) {
+	// The function's error undoes the ends: the runs stay waiting.
+	a := mustCreate(t, s, newRun("a", butler.StateQueued, at(0)))
+	b := mustCreate(t, s, newRun("b", butler.StateScheduled, at(0)))
+	errRefused := errors.New("the queue refused")
+	_, err := s.FinishRuns(t.Context(), []int64{a.ID, b.ID}, []butler.RunState{butler.StateScheduled, butler.StateQueued},
+		butler.Finish{Outcome: butler.OutcomeSkipped, EndedAt: at(time.Hour), Progress: -1},
+		func(context.Context, *sql.Tx, []butler.Run) error { return errRefused })
+	if !errors.Is(err, errRefused) {
+		t.Fatalf("FinishRuns with a failing function: %v; want its error", err)
+	}
+	checkUnchanged(t, s, "a queued run after an undone FinishRuns", a)
+	checkUnchanged(t, s, "a scheduled run after an undone FinishRuns", b)
+	// Many runs at once (more than one statement's worth).
+	var ids []int64
+	for i := range 1200 {
+		ids = append(ids, mustCreate(t, s, newRun(butler.TaskName(fmt.Sprintf("many%04d", i)), butler.StateScheduled, at(0))).ID)
+	}
+	ended, err := s.FinishRuns(t.Context(), ids, []butler.RunState{butler.StateScheduled},
+		butler.Finish{Outcome: butler.OutcomeSkipped, EndedAt: at(time.Hour), Progress: -1}, nil)
+	if err != nil || len(ended) != len(ids) {
+		t.Fatalf("FinishRuns of %d scheduled runs: %d ended, %v", len(ids), len(ended), err)
+	}
+}
+
 func testFinishRunFromStates(t *testing.T, s butler.Store) {
 	f := butler.Finish{Outcome: butler.OutcomeStopped, Reason: "stopped", EndedAt: at(time.Hour), Progress: 50, Step: "x"}
 	all := []butler.RunState{butler.StateScheduled, butler.StateQueued, butler.StateRunning}
@@ -1463,7 +1562,7 @@ func testTaskRecordsEmpty(t *testing.T, s butler.Store) {
 func testSuppress(t *testing.T, s butler.Store) {
 	d1 := schedule.Day{Year: 2025, Month: time.March, Day: 14}
 	d2 := schedule.Day{Year: 2025, Month: time.March, Day: 15}
-	if err := s.Suppress(t.Context(), "t", d1); err != nil {
+	if err := s.Suppress(t.Context(), []butler.TaskName{"t"}, d1); err != nil {
 		t.Fatalf("Suppress: %v", err)
 	}
 	recs := mustRecords(t, s)
@@ -1471,10 +1570,10 @@ func testSuppress(t *testing.T, s butler.Store) {
 	if len(recs) != 1 {
 		t.Errorf("TaskRecords = %v, want only t", recs)
 	}
-	if err := s.Suppress(t.Context(), "t", d2); err != nil {
+	if err := s.Suppress(t.Context(), []butler.TaskName{"t"}, d2); err != nil {
 		t.Fatalf("Suppress: %v", err)
 	}
-	if err := s.Suppress(t.Context(), "u", d1); err != nil {
+	if err := s.Suppress(t.Context(), []butler.TaskName{"u"}, d1); err != nil {
 		t.Fatalf("Suppress: %v", err)
 	}
 	recs = mustRecords(t, s)
@@ -1482,17 +1581,45 @@ func testSuppress(t *testing.T, s butler.Store) {
 	checkRecord(t, "u after Suppress", recs["u"], butler.TaskRecord{Suppressed: d1})
 }
 
+func testSuppressMany(t *testing.T, s butler.Store) {
+	// Many tasks at once (more than one statement's worth), one named
+	// twice, one with a record already: each is marked, nothing else
+	// changes.
+	d := schedule.Day{Year: 2025, Month: time.March, Day: 14}
+	r := mustCreate(t, s, newRun("kept", butler.StateRunning, at(0)))
+	success := schedule.Day{Year: 2025, Month: time.March, Day: 13}
+	mustFinish(t, s, r.ID, []butler.RunState{butler.StateRunning}, butler.Finish{Outcome: butler.OutcomeSucceeded, EndedAt: at(time.Hour), SuccessDay: success})
+	tasks := []butler.TaskName{"kept", "twice", "twice"}
+	for i := range 700 {
+		tasks = append(tasks, butler.TaskName(fmt.Sprintf("many%03d", i)))
+	}
+	if err := s.Suppress(t.Context(), tasks, d); err != nil {
+		t.Fatalf("Suppress of %d tasks: %v", len(tasks), err)
+	}
+	recs := mustRecords(t, s)
+	if len(recs) != 702 {
+		t.Errorf("%d task records, want 702", len(recs))
+	}
+	for _, task := range tasks[1:] {
+		checkRecord(t, string(task)+" after Suppress", recs[task], butler.TaskRecord{Suppressed: d})
+	}
+	checkRecord(t, "kept after Suppress", recs["kept"], butler.TaskRecord{LastSuccess: success, LastSuccessAt: at(time.Hour), Suppressed: d})
+	if err := s.Suppress(t.Context(), nil, d); err != nil {
+		t.Fatalf("Suppress of no task: %v", err)
+	}
+}
+
 func testSuppressZeroDay(t *testing.T, s butler.Store) {
 	// A zero day is no suppression: it reads back as the zero Day, and it
 	// replaces one that was set.
 	d := schedule.Day{Year: 2025, Month: time.March, Day: 14}
-	if err := s.Suppress(t.Context(), "t", d); err != nil {
+	if err := s.Suppress(t.Context(), []butler.TaskName{"t"}, d); err != nil {
 		t.Fatalf("Suppress: %v", err)
 	}
-	if err := s.Suppress(t.Context(), "t", schedule.Day{}); err != nil {
+	if err := s.Suppress(t.Context(), []butler.TaskName{"t"}, schedule.Day{}); err != nil {
 		t.Fatalf("Suppress(zero day): %v", err)
 	}
-	if err := s.Suppress(t.Context(), "u", schedule.Day{}); err != nil {
+	if err := s.Suppress(t.Context(), []butler.TaskName{"u"}, schedule.Day{}); err != nil {
 		t.Fatalf("Suppress(zero day): %v", err)
 	}
 	recs := mustRecords(t, s)
@@ -1506,7 +1633,7 @@ func testSuppressKeepsLastSuccess(t *testing.T, s butler.Store) {
 	r := mustCreate(t, s, newRun("t", butler.StateRunning, at(0)))
 	mustFinish(t, s, r.ID, []butler.RunState{butler.StateRunning},
 		butler.Finish{Outcome: butler.OutcomeSucceeded, EndedAt: at(time.Hour), SuccessDay: success})
-	if err := s.Suppress(t.Context(), "t", suppressed); err != nil {
+	if err := s.Suppress(t.Context(), []butler.TaskName{"t"}, suppressed); err != nil {
 		t.Fatalf("Suppress: %v", err)
 	}
 	checkRecord(t, "after success then Suppress", mustRecords(t, s)["t"],
@@ -1516,7 +1643,7 @@ func testSuppressKeepsLastSuccess(t *testing.T, s butler.Store) {
 func testSuccessKeepsSuppressed(t *testing.T, s butler.Store) {
 	suppressed := schedule.Day{Year: 2025, Month: time.March, Day: 14}
 	success := schedule.Day{Year: 2025, Month: time.March, Day: 15}
-	if err := s.Suppress(t.Context(), "t", suppressed); err != nil {
+	if err := s.Suppress(t.Context(), []butler.TaskName{"t"}, suppressed); err != nil {
 		t.Fatalf("Suppress: %v", err)
 	}
 	r := mustCreate(t, s, newRun("t", butler.StateRunning, at(0)))
@@ -2034,14 +2161,14 @@ func testDaysRoundTrip(t *testing.T, s butler.Store) {
 		r := mustCreate(t, s, newRun(task, butler.StateRunning, at(0)))
 		mustFinish(t, s, r.ID, []butler.RunState{butler.StateRunning},
 			butler.Finish{Outcome: butler.OutcomeSucceeded, EndedAt: at(time.Hour), SuccessDay: d})
-		if err := s.Suppress(t.Context(), task, days[len(days)-1-j]); err != nil {
+		if err := s.Suppress(t.Context(), []butler.TaskName{task}, days[len(days)-1-j]); err != nil {
 			t.Fatal(err)
 		}
 		checkRecord(t, string(task), mustRecords(t, s)[task],
 			butler.TaskRecord{LastSuccess: d, LastSuccessAt: at(time.Hour), Suppressed: days[len(days)-1-j]})
 	}
 	// Only suppressed, never succeeded: a zero LastSuccess.
-	if err := s.Suppress(t.Context(), "only-suppressed", days[1]); err != nil {
+	if err := s.Suppress(t.Context(), []butler.TaskName{"only-suppressed"}, days[1]); err != nil {
 		t.Fatal(err)
 	}
 	checkRecord(t, "only-suppressed", mustRecords(t, s)["only-suppressed"], butler.TaskRecord{Suppressed: days[1]})
@@ -2077,7 +2204,9 @@ func testConcurrentUse(t *testing.T, s butler.Store) {
 						})
 						return okErr(ok, err)
 					},
-					func() error { return s.Suppress(ctx, task, schedule.Day{Year: 2025, Month: time.April, Day: i + 1}) },
+					func() error {
+						return s.Suppress(ctx, []butler.TaskName{task}, schedule.Day{Year: 2025, Month: time.April, Day: i + 1})
+					},
 					func() error {
 						return s.SaveSettings(ctx, map[string]string{string(task): fmt.Sprint(i)})
 					},

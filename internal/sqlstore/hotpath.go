@@ -63,11 +63,25 @@ const (
 	sqlSaveSetting = `INSERT INTO butler_setting (id, value, updated_at) VALUES (?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`
 	sqlTaskRecords = `SELECT task, last_success_day, last_success_at, suppressed_day FROM butler_task`
-	sqlSuppress    = `INSERT INTO butler_task (task, suppressed_day) VALUES (?, ?)
-		ON CONFLICT (task) DO UPDATE SET suppressed_day = excluded.suppressed_day`
-	sqlCheckWrite = `INSERT INTO butler_health (id, checked_at) VALUES (1, ?)
+	sqlCheckWrite  = `INSERT INTO butler_health (id, checked_at) VALUES (1, ?)
 		ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at`
 )
+
+// suppressSQL is Suppress's statement for n tasks: n pairs of task and day.
+func suppressSQL(n int) string {
+	return `INSERT INTO butler_task (task, suppressed_day) VALUES (?, ?)` + strings.Repeat(`, (?, ?)`, n-1) +
+		` ON CONFLICT (task) DO UPDATE SET suppressed_day = excluded.suppressed_day`
+}
+
+// finishRunsSQL is FinishRuns' statement for ids runs and n states to
+// finish them from: the values of finishRunSQL, then the ids, then the
+// states.
+func finishRunsSQL(ids, n int) string {
+	return `UPDATE butler_run SET state = 'finished', outcome = ?, reason = ?, summary = ?, error = ?,
+		ended_at = ?, progress = ?, step = ?, log = CASE WHEN ? = '' THEN log ELSE ? END
+		WHERE id IN (` + strings.TrimSuffix(strings.Repeat("?, ", ids), ", ") + `) AND state IN (` +
+		strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + `) RETURNING ` + runColumns
+}
 
 // finishRunSQL is FinishRun's statement for n states to finish from.
 func finishRunSQL(n int) string {
@@ -126,6 +140,7 @@ func (d *Store) HotQueries(now time.Time, task string) []HotQuery {
 		{"SetRunProcess", sqlSetRunProcess, []any{int64(4242), int64(99), "boot", int64(1)}},
 		{"SaveProgress", sqlSaveProgress, []any{50, "working", int64(1)}},
 		{"FinishRun", finishRunSQL(2), []any{"succeeded", "", "", "", nanos(now), 100, "", "", "", int64(1), "running", "stopping"}},
+		{"FinishRuns", finishRunsSQL(2, 2), []any{"skipped", "removed by stop", "", "", nanos(now), -1, "", "", "", int64(1), int64(2), "scheduled", "queued"}},
 		{"FinishRun (the task's last success)", sqlRecordSuccess, []any{"2025-03-14", nanos(now), int64(1)}},
 		{"TasksRunSince", sqlTasksRunSince, []any{recent}},
 		{"LastFinishedSince (Plan: each task's run since the window opened)", sqlLastFinishedSince, []any{recent}},
@@ -135,7 +150,7 @@ func (d *Store) HotQueries(now time.Time, task string) []HotQuery {
 		{"Settings", sqlSettings, nil},
 		{"SaveSettings", sqlSaveSetting, []any{"ButlerTimeZone", "UTC", nanos(now)}},
 		{"TaskRecords", sqlTaskRecords, nil},
-		{"Suppress", sqlSuppress, []any{task, "2025-03-14"}},
+		{"Suppress", suppressSQL(2), []any{task, "2025-03-14", task + "2", "2025-03-14"}},
 		{"CheckWrite", sqlCheckWrite, []any{nanos(now)}},
 	}
 	for i := range qs {

@@ -653,6 +653,65 @@ func (d *Store) FinishRun(ctx context.Context, id int64, from []butler.RunState,
 	return r, true, nil
 }
 
+// finishRunsMost is how many runs one statement of FinishRuns ends.
+const finishRunsMost = 500
+
+// FinishRuns ends the runs ids that are in one of the states from, in one
+// transaction (a statement per finishRunsMost of them), and returns them
+// as they ended; inTx, if not nil, is called in the transaction with them.
+func (d *Store) FinishRuns(ctx context.Context, ids []int64, from []butler.RunState, f butler.Finish, inTx butler.RunsTxFunc) ([]butler.Run, error) {
+	if !f.SuccessDay.IsZero() {
+		return nil, errors.New("FinishRuns records no success: end a succeeded run with FinishRun")
+	}
+	if len(ids) == 0 || len(from) == 0 {
+		return nil, nil
+	}
+	tx, err := d.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	var ended []butler.Run
+	for start := 0; start < len(ids); start += finishRunsMost {
+		chunk := ids[start:min(start+finishRunsMost, len(ids))]
+		args := make([]any, 0, 9+len(chunk)+len(from))
+		args = append(args, string(f.Outcome), f.Reason, f.Summary, f.Error, nanos(f.EndedAt), f.Progress, f.Step, f.Log, f.Log)
+		for _, id := range chunk {
+			args = append(args, id)
+		}
+		for _, s := range from {
+			args = append(args, string(s))
+		}
+		rows, err := tx.QueryContext(ctx, d.bind(finishRunsSQL(len(chunk), len(from))), args...)
+		if err != nil {
+			return nil, d.wrap(err)
+		}
+		for rows.Next() {
+			r, err := scanRun(rows)
+			if err != nil {
+				rows.Close()
+				return nil, d.wrap(err)
+			}
+			ended = append(ended, r)
+		}
+		if err := rows.Close(); err != nil {
+			return nil, d.wrap(err)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, d.wrap(err)
+		}
+	}
+	if inTx != nil && len(ended) > 0 {
+		if err := inTx(ctx, tx, ended); err != nil {
+			return nil, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, d.wrap(err)
+	}
+	return ended, nil
+}
+
 // finished reads the run FinishRun's statement returned, if it ended one.
 func (d *Store) finished(row *sql.Row) (butler.Run, bool, error) {
 	r, err := scanRun(row)
@@ -684,10 +743,29 @@ func (d *Store) TaskRecords(ctx context.Context) (map[butler.TaskName]butler.Tas
 	return out, rows.Err()
 }
 
-// Suppress marks the task as stopped in the window of day d.
-func (d *Store) Suppress(ctx context.Context, task butler.TaskName, day schedule.Day) error {
-	_, err := d.exec(ctx, sqlSuppress, string(task), dayString(day))
-	return err
+// suppressMost is how many tasks one statement of Suppress marks.
+const suppressMost = 500
+
+// Suppress marks the tasks as stopped in the window of day d: one
+// statement for up to suppressMost tasks (a task named twice is marked
+// once: an upsert may not change a row twice).
+func (d *Store) Suppress(ctx context.Context, tasks []butler.TaskName, day schedule.Day) error {
+	seen := make(map[butler.TaskName]bool, len(tasks))
+	args := make([]any, 0, 2*len(tasks))
+	for _, t := range tasks {
+		if !seen[t] {
+			seen[t] = true
+			args = append(args, string(t), dayString(day))
+		}
+	}
+	for len(args) > 0 {
+		n := min(len(args)/2, suppressMost)
+		if _, err := d.exec(ctx, suppressSQL(n), args[:2*n]...); err != nil {
+			return err
+		}
+		args = args[2*n:]
+	}
+	return nil
 }
 
 // TasksRunSince returns the tasks with a run created at or after t; its

@@ -263,7 +263,7 @@ func TestReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Suppress(ctx, "c", day); err != nil {
+	if err := db.Suppress(ctx, []butler.TaskName{"c"}, day); err != nil {
 		t.Fatal(err)
 	}
 	wantDone, err := db.Run(ctx, done.ID)
