@@ -81,10 +81,12 @@ type riverClient interface {
 	Subscribe(kinds ...river.EventKind) (<-chan *river.Event, func())
 }
 
-// txInserter inserts and cancels jobs within a database/sql transaction.
+// txInserter inserts, deletes and cancels jobs within a database/sql
+// transaction.
 type txInserter interface {
 	InsertManyTx(ctx context.Context, tx *sql.Tx, params []river.InsertManyParams) ([]*rivertype.JobInsertResult, error)
 	JobCancelTx(ctx context.Context, tx *sql.Tx, jobID int64) (*rivertype.JobRow, error)
+	JobDeleteManyTx(ctx context.Context, tx *sql.Tx, params *river.JobDeleteManyParams) (*river.JobDeleteManyResult, error)
 }
 
 // Engine is the River client of one node. It implements butler.Queue and
@@ -546,17 +548,38 @@ func (e *Engine) Requeue(ctx context.Context, r butler.Run) (int64, error) {
 	return res.Job.ID, nil
 }
 
-// CancelTx cancels jobs within tx, the store's transaction that ends their
-// runs (butler.TxQueue): they are cancelled if, and when, the runs' ends
-// commit. A job that no longer exists is not an error.
+// CancelTx takes jobs out of the queue within tx, the store's transaction
+// that ends their runs (butler.TxQueue): it happens if, and when, the
+// runs' ends commit. The jobs that wait are deleted, cancelJobsMost to a
+// statement (River's JobDeleteManyTx, which leaves running jobs alone);
+// the others are cancelled one by one (JobCancelTx: a running job's
+// context is cancelled wherever it runs). A job that no longer exists is
+// not an error.
 func (e *Engine) CancelTx(ctx context.Context, tx *sql.Tx, jobIDs []int64) error {
+	deleted := make(map[int64]bool, len(jobIDs))
+	for start := 0; start < len(jobIDs); start += cancelJobsMost {
+		chunk := jobIDs[start:min(start+cancelJobsMost, len(jobIDs))]
+		res, err := e.txIns.JobDeleteManyTx(ctx, tx, river.NewJobDeleteManyParams().IDs(chunk...).First(len(chunk)))
+		if err != nil {
+			return fmt.Errorf("engine: delete %d waiting jobs: %w", len(chunk), err)
+		}
+		for _, j := range res.Jobs {
+			deleted[j.ID] = true
+		}
+	}
 	for _, id := range jobIDs {
+		if deleted[id] {
+			continue
+		}
 		if _, err := e.txIns.JobCancelTx(ctx, tx, id); err != nil && !errors.Is(err, river.ErrNotFound) {
 			return fmt.Errorf("engine: cancel job %d: %w", id, err)
 		}
 	}
 	return nil
 }
+
+// cancelJobsMost is how many jobs one statement of CancelTx deletes.
+const cancelJobsMost = 1000
 
 // Cancel cancels a job; a job that no longer exists is not an error.
 func (e *Engine) Cancel(ctx context.Context, jobID int64) error {

@@ -305,9 +305,12 @@ func TestEngine_PostgresStartsInQuickSuccessionAreNotified(t *testing.T) {
 }
 
 // cancelTxTest: FinishRuns with the engine's CancelTx ends the runs and
-// cancels their jobs in one transaction; when the transaction is undone the
-// jobs stay available. jobState reads a job's state from River's table.
-func cancelTxTest(t *testing.T, s butler.Store, eng *engine.Engine, jobState func(id int64) string) {
+// takes their jobs out of the queue in one transaction (a waiting job is
+// deleted; a running one is told to cancel: River records the attempt in
+// its metadata); when the transaction is undone nothing changes. job
+// reads a job's state and whether a cancel was attempted (found false:
+// no such job); setRunning makes a job running as a worker's fetch does.
+func cancelTxTest(t *testing.T, s butler.Store, eng *engine.Engine, job func(id int64) (state string, cancelAttempted, found bool), setRunning func(id int64)) {
 	t.Helper()
 	ctx := context.Background()
 	var rs []*butler.Run
@@ -318,6 +321,8 @@ func cancelTxTest(t *testing.T, s butler.Store, eng *engine.Engine, jobState fun
 	if err != nil {
 		t.Fatal(err)
 	}
+	waiting, running := created[0].JobID, created[1].JobID
+	setRunning(running) // fetched, its run waiting for a slot
 	ids := []int64{created[0].ID, created[1].ID}
 	cancel := func(ctx context.Context, tx *sql.Tx, ended []butler.Run) error {
 		jobs := make([]int64, len(ended))
@@ -325,6 +330,14 @@ func cancelTxTest(t *testing.T, s butler.Store, eng *engine.Engine, jobState fun
 			jobs[i] = r.JobID
 		}
 		return eng.CancelTx(ctx, tx, append(jobs, 987654)) // an unknown job is no error
+	}
+	check := func(when string, id int64, wantState string, wantAttempt, wantFound bool) {
+		t.Helper()
+		st, attempted, found := job(id)
+		if found != wantFound || (found && (st != wantState || attempted != wantAttempt)) {
+			t.Fatalf("%s: job %d found %v, %s, cancel attempted %v; want found %v, %s, cancel attempted %v",
+				when, id, found, st, attempted, wantFound, wantState, wantAttempt)
+		}
 	}
 	errLater := errors.New("a later step failed")
 	_, err = s.FinishRuns(ctx, ids, []butler.RunState{butler.StateQueued}, butler.Finish{Outcome: butler.OutcomeSkipped, Progress: -1},
@@ -337,30 +350,33 @@ func cancelTxTest(t *testing.T, s butler.Store, eng *engine.Engine, jobState fun
 	if !errors.Is(err, errLater) {
 		t.Fatalf("FinishRuns: %v; want the later step's error", err)
 	}
-	for _, c := range created {
-		if st := jobState(c.JobID); st != "available" {
-			t.Fatalf("job %d is %s after an undone cancel; want it available", c.JobID, st)
-		}
-	}
+	check("after an undone cancel", waiting, "available", false, true)
+	check("after an undone cancel", running, "running", false, true)
 	ended, err := s.FinishRuns(ctx, ids, []butler.RunState{butler.StateQueued}, butler.Finish{Outcome: butler.OutcomeSkipped, Progress: -1}, cancel)
 	if err != nil || len(ended) != 2 {
 		t.Fatalf("FinishRuns: %d ended, %v", len(ended), err)
 	}
-	for _, c := range created {
-		if st := jobState(c.JobID); st != "cancelled" {
-			t.Fatalf("job %d is %s; want it cancelled with its run's end", c.JobID, st)
-		}
-	}
+	check("after the cancel", waiting, "", false, false)
+	check("after the cancel", running, "running", true, true)
 }
 
 func TestEngine_CancelTxSQLite(t *testing.T) {
 	db, eng := openSQLite(t)
-	cancelTxTest(t, db, eng, func(id int64) string {
+	cancelTxTest(t, db, eng, func(id int64) (string, bool, bool) {
 		var st string
-		if err := db.SQL().QueryRow(`SELECT state FROM river_job WHERE id = ?`, id).Scan(&st); err != nil {
+		var attempted bool
+		err := db.SQL().QueryRow(`SELECT state, json_extract(metadata, '$.cancel_attempted_at') IS NOT NULL FROM river_job WHERE id = ?`, id).Scan(&st, &attempted)
+		if errors.Is(err, sql.ErrNoRows) {
+			return "", false, false
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
-		return st
+		return st, attempted, true
+	}, func(id int64) {
+		if _, err := db.SQL().Exec(`UPDATE river_job SET state = 'running', attempt = 1, attempted_at = datetime('now', 'subsec') WHERE id = ?`, id); err != nil {
+			t.Fatal(err)
+		}
 	})
 }
 
@@ -370,11 +386,20 @@ func TestEngine_CancelTxPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cancelTxTest(t, db, eng, func(id int64) string {
+	cancelTxTest(t, db, eng, func(id int64) (string, bool, bool) {
 		var st string
-		if err := db.Store.DB.QueryRow(`SELECT state FROM river_job WHERE id = $1`, id).Scan(&st); err != nil {
+		var attempted bool
+		err := db.Store.DB.QueryRow(`SELECT state, metadata ? 'cancel_attempted_at' FROM river_job WHERE id = $1`, id).Scan(&st, &attempted)
+		if errors.Is(err, sql.ErrNoRows) {
+			return "", false, false
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
-		return st
+		return st, attempted, true
+	}, func(id int64) {
+		if _, err := db.Store.DB.Exec(`UPDATE river_job SET state = 'running', attempt = 1, attempted_at = now() WHERE id = $1`, id); err != nil {
+			t.Fatal(err)
+		}
 	})
 }
