@@ -244,16 +244,28 @@ func TestPlanner_WindowCloseSkipsWaitingRuns(t *testing.T) {
 		stopper := newProbe(true)
 		stopAtEnd := task("StopAtEnd", 1, false, stopper)
 		stopAtEnd.StopAtWindowEnd = true
-		// MaxConcurrentTasks 2: Long and StopAtEnd take the slots, Behind waits.
-		f := start(t, []butler.Task{task("Long", 1, false, long), stopAtEnd, task("Behind", 1, false, behind)},
-			map[string]string{butler.SettingMaxConcurrentTasks: "2"})
+		behind2 := newProbe(false)
+		counter := &callCounter{}
+		// MaxConcurrentTasks 2: Long and StopAtEnd take the slots, Behind
+		// and Behind2 wait.
+		f := start(t, []butler.Task{task("Long", 1, false, long), stopAtEnd, task("Behind", 1, false, behind), task("Behind2", 1, false, behind2)},
+			map[string]string{butler.SettingMaxConcurrentTasks: "2"}, counting(counter))
 		sleepUntil(at(1, 4, 59))
-		if r := f.runs("Behind"); len(r) != 1 || r[0].State != butler.StateQueued {
-			t.Fatalf("Behind: %+v, want queued behind the two long runs", r)
+		for _, name := range []butler.TaskName{"Behind", "Behind2"} {
+			if r := f.runs(name); len(r) != 1 || r[0].State != butler.StateQueued {
+				t.Fatalf("%s: %+v, want queued behind the two long runs", name, r)
+			}
 		}
+		counter.finishes.Store(0)
 		sleepUntil(at(1, 5, 0))
-		if r := f.runs("Behind"); r[0].Outcome != butler.OutcomeSkipped || r[0].Reason != "window closed" {
-			t.Fatalf("Behind after close: %+v, want skipped, window closed", r[0])
+		for _, name := range []butler.TaskName{"Behind", "Behind2"} {
+			if r := f.runs(name); r[0].Outcome != butler.OutcomeSkipped || r[0].Reason != "window closed" {
+				t.Fatalf("%s after close: %+v, want skipped, window closed", name, r[0])
+			}
+		}
+		// The waiting runs are skipped together; StopAtEnd's run ends on its own.
+		if n, m := counter.batches.Load(), counter.finishes.Load(); n != 1 || m != 1 {
+			t.Errorf("at window close runs ended in %d batches and %d single ends; want the waiting ones in 1 batch, StopAtEnd's on its own", n, m)
 		}
 		if r := f.runs("StopAtEnd"); r[0].Outcome != butler.OutcomeStopped || r[0].Reason != "the window closed" {
 			t.Fatalf("StopAtEnd after close: %+v, want stopped at window end", r[0])
@@ -261,7 +273,7 @@ func TestPlanner_WindowCloseSkipsWaitingRuns(t *testing.T) {
 		if r := f.runs("Long"); r[0].State != butler.StateRunning {
 			t.Fatalf("Long after close: %+v, want still running", r[0])
 		}
-		if len(behind.Starts()) != 0 {
+		if len(behind.Starts())+len(behind2.Starts()) != 0 {
 			t.Fatalf("a skipped run started")
 		}
 		close(long.release)

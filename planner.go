@@ -1,10 +1,8 @@
 package butler
 
 import (
-	"cmp"
 	"context"
 	"log/slog"
-	"slices"
 	"time"
 
 	"github.com/plexbutler/butler/schedule"
@@ -182,30 +180,40 @@ func earliest(a, b time.Time) time.Time {
 const retryAfter = 5 * time.Second
 
 // closeWindows ends the runs that belong to a window that has closed: waiting
-// runs are skipped, running runs of stopAtWindowEnd tasks are stopped.
+// runs are skipped, all in one transaction (removeAll), and running runs of
+// stopAtWindowEnd tasks are stopped.
 func (m *Manager) closeWindows(ctx context.Context, now time.Time, w schedule.Window, active []Run) {
+	closed := func(r Run) bool {
+		if r.Window.IsZero() {
+			return false
+		}
+		_, close := w.Bounds(r.Window)
+		return !now.Before(close)
+	}
 	// Waiting runs first: stopping a running one frees a slot that a
 	// waiting one would take.
-	active = slices.Clone(active)
-	slices.SortStableFunc(active, func(a, b Run) int { return cmp.Compare(rank(a.State), rank(b.State)) })
+	var waiting []Run
 	for _, r := range active {
-		if r.Window.IsZero() {
-			continue
+		if closed(r) && (r.State == StateScheduled || r.State == StateQueued) {
+			waiting = append(waiting, r)
 		}
-		if _, close := w.Bounds(r.Window); now.Before(close) {
-			continue
-		}
-		switch r.State {
-		case StateScheduled, StateQueued:
+	}
+	if _, err := m.removeAll(ctx, waiting, "window closed"); err != nil {
+		m.logger.WarnContext(ctx, "butler: skip the runs of a closed window together; one at a time instead", slog.Int("runs", len(waiting)), slog.String("error", err.Error()))
+		for _, r := range waiting {
 			if _, _, err := m.remove(ctx, r, "window closed"); err != nil {
 				m.logger.ErrorContext(ctx, "butler: skip run at window close", slog.Int64("run", r.ID), slog.String("error", err.Error()))
 			}
-		case StateRunning:
-			if t, ok := m.byName[r.Task]; ok && t.StopAtWindowEnd {
-				// Told to stop; the run ends once its work has stopped.
-				if _, err := m.beginStop(ctx, r, errWindowClosed); err != nil {
-					m.logger.ErrorContext(ctx, "butler: stop run at window close", slog.Int64("run", r.ID), slog.String("error", err.Error()))
-				}
+		}
+	}
+	for _, r := range active {
+		if !closed(r) || r.State != StateRunning {
+			continue
+		}
+		if t, ok := m.byName[r.Task]; ok && t.StopAtWindowEnd {
+			// Told to stop; the run ends once its work has stopped.
+			if _, err := m.beginStop(ctx, r, errWindowClosed); err != nil {
+				m.logger.ErrorContext(ctx, "butler: stop run at window close", slog.Int64("run", r.ID), slog.String("error", err.Error()))
 			}
 		}
 	}
