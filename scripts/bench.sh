@@ -88,7 +88,7 @@ fi
 echo "bench.sh: start-all of many tasks" >&2
 {
 	printf '\n## Start-all of many tasks\n\n'
-	printf 'Command: `go test -run %s -bench StartAll -benchtime 10x .`: `Manager.StartAll` (what `POST /butler` does) on a SQLite file, and on PostgreSQL when BUTLER_TEST_DATABASE_URL is set, with River, 100 and 1,000 tasks whose runs all get queued, in one transaction (butler), beside River'"'"'s insert of the same jobs alone in one transaction (river: the reference). Target: 1,000 tasks in < 50 ms.\n\n```\n' "'^\$'"
+	printf 'Command: `go test -run %s -bench StartAll -benchtime 10x .`: `Manager.StartAll` (what `POST /butler` does) on a SQLite file, and on PostgreSQL when BUTLER_TEST_DATABASE_URL is set, with River, 100 and 1,000 tasks whose runs all get queued, in one transaction (butler), beside River'"'"'s insert of the same jobs alone in one transaction (river: the reference); stopall: `Manager.StopAll` (what `DELETE /butler` does) of the runs a start-all made. Target: start-all of 1,000 tasks in < 50 ms.\n\n```\n' "'^\$'"
 	go test -run '^$' -bench StartAll -benchtime 10x . | grep -E '^Benchmark'
 	printf '```\n'
 } >> "$tmp/BENCHMARKS.md"
