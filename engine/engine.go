@@ -260,7 +260,7 @@ func newEngine(cfg Config) (*Engine, *river.Workers, error) {
 		e.itemPoll = DefaultItemPoll
 	}
 	e.worker = &worker{logger: e.logger}
-	e.items = &itemWorker{logger: e.logger}
+	e.items = &itemWorker{ends: &e.ends, logger: e.logger}
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, e.worker); err != nil {
 		return nil, nil, fmt.Errorf("engine: %w", err)

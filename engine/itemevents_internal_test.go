@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -38,10 +39,10 @@ func TestItemEnds_Deliver(t *testing.T) {
 	run.Kind = Args{}.Kind() // a run's job, not an item's
 	h.deliver(run)
 	h.deliver(itemJob(t, 14, 2, rivertype.JobStateDiscarded))
-	if got := len(l.told); got != 1 || (<-l.told).ID != 10 {
+	if got := len(l.told); got != 1 || (<-l.told).job != 10 {
 		t.Errorf("run 1 was told %d ends; want job 10 only", got+1)
 	}
-	if got := len(other.told); got != 1 || (<-other.told).ID != 14 {
+	if got := len(other.told); got != 1 || (<-other.told).job != 14 {
 		t.Errorf("run 2 was told %d ends; want job 14 only", got+1)
 	}
 	for i := range toldBuffer + 1 {
@@ -141,6 +142,59 @@ func TestItemQueue_EndsHereAreTold(t *testing.T) {
 	}
 	if blind.lists.Load() == 0 {
 		t.Error("the run never read its jobs: it would not learn of the items other servers end")
+	}
+}
+
+// deafClient is blindClient that hears none of River's events.
+type deafClient struct{ *blindClient }
+
+func (deafClient) Subscribe(...river.EventKind) (<-chan *river.Event, func()) {
+	ch := make(chan *river.Event)
+	return ch, sync.OnceFunc(func() { close(ch) })
+}
+
+// TestItemQueue_EndsToldByTheirWorker: a run learns of the items this
+// server ends from their worker, as each one's work returns, without
+// waiting for River to record the jobs' ends (its completer does that in
+// batches, up to 250 ms later): here River's events never come and the
+// run's reads of its jobs find nothing.
+func TestItemQueue_EndsToldByTheirWorker(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, t.TempDir()+"/butler.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	e, err := NewSQLite(ctx, db.SQL(), Config{Node: "test", ItemWorkers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.client = deafClient{&blindClient{riverClient: e.client}}
+	if err := e.Start(ctx, itemsDone{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Stop(context.Background()) })
+	q := e.ItemQueue(butler.Run{ID: 7, Task: "DeepMediaAnalysis"})
+	if _, err := q.Add(ctx, []int64{1, 2, 3, 4, 5, 6}); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	got := map[int64]butler.ItemResult{}
+	for q.Pending() > 0 {
+		res, err := q.Wait(wctx)
+		if err != nil {
+			t.Fatalf("Wait with %d pending: %v (no event comes and its reads find nothing: only the workers could tell it)", q.Pending(), err)
+		}
+		for _, r := range res {
+			if _, twice := got[r.Item]; twice {
+				t.Errorf("item %d ended twice", r.Item)
+			}
+			got[r.Item] = r
+		}
+	}
+	if len(got) != 6 || got[3].Outcome != butler.ItemFailed || got[3].Reason != "item 3 is broken" || got[1].Outcome != butler.ItemDone {
+		t.Errorf("results %+v; want 6, item 3 failed with the worker's reason", got)
 	}
 }
 

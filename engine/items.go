@@ -60,12 +60,13 @@ type ItemExecutor interface {
 // Config.ItemWorkers says: half the CPUs, at least one.
 func defaultItemWorkers() int { return max(1, runtime.NumCPU()/2) }
 
-// itemWorker works item jobs with the executor given to Start, and
-// records each item's result as the job's output, where the run that
-// queued it reads it.
+// itemWorker works item jobs with the executor given to Start, records
+// each item's result as the job's output, where the run that queued it
+// reads it, and tells the run of this server that queued it at once.
 type itemWorker struct {
 	river.WorkerDefaults[ItemArgs]
 	exec   ItemExecutor
+	ends   *itemEnds
 	logger *slog.Logger
 }
 
@@ -79,6 +80,10 @@ func (w *itemWorker) Work(ctx context.Context, job *river.Job[ItemArgs]) error {
 		w.logger.ErrorContext(ctx, "engine: record an item's result", slog.Int64("item", job.Args.Item), slog.String("error", err.Error()))
 		return river.JobCancel(err)
 	}
+	// The item's work and its result are done: its run need not wait for
+	// River to record the job's end, which River's completer does in
+	// batches, up to 250 ms later.
+	w.ends.tell(job.Args.RunID, itemEnd{job: job.ID, res: res})
 	return nil
 }
 
@@ -215,8 +220,8 @@ func (q *itemQueue) Wait(ctx context.Context) ([]butler.ItemResult, error) {
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case job := <-q.listener.told:
-			if out = q.take(out, job); len(out) > 0 {
+		case end := <-q.listener.told:
+			if out = q.take(out, end); len(out) > 0 {
 				return q.told(out), nil
 			}
 		case <-t.C:
@@ -246,22 +251,25 @@ func (q *itemQueue) read(ctx context.Context) ([]butler.ItemResult, error) {
 func (q *itemQueue) told(out []butler.ItemResult) []butler.ItemResult {
 	for {
 		select {
-		case job := <-q.listener.told:
-			out = q.take(out, job)
+		case end := <-q.listener.told:
+			out = q.take(out, end)
 		default:
 			return out
 		}
 	}
 }
 
-// take adds the result of an ended job to out, if the job is pending.
-func (q *itemQueue) take(out []butler.ItemResult, job *rivertype.JobRow) []butler.ItemResult {
-	item, ok := q.pending[job.ID]
+// take adds the result of an ended job to out, if the job is pending: an
+// end told twice (by its worker, then by River's event) is taken once.
+func (q *itemQueue) take(out []butler.ItemResult, end itemEnd) []butler.ItemResult {
+	item, ok := q.pending[end.job]
 	if !ok {
-		return out // read meanwhile, or not this queue's
+		return out // read meanwhile, told before, or not this queue's
 	}
-	delete(q.pending, job.ID)
-	return append(out, itemResultOf(job, item))
+	delete(q.pending, end.job)
+	res := end.res
+	res.Item = item
+	return append(out, res)
 }
 
 // poll2x is Wait for a queue that hears nothing: short items are seen
