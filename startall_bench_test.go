@@ -50,9 +50,11 @@ func BenchmarkStartAll(b *testing.B) {
 	}
 }
 
-func benchStartAll(b *testing.B, store string, n int) {
-	ctx := context.Background()
-	// Slow work, so that the runs stay queued while start-all runs.
+// startAllStack starts the real stack of one server on store with n
+// tasks whose work lasts until it is stopped, so that the runs a start-all
+// makes stay active.
+func startAllStack(b *testing.B, store string, n int) (butler.Store, *butler.Manager) {
+	b.Helper()
 	block := butler.ActionFunc(func(ctx context.Context, _ butler.Reporter) error {
 		<-ctx.Done()
 		return ctx.Err()
@@ -61,7 +63,27 @@ func benchStartAll(b *testing.B, store string, n int) {
 	for i := range n {
 		catalog = append(catalog, task(butler.TaskName(fmt.Sprintf("Task%04d", i)), 1, false, block))
 	}
-	st, m := benchStackOn(b, store, catalog)
+	return benchStackOn(b, store, catalog)
+}
+
+// waitNoneActive waits until the store holds no active run.
+func waitNoneActive(b *testing.B, st butler.Store) {
+	b.Helper()
+	for {
+		active, err := st.ActiveRuns(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(active) == 0 {
+			return
+		}
+		time.Sleep(time.Millisecond) // waiting on the workers
+	}
+}
+
+func benchStartAll(b *testing.B, store string, n int) {
+	ctx := context.Background()
+	st, m := startAllStack(b, store, n)
 	b.ResetTimer()
 	for range b.N {
 		res, err := m.StartAll(ctx)
@@ -72,16 +94,7 @@ func benchStartAll(b *testing.B, store string, n int) {
 		if _, err := m.StopAll(ctx); err != nil {
 			b.Fatal(err)
 		}
-		for {
-			active, err := st.ActiveRuns(ctx)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if len(active) == 0 {
-				break
-			}
-			time.Sleep(time.Millisecond) // waiting on the workers
-		}
+		waitNoneActive(b, st)
 		// Start-all leaves a task that ran in this window alone:
 		// the next iteration starts outside any window (UTC noon).
 		b.StartTimer()
@@ -91,15 +104,7 @@ func benchStartAll(b *testing.B, store string, n int) {
 // benchStopAll times StopAll of the runs a start-all of n tasks made.
 func benchStopAll(b *testing.B, store string, n int) {
 	ctx := context.Background()
-	block := butler.ActionFunc(func(ctx context.Context, _ butler.Reporter) error {
-		<-ctx.Done()
-		return ctx.Err()
-	})
-	var catalog []butler.Task
-	for i := range n {
-		catalog = append(catalog, task(butler.TaskName(fmt.Sprintf("Task%04d", i)), 1, false, block))
-	}
-	st, m := benchStackOn(b, store, catalog)
+	st, m := startAllStack(b, store, n)
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()
@@ -117,16 +122,7 @@ func benchStopAll(b *testing.B, store string, n int) {
 			}
 		}
 		b.StopTimer()
-		for {
-			active, err := st.ActiveRuns(ctx)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if len(active) == 0 {
-				break
-			}
-			time.Sleep(time.Millisecond) // waiting on the workers
-		}
+		waitNoneActive(b, st)
 		b.StartTimer()
 	}
 }

@@ -360,24 +360,33 @@ func cancelTxTest(t *testing.T, s butler.Store, eng *engine.Engine, job func(id 
 	check("after the cancel", running, "running", true, true)
 }
 
+// riverJob returns cancelTxTest's reads and writes of River's table in
+// db, with the statements of its database.
+func riverJob(t *testing.T, db *sql.DB, state, running string) (func(id int64) (string, bool, bool), func(id int64)) {
+	return func(id int64) (string, bool, bool) {
+			var st string
+			var attempted bool
+			err := db.QueryRow(state, id).Scan(&st, &attempted)
+			if errors.Is(err, sql.ErrNoRows) {
+				return "", false, false
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st, attempted, true
+		}, func(id int64) {
+			if _, err := db.Exec(running, id); err != nil {
+				t.Fatal(err)
+			}
+		}
+}
+
 func TestEngine_CancelTxSQLite(t *testing.T) {
 	db, eng := openSQLite(t)
-	cancelTxTest(t, db, eng, func(id int64) (string, bool, bool) {
-		var st string
-		var attempted bool
-		err := db.SQL().QueryRow(`SELECT state, json_extract(metadata, '$.cancel_attempted_at') IS NOT NULL FROM river_job WHERE id = ?`, id).Scan(&st, &attempted)
-		if errors.Is(err, sql.ErrNoRows) {
-			return "", false, false
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st, attempted, true
-	}, func(id int64) {
-		if _, err := db.SQL().Exec(`UPDATE river_job SET state = 'running', attempt = 1, attempted_at = datetime('now', 'subsec') WHERE id = ?`, id); err != nil {
-			t.Fatal(err)
-		}
-	})
+	job, setRunning := riverJob(t, db.SQL(),
+		`SELECT state, json_extract(metadata, '$.cancel_attempted_at') IS NOT NULL FROM river_job WHERE id = ?`,
+		`UPDATE river_job SET state = 'running', attempt = 1, attempted_at = datetime('now', 'subsec') WHERE id = ?`)
+	cancelTxTest(t, db, eng, job, setRunning)
 }
 
 func TestEngine_CancelTxPostgres(t *testing.T) {
@@ -386,20 +395,8 @@ func TestEngine_CancelTxPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cancelTxTest(t, db, eng, func(id int64) (string, bool, bool) {
-		var st string
-		var attempted bool
-		err := db.Store.DB.QueryRow(`SELECT state, metadata ? 'cancel_attempted_at' FROM river_job WHERE id = $1`, id).Scan(&st, &attempted)
-		if errors.Is(err, sql.ErrNoRows) {
-			return "", false, false
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st, attempted, true
-	}, func(id int64) {
-		if _, err := db.Store.DB.Exec(`UPDATE river_job SET state = 'running', attempt = 1, attempted_at = now() WHERE id = $1`, id); err != nil {
-			t.Fatal(err)
-		}
-	})
+	job, setRunning := riverJob(t, db.Store.DB,
+		`SELECT state, metadata ? 'cancel_attempted_at' FROM river_job WHERE id = $1`,
+		`UPDATE river_job SET state = 'running', attempt = 1, attempted_at = now() WHERE id = $1`)
+	cancelTxTest(t, db, eng, job, setRunning)
 }

@@ -101,10 +101,11 @@ func (itemsDone) ExecuteItem(_ context.Context, j butler.ItemJob) butler.ItemRes
 	return butler.ItemResult{Item: j.Item, Outcome: butler.ItemDone}
 }
 
-// TestItemQueue_EndsHereAreTold: a run learns of the items this server
-// ends, results and all, from what River tells the server alone: its
-// reads of its jobs find none of them.
-func TestItemQueue_EndsHereAreTold(t *testing.T) {
+// itemEndsHeard starts a SQLite engine whose River client is wrap's, queues
+// six items of run 7 (the worker fails item 3) and waits for their ends,
+// each of which must come once; why says what alone could tell them.
+func itemEndsHeard(t *testing.T, wrap func(riverClient) riverClient, why string) map[int64]butler.ItemResult {
+	t.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, t.TempDir()+"/butler.db")
 	if err != nil {
@@ -115,8 +116,7 @@ func TestItemQueue_EndsHereAreTold(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	blind := &blindClient{riverClient: e.client}
-	e.client = blind
+	e.client = wrap(e.client)
 	if err := e.Start(ctx, itemsDone{}); err != nil {
 		t.Fatal(err)
 	}
@@ -125,21 +125,35 @@ func TestItemQueue_EndsHereAreTold(t *testing.T) {
 	if _, err := q.Add(ctx, []int64{1, 2, 3, 4, 5, 6}); err != nil {
 		t.Fatal(err)
 	}
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	got := map[int64]butler.ItemResult{}
 	for q.Pending() > 0 {
 		res, err := q.Wait(wctx)
 		if err != nil {
-			t.Fatalf("Wait with %d pending: %v (its reads find nothing: only what River tells could end it)", q.Pending(), err)
+			t.Fatalf("Wait with %d pending: %v (%s)", q.Pending(), err, why)
 		}
 		for _, r := range res {
+			if _, twice := got[r.Item]; twice {
+				t.Errorf("item %d ended twice", r.Item)
+			}
 			got[r.Item] = r
 		}
 	}
 	if len(got) != 6 || got[3].Outcome != butler.ItemFailed || got[3].Reason != "item 3 is broken" || got[1].Outcome != butler.ItemDone {
 		t.Errorf("results %+v; want 6, item 3 failed with the worker's reason", got)
 	}
+	return got
+}
+
+// TestItemQueue_EndsHereAreTold: a run learns of the items this server
+// ends, results and all, from what the server itself tells it: its reads
+// of its jobs find none of them, and it still reads them (for the items
+// other servers end).
+func TestItemQueue_EndsHereAreTold(t *testing.T) {
+	blind := &blindClient{}
+	itemEndsHeard(t, func(c riverClient) riverClient { blind.riverClient = c; return blind },
+		"its reads find nothing: only what the server tells could end it")
 	if blind.lists.Load() == 0 {
 		t.Error("the run never read its jobs: it would not learn of the items other servers end")
 	}
@@ -159,43 +173,8 @@ func (deafClient) Subscribe(...river.EventKind) (<-chan *river.Event, func()) {
 // batches, up to 250 ms later): here River's events never come and the
 // run's reads of its jobs find nothing.
 func TestItemQueue_EndsToldByTheirWorker(t *testing.T) {
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, t.TempDir()+"/butler.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	e, err := NewSQLite(ctx, db.SQL(), Config{Node: "test", ItemWorkers: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.client = deafClient{&blindClient{riverClient: e.client}}
-	if err := e.Start(ctx, itemsDone{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Stop(context.Background()) })
-	q := e.ItemQueue(butler.Run{ID: 7, Task: "DeepMediaAnalysis"})
-	if _, err := q.Add(ctx, []int64{1, 2, 3, 4, 5, 6}); err != nil {
-		t.Fatal(err)
-	}
-	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	got := map[int64]butler.ItemResult{}
-	for q.Pending() > 0 {
-		res, err := q.Wait(wctx)
-		if err != nil {
-			t.Fatalf("Wait with %d pending: %v (no event comes and its reads find nothing: only the workers could tell it)", q.Pending(), err)
-		}
-		for _, r := range res {
-			if _, twice := got[r.Item]; twice {
-				t.Errorf("item %d ended twice", r.Item)
-			}
-			got[r.Item] = r
-		}
-	}
-	if len(got) != 6 || got[3].Outcome != butler.ItemFailed || got[3].Reason != "item 3 is broken" || got[1].Outcome != butler.ItemDone {
-		t.Errorf("results %+v; want 6, item 3 failed with the worker's reason", got)
-	}
+	itemEndsHeard(t, func(c riverClient) riverClient { return deafClient{&blindClient{riverClient: c}} },
+		"no event comes and its reads find nothing: only the workers could tell it")
 }
 
 // endedClient reads the jobs in ended as completed (JobList).
