@@ -132,3 +132,50 @@ func TestBacklogs_StopEndsTheCountsUnderWay(t *testing.T) {
 		}
 	})
 }
+
+// paceLater is a queue that measures no pace until measured is set, as
+// River before it has recorded a run's item jobs.
+type paceLater struct {
+	Queue
+	measured sync.Map // task name → true
+}
+
+func (q *paceLater) ItemPace(_ context.Context, task TaskName) (time.Duration, bool, error) {
+	if _, ok := q.measured.Load(task); ok {
+		return time.Second, true, nil
+	}
+	return 0, false, nil
+}
+
+// TestBacklogs_NoEstimateIsCountedAgainSoon: a count without an estimate,
+// from a queue that measures one, is shown for backlogNoPaceTTL, not
+// backlogTTL: right after a run ended its queue may not have recorded the
+// run's items yet.
+func TestBacklogs_NoEstimateIsCountedAgainSoon(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := &heldBacklog{release: make(chan struct{})}
+		close(h.release)
+		task := &Task{Name: "Items", Action: h}
+		q := &paceLater{}
+		var b backlogs
+		b.start(t.Context())
+		defer b.stop()
+		t0 := time.Now()
+		if items := b.of(t.Context(), task, q, t0); items == nil || items.Left != 10 || items.Estimate != 0 {
+			t.Fatalf("first plan: %+v; want 10 left, no estimate yet", items)
+		}
+		q.measured.Store(task.Name, true)
+		if items := b.of(t.Context(), task, q, t0.Add(backlogNoPaceTTL/2)); items == nil || items.Estimate != 0 || h.count() != 1 {
+			t.Fatalf("plan within the short TTL: %+v, %d counts; want the first count, not counted again", items, h.count())
+		}
+		b.of(t.Context(), task, q, t0.Add(backlogNoPaceTTL+time.Millisecond)) // counts again in the background
+		synctest.Wait()
+		if items := b.of(t.Context(), task, q, t0.Add(backlogNoPaceTTL+2*time.Millisecond)); items == nil || items.Left != 20 || items.Estimate != 20*time.Second {
+			t.Fatalf("plan after the short TTL: %+v; want 20 left, estimated 20 s", items)
+		}
+		// With an estimate, the count is shown for backlogTTL.
+		if items := b.of(t.Context(), task, q, t0.Add(backlogTTL)); items == nil || h.count() != 2 {
+			t.Fatalf("plan within backlogTTL of an estimated count: %+v, %d counts; want 2 counts", items, h.count())
+		}
+	})
+}

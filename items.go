@@ -243,6 +243,13 @@ type PlanItems struct {
 // 100,000 items), and the plan is read often.
 const backlogTTL = 30 * time.Second
 
+// backlogNoPaceTTL is backlogTTL for a count without an estimate while
+// the queue measures one: right after a run of the task ended, its queue
+// may not have recorded the run's items yet (River records finished jobs
+// in batches, up to 250 ms later), and the plan would show no estimate for
+// backlogTTL.
+const backlogNoPaceTTL = time.Second
+
 // backlogs keeps the item tasks' counted backlogs for the plan. A plan
 // counts a task's backlog itself only the first time (and after a run of
 // the task ended); after that it shows the last count, and one older than
@@ -261,6 +268,7 @@ type backlogs struct {
 type countedBacklog struct {
 	items PlanItems
 	at    time.Time
+	ttl   time.Duration // backlogTTL, or backlogNoPaceTTL
 }
 
 // start lets stale counts be made in the background, with a context of
@@ -293,7 +301,7 @@ func (b *backlogs) of(ctx context.Context, t *Task, q Queue, now time.Time) *Pla
 	}
 	b.mu.Lock()
 	c, counted := b.byTk[t.Name]
-	fresh := counted && now.Sub(c.at) < backlogTTL && !now.Before(c.at)
+	fresh := counted && now.Sub(c.at) < c.ttl && !now.Before(c.at)
 	if counted && !fresh && b.bg != nil {
 		if !b.counting[t.Name] {
 			b.recount(t, bl, q, now)
@@ -311,7 +319,7 @@ func (b *backlogs) of(ctx context.Context, t *Task, q Queue, now time.Time) *Pla
 		return nil
 	}
 	b.mu.Lock()
-	b.keep(t.Name, gen, countedBacklog{items: items, at: now})
+	b.keep(t.Name, gen, countedAt(items, q, now))
 	b.mu.Unlock()
 	return &items
 }
@@ -329,7 +337,7 @@ func (b *backlogs) recount(t *Task, bl Backlogger, q Queue, now time.Time) {
 		defer b.mu.Unlock()
 		delete(b.counting, t.Name)
 		if ok {
-			b.keep(t.Name, gen, countedBacklog{items: items, at: now})
+			b.keep(t.Name, gen, countedAt(items, q, now))
 		}
 	})
 }
@@ -344,6 +352,16 @@ func (b *backlogs) keep(task TaskName, gen int, c countedBacklog) {
 		b.byTk = map[TaskName]countedBacklog{}
 	}
 	b.byTk[task] = c
+}
+
+// countedAt is a count made at now, to be shown for backlogTTL, or for
+// backlogNoPaceTTL when items are left, q measures a pace and gave none.
+func countedAt(items PlanItems, q Queue, now time.Time) countedBacklog {
+	ttl := backlogTTL
+	if _, rates := q.(ItemRater); rates && items.Left > 0 && items.Estimate == 0 {
+		ttl = backlogNoPaceTTL
+	}
+	return countedBacklog{items: items, at: now, ttl: ttl}
 }
 
 // countBacklog counts task t's items left and estimates how long they

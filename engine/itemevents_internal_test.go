@@ -177,6 +177,69 @@ func TestItemQueue_EndsToldByTheirWorker(t *testing.T) {
 		"no event comes and its reads find nothing: only the workers could tell it")
 }
 
+// itemsUntilStopped works each item until its context is cancelled, and
+// says on started when it began.
+type itemsUntilStopped struct{ started chan int64 }
+
+func (itemsUntilStopped) Execute(context.Context, int64) error { return nil }
+
+func (x itemsUntilStopped) ExecuteItem(ctx context.Context, j butler.ItemJob) butler.ItemResult {
+	x.started <- j.Item
+	<-ctx.Done()
+	return butler.ItemResult{Item: j.Item, Outcome: butler.ItemSkipped, Reason: "stopped"}
+}
+
+// TestItemQueue_CancelledHearsFromWorkers: the items being worked when a
+// run's queue is cancelled end there, and the run hears of them from their
+// workers, without waiting for River to record them: here River's events
+// never come and the run's reads of its jobs find nothing.
+func TestItemQueue_CancelledHearsFromWorkers(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, t.TempDir()+"/butler.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	e, err := NewSQLite(ctx, db.SQL(), Config{Node: "test", ItemWorkers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.client = deafClient{&blindClient{riverClient: e.client}}
+	x := itemsUntilStopped{started: make(chan int64, 2)}
+	if err := e.Start(ctx, x); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Stop(context.Background()) })
+	q := e.ItemQueue(butler.Run{ID: 7, Task: "DeepMediaAnalysis"})
+	if _, err := q.Add(ctx, []int64{1, 2}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		<-x.started
+	}
+	if err := q.Cancel(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	ended := 0
+	for q.Pending() > 0 {
+		res, err := q.Wait(wctx)
+		if err != nil {
+			t.Fatalf("Wait with %d pending after Cancel: %v (no event comes and its reads find nothing: only the workers could tell it)", q.Pending(), err)
+		}
+		for _, r := range res {
+			if r.Outcome != butler.ItemSkipped {
+				t.Errorf("item %d: %+v; want skipped, stopped", r.Item, r)
+			}
+			ended++
+		}
+	}
+	if ended != 2 {
+		t.Errorf("%d items ended; want the 2 being worked", ended)
+	}
+}
+
 // endedClient reads the jobs in ended as completed (JobList).
 type endedClient struct {
 	riverClient

@@ -190,8 +190,8 @@ func (q *itemQueue) Pending() int { return len(q.pending) + len(q.ready) }
 // of their ends within 50 ms. A queue that hears nothing (its engine was
 // not started), or whose jobs Cancel is ending, reads them at once, then
 // again after 2 ms, doubling up to 50 ms (or the poll interval, if
-// shorter) while none has finished: a stopped run ends as soon as its
-// items have.
+// shorter) while none has finished, and takes the ends it is told
+// meanwhile: a stopped run ends as soon as its items have.
 func (q *itemQueue) Wait(ctx context.Context) ([]butler.ItemResult, error) {
 	if len(q.ready) > 0 {
 		out := q.ready
@@ -272,17 +272,29 @@ func (q *itemQueue) take(out []butler.ItemResult, end itemEnd) []butler.ItemResu
 	return append(out, res)
 }
 
-// poll2x is Wait for a queue that hears nothing: short items are seen
-// finished promptly, long ones cost a read per poll interval.
+// poll2x is Wait for a queue that hears nothing, or whose jobs Cancel is
+// ending: short items are seen finished promptly, long ones cost a read per
+// poll interval. A queue that listens takes the ends its server's workers
+// tell it meanwhile (the items being worked when Cancel came end there,
+// before River records them).
 func (q *itemQueue) poll2x(ctx context.Context) ([]butler.ItemResult, error) {
 	t := time.NewTimer(0)
 	defer t.Stop()
 	most := min(itemPollMost, q.poll)
 	delay := min(itemPollFirst, most)
+	var told <-chan itemEnd
+	if q.listener != nil {
+		told = q.listener.told
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
+		case end := <-told:
+			if out := q.take(nil, end); len(out) > 0 {
+				return q.told(out), nil
+			}
+			continue
 		case <-t.C:
 		}
 		done, err := q.finished(ctx)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -263,7 +264,9 @@ func TestDeepMediaAnalysis_StopEndsTheItemsBeingWorked(t *testing.T) {
 			t.Errorf("%s after a stop: version %d, %d failures; want untouched", path, it.AnalysisVersion, it.AnalysisFailures)
 		}
 	}
-	if jobs := s.itemJobs(t); jobs["running"]+jobs["available"] != 0 {
+	// The run hears of its items' ends from their workers; River records
+	// them within 250 ms.
+	if jobs := s.settledItemJobs(t); jobs["running"]+jobs["available"] != 0 {
 		t.Errorf("item jobs by state after the stop: %v; want none left to work", jobs)
 	}
 }
@@ -340,8 +343,13 @@ exec ` + real + ` "$@"
 		t.Fatal(err)
 	}
 	first := s.waitEnded(t, res.Run.ID)
-	// Three left, at the measured pace of the stopped run.
-	if items := s.planItems(t); items == nil || items.Left != 3 || items.Estimate <= 0 {
+	// Three left, at the measured pace of the stopped run, once River has
+	// recorded its item jobs (within 250 ms of their ends).
+	items := s.planItems(t)
+	for deadline := time.Now().Add(10 * time.Second); items != nil && items.Estimate <= 0 && time.Now().Before(deadline); items = s.planItems(t) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if items == nil || items.Left != 3 || items.Estimate <= 0 {
 		t.Errorf("plan after the stopped run: items %+v; want 3 left and an estimate", items)
 	}
 	if first.Outcome != butler.OutcomeStopped || !strings.HasPrefix(first.Summary, "analysed 3 items, 0 failed") {
@@ -360,7 +368,12 @@ exec ` + real + ` "$@"
 	if second.Outcome != butler.OutcomeSucceeded || !strings.HasPrefix(second.Summary, "analysed 3 items, 0 failed, 0 skipped") {
 		t.Fatalf("second run: %s, summary %q; want the other 3 analysed", second.Outcome, second.Summary)
 	}
-	if got := strings.Join(probed()[4:], " "); got != "film3.mka film4.mka film5.mka" {
+	// In any order: film3's job, whose work the stop ended, may still be
+	// running in River's record when the second run queues it (it is
+	// queued again shortly, as a held item).
+	second3 := slices.Clone(probed()[4:])
+	slices.Sort(second3)
+	if got := strings.Join(second3, " "); got != "film3.mka film4.mka film5.mka" {
 		t.Errorf("second run probed %q; want only film3, film4 and film5", got)
 	}
 	for path, it := range libraryItems(t, s.db, "L") {
