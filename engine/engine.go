@@ -81,9 +81,9 @@ type riverClient interface {
 	Subscribe(kinds ...river.EventKind) (<-chan *river.Event, func())
 }
 
-// txInserter inserts, deletes and cancels jobs within a database/sql
+// txJobs inserts, deletes and cancels jobs within a database/sql
 // transaction.
-type txInserter interface {
+type txJobs interface {
 	InsertManyTx(ctx context.Context, tx *sql.Tx, params []river.InsertManyParams) ([]*rivertype.JobInsertResult, error)
 	JobCancelTx(ctx context.Context, tx *sql.Tx, jobID int64) (*rivertype.JobRow, error)
 	JobDeleteManyTx(ctx context.Context, tx *sql.Tx, params *river.JobDeleteManyParams) (*river.JobDeleteManyResult, error)
@@ -93,7 +93,7 @@ type txInserter interface {
 // butler.TxQueue.
 type Engine struct {
 	client riverClient
-	txIns  txInserter // inserts in the store's transactions
+	txJobs txJobs     // inserts and cancels jobs in the store's transactions
 	db     *sql.DB    // SQLite only
 	pilot  *wakePilot // SQLite only
 	logger *slog.Logger
@@ -246,7 +246,7 @@ func NewSQLite(ctx context.Context, db *sql.DB, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
-	e.client, e.txIns = client, client
+	e.client, e.txJobs = client, client
 	return e, nil
 }
 
@@ -348,7 +348,7 @@ func NewPostgres(pool *pgxpool.Pool, db *sql.DB, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
-	e.client, e.txIns = client, inserter
+	e.client, e.txJobs = client, inserter
 	return e, nil
 }
 
@@ -456,7 +456,7 @@ func (e *Engine) EnqueueTx(ctx context.Context, tx *sql.Tx, rs []butler.Run) ([]
 		opts.Queue = r.Queue
 		params[i] = river.InsertManyParams{Args: a, InsertOpts: &opts}
 	}
-	res, err := e.txIns.InsertManyTx(ctx, tx, params)
+	res, err := e.txJobs.InsertManyTx(ctx, tx, params)
 	if err != nil {
 		if len(rs) == 1 {
 			return nil, fmt.Errorf("engine: insert job of run %d: %w", rs[0].ID, err)
@@ -559,7 +559,7 @@ func (e *Engine) CancelTx(ctx context.Context, tx *sql.Tx, jobIDs []int64) error
 	deleted := make(map[int64]bool, len(jobIDs))
 	for start := 0; start < len(jobIDs); start += cancelJobsMost {
 		chunk := jobIDs[start:min(start+cancelJobsMost, len(jobIDs))]
-		res, err := e.txIns.JobDeleteManyTx(ctx, tx, river.NewJobDeleteManyParams().IDs(chunk...).First(len(chunk)))
+		res, err := e.txJobs.JobDeleteManyTx(ctx, tx, river.NewJobDeleteManyParams().IDs(chunk...).First(len(chunk)))
 		if err != nil {
 			return fmt.Errorf("engine: delete %d waiting jobs: %w", len(chunk), err)
 		}
@@ -571,7 +571,7 @@ func (e *Engine) CancelTx(ctx context.Context, tx *sql.Tx, jobIDs []int64) error
 		if deleted[id] {
 			continue
 		}
-		if _, err := e.txIns.JobCancelTx(ctx, tx, id); err != nil && !errors.Is(err, river.ErrNotFound) {
+		if _, err := e.txJobs.JobCancelTx(ctx, tx, id); err != nil && !errors.Is(err, river.ErrNotFound) {
 			return fmt.Errorf("engine: cancel job %d: %w", id, err)
 		}
 	}
