@@ -27,7 +27,7 @@ func mediaIndex(t *testing.T) *sqlite.DB {
 }
 
 // touch writes size bytes at root/rel.
-func touch(t *testing.T, root, rel string, size int) string {
+func touch(t testing.TB, root, rel string, size int) string {
 	t.Helper()
 	p := filepath.Join(root, rel)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {

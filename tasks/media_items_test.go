@@ -33,13 +33,13 @@ type itemServer struct {
 	m  *butler.Manager
 }
 
-func newItemServer(t *testing.T, action butler.Action, itemWorkers int, opts ...func(*butler.Config)) *itemServer {
+func newItemServer(t testing.TB, action butler.Action, itemWorkers int, opts ...func(*butler.Config)) *itemServer {
 	t.Helper()
 	return newServer(t, butler.TaskDeepMediaAnalysis, action, itemWorkers, opts...)
 }
 
 // newServer is newItemServer for a task of any name.
-func newServer(t *testing.T, name butler.TaskName, action butler.Action, itemWorkers int, opts ...func(*butler.Config)) *itemServer {
+func newServer(t testing.TB, name butler.TaskName, action butler.Action, itemWorkers int, opts ...func(*butler.Config)) *itemServer {
 	t.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "butler.db"))
@@ -87,7 +87,7 @@ func newServer(t *testing.T, name butler.TaskName, action butler.Action, itemWor
 }
 
 // waitEnded waits for run id to finish and returns it.
-func (s *itemServer) waitEnded(t *testing.T, id int64) butler.Run {
+func (s *itemServer) waitEnded(t testing.TB, id int64) butler.Run {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {

@@ -24,7 +24,7 @@ type testReporter struct {
 	onProgress func(percent int, step string)
 }
 
-func newTestReporter(t *testing.T) *testReporter {
+func newTestReporter(t testing.TB) *testReporter {
 	return &testReporter{logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))}
 }
 

@@ -1,0 +1,75 @@
+package tasks_test
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/mediaprobe"
+	"github.com/plexbutler/butler/tasks"
+)
+
+// BenchmarkStopOfAnItemRun times the stop of a DeepMediaAnalysis run
+// whose two item workers are each running an "ffprobe" that waits for
+// ever (a shell script that records its pid, then sleeps): from
+// Manager.StopTask to its answer, which comes once the run has ended, its
+// items' processes dead. Untimed between stops: the run started again,
+// and both probes running.
+//
+//	go test -run '^$' -bench StopOfAnItemRun -benchtime 20x ./tasks
+func BenchmarkStopOfAnItemRun(b *testing.B) {
+	root, pids := b.TempDir(), b.TempDir()
+	for i := range 6 {
+		touch(b, root, "film"+strconv.Itoa(i)+".mkv", 10)
+	}
+	probe := filepath.Join(b.TempDir(), "ffprobe")
+	script := "#!/bin/sh\necho $$ > " + pids + "/$$\nexec sleep 600\n"
+	if err := os.WriteFile(probe, []byte(script), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	act := &tasks.DeepMediaAnalysis{Parallel: 2, Prober: &mediaprobe.Prober{FFprobe: probe, Nice: -1, Timeout: time.Hour}}
+	s := newItemServer(b, act, 2)
+	act.Index = s.db
+	lib := butler.Library{Name: "L", Kind: butler.LibraryMovies, Folders: []string{root}}
+	if err := (&tasks.RefreshLibraries{Index: s.db, Libraries: []butler.Library{lib}}).Run(b.Context(), newTestReporter(b)); err != nil {
+		b.Fatal(err)
+	}
+	probes := func() int {
+		entries, _ := os.ReadDir(pids)
+		return len(entries)
+	}
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		entries, err := os.ReadDir(pids)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, e := range entries {
+			if err := os.Remove(filepath.Join(pids, e.Name())); err != nil {
+				b.Fatal(err)
+			}
+		}
+		res, err := s.m.StartTask(b.Context(), butler.TaskDeepMediaAnalysis, true)
+		if err != nil || res.Outcome != butler.StartStarted {
+			b.Fatalf("start: %+v %v", res, err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for probes() < 2 {
+			if time.Now().After(deadline) {
+				b.Fatalf("%d probes started in 30 s; want 2", probes())
+			}
+			time.Sleep(time.Millisecond) // another process's files
+		}
+		b.StartTimer()
+		stop, err := s.m.StopTask(b.Context(), butler.TaskDeepMediaAnalysis)
+		if err != nil || stop.Outcome != butler.StopStopped {
+			b.Fatalf("stop: %+v, %v; want it stopped once its work had stopped", stop, err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/stop")
+}
