@@ -347,8 +347,9 @@ func (m *Manager) poke() {
 }
 
 // Start recovers what a previous process left (runs that were running end
-// interrupted; queued runs are queued again; actions tidy up) and starts the
-// planner loop. The loop runs until Stop.
+// interrupted, unless a worker of this process runs them already; queued
+// runs are queued again; actions tidy up) and starts the planner loop. The
+// loop runs until Stop.
 func (m *Manager) Start(ctx context.Context) error {
 	for _, t := range m.catalog {
 		if r, ok := t.Action.(Recoverer); ok {
@@ -366,6 +367,13 @@ func (m *Manager) Start(ctx context.Context) error {
 		case StateRunning, StateStopping:
 			if m.cluster != nil && r.Node != m.node {
 				continue // another server's; the leader ends it if that server is dead
+			}
+			if m.localRun(r.ID) != nil {
+				// This process's own: the queue handed it to a worker here
+				// before this recovery (River starts first, and takes the
+				// runs left queued at once). A worker registers its run
+				// before recording it running, so none is missed.
+				continue
 			}
 			if err := m.recoverRun(ctx, r); err != nil {
 				return err

@@ -642,3 +642,62 @@ func TestStop_RecordsStoppingOnce(t *testing.T) {
 		}
 	})
 }
+
+// A queue may hand a run to this process's workers before Start has
+// recovered what the previous process left (River starts before the
+// Manager, and takes the runs left queued at once). That run is this
+// process's and running: recovery must neither end it nor touch its work,
+// and it ends as its work does.
+func TestStart_LeavesTheRunsItsWorkersStarted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		db, err := sqlite.Open(ctx, ":memory:")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		// Left queued by the previous process.
+		left, err := db.CreateRun(ctx, &butler.Run{Task: "Job", Trigger: butler.TriggerStartTask, State: butler.StateQueued,
+			Queue: butler.QueueManual, Progress: -1}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := newProbe(true)
+		q := &testQueue{cancels: map[int64]context.CancelFunc{}}
+		m, err := butler.NewManager(ctx, butler.Config{Catalog: []butler.Task{task("Job", 1, false, p)}, Store: db, Queue: q,
+			HostZone: "UTC", DataDir: t.TempDir(), HealthProbeEvery: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		q.m = m
+		done := make(chan error, 1)
+		go func() { done <- m.Execute(ctx, left.ID) }() // a worker takes it before Start
+		synctest.Wait()
+		if len(p.Starts()) != 1 {
+			t.Fatalf("the run's work started %d times before Start; want once", len(p.Starts()))
+		}
+		if err := m.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if err := m.Stop(ctx); err != nil {
+				t.Error(err)
+			}
+			q.wg.Wait()
+		}()
+		synctest.Wait()
+		if r, err := db.Run(ctx, left.ID); err != nil || r.State != butler.StateRunning {
+			t.Fatalf("after Start the run is %s (%s), %v; want it running: its work runs here", r.State, r.Reason, err)
+		}
+		close(p.release)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if r, err := db.Run(ctx, left.ID); err != nil || r.Outcome != butler.OutcomeSucceeded {
+			t.Fatalf("run after its work ended: %s (%s), %v; want succeeded", r.Outcome, r.Reason, err)
+		}
+		if n := len(p.Starts()); n != 1 {
+			t.Errorf("the run's work started %d times; want once", n)
+		}
+	})
+}
