@@ -697,19 +697,27 @@ func (m *Manager) removeAll(ctx context.Context, rs []Run, reason string) ([]Run
 	}
 	for _, r := range removed {
 		m.observe(r)
-		m.gate.forget(keyOf(r))
-		if lr := m.localRun(r.ID); lr != nil {
-			// Fetched by a worker here and waiting for a slot.
-			lr.stop(errStopped)
-		}
-		if tq == nil && r.JobID != 0 {
-			if err := m.queue.Cancel(ctx, r.JobID); err != nil {
-				m.logger.WarnContext(ctx, "butler: cancel job", slog.Int64("job", r.JobID), slog.String("error", err.Error()))
-			}
-		}
-		m.logger.InfoContext(ctx, "butler: run removed", slog.String("task", string(r.Task)), slog.Int64("run", r.ID), slog.String("reason", reason))
+		m.afterRemoval(ctx, r, reason, tq == nil)
 	}
 	return removed, nil
+}
+
+// afterRemoval does what follows the removal of run r from the store: its
+// gate slot is no longer expected, a worker here holding it is told to
+// stop, and its job is cancelled when cancelJob says the removal's
+// transaction did not.
+func (m *Manager) afterRemoval(ctx context.Context, r Run, reason string, cancelJob bool) {
+	m.gate.forget(keyOf(r))
+	if lr := m.localRun(r.ID); lr != nil {
+		// Fetched by a worker here and waiting for a slot.
+		lr.stop(errStopped)
+	}
+	if cancelJob && r.JobID != 0 {
+		if err := m.queue.Cancel(ctx, r.JobID); err != nil {
+			m.logger.WarnContext(ctx, "butler: cancel job", slog.Int64("job", r.JobID), slog.String("error", err.Error()))
+		}
+	}
+	m.logger.InfoContext(ctx, "butler: run removed", slog.String("task", string(r.Task)), slog.Int64("run", r.ID), slog.String("reason", reason))
 }
 
 // remove ends a scheduled or queued run as skipped and takes its job out of
@@ -725,17 +733,7 @@ func (m *Manager) remove(ctx context.Context, r Run, reason string) (Run, bool, 
 	if !ok {
 		return Run{}, false, nil
 	}
-	m.gate.forget(keyOf(r))
-	if lr := m.localRun(r.ID); lr != nil {
-		// Fetched by a worker here and waiting for a slot.
-		lr.stop(errStopped)
-	}
-	if r.JobID != 0 {
-		if err := m.queue.Cancel(ctx, r.JobID); err != nil {
-			m.logger.WarnContext(ctx, "butler: cancel job", slog.Int64("job", r.JobID), slog.String("error", err.Error()))
-		}
-	}
-	m.logger.InfoContext(ctx, "butler: run removed", slog.String("task", string(r.Task)), slog.Int64("run", r.ID), slog.String("reason", reason))
+	m.afterRemoval(ctx, r, reason, true)
 	return removed, true, nil
 }
 

@@ -101,10 +101,9 @@ func (itemsDone) ExecuteItem(_ context.Context, j butler.ItemJob) butler.ItemRes
 	return butler.ItemResult{Item: j.Item, Outcome: butler.ItemDone}
 }
 
-// itemEndsHeard starts a SQLite engine whose River client is wrap's, queues
-// six items of run 7 (the worker fails item 3) and waits for their ends,
-// each of which must come once; why says what alone could tell them.
-func itemEndsHeard(t *testing.T, wrap func(riverClient) riverClient, why string) map[int64]butler.ItemResult {
+// startItemEngine starts a SQLite engine with two item workers, whose River
+// client is wrap's, working with x; it is stopped when the test ends.
+func startItemEngine(t *testing.T, wrap func(riverClient) riverClient, x Executor) *Engine {
 	t.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, t.TempDir()+"/butler.db")
@@ -117,10 +116,20 @@ func itemEndsHeard(t *testing.T, wrap func(riverClient) riverClient, why string)
 		t.Fatal(err)
 	}
 	e.client = wrap(e.client)
-	if err := e.Start(ctx, itemsDone{}); err != nil {
+	if err := e.Start(ctx, x); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Stop(context.Background()) })
+	return e
+}
+
+// itemEndsHeard starts a SQLite engine whose River client is wrap's, queues
+// six items of run 7 (the worker fails item 3) and waits for their ends,
+// each of which must come once; why says what alone could tell them.
+func itemEndsHeard(t *testing.T, wrap func(riverClient) riverClient, why string) map[int64]butler.ItemResult {
+	t.Helper()
+	ctx := context.Background()
+	e := startItemEngine(t, wrap, itemsDone{})
 	q := e.ItemQueue(butler.Run{ID: 7, Task: "DeepMediaAnalysis"})
 	if _, err := q.Add(ctx, []int64{1, 2, 3, 4, 5, 6}); err != nil {
 		t.Fatal(err)
@@ -195,21 +204,8 @@ func (x itemsUntilStopped) ExecuteItem(ctx context.Context, j butler.ItemJob) bu
 // never come and the run's reads of its jobs find nothing.
 func TestItemQueue_CancelledHearsFromWorkers(t *testing.T) {
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, t.TempDir()+"/butler.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	e, err := NewSQLite(ctx, db.SQL(), Config{Node: "test", ItemWorkers: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.client = deafClient{&blindClient{riverClient: e.client}}
 	x := itemsUntilStopped{started: make(chan int64, 2)}
-	if err := e.Start(ctx, x); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Stop(context.Background()) })
+	e := startItemEngine(t, func(c riverClient) riverClient { return deafClient{&blindClient{riverClient: c}} }, x)
 	q := e.ItemQueue(butler.Run{ID: 7, Task: "DeepMediaAnalysis"})
 	if _, err := q.Add(ctx, []int64{1, 2}); err != nil {
 		t.Fatal(err)

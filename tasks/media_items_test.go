@@ -201,27 +201,36 @@ func TestDeepMediaAnalysis_ItemJobsThroughTheServer(t *testing.T) {
 	}
 }
 
+// newHeldProbeServer returns a server with 2 item workers whose
+// DeepMediaAnalysis runs an "ffprobe" that records its pid as a file in
+// pids and then waits for ever, over a scanned library of 6 files.
+func newHeldProbeServer(tb testing.TB) (s *itemServer, pids string) {
+	tb.Helper()
+	root, pids := tb.TempDir(), tb.TempDir()
+	for i := range 6 {
+		touch(tb, root, "film"+strconv.Itoa(i)+".mkv", 10)
+	}
+	probe := filepath.Join(tb.TempDir(), "ffprobe")
+	script := "#!/bin/sh\necho $$ > " + pids + "/$$\nexec sleep 600\n"
+	if err := os.WriteFile(probe, []byte(script), 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	act := &tasks.DeepMediaAnalysis{Parallel: 2, Prober: &mediaprobe.Prober{FFprobe: probe, Nice: -1, Timeout: time.Hour}}
+	s = newItemServer(tb, act, 2)
+	act.Index = s.db
+	lib := butler.Library{Name: "L", Kind: butler.LibraryMovies, Folders: []string{root}}
+	if err := (&tasks.RefreshLibraries{Index: s.db, Libraries: []butler.Library{lib}}).Run(tb.Context(), newTestReporter(tb)); err != nil {
+		tb.Fatal(err)
+	}
+	return s, pids
+}
+
 // TestDeepMediaAnalysis_StopEndsTheItemsBeingWorked holds the processes to
 // account: an "ffprobe" that records its pid and then waits forever is
 // being run for two items when the run is stopped; the run must end
 // stopped only once both are dead, and start no other.
 func TestDeepMediaAnalysis_StopEndsTheItemsBeingWorked(t *testing.T) {
-	root, pids := t.TempDir(), t.TempDir()
-	for i := range 6 {
-		touch(t, root, "film"+strconv.Itoa(i)+".mkv", 10)
-	}
-	probe := filepath.Join(t.TempDir(), "ffprobe")
-	script := "#!/bin/sh\necho $$ > " + pids + "/$$\nexec sleep 600\n"
-	if err := os.WriteFile(probe, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	act := &tasks.DeepMediaAnalysis{Parallel: 2, Prober: &mediaprobe.Prober{FFprobe: probe, Nice: -1, Timeout: time.Hour}}
-	s := newItemServer(t, act, 2)
-	act.Index = s.db
-	lib := butler.Library{Name: "L", Kind: butler.LibraryMovies, Folders: []string{root}}
-	if err := (&tasks.RefreshLibraries{Index: s.db, Libraries: []butler.Library{lib}}).Run(t.Context(), newTestReporter(t)); err != nil {
-		t.Fatal(err)
-	}
+	s, pids := newHeldProbeServer(t)
 	res, err := s.m.StartTask(t.Context(), butler.TaskDeepMediaAnalysis, true)
 	if err != nil || res.Outcome != butler.StartStarted {
 		t.Fatalf("start: %+v %v", res, err)

@@ -3,13 +3,10 @@ package tasks_test
 import (
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/plexbutler/butler"
-	"github.com/plexbutler/butler/mediaprobe"
-	"github.com/plexbutler/butler/tasks"
 )
 
 // BenchmarkStopOfAnItemRun times the stop of a DeepMediaAnalysis run
@@ -21,22 +18,7 @@ import (
 //
 //	go test -run '^$' -bench StopOfAnItemRun -benchtime 20x ./tasks
 func BenchmarkStopOfAnItemRun(b *testing.B) {
-	root, pids := b.TempDir(), b.TempDir()
-	for i := range 6 {
-		touch(b, root, "film"+strconv.Itoa(i)+".mkv", 10)
-	}
-	probe := filepath.Join(b.TempDir(), "ffprobe")
-	script := "#!/bin/sh\necho $$ > " + pids + "/$$\nexec sleep 600\n"
-	if err := os.WriteFile(probe, []byte(script), 0o755); err != nil {
-		b.Fatal(err)
-	}
-	act := &tasks.DeepMediaAnalysis{Parallel: 2, Prober: &mediaprobe.Prober{FFprobe: probe, Nice: -1, Timeout: time.Hour}}
-	s := newItemServer(b, act, 2)
-	act.Index = s.db
-	lib := butler.Library{Name: "L", Kind: butler.LibraryMovies, Folders: []string{root}}
-	if err := (&tasks.RefreshLibraries{Index: s.db, Libraries: []butler.Library{lib}}).Run(b.Context(), newTestReporter(b)); err != nil {
-		b.Fatal(err)
-	}
+	s, pids := newHeldProbeServer(b)
 	probes := func() int {
 		entries, _ := os.ReadDir(pids)
 		return len(entries)

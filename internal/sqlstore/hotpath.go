@@ -83,12 +83,9 @@ func finishRunsSQL(ids, n int) string {
 		strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + `) RETURNING ` + runColumns
 }
 
-// finishRunSQL is FinishRun's statement for n states to finish from.
-func finishRunSQL(n int) string {
-	return `UPDATE butler_run SET state = 'finished', outcome = ?, reason = ?, summary = ?, error = ?,
-		ended_at = ?, progress = ?, step = ?, log = CASE WHEN ? = '' THEN log ELSE ? END
-		WHERE id = ? AND state IN (` + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + `) RETURNING ` + runColumns
-}
+// finishRunSQL is FinishRun's statement for n states to finish from:
+// FinishRuns' for one run.
+func finishRunSQL(n int) string { return finishRunsSQL(1, n) }
 
 // planSince is the filter of the one history query on a control path:
 // Manager.Plan reads the runs created since the open window opened, a page

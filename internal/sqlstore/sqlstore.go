@@ -622,10 +622,7 @@ func (d *Store) FinishRun(ctx context.Context, id int64, from []butler.RunState,
 	if len(from) == 0 {
 		return butler.Run{}, false, nil
 	}
-	args := []any{string(f.Outcome), f.Reason, f.Summary, f.Error, nanos(f.EndedAt), f.Progress, f.Step, f.Log, f.Log, id}
-	for _, s := range from {
-		args = append(args, string(s))
-	}
+	args := finishArgs(f, []int64{id}, from)
 	q := d.bind(finishRunSQL(len(from)))
 	if f.Outcome != butler.OutcomeSucceeded || f.SuccessDay.IsZero() {
 		// Not cut off by ctx, as a commit is not (begin): the statement is
@@ -674,15 +671,7 @@ func (d *Store) FinishRuns(ctx context.Context, ids []int64, from []butler.RunSt
 	var ended []butler.Run
 	for start := 0; start < len(ids); start += finishRunsMost {
 		chunk := ids[start:min(start+finishRunsMost, len(ids))]
-		args := make([]any, 0, 9+len(chunk)+len(from))
-		args = append(args, string(f.Outcome), f.Reason, f.Summary, f.Error, nanos(f.EndedAt), f.Progress, f.Step, f.Log, f.Log)
-		for _, id := range chunk {
-			args = append(args, id)
-		}
-		for _, s := range from {
-			args = append(args, string(s))
-		}
-		rows, err := tx.QueryContext(ctx, d.bind(finishRunsSQL(len(chunk), len(from))), args...)
+		rows, err := tx.QueryContext(ctx, d.bind(finishRunsSQL(len(chunk), len(from))), finishArgs(f, chunk, from)...)
 		if err != nil {
 			return nil, d.wrap(err)
 		}
@@ -710,6 +699,20 @@ func (d *Store) FinishRuns(ctx context.Context, ids []int64, from []butler.RunSt
 		return nil, d.wrap(err)
 	}
 	return ended, nil
+}
+
+// finishArgs are the arguments of finishRunsSQL: f's values, the ids, the
+// states to finish from.
+func finishArgs(f butler.Finish, ids []int64, from []butler.RunState) []any {
+	args := make([]any, 0, 9+len(ids)+len(from))
+	args = append(args, string(f.Outcome), f.Reason, f.Summary, f.Error, nanos(f.EndedAt), f.Progress, f.Step, f.Log, f.Log)
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	for _, s := range from {
+		args = append(args, string(s))
+	}
+	return args
 }
 
 // finished reads the run FinishRun's statement returned, if it ended one.
