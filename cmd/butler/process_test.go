@@ -104,6 +104,9 @@ func startProc(t *testing.T, args ...string) *proc {
 			_ = p.cmd.Process.Kill()
 			<-p.done
 		}
+		if t.Failed() {
+			logProblems(t, p)
+		}
 	})
 
 	m, ok := p.stderr.waitFor(servingRE, p.done, 60*time.Second)
@@ -135,6 +138,24 @@ func startProc(t *testing.T, args ...string) *proc {
 		case <-deadline.C:
 			t.Fatalf("GET /healthz of butler serve at %s did not answer 200 within 15s (last error %v); output:\n%s", p.addr, err, p.stderr)
 		}
+	}
+}
+
+// logProblems logs the errors a server logged (but those of work cancelled
+// by a stop), so that a test that failed on what a server answered shows why
+// it answered so.
+func logProblems(t *testing.T, p *proc) {
+	var lines []string
+	for _, l := range strings.Split(p.stderr.String(), "\n") {
+		if strings.Contains(l, "level=ERROR") && !strings.Contains(l, "context canceled") {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) > 40 {
+		lines = append(lines[:20], append([]string{"..."}, lines[len(lines)-20:]...)...)
+	}
+	if len(lines) > 0 {
+		t.Logf("server %s logged:\n%s", p.addr, strings.Join(lines, "\n"))
 	}
 }
 
