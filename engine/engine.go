@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -556,6 +557,10 @@ func (e *Engine) Requeue(ctx context.Context, r butler.Run) (int64, error) {
 // context is cancelled wherever it runs). A job that no longer exists is
 // not an error.
 func (e *Engine) CancelTx(ctx context.Context, tx *sql.Tx, jobIDs []int64) error {
+	// In the order of their ids, as River takes the rows of the jobs it
+	// fetches and deletes: two transactions that take the same rows in
+	// opposite orders deadlock.
+	jobIDs = slices.Sorted(slices.Values(jobIDs))
 	deleted := make(map[int64]bool, len(jobIDs))
 	for start := 0; start < len(jobIDs); start += cancelJobsMost {
 		chunk := jobIDs[start:min(start+cancelJobsMost, len(jobIDs))]

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -54,6 +55,7 @@ var suite = []testCase[butler.Store]{
 	{"SaveSettingsNothing", testSaveSettingsNothing},
 	{"SaveSettingsCanceled", testSaveSettingsCanceled},
 	{"SaveSettingsAllOrNothing", testSaveSettingsAllOrNothing},
+	{"SaveSettingsConcurrent", testSaveSettingsConcurrent},
 
 	// Creating and reading runs.
 	{"CreateRun", testCreateRun},
@@ -65,6 +67,7 @@ var suite = []testCase[butler.Store]{
 	{"CreateRunTasksIndependent", testCreateRunTasksIndependent},
 	{"CreateRunConcurrent", testCreateRunConcurrent},
 	{"CreateRunRacesFinish", testCreateRunRacesFinish},
+	{"ManyWritersOfRunsNeverDeadlock", testManyWritersOfRuns},
 	{"RunNotFound", testRunNotFound},
 	{"CreateRunUUID", testCreateRunUUID},
 	{"CreateRunDuplicateUUID", testCreateRunDuplicateUUID},
@@ -760,6 +763,116 @@ func testCreateRunRacesFinish(t *testing.T, s butler.Store) {
 	wg.Wait()
 	if n := len(mustActive(t, s)); n > 1 {
 		t.Errorf("%d active runs of t, want at most 1", n)
+	}
+}
+
+func testSaveSettingsConcurrent(t *testing.T, s butler.Store) {
+	// Servers sharing a database save the same settings at once (a map:
+	// its order differs from call to call). None may fail.
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 40 {
+				values := map[string]string{}
+				for k := range 12 {
+					values[fmt.Sprintf("setting%02d", k)] = fmt.Sprintf("%d-%d", w, i)
+				}
+				if err := s.SaveSettings(t.Context(), values); err != nil {
+					t.Errorf("writer %d, round %d: SaveSettings: %v", w, i, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if got := mustSettings(t, s); len(got) != 12 {
+		t.Errorf("%d settings stored, want 12", len(got))
+	}
+}
+
+func testManyWritersOfRuns(t *testing.T, s butler.Store) {
+	// What several servers sharing one database do at once: start-alls of
+	// the same tasks (given in any order), single starts, stop-alls of
+	// whatever waits, ends of single runs. None may fail, however their
+	// statements interleave (on PostgreSQL, two transactions that take the
+	// same rows in opposite orders deadlock, and one of them fails).
+	tasks := []butler.TaskName{"t0", "t1", "t2", "t3", "t4", "t5", "t6", "t7"}
+	const rounds = 30
+	waiting := []butler.RunState{butler.StateScheduled, butler.StateQueued}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for w := range 4 {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 1))
+			<-start
+			for i := range rounds {
+				var rs []*butler.Run
+				for _, task := range tasks {
+					if rng.IntN(4) > 0 {
+						rs = append(rs, newRun(task, butler.StateScheduled, at(time.Duration(i)*time.Second)))
+					}
+				}
+				rng.Shuffle(len(rs), func(i, j int) { rs[i], rs[j] = rs[j], rs[i] })
+				_, errs, err := s.CreateRuns(t.Context(), rs, nil)
+				if err != nil {
+					t.Errorf("creator %d, round %d: CreateRuns of %d runs: %v", w, i, len(rs), err)
+					return
+				}
+				for j, err := range errs {
+					if err != nil && !errors.Is(err, butler.ErrActiveRun) {
+						t.Errorf("creator %d, round %d: CreateRuns refused %s: %v", w, i, rs[j].Task, err)
+					}
+				}
+			}
+		})
+	}
+	for w := range 3 {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 2))
+			<-start
+			for i := range rounds {
+				active, err := s.ActiveRuns(t.Context())
+				if err != nil {
+					t.Errorf("stopper %d: ActiveRuns: %v", w, err)
+					return
+				}
+				f := butler.Finish{Outcome: butler.OutcomeSkipped, Reason: "removed by stop", EndedAt: at(time.Hour), Progress: -1}
+				if w == 0 && len(active) > 0 {
+					// One run at a time.
+					r := active[rng.IntN(len(active))]
+					if _, _, err := s.FinishRun(t.Context(), r.ID, waiting, f); err != nil {
+						t.Errorf("stopper %d, round %d: FinishRun: %v", w, i, err)
+						return
+					}
+					continue
+				}
+				ids := make([]int64, len(active))
+				for j, r := range active {
+					ids[j] = r.ID
+				}
+				rng.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+				if _, err := s.FinishRuns(t.Context(), ids, waiting, f, nil); err != nil {
+					t.Errorf("stopper %d, round %d: FinishRuns of %d runs: %v", w, i, len(ids), err)
+					return
+				}
+				// A stop-all keeps the stopped tasks out of the window.
+				stopped := slices.Clone(tasks)
+				rng.Shuffle(len(stopped), func(i, j int) { stopped[i], stopped[j] = stopped[j], stopped[i] })
+				if err := s.Suppress(t.Context(), stopped, schedule.Day{Year: 2025, Month: time.March, Day: 14 + i%2}); err != nil {
+					t.Errorf("stopper %d, round %d: Suppress: %v", w, i, err)
+					return
+				}
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	seen := map[butler.TaskName]bool{}
+	for _, r := range mustActive(t, s) {
+		if seen[r.Task] {
+			t.Errorf("two active runs of %s", r.Task)
+		}
+		seen[r.Task] = true
 	}
 }
 

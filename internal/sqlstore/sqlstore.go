@@ -8,6 +8,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -24,6 +26,14 @@ type Dialect struct {
 	// Unavailable reports whether err means the database cannot be reached;
 	// such errors become butler.EUNAVAILABLE.
 	Unavailable func(err error) bool
+	// LockRuns, when set, is the statement that a transaction changing
+	// several runs runs first (CreateRuns, FinishRuns): it waits until no
+	// other such transaction is open. On a database that several servers
+	// write at once, two of them could otherwise take the same rows (the
+	// runs, an active run's place in the partial unique index, their jobs)
+	// in opposite orders and deadlock, and the database would abort one.
+	// SQLite needs none: it has one writer at a time.
+	LockRuns string
 }
 
 // Store implements butler.Store over a database/sql pool whose schema the
@@ -103,6 +113,20 @@ func (d *Store) begin(ctx context.Context) (*sql.Tx, error) {
 	return tx, d.wrap(err)
 }
 
+// beginRuns starts a transaction that changes several runs: begin, then
+// the dialect's LockRuns.
+func (d *Store) beginRuns(ctx context.Context) (*sql.Tx, error) {
+	tx, err := d.begin(ctx)
+	if err != nil || d.Dialect.LockRuns == "" {
+		return tx, err
+	}
+	if _, err := tx.ExecContext(ctx, d.Dialect.LockRuns); err != nil {
+		tx.Rollback()
+		return nil, d.wrap(err)
+	}
+	return tx, nil
+}
+
 func (d *Store) txExec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
 	return tx.ExecContext(ctx, d.bind(q), args...)
 }
@@ -137,8 +161,10 @@ func (d *Store) SaveSettings(ctx context.Context, values map[string]string) erro
 	}
 	defer tx.Rollback()
 	now := time.Now().UnixNano()
-	for id, v := range values {
-		if _, err := d.txExec(ctx, tx, sqlSaveSetting, id, v, now); err != nil {
+	// In the order of their ids: two transactions that take the same rows
+	// in opposite orders deadlock on PostgreSQL.
+	for _, id := range slices.Sorted(maps.Keys(values)) {
+		if _, err := d.txExec(ctx, tx, sqlSaveSetting, id, values[id], now); err != nil {
 			return err
 		}
 	}
@@ -224,7 +250,7 @@ func (d *Store) CreateRuns(ctx context.Context, rs []*butler.Run, enqueue butler
 			r.UUID = butler.NewUUID()
 		}
 	}
-	tx, err := d.begin(ctx)
+	tx, err := d.beginRuns(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -663,7 +689,7 @@ func (d *Store) FinishRuns(ctx context.Context, ids []int64, from []butler.RunSt
 	if len(ids) == 0 || len(from) == 0 {
 		return nil, nil
 	}
-	tx, err := d.begin(ctx)
+	tx, err := d.beginRuns(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -755,7 +781,9 @@ const suppressMost = 500
 func (d *Store) Suppress(ctx context.Context, tasks []butler.TaskName, day schedule.Day) error {
 	seen := make(map[butler.TaskName]bool, len(tasks))
 	args := make([]any, 0, 2*len(tasks))
-	for _, t := range tasks {
+	// In the order of their names: two statements that take the same rows
+	// in opposite orders deadlock on PostgreSQL.
+	for _, t := range slices.Sorted(slices.Values(tasks)) {
 		if !seen[t] {
 			seen[t] = true
 			args = append(args, string(t), dayString(day))
