@@ -56,6 +56,7 @@ var suite = []testCase[butler.Store]{
 	{"SaveSettingsCanceled", testSaveSettingsCanceled},
 	{"SaveSettingsAllOrNothing", testSaveSettingsAllOrNothing},
 	{"SaveSettingsConcurrent", testSaveSettingsConcurrent},
+	{"SaveSettingsCanceledHoldsNothing", testSaveSettingsCanceledHoldsNothing},
 
 	// Creating and reading runs.
 	{"CreateRun", testCreateRun},
@@ -763,6 +764,35 @@ func testCreateRunRacesFinish(t *testing.T, s butler.Store) {
 	wg.Wait()
 	if n := len(mustActive(t, s)); n > 1 {
 		t.Errorf("%d active runs of t, want at most 1", n)
+	}
+}
+
+func testSaveSettingsCanceledHoldsNothing(t *testing.T, s butler.Store) {
+	// A save whose caller goes away while it runs (the context canceled at
+	// each of the times the store looks at it in turn, one of them while
+	// the large second value is on its way to the database) leaves nothing
+	// behind that a later save would wait for. On PostgreSQL, a statement
+	// cut off in the middle of its message left the server waiting for the
+	// rest of it, its transaction holding the first value's row, until the
+	// driver gave up on the connection fifteen seconds later.
+	big := strings.Repeat("x", 16<<20)
+	for k := 0; ; k++ {
+		if k > 1000 {
+			t.Fatalf("SaveSettings still looks at its context after %d times", k)
+		}
+		ctx := newCountdownContext(t.Context(), k)
+		err := s.SaveSettings(ctx, map[string]string{"a": fmt.Sprint(k), "b": big})
+		// Five seconds, well above a save's milliseconds and well below the
+		// fifteen seconds of a row held by a connection left behind.
+		next, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		nerr := s.SaveSettings(next, map[string]string{"a": "next"})
+		cancel()
+		if nerr != nil {
+			t.Fatalf("save canceled at look %d (%v): the next save failed: %v", k, err, nerr)
+		}
+		if err == nil && !ctx.tripped() {
+			break
+		}
 	}
 }
 

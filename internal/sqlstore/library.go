@@ -206,7 +206,7 @@ func (d *Store) ApplyMediaChanges(ctx context.Context, library string, c butler.
 	if at == 0 {
 		at = time.Now().UnixNano()
 	}
-	tx, err := d.begin(ctx)
+	tx, ctx, err := d.begin(ctx)
 	if err != nil {
 		return err
 	}
@@ -324,7 +324,7 @@ func (d *Store) SaveMediaAnalysis(ctx context.Context, id int64, file butler.Med
 	if err != nil {
 		return false, err
 	}
-	tx, err := d.begin(ctx)
+	tx, ctx, err := d.begin(ctx)
 	if err != nil {
 		return false, err
 	}
@@ -401,7 +401,7 @@ func (d *Store) LibraryCounts(ctx context.Context) ([]butler.LibraryCounts, erro
 // one transaction: their ids from butler_media_item_gone, then each by
 // primary key; their analyses go with them (ON DELETE CASCADE).
 func (d *Store) DeleteGoneMediaItems(ctx context.Context, before time.Time, limit int) (int, error) {
-	tx, err := d.begin(ctx)
+	tx, ctx, err := d.begin(ctx)
 	if err != nil {
 		return 0, err
 	}

@@ -101,7 +101,7 @@ func (d *Store) ReplaceMediaSidecars(ctx context.Context, sets map[int64][]butle
 			return 0, err
 		}
 	}
-	tx, err := d.begin(ctx)
+	tx, ctx, err := d.begin(ctx)
 	if err != nil {
 		return 0, err
 	}

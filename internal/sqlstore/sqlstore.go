@@ -101,30 +101,35 @@ func (d *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, er
 	return res, d.wrap(err)
 }
 
-// begin starts a transaction whose statements honour ctx but whose commit
-// does not: a commit cut off by a cancellation may still land on the server,
-// and the caller would be told it failed. Once the statements have run, the
-// transaction commits or fails on its own.
-func (d *Store) begin(ctx context.Context) (*sql.Tx, error) {
+// begin starts a transaction unless ctx is done, and returns it with the
+// context its statements take: ctx without its cancellation. Once begun, a
+// transaction runs to its commit or its error whatever happens to its
+// caller (its statements are a few milliseconds each). A statement cut off
+// in the middle would leave the database holding the transaction's rows:
+// PostgreSQL, sent part of a message, waits for the rest, and pgx gives up
+// on such a connection only fifteen seconds later; and a commit cut off
+// may still land on the server while the caller is told it failed.
+func (d *Store) begin(ctx context.Context) (*sql.Tx, context.Context, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	tx, err := d.DB.BeginTx(context.WithoutCancel(ctx), nil)
-	return tx, d.wrap(err)
+	ctx = context.WithoutCancel(ctx)
+	tx, err := d.DB.BeginTx(ctx, nil)
+	return tx, ctx, d.wrap(err)
 }
 
 // beginRuns starts a transaction that changes several runs: begin, then
 // the dialect's LockRuns.
-func (d *Store) beginRuns(ctx context.Context) (*sql.Tx, error) {
-	tx, err := d.begin(ctx)
+func (d *Store) beginRuns(ctx context.Context) (*sql.Tx, context.Context, error) {
+	tx, ctx, err := d.begin(ctx)
 	if err != nil || d.Dialect.LockRuns == "" {
-		return tx, err
+		return tx, ctx, err
 	}
 	if _, err := tx.ExecContext(ctx, d.Dialect.LockRuns); err != nil {
 		tx.Rollback()
-		return nil, d.wrap(err)
+		return nil, nil, d.wrap(err)
 	}
-	return tx, nil
+	return tx, ctx, nil
 }
 
 func (d *Store) txExec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
@@ -155,7 +160,7 @@ func (d *Store) Settings(ctx context.Context) (map[string]string, error) {
 
 // SaveSettings stores the values in one transaction.
 func (d *Store) SaveSettings(ctx context.Context, values map[string]string) error {
-	tx, err := d.begin(ctx)
+	tx, ctx, err := d.begin(ctx)
 	if err != nil {
 		return err
 	}
@@ -250,7 +255,7 @@ func (d *Store) CreateRuns(ctx context.Context, rs []*butler.Run, enqueue butler
 			r.UUID = butler.NewUUID()
 		}
 	}
-	tx, err := d.beginRuns(ctx)
+	tx, ctx, err := d.beginRuns(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -575,7 +580,7 @@ func (d *Store) exec1(ctx context.Context, q string, args ...any) (bool, error) 
 // QueueRun moves a scheduled run to queued and, in the same transaction,
 // has enqueue insert its job.
 func (d *Store) QueueRun(ctx context.Context, id int64, at time.Time, enqueue butler.EnqueueFunc) (butler.Run, bool, error) {
-	tx, err := d.begin(ctx)
+	tx, ctx, err := d.begin(ctx)
 	if err != nil {
 		return butler.Run{}, false, err
 	}
@@ -658,7 +663,7 @@ func (d *Store) FinishRun(ctx context.Context, id int64, from []butler.RunState,
 		}
 		return d.finished(d.DB.QueryRowContext(context.WithoutCancel(ctx), q, args...))
 	}
-	tx, err := d.begin(ctx)
+	tx, ctx, err := d.begin(ctx)
 	if err != nil {
 		return butler.Run{}, false, err
 	}
@@ -689,7 +694,7 @@ func (d *Store) FinishRuns(ctx context.Context, ids []int64, from []butler.RunSt
 	if len(ids) == 0 || len(from) == 0 {
 		return nil, nil
 	}
-	tx, err := d.beginRuns(ctx)
+	tx, ctx, err := d.beginRuns(ctx)
 	if err != nil {
 		return nil, err
 	}
