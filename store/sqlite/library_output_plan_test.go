@@ -7,7 +7,7 @@ import (
 )
 
 // TestOutputQueries_Plan asks SQLite for the plan of the outputs'
-// statements (sqlstore's OutputQueries) on a library of 100,000 analysed
+// statements (sqlstore's OutputQueries) on a library of planItems analysed
 // items, half of them with an output, with no statistics and after
 // ANALYZE: the items come from butler_media_item_analysed in id order
 // (nothing sorted), each output is searched by its primary key, and the
@@ -15,7 +15,7 @@ import (
 func TestOutputQueries_Plan(t *testing.T) {
 	db := open(t, ":memory:")
 	now := time.Now()
-	fillLibrary(t, db, now, 100000)
+	fillLibrary(t, db, now, planItems)
 	exec(t, db, `UPDATE butler_media_item SET analysis_version = 1`)
 	exec(t, db, `INSERT INTO butler_media_output (item_id, kind, version, made_at, size, mtime)
 		SELECT id, 'index-files', 1, 1, size, mtime FROM butler_media_item WHERE id % 2 = 0`)

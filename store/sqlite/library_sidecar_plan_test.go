@@ -7,13 +7,13 @@ import (
 )
 
 // TestSidecarQueries_NoFullScan asks SQLite for the plan of the sidecars'
-// statements (sqlstore's SidecarQueries) on a library of 100,000 items
+// statements (sqlstore's SidecarQueries) on a library of planItems items
 // with a subtitle and a poster each, with no statistics and after
 // ANALYZE: each must search butler_media_sidecar by its primary key and
 // sort nothing.
 func TestSidecarQueries_NoFullScan(t *testing.T) {
 	db := open(t, ":memory:")
-	fillLibrary(t, db, time.Now(), 100000)
+	fillLibrary(t, db, time.Now(), planItems)
 	exec(t, db, `INSERT INTO butler_media_sidecar (item_id, path, kind, language, flags, size, mtime)
 		SELECT id, path || '.en.srt', 'subtitle', 'en', '', 1000, mtime FROM butler_media_item`)
 	exec(t, db, `INSERT INTO butler_media_sidecar (item_id, path, kind, size, mtime)
