@@ -206,11 +206,11 @@ func (d *Store) ApplyMediaChanges(ctx context.Context, library string, c butler.
 	if at == 0 {
 		at = time.Now().UnixNano()
 	}
-	tx, ctx, err := d.begin(ctx)
+	tx, ctx, end, err := d.begin(ctx)
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback()
+	defer end()
 	run := func(q string, n int, each func(st *sql.Stmt, i int) error) error {
 		if n == 0 {
 			return nil
@@ -324,11 +324,11 @@ func (d *Store) SaveMediaAnalysis(ctx context.Context, id int64, file butler.Med
 	if err != nil {
 		return false, err
 	}
-	tx, ctx, err := d.begin(ctx)
+	tx, ctx, end, err := d.begin(ctx)
 	if err != nil {
 		return false, err
 	}
-	defer tx.Rollback()
+	defer end()
 	res, err := d.txExec(ctx, tx, sqlSaveAnalysisItem,
 		version, nanos(at), id, file.Size, file.ModTime.UnixNano())
 	if err != nil {
@@ -401,11 +401,11 @@ func (d *Store) LibraryCounts(ctx context.Context) ([]butler.LibraryCounts, erro
 // one transaction: their ids from butler_media_item_gone, then each by
 // primary key; their analyses go with them (ON DELETE CASCADE).
 func (d *Store) DeleteGoneMediaItems(ctx context.Context, before time.Time, limit int) (int, error) {
-	tx, ctx, err := d.begin(ctx)
+	tx, ctx, end, err := d.begin(ctx)
 	if err != nil {
 		return 0, err
 	}
-	defer tx.Rollback()
+	defer end()
 	rows, err := tx.QueryContext(ctx, d.bind(sqlGoneBefore), nanos(before), pageSize(limit))
 	if err != nil {
 		return 0, d.wrap(err)

@@ -101,11 +101,11 @@ func (d *Store) ReplaceMediaSidecars(ctx context.Context, sets map[int64][]butle
 			return 0, err
 		}
 	}
-	tx, ctx, err := d.begin(ctx)
+	tx, ctx, end, err := d.begin(ctx)
 	if err != nil {
 		return 0, err
 	}
-	defer tx.Rollback()
+	defer end()
 	insert, err := tx.PrepareContext(ctx, d.bind(sqlInsertSidecars))
 	if err != nil {
 		return 0, d.wrap(err)

@@ -47,6 +47,10 @@ type Store struct {
 	// write committed sees it.
 	Read *sql.DB
 
+	// TxLimit bounds how long a transaction's statements may take in all,
+	// whatever the caller's context (see begin); 0 for DefaultTxLimit.
+	TxLimit time.Duration
+
 	pruneBatch atomic.Int64 // SetPruneBatch; 0 for DefaultPruneBatch
 	pruneNext  atomic.Int64 // the size of PruneRuns' next batch; 0 for the most
 }
@@ -102,34 +106,50 @@ func (d *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, er
 }
 
 // begin starts a transaction unless ctx is done, and returns it with the
-// context its statements take: ctx without its cancellation. Once begun, a
+// context its statements take and the function that ends it (a rollback,
+// unless it was committed), for the caller to defer. Once begun, a
 // transaction runs to its commit or its error whatever happens to its
-// caller (its statements are a few milliseconds each). A statement cut off
-// in the middle would leave the database holding the transaction's rows:
-// PostgreSQL, sent part of a message, waits for the rest, and pgx gives up
-// on such a connection only fifteen seconds later; and a commit cut off
-// may still land on the server while the caller is told it failed.
-func (d *Store) begin(ctx context.Context) (*sql.Tx, context.Context, error) {
+// caller (its statements are a few milliseconds each): the context is ctx
+// without its cancellation, limited to the store's TxLimit in all. A
+// statement cut off in the middle would leave the database holding the
+// transaction's rows: PostgreSQL, sent part of a message, waits for the
+// rest, and pgx gives up on such a connection only fifteen seconds later;
+// and a commit cut off may still land on the server while the caller is
+// told it failed. The limit is for a database that stops answering
+// without closing its connections (a network that drops packets).
+func (d *Store) begin(ctx context.Context) (*sql.Tx, context.Context, func(), error) {
 	if err := ctx.Err(); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	ctx = context.WithoutCancel(ctx)
+	limit := d.TxLimit
+	if limit <= 0 {
+		limit = DefaultTxLimit
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), limit)
 	tx, err := d.DB.BeginTx(ctx, nil)
-	return tx, ctx, d.wrap(err)
+	if err != nil {
+		cancel()
+		return nil, nil, nil, d.wrap(err)
+	}
+	return tx, ctx, func() { tx.Rollback(); cancel() }, nil
 }
+
+// DefaultTxLimit is how long a transaction's statements may take in all
+// unless Store.TxLimit says otherwise: far above their milliseconds.
+const DefaultTxLimit = 30 * time.Second
 
 // beginRuns starts a transaction that changes several runs: begin, then
 // the dialect's LockRuns.
-func (d *Store) beginRuns(ctx context.Context) (*sql.Tx, context.Context, error) {
-	tx, ctx, err := d.begin(ctx)
+func (d *Store) beginRuns(ctx context.Context) (*sql.Tx, context.Context, func(), error) {
+	tx, ctx, end, err := d.begin(ctx)
 	if err != nil || d.Dialect.LockRuns == "" {
-		return tx, ctx, err
+		return tx, ctx, end, err
 	}
 	if _, err := tx.ExecContext(ctx, d.Dialect.LockRuns); err != nil {
-		tx.Rollback()
-		return nil, nil, d.wrap(err)
+		end()
+		return nil, nil, nil, d.wrap(err)
 	}
-	return tx, ctx, nil
+	return tx, ctx, end, nil
 }
 
 func (d *Store) txExec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
@@ -160,11 +180,11 @@ func (d *Store) Settings(ctx context.Context) (map[string]string, error) {
 
 // SaveSettings stores the values in one transaction.
 func (d *Store) SaveSettings(ctx context.Context, values map[string]string) error {
-	tx, ctx, err := d.begin(ctx)
+	tx, ctx, end, err := d.begin(ctx)
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback()
+	defer end()
 	now := time.Now().UnixNano()
 	// In the order of their ids: two transactions that take the same rows
 	// in opposite orders deadlock on PostgreSQL.
@@ -255,11 +275,11 @@ func (d *Store) CreateRuns(ctx context.Context, rs []*butler.Run, enqueue butler
 			r.UUID = butler.NewUUID()
 		}
 	}
-	tx, ctx, err := d.beginRuns(ctx)
+	tx, ctx, end, err := d.beginRuns(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	defer tx.Rollback()
+	defer end()
 	runs, errs, err := d.insertRuns(ctx, tx, rs)
 	if err != nil {
 		return nil, nil, err
@@ -580,11 +600,11 @@ func (d *Store) exec1(ctx context.Context, q string, args ...any) (bool, error) 
 // QueueRun moves a scheduled run to queued and, in the same transaction,
 // has enqueue insert its job.
 func (d *Store) QueueRun(ctx context.Context, id int64, at time.Time, enqueue butler.EnqueueFunc) (butler.Run, bool, error) {
-	tx, ctx, err := d.begin(ctx)
+	tx, ctx, end, err := d.begin(ctx)
 	if err != nil {
 		return butler.Run{}, false, err
 	}
-	defer tx.Rollback()
+	defer end()
 	res, err := d.txExec(ctx, tx, sqlQueueRun, nanos(at), id)
 	if err != nil {
 		return butler.Run{}, false, d.wrap(err)
@@ -663,11 +683,11 @@ func (d *Store) FinishRun(ctx context.Context, id int64, from []butler.RunState,
 		}
 		return d.finished(d.DB.QueryRowContext(context.WithoutCancel(ctx), q, args...))
 	}
-	tx, ctx, err := d.begin(ctx)
+	tx, ctx, end, err := d.begin(ctx)
 	if err != nil {
 		return butler.Run{}, false, err
 	}
-	defer tx.Rollback()
+	defer end()
 	r, ok, err := d.finished(tx.QueryRowContext(ctx, q, args...))
 	if err != nil || !ok {
 		return r, ok, err
@@ -694,11 +714,11 @@ func (d *Store) FinishRuns(ctx context.Context, ids []int64, from []butler.RunSt
 	if len(ids) == 0 || len(from) == 0 {
 		return nil, nil
 	}
-	tx, ctx, err := d.beginRuns(ctx)
+	tx, ctx, end, err := d.beginRuns(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer tx.Rollback()
+	defer end()
 	var ended []butler.Run
 	for start := 0; start < len(ids); start += finishRunsMost {
 		chunk := ids[start:min(start+finishRunsMost, len(ids))]
