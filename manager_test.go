@@ -105,10 +105,7 @@ func task(name butler.TaskName, interval int, randomized bool, a butler.Action) 
 func start(t *testing.T, catalog []butler.Task, settings map[string]string, options ...func(*butler.Config)) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, ":memory:")
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := memStore(t)
 	if err := db.SaveSettings(ctx, settings); err != nil {
 		t.Fatal(err)
 	}
@@ -133,9 +130,20 @@ func start(t *testing.T, catalog []butler.Task, settings map[string]string, opti
 			t.Error(err)
 		}
 		q.wg.Wait()
-		db.Close()
 	})
 	return f
+}
+
+// memStore opens a fresh in-memory SQLite store, closed at the test's end
+// (after what cleanups registered later have done).
+func memStore(t *testing.T) *sqlite.DB {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
 
 func (f *fixture) runs(name butler.TaskName) []butler.Run {
@@ -612,11 +620,7 @@ func TestSettings_AllOrNothing(t *testing.T) {
 func TestStart_RecoversAfterCrash(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		db, err := sqlite.Open(ctx, ":memory:")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
+		db := memStore(t)
 		// What a killed process leaves: one run running, one queued.
 		now := time.Now()
 		crashed := butler.Run{Task: "Crashed", Trigger: butler.TriggerStartTask, State: butler.StateQueued, Queue: butler.QueueManual, CreatedAt: now, ScheduledAt: now, Progress: -1}

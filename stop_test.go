@@ -259,11 +259,7 @@ func (graceful) StopGrace() time.Duration { return 42 * time.Second }
 func TestStart_ReapsWhatACrashLeftBeforeAnythingRuns(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		db, err := sqlite.Open(ctx, ":memory:")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
+		db := memStore(t)
 		// What a server that died left: a run of its, with a process group.
 		r := butler.Run{Task: "Job", Trigger: butler.TriggerStartTask, State: butler.StateQueued, Queue: butler.QueueManual, Progress: -1}
 		if _, err := db.CreateRun(ctx, &r, nil); err != nil {
@@ -651,11 +647,7 @@ func TestStop_RecordsStoppingOnce(t *testing.T) {
 func TestStart_LeavesTheRunsItsWorkersStarted(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		db, err := sqlite.Open(ctx, ":memory:")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
+		db := memStore(t)
 		// Left queued by the previous process.
 		left, err := db.CreateRun(ctx, &butler.Run{Task: "Job", Trigger: butler.TriggerStartTask, State: butler.StateQueued,
 			Queue: butler.QueueManual, Progress: -1}, nil)
