@@ -121,17 +121,24 @@ func (d *Store) begin(ctx context.Context) (*sql.Tx, context.Context, func(), er
 	if err := ctx.Err(); err != nil {
 		return nil, nil, nil, err
 	}
-	limit := d.TxLimit
-	if limit <= 0 {
-		limit = DefaultTxLimit
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), limit)
+	ctx, cancel := d.bounded(ctx)
 	tx, err := d.DB.BeginTx(ctx, nil)
 	if err != nil {
 		cancel()
 		return nil, nil, nil, d.wrap(err)
 	}
 	return tx, ctx, func() { tx.Rollback(); cancel() }, nil
+}
+
+// bounded returns ctx without its cancellation, limited to the store's
+// TxLimit: the context of writes that, once sent, must run to their end
+// (begin).
+func (d *Store) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	limit := d.TxLimit
+	if limit <= 0 {
+		limit = DefaultTxLimit
+	}
+	return context.WithTimeout(context.WithoutCancel(ctx), limit)
 }
 
 // DefaultTxLimit is how long a transaction's statements may take in all
@@ -676,12 +683,14 @@ func (d *Store) FinishRun(ctx context.Context, id int64, from []butler.RunState,
 	args := finishArgs(f, []int64{id}, from)
 	q := d.bind(finishRunSQL(len(from)))
 	if f.Outcome != butler.OutcomeSucceeded || f.SuccessDay.IsZero() {
-		// Not cut off by ctx, as a commit is not (begin): the statement is
-		// its own commit.
+		// Not cut off by ctx, as a commit is not, but bounded as a
+		// transaction is (begin): the statement is its own commit.
 		if err := ctx.Err(); err != nil {
 			return butler.Run{}, false, err
 		}
-		return d.finished(d.DB.QueryRowContext(context.WithoutCancel(ctx), q, args...))
+		ctx, cancel := d.bounded(ctx)
+		defer cancel()
+		return d.finished(d.DB.QueryRowContext(ctx, q, args...))
 	}
 	tx, ctx, end, err := d.begin(ctx)
 	if err != nil {

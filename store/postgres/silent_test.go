@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/plexbutler/butler"
 	"github.com/plexbutler/butler/internal/pgtest"
 	"github.com/plexbutler/butler/store/postgres"
 )
@@ -102,43 +103,66 @@ func (p *stallProxy) pipe(dst io.Writer, src io.Reader) {
 
 func (p *stallProxy) Stall() { p.once.Do(func() { close(p.stalled) }) }
 
-// TestTransactionLimit_SilentDatabase: a transaction is not cut off by its
-// caller's context (the store's begin), so a database that stops
-// answering without closing its connections must not hold it forever: it
-// fails once the store's TxLimit has passed.
+// TestTransactionLimit_SilentDatabase: a write is not cut off by its
+// caller's context once sent (the store's begin, and FinishRun's end
+// without a success, one statement committed on its own), so a database
+// that stops answering without closing its connections must not hold it
+// forever: it fails once the store's TxLimit has passed.
 func TestTransactionLimit_SilentDatabase(t *testing.T) {
-	u, err := url.Parse(pgtest.Schema(t))
-	if err != nil {
-		t.Fatal(err)
+	writes := []struct {
+		name  string
+		write func(ctx context.Context, db *postgres.DB, run butler.Run) error
+	}{
+		{"SaveSettings (a transaction)", func(ctx context.Context, db *postgres.DB, _ butler.Run) error {
+			return db.SaveSettings(ctx, map[string]string{"a": "2", "b": "2"})
+		}},
+		{"FinishRun without a success (one statement)", func(ctx context.Context, db *postgres.DB, run butler.Run) error {
+			_, _, err := db.FinishRun(ctx, run.ID, []butler.RunState{butler.StateScheduled}, butler.Finish{
+				Outcome: butler.OutcomeFailed, EndedAt: time.Now(), Error: "failed",
+			})
+			return err
+		}},
 	}
-	proxy := newStallProxy(t, u.Host)
-	u.Host = proxy.addr
-	ctx := context.Background()
-	db, err := postgres.Open(ctx, u.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	// Before the pool's close, which would otherwise wait for the stalled
-	// connections (pgx gives them fifteen seconds).
-	t.Cleanup(proxy.Release)
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.SaveSettings(ctx, map[string]string{"a": "1"}); err != nil {
-		t.Fatal(err)
-	}
-	db.TxLimit = 500 * time.Millisecond
-	proxy.Stall()
-	errc := make(chan error, 1)
-	go func() { errc <- db.SaveSettings(ctx, map[string]string{"a": "2", "b": "2"}) }()
-	select {
-	case err := <-errc:
-		if err == nil {
-			t.Fatal("SaveSettings through a database that answers nothing succeeded")
-		}
-		t.Logf("SaveSettings failed as it should: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("SaveSettings still waits 20 s after the database went silent; the transaction limit is 500 ms")
+	for _, w := range writes {
+		t.Run(w.name, func(t *testing.T) {
+			u, err := url.Parse(pgtest.Schema(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			proxy := newStallProxy(t, u.Host)
+			u.Host = proxy.addr
+			ctx := context.Background()
+			db, err := postgres.Open(ctx, u.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			// Before the pool's close, which would otherwise wait for the
+			// stalled connections (pgx gives them fifteen seconds).
+			t.Cleanup(proxy.Release)
+			if err := db.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.SaveSettings(ctx, map[string]string{"a": "1"}); err != nil {
+				t.Fatal(err)
+			}
+			run, err := db.CreateRun(ctx, &butler.Run{Task: "BackupDatabase", State: butler.StateScheduled, Trigger: butler.TriggerForce, Queue: butler.QueueManual, Progress: -1, ScheduledAt: time.Now()}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			db.TxLimit = 500 * time.Millisecond
+			proxy.Stall()
+			errc := make(chan error, 1)
+			go func() { errc <- w.write(ctx, db, run) }()
+			select {
+			case err := <-errc:
+				if err == nil {
+					t.Fatal("the write through a database that answers nothing succeeded")
+				}
+				t.Logf("the write failed as it should: %v", err)
+			case <-time.After(20 * time.Second):
+				t.Fatal("the write still waits 20 s after the database went silent; the limit is 500 ms")
+			}
+		})
 	}
 }
