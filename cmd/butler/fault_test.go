@@ -308,6 +308,19 @@ func (e *faultEnv) stop(p *proc, task string) (code int, outcome string, runID i
 	return code, h.Get(apitype.HeaderOutcome), runID, nil
 }
 
+// all sends POST /butler (start-all) or DELETE /butler (stop-all), which
+// must answer 200.
+func (e *faultEnv) all(p *proc, method string) error {
+	code, _, body, err := request(method, p.url("/butler"))
+	if err != nil {
+		return err
+	}
+	if code != http.StatusOK {
+		return fmt.Errorf("%s /butler on %s: %d %s", method, p.addr, code, body)
+	}
+	return nil
+}
+
 // getRun reads one run through the API.
 func getRun(p *proc, id int64) (apitype.Run, error) {
 	code, _, body, err := request(http.MethodGet, p.url(fmt.Sprintf("/butler/runs/%d", id)))
@@ -571,8 +584,9 @@ func envInt(t *testing.T, name string, def int) int {
 }
 
 // storm runs clients goroutines for d, each starting (?force=1) and
-// stopping the env's tasks on random nodes in random order, and returns
-// how many requests were sent. After a DELETE that stopped a run it looks
+// stopping the env's tasks on random nodes in random order, with a
+// start-all or a stop-all for one request in ten, and returns how many
+// requests were sent. After a DELETE that stopped a run it looks
 // at the run (afterStop).
 func (e *faultEnv) storm(t *testing.T, nodes []*proc, clients int, d time.Duration) int {
 	t.Helper()
@@ -599,6 +613,18 @@ func (e *faultEnv) storm(t *testing.T, nodes []*proc, clients int, d time.Durati
 				n++
 				p := nodes[rng.IntN(len(nodes))]
 				task := e.tasks[rng.IntN(len(e.tasks))].Name
+				switch rng.IntN(20) {
+				case 0: // start-all and stop-all, one request in ten
+					if err := e.all(p, http.MethodPost); err != nil {
+						e.violate("storm: %v", err)
+					}
+					continue
+				case 1:
+					if err := e.all(p, http.MethodDelete); err != nil {
+						e.violate("storm: %v", err)
+					}
+					continue
+				}
 				if rng.IntN(2) == 0 {
 					if _, err := e.start(p, task, true); err != nil {
 						e.violate("storm: %v", err)
