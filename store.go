@@ -44,7 +44,9 @@ type Finish struct {
 // EnqueueFunc inserts the queue jobs of queued runs rs within tx, the
 // store's transaction that creates or queues the runs, and returns the jobs'
 // ids, in the order of rs (TxQueue.EnqueueTx). One call inserts them all:
-// a start-all of a thousand tasks is one statement, not a thousand.
+// a start-all of a thousand tasks is one statement, not a thousand. The
+// runs have their ids; a run being created is inserted after its job, in
+// the same transaction, so that its row is written once, with the job's id.
 type EnqueueFunc func(ctx context.Context, tx *sql.Tx, rs []Run) (jobIDs []int64, err error)
 
 // RunsTxFunc does, within tx, the store's transaction, what goes with a

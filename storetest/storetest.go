@@ -1059,15 +1059,35 @@ func countQueued(t *testing.T, tx *sql.Tx) int {
 	return n
 }
 
+// writeInTx writes, as a queue's insert of jobs would, a setting named key
+// through tx, the transaction an enqueue is given.
+func writeInTx(t *testing.T, tx *sql.Tx, key string) {
+	t.Helper()
+	if _, err := tx.Exec(`INSERT INTO butler_setting (id, value, updated_at) VALUES ('` + key + `', 'enqueued', 0)`); err != nil {
+		t.Fatalf("write within the enqueue's transaction: %v", err)
+	}
+}
+
+// written reports whether the setting key that writeInTx wrote was
+// committed.
+func written(t *testing.T, s butler.Store, key string) bool {
+	t.Helper()
+	settings, err := s.Settings(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ok := settings[key]
+	return ok
+}
+
 func testCreateRunEnqueue(t *testing.T, s butler.Store) {
 	// The job is inserted in the transaction that creates the run: the
-	// enqueue sees the run it was given, and its id is recorded.
+	// enqueue is given the run with its id, what it writes commits with the
+	// run, and the job's id is recorded.
 	var seen butler.Run
 	got, err := s.CreateRun(t.Context(), newRun("t", butler.StateQueued, at(0)), each(func(ctx context.Context, tx *sql.Tx, r butler.Run) (int64, error) {
 		seen = r
-		if n := countQueued(t, tx); n != 1 {
-			t.Errorf("within the enqueue, the transaction sees %d queued runs, want the new one", n)
-		}
+		writeInTx(t, tx, "job-of-t")
 		return 77, nil
 	}))
 	if err != nil {
@@ -1076,13 +1096,20 @@ func testCreateRunEnqueue(t *testing.T, s butler.Store) {
 	if seen.ID != got.ID || seen.ID == 0 || got.JobID != 77 || mustRun(t, s, got.ID).JobID != 77 {
 		t.Fatalf("enqueue saw run %d; created %d with job %d (stored %d); want the same run, job 77", seen.ID, got.ID, got.JobID, mustRun(t, s, got.ID).JobID)
 	}
-	// A failed enqueue leaves no run.
+	if !written(t, s, "job-of-t") {
+		t.Fatal("what the enqueue wrote in its transaction was not committed with the run")
+	}
+	// A failed enqueue leaves no run, and nothing it wrote.
 	errQueue := errors.New("the queue refused")
-	_, err = s.CreateRun(t.Context(), newRun("u", butler.StateQueued, at(0)), each(func(context.Context, *sql.Tx, butler.Run) (int64, error) {
+	_, err = s.CreateRun(t.Context(), newRun("u", butler.StateQueued, at(0)), each(func(_ context.Context, tx *sql.Tx, _ butler.Run) (int64, error) {
+		writeInTx(t, tx, "job-of-u")
 		return 0, errQueue
 	}))
 	if !errors.Is(err, errQueue) {
 		t.Fatalf("CreateRun with a failing enqueue: %v, want its error", err)
+	}
+	if written(t, s, "job-of-u") {
+		t.Fatal("a failed CreateRun committed what its enqueue wrote")
 	}
 	active, err := s.ActiveRuns(t.Context())
 	if err != nil {
@@ -1117,9 +1144,7 @@ func testCreateRuns(t *testing.T, s butler.Store) {
 	var given []int64
 	runs, errs, err := s.CreateRuns(t.Context(), rs, func(ctx context.Context, tx *sql.Tx, qs []butler.Run) ([]int64, error) {
 		calls++
-		if n := countQueued(t, tx); n != len(qs) {
-			t.Errorf("within the enqueue, the transaction sees %d queued runs, want the %d new ones", n, len(qs))
-		}
+		writeInTx(t, tx, "jobs-of-a-batch")
 		var ids []int64
 		for i, q := range qs {
 			given = append(given, q.ID)
@@ -1148,6 +1173,9 @@ func testCreateRuns(t *testing.T, s butler.Store) {
 		rs[4].JobID != 102 || mustRun(t, s, runs[4].ID).JobID != 102 {
 		t.Errorf("enqueue called %d times with runs %v; jobs %d, %d; want once with %d, %d and jobs 101, 102",
 			calls, given, runs[0].JobID, runs[4].JobID, runs[0].ID, runs[4].ID)
+	}
+	if !written(t, s, "jobs-of-a-batch") {
+		t.Error("what the enqueue wrote in its transaction was not committed with the runs")
 	}
 	// One failure creates none of them.
 	errQueue := errors.New("the queue refused")

@@ -34,6 +34,24 @@ type Dialect struct {
 	// in opposite orders and deadlock, and the database would abort one.
 	// SQLite needs none: it has one writer at a time.
 	LockRuns string
+	// RunIDs takes new run ids: given n, it returns n rows of one id each,
+	// none ever given before, in a transaction that inserts them
+	// (CreateRuns). "" is SQLite's, sqliteRunIDs.
+	RunIDs string
+}
+
+// sqliteRunIDs is SQLite's Dialect.RunIDs: the ids after the highest that
+// butler_run has ever had (its AUTOINCREMENT counter, which the insert of
+// the ids then moves on), in the one writer's transaction.
+const sqliteRunIDs = `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+	SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'butler_run'), 0) + i FROM n`
+
+// runIDsSQL is the dialect's RunIDs.
+func (d *Store) runIDsSQL() string {
+	if d.Dialect.RunIDs == "" {
+		return sqliteRunIDs
+	}
+	return d.Dialect.RunIDs
 }
 
 // Store implements butler.Store over a database/sql pool whose schema the
@@ -269,10 +287,17 @@ func (d *Store) CreateRun(ctx context.Context, r *butler.Run, enqueue butler.Enq
 }
 
 // CreateRuns creates the runs in one transaction, each as CreateRun does;
-// errs[i] is ErrActiveRun (with that run in runs[i]) or nil. Its cost is one
-// insert per runsPerInsert runs of distinct tasks, one statement for all the
-// queued runs' jobs and one update of their job ids per runsPerInsert runs:
-// a start-all of a thousand tasks runs 11 statements, not three thousand.
+// errs[i] is ErrActiveRun (with that run in runs[i]) or nil.
+//
+// The transaction reads the active runs first (an index of them alone) and
+// refuses the runs of their tasks, and of tasks named twice, without
+// trying to insert them: no other transaction can make an active run
+// meanwhile (LockRuns; SQLite has one writer). The runs it makes get their
+// ids first (the dialect's RunIDs), then the queued ones their jobs (one
+// call of enqueue, which is given their ids), and then they are inserted
+// with their job ids, runsPerInsert to a statement: a start-all of a
+// thousand tasks runs nine statements, not three thousand, and writes each
+// run once.
 func (d *Store) CreateRuns(ctx context.Context, rs []*butler.Run, enqueue butler.EnqueueFunc) ([]butler.Run, []error, error) {
 	for _, r := range rs {
 		if r.CreatedAt.IsZero() {
@@ -287,29 +312,64 @@ func (d *Store) CreateRuns(ctx context.Context, rs []*butler.Run, enqueue butler
 		return nil, nil, err
 	}
 	defer end()
-	runs, errs, err := d.insertRuns(ctx, tx, rs)
+	active, err := d.activeRunsTx(ctx, tx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the active runs: %w", d.wrap(err))
+	}
+	runs := make([]butler.Run, len(rs))
+	errs := make([]error, len(rs))
+	var (
+		fresh []int                       // the runs to insert, by index
+		made  = map[butler.TaskName]int{} // a task's active run made here
+		same  = map[int]int{}             // a refused run → the run made here that refused it
+	)
+	for i, r := range rs {
+		if r.State != butler.StateFinished {
+			if a, ok := active[r.Task]; ok {
+				runs[i], errs[i] = a, butler.ErrActiveRun
+				continue
+			}
+			if j, ok := made[r.Task]; ok {
+				same[i], errs[i] = j, butler.ErrActiveRun
+				continue
+			}
+			made[r.Task] = i
+		}
+		fresh = append(fresh, i)
+	}
+	ids, err := d.runIDs(ctx, tx, len(fresh))
 	if err != nil {
 		return nil, nil, err
 	}
 	var queued []butler.Run
-	for i, r := range runs {
-		if errs[i] == nil && r.State == butler.StateQueued && enqueue != nil {
-			queued = append(queued, r)
+	for k, i := range fresh {
+		runs[i] = *rs[i]
+		runs[i].ID = ids[k]
+		if runs[i].State == butler.StateQueued && enqueue != nil {
+			queued = append(queued, runs[i])
 		}
 	}
 	jobs, err := d.enqueueTx(ctx, tx, queued, enqueue)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := tx.Commit(); err != nil {
-		return nil, nil, d.wrap(err)
-	}
-	for i, r := range rs {
-		// A run refused for a run made earlier in this batch gets its job
-		// too.
+	for _, i := range fresh {
 		if id, ok := jobs[runs[i].ID]; ok {
 			runs[i].JobID = id
 		}
+	}
+	for from := 0; from < len(fresh); from += runsPerInsert {
+		if err := d.insertBatch(ctx, tx, runs, fresh[from:min(from+runsPerInsert, len(fresh))]); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, nil, d.wrap(err)
+	}
+	for i, j := range same {
+		runs[i] = runs[j]
+	}
+	for i, r := range rs {
 		if errs[i] == nil {
 			r.ID, r.JobID = runs[i].ID, runs[i].JobID
 		}
@@ -317,130 +377,69 @@ func (d *Store) CreateRuns(ctx context.Context, rs []*butler.Run, enqueue butler
 	return runs, errs, nil
 }
 
-// runsPerInsert is how many runs CreateRuns inserts with one statement: 19
+// runsPerInsert is how many runs CreateRuns inserts with one statement: 20
 // parameters each, well under SQLite's and PostgreSQL's limits on a
 // statement's parameters.
 const runsPerInsert = 200
 
-// insertRuns inserts the runs in tx. A run refused for its task's active
-// run gets that run and ErrActiveRun.
-//
-// Runs of distinct tasks (a start-all's, or a single run) are inserted
-// runsPerInsert at a time, each batch one statement (the driver keeps it
-// prepared); what a batch's insert refused, and runs that name a task
-// twice, are inserted one run at a time.
-func (d *Store) insertRuns(ctx context.Context, tx *sql.Tx, rs []*butler.Run) ([]butler.Run, []error, error) {
-	runs := make([]butler.Run, len(rs))
-	errs := make([]error, len(rs))
-	done := make([]bool, len(rs))
-	if distinctTasks(rs) {
-		for from := 0; from < len(rs); from += runsPerInsert {
-			to := min(from+runsPerInsert, len(rs))
-			if err := d.insertBatch(ctx, tx, rs[from:to], runs[from:to], done[from:to]); err != nil {
-				return nil, nil, err
-			}
-		}
+// runIDs takes n new run ids from the database (the dialect's RunIDs).
+func (d *Store) runIDs(ctx context.Context, tx *sql.Tx, n int) ([]int64, error) {
+	if n == 0 {
+		return nil, nil
 	}
-	var ins *sql.Stmt
-	// The active runs, read at the first refusal and again when a refused
-	// task's active run is not among them: it was made in this transaction
-	// since, or (PostgreSQL reads each statement's own snapshot) it has
-	// ended and the insert is worth trying again.
-	var active map[butler.TaskName]butler.Run
-	for i, r := range rs {
-		if done[i] {
-			continue
-		}
-		if ins == nil {
-			var err error
-			if ins, err = tx.PrepareContext(ctx, d.bind(sqlInsertRun)); err != nil {
-				return nil, nil, d.wrap(err)
-			}
-			defer ins.Close()
-		}
-		for attempt := 1; ; attempt++ {
-			var id int64
-			var task string
-			err := ins.QueryRowContext(ctx, runArgs(r)...).Scan(&id, &task)
-			if err == nil {
-				runs[i] = *r
-				runs[i].ID = id
-				break
-			}
-			if !errors.Is(err, sql.ErrNoRows) {
-				return nil, nil, d.wrap(err)
-			}
-			// The partial unique index refused it: the task has an active run.
-			existing, found := active[r.Task]
-			if !found {
-				if active, err = d.activeRunsTx(ctx, tx); err != nil {
-					return nil, nil, fmt.Errorf("read the active runs: %w", d.wrap(err))
-				}
-				existing, found = active[r.Task]
-			}
-			if found {
-				runs[i], errs[i] = existing, butler.ErrActiveRun
-				break
-			}
-			if attempt == 10 {
-				return nil, nil, fmt.Errorf("create run of %s: the active run kept changing", r.Task)
-			}
-		}
+	rows, err := tx.QueryContext(ctx, d.bind(d.runIDsSQL()), n)
+	if err != nil {
+		return nil, fmt.Errorf("take %d run ids: %w", n, d.wrap(err))
 	}
-	return runs, errs, nil
+	defer rows.Close()
+	ids := make([]int64, 0, n)
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, d.wrap(err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, d.wrap(err)
+	}
+	if len(ids) != n {
+		return nil, fmt.Errorf("take %d run ids: %d came back", n, len(ids))
+	}
+	return ids, nil
 }
 
-// insertBatch inserts runs of distinct tasks with one statement, sets
-// runs[i] and done[i] for each one inserted, and leaves those the partial
-// unique index refused.
-func (d *Store) insertBatch(ctx context.Context, tx *sql.Tx, rs []*butler.Run, runs []butler.Run, done []bool) error {
-	args := make([]any, 0, runFields*len(rs))
-	byTask := make(map[string]int, len(rs))
-	for i, r := range rs {
-		args = append(args, runArgs(r)...)
-		byTask[string(r.Task)] = i
+// insertBatch inserts the runs at the indexes at, with their ids and job
+// ids, in one statement. None may be refused: CreateRuns has left out the
+// tasks with an active run, and no other transaction can make one
+// meanwhile; a refusal means that rule was broken, and fails the
+// transaction rather than leave a job without its run.
+func (d *Store) insertBatch(ctx context.Context, tx *sql.Tx, runs []butler.Run, at []int) error {
+	args := make([]any, 0, runFields*len(at))
+	for _, i := range at {
+		args = append(args, runArgs(&runs[i])...)
 	}
-	rows, err := tx.QueryContext(ctx, d.bind(insertRunsSQL(len(rs))), args...)
+	res, err := tx.ExecContext(ctx, d.bind(insertRunsSQL(len(at))), args...)
 	if err != nil {
 		return d.wrap(err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var id int64
-		var task string
-		if err := rows.Scan(&id, &task); err != nil {
-			return d.wrap(err)
-		}
-		i, ok := byTask[task]
-		if !ok || done[i] {
-			return fmt.Errorf("create runs: the insert returned task %q, which it was not given", task)
-		}
-		runs[i] = *rs[i]
-		runs[i].ID = id
-		done[i] = true
+	n, err := res.RowsAffected()
+	if err != nil {
+		return d.wrap(err)
 	}
-	return d.wrap(rows.Err())
-}
-
-// distinctTasks reports whether no two runs are of the same task.
-func distinctTasks(rs []*butler.Run) bool {
-	seen := make(map[butler.TaskName]bool, len(rs))
-	for _, r := range rs {
-		if seen[r.Task] {
-			return false
-		}
-		seen[r.Task] = true
+	if int(n) != len(at) {
+		return fmt.Errorf("create runs: %d of %d inserted: another transaction made an active run of their tasks", n, len(at))
 	}
-	return true
+	return nil
 }
 
 // runFields is how many values runArgs gives.
-const runFields = 19
+const runFields = 20
 
 // runArgs are the values of r that an insert of runs takes, in the order
 // of its columns.
 func runArgs(r *butler.Run) []any {
-	return []any{r.UUID, string(r.Task), string(r.Trigger), string(r.State), string(r.Outcome), r.Reason, r.Summary, r.Error,
+	return []any{r.ID, r.UUID, string(r.Task), string(r.Trigger), string(r.State), string(r.Outcome), r.Reason, r.Summary, r.Error,
 		dayString(r.Window), dayString(r.Day), r.Queue, r.Node, r.JobID, r.Progress, r.Step,
 		nanos(r.CreatedAt), nanos(r.ScheduledAt), nanos(r.StartedAt), nanos(r.EndedAt)}
 }
@@ -467,7 +466,7 @@ func (d *Store) activeRunsTx(ctx context.Context, tx *sql.Tx) (map[butler.TaskNa
 }
 
 // enqueueTx inserts the jobs of queued runs rs in tx, with one call of
-// enqueue, records their ids with the runs, and returns them by run id.
+// enqueue, and returns their ids by run id.
 func (d *Store) enqueueTx(ctx context.Context, tx *sql.Tx, rs []butler.Run, enqueue butler.EnqueueFunc) (map[int64]int64, error) {
 	if len(rs) == 0 || enqueue == nil {
 		return nil, nil
@@ -483,19 +482,8 @@ func (d *Store) enqueueTx(ctx context.Context, tx *sql.Tx, rs []butler.Run, enqu
 		return nil, fmt.Errorf("queue the jobs of %d runs: %d job ids came back", len(rs), len(ids))
 	}
 	out := make(map[int64]int64, len(rs))
-	for from := 0; from < len(rs); from += runsPerInsert {
-		to := min(from+runsPerInsert, len(rs))
-		args := make([]any, 0, 3*(to-from))
-		for i := from; i < to; i++ {
-			args = append(args, rs[i].ID, ids[i])
-			out[rs[i].ID] = ids[i]
-		}
-		for i := from; i < to; i++ {
-			args = append(args, rs[i].ID)
-		}
-		if _, err := tx.ExecContext(ctx, d.bind(setRunJobsSQL(to-from)), args...); err != nil {
-			return nil, d.wrap(err)
-		}
+	for i, r := range rs {
+		out[r.ID] = ids[i]
 	}
 	return out, nil
 }
@@ -629,6 +617,9 @@ func (d *Store) QueueRun(ctx context.Context, id int64, at time.Time, enqueue bu
 	}
 	if id, ok := jobs[r.ID]; ok {
 		r.JobID = id
+		if _, err := d.txExec(ctx, tx, sqlSetRunJob, id, r.ID); err != nil {
+			return butler.Run{}, false, d.wrap(err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return butler.Run{}, false, d.wrap(err)

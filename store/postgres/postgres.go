@@ -73,13 +73,17 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		return nil, connectError(err, &cfg.ConnConfig.Config)
 	}
 	db := stdlib.OpenDBFromPool(pool)
-	return &DB{Store: &sqlstore.Store{DB: db, Dialect: sqlstore.Dialect{Dollar: true, Unavailable: unavailable, LockRuns: lockRuns}}, pool: pool}, nil
+	return &DB{Store: &sqlstore.Store{DB: db, Dialect: sqlstore.Dialect{Dollar: true, Unavailable: unavailable, LockRuns: lockRuns, RunIDs: runIDs}}, pool: pool}, nil
 }
 
 // lockRuns is the store's sqlstore.Dialect.LockRuns: a transaction-level
 // advisory lock, released at its commit or rollback, whose key ("butlr"
 // and 1) no other user of the database is expected to take.
 const lockRuns = `SELECT pg_advisory_xact_lock(x'6275746c7201'::bigint)`
+
+// runIDs is the store's sqlstore.Dialect.RunIDs: the run ids' sequence,
+// advanced once per id.
+const runIDs = `SELECT nextval(pg_get_serial_sequence('butler_run', 'id')) FROM generate_series(1, ?)`
 
 // unavailable reports whether err means the server cannot be reached.
 func unavailable(err error) bool {
