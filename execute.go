@@ -537,10 +537,13 @@ func (g *gate) expect(k gateKey) {
 	g.mu.Unlock()
 }
 
-// forget drops the place of a run that will not come (removed, or handled).
-func (g *gate) forget(k gateKey) {
+// forget drops the places of runs that will not come (removed, or
+// handled), and looks at the waiting runs once for them all.
+func (g *gate) forget(ks ...gateKey) {
 	g.mu.Lock()
-	delete(g.expected, k)
+	for _, k := range ks {
+		delete(g.expected, k)
+	}
 	g.dispatch()
 	g.mu.Unlock()
 }

@@ -695,6 +695,13 @@ func (m *Manager) removeAll(ctx context.Context, rs []Run, reason string) ([]Run
 	if err != nil {
 		return nil, fmt.Errorf("remove %d runs: %w", len(rs), err)
 	}
+	keys := make([]gateKey, len(removed))
+	for i, r := range removed {
+		keys[i] = keyOf(r)
+	}
+	// Their places at the gate go at once: the gate looks at its waiting
+	// runs once, not once per run.
+	m.gate.forget(keys...)
 	for _, r := range removed {
 		m.observe(r)
 		m.afterRemoval(ctx, r, reason, tq == nil)
@@ -702,12 +709,11 @@ func (m *Manager) removeAll(ctx context.Context, rs []Run, reason string) ([]Run
 	return removed, nil
 }
 
-// afterRemoval does what follows the removal of run r from the store: its
-// gate slot is no longer expected, a worker here holding it is told to
-// stop, and its job is cancelled when cancelJob says the removal's
-// transaction did not.
+// afterRemoval does what follows the removal of run r from the store, its
+// place at the gate forgotten: a worker here holding it is told to stop,
+// and its job is cancelled when cancelJob says the removal's transaction
+// did not.
 func (m *Manager) afterRemoval(ctx context.Context, r Run, reason string, cancelJob bool) {
-	m.gate.forget(keyOf(r))
 	if lr := m.localRun(r.ID); lr != nil {
 		// Fetched by a worker here and waiting for a slot.
 		lr.stop(errStopped)
@@ -733,6 +739,7 @@ func (m *Manager) remove(ctx context.Context, r Run, reason string) (Run, bool, 
 	if !ok {
 		return Run{}, false, nil
 	}
+	m.gate.forget(keyOf(r))
 	m.afterRemoval(ctx, r, reason, true)
 	return removed, true, nil
 }
