@@ -3,7 +3,6 @@ package butler
 import (
 	"cmp"
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -34,7 +33,7 @@ type TxQueue interface {
 	// EnqueueTx inserts the jobs of queued runs rs within tx, in one
 	// statement where the database allows, and returns their ids in the
 	// order of rs.
-	EnqueueTx(ctx context.Context, tx *sql.Tx, rs []Run) (jobIDs []int64, err error)
+	EnqueueTx(ctx context.Context, tx Tx, rs []Run) (jobIDs []int64, err error)
 	// Committed is called once the transaction that inserted r's job has
 	// committed (a queue whose workers learn of new jobs only from its own
 	// inserts wakes them then). When one transaction queued several runs
@@ -43,7 +42,7 @@ type TxQueue interface {
 	// CancelTx cancels jobs within tx, the store's transaction that ends
 	// their runs, as Queue.Cancel does; a job that no longer exists is not
 	// an error.
-	CancelTx(ctx context.Context, tx *sql.Tx, jobIDs []int64) error
+	CancelTx(ctx context.Context, tx Tx, jobIDs []int64) error
 }
 
 // Requeuer is implemented by a queue that can tell which server holds a job

@@ -3,7 +3,6 @@ package butler
 import (
 	"cmp"
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -315,7 +314,7 @@ func (m *Manager) enqueueFunc() EnqueueFunc {
 	if !ok {
 		return nil
 	}
-	return func(ctx context.Context, tx *sql.Tx, rs []Run) ([]int64, error) {
+	return func(ctx context.Context, tx Tx, rs []Run) ([]int64, error) {
 		for _, r := range rs {
 			if r.Queue == QueueMaintenance {
 				// Before the commit: the job may reach a worker at once.
@@ -679,7 +678,7 @@ func (m *Manager) removeAll(ctx context.Context, rs []Run, reason string) ([]Run
 	tq, _ := m.queue.(TxQueue)
 	var cancel RunsTxFunc
 	if tq != nil {
-		cancel = func(ctx context.Context, tx *sql.Tx, ended []Run) error {
+		cancel = func(ctx context.Context, tx Tx, ended []Run) error {
 			var jobs []int64
 			for _, r := range ended {
 				if r.JobID != 0 {

@@ -160,17 +160,25 @@ func benchRiverInsert(b *testing.B, store string, n int) {
 			id++
 			runs[i] = butler.Run{ID: id, Task: butler.TaskName(fmt.Sprintf("Task%04d", i)), State: butler.StateQueued, Queue: butler.QueueMaintenance}
 		}
-		tx, err := db.BeginTx(ctx, nil)
+		// As the stores begin theirs: on a connection whose driver
+		// connection the engine may use (butler.Tx's Raw; the engine
+		// uses it on PostgreSQL only).
+		conn, err := db.Conn(ctx)
 		if err != nil {
 			b.Fatal(err)
 		}
-		ids, err := eng.EnqueueTx(ctx, tx, runs)
+		tx, err := conn.BeginTx(ctx, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ids, err := eng.EnqueueTx(ctx, butler.Tx{Tx: tx, Raw: conn.Raw}, runs)
 		if err != nil || len(ids) != n {
 			b.Fatalf("EnqueueTx: %d ids, %v", len(ids), err)
 		}
 		if err := tx.Commit(); err != nil {
 			b.Fatal(err)
 		}
+		conn.Close()
 	}
 }
 

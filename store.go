@@ -47,11 +47,24 @@ type Finish struct {
 // a start-all of a thousand tasks is one statement, not a thousand. The
 // runs have their ids; a run being created is inserted after its job, in
 // the same transaction, so that its row is written once, with the job's id.
-type EnqueueFunc func(ctx context.Context, tx *sql.Tx, rs []Run) (jobIDs []int64, err error)
+type EnqueueFunc func(ctx context.Context, tx Tx, rs []Run) (jobIDs []int64, err error)
 
 // RunsTxFunc does, within tx, the store's transaction, what goes with a
 // change of the runs rs (Store.FinishRuns).
-type RunsTxFunc func(ctx context.Context, tx *sql.Tx, rs []Run) error
+type RunsTxFunc func(ctx context.Context, tx Tx, rs []Run) error
+
+// Tx is a store's transaction as it is given to what writes within it
+// (EnqueueFunc, RunsTxFunc).
+type Tx struct {
+	*sql.Tx
+	// Raw, when not nil, calls f with the driver's connection that the
+	// transaction runs on (database/sql's Conn.Raw), for a writer that
+	// speaks to the database through that driver's own interface, within
+	// the transaction: f must not keep the connection, nor begin, commit
+	// or roll back. The PostgreSQL store sets it (a *stdlib.Conn of pgx),
+	// the SQLite store does not.
+	Raw func(f func(driverConn any) error) error
+}
 
 // Cluster is implemented by a store that several servers share
 // (store/postgres): heartbeats, the planner's lease, and notifications

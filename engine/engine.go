@@ -82,14 +82,6 @@ type riverClient interface {
 	Subscribe(kinds ...river.EventKind) (<-chan *river.Event, func())
 }
 
-// txJobs inserts, deletes and cancels jobs within a database/sql
-// transaction.
-type txJobs interface {
-	InsertManyTx(ctx context.Context, tx *sql.Tx, params []river.InsertManyParams) ([]*rivertype.JobInsertResult, error)
-	JobCancelTx(ctx context.Context, tx *sql.Tx, jobID int64) (*rivertype.JobRow, error)
-	JobDeleteManyTx(ctx context.Context, tx *sql.Tx, params *river.JobDeleteManyParams) (*river.JobDeleteManyResult, error)
-}
-
 // Engine is the River client of one node. It implements butler.Queue and
 // butler.TxQueue.
 type Engine struct {
@@ -247,7 +239,7 @@ func NewSQLite(ctx context.Context, db *sql.DB, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
-	e.client, e.txJobs = client, client
+	e.client, e.txJobs = client, sqlTxJobs{client}
 	return e, nil
 }
 
@@ -349,7 +341,7 @@ func NewPostgres(pool *pgxpool.Pool, db *sql.DB, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
-	e.client, e.txJobs = client, inserter
+	e.client, e.txJobs = client, pgxTxJobs{c: client, sql: sqlTxJobs{inserter}}
 	return e, nil
 }
 
@@ -449,7 +441,7 @@ func (e *Engine) Stop(ctx context.Context) error {
 // EnqueueTx inserts the jobs of queued runs within tx, the store's
 // transaction that creates or queues the runs (butler.TxQueue), in one
 // statement (River's InsertManyTx), and returns their ids in order.
-func (e *Engine) EnqueueTx(ctx context.Context, tx *sql.Tx, rs []butler.Run) ([]int64, error) {
+func (e *Engine) EnqueueTx(ctx context.Context, tx butler.Tx, rs []butler.Run) ([]int64, error) {
 	params := make([]river.InsertManyParams, len(rs))
 	for i, r := range rs {
 		a := Args{RunID: r.ID, Task: string(r.Task)}
@@ -556,7 +548,7 @@ func (e *Engine) Requeue(ctx context.Context, r butler.Run) (int64, error) {
 // the others are cancelled one by one (JobCancelTx: a running job's
 // context is cancelled wherever it runs). A job that no longer exists is
 // not an error.
-func (e *Engine) CancelTx(ctx context.Context, tx *sql.Tx, jobIDs []int64) error {
+func (e *Engine) CancelTx(ctx context.Context, tx butler.Tx, jobIDs []int64) error {
 	// In the order of their ids, as River takes the rows of the jobs it
 	// fetches and deletes: two transactions that take the same rows in
 	// opposite orders deadlock.

@@ -183,10 +183,32 @@ type execFunc func(ctx context.Context, id int64) error
 
 func (f execFunc) Execute(ctx context.Context, id int64) error { return f(ctx, id) }
 
+// watchRaw returns tx with its Raw counting its calls in *calls.
+func watchRaw(tx butler.Tx, calls *int) butler.Tx {
+	if raw := tx.Raw; raw != nil {
+		tx.Raw = func(f func(driverConn any) error) error {
+			*calls++
+			return raw(f)
+		}
+	}
+	return tx
+}
+
+// throughRaw fails the test unless the engine wrote through the
+// transaction's driver connection (calls) exactly when native: on
+// PostgreSQL, River's pgx driver on the store's own connection.
+func throughRaw(t *testing.T, what string, native bool, calls int) {
+	t.Helper()
+	if native != (calls > 0) {
+		t.Fatalf("%s: the engine used the transaction's driver connection %d times; want it used: %v", what, calls, native)
+	}
+}
+
 // enqueueTxTest creates a queued run through store s with the engine's
 // EnqueueTx, checks the job is worked (by worker), and that a rolled-back
-// creation leaves no job behind.
-func enqueueTxTest(t *testing.T, s butler.Store, inserter, worker *engine.Engine, countJobs func() int) {
+// creation leaves no job behind. native: the engine must insert through
+// the transaction's driver connection.
+func enqueueTxTest(t *testing.T, s butler.Store, inserter, worker *engine.Engine, native bool, countJobs func() int) {
 	t.Helper()
 	ctx := context.Background()
 	ex := &executor{got: make(chan int64, 3)}
@@ -199,10 +221,14 @@ func enqueueTxTest(t *testing.T, s butler.Store, inserter, worker *engine.Engine
 	for _, task := range []butler.TaskName{"T1", "T2", "T3"} {
 		rs = append(rs, &butler.Run{Task: task, Trigger: butler.TriggerStartAll, State: butler.StateQueued, Queue: butler.QueueManual, Progress: -1})
 	}
-	created, errs, err := s.CreateRuns(ctx, rs, inserter.EnqueueTx)
+	rawCalls := 0
+	created, errs, err := s.CreateRuns(ctx, rs, func(ctx context.Context, tx butler.Tx, rs []butler.Run) ([]int64, error) {
+		return inserter.EnqueueTx(ctx, watchRaw(tx, &rawCalls), rs)
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	throughRaw(t, "EnqueueTx", native, rawCalls)
 	want := map[int64]bool{}
 	jobs := map[int64]bool{}
 	for i, c := range created {
@@ -220,7 +246,7 @@ func enqueueTxTest(t *testing.T, s butler.Store, inserter, worker *engine.Engine
 	}
 	before := countJobs()
 	// The job is inserted, then the run's transaction fails: no job stays.
-	failing := func(ctx context.Context, tx *sql.Tx, rs []butler.Run) ([]int64, error) {
+	failing := func(ctx context.Context, tx butler.Tx, rs []butler.Run) ([]int64, error) {
 		if _, err := inserter.EnqueueTx(ctx, tx, rs); err != nil {
 			return nil, err
 		}
@@ -237,7 +263,7 @@ func enqueueTxTest(t *testing.T, s butler.Store, inserter, worker *engine.Engine
 
 func TestEngine_EnqueueTxSQLite(t *testing.T) {
 	db, eng := openSQLite(t)
-	enqueueTxTest(t, db, eng, eng, func() int {
+	enqueueTxTest(t, db, eng, eng, false, func() int {
 		var n int
 		if err := db.SQL().QueryRow(`SELECT count(*) FROM river_job`).Scan(&n); err != nil {
 			t.Fatal(err)
@@ -257,7 +283,7 @@ func TestEngine_EnqueueTxPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	enqueueTxTest(t, db, inserter, worker, func() int {
+	enqueueTxTest(t, db, inserter, worker, true, func() int {
 		var n int
 		if err := db.Store.DB.QueryRow(`SELECT count(*) FROM river_job`).Scan(&n); err != nil {
 			t.Fatal(err)
@@ -310,7 +336,10 @@ func TestEngine_PostgresStartsInQuickSuccessionAreNotified(t *testing.T) {
 // its metadata); when the transaction is undone nothing changes. job
 // reads a job's state and whether a cancel was attempted (found false:
 // no such job); setRunning makes a job running as a worker's fetch does.
-func cancelTxTest(t *testing.T, s butler.Store, eng *engine.Engine, job func(id int64) (state string, cancelAttempted, found bool), setRunning func(id int64)) {
+//
+// native: the engine must write through the transaction's driver
+// connection.
+func cancelTxTest(t *testing.T, s butler.Store, eng *engine.Engine, native bool, job func(id int64) (state string, cancelAttempted, found bool), setRunning func(id int64)) {
 	t.Helper()
 	ctx := context.Background()
 	var rs []*butler.Run
@@ -324,12 +353,13 @@ func cancelTxTest(t *testing.T, s butler.Store, eng *engine.Engine, job func(id 
 	waiting, running := created[0].JobID, created[1].JobID
 	setRunning(running) // fetched, its run waiting for a slot
 	ids := []int64{created[0].ID, created[1].ID}
-	cancel := func(ctx context.Context, tx *sql.Tx, ended []butler.Run) error {
+	rawCalls := 0
+	cancel := func(ctx context.Context, tx butler.Tx, ended []butler.Run) error {
 		jobs := make([]int64, len(ended))
 		for i, r := range ended {
 			jobs[i] = r.JobID
 		}
-		return eng.CancelTx(ctx, tx, append(jobs, 987654)) // an unknown job is no error
+		return eng.CancelTx(ctx, watchRaw(tx, &rawCalls), append(jobs, 987654)) // an unknown job is no error
 	}
 	check := func(when string, id int64, wantState string, wantAttempt, wantFound bool) {
 		t.Helper()
@@ -341,7 +371,7 @@ func cancelTxTest(t *testing.T, s butler.Store, eng *engine.Engine, job func(id 
 	}
 	errLater := errors.New("a later step failed")
 	_, err = s.FinishRuns(ctx, ids, []butler.RunState{butler.StateQueued}, butler.Finish{Outcome: butler.OutcomeSkipped, Progress: -1},
-		func(ctx context.Context, tx *sql.Tx, ended []butler.Run) error {
+		func(ctx context.Context, tx butler.Tx, ended []butler.Run) error {
 			if err := cancel(ctx, tx, ended); err != nil {
 				return err
 			}
@@ -358,6 +388,7 @@ func cancelTxTest(t *testing.T, s butler.Store, eng *engine.Engine, job func(id 
 	}
 	check("after the cancel", waiting, "", false, false)
 	check("after the cancel", running, "running", true, true)
+	throughRaw(t, "CancelTx", native, rawCalls)
 }
 
 // riverJob returns cancelTxTest's reads and writes of River's table in
@@ -386,7 +417,7 @@ func TestEngine_CancelTxSQLite(t *testing.T) {
 	job, setRunning := riverJob(t, db.SQL(),
 		`SELECT state, json_extract(metadata, '$.cancel_attempted_at') IS NOT NULL FROM river_job WHERE id = ?`,
 		`UPDATE river_job SET state = 'running', attempt = 1, attempted_at = datetime('now', 'subsec') WHERE id = ?`)
-	cancelTxTest(t, db, eng, job, setRunning)
+	cancelTxTest(t, db, eng, false, job, setRunning)
 }
 
 func TestEngine_CancelTxPostgres(t *testing.T) {
@@ -398,5 +429,5 @@ func TestEngine_CancelTxPostgres(t *testing.T) {
 	job, setRunning := riverJob(t, db.Store.DB,
 		`SELECT state, metadata ? 'cancel_attempted_at' FROM river_job WHERE id = $1`,
 		`UPDATE river_job SET state = 'running', attempt = 1, attempted_at = now() WHERE id = $1`)
-	cancelTxTest(t, db, eng, job, setRunning)
+	cancelTxTest(t, db, eng, true, job, setRunning)
 }

@@ -2,7 +2,6 @@ package storetest
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"maps"
@@ -1050,7 +1049,7 @@ func testQueueRun(t *testing.T, s butler.Store) {
 }
 
 // countQueued counts the queued runs that tx sees.
-func countQueued(t *testing.T, tx *sql.Tx) int {
+func countQueued(t *testing.T, tx butler.Tx) int {
 	t.Helper()
 	var n int
 	if err := tx.QueryRow(`SELECT count(*) FROM butler_run WHERE state = 'queued'`).Scan(&n); err != nil {
@@ -1061,7 +1060,7 @@ func countQueued(t *testing.T, tx *sql.Tx) int {
 
 // writeInTx writes, as a queue's insert of jobs would, a setting named key
 // through tx, the transaction an enqueue is given.
-func writeInTx(t *testing.T, tx *sql.Tx, key string) {
+func writeInTx(t *testing.T, tx butler.Tx, key string) {
 	t.Helper()
 	if _, err := tx.Exec(`INSERT INTO butler_setting (id, value, updated_at) VALUES ('` + key + `', 'enqueued', 0)`); err != nil {
 		t.Fatalf("write within the enqueue's transaction: %v", err)
@@ -1085,7 +1084,7 @@ func testCreateRunEnqueue(t *testing.T, s butler.Store) {
 	// enqueue is given the run with its id, what it writes commits with the
 	// run, and the job's id is recorded.
 	var seen butler.Run
-	got, err := s.CreateRun(t.Context(), newRun("t", butler.StateQueued, at(0)), each(func(ctx context.Context, tx *sql.Tx, r butler.Run) (int64, error) {
+	got, err := s.CreateRun(t.Context(), newRun("t", butler.StateQueued, at(0)), each(func(ctx context.Context, tx butler.Tx, r butler.Run) (int64, error) {
 		seen = r
 		writeInTx(t, tx, "job-of-t")
 		return 77, nil
@@ -1101,7 +1100,7 @@ func testCreateRunEnqueue(t *testing.T, s butler.Store) {
 	}
 	// A failed enqueue leaves no run, and nothing it wrote.
 	errQueue := errors.New("the queue refused")
-	_, err = s.CreateRun(t.Context(), newRun("u", butler.StateQueued, at(0)), each(func(_ context.Context, tx *sql.Tx, _ butler.Run) (int64, error) {
+	_, err = s.CreateRun(t.Context(), newRun("u", butler.StateQueued, at(0)), each(func(_ context.Context, tx butler.Tx, _ butler.Run) (int64, error) {
 		writeInTx(t, tx, "job-of-u")
 		return 0, errQueue
 	}))
@@ -1122,7 +1121,7 @@ func testCreateRunEnqueue(t *testing.T, s butler.Store) {
 	}
 	// Runs that are not queued get no job.
 	called := false
-	if _, err := s.CreateRun(t.Context(), newRun("v", butler.StateScheduled, at(time.Hour)), each(func(context.Context, *sql.Tx, butler.Run) (int64, error) {
+	if _, err := s.CreateRun(t.Context(), newRun("v", butler.StateScheduled, at(time.Hour)), each(func(context.Context, butler.Tx, butler.Run) (int64, error) {
 		called = true
 		return 1, nil
 	})); err != nil || called {
@@ -1142,7 +1141,7 @@ func testCreateRuns(t *testing.T, s butler.Store) {
 	}
 	calls := 0
 	var given []int64
-	runs, errs, err := s.CreateRuns(t.Context(), rs, func(ctx context.Context, tx *sql.Tx, qs []butler.Run) ([]int64, error) {
+	runs, errs, err := s.CreateRuns(t.Context(), rs, func(ctx context.Context, tx butler.Tx, qs []butler.Run) ([]int64, error) {
 		calls++
 		writeInTx(t, tx, "jobs-of-a-batch")
 		var ids []int64
@@ -1180,13 +1179,13 @@ func testCreateRuns(t *testing.T, s butler.Store) {
 	// One failure creates none of them.
 	errQueue := errors.New("the queue refused")
 	_, _, err = s.CreateRuns(t.Context(), []*butler.Run{newRun("d", butler.StateScheduled, at(time.Hour)), newRun("e", butler.StateQueued, at(0))},
-		each(func(context.Context, *sql.Tx, butler.Run) (int64, error) { return 0, errQueue }))
+		each(func(context.Context, butler.Tx, butler.Run) (int64, error) { return 0, errQueue }))
 	if !errors.Is(err, errQueue) {
 		t.Fatalf("CreateRuns with a failing enqueue: %v", err)
 	}
 	// So does an enqueue that answers for fewer runs than it was given.
 	_, _, err = s.CreateRuns(t.Context(), []*butler.Run{newRun("d", butler.StateQueued, at(0)), newRun("e", butler.StateQueued, at(0))},
-		func(context.Context, *sql.Tx, []butler.Run) ([]int64, error) { return []int64{1}, nil })
+		func(context.Context, butler.Tx, []butler.Run) ([]int64, error) { return []int64{1}, nil })
 	if err == nil {
 		t.Fatal("CreateRuns with an enqueue that lost a job: no error")
 	}
@@ -1222,7 +1221,7 @@ func testCreateManyRuns(t *testing.T, s butler.Store) {
 	}
 	jobOf := func(runID int64) int64 { return 1_000_000 + runID }
 	var given []int64
-	runs, errs, err := s.CreateRuns(t.Context(), rs, func(ctx context.Context, tx *sql.Tx, qs []butler.Run) ([]int64, error) {
+	runs, errs, err := s.CreateRuns(t.Context(), rs, func(ctx context.Context, tx butler.Tx, qs []butler.Run) ([]int64, error) {
 		var ids []int64
 		for _, q := range qs {
 			given = append(given, q.ID)
@@ -1265,8 +1264,8 @@ func testCreateManyRuns(t *testing.T, s butler.Store) {
 }
 
 // each makes an EnqueueFunc of a function that enqueues one run.
-func each(f func(ctx context.Context, tx *sql.Tx, r butler.Run) (int64, error)) butler.EnqueueFunc {
-	return func(ctx context.Context, tx *sql.Tx, rs []butler.Run) ([]int64, error) {
+func each(f func(ctx context.Context, tx butler.Tx, r butler.Run) (int64, error)) butler.EnqueueFunc {
+	return func(ctx context.Context, tx butler.Tx, rs []butler.Run) ([]int64, error) {
 		ids := make([]int64, len(rs))
 		for i, r := range rs {
 			id, err := f(ctx, tx, r)
@@ -1282,13 +1281,13 @@ func each(f func(ctx context.Context, tx *sql.Tx, r butler.Run) (int64, error)) 
 func testQueueRunEnqueue(t *testing.T, s butler.Store) {
 	r := mustCreate(t, s, newRun("t", butler.StateScheduled, at(0)))
 	errQueue := errors.New("the queue refused")
-	if _, ok, err := s.QueueRun(t.Context(), r.ID, at(time.Minute), each(func(context.Context, *sql.Tx, butler.Run) (int64, error) {
+	if _, ok, err := s.QueueRun(t.Context(), r.ID, at(time.Minute), each(func(context.Context, butler.Tx, butler.Run) (int64, error) {
 		return 0, errQueue
 	})); !errors.Is(err, errQueue) || ok {
 		t.Fatalf("QueueRun with a failing enqueue = %v, %v; want its error", ok, err)
 	}
 	checkUnchanged(t, s, "a run whose enqueue failed", r)
-	got, ok, err := s.QueueRun(t.Context(), r.ID, at(time.Minute), each(func(ctx context.Context, tx *sql.Tx, q butler.Run) (int64, error) {
+	got, ok, err := s.QueueRun(t.Context(), r.ID, at(time.Minute), each(func(ctx context.Context, tx butler.Tx, q butler.Run) (int64, error) {
 		if q.ID != r.ID || q.State != butler.StateQueued || countQueued(t, tx) != 1 {
 			t.Errorf("enqueue given %+v; want the run, queued in this transaction", q)
 		}
@@ -1494,7 +1493,7 @@ func testFinishRuns(t *testing.T, s butler.Store) {
 	f := butler.Finish{Outcome: butler.OutcomeSkipped, Reason: "removed by stop", EndedAt: at(time.Hour), Progress: -1}
 	var seen []int64
 	ended, err := s.FinishRuns(t.Context(), ids, []butler.RunState{butler.StateScheduled, butler.StateQueued}, f,
-		func(ctx context.Context, tx *sql.Tx, rs []butler.Run) error {
+		func(ctx context.Context, tx butler.Tx, rs []butler.Run) error {
 			for _, r := range rs {
 				seen = append(seen, r.ID)
 			}
@@ -1527,7 +1526,7 @@ func testFinishRuns(t *testing.T, s butler.Store) {
 
 	// Nothing to end: no transaction's function is called.
 	called := false
-	if ended, err := s.FinishRuns(t.Context(), ids, []butler.RunState{butler.StateQueued}, f, func(context.Context, *sql.Tx, []butler.Run) error {
+	if ended, err := s.FinishRuns(t.Context(), ids, []butler.RunState{butler.StateQueued}, f, func(context.Context, butler.Tx, []butler.Run) error {
 		called = true
 		return nil
 	}); err != nil || len(ended) != 0 || called {
@@ -1548,7 +1547,7 @@ func testFinishRunsUndone(t *testing.T, s butler.Store) {
 	errRefused := errors.New("the queue refused")
 	_, err := s.FinishRuns(t.Context(), []int64{a.ID, b.ID}, []butler.RunState{butler.StateScheduled, butler.StateQueued},
 		butler.Finish{Outcome: butler.OutcomeSkipped, EndedAt: at(time.Hour), Progress: -1},
-		func(context.Context, *sql.Tx, []butler.Run) error { return errRefused })
+		func(context.Context, butler.Tx, []butler.Run) error { return errRefused })
 	if !errors.Is(err, errRefused) {
 		t.Fatalf("FinishRuns with a failing function: %v; want its error", err)
 	}

@@ -167,6 +167,11 @@ const (
 	insertRunsTail = ` ON CONFLICT (task) WHERE state <> 'finished' DO NOTHING`
 )
 
+// RunColumns are the columns of butler_run that the insert of runs
+// writes, in the order of its values (Dialect.CopyRuns).
+var RunColumns = []string{"id", "uuid", "task", "trigger", "state", "outcome", "reason", "summary", "error",
+	"window_day", "day", "queue", "node", "job_id", "progress", "step", "created_at", "scheduled_at", "started_at", "ended_at"}
+
 // insertRunsSQL is the insert of n runs in one statement.
 func insertRunsSQL(n int) string {
 	return insertRunsHead + strings.Repeat(runValues+", ", n-1) + runValues + insertRunsTail

@@ -329,7 +329,7 @@ func (d *Store) SaveMediaAnalysis(ctx context.Context, id int64, file butler.Med
 		return false, err
 	}
 	defer end()
-	res, err := d.txExec(ctx, tx, sqlSaveAnalysisItem,
+	res, err := d.txExec(ctx, tx.Tx, sqlSaveAnalysisItem,
 		version, nanos(at), id, file.Size, file.ModTime.UnixNano())
 	if err != nil {
 		return false, d.wrap(err)
@@ -337,7 +337,7 @@ func (d *Store) SaveMediaAnalysis(ctx context.Context, id int64, file butler.Med
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
 		return false, d.wrap(err)
 	}
-	if _, err := d.txExec(ctx, tx, sqlSaveAnalysisBody, id, body); err != nil {
+	if _, err := d.txExec(ctx, tx.Tx, sqlSaveAnalysisBody, id, body); err != nil {
 		return false, d.wrap(err)
 	}
 	if err := tx.Commit(); err != nil {

@@ -114,17 +114,17 @@ func (d *Store) ReplaceMediaSidecars(ctx context.Context, sets map[int64][]butle
 	replaced := 0
 	for _, id := range ids {
 		var one int
-		err := d.txQueryRow(ctx, tx, sqlSidecarItem, id).Scan(&one)
+		err := d.txQueryRow(ctx, tx.Tx, sqlSidecarItem, id).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue // deleted since it was read
 		}
 		if err != nil {
 			return 0, d.wrap(err)
 		}
-		if _, err := d.txExec(ctx, tx, sqlDropSidecars, id); err != nil {
+		if _, err := d.txExec(ctx, tx.Tx, sqlDropSidecars, id); err != nil {
 			return 0, fmt.Errorf("drop the sidecars of media item %d: %w", id, d.wrap(err))
 		}
-		if _, err := d.txExec(ctx, tx, sqlDropBlurHashes, id); err != nil {
+		if _, err := d.txExec(ctx, tx.Tx, sqlDropBlurHashes, id); err != nil {
 			return 0, fmt.Errorf("drop the BlurHashes of media item %d: %w", id, d.wrap(err))
 		}
 		for _, s := range sets[id] {

@@ -73,7 +73,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		return nil, connectError(err, &cfg.ConnConfig.Config)
 	}
 	db := stdlib.OpenDBFromPool(pool)
-	return &DB{Store: &sqlstore.Store{DB: db, Dialect: sqlstore.Dialect{Dollar: true, Unavailable: unavailable, LockRuns: lockRuns, RunIDs: runIDs}}, pool: pool}, nil
+	return &DB{Store: &sqlstore.Store{DB: db, Dialect: sqlstore.Dialect{Dollar: true, Unavailable: unavailable, LockRuns: lockRuns, RunIDs: runIDs, RawConn: true, CopyRuns: copyRuns}}, pool: pool}, nil
 }
 
 // lockRuns is the store's sqlstore.Dialect.LockRuns: a transaction-level
@@ -84,6 +84,30 @@ const lockRuns = `SELECT pg_advisory_xact_lock(x'6275746c7201'::bigint)`
 // runIDs is the store's sqlstore.Dialect.RunIDs: the run ids' sequence,
 // advanced once per id.
 const runIDs = `SELECT nextval(pg_get_serial_sequence('butler_run', 'id')) FROM generate_series(1, ?)`
+
+// copyRuns is the store's sqlstore.Dialect.CopyRuns: COPY into butler_run
+// through the transaction's pgx connection, in pgx's binary format. A row
+// that the partial unique index refuses fails the COPY, and the
+// transaction with it.
+func copyRuns(ctx context.Context, tx butler.Tx, rows [][]any) error {
+	if tx.Raw == nil {
+		return errors.New("copy runs: the transaction gives no connection of its own")
+	}
+	return tx.Raw(func(dc any) error {
+		c, ok := dc.(interface{ Conn() *pgx.Conn })
+		if !ok {
+			return fmt.Errorf("copy runs: the connection is a %T, not pgx's", dc)
+		}
+		n, err := c.Conn().CopyFrom(ctx, pgx.Identifier{"butler_run"}, sqlstore.RunColumns, pgx.CopyFromRows(rows))
+		if err != nil {
+			return err
+		}
+		if n != int64(len(rows)) {
+			return fmt.Errorf("copy runs: %d of %d copied", n, len(rows))
+		}
+		return nil
+	})
+}
 
 // unavailable reports whether err means the server cannot be reached.
 func unavailable(err error) bool {
