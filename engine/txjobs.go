@@ -60,37 +60,35 @@ func withConn(tx butler.Tx, f func(pgx.Tx) error) error {
 	})
 }
 
-func (j pgxTxJobs) InsertManyTx(ctx context.Context, tx butler.Tx, params []river.InsertManyParams) (res []*rivertype.JobInsertResult, err error) {
+// through writes with pgxWrite on the transaction's pgx connection, or
+// with sqlWrite when the transaction gives none.
+func through[T any](tx butler.Tx, sqlWrite func() (T, error), pgxWrite func(pgx.Tx) (T, error)) (res T, err error) {
 	if tx.Raw == nil {
-		return j.sql.InsertManyTx(ctx, tx, params)
+		return sqlWrite()
 	}
 	err = withConn(tx, func(ptx pgx.Tx) (err error) {
-		res, err = j.c.InsertManyTx(ctx, ptx, params)
+		res, err = pgxWrite(ptx)
 		return err
 	})
 	return res, err
 }
 
-func (j pgxTxJobs) JobCancelTx(ctx context.Context, tx butler.Tx, jobID int64) (row *rivertype.JobRow, err error) {
-	if tx.Raw == nil {
-		return j.sql.JobCancelTx(ctx, tx, jobID)
-	}
-	err = withConn(tx, func(ptx pgx.Tx) (err error) {
-		row, err = j.c.JobCancelTx(ctx, ptx, jobID)
-		return err
-	})
-	return row, err
+func (j pgxTxJobs) InsertManyTx(ctx context.Context, tx butler.Tx, params []river.InsertManyParams) ([]*rivertype.JobInsertResult, error) {
+	return through(tx,
+		func() ([]*rivertype.JobInsertResult, error) { return j.sql.InsertManyTx(ctx, tx, params) },
+		func(ptx pgx.Tx) ([]*rivertype.JobInsertResult, error) { return j.c.InsertManyTx(ctx, ptx, params) })
 }
 
-func (j pgxTxJobs) JobDeleteManyTx(ctx context.Context, tx butler.Tx, params *river.JobDeleteManyParams) (res *river.JobDeleteManyResult, err error) {
-	if tx.Raw == nil {
-		return j.sql.JobDeleteManyTx(ctx, tx, params)
-	}
-	err = withConn(tx, func(ptx pgx.Tx) (err error) {
-		res, err = j.c.JobDeleteManyTx(ctx, ptx, params)
-		return err
-	})
-	return res, err
+func (j pgxTxJobs) JobCancelTx(ctx context.Context, tx butler.Tx, jobID int64) (*rivertype.JobRow, error) {
+	return through(tx,
+		func() (*rivertype.JobRow, error) { return j.sql.JobCancelTx(ctx, tx, jobID) },
+		func(ptx pgx.Tx) (*rivertype.JobRow, error) { return j.c.JobCancelTx(ctx, ptx, jobID) })
+}
+
+func (j pgxTxJobs) JobDeleteManyTx(ctx context.Context, tx butler.Tx, params *river.JobDeleteManyParams) (*river.JobDeleteManyResult, error) {
+	return through(tx,
+		func() (*river.JobDeleteManyResult, error) { return j.sql.JobDeleteManyTx(ctx, tx, params) },
+		func(ptx pgx.Tx) (*river.JobDeleteManyResult, error) { return j.c.JobDeleteManyTx(ctx, ptx, params) })
 }
 
 // errNotOurs is what connTx answers to a begin, commit or rollback: the
