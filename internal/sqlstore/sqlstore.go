@@ -328,9 +328,9 @@ func (d *Store) CreateRun(ctx context.Context, r *butler.Run, enqueue butler.Enq
 // meanwhile (LockRuns; SQLite has one writer). The runs it makes get their
 // ids first (the dialect's RunIDs), then the queued ones their jobs (one
 // call of enqueue, which is given their ids), and then they are inserted
-// with their job ids, runsPerInsert to a statement: a start-all of a
-// thousand tasks runs nine statements, not three thousand, and writes each
-// run once.
+// with their job ids, runsPerInsert to a statement, or all at once with
+// the dialect's CopyRuns: a start-all of a thousand tasks runs a handful
+// of statements, not three thousand, and writes each run once.
 func (d *Store) CreateRuns(ctx context.Context, rs []*butler.Run, enqueue butler.EnqueueFunc) ([]butler.Run, []error, error) {
 	for _, r := range rs {
 		if r.CreatedAt.IsZero() {
