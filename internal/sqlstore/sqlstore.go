@@ -44,6 +44,9 @@ type Dialect struct {
 	// jobs of a start-all through it, at half the cost of its database/sql
 	// driver).
 	RawConn bool
+	// NoIndexedBy says that the database knows no INDEXED BY clause
+	// (PostgreSQL, whose planner takes the right index by itself).
+	NoIndexedBy bool
 	// CopyRuns, when set, inserts many runs at once (at least copyRunsLeast)
 	// within tx: rows of the values of RunColumns (RunValues). It must fail, failing
 	// the transaction, if the partial unique index refuses a row
@@ -61,6 +64,19 @@ const copyRunsLeast = 50
 // the ids then moves on), in the one writer's transaction.
 const sqliteRunIDs = `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
 	SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'butler_run'), 0) + i FROM n`
+
+// activeRunOfSQL reads the active run of one task (its argument) through
+// the partial unique index of the active runs. Asked by task alone, SQLite
+// may read the task's whole history through butler_run_task instead, as it
+// does after an ANALYZE that saw a single active run: on SQLite the index
+// is named.
+func (d *Store) activeRunOfSQL() string {
+	hint := ` INDEXED BY butler_run_active`
+	if d.Dialect.NoIndexedBy {
+		hint = ""
+	}
+	return `SELECT ` + runColumns + ` FROM butler_run` + hint + ` WHERE task = ? AND state <> 'finished'`
+}
 
 // runIDsSQL is the dialect's RunIDs.
 func (d *Store) runIDsSQL() string {
@@ -345,7 +361,7 @@ func (d *Store) CreateRuns(ctx context.Context, rs []*butler.Run, enqueue butler
 		return nil, nil, err
 	}
 	defer end()
-	active, err := d.activeRunsTx(ctx, tx.Tx)
+	active, err := d.activeRunsOf(ctx, tx.Tx, rs)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read the active runs: %w", d.wrap(err))
 	}
@@ -485,6 +501,26 @@ func RunValues(r *butler.Run) []any {
 	return []any{r.ID, r.UUID, string(r.Task), string(r.Trigger), string(r.State), string(r.Outcome), r.Reason, r.Summary, r.Error,
 		dayString(r.Window), dayString(r.Day), r.Queue, r.Node, r.JobID, r.Progress, r.Step,
 		nanos(r.CreatedAt), nanos(r.ScheduledAt), nanos(r.StartedAt), nanos(r.EndedAt)}
+}
+
+// activeRunsOf reads in tx the active runs that may refuse the runs rs,
+// by task: for one run, its task's (the start of a single task: a lookup
+// in the partial unique index of the active runs); for more, all of them
+// (activeRunsTx), one read of an index of the active runs alone.
+func (d *Store) activeRunsOf(ctx context.Context, tx *sql.Tx, rs []*butler.Run) (map[butler.TaskName]butler.Run, error) {
+	if len(rs) != 1 {
+		return d.activeRunsTx(ctx, tx)
+	}
+	out := map[butler.TaskName]butler.Run{}
+	r, err := scanRun(tx.QueryRowContext(ctx, d.bind(d.activeRunOfSQL()), string(rs[0].Task)))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return nil, err
+	default:
+		out[r.Task] = r
+	}
+	return out, nil
 }
 
 // activeRunsTx reads the active runs in tx, by task, with ActiveRuns'

@@ -73,7 +73,8 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		return nil, connectError(err, &cfg.ConnConfig.Config)
 	}
 	db := stdlib.OpenDBFromPool(pool)
-	return &DB{Store: &sqlstore.Store{DB: db, Dialect: sqlstore.Dialect{Dollar: true, Unavailable: unavailable, LockRuns: lockRuns, RunIDs: runIDs, RawConn: true, CopyRuns: copyRuns}}, pool: pool}, nil
+	return &DB{Store: &sqlstore.Store{DB: db, Dialect: sqlstore.Dialect{Dollar: true, Unavailable: unavailable, LockRuns: lockRuns, RunIDs: runIDs, RawConn: true, CopyRuns: copyRuns,
+		NoIndexedBy: true}}, pool: pool}, nil
 }
 
 // lockRuns is the store's sqlstore.Dialect.LockRuns: a transaction-level
