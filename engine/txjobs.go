@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -12,6 +11,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/internal/pgxconn"
 )
 
 // txJobs inserts, deletes and cancels jobs within a store's transaction.
@@ -49,25 +49,14 @@ type pgxTxJobs struct {
 	sql sqlTxJobs
 }
 
-// withConn calls f with the transaction's pgx connection as a pgx.Tx.
-func withConn(tx butler.Tx, f func(pgx.Tx) error) error {
-	return tx.Raw(func(dc any) error {
-		c, ok := dc.(interface{ Conn() *pgx.Conn })
-		if !ok {
-			return fmt.Errorf("engine: the store's connection is a %T, not pgx's", dc)
-		}
-		return f(connTx{c.Conn()})
-	})
-}
-
 // through writes with pgxWrite on the transaction's pgx connection, or
 // with sqlWrite when the transaction gives none.
 func through[T any](tx butler.Tx, sqlWrite func() (T, error), pgxWrite func(pgx.Tx) (T, error)) (res T, err error) {
 	if tx.Raw == nil {
 		return sqlWrite()
 	}
-	err = withConn(tx, func(ptx pgx.Tx) (err error) {
-		res, err = pgxWrite(ptx)
+	err = pgxconn.Do(tx, func(c *pgx.Conn) (err error) {
+		res, err = pgxWrite(connTx{c})
 		return err
 	})
 	return res, err

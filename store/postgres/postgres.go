@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/internal/pgxconn"
 	"github.com/plexbutler/butler/internal/sqlstore"
 )
 
@@ -91,15 +92,8 @@ const runIDs = `SELECT nextval(pg_get_serial_sequence('butler_run', 'id')) FROM 
 // that the partial unique index refuses fails the COPY, and the
 // transaction with it.
 func copyRuns(ctx context.Context, tx butler.Tx, rows [][]any) error {
-	if tx.Raw == nil {
-		return errors.New("copy runs: the transaction gives no connection of its own")
-	}
-	return tx.Raw(func(dc any) error {
-		c, ok := dc.(interface{ Conn() *pgx.Conn })
-		if !ok {
-			return fmt.Errorf("copy runs: the connection is a %T, not pgx's", dc)
-		}
-		n, err := c.Conn().CopyFrom(ctx, pgx.Identifier{"butler_run"}, sqlstore.RunColumns, pgx.CopyFromRows(rows))
+	return pgxconn.Do(tx, func(c *pgx.Conn) error {
+		n, err := c.CopyFrom(ctx, pgx.Identifier{"butler_run"}, sqlstore.RunColumns, pgx.CopyFromRows(rows))
 		if err != nil {
 			return err
 		}
