@@ -345,6 +345,27 @@ func TestRunsAndPlan(t *testing.T) {
 			t.Errorf("GET %s: %d %s, want %d", path, resp.StatusCode, body, status)
 		}
 	}
+	// Times beyond what the store counts in nanoseconds (1677 to 2262)
+	// are held at its ends, never wrapped round into their opposite.
+	for q, want := range map[string]int{
+		"since=3000-01-01T00:00:00Z":  0,
+		"since=99999999999999999":     0,
+		"since=1600-01-01T00:00:00Z":  3,
+		"since=-99999999999":          3,
+		"before=3000-01-01T00:00:00Z": 3,
+		"before=99999999999999999":    3,
+		"before=1600-01-01T00:00:00Z": 0,
+		"before=-99999999999":         0,
+	} {
+		var got apitype.RunsResponse
+		_, body := s.do(t, req{method: "GET", path: "/butler/runs?task=BackupDatabase&" + q, header: map[string]string{"Accept": "application/json"}})
+		if err := json.Unmarshal([]byte(body), &got); err != nil {
+			t.Fatalf("%s: %v: %s", q, err, body)
+		}
+		if n := len(got.MediaContainer.Run); n != want {
+			t.Errorf("runs?%s: %d runs, want %d", q, n, want)
+		}
+	}
 	var plan apitype.PlanResponse
 	_, body = s.do(t, req{method: "GET", path: "/butler/plan", header: map[string]string{"Accept": "application/json"}})
 	if err := json.Unmarshal([]byte(body), &plan); err != nil {

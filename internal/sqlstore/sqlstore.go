@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -310,12 +311,26 @@ func dayString(d schedule.Day) string {
 // nanos is how a time is stored: nanoseconds since the Unix epoch, 0 for
 // the zero time. The one instant 1970-01-01T00:00:00Z is therefore read back
 // as the zero time, which no run or task record can hold in practice.
+// A time beyond what nanoseconds in an int64 can count (before 1677 or
+// after 2262) is held at the nearest end, never wrapped round: a filter
+// "since the year 3000" finds nothing rather than everything.
 func nanos(t time.Time) int64 {
-	if t.IsZero() {
+	switch {
+	case t.IsZero():
 		return 0
+	case t.Before(firstNano):
+		return math.MinInt64
+	case t.After(lastNano):
+		return math.MaxInt64
 	}
 	return t.UnixNano()
 }
+
+// firstNano and lastNano are the first and last instants nanos counts.
+var (
+	firstNano = time.Unix(0, math.MinInt64)
+	lastNano  = time.Unix(0, math.MaxInt64)
+)
 
 // fromNanos is the inverse of nanos.
 func fromNanos(n int64) time.Time {
