@@ -385,7 +385,7 @@ func encode(w http.ResponseWriter, r *http.Request, status int, jsonBody, xmlBod
 // notFound writes the real server's 404 page; the reason goes in a header.
 func notFound(w http.ResponseWriter, reason string) {
 	if reason != "" {
-		w.Header().Set(apitype.HeaderReason, headerSafe(reason))
+		w.Header().Set(apitype.HeaderReason, reasonHeader(reason, ""))
 	}
 	w.Header().Set("Content-Type", "text/html")
 	w.WriteHeader(http.StatusNotFound)
@@ -401,6 +401,23 @@ func headerSafe(s string) string {
 	}, s)
 }
 
+// maxReason is the most of a reason X-Butler-Reason carries, in bytes. A
+// reason can echo what the client sent (every unknown setting of a PUT, a
+// task name from the path); whole, it could pass the limit HTTP clients
+// put on an answer's header fields (16 KiB in all for Node.js's fetch),
+// and the client would see a transport error instead of the answer.
+const maxReason = 1024
+
+// reasonHeader is msg made fit for X-Butler-Reason: printable ASCII, and
+// cut to maxReason bytes, with more after "..." saying where the rest is.
+func reasonHeader(msg, more string) string {
+	s := headerSafe(msg)
+	if len(s) <= maxReason {
+		return s
+	}
+	return s[:maxReason] + "..." + more
+}
+
 // writeError writes an error other than 401: 404 as the real server's page,
 // others as JSON errors when JSON was asked for, else an HTML page.
 func writeError(w http.ResponseWriter, r *http.Request, status int, msg string) {
@@ -409,7 +426,7 @@ func writeError(w http.ResponseWriter, r *http.Request, status int, msg string) 
 		return
 	}
 	// Also in a header, for clients that read neither JSON nor HTML bodies.
-	w.Header().Set(apitype.HeaderReason, headerSafe(msg))
+	w.Header().Set(apitype.HeaderReason, reasonHeader(msg, "; the whole message is in the body"))
 	if wantsJSON(r) {
 		b, _ := json.Marshal(apitype.ErrorsResponse{Errors: []apitype.ErrorItem{{Code: status, Message: msg, Status: status}}})
 		w.Header().Set("Content-Type", "application/json")

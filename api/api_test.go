@@ -167,11 +167,20 @@ type req struct {
 	method, path string
 	header       map[string]string
 	noToken      bool
+	body         string // sent when not empty
+}
+
+// bodyOf is the request body of r, nil when it has none.
+func (r req) bodyOf() io.Reader {
+	if r.body == "" {
+		return nil
+	}
+	return strings.NewReader(r.body)
 }
 
 func (s *server) do(t *testing.T, r req) (*http.Response, string) {
 	t.Helper()
-	hr, err := http.NewRequest(r.method, s.URL+r.path, nil)
+	hr, err := http.NewRequest(r.method, s.URL+r.path, r.bodyOf())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -462,6 +471,11 @@ func TestPrefs(t *testing.T) {
 	_, one = s.do(t, req{method: "GET", path: "/:/prefs/get?id=ButlerMaxConcurrentTasks"})
 	if !strings.Contains(one, `default="1" value="1" hidden="0" advanced="1"`) {
 		t.Fatalf("int setting XML: %s", one)
+	}
+	// The id with its first letter in lower case, as PUT takes it.
+	_, one = s.do(t, req{method: "GET", path: "/:/prefs/get?id=butlerMaxConcurrentTasks"})
+	if !strings.Contains(one, `id="ButlerMaxConcurrentTasks"`) {
+		t.Fatalf("lower-first id: %s", one)
 	}
 
 	// All or nothing.

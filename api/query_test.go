@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -56,6 +57,10 @@ func TestRepeatedParameters(t *testing.T) {
 		{"value without an id", req{method: "PUT", path: "/:/prefs?=4"}, 400, "a value is given without a setting id"},
 		{"zone Local", req{method: "PUT", path: "/:/prefs?ButlerTimeZone=Local"}, 400, "IANA name such as Europe/Berlin"},
 		{"zone empty", req{method: "PUT", path: "/:/prefs?ButlerTimeZone="}, 400, "IANA name such as Europe/Berlin"},
+		{"settings in a form body", req{method: "PUT", path: "/:/prefs", body: "ButlerRunRetentionDays=4",
+			header: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}}, 400, "settings go in the query string"},
+		{"settings in a JSON body", req{method: "PUT", path: "/:/prefs?ButlerTimeZone=UTC", body: `{"ButlerRunRetentionDays":4}`,
+			header: map[string]string{"Content-Type": "application/json"}}, 400, "settings go in the query string"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			resp, body := doWithin(t, s, c.r)
@@ -166,7 +171,7 @@ func doWithin(t *testing.T, s *server, r req) (*http.Response, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	hr, err := http.NewRequestWithContext(ctx, r.method, s.URL+r.path, nil)
+	hr, err := http.NewRequestWithContext(ctx, r.method, s.URL+r.path, r.bodyOf())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,4 +191,31 @@ func doWithin(t *testing.T, s *server, r req) (*http.Response, string) {
 		t.Fatalf("%s %s: %d, reading the body: %v", r.method, r.path, resp.StatusCode, err)
 	}
 	return resp, string(b)
+}
+
+// TestLongReason checks that a reason naming everything a client got wrong
+// is cut in the X-Butler-Reason header field, which HTTP clients limit
+// (Node.js's fetch fails on more than 16 KiB of header fields), and whole
+// in the body.
+func TestLongReason(t *testing.T) {
+	s := newServer(t)
+	var q []string
+	for i := range 700 {
+		q = append(q, fmt.Sprintf("Zz%03d=1", i))
+	}
+	resp, body := s.do(t, req{method: "PUT", path: "/:/prefs?" + strings.Join(q, "&"), header: map[string]string{"Accept": "application/json"}})
+	reason := resp.Header.Get(apitype.HeaderReason)
+	if resp.StatusCode != 400 || len(reason) > 1100 || !strings.HasSuffix(reason, "...; the whole message is in the body") {
+		t.Fatalf("%d, reason of %d bytes: %q", resp.StatusCode, len(reason), reason)
+	}
+	for _, name := range []string{"Zz000", "Zz699"} {
+		if !strings.Contains(body, name) {
+			t.Fatalf("the body does not name %s: %s", name, body)
+		}
+	}
+	// A short reason is whole.
+	resp, _ = s.do(t, req{method: "PUT", path: "/:/prefs?Unknown=1"})
+	if got := resp.Header.Get(apitype.HeaderReason); resp.StatusCode != 400 || !strings.Contains(got, "Unknown") || strings.Contains(got, "...") {
+		t.Fatalf("%d %q", resp.StatusCode, got)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -163,7 +164,7 @@ func handleStartTask(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
 			h.Set(apitype.HeaderRunAt, res.RunAt.UTC().Format(time.RFC3339Nano))
 		}
 		if res.Reason != "" {
-			h.Set(apitype.HeaderReason, headerSafe(res.Reason))
+			h.Set(apitype.HeaderReason, reasonHeader(res.Reason, ""))
 		}
 		if res.Run.ID != 0 {
 			h.Set(apitype.HeaderRunID, strconv.FormatInt(res.Run.ID, 10))
@@ -222,6 +223,7 @@ func handlePref(m *butler.Manager) http.HandlerFunc {
 			writeError(w, r, http.StatusBadRequest, "give the setting's id: /:/prefs/get?id=ButlerStartHour")
 			return
 		}
+		id = matchID(m, id)
 		s := m.Settings()
 		for _, d := range m.SettingDefs() {
 			if d.ID == id {
@@ -236,9 +238,14 @@ func handlePref(m *butler.Manager) http.HandlerFunc {
 // handleSetPrefs applies PUT /:/prefs?Id=value&...: every query key that is
 // not request metadata (X-Plex-*) is a setting id. A setting given more
 // than once, under one spelling of its id or two (see matchID), is refused
-// and nothing is changed.
+// and nothing is changed; so is a request with a body, which Plex's API
+// does not read: the client would be told its settings were saved.
 func handleSetPrefs(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if hasBody(r) {
+			fail(log, w, r, butler.Errorf(butler.EINVALID, "nothing was changed: the request has a body, which is not read; settings go in the query string: PUT /:/prefs?ButlerStartHour=2"))
+			return
+		}
 		values, err := singleValues(r.URL.Query(), "setting", func(key string) (string, error) {
 			switch {
 			case strings.HasPrefix(strings.ToLower(key), "x-plex-"):
@@ -258,6 +265,17 @@ func handleSetPrefs(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
 		}
 		w.WriteHeader(http.StatusOK)
 	}
+}
+
+// hasBody reports whether r carries a body of at least one byte (an empty
+// one, as some clients send with a PUT, is no body).
+func hasBody(r *http.Request) bool {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return false
+	}
+	var b [1]byte
+	n, _ := io.ReadFull(r.Body, b[:])
+	return n > 0
 }
 
 // matchID accepts an id with its first letter in either case, as
