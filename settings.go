@@ -192,10 +192,10 @@ func checkFriendlyName(raw string) (string, error) {
 }
 
 // checkBackupPath accepts the absolute path of a writable directory, or of
-// one that does not exist yet below a directory (the first backup creates
-// it, and says so plainly when it cannot). It creates nothing: the
-// writability of an existing directory is tested with a file made and
-// removed at once.
+// one that does not exist yet below a writable directory (the first backup
+// creates it). It leaves nothing behind: the writability of the directory,
+// or of its nearest existing ancestor, is tested with a file or directory
+// made and removed at once.
 func checkBackupPath(raw string) (string, error) {
 	p := strings.TrimSpace(raw)
 	if p == "" || !filepath.IsAbs(p) {
@@ -220,6 +220,11 @@ func checkBackupPath(raw string) (string, error) {
 			if !fi.IsDir() {
 				return "", fmt.Errorf("cannot create the backup directory: %s is not a directory", dir)
 			}
+			probe, err := os.MkdirTemp(dir, ".butler-write-check-*")
+			if err != nil {
+				return "", fmt.Errorf("cannot create the backup directory in %s: %v; give a directory Butler can create or write", dir, err)
+			}
+			os.Remove(probe)
 			return p, nil
 		}
 	case err != nil:

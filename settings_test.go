@@ -124,7 +124,8 @@ func TestSettings_FriendlyName(t *testing.T) {
 
 // TestBackupPathCreatesNothing: validating ButlerDatabaseBackupPath
 // accepts a directory that does not exist yet without creating it, and
-// refuses a path below a file or of a file.
+// refuses a path below a file or of a file, and one that cannot be made
+// where it should be (in /proc, where not even root can make a directory).
 func TestBackupPathCreatesNothing(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "file")
@@ -153,5 +154,14 @@ func TestBackupPathCreatesNothing(t *testing.T) {
 		if _, err := def.Canonical(path); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Canonical(%q) = %v; want an error saying %q", path, err, want)
 		}
+	}
+	if _, err := os.Stat("/proc/self"); err == nil {
+		_, err := def.Canonical("/proc/butler-backups/Backups")
+		if want := "cannot create the backup directory in /proc"; err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Canonical(/proc/butler-backups/Backups) = %v; want an error saying %q", err, want)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Fatalf("validation left files behind: %v", entries)
 	}
 }
