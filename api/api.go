@@ -15,6 +15,7 @@ import (
 	"os"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -348,10 +349,23 @@ func refuseTwoTokens(next http.Handler) http.Handler {
 func wantsJSON(r *http.Request) bool {
 	for _, v := range r.Header.Values("Accept") {
 		for _, part := range strings.Split(v, ",") {
-			mt, _, _ := strings.Cut(part, ";")
+			mt, params, _ := strings.Cut(part, ";")
 			if strings.EqualFold(strings.TrimSpace(mt), "application/json") {
-				return true
+				return !refused(params)
 			}
+		}
+	}
+	return false
+}
+
+// refused reports whether the parameters of a media range in Accept give
+// it the weight 0, "not acceptable" (RFC 9110, section 12.4.2).
+func refused(params string) bool {
+	for _, p := range strings.Split(params, ";") {
+		k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+		if strings.EqualFold(k, "q") {
+			q, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return err == nil && q == 0
 		}
 	}
 	return false
