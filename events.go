@@ -122,6 +122,11 @@ func (s *Subscriber) Close() {
 
 var errClosed = errors.New("butler: subscription closed")
 
+// ErrStopped ends every subscription when the Manager stops, after the
+// events of the runs it stopped: a notification stream ends with the server
+// instead of holding its shutdown.
+var ErrStopped = errors.New("butler: the server is stopping")
+
 func (s *Subscriber) end(err error) {
 	s.mu.Lock()
 	if s.err == nil {
@@ -169,18 +174,37 @@ func (s *Subscriber) deliver(ev Event) bool {
 type hub struct {
 	mu      sync.Mutex
 	subs    map[*Subscriber]struct{}
+	closed  bool         // by close: no subscriber is added
 	dropped atomic.Int64 // updates dropped by subscribers that left
 }
 
 func (h *hub) add() *Subscriber {
 	s := &Subscriber{hub: h, notify: make(chan struct{}, 1)}
 	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		s.end(ErrStopped)
+		return s
+	}
 	if h.subs == nil {
 		h.subs = map[*Subscriber]struct{}{}
 	}
 	h.subs[s] = struct{}{}
-	h.mu.Unlock()
 	return s
+}
+
+// close ends every subscription with ErrStopped, each after the events
+// already queued for it, and every later one at once.
+func (h *hub) close() {
+	h.mu.Lock()
+	h.closed = true
+	subs := h.subs
+	h.subs = nil
+	h.mu.Unlock()
+	for s := range subs {
+		h.dropped.Add(s.dropped.Load())
+		s.end(ErrStopped)
+	}
 }
 
 func (h *hub) remove(s *Subscriber) {

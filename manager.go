@@ -469,6 +469,8 @@ func (m *Manager) Stop(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		m.runs.wait()
+		// The stopped runs' events are out: the streams can end.
+		m.hub.close()
 		if m.cluster != nil && m.cluster.cancel != nil {
 			m.leaveCluster(ctx)
 			m.cluster.cancel()

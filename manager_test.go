@@ -668,12 +668,33 @@ func TestStop_ShutdownInterruptsRuns(t *testing.T) {
 		p := newProbe(true)
 		f := start(t, []butler.Task{task("Job", 1, false, p)}, nil)
 		sleepUntil(at(1, 2, 0))
+		sub := f.m.Subscribe()
+		defer sub.Close()
 		if err := f.m.Stop(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		r := f.runs("Job")[0]
 		if r.Outcome != butler.OutcomeInterrupted || r.Reason != "the server shut down" {
 			t.Fatalf("%+v, want interrupted by shutdown", r)
+		}
+		// A subscription gets the run's end, then ends: a notification
+		// stream does not outlive the Manager. So does a new one, at once.
+		var seen []butler.EventType
+		for {
+			ev, err := sub.Next(context.Background())
+			if err != nil {
+				if !errors.Is(err, butler.ErrStopped) {
+					t.Fatalf("the subscription ended with %v; want ErrStopped", err)
+				}
+				break
+			}
+			seen = append(seen, ev.Type)
+		}
+		if len(seen) == 0 || seen[len(seen)-1] != butler.EventEnded {
+			t.Fatalf("events before the subscription ended: %v; want the run's end last", seen)
+		}
+		if _, err := f.m.Subscribe().Next(context.Background()); !errors.Is(err, butler.ErrStopped) {
+			t.Fatalf("a subscription after Stop: %v; want ErrStopped", err)
 		}
 		if _, err := f.m.StartTask(context.Background(), "Job", true); butler.ErrorCode(err) != butler.EUNAVAILABLE {
 			t.Fatalf("start while shutting down: %v", err)

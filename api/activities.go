@@ -161,8 +161,11 @@ func handleWebsocket(m *butler.Manager, n *notifier, log *slog.Logger) http.Hand
 		for {
 			ev, err := sub.Next(ctx)
 			if err != nil {
-				if errors.Is(err, butler.ErrSlowSubscriber) {
+				switch {
+				case errors.Is(err, butler.ErrSlowSubscriber):
 					c.Close(websocket.StatusPolicyViolation, "too slow")
+				case errors.Is(err, butler.ErrStopped):
+					c.Close(websocket.StatusGoingAway, "the server is stopping")
 				}
 				return
 			}

@@ -35,6 +35,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/plexbutler/butler"
 	"github.com/plexbutler/butler/apitype"
 	"github.com/plexbutler/butler/internal/config"
@@ -841,6 +843,121 @@ func TestFault_SIGTERMWaitsForGrace(t *testing.T) {
 		}
 	}
 	e.check(t, runs)
+}
+
+// TestFault_SIGTERMWithStreamsOpen: SIGTERM to a server that a dashboard
+// and a Plex client watch (an event stream and a websocket open) while a
+// probe runs: the probe is told at once, not after the HTTP shutdown gave
+// up waiting for the streams (which took shutdownBase, 15 s, plus the
+// grace, and then left the probe no grace and its run's end unwritten);
+// the streams see the run end and then close; the server exits 0 and the
+// run ends interrupted.
+func TestFault_SIGTERMWithStreamsOpen(t *testing.T) {
+	const task = "FaultNormal"
+	e := newFaultEnv(t, faultTask{name: task, mode: "normal", dur: 60 * time.Second, grace: 3 * time.Second})
+	dataDir := newDataDir(t)
+	p := e.startSQLiteNode(t, dataDir)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	// The event stream: every line it reads, until it ends.
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url("/:/eventsource/notifications"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Plex-Token", faultToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /:/eventsource/notifications: %v %v", resp, err)
+	}
+	sse := make(chan string) // all it read, when it ends
+	go func() {
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		sse <- string(b)
+	}()
+	// The websocket: the close status it ends with.
+	ws, _, err := websocket.Dial(ctx, "ws://"+p.addr+"/:/websockets/notifications",
+		&websocket.DialOptions{HTTPHeader: http.Header{"X-Plex-Token": {faultToken}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	wsEnd := make(chan websocket.StatusCode, 1)
+	go func() {
+		for {
+			if _, _, err := ws.Read(ctx); err != nil {
+				wsEnd <- websocket.CloseStatus(err)
+				return
+			}
+		}
+	}()
+
+	id := e.mustStart(t, p, task)
+	e.waitProbes(t, task, 1, 15*time.Second)
+	sent := time.Now()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(shutdownBase + 3*time.Second + 10*time.Second):
+		t.Fatalf("the server did not exit within %v of SIGTERM", shutdownBase+13*time.Second)
+	}
+	exited := time.Now()
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		e.violate("the server exited with code %d after SIGTERM; want 0", code)
+	}
+	_, lines := e.leaders(t, task)
+	var ended time.Time
+	for _, l := range lines {
+		if l.Kind == faultprobe.KindEnd && l.How == faultprobe.HowSIGTERM && ended.IsZero() {
+			ended = l.At
+		}
+	}
+	t.Logf("the server exited %v after SIGTERM; the probe ended by SIGTERM %v after it", exited.Sub(sent).Round(time.Millisecond), ended.Sub(sent).Round(time.Millisecond))
+	switch {
+	case ended.IsZero():
+		e.violate("%s: the probe did not end by SIGTERM: %v", task, lines)
+	case ended.Sub(sent) > shutdownBase/2:
+		// Before streams ended with the Manager: shutdownBase plus the grace.
+		e.violate("%s: the probe got SIGTERM %v after the server did: the shutdown waited for something else first", task, ended.Sub(sent).Round(time.Millisecond))
+	case ended.After(exited):
+		e.violate("%s: the server exited before its probe ended", task)
+	}
+
+	var body string
+	select {
+	case body = <-sse:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the event stream did not end with the server")
+	}
+	if !strings.Contains(body, `"event":"ended"`) || !strings.Contains(body, fmt.Sprintf(`"runID":%d`, id)) {
+		t.Errorf("the event stream ended without the run's end; it read:\n%s", body)
+	}
+	select {
+	case code := <-wsEnd:
+		if code != websocket.StatusGoingAway {
+			t.Errorf("the websocket ended with status %v; want %v (the server is stopping)", code, websocket.StatusGoingAway)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the websocket did not end with the server")
+	}
+
+	db, err := sqlite.Open(context.Background(), filepath.Join(dataDir, "butler.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	r, err := db.Run(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.State != butler.StateFinished || r.Outcome != butler.OutcomeInterrupted {
+		e.violate("%s: run %d is %s/%s in the database the server left; want finished/interrupted", task, id, r.State, r.Outcome)
+	}
+	e.check(t, []faultprobe.Run{{ID: r.ID, Task: string(r.Task), State: string(r.State), Outcome: string(r.Outcome),
+		Reason: r.Reason, StartedAt: r.StartedAt, EndedAt: r.EndedAt}})
 }
 
 // TestFault_StopThenStart: a stop immediately followed by a start, again and

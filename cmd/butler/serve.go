@@ -500,15 +500,21 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	}
 	// Running tasks get their whole grace to stop (a command: SIGTERM, then
 	// SIGKILL after its grace), and the rest of the shutdown its own time.
+	// They are told at once, while the requests under way finish: the
+	// notification streams (a dashboard, a Plex client's websocket) end
+	// when the Manager has stopped, after the events of the runs it
+	// stopped, so the HTTP shutdown cannot wait for them first.
 	shutdownWait := shutdownBase + m.MaxStopGrace()
 	logger.Info("butler: shutting down", slog.Duration("wait_at_most", shutdownWait))
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownWait)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		logger.Warn("butler: http shutdown", slog.String("error", err.Error()))
-	}
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- srv.Shutdown(sctx) }()
 	if err := m.Stop(sctx); err != nil {
 		logger.Warn("butler: stop runs", slog.String("error", err.Error()))
+	}
+	if err := <-httpDone; err != nil {
+		logger.Warn("butler: http shutdown", slog.String("error", err.Error()))
 	}
 	if err := eng.Stop(sctx); err != nil {
 		logger.Warn("butler: stop engine", slog.String("error", err.Error()))
