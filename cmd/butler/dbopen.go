@@ -97,7 +97,7 @@ func damagedAdvice(ctx context.Context, cfg serveConfig) string {
 
 // backupDirOf is where the backups of cfg's database are: the
 // ButlerDatabaseBackupPath setting when it can still be read from the
-// database, else <data-dir>/Backups.
+// database file, else <data-dir>/Backups.
 func backupDirOf(ctx context.Context, cfg serveConfig) string {
 	def := filepath.Join(cfg.DataDir, "Backups")
 	if err := checkSQLiteHeader(cfg.Database); err != nil {
@@ -105,7 +105,11 @@ func backupDirOf(ctx context.Context, cfg serveConfig) string {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	db, err := sql.Open("sqlite", "file:"+cfg.Database+"?mode=ro&_pragma=busy_timeout(1000)")
+	// immutable: the read touches neither the database nor its -wal and
+	// -shm files (a restore must change nothing before it puts the backup
+	// in place); a setting changed since the last checkpoint, still in the
+	// -wal file, is not seen.
+	db, err := sql.Open("sqlite", "file:"+cfg.Database+"?mode=ro&immutable=1")
 	if err != nil {
 		return def
 	}

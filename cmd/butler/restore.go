@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/plexbutler/butler"
 	"github.com/plexbutler/butler/internal/atomicfile"
 )
 
@@ -64,7 +65,7 @@ databases are restored with pg_restore.`,
 			}
 			dir := backupDir
 			if dir == "" {
-				dir = filepath.Join(cfg.DataDir, "Backups")
+				dir = restoreBackupDir(cmd.Context(), cfg)
 			}
 			if dir, err = filepath.Abs(dir); err != nil {
 				return usageErr("--backup-dir: %v", err)
@@ -80,8 +81,20 @@ databases are restored with pg_restore.`,
 	f.StringVar(&flags.DataDir, "data-dir", "", "the server's data directory (env BUTLER_DATA_DIR; default ./"+defaultDataDir+")")
 	f.StringVar(&flags.Database, "database", "", "the database: a SQLite file path or sqlite://PATH (env BUTLER_DATABASE; default <data-dir>/butler.db)")
 	f.StringVar(&configPath, "config", "", "the server's YAML config file, for its data_dir and database (env BUTLER_CONFIG)")
-	f.StringVar(&backupDir, "backup-dir", "", "where the backups are (default <data-dir>/Backups)")
+	f.StringVar(&backupDir, "backup-dir", "", "where the backups are (default: the ButlerDatabaseBackupPath setting of the config file or the database, else <data-dir>/Backups)")
 	return cmd
+}
+
+// restoreBackupDir is where BackupDatabase writes cfg's backups: the
+// ButlerDatabaseBackupPath the config file fixes, else the one the
+// database holds when it can be read, else <data-dir>/Backups.
+func restoreBackupDir(ctx context.Context, cfg serveConfig) string {
+	for _, s := range cfg.file.Settings {
+		if v := strings.TrimSpace(s.Value); s.ID == butler.SettingBackupPath && filepath.IsAbs(v) {
+			return filepath.Clean(v)
+		}
+	}
+	return backupDirOf(ctx, cfg)
 }
 
 // backupFile is a backup that BackupDatabase wrote.
@@ -269,6 +282,13 @@ func restoreBackup(ctx context.Context, cfg serveConfig, dir, arg string, stdout
 		return err
 	}
 	fmt.Fprintf(stdout, "checked %s: a Butler database, PRAGMA integrity_check ok, %s\n", src, formatSize(size))
+	waiting, err := endWaitingRuns(ctx, src, tmp, time.Now())
+	if err != nil {
+		return &exitError{1, fmt.Errorf("end the runs that were waiting in the backup: %v (nothing was changed)", err)}
+	}
+	if waiting > 0 {
+		fmt.Fprintf(stdout, "%d runs were waiting (scheduled or queued) when the backup was made: they end skipped in the restored database, not run again at the next start; start a task again if it should run now\n", waiting)
+	}
 
 	moved, err := moveAside(l.path, "before-restore", time.Now())
 	for _, m := range moved {
@@ -381,6 +401,39 @@ func copyForRestore(ctx context.Context, src, db string) (string, error) {
 		return fail(&exitError{1, fmt.Errorf("close %s: %v (nothing was changed)", tmp, err)})
 	}
 	return tmp, nil
+}
+
+// endWaitingRuns ends, in the copy tmp of the backup src, the runs that
+// were waiting (scheduled or queued) when the backup was made, as skipped,
+// and returns how many. They are history now: some ran after the backup
+// was made (a backup made by a start-all holds the start-all's other runs,
+// queued), some were stopped since, and the server would otherwise run
+// them all again at its next start, under the same run ids. The planner
+// decides afresh what is due. Runs that were running end interrupted at
+// the next start, as after a crash.
+func endWaitingRuns(ctx context.Context, src, tmp string, now time.Time) (int64, error) {
+	made := "at an unknown time"
+	if fi, err := os.Stat(src); err == nil {
+		made = fi.ModTime().UTC().Format("2006-01-02 15:04:05") + " UTC"
+	}
+	// In rollback-journal mode, so that what is written is in the file
+	// itself when it closes (the server sets WAL mode again).
+	db, err := sql.Open("sqlite", "file:"+tmp+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(DELETE)&_pragma=synchronous(FULL)")
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	res, err := db.ExecContext(ctx, `UPDATE butler_run SET state = 'finished', outcome = 'skipped', reason = ?, ended_at = ?, progress = -1
+		WHERE state IN ('scheduled', 'queued')`,
+		"restored from a backup made "+made+": the run was waiting then, and was not run after the restore", now.UnixNano())
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, err
+	}
+	return n, db.Close()
 }
 
 // vacuumInto writes the database src, its WAL's transactions included,
