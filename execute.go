@@ -200,6 +200,14 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 		m.markStopping(context.WithoutCancel(ctx), lr, reasonOf(context.Cause(tctx), t.TimeLimit))
 	})
 	runErr := safeRun(tctx, t.Action, rep)
+	if m.guard != nil {
+		lr.mu.Lock()
+		pg := lr.process
+		lr.mu.Unlock()
+		if !pg.IsZero() {
+			m.guard.Forget(pg.PGID)
+		}
+	}
 	close(actionDone)
 	watcher.Wait()
 	rep.closeItems()
@@ -468,6 +476,9 @@ func (lr *localRun) end() {
 // ProcessStarted records the process group the run's action started
 // (ProcessReporter).
 func (r *reporter) ProcessStarted(p ProcessGroup) error {
+	if r.m.guard != nil {
+		r.m.guard.Watch(p.PGID)
+	}
 	r.lr.mu.Lock()
 	r.lr.process = p
 	r.lr.mu.Unlock()

@@ -102,6 +102,9 @@ type Config struct {
 	// Reaper ends the process groups a previous process of this server left
 	// behind (package tasks: GroupReaper); nil reaps nothing.
 	Reaper Reaper
+	// GroupGuard, when set, is told of the process groups the runs'
+	// actions start and end, to kill those left should the server die.
+	GroupGuard GroupGuard
 	// Busy, when set, tells whether people are busy (watching): item work
 	// pauses between items meanwhile (see BusyProbe). BusyEvery is how
 	// often it is asked; default DefaultBusyEvery.
@@ -128,6 +131,7 @@ type Manager struct {
 	store    Store
 	stopWait time.Duration
 	reaper   Reaper
+	guard    GroupGuard // nil without one
 
 	health     *health    // whether the store can write
 	locks      taskLocks  // serialises decisions per task
@@ -174,6 +178,7 @@ func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
 		store:    cfg.Store,
 		stopWait: cmp.Or(cfg.StopWait, 2*time.Second),
 		reaper:   cfg.Reaper,
+		guard:    cfg.GroupGuard,
 		runs:     newLocalRuns(),
 		wake:     make(chan struct{}, 1),
 	}

@@ -117,6 +117,18 @@ type Graceful interface {
 	StopGrace() time.Duration
 }
 
+// GroupGuard kills, should this server die without stopping its runs, the
+// process groups their actions started (package internal/groupguard,
+// which butler serve starts): the kernel's parent-death signal reaches
+// only a group's first process, and in a cluster another server takes a
+// dead server's tasks over. The Manager tells it of each group an action
+// records (ProcessReporter) and forgets the group once the action has
+// returned (an exec action returns when its whole group is gone).
+type GroupGuard interface {
+	Watch(pgid int)
+	Forget(pgid int)
+}
+
 // Reaper ends process groups that a server which died left behind
 // (package tasks: GroupReaper). The manager calls it at start, before
 // anything runs, for each run of this server that was left running or

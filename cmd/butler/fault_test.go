@@ -711,20 +711,34 @@ func TestFault_KillServerThenRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-p1.done
-	live, err := faultprobe.LiveProbes(e.probe, e.dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(live) == 0 {
-		// Nothing for the restart to clean up: this part proves nothing,
-		// the rest of the scenario still holds.
-		t.Logf("server killed; nothing of run %d's process group outlived it", id)
-	} else {
-		t.Logf("server killed; %d probe process(es) of run %d left: %+v", len(live), id, live)
+	killed := time.Now()
+	// The kernel's parent-death signal ends the probe's first process; its
+	// grandchild (the probe's sleeper, in its group, which works on for
+	// twice the probe's duration when orphaned) is the group guard's to
+	// kill, at once: in a cluster another server would take the task over
+	// long before this one restarts.
+	for {
+		live, err := faultprobe.LiveProbes(e.probe, e.dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held, holder, err := faultprobe.LockState(e.byName[task].Lock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(live) == 0 && !held {
+			t.Logf("server killed; nothing of run %d's process group was alive %v later", id, time.Since(killed).Round(time.Millisecond))
+			break
+		}
+		if time.Since(killed) > 10*time.Second {
+			e.violate("%s: 10 s after the server was killed, probe processes of run %d were alive (%+v; lock held %v by %d): nothing killed its process group", task, id, live, held, holder)
+			break
+		}
+		time.Sleep(10 * time.Millisecond) // waiting on other processes
 	}
 
 	p2 := e.startSQLiteNode(t, dataDir) // returns once /healthz answers 200
-	live, err = faultprobe.LiveProbes(e.probe, e.dir)
+	live, err := faultprobe.LiveProbes(e.probe, e.dir)
 	if err != nil {
 		t.Fatal(err)
 	}

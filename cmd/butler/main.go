@@ -65,7 +65,7 @@ func newRoot(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comman
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(getenv, stderr), newCheckCmd(getenv, stdout), newRestoreCmd(getenv, stdout), newVersionCmd(stdout))
+	root.AddCommand(newServeCmd(getenv, stderr), newCheckCmd(getenv, stdout), newRestoreCmd(getenv, stdout), newVersionCmd(stdout), newGroupGuardCmd(stderr))
 	addClientCommands(root, getenv)
 	return root
 }

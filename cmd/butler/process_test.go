@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/internal/groupguard"
 	"github.com/plexbutler/butler/store/sqlite"
 )
 
@@ -29,6 +30,16 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// butler serve run in this process (the in-process tests) starts its
+	// group guard as this program with the guard's command, as the butler
+	// binary does: this is the guard then, not the tests.
+	if len(os.Args) == 2 && os.Args[1] == groupGuardCmd {
+		if _, err := groupguard.Main(os.Stdin); err != nil {
+			fmt.Fprintln(os.Stderr, "group guard:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	code := m.Run()
 	if buildDir != "" {
 		os.RemoveAll(buildDir)

@@ -26,6 +26,7 @@ import (
 	"github.com/plexbutler/butler/engine"
 	"github.com/plexbutler/butler/internal/atomicfile"
 	"github.com/plexbutler/butler/internal/config"
+	"github.com/plexbutler/butler/internal/groupguard"
 	"github.com/plexbutler/butler/metrics"
 	"github.com/plexbutler/butler/store/postgres"
 	"github.com/plexbutler/butler/tasks"
@@ -440,10 +441,25 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		return &exitError{2, err}
 	}
 
+	// The guard of the tasks' process groups, should this process die.
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find this program, to start its group guard: %w", err)
+	}
+	guard, err := groupguard.Start(self, []string{groupGuardCmd}, logger)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := guard.Stop(); err != nil {
+			logger.Warn("butler: group guard", slog.String("error", err.Error()))
+		}
+	}()
+
 	// The Manager and the API.
 	mt := metrics.New()
 	m, err := butler.NewManager(ctx, butler.Config{
-		Catalog: catalog, Store: store, Queue: eng, Logger: logger, Node: node, Reaper: tasks.GroupReaper{},
+		Catalog: catalog, Store: store, Queue: eng, Logger: logger, Node: node, Reaper: tasks.GroupReaper{}, GroupGuard: guard,
 		DataDir: cfg.DataDir, HostZone: zone, Observer: mt,
 		FixedSettings: fixed, FixedBy: cfg.file.Path, Busy: busy, BusyEvery: busyEvery,
 	})
@@ -521,6 +537,27 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	}
 	logger.Info("butler: stopped")
 	return runErr
+}
+
+// groupGuardCmd is the hidden command that runs the group guard.
+const groupGuardCmd = "__group-guard"
+
+// newGroupGuardCmd runs the group guard (package groupguard) that butler
+// serve starts: it reads the process groups of the server's tasks from
+// its standard input and kills those left when the server is gone.
+func newGroupGuardCmd(stderr io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:    groupGuardCmd,
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			n, err := groupguard.Main(cmd.InOrStdin())
+			if n > 0 {
+				fmt.Fprintf(stderr, "butler: the server ended without stopping its tasks: SIGKILL to %d process groups it left\n", n)
+			}
+			return err
+		},
+	}
 }
 
 // shutdownBase is how long a shutdown waits for requests, the database and
