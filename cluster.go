@@ -201,7 +201,7 @@ func (m *Manager) clusterLoop(ctx context.Context) {
 func (m *Manager) clusterTick(ctx context.Context) {
 	c := m.cluster
 	now := m.now()
-	if err := c.store.Heartbeat(ctx, m.node, now); err != nil {
+	if err := c.store.Heartbeat(ctx, m.node); err != nil {
 		if ctx.Err() != nil {
 			return
 		}
@@ -220,7 +220,7 @@ func (m *Manager) clusterTick(ctx context.Context) {
 		c.failedAt = time.Time{}
 		_ = m.reloadSettings(ctx)
 	}
-	lead, err := c.store.TryLead(ctx, m.node, now, now.Add(leaseFor))
+	lead, err := c.store.TryLead(ctx, m.node, leaseFor)
 	if err != nil {
 		c.leader.Store(false)
 		return
@@ -262,7 +262,7 @@ func (m *Manager) deadAfter() time.Duration {
 
 // endDeadNodes ends the runs of nodes that stopped beating.
 func (m *Manager) endDeadNodes(ctx context.Context, now time.Time) {
-	dead, err := m.cluster.store.DeadNodes(ctx, now.Add(-m.deadAfter()))
+	dead, err := m.cluster.store.DeadNodes(ctx, m.deadAfter())
 	if err != nil || len(dead) == 0 {
 		return
 	}

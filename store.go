@@ -70,16 +70,19 @@ type Tx struct {
 // (store/postgres): heartbeats, the planner's lease, and notifications
 // between servers.
 type Cluster interface {
-	// Heartbeat records that node is alive at at.
-	Heartbeat(ctx context.Context, node string, at time.Time) error
+	// Heartbeat records that node is alive now. Every time of the
+	// heartbeats and the lease is the store's own clock (the database
+	// server's), never a server's: servers whose clocks disagree still
+	// agree on who is silent and who leads.
+	Heartbeat(ctx context.Context, node string) error
 	// Leave removes node from the cluster (a clean stop).
 	Leave(ctx context.Context, node string) error
 	// DeadNodes returns, and forgets, the nodes whose last heartbeat is
-	// before t.
-	DeadNodes(ctx context.Context, before time.Time) ([]string, error)
-	// TryLead takes or renews the planner's lease for node until until; true
-	// when node holds it.
-	TryLead(ctx context.Context, node string, now, until time.Time) (bool, error)
+	// older than silentFor.
+	DeadNodes(ctx context.Context, silentFor time.Duration) ([]string, error)
+	// TryLead takes or renews the planner's lease for node, for lease from
+	// now; true when node holds it.
+	TryLead(ctx context.Context, node string, lease time.Duration) (bool, error)
 	// Resign gives the lease up if node holds it.
 	Resign(ctx context.Context, node string) error
 	// Notify sends payload on channel to every server.

@@ -157,10 +157,15 @@ func (d *DB) Migrate(ctx context.Context, more ...func(context.Context) error) e
 	return nil
 }
 
-// Heartbeat records that node is alive at at.
-func (d *DB) Heartbeat(ctx context.Context, node string, at time.Time) error {
-	_, err := d.pool.Exec(ctx, `INSERT INTO butler_node (name, started_at, heartbeat_at) VALUES ($1, $2, $2)
-		ON CONFLICT (name) DO UPDATE SET heartbeat_at = excluded.heartbeat_at`, node, at.UnixNano())
+// dbNow is the database server's clock, in nanoseconds since the Unix
+// epoch (microseconds apart): the one clock of the heartbeats and the
+// lease, whatever the servers' clocks say.
+const dbNow = `(extract(epoch from clock_timestamp()) * 1000000000)::bigint`
+
+// Heartbeat records that node is alive now, on the database's clock.
+func (d *DB) Heartbeat(ctx context.Context, node string) error {
+	_, err := d.pool.Exec(ctx, `INSERT INTO butler_node (name, started_at, heartbeat_at) VALUES ($1, `+dbNow+`, `+dbNow+`)
+		ON CONFLICT (name) DO UPDATE SET heartbeat_at = excluded.heartbeat_at`, node)
 	return wrap(err)
 }
 
@@ -170,10 +175,10 @@ func (d *DB) Leave(ctx context.Context, node string) error {
 	return wrap(err)
 }
 
-// DeadNodes returns the nodes whose last heartbeat is before t, and removes
-// them from the list.
-func (d *DB) DeadNodes(ctx context.Context, before time.Time) ([]string, error) {
-	rows, err := d.pool.Query(ctx, `DELETE FROM butler_node WHERE heartbeat_at < $1 RETURNING name`, before.UnixNano())
+// DeadNodes returns the nodes whose last heartbeat is older than silentFor
+// on the database's clock, and removes them from the list.
+func (d *DB) DeadNodes(ctx context.Context, silentFor time.Duration) ([]string, error) {
+	rows, err := d.pool.Query(ctx, `DELETE FROM butler_node WHERE heartbeat_at < `+dbNow+` - $1 RETURNING name`, silentFor.Nanoseconds())
 	if err != nil {
 		return nil, wrap(err)
 	}
@@ -200,14 +205,14 @@ func (d *DB) Nodes(ctx context.Context) (map[string]time.Time, error) {
 	return out, wrap(rows.Err())
 }
 
-// TryLead takes the planner's lease for node until until, or renews it;
-// true when node holds it afterwards.
-func (d *DB) TryLead(ctx context.Context, node string, now, until time.Time) (bool, error) {
+// TryLead takes the planner's lease for node for lease from now, or renews
+// it, on the database's clock; true when node holds it afterwards.
+func (d *DB) TryLead(ctx context.Context, node string, lease time.Duration) (bool, error) {
 	var holder string
-	err := d.pool.QueryRow(ctx, `INSERT INTO butler_leader (id, node, expires_at) VALUES (1, $1, $3)
+	err := d.pool.QueryRow(ctx, `INSERT INTO butler_leader (id, node, expires_at) VALUES (1, $1, `+dbNow+` + $2)
 		ON CONFLICT (id) DO UPDATE SET node = excluded.node, expires_at = excluded.expires_at
-		WHERE butler_leader.node = excluded.node OR butler_leader.expires_at < $2
-		RETURNING node`, node, now.UnixNano(), until.UnixNano()).Scan(&holder)
+		WHERE butler_leader.node = excluded.node OR butler_leader.expires_at < `+dbNow+`
+		RETURNING node`, node, lease.Nanoseconds()).Scan(&holder)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}

@@ -72,41 +72,72 @@ func TestMigrate_ConcurrentServers(t *testing.T) {
 	wg.Wait()
 }
 
+// TestLease: the lease is held, renewed, taken when expired and when
+// resigned, on the database's clock: a lease's expiry is moved into the
+// past in the table, as the passing of time would.
 func TestLease(t *testing.T) {
 	db := open(t)
 	ctx := context.Background()
-	now := time.Unix(1_800_000_000, 0)
-	if ok, err := db.TryLead(ctx, "a", now, now.Add(10*time.Second)); !ok || err != nil {
+	expire := func() {
+		t.Helper()
+		if _, err := db.Pool().Exec(ctx, `UPDATE butler_leader SET expires_at = expires_at - 60000000000`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ok, err := db.TryLead(ctx, "a", 10*time.Second); !ok || err != nil {
 		t.Fatalf("a takes the free lease: %v %v", ok, err)
 	}
-	if ok, _ := db.TryLead(ctx, "b", now.Add(5*time.Second), now.Add(15*time.Second)); ok {
+	if ok, _ := db.TryLead(ctx, "b", 10*time.Second); ok {
 		t.Fatal("b took a lease a holds")
 	}
-	if ok, _ := db.TryLead(ctx, "a", now.Add(5*time.Second), now.Add(15*time.Second)); !ok {
+	if ok, _ := db.TryLead(ctx, "a", 10*time.Second); !ok {
 		t.Fatal("a could not renew")
 	}
-	if ok, _ := db.TryLead(ctx, "b", now.Add(16*time.Second), now.Add(26*time.Second)); !ok {
+	expire()
+	if ok, _ := db.TryLead(ctx, "b", 10*time.Second); !ok {
 		t.Fatal("b could not take an expired lease")
+	}
+	if ok, _ := db.TryLead(ctx, "a", 10*time.Second); ok {
+		t.Fatal("a took the lease back from b")
 	}
 	if err := db.Resign(ctx, "b"); err != nil {
 		t.Fatal(err)
 	}
-	if ok, _ := db.TryLead(ctx, "a", now.Add(17*time.Second), now.Add(27*time.Second)); !ok {
+	if ok, _ := db.TryLead(ctx, "a", 10*time.Second); !ok {
 		t.Fatal("a could not take a resigned lease")
+	}
+	// The expiry is the database's clock plus the lease.
+	var left int64
+	if err := db.Pool().QueryRow(ctx, `SELECT expires_at - (extract(epoch from clock_timestamp()) * 1000000000)::bigint FROM butler_leader`).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if left <= 0 || left > int64(10*time.Second) {
+		t.Fatalf("the lease ends %v from the database's now; want within the 10 s lease", time.Duration(left))
 	}
 }
 
+// TestHeartbeats: a node is dead when its last heartbeat, on the
+// database's clock, is older than asked; a heartbeat's age is moved in the
+// table, as the passing of time would.
 func TestHeartbeats(t *testing.T) {
 	db := open(t)
 	ctx := context.Background()
-	now := time.Unix(1_800_000_000, 0)
-	db.Heartbeat(ctx, "a", now)
-	db.Heartbeat(ctx, "b", now.Add(-20*time.Second))
-	dead, err := db.DeadNodes(ctx, now.Add(-10*time.Second))
+	for _, n := range []string{"a", "b"} {
+		if err := db.Heartbeat(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if dead, err := db.DeadNodes(ctx, 10*time.Second); err != nil || len(dead) != 0 {
+		t.Fatalf("dead %v %v right after the heartbeats, want none", dead, err)
+	}
+	if _, err := db.Pool().Exec(ctx, `UPDATE butler_node SET heartbeat_at = heartbeat_at - 20000000000 WHERE name = 'b'`); err != nil {
+		t.Fatal(err)
+	}
+	dead, err := db.DeadNodes(ctx, 10*time.Second)
 	if err != nil || len(dead) != 1 || dead[0] != "b" {
 		t.Fatalf("dead %v %v, want [b]", dead, err)
 	}
-	if dead, _ := db.DeadNodes(ctx, now.Add(-10*time.Second)); len(dead) != 0 {
+	if dead, _ := db.DeadNodes(ctx, 10*time.Second); len(dead) != 0 {
 		t.Fatalf("b reported dead twice: %v", dead)
 	}
 	nodes, _ := db.Nodes(ctx)
