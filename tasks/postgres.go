@@ -162,9 +162,10 @@ func (b *PostgresBackup) Run(ctx context.Context, r butler.Reporter) error {
 }
 
 // splitPassword takes the password out of a postgres:// URL (from its user
-// information or its password parameter): dsn is the URL without it.
+// information or its password parameter): dsn is the URL without it, and
+// without pgxpool's parameters, which pg_dump refuses.
 func splitPassword(raw string) (dsn, password string, err error) {
-	u, err := url.Parse(raw)
+	u, err := url.Parse(withoutPoolParams(raw))
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		return "", "", errors.New("the database URL does not parse as postgres://USER@HOST:PORT/DATABASE")
 	}
@@ -179,6 +180,25 @@ func splitPassword(raw string) (dsn, password string, err error) {
 		u.RawQuery = q.Encode()
 	}
 	return u.String(), password, nil
+}
+
+// withoutPoolParams is the URL raw without the parameters of pgxpool
+// (pool_max_conns, ...), which a single connection would send to the
+// server as settings it does not know. A URL that does not parse is
+// returned as it is, for the connection to say what is wrong with it.
+func withoutPoolParams(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	q := u.Query()
+	for k := range q {
+		if strings.HasPrefix(k, "pool_") {
+			q.Del(k)
+		}
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // writePassfile writes a PostgreSQL password file that gives password for
@@ -271,7 +291,7 @@ var _ butler.Action = (*PostgresOptimize)(nil)
 
 // Run vacuums and analyzes the database.
 func (o *PostgresOptimize) Run(ctx context.Context, r butler.Reporter) error {
-	conn, err := pgx.Connect(ctx, o.URL)
+	conn, err := pgx.Connect(ctx, withoutPoolParams(o.URL))
 	if err != nil {
 		return fmt.Errorf("connect to the database: %w", err)
 	}

@@ -67,13 +67,19 @@ func testDatabase(t *testing.T) *url.URL {
 // wrapper recording its own /proc/PID/cmdline (what ps shows every user)
 // and the password file it was given, before running the real pg_dump.
 // The password must not be on the command line; it must be in a 0600
-// passfile (PGPASSFILE) that is gone after the run.
+// passfile (PGPASSFILE) that is gone after the run. The URL's pool size
+// does not break the dump.
 func TestPostgresBackupPasswordNotOnCommandLine(t *testing.T) {
 	realDump, err := exec.LookPath("pg_dump")
 	if err != nil {
 		t.Skip("no pg_dump (Debian: postgresql-client)")
 	}
 	u := testDatabase(t)
+	// A pool size in the URL, as docs/cluster.md suggests: pg_dump refuses
+	// pgxpool's parameters, so they must not reach it.
+	q := u.Query()
+	q.Set("pool_max_conns", "4")
+	u.RawQuery = q.Encode()
 	const password = `s3cret:p@ss\word`
 	u.User = url.UserPassword(u.User.Username(), password)
 	if u.User.Username() == "" {
