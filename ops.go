@@ -574,7 +574,18 @@ func (m *Manager) beginStop(ctx context.Context, r Run, cause error) (pendingSto
 	if r.State == StateRunning {
 		var err error
 		if marked, err = m.store.MarkStopping(ctx, r.ID, causeReason(cause)); err != nil {
-			return pendingStop{}, fmt.Errorf("record stop of run %d: %w", r.ID, err)
+			lr := m.localRun(r.ID)
+			if lr == nil {
+				return pendingStop{}, fmt.Errorf("record stop of run %d: %w", r.ID, err)
+			}
+			// The store cannot take the stop (a full disk: perhaps this
+			// very task filled it), but the work is here: it stops all
+			// the same, and its end is written once the store can.
+			m.logger.WarnContext(ctx, "butler: stopping a run whose stop the store cannot record", slog.String("task", string(r.Task)),
+				slog.Int64("run", r.ID), slog.String("error", err.Error()))
+			lr.stop(cause)
+			r.State, r.Reason = StateStopping, causeReason(cause)
+			return pendingStop{run: r, lr: lr}, nil
 		}
 		if marked {
 			r.State, r.Reason = StateStopping, causeReason(cause)

@@ -183,3 +183,73 @@ exit 0
 		t.Fatalf("exit %d", code)
 	}
 }
+
+// TestProcessDiskFullStop: the database's file system is full while a
+// task runs, and the task is stopped: the store cannot record the stop,
+// but the task's process is told (SIGTERM) and ends all the same, the
+// stop answers 200, and once space is freed the run is recorded stopped.
+// (Before, the stop answered 500 and the task ran on: perhaps the very
+// task that filled the disk.)
+func TestProcessDiskFullStop(t *testing.T) {
+	butlerBinary(t)
+	fsDir := mountSmallFS(t, "8m")
+	dataDir := filepath.Join(fsDir, "data")
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	seedQuietWindow(t, filepath.Join(dataDir, "butler.db"))
+	work := t.TempDir() // outside the small file system
+	termed := filepath.Join(work, "termed")
+	script := filepath.Join(work, "job.sh")
+	// The job works until SIGTERM, which it records (outside the full
+	// file system) before it exits.
+	if err := os.WriteFile(script, []byte(fmt.Sprintf(`#!/bin/sh
+trap 'echo term > %q; exit 143' TERM
+echo "PROGRESS 1 working"
+while :; do sleep 0.02; done
+`, termed)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	config := filepath.Join(work, "butler.yaml")
+	if err := os.WriteFile(config, []byte(fmt.Sprintf("tasks:\n  Nightly:\n    exec:\n      argv: [%q]\n      grace: 5s\n", script)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const token = faultToken
+	args := []string{"--addr", "127.0.0.1:0", "--data-dir", dataDir, "--token", token, "--config", config}
+	if code := startProc(t, args...).terminate(t, 30*time.Second); code != 0 {
+		t.Fatalf("first server exited %d", code)
+	}
+	p := startProc(t, args...)
+	resp, _ := do(t, "POST", p.url("/butler/Nightly"), token)
+	if resp.Header.Get(apitype.HeaderOutcome) != "started" {
+		t.Fatalf("start: %d %v", resp.StatusCode, resp.Header)
+	}
+	runID, _ := strconv.ParseInt(resp.Header.Get(apitype.HeaderRunID), 10, 64)
+	waitFor(t, 15*time.Second, "the job runs, its process group recorded", func() bool {
+		r, err := getRun(p, runID)
+		return err == nil && r.State == "running" && r.Step == "working"
+	})
+
+	ballast := filepath.Join(fsDir, "ballast")
+	fill(t, ballast)
+	resp, body := do(t, "DELETE", p.url("/butler/Nightly"), token)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("stop on a full disk: %d %s %v; want 200", resp.StatusCode, body, resp.Header)
+	}
+	t.Logf("stop on a full disk answered %s", resp.Header.Get(apitype.HeaderOutcome))
+	waitFor(t, 15*time.Second, "the job got SIGTERM", func() bool {
+		_, err := os.Stat(termed)
+		return err == nil
+	})
+
+	if err := os.Remove(ballast); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "the run's end is recorded", func() bool {
+		r, err := getRun(p, runID)
+		return err == nil && r.State == "finished"
+	})
+	if r, _ := getRun(p, runID); r.Outcome != "stopped" {
+		t.Fatalf("run after space was freed: %+v, want stopped", r)
+	}
+}
