@@ -188,7 +188,24 @@ func checkFriendlyName(raw string) (string, error) {
 	if i := strings.IndexFunc(name, unicode.IsControl); i >= 0 {
 		return "", fmt.Errorf("the name holds a control character (%U at byte %d); give a name of printable characters", []rune(name[i:])[0], i)
 	}
+	if i := strings.IndexFunc(name, unfitForName); i >= 0 {
+		return "", fmt.Errorf("the name holds %U at byte %d, a noncharacter (which XML cannot carry: XML and JSON clients would read different names) or a direction override (which can show the name reversed); leave it out", []rune(name[i:])[0], i)
+	}
 	return name, nil
+}
+
+// unfitForName reports whether r is a Unicode noncharacter (U+FDD0 to
+// U+FDEF, and the last two code points of each plane: XML 1.0 allows
+// neither U+FFFE nor U+FFFF) or a bidirectional embedding, override or
+// isolate (U+202A to U+202E, U+2066 to U+2069).
+func unfitForName(r rune) bool {
+	switch {
+	case r >= 0xFDD0 && r <= 0xFDEF, r&0xFFFE == 0xFFFE:
+		return true
+	case r >= 0x202A && r <= 0x202E, r >= 0x2066 && r <= 0x2069:
+		return true
+	}
+	return false
 }
 
 // checkBackupPath accepts the absolute path of a writable directory, or of

@@ -96,7 +96,7 @@ func TestSettings_HourChoices(t *testing.T) {
 
 // TestSettings_FriendlyName checks FriendlyName: a Plex server's general
 // setting, blank by default (the server's own name), trimmed, at most 255
-// characters, no control characters.
+// characters, no control characters, noncharacters or direction overrides.
 func TestSettings_FriendlyName(t *testing.T) {
 	d := settingDef(t, butler.SettingDefs(nil, t.TempDir(), "UTC"), butler.SettingFriendlyName)
 	if d.Group != "general" || d.Type != butler.TypeText || d.Default != "" || d.Hidden {
@@ -111,6 +111,11 @@ func TestSettings_FriendlyName(t *testing.T) {
 		{"a\tb", "", "control character"},
 		{"a\x00b", "", "control character"},
 		{"a\xffb", "", "not valid UTF-8"},
+		{"a\uFFFEb", "", "U+FFFE at byte 1, a noncharacter"},
+		{"a\U0010FFFFb", "", "U+10FFFF at byte 1, a noncharacter"},
+		{"abc\u202Egpj.exe", "", "U+202E at byte 3"},
+		{"a\u2066b", "", "U+2066"},
+		{"Famille 👨\u200d👩\u200d👧", "Famille 👨\u200d👩\u200d👧", ""}, // joiners stay: emoji sequences use them
 	} {
 		got, err := d.Canonical(c.raw)
 		switch {

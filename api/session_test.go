@@ -83,7 +83,8 @@ func portOf(t *testing.T, base string) string {
 // token in the address does not open the dashboard.
 func TestDashboard_SignInPage(t *testing.T) {
 	s := newServer(t)
-	for _, path := range []string{"/web", "/web/", "/web?X-Plex-Token=" + token} {
+	// /web/signin, the form's address opened again, leads to it too.
+	for _, path := range []string{"/web", "/web/", "/web?X-Plex-Token=" + token, "/web/signin"} {
 		resp, body := send(t, http.DefaultClient, s.URL, "GET", path, "", nil)
 		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 			t.Fatalf("GET %s: %d %s", path, resp.StatusCode, resp.Header.Get("Content-Type"))

@@ -40,6 +40,11 @@ type dashboard struct {
 func (web *dashboard) routes(pub *routeGroup) {
 	pub.handle(http.MethodGet, "/web", web.ServeHTTP)
 	pub.handle(http.MethodGet, "/web/runs/{id}", web.serveRun)
+	// The sign-in form's address, opened again (a reload after a wrong
+	// token, a bookmark): the dashboard, which shows the form when needed.
+	pub.handle(http.MethodGet, "/web/signin", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/web", http.StatusSeeOther)
+	})
 	pub.handle(http.MethodPost, "/web/signin", web.handleSignIn)
 	pub.handle(http.MethodPost, "/web/signout", web.handleSignOut)
 }
