@@ -44,6 +44,7 @@ type localRun struct {
 	stopping    bool   // told to stop; its work has not stopped yet
 	marked      bool   // the store says it is stopping: the stop wrote it
 	paused      string // why it waits for nobody to be busy; "" when it does not
+	completed   bool   // its action's work ended by itself (CompletionReporter)
 	process     ProcessGroup
 	started     time.Time
 	percent     int
@@ -219,8 +220,11 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 	f.Summary = lr.summary
 	lr.mu.Unlock()
 	cause := context.Cause(tctx)
+	lr.mu.Lock()
+	completed := lr.completed && runErr == nil
+	lr.mu.Unlock()
 	switch {
-	case cause != nil:
+	case cause != nil && !completed:
 		f.Outcome, f.Reason = outcomeOf(cause), reasonOf(cause, t.TimeLimit)
 		if runErr != nil && !errors.Is(runErr, cause) && runErr.Error() != tctx.Err().Error() {
 			// How the work stopped (a command that needed SIGKILL says so).
@@ -485,6 +489,14 @@ func (r *reporter) ProcessStarted(p ProcessGroup) error {
 	// Not cut off by a stop: the group must be on record for as long as it
 	// may live.
 	return r.m.store.SetRunProcess(context.WithoutCancel(r.ctx), r.lr.run.ID, p)
+}
+
+// Completed records that the action's work ended by itself, in full,
+// whatever stop came meanwhile (CompletionReporter).
+func (r *reporter) Completed() {
+	r.lr.mu.Lock()
+	r.lr.completed = true
+	r.lr.mu.Unlock()
 }
 
 func (r *reporter) Summary(text string) {

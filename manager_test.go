@@ -840,3 +840,39 @@ func TestStartTask_ForcedReadsNoTaskRecords(t *testing.T) {
 		}
 	})
 }
+
+// TestStopTask_WorkCompletedAnyway: a stop that reaches a run whose work
+// has already ended by itself, in full (its action says so through
+// CompletionReporter and returns nil), leaves the run succeeded: a run is
+// stopped when its work was stopped. An action that returns nil when told
+// to stop without saying so is stopped.
+func TestStopTask_WorkCompletedAnyway(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		completed bool
+		want      butler.Outcome
+	}{{"completed", true, butler.OutcomeSucceeded}, {"not completed", false, butler.OutcomeStopped}} {
+		t.Run(c.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				a := butler.ActionFunc(func(ctx context.Context, r butler.Reporter) error {
+					<-ctx.Done()
+					if c.completed {
+						r.(butler.CompletionReporter).Completed()
+					}
+					return nil
+				})
+				f := start(t, []butler.Task{task("Job", 1, false, a)}, nil)
+				ctx := context.Background()
+				sleepUntil(at(1, 2, 0))
+				if _, err := f.m.StopTask(ctx, "Job"); err != nil {
+					t.Fatal(err)
+				}
+				synctest.Wait()
+				runs := f.runs("Job")
+				if len(runs) != 1 || runs[0].Outcome != c.want {
+					t.Fatalf("runs %+v; want one %s", runs, c.want)
+				}
+			})
+		})
+	}
+}

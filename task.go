@@ -84,6 +84,15 @@ type ProcessReporter interface {
 	ProcessStarted(p ProcessGroup) error
 }
 
+// CompletionReporter is implemented by the Reporter of a run: an action
+// whose work ended by itself, in full, as a stop came (a program that had
+// exited before it was signalled) calls Completed and returns nil, and the
+// run ends succeeded rather than stopped: a run is stopped when its work
+// was stopped, not when a stop arrived after the work was done.
+type CompletionReporter interface {
+	Completed()
+}
+
 // OutputStreamer is implemented by the Reporter of a run: an action whose
 // output comes while it runs (a program's) writes it to OutputStream as it
 // comes, so that the run's log shows it live, instead of calling Output at

@@ -188,6 +188,12 @@ func (e *Exec) Run(ctx context.Context, r butler.Reporter) error {
 	select {
 	case waitErr = <-waited:
 	case <-ctx.Done():
+		if leaderExited(pgid) {
+			// It ended by itself as the stop came: its end is what it
+			// did, not a stop.
+			waitErr = <-waited
+			break
+		}
 		stopped = true
 		log.Info("stopping program: SIGTERM to its process group", "pid", pgid, "grace", grace)
 		signalGroup(pgid, syscall.SIGTERM)
@@ -222,6 +228,12 @@ func (e *Exec) Run(ctx context.Context, r butler.Reporter) error {
 	}
 	tail := lastLines(output, summaryLines)
 
+	if !stopped {
+		// No signal was sent: whatever it did, it did by itself.
+		if cr, ok := r.(butler.CompletionReporter); ok && cmd.ProcessState != nil && cmd.ProcessState.Success() {
+			cr.Completed()
+		}
+	}
 	if stopped {
 		how := "ended after SIGTERM"
 		if killed {

@@ -2,10 +2,13 @@ package tasks
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"strconv"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // execSysProcAttr puts the program in a process group of its own and has
@@ -51,4 +54,16 @@ func processStart(pid int) (uint64, bool) {
 	}
 	v, err := strconv.ParseUint(f[19], 10, 64)
 	return v, err == nil
+}
+
+// leaderExited reports whether process pid, a child of this process, has
+// exited, without reaping it (waitid with WNOWAIT): exec.Cmd.Wait still
+// collects its status. A child already reaped has exited too.
+func leaderExited(pid int) bool {
+	var info unix.Siginfo
+	err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+	if errors.Is(err, unix.ECHILD) {
+		return true
+	}
+	return err == nil && info.Signo != 0
 }
