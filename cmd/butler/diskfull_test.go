@@ -63,6 +63,27 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 	}
 }
 
+// smallFSServer starts butler serve with the config file config, its
+// token faultToken and its data directory on a small file system of its
+// own (fsDir, which the caller fills), the window hours away. A first
+// start migrates River's tables (a large write-ahead log); a clean stop
+// checkpoints and removes it, so that the server returned has to grow its
+// log for each new write, as on a long-running server.
+func smallFSServer(t *testing.T, config string) (p *proc, fsDir string) {
+	t.Helper()
+	fsDir = mountSmallFS(t, "8m")
+	dataDir := filepath.Join(fsDir, "data")
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	seedQuietWindow(t, filepath.Join(dataDir, "butler.db"))
+	args := []string{"--addr", "127.0.0.1:0", "--data-dir", dataDir, "--token", faultToken, "--config", config}
+	if code := startProc(t, args...).terminate(t, 30*time.Second); code != 0 {
+		t.Fatalf("first server exited %d", code)
+	}
+	return startProc(t, args...), fsDir
+}
+
 // TestProcessDiskFull: the database's file system fills while a task runs.
 // The run's end cannot be written: the run stays running (a start answers
 // 202), /healthz answers 503, a new start is refused without leaving a
@@ -70,12 +91,6 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 // (succeeded), /healthz answers 200 and starts work again.
 func TestProcessDiskFull(t *testing.T) {
 	butlerBinary(t)
-	fsDir := mountSmallFS(t, "8m")
-	dataDir := filepath.Join(fsDir, "data")
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	seedQuietWindow(t, filepath.Join(dataDir, "butler.db"))
 	work := t.TempDir() // outside the small file system
 	release := filepath.Join(work, "release")
 	script := filepath.Join(work, "job.sh")
@@ -104,14 +119,7 @@ exit 0
 		t.Fatal(err)
 	}
 	const token = faultToken
-	args := []string{"--addr", "127.0.0.1:0", "--data-dir", dataDir, "--token", token, "--config", config}
-	// A first start migrates River's tables (a large write-ahead log); a
-	// clean stop checkpoints and removes it, so that the next server's log
-	// has to grow for each new write, as on a long-running server.
-	if code := startProc(t, args...).terminate(t, 30*time.Second); code != 0 {
-		t.Fatalf("first server exited %d", code)
-	}
-	p := startProc(t, args...)
+	p, fsDir := smallFSServer(t, config)
 
 	resp, _ := do(t, "POST", p.url("/butler/Nightly"), token)
 	if resp.Header.Get(apitype.HeaderOutcome) != "started" {
@@ -192,12 +200,6 @@ exit 0
 // task that filled the disk.)
 func TestProcessDiskFullStop(t *testing.T) {
 	butlerBinary(t)
-	fsDir := mountSmallFS(t, "8m")
-	dataDir := filepath.Join(fsDir, "data")
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	seedQuietWindow(t, filepath.Join(dataDir, "butler.db"))
 	work := t.TempDir() // outside the small file system
 	termed := filepath.Join(work, "termed")
 	script := filepath.Join(work, "job.sh")
@@ -215,11 +217,7 @@ while :; do sleep 0.02; done
 		t.Fatal(err)
 	}
 	const token = faultToken
-	args := []string{"--addr", "127.0.0.1:0", "--data-dir", dataDir, "--token", token, "--config", config}
-	if code := startProc(t, args...).terminate(t, 30*time.Second); code != 0 {
-		t.Fatalf("first server exited %d", code)
-	}
-	p := startProc(t, args...)
+	p, fsDir := smallFSServer(t, config)
 	resp, _ := do(t, "POST", p.url("/butler/Nightly"), token)
 	if resp.Header.Get(apitype.HeaderOutcome) != "started" {
 		t.Fatalf("start: %d %v", resp.StatusCode, resp.Header)

@@ -41,7 +41,8 @@ type Guard struct {
 
 // Start starts the guard process: the program bin with args (a command
 // that calls Main). It is put in a process group of its own, so that a
-// signal to the server's group (a Ctrl-C) does not end it first.
+// signal to the server's group (a Ctrl-C) does not end it first. logger
+// (nil for none) hears of a guard that went away.
 func Start(bin string, args []string, logger *slog.Logger) (*Guard, error) {
 	if os.Getenv(childEnv) != "" {
 		// bin did not run Main but something that starts a guard again
@@ -64,6 +65,9 @@ func Start(bin string, args []string, logger *slog.Logger) (*Guard, error) {
 		return nil, fmt.Errorf("groupguard: start %s: %w", bin, err)
 	}
 	r.Close() // the guard's own copy is the one that matters
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	return &Guard{w: w, cmd: cmd, logger: logger}, nil
 }
 
