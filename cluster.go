@@ -11,9 +11,10 @@ import (
 )
 
 // Cluster timing. A node beats every HeartbeatEvery; a node silent for
-// NodeDeadAfter is dead and its runs end interrupted; a node that cannot
-// write its heartbeat for FenceAfter stops its own runs, so that a run is
-// never carried on by a node the others have given up on.
+// NodeDeadAfter (or longer: Manager.deadAfter) is dead and its runs end
+// interrupted; a node that has not written its heartbeat for FenceAfter
+// (it cannot reach the database, or it was frozen) stops its own runs, so
+// that a run is never carried on by a node the others have given up on.
 const (
 	HeartbeatEvery = 2 * time.Second
 	NodeDeadAfter  = 10 * time.Second
@@ -30,7 +31,14 @@ const (
 	channelStop = "butler_stop"
 )
 
-var errFenced = errors.New("this server lost the database")
+// Why a server stopped its own runs (fence).
+var (
+	errFenced = errors.New("this server lost the database")
+	errFrozen = errors.New("this server was frozen")
+)
+
+// isFence reports whether cause is one of fence's.
+func isFence(cause error) bool { return errors.Is(cause, errFenced) || errors.Is(cause, errFrozen) }
 
 // clusterState is the Manager's view of the cluster.
 type clusterState struct {
@@ -38,6 +46,10 @@ type clusterState struct {
 	leader   atomic.Bool
 	outbox   chan Event
 	failedAt time.Time // first failed heartbeat of the current failure; zero when healthy
+	// lastBeat is when the last heartbeat that was written began; fenced
+	// is set once fence stopped the runs for the silence since.
+	lastBeat time.Time
+	fenced   bool
 
 	bg     sync.WaitGroup     // the cluster's goroutines
 	cancel context.CancelFunc // ends them
@@ -55,6 +67,7 @@ func (m *Manager) Node() string { return m.node }
 // startCluster starts the heartbeat, lease and listener loops.
 func (m *Manager) startCluster(ctx context.Context) {
 	c := m.cluster
+	c.lastBeat = m.now()
 	m.background(ctx, m.clusterLoop)
 	m.background(ctx, func(ctx context.Context) {
 		_ = c.store.Listen(ctx, []string{channelSettings, channelEvents, channelStop}, func(ch, payload string) {
@@ -200,23 +213,38 @@ func (m *Manager) clusterLoop(ctx context.Context) {
 
 func (m *Manager) clusterTick(ctx context.Context) {
 	c := m.cluster
-	now := m.now()
-	if err := c.store.Heartbeat(ctx, m.node); err != nil {
+	start := m.now()
+	// A tick long after the last heartbeat was written, with no failure
+	// in between: this server was frozen (SIGSTOP, a paused container),
+	// and the others may have given it up. Its runs stop before anything
+	// else, and before the guard's lease is renewed.
+	m.fenceIfSilent(ctx, start)
+	// A heartbeat that hangs counts as failed: the fence must not wait on
+	// it.
+	hctx, cancel := context.WithTimeout(ctx, HeartbeatEvery)
+	err := c.store.Heartbeat(hctx, m.node)
+	cancel()
+	if err != nil {
 		if ctx.Err() != nil {
 			return
 		}
+		now := m.now()
 		if c.failedAt.IsZero() {
 			c.failedAt = now
 			m.logger.WarnContext(ctx, "butler: cannot reach the database", slog.String("error", err.Error()))
 		}
 		c.leader.Store(false)
-		if now.Sub(c.failedAt) >= FenceAfter {
-			m.fence(ctx)
-		}
+		m.fenceIfSilent(ctx, now)
 		return
 	}
+	c.lastBeat, c.fenced = start, false
+	if m.guard != nil {
+		// Counted from before the heartbeat was written: the others count
+		// this server's silence from when it was, on the database's clock.
+		m.guard.Renew(m.guardLease() - m.now().Sub(start))
+	}
 	if !c.failedAt.IsZero() {
-		m.logger.InfoContext(ctx, "butler: the database is back", slog.Duration("after", now.Sub(c.failedAt)))
+		m.logger.InfoContext(ctx, "butler: the database is back", slog.Duration("after", start.Sub(c.failedAt)))
 		c.failedAt = time.Time{}
 		_ = m.reloadSettings(ctx)
 	}
@@ -235,29 +263,48 @@ func (m *Manager) clusterTick(ctx context.Context) {
 	}
 	m.stopStoppingRuns(ctx)
 	if lead {
-		m.endDeadNodes(ctx, now)
+		m.endDeadNodes(ctx, start)
 	}
 }
 
-// fence stops this server's runs: the others will soon count it dead and
+// fenceIfSilent stops this server's runs once its last heartbeat was
+// written FenceAfter ago or more: the others will soon count it dead and
 // end its runs as interrupted.
-func (m *Manager) fence(ctx context.Context) {
+func (m *Manager) fenceIfSilent(ctx context.Context, now time.Time) {
+	c := m.cluster
+	silent := now.Sub(c.lastBeat)
+	if c.fenced || silent < FenceAfter {
+		return
+	}
+	c.fenced = true
+	cause, why := errFenced, "the database has been unreachable too long"
+	if c.failedAt.IsZero() {
+		// Nothing failed: the loop did not run.
+		cause, why = errFrozen, "this server was frozen (stopped or paused) for "+silent.Round(time.Second).String()
+	}
 	locals := m.runs.all()
 	for _, lr := range locals {
-		lr.stop(errFenced)
+		lr.stop(cause)
 	}
-	if len(locals) > 0 {
-		m.logger.WarnContext(ctx, "butler: stopped local runs: the database has been unreachable too long", slog.Int("runs", len(locals)))
-	}
+	m.logger.WarnContext(ctx, "butler: stopped local runs: "+why, slog.Int("runs", len(locals)))
+}
+
+// guardLease is how long the group guard lets this server's process groups
+// live after the start of its last written heartbeat: long enough for the
+// fence's graceful stop (FenceAfter, then the longest grace), with a beat
+// to spare.
+func (m *Manager) guardLease() time.Duration {
+	return FenceAfter + m.MaxStopGrace() + HeartbeatEvery
 }
 
 // deadAfter is how long a server must have been silent before its runs are
 // ended: NodeDeadAfter, or longer when a task's grace is long — a server
 // that lost the database stops its runs after FenceAfter, and their
-// processes may take their grace to end; until then the task must not
-// start elsewhere.
+// processes may take their grace to end; a frozen one's processes are
+// killed by its guard when the lease runs out (guardLease). Until then the
+// task must not start elsewhere.
 func (m *Manager) deadAfter() time.Duration {
-	return max(NodeDeadAfter, FenceAfter+m.MaxStopGrace()+HeartbeatEvery)
+	return max(NodeDeadAfter, m.guardLease()+HeartbeatEvery)
 }
 
 // endDeadNodes ends the runs of nodes that stopped beating.

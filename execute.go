@@ -145,7 +145,7 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 
 	if r.Queue == QueueMaintenance {
 		if err := m.gate.acquire(rctx, keyOf(r)); err != nil {
-			if errors.Is(err, errShutdown) || errors.Is(err, errFenced) {
+			if errors.Is(err, errShutdown) || isFence(err) {
 				return ErrRequeue // it never started: another server, or the next start, takes it
 			}
 			return nil // removed while waiting; the stop recorded it
@@ -331,6 +331,8 @@ func reasonOf(cause error, limit time.Duration) string {
 		return cause.Error()
 	case errors.Is(cause, errFenced):
 		return "this server lost the database, and stopped its runs so that no other server runs them twice"
+	case errors.Is(cause, errFrozen):
+		return "this server was frozen (stopped or paused) long enough for the others to give it up, and stopped its runs so that no other server runs them twice"
 	default:
 		// The queue cancelled the job: a stop on another node.
 		return "stopped from another node"
@@ -341,7 +343,7 @@ func outcomeOf(cause error) Outcome {
 	switch {
 	case errors.Is(cause, errTimedOut):
 		return OutcomeTimedOut
-	case errors.Is(cause, errShutdown), errors.Is(cause, errFenced):
+	case errors.Is(cause, errShutdown), isFence(cause):
 		return OutcomeInterrupted
 	default:
 		return OutcomeStopped

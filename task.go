@@ -133,9 +133,19 @@ type Graceful interface {
 // dead server's tasks over. The Manager tells it of each group an action
 // records (ProcessReporter) and forgets the group once the action has
 // returned (an exec action returns when its whole group is gone).
+//
+// In a cluster the Manager also renews the guard's lease after each
+// heartbeat it wrote (Renew): a server that is alive but frozen (SIGSTOP,
+// a paused container) is counted dead by the others all the same, and the
+// guard then kills its groups before another server takes their tasks
+// over.
 type GroupGuard interface {
 	Watch(pgid int)
 	Forget(pgid int)
+	// Renew lets the watched groups live for d more: unless renewed again
+	// within d, the guard kills them, and any group it is told of until
+	// the next Renew.
+	Renew(d time.Duration)
 }
 
 // Reaper ends process groups that a server which died left behind

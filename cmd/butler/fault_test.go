@@ -1091,3 +1091,77 @@ func TestFault_StubbornStop(t *testing.T) {
 	runs := e.settle(t, p, grace+15*time.Second)
 	e.check(t, runs)
 }
+
+// TestFault_FrozenServerInCluster: SIGSTOP to the server running a probe in
+// a cluster of two. The other server counts it dead, ends its run
+// interrupted, and the task starts again there; by then the frozen
+// server's group guard must have killed the probe's process group (the
+// lease the server no longer renewed ran out), so that the two executions
+// never overlap. Resumed (SIGCONT), the server stops what it still held
+// and runs nothing twice.
+func TestFault_FrozenServerInCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster tests skipped in -short mode")
+	}
+	pgtest.URL(t) // skip early without PostgreSQL
+	const task = "FaultNormal"
+	e := newFaultEnv(t, faultTask{name: task, mode: "normal", dur: 120 * time.Second, grace: 2 * time.Second})
+	nodes := e.startCluster(t, 2)
+	id := e.mustStart(t, nodes[0], task)
+	e.waitProbes(t, task, 1, 15*time.Second)
+	r, err := getRun(nodes[0], id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner, other := nodes[0], nodes[1]
+	if r.Node == "fault1" {
+		owner, other = other, owner
+	}
+	if err := owner.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	frozen := time.Now()
+	t.Cleanup(func() { _ = owner.cmd.Process.Signal(syscall.SIGCONT) })
+
+	// The other server gives the frozen one up; the lock must be free as
+	// soon as the run is seen finished (check looks at it).
+	got := e.waitFinished(t, other, task, id, 40*time.Second)
+	t.Logf("run %d of frozen %s ended %s %v after SIGSTOP: %s", id, r.Node, got.Outcome, time.Since(frozen).Round(time.Millisecond), got.Reason)
+	if got.Outcome != "interrupted" {
+		e.violate("%s: run %d of a frozen server ended %s; want interrupted", task, id, got.Outcome)
+	}
+	id2 := e.mustStart(t, other, task)
+	e.waitProbes(t, task, 2, 15*time.Second)
+
+	// Resumed, the server says what happened, and the guard said what it
+	// did while it was frozen.
+	if err := owner.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	for _, re := range []*regexp.Regexp{
+		regexp.MustCompile(`did not renew its lease.*SIGKILL to 1 process groups`),
+		regexp.MustCompile(`stopped local runs: this server was frozen`),
+	} {
+		if _, ok := owner.stderr.waitFor(re, owner.done, 20*time.Second); !ok {
+			e.violate("the resumed server's output does not match %q", re)
+		}
+	}
+	if r2, err := getRun(other, id2); err != nil || r2.State != "running" {
+		e.violate("%s: run %d is %s after the frozen server resumed (%v); want it running on", task, id2, r2.State, err)
+	}
+	if got, err := getRun(owner, id); err != nil || got.Outcome != "interrupted" {
+		e.violate("%s: run %d is %s/%s through the resumed server (%v); want it left interrupted", task, id, got.State, got.Outcome, err)
+	}
+	code, _, stopped, err := e.stop(other, task)
+	if err != nil || code != http.StatusOK || stopped != id2 {
+		t.Fatalf("DELETE /butler/%s: %d run %d %v; want 200 for run %d", task, code, stopped, err, id2)
+	}
+	if _, err := e.afterStop(other, task, id2); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFinished(t, other, task, id2, 15*time.Second)
+	runs := e.settle(t, other, 15*time.Second)
+	if rep := e.check(t, runs); rep.Executions[task] != 2 {
+		t.Errorf("%s ran %d probe executions; want 2: the frozen server's and the new start's", task, rep.Executions[task])
+	}
+}

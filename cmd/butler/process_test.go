@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 	// group guard as this program with the guard's command, as the butler
 	// binary does: this is the guard then, not the tests.
 	if len(os.Args) == 2 && os.Args[1] == groupGuardCmd {
-		if _, err := groupguard.Main(os.Stdin); err != nil {
+		if _, err := groupguard.Main(os.Stdin, os.Stderr); err != nil {
 			fmt.Fprintln(os.Stderr, "group guard:", err)
 			os.Exit(1)
 		}

@@ -551,7 +551,7 @@ func newGroupGuardCmd(stderr io.Writer) *cobra.Command {
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			n, err := groupguard.Main(cmd.InOrStdin())
+			n, err := groupguard.Main(cmd.InOrStdin(), stderr)
 			if n > 0 {
 				fmt.Fprintf(stderr, "butler: the server ended without stopping its tasks: SIGKILL to %d process groups it left\n", n)
 			}

@@ -12,6 +12,13 @@
 // tells it of each group it starts and of each group once it is gone; when
 // the server dies the kernel closes the pipe, and the guard kills every
 // group it was not told is gone, at once, and exits.
+//
+// A server that is alive but frozen (SIGSTOP, a debugger, a swap storm)
+// closes no pipe, yet the others count it dead after a while and take its
+// tasks over. So in a cluster the server also renews a lease with the
+// guard after each heartbeat it wrote (Renew): when the lease runs out
+// before it is renewed, the guard kills every group it watches, and any
+// group it is told of until the next renewal, and goes on guarding.
 package groupguard
 
 import (
@@ -25,6 +32,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // childEnv is set in the guard process's environment.
@@ -78,8 +86,15 @@ func (g *Guard) Watch(pgid int) { g.send('+', pgid) }
 // Forget tells the guard that process group pgid is gone.
 func (g *Guard) Forget(pgid int) { g.send('-', pgid) }
 
-func (g *Guard) send(op byte, pgid int) {
-	if g == nil || pgid <= 0 {
+// Renew renews the lease: unless it is renewed again within d, the guard
+// kills every group it watches (and those it is told of until the next
+// renewal). A d of zero or less lets the lease run out at once. Until the
+// first Renew there is no lease: a single server, which no other server
+// takes over from, never calls it.
+func (g *Guard) Renew(d time.Duration) { g.send('~', max(int(d.Milliseconds()), 0)) }
+
+func (g *Guard) send(op byte, n int) {
+	if g == nil || n < 0 || (n == 0 && op != '~') {
 		return
 	}
 	g.mu.Lock()
@@ -88,7 +103,7 @@ func (g *Guard) send(op byte, pgid int) {
 		return
 	}
 	// One write of a few bytes: atomic on a pipe.
-	if _, err := g.w.Write([]byte(string(op) + strconv.Itoa(pgid) + "\n")); err != nil {
+	if _, err := g.w.Write([]byte(string(op) + strconv.Itoa(n) + "\n")); err != nil {
 		g.logger.Warn("groupguard: the guard process is gone: the process groups of tasks are no longer killed should the server die; the next start kills what is left", slog.String("error", err.Error()))
 		g.w.Close()
 		g.w = nil
@@ -107,40 +122,95 @@ func (g *Guard) Stop() error {
 	return g.cmd.Wait()
 }
 
-// Main is the guard process: it reads "+PGID" and "-PGID" lines from in
-// until it ends (the server closed the pipe or died), then sends SIGKILL
-// to every group added and not removed, and returns how many it killed.
-// It ignores SIGINT, SIGTERM and SIGHUP: the server's end is what ends it.
-func Main(in io.Reader) (int, error) {
+// Main is the guard process: it reads "+PGID" (watch), "-PGID" (forget)
+// and "~MS" (renew the lease for MS milliseconds) lines from in until it
+// ends (the server closed the pipe or died), then sends SIGKILL to every
+// group watched and not forgotten, and returns how many it killed. When a
+// lease runs out it kills the groups watched then, and says so on w. It
+// ignores SIGINT, SIGTERM and SIGHUP: the server's end is what ends it.
+func Main(in io.Reader, w io.Writer) (int, error) {
 	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	return guard(in)
+	return guard(in, killGroup, func(n int) {
+		fmt.Fprintf(w, "butler: the server did not renew its lease (it is frozen, or cannot reach the database): SIGKILL to %d process groups of its tasks, which the other servers may take over\n", n)
+	})
 }
 
-// guard is Main without its signals.
-func guard(in io.Reader) (int, error) {
+// killGroup sends SIGKILL to process group pgid.
+func killGroup(pgid int) error { return syscall.Kill(-pgid, syscall.SIGKILL) }
+
+// guard is Main without its signals: kill ends a group, lapsed hears of
+// the groups killed when a lease ran out.
+func guard(in io.Reader, kill func(pgid int) error, lapsed func(killed int)) (int, error) {
+	lines := make(chan string)
+	readErr := make(chan error, 1)
+	go func() { // ends with in; guard waits for it
+		sc := bufio.NewScanner(in)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		readErr <- sc.Err()
+		close(lines)
+	}()
 	live := map[int]bool{}
-	sc := bufio.NewScanner(in)
-	for sc.Scan() {
-		line := sc.Text()
-		if len(line) < 2 {
-			continue
+	killAll := func() int {
+		n := 0
+		for pgid := range live {
+			if kill(pgid) == nil {
+				n++
+			}
 		}
-		pgid, err := strconv.Atoi(line[1:])
-		if err != nil || pgid <= 0 {
-			continue
-		}
-		switch line[0] {
-		case '+':
-			live[pgid] = true
-		case '-':
-			delete(live, pgid)
+		clear(live)
+		return n
+	}
+	var (
+		lease   *time.Timer
+		expired <-chan time.Time // the lease's; nil without one
+		out     bool             // the lease ran out and was not renewed since
+	)
+	for {
+		select {
+		case <-expired:
+			expired, out = nil, true
+			if n := killAll(); n > 0 {
+				lapsed(n)
+			}
+		case line, ok := <-lines:
+			if !ok {
+				if lease != nil {
+					lease.Stop()
+				}
+				return killAll(), <-readErr
+			}
+			if len(line) < 2 {
+				continue
+			}
+			n, err := strconv.Atoi(line[1:])
+			if err != nil || n < 0 {
+				continue
+			}
+			switch line[0] {
+			case '+':
+				if n == 0 {
+					continue
+				}
+				if out {
+					// Started while the lease is out: the others may
+					// have taken its task over.
+					if kill(n) == nil {
+						lapsed(1)
+					}
+					continue
+				}
+				live[n] = true
+			case '-':
+				delete(live, n)
+			case '~':
+				if lease != nil {
+					lease.Stop()
+				}
+				lease = time.NewTimer(time.Duration(n) * time.Millisecond)
+				expired, out = lease.C, false
+			}
 		}
 	}
-	killed := 0
-	for pgid := range live {
-		if syscall.Kill(-pgid, syscall.SIGKILL) == nil {
-			killed++
-		}
-	}
-	return killed, sc.Err()
 }

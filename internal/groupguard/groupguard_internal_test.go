@@ -5,10 +5,13 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"testing/synctest"
+	"time"
 )
 
 // startGroup starts a process that leads a group of its own and leaves a
@@ -35,7 +38,7 @@ func TestGuard_KillsWhatItWasNotToldIsGone(t *testing.T) {
 	r, w := io.Pipe()
 	done := make(chan int, 1)
 	go func() {
-		n, _ := guard(r)
+		n, _ := guard(r, killGroup, func(int) { t.Error("a lease ran out, without one") })
 		done <- n
 	}()
 	for _, line := range []string{"+" + strconv.Itoa(watched.Process.Pid), "+" + strconv.Itoa(forgotten.Process.Pid),
@@ -51,11 +54,18 @@ func TestGuard_KillsWhatItWasNotToldIsGone(t *testing.T) {
 	if err := watched.Wait(); err == nil {
 		t.Fatal("the watched group's leader exited by itself; want it killed")
 	}
-	// Its child, in its group, too: SIGKILL to the group is delivered to
-	// every member before kill returns, so none is running now (a member
-	// may be left a zombie until its new parent reaps it).
-	if pids := running(t, watched.Process.Pid); len(pids) > 0 {
-		t.Fatalf("processes %v of the watched group still run", pids)
+	// Its child, in its group, too: SIGKILL to the group is queued for
+	// every member before kill returns, and they die as the kernel gets to
+	// them (a member may be left a zombie until its new parent reaps it).
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		pids := running(t, watched.Process.Pid)
+		if len(pids) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("processes %v of the watched group still run 5 s after SIGKILL", pids)
+		}
+		time.Sleep(time.Millisecond) // waiting on the kernel, for other processes
 	}
 	if pids := running(t, forgotten.Process.Pid); len(pids) == 0 {
 		t.Fatal("the guard killed a group it was told is gone")
@@ -101,4 +111,87 @@ func TestStart_RefusedInAGuard(t *testing.T) {
 		}
 		t.Fatalf("Start in a guard: %v; want a refusal", err)
 	}
+}
+
+// TestGuard_Lease: a lease that is renewed in time kills nothing; one that
+// runs out kills the groups watched then, at once, and any group watched
+// until the next renewal; the guard goes on guarding after that.
+func TestGuard_Lease(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r, w := io.Pipe()
+		var killed []int
+		lapses := 0
+		done := make(chan int, 1)
+		go func() {
+			n, _ := guard(r, func(pgid int) error { killed = append(killed, pgid); return nil }, func(n int) { lapses += n })
+			done <- n
+		}()
+		send := func(lines ...string) {
+			t.Helper()
+			for _, l := range lines {
+				if _, err := io.WriteString(w, l+"\n"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			synctest.Wait()
+		}
+		send("+11", "+12", "~1000")
+		time.Sleep(999 * time.Millisecond)
+		send("~1000", "-12") // renewed 1 ms before it ran out
+		time.Sleep(999 * time.Millisecond)
+		synctest.Wait()
+		if len(killed) != 0 {
+			t.Fatalf("killed %v under a lease renewed in time", killed)
+		}
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		if !slices.Equal(killed, []int{11}) || lapses != 1 {
+			t.Fatalf("when the lease ran out: killed %v (%d reported); want [11]", killed, lapses)
+		}
+		send("+13") // told of a group while the lease is out: killed at once
+		if !slices.Equal(killed, []int{11, 13}) || lapses != 2 {
+			t.Fatalf("a group watched while the lease was out: killed %v; want 13 killed at once", killed)
+		}
+		send("~5000", "+14", "+15", "-15") // renewed: it guards again
+		time.Sleep(4 * time.Second)
+		synctest.Wait()
+		if len(killed) != 2 {
+			t.Fatalf("killed %v under a renewed lease", killed)
+		}
+		send("~0") // a lease of nothing runs out at once
+		if !slices.Equal(killed, []int{11, 13, 14}) {
+			t.Fatalf("after ~0: killed %v; want 14 killed", killed)
+		}
+		send("~5000", "+16")
+		w.Close() // the server is gone: what is left dies
+		if n := <-done; n != 1 || !slices.Equal(killed, []int{11, 13, 14, 16}) {
+			t.Fatalf("at the end: %d killed, all %v; want 16 killed", n, killed)
+		}
+	})
+}
+
+// TestGuard_RenewLines: what the server's side writes, read by guard: a
+// Renew of zero or less lets the lease run out at once.
+func TestGuard_RenewLines(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := &Guard{w: pw}
+		var killed []int
+		done := make(chan struct{})
+		go func() {
+			guard(pr, func(pgid int) error { killed = append(killed, pgid); return nil }, func(int) {})
+			close(done)
+		}()
+		g.Watch(21)
+		g.Watch(0) // no group: nothing sent
+		g.Renew(-time.Second)
+		pw.Close()
+		<-done
+		if !slices.Equal(killed, []int{21}) {
+			t.Errorf("after Watch(21), Renew(-1s): killed %v; want [21], once", killed)
+		}
+	})
 }
