@@ -39,6 +39,12 @@ func lockDatabase(db string) (*dbLock, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The lock is by name: a second name of the file (a hard link) would
+	// lead another server to another lock, and SQLite to another journal.
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err == nil && st.Nlink > 1 {
+		return nil, fmt.Errorf("database %s has %d names (hard links): SQLite keeps its journal beside each name, and two servers opening it by two names would write it at once; remove the other names (find / -xdev -samefile %s) or point --database at a copy", path, st.Nlink, path)
+	}
 	lockPath := path + ".lock"
 	f, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {

@@ -127,6 +127,17 @@ func TestProcessOneDatabaseOneServer(t *testing.T) {
 			wantRefusal(t, r, append(c.want, holder, "stop it, or point --database at another file")...)
 		})
 	}
+	// A second name of the file (a hard link) would lead to a lock of its
+	// own: the file is refused by any of its names while it has two.
+	hardLink := filepath.Join(linkDir, "hard-link.db")
+	if err := os.Link(dbA, hardLink); err != nil {
+		t.Fatal(err)
+	}
+	for i, db := range []string{hardLink, dbA} {
+		dataB := filepath.Join(tmp, fmt.Sprintf("h%d", i))
+		r := runBinary(t, "", nil, "serve", "--addr", "127.0.0.1:0", "--data-dir", dataB, "--token", "second-token-123", "--database", db)
+		wantRefusal(t, r, "database "+db+" has 2 names (hard links)", "remove the other names")
+	}
 	if resp, _ := do(t, "GET", a.url("/butler"), token); resp.StatusCode != 200 {
 		t.Errorf("the first server no longer answers: %d", resp.StatusCode)
 	}
@@ -134,6 +145,9 @@ func TestProcessOneDatabaseOneServer(t *testing.T) {
 		t.Errorf("first server: exit code %d after SIGTERM; output:\n%s", code, a.stderr)
 	}
 	checkNoRunsRunning(t, dbA)
+	if err := os.Remove(hardLink); err != nil {
+		t.Fatal(err)
+	}
 
 	// The lock goes with its holder.
 	b := startProc(t, "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(tmp, "b0"), "--token", "second-token-123", "--database", link)
