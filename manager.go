@@ -147,6 +147,7 @@ type Manager struct {
 	cluster *clusterState // nil on a single server
 	planner plannerLoop
 
+	skips    skipMemo  // the last skipped start of each task
 	backlogs backlogs  // the item tasks' backlogs, for the plan
 	busy     *busyGate // nil without a busy probe
 }

@@ -478,6 +478,54 @@ func TestStartAll_Table(t *testing.T) {
 	})
 }
 
+// TestStartNotDue_OneSkippedRunPerDay: starts of a task that is not due
+// record one skipped run per butler day and reason, not one per call: the
+// later calls answer with that run.
+func TestStartNotDue_OneSkippedRunPerDay(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a := newProbe(false)
+		f := start(t, []butler.Task{task("A", 3, false, a)}, nil)
+		ctx := context.Background()
+		if res, err := f.m.StartTask(ctx, "A", false); err != nil || res.Outcome != butler.StartStarted {
+			t.Fatalf("first start: %+v, %v", res, err)
+		}
+		synctest.Wait()
+		skipped := func(what string, want int) int64 {
+			t.Helper()
+			var id int64
+			for range 3 {
+				res, err := f.m.StartTask(ctx, "A", false)
+				if err != nil || res.Outcome != butler.StartSkipped || res.Run.ID == 0 {
+					t.Fatalf("%s: start %+v, %v; want skipped", what, res, err)
+				}
+				results, err := f.m.StartAll(ctx)
+				if err != nil || len(results) != 1 || results[0].Outcome != butler.StartSkipped || results[0].Run.ID != res.Run.ID {
+					t.Fatalf("%s: start-all %+v, %v; want skipped, run %d", what, results, err, res.Run.ID)
+				}
+				if id != 0 && res.Run.ID != id {
+					t.Fatalf("%s: a second skipped run %d after %d", what, res.Run.ID, id)
+				}
+				id = res.Run.ID
+			}
+			n := 0
+			for _, r := range f.runs("A") {
+				if r.Outcome == butler.OutcomeSkipped {
+					n++
+				}
+			}
+			if n != want {
+				t.Fatalf("%s: %d skipped runs in the history; want %d", what, n, want)
+			}
+			return id
+		}
+		first := skipped("day 1", 1)
+		sleepUntil(at(2, 12, 0)) // the next butler day: a run of its own
+		if second := skipped("day 2", 2); second == first {
+			t.Fatalf("day 2 answered with day 1's skipped run %d", first)
+		}
+	})
+}
+
 func TestMaxConcurrentTasks(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		probes := []*probe{newProbe(true), newProbe(true), newProbe(true)}

@@ -238,6 +238,39 @@ func (m *Manager) applyAll(ctx context.Context, ds []decided, trigger Trigger, n
 	if len(ds) == 0 {
 		return nil, nil
 	}
+	// A task not due that was found so earlier today, for the same reason:
+	// its skipped run answers again (skipMemo).
+	out := make([]StartResult, len(ds))
+	var (
+		fresh []decided
+		at    []int // where fresh[j]'s result goes in out
+	)
+	for i, x := range ds {
+		if x.d.Verdict == schedule.Skip {
+			if r, ok := m.skips.find(x.task.Name, x.d.Day, x.d.Reason); ok {
+				out[i] = StartResult{Task: x.task.Name, Outcome: StartSkipped, Run: r, Reason: x.d.Reason}
+				continue
+			}
+		}
+		fresh = append(fresh, x)
+		at = append(at, i)
+	}
+	res, err := m.record(ctx, fresh, trigger, now)
+	if err != nil {
+		return nil, err
+	}
+	for j, r := range res {
+		out[at[j]] = r
+	}
+	return out, nil
+}
+
+// record makes the runs of decisions in one transaction of the store, and
+// returns what it did with each, in order.
+func (m *Manager) record(ctx context.Context, ds []decided, trigger Trigger, now time.Time) ([]StartResult, error) {
+	if len(ds) == 0 {
+		return nil, nil
+	}
 	runs := make([]*Run, len(ds))
 	outcomes := make([]StartOutcome, len(ds))
 	for i, x := range ds {
@@ -287,6 +320,9 @@ func (m *Manager) applyAll(ctx context.Context, ds []decided, trigger Trigger, n
 		}
 		if c.State == StateFinished {
 			m.observe(c)
+			if c.Outcome == OutcomeSkipped {
+				m.skips.remember(c)
+			}
 		}
 		m.logger.InfoContext(ctx, "butler: run "+string(c.State), slog.String("task", string(x.task.Name)),
 			slog.Int64("run", c.ID), slog.String("trigger", string(trigger)), slog.String("reason", x.d.Reason))
