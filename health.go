@@ -75,6 +75,10 @@ func (m *Manager) Health() Health { return m.health.get() }
 type HealthChecker interface {
 	// CheckWrite makes one small durable write.
 	CheckWrite(ctx context.Context) error
+	// LastCheckedWrite returns when CheckWrite last wrote, by any process
+	// (the zero time when never). At the start of a single server it is
+	// the last sign of life of its previous process.
+	LastCheckedWrite(ctx context.Context) (time.Time, error)
 }
 
 // Health probe timing: how often the probe writes while the store is

@@ -367,6 +367,12 @@ func (m *Manager) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("butler: read active runs: %w", err)
 	}
+	// A single server's previous process wrote the health probe's row last
+	// (in a cluster any server may have).
+	var lastAlive time.Time
+	if hc := m.health.probe.store; hc != nil && m.cluster == nil {
+		lastAlive, _ = hc.LastCheckedWrite(ctx)
+	}
 	for _, r := range active {
 		switch r.State {
 		case StateRunning, StateStopping:
@@ -380,7 +386,7 @@ func (m *Manager) Start(ctx context.Context) error {
 				// before recording it running, so none is missed.
 				continue
 			}
-			if err := m.recoverRun(ctx, r); err != nil {
+			if err := m.recoverRun(ctx, r, lastAlive); err != nil {
 				return err
 			}
 		case StateQueued:
@@ -410,11 +416,17 @@ func (m *Manager) Start(ctx context.Context) error {
 // recoverRun ends a run that a previous process of this server left
 // running or stopping: what is left of its process group is killed first
 // (up to the task's grace), so that nothing of it runs on when the task may
-// start again; then the run ends interrupted.
-func (m *Manager) recoverRun(ctx context.Context, r Run) error {
+// start again; then the run ends interrupted. It ended when its processes
+// did: now when some were left, else by the time the previous process
+// would have written its next sign of life after the last one (lastAlive;
+// zero when unknown) — not when the server happened to start again, which
+// may be days later.
+func (m *Manager) recoverRun(ctx context.Context, r Run, lastAlive time.Time) error {
 	reason := "the server stopped while the task ran"
+	found := false
 	if !r.Process.IsZero() && m.reaper != nil {
-		found, err := m.reaper.Reap(ctx, r.Process, m.grace(r.Task))
+		var err error
+		found, err = m.reaper.Reap(ctx, r.Process, m.grace(r.Task))
 		if err != nil {
 			return fmt.Errorf("butler: end the processes run %d left (process group %d): %w", r.ID, r.Process.PGID, err)
 		}
@@ -424,9 +436,22 @@ func (m *Manager) recoverRun(ctx context.Context, r Run) error {
 				slog.Int64("run", r.ID), slog.String("task", string(r.Task)), slog.Int("pgid", r.Process.PGID))
 		}
 	}
-	// It ended when its processes did: now, after the reaping.
+	now := m.now()
+	ended := now
+	if every := m.health.probe.every; !found && !lastAlive.IsZero() {
+		// The previous process wrote a sign of life every `every`: it
+		// died, and the guard killed its processes, before the next one
+		// was due.
+		if bound := lastAlive.Add(every); bound.Before(now) {
+			ended = bound
+			if ended.Before(r.StartedAt) {
+				ended = r.StartedAt
+			}
+			reason += fmt.Sprintf("; found at the next start, it is recorded ended %s after the server's last sign of life (it wrote one every %s)", every, every)
+		}
+	}
 	if _, _, err := m.finish(ctx, r, []RunState{StateRunning, StateStopping}, Finish{
-		Outcome: OutcomeInterrupted, Reason: reason, EndedAt: m.now(), Progress: r.Progress, Step: r.Step,
+		Outcome: OutcomeInterrupted, Reason: reason, EndedAt: ended, Progress: r.Progress, Step: r.Step,
 	}); err != nil {
 		return fmt.Errorf("butler: end interrupted run %d: %w", r.ID, err)
 	}

@@ -682,6 +682,13 @@ func TestStart_RecoversAfterCrash(t *testing.T) {
 		if _, err := db.CreateRun(ctx, &waiting, nil); err != nil {
 			t.Fatal(err)
 		}
+		// Its last sign of life 5 s later; it starts again three days on.
+		time.Sleep(5 * time.Second)
+		if err := db.CheckWrite(ctx); err != nil {
+			t.Fatal(err)
+		}
+		lastAlive := time.Now()
+		time.Sleep(72 * time.Hour)
 		cp, wp := newProbe(false), newProbe(false)
 		q := &testQueue{cancels: map[int64]context.CancelFunc{}}
 		m, err := butler.NewManager(ctx, butler.Config{Catalog: []butler.Task{task("Crashed", 1, false, cp), task("Waiting", 1, false, wp)}, Store: db, Queue: q})
@@ -693,8 +700,10 @@ func TestStart_RecoversAfterCrash(t *testing.T) {
 			t.Fatal(err)
 		}
 		synctest.Wait()
-		if r, _ := db.Run(ctx, crashed.ID); r.Outcome != butler.OutcomeInterrupted {
-			t.Fatalf("crashed run: %+v, want interrupted", r)
+		// The probe writes every 10 s: by then the previous process was
+		// gone.
+		if r, _ := db.Run(ctx, crashed.ID); r.Outcome != butler.OutcomeInterrupted || !r.EndedAt.Equal(lastAlive.Add(10*time.Second)) || !strings.Contains(r.Reason, "last sign of life") {
+			t.Fatalf("crashed run: %+v, want interrupted, ended 10 s after the last sign of life %v", r, lastAlive)
 		}
 		if r, _ := db.Run(ctx, waiting.ID); r.Outcome != butler.OutcomeSucceeded || len(wp.Starts()) != 1 {
 			t.Fatalf("queued run after restart: %+v", r)

@@ -209,7 +209,9 @@ func (e *Exec) Run(ctx context.Context, r butler.Reporter) error {
 		}
 		timer.Stop()
 	}
-	endGroup(pgid, termSent, grace, log)
+	// What the program left in its group: the leader may end at SIGTERM
+	// while a process of its group ignores it.
+	leftKilled := endGroup(pgid, termSent, grace, log)
 	select {
 	case <-readersDone:
 	case <-time.After(execPipeDrain):
@@ -236,8 +238,11 @@ func (e *Exec) Run(ctx context.Context, r butler.Reporter) error {
 	}
 	if stopped {
 		how := "ended after SIGTERM"
-		if killed {
+		switch {
+		case killed:
 			how = fmt.Sprintf("killed with SIGKILL after a grace period of %s", grace)
+		case leftKilled:
+			how = fmt.Sprintf("the program ended after SIGTERM; processes of its group that did not were killed with SIGKILL after a grace period of %s", grace)
 		}
 		return &stoppedError{msg: fmt.Sprintf("%s stopped (%s)", name, how), err: ctx.Err()}
 	}
@@ -410,10 +415,11 @@ func liveGroupMembers(pgid int) (live, ok bool) {
 
 // endGroup ends what the program left in its process group once the
 // program itself is gone: SIGTERM (unless it was sent at termSent
-// already), and SIGKILL when something is still there Grace after it.
-func endGroup(pgid int, termSent time.Time, grace time.Duration, log *slog.Logger) {
+// already), and SIGKILL when something is still there Grace after it;
+// killed reports whether it sent SIGKILL.
+func endGroup(pgid int, termSent time.Time, grace time.Duration, log *slog.Logger) (killed bool) {
 	if !groupAlive(pgid) {
-		return
+		return false
 	}
 	if termSent.IsZero() {
 		log.Warn("program left processes behind in its process group: SIGTERM to them", "pgid", pgid, "grace", grace)
@@ -426,10 +432,11 @@ func endGroup(pgid int, termSent time.Time, grace time.Duration, log *slog.Logge
 	for time.Now().Before(deadline) {
 		<-tick.C
 		if !groupAlive(pgid) {
-			return
+			return false
 		}
 	}
 	signalGroup(pgid, syscall.SIGKILL)
+	return true
 }
 
 // exitStatus describes how the process ended: "exited with status N" or

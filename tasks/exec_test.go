@@ -347,6 +347,26 @@ func TestExecStopKillsAfterGrace(t *testing.T) {
 	waitGone(t, pidFromProgress(t, r), 5*time.Second)
 }
 
+// TestExecStopKillsWhatIgnoresSIGTERM: the program ends at SIGTERM, a
+// child in its group does not: the child is SIGKILLed after the grace, and
+// the stop says so (not "ended after SIGTERM").
+func TestExecStopKillsWhatIgnoresSIGTERM(t *testing.T) {
+	r := newOutputReporter(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	r.setOnProgress(func(percent int, _ string) {
+		if percent == 1 {
+			cancel()
+		}
+	})
+	const grace = 200 * time.Millisecond
+	err := (&tasks.Exec{Argv: sh(`sh -c 'trap "" TERM; echo "PROGRESS 1 $$"; exec sleep 30' & wait`), Grace: grace}).Run(ctx, r)
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "did not were killed with SIGKILL after a grace period of 200ms") {
+		t.Fatalf("Run = %v, want a stop that says the group's rest was SIGKILLed", err)
+	}
+	waitGone(t, pidFromProgress(t, r), 5*time.Second)
+}
+
 // TestExecTimeLimit ends a program at its context's deadline.
 func TestExecTimeLimit(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)

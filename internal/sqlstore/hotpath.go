@@ -65,6 +65,7 @@ const (
 	sqlTaskRecords = `SELECT task, last_success_day, last_success_at, suppressed_day FROM butler_task`
 	sqlCheckWrite  = `INSERT INTO butler_health (id, checked_at) VALUES (1, ?)
 		ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at`
+	sqlLastCheckedWrite = `SELECT checked_at FROM butler_health WHERE id = 1`
 )
 
 // suppressSQL is Suppress's statement for n tasks: n pairs of task and day.

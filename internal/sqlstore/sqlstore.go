@@ -739,6 +739,21 @@ func (d *Store) CheckWrite(ctx context.Context) error {
 	return err
 }
 
+// LastCheckedWrite returns when CheckWrite last wrote (the zero time when
+// it never did): on a single server, the last sign of life of its
+// previous process.
+func (d *Store) LastCheckedWrite(ctx context.Context) (time.Time, error) {
+	var at int64
+	err := d.queryRow(ctx, sqlLastCheckedWrite).Scan(&at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.Unix(0, at), nil
+}
+
 // MarkStopping moves a running run to stopping, with the reason.
 func (d *Store) MarkStopping(ctx context.Context, id int64, reason string) (bool, error) {
 	return d.exec1(ctx, sqlMarkStopping, reason, id)
