@@ -40,10 +40,17 @@ func newDatabaseFromEnv(getenv func(string) string) (bool, error) {
 // nothing but say so in the log.
 func openSQLite(ctx context.Context, cfg serveConfig, l *dbLock, logger *slog.Logger) (*sqlite.DB, error) {
 	_, statErr := os.Stat(cfg.Database)
+	fresh := newFiles(l.path, sqliteFiles)
 	db, err := sqlite.Open(ctx, cfg.Database)
 	var damaged *sqlite.DamagedError
 	if !errors.As(err, &damaged) {
 		if err != nil {
+			// A database this start was making (a full disk): its files
+			// go, so that the next start does not find an empty file and
+			// take it for a damaged database.
+			if rmErr := fresh.remove(); rmErr != nil {
+				err = fmt.Errorf("%w; and the files it began: %v", err, rmErr)
+			}
 			return nil, &exitError{2, err}
 		}
 		if cfg.NewDatabase {
@@ -77,6 +84,34 @@ func openSQLite(ctx context.Context, cfg serveConfig, l *dbLock, logger *slog.Lo
 		return nil, &exitError{2, err}
 	}
 	return db, nil
+}
+
+// sqliteFiles are the suffixes of a SQLite database's files.
+var sqliteFiles = []string{"", "-wal", "-shm", "-journal"}
+
+// absentFiles are files that did not exist when they were listed.
+type absentFiles []string
+
+// newFiles lists the files path+suffix that do not exist now.
+func newFiles(path string, suffixes []string) absentFiles {
+	var out absentFiles
+	for _, s := range suffixes {
+		if _, err := os.Lstat(path + s); errors.Is(err, fs.ErrNotExist) {
+			out = append(out, path+s)
+		}
+	}
+	return out
+}
+
+// remove removes those of the files that exist now.
+func (a absentFiles) remove() error {
+	var errs []error
+	for _, p := range a {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // damagedAdvice is what to do about the damaged database of cfg: restore

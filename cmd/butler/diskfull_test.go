@@ -251,3 +251,26 @@ while :; do sleep 0.02; done
 		t.Fatalf("run after space was freed: %+v, want stopped", r)
 	}
 }
+
+// TestProcessDiskFullAtStart: a server whose data directory's file system
+// is full does not start, says why, and exits 1 — a failure that may pass,
+// which a service manager retries — rather than 2, which waits for a
+// person. Once there is room it starts.
+func TestProcessDiskFullAtStart(t *testing.T) {
+	butlerBinary(t)
+	fsDir := mountSmallFS(t, "2m")
+	ballast := filepath.Join(fsDir, "ballast")
+	fill(t, ballast)
+	dataDir := filepath.Join(fsDir, "data")
+	args := []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--token", faultToken}
+	r := runBinary(t, "", nil, args...)
+	if r.code != 1 || !strings.Contains(r.out, "no space left on device") && !strings.Contains(r.out, "disk is full") {
+		t.Fatalf("start on a full disk: exit %d; want 1 and the reason. Output:\n%s", r.code, r.out)
+	}
+	if err := os.Remove(ballast); err != nil {
+		t.Fatal(err)
+	}
+	if code := startProc(t, args[1:]...).terminate(t, 30*time.Second); code != 0 {
+		t.Fatalf("the server, started once there was room, exited %d", code)
+	}
+}

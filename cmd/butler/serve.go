@@ -97,7 +97,7 @@ a token it generates is stored in <data-dir>/token (0600), never printed
 			if err != nil {
 				return err
 			}
-			return serve(cmd.Context(), cfg, stderr)
+			return serveExit(serve(cmd.Context(), cfg, stderr))
 		},
 	}
 	f := cmd.Flags()
@@ -538,6 +538,34 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	logger.Info("butler: stopped")
 	return runErr
 }
+
+// serveExit gives err, why butler serve ended, the exit code that tells a
+// service manager whether to try again: 1 when it may pass by itself (the
+// database cannot be reached yet, a full disk), which systemd's
+// Restart=on-failure retries; otherwise err's own code (2: a person must
+// act, RestartPreventExitStatus=2).
+func serveExit(err error) error {
+	if err == nil || !transient(err) {
+		return err
+	}
+	if ee := (*exitError)(nil); errors.As(err, &ee) {
+		err = ee.err
+	}
+	return &exitError{code: 1, err: err}
+}
+
+// transient reports whether err may pass by itself.
+func transient(err error) bool {
+	if ce := (*postgres.ConnectError)(nil); errors.As(err, &ce) {
+		return ce.Transient()
+	}
+	var coded interface{ Code() int }
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) ||
+		(errors.As(err, &coded) && coded.Code()&0xff == sqliteFull)
+}
+
+// sqliteFull is SQLite's SQLITE_FULL: the disk is full.
+const sqliteFull = 13
 
 // groupGuardCmd is the hidden command that runs the group guard.
 const groupGuardCmd = "__group-guard"

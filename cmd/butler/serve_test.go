@@ -387,8 +387,10 @@ func TestServeUnreachablePostgres(t *testing.T) {
 	env := map[string]string{"BUTLER_DATABASE": "postgresql://butler@127.0.0.1:1/butler?connect_timeout=2"}
 	dataDir := filepath.Join(t.TempDir(), "data")
 	code := run(t.Context(), []string{"serve", "--data-dir", dataDir, "--addr", "127.0.0.1:0"}, func(k string) string { return env[k] }, &stdout, &stderr)
-	if code != 2 || !strings.Contains(stderr.String(), "cannot reach PostgreSQL at 127.0.0.1:1") {
-		t.Fatalf("exit %d, stderr %q; want 2 and a connection error", code, stderr.String())
+	// Exit code 1, not 2: PostgreSQL may still be starting, and a service
+	// manager should try again (RestartPreventExitStatus=2).
+	if code != 1 || !strings.Contains(stderr.String(), "cannot reach PostgreSQL at 127.0.0.1:1") {
+		t.Fatalf("exit %d, stderr %q; want 1 and a connection error", code, stderr.String())
 	}
 	// Nothing was created: not the data directory, not a token.
 	if _, err := os.Stat(dataDir); err == nil {

@@ -22,6 +22,25 @@ type ConnectError struct {
 
 func (e *ConnectError) Error() string { return e.msg }
 
+// Transient reports whether the failure may pass by itself, so that trying
+// again later makes sense: the server refuses connections, does not
+// answer, or is not found (yet: the network or the server is still coming
+// up), or says it cannot take one now (starting up, shutting down, too
+// many connections). A missing database or role, a refused password and
+// the like need a person.
+func (e *ConnectError) Transient() bool {
+	var pe *pgconn.PgError
+	if errors.As(e.err, &pe) {
+		return strings.HasPrefix(pe.Code, "08") || // connection_exception
+			strings.HasPrefix(pe.Code, "53") || // insufficient_resources: too many connections, disk full
+			strings.HasPrefix(pe.Code, "57P") // operator intervention: shutting down, cannot connect now
+	}
+	var dns *net.DNSError
+	return errors.Is(e.err, syscall.ECONNREFUSED) || errors.Is(e.err, syscall.ECONNRESET) ||
+		errors.Is(e.err, syscall.EHOSTUNREACH) || errors.Is(e.err, syscall.ENETUNREACH) ||
+		errors.As(e.err, &dns) || errors.Is(e.err, context.DeadlineExceeded) || pgconn.Timeout(e.err)
+}
+
 // Unwrap returns pgx's error.
 func (e *ConnectError) Unwrap() error { return e.err }
 

@@ -38,13 +38,16 @@ func TestOpenErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name, url string
 		want      []string
+		transient bool // it may pass by itself
 	}{
 		{"no database", with(func(u *url.URL) { u.Path = "/butler_no_such_db" }),
-			[]string{`no database "butler_no_such_db"`, "createdb -h " + u.Hostname(), "butler_no_such_db"}},
+			[]string{`no database "butler_no_such_db"`, "createdb -h " + u.Hostname(), "butler_no_such_db"}, false},
 		{"no role", with(func(u *url.URL) { u.User = url.User("butler_no_such_role") }),
-			[]string{`refused user "butler_no_such_role"`, "createuser"}},
+			[]string{`refused user "butler_no_such_role"`, "createuser"}, false},
 		{"nothing listens", with(func(u *url.URL) { u.Host = dead }),
-			[]string{"cannot reach PostgreSQL at " + dead + ": connection refused"}},
+			[]string{"cannot reach PostgreSQL at " + dead + ": connection refused"}, true},
+		{"unknown host", with(func(u *url.URL) { u.Host = "butler-no-such-host.invalid:5432" }),
+			[]string{"cannot reach PostgreSQL at butler-no-such-host.invalid:5432"}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			db, err := postgres.Open(context.Background(), tc.url)
@@ -63,7 +66,10 @@ func TestOpenErrors(t *testing.T) {
 			}
 			var ce *postgres.ConnectError
 			if !errors.As(err, &ce) || ce.Unwrap() == nil {
-				t.Errorf("the error is a %T, not a *postgres.ConnectError wrapping pgx's", err)
+				t.Fatalf("the error is a %T, not a *postgres.ConnectError wrapping pgx's", err)
+			}
+			if ce.Transient() != tc.transient {
+				t.Errorf("Transient() = %v; want %v", ce.Transient(), tc.transient)
 			}
 		})
 	}
