@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/internal/atomicfile"
 	"github.com/plexbutler/butler/store/sqlite"
 )
 
@@ -40,6 +41,17 @@ func newDatabaseFromEnv(getenv func(string) string) (bool, error) {
 // nothing but say so in the log.
 func openSQLite(ctx context.Context, cfg serveConfig, l *dbLock, logger *slog.Logger) (*sqlite.DB, error) {
 	_, statErr := os.Stat(cfg.Database)
+	if statErr == nil {
+		// A schema this program will upgrade: a backup first, which the
+		// older version can use should the upgrade be undone.
+		if up, err := sqlite.NeedsUpgrade(ctx, cfg.Database); err == nil && up {
+			path, err := backupBeforeUpgrade(ctx, cfg)
+			if err != nil {
+				return nil, &exitError{2, fmt.Errorf("database %s needs an upgrade of its schema, and the backup made before it failed: %w; nothing was changed", cfg.Database, err)}
+			}
+			logger.InfoContext(ctx, "butler: backed up the database before upgrading its schema", slog.String("backup", path))
+		}
+	}
 	fresh := newFiles(l.path, sqliteFiles)
 	db, err := sqlite.Open(ctx, cfg.Database)
 	var damaged *sqlite.DamagedError
@@ -84,6 +96,50 @@ func openSQLite(ctx context.Context, cfg serveConfig, l *dbLock, logger *slog.Lo
 		return nil, &exitError{2, err}
 	}
 	return db, nil
+}
+
+// backupBeforeUpgrade copies the database of cfg, as it is, into its
+// backup directory under a backup's name (butler restore lists it), and
+// returns the copy's path.
+func backupBeforeUpgrade(ctx context.Context, cfg serveConfig) (string, error) {
+	dir := backupDirOf(ctx, cfg)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	dst := filepath.Join(dir, backupStem(cfg.Database)+"-"+time.Now().UTC().Format(backupStampLayout)+".db")
+	f, err := os.CreateTemp(dir, "."+filepath.Base(dst)+"-*.tmp")
+	if err != nil {
+		return "", err
+	}
+	tmp := f.Name()
+	f.Close()
+	if err := vacuumInto(ctx, cfg.Database, tmp); err != nil {
+		removeQuietly(tmp, tmp+"-journal")
+		return "", err
+	}
+	if err := syncFile(tmp); err != nil {
+		removeQuietly(tmp)
+		return "", err
+	}
+	if _, err := os.Lstat(dst); err == nil {
+		removeQuietly(tmp)
+		return "", fmt.Errorf("%s exists already", dst)
+	}
+	if err := atomicfile.Rename(tmp, dst); err != nil {
+		removeQuietly(tmp)
+		return "", err
+	}
+	return dst, nil
+}
+
+// syncFile fsyncs the file at path.
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
 }
 
 // sqliteFiles are the suffixes of a SQLite database's files.

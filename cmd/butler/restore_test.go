@@ -476,3 +476,100 @@ func TestEndWaitingRuns(t *testing.T) {
 		}
 	}
 }
+
+// schemaVersion reads the newest migration recorded in the database at
+// path.
+func schemaVersion(t *testing.T, path string) int {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var v int
+	if err := db.QueryRow(`SELECT max(version) FROM butler_migration`).Scan(&v); err != nil {
+		t.Fatalf("schema version of %s: %v", path, err)
+	}
+	return v
+}
+
+// TestProcessUpgradeBacksUpFirst: a database of an older schema is copied
+// into the backup directory, as a backup `butler restore` lists, before
+// the server migrates it; a database of a newer schema than the program's
+// is refused (exit 2), unchanged.
+func TestProcessUpgradeBacksUpFirst(t *testing.T) {
+	butlerBinary(t) // skip early in -short mode
+	dataDir := filepath.Join(t.TempDir(), "data")
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	dbPath := filepath.Join(dataDir, "butler.db")
+	schema, err := os.ReadFile(filepath.Join("..", "..", "store", "sqlite", "migration", "001_init.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sql.Open("sqlite", dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{string(schema),
+		`CREATE TABLE butler_migration (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`,
+		`INSERT INTO butler_migration (version, applied_at) VALUES (1, 1)`,
+		fmt.Sprintf(`INSERT INTO butler_setting (id, value, updated_at) VALUES ('%s', '17', 1)`, markerSetting),
+	} {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatalf("make a version 1 database: %v", err)
+		}
+	}
+	raw.Close()
+
+	p := startProc(t, "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--token", "upgrade-token-123")
+	mustContain(t, "server log", p.stderr.String(), "backed up the database before upgrading its schema")
+	if code := p.terminate(t, 15*time.Second); code != 0 {
+		t.Fatalf("exit %d after SIGTERM:\n%s", code, p.stderr)
+	}
+	backups, err := listBackups(filepath.Join(dataDir, "Backups"), dbPath)
+	if err != nil || len(backups) != 1 {
+		t.Fatalf("backups after the upgrade: %v %v; want one", backups, err)
+	}
+	if v := schemaVersion(t, backups[0].path); v != 1 {
+		t.Errorf("the backup has schema version %d; want 1, the database as it was", v)
+	}
+	bdb, err := sql.Open("sqlite", "file:"+backups[0].path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	err = bdb.QueryRow(`SELECT value FROM butler_setting WHERE id = ?`, markerSetting).Scan(&got)
+	bdb.Close()
+	if err != nil || got != "17" {
+		t.Errorf("the backup's marker setting is %q (%v); want 17", got, err)
+	}
+	upgraded := schemaVersion(t, dbPath)
+	if upgraded <= 1 {
+		t.Fatalf("the database has schema version %d after the server ran; want it upgraded", upgraded)
+	}
+	// Started again: nothing to upgrade, no new backup.
+	p = startProc(t, "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--token", "upgrade-token-123")
+	if code := p.terminate(t, 15*time.Second); code != 0 {
+		t.Fatalf("exit %d after SIGTERM:\n%s", code, p.stderr)
+	}
+	if backups, _ := listBackups(filepath.Join(dataDir, "Backups"), dbPath); len(backups) != 1 {
+		t.Errorf("%d backups after a start with nothing to upgrade; want still 1", len(backups))
+	}
+
+	// A newer program's database.
+	raw, err = sql.Open("sqlite", dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(`INSERT INTO butler_migration (version, applied_at) VALUES (?, 1)`, upgraded+1); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	r := runBinary(t, "", nil, "serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--token", "upgrade-token-123")
+	wantRefusal(t, r, fmt.Sprintf("its schema (version %d) was made by a newer Butler; this one knows up to version %d", upgraded+1, upgraded), "run the newer Butler")
+	if v := schemaVersion(t, dbPath); v != upgraded+1 {
+		t.Errorf("the refused database has schema version %d; want it unchanged (%d)", v, upgraded+1)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -21,6 +22,15 @@ func (d *Store) Migrate(ctx context.Context, conn *sql.Conn, files fs.FS) error 
 		return err
 	}
 	sort.Strings(names)
+	// A database migrated by a newer program has tables this one does not
+	// know, and would lose what the newer one wrote there: refused.
+	var newest sql.NullInt64
+	if err := conn.QueryRowContext(ctx, `SELECT max(version) FROM butler_migration`).Scan(&newest); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if newest.Valid && int(newest.Int64) > len(names) {
+		return &NewerSchemaError{Version: int(newest.Int64), Known: len(names)}
+	}
 	for i, name := range names {
 		version := i + 1
 		var n int
@@ -51,4 +61,31 @@ func (d *Store) Migrate(ctx context.Context, conn *sql.Conn, files fs.FS) error 
 		}
 	}
 	return nil
+}
+
+// Versions returns the newest schema version among files (the number of
+// its migrations), and the version conn's database has (0 when it has no
+// migration yet).
+func Versions(ctx context.Context, conn *sql.DB, files fs.FS) (known, has int, err error) {
+	names, err := fs.Glob(files, "migration/*.sql")
+	if err != nil {
+		return 0, 0, err
+	}
+	var newest sql.NullInt64
+	err = conn.QueryRowContext(ctx, `SELECT max(version) FROM butler_migration`).Scan(&newest)
+	if err != nil && !strings.Contains(err.Error(), "no such table") {
+		return len(names), 0, err
+	}
+	return len(names), int(newest.Int64), nil
+}
+
+// NewerSchemaError is Migrate's error for a database that a newer version
+// of Butler has migrated.
+type NewerSchemaError struct {
+	Version int // the database's schema version
+	Known   int // the newest this program knows
+}
+
+func (e *NewerSchemaError) Error() string {
+	return fmt.Sprintf("its schema (version %d) was made by a newer Butler; this one knows up to version %d and could lose what the newer one records: run the newer Butler, or restore a backup made by this version", e.Version, e.Known)
 }

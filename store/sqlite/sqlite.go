@@ -309,6 +309,22 @@ func (d *DB) Close() error {
 	return err
 }
 
+// NeedsUpgrade reports whether the database file at path, which exists,
+// has a schema older than this program's: Open would migrate it. It
+// changes nothing (the file is read as immutable).
+func NeedsUpgrade(ctx context.Context, path string) (bool, error) {
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&immutable=1")
+	if err != nil {
+		return false, err
+	}
+	defer db.Close()
+	known, has, err := sqlstore.Versions(ctx, db, migrationFS)
+	if err != nil {
+		return false, fmt.Errorf("database %s: %w", path, err)
+	}
+	return has > 0 && has < known, nil
+}
+
 func (d *DB) migrate(ctx context.Context) error {
 	conn, err := d.db.Conn(ctx)
 	if err != nil {

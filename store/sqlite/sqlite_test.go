@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/internal/sqlstore"
 	"github.com/plexbutler/butler/schedule"
 	"github.com/plexbutler/butler/store/sqlite"
 	"github.com/plexbutler/butler/storetest"
@@ -552,5 +553,34 @@ func breakPage(t *testing.T, path string, n int64) {
 	}
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestOpenNewerSchemaRefused: a database that a newer Butler migrated is
+// refused, unchanged, with its version and this program's in the error.
+func TestOpenNewerSchemaRefused(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "butler.db")
+	db := open(t, path)
+	known := len(migrations(t, db))
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.ExecContext(ctx, `INSERT INTO butler_migration (version, applied_at) VALUES (?, 1)`, known+1); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	_, err = sqlite.Open(ctx, path)
+	var newer *sqlstore.NewerSchemaError
+	if !errors.As(err, &newer) || newer.Version != known+1 || newer.Known != known {
+		t.Fatalf("Open of a newer database: %v; want a NewerSchemaError for version %d (known %d)", err, known+1, known)
+	}
+	want := fmt.Sprintf("database %s: its schema (version %d) was made by a newer Butler; this one knows up to version %d", path, known+1, known)
+	if !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %q lacks %q", err, want)
 	}
 }
