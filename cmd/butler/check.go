@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -34,7 +35,8 @@ and is executable, every working directory, database, backup and cache path
 is reachable, every library folder is a readable directory, ffprobe and ffmpeg run,
 every URL parses), the data directory's owner and modes, the
 database (it opens and is sound), the clock and the time zone, and whether
-the port is free.
+the port is free (not checked when a server runs on the data directory: the
+port is its own).
 
 It takes the flags and BUTLER_* variables serve takes for these. It prints
 one line per problem and exits 1, or prints "no problems found" and exits 0.
@@ -45,17 +47,23 @@ Run it as the service's user, such as: sudo -u butler butler check --config /etc
 				configPath = getenv("BUTLER_CONFIG")
 			}
 			var problems []string
+			running := ""
 			cfg, err := resolveConfig(cmd, flags, configPath, getenv)
 			if err != nil {
 				problems = strings.Split(err.Error(), "\n")
 			} else {
-				problems = runChecks(cmd.Context(), cfg, checkEnv{getenv: getenv})
+				running = serverOn(cfg.DataDir)
+				problems = runChecks(cmd.Context(), cfg, checkEnv{getenv: getenv, serverRunning: running != ""})
 			}
 			for _, p := range problems {
 				fmt.Fprintln(stdout, p)
 			}
 			if len(problems) > 0 {
 				return &exitError{1, fmt.Errorf("check: %d problem(s) found", len(problems))}
+			}
+			if running != "" {
+				fmt.Fprintf(stdout, "no problems found; a server runs on this data directory%s, so its port was not checked\n", running)
+				return nil
 			}
 			fmt.Fprintln(stdout, "no problems found")
 			return nil
@@ -66,7 +74,24 @@ Run it as the service's user, such as: sudo -u butler butler check --config /etc
 	f.StringVar(&flags.Addr, "addr", "", "address serve would listen on (default "+defaultAddr+")")
 	f.StringVar(&flags.DataDir, "data-dir", "", "data directory (default ./"+defaultDataDir+")")
 	f.StringVar(&flags.Database, "database", "", "database (default <data-dir>/butler.db)")
+	f.StringVar(&flags.DatabasePasswordFile, "database-password-file", "", "read the PostgreSQL password from this file (env BUTLER_DATABASE_PASSWORD_FILE)")
 	return cmd
+}
+
+// serverOn tells whether a butler serve holds the lock of the data
+// directory dir: "" when none does, else " (pid N, butler serve)" or, when
+// the holder cannot be told, " (pid unknown)". It creates nothing.
+func serverOn(dir string) string {
+	f, err := os.Open(filepath.Join(dir, "butler.lock"))
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err == nil {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		return ""
+	}
+	return cmp.Or(lockHolder(f), " (pid unknown)")
 }
 
 // checkEnv is what the checks read of the system besides files.
@@ -77,6 +102,9 @@ type checkEnv struct {
 	now func() time.Time
 	// built is when this program was built; zero means buildTime().
 	built time.Time
+	// serverRunning: a server runs on the data directory, and holds the
+	// port, which is then not checked.
+	serverRunning bool
 }
 
 // runChecks returns every problem butler check finds with cfg, one line
@@ -94,11 +122,13 @@ func runChecks(ctx context.Context, cfg serveConfig, env checkEnv) []string {
 	var problems []string
 	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 
-	// The port.
-	if ln, err := listen(cfg.Addr); err != nil {
-		add("%v", err)
-	} else {
-		ln.Close()
+	// The port, unless a server runs here and holds it.
+	if !env.serverRunning {
+		if ln, err := listen(cfg.Addr); err != nil {
+			add("%v", err)
+		} else {
+			ln.Close()
+		}
 	}
 
 	// The config file, against this server.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -241,6 +242,32 @@ func TestCheckPostgres(t *testing.T) {
 	env["BUTLER_DATABASE"] = pgtest.Database(t)
 	if code, stdout, _ := runCmd(t, env, "check", "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(t.TempDir(), "data")); code != 0 {
 		t.Errorf("a reachable PostgreSQL: exit %d, stdout:\n%s", code, stdout)
+	}
+	// The password file, as serve takes it: the flag exists, and the
+	// password goes with the URL.
+	pw := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pw, []byte("not-needed-with-trust\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, stdout, stderr := runCmd(t, env, "check", "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(t.TempDir(), "data"), "--database-password-file", pw); code != 0 {
+		t.Errorf("--database-password-file: exit %d, stdout:\n%s%s", code, stdout, stderr)
+	}
+}
+
+// TestProcessCheckNextToServer: check run beside a server on the same data
+// directory does not count the server's own port as a problem, and says
+// that a server runs there.
+func TestProcessCheckNextToServer(t *testing.T) {
+	dataDir := newDataDir(t)
+	p := startProc(t, "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--token", "check-token-123456")
+	code, stdout, _ := runCmd(t, nil, "check", "--data-dir", dataDir, "--addr", p.addr)
+	if code != 0 {
+		t.Fatalf("check beside a running server: exit %d:\n%s", code, stdout)
+	}
+	mustContain(t, "stdout", stdout, fmt.Sprintf("a server runs on this data directory (pid %d", p.cmd.Process.Pid))
+	// Another data directory, the same port: the port is a problem.
+	if code, stdout, _ := runCmd(t, nil, "check", "--data-dir", newDataDir(t), "--addr", p.addr); code != 1 || !strings.Contains(stdout, "the port is in use") {
+		t.Errorf("check of another data directory on the server's port: exit %d:\n%s", code, stdout)
 	}
 }
 
