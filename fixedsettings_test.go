@@ -10,7 +10,8 @@ import (
 
 // TestSettings_FixedByConfigFile starts a manager with settings a config
 // file fixes over different stored values: the file's values win, GET
-// /:/prefs (SettingDefs and Settings) shows them, a change through the API
+// /:/prefs (SettingDefs and Settings) shows them beside the built-in
+// defaults, a change through the API
 // is refused with ECONFLICT naming the file and the setting and changes
 // nothing, and setting the value it has is accepted.
 func TestSettings_FixedByConfigFile(t *testing.T) {
@@ -30,8 +31,9 @@ func TestSettings_FixedByConfigFile(t *testing.T) {
 		t.Errorf("end hour %q, want the stored 7 (the file does not fix it)", got)
 	}
 	d := settingDef(t, f.m.SettingDefs(), butler.SettingStartHour)
-	if d.FixedBy != "/etc/butler.yaml" || d.Default != "1" {
-		t.Errorf("ButlerStartHour def: FixedBy %q, Default %q", d.FixedBy, d.Default)
+	// The default stays the built-in one: the file's value is its own.
+	if d.FixedBy != "/etc/butler.yaml" || d.Fixed != "1" || d.Default != "2" {
+		t.Errorf("ButlerStartHour def: FixedBy %q, Fixed %q, Default %q; want the file, 1 and the built-in 2", d.FixedBy, d.Fixed, d.Default)
 	}
 
 	err := f.m.SetSettings(ctx, map[string]string{butler.SettingStartHour: "4", butler.SettingEndHour: "8"})

@@ -58,9 +58,10 @@ type SettingDef struct {
 	// form; nil accepts any text.
 	CheckFunc func(string) (string, error)
 	// FixedBy, when not "", names the config file that fixes the
-	// setting: its value is Default at every start, and the API cannot
-	// change it (see FixSettings).
+	// setting: its value is Fixed at every start, and the API cannot
+	// change it (see FixSettings). Default stays the built-in default.
 	FixedBy string
+	Fixed   string
 }
 
 // Canonical validates a raw value (as it comes in a query string) and returns
@@ -320,8 +321,12 @@ func buildSettings(defs []SettingDef, stored map[string]string) (Settings, []err
 	values := make(map[string]string, len(defs))
 	for _, d := range defs {
 		values[d.ID] = d.Default
+		if d.FixedBy != "" {
+			values[d.ID] = d.Fixed
+			continue
+		}
 		raw, ok := stored[d.ID]
-		if !ok || d.FixedBy != "" {
+		if !ok {
 			continue
 		}
 		if d.Type == TypeText && d.CheckFunc == nil {
@@ -349,8 +354,8 @@ func buildSettings(defs []SettingDef, stored map[string]string) (Settings, []err
 }
 
 // FixSettings returns defs with the settings of fixed fixed by source (a
-// config file's path): each takes its value there as its default, which
-// stored values do not override and the API cannot change. An unknown id
+// config file's path): each takes its value there (Fixed), which stored
+// values do not override and the API cannot change. An unknown id
 // or an invalid value is an error naming it.
 func FixSettings(defs []SettingDef, fixed map[string]string, source string) ([]SettingDef, error) {
 	if len(fixed) == 0 {
@@ -368,7 +373,7 @@ func FixSettings(defs []SettingDef, fixed map[string]string, source string) ([]S
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", source, err)
 		}
-		out[i].Default, out[i].FixedBy = v, source
+		out[i].Fixed, out[i].FixedBy = v, source
 	}
 	if seen != len(fixed) {
 		for id := range fixed {
@@ -386,8 +391,8 @@ func FixSettings(defs []SettingDef, fixed map[string]string, source string) ([]S
 func fixedConflict(defs map[string]SettingDef, canon map[string]string) error {
 	var problems []string
 	for id, v := range canon {
-		if d := defs[id]; d.FixedBy != "" && v != d.Default {
-			problems = append(problems, fmt.Sprintf("%s is fixed to %q by the config file %s (settings: %s); change it there and restart the server", id, d.Default, d.FixedBy, id))
+		if d := defs[id]; d.FixedBy != "" && v != d.Fixed {
+			problems = append(problems, fmt.Sprintf("%s is fixed to %q by the config file %s (settings: %s); change it there and restart the server", id, d.Fixed, d.FixedBy, id))
 		}
 	}
 	if len(problems) == 0 {

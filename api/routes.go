@@ -196,7 +196,7 @@ func settingOf(d butler.SettingDef, value string) apitype.Setting {
 		Default: apitype.SettingValue{Type: d.Type, Text: d.Default},
 		Value:   apitype.SettingValue{Type: d.Type, Text: value},
 		Hidden:  apitype.Bool(d.Hidden), Advanced: apitype.Bool(d.Advanced),
-		Group: d.Group, EnumValues: d.EnumValues,
+		Group: d.Group, EnumValues: d.EnumValues, Fixed: apitype.Bool(d.FixedBy != ""),
 	}
 }
 

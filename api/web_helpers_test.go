@@ -30,6 +30,13 @@ import (
 // opens twelve hours from now and the planner stays quiet.
 func newWebServer(t *testing.T, open bool, bind map[butler.TaskName]butler.Action) *server {
 	t.Helper()
+	return newWebServerFixed(t, open, bind, nil)
+}
+
+// newWebServerFixed is newWebServer with settings fixed as a config file
+// (/etc/butler/butler.yaml) fixes them.
+func newWebServerFixed(t *testing.T, open bool, bind map[butler.TaskName]butler.Action, fixed map[string]string) *server {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	db, err := sqlite.Open(ctx, filepath.Join(dir, "butler.db"))
@@ -55,7 +62,8 @@ func newWebServer(t *testing.T, open bool, bind map[butler.TaskName]butler.Actio
 	for name, a := range bind {
 		catalog = butler.Bind(catalog, name, a)
 	}
-	m, err := butler.NewManager(ctx, butler.Config{Catalog: catalog, Store: db, Queue: eng, HostZone: "UTC", DataDir: dir, Node: "test"})
+	m, err := butler.NewManager(ctx, butler.Config{Catalog: catalog, Store: db, Queue: eng, HostZone: "UTC", DataDir: dir, Node: "test",
+		FixedSettings: fixed, FixedBy: "/etc/butler/butler.yaml"})
 	if err != nil {
 		t.Fatal(err)
 	}

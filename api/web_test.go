@@ -1248,3 +1248,20 @@ func TestDashboardRunPageServed(t *testing.T) {
 		t.Errorf("a wrong token from the run's sign-in: %d, want 401 and the form still coming back to the run", resp.StatusCode)
 	}
 }
+
+// TestDashboardFixedSettingInChromium: a setting the server's config file
+// fixes shows its value in a field that cannot be edited, saying where to
+// change it; the others stay editable.
+func TestDashboardFixedSettingInChromium(t *testing.T) {
+	chromium(t) // skip early without a browser
+	s := newWebServerFixed(t, false, nil, map[string]string{butler.SettingStartHour: "1"})
+	b := newWebBrowser(t, s)
+	b.signIn("/web", chromedp.WaitVisible(chromedp.CSS(`#setting-ButlerStartHour`)))
+	got := b.eval("read the fixed field", `(() => { const i = document.getElementById('setting-ButlerStartHour'); return i.disabled + '|' + i.value + '|' + i.nextElementSibling.textContent; })()`)
+	if !strings.HasPrefix(got, "true|1|Fixed by the server's config file (settings: ButlerStartHour): change it there.") {
+		t.Errorf("the fixed setting's field: %q; want disabled, 1, and where to change it", got)
+	}
+	if got := b.eval("read another field", `String(document.getElementById('setting-ButlerEndHour').disabled)`); got != "false" {
+		t.Errorf("a setting the file leaves alone is disabled: %s", got)
+	}
+}

@@ -91,6 +91,9 @@ type Setting struct {
 	Advanced   Bool         `json:"advanced" xml:"advanced,attr"`
 	Group      string       `json:"group" xml:"group,attr"`
 	EnumValues string       `json:"enumValues,omitempty" xml:"enumValues,attr,omitempty"`
+	// Fixed (a Butler extension) is set when the server's config file
+	// fixes the setting: the API cannot change it (409).
+	Fixed Bool `json:"fixed,omitempty" xml:"fixed,attr,omitempty"`
 }
 
 // SettingValue is a setting's value in canonical text ("true", "42",

@@ -981,10 +981,46 @@ func TestErrorFormat(t *testing.T) {
 			t.Errorf("500 is %v", s)
 		}
 	}
-	// A 409, which Butler servers before this one answered for a disabled
-	// task, is ErrDisabled and nothing else.
+	// A 409 means what the call says it means (TestConflicts): made by
+	// hand, with no call, it is none of the sentinels.
 	e = &client.Error{StatusCode: 409}
-	if !errors.Is(e, client.ErrDisabled) || errors.Is(e, client.ErrNotFound) || errors.Is(e, client.ErrBadRequest) || errors.Is(e, client.ErrUnauthorized) {
-		t.Error("409 is not ErrDisabled alone")
+	for _, s := range []error{client.ErrNotFound, client.ErrUnauthorized, client.ErrDisabled, client.ErrFixed, client.ErrBadRequest} {
+		if errors.Is(e, s) {
+			t.Errorf("a bare 409 is %v", s)
+		}
+	}
+}
+
+// TestConflicts: a 409 to a settings change is ErrFixed (a setting the
+// config file fixes), never ErrDisabled; a 409 to a task start, which
+// Butler servers before this one answered for a disabled task, is
+// ErrDisabled alone. The settings list marks the fixed setting and keeps
+// its built-in default.
+func TestConflicts(t *testing.T) {
+	s := clienttest.New(t, clienttest.Config{Fixed: map[string]string{"ButlerStartHour": "1"}})
+	c := newClient(t, s.URL)
+	ctx := ctxT(t)
+	err := c.SetSettings(ctx, map[string]string{"ButlerStartHour": "3"})
+	clientError(t, err, 409, client.ErrFixed, "ButlerStartHour is fixed to \"1\" by the config file /etc/butler/butler.yaml")
+	if errors.Is(err, client.ErrDisabled) {
+		t.Error("a fixed setting's 409 is ErrDisabled")
+	}
+	st, err := c.Setting(ctx, "ButlerStartHour")
+	if err != nil || !st.Fixed || st.Value.Text != "1" || st.Default.Text != "2" {
+		t.Errorf("the fixed setting: %+v %v; want fixed, value 1, the built-in default 2", st, err)
+	}
+	if other, err := c.Setting(ctx, "ButlerEndHour"); err != nil || other.Fixed {
+		t.Errorf("a setting the file leaves alone: %+v %v; want it not fixed", other, err)
+	}
+
+	old := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(apitype.HeaderReason, "task BackupDatabase is disabled")
+		w.WriteHeader(http.StatusConflict)
+	}))
+	defer old.Close()
+	_, err = newClient(t, old.URL).StartTask(ctx, client.TaskBackupDatabase)
+	clientError(t, err, 409, client.ErrDisabled, "disabled")
+	if errors.Is(err, client.ErrFixed) {
+		t.Error("a start's 409 is ErrFixed")
 	}
 }

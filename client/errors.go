@@ -18,10 +18,13 @@ var (
 	ErrNotFound = errors.New("client: not found")
 	// ErrUnauthorized: 401, the token is missing or wrong.
 	ErrUnauthorized = errors.New("client: unauthorized")
-	// ErrDisabled: 409, the task is disabled in the settings. Only servers
-	// older than the one of this SDK answer so: an explicit start now runs
-	// a disabled task, as a Plex server does.
+	// ErrDisabled: 409 to a task start, the task is disabled in the
+	// settings. Only servers older than the one of this SDK answer so: an
+	// explicit start now runs a disabled task, as a Plex server does.
 	ErrDisabled = errors.New("client: task disabled")
+	// ErrFixed: 409 to a settings change, a setting the server's config
+	// file fixes (apitype.Setting.Fixed); nothing was changed.
+	ErrFixed = errors.New("client: setting fixed by the server's config file")
 	// ErrBadRequest: 400, an invalid value (a setting, a query parameter);
 	// the server changed nothing.
 	ErrBadRequest = errors.New("client: bad request")
@@ -38,6 +41,9 @@ type Error struct {
 	Message string
 	// Op is what the client was doing ("start task BackupDatabase").
 	Op string
+	// conflict is the sentinel a 409 stands for in Op (ErrDisabled,
+	// ErrFixed); nil when none does.
+	conflict error
 }
 
 // Error returns "client: OP: MESSAGE (STATUS TEXT)".
@@ -50,19 +56,30 @@ func (e *Error) Error() string {
 }
 
 // Is reports whether target is the sentinel of e's status: ErrNotFound
-// (404), ErrUnauthorized (401), ErrDisabled (409) or ErrBadRequest (400).
+// (404), ErrUnauthorized (401), ErrBadRequest (400), and for 409
+// ErrDisabled to a task start or ErrFixed to a settings change.
 func (e *Error) Is(target error) bool {
 	switch target {
 	case ErrNotFound:
 		return e.StatusCode == http.StatusNotFound
 	case ErrUnauthorized:
 		return e.StatusCode == http.StatusUnauthorized
-	case ErrDisabled:
-		return e.StatusCode == http.StatusConflict
+	case ErrDisabled, ErrFixed:
+		return e.StatusCode == http.StatusConflict && e.conflict == target
 	case ErrBadRequest:
 		return e.StatusCode == http.StatusBadRequest
 	}
 	return false
+}
+
+// conflictMeans records, in err when it is an *Error, that a 409 means
+// sentinel; it returns err.
+func conflictMeans(err error, sentinel error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		e.conflict = sentinel
+	}
+	return err
 }
 
 // errorOf makes the Error of an answer with a 4xx or 5xx status.

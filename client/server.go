@@ -65,15 +65,15 @@ func (c *Client) Setting(ctx context.Context, id string) (*apitype.Setting, erro
 
 // SetSettings changes settings, all or nothing: PUT /:/prefs?ID=VALUE&...
 // Bools may be given as true/false or 1/0. ErrBadRequest (and nothing
-// changed) when an id is unknown or a value invalid; the error's Message
-// says which.
+// changed) when an id is unknown or a value invalid, ErrFixed when the
+// server's config file fixes one; the error's Message says which.
 func (c *Client) SetSettings(ctx context.Context, values map[string]string) error {
 	q := url.Values{}
 	for k, v := range values {
 		q.Set(k, v)
 	}
 	_, err := c.call(ctx, "set settings", http.MethodPut, "/:/prefs", q)
-	return err
+	return conflictMeans(err, ErrFixed)
 }
 
 // Activities returns the runs that are running, as Plex shows background

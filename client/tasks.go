@@ -173,7 +173,7 @@ func (c *Client) StartTask(ctx context.Context, name TaskName, opts ...StartOpti
 	}
 	a, err := c.call(ctx, op, http.MethodPost, "/butler/"+escape(string(name)), q)
 	if err != nil {
-		return nil, err
+		return nil, conflictMeans(err, ErrDisabled)
 	}
 	res := &StartResponse{
 		StatusCode: a.status,

@@ -441,8 +441,11 @@ function renderSettings(list) {
     } else {
       input = el('input', { type: st.type === 'int' ? 'number' : 'text', id, value: String(st.value), 'data-id': st.id });
     }
+    // A setting the server's config file fixes cannot be changed here.
+    if (st.fixed) input.disabled = true;
     fields.push(el('label', { htmlFor: id }, st.label, el('span', { class: 'muted' }, st.id)),
-      el('div', {}, input, el('span', { class: 'muted' }, st.summary)));
+      el('div', {}, input, el('span', { class: 'muted' },
+        st.fixed ? 'Fixed by the server\'s config file (settings: ' + st.id + '): change it there. ' + st.summary : st.summary)));
   }
   $('setting-fields').replaceChildren(...fields);
 }

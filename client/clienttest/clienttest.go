@@ -44,6 +44,9 @@ type Config struct {
 	// say) instead of an Action the test controls; Server.Action does not
 	// know them.
 	Bind map[butler.TaskName]butler.Action
+	// Fixed are settings fixed as a config file fixes them (by id): the
+	// API shows them fixed and refuses to change them (409).
+	Fixed map[string]string
 }
 
 // Server is a running test server. It is stopped when the test ends.
@@ -118,7 +121,8 @@ func New(t testing.TB, cfg Config) *Server {
 	for name, a := range cfg.Bind {
 		catalog = butler.Bind(catalog, name, a)
 	}
-	m, err := butler.NewManager(ctx, butler.Config{Catalog: catalog, Store: db, Queue: eng, HostZone: "UTC", DataDir: dir, Node: "test"})
+	m, err := butler.NewManager(ctx, butler.Config{Catalog: catalog, Store: db, Queue: eng, HostZone: "UTC", DataDir: dir, Node: "test",
+		FixedSettings: cfg.Fixed, FixedBy: "/etc/butler/butler.yaml"})
 	if err != nil {
 		db.Close()
 		t.Fatal(err)

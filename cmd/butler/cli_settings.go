@@ -20,7 +20,8 @@ func (c *cli) settingsCmd() *cobra.Command {
 		Use:   "settings",
 		Short: "List the server's settings; get or set one",
 		Long: `List the server's settings (GET /:/prefs): id, value, default and label. A
-value that differs from its default is marked with *.`,
+value that differs from its default is marked with *; one the server's config
+file fixes (it cannot be changed through the API), with (fixed).`,
 		Example: `  butler settings
   butler settings get ButlerStartHour
   butler settings set ButlerStartHour=1 ButlerEndHour=4`,
@@ -41,7 +42,11 @@ value that differs from its default is marked with *.`,
 			t := &table{header: []string{"ID", "VALUE", "DEFAULT", "LABEL"}}
 			for _, s := range list {
 				v := cell{text: orDash(s.Value.Text)}
-				if s.Value.Text != s.Default.Text {
+				switch {
+				case bool(s.Fixed):
+					// The server's config file fixes it: not changeable here.
+					v.text += " (fixed)"
+				case s.Value.Text != s.Default.Text:
 					v = cell{text: v.text + " *", style: styleYellow}
 				}
 				t.add(plain(s.ID), v, plain(orDash(s.Default.Text)), plain(s.Label))

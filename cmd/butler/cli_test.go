@@ -180,6 +180,28 @@ func TestCLIStartWaitPolling(t *testing.T) {
 	tr.check("start_wait_polling")
 }
 
+// TestCLIFixedSettings: the list marks a setting the server's config file
+// fixes, with its built-in default beside it; a change of it is refused,
+// naming the file.
+func TestCLIFixedSettings(t *testing.T) {
+	s := clienttest.New(t, clienttest.Config{Fixed: map[string]string{butler.SettingStartHour: "1"}})
+	env := cliEnv(s)
+	code, stdout, stderr := runCmd(t, env, "settings")
+	if code != 0 {
+		t.Fatalf("settings: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if !regexp.MustCompile(`(?m)^ButlerStartHour +1 \(fixed\) +2 `).MatchString(stdout) {
+		t.Errorf("the fixed setting's line; want its value 1 marked fixed and the default 2:\n%s", stdout)
+	}
+	if regexp.MustCompile(`(?m)^ButlerEndHour .*\(fixed\)`).MatchString(stdout) {
+		t.Errorf("a setting the file leaves alone is marked fixed:\n%s", stdout)
+	}
+	code, stdout, stderr = runCmd(t, env, "settings", "set", "ButlerStartHour=3")
+	if code != 1 || !strings.Contains(stderr, "ButlerStartHour is fixed to \"1\" by the config file /etc/butler/butler.yaml") {
+		t.Errorf("set of a fixed setting: exit %d\n%s%s; want 1 naming the file", code, stdout, stderr)
+	}
+}
+
 func TestCLISettings(t *testing.T) {
 	s := clienttest.New(t, clienttest.Config{Settings: map[string]string{butler.SettingStartHour: "2", butler.SettingEndHour: "5"}})
 	tr := newTranscript(t, s)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -512,8 +513,12 @@ func TestServeFixedSettings(t *testing.T) {
 	mustContain(t, "stderr", s.stderr.String(), "tasks.Nightly.exec.argv[0]: /usr/local/bin/no-such-program-butler: no such file or directory")
 
 	resp, body := do(t, http.MethodGet, s.url("/:/prefs"), token)
-	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `id="ButlerStartHour"`) || !strings.Contains(body, `value="1"`) {
-		t.Errorf("GET /:/prefs: %d, want 200 with ButlerStartHour 1:\n%s", resp.StatusCode, body)
+	el := regexp.MustCompile(`<Setting id="ButlerStartHour"[^>]*>`).FindString(body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(el, ` value="1"`) || !strings.Contains(el, ` default="2"`) || !strings.Contains(el, ` fixed="1"`) {
+		t.Errorf("GET /:/prefs: %d, want 200 with ButlerStartHour 1, fixed, its default the built-in 2: %s\n%s", resp.StatusCode, el, body)
+	}
+	if el := regexp.MustCompile(`<Setting id="ButlerEndHour"[^>]*>`).FindString(body); strings.Contains(el, "fixed=") {
+		t.Errorf("a setting the file leaves alone is marked fixed: %s", el)
 	}
 	resp, body = do(t, http.MethodPut, s.url("/:/prefs?ButlerStartHour=4"), token)
 	if resp.StatusCode != http.StatusConflict || !strings.Contains(body, "ButlerStartHour") || !strings.Contains(body, cfgPath) {
