@@ -301,13 +301,13 @@ func parse(data []byte, path string, lookupEnv func(string) (string, bool)) (*Fi
 		if errors.Is(err, io.EOF) {
 			return &File{Path: path}, nil
 		}
-		return nil, Errors{d.syntaxError(err)}
+		return nil, Errors{d.syntaxError(err, data)}
 	}
 	var second yaml.Node
 	if err := dec.Decode(&second); err == nil {
 		d.errs = append(d.errs, &Error{File: path, Line: second.Line, Msg: "a second YAML document (after ---); a config file holds one"})
 	} else if !errors.Is(err, io.EOF) {
-		d.errs = append(d.errs, d.syntaxError(err))
+		d.errs = append(d.errs, d.syntaxError(err, data))
 	}
 	if len(d.errs) > 0 {
 		slices.SortStableFunc(d.errs, func(a, b *Error) int { return a.Line - b.Line })
@@ -370,12 +370,20 @@ const taskCheckForUpdates = "CheckForUpdates"
 // yamlLine matches yaml.v3's "yaml: line N: message".
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-// syntaxError turns a yaml.v3 error into an *Error.
-func (d *decoder) syntaxError(err error) *Error {
+// syntaxError turns a yaml.v3 error into an *Error; data is the file's
+// content, for a hint about the line.
+func (d *decoder) syntaxError(err error, data []byte) *Error {
 	msg := strings.ReplaceAll(err.Error(), "\n", " ")
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
-		return &Error{File: d.file, Line: line, Msg: "invalid YAML: " + m[2]}
+		e := &Error{File: d.file, Line: line, Msg: "invalid YAML: " + m[2]}
+		if lines := strings.Split(string(data), "\n"); line >= 1 && line <= len(lines) {
+			text := lines[line-1]
+			if indent := text[:len(text)-len(strings.TrimLeft(text, " \t"))]; strings.Contains(indent, "\t") {
+				e.Msg += "; the line is indented with a tab: YAML indents with spaces"
+			}
+		}
+		return e
 	}
 	return &Error{File: d.file, Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
 }

@@ -36,7 +36,7 @@ func TestParseErrors(t *testing.T) {
 	}{
 		// The file.
 		{"syntax", "addr: [\n", `butler.yaml:1: invalid YAML: did not find expected node content`},
-		{"tab indent", "tasks:\n\tX: 1\n", `butler.yaml:2: invalid YAML: found character that cannot start any token`},
+		{"tab indent", "tasks:\n\tX: 1\n", `butler.yaml:2: invalid YAML: found character that cannot start any token; the line is indented with a tab: YAML indents with spaces`},
 		{"two documents", "addr: 127.0.0.1:1\n---\naddr: 127.0.0.1:2\n", `butler.yaml:2: a second YAML document (after ---); a config file holds one`},
 		{"not a mapping", "- a\n- b\n", `butler.yaml:1: the file is a list; want a mapping of keys (addr: ..., tasks: ...)`},
 		{"scalar file", "hello\n", `butler.yaml:1: the file is "hello"; want a mapping of keys (addr: ..., tasks: ...)`},
