@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"testing/synctest"
@@ -119,11 +120,17 @@ func TestStart_RefusedInAGuard(t *testing.T) {
 func TestGuard_Lease(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r, w := io.Pipe()
-		var killed []int
-		lapses := 0
-		done := make(chan int, 1)
+		var (
+			mu     sync.Mutex // synctest.Wait orders nothing for the race detector
+			killed []int
+			lapses int
+			done   = make(chan int, 1)
+			kill   = func(pgid int) error { mu.Lock(); defer mu.Unlock(); killed = append(killed, pgid); return nil }
+			lapsed = func(n int) { mu.Lock(); defer mu.Unlock(); lapses += n }
+			seen   = func() ([]int, int) { mu.Lock(); defer mu.Unlock(); return slices.Clone(killed), lapses }
+		)
 		go func() {
-			n, _ := guard(r, func(pgid int) error { killed = append(killed, pgid); return nil }, func(n int) { lapses += n })
+			n, _ := guard(r, kill, lapsed)
 			done <- n
 		}()
 		send := func(lines ...string) {
@@ -140,31 +147,32 @@ func TestGuard_Lease(t *testing.T) {
 		send("~1000", "-12") // renewed 1 ms before it ran out
 		time.Sleep(999 * time.Millisecond)
 		synctest.Wait()
-		if len(killed) != 0 {
+		if killed, _ := seen(); len(killed) != 0 {
 			t.Fatalf("killed %v under a lease renewed in time", killed)
 		}
 		time.Sleep(time.Millisecond)
 		synctest.Wait()
-		if !slices.Equal(killed, []int{11}) || lapses != 1 {
+		if killed, lapses := seen(); !slices.Equal(killed, []int{11}) || lapses != 1 {
 			t.Fatalf("when the lease ran out: killed %v (%d reported); want [11]", killed, lapses)
 		}
 		send("+13") // told of a group while the lease is out: killed at once
-		if !slices.Equal(killed, []int{11, 13}) || lapses != 2 {
+		if killed, lapses := seen(); !slices.Equal(killed, []int{11, 13}) || lapses != 2 {
 			t.Fatalf("a group watched while the lease was out: killed %v; want 13 killed at once", killed)
 		}
 		send("~5000", "+14", "+15", "-15") // renewed: it guards again
 		time.Sleep(4 * time.Second)
 		synctest.Wait()
-		if len(killed) != 2 {
+		if killed, _ := seen(); len(killed) != 2 {
 			t.Fatalf("killed %v under a renewed lease", killed)
 		}
 		send("~0") // a lease of nothing runs out at once
-		if !slices.Equal(killed, []int{11, 13, 14}) {
+		if killed, _ := seen(); !slices.Equal(killed, []int{11, 13, 14}) {
 			t.Fatalf("after ~0: killed %v; want 14 killed", killed)
 		}
 		send("~5000", "+16")
 		w.Close() // the server is gone: what is left dies
-		if n := <-done; n != 1 || !slices.Equal(killed, []int{11, 13, 14, 16}) {
+		n := <-done
+		if killed, _ := seen(); n != 1 || !slices.Equal(killed, []int{11, 13, 14, 16}) {
 			t.Fatalf("at the end: %d killed, all %v; want 16 killed", n, killed)
 		}
 	})
