@@ -299,17 +299,24 @@ func TestExecCancelledBeforeStart(t *testing.T) {
 	}
 }
 
-// TestExecStopTerminatesGroup stops a script that waits for a child: both
-// end at SIGTERM, promptly.
-func TestExecStopTerminatesGroup(t *testing.T) {
+// stopAtProgress1 returns a reporter and a context that is cancelled (a
+// stop) when the program reports PROGRESS 1: the program is up by then.
+func stopAtProgress1(t *testing.T) (*outputReporter, context.Context) {
 	r := newOutputReporter(t)
 	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
+	t.Cleanup(cancel)
 	r.setOnProgress(func(percent int, _ string) {
 		if percent == 1 {
 			cancel()
 		}
 	})
+	return r, ctx
+}
+
+// TestExecStopTerminatesGroup stops a script that waits for a child: both
+// end at SIGTERM, promptly.
+func TestExecStopTerminatesGroup(t *testing.T) {
+	r, ctx := stopAtProgress1(t)
 	start := time.Now()
 	err := (&tasks.Exec{Argv: sh(`sleep 30 & echo "PROGRESS 1 $!"; wait`), Grace: 20 * time.Second}).Run(ctx, r)
 	elapsed := time.Since(start)
@@ -326,14 +333,7 @@ func TestExecStopTerminatesGroup(t *testing.T) {
 // TestExecStopKillsAfterGrace stops a script that ignores SIGTERM, and whose
 // child does too: both are SIGKILLed once the grace period is over.
 func TestExecStopKillsAfterGrace(t *testing.T) {
-	r := newOutputReporter(t)
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	r.setOnProgress(func(percent int, _ string) {
-		if percent == 1 {
-			cancel()
-		}
-	})
+	r, ctx := stopAtProgress1(t)
 	const grace = 200 * time.Millisecond
 	start := time.Now()
 	err := (&tasks.Exec{Argv: sh(`trap '' TERM; sleep 30 & echo "PROGRESS 1 $!"; while :; do sleep 1; done`), Grace: grace}).Run(ctx, r)
@@ -351,14 +351,7 @@ func TestExecStopKillsAfterGrace(t *testing.T) {
 // child in its group does not: the child is SIGKILLed after the grace, and
 // the stop says so (not "ended after SIGTERM").
 func TestExecStopKillsWhatIgnoresSIGTERM(t *testing.T) {
-	r := newOutputReporter(t)
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	r.setOnProgress(func(percent int, _ string) {
-		if percent == 1 {
-			cancel()
-		}
-	})
+	r, ctx := stopAtProgress1(t)
 	const grace = 200 * time.Millisecond
 	err := (&tasks.Exec{Argv: sh(`sh -c 'trap "" TERM; echo "PROGRESS 1 $$"; exec sleep 30' & wait`), Grace: grace}).Run(ctx, r)
 	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "did not were killed with SIGKILL after a grace period of 200ms") {
