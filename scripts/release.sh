@@ -5,13 +5,51 @@
 #   scripts/release.sh             # version from `git describe`
 #   VERSION=v1.2.0 scripts/release.sh
 #   OUT=/tmp/release scripts/release.sh   # another output directory
+#   scripts/release.sh --print-version    # the version it would use, and nothing else
 #
 # Each binary reports its version, commit and build date: butler version.
+#
+# The version is always a semantic version, which CheckForUpdates compares
+# with its feed's: a tag (v1.2.0); a commit after one, as build metadata
+# (v1.2.0+3.gabc1234, equal to v1.2.0 for the comparison, not older);
+# without any tag, 0.1.0-dev+gabc1234; a tree with uncommitted changes adds
+# .dirty to the metadata.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# semverOf turns `git describe --tags --long --dirty` output into a
+# semantic version.
+semverOf() {
+  local d=$1 dirty=""
+  case $d in *-dirty) dirty=.dirty; d=${d%-dirty} ;; esac
+  if [[ $d =~ ^(.+)-([0-9]+)-g([0-9a-f]+)$ ]]; then
+    local tag=${BASH_REMATCH[1]} n=${BASH_REMATCH[2]} sha=${BASH_REMATCH[3]}
+    if [ "$n" = 0 ]; then
+      [ -z "$dirty" ] && echo "$tag" || echo "$tag+dirty"
+    else
+      echo "$tag+$n.g$sha$dirty"
+    fi
+    return
+  fi
+  echo "0.1.0-dev+g$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$dirty"
+}
+
+version="${VERSION:-}"
+if [ -z "$version" ]; then
+  if d=$(git describe --tags --long --dirty 2>/dev/null); then
+    version=$(semverOf "$d")
+  else
+    dirty=""
+    if ! git diff --quiet HEAD 2>/dev/null; then dirty=.dirty; fi
+    version="0.1.0-dev+g$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$dirty"
+  fi
+fi
+if [ "${1:-}" = --print-version ]; then
+  echo "$version"
+  exit 0
+fi
+
 out="${OUT:-dist}"
-version="${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}"
 commit="$(git rev-parse HEAD 2>/dev/null || true)"
 date="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 ldflags="-s -w -X main.version=${version} -X main.buildDate=${date}"

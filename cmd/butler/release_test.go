@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/plexbutler/butler/tasks"
 )
 
 // TestReleaseScript runs scripts/release.sh into a temporary directory and
@@ -85,4 +87,79 @@ func TestReleaseScript(t *testing.T) {
 	if v.Version != "v0.0.0-releasetest" || v.BuildDate == "" || v.Platform != "linux/amd64" {
 		t.Errorf("the release binary reports %+v", v)
 	}
+}
+
+// TestReleaseVersion: the version scripts/release.sh gives a build is a
+// semantic version CheckForUpdates can compare, in a repository without a
+// tag, on a tag, after one, and with uncommitted changes.
+func TestReleaseVersion(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("no git")
+	}
+	repo := t.TempDir()
+	script, err := os.ReadFile(filepath.Join("..", "..", "scripts", "release.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(repo, "scripts"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(repo, "scripts", "release.sh"), script, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	env := append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=t",
+		"GIT_COMMITTER_EMAIL=t@example.com", "GIT_CONFIG_GLOBAL=/dev/null", "VERSION=")
+	git := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("git", args...)
+		cmd.Dir, cmd.Env = repo, env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	version := func() string {
+		t.Helper()
+		cmd := exec.Command("bash", "scripts/release.sh", "--print-version")
+		cmd.Dir, cmd.Env = repo, env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("release.sh --print-version: %v\n%s", err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	write := func(text string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(repo, "f"), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	git("init", "-q")
+	write("1")
+	git("add", ".")
+	git("commit", "-q", "-m", "one")
+	sha := git("rev-parse", "--short", "HEAD")
+	check := func(what, want, sameAs string) {
+		t.Helper()
+		got := version()
+		if got != want {
+			t.Errorf("%s: version %q; want %q", what, got, want)
+		}
+		if c, err := tasks.CompareVersions(got, sameAs); err != nil || c != 0 {
+			t.Errorf("%s: %q compared with %q: %d, %v; want a semantic version equal to it", what, got, sameAs, c, err)
+		}
+	}
+	check("no tag", "0.1.0-dev+g"+sha, "0.1.0-dev")
+	write("2")
+	check("no tag, changed", "0.1.0-dev+g"+sha+".dirty", "0.1.0-dev")
+	git("commit", "-q", "-am", "two")
+	git("tag", "v1.2.0")
+	check("on a tag", "v1.2.0", "v1.2.0")
+	write("3")
+	git("commit", "-q", "-am", "three")
+	sha = git("rev-parse", "--short", "HEAD")
+	check("a commit after the tag", "v1.2.0+1.g"+sha, "v1.2.0")
+	write("4")
+	check("after the tag, changed", "v1.2.0+1.g"+sha+".dirty", "v1.2.0")
 }
