@@ -160,7 +160,18 @@ func (m *Manager) Runs(ctx context.Context, f RunFilter) ([]Run, error) {
 	if f.Limit < 0 || f.Limit > MaxRunsPage {
 		return nil, Errorf(EINVALID, "limit %d is out of range; use 1..%d", f.Limit, MaxRunsPage)
 	}
-	return m.store.Runs(ctx, f)
+	runs, err := m.store.Runs(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	// A task name this server has never heard of, with no run in the
+	// whole history: a typo, most likely, rather than an empty page. (A
+	// task dropped from the config keeps its history, which is listed.)
+	if len(runs) == 0 && f.Task != "" && !m.known[f.Task] && f.Outcome == "" &&
+		f.Since.IsZero() && f.Before.IsZero() && f.BeforeID == 0 {
+		return nil, Errorf(ENOTFOUND, "no task named %q, and no run of one in the history; task names are case-sensitive, GET /butler lists them", f.Task)
+	}
+	return runs, nil
 }
 
 // Run returns one run by id; ENOTFOUND when there is none.

@@ -219,3 +219,21 @@ func TestLongReason(t *testing.T) {
 		t.Fatalf("%d %q", resp.StatusCode, got)
 	}
 }
+
+// TestRunsOfUnknownTask: the runs of a task name the server never heard of,
+// with none in the history, answer 404 saying why (a typo, most likely);
+// a known task without runs answers an empty page.
+func TestRunsOfUnknownTask(t *testing.T) {
+	s := newServer(t)
+	resp, _ := s.do(t, req{method: "GET", path: "/butler/runs?task=backupdatabase"})
+	if want := `no task named "backupdatabase", and no run of one in the history; task names are case-sensitive, GET /butler lists them`; resp.StatusCode != 404 || resp.Header.Get(apitype.HeaderReason) != want {
+		t.Errorf("runs of an unknown task: %d %q; want 404 %q", resp.StatusCode, resp.Header.Get(apitype.HeaderReason), want)
+	}
+	if resp, body := s.do(t, req{method: "GET", path: "/butler/runs?task=OptimizeDatabase"}); resp.StatusCode != 200 {
+		t.Errorf("runs of a known task without runs: %d %s; want 200", resp.StatusCode, body)
+	}
+	// With a filter, an empty page says nothing about the name: 200.
+	if resp, body := s.do(t, req{method: "GET", path: "/butler/runs?task=backupdatabase&since=1"}); resp.StatusCode != 200 {
+		t.Errorf("runs of an unknown task since a time: %d %s; want 200", resp.StatusCode, body)
+	}
+}
