@@ -50,6 +50,19 @@ type Config struct {
 	// Library, when set, is the media index that the /butler/library
 	// routes read.
 	Library butler.MediaIndex
+	// WrongTokens bounds the wrong tokens one client may send (see
+	// GuessLimit); the zero value takes the defaults.
+	WrongTokens GuessLimit
+}
+
+// GuessLimit bounds the wrong tokens one client (an IPv4 address, an IPv6
+// /64) may send: Burst at once, then one every Every. Past that its
+// requests that carry a token, and its sign-ins, answer 429 with
+// Retry-After, the token uncompared. Zero fields take the defaults: 10
+// and 6 s.
+type GuessLimit struct {
+	Burst int
+	Every time.Duration
 }
 
 // Limits on requests.
@@ -83,13 +96,14 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	web.token, web.sessions, web.logger = cfg.Token, newSessions(), cfg.Logger
+	guesses := newGuesses(cfg.Logger, cfg.WrongTokens)
+	web.token, web.sessions, web.logger, web.guesses = cfg.Token, newSessions(), cfg.Logger, guesses
 	var h http.Handler = newRouter(tableOf(cfg, web), func(next http.Handler) http.Handler {
-		return refuseTwoTokens(requireAuth(cfg.Token, web.sessions, next))
+		return refuseTwoTokens(requireAuth(cfg.Token, web.sessions, guesses, next))
 	})
 	h = limits(h)
 	hostname, _ := os.Hostname()
-	h = loopbackHosts(cfg.Token, hostname, h)
+	h = loopbackHosts(cfg.Token, hostname, guesses, h)
 	h = plexHeaders(h)
 	h = recoverPanics(cfg.Logger, h)
 	return h, nil

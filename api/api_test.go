@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -139,8 +140,12 @@ func newServerBinding(t *testing.T, bound ...butler.TaskName) *server {
 		t.Fatal(err)
 	}
 	mt.Watch(m)
+	// The tests send wrong tokens to every route on purpose, from one
+	// address: unthrottled here (TestWrongTokensThrottled holds the
+	// default).
 	h, err := api.NewHandler(api.Config{Manager: m, Token: token, Version: "1.2.3", MachineIdentifier: "abc", FriendlyName: "test",
-		Platform: "Linux", PlatformVersion: "6.1.0-test", UpdatedAt: testUpdatedAt, Metrics: mt.Handler()})
+		Platform: "Linux", PlatformVersion: "6.1.0-test", UpdatedAt: testUpdatedAt, Metrics: mt.Handler(),
+		WrongTokens: api.GuessLimit{Burst: 1 << 20}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -520,5 +525,54 @@ func TestPrefs(t *testing.T) {
 	}
 	if resp, body := s.do(t, req{method: "PUT", path: "/:/prefs?ButlerDatabaseBackupPath=" + url.QueryEscape(file+"/nope")}); resp.StatusCode != 400 || !strings.Contains(body, "cannot create the backup directory") {
 		t.Fatalf("uncreatable backup path: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestWrongTokensThrottled: with the default limit, a client's eleventh
+// wrong token in a row answers 429 with Retry-After, and so does its right
+// token then (uncompared); the dashboard's sign-in says the same.
+func TestWrongTokensThrottled(t *testing.T) {
+	base := newServer(t)
+	h, err := api.NewHandler(api.Config{Manager: base.m, Token: token, Version: "1.2.3", MachineIdentifier: "abc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	get := func(tok string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest("GET", srv.URL+"/butler", nil)
+		req.Header.Set("X-Plex-Token", tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	if resp := get(token); resp.StatusCode != 200 {
+		t.Fatalf("the right token: %d", resp.StatusCode)
+	}
+	for i := range 10 {
+		if resp := get("wrong-token-" + strconv.Itoa(i)); resp.StatusCode != 401 {
+			t.Fatalf("wrong token %d: %d; want 401", i+1, resp.StatusCode)
+		}
+	}
+	for _, tok := range []string{"wrong-token-10", token} {
+		resp := get(tok)
+		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "6" || !strings.Contains(resp.Header.Get(apitype.HeaderReason), "too many wrong tokens from this address") {
+			t.Errorf("after 10 wrong tokens, %s: %d Retry-After %q %q; want 429, 6 s", tok, resp.StatusCode, resp.Header.Get("Retry-After"), resp.Header.Get(apitype.HeaderReason))
+		}
+	}
+	req, _ := http.NewRequest("POST", srv.URL+"/web/signin", strings.NewReader(url.Values{"token": {token}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", srv.URL)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("a sign-in then: %d; want 429", resp.StatusCode)
 	}
 }

@@ -256,7 +256,8 @@ func refuseCrossOrigin(w http.ResponseWriter, r *http.Request, err error) {
 // A request the cookie authenticates must also come from the server's own
 // origin (checkOrigin), else it gets 403. A request with the token is never
 // asked where it comes from, and a wrong token is not rescued by a cookie.
-func requireAuth(token string, s *sessions, next http.Handler) http.Handler {
+// A client that sent too many wrong tokens gets 429 (see guesses).
+func requireAuth(token string, s *sessions, g *guesses, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got, err := tokenOf(r)
 		if err != nil {
@@ -264,11 +265,14 @@ func requireAuth(token string, s *sessions, next http.Handler) http.Handler {
 			return
 		}
 		if got != "" {
-			if !tokenMatches(got, token) {
+			switch v, wait := g.check(r, got, token); v {
+			case tokenThrottled:
+				throttled(w, r, wait)
+			case tokenWrong:
 				unauthorized(w)
-				return
+			default:
+				next.ServeHTTP(w, r)
 			}
-			next.ServeHTTP(w, r)
 			return
 		}
 		if _, ok := s.sessionOf(r); !ok {
@@ -301,7 +305,7 @@ func unauthorized(w http.ResponseWriter) {
 // checked, so that a forwarded port (ssh -L) keeps working. A request with
 // the right token is not checked: such a page cannot know the token, and
 // API clients keep working whatever name they use.
-func loopbackHosts(token, hostname string, next http.Handler) http.Handler {
+func loopbackHosts(token, hostname string, g *guesses, next http.Handler) http.Handler {
 	hostname = strings.TrimSuffix(strings.ToLower(hostname), ".")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
@@ -310,9 +314,15 @@ func loopbackHosts(token, hostname string, next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if got, err := tokenOf(r); err == nil && got != "" && tokenMatches(got, token) {
-			next.ServeHTTP(w, r)
-			return
+		if got, err := tokenOf(r); err == nil && got != "" {
+			switch v, wait := g.check(r, got, token); v {
+			case tokenRight:
+				next.ServeHTTP(w, r)
+				return
+			case tokenThrottled:
+				throttled(w, r, wait)
+				return
+			}
 		}
 		writeError(w, r, http.StatusMisdirectedRequest, fmt.Sprintf(
 			"refused: the request reached this server on the loopback address %s but names the host %q; there Butler answers only to localhost, loopback addresses and this machine's name, so that a web page cannot reach it through a DNS name pointed at this machine; open http://localhost:%d/ instead",

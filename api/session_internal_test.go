@@ -5,6 +5,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -206,7 +207,7 @@ func TestCheckOrigin(t *testing.T) {
 // TestLoopbackHosts_OnlyOnLoopback: a request that reached a non-loopback
 // address is not asked for its Host (a LAN server is reached by any name).
 func TestLoopbackHosts_OnlyOnLoopback(t *testing.T) {
-	h := loopbackHosts("tok", "myhost", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	h := loopbackHosts("tok", "myhost", newGuesses(slog.New(slog.DiscardHandler), GuessLimit{}), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	for _, c := range []struct {
 		local  net.IP
 		host   string

@@ -31,6 +31,7 @@ type dashboard struct {
 	pageCSP, runCSP, signInCSP string
 	token                      string
 	sessions                   *sessions
+	guesses                    *guesses
 	logger                     *slog.Logger
 }
 
@@ -220,7 +221,12 @@ func (d *dashboard) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		d.writeSignIn(w, http.StatusUnauthorized, "Enter the access token.", next)
 		return
 	}
-	if !tokenMatches(got, d.token) {
+	switch v, wait := d.guesses.check(r, got, d.token); v {
+	case tokenThrottled:
+		secs := retryAfter(w, wait)
+		d.writeSignIn(w, http.StatusTooManyRequests, fmt.Sprintf("Too many wrong tokens from this address: try again in %d s.", secs), next)
+		return
+	case tokenWrong:
 		d.logger.WarnContext(r.Context(), "api: dashboard sign-in with a wrong token", slog.String("remote_addr", r.RemoteAddr))
 		d.writeSignIn(w, http.StatusUnauthorized, "That is not this server's access token. It is in the file token in Butler's data directory (or the file --token-file names).", next)
 		return

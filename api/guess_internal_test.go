@@ -1,0 +1,92 @@
+package api
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"testing"
+	"time"
+)
+
+// TestGuesses: a client may send guessBurst wrong tokens at once; then it
+// is throttled — even the right token is refused, uncompared — until one
+// more guess is allowed (guessEvery later), and one guess at a time after
+// that. Other clients are not affected, and an IPv6 client counts by its
+// /64.
+func TestGuesses(t *testing.T) {
+	g := newGuesses(slog.New(slog.DiscardHandler), GuessLimit{})
+	now := time.Date(2026, 12, 2, 3, 0, 0, 0, time.UTC)
+	g.now = func() time.Time { return now }
+	from := func(addr string) func(token string) (tokenVerdict, time.Duration) {
+		return func(token string) (tokenVerdict, time.Duration) {
+			r := httptest.NewRequest("GET", "/butler", nil)
+			r.RemoteAddr = addr
+			return g.check(r, token, "the-right-token")
+		}
+	}
+	a := from("192.0.2.7:5000")
+	for i := range guessBurst {
+		if v, _ := a("wrong"); v != tokenWrong {
+			t.Fatalf("wrong token %d: %v; want tokenWrong", i+1, v)
+		}
+	}
+	v, wait := a("the-right-token")
+	if v != tokenThrottled || wait != guessEvery {
+		t.Fatalf("after %d wrong tokens, the right one: %v, wait %v; want throttled for %v", guessBurst, v, wait, guessEvery)
+	}
+	if v, _ := from("192.0.2.7:6000")("the-right-token"); v != tokenThrottled {
+		t.Errorf("the same address from another port: %v; want throttled", v)
+	}
+	if v, _ := from("192.0.2.8:5000")("the-right-token"); v != tokenRight {
+		t.Errorf("another address: %v; want it let in", v)
+	}
+	now = now.Add(guessEvery - time.Millisecond)
+	if v, wait := a("the-right-token"); v != tokenThrottled || wait != time.Millisecond {
+		t.Errorf("1 ms before the next guess: %v, wait %v; want throttled for 1ms", v, wait)
+	}
+	now = now.Add(time.Millisecond)
+	if v, _ := a("wrong"); v != tokenWrong {
+		t.Errorf("the next guess: %v; want it compared (wrong)", v)
+	}
+	if v, _ := a("the-right-token"); v != tokenThrottled {
+		t.Errorf("right after it: %v; want throttled again", v)
+	}
+	now = now.Add(guessEvery)
+	if v, _ := a("the-right-token"); v != tokenRight {
+		t.Errorf("a guess later, the right token: %v; want it let in", v)
+	}
+
+	// IPv6: one /64 is one client.
+	b := from("[2001:db8:1:2::1]:5000")
+	for range guessBurst {
+		b("wrong")
+	}
+	if v, _ := from("[2001:db8:1:2::ffff]:5000")("the-right-token"); v != tokenThrottled {
+		t.Errorf("another address of the same /64: %v; want throttled", v)
+	}
+	if v, _ := from("[2001:db8:1:3::1]:5000")("the-right-token"); v != tokenRight {
+		t.Errorf("another /64: %v; want it let in", v)
+	}
+}
+
+// TestGuesses_Bounded: past guessTracked clients, those whose allowance is
+// whole again are forgotten.
+func TestGuesses_Bounded(t *testing.T) {
+	g := newGuesses(slog.New(slog.DiscardHandler), GuessLimit{})
+	now := time.Date(2026, 12, 2, 3, 0, 0, 0, time.UTC)
+	g.now = func() time.Time { return now }
+	r := httptest.NewRequest("GET", "/butler", nil)
+	for i := range guessTracked {
+		r.RemoteAddr = fmt.Sprintf("10.%d.%d.%d:1", i>>16&255, i>>8&255, i&255)
+		g.check(r, "wrong", "right")
+	}
+	if len(g.byAddr) != guessTracked {
+		t.Fatalf("%d clients remembered; want %d", len(g.byAddr), guessTracked)
+	}
+	now = now.Add(guessEvery) // each one's single wrong guess is made up for
+	r.RemoteAddr = "198.51.100.1:1"
+	g.check(r, "wrong", "right")
+	if len(g.byAddr) != 1 {
+		t.Errorf("%d clients remembered after the others' allowances were whole again; want 1", len(g.byAddr))
+	}
+}
