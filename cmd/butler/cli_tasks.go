@@ -423,6 +423,11 @@ func (c *cli) historyCmd() *cobra.Command {
 				q.Task = client.TaskName(args[0])
 			}
 			runs, err := cn.Runs(ctxOf(cmd), q)
+			if errors.Is(err, client.ErrNotFound) && q.Task != "" {
+				// The server knows no such task and has no run of one:
+				// the CLI's own message, with a name it may have meant.
+				err, runs = nil, nil
+			}
 			if err != nil {
 				return cn.fail(err)
 			}
