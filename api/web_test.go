@@ -1251,10 +1251,17 @@ func TestDashboardRunPageServed(t *testing.T) {
 
 // TestDashboardFixedSettingInChromium: a setting the server's config file
 // fixes shows its value in a field that cannot be edited, saying where to
-// change it; the others stay editable.
+// change it; the others stay editable. The runs' times are in the
+// server's zone (fixed here to Asia/Tokyo), which they name.
 func TestDashboardFixedSettingInChromium(t *testing.T) {
 	chromium(t) // skip early without a browser
-	s := newWebServerFixed(t, false, nil, map[string]string{butler.SettingStartHour: "1"})
+	s := newWebServerFixed(t, false, map[butler.TaskName]butler.Action{butler.TaskCleanOldCacheFiles: shellTask(`true`)},
+		map[string]string{butler.SettingStartHour: "1", butler.SettingTimeZone: "Asia/Tokyo"})
+	// A run to show (the window may be open in Tokyo, and the planner
+	// have started it already: 202).
+	if resp, body := s.do(t, req{method: "POST", path: "/butler/CleanOldCacheFiles?force=1"}); resp.StatusCode != 200 && resp.StatusCode != 202 {
+		t.Fatalf("start: %d %s", resp.StatusCode, body)
+	}
 	b := newWebBrowser(t, s)
 	b.signIn("/web", chromedp.WaitVisible(chromedp.CSS(`#setting-ButlerStartHour`)))
 	got := b.eval("read the fixed field", `(() => { const i = document.getElementById('setting-ButlerStartHour'); return i.disabled + '|' + i.value + '|' + i.nextElementSibling.textContent; })()`)
@@ -1263,5 +1270,9 @@ func TestDashboardFixedSettingInChromium(t *testing.T) {
 	}
 	if got := b.eval("read another field", `String(document.getElementById('setting-ButlerEndHour').disabled)`); got != "false" {
 		t.Errorf("a setting the file leaves alone is disabled: %s", got)
+	}
+	b.do("see the run", chromedp.WaitVisible(chromedp.CSS(`#runs td[data-label="Started"]`)))
+	if got := b.eval("read when the run started", `document.querySelector('#runs td[data-label="Started"]').textContent`); !strings.HasSuffix(got, "GMT+9") {
+		t.Errorf("the run's start %q; want it in the server's zone, named (GMT+9)", got)
 	}
 }

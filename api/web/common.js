@@ -64,10 +64,17 @@ async function readZone() {
   zoneSetting = prefs?.MediaContainer?.Setting?.[0]?.value || '';
 }
 
+// when writes a time with its date, to the second, in the server's zone
+// (see serverZone), else in the browser's, and names the zone: the page
+// may be read far from the server.
 function when(s) {
   if (!s) return '';
   const d = new Date(s);
-  return isNaN(d) ? s : d.toLocaleString();
+  if (isNaN(d)) return s;
+  const opts = { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit', timeZoneName: 'short' };
+  const z = serverZone();
+  if (z) opts.timeZone = z;
+  return new Intl.DateTimeFormat(undefined, opts).format(d);
 }
 
 // serverZone returns the window's zone, the ButlerTimeZone setting, when
