@@ -67,7 +67,6 @@ func (m *Manager) Node() string { return m.node }
 // startCluster starts the heartbeat, lease and listener loops.
 func (m *Manager) startCluster(ctx context.Context) {
 	c := m.cluster
-	c.lastBeat = m.now()
 	m.background(ctx, m.clusterLoop)
 	m.background(ctx, func(ctx context.Context) {
 		_ = c.store.Listen(ctx, []string{channelSettings, channelEvents, channelStop}, func(ch, payload string) {
@@ -273,7 +272,7 @@ func (m *Manager) clusterTick(ctx context.Context) {
 func (m *Manager) fenceIfSilent(ctx context.Context, now time.Time) {
 	c := m.cluster
 	silent := now.Sub(c.lastBeat)
-	if c.fenced || silent < FenceAfter {
+	if c.fenced || c.lastBeat.IsZero() || silent < FenceAfter {
 		return
 	}
 	c.fenced = true

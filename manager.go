@@ -394,6 +394,9 @@ func (m *Manager) Start(ctx context.Context) error {
 		}
 	}
 	if m.cluster != nil {
+		// Silence is counted from now until the first heartbeat is
+		// written.
+		m.cluster.lastBeat = m.now()
 		m.clusterTick(ctx)
 		bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		m.cluster.cancel = cancel

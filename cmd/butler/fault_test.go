@@ -1117,6 +1117,12 @@ func TestFault_FrozenServerInCluster(t *testing.T) {
 	if r.Node == "fault1" {
 		owner, other = other, owner
 	}
+	// Nothing was frozen yet: what the resumed server says below is new.
+	for _, p := range nodes {
+		if strings.Contains(p.stderr.String(), "frozen") {
+			t.Fatalf("a server speaks of a freeze before any:\n%s", p.stderr)
+		}
+	}
 	if err := owner.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
