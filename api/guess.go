@@ -2,6 +2,7 @@ package api
 
 import (
 	"cmp"
+	"crypto/sha256"
 	"fmt"
 	"log/slog"
 	"math"
@@ -24,8 +25,7 @@ import (
 const (
 	guessBurst = 10
 	guessEvery = 6 * time.Second
-	// guessTracked bounds the clients remembered; past it, those whose
-	// allowance is whole again are forgotten.
+	// guessTracked bounds the clients remembered (see prune).
 	guessTracked = 10000
 )
 
@@ -33,16 +33,42 @@ const (
 // IPv6 /64, which one machine usually has whole). Its methods are safe for
 // concurrent use.
 type guesses struct {
-	mu     sync.Mutex
-	byAddr map[netip.Prefix]*rate.Limiter
-	burst  int
-	every  time.Duration
-	now    func() time.Time
-	logger *slog.Logger
+	mu        sync.Mutex
+	byAddr    map[netip.Prefix]*guesser
+	burst     int
+	every     time.Duration
+	now       func() time.Time
+	lastPrune time.Time
+	logger    *slog.Logger
+}
+
+// guesser is one client's allowance, and the wrong tokens it sent last: a
+// client that sends the same wrong token again and again (a script with
+// an old token) is not guessing, and spends its allowance once.
+type guesser struct {
+	l      *rate.Limiter
+	recent [4][8]byte // SHA-256 prefixes of its last wrong tokens
+	next   int
+}
+
+// seen reports whether the wrong token got is one of g's last, and
+// remembers it.
+func (c *guesser) seen(got string) bool {
+	sum := sha256.Sum256([]byte(got))
+	var h [8]byte
+	copy(h[:], sum[:8])
+	for _, r := range c.recent {
+		if r == h {
+			return true
+		}
+	}
+	c.recent[c.next] = h
+	c.next = (c.next + 1) % len(c.recent)
+	return false
 }
 
 func newGuesses(logger *slog.Logger, limit GuessLimit) *guesses {
-	return &guesses{byAddr: map[netip.Prefix]*rate.Limiter{}, now: time.Now, logger: logger,
+	return &guesses{byAddr: map[netip.Prefix]*guesser{}, now: time.Now, logger: logger,
 		burst: cmp.Or(limit.Burst, guessBurst), every: cmp.Or(limit.Every, guessEvery)}
 }
 
@@ -56,8 +82,15 @@ const (
 )
 
 // check compares the token got of request r with want, unless r's client
-// is throttled; wait is how long it is throttled for then.
+// is throttled; wait is how long it is throttled for then. A browser's
+// request that a page of another site sent (Sec-Fetch-Site: cross-site)
+// gets no comparison at all: Butler answers no other site's pages (no
+// CORS), so such a request with a token is a blind guess, or a page trying
+// to get its client throttled.
 func (g *guesses) check(r *http.Request, got, want string) (v tokenVerdict, wait time.Duration) {
+	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+		return tokenWrong, 0
+	}
 	key, ok := clientOf(r)
 	if !ok {
 		// No address to count against (not a network request): compared.
@@ -69,22 +102,25 @@ func (g *guesses) check(r *http.Request, got, want string) (v tokenVerdict, wait
 	now := g.now()
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	l := g.byAddr[key]
-	if l != nil && l.TokensAt(now) < 1 {
-		return tokenThrottled, g.waitFor(l, now)
+	c := g.byAddr[key]
+	if c != nil && c.l.TokensAt(now) < 1 {
+		return tokenThrottled, g.waitFor(c.l, now)
 	}
 	if tokenMatches(got, want) {
 		return tokenRight, 0
 	}
-	if l == nil {
-		g.forgetWhole(now)
-		l = rate.NewLimiter(rate.Every(g.every), g.burst)
-		g.byAddr[key] = l
+	if c == nil {
+		g.prune(now)
+		c = &guesser{l: rate.NewLimiter(rate.Every(g.every), g.burst)}
+		g.byAddr[key] = c
 	}
-	l.AllowN(now, 1)
-	if l.TokensAt(now) < 1 {
+	if c.seen(got) {
+		return tokenWrong, 0 // the same wrong token again: no new guess
+	}
+	c.l.AllowN(now, 1)
+	if c.l.TokensAt(now) < 1 {
 		g.logger.WarnContext(r.Context(), "api: too many wrong tokens from one address: its requests with a token are refused for a while",
-			slog.String("client", key.String()), slog.Duration("for", g.waitFor(l, now)))
+			slog.String("client", key.String()), slog.Duration("for", g.waitFor(c.l, now)))
 	}
 	return tokenWrong, 0
 }
@@ -96,16 +132,28 @@ func (g *guesses) waitFor(l *rate.Limiter, now time.Time) time.Duration {
 	return max(time.Duration(missing*float64(g.every)).Round(time.Millisecond), time.Millisecond)
 }
 
-// forgetWhole forgets, once guessTracked clients are remembered, those
-// whose allowance is whole again. Called with g.mu held.
-func (g *guesses) forgetWhole(now time.Time) {
+// prune keeps at most guessTracked clients: once that many are known, at
+// most once per allowance period, it forgets those whose allowance is
+// whole again, and then, should that not be enough, any (their next
+// guesses start a whole allowance). Called with g.mu held.
+func (g *guesses) prune(now time.Time) {
+	if len(g.byAddr) < guessTracked || now.Sub(g.lastPrune) < g.every && len(g.byAddr) < 2*guessTracked {
+		return
+	}
+	g.lastPrune = now
+	for k, c := range g.byAddr {
+		if c.l.TokensAt(now) >= float64(g.burst) {
+			delete(g.byAddr, k)
+		}
+	}
 	if len(g.byAddr) < guessTracked {
 		return
 	}
-	for k, l := range g.byAddr {
-		if l.TokensAt(now) >= float64(g.burst) {
-			delete(g.byAddr, k)
+	for k := range g.byAddr { // in the map's random order
+		if len(g.byAddr) < guessTracked/2 {
+			break
 		}
+		delete(g.byAddr, k)
 	}
 }
 

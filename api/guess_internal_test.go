@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -26,7 +27,7 @@ func TestGuesses(t *testing.T) {
 	}
 	a := from("192.0.2.7:5000")
 	for i := range guessBurst {
-		if v, _ := a("wrong"); v != tokenWrong {
+		if v, _ := a("wrong-" + strconv.Itoa(i)); v != tokenWrong {
 			t.Fatalf("wrong token %d: %v; want tokenWrong", i+1, v)
 		}
 	}
@@ -45,7 +46,7 @@ func TestGuesses(t *testing.T) {
 		t.Errorf("1 ms before the next guess: %v, wait %v; want throttled for 1ms", v, wait)
 	}
 	now = now.Add(time.Millisecond)
-	if v, _ := a("wrong"); v != tokenWrong {
+	if v, _ := a("wrong-next"); v != tokenWrong {
 		t.Errorf("the next guess: %v; want it compared (wrong)", v)
 	}
 	if v, _ := a("the-right-token"); v != tokenThrottled {
@@ -58,8 +59,8 @@ func TestGuesses(t *testing.T) {
 
 	// IPv6: one /64 is one client.
 	b := from("[2001:db8:1:2::1]:5000")
-	for range guessBurst {
-		b("wrong")
+	for i := range guessBurst {
+		b("wrong-" + strconv.Itoa(i))
 	}
 	if v, _ := from("[2001:db8:1:2::ffff]:5000")("the-right-token"); v != tokenThrottled {
 		t.Errorf("another address of the same /64: %v; want throttled", v)
@@ -88,5 +89,62 @@ func TestGuesses_Bounded(t *testing.T) {
 	g.check(r, "wrong", "right")
 	if len(g.byAddr) != 1 {
 		t.Errorf("%d clients remembered after the others' allowances were whole again; want 1", len(g.byAddr))
+	}
+}
+
+// TestGuesses_SameWrongTokenIsOneGuess: a client that sends the same wrong
+// token again and again (a script with an old token) spends one guess, not
+// its whole allowance.
+func TestGuesses_SameWrongTokenIsOneGuess(t *testing.T) {
+	g := newGuesses(slog.New(slog.DiscardHandler), GuessLimit{})
+	g.now = func() time.Time { return time.Date(2026, 12, 2, 3, 0, 0, 0, time.UTC) }
+	r := httptest.NewRequest("GET", "/butler", nil)
+	r.RemoteAddr = "192.0.2.9:1"
+	for range 100 {
+		if v, _ := g.check(r, "an-old-token", "the-right-token"); v != tokenWrong {
+			t.Fatalf("the same wrong token again: %v; want tokenWrong, not throttled", v)
+		}
+	}
+	if v, _ := g.check(r, "the-right-token", "the-right-token"); v != tokenRight {
+		t.Fatalf("the right token after 100 copies of one wrong one: %v; want it let in", v)
+	}
+}
+
+// TestGuesses_CrossSiteNotCompared: a request a page of another site sent
+// is refused without its token being compared or counted: such a page can
+// neither guess nor get the browser's address throttled.
+func TestGuesses_CrossSiteNotCompared(t *testing.T) {
+	g := newGuesses(slog.New(slog.DiscardHandler), GuessLimit{})
+	r := httptest.NewRequest("GET", "/butler", nil)
+	r.RemoteAddr = "127.0.0.1:1"
+	r.Header.Set("Sec-Fetch-Site", "cross-site")
+	for i := range 3 * guessBurst {
+		if v, _ := g.check(r, "guess-"+strconv.Itoa(i), "the-right-token"); v != tokenWrong {
+			t.Fatalf("cross-site guess %d: %v; want tokenWrong", i, v)
+		}
+	}
+	if v, _ := g.check(r, "the-right-token", "the-right-token"); v != tokenWrong {
+		t.Errorf("the right token, cross-site: %v; want it refused, uncompared", v)
+	}
+	r.Header.Del("Sec-Fetch-Site")
+	if v, _ := g.check(r, "the-right-token", "the-right-token"); v != tokenRight {
+		t.Errorf("the same address, not cross-site: %v; want it let in (nothing was counted)", v)
+	}
+}
+
+// TestGuesses_BoundedUnderAttack: clients that all keep guessing (no
+// allowance whole again) are still bounded: past twice guessTracked, some
+// are forgotten.
+func TestGuesses_BoundedUnderAttack(t *testing.T) {
+	g := newGuesses(slog.New(slog.DiscardHandler), GuessLimit{})
+	now := time.Date(2026, 12, 2, 3, 0, 0, 0, time.UTC)
+	g.now = func() time.Time { return now }
+	r := httptest.NewRequest("GET", "/butler", nil)
+	for i := range 3 * guessTracked {
+		r.RemoteAddr = fmt.Sprintf("10.%d.%d.%d:1", i>>16&255, i>>8&255, i&255)
+		g.check(r, "wrong", "right")
+		if len(g.byAddr) > 2*guessTracked {
+			t.Fatalf("%d clients remembered after %d; want at most %d", len(g.byAddr), i+1, 2*guessTracked)
+		}
 	}
 }
