@@ -33,12 +33,15 @@ const (
 
 // Why a server stopped its own runs (fence).
 var (
-	errFenced = errors.New("this server lost the database")
-	errFrozen = errors.New("this server was frozen")
+	errFenced  = errors.New("this server lost the database")
+	errFrozen  = errors.New("this server was silent past its guard's lease")
+	errGivenUp = errors.New("the other servers counted this server dead")
 )
 
 // isFence reports whether cause is one of fence's.
-func isFence(cause error) bool { return errors.Is(cause, errFenced) || errors.Is(cause, errFrozen) }
+func isFence(cause error) bool {
+	return errors.Is(cause, errFenced) || errors.Is(cause, errFrozen) || errors.Is(cause, errGivenUp)
+}
 
 // clusterState is the Manager's view of the cluster.
 type clusterState struct {
@@ -46,10 +49,12 @@ type clusterState struct {
 	leader   atomic.Bool
 	outbox   chan Event
 	failedAt time.Time // first failed heartbeat of the current failure; zero when healthy
-	// lastBeat is when the last heartbeat that was written began; fenced
-	// is set once fence stopped the runs for the silence since.
+	// lastBeat is when the last heartbeat that was written began (from
+	// Start until the first); fenced is set once fence stopped the runs
+	// for the silence since; beaten once a heartbeat was written.
 	lastBeat time.Time
 	fenced   bool
+	beaten   bool
 
 	bg     sync.WaitGroup     // the cluster's goroutines
 	cancel context.CancelFunc // ends them
@@ -136,7 +141,7 @@ func (m *Manager) onNotification(ctx context.Context, ch, payload string) {
 		}
 		if ch == "" {
 			// Reconnected: a stop sent meanwhile may have been missed.
-			m.stopStoppingRuns(ctx)
+			m.syncLocalRuns(ctx)
 		}
 	}
 }
@@ -144,7 +149,7 @@ func (m *Manager) onNotification(ctx context.Context, ch, payload string) {
 // signalStop tells the server that works run r to stop it: a notification
 // that server acts on at once, and River's cancellation of the run's job.
 // Should both be lost, that server finds the run stopping in the store at
-// its next heartbeat (stopStoppingRuns).
+// its next heartbeat (syncLocalRuns).
 func (m *Manager) signalStop(ctx context.Context, r Run) {
 	if m.cluster != nil {
 		if err := m.cluster.store.Notify(ctx, channelStop, strconv.FormatInt(r.ID, 10)); err != nil {
@@ -159,21 +164,35 @@ func (m *Manager) signalStop(ctx context.Context, r Run) {
 	}
 }
 
-// stopStoppingRuns stops the local runs that the store says are stopping:
-// the fallback for a stop whose notification did not arrive.
-func (m *Manager) stopStoppingRuns(ctx context.Context) {
-	if len(m.runs.all()) == 0 {
+// syncLocalRuns stops the local runs that the store says are stopping —
+// the fallback for a stop whose notification did not arrive — and those
+// it no longer lists as active: ended elsewhere (the other servers gave
+// this server up), so that their work stops here too.
+func (m *Manager) syncLocalRuns(ctx context.Context) {
+	// The local runs first: each has its record before it is registered,
+	// so one missing from the active runs read after has ended.
+	locals := m.runs.all()
+	if len(locals) == 0 {
 		return
 	}
 	runs, err := m.store.ActiveRuns(ctx)
 	if err != nil {
 		return
 	}
+	active := make(map[int64]Run, len(runs))
 	for _, r := range runs {
-		if r.State != StateStopping || r.Node != m.node {
-			continue
-		}
-		if lr := m.localRun(r.ID); lr != nil {
+		active[r.ID] = r
+	}
+	for _, lr := range locals {
+		r, ok := active[lr.run.ID]
+		switch {
+		case !ok:
+			// Ended elsewhere while it ran here; one still waiting for
+			// a slot was removed, and its removal stops it.
+			if _, running := lr.activity(); running {
+				lr.stop(errGivenUp)
+			}
+		case r.State == StateStopping && r.Node == m.node:
 			lr.stop(errStopped)
 		}
 	}
@@ -213,15 +232,10 @@ func (m *Manager) clusterLoop(ctx context.Context) {
 func (m *Manager) clusterTick(ctx context.Context) {
 	c := m.cluster
 	start := m.now()
-	// A tick long after the last heartbeat was written, with no failure
-	// in between: this server was frozen (SIGSTOP, a paused container),
-	// and the others may have given it up. Its runs stop before anything
-	// else, and before the guard's lease is renewed.
-	m.fenceIfSilent(ctx, start)
 	// A heartbeat that hangs counts as failed: the fence must not wait on
 	// it.
 	hctx, cancel := context.WithTimeout(ctx, HeartbeatEvery)
-	err := c.store.Heartbeat(hctx, m.node)
+	joined, err := c.store.Heartbeat(hctx, m.node)
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -233,9 +247,24 @@ func (m *Manager) clusterTick(ctx context.Context) {
 			m.logger.WarnContext(ctx, "butler: cannot reach the database", slog.String("error", err.Error()))
 		}
 		c.leader.Store(false)
-		m.fenceIfSilent(ctx, now)
+		if !c.fenced && now.Sub(c.lastBeat) >= FenceAfter {
+			m.fence(ctx, errFenced, "the database has been unreachable too long")
+		}
 		return
 	}
+	// The beat was written. Before the guard's lease is renewed: had the
+	// others given this server up while it was silent (frozen by SIGSTOP,
+	// a paused container, a suspended machine, whose clock may not count
+	// the pause), its record was gone, and it rejoins now; its runs were
+	// ended and may run elsewhere. Silent past the guard's lease, its
+	// commands were killed.
+	switch silent := start.Sub(c.lastBeat); {
+	case joined && c.beaten:
+		m.fence(ctx, errGivenUp, "the other servers counted this server dead while it was silent, and ended its runs")
+	case !c.fenced && silent >= m.guardLease():
+		m.fence(ctx, errFrozen, "this server was silent for "+silent.Round(time.Second).String()+", and its group guard killed its commands")
+	}
+	c.beaten = true
 	c.lastBeat, c.fenced = start, false
 	if m.guard != nil {
 		// Counted from before the heartbeat was written: the others count
@@ -260,27 +289,16 @@ func (m *Manager) clusterTick(ctx context.Context) {
 			m.logger.InfoContext(ctx, "butler: another server plans the windows")
 		}
 	}
-	m.stopStoppingRuns(ctx)
+	m.syncLocalRuns(ctx)
 	if lead {
 		m.endDeadNodes(ctx, start)
 	}
 }
 
-// fenceIfSilent stops this server's runs once its last heartbeat was
-// written FenceAfter ago or more: the others will soon count it dead and
-// end its runs as interrupted.
-func (m *Manager) fenceIfSilent(ctx context.Context, now time.Time) {
-	c := m.cluster
-	silent := now.Sub(c.lastBeat)
-	if c.fenced || c.lastBeat.IsZero() || silent < FenceAfter {
-		return
-	}
-	c.fenced = true
-	cause, why := errFenced, "the database has been unreachable too long"
-	if c.failedAt.IsZero() {
-		// Nothing failed: the loop did not run.
-		cause, why = errFrozen, "this server was frozen (stopped or paused) for "+silent.Round(time.Second).String()
-	}
+// fence stops this server's runs, for cause: the others will soon count
+// it dead, or have, and end its runs as interrupted.
+func (m *Manager) fence(ctx context.Context, cause error, why string) {
+	m.cluster.fenced = true
 	locals := m.runs.all()
 	for _, lr := range locals {
 		lr.stop(cause)

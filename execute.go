@@ -332,7 +332,9 @@ func reasonOf(cause error, limit time.Duration) string {
 	case errors.Is(cause, errFenced):
 		return "this server lost the database, and stopped its runs so that no other server runs them twice"
 	case errors.Is(cause, errFrozen):
-		return "this server was frozen (stopped or paused) long enough for the others to give it up, and stopped its runs so that no other server runs them twice"
+		return "this server was silent (stopped, paused, or blocked) past its group guard's lease, which killed its commands; it stopped its runs so that no other server runs them twice"
+	case errors.Is(cause, errGivenUp):
+		return "the other servers counted this server dead while it was silent (stopped, paused or suspended) and ended its runs; it stopped them so that none runs twice"
 	default:
 		// The queue cancelled the job: a stop on another node.
 		return "stopped from another node"

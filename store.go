@@ -73,8 +73,10 @@ type Cluster interface {
 	// Heartbeat records that node is alive now. Every time of the
 	// heartbeats and the lease is the store's own clock (the database
 	// server's), never a server's: servers whose clocks disagree still
-	// agree on who is silent and who leads.
-	Heartbeat(ctx context.Context, node string) error
+	// agree on who is silent and who leads. joined reports that node had
+	// no record: it is new, or the others had counted it dead (DeadNodes)
+	// and ended its runs.
+	Heartbeat(ctx context.Context, node string) (joined bool, err error)
 	// Leave removes node from the cluster (a clean stop).
 	Leave(ctx context.Context, node string) error
 	// DeadNodes returns, and forgets, the nodes whose last heartbeat is

@@ -129,7 +129,9 @@ func (g *Guard) Stop() error {
 // lease runs out it kills the groups watched then, and says so on w. It
 // ignores SIGINT, SIGTERM and SIGHUP: the server's end is what ends it.
 func Main(in io.Reader, w io.Writer) (int, error) {
-	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	// SIGPIPE too: a log reader gone would otherwise end the guard at
+	// its first message.
+	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
 	return guard(in, killGroup, func(n int) {
 		fmt.Fprintf(w, "butler: the server did not renew its lease (it is frozen, or cannot reach the database): SIGKILL to %d process groups of its tasks, which the other servers may take over\n", n)
 	})
@@ -163,18 +165,29 @@ func guard(in io.Reader, kill func(pgid int) error, lapsed func(killed int)) (in
 		return n
 	}
 	var (
-		lease   *time.Timer
-		expired <-chan time.Time // the lease's; nil without one
-		out     bool             // the lease ran out and was not renewed since
+		lease    *time.Timer
+		expired  <-chan time.Time // the lease's; nil without one
+		deadline time.Time        // when it runs out
+		out      bool             // the lease ran out and was not renewed since
 	)
+	runOut := func() {
+		expired, out = nil, true
+		if n := killAll(); n > 0 {
+			lapsed(n)
+		}
+	}
 	for {
 		select {
 		case <-expired:
-			expired, out = nil, true
-			if n := killAll(); n > 0 {
-				lapsed(n)
-			}
+			runOut()
 		case line, ok := <-lines:
+			// A lease that ran out while this line waited (both ready at
+			// once, after the guard and the server were frozen together)
+			// runs out first: the line cannot renew it.
+			if expired != nil && !time.Now().Before(deadline) {
+				lease.Stop()
+				runOut()
+			}
 			if !ok {
 				if lease != nil {
 					lease.Stop()
@@ -208,7 +221,8 @@ func guard(in io.Reader, kill func(pgid int) error, lapsed func(killed int)) (in
 				if lease != nil {
 					lease.Stop()
 				}
-				lease = time.NewTimer(time.Duration(n) * time.Millisecond)
+				d := time.Duration(n) * time.Millisecond
+				lease, deadline = time.NewTimer(d), time.Now().Add(d)
 				expired, out = lease.C, false
 			}
 		}

@@ -162,11 +162,15 @@ func (d *DB) Migrate(ctx context.Context, more ...func(context.Context) error) e
 // lease, whatever the servers' clocks say.
 const dbNow = `(extract(epoch from clock_timestamp()) * 1000000000)::bigint`
 
-// Heartbeat records that node is alive now, on the database's clock.
-func (d *DB) Heartbeat(ctx context.Context, node string) error {
-	_, err := d.pool.Exec(ctx, `INSERT INTO butler_node (name, started_at, heartbeat_at) VALUES ($1, `+dbNow+`, `+dbNow+`)
-		ON CONFLICT (name) DO UPDATE SET heartbeat_at = excluded.heartbeat_at`, node)
-	return wrap(err)
+// Heartbeat records that node is alive now, on the database's clock;
+// joined reports that its row was inserted rather than updated.
+func (d *DB) Heartbeat(ctx context.Context, node string) (joined bool, err error) {
+	// xmax is 0 in a row the statement inserted, the updating
+	// transaction's id in one it updated.
+	err = d.pool.QueryRow(ctx, `INSERT INTO butler_node (name, started_at, heartbeat_at) VALUES ($1, `+dbNow+`, `+dbNow+`)
+		ON CONFLICT (name) DO UPDATE SET heartbeat_at = excluded.heartbeat_at
+		RETURNING xmax = 0`, node).Scan(&joined)
+	return joined, wrap(err)
 }
 
 // Leave removes node from the cluster's list (a clean stop).

@@ -123,8 +123,11 @@ func TestHeartbeats(t *testing.T) {
 	db := open(t)
 	ctx := context.Background()
 	for _, n := range []string{"a", "b"} {
-		if err := db.Heartbeat(ctx, n); err != nil {
-			t.Fatal(err)
+		if joined, err := db.Heartbeat(ctx, n); err != nil || !joined {
+			t.Fatalf("first heartbeat of %s: joined %v, %v; want joined", n, joined, err)
+		}
+		if joined, err := db.Heartbeat(ctx, n); err != nil || joined {
+			t.Fatalf("second heartbeat of %s: joined %v, %v; want not", n, joined, err)
 		}
 	}
 	if dead, err := db.DeadNodes(ctx, 10*time.Second); err != nil || len(dead) != 0 {
@@ -140,9 +143,16 @@ func TestHeartbeats(t *testing.T) {
 	if dead, _ := db.DeadNodes(ctx, 10*time.Second); len(dead) != 0 {
 		t.Fatalf("b reported dead twice: %v", dead)
 	}
+	// b beats again after it was counted dead: it joins anew, and knows it.
+	if joined, err := db.Heartbeat(ctx, "b"); err != nil || !joined {
+		t.Fatalf("b's heartbeat after it was counted dead: joined %v, %v; want joined", joined, err)
+	}
+	if dead, _ := db.DeadNodes(ctx, 10*time.Second); len(dead) != 0 {
+		t.Fatalf("dead %v after b beat again", dead)
+	}
 	nodes, _ := db.Nodes(ctx)
-	if len(nodes) != 1 {
-		t.Fatalf("nodes %v", nodes)
+	if len(nodes) != 2 {
+		t.Fatalf("nodes %v; want a and b, back", nodes)
 	}
 }
 
