@@ -52,14 +52,19 @@ func openSQLite(ctx context.Context, cfg serveConfig, l *dbLock, logger *slog.Lo
 			logger.InfoContext(ctx, "butler: backed up the database before upgrading its schema", slog.String("backup", path))
 		}
 	}
-	fresh := newFiles(l.path, sqliteFiles)
+	var fresh absentFiles // a database this start makes: none of its files exists
+	if errors.Is(statErr, fs.ErrNotExist) {
+		fresh = newFiles(l.path, sqliteFiles)
+	}
 	db, err := sqlite.Open(ctx, cfg.Database)
 	var damaged *sqlite.DamagedError
 	if !errors.As(err, &damaged) {
 		if err != nil {
 			// A database this start was making (a full disk): its files
 			// go, so that the next start does not find an empty file and
-			// take it for a damaged database.
+			// take it for a damaged database. (Those of a database that
+			// was there stay, a -wal made now included: it may hold what
+			// was committed.)
 			if rmErr := fresh.remove(); rmErr != nil {
 				err = fmt.Errorf("%w; and the files it began: %v", err, rmErr)
 			}
@@ -102,7 +107,7 @@ func openSQLite(ctx context.Context, cfg serveConfig, l *dbLock, logger *slog.Lo
 // backup directory under a backup's name (butler restore lists it), and
 // returns the copy's path.
 func backupBeforeUpgrade(ctx context.Context, cfg serveConfig) (string, error) {
-	dir := backupDirOf(ctx, cfg)
+	dir := restoreBackupDir(ctx, cfg)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}
@@ -174,7 +179,7 @@ func (a absentFiles) remove() error {
 // the newest backup (named, with the command), or start with
 // --new-database.
 func damagedAdvice(ctx context.Context, cfg serveConfig) string {
-	dir := backupDirOf(ctx, cfg)
+	dir := restoreBackupDir(ctx, cfg)
 	cmd := restoreCommand(cfg, dir)
 	const fresh = "or start with --new-database to move the damaged files aside and begin with an empty database"
 	backups, err := listBackups(dir, cfg.Database)

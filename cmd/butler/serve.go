@@ -556,11 +556,8 @@ func serveExit(err error) error {
 
 // transient reports whether err may pass by itself.
 func transient(err error) bool {
-	if ce := (*postgres.ConnectError)(nil); errors.As(err, &ce) {
-		return ce.Transient()
-	}
 	var coded interface{ Code() int }
-	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) ||
+	return postgres.Transient(err) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) ||
 		(errors.As(err, &coded) && coded.Code()&0xff == sqliteFull)
 }
 

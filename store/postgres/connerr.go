@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"slices"
 	"strings"
@@ -28,17 +29,37 @@ func (e *ConnectError) Error() string { return e.msg }
 // up), or says it cannot take one now (starting up, shutting down, too
 // many connections). A missing database or role, a refused password and
 // the like need a person.
-func (e *ConnectError) Transient() bool {
+func (e *ConnectError) Transient() bool { return Transient(e.err) }
+
+// Transient reports whether err, from a call to PostgreSQL, may pass by
+// itself: a connection refused, reset or cut, no answer in time, a host
+// name that does not resolve for now, or the server saying it cannot
+// serve now (SQLSTATE classes 08, 53 and 57P: starting up, shutting down,
+// too many connections, disk full). A name that does not exist at all, a
+// missing database or role, a refused password and the like need a person.
+func Transient(err error) bool {
+	var ce *ConnectError
+	if errors.As(err, &ce) && ce.err != nil {
+		err = ce.err
+	}
 	var pe *pgconn.PgError
-	if errors.As(e.err, &pe) {
+	if errors.As(err, &pe) {
 		return strings.HasPrefix(pe.Code, "08") || // connection_exception
 			strings.HasPrefix(pe.Code, "53") || // insufficient_resources: too many connections, disk full
 			strings.HasPrefix(pe.Code, "57P") // operator intervention: shutting down, cannot connect now
 	}
 	var dns *net.DNSError
-	return errors.Is(e.err, syscall.ECONNREFUSED) || errors.Is(e.err, syscall.ECONNRESET) ||
-		errors.Is(e.err, syscall.EHOSTUNREACH) || errors.Is(e.err, syscall.ENETUNREACH) ||
-		errors.As(e.err, &dns) || errors.Is(e.err, context.DeadlineExceeded) || pgconn.Timeout(e.err)
+	if errors.As(err, &dns) {
+		return !dns.IsNotFound
+	}
+	// A connection's dial, read or write that failed (not a listen: a
+	// port in use is no database's).
+	var op *net.OpError
+	conn := errors.As(err, &op) && (op.Op == "dial" || op.Op == "read" || op.Op == "write")
+	return conn || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH) ||
+		errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err) || pgconn.SafeToRetry(err)
 }
 
 // Unwrap returns pgx's error.

@@ -310,10 +310,11 @@ func (d *DB) Close() error {
 }
 
 // NeedsUpgrade reports whether the database file at path, which exists,
-// has a schema older than this program's: Open would migrate it. It
-// changes nothing (the file is read as immutable).
+// has a schema older than this program's: Open would migrate it. It reads
+// the file with its write-ahead log (a crash may have left the newest
+// state there) and writes nothing to the database.
 func NeedsUpgrade(ctx context.Context, path string) (bool, error) {
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&immutable=1")
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(5000)")
 	if err != nil {
 		return false, err
 	}
