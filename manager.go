@@ -445,11 +445,10 @@ func (m *Manager) recoverRun(ctx context.Context, r Run, lastAlive time.Time) er
 		// The previous process wrote a sign of life every `every`: it
 		// died, and the guard killed its processes, before the next one
 		// was due.
-		if bound := lastAlive.Add(every); bound.Before(now) {
+		// A run that started after that bound shows the probe was not
+		// writing (a full disk): its end is unknown, and now is recorded.
+		if bound := lastAlive.Add(every); bound.Before(now) && !r.StartedAt.After(bound) {
 			ended = bound
-			if ended.Before(r.StartedAt) {
-				ended = r.StartedAt
-			}
 			reason += fmt.Sprintf("; found at the next start, it is recorded ended %s after the server's last sign of life (it wrote one every %s)", every, every)
 		}
 	}

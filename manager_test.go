@@ -479,8 +479,9 @@ func TestStartAll_Table(t *testing.T) {
 }
 
 // TestStartNotDue_OneSkippedRunPerDay: starts of a task that is not due
-// record one skipped run per butler day and reason, not one per call: the
-// later calls answer with that run.
+// record one skipped run per butler day, reason and kind of start (a start
+// of the task, start-all), not one per call: the later calls answer with
+// that run.
 func TestStartNotDue_OneSkippedRunPerDay(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		a := newProbe(false)
@@ -490,22 +491,21 @@ func TestStartNotDue_OneSkippedRunPerDay(t *testing.T) {
 			t.Fatalf("first start: %+v, %v", res, err)
 		}
 		synctest.Wait()
-		skipped := func(what string, want int) int64 {
+		skipped := func(what string, want int) (one, all int64) {
 			t.Helper()
-			var id int64
 			for range 3 {
 				res, err := f.m.StartTask(ctx, "A", false)
-				if err != nil || res.Outcome != butler.StartSkipped || res.Run.ID == 0 {
-					t.Fatalf("%s: start %+v, %v; want skipped", what, res, err)
+				if err != nil || res.Outcome != butler.StartSkipped || res.Run.ID == 0 || res.Run.Trigger != butler.TriggerStartTask {
+					t.Fatalf("%s: start %+v, %v; want skipped, by a start of the task", what, res, err)
 				}
 				results, err := f.m.StartAll(ctx)
-				if err != nil || len(results) != 1 || results[0].Outcome != butler.StartSkipped || results[0].Run.ID != res.Run.ID {
-					t.Fatalf("%s: start-all %+v, %v; want skipped, run %d", what, results, err, res.Run.ID)
+				if err != nil || len(results) != 1 || results[0].Outcome != butler.StartSkipped || results[0].Run.Trigger != butler.TriggerStartAll {
+					t.Fatalf("%s: start-all %+v, %v; want skipped, by a start-all", what, results, err)
 				}
-				if id != 0 && res.Run.ID != id {
-					t.Fatalf("%s: a second skipped run %d after %d", what, res.Run.ID, id)
+				if one != 0 && (res.Run.ID != one || results[0].Run.ID != all) {
+					t.Fatalf("%s: skipped runs %d and %d after %d and %d", what, res.Run.ID, results[0].Run.ID, one, all)
 				}
-				id = res.Run.ID
+				one, all = res.Run.ID, results[0].Run.ID
 			}
 			n := 0
 			for _, r := range f.runs("A") {
@@ -516,12 +516,12 @@ func TestStartNotDue_OneSkippedRunPerDay(t *testing.T) {
 			if n != want {
 				t.Fatalf("%s: %d skipped runs in the history; want %d", what, n, want)
 			}
-			return id
+			return one, all
 		}
-		first := skipped("day 1", 1)
-		sleepUntil(at(2, 12, 0)) // the next butler day: a run of its own
-		if second := skipped("day 2", 2); second == first {
-			t.Fatalf("day 2 answered with day 1's skipped run %d", first)
+		one, all := skipped("day 1", 2)
+		sleepUntil(at(2, 12, 0)) // the next butler day: runs of its own
+		if one2, all2 := skipped("day 2", 4); one2 == one || all2 == all {
+			t.Fatalf("day 2 answered with day 1's skipped runs")
 		}
 	})
 }

@@ -247,7 +247,7 @@ func (m *Manager) applyAll(ctx context.Context, ds []decided, trigger Trigger, n
 	)
 	for i, x := range ds {
 		if x.d.Verdict == schedule.Skip {
-			if r, ok := m.skips.find(x.task.Name, x.d.Day, x.d.Reason); ok {
+			if r, ok := m.skips.find(x.task.Name, x.d.Day, x.d.Reason, trigger); ok {
 				out[i] = StartResult{Task: x.task.Name, Outcome: StartSkipped, Run: r, Reason: x.d.Reason}
 				continue
 			}
