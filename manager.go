@@ -356,6 +356,14 @@ func (m *Manager) poke() {
 // runs are queued again; actions tidy up) and starts the planner loop. The
 // loop runs until Stop.
 func (m *Manager) Start(ctx context.Context) error {
+	if m.cluster != nil {
+		// The first heartbeat, and the guard's first lease, before the
+		// recovery below (which may wait for what a previous process
+		// left to end): the queue may hand this server runs already.
+		// Silence is counted from now until it is written.
+		m.cluster.lastBeat = m.now()
+		m.clusterTick(ctx)
+	}
 	for _, t := range m.catalog {
 		if r, ok := t.Action.(Recoverer); ok {
 			if err := r.Recover(ctx, m.Settings()); err != nil {
@@ -394,10 +402,6 @@ func (m *Manager) Start(ctx context.Context) error {
 		}
 	}
 	if m.cluster != nil {
-		// Silence is counted from now until the first heartbeat is
-		// written.
-		m.cluster.lastBeat = m.now()
-		m.clusterTick(ctx)
 		bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		m.cluster.cancel = cancel
 		m.startCluster(bgCtx)
