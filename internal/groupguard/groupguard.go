@@ -18,7 +18,11 @@
 // tasks over. So in a cluster the server also renews a lease with the
 // guard after each heartbeat it wrote (Renew): when the lease runs out
 // before it is renewed, the guard kills every group it watches, and any
-// group it is told of until the next renewal, and goes on guarding.
+// group it is told of until the next renewal, and goes on guarding. The
+// lease's end is an instant on the machine's boot clock (CLOCK_BOOTTIME),
+// which both processes read and which counts a suspended machine's sleep:
+// a renewal written late (the server was stopped right before it wrote)
+// or read late cannot extend it.
 package groupguard
 
 import (
@@ -33,10 +37,15 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // childEnv is set in the guard process's environment.
 const childEnv = "BUTLER_GROUP_GUARD"
+
+// leaseCheck is how often the guard looks at its lease's end.
+const leaseCheck = 100 * time.Millisecond
 
 // Guard is the server's side: the pipe to the guard process. Its methods
 // are safe for concurrent use.
@@ -45,6 +54,7 @@ type Guard struct {
 	w      *os.File // the pipe's write end; nil once stopped or broken
 	cmd    *exec.Cmd
 	logger *slog.Logger
+	clock  func() time.Duration // the boot clock; bootClock but in tests
 }
 
 // Start starts the guard process: the program bin with args (a command
@@ -76,7 +86,7 @@ func Start(bin string, args []string, logger *slog.Logger) (*Guard, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Guard{w: w, cmd: cmd, logger: logger}, nil
+	return &Guard{w: w, cmd: cmd, logger: logger, clock: bootClock}, nil
 }
 
 // Watch tells the guard of process group pgid, which it kills should the
@@ -91,7 +101,22 @@ func (g *Guard) Forget(pgid int) { g.send('-', pgid) }
 // renewal). A d of zero or less lets the lease run out at once. Until the
 // first Renew there is no lease: a single server, which no other server
 // takes over from, never calls it.
-func (g *Guard) Renew(d time.Duration) { g.send('~', max(int(d.Milliseconds()), 0)) }
+func (g *Guard) Renew(d time.Duration) {
+	if g == nil {
+		return
+	}
+	g.send('~', int((g.clock() + max(d, 0)).Milliseconds()))
+}
+
+// bootClock reads CLOCK_BOOTTIME: the time since the machine booted, its
+// sleep included, the same in every process.
+func bootClock() time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		panic("groupguard: CLOCK_BOOTTIME: " + err.Error()) // Linux has had it since 2.6.39
+	}
+	return time.Duration(ts.Nano())
+}
 
 func (g *Guard) send(op byte, n int) {
 	if g == nil || n < 0 || (n == 0 && op != '~') {
@@ -123,7 +148,8 @@ func (g *Guard) Stop() error {
 }
 
 // Main is the guard process: it reads "+PGID" (watch), "-PGID" (forget)
-// and "~MS" (renew the lease for MS milliseconds) lines from in until it
+// and "~MS" (renew the lease until MS milliseconds on the boot clock)
+// lines from in until it
 // ends (the server closed the pipe or died), then sends SIGKILL to every
 // group watched and not forgotten, and returns how many it killed. When a
 // lease runs out it kills the groups watched then, and says so on w. It
@@ -132,7 +158,7 @@ func Main(in io.Reader, w io.Writer) (int, error) {
 	// SIGPIPE too: a log reader gone would otherwise end the guard at
 	// its first message.
 	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
-	return guard(in, killGroup, func(n int) {
+	return guard(in, bootClock, killGroup, func(n int) {
 		fmt.Fprintf(w, "butler: the server did not renew its lease (it is frozen, or cannot reach the database): SIGKILL to %d process groups of its tasks, which the other servers may take over\n", n)
 	})
 }
@@ -140,9 +166,9 @@ func Main(in io.Reader, w io.Writer) (int, error) {
 // killGroup sends SIGKILL to process group pgid.
 func killGroup(pgid int) error { return syscall.Kill(-pgid, syscall.SIGKILL) }
 
-// guard is Main without its signals: kill ends a group, lapsed hears of
-// the groups killed when a lease ran out.
-func guard(in io.Reader, kill func(pgid int) error, lapsed func(killed int)) (int, error) {
+// guard is Main without its signals: clock is the boot clock, kill ends a
+// group, lapsed hears of the groups killed when a lease ran out.
+func guard(in io.Reader, clock func() time.Duration, kill func(pgid int) error, lapsed func(killed int)) (int, error) {
 	lines := make(chan string)
 	readErr := make(chan error, 1)
 	go func() { // ends with in; guard waits for it
@@ -165,33 +191,31 @@ func guard(in io.Reader, kill func(pgid int) error, lapsed func(killed int)) (in
 		return n
 	}
 	var (
-		lease    *time.Timer
-		expired  <-chan time.Time // the lease's; nil without one
-		deadline time.Time        // when it runs out
-		out      bool             // the lease ran out and was not renewed since
+		leased   bool          // a lease was given
+		deadline time.Duration // when it runs out, on clock
+		out      bool          // it ran out and was not renewed since
 	)
-	runOut := func() {
-		expired, out = nil, true
-		if n := killAll(); n > 0 {
-			lapsed(n)
+	// The lease's end is checked every leaseCheck, on the boot clock: a
+	// timer would not count a suspended machine's sleep.
+	tick := time.NewTicker(leaseCheck)
+	defer tick.Stop()
+	check := func() {
+		if leased && !out && clock() >= deadline {
+			out = true
+			if n := killAll(); n > 0 {
+				lapsed(n)
+			}
 		}
 	}
 	for {
 		select {
-		case <-expired:
-			runOut()
+		case <-tick.C:
+			check()
 		case line, ok := <-lines:
-			// A lease that ran out while this line waited (both ready at
-			// once, after the guard and the server were frozen together)
-			// runs out first: the line cannot renew it.
-			if expired != nil && !time.Now().Before(deadline) {
-				lease.Stop()
-				runOut()
-			}
+			// A lease that ran out while this line waited cannot be
+			// renewed by it.
+			check()
 			if !ok {
-				if lease != nil {
-					lease.Stop()
-				}
 				return killAll(), <-readErr
 			}
 			if len(line) < 2 {
@@ -218,12 +242,8 @@ func guard(in io.Reader, kill func(pgid int) error, lapsed func(killed int)) (in
 			case '-':
 				delete(live, n)
 			case '~':
-				if lease != nil {
-					lease.Stop()
-				}
-				d := time.Duration(n) * time.Millisecond
-				lease, deadline = time.NewTimer(d), time.Now().Add(d)
-				expired, out = lease.C, false
+				leased, deadline, out = true, time.Duration(n)*time.Millisecond, false
+				check() // a renewal that ends in the past
 			}
 		}
 	}

@@ -39,7 +39,7 @@ func TestGuard_KillsWhatItWasNotToldIsGone(t *testing.T) {
 	r, w := io.Pipe()
 	done := make(chan int, 1)
 	go func() {
-		n, _ := guard(r, killGroup, func(int) { t.Error("a lease ran out, without one") })
+		n, _ := guard(r, bootClock, killGroup, func(int) { t.Error("a lease ran out, without one") })
 		done <- n
 	}()
 	for _, line := range []string{"+" + strconv.Itoa(watched.Process.Pid), "+" + strconv.Itoa(forgotten.Process.Pid),
@@ -115,22 +115,26 @@ func TestStart_RefusedInAGuard(t *testing.T) {
 }
 
 // TestGuard_Lease: a lease that is renewed in time kills nothing; one that
-// runs out kills the groups watched then, at once, and any group watched
-// until the next renewal; the guard goes on guarding after that.
+// runs out kills the groups watched then (within leaseCheck), and any
+// group watched until the next renewal; a renewal whose end has passed
+// already (written late) kills at once; the guard goes on guarding after
+// that. The clock is the bubble's: the boot clock in the guard process.
 func TestGuard_Lease(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r, w := io.Pipe()
+		epoch := time.Now()
 		var (
 			mu     sync.Mutex // synctest.Wait orders nothing for the race detector
 			killed []int
 			lapses int
 			done   = make(chan int, 1)
+			clock  = func() time.Duration { return time.Since(epoch) }
 			kill   = func(pgid int) error { mu.Lock(); defer mu.Unlock(); killed = append(killed, pgid); return nil }
 			lapsed = func(n int) { mu.Lock(); defer mu.Unlock(); lapses += n }
 			seen   = func() ([]int, int) { mu.Lock(); defer mu.Unlock(); return slices.Clone(killed), lapses }
 		)
 		go func() {
-			n, _ := guard(r, kill, lapsed)
+			n, _ := guard(r, clock, kill, lapsed)
 			done <- n
 		}()
 		send := func(lines ...string) {
@@ -142,15 +146,16 @@ func TestGuard_Lease(t *testing.T) {
 			}
 			synctest.Wait()
 		}
-		send("+11", "+12", "~1000")
+		until := func(d time.Duration) string { return "~" + strconv.Itoa(int((clock() + d).Milliseconds())) }
+		send("+11", "+12", until(time.Second))
 		time.Sleep(999 * time.Millisecond)
-		send("~1000", "-12") // renewed 1 ms before it ran out
+		send(until(time.Second), "-12") // renewed 1 ms before it ran out
 		time.Sleep(999 * time.Millisecond)
 		synctest.Wait()
 		if killed, _ := seen(); len(killed) != 0 {
 			t.Fatalf("killed %v under a lease renewed in time", killed)
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(leaseCheck)
 		synctest.Wait()
 		if killed, lapses := seen(); !slices.Equal(killed, []int{11}) || lapses != 1 {
 			t.Fatalf("when the lease ran out: killed %v (%d reported); want [11]", killed, lapses)
@@ -159,17 +164,18 @@ func TestGuard_Lease(t *testing.T) {
 		if killed, lapses := seen(); !slices.Equal(killed, []int{11, 13}) || lapses != 2 {
 			t.Fatalf("a group watched while the lease was out: killed %v; want 13 killed at once", killed)
 		}
-		send("~5000", "+14", "+15", "-15") // renewed: it guards again
+		send(until(5*time.Second), "+14", "+15", "-15") // renewed: it guards again
 		time.Sleep(4 * time.Second)
 		synctest.Wait()
 		if killed, _ := seen(); len(killed) != 2 {
 			t.Fatalf("killed %v under a renewed lease", killed)
 		}
-		send("~0") // a lease of nothing runs out at once
+		// A renewal written late: the end it gives has passed already.
+		send(until(-time.Second))
 		if killed, _ := seen(); !slices.Equal(killed, []int{11, 13, 14}) {
-			t.Fatalf("after ~0: killed %v; want 14 killed", killed)
+			t.Fatalf("after a renewal that ended in the past: killed %v; want 14 killed at once", killed)
 		}
-		send("~5000", "+16")
+		send(until(5*time.Second), "+16")
 		w.Close() // the server is gone: what is left dies
 		n := <-done
 		if killed, _ := seen(); n != 1 || !slices.Equal(killed, []int{11, 13, 14, 16}) {
@@ -186,11 +192,13 @@ func TestGuard_RenewLines(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		g := &Guard{w: pw}
+		epoch := time.Now()
+		clock := func() time.Duration { return time.Since(epoch) }
+		g := &Guard{w: pw, clock: clock}
 		var killed []int
 		done := make(chan struct{})
 		go func() {
-			guard(pr, func(pgid int) error { killed = append(killed, pgid); return nil }, func(int) {})
+			guard(pr, clock, func(pgid int) error { killed = append(killed, pgid); return nil }, func(int) {})
 			close(done)
 		}()
 		g.Watch(21)
