@@ -41,9 +41,11 @@ func newDatabaseFromEnv(getenv func(string) string) (bool, error) {
 // nothing but say so in the log.
 func openSQLite(ctx context.Context, cfg serveConfig, l *dbLock, logger *slog.Logger) (*sqlite.DB, error) {
 	_, statErr := os.Stat(cfg.Database)
-	if statErr == nil {
-		// A schema this program will upgrade: a backup first, which the
-		// older version can use should the upgrade be undone.
+	// A SQLite database (not an empty or foreign file, whose -wal SQLite
+	// would delete on opening, and which Open refuses below) of a schema
+	// this program will upgrade: a backup first, which the older version
+	// can use should the upgrade be undone.
+	if statErr == nil && checkSQLiteHeader(cfg.Database) == nil {
 		if up, err := sqlite.NeedsUpgrade(ctx, cfg.Database); err == nil && up {
 			path, err := backupBeforeUpgrade(ctx, cfg)
 			if err != nil {
