@@ -1036,7 +1036,7 @@ func TestDashboardRunPageInChromium(t *testing.T) {
 	release := filepath.Join(t.TempDir(), "release")
 	lines := make(chan string)
 	s := newWebServer(t, false, map[butler.TaskName]butler.Action{
-		butler.TaskOptimizeDatabase: shellTask(`trap 'echo "got SIGTERM, cleaning up"; while [ ! -e ` + release + ` ]; do sleep 0.05; done; echo "cleaned up"; exit 0' TERM
+		butler.TaskOptimizeDatabase: shellTask(`trap 'echo "got SIGTERM, cleaning up"; while [ ! -e ` + release + ` ]; do sleep 0.05; done; echo "cleaned up"; exit 143' TERM
 echo working
 while :; do sleep 0.05; done`),
 		butler.TaskRefreshLocalMedia: shellTask(`true`),

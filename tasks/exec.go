@@ -230,8 +230,17 @@ func (e *Exec) Run(ctx context.Context, r butler.Reporter) error {
 	}
 	tail := lastLines(output, summaryLines)
 
+	if stopped && !killed && cmd.ProcessState != nil && cmd.ProcessState.Success() {
+		// It exited 0 after SIGTERM: by its own account its work is done
+		// (the stop came as it ended; a program that SIGTERM cuts short
+		// exits non-zero, 143 by convention). Recorded as a stop, the
+		// task would stay due and the work be done again.
+		log.Info("program exited 0 after SIGTERM: its work is done, by its own account; recorded as it ended, not as stopped", "pid", pgid)
+		stopped = false
+	}
 	if !stopped {
-		// No signal was sent: whatever it did, it did by itself.
+		// No signal was sent, or it ended well all the same: whatever it
+		// did, it did by itself.
 		if cr, ok := r.(butler.CompletionReporter); ok && cmd.ProcessState != nil && cmd.ProcessState.Success() {
 			cr.Completed()
 		}

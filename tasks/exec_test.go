@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -358,6 +359,31 @@ func TestExecStopKillsWhatIgnoresSIGTERM(t *testing.T) {
 		t.Fatalf("Run = %v, want a stop that says the group's rest was SIGKILLed", err)
 	}
 	waitGone(t, pidFromProgress(t, r), 5*time.Second)
+}
+
+// completionReporter records Completed.
+type completionReporter struct {
+	*outputReporter
+	completed atomic.Bool
+}
+
+func (r *completionReporter) Completed() { r.completed.Store(true) }
+
+// TestExecStopExit0IsItsOwnEnd: a program that exits 0 after SIGTERM (its
+// work done as the stop came, by its own account) ended by itself: Run
+// returns nil and reports its completion, so that the run is recorded
+// succeeded and its task not run again. (One that SIGTERM cuts short exits
+// non-zero: TestExecStopTerminatesGroup.)
+func TestExecStopExit0IsItsOwnEnd(t *testing.T) {
+	out, ctx := stopAtProgress1(t)
+	r := &completionReporter{outputReporter: out}
+	err := (&tasks.Exec{Argv: sh(`trap 'exit 0' TERM; echo "PROGRESS 1 $$"; while :; do sleep 0.05; done`), Grace: 5 * time.Second}).Run(ctx, r)
+	if err != nil || !r.completed.Load() {
+		t.Fatalf("Run = %v, completed %v; want nil and the completion reported", err, r.completed.Load())
+	}
+	if got := r.summary(); !strings.HasPrefix(got, "exited with status 0") {
+		t.Errorf("summary %q; want it to say it exited 0", got)
+	}
 }
 
 // TestExecTimeLimit ends a program at its context's deadline.
