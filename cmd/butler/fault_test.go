@@ -323,6 +323,21 @@ func (e *faultEnv) all(p *proc, method string) error {
 	return nil
 }
 
+// stopRun stops the task's running run id through p (DELETE must answer
+// 200 for it), looks at it at once (afterStop), and waits until it is
+// finished.
+func (e *faultEnv) stopRun(t *testing.T, p *proc, task string, id int64) {
+	t.Helper()
+	code, _, stopped, err := e.stop(p, task)
+	if err != nil || code != http.StatusOK || stopped != id {
+		t.Fatalf("DELETE /butler/%s: %d run %d %v; want 200 for run %d", task, code, stopped, err, id)
+	}
+	if _, err := e.afterStop(p, task, id); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFinished(t, p, task, id, 15*time.Second)
+}
+
 // getRun reads one run through the API.
 func getRun(p *proc, id int64) (apitype.Run, error) {
 	code, _, body, err := request(http.MethodGet, p.url(fmt.Sprintf("/butler/runs/%d", id)))
@@ -767,14 +782,7 @@ func TestFault_KillServerThenRestart(t *testing.T) {
 
 	id2 := e.mustStart(t, p2, task)
 	e.waitProbes(t, task, 2, 15*time.Second)
-	code, _, stopped, err := e.stop(p2, task)
-	if err != nil || code != http.StatusOK || stopped != id2 {
-		t.Fatalf("DELETE /butler/%s: %d run %d %v; want 200 for run %d", task, code, stopped, err, id2)
-	}
-	if _, err := e.afterStop(p2, task, id2); err != nil {
-		t.Fatal(err)
-	}
-	e.waitFinished(t, p2, task, id2, 15*time.Second)
+	e.stopRun(t, p2, task, id2)
 	runs := e.settle(t, p2, 15*time.Second)
 	rep := e.check(t, runs)
 	if rep.Executions[task] != 2 {
@@ -1158,14 +1166,7 @@ func TestFault_FrozenServerInCluster(t *testing.T) {
 	if got, err := getRun(owner, id); err != nil || got.Outcome != "interrupted" {
 		e.violate("%s: run %d is %s/%s through the resumed server (%v); want it left interrupted", task, id, got.State, got.Outcome, err)
 	}
-	code, _, stopped, err := e.stop(other, task)
-	if err != nil || code != http.StatusOK || stopped != id2 {
-		t.Fatalf("DELETE /butler/%s: %d run %d %v; want 200 for run %d", task, code, stopped, err, id2)
-	}
-	if _, err := e.afterStop(other, task, id2); err != nil {
-		t.Fatal(err)
-	}
-	e.waitFinished(t, other, task, id2, 15*time.Second)
+	e.stopRun(t, other, task, id2)
 	runs := e.settle(t, other, 15*time.Second)
 	if rep := e.check(t, runs); rep.Executions[task] != 2 {
 		t.Errorf("%s ran %d probe executions; want 2: the frozen server's and the new start's", task, rep.Executions[task])

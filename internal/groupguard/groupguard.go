@@ -195,10 +195,10 @@ func guard(in io.Reader, clock func() time.Duration, kill func(pgid int) error, 
 		deadline time.Duration // when it runs out, on clock
 		out      bool          // it ran out and was not renewed since
 	)
-	// The lease's end is checked every leaseCheck, on the boot clock: a
-	// timer would not count a suspended machine's sleep.
-	tick := time.NewTicker(leaseCheck)
-	defer tick.Stop()
+	// The lease's end is checked every leaseCheck, on the boot clock (a
+	// timer would not count a suspended machine's sleep), once there is a
+	// lease: a single server's guard never wakes but for its pipe.
+	var tick <-chan time.Time
 	check := func() {
 		if leased && !out && clock() >= deadline {
 			out = true
@@ -209,7 +209,7 @@ func guard(in io.Reader, clock func() time.Duration, kill func(pgid int) error, 
 	}
 	for {
 		select {
-		case <-tick.C:
+		case <-tick:
 			check()
 		case line, ok := <-lines:
 			// A lease that ran out while this line waited cannot be
@@ -242,6 +242,11 @@ func guard(in io.Reader, clock func() time.Duration, kill func(pgid int) error, 
 			case '-':
 				delete(live, n)
 			case '~':
+				if tick == nil {
+					t := time.NewTicker(leaseCheck)
+					defer t.Stop()
+					tick = t.C
+				}
 				leased, deadline, out = true, time.Duration(n)*time.Millisecond, false
 				check() // a renewal that ends in the past
 			}
