@@ -220,7 +220,17 @@ func (p *wakePilot) wake(ctx context.Context, queue string) bool {
 
 // NewSQLite migrates River's tables in db (a SQLite pool with one
 // connection) and returns an engine on it, for a single Butler process.
+//
+// A database whose River tables a newer Butler migrated is refused
+// (NewerSchemaError) before River's tables are touched.
 func NewSQLite(ctx context.Context, db *sql.DB, cfg Config) (*Engine, error) {
+	known, has, err := SQLiteSchema(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	if err := notNewer(known, has); err != nil {
+		return nil, err
+	}
 	drv := localDriver{Driver: riversqlite.New(db), pilot: &wakePilot{}}
 	migrator, err := rivermigrate.New(drv, &rivermigrate.Config{Logger: quiet(cfg.Logger)})
 	if err != nil {
@@ -302,8 +312,16 @@ func itemWorkers(cfg Config) int {
 	return defaultItemWorkers()
 }
 
-// MigratePostgres brings River's tables in the pool's database up to date.
+// MigratePostgres brings River's tables in the pool's database up to date,
+// and refuses (NewerSchemaError) tables a newer Butler migrated.
 func MigratePostgres(ctx context.Context, pool *pgxpool.Pool) error {
+	known, has, err := postgresSchema(ctx, pool)
+	if err != nil {
+		return err
+	}
+	if err := notNewer(known, has); err != nil {
+		return err
+	}
 	migrator, err := rivermigrate.New(riverpgxv5.New(pool), nil)
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)

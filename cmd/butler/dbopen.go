@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/engine"
 	"github.com/plexbutler/butler/internal/atomicfile"
 	"github.com/plexbutler/butler/store/sqlite"
 )
@@ -28,6 +29,31 @@ func newDatabaseFromEnv(getenv func(string) string) (bool, error) {
 		return false, usageErr("BUTLER_NEW_DATABASE %q: want true or false", v)
 	}
 	return b, nil
+}
+
+// needsUpgrade reports whether the SQLite database at path has Butler's
+// tables or River's of an older schema than this program's, which opening
+// it will migrate; it refuses River's tables of a newer schema
+// (engine.NewerSchemaError; Butler's own newer tables sqlite.Open
+// refuses). It writes nothing.
+func needsUpgrade(ctx context.Context, path string) (bool, error) {
+	up, err := sqlite.NeedsUpgrade(ctx, path)
+	if err != nil {
+		return false, err
+	}
+	ro, err := sqlite.ReadOnly(path)
+	if err != nil {
+		return false, err
+	}
+	defer ro.Close()
+	known, has, err := engine.SQLiteSchema(ctx, ro)
+	if err != nil {
+		return false, err
+	}
+	if has > known {
+		return false, &engine.NewerSchemaError{Version: has, Known: known}
+	}
+	return up || (has > 0 && has < known), nil
 }
 
 // openSQLite opens the server's SQLite database, whose lock l holds.
@@ -46,7 +72,11 @@ func openSQLite(ctx context.Context, cfg serveConfig, l *dbLock, logger *slog.Lo
 	// this program will upgrade: a backup first, which the older version
 	// can use should the upgrade be undone.
 	if statErr == nil && checkSQLiteHeader(cfg.Database) == nil {
-		if up, err := sqlite.NeedsUpgrade(ctx, cfg.Database); err == nil && up {
+		up, err := needsUpgrade(ctx, cfg.Database)
+		if newer := (*engine.NewerSchemaError)(nil); errors.As(err, &newer) {
+			return nil, &exitError{2, fmt.Errorf("database %s: %w", cfg.Database, err)}
+		}
+		if err == nil && up {
 			path, err := backupBeforeUpgrade(ctx, cfg)
 			if err != nil {
 				return nil, &exitError{2, fmt.Errorf("database %s needs an upgrade of its schema, and the backup made before it failed: %w; nothing was changed", cfg.Database, err)}

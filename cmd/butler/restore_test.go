@@ -15,6 +15,8 @@ import (
 
 	"github.com/plexbutler/butler"
 	"github.com/plexbutler/butler/store/sqlite"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivermigrate"
 )
 
 // asideRE matches the names of the files moved aside in a data directory.
@@ -496,7 +498,7 @@ func schemaVersion(t *testing.T, path string) int {
 // TestProcessUpgradeBacksUpFirst: a database of an older schema is copied
 // into the backup directory, as a backup `butler restore` lists, before
 // the server migrates it; a database of a newer schema than the program's
-// is refused (exit 2), unchanged.
+// is refused (exit 2), unchanged. The same for River's tables.
 func TestProcessUpgradeBacksUpFirst(t *testing.T) {
 	butlerBinary(t) // skip early in -short mode
 	dataDir := filepath.Join(t.TempDir(), "data")
@@ -572,4 +574,69 @@ func TestProcessUpgradeBacksUpFirst(t *testing.T) {
 	if v := schemaVersion(t, dbPath); v != upgraded+1 {
 		t.Errorf("the refused database has schema version %d; want it unchanged (%d)", v, upgraded+1)
 	}
+
+	// River's tables (the job queue's) count too: older ones are backed
+	// up before they are migrated, newer ones are refused, unchanged.
+	raw, err = sql.Open("sqlite", dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(`DELETE FROM butler_migration WHERE version = ?`, upgraded+1); err != nil {
+		t.Fatal(err)
+	}
+	migrator, err := rivermigrate.New(riversqlite.New(raw), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := migrator.AllVersions()
+	river := all[len(all)-1].Version
+	if _, err := migrator.Migrate(context.Background(), rivermigrate.DirectionDown, &rivermigrate.MigrateOpts{TargetVersion: river - 1}); err != nil {
+		t.Fatalf("take River's tables back to version %d: %v", river-1, err)
+	}
+	raw.Close()
+	p = startProc(t, "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--token", "upgrade-token-123")
+	mustContain(t, "server log", p.stderr.String(), "backed up the database before upgrading its schema")
+	if code := p.terminate(t, 15*time.Second); code != 0 {
+		t.Fatalf("exit %d after SIGTERM:\n%s", code, p.stderr)
+	}
+	backups, _ = listBackups(filepath.Join(dataDir, "Backups"), dbPath)
+	if len(backups) != 2 {
+		t.Fatalf("%d backups after an upgrade of River's tables; want 2", len(backups))
+	}
+	if v := riverVersion(t, dbPath); v != river {
+		t.Fatalf("River's tables have version %d after the server ran; want %d", v, river)
+	}
+	raw, err = sql.Open("sqlite", dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(`INSERT INTO river_migration (line, version) VALUES ('main', ?)`, river+1); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	r = runBinary(t, "", nil, "serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--token", "upgrade-token-123")
+	wantRefusal(t, r, fmt.Sprintf("River schema version %d) were migrated by a newer Butler; this one knows up to version %d", river+1, river), "run the newer Butler")
+	if v := riverVersion(t, dbPath); v != river+1 {
+		t.Errorf("the refused database's River tables have version %d; want them unchanged (%d)", v, river+1)
+	}
+	if v := schemaVersion(t, dbPath); v != upgraded {
+		t.Errorf("the refused database has schema version %d; want it unchanged (%d)", v, upgraded)
+	}
+}
+
+// riverVersion reads the newest migration of River's tables recorded in
+// the database at path.
+func riverVersion(t *testing.T, path string) int {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var v int
+	if err := db.QueryRow(`SELECT max(version) FROM river_migration WHERE line = 'main'`).Scan(&v); err != nil {
+		t.Fatalf("River's schema version of %s: %v", path, err)
+	}
+	return v
 }

@@ -314,7 +314,7 @@ func (d *DB) Close() error {
 // the file with its write-ahead log (a crash may have left the newest
 // state there) and writes nothing to the database.
 func NeedsUpgrade(ctx context.Context, path string) (bool, error) {
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(5000)")
+	db, err := ReadOnly(path)
 	if err != nil {
 		return false, err
 	}
@@ -324,6 +324,12 @@ func NeedsUpgrade(ctx context.Context, path string) (bool, error) {
 		return false, fmt.Errorf("database %s: %w", path, err)
 	}
 	return has > 0 && has < known, nil
+}
+
+// ReadOnly opens the SQLite database at path for reading only (with its
+// write-ahead log), for checks made before Open.
+func ReadOnly(path string) (*sql.DB, error) {
+	return sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(5000)")
 }
 
 func (d *DB) migrate(ctx context.Context) error {
