@@ -234,8 +234,12 @@ func (m *Manager) clusterTick(ctx context.Context) {
 	start := m.now()
 	// A heartbeat that hangs counts as failed: the fence must not wait on
 	// it.
+	// The guard's lease and the silence the others wait for, from the
+	// same grace (a settings change between them could leave the lease
+	// the longer).
+	lease := m.guardLease()
 	hctx, cancel := context.WithTimeout(ctx, HeartbeatEvery)
-	joined, err := c.store.Heartbeat(hctx, m.node)
+	joined, err := c.store.Heartbeat(hctx, m.node, deadAfter(lease))
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -261,7 +265,7 @@ func (m *Manager) clusterTick(ctx context.Context) {
 	switch silent := start.Sub(c.lastBeat); {
 	case joined && c.beaten:
 		m.fence(ctx, errGivenUp, "the other servers counted this server dead while it was silent, and ended its runs")
-	case !c.fenced && silent >= m.guardLease():
+	case !c.fenced && silent >= lease:
 		m.fence(ctx, errFrozen, "this server was silent for "+silent.Round(time.Second).String()+", and its group guard killed its commands")
 	}
 	c.beaten = true
@@ -269,7 +273,7 @@ func (m *Manager) clusterTick(ctx context.Context) {
 	if m.guard != nil {
 		// Counted from before the heartbeat was written: the others count
 		// this server's silence from when it was, on the database's clock.
-		m.guard.Renew(m.guardLease() - m.now().Sub(start))
+		m.guard.Renew(lease - m.now().Sub(start))
 	}
 	if !c.failedAt.IsZero() {
 		m.logger.InfoContext(ctx, "butler: the database is back", slog.Duration("after", start.Sub(c.failedAt)))
@@ -319,9 +323,17 @@ func (m *Manager) guardLease() time.Duration {
 // that lost the database stops its runs after FenceAfter, and their
 // processes may take their grace to end; a frozen one's processes are
 // killed by its guard when the lease runs out (guardLease). Until then the
-// task must not start elsewhere.
+// task must not start elsewhere. Each server tells the others its own
+// with every heartbeat: a cluster's servers may have different graces, and
+// the leader waits for the longer of its own and the silent server's.
 func (m *Manager) deadAfter() time.Duration {
-	return max(NodeDeadAfter, m.guardLease()+HeartbeatEvery)
+	return deadAfter(m.guardLease())
+}
+
+// deadAfter is the silence after which a server whose guard holds lease
+// counts as dead: a heartbeat after the guard killed its groups.
+func deadAfter(lease time.Duration) time.Duration {
+	return max(NodeDeadAfter, lease+HeartbeatEvery)
 }
 
 // endDeadNodes ends the runs of nodes that stopped beating.

@@ -75,12 +75,15 @@ type Cluster interface {
 	// server's), never a server's: servers whose clocks disagree still
 	// agree on who is silent and who leads. joined reports that node had
 	// no record: it is new, or the others had counted it dead (DeadNodes)
-	// and ended its runs.
-	Heartbeat(ctx context.Context, node string) (joined bool, err error)
+	// and ended its runs. deadAfter is how long node must be silent before
+	// the others may count it dead: its own commands may take that long to
+	// be gone (DeadNodes waits for it).
+	Heartbeat(ctx context.Context, node string, deadAfter time.Duration) (joined bool, err error)
 	// Leave removes node from the cluster (a clean stop).
 	Leave(ctx context.Context, node string) error
 	// DeadNodes returns, and forgets, the nodes whose last heartbeat is
-	// older than silentFor.
+	// older than silentFor, or than the node's own deadAfter when that is
+	// longer.
 	DeadNodes(ctx context.Context, silentFor time.Duration) ([]string, error)
 	// TryLead takes or renews the planner's lease for node, for lease from
 	// now; true when node holds it.

@@ -87,6 +87,7 @@ type faultEnv struct {
 	dir    string // every probe's arguments hold it: LiveProbes' marker
 	probe  string
 	config string
+	specs  []faultTask
 	tasks  []faultprobe.Task
 	byName map[string]faultprobe.Task
 
@@ -102,26 +103,42 @@ type faultEnv struct {
 // killed) and, when BUTLER_FAULT_RESULTS is set, appends the verdict.
 func newFaultEnv(t *testing.T, tasks ...faultTask) *faultEnv {
 	t.Helper()
-	e := &faultEnv{t: t, probe: faultProbeBinary(t), dir: t.TempDir(), byName: map[string]faultprobe.Task{}}
+	e := &faultEnv{t: t, probe: faultProbeBinary(t), dir: t.TempDir(), specs: tasks, byName: map[string]faultprobe.Task{}}
 	t.Cleanup(e.cleanup)
-	var b strings.Builder
-	b.WriteString("log_level: info\ntasks:\n")
 	for _, ft := range tasks {
 		task := faultprobe.Task{Name: ft.name, Log: filepath.Join(e.dir, ft.name+".log"), Lock: filepath.Join(e.dir, ft.name+".lock")}
 		e.tasks = append(e.tasks, task)
 		e.byName[ft.name] = task
+	}
+	e.config = e.writeConfig(t, "butler.yaml", 0)
+	return e
+}
+
+// writeConfig writes a config file named name binding the env's tasks to
+// the probe, each with its own grace, or with grace when it is not 0, and
+// returns its path.
+func (e *faultEnv) writeConfig(t *testing.T, name string, grace time.Duration) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("log_level: info\ntasks:\n")
+	for i, ft := range e.specs {
+		task := e.tasks[i]
 		argv := []string{e.probe, "-log", task.Log, "-lock", task.Lock, "-dur", ft.dur.String(), "-mode", ft.mode}
 		quoted := make([]string, len(argv))
 		for i, a := range argv {
 			quoted[i] = strconv.Quote(a)
 		}
-		fmt.Fprintf(&b, "  %s:\n    exec:\n      argv: [%s]\n      grace: %s\n", ft.name, strings.Join(quoted, ", "), ft.grace)
+		g := ft.grace
+		if grace != 0 {
+			g = grace
+		}
+		fmt.Fprintf(&b, "  %s:\n    exec:\n      argv: [%s]\n      grace: %s\n", ft.name, strings.Join(quoted, ", "), g)
 	}
-	e.config = filepath.Join(e.dir, "butler.yaml")
-	if err := os.WriteFile(e.config, []byte(b.String()), 0o600); err != nil {
+	path := filepath.Join(e.dir, name)
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return e
+	return path
 }
 
 func (e *faultEnv) cleanup() {
@@ -214,6 +231,17 @@ func offeredTasks() []butler.Task {
 // off (builtinsOff).
 func (e *faultEnv) startCluster(t *testing.T, n int) []*proc {
 	t.Helper()
+	url := e.clusterDatabase(t)
+	var nodes []*proc
+	for i := range n {
+		nodes = append(nodes, e.startClusterNode(t, url, i))
+	}
+	return nodes
+}
+
+// clusterDatabase makes startCluster's database and returns its URL.
+func (e *faultEnv) clusterDatabase(t *testing.T) string {
+	t.Helper()
 	url := pgtest.Database(t)
 	ctx := context.Background()
 	db, err := postgres.Open(ctx, url)
@@ -232,15 +260,19 @@ func (e *faultEnv) startCluster(t *testing.T, n int) []*proc {
 		t.Fatal(err)
 	}
 	db.Close()
-	var nodes []*proc
-	for i := range n {
-		dir := filepath.Join(t.TempDir(), "data")
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		nodes = append(nodes, e.startNode(t, "--data-dir", dir, "--database", url, "--node", fmt.Sprintf("fault%d", i)))
+	return url
+}
+
+// startClusterNode starts the cluster's server fault<i> on the database at
+// url, with a data directory of its own; args come last (a later --config
+// replaces the env's).
+func (e *faultEnv) startClusterNode(t *testing.T, url string, i int, args ...string) *proc {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
 	}
-	return nodes
+	return e.startNode(t, append([]string{"--data-dir", dir, "--database", url, "--node", fmt.Sprintf("fault%d", i)}, args...)...)
 }
 
 // request sends one API request with the token; it never fails the test
@@ -1107,24 +1139,26 @@ func TestFault_StubbornStop(t *testing.T) {
 // lease the server no longer renewed ran out), so that the two executions
 // never overlap. Resumed (SIGCONT), the server stops what it still held
 // and runs nothing twice.
+//
+// The frozen server's task has a longer grace (8 s) than the other's
+// (2 s): its guard's lease is the longer, and the other must wait for it,
+// not for what its own grace would give.
 func TestFault_FrozenServerInCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("cluster tests skipped in -short mode")
 	}
 	pgtest.URL(t) // skip early without PostgreSQL
 	const task = "FaultNormal"
-	e := newFaultEnv(t, faultTask{name: task, mode: "normal", dur: 120 * time.Second, grace: 2 * time.Second})
-	nodes := e.startCluster(t, 2)
-	id := e.mustStart(t, nodes[0], task)
+	e := newFaultEnv(t, faultTask{name: task, mode: "normal", dur: 120 * time.Second, grace: 8 * time.Second})
+	url := e.clusterDatabase(t)
+	owner := e.startClusterNode(t, url, 0)
+	id := e.mustStart(t, owner, task)
 	e.waitProbes(t, task, 1, 15*time.Second)
-	r, err := getRun(nodes[0], id)
-	if err != nil {
-		t.Fatal(err)
+	if r, err := getRun(owner, id); err != nil || r.Node != "fault0" {
+		t.Fatalf("run %d is on %q (%v); want fault0, the only server", id, r.Node, err)
 	}
-	owner, other := nodes[0], nodes[1]
-	if r.Node == "fault1" {
-		owner, other = other, owner
-	}
+	other := e.startClusterNode(t, url, 1, "--config", e.writeConfig(t, "short-grace.yaml", 2*time.Second))
+	nodes := []*proc{owner, other}
 	// Nothing was frozen yet: what the resumed server says below is new.
 	for _, p := range nodes {
 		if strings.Contains(p.stderr.String(), "stopped local runs") {
@@ -1139,8 +1173,8 @@ func TestFault_FrozenServerInCluster(t *testing.T) {
 
 	// The other server gives the frozen one up; the lock must be free as
 	// soon as the run is seen finished (check looks at it).
-	got := e.waitFinished(t, other, task, id, 40*time.Second)
-	t.Logf("run %d of frozen %s ended %s %v after SIGSTOP: %s", id, r.Node, got.Outcome, time.Since(frozen).Round(time.Millisecond), got.Reason)
+	got := e.waitFinished(t, other, task, id, 45*time.Second)
+	t.Logf("run %d of frozen fault0 ended %s %v after SIGSTOP: %s", id, got.Outcome, time.Since(frozen).Round(time.Millisecond), got.Reason)
 	if got.Outcome != "interrupted" {
 		e.violate("%s: run %d of a frozen server ended %s; want interrupted", task, id, got.Outcome)
 	}

@@ -162,14 +162,15 @@ func (d *DB) Migrate(ctx context.Context, more ...func(context.Context) error) e
 // lease, whatever the servers' clocks say.
 const dbNow = `(extract(epoch from clock_timestamp()) * 1000000000)::bigint`
 
-// Heartbeat records that node is alive now, on the database's clock;
-// joined reports that its row was inserted rather than updated.
-func (d *DB) Heartbeat(ctx context.Context, node string) (joined bool, err error) {
+// Heartbeat records that node is alive now, on the database's clock, and
+// how long it must be silent before it counts as dead; joined reports that
+// its row was inserted rather than updated.
+func (d *DB) Heartbeat(ctx context.Context, node string, deadAfter time.Duration) (joined bool, err error) {
 	// xmax is 0 in a row the statement inserted, the updating
 	// transaction's id in one it updated.
-	err = d.pool.QueryRow(ctx, `INSERT INTO butler_node (name, started_at, heartbeat_at) VALUES ($1, `+dbNow+`, `+dbNow+`)
-		ON CONFLICT (name) DO UPDATE SET heartbeat_at = excluded.heartbeat_at
-		RETURNING xmax = 0`, node).Scan(&joined)
+	err = d.pool.QueryRow(ctx, `INSERT INTO butler_node (name, started_at, heartbeat_at, dead_after) VALUES ($1, `+dbNow+`, `+dbNow+`, $2)
+		ON CONFLICT (name) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, dead_after = excluded.dead_after
+		RETURNING xmax = 0`, node, deadAfter.Nanoseconds()).Scan(&joined)
 	return joined, wrap(err)
 }
 
@@ -179,10 +180,11 @@ func (d *DB) Leave(ctx context.Context, node string) error {
 	return wrap(err)
 }
 
-// DeadNodes returns the nodes whose last heartbeat is older than silentFor
-// on the database's clock, and removes them from the list.
+// DeadNodes returns the nodes whose last heartbeat is older than silentFor,
+// or than the node's own limit when that is longer, on the database's
+// clock, and removes them from the list.
 func (d *DB) DeadNodes(ctx context.Context, silentFor time.Duration) ([]string, error) {
-	rows, err := d.pool.Query(ctx, `DELETE FROM butler_node WHERE heartbeat_at < `+dbNow+` - $1 RETURNING name`, silentFor.Nanoseconds())
+	rows, err := d.pool.Query(ctx, `DELETE FROM butler_node WHERE heartbeat_at < `+dbNow+` - greatest($1, dead_after) RETURNING name`, silentFor.Nanoseconds())
 	if err != nil {
 		return nil, wrap(err)
 	}

@@ -117,16 +117,16 @@ func TestLease(t *testing.T) {
 }
 
 // TestHeartbeats: a node is dead when its last heartbeat, on the
-// database's clock, is older than asked; a heartbeat's age is moved in the
+// database's clock, is older than asked, or than its own limit when longer; a heartbeat's age is moved in the
 // table, as the passing of time would.
 func TestHeartbeats(t *testing.T) {
 	db := open(t)
 	ctx := context.Background()
 	for _, n := range []string{"a", "b"} {
-		if joined, err := db.Heartbeat(ctx, n); err != nil || !joined {
+		if joined, err := db.Heartbeat(ctx, n, 0); err != nil || !joined {
 			t.Fatalf("first heartbeat of %s: joined %v, %v; want joined", n, joined, err)
 		}
-		if joined, err := db.Heartbeat(ctx, n); err != nil || joined {
+		if joined, err := db.Heartbeat(ctx, n, 0); err != nil || joined {
 			t.Fatalf("second heartbeat of %s: joined %v, %v; want not", n, joined, err)
 		}
 	}
@@ -144,7 +144,7 @@ func TestHeartbeats(t *testing.T) {
 		t.Fatalf("b reported dead twice: %v", dead)
 	}
 	// b beats again after it was counted dead: it joins anew, and knows it.
-	if joined, err := db.Heartbeat(ctx, "b"); err != nil || !joined {
+	if joined, err := db.Heartbeat(ctx, "b", 0); err != nil || !joined {
 		t.Fatalf("b's heartbeat after it was counted dead: joined %v, %v; want joined", joined, err)
 	}
 	if dead, _ := db.DeadNodes(ctx, 10*time.Second); len(dead) != 0 {
@@ -153,6 +153,24 @@ func TestHeartbeats(t *testing.T) {
 	nodes, _ := db.Nodes(ctx)
 	if len(nodes) != 2 {
 		t.Fatalf("nodes %v; want a and b, back", nodes)
+	}
+
+	// A node whose commands take long to end (a long grace) says so: it
+	// is dead only after its own limit, when that is the longer.
+	if _, err := db.Heartbeat(ctx, "a", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Pool().Exec(ctx, `UPDATE butler_node SET heartbeat_at = heartbeat_at - 30000000000`); err != nil {
+		t.Fatal(err)
+	}
+	if dead, err := db.DeadNodes(ctx, 10*time.Second); err != nil || len(dead) != 1 || dead[0] != "b" {
+		t.Fatalf("30 s after the beats, dead %v %v; want [b] (a's own limit is a minute)", dead, err)
+	}
+	if _, err := db.Pool().Exec(ctx, `UPDATE butler_node SET heartbeat_at = heartbeat_at - 31000000000 WHERE name = 'a'`); err != nil {
+		t.Fatal(err)
+	}
+	if dead, err := db.DeadNodes(ctx, 10*time.Second); err != nil || len(dead) != 1 || dead[0] != "a" {
+		t.Fatalf("61 s after a's beat, dead %v %v; want [a]", dead, err)
 	}
 }
 
