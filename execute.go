@@ -298,6 +298,10 @@ const finishRetryMax = 5 * time.Second
 // stops first, the run is left for the next start, which ends it
 // interrupted.
 func (m *Manager) finishDurably(ctx context.Context, r Run, f Finish) (Run, bool, error) {
+	// Only while this server holds it: a start whose answer was lost may
+	// not have been committed, and the run may have been started
+	// elsewhere since.
+	f.Node = m.node
 	wait := 50 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		ended, ok, err := m.finish(context.WithoutCancel(ctx), r, []RunState{StateRunning, StateStopping}, f)

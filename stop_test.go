@@ -440,6 +440,43 @@ func TestExecute_LostStartAnswerLeavesNoRunBehind(t *testing.T) {
 	})
 }
 
+// startedElsewhereStore's StartRun does not record the start: it stands
+// for a start lost on the way to the database while another server (B)
+// was given the run and started it.
+type startedElsewhereStore struct {
+	*sqlite.DB
+}
+
+func (s startedElsewhereStore) StartRun(ctx context.Context, id int64, node string, at time.Time) (bool, error) {
+	if _, err := s.DB.StartRun(ctx, id, "B", at); err != nil {
+		return false, err
+	}
+	return false, errors.New("connection reset by peer")
+}
+
+// A start whose answer was lost ends the run only if it is this server's:
+// when another server started it meanwhile, that server's run goes on.
+func TestExecute_LostStartLeavesAnotherServersRun(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		p := newProbe(true)
+		f := start(t, []butler.Task{task("Job", 1, false, p)}, quietWindow, func(c *butler.Config) {
+			c.Store = startedElsewhereStore{c.Store.(*sqlite.DB)}
+		})
+		if _, err := f.m.StartTask(ctx, "Job", false); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		runs := f.runs("Job")
+		if len(runs) != 1 || runs[0].State != butler.StateRunning || runs[0].Node != "B" {
+			t.Fatalf("runs: %+v; want the run running on B, as B started it", runs)
+		}
+		if n := len(p.Starts()); n != 0 {
+			t.Fatalf("the action ran %d times here", n)
+		}
+	})
+}
+
 // callCounter is a store that counts some of its calls.
 type callCounter struct {
 	butler.Store

@@ -39,6 +39,10 @@ type Finish struct {
 	Step     string
 	// Log is the run's log (bounded); "" leaves the stored log as it is.
 	Log string
+	// Node, when not "", ends the run only if it is recorded as that
+	// server's: a server ending the run it started must not end it once
+	// another server holds it.
+	Node string
 }
 
 // EnqueueFunc inserts the queue jobs of queued runs rs within tx, the

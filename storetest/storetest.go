@@ -86,6 +86,7 @@ var suite = []testCase[butler.Store]{
 	{"SaveProgress", testSaveProgress},
 	{"FinishRun", testFinishRun},
 	{"FinishRunFromStates", testFinishRunFromStates},
+	{"FinishRunOfNode", testFinishRunOfNode},
 	{"FinishRunOnce", testFinishRunOnce},
 	{"FinishRunSuccessRecordsTask", testFinishRunSuccessRecordsTask},
 	{"FinishRunFailureKeepsTask", testFinishRunFailureKeepsTask},
@@ -1593,6 +1594,26 @@ func testFinishRunFromStates(t *testing.T, s butler.Store) {
 	}
 	if got := mustRecords(t, s); len(got) != 0 {
 		t.Errorf("TaskRecords after stops = %v, want none", got)
+	}
+}
+
+// testFinishRunOfNode: a Finish with a Node ends the run only when it is
+// recorded as that node's.
+func testFinishRunOfNode(t *testing.T, s butler.Store) {
+	r := mustCreate(t, s, newRun("t", butler.StateQueued, at(0)))
+	if ok, err := s.StartRun(t.Context(), r.ID, "b", at(time.Minute)); err != nil || !ok {
+		t.Fatalf("StartRun on b = %v, %v", ok, err)
+	}
+	r = mustRun(t, s, r.ID)
+	from := []butler.RunState{butler.StateRunning, butler.StateStopping}
+	f := butler.Finish{Outcome: butler.OutcomeInterrupted, Reason: "its start could not be recorded", EndedAt: at(time.Hour), Progress: -1, Node: "a"}
+	if _, ok, err := s.FinishRun(t.Context(), r.ID, from, f); err != nil || ok {
+		t.Errorf("FinishRun by a of b's run = %v, %v; want false, nil", ok, err)
+	}
+	checkUnchanged(t, s, "b's run after a's FinishRun", r)
+	f.Node = "b"
+	if _, ok, err := s.FinishRun(t.Context(), r.ID, from, f); err != nil || !ok {
+		t.Errorf("FinishRun by b of b's run = %v, %v; want true, nil", ok, err)
 	}
 }
 

@@ -81,7 +81,7 @@ func finishRunsSQL(ids, n int) string {
 	return `UPDATE butler_run SET state = 'finished', outcome = ?, reason = ?, summary = ?, error = ?,
 		ended_at = ?, progress = ?, step = ?, log = CASE WHEN ? = '' THEN log ELSE ? END
 		WHERE id IN (` + strings.TrimSuffix(strings.Repeat("?, ", ids), ", ") + `) AND state IN (` +
-		strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + `) RETURNING ` + runColumns
+		strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + `) AND (? = '' OR node = ?) RETURNING ` + runColumns
 }
 
 // finishRunSQL is FinishRun's statement for n states to finish from:
@@ -138,8 +138,8 @@ func (d *Store) HotQueries(now time.Time, task string) []HotQuery {
 		{"MarkStopping", sqlMarkStopping, []any{"stopped by a request", int64(1)}},
 		{"SetRunProcess", sqlSetRunProcess, []any{int64(4242), int64(99), "boot", int64(1)}},
 		{"SaveProgress", sqlSaveProgress, []any{50, "working", int64(1)}},
-		{"FinishRun", finishRunSQL(2), []any{"succeeded", "", "", "", nanos(now), 100, "", "", "", int64(1), "running", "stopping"}},
-		{"FinishRuns", finishRunsSQL(2, 2), []any{"skipped", "removed by stop", "", "", nanos(now), -1, "", "", "", int64(1), int64(2), "scheduled", "queued"}},
+		{"FinishRun", finishRunSQL(2), []any{"succeeded", "", "", "", nanos(now), 100, "", "", "", int64(1), "running", "stopping", "node1", "node1"}},
+		{"FinishRuns", finishRunsSQL(2, 2), []any{"skipped", "removed by stop", "", "", nanos(now), -1, "", "", "", int64(1), int64(2), "scheduled", "queued", "", ""}},
 		{"FinishRun (the task's last success)", sqlRecordSuccess, []any{"2025-03-14", nanos(now), int64(1)}},
 		{"TasksRunSince", sqlTasksRunSince, []any{recent}},
 		{"LastFinishedSince (Plan: each task's run since the window opened)", sqlLastFinishedSince, []any{recent}},

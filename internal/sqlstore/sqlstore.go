@@ -862,9 +862,9 @@ func (d *Store) FinishRuns(ctx context.Context, ids []int64, from []butler.RunSt
 }
 
 // finishArgs are the arguments of finishRunsSQL: f's values, the ids, the
-// states to finish from.
+// states to finish from, and f.Node (twice).
 func finishArgs(f butler.Finish, ids []int64, from []butler.RunState) []any {
-	args := make([]any, 0, 9+len(ids)+len(from))
+	args := make([]any, 0, 11+len(ids)+len(from))
 	args = append(args, string(f.Outcome), f.Reason, f.Summary, f.Error, nanos(f.EndedAt), f.Progress, f.Step, f.Log, f.Log)
 	for _, id := range ids {
 		args = append(args, id)
@@ -872,7 +872,7 @@ func finishArgs(f butler.Finish, ids []int64, from []butler.RunState) []any {
 	for _, s := range from {
 		args = append(args, string(s))
 	}
-	return args
+	return append(args, f.Node, f.Node)
 }
 
 // finished reads the run FinishRun's statement returned, if it ended one.
