@@ -1,9 +1,11 @@
 package butler
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -56,6 +58,9 @@ type clusterState struct {
 	fenced   bool
 	beaten   bool
 
+	// reap wakes the reaper (reapLoop) after a heartbeat of the leader.
+	reap chan struct{}
+
 	bg     sync.WaitGroup     // the cluster's goroutines
 	cancel context.CancelFunc // ends them
 }
@@ -73,6 +78,7 @@ func (m *Manager) Node() string { return m.node }
 func (m *Manager) startCluster(ctx context.Context) {
 	c := m.cluster
 	m.background(ctx, m.clusterLoop)
+	m.background(ctx, m.reapLoop)
 	m.background(ctx, func(ctx context.Context) {
 		_ = c.store.Listen(ctx, []string{channelSettings, channelEvents, channelStop}, func(ch, payload string) {
 			m.onNotification(ctx, ch, payload)
@@ -280,7 +286,12 @@ func (m *Manager) clusterTick(ctx context.Context) {
 		c.failedAt = time.Time{}
 		_ = m.reloadSettings(ctx)
 	}
-	lead, err := c.store.TryLead(ctx, m.node, leaseFor)
+	// Nothing this goroutine waits for may hold the next heartbeat back
+	// for long: each call is bounded, and it takes no task lock (the
+	// reaper, which does, has a goroutine of its own).
+	lctx, cancel := context.WithTimeout(ctx, HeartbeatEvery)
+	defer cancel()
+	lead, err := c.store.TryLead(lctx, m.node, leaseFor)
 	if err != nil {
 		c.leader.Store(false)
 		return
@@ -293,9 +304,12 @@ func (m *Manager) clusterTick(ctx context.Context) {
 			m.logger.InfoContext(ctx, "butler: another server plans the windows")
 		}
 	}
-	m.syncLocalRuns(ctx)
+	m.syncLocalRuns(lctx)
 	if lead {
-		m.endDeadNodes(ctx, start)
+		select {
+		case c.reap <- struct{}{}:
+		default: // a pass is under way
+		}
 	}
 }
 
@@ -336,44 +350,122 @@ func deadAfter(lease time.Duration) time.Duration {
 	return max(NodeDeadAfter, lease+HeartbeatEvery)
 }
 
-// endDeadNodes ends the runs of nodes that stopped beating.
-func (m *Manager) endDeadNodes(ctx context.Context, now time.Time) {
+// reapLoop is the leader's reaper: woken after each of its heartbeats, it
+// ends the runs of servers that are gone (endDeadNodes). It takes task
+// locks, which the control paths hold across store calls, so it has a
+// goroutine of its own: the heartbeats never wait for it.
+func (m *Manager) reapLoop(ctx context.Context) {
+	var suspects map[int64]time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.cluster.reap:
+		}
+		if !m.cluster.leader.Load() {
+			suspects = nil
+			continue
+		}
+		suspects = m.endDeadNodes(ctx, suspects)
+	}
+}
+
+// endDeadNodes ends the runs of servers that are gone, and returns the
+// runs to look at again on the next pass.
+//
+// A server is gone when the store counted it dead now (DeadNodes: silent
+// past its limit, which its group guard's lease is shorter than; its row is
+// removed, and its runs are ended at once), or when it has no row at all:
+// counted dead by an earlier pass that could not end all its runs (the
+// store failed midway, the leader died or stopped), or stopped cleanly
+// with runs it could not record ended. A run of a server with no row is
+// ended only when passes a heartbeat apart or more have seen it so
+// (suspects: when each was first seen so): a server that starts again
+// under its name may take a run in the moment before its first heartbeat
+// writes its row. A queued run whose River job a gone
+// server holds (fetched, waiting there for a slot) is queued again.
+func (m *Manager) endDeadNodes(ctx context.Context, suspects map[int64]time.Time) map[int64]time.Time {
 	dead, err := m.cluster.store.DeadNodes(ctx, m.deadAfter())
-	if err != nil || len(dead) == 0 {
-		return
+	if err != nil {
+		return suspects
 	}
 	isDead := map[string]bool{}
 	for _, n := range dead {
 		isDead[n] = true
 		m.logger.WarnContext(ctx, "butler: a server stopped answering", slog.String("node", n))
 	}
-	// Read under the offered tasks' locks (a run of a task no longer
-	// offered cannot be started again, so it needs none).
-	defer m.locks.lockAll(m.names())()
+	live, err := m.cluster.store.Nodes(ctx)
+	if err != nil {
+		return suspects
+	}
+	gone := func(node string) bool {
+		_, there := live[node]
+		return node != "" && node != m.node && !there
+	}
 	runs, err := m.store.ActiveRuns(ctx)
 	if err != nil {
-		return
+		return suspects
 	}
 	rq, _ := m.queue.(Requeuer)
+	var holders map[int64]string
+	if rq != nil && slices.ContainsFunc(runs, func(r Run) bool { return r.State == StateQueued && r.JobID != 0 }) {
+		if holders, err = rq.Holders(ctx); err != nil {
+			return suspects
+		}
+	}
+	now := m.now()
+	next := map[int64]time.Time{}
+	var ending, requeuing []Run
 	for _, r := range runs {
-		if r.State == StateQueued && r.JobID != 0 && rq != nil {
-			// Fetched by the dead server and waiting there for a slot.
-			if holder, running, err := rq.Holder(ctx, r.JobID); err == nil && running && isDead[holder] {
-				if id, err := rq.Requeue(ctx, r); err == nil {
-					_ = m.store.SetRunJob(ctx, r.ID, id)
-					m.logger.InfoContext(ctx, "butler: run queued again: its server died", slog.Int64("run", r.ID), slog.String("node", holder))
-				}
-			}
+		node := r.Node
+		if r.State == StateQueued {
+			node = holders[r.JobID]
+		} else if !r.State.Working() {
 			continue
 		}
-		if !r.State.Working() || !isDead[r.Node] {
+		if !gone(node) {
 			continue
 		}
+		if seen, ok := suspects[r.ID]; !isDead[node] && (!ok || now.Sub(seen) < HeartbeatEvery) {
+			next[r.ID] = cmp.Or(seen, now)
+			continue
+		}
+		if r.State == StateQueued {
+			r.Node = node // the holder, for the log
+			requeuing = append(requeuing, r)
+		} else {
+			ending = append(ending, r)
+		}
+	}
+	if len(ending) == 0 && len(requeuing) == 0 {
+		return next
+	}
+	// Under the offered tasks' locks (a run of a task no longer offered
+	// cannot be started again, so it needs none).
+	unlock, err := m.locks.lockAllCtx(ctx, m.names())
+	if err != nil {
+		return suspects
+	}
+	defer unlock()
+	for _, r := range requeuing {
+		if id, err := rq.Requeue(ctx, r); err == nil {
+			_ = m.store.SetRunJob(ctx, r.ID, id)
+			m.logger.InfoContext(ctx, "butler: run queued again: its server died", slog.Int64("run", r.ID), slog.String("node", r.Node))
+		} else {
+			next[r.ID] = now // again on the next pass
+		}
+	}
+	for _, r := range ending {
+		// Only while the gone server holds it.
 		_, ok, err := m.finish(ctx, r, []RunState{StateRunning, StateStopping}, Finish{
 			Outcome: OutcomeInterrupted, Reason: "server " + r.Node + " stopped answering while the task ran",
-			EndedAt: now, Progress: r.Progress, Step: r.Step,
+			EndedAt: now, Progress: r.Progress, Step: r.Step, Node: r.Node,
 		})
-		if err != nil || !ok {
+		if err != nil {
+			next[r.ID] = now // again on the next pass
+			continue
+		}
+		if !ok {
 			continue
 		}
 		if r.JobID != 0 {
@@ -383,6 +475,7 @@ func (m *Manager) endDeadNodes(ctx context.Context, now time.Time) {
 			Step: r.Step, Progress: r.Progress, Trigger: r.Trigger, Node: r.Node, Started: r.StartedAt, Outcome: OutcomeInterrupted}})
 		m.logger.InfoContext(ctx, "butler: run interrupted: its server died", slog.Int64("run", r.ID), slog.String("node", r.Node))
 	}
+	return next
 }
 
 func (m *Manager) title(name TaskName) string {

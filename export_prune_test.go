@@ -3,10 +3,12 @@ package butler
 // TaskLockedForTest reports whether the task's lock (taskLocks) is held,
 // by any goroutine.
 func TaskLockedForTest(m *Manager, name TaskName) bool {
-	mu := m.locks.get(name)
-	if !mu.TryLock() {
+	ch := m.locks.get(name)
+	select {
+	case ch <- struct{}{}:
+		<-ch
+		return false
+	default:
 		return true
 	}
-	mu.Unlock()
-	return false
 }

@@ -49,7 +49,10 @@ type TxQueue interface {
 // and queue a run again under a new job (package engine). In a cluster the
 // leader uses it for queued runs held by a server that died.
 type Requeuer interface {
-	Holder(ctx context.Context, jobID int64) (node string, running bool, err error)
+	// Holders returns the server working each running job of a run, by
+	// job id (a job fetched by a server waits there for a slot while it
+	// runs in River's eyes).
+	Holders(ctx context.Context) (map[int64]string, error)
 	Requeue(ctx context.Context, r Run) (jobID int64, err error)
 }
 
@@ -232,7 +235,7 @@ func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
 	m.settings = s
 	m.gate = newGate(s.MaxConcurrent(), m.now)
 	if c, ok := cfg.Store.(Cluster); ok {
-		m.cluster = &clusterState{store: c, outbox: make(chan Event, 256)}
+		m.cluster = &clusterState{store: c, outbox: make(chan Event, 256), reap: make(chan struct{}, 1)}
 	}
 	return m, nil
 }

@@ -83,8 +83,12 @@ type Cluster interface {
 	// the others may count it dead: its own commands may take that long to
 	// be gone (DeadNodes waits for it).
 	Heartbeat(ctx context.Context, node string, deadAfter time.Duration) (joined bool, err error)
-	// Leave removes node from the cluster (a clean stop).
+	// Leave removes node from the cluster (a clean stop), unless runs are
+	// still recorded as running or stopping on it: those the others end
+	// when it has been silent past its limit, as for a dead node.
 	Leave(ctx context.Context, node string) error
+	// Nodes returns the nodes in the cluster, with their last heartbeats.
+	Nodes(ctx context.Context) (map[string]time.Time, error)
 	// DeadNodes returns, and forgets, the nodes whose last heartbeat is
 	// older than silentFor, or than the node's own deadAfter when that is
 	// longer.

@@ -529,6 +529,31 @@ func (e *Engine) Enqueue(ctx context.Context, r butler.Run) (int64, error) {
 	return res.Job.ID, nil
 }
 
+// Holders returns the server working each running job of a run, by job
+// id.
+func (e *Engine) Holders(ctx context.Context) (map[int64]string, error) {
+	out := map[int64]string{}
+	params := river.NewJobListParams().Kinds(Args{}.Kind()).States(rivertype.JobStateRunning).First(holdersPage)
+	for {
+		res, err := e.client.JobList(ctx, params)
+		if err != nil {
+			return nil, fmt.Errorf("engine: list running jobs: %w", err)
+		}
+		for _, j := range res.Jobs {
+			if len(j.AttemptedBy) > 0 {
+				out[j.ID] = j.AttemptedBy[len(j.AttemptedBy)-1]
+			}
+		}
+		if len(res.Jobs) < holdersPage {
+			return out, nil
+		}
+		params = params.After(res.LastCursor)
+	}
+}
+
+// holdersPage is how many running jobs one of Holders' reads lists.
+const holdersPage = 1000
+
 // Holder returns the server working the job, and whether it is running
 // (a job fetched by a server waits there for a slot while it runs in River's
 // eyes).

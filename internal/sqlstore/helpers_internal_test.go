@@ -69,14 +69,18 @@ func TestRunsQuery(t *testing.T) {
 }
 
 // TestFinishRunSQL: one placeholder per state to finish from, after the
-// ten of the values; the statement returns the run it ended.
+// ten of the values, then two for the node; the statement returns the run
+// it ended.
 func TestFinishRunSQL(t *testing.T) {
 	for n := 1; n <= 4; n++ {
 		q := finishRunSQL(n)
-		if got := strings.Count(q, "?"); got != 10+n {
-			t.Errorf("finishRunSQL(%d) has %d placeholders, want %d", n, got, 10+n)
+		if got := strings.Count(q, "?"); got != 12+n {
+			t.Errorf("finishRunSQL(%d) has %d placeholders, want %d", n, got, 12+n)
 		}
-		if !strings.HasSuffix(q, "state IN ("+strings.TrimSuffix(strings.Repeat("?, ", n), ", ")+") RETURNING "+runColumns) {
+		if got, want := strings.Count(q, "?"), len(finishArgs(butler.Finish{}, []int64{1}, make([]butler.RunState, n))); got != want {
+			t.Errorf("finishRunSQL(%d) has %d placeholders for %d arguments", n, got, want)
+		}
+		if !strings.HasSuffix(q, "state IN ("+strings.TrimSuffix(strings.Repeat("?, ", n), ", ")+") AND (? = '' OR node = ?) RETURNING "+runColumns) {
 			t.Errorf("finishRunSQL(%d) = %q", n, q)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -52,6 +53,19 @@ var (
 // by default: 16 leaves room for several servers.
 const DefaultMaxConns = 16
 
+// IdleInTransaction is how long PostgreSQL lets a session of this server
+// sit in a transaction without sending a statement before it ends the
+// session (its idle_in_transaction_session_timeout, unless the URL sets
+// one). Butler's transactions send their statements one after another; a
+// session that waits is a server frozen in the middle of one (SIGSTOP, a
+// paused container), whose locks — the runs' advisory lock among them —
+// would otherwise stall every other server's starts for as long as it is
+// frozen.
+const IdleInTransaction = 10 * time.Second
+
+// idleInTx is the name of PostgreSQL's setting.
+const idleInTx = "idle_in_transaction_session_timeout"
+
 // Open connects to the database at url (postgres://...). Call Migrate before
 // use. The pool holds at most DefaultMaxConns connections unless the URL
 // sets pool_max_conns.
@@ -62,6 +76,9 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	}
 	if !strings.Contains(url, "pool_max_conns") {
 		cfg.MaxConns = DefaultMaxConns
+	}
+	if _, set := cfg.ConnConfig.RuntimeParams[idleInTx]; !set {
+		cfg.ConnConfig.RuntimeParams[idleInTx] = strconv.FormatInt(IdleInTransaction.Milliseconds(), 10)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -174,9 +191,12 @@ func (d *DB) Heartbeat(ctx context.Context, node string, deadAfter time.Duration
 	return joined, wrap(err)
 }
 
-// Leave removes node from the cluster's list (a clean stop).
+// Leave removes node from the cluster's list (a clean stop), unless runs
+// are still recorded as running or stopping on it: the others end those
+// once it has been silent past its limit (DeadNodes).
 func (d *DB) Leave(ctx context.Context, node string) error {
-	_, err := d.pool.Exec(ctx, `DELETE FROM butler_node WHERE name = $1`, node)
+	_, err := d.pool.Exec(ctx, `DELETE FROM butler_node WHERE name = $1
+		AND NOT EXISTS (SELECT 1 FROM butler_run WHERE node = $1 AND state IN ('running', 'stopping'))`, node)
 	return wrap(err)
 }
 

@@ -174,6 +174,55 @@ func TestHeartbeats(t *testing.T) {
 	}
 }
 
+// TestLeaveKeepsANodeWithActiveRuns: a server that leaves with a run still
+// recorded as running on it (its end could not be written) stays listed,
+// so that the others count it dead once it is silent and end the run;
+// without such runs it leaves.
+func TestLeaveKeepsANodeWithActiveRuns(t *testing.T) {
+	db := open(t)
+	ctx := context.Background()
+	if _, err := db.Heartbeat(ctx, "n1", 0); err != nil {
+		t.Fatal(err)
+	}
+	r, err := db.CreateRun(ctx, &butler.Run{Task: "T", Trigger: butler.TriggerStartTask, State: butler.StateQueued,
+		Queue: butler.QueueManual, ScheduledAt: time.Now(), Progress: -1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := db.StartRun(ctx, r.ID, "n1", time.Now()); err != nil || !ok {
+		t.Fatalf("StartRun: %v, %v", ok, err)
+	}
+	if err := db.Leave(ctx, "n1"); err != nil {
+		t.Fatal(err)
+	}
+	if nodes, _ := db.Nodes(ctx); len(nodes) != 1 {
+		t.Fatalf("nodes after n1 left with a running run: %v; want n1 still listed", nodes)
+	}
+	if _, ok, err := db.FinishRun(ctx, r.ID, []butler.RunState{butler.StateRunning}, butler.Finish{Outcome: butler.OutcomeSucceeded, EndedAt: time.Now()}); err != nil || !ok {
+		t.Fatalf("FinishRun: %v, %v", ok, err)
+	}
+	if err := db.Leave(ctx, "n1"); err != nil {
+		t.Fatal(err)
+	}
+	if nodes, _ := db.Nodes(ctx); len(nodes) != 0 {
+		t.Fatalf("nodes after n1 left with no active run: %v; want none", nodes)
+	}
+}
+
+// TestIdleInTransactionLimit: the server's sessions end a transaction left
+// idle past IdleInTransaction (a server frozen inside one), unless the URL
+// sets the limit.
+func TestIdleInTransactionLimit(t *testing.T) {
+	db := open(t)
+	var got string
+	if err := db.Pool().QueryRow(context.Background(), `SHOW idle_in_transaction_session_timeout`).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if want := postgres.IdleInTransaction.String(); got != want {
+		t.Errorf("idle_in_transaction_session_timeout = %q; want %q", got, want)
+	}
+}
+
 func TestNotify(t *testing.T) {
 	db := open(t)
 	ctx, cancel := context.WithCancel(context.Background())

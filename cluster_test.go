@@ -1,0 +1,292 @@
+package butler_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/store/sqlite"
+)
+
+// fakeCluster is butler.Cluster in memory, on the bubble's clock: the
+// nodes' heartbeats (each one kept, for the tests to read), their limits,
+// and the planner's lease.
+type fakeCluster struct {
+	db *sqlite.DB // for Leave's check of the node's runs
+
+	mu       sync.Mutex
+	nodes    map[string]fakeNode
+	beats    map[string][]time.Time
+	leader   string
+	leaseEnd time.Time
+}
+
+type fakeNode struct {
+	beat      time.Time
+	deadAfter time.Duration
+}
+
+func (c *fakeCluster) Heartbeat(ctx context.Context, node string, deadAfter time.Duration) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, there := c.nodes[node]
+	c.nodes[node] = fakeNode{beat: time.Now(), deadAfter: deadAfter}
+	c.beats[node] = append(c.beats[node], time.Now())
+	return !there, nil
+}
+
+func (c *fakeCluster) Leave(ctx context.Context, node string) error {
+	runs, err := c.db.ActiveRuns(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range runs {
+		if r.Node == node && r.State.Working() {
+			return nil
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.nodes, node)
+	return nil
+}
+
+func (c *fakeCluster) Nodes(ctx context.Context) (map[string]time.Time, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string]time.Time{}
+	for name, n := range c.nodes {
+		out[name] = n.beat
+	}
+	return out, nil
+}
+
+func (c *fakeCluster) DeadNodes(ctx context.Context, silentFor time.Duration) ([]string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var dead []string
+	for name, n := range c.nodes {
+		if time.Since(n.beat) > max(silentFor, n.deadAfter) {
+			delete(c.nodes, name)
+			dead = append(dead, name)
+		}
+	}
+	return dead, nil
+}
+
+func (c *fakeCluster) TryLead(ctx context.Context, node string, lease time.Duration) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.leader == node || time.Now().After(c.leaseEnd) {
+		c.leader, c.leaseEnd = node, time.Now().Add(lease)
+	}
+	return c.leader == node, nil
+}
+
+func (c *fakeCluster) Resign(ctx context.Context, node string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.leader == node {
+		c.leader = ""
+	}
+	return nil
+}
+
+func (c *fakeCluster) Notify(ctx context.Context, channel, payload string) error { return nil }
+
+func (c *fakeCluster) Listen(ctx context.Context, channels []string, fn func(channel, payload string)) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// heartbeats returns node's heartbeats so far.
+func (c *fakeCluster) heartbeats(node string) []time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]time.Time(nil), c.beats[node]...)
+}
+
+// clusterStore is a SQLite store with a fakeCluster: a Manager on it is a
+// server of a cluster. Its ActiveRuns fails failAfterDead times once
+// DeadNodes has found a dead node; its CreateRuns waits while hold is not
+// nil, until hold is closed.
+type clusterStore struct {
+	*sqlite.DB
+	*fakeCluster
+
+	failAfterDead atomic.Int32
+	armed         atomic.Bool
+	failed        atomic.Int32
+	hold          chan struct{}
+	holding       chan struct{} // closed once a CreateRuns waits
+}
+
+func (s *clusterStore) DeadNodes(ctx context.Context, silentFor time.Duration) ([]string, error) {
+	dead, err := s.fakeCluster.DeadNodes(ctx, silentFor)
+	if len(dead) > 0 && s.failAfterDead.Load() > 0 {
+		s.armed.Store(true)
+	}
+	return dead, err
+}
+
+func (s *clusterStore) ActiveRuns(ctx context.Context) ([]butler.Run, error) {
+	if s.armed.Load() && s.failAfterDead.Add(-1) >= 0 {
+		s.failed.Add(1)
+		return nil, errors.New("connection reset by peer")
+	}
+	return s.DB.ActiveRuns(ctx)
+}
+
+func (s *clusterStore) CreateRuns(ctx context.Context, rs []*butler.Run, enqueue butler.EnqueueFunc) ([]butler.Run, []error, error) {
+	if s.hold != nil {
+		close(s.holding)
+		<-s.hold
+	}
+	return s.DB.CreateRuns(ctx, rs, enqueue)
+}
+
+// inCluster returns an option of start that makes the manager the server
+// leader of a cluster whose other servers are those of nodes (with their
+// last heartbeats), after running before (with the SQLite store) first.
+func inCluster(cs **clusterStore, nodes map[string]time.Time, before func(*sqlite.DB)) func(*butler.Config) {
+	return func(c *butler.Config) {
+		db := c.Store.(*sqlite.DB)
+		fc := &fakeCluster{db: db, nodes: map[string]fakeNode{}, beats: map[string][]time.Time{}}
+		for name, beat := range nodes {
+			fc.nodes[name] = fakeNode{beat: beat}
+		}
+		if before != nil {
+			before(db)
+		}
+		*cs = &clusterStore{DB: db, fakeCluster: fc}
+		c.Store, c.Node = *cs, "leader"
+	}
+}
+
+// run reads the run id.
+func (f *fixture) run(id int64) butler.Run {
+	f.t.Helper()
+	r, err := f.store.Run(context.Background(), id)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return r
+}
+
+// runningOn makes a run of task that node runs.
+func runningOn(t *testing.T, db *sqlite.DB, task butler.TaskName, node string) butler.Run {
+	t.Helper()
+	ctx := context.Background()
+	r, err := db.CreateRun(ctx, &butler.Run{Task: task, Trigger: butler.TriggerStartTask, State: butler.StateQueued,
+		Queue: butler.QueueManual, ScheduledAt: time.Now(), Progress: -1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := db.StartRun(ctx, r.ID, node, time.Now()); err != nil || !ok {
+		t.Fatalf("StartRun on %s: %v, %v", node, ok, err)
+	}
+	return r
+}
+
+// The leader ends the runs of a dead server even when the pass that found
+// it dead failed midway (its record is gone by then): a run whose server
+// has no record is ended on the next passes.
+func TestCluster_DeadServersRunsEndedAfterAFailedPass(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var cs *clusterStore
+		var r butler.Run
+		f := start(t, []butler.Task{task("Orphan", 1, false, newProbe(true))}, quietWindow,
+			inCluster(&cs, map[string]time.Time{"ghost": time.Now().Add(-time.Hour)}, func(db *sqlite.DB) {
+				r = runningOn(t, db, "Orphan", "ghost")
+			}), func(*butler.Config) { cs.failAfterDead.Store(1) })
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		if cs.failed.Load() != 1 {
+			t.Fatalf("the read after ghost was found dead failed %d times; want 1 (else this test proves nothing)", cs.failed.Load())
+		}
+		got := f.run(r.ID)
+		if got.State != butler.StateFinished || got.Outcome != butler.OutcomeInterrupted {
+			t.Fatalf("ghost's run is %s/%s 10 s after ghost was counted dead; want it ended interrupted", got.State, got.Outcome)
+		}
+		if want := "server ghost stopped answering while the task ran"; got.Reason != want {
+			t.Errorf("reason %q; want %q", got.Reason, want)
+		}
+	})
+}
+
+// A run recorded on a server with no record (it left the cluster, or was
+// counted dead by a leader that died before it ended the run) is ended,
+// but only once two passes, a heartbeat apart, have seen it so: a server
+// that starts again under its name may take a run just before its first
+// heartbeat.
+func TestCluster_RunOfUnknownServerEndedOnSecondSight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var cs *clusterStore
+		var r butler.Run
+		f := start(t, []butler.Task{task("Orphan", 1, false, newProbe(true))}, quietWindow,
+			inCluster(&cs, nil, func(db *sqlite.DB) { r = runningOn(t, db, "Orphan", "gone") }))
+		synctest.Wait()
+		if got := f.run(r.ID); got.State != butler.StateRunning {
+			t.Fatalf("the run of a server without a record is %s at the first pass; want still running", got.State)
+		}
+		time.Sleep(2*butler.HeartbeatEvery + time.Millisecond)
+		synctest.Wait()
+		if got := f.run(r.ID); got.State != butler.StateFinished || got.Outcome != butler.OutcomeInterrupted {
+			t.Fatalf("the run of a server without a record is %s/%s after two passes; want ended interrupted", got.State, got.Outcome)
+		}
+	})
+}
+
+// The heartbeats go on while the reaper waits for a task's lock that a
+// start holds across a store call that does not answer (another server
+// frozen inside its transaction): a healthy leader does not go silent.
+func TestCluster_HeartbeatsDoNotWaitForTaskLocks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var cs *clusterStore
+		var r butler.Run
+		f := start(t, []butler.Task{task("T", 1, false, newProbe(true)), task("Other", 1, false, newProbe(true))}, quietWindow,
+			inCluster(&cs, map[string]time.Time{"ghost": time.Now()}, func(db *sqlite.DB) { r = runningOn(t, db, "Other", "ghost") }),
+			func(*butler.Config) { cs.hold, cs.holding = make(chan struct{}), make(chan struct{}) })
+		startAt := time.Now()
+		started := make(chan error, 1)
+		go func() {
+			_, err := f.m.StartTask(context.Background(), "T", true)
+			started <- err
+		}()
+		<-cs.holding
+		// ghost is counted dead (10 s and more), and the reaper waits for
+		// T's lock.
+		time.Sleep(30 * time.Second)
+		synctest.Wait()
+		if got := f.run(r.ID); got.State != butler.StateRunning {
+			t.Fatalf("ghost's run is %s while T's lock is held; want it running until the reaper has the locks", got.State)
+		}
+		last := startAt
+		for _, b := range cs.heartbeats("leader") {
+			if b.Before(startAt) {
+				continue
+			}
+			if gap := b.Sub(last); gap > butler.HeartbeatEvery {
+				t.Errorf("no heartbeat for %s while a start waited; want one every %s", gap, butler.HeartbeatEvery)
+			}
+			last = b
+		}
+		if gap := time.Since(last); gap > butler.HeartbeatEvery {
+			t.Errorf("no heartbeat for the last %s while a start waited", gap)
+		}
+		close(cs.hold)
+		if err := <-started; err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(butler.HeartbeatEvery)
+		synctest.Wait()
+		if got := f.run(r.ID); got.State != butler.StateFinished {
+			t.Errorf("ghost's run is %s once the start let go; want it ended", got.State)
+		}
+	})
+}
