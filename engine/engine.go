@@ -388,6 +388,18 @@ func (h levelHandler) WithGroup(n string) slog.Handler {
 	return levelHandler{h.min, h.Handler.WithGroup(n)}
 }
 
+// recoverSQL is RecoverSingleNode's statement. It ends the running jobs
+// and the item jobs still waiting: those belong to runs of the dead
+// process too (every run it held ends interrupted at this start), and
+// left, they would hold their items against the next run (item jobs are
+// unique by item). It reads only the unfinished jobs, through the index
+// on state that River's fetch uses: the unary + keeps SQLite from reading
+// kind's index instead, which lists every item job River keeps (finished
+// ones a day long).
+const recoverSQL = `UPDATE river_job SET state = 'cancelled', finalized_at = datetime('now', 'subsec')
+	WHERE state IN ('running', 'available', 'pending', 'scheduled', 'retryable')
+	  AND (state = 'running' OR +kind = 'butler_item')`
+
 // RecoverSingleNode ends River jobs left running by a process that died,
 // and the item jobs it left waiting. It
 // is for a single-node SQLite server at start, before Start: then no job can
@@ -396,18 +408,15 @@ func (h levelHandler) WithGroup(n string) slog.Handler {
 //
 // River has no API to end a running job that no client holds (JobCancel
 // leaves it to the holder, JobDelete refuses running jobs), so this one
-// statement writes River's table; TestEngine_RecoverSingleNode fails if
-// River's schema no longer fits it.
+// statement (recoverSQL) writes River's table; TestEngine_RecoverSingleNode
+// fails if River's schema no longer fits it, and
+// TestRecoverSQL_ReadsOnlyUnfinishedJobs if River's indexes no longer
+// serve it.
 func (e *Engine) RecoverSingleNode(ctx context.Context) (int, error) {
 	if e.db == nil {
 		return 0, errors.New("engine: RecoverSingleNode is for a single SQLite server; a cluster's leader ends a dead server's jobs")
 	}
-	// Item jobs still waiting belong to runs of the dead process too (every
-	// run it held ends interrupted at this start): left, they would hold
-	// their items against the next run (item jobs are unique by item).
-	res, err := e.db.ExecContext(ctx, `UPDATE river_job SET state = 'cancelled', finalized_at = datetime('now', 'subsec')
-		WHERE state = 'running'
-		   OR (kind = 'butler_item' AND state IN ('available', 'pending', 'scheduled', 'retryable'))`)
+	res, err := e.db.ExecContext(ctx, recoverSQL)
 	if err != nil {
 		return 0, fmt.Errorf("engine: end orphaned jobs: %w", err)
 	}
