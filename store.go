@@ -22,6 +22,26 @@ type TaskRecord struct {
 	// Suppressed is the day of the window in which the task was stopped; it
 	// is not planned again in that window.
 	Suppressed schedule.Day
+	// ItemPace is the pace of the task's newest run that worked items
+	// (Finish.Items), whatever its outcome; zero when none has. The plan
+	// estimates the items left from it.
+	ItemPace ItemPace
+}
+
+// ItemPace is how fast a run of an item task did its items, cluster-wide:
+// it worked Items items (done or failed, on whichever server) in Wall,
+// from its first item queued to the end of its last worked item.
+type ItemPace struct {
+	Items int
+	Wall  time.Duration
+}
+
+// PerItem returns the wall time per item; zero when nothing was measured.
+func (p ItemPace) PerItem() time.Duration {
+	if p.Items <= 0 || p.Wall <= 0 {
+		return 0
+	}
+	return p.Wall / time.Duration(p.Items)
 }
 
 // Finish says how a run ends, for Store.FinishRun.
@@ -43,6 +63,10 @@ type Finish struct {
 	// server's: a server ending the run it started must not end it once
 	// another server holds it.
 	Node string
+	// Items is the run's item work (an item task whose run queued its
+	// items): when it worked any (Items.Items > 0), it is recorded as the
+	// task's ItemPace, whatever the outcome.
+	Items ItemPace
 }
 
 // EnqueueFunc inserts the queue jobs of queued runs rs within tx, the
@@ -159,14 +183,16 @@ type Store interface {
 	SaveProgress(ctx context.Context, id int64, progress int, step string) error
 	// FinishRun ends a run that is in one of the states from and returns
 	// it as it ended; false when it was in none of them (someone else
-	// ended it first). A success also records the task's last success.
+	// ended it first). A success also records the task's last success, and
+	// a run that worked items (f.Items) the task's ItemPace, in the same
+	// transaction.
 	FinishRun(ctx context.Context, id int64, from []RunState, f Finish) (Run, bool, error)
 	// FinishRuns ends, in one transaction, those of the runs ids that are in
-	// one of the states from, as f says (f records no success), and
-	// returns them as they ended; the others are left as they are. inTx,
-	// when not nil, is called in the same transaction with the runs it
-	// ended (a queue cancels their jobs there: TxQueue.CancelTx); its error
-	// undoes it all.
+	// one of the states from, as f says (f records no success and no
+	// pace), and returns them as they ended; the others are left as they
+	// are. inTx, when not nil, is called in the same transaction with the
+	// runs it ended (a queue cancels their jobs there: TxQueue.CancelTx);
+	// its error undoes it all.
 	FinishRuns(ctx context.Context, ids []int64, from []RunState, f Finish, inTx RunsTxFunc) ([]Run, error)
 
 	// TaskRecords returns the record of every task that has one.

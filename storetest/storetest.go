@@ -90,6 +90,7 @@ var suite = []testCase[butler.Store]{
 	{"FinishRunOnce", testFinishRunOnce},
 	{"FinishRunSuccessRecordsTask", testFinishRunSuccessRecordsTask},
 	{"FinishRunFailureKeepsTask", testFinishRunFailureKeepsTask},
+	{"FinishRunRecordsItemPace", testFinishRunRecordsItemPace},
 	{"FinishRuns", testFinishRuns},
 	{"FinishRunsUndoneByItsTxFunc", testFinishRunsUndone},
 
@@ -311,7 +312,8 @@ func checkIDs(t *testing.T, what string, got []butler.Run, want ...int64) {
 
 func checkRecord(t *testing.T, what string, got, want butler.TaskRecord) {
 	t.Helper()
-	if got.LastSuccess != want.LastSuccess || !sameTime(got.LastSuccessAt, want.LastSuccessAt) || got.Suppressed != want.Suppressed {
+	if got.LastSuccess != want.LastSuccess || !sameTime(got.LastSuccessAt, want.LastSuccessAt) || got.Suppressed != want.Suppressed ||
+		got.ItemPace != want.ItemPace {
 		t.Errorf("%s: record %+v, want %+v", what, got, want)
 	}
 }
@@ -1735,6 +1737,58 @@ func testFinishRunFailureKeepsTask(t *testing.T, s butler.Store) {
 			butler.Finish{Outcome: o, EndedAt: at(time.Duration(i+3) * time.Hour), SuccessDay: day.AddDays(i + 1)})
 	}
 	checkRecord(t, "after failures", mustRecords(t, s)["t"], butler.TaskRecord{LastSuccess: day, LastSuccessAt: at(time.Hour)})
+}
+
+func testFinishRunRecordsItemPace(t *testing.T, s butler.Store) {
+	day := schedule.Day{Year: 2025, Month: time.March, Day: 14}
+	running := []butler.RunState{butler.StateRunning}
+	// A run that worked items records its pace, whatever its outcome.
+	r := mustCreate(t, s, newRun("t", butler.StateRunning, at(0)))
+	mustFinish(t, s, r.ID, running, butler.Finish{Outcome: butler.OutcomeStopped, EndedAt: at(time.Hour),
+		Items: butler.ItemPace{Items: 120, Wall: 10 * time.Minute}})
+	checkRecord(t, "after a stopped run of 120 items", mustRecords(t, s)["t"], butler.TaskRecord{ItemPace: butler.ItemPace{Items: 120, Wall: 10 * time.Minute}})
+
+	// A success records both.
+	r = mustCreate(t, s, newRun("t", butler.StateRunning, at(2*time.Hour)))
+	mustFinish(t, s, r.ID, running, butler.Finish{Outcome: butler.OutcomeSucceeded, EndedAt: at(3 * time.Hour), SuccessDay: day,
+		Items: butler.ItemPace{Items: 30, Wall: time.Minute + 7*time.Nanosecond}})
+	want := butler.TaskRecord{LastSuccess: day, LastSuccessAt: at(3 * time.Hour), ItemPace: butler.ItemPace{Items: 30, Wall: time.Minute + 7*time.Nanosecond}}
+	checkRecord(t, "after a success of 30 items", mustRecords(t, s)["t"], want)
+
+	// A run that worked no item, or that someone else ended first, leaves
+	// the pace as it was.
+	r = mustCreate(t, s, newRun("t", butler.StateRunning, at(4*time.Hour)))
+	mustFinish(t, s, r.ID, running, butler.Finish{Outcome: butler.OutcomeFailed, EndedAt: at(5 * time.Hour)})
+	if _, ok, err := s.FinishRun(t.Context(), r.ID, running, butler.Finish{Outcome: butler.OutcomeFailed, EndedAt: at(5 * time.Hour),
+		Items: butler.ItemPace{Items: 1, Wall: time.Hour}}); err != nil || ok {
+		t.Errorf("second FinishRun = %v, %v; want false, nil", ok, err)
+	}
+	checkRecord(t, "after runs that recorded no pace", mustRecords(t, s)["t"], want)
+
+	// Suppress keeps it; another task's pace is its own.
+	if err := s.Suppress(t.Context(), []butler.TaskName{"t"}, day); err != nil {
+		t.Fatal(err)
+	}
+	want.Suppressed = day
+	r = mustCreate(t, s, newRun("u", butler.StateRunning, at(0)))
+	mustFinish(t, s, r.ID, running, butler.Finish{Outcome: butler.OutcomeTimedOut, EndedAt: at(time.Hour),
+		Items: butler.ItemPace{Items: 2, Wall: time.Second}})
+	recs := mustRecords(t, s)
+	checkRecord(t, "t after Suppress and u's run", recs["t"], want)
+	checkRecord(t, "u after its run", recs["u"], butler.TaskRecord{ItemPace: butler.ItemPace{Items: 2, Wall: time.Second}})
+
+	// FinishRuns records none, and refuses to be asked.
+	r = mustCreate(t, s, newRun("v", butler.StateRunning, at(0)))
+	if _, err := s.FinishRuns(t.Context(), []int64{r.ID}, running, butler.Finish{Outcome: butler.OutcomeInterrupted, EndedAt: at(time.Hour),
+		Items: butler.ItemPace{Items: 2, Wall: time.Second}}, nil); err == nil {
+		t.Error("FinishRuns with a pace = nil error; want it refused")
+	}
+	if got := mustRun(t, s, r.ID); got.State != butler.StateRunning {
+		t.Errorf("run after a refused FinishRuns is %s; want running", got.State)
+	}
+	if _, ok := mustRecords(t, s)["v"]; ok {
+		t.Errorf("TaskRecords has v after a refused FinishRuns")
+	}
 }
 
 // --- Task records ---

@@ -42,6 +42,9 @@ const (
 	sqlRecordSuccess = `INSERT INTO butler_task (task, last_success_day, last_success_at)
 			SELECT task, ?, ? FROM butler_run WHERE id = ?
 			ON CONFLICT (task) DO UPDATE SET last_success_day = excluded.last_success_day, last_success_at = excluded.last_success_at`
+	sqlRecordItemPace = `INSERT INTO butler_task (task, item_pace_items, item_pace_wall)
+			SELECT task, ?, ? FROM butler_run WHERE id = ?
+			ON CONFLICT (task) DO UPDATE SET item_pace_items = excluded.item_pace_items, item_pace_wall = excluded.item_pace_wall`
 	// The runs created since an instant (a window's opening): a range of
 	// butler_run_created. No DISTINCT and no ORDER BY, which SQLite would
 	// serve by reading a whole index (butler_run_task) or the whole table
@@ -62,7 +65,7 @@ const (
 	sqlSettings    = `SELECT id, value FROM butler_setting`
 	sqlSaveSetting = `INSERT INTO butler_setting (id, value, updated_at) VALUES (?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`
-	sqlTaskRecords = `SELECT task, last_success_day, last_success_at, suppressed_day FROM butler_task`
+	sqlTaskRecords = `SELECT task, last_success_day, last_success_at, suppressed_day, item_pace_items, item_pace_wall FROM butler_task`
 	sqlCheckWrite  = `INSERT INTO butler_health (id, checked_at) VALUES (1, ?)
 		ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at`
 	sqlLastCheckedWrite = `SELECT checked_at FROM butler_health WHERE id = 1`
@@ -141,6 +144,7 @@ func (d *Store) HotQueries(now time.Time, task string) []HotQuery {
 		{"FinishRun", finishRunSQL(2), []any{"succeeded", "", "", "", nanos(now), 100, "", "", "", int64(1), "running", "stopping", "node1", "node1"}},
 		{"FinishRuns", finishRunsSQL(2, 2), []any{"skipped", "removed by stop", "", "", nanos(now), -1, "", "", "", int64(1), int64(2), "scheduled", "queued", "", ""}},
 		{"FinishRun (the task's last success)", sqlRecordSuccess, []any{"2025-03-14", nanos(now), int64(1)}},
+		{"FinishRun (the task's item pace)", sqlRecordItemPace, []any{120, int64(time.Minute), int64(1)}},
 		{"TasksRunSince", sqlTasksRunSince, []any{recent}},
 		{"LastFinishedSince (Plan: each task's run since the window opened)", sqlLastFinishedSince, []any{recent}},
 		{"Runs (Plan: the runs since the window opened)", runsSQL, runsArgs},

@@ -773,16 +773,18 @@ func (d *Store) SaveProgress(ctx context.Context, id int64, progress int, step s
 }
 
 // FinishRun ends a run in one of the states from and returns it as it
-// ended. An end that records no success is one statement, committed on
-// its own; a success also records the task's last success, in the same
-// transaction.
+// ended. An end that records nothing of its task is one statement,
+// committed on its own; a success also records the task's last success,
+// and a run that worked items the task's pace, in the same transaction.
 func (d *Store) FinishRun(ctx context.Context, id int64, from []butler.RunState, f butler.Finish) (butler.Run, bool, error) {
 	if len(from) == 0 {
 		return butler.Run{}, false, nil
 	}
 	args := finishArgs(f, []int64{id}, from)
 	q := d.bind(finishRunSQL(len(from)))
-	if f.Outcome != butler.OutcomeSucceeded || f.SuccessDay.IsZero() {
+	success := f.Outcome == butler.OutcomeSucceeded && !f.SuccessDay.IsZero()
+	pace := f.Items.Items > 0
+	if !success && !pace {
 		// Not cut off by ctx, as a commit is not, but bounded as a
 		// transaction is (begin): the statement is its own commit.
 		if err := ctx.Err(); err != nil {
@@ -801,8 +803,15 @@ func (d *Store) FinishRun(ctx context.Context, id int64, from []butler.RunState,
 	if err != nil || !ok {
 		return r, ok, err
 	}
-	if _, err := d.txExec(ctx, tx.Tx, sqlRecordSuccess, f.SuccessDay.String(), nanos(f.EndedAt), id); err != nil {
-		return butler.Run{}, false, d.wrap(err)
+	if success {
+		if _, err := d.txExec(ctx, tx.Tx, sqlRecordSuccess, f.SuccessDay.String(), nanos(f.EndedAt), id); err != nil {
+			return butler.Run{}, false, d.wrap(err)
+		}
+	}
+	if pace {
+		if _, err := d.txExec(ctx, tx.Tx, sqlRecordItemPace, f.Items.Items, int64(f.Items.Wall), id); err != nil {
+			return butler.Run{}, false, d.wrap(err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return butler.Run{}, false, d.wrap(err)
@@ -819,6 +828,9 @@ const finishRunsMost = 500
 func (d *Store) FinishRuns(ctx context.Context, ids []int64, from []butler.RunState, f butler.Finish, inTx butler.RunsTxFunc) ([]butler.Run, error) {
 	if !f.SuccessDay.IsZero() {
 		return nil, errors.New("FinishRuns records no success: end a succeeded run with FinishRun")
+	}
+	if f.Items.Items > 0 {
+		return nil, errors.New("FinishRuns records no pace: end a run that worked items with FinishRun")
 	}
 	if len(ids) == 0 || len(from) == 0 {
 		return nil, nil
@@ -897,11 +909,13 @@ func (d *Store) TaskRecords(ctx context.Context) (map[butler.TaskName]butler.Tas
 	out := map[butler.TaskName]butler.TaskRecord{}
 	for rows.Next() {
 		var task, last, suppressed string
-		var at int64
-		if err := rows.Scan(&task, &last, &at, &suppressed); err != nil {
+		var at, wall int64
+		var items int
+		if err := rows.Scan(&task, &last, &at, &suppressed, &items, &wall); err != nil {
 			return nil, err
 		}
-		out[butler.TaskName(task)] = butler.TaskRecord{LastSuccess: parseDay(last), LastSuccessAt: fromNanos(at), Suppressed: parseDay(suppressed)}
+		out[butler.TaskName(task)] = butler.TaskRecord{LastSuccess: parseDay(last), LastSuccessAt: fromNanos(at), Suppressed: parseDay(suppressed),
+			ItemPace: butler.ItemPace{Items: items, Wall: time.Duration(wall)}}
 	}
 	return out, rows.Err()
 }
