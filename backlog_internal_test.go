@@ -57,7 +57,7 @@ func TestBacklogs_StaleCountsAreCountedInTheBackground(t *testing.T) {
 		t0 := time.Now()
 		left := func(now time.Time) int {
 			t.Helper()
-			items := b.of(t.Context(), task, nil, now)
+			items := b.of(t.Context(), task, 0, now)
 			if items == nil {
 				t.Fatal("no backlog")
 			}
@@ -97,8 +97,8 @@ func countUnderWay(t *testing.T) (b *backlogs, h *heldBacklog, task *Task, t0 ti
 	b = &backlogs{}
 	b.start(t.Context())
 	t0 = time.Now()
-	b.of(t.Context(), task, nil, t0)
-	b.of(t.Context(), task, nil, t0.Add(backlogTTL+time.Second))
+	b.of(t.Context(), task, 0, t0)
+	b.of(t.Context(), task, 0, t0.Add(backlogTTL+time.Second))
 	synctest.Wait()
 	return b, h, task, t0
 }
@@ -112,7 +112,7 @@ func TestBacklogs_ForgetDropsACountUnderWay(t *testing.T) {
 		b.forget(task.Name)
 		close(h.release) // it ends with 20, counted before the run ended
 		synctest.Wait()
-		items := b.of(t.Context(), task, nil, t0.Add(backlogTTL+2*time.Second))
+		items := b.of(t.Context(), task, 0, t0.Add(backlogTTL+2*time.Second))
 		if items == nil || items.Left != 30 || h.count() != 3 {
 			t.Errorf("plan after the run ended: %+v, %d counts; want a count of its own (30), 3 counts", items, h.count())
 		}
@@ -126,56 +126,112 @@ func TestBacklogs_StopEndsTheCountsUnderWay(t *testing.T) {
 		b, h, task, t0 := countUnderWay(t)
 		b.stop() // would wait forever for the held count, were it not cancelled
 		close(h.release)
-		items := b.of(t.Context(), task, nil, t0.Add(backlogTTL+2*time.Second))
+		items := b.of(t.Context(), task, 0, t0.Add(backlogTTL+2*time.Second))
 		if items == nil || items.Left != 20 || h.count() != 3 {
 			t.Errorf("plan after stop: %+v, %d counts; want the plan's own count (20), 3 counts", items, h.count())
 		}
 	})
 }
 
-// paceLater is a queue that measures no pace until measured is set, as
-// River before it has recorded a run's item jobs.
-type paceLater struct {
-	Queue
-	measured sync.Map // task name → true
-}
-
-func (q *paceLater) ItemPace(_ context.Context, task TaskName) (time.Duration, bool, error) {
-	if _, ok := q.measured.Load(task); ok {
-		return time.Second, true, nil
-	}
-	return 0, false, nil
-}
-
-// TestBacklogs_NoEstimateIsCountedAgainSoon: a count without an estimate,
-// from a queue that measures one, is shown for backlogNoPaceTTL, not
-// backlogTTL: right after a run ended its queue may not have recorded the
-// run's items yet.
-func TestBacklogs_NoEstimateIsCountedAgainSoon(t *testing.T) {
+// TestBacklogs_NoEstimateIsCountedOncePerTTL: a count without an
+// estimate (the task's record has no pace: its items have never been
+// measured, as for a task that is disabled or has not run since an
+// upgrade) is shown for backlogTTL like any other, however often the plan
+// is read; the estimate follows the pace each plan passes, without a
+// count.
+func TestBacklogs_NoEstimateIsCountedOncePerTTL(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := &heldBacklog{release: make(chan struct{})}
 		close(h.release)
 		task := &Task{Name: "Items", Action: h}
-		q := &paceLater{}
 		var b backlogs
 		b.start(t.Context())
 		defer b.stop()
 		t0 := time.Now()
-		if items := b.of(t.Context(), task, q, t0); items == nil || items.Left != 10 || items.Estimate != 0 {
-			t.Fatalf("first plan: %+v; want 10 left, no estimate yet", items)
+		// A plan every second for three TTLs and a half.
+		for s := 0; s < 105; s++ {
+			items := b.of(t.Context(), task, 0, t0.Add(time.Duration(s)*time.Second))
+			if items == nil || items.Estimate != 0 {
+				t.Fatalf("plan at %d s: %+v; want a count, no estimate", s, items)
+			}
+			synctest.Wait()
 		}
-		q.measured.Store(task.Name, true)
-		if items := b.of(t.Context(), task, q, t0.Add(backlogNoPaceTTL/2)); items == nil || items.Estimate != 0 || h.count() != 1 {
-			t.Fatalf("plan within the short TTL: %+v, %d counts; want the first count, not counted again", items, h.count())
+		// Counted at 0 s, then again after 30, 60 and 90 s.
+		if n := h.count(); n != 4 {
+			t.Fatalf("%d counts in 105 s of plans every second; want 4, one per backlogTTL", n)
 		}
-		b.of(t.Context(), task, q, t0.Add(backlogNoPaceTTL+time.Millisecond)) // counts again in the background
-		synctest.Wait()
-		if items := b.of(t.Context(), task, q, t0.Add(backlogNoPaceTTL+2*time.Millisecond)); items == nil || items.Left != 20 || items.Estimate != 20*time.Second {
-			t.Fatalf("plan after the short TTL: %+v; want 20 left, estimated 20 s", items)
+		// Once a run has measured a pace, the next plan shows the estimate
+		// of the last count at once.
+		items := b.of(t.Context(), task, 2*time.Second, t0.Add(105*time.Second))
+		if items == nil || items.Left != 40 || items.Estimate != 80*time.Second || h.count() != 4 {
+			t.Errorf("plan with a pace of 2 s an item: %+v, %d counts; want 40 left, estimated 80 s, not counted again", items, h.count())
 		}
-		// With an estimate, the count is shown for backlogTTL.
-		if items := b.of(t.Context(), task, q, t0.Add(backlogTTL)); items == nil || h.count() != 2 {
-			t.Fatalf("plan within backlogTTL of an estimated count: %+v, %d counts; want 2 counts", items, h.count())
+	})
+}
+
+// scriptedItems is an item queue whose Add returns item 1 skipped (held
+// by another run), and whose Waits each take a second of the bubble's
+// time and return the next of results.
+type scriptedItems struct {
+	results [][]ItemResult
+	closed  bool
+}
+
+func (q *scriptedItems) Add(context.Context, []int64) ([]ItemResult, error) {
+	return []ItemResult{{Item: 1, Outcome: ItemSkipped, Held: true}}, nil
+}
+
+func (q *scriptedItems) Pending() int { return len(q.results) }
+
+func (q *scriptedItems) Wait(context.Context) ([]ItemResult, error) {
+	time.Sleep(time.Second) // the items' work
+	res := q.results[0]
+	q.results = q.results[1:]
+	return res, nil
+}
+
+func (q *scriptedItems) Cancel(context.Context) error { return nil }
+
+func (q *scriptedItems) Close() error {
+	q.closed = true
+	return nil
+}
+
+// TestPacedQueue_MeasuresWorkedItems: a run's pace counts the items worked
+// (done or failed), not those skipped or in error, over the time from its
+// first Add to the last worked item's result.
+func TestPacedQueue_MeasuresWorkedItems(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		in := &scriptedItems{results: [][]ItemResult{
+			{{Item: 2, Outcome: ItemDone}, {Item: 3, Outcome: ItemFailed}},
+			{{Item: 4, Outcome: ItemSkipped}},
+			{{Item: 5, Outcome: ItemDone}},
+			{{Item: 6, Outcome: ItemError}, {Item: 7, Outcome: ItemSkipped}},
+		}}
+		q := &pacedQueue{ItemQueue: in, now: time.Now}
+		ctx := t.Context()
+		if p := q.pace(); p != (ItemPace{}) {
+			t.Fatalf("pace before any item: %+v; want none", p)
+		}
+		time.Sleep(time.Minute) // before the first Add: not the items' time
+		if _, err := q.Add(ctx, []int64{1, 2, 3, 4, 5, 6, 7}); err != nil {
+			t.Fatal(err)
+		}
+		for q.Pending() > 0 {
+			if _, err := q.Wait(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Worked: 2, 3 (at 1 s) and 5 (at 3 s); the last Wait, at 4 s,
+		// brought none.
+		if p, want := q.pace(), (ItemPace{Items: 3, Wall: 3 * time.Second}); p != want {
+			t.Errorf("pace %+v; want %+v", p, want)
+		}
+		if p := q.pace().PerItem(); p != time.Second {
+			t.Errorf("PerItem = %v; want 1 s", p)
+		}
+		if err := q.Close(); err != nil || !in.closed {
+			t.Errorf("Close = %v, closed %v; want the queue it wraps closed", err, in.closed)
 		}
 	})
 }

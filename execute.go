@@ -214,7 +214,7 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 	rep.closeItems()
 	lr.end()
 
-	f := Finish{EndedAt: m.now(), Log: lr.log.String()}
+	f := Finish{EndedAt: m.now(), Log: lr.log.String(), Items: rep.itemPace()}
 	f.Progress, f.Step = lr.progress()
 	lr.mu.Lock()
 	f.Summary = lr.summary
@@ -379,7 +379,7 @@ type reporter struct {
 	logger *slog.Logger
 
 	itemsOnce sync.Once
-	items     ItemQueue // see Items
+	items     *pacedQueue // see Items
 }
 
 // Settings returns the server's settings (SettingsReporter).

@@ -193,13 +193,19 @@ func safeRunItem(ctx context.Context, a ItemAction, item int64, log *slog.Logger
 }
 
 // Items returns the run's item queue (ItemReporter), made at the first
-// call; nil when the server's queue cannot carry item jobs.
+// call; nil when the server's queue cannot carry item jobs. It measures
+// the run's pace (itemPace).
 func (r *reporter) Items() ItemQueue {
 	r.itemsOnce.Do(func() {
 		if q, ok := r.m.queue.(ItemQueuer); ok {
-			r.items = q.ItemQueue(r.lr.run)
+			if iq := q.ItemQueue(r.lr.run); iq != nil {
+				r.items = &pacedQueue{ItemQueue: iq, now: r.m.now}
+			}
 		}
 	})
+	if r.items == nil {
+		return nil // not a nil *pacedQueue in a non-nil interface
+	}
 	return r.items
 }
 
@@ -208,11 +214,90 @@ func (r *reporter) Items() ItemQueue {
 // is made afterwards: the run has ended.
 func (r *reporter) closeItems() {
 	r.itemsOnce.Do(func() {})
-	if c, ok := r.items.(io.Closer); ok {
-		if err := c.Close(); err != nil {
-			r.m.logger.Warn("butler: close a run's item queue", slog.Int64("run", r.lr.run.ID), slog.String("error", err.Error()))
+	if r.items == nil {
+		return
+	}
+	if err := r.items.Close(); err != nil {
+		r.m.logger.Warn("butler: close a run's item queue", slog.Int64("run", r.lr.run.ID), slog.String("error", err.Error()))
+	}
+}
+
+// itemPace returns how fast the run did its items; zero when it queued
+// none. Call it once the run's action has returned.
+func (r *reporter) itemPace() ItemPace {
+	if r.items == nil {
+		return ItemPace{}
+	}
+	return r.items.pace()
+}
+
+// pacedQueue is a run's ItemQueue that measures the run's pace as its
+// action hears of its items' ends: the items worked (done or failed, on
+// whichever server) and the wall time from the first Add to the newest
+// result of a worked item. The run's end records it (Finish.Items) as its
+// task's pace, which the plan reads, so that the plan never asks the queue
+// (River's table of jobs, whose reads on SQLite hold the only writer).
+type pacedQueue struct {
+	ItemQueue
+	now func() time.Time
+
+	mu          sync.Mutex
+	first, last time.Time
+	worked      int
+}
+
+// Add queues items; the first Add starts the run's wall time.
+func (q *pacedQueue) Add(ctx context.Context, items []int64) ([]ItemResult, error) {
+	q.mu.Lock()
+	if q.first.IsZero() && len(items) > 0 {
+		q.first = q.now()
+	}
+	q.mu.Unlock()
+	res, err := q.ItemQueue.Add(ctx, items)
+	q.count(res)
+	return res, err
+}
+
+// Wait waits for results, and counts those of worked items.
+func (q *pacedQueue) Wait(ctx context.Context) ([]ItemResult, error) {
+	res, err := q.ItemQueue.Wait(ctx)
+	q.count(res)
+	return res, err
+}
+
+// Close closes the queue it wraps, if that can be closed.
+func (q *pacedQueue) Close() error {
+	if c, ok := q.ItemQueue.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+// count counts the worked items of res, which have just been heard of.
+func (q *pacedQueue) count(res []ItemResult) {
+	n := 0
+	for _, r := range res {
+		if r.Outcome == ItemDone || r.Outcome == ItemFailed {
+			n++
 		}
 	}
+	if n == 0 {
+		return
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.worked += n
+	q.last = q.now()
+}
+
+// pace is the pace measured so far.
+func (q *pacedQueue) pace() ItemPace {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.worked == 0 {
+		return ItemPace{}
+	}
+	return ItemPace{Items: q.worked, Wall: q.last.Sub(q.first)}
 }
 
 // Backlogger is implemented by an item action that can count the items it
@@ -221,34 +306,22 @@ type Backlogger interface {
 	Backlog(ctx context.Context) (items int, err error)
 }
 
-// ItemRater is implemented by a queue that measures how fast a task's
-// items are done (package engine: from the newest run's finished item
-// jobs, cluster-wide). ok is false when nothing was measured yet.
-type ItemRater interface {
-	ItemPace(ctx context.Context, task TaskName) (perItem time.Duration, ok bool, err error)
-}
-
 // PlanItems is the item work an item task has left (PlanEntry.Items).
 type PlanItems struct {
 	// Left is how many items are left to do.
 	Left int
-	// Estimate is how long they would take at the pace of the task's last
-	// run (cluster-wide, its items per second of wall time); zero when no
-	// run has been measured.
+	// Estimate is how long they would take at the pace of the task's
+	// newest run that worked items (cluster-wide, its wall time per item:
+	// TaskRecord.ItemPace); zero when no run has been measured.
 	Estimate time.Duration
 }
 
 // backlogTTL is how long a counted backlog is shown before it is counted
 // again: counting reads the whole media index's counts (tens of ms at
-// 100,000 items), and the plan is read often.
+// 100,000 items), and the plan is read often. A run of the task that ends
+// drops its count (forget). The estimate needs no recount: the plan
+// reads the pace from the task's record, which the run's end wrote.
 const backlogTTL = 30 * time.Second
-
-// backlogNoPaceTTL is backlogTTL for a count without an estimate while
-// the queue measures one: right after a run of the task ended, its queue
-// may not have recorded the run's items yet (River records finished jobs
-// in batches, up to 250 ms later), and the plan would show no estimate for
-// backlogTTL.
-const backlogNoPaceTTL = time.Second
 
 // backlogs keeps the item tasks' counted backlogs for the plan. A plan
 // counts a task's backlog itself only the first time (and after a run of
@@ -266,9 +339,8 @@ type backlogs struct {
 }
 
 type countedBacklog struct {
-	items PlanItems
-	at    time.Time
-	ttl   time.Duration // backlogTTL, or backlogNoPaceTTL
+	left int
+	at   time.Time
 }
 
 // start lets stale counts be made in the background, with a context of
@@ -291,53 +363,54 @@ func (b *backlogs) stop() {
 	b.wg.Wait()
 }
 
-// of returns the backlog of task t: counted at most backlogTTL ago, or
-// older while it is counted again in the background; nil when t is not an
-// item task that counts its backlog, or the count failed.
-func (b *backlogs) of(ctx context.Context, t *Task, q Queue, now time.Time) *PlanItems {
+// of returns the backlog of task t: its items left, counted at most
+// backlogTTL ago, or older while it is counted again in the background,
+// and their estimate at perItem, the task's recorded pace (zero: none);
+// nil when t is not an item task that counts its backlog, or the count
+// failed.
+func (b *backlogs) of(ctx context.Context, t *Task, perItem time.Duration, now time.Time) *PlanItems {
 	bl, ok := t.Action.(Backlogger)
 	if !ok {
 		return nil
 	}
 	b.mu.Lock()
 	c, counted := b.byTk[t.Name]
-	fresh := counted && now.Sub(c.at) < c.ttl && !now.Before(c.at)
+	fresh := counted && now.Sub(c.at) < backlogTTL && !now.Before(c.at)
 	if counted && !fresh && b.bg != nil {
 		if !b.counting[t.Name] {
-			b.recount(t, bl, q, now)
+			b.recount(t, bl, now)
 		}
 		fresh = true // the last count is shown meanwhile
 	}
 	gen := b.gen[t.Name]
 	b.mu.Unlock()
-	if fresh {
-		items := c.items
-		return &items
+	if !fresh {
+		left, err := bl.Backlog(ctx)
+		if err != nil {
+			return nil
+		}
+		c = countedBacklog{left: left, at: now}
+		b.mu.Lock()
+		b.keep(t.Name, gen, c)
+		b.mu.Unlock()
 	}
-	items, ok := countBacklog(ctx, t, bl, q)
-	if !ok {
-		return nil
-	}
-	b.mu.Lock()
-	b.keep(t.Name, gen, countedAt(items, q, now))
-	b.mu.Unlock()
-	return &items
+	return &PlanItems{Left: c.left, Estimate: time.Duration(c.left) * perItem}
 }
 
 // recount counts task t's backlog again in the background. b.mu is held.
-func (b *backlogs) recount(t *Task, bl Backlogger, q Queue, now time.Time) {
+func (b *backlogs) recount(t *Task, bl Backlogger, now time.Time) {
 	if b.counting == nil {
 		b.counting = map[TaskName]bool{}
 	}
 	b.counting[t.Name] = true
 	bg, gen := b.bg, b.gen[t.Name]
 	b.wg.Go(func() {
-		items, ok := countBacklog(bg, t, bl, q)
+		left, err := bl.Backlog(bg)
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		delete(b.counting, t.Name)
-		if ok {
-			b.keep(t.Name, gen, countedAt(items, q, now))
+		if err == nil {
+			b.keep(t.Name, gen, countedBacklog{left: left, at: now})
 		}
 	})
 }
@@ -352,32 +425,6 @@ func (b *backlogs) keep(task TaskName, gen int, c countedBacklog) {
 		b.byTk = map[TaskName]countedBacklog{}
 	}
 	b.byTk[task] = c
-}
-
-// countedAt is a count made at now, to be shown for backlogTTL, or for
-// backlogNoPaceTTL when items are left, q measures a pace and gave none.
-func countedAt(items PlanItems, q Queue, now time.Time) countedBacklog {
-	ttl := backlogTTL
-	if _, rates := q.(ItemRater); rates && items.Left > 0 && items.Estimate == 0 {
-		ttl = backlogNoPaceTTL
-	}
-	return countedBacklog{items: items, at: now, ttl: ttl}
-}
-
-// countBacklog counts task t's items left and estimates how long they
-// would take; ok is false when the count failed.
-func countBacklog(ctx context.Context, t *Task, bl Backlogger, q Queue) (PlanItems, bool) {
-	left, err := bl.Backlog(ctx)
-	if err != nil {
-		return PlanItems{}, false
-	}
-	items := PlanItems{Left: left}
-	if r, ok := q.(ItemRater); ok && left > 0 {
-		if pace, ok, err := r.ItemPace(ctx, t.Name); err == nil && ok {
-			items.Estimate = time.Duration(left) * pace
-		}
-	}
-	return items, true
 }
 
 // forget drops task's counted backlog: a run of it ended. A count under

@@ -76,7 +76,7 @@ func (m *Manager) Plan(ctx context.Context) (Plan, error) {
 	}
 	for i := range m.catalog {
 		t := &m.catalog[i]
-		e := PlanEntry{Task: t.Name, Items: m.backlogs.of(ctx, t, m.queue, now)}
+		e := PlanEntry{Task: t.Name, Items: m.backlogs.of(ctx, t, records[t.Name].ItemPace.PerItem(), now)}
 		if r, ok := active[t.Name]; ok {
 			e.RunID = r.ID
 			switch r.State {

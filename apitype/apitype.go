@@ -403,6 +403,7 @@ type PlanTask struct {
 	// analysis), how many it has left; absent for other tasks.
 	ItemsLeft *int `json:"itemsLeft,omitempty" xml:"itemsLeft,attr,omitempty"`
 	// EstimateSeconds is roughly how long the items left would take, at
-	// the pace of the task's last run; absent when unknown.
+	// the pace of the task's newest run that worked items; absent when
+	// unknown.
 	EstimateSeconds int64 `json:"estimateSeconds,omitempty" xml:"estimateSeconds,attr,omitempty"`
 }

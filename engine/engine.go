@@ -109,7 +109,6 @@ var (
 	_ butler.Requeuer = (*Engine)(nil)
 
 	_ butler.ItemQueuer = (*Engine)(nil)
-	_ butler.ItemRater  = (*Engine)(nil)
 )
 
 type worker struct {

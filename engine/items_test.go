@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -330,50 +329,6 @@ func TestItems_PostgresServersShareTheItems(t *testing.T) {
 	}
 	if len(byNode) != 3 {
 		t.Errorf("items done by server: %v; want all three servers", byNode)
-	}
-}
-
-func TestItems_PaceIsTheNewestRunsWallTimePerItem(t *testing.T) {
-	eng := openSQLiteItems(t, 1)
-	const work = 20 * time.Millisecond
-	var slow atomic.Bool
-	ex := &itemExec{node: "test", work: func(context.Context, butler.ItemJob) butler.ItemResult {
-		if slow.Load() {
-			time.Sleep(work) // the item's work takes this long: not a wait for anything
-		}
-		return butler.ItemResult{Outcome: butler.ItemDone}
-	}}
-	startEngine(t, eng, ex)
-	ctx := context.Background()
-	if _, ok, err := eng.ItemPace(ctx, "DeepMediaAnalysis"); err != nil || ok {
-		t.Fatalf("ItemPace with no item job = %v, %v; want nothing measured", ok, err)
-	}
-	for i, run := range []butler.Run{{ID: 1, Task: "DeepMediaAnalysis"}, {ID: 2, Task: "DeepMediaAnalysis"}} {
-		slow.Store(i == 1)
-		q := eng.ItemQueue(run)
-		if _, err := q.Add(ctx, []int64{int64(10*i + 1), int64(10*i + 2), int64(10*i + 3)}); err != nil {
-			t.Fatal(err)
-		}
-		drain(t, q)
-	}
-	// The newest run's item jobs count once River has recorded their ends
-	// (its completer does, in batches, up to 250 ms after the run learned
-	// of them from their worker): until then there may be no pace at all,
-	// or the first run's.
-	var pace time.Duration
-	waitFor(t, "the pace of the newest run", func() bool {
-		p, ok, err := eng.ItemPace(ctx, "DeepMediaAnalysis")
-		if err != nil {
-			t.Fatalf("ItemPace: %v", err)
-		}
-		pace = p
-		return ok && p >= work
-	})
-	if pace < work {
-		t.Errorf("ItemPace = %v; want at least %v, the newest run's (one worker, %v an item)", pace, work, work)
-	}
-	if _, ok, err := eng.ItemPace(ctx, "UpgradeMediaAnalysis"); err != nil || ok {
-		t.Errorf("ItemPace of a task with no item job = %v, %v; want nothing measured", ok, err)
 	}
 }
 
