@@ -15,6 +15,11 @@ import (
 // queue must offer the run again, here after a restart or on another server.
 var ErrRequeue = errors.New("butler: the run was not started here; queue it again")
 
+// ErrRetryLater is wrapped in an error of Execute that came before the run
+// was started (the store could not be read or written): the run is still
+// queued, and the queue must offer it again after a moment, not drop it.
+var ErrRetryLater = errors.New("the run was not started; offer it again shortly")
+
 // Causes of a run's context being cancelled.
 var (
 	errStopped      = errors.New("stopped by request")
@@ -120,7 +125,7 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("read run %d: %w", runID, err)
+		return fmt.Errorf("read run %d: %w; %w", runID, err, ErrRetryLater)
 	}
 	if r.State != StateQueued {
 		m.gate.forget(keyOf(r))
@@ -130,7 +135,10 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 	if !ok {
 		_, _, err := m.finish(ctx, r, []RunState{StateQueued}, Finish{
 			Outcome: OutcomeFailed, Reason: "the task is no longer offered by this server", EndedAt: m.now(), Progress: -1})
-		return err
+		if err != nil {
+			return fmt.Errorf("end run %d of a task no longer offered: %w; %w", r.ID, err, ErrRetryLater)
+		}
+		return nil
 	}
 
 	rctx, cancel := context.WithCancelCause(ctx)
@@ -164,7 +172,9 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 		r.StartedAt = started
 		if _, _, ferr := m.finishDurably(ctx, r, Finish{Outcome: OutcomeInterrupted, EndedAt: m.now(), Progress: -1,
 			Reason: "its start could not be recorded: " + err.Error()}); ferr != nil {
-			return fmt.Errorf("start run %d: %w; then: %w", r.ID, err, ferr)
+			// Stopping: the run is queued, or running here and ended by
+			// the next start's recovery (or, in a cluster, by the leader).
+			return fmt.Errorf("start run %d: %w; then: %w; %w", r.ID, err, ferr, ErrRetryLater)
 		}
 		return ErrRequeue
 	}

@@ -123,12 +123,22 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 		// Offered again at once, without using up an attempt.
 		return river.JobSnooze(0)
 	}
+	if errors.Is(err, butler.ErrRetryLater) {
+		// Not started: the store failed before. Offered again shortly,
+		// without using up an attempt.
+		w.logger.WarnContext(ctx, "engine: execute run", slog.Int64("run", job.Args.RunID), slog.String("error", err.Error()))
+		return river.JobSnooze(retryLater)
+	}
 	if err != nil {
 		w.logger.ErrorContext(ctx, "engine: execute run", slog.Int64("run", job.Args.RunID), slog.String("error", err.Error()))
 		return river.JobCancel(err) // never retried: a run executes at most once
 	}
 	return nil
 }
+
+// retryLater is how long a run whose Execute failed before its start
+// waits before it is offered again.
+const retryLater = time.Second
 
 // Config configures an Engine.
 type Config struct {

@@ -431,3 +431,62 @@ func TestEngine_CancelTxPostgres(t *testing.T) {
 		`UPDATE river_job SET state = 'running', attempt = 1, attempted_at = now() WHERE id = $1`)
 	cancelTxTest(t, db, eng, true, job, setRunning)
 }
+
+// failFirstRead is the SQLite store whose first read of a run by id fails
+// (an I/O error; a connection reset on PostgreSQL).
+type failFirstRead struct {
+	*sqlite.DB
+	failed atomic.Bool
+}
+
+func (s *failFirstRead) Run(ctx context.Context, id int64) (butler.Run, error) {
+	if s.failed.CompareAndSwap(false, true) {
+		return butler.Run{}, errors.New("disk I/O error")
+	}
+	return s.DB.Run(ctx, id)
+}
+
+// signalAction tells ran each time it runs.
+type signalAction struct{ ran chan struct{} }
+
+func (a signalAction) Run(ctx context.Context, _ butler.Reporter) error {
+	a.ran <- struct{}{}
+	return nil
+}
+
+// A run whose Execute fails before the run is started (its read fails) is
+// offered again shortly, not dropped: it runs, once.
+func TestEngine_FailureBeforeStartIsRetried(t *testing.T) {
+	db, eng := openSQLite(t)
+	store := &failFirstRead{DB: db}
+	act := signalAction{ran: make(chan struct{}, 2)}
+	ctx := context.Background()
+	m, err := butler.NewManager(ctx, butler.Config{
+		Catalog: []butler.Task{{Name: "T", Title: "T", Interval: 1, EnabledDefault: true, Setting: "ButlerTaskT", Action: act}},
+		Store:   store, Queue: eng, HostZone: "UTC", DataDir: t.TempDir(), HealthProbeEvery: -1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Start(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = eng.Stop(context.Background()) })
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Stop(context.Background()) })
+	res, err := m.StartTask(ctx, "T", false)
+	if err != nil || res.Outcome != butler.StartStarted {
+		t.Fatalf("StartTask: %+v, %v", res, err)
+	}
+	select {
+	case <-act.ran:
+	case <-time.After(15 * time.Second):
+		r, _ := db.Run(ctx, res.Run.ID)
+		t.Fatalf("the run never ran after its first read failed (failed: %v); it is %s", store.failed.Load(), r.State)
+	}
+	if !store.failed.Load() {
+		t.Fatal("the first read did not fail: this test proves nothing")
+	}
+}
