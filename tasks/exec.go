@@ -425,7 +425,10 @@ func liveGroupMembers(pgid int) (live, ok bool) {
 // endGroup ends what the program left in its process group once the
 // program itself is gone: SIGTERM (unless it was sent at termSent
 // already), and SIGKILL when something is still there Grace after it;
-// killed reports whether it sent SIGKILL.
+// killed reports whether it sent SIGKILL. It returns once the group is
+// gone: a killed process may take a while to be (a large address space to
+// free, a read of a disk or a network file system that does not answer),
+// and until then the run is not over.
 func endGroup(pgid int, termSent time.Time, grace time.Duration, log *slog.Logger) (killed bool) {
 	if !groupAlive(pgid) {
 		return false
@@ -445,8 +448,22 @@ func endGroup(pgid int, termSent time.Time, grace time.Duration, log *slog.Logge
 		}
 	}
 	signalGroup(pgid, syscall.SIGKILL)
+	killedAt := time.Now()
+	warnAt := killedAt.Add(killWaitWarn)
+	for groupAlive(pgid) {
+		<-tick.C
+		if now := time.Now(); now.After(warnAt) {
+			log.Warn("processes of the program's group are still there after SIGKILL (in the kernel: a disk or network file system that does not answer?); the run ends when they are gone",
+				"pgid", pgid, "since", now.Sub(killedAt).Round(time.Second))
+			warnAt = now.Add(time.Minute)
+		}
+	}
 	return true
 }
+
+// killWaitWarn is how long endGroup waits for a killed group before it
+// says so in the run's log.
+const killWaitWarn = 5 * time.Second
 
 // exitStatus describes how the process ended: "exited with status N" or
 // "killed by signal N (name)".

@@ -426,6 +426,22 @@ func TestExecLeftoverProcesses(t *testing.T) {
 	}
 }
 
+// TestExecWaitsForKilledGroup: what the program left in its group and
+// SIGKILL ends takes a while to be gone (here 512 MiB of memory to free);
+// Run returns only once it is, so that the run is not recorded ended while
+// a process of it lives.
+func TestExecWaitsForKilledGroup(t *testing.T) {
+	r := newOutputReporter(t)
+	script := `(trap '' TERM; exec perl -e 'my $x = "a" x (512*1024*1024); print "ready\n"; sleep 100') >/dev/null 2>&1 & echo "PROGRESS 1 $!"`
+	if err := (&tasks.Exec{Argv: sh(script), Grace: 2 * time.Second}).Run(t.Context(), r); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if pid := pidFromProgress(t, r); !processGone(pid) {
+		t.Errorf("Run returned while process %d of the program's group was still alive", pid)
+		waitGone(t, pid, 10*time.Second)
+	}
+}
+
 // TestExecHugeOutput runs a program that prints 100 MB: what is kept, and
 // the memory used, stay bounded.
 func TestExecHugeOutput(t *testing.T) {
