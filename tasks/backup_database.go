@@ -201,6 +201,9 @@ func (b *BackupDatabase) Run(ctx context.Context, r butler.Reporter) error {
 		return fmt.Errorf("backup %s written but not made durable: %w", final, err)
 	}
 	renamed = true
+	// The backup is made: a stop from now on stops nothing of it, and the
+	// run is recorded as what it is (CompletionReporter).
+	completed(r)
 	var size int64
 	if fi, err := os.Stat(final); err == nil {
 		size = fi.Size()

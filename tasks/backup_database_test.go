@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -501,5 +502,40 @@ func TestBackupDatabase_RecoverRemovesPartialFiles(t *testing.T) {
 	missing := &tasks.BackupDatabase{Source: "x.db", Dir: func() string { return filepath.Join(dir, "none") }}
 	if err := missing.Recover(context.Background(), butler.Settings{}); err != nil {
 		t.Fatalf("missing directory: %v", err)
+	}
+}
+
+// completingReporter records Completed.
+type completingReporter struct {
+	*testReporter
+	completed atomic.Bool
+}
+
+func (r *completingReporter) Completed() { r.completed.Store(true) }
+
+// TestBackupDatabaseCompletedOnceInPlace: once the backup is renamed into
+// place the work is done, and the run says so (a stop that comes while old
+// backups are removed must not make the run "stopped": the task would stay
+// due with its backup made).
+func TestBackupDatabaseCompletedOnceInPlace(t *testing.T) {
+	tmp := t.TempDir()
+	src := filepath.Join(tmp, "butler.db")
+	createDB(t, src, "wal", 50, 100)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	r := &completingReporter{testReporter: newTestReporter(t)}
+	var atPrune atomic.Bool
+	r.onProgress = func(_ int, step string) {
+		if step == "removing old backups" {
+			atPrune.Store(r.completed.Load())
+			cancel() // a stop
+		}
+	}
+	a := &tasks.BackupDatabase{Source: src, Dir: fixedDir(filepath.Join(tmp, "backups"))}
+	if err := a.Run(ctx, r); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if !atPrune.Load() {
+		t.Error("the backup was in place, and the run had not said its work was done")
 	}
 }

@@ -241,8 +241,8 @@ func (e *Exec) Run(ctx context.Context, r butler.Reporter) error {
 	if !stopped {
 		// No signal was sent, or it ended well all the same: whatever it
 		// did, it did by itself.
-		if cr, ok := r.(butler.CompletionReporter); ok && cmd.ProcessState != nil && cmd.ProcessState.Success() {
-			cr.Completed()
+		if cmd.ProcessState != nil && cmd.ProcessState.Success() {
+			completed(r)
 		}
 	}
 	if stopped {
@@ -618,4 +618,13 @@ func parseProgressLine(line []byte) (int, string, bool) {
 		return 0, "", false
 	}
 	return pct, oneLine(strings.TrimSpace(string(msg))), true
+}
+
+// completed tells r, when it can hear it, that the action's work is done:
+// a stop from now on does not make the run "stopped"
+// (butler.CompletionReporter).
+func completed(r butler.Reporter) {
+	if cr, ok := r.(butler.CompletionReporter); ok {
+		cr.Completed()
+	}
 }

@@ -150,6 +150,7 @@ func (b *PostgresBackup) Run(ctx context.Context, r butler.Reporter) error {
 		return fmt.Errorf("rename the dump into place: %w", err)
 	}
 	done = true
+	completed(r) // as for BackupDatabase
 	removed, err := b.prune(dir, final)
 	fi, _ := os.Stat(final)
 	size := int64(0)
