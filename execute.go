@@ -498,12 +498,16 @@ func (lr *localRun) end() {
 // ProcessStarted records the process group the run's action started
 // (ProcessReporter).
 func (r *reporter) ProcessStarted(p ProcessGroup) error {
-	if r.m.guard != nil {
-		r.m.guard.Watch(p.PGID)
-	}
 	r.lr.mu.Lock()
+	before := r.lr.process
 	r.lr.process = p
 	r.lr.mu.Unlock()
+	if r.m.guard != nil {
+		if !before.IsZero() && before.PGID != p.PGID {
+			r.m.guard.Forget(before.PGID) // it ended before this one began
+		}
+		r.m.guard.Watch(p.PGID)
+	}
 	// Not cut off by a stop: the group must be on record for as long as it
 	// may live.
 	return r.m.store.SetRunProcess(context.WithoutCancel(r.ctx), r.lr.run.ID, p)

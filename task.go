@@ -79,7 +79,9 @@ type Action interface {
 // waits for it. ProcessStarted records the group durably, so that if the
 // server dies while the group lives, its next start kills what is left
 // (see [Reaper]); when it returns an error the action must end the group
-// and fail, as nothing would clean up after it.
+// and fail, as nothing would clean up after it. An action that runs
+// several programs one after the other tells of each: the group it tells
+// of replaces the one before, which must have ended.
 type ProcessReporter interface {
 	ProcessStarted(p ProcessGroup) error
 }

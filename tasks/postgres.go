@@ -44,7 +44,16 @@ type PostgresBackup struct {
 var (
 	_ butler.Action    = (*PostgresBackup)(nil)
 	_ butler.Recoverer = (*PostgresBackup)(nil)
+	_ butler.Graceful  = (*PostgresBackup)(nil)
 )
+
+// toolGrace is how long pg_dump and pg_restore have to end after SIGTERM
+// before SIGKILL.
+const toolGrace = 2 * time.Second
+
+// StopGrace returns how long a stop may wait for pg_dump or pg_restore
+// to end (butler.Graceful).
+func (b *PostgresBackup) StopGrace() time.Duration { return toolGrace }
 
 func (b *PostgresBackup) name() string {
 	if b.Name == "" {
@@ -119,10 +128,10 @@ func (b *PostgresBackup) Run(ctx context.Context, r butler.Reporter) error {
 		env = append(env, "PGPASSFILE="+passfile)
 	}
 	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, dump, "--format=custom", "--no-password", "--file="+tmp, "--dbname="+dsn)
+	cmd := exec.Command(dump, "--format=custom", "--no-password", "--file="+tmp, "--dbname="+dsn)
 	cmd.Env = env
 	cmd.Stderr = &limitedBuffer{max: 8 << 10, buf: &stderr}
-	if err := cmd.Run(); err != nil {
+	if err := runTool(ctx, r, cmd, toolGrace, r.Logger()); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("backup stopped: %w", ctx.Err())
 		}
@@ -130,10 +139,10 @@ func (b *PostgresBackup) Run(ctx context.Context, r butler.Reporter) error {
 	}
 	r.Progress(80, "checking the dump")
 	stderr.Reset()
-	check := exec.CommandContext(ctx, restore, "--list", tmp)
+	check := exec.Command(restore, "--list", tmp)
 	check.Stdout = nil
 	check.Stderr = &limitedBuffer{max: 8 << 10, buf: &stderr}
-	if err := check.Run(); err != nil {
+	if err := runTool(ctx, r, check, toolGrace, r.Logger()); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("backup stopped: %w", ctx.Err())
 		}

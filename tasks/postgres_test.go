@@ -2,6 +2,7 @@ package tasks_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -189,4 +190,82 @@ func TestPostgresBackupPasswordParameter(t *testing.T) {
 	if !strings.Contains(string(rec), "PGPASSWORD=kept\n") || !strings.Contains(string(rec), "PGPASSFILE=\n") {
 		t.Errorf("without a password in the URL, pg_dump should get the environment as it is:\n%s", rec)
 	}
+}
+
+// fakePgDump writes a pg_dump into dir that records its pid in dir/pid
+// and then sleeps, and returns its path.
+func fakePgDump(t *testing.T, dir string) string {
+	t.Helper()
+	fake := filepath.Join(dir, "pg_dump")
+	if err := os.WriteFile(fake, []byte("#!/bin/sh\necho $$ > "+filepath.Join(dir, "pid.tmp")+"\nmv "+filepath.Join(dir, "pid.tmp")+" "+filepath.Join(dir, "pid")+"\nexec sleep 60\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return fake
+}
+
+// waitPid waits for the fake pg_dump in dir to say its pid.
+func waitPid(t *testing.T, dir string) int {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "pid")); err == nil {
+			var pid int
+			if _, err := fmt.Sscan(string(b), &pid); err == nil {
+				return pid
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the fake pg_dump never started")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestPostgresBackupStopEndsPgDump: a stop ends pg_dump (SIGTERM to its
+// process group), and the backup returns only once it is gone.
+func TestPostgresBackupStopEndsPgDump(t *testing.T) {
+	dir := t.TempDir()
+	fake := fakePgDump(t, dir)
+	b := &tasks.PostgresBackup{URL: "postgres://u@127.0.0.1:1/db", Dir: func() string { return dir }, PgDump: fake, PgRestore: fake}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx, newTestReporter(t)) }()
+	pid := waitPid(t, dir)
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Run = %v; want it stopped", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run did not return after the stop")
+	}
+	if !processGone(pid) {
+		t.Errorf("pg_dump (pid %d) still runs after the backup returned", pid)
+		waitGone(t, pid, 10*time.Second)
+	}
+}
+
+// TestPostgresBackupPgDumpDiesWithServer: kill -9 of the server running
+// the backup takes pg_dump with it (the parent-death signal), so that a
+// cluster's other servers, which will run the task again, never overlap
+// it.
+func TestPostgresBackupPgDumpDiesWithServer(t *testing.T) {
+	if dir := os.Getenv("BUTLER_TEST_PGDUMP_SERVER"); dir != "" {
+		fake := filepath.Join(dir, "pg_dump")
+		b := &tasks.PostgresBackup{URL: "postgres://u@127.0.0.1:1/db", Dir: func() string { return dir }, PgDump: fake, PgRestore: fake}
+		_ = b.Run(context.Background(), newTestReporter(t))
+		return
+	}
+	dir := t.TempDir()
+	fakePgDump(t, dir)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestPostgresBackupPgDumpDiesWithServer$")
+	cmd.Env = append(os.Environ(), "BUTLER_TEST_PGDUMP_SERVER="+dir)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := waitPid(t, dir)
+	_ = cmd.Process.Kill() // kill -9 of the server
+	_ = cmd.Wait()
+	waitGone(t, pid, 5*time.Second)
 }
