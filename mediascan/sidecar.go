@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/plexbutler/butler"
 )
@@ -54,22 +56,113 @@ var (
 //
 // A photo library has no sidecars: its images are media.
 func Sidecars(lib butler.LibraryKind, media string, names []string) []butler.MediaSidecar {
+	return NewFolder(lib, names).Sidecars(media)
+}
+
+// Folder is the listing of one folder of a library of kind lib, indexed
+// for Sidecars: made once for the folder, it finds the sidecars of each
+// of its media files in about the time of reading those sidecars (times
+// the logarithm of the folder's size), not of reading the whole listing,
+// so that a flat folder of thousands of films costs what its files do.
+// It is safe for concurrent use once made.
+type Folder struct {
+	lib   butler.LibraryKind
+	names []string
+	// byFold holds the index in names of every name, in the order of the
+	// names' folded forms (fold), for the names that start with a media
+	// file's base name.
+	byFold []folded
+	// shared holds the indexes of the names that may go with every media
+	// file whatever its name: the folder's images and .nfo files.
+	shared []int
+	// media holds the base names of the media files, by folded base
+	// name, with the files' names: for the subtitle rule of longer names.
+	media map[string][]mediaName
+}
+
+type folded struct {
+	key string
+	i   int
+}
+
+type mediaName struct{ name, base string }
+
+// NewFolder indexes names, the names of the entries of a folder of a
+// library of kind lib, for Sidecars.
+func NewFolder(lib butler.LibraryKind, names []string) *Folder {
+	f := &Folder{lib: lib, names: names}
 	if lib == butler.LibraryPhotos {
-		return nil
+		return f
 	}
-	base := strings.TrimSuffix(media, filepath.Ext(media))
-	// The base names of the folder's other media files, longer than
-	// media's: the subtitles named after them are theirs.
-	var longer []string
-	for _, n := range names {
-		if _, ok := Kind(lib, n); ok && n != media {
-			if b := strings.TrimSuffix(n, filepath.Ext(n)); len(b) > len(base) {
-				longer = append(longer, b)
+	f.byFold = make([]folded, len(names))
+	f.media = map[string][]mediaName{}
+	for i, n := range names {
+		f.byFold[i] = folded{fold(n), i}
+		if _, ok := Kind(lib, n); ok {
+			b := strings.TrimSuffix(n, filepath.Ext(n))
+			f.media[fold(b)] = append(f.media[fold(b)], mediaName{n, b})
+		}
+		ext, stem := splitExt(n)
+		lstem := strings.ToLower(stem)
+		switch {
+		case slices.Contains(imageExts, ext):
+			if u := unnumbered(lstem); slices.Contains(folderPosters, u) || slices.Contains(folderArt, u) {
+				f.shared = append(f.shared, i)
+			}
+		case ext == ".nfo":
+			if slices.Contains(folderNFOs, lstem) {
+				f.shared = append(f.shared, i)
 			}
 		}
 	}
+	slices.SortFunc(f.byFold, func(a, b folded) int { return strings.Compare(a.key, b.key) })
+	return f
+}
+
+// Sidecars returns the sidecars of the media file named media among the
+// folder's names, as the function Sidecars does.
+//
+// A file named after media starts with media's base name (in any case)
+// followed by a dot or a hyphen, so its folded name starts with the
+// folded base name and a dot or a hyphen: those names are found by a
+// search of byFold, then each (and each shared name) is judged as
+// sidecar judges it.
+func (f *Folder) Sidecars(media string) []butler.MediaSidecar {
+	if f.lib == butler.LibraryPhotos {
+		return nil
+	}
+	base := strings.TrimSuffix(media, filepath.Ext(media))
+	fb := fold(base)
+	candidates := slices.Clone(f.shared)
+	for _, sep := range []string{".", "-"} {
+		prefix := fb + sep
+		i, _ := slices.BinarySearchFunc(f.byFold, prefix, func(e folded, p string) int { return strings.Compare(e.key, p) })
+		for ; i < len(f.byFold) && strings.HasPrefix(f.byFold[i].key, prefix); i++ {
+			candidates = append(candidates, f.byFold[i].i)
+		}
+	}
+	slices.Sort(candidates)
+	candidates = slices.Compact(candidates)
+	// longer reports whether a subtitle's stem is named after another
+	// media file of the folder whose base name is longer than media's:
+	// the subtitle is then that one's. Such a base name ends where the
+	// stem has a dot, or at its end.
+	longer := func(stem string) bool {
+		for j := len(base) + 1; j <= len(stem); j++ {
+			if j < len(stem) && stem[j] != '.' {
+				continue
+			}
+			for _, m := range f.media[fold(stem[:j])] {
+				if _, theirs := after(stem, m.base); theirs && m.name != media && len(m.base) > len(base) {
+					return true
+				}
+			}
+		}
+		return false
+	}
 	var out []butler.MediaSidecar
-	for _, n := range names {
+	for _, i := range candidates {
+		n := f.names[i]
 		if n == media || strings.HasPrefix(n, ".") {
 			continue
 		}
@@ -81,22 +174,50 @@ func Sidecars(lib butler.LibraryKind, media string, names []string) []butler.Med
 	return out
 }
 
+// fold returns s with each character replaced by the least of the
+// characters it equals in any case (unicode.SimpleFold), and each byte
+// that is not UTF-8 by U+FFFD: two strings are equal under
+// strings.EqualFold exactly when their folded forms are equal.
+func fold(s string) string {
+	simple := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= utf8.RuneSelf || 'a' <= c && c <= 'z' {
+			simple = false
+			break
+		}
+	}
+	if simple {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for _, r := range s {
+		if r < utf8.RuneSelf {
+			if 'a' <= r && r <= 'z' {
+				r -= 'a' - 'A'
+			}
+			b = append(b, byte(r))
+			continue
+		}
+		least := r
+		for o := unicode.SimpleFold(r); o != r; o = unicode.SimpleFold(o) {
+			least = min(least, o)
+		}
+		b = utf8.AppendRune(b, least)
+	}
+	return string(b)
+}
+
 // sidecar says what the file named name is to the media file whose base
-// name is base, if anything.
-func sidecar(base, name string, longer []string) (butler.MediaSidecar, bool) {
-	ext := strings.ToLower(filepath.Ext(name))
-	stem := name[:len(name)-len(ext)]
+// name is base, if anything; longer reports whether a subtitle's stem
+// belongs to a media file of the folder with a longer base name.
+func sidecar(base, name string, longer func(stem string) bool) (butler.MediaSidecar, bool) {
+	ext, stem := splitExt(name)
 	lstem := strings.ToLower(stem)
 	switch {
 	case slices.Contains(subtitleExts, ext):
 		rest, ok := after(stem, base)
-		if !ok {
+		if !ok || longer(stem) {
 			return butler.MediaSidecar{}, false
-		}
-		for _, b := range longer {
-			if _, theirs := after(stem, b); theirs {
-				return butler.MediaSidecar{}, false
-			}
 		}
 		s := butler.MediaSidecar{Kind: butler.SidecarSubtitle}
 		s.Language, s.Flags = subtitleTags(rest)
@@ -115,6 +236,15 @@ func sidecar(base, name string, longer []string) (butler.MediaSidecar, bool) {
 		}
 	}
 	return butler.MediaSidecar{}, false
+}
+
+// splitExt returns the extension of name in lower case and the name
+// without it (its stem). The stem is cut at the extension as written: a
+// lower-case extension can be longer or shorter in bytes (".\xff" is
+// ".\ufffd"), and would cut it in the wrong place.
+func splitExt(name string) (ext, stem string) {
+	e := filepath.Ext(name)
+	return strings.ToLower(e), name[:len(name)-len(e)]
 }
 
 // after returns what follows base and a dot in stem ("" when stem is

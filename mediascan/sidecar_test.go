@@ -97,3 +97,12 @@ func TestSidecars_PhotoLibrary(t *testing.T) {
 		t.Errorf("Sidecars of a track = %v; want the album's cover", got)
 	}
 }
+
+// TestSidecars_NameNotUTF8: a name whose extension is not UTF-8 (its
+// lower case is longer in bytes) is no sidecar, and no panic.
+func TestSidecars_NameNotUTF8(t *testing.T) {
+	got := mediascan.Sidecars(butler.LibraryMovies, "a.mkv", []string{"a.mkv", "a.\xff", "a.en.srt"})
+	if len(got) != 1 || sidecarString(got[0]) != "a.en.srt subtitle en" {
+		t.Errorf("Sidecars beside a name that is not UTF-8 = %v; want the subtitle alone", got)
+	}
+}
