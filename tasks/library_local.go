@@ -149,6 +149,10 @@ func (a *RefreshLocalMedia) refresh(ctx context.Context, log *slog.Logger, lib b
 		page = defaultLocalMediaPage
 	}
 	after := ""
+	// The listings of the folder of the last item and of its parents:
+	// the pages are in path order, so a folder's items, and its
+	// subfolders', come together, and each folder is read once a run.
+	var folders []folderListing
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -169,17 +173,18 @@ func (a *RefreshLocalMedia) refresh(ctx context.Context, log *slog.Logger, lib b
 		if err != nil {
 			return fmt.Errorf("read the recorded sidecars: %w", err)
 		}
-		folders := map[string]folderListing{} // this page's
 		changed := map[int64][]butler.MediaSidecar{}
 		for _, it := range items {
 			if err := ctx.Err(); err != nil {
 				return a.save(ctx, changed, st, err)
 			}
 			dir := filepath.Dir(it.Path)
-			f, ok := folders[dir]
-			if !ok {
-				f = listFolder(dir)
-				folders[dir] = f
+			for len(folders) > 0 && !within(dir, folders[len(folders)-1].dir) {
+				folders = folders[:len(folders)-1]
+			}
+			if len(folders) == 0 || folders[len(folders)-1].dir != dir {
+				f := listFolder(lib.Kind, dir)
+				folders = append(folders, f)
 				if f.err != nil {
 					st.problems++
 					if st.firstProblem == nil {
@@ -188,11 +193,12 @@ func (a *RefreshLocalMedia) refresh(ctx context.Context, log *slog.Logger, lib b
 					log.Warn("folder unreadable: its items' sidecars are left as they were", "folder", dir, "err", f.err)
 				}
 			}
+			f := folders[len(folders)-1]
 			st.items++
 			if f.err != nil {
 				continue
 			}
-			found := f.sidecars(lib.Kind, filepath.Base(it.Path))
+			found := f.sidecars(filepath.Base(it.Path))
 			if len(found) > 0 {
 				st.withSidecars++
 			}
@@ -228,22 +234,31 @@ func (a *RefreshLocalMedia) save(ctx context.Context, changed map[int64][]butler
 	return stopped
 }
 
+// within reports whether dir is folder or inside it.
+func within(dir, folder string) bool {
+	return dir == folder || strings.HasPrefix(dir, strings.TrimSuffix(folder, string(filepath.Separator))+string(filepath.Separator))
+}
+
 // folderListing is a folder's files, as read once for the items in it.
 type folderListing struct {
 	dir   string
-	names []string               // regular files (symbolic links to them too), in name order
+	names *mediascan.Folder      // regular files (symbolic links to them too)
 	files map[string]os.FileInfo // by name
 	err   error
 }
 
-// listFolder reads dir's files.
-func listFolder(dir string) folderListing {
+// readFolder is os.ReadDir; a test counts the folders read through it.
+var readFolder = os.ReadDir
+
+// listFolder reads dir's files, in a library of kind lib.
+func listFolder(lib butler.LibraryKind, dir string) folderListing {
 	f := folderListing{dir: dir, files: map[string]os.FileInfo{}}
-	entries, err := os.ReadDir(dir)
+	entries, err := readFolder(dir)
 	if err != nil {
 		f.err = fmt.Errorf("read folder %s: %w", dir, err)
 		return f
 	}
+	var names []string
 	for _, e := range entries {
 		var info os.FileInfo
 		var err error
@@ -258,16 +273,17 @@ func listFolder(dir string) folderListing {
 		if err != nil || !info.Mode().IsRegular() {
 			continue // removed since, or a link to no file
 		}
-		f.names = append(f.names, e.Name())
+		names = append(names, e.Name())
 		f.files[e.Name()] = info
 	}
+	f.names = mediascan.NewFolder(lib, names)
 	return f
 }
 
 // sidecars returns the sidecars of the media file named media in f, with
 // their paths, sizes and modification times, in path order.
-func (f folderListing) sidecars(lib butler.LibraryKind, media string) []butler.MediaSidecar {
-	found := mediascan.Sidecars(lib, media, f.names)
+func (f folderListing) sidecars(media string) []butler.MediaSidecar {
+	found := f.names.Sidecars(media)
 	for i := range found {
 		info := f.files[found[i].Path]
 		found[i].Path = filepath.Join(f.dir, found[i].Path)

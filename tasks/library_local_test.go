@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -211,5 +212,42 @@ func TestRefreshLocalMedia_Stop(t *testing.T) {
 	err = (&tasks.RefreshLocalMedia{Index: idx, Libraries: libs}).Run(ctx, newTestReporter(t))
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("Run on a stopped context: %v", err)
+	}
+}
+
+// TestRefreshLocalMedia_ReadsEachFolderOnce: a folder is read once a
+// run, however many pages its items take, and when the items of its
+// subfolders come between its own (path order).
+func TestRefreshLocalMedia_ReadsEachFolderOnce(t *testing.T) {
+	root := t.TempDir()
+	flat := filepath.Join(root, "Movies")
+	for i := range 240 {
+		touch(t, flat, fmt.Sprintf("m%03d.mkv", i), 1)
+		touch(t, flat, fmt.Sprintf("m%03d.en.srt", i), 1)
+	}
+	// Subfolders that sort among the flat folder's files, one in another.
+	touch(t, flat, "m100/m100.mkv", 1)
+	touch(t, flat, "m100/m100.fr.srt", 1)
+	touch(t, flat, "m100/Extras/m100.mkv", 1)
+	touch(t, flat, "m200/m200.mkv", 1)
+	libs := []butler.Library{{Name: "L", Kind: butler.LibraryMovies, Folders: []string{flat}}}
+	idx := scanned(t, libs...)
+	reads := tasks.CountFolderReads(t)
+	r := newTestReporter(t)
+	if err := (&tasks.RefreshLocalMedia{Index: idx, Libraries: libs, PageSize: 50}).Run(t.Context(), r); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{flat: 1, filepath.Join(flat, "m100"): 1, filepath.Join(flat, "m100", "Extras"): 1, filepath.Join(flat, "m200"): 1}
+	if !maps.Equal(reads, want) {
+		t.Errorf("folders read %v; want each once: %v", reads, want)
+	}
+	if s := r.summary(); !strings.HasPrefix(s, "L: 243 items, 241 with sidecars (241 subtitles,") {
+		t.Errorf("summary %q", s)
+	}
+	if got := recordedSidecars(t, idx, "L", filepath.Join(flat, "m239.mkv")); !slices.Equal(got, []string{"m239.en.srt subtitle en"}) {
+		t.Errorf("the last film's sidecars: %q", got)
+	}
+	if got := recordedSidecars(t, idx, "L", filepath.Join(flat, "m100", "m100.mkv")); !slices.Equal(got, []string{"m100.fr.srt subtitle fr"}) {
+		t.Errorf("the subfolder's film's sidecars: %q", got)
 	}
 }
