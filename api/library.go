@@ -172,20 +172,46 @@ type itemQuery struct {
 }
 
 // itemCursor is a position in the items of every library: after path in
-// library. On the wire it is opaque (base64url of library NUL path).
-type itemCursor struct{ library, path string }
+// library. A page of every library (no library=) also carries the names
+// of the libraries after library, as the first page found them, so that
+// the next pages need not read the counts to list them (rest, with
+// listed set). On the wire it is opaque: base64url of library NUL path,
+// then, when listed, NUL and the names of rest joined by NUL.
+type itemCursor struct {
+	library, path string
+	listed        bool
+	rest          []string
+}
 
 func (c itemCursor) String() string {
-	return base64.RawURLEncoding.EncodeToString([]byte(c.library + "\x00" + c.path))
+	s := c.library + "\x00" + c.path
+	if c.listed {
+		s += "\x00" + strings.Join(c.rest, "\x00")
+	}
+	return base64.RawURLEncoding.EncodeToString([]byte(s))
 }
 
 func parseCursor(s string) (*itemCursor, error) {
 	b, err := base64.RawURLEncoding.DecodeString(s)
-	lib, path, ok := strings.Cut(string(b), "\x00")
-	if err != nil || !ok || lib == "" || !utf8.ValidString(string(b)) {
+	parts := strings.Split(string(b), "\x00")
+	valid := err == nil && len(parts) >= 2 && parts[0] != "" && utf8.ValidString(string(b))
+	c := &itemCursor{}
+	if valid {
+		c.library, c.path, c.listed = parts[0], parts[1], len(parts) > 2
+		if c.listed && (len(parts) > 3 || parts[2] != "") {
+			c.rest = parts[2:]
+		}
+		// The libraries after library, in name order, as listed.
+		prev := c.library
+		for _, lib := range c.rest {
+			valid = valid && lib > prev
+			prev = lib
+		}
+	}
+	if !valid {
 		return nil, butler.Errorf(butler.EINVALID, "after: %q is not a cursor of this route; give the next value of the previous page, or leave it out for the first page", s)
 	}
-	return &itemCursor{library: lib, path: path}, nil
+	return c, nil
 }
 
 // parseItemQuery reads and checks the query of GET /butler/library/items;
@@ -300,14 +326,19 @@ func handleMediaItems(ix butler.MediaIndex, log *slog.Logger) http.HandlerFunc {
 	}
 }
 
-// mediaItemPage reads the page q asks for.
+// mediaItemPage reads the page q asks for. Only the first page reads the
+// counts (its TotalSize, and the libraries to list); a later page goes on
+// in the library of its cursor, then in those the cursor names after it.
 func mediaItemPage(ctx context.Context, ix butler.MediaIndex, q itemQuery) (apitype.MediaItemContainer, error) {
 	var c apitype.MediaItemContainer
 	var libs []string
-	if q.library != "" {
+	switch {
+	case q.library != "":
 		libs = []string{q.library}
+	case q.after != nil && q.after.listed:
+		libs = append([]string{q.after.library}, q.after.rest...)
 	}
-	if q.after == nil || q.library == "" {
+	if q.after == nil || libs == nil {
 		counts, err := ix.LibraryCounts(ctx)
 		if err != nil {
 			return c, err
@@ -366,7 +397,11 @@ func mediaItemPage(ctx context.Context, ix butler.MediaIndex, q itemQuery) (apit
 				c.Item = append(c.Item, mediaItemOf(it))
 			}
 			if len(c.Item) == q.limit || examined >= maxItemsExamined {
-				c.Next = itemCursor{library: lib, path: pos}.String()
+				next := itemCursor{library: lib, path: pos}
+				if q.library == "" {
+					next.listed, next.rest = true, libs[li+1:]
+				}
+				c.Next = next.String()
 				return c, nil
 			}
 		}

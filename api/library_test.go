@@ -671,7 +671,8 @@ func (c *countingIndex) LibraryCounts(ctx context.Context) ([]butler.LibraryCoun
 
 // TestLibraryItemsReadsLittle: a path prefix starts the index's read at
 // the prefix, not at the library's first path, and stops after its last;
-// a later page of one library does not read the counts.
+// a later page, of one library or of every library, does not read the
+// counts.
 func TestLibraryItemsReadsLittle(t *testing.T) {
 	base := newServer(t)
 	ix := &countingIndex{MediaIndex: base.db}
@@ -721,6 +722,37 @@ func TestLibraryItemsReadsLittle(t *testing.T) {
 	s.getJSON(t, "/butler/library/items?library=Big&limit=10&after="+first.MediaContainer.Next, &second)
 	if n := ix.counts.Load(); n != 0 || second.MediaContainer.Size != 10 || second.MediaContainer.Item[0].Path != "/m/0010/f.mkv" {
 		t.Errorf("a later page of one library: %d reads of the counts, %+v", n, second.MediaContainer)
+	}
+
+	// Every library, page by page (Big's 5,000 items, then Zed's 3): only
+	// the first page reads the counts, whose libraries the later ones
+	// list, across the libraries' boundary too (the sixth page).
+	zed := butler.MediaChanges{At: at}
+	for i := range 3 {
+		zed.Add = append(zed.Add, butler.MediaFile{Path: fmt.Sprintf("/z/%d.mkv", i), Kind: butler.MediaVideo, Size: 1, ModTime: at})
+	}
+	if err := ix.ApplyMediaChanges(ctx, "Zed", zed); err != nil {
+		t.Fatal(err)
+	}
+	ix.counts.Store(0)
+	var all []string
+	next, pages := "", 0
+	for {
+		var p apitype.MediaItemsResponse
+		s.getJSON(t, "/butler/library/items?limit=999&after="+next, &p)
+		if pages++; pages == 1 && (p.MediaContainer.TotalSize == nil || *p.MediaContainer.TotalSize != 5003) {
+			t.Errorf("the first page of every library: totalSize %v; want 5003", p.MediaContainer.TotalSize)
+		}
+		for _, it := range p.MediaContainer.Item {
+			all = append(all, it.Library+":"+it.Path)
+		}
+		if next = p.MediaContainer.Next; next == "" || pages > 10 {
+			break
+		}
+	}
+	if n := ix.counts.Load(); n != 1 || pages != 6 || len(all) != 5003 || all[4999] != "Big:/m/4999/f.mkv" || all[5000] != "Zed:/z/0.mkv" {
+		t.Errorf("every library in pages of 999: %d reads of the counts, %d pages, %d items (%q); want 1 read, 6 pages, 5003 items",
+			n, pages, len(all), all[max(0, len(all)-5):])
 	}
 }
 
