@@ -261,6 +261,19 @@ type MediaIndex interface {
 	DeleteGoneMediaItems(ctx context.Context, before time.Time, limit int) (int, error)
 }
 
+// MediaChangeCounter is a MediaIndex that counts the writes made through
+// it that add items, change them, mark them gone or back, or delete them
+// (ApplyMediaChanges, DeleteGoneMediaItems), so that a reader of
+// LibraryCounts can keep what it read until the next one. Both stores
+// implement it. Analyses saved or failed are not counted, nor are writes
+// made through another handle on the same database (another server of a
+// cluster): a reader that keeps counts bounds their age too.
+type MediaChangeCounter interface {
+	// MediaChangeCount returns the number of such writes so far, each
+	// counted once it has returned.
+	MediaChangeCount() uint64
+}
+
 // MediaAnalysis is what the analysis of a media file found (package
 // mediaprobe makes it from ffprobe's report).
 type MediaAnalysis struct {

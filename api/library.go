@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -28,7 +29,61 @@ const (
 	// firstPrefixRead is the first read of a library's paths with a
 	// prefix; each next one is twice as large.
 	firstPrefixRead = 16
+	// countsTTL is how long the counts of the libraries are shown once
+	// read (libraryCounts).
+	countsTTL = 5 * time.Second
 )
+
+// libraryCounts keeps the index's counts of every library, which read the
+// whole index (tens of milliseconds at 100,000 items), for countsTTL: the
+// requests of that time share one read. When the index counts its changes
+// (butler.MediaChangeCounter), a scan's batch or a garbage collection
+// written through it drops them at once; what is left to countsTTL is the
+// analyses' progress and the changes another server of a cluster writes.
+// It is safe for concurrent use; one read at a time.
+type libraryCounts struct {
+	ix  butler.MediaIndex
+	now func() time.Time
+
+	mu      sync.Mutex
+	ok      bool // counts are set
+	counts  []butler.LibraryCounts
+	at      time.Time
+	changes uint64
+}
+
+func newLibraryCounts(ix butler.MediaIndex) *libraryCounts {
+	return &libraryCounts{ix: ix, now: time.Now}
+}
+
+// changeCount returns the index's count of its changes, or 0 when it
+// keeps none.
+func (c *libraryCounts) changeCount() uint64 {
+	if cc, ok := c.ix.(butler.MediaChangeCounter); ok {
+		return cc.MediaChangeCount()
+	}
+	return 0
+}
+
+// get returns the counts of every library, read at most countsTTL ago and
+// since the index's last change. The caller must not modify them.
+func (c *libraryCounts) get(ctx context.Context) ([]butler.LibraryCounts, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// Taken before the read: a change that ends during it drops what
+	// it read.
+	changes := c.changeCount()
+	if c.ok && changes == c.changes && c.now().Sub(c.at) < countsTTL {
+		return c.counts, nil
+	}
+	at := c.now()
+	counts, err := c.ix.LibraryCounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.ok, c.counts, c.at, c.changes = true, counts, at, changes
+	return counts, nil
+}
 
 // libraryRoutes adds the routes that read the media index to the
 // protected group; with no index there are none.
@@ -36,17 +91,18 @@ func libraryRoutes(ix butler.MediaIndex, log *slog.Logger, prot *routeGroup) {
 	if ix == nil {
 		return
 	}
-	prot.handle(http.MethodGet, "/butler/library", handleLibraries(ix, log))
-	prot.handle(http.MethodGet, "/butler/library/items", handleMediaItems(ix, log),
+	counts := newLibraryCounts(ix)
+	prot.handle(http.MethodGet, "/butler/library", handleLibraries(counts, log))
+	prot.handle(http.MethodGet, "/butler/library/items", handleMediaItems(ix, counts, log),
 		"library", "state", "analysis", "prefix", "limit", "after")
 	prot.handle(http.MethodGet, "/butler/library/items/{id}", handleMediaItem(ix, log))
 }
 
 // handleLibraries answers GET /butler/library: every library the index
-// has items of, with its counts.
-func handleLibraries(ix butler.MediaIndex, log *slog.Logger) http.HandlerFunc {
+// has items of, with its counts (at most countsTTL old).
+func handleLibraries(lc *libraryCounts, log *slog.Logger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		counts, err := ix.LibraryCounts(r.Context())
+		counts, err := lc.get(r.Context())
 		if err != nil {
 			fail(log, w, r, err)
 			return
@@ -309,7 +365,7 @@ func justBefore(prefix string) string {
 // library then path order. The index reads each library's items in path
 // order (and in one state) through an index; the analysis state and the
 // path prefix are applied here, reading at most maxItemsExamined items.
-func handleMediaItems(ix butler.MediaIndex, log *slog.Logger) http.HandlerFunc {
+func handleMediaItems(ix butler.MediaIndex, lc *libraryCounts, log *slog.Logger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		query := r.URL.Query()
 		q, err := parseItemQuery(query.Get)
@@ -317,7 +373,7 @@ func handleMediaItems(ix butler.MediaIndex, log *slog.Logger) http.HandlerFunc {
 			fail(log, w, r, err)
 			return
 		}
-		c, err := mediaItemPage(r.Context(), ix, q)
+		c, err := mediaItemPage(r.Context(), ix, lc, q)
 		if err != nil {
 			fail(log, w, r, err)
 			return
@@ -329,7 +385,7 @@ func handleMediaItems(ix butler.MediaIndex, log *slog.Logger) http.HandlerFunc {
 // mediaItemPage reads the page q asks for. Only the first page reads the
 // counts (its TotalSize, and the libraries to list); a later page goes on
 // in the library of its cursor, then in those the cursor names after it.
-func mediaItemPage(ctx context.Context, ix butler.MediaIndex, q itemQuery) (apitype.MediaItemContainer, error) {
+func mediaItemPage(ctx context.Context, ix butler.MediaIndex, lc *libraryCounts, q itemQuery) (apitype.MediaItemContainer, error) {
 	var c apitype.MediaItemContainer
 	var libs []string
 	switch {
@@ -339,7 +395,7 @@ func mediaItemPage(ctx context.Context, ix butler.MediaIndex, q itemQuery) (apit
 		libs = append([]string{q.after.library}, q.after.rest...)
 	}
 	if q.after == nil || libs == nil {
-		counts, err := ix.LibraryCounts(ctx)
+		counts, err := lc.get(ctx)
 		if err != nil {
 			return c, err
 		}

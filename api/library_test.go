@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -669,6 +670,12 @@ func (c *countingIndex) LibraryCounts(ctx context.Context) ([]butler.LibraryCoun
 	return c.MediaIndex.LibraryCounts(ctx)
 }
 
+// MediaChangeCount is the store's: what the API keeps of the counts goes
+// when the index changes, as with the store itself.
+func (c *countingIndex) MediaChangeCount() uint64 {
+	return c.MediaIndex.(butler.MediaChangeCounter).MediaChangeCount()
+}
+
 // TestLibraryItemsReadsLittle: a path prefix starts the index's read at
 // the prefix, not at the library's first path, and stops after its last;
 // a later page, of one library or of every library, does not read the
@@ -726,7 +733,8 @@ func TestLibraryItemsReadsLittle(t *testing.T) {
 
 	// Every library, page by page (Big's 5,000 items, then Zed's 3): only
 	// the first page reads the counts, whose libraries the later ones
-	// list, across the libraries' boundary too (the sixth page).
+	// list, across the libraries' boundary too (the sixth page), while
+	// the index changes between pages.
 	zed := butler.MediaChanges{At: at}
 	for i := range 3 {
 		zed.Add = append(zed.Add, butler.MediaFile{Path: fmt.Sprintf("/z/%d.mkv", i), Kind: butler.MediaVideo, Size: 1, ModTime: at})
@@ -740,14 +748,21 @@ func TestLibraryItemsReadsLittle(t *testing.T) {
 	for {
 		var p apitype.MediaItemsResponse
 		s.getJSON(t, "/butler/library/items?limit=999&after="+next, &p)
-		if pages++; pages == 1 && (p.MediaContainer.TotalSize == nil || *p.MediaContainer.TotalSize != 5003) {
-			t.Errorf("the first page of every library: totalSize %v; want 5003", p.MediaContainer.TotalSize)
+		pages++
+		if total := p.MediaContainer.TotalSize; pages == 1 && (total == nil || *total != 5003) {
+			t.Errorf("the first page of every library: totalSize %s; want 5003", totalString(total))
 		}
 		for _, it := range p.MediaContainer.Item {
 			all = append(all, it.Library+":"+it.Path)
 		}
 		if next = p.MediaContainer.Next; next == "" || pages > 10 {
 			break
+		}
+		// A change between pages, which drops the counts kept.
+		it := p.MediaContainer.Item[0]
+		f := butler.MediaFile{Path: it.Path, Kind: butler.MediaVideo, Size: 2, ModTime: at}
+		if err := ix.ApplyMediaChanges(ctx, it.Library, butler.MediaChanges{Change: map[int64]butler.MediaFile{it.ID: f}, At: at}); err != nil {
+			t.Fatal(err)
 		}
 	}
 	if n := ix.counts.Load(); n != 1 || pages != 6 || len(all) != 5003 || all[4999] != "Big:/m/4999/f.mkv" || all[5000] != "Zed:/z/0.mkv" {
@@ -757,6 +772,59 @@ func TestLibraryItemsReadsLittle(t *testing.T) {
 }
 
 func head2(s []string) []string { return s[:min(len(s), 5)] }
+
+// totalString shows a page's totalSize.
+func totalString(n *int) string {
+	if n == nil {
+		return "absent"
+	}
+	return strconv.Itoa(*n)
+}
+
+// TestLibraryCountsKept: GET /butler/library and the first page of the
+// items share one read of the counts while the index does not change; a
+// change written through the index (a scan's batch) is shown at once.
+func TestLibraryCountsKept(t *testing.T) {
+	base := newServer(t)
+	ix := &countingIndex{MediaIndex: base.db}
+	s, _ := newLibraryServer(t, ix)
+	ctx := t.Context()
+	at := time.Date(2026, 11, 1, 2, 0, 0, 0, time.UTC)
+	add := func(paths ...string) {
+		t.Helper()
+		c := butler.MediaChanges{At: at}
+		for _, p := range paths {
+			c.Add = append(c.Add, butler.MediaFile{Path: p, Kind: butler.MediaVideo, Size: 1, ModTime: at})
+		}
+		if err := ix.ApplyMediaChanges(ctx, "Movies", c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	present := func() int {
+		t.Helper()
+		var j apitype.LibrariesResponse
+		s.getJSON(t, "/butler/library", &j)
+		if len(j.MediaContainer.Library) != 1 {
+			t.Fatalf("libraries %+v; want Movies alone", j.MediaContainer.Library)
+		}
+		return j.MediaContainer.Library[0].Present
+	}
+	add("/m/a.mkv", "/m/b.mkv")
+	ix.counts.Store(0)
+	if n, m := present(), present(); n != 2 || m != 2 {
+		t.Errorf("present %d, then %d; want 2", n, m)
+	}
+	var items apitype.MediaItemsResponse
+	s.getJSON(t, "/butler/library/items", &items)
+	if n, total := ix.counts.Load(), items.MediaContainer.TotalSize; n != 1 || total == nil || *total != 2 {
+		t.Errorf("two GET /butler/library and a first page of items: %d reads of the counts, totalSize %s; want 1 read, 2",
+			n, totalString(total))
+	}
+	add("/m/c.mkv")
+	if n := present(); n != 3 || ix.counts.Load() != 2 {
+		t.Errorf("after a scan added an item: present %d, %d reads of the counts; want 3, 2 reads", n, ix.counts.Load())
+	}
+}
 
 // TestLibraryItemOutputs: GET /butler/library/items/{id} shows what the
 // media tasks made for the item (files, values, failures), in JSON and

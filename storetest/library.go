@@ -46,6 +46,7 @@ var mediaSuite = []testCase[butler.MediaIndex]{
 	{"MediaAnalysisFailures", testMediaAnalysisFailures},
 	{"MediaCounts", testMediaCounts},
 	{"MediaDeleteGone", testMediaDeleteGone},
+	{"MediaChangeCount", testMediaChangeCount},
 	{"MediaConcurrentBatches", testMediaConcurrentBatches},
 	// The sidecars, of an index that keeps them (butler.SidecarIndex).
 	{"SidecarsRoundTrip", sidecarCase(testSidecarsRoundTrip)},
@@ -692,6 +693,31 @@ func testMediaCounts(t *testing.T, s butler.MediaIndex) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("LibraryCounts =\n  %+v\nwant\n  %+v", got, want)
+	}
+}
+
+// testMediaChangeCount: a scan's batch and a garbage collection's each
+// move the count of changes; a saved analysis does not.
+func testMediaChangeCount(t *testing.T, s butler.MediaIndex) {
+	cc, ok := s.(butler.MediaChangeCounter)
+	if !ok {
+		t.Skipf("%T does not count its changes (it is not a butler.MediaChangeCounter)", s)
+	}
+	before := cc.MediaChangeCount()
+	items := mustAdd(t, s, "L", file("/m/a.mkv", 1))
+	added := cc.MediaChangeCount()
+	if added <= before {
+		t.Errorf("MediaChangeCount after a batch = %d, before %d; want more", added, before)
+	}
+	analysed(t, s, items["/m/a.mkv"], mediaBase)
+	if n := cc.MediaChangeCount(); n != added {
+		t.Errorf("MediaChangeCount after an analysis = %d; want %d, as before it", n, added)
+	}
+	if _, err := s.DeleteGoneMediaItems(t.Context(), mediaBase, 0); err != nil {
+		t.Fatal(err)
+	}
+	if n := cc.MediaChangeCount(); n <= added {
+		t.Errorf("MediaChangeCount after a garbage collection = %d, before %d; want more", n, added)
 	}
 }
 

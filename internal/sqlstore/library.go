@@ -14,7 +14,14 @@ import (
 	"github.com/plexbutler/butler"
 )
 
-var _ butler.MediaIndex = (*Store)(nil)
+var (
+	_ butler.MediaIndex         = (*Store)(nil)
+	_ butler.MediaChangeCounter = (*Store)(nil)
+)
+
+// MediaChangeCount counts the calls of ApplyMediaChanges and
+// DeleteGoneMediaItems that have returned, whatever they wrote.
+func (d *Store) MediaChangeCount() uint64 { return d.mediaChanges.Load() }
 
 // defaultMediaPage is a page's size when the caller sets none.
 const defaultMediaPage = 1000
@@ -196,6 +203,7 @@ func (d *Store) MediaItem(ctx context.Context, id int64) (butler.MediaItem, erro
 // ApplyMediaChanges applies a scan's batch in one transaction, with one
 // prepared statement per kind of change.
 func (d *Store) ApplyMediaChanges(ctx context.Context, library string, c butler.MediaChanges) error {
+	defer d.mediaChanges.Add(1) // once committed, or not
 	if library == "" {
 		return butler.Errorf(butler.EINVALID, "media changes: name the library")
 	}
@@ -401,6 +409,7 @@ func (d *Store) LibraryCounts(ctx context.Context) ([]butler.LibraryCounts, erro
 // one transaction: their ids from butler_media_item_gone, then each by
 // primary key; their analyses go with them (ON DELETE CASCADE).
 func (d *Store) DeleteGoneMediaItems(ctx context.Context, before time.Time, limit int) (int, error) {
+	defer d.mediaChanges.Add(1) // once committed, or not
 	tx, ctx, end, err := d.begin(ctx)
 	if err != nil {
 		return 0, err

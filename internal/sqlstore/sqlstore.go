@@ -104,6 +104,8 @@ type Store struct {
 
 	pruneBatch atomic.Int64 // SetPruneBatch; 0 for DefaultPruneBatch
 	pruneNext  atomic.Int64 // the size of PruneRuns' next batch; 0 for the most
+
+	mediaChanges atomic.Uint64 // MediaChangeCount
 }
 
 var _ butler.Store = (*Store)(nil)
