@@ -355,7 +355,7 @@ func deadAfter(lease time.Duration) time.Duration {
 // locks, which the control paths hold across store calls, so it has a
 // goroutine of its own: the heartbeats never wait for it.
 func (m *Manager) reapLoop(ctx context.Context) {
-	var suspects map[int64]time.Time
+	var rp reaper
 	for {
 		select {
 		case <-ctx.Done():
@@ -363,15 +363,42 @@ func (m *Manager) reapLoop(ctx context.Context) {
 		case <-m.cluster.reap:
 		}
 		if !m.cluster.leader.Load() {
-			suspects = nil
+			rp = reaper{}
 			continue
 		}
-		suspects = m.endDeadNodes(ctx, suspects)
+		m.endDeadNodes(ctx, &rp)
 	}
 }
 
-// endDeadNodes ends the runs of servers that are gone, and returns the
-// runs to look at again on the next pass.
+// reaper is what the leader's reaper keeps from one pass to the next.
+type reaper struct {
+	// runs and items are the runs, and the item jobs, that a pass found on
+	// a server with no record, with when they were first seen so.
+	runs, items map[int64]time.Time
+	// released are the item jobs released (ItemReleaser), which River ends
+	// in its own time.
+	released map[int64]bool
+}
+
+// confirm reports whether id, found on a gone server, is to be dealt with
+// now: at once when the server was counted dead by this pass (dead),
+// otherwise once passes a heartbeat apart or more have seen it so (prev,
+// when each was first seen); next keeps what is to be seen again.
+func confirm(prev, next map[int64]time.Time, id int64, dead bool, now time.Time) bool {
+	if dead {
+		return true
+	}
+	seen, ok := prev[id]
+	if ok && now.Sub(seen) >= HeartbeatEvery {
+		return true
+	}
+	next[id] = cmp.Or(seen, now)
+	return false
+}
+
+// endDeadNodes ends the runs of servers that are gone, and releases the
+// item jobs they held; rp keeps what is to be looked at again on the next
+// pass.
 //
 // A server is gone when the store counted it dead now (DeadNodes: silent
 // past its limit, which its group guard's lease is shorter than; its row is
@@ -384,10 +411,10 @@ func (m *Manager) reapLoop(ctx context.Context) {
 // under its name may take a run in the moment before its first heartbeat
 // writes its row. A queued run whose River job a gone
 // server holds (fetched, waiting there for a slot) is queued again.
-func (m *Manager) endDeadNodes(ctx context.Context, suspects map[int64]time.Time) map[int64]time.Time {
+func (m *Manager) endDeadNodes(ctx context.Context, rp *reaper) {
 	dead, err := m.cluster.store.DeadNodes(ctx, m.deadAfter())
 	if err != nil {
-		return suspects
+		return
 	}
 	isDead := map[string]bool{}
 	for _, n := range dead {
@@ -396,25 +423,27 @@ func (m *Manager) endDeadNodes(ctx context.Context, suspects map[int64]time.Time
 	}
 	live, err := m.cluster.store.Nodes(ctx)
 	if err != nil {
-		return suspects
+		return
 	}
 	gone := func(node string) bool {
 		_, there := live[node]
 		return node != "" && node != m.node && !there
 	}
+	now := m.now()
+	m.releaseItems(ctx, rp, gone, isDead, now)
 	runs, err := m.store.ActiveRuns(ctx)
 	if err != nil {
-		return suspects
+		return
 	}
 	rq, _ := m.queue.(Requeuer)
 	var holders map[int64]string
 	if rq != nil && slices.ContainsFunc(runs, func(r Run) bool { return r.State == StateQueued && r.JobID != 0 }) {
 		if holders, err = rq.Holders(ctx); err != nil {
-			return suspects
+			return
 		}
 	}
-	now := m.now()
 	next := map[int64]time.Time{}
+	defer func() { rp.runs = next }()
 	var ending, requeuing []Run
 	for _, r := range runs {
 		node := r.Node
@@ -426,8 +455,7 @@ func (m *Manager) endDeadNodes(ctx context.Context, suspects map[int64]time.Time
 		if !gone(node) {
 			continue
 		}
-		if seen, ok := suspects[r.ID]; !isDead[node] && (!ok || now.Sub(seen) < HeartbeatEvery) {
-			next[r.ID] = cmp.Or(seen, now)
+		if !confirm(rp.runs, next, r.ID, isDead[node], now) {
 			continue
 		}
 		if r.State == StateQueued {
@@ -438,13 +466,14 @@ func (m *Manager) endDeadNodes(ctx context.Context, suspects map[int64]time.Time
 		}
 	}
 	if len(ending) == 0 && len(requeuing) == 0 {
-		return next
+		return
 	}
 	// Under the offered tasks' locks (a run of a task no longer offered
 	// cannot be started again, so it needs none).
 	unlock, err := m.locks.lockAllCtx(ctx, m.names())
 	if err != nil {
-		return suspects
+		next = rp.runs
+		return
 	}
 	defer unlock()
 	for _, r := range requeuing {
@@ -475,7 +504,34 @@ func (m *Manager) endDeadNodes(ctx context.Context, suspects map[int64]time.Time
 			Step: r.Step, Progress: r.Progress, Trigger: r.Trigger, Node: r.Node, Started: r.StartedAt, Outcome: OutcomeInterrupted}})
 		m.logger.InfoContext(ctx, "butler: run interrupted: its server died", slog.Int64("run", r.ID), slog.String("node", r.Node))
 	}
-	return next
+}
+
+// releaseItems releases the item jobs that gone servers held
+// (ItemReleaser), on the terms of endDeadNodes.
+func (m *Manager) releaseItems(ctx context.Context, rp *reaper, gone func(string) bool, isDead map[string]bool, now time.Time) {
+	ir, ok := m.queue.(ItemReleaser)
+	if !ok {
+		return
+	}
+	holders, err := ir.ItemHolders(ctx)
+	if err != nil {
+		return
+	}
+	next := map[int64]time.Time{}
+	released := map[int64]bool{}
+	for id, node := range holders {
+		switch {
+		case rp.released[id]:
+			released[id] = true // River has yet to end it
+		case !gone(node), !confirm(rp.items, next, id, isDead[node], now):
+		case ir.ReleaseItem(ctx, id) != nil:
+			next[id] = now // again on the next pass
+		default:
+			released[id] = true
+			m.logger.InfoContext(ctx, "butler: item job released: its server died", slog.Int64("job", id), slog.String("node", node))
+		}
+	}
+	rp.items, rp.released = next, released
 }
 
 func (m *Manager) title(name TaskName) string {

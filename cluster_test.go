@@ -290,3 +290,49 @@ func TestCluster_HeartbeatsDoNotWaitForTaskLocks(t *testing.T) {
 		}
 	})
 }
+
+// releaseQueue is the fixture's queue with item jobs held by servers
+// (ItemReleaser): holders, and the jobs released, counted.
+type releaseQueue struct {
+	butler.Queue
+
+	mu       sync.Mutex
+	holders  map[int64]string
+	released map[int64]int
+}
+
+func (q *releaseQueue) ItemHolders(ctx context.Context) (map[int64]string, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := map[int64]string{}
+	for id, node := range q.holders {
+		out[id] = node
+	}
+	return out, nil
+}
+
+func (q *releaseQueue) ReleaseItem(ctx context.Context, id int64) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.released[id]++
+	return nil
+}
+
+// The leader releases the item jobs a dead server held, once each, and
+// those of live servers never.
+func TestCluster_DeadServersItemJobsReleased(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var cs *clusterStore
+		rq := &releaseQueue{holders: map[int64]string{7: "ghost", 8: "leader", 9: "alive"}, released: map[int64]int{}}
+		start(t, []butler.Task{task("T", 1, false, newProbe(true))}, quietWindow,
+			inCluster(&cs, map[string]time.Time{"ghost": time.Now().Add(-time.Hour), "alive": time.Now().Add(time.Hour)}, nil),
+			func(c *butler.Config) { rq.Queue = c.Queue; c.Queue = rq })
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		rq.mu.Lock()
+		defer rq.mu.Unlock()
+		if rq.released[7] != 1 || len(rq.released) != 1 {
+			t.Errorf("released %v; want job 7 (ghost's) once, and no other", rq.released)
+		}
+	})
+}

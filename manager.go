@@ -56,6 +56,19 @@ type Requeuer interface {
 	Requeue(ctx context.Context, r Run) (jobID int64, err error)
 }
 
+// ItemReleaser is implemented by a queue whose item jobs a server holds
+// while it works them (package engine): the leader releases those that a
+// server that died held, so that the runs waiting for them do not wait
+// until their time limit.
+type ItemReleaser interface {
+	// ItemHolders returns the server working each running item job, by
+	// job id.
+	ItemHolders(ctx context.Context) (map[int64]string, error)
+	// ReleaseItem ends the item job of a server that died, in time: the
+	// run waiting for it counts its item skipped, left for a later run.
+	ReleaseItem(ctx context.Context, jobID int64) error
+}
+
 // Recoverer is implemented by actions that must tidy up after a crash (a
 // backup removes the partial file it left). The manager calls Recover once
 // at start, before any run, with the server's settings (where the backup

@@ -108,6 +108,8 @@ var (
 	_ butler.TxQueue  = (*Engine)(nil)
 	_ butler.Requeuer = (*Engine)(nil)
 
+	_ butler.ItemReleaser = (*Engine)(nil)
+
 	_ butler.ItemQueuer = (*Engine)(nil)
 )
 
@@ -550,8 +552,33 @@ func (e *Engine) Enqueue(ctx context.Context, r butler.Run) (int64, error) {
 // Holders returns the server working each running job of a run, by job
 // id.
 func (e *Engine) Holders(ctx context.Context) (map[int64]string, error) {
+	return e.holders(ctx, Args{}.Kind())
+}
+
+// ItemHolders returns the server working each running item job, by job id
+// (butler.ItemReleaser).
+func (e *Engine) ItemHolders(ctx context.Context) (map[int64]string, error) {
+	return e.holders(ctx, ItemArgs{}.Kind())
+}
+
+// ReleaseItem cancels the item job that a server that died held
+// (butler.ItemReleaser): River's rescuer ends it cancelled once it has
+// been running for RescueStuckJobsAfter, and the run waiting for it counts
+// its item skipped, left for a later run. (A running job's cancellation
+// is left to its holder, and River's rescuer would never end an item job
+// otherwise: the jobs have no time limit of River's.)
+func (e *Engine) ReleaseItem(ctx context.Context, jobID int64) error {
+	if _, err := e.client.JobCancel(ctx, jobID); err != nil && !errors.Is(err, river.ErrNotFound) {
+		return fmt.Errorf("engine: release item job %d: %w", jobID, err)
+	}
+	return nil
+}
+
+// holders returns the server working each running job of kind, by job
+// id.
+func (e *Engine) holders(ctx context.Context, kind string) (map[int64]string, error) {
 	out := map[int64]string{}
-	params := river.NewJobListParams().Kinds(Args{}.Kind()).States(rivertype.JobStateRunning).First(holdersPage)
+	params := river.NewJobListParams().Kinds(kind).States(rivertype.JobStateRunning).First(holdersPage)
 	for {
 		res, err := e.client.JobList(ctx, params)
 		if err != nil {

@@ -490,3 +490,55 @@ func TestEngine_FailureBeforeStartIsRetried(t *testing.T) {
 		t.Fatal("the first read did not fail: this test proves nothing")
 	}
 }
+
+// An item job left running by a server that died is ended (cancelled:
+// its item skipped, for a later run) once the leader releases it; River
+// alone never would (its jobs have no time limit of River's).
+func TestEngine_ReleasedItemJobEnds(t *testing.T) {
+	db := openPostgres(t)
+	ctx := context.Background()
+	eng, err := engine.NewPostgres(db.Pool(), db.Store.DB, engine.Config{Node: "alive"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := eng.ItemQueue(butler.Run{ID: 1, Task: "DeepMediaAnalysis"})
+	if _, err := q.Add(ctx, []int64{42}); err != nil {
+		t.Fatal(err)
+	}
+	// Worked by server "dead", which died five minutes ago.
+	tag, err := db.Pool().Exec(ctx, `UPDATE river_job SET state = 'running', attempt = 1,
+		attempted_at = now() - interval '5 minutes', attempted_by = ARRAY['dead']::text[] WHERE kind = 'butler_item'`)
+	if err != nil || tag.RowsAffected() != 1 {
+		t.Fatalf("make the job stuck: %v, %d rows", err, tag.RowsAffected())
+	}
+	holders, err := eng.ItemHolders(ctx)
+	if err != nil || len(holders) != 1 {
+		t.Fatalf("ItemHolders = %v, %v; want the stuck job, held by dead", holders, err)
+	}
+	for id, node := range holders {
+		if node != "dead" {
+			t.Fatalf("job %d held by %q; want dead", id, node)
+		}
+		if err := eng.ReleaseItem(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := eng.Start(ctx, &executor{got: make(chan int64, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = eng.Stop(context.Background()) })
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var state string
+		if err := db.Pool().QueryRow(ctx, `SELECT state::text FROM river_job WHERE kind = 'butler_item'`).Scan(&state); err != nil {
+			t.Fatal(err)
+		}
+		if state == "cancelled" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the released item job is %s 30 s after the engine started; want cancelled", state)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -32,9 +32,10 @@ type ItemArgs struct {
 // Kind returns the River job kind.
 func (ItemArgs) Kind() string { return "butler_item" }
 
-// itemMaxAttempts lets River give an item job whose server died while
-// working it to another server once (River's rescuer, after
-// RescueStuckJobsAfter); the Butler's worker never asks for a retry itself.
+// itemMaxAttempts is River's attempts of an item job. A job whose server
+// died while working it is cancelled by the Butler's leader
+// (Engine.ReleaseItem) and ended by River's rescuer; the Butler's worker
+// never asks for a retry itself.
 const itemMaxAttempts = 2
 
 // InsertOpts returns an item job's options: its queue, a tag with the

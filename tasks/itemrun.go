@@ -119,7 +119,8 @@ func itemQueueOf(r butler.Reporter) butler.ItemQueue {
 const sharedWindow = 256
 
 // sharedStopWait bounds how long a stopped run waits for its item jobs to
-// end: a server that died holding one would keep it until River's rescue.
+// end: a server that died holding one keeps it until the leader releases
+// it and River's rescuer ends it.
 const sharedStopWait = 15 * time.Second
 
 // pauseCheck is how often a run waiting for its items' results asks
