@@ -236,6 +236,16 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 	switch {
 	case cause != nil && !completed:
 		f.Outcome, f.Reason = outcomeOf(cause), reasonOf(cause, t.TimeLimit)
+		lr.mu.Lock()
+		ownStop := lr.marked // this server recorded the stop, and why
+		lr.mu.Unlock()
+		if !ownStop && stopFromAnywhere(cause) {
+			// The stop came from another server, which recorded why (a
+			// window that closed) with the run: that is the reason.
+			if cur, err := m.store.Run(context.WithoutCancel(ctx), r.ID); err == nil && cur.State == StateStopping && cur.Reason != "" {
+				f.Reason = cur.Reason
+			}
+		}
 		if runErr != nil && !errors.Is(runErr, cause) && runErr.Error() != tctx.Err().Error() {
 			// How the work stopped (a command that needed SIGKILL says so).
 			f.Error = runErr.Error()
@@ -353,6 +363,13 @@ func reasonOf(cause error, limit time.Duration) string {
 		// The queue cancelled the job: a stop on another node.
 		return "stopped from another node"
 	}
+}
+
+// stopFromAnywhere reports whether cause is a stop that any server may
+// have made (a request, a window's end), not one of this server's own (a
+// time limit, a shutdown, a fence).
+func stopFromAnywhere(cause error) bool {
+	return !errors.Is(cause, errTimedOut) && !errors.Is(cause, errShutdown) && !isFence(cause)
 }
 
 func outcomeOf(cause error) Outcome {

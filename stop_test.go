@@ -730,3 +730,32 @@ func TestStart_LeavesTheRunsItsWorkersStarted(t *testing.T) {
 		}
 	})
 }
+
+// A run stopped by another server (here: the run recorded stopping with
+// that server's reason, and its job cancelled, as River cancels it) ends
+// with the reason that server recorded — the window's end — not "stopped
+// from another node".
+func TestStop_FromAnotherServerKeepsItsReason(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newProbe(true)
+		f := start(t, []butler.Task{task("Job", 1, false, p)}, quietWindow)
+		ctx := context.Background()
+		res, err := f.m.StartTask(ctx, "Job", false)
+		if err != nil || res.Outcome != butler.StartStarted {
+			t.Fatalf("start: %+v, %v", res, err)
+		}
+		synctest.Wait()
+		if ok, err := f.store.MarkStopping(ctx, res.Run.ID, "window closed"); err != nil || !ok {
+			t.Fatalf("MarkStopping: %v, %v", ok, err)
+		}
+		r := f.runs("Job")[0]
+		if err := f.q.Cancel(ctx, r.JobID); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		got := f.runs("Job")[0]
+		if got.Outcome != butler.OutcomeStopped || got.Reason != "window closed" {
+			t.Fatalf("run ended %s with reason %q; want stopped, \"window closed\"", got.Outcome, got.Reason)
+		}
+	})
+}
