@@ -270,7 +270,14 @@ func (b *PostgresBackup) prune(dir, current string) (int, error) {
 	return removed, errors.Join(errs...)
 }
 
-// Recover removes the partial dump a crashed run left.
+// staleDump is how long a partial dump must have gone unwritten before
+// Recover removes it: the backup directory may be shared by the servers of
+// a cluster, and another server's pg_dump may be writing its own.
+const staleDump = time.Hour
+
+// Recover removes the partial dumps a crashed run left: those unwritten
+// for staleDump (another server's running pg_dump writes its own as it
+// goes).
 func (b *PostgresBackup) Recover(ctx context.Context, s butler.Settings) error {
 	dir := b.dirIn(s.BackupPath())
 	if dir == "" {
@@ -284,6 +291,9 @@ func (b *PostgresBackup) Recover(ctx context.Context, s butler.Settings) error {
 	for _, e := range entries {
 		n := e.Name()
 		if e.Type().IsRegular() && strings.HasPrefix(n, "."+b.name()+"-") && strings.HasSuffix(n, ".tmp") {
+			if fi, err := e.Info(); err != nil || time.Since(fi.ModTime()) < staleDump {
+				continue
+			}
 			if err := os.Remove(filepath.Join(dir, n)); err != nil {
 				errs = append(errs, err)
 			}

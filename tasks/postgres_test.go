@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/plexbutler/butler"
 	"github.com/plexbutler/butler/tasks"
 )
 
@@ -268,4 +269,32 @@ func TestPostgresBackupPgDumpDiesWithServer(t *testing.T) {
 	_ = cmd.Process.Kill() // kill -9 of the server
 	_ = cmd.Wait()
 	waitGone(t, pid, 5*time.Second)
+}
+
+// TestPostgresBackupRecoverLeavesLiveDumps: at a start, the partial dumps
+// a crash left go, but not one written lately: in a backup directory the
+// servers of a cluster share, it may be another server's pg_dump at work.
+func TestPostgresBackupRecoverLeavesLiveDumps(t *testing.T) {
+	dir := t.TempDir()
+	stale := filepath.Join(dir, ".butler-20261201-030000-1.tmp")
+	live := filepath.Join(dir, ".butler-20261202-030000-2.tmp")
+	for _, p := range []string{stale, live} {
+		if err := os.WriteFile(p, []byte("PGDMP"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+	b := &tasks.PostgresBackup{URL: "postgres://u@127.0.0.1:1/db", Dir: func() string { return dir }}
+	if err := b.Recover(t.Context(), butler.Settings{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the stale partial dump is still there (%v)", err)
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Errorf("the partial dump written now was removed: %v", err)
+	}
 }
