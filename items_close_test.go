@@ -4,8 +4,10 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/plexbutler/butler"
@@ -100,4 +102,61 @@ func TestItemQueueClosedAtTheRunsEnd(t *testing.T) {
 	if n := q.queues[0].closes; n != 1 {
 		t.Errorf("the run's item queue was closed %d times; want once, at its end", n)
 	}
+}
+
+// recordingGuard is a GroupGuard that records what it is told.
+type recordingGuard struct {
+	mu      sync.Mutex
+	watched []int
+	forgot  []int
+}
+
+func (g *recordingGuard) Watch(pgid int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.watched = append(g.watched, pgid)
+}
+
+func (g *recordingGuard) Forget(pgid int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.forgot = append(g.forgot, pgid)
+}
+
+func (g *recordingGuard) Renew(time.Duration) {}
+
+// watchingItem is an item action that tells its context's group watch of
+// a process group, as a program it started would (internal/mediatool).
+type watchingItem struct{ butler.Action }
+
+func (watchingItem) RunItem(ctx context.Context, item int64, _ *slog.Logger) butler.ItemResult {
+	if w := butler.GroupWatch(ctx); w != nil {
+		w(int(item))()
+	}
+	return butler.ItemResult{Outcome: butler.ItemDone}
+}
+
+// The programs an item's work starts are told to the server's group
+// guard, which kills them should the server die or be frozen.
+func TestExecuteItem_ProgramsWatchedByTheGuard(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := &recordingGuard{}
+		f := start(t, []butler.Task{task("Items", 1, false, watchingItem{newProbe(true)})}, quietWindow,
+			func(c *butler.Config) { c.GroupGuard = g })
+		ctx := context.Background()
+		res, err := f.m.StartTask(ctx, "Items", false)
+		if err != nil || res.Outcome != butler.StartStarted {
+			t.Fatalf("start: %+v, %v", res, err)
+		}
+		synctest.Wait()
+		out := f.m.ExecuteItem(ctx, butler.ItemJob{RunID: res.Run.ID, Task: "Items", Item: 4242})
+		if out.Outcome != butler.ItemDone {
+			t.Fatalf("item: %+v", out)
+		}
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if !slices.Contains(g.watched, 4242) || !slices.Contains(g.forgot, 4242) {
+			t.Errorf("the guard watched %v and forgot %v; want the item's group 4242 in both", g.watched, g.forgot)
+		}
+	})
 }

@@ -27,6 +27,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/plexbutler/butler"
 )
 
 // DefaultNice is the niceness the programs run at (nice(1): 0 to 19).
@@ -216,7 +218,7 @@ func (t *Tool) Run(ctx context.Context, limit time.Duration, stdout io.Writer, a
 		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
 	cmd.WaitDelay = time.Second
-	err = t.start(cmd)
+	err = t.start(cmd, butler.GroupWatch(ctx))
 
 	res := Result{Stderr: stderr.String()}
 	if ctxErr := ctx.Err(); ctxErr != nil {
@@ -243,11 +245,11 @@ func (t *Tool) Run(ctx context.Context, limit time.Duration, stdout io.Writer, a
 // it is a thread of its own, on a goroutine that this call waits for: its
 // priorities cannot be raised again without privileges, so the goroutine
 // ends still locked to it and Go ends the thread with it.
-func (t *Tool) start(cmd *exec.Cmd) error {
+func (t *Tool) start(cmd *exec.Cmd, watch func(pgid int) (forget func())) error {
 	if !threadPriority || t.prio == (priority{}) {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		return cmd.Run()
+		return run(cmd, watch)
 	}
 	done := make(chan error, 1)
 	go func() {
@@ -256,7 +258,7 @@ func (t *Tool) start(cmd *exec.Cmd) error {
 			// Go never ends the process's first thread: it must keep its
 			// priority. Held here, it cannot be the next goroutine's.
 			inner := make(chan error, 1)
-			go func() { inner <- t.start(cmd) }()
+			go func() { inner <- t.start(cmd, watch) }()
 			err := <-inner
 			runtime.UnlockOSThread()
 			done <- err
@@ -272,9 +274,21 @@ func (t *Tool) start(cmd *exec.Cmd) error {
 				log.Warn("the program's priority could not be lowered: it runs at Butler's own", "program", t.name(), "err", err)
 			})
 		}
-		done <- cmd.Run()
+		done <- run(cmd, watch)
 	}()
 	return <-done
+}
+
+// run runs cmd to its end; watch, when not nil, is told of its process
+// group once it exists, and forgets it once the program is gone.
+func run(cmd *exec.Cmd, watch func(pgid int) (forget func())) error {
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	if watch != nil {
+		defer watch(cmd.Process.Pid)()
+	}
+	return cmd.Wait()
 }
 
 // FileError is the error of a media library for a file its tool cannot

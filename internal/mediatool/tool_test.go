@@ -7,10 +7,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/plexbutler/butler"
 	"github.com/plexbutler/butler/internal/mediatool"
 )
 
@@ -142,5 +144,41 @@ func TestLimitedBuffer(t *testing.T) {
 	}
 	if b.String() != "abcd" || !b.Overflow {
 		t.Fatalf("kept %q, overflow %v; want \"abcd\", true", b.String(), b.Overflow)
+	}
+}
+
+// TestRunTellsTheGroupWatch: the program's process group is told to the
+// context's watch (the server's group guard) as soon as it exists, and
+// forgotten once the program is gone, with priorities lowered or not.
+func TestRunTellsTheGroupWatch(t *testing.T) {
+	for _, tool := range []*mediatool.Tool{
+		{Program: script(t, `echo $$`), Nice: -1, IOClass: mediatool.IONone},
+		{Program: script(t, `echo $$`)},
+	} {
+		var mu sync.Mutex
+		var watched, forgotten []int
+		ctx := butler.WithGroupWatch(t.Context(), func(pgid int) func() {
+			mu.Lock()
+			watched = append(watched, pgid)
+			mu.Unlock()
+			return func() {
+				mu.Lock()
+				forgotten = append(forgotten, pgid)
+				mu.Unlock()
+			}
+		})
+		var out strings.Builder
+		if _, err := tool.Run(ctx, time.Minute, &out); err != nil {
+			t.Fatal(err)
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(out.String()))
+		if err != nil {
+			t.Fatalf("the program said %q", out.String())
+		}
+		mu.Lock()
+		if len(watched) != 1 || watched[0] != pid || len(forgotten) != 1 || forgotten[0] != pid {
+			t.Errorf("watched %v, forgotten %v; want the program's group %d, once each", watched, forgotten, pid)
+		}
+		mu.Unlock()
 	}
 }
