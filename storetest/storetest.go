@@ -106,6 +106,7 @@ var suite = []testCase[butler.Store]{
 
 	// Queries of the history.
 	{"RunsFilter", testRunsFilter},
+	{"RunsBeforeClocks", testRunsBeforeClocks},
 	{"RunsPaging", testRunsPaging},
 	{"RunsLimit", testRunsLimit},
 	{"ActiveRuns", testActiveRuns},
@@ -2013,6 +2014,26 @@ func testRunsFilter(t *testing.T, s butler.Store) {
 	for i, got := range mustRuns(t, s, butler.RunFilter{}) {
 		checkRun(t, "Runs", got, rs[len(rs)-1-i])
 	}
+}
+
+// testRunsBeforeClocks: an upper bound on the creation time lists the runs
+// created before it even where their creation times are not in the order
+// they were made, by a few minutes (two servers' clocks): runs made after
+// the newest one created before the bound, or after one created after the
+// bound, yet created earlier.
+func testRunsBeforeClocks(t *testing.T, s butler.Store) {
+	bound := at(24 * time.Hour)
+	old := mustCreate(t, s, finishedRun("a", butler.OutcomeSucceeded, bound.Add(-2*time.Hour), bound.Add(-2*time.Hour)))
+	newest := mustCreate(t, s, finishedRun("b", butler.OutcomeFailed, bound.Add(-time.Minute), bound.Add(-time.Minute)))
+	behind := mustCreate(t, s, finishedRun("c", butler.OutcomeFailed, bound.Add(-3*time.Minute), bound.Add(-3*time.Minute)))
+	mustCreate(t, s, finishedRun("d", butler.OutcomeFailed, bound.Add(time.Minute), bound.Add(time.Minute)))
+	ahead := mustCreate(t, s, finishedRun("e", butler.OutcomeFailed, bound.Add(-4*time.Minute), bound.Add(-4*time.Minute)))
+	checkIDs(t, "before the bound", mustRuns(t, s, butler.RunFilter{Before: bound}), ahead.ID, behind.ID, newest.ID, old.ID)
+	checkIDs(t, "before the bound, failed", mustRuns(t, s, butler.RunFilter{Before: bound, Outcome: butler.OutcomeFailed}), ahead.ID, behind.ID, newest.ID)
+	checkIDs(t, "before the bound, a page", mustRuns(t, s, butler.RunFilter{Before: bound, Limit: 2}), ahead.ID, behind.ID)
+	checkIDs(t, "before the bound, the next page", mustRuns(t, s, butler.RunFilter{Before: bound, BeforeID: behind.ID, Limit: 2}), newest.ID, old.ID)
+	checkIDs(t, "before the newest", mustRuns(t, s, butler.RunFilter{Before: bound.Add(-time.Minute)}), ahead.ID, behind.ID, old.ID)
+	checkIDs(t, "before every run", mustRuns(t, s, butler.RunFilter{Before: bound.Add(-3 * time.Hour)}))
 }
 
 func testRunsPaging(t *testing.T, s butler.Store) {

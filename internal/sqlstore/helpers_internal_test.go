@@ -45,26 +45,59 @@ func TestDays(t *testing.T) {
 
 // TestRunsQuery: each field of a filter adds its condition and argument,
 // in one order; the limit is 50 when none is given; the page is newest
-// first.
+// first; an upper bound on the creation time is also one on the id.
 func TestRunsQuery(t *testing.T) {
-	q, args := runsQuery(butler.RunFilter{})
+	d := &Store{}
+	q, args := d.runsQuery(butler.RunFilter{})
 	if strings.Contains(q, "WHERE") || !strings.HasSuffix(q, " ORDER BY id DESC LIMIT ?") || !reflect.DeepEqual(args, []any{50}) {
 		t.Fatalf("empty filter: %q %v", q, args)
 	}
 	since := time.Date(2026, 11, 30, 2, 0, 0, 0, time.UTC)
 	before := since.Add(time.Hour)
-	q, args = runsQuery(butler.RunFilter{Task: butler.TaskBackupDatabase, Outcome: butler.OutcomeFailed,
+	q, args = d.runsQuery(butler.RunFilter{Task: butler.TaskBackupDatabase, Outcome: butler.OutcomeFailed,
 		Since: since, Before: before, BeforeID: 42, Limit: 7})
-	wantWhere := " WHERE task = ? AND outcome = ? AND id IN (SELECT id FROM butler_run WHERE created_at >= ?) AND created_at < ? AND id < ? ORDER BY id DESC LIMIT ?"
+	wantWhere := " FROM butler_run WHERE task = ? AND outcome = ? AND id IN (SELECT id FROM butler_run WHERE created_at >= ?)" +
+		" AND id <= (SELECT max(id + 0) FROM butler_run WHERE created_at < ? AND created_at >=\n\t\t\t(SELECT created_at FROM butler_run WHERE created_at < ? ORDER BY created_at DESC LIMIT 1) - ?) AND created_at + 0 < ?" +
+		" AND id < ? ORDER BY id DESC LIMIT ?"
 	if !strings.HasSuffix(q, wantWhere) {
 		t.Errorf("query %q\nwant it to end %q", q, wantWhere)
 	}
-	wantArgs := []any{"BackupDatabase", "failed", since.UnixNano(), before.UnixNano(), int64(42), 7}
+	b := before.UnixNano()
+	wantArgs := []any{"BackupDatabase", "failed", since.UnixNano(), b, b, int64(createdSkew), b, int64(42), 7}
 	if !reflect.DeepEqual(args, wantArgs) {
 		t.Errorf("args %#v, want %#v", args, wantArgs)
 	}
 	if got, want := strings.Count(q, "?"), len(args); got != want {
 		t.Errorf("%d placeholders for %d arguments", got, want)
+	}
+}
+
+// TestRunsQuery_Hints: SQLite is told the index of an outcome, or of a
+// task and an outcome, but with a lower bound on the creation time;
+// PostgreSQL never.
+func TestRunsQuery_Hints(t *testing.T) {
+	sqlite, postgres := &Store{}, &Store{Dialect: Dialect{NoIndexedBy: true}}
+	since := time.Date(2026, 11, 30, 2, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		d    *Store
+		f    butler.RunFilter
+		want string
+	}{
+		{sqlite, butler.RunFilter{}, ""},
+		{sqlite, butler.RunFilter{Task: "t"}, ""},
+		{sqlite, butler.RunFilter{Outcome: butler.OutcomeFailed}, "butler_run_outcome"},
+		{sqlite, butler.RunFilter{Outcome: butler.OutcomeFailed, Before: since, BeforeID: 9}, "butler_run_outcome"},
+		{sqlite, butler.RunFilter{Task: "t", Outcome: butler.OutcomeFailed}, "butler_run_task_outcome"},
+		{sqlite, butler.RunFilter{Outcome: butler.OutcomeFailed, Since: since}, ""},
+		{postgres, butler.RunFilter{Outcome: butler.OutcomeFailed}, ""},
+		{postgres, butler.RunFilter{Task: "t", Outcome: butler.OutcomeFailed}, ""},
+	} {
+		q, _ := tc.d.runsQuery(tc.f)
+		_, after, hinted := strings.Cut(q, " FROM butler_run INDEXED BY ")
+		got, _, _ := strings.Cut(after, " ")
+		if hinted != (tc.want != "") || got != tc.want {
+			t.Errorf("%+v (NoIndexedBy %v): %q, want the index %q", tc.f, tc.d.Dialect.NoIndexedBy, q, tc.want)
+		}
 	}
 }
 

@@ -120,8 +120,8 @@ type HotQuery struct {
 func (d *Store) HotQueries(now time.Time, task string) []HotQuery {
 	recent := nanos(now.Add(-3 * time.Hour))
 	expired := nanos(now.Add(-90 * 24 * time.Hour))
-	runsSQL, runsArgs := runsQuery(planSince(now.Add(-3*time.Hour), 0))
-	nextSQL, nextArgs := runsQuery(planSince(now.Add(-3*time.Hour), 1_000_000))
+	runsSQL, runsArgs := d.runsQuery(planSince(now.Add(-3*time.Hour), 0))
+	nextSQL, nextArgs := d.runsQuery(planSince(now.Add(-3*time.Hour), 1_000_000))
 	run := func(id int64, uuid, task string) []any {
 		return []any{id, uuid, task, "manual", "queued", "", "", "", "", "", "", "manual", "", int64(0), -1, "",
 			nanos(now), nanos(now), int64(0), int64(0)}

@@ -614,19 +614,58 @@ func (d *Store) RunLog(ctx context.Context, id int64) (string, error) {
 
 // Runs returns the runs matching f, newest first.
 func (d *Store) Runs(ctx context.Context, f butler.RunFilter) ([]butler.Run, error) {
-	q, args := runsQuery(f)
+	q, args := d.runsQuery(f)
 	return d.queryRuns(ctx, q, args...)
 }
 
-// runsQuery is Runs' statement and arguments for f.
+// createdSkew is how far behind a run made before it a run's creation time
+// may be for Runs' upper bound on the creation time to be exact (see
+// runsQuery): how far two servers' clocks may disagree, or one be set back.
+const createdSkew = 5 * time.Minute
+
+// runsQuery is Runs' statement and arguments for f. Each page is read in
+// id order, newest first, through an index that holds every matching run in
+// that order, so that it reads about its limit's worth of rows whatever the
+// history (HistoryQueries lists the filters for the stores' tests):
 //
-// A lower bound on the creation time (Manager.Plan asks for the runs since
-// the window opened) is a range of butler_run_created, read as a list of
-// ids: written as "created_at >= ?", SQLite would rather read the table in
-// id order, newest first, until it has the limit's worth of matches — the
-// whole table when fewer runs match. The cost grows with the runs created
-// since the bound.
-func runsQuery(f butler.RunFilter) (string, []any) {
+//   - A lower bound on the creation time (Manager.Plan asks for the runs
+//     since the window opened) is a range of butler_run_created, read as a
+//     list of ids: written as "created_at >= ?", SQLite would rather read
+//     the table in id order, newest first, until it has the limit's worth
+//     of matches — the whole table when fewer runs match. The cost grows
+//     with the runs created since the bound.
+//   - An upper bound on the creation time (before=) is turned into an
+//     upper bound on the id, from which the page reads down. "created_at
+//     < ?" alone cannot give the id order, and would be the filter of a
+//     walk down the whole table from its newest run. The two orders agree
+//     but for clocks: ids are taken in the order the runs are made
+//     (SQLite's one writer, PostgreSQL's sequence), and creation times
+//     come from the clock of the server that made each. So the bound is
+//     the largest id of the runs created between createdSkew before Z, the
+//     newest run created before the bound, and the bound: a range of
+//     butler_run_created, whose end Z is found in O(log N). A run created
+//     before the bound and made after Z has a creation time at most
+//     createdSkew before Z's, so it is in that range; one made before Z
+//     has a smaller id than Z's, which is in it. The page is exact while
+//     clocks disagree by createdSkew at most; beyond, it leaves out a run
+//     made after Z that says it was created more than createdSkew before
+//     Z. The condition on the time stays, so no run created at or after
+//     the bound is listed. The rows read in excess are those of the runs
+//     created in the createdSkew before Z, and those made before Z but
+//     created after the bound. Both databases are kept from what they
+//     would rather do, after statistics, by "+ 0", which no index has: the
+//     largest id would be read by walking the primary key down from the
+//     newest run to the first one in the range, and the page from
+//     butler_run_created (every run created before the bound, sorted).
+//   - An outcome, or a task and an outcome, is a range of butler_run_outcome
+//     or butler_run_task_outcome (migration 010 on SQLite, 011 on
+//     PostgreSQL), whose last column is the id; a task alone is one of
+//     butler_run_task. SQLite is told the index (INDEXED BY): after an
+//     ANALYZE that saw a single outcome, it reads a task's runs of an
+//     outcome through butler_run_outcome, every task's. Not with a lower
+//     bound on the creation time, whose range is read instead (a cost
+//     that follows the bound, as above).
+func (d *Store) runsQuery(f butler.RunFilter) (string, []any) {
 	var where []string
 	var args []any
 	if f.Task != "" {
@@ -639,12 +678,22 @@ func runsQuery(f butler.RunFilter) (string, []any) {
 		where, args = append(where, "id IN (SELECT id FROM butler_run WHERE created_at >= ?)"), append(args, nanos(f.Since))
 	}
 	if !f.Before.IsZero() {
-		where, args = append(where, "created_at < ?"), append(args, nanos(f.Before))
+		where = append(where, `id <= (SELECT max(id + 0) FROM butler_run WHERE created_at < ? AND created_at >=
+			(SELECT created_at FROM butler_run WHERE created_at < ? ORDER BY created_at DESC LIMIT 1) - ?)`, "created_at + 0 < ?")
+		before := nanos(f.Before)
+		args = append(args, before, before, int64(createdSkew), before)
 	}
 	if f.BeforeID > 0 {
 		where, args = append(where, "id < ?"), append(args, f.BeforeID)
 	}
 	q := `SELECT ` + runColumns + ` FROM butler_run`
+	if f.Outcome != "" && f.Since.IsZero() && !d.Dialect.NoIndexedBy {
+		if f.Task != "" {
+			q += ` INDEXED BY butler_run_task_outcome`
+		} else {
+			q += ` INDEXED BY butler_run_outcome`
+		}
+	}
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
