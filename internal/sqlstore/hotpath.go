@@ -20,7 +20,7 @@ import (
 // A statement that a control path runs must be declared here and added to
 // hotQueries. (internal/sqlstore's tests run the conformance suite and fail
 // when the store runs a statement on butler_run that is not listed, other
-// than the history pages of Runs.)
+// than the history pages of Runs, whose filters HistoryQueries lists.)
 const (
 	// CreateRun's insert; CreateRuns inserts up to insertBatch runs in one
 	// statement (insertRunsSQL).
@@ -110,6 +110,15 @@ type HotQuery struct {
 	Args []any
 }
 
+// HistoryQuery is a page of the history, with the arguments of a typical
+// call, for the stores' tests to EXPLAIN.
+type HistoryQuery struct {
+	HotQuery
+	// Equal names the columns that the page compares for equality: its
+	// plan must search an index by every one of them.
+	Equal []string
+}
+
 // HotQueries returns every statement that the Manager's control paths and
 // the history pruning run, as this store sends them to its database, with
 // the arguments of a typical call made at now: run ids 1 and 2, the task
@@ -160,6 +169,52 @@ func (d *Store) HotQueries(now time.Time, task string) []HotQuery {
 		qs[i].SQL = d.bind(qs[i].SQL)
 	}
 	return qs
+}
+
+// HistoryQueries returns the pages of the history (Runs: GET /butler/runs,
+// the dashboard's history and its filters) as this store sends them, with
+// the arguments of typical calls made at now, for a history of 90 days:
+// a rare outcome (what the dashboard's Outcome filter offers) or a less
+// rare one (not a common one, such as succeeded: PostgreSQL rightly reads
+// it along the primary key, where most runs match), the task named task
+// with an outcome, creation times up to a day after the oldest
+// run or an hour ago, each alone, with the others and on a next page
+// (BeforeID). Unlike the control paths' statements, a page may read many
+// rows of a range of an index of every run, but only its limit's worth,
+// with a few more: the stores' tests EXPLAIN each on a large history and
+// fail on a full scan of butler_run, on a sort of the matching runs (all of
+// them would be read), or on a search that is not by each column the page
+// compares for equality (Equal), whose other rows would be read and
+// dropped.
+func (d *Store) HistoryQueries(now time.Time, task string) []HistoryQuery {
+	const page = 21 // the dashboard's: 20 rows, and one to know of a next page
+	oldest := now.Add(-89 * 24 * time.Hour)
+	name := butler.TaskName(task)
+	outcome, task2 := []string{"outcome"}, []string{"task", "outcome"}
+	qs := []struct {
+		name  string
+		f     butler.RunFilter
+		equal []string
+	}{
+		{"every run, a next page", butler.RunFilter{BeforeID: 1_000_000, Limit: page}, nil},
+		{"a task", butler.RunFilter{Task: name, Limit: page}, []string{"task"}},
+		{"a rare outcome", butler.RunFilter{Outcome: butler.OutcomeInterrupted, Limit: page}, outcome},
+		{"a rare outcome, a next page", butler.RunFilter{Outcome: butler.OutcomeTimedOut, BeforeID: 1_000_000, Limit: page}, outcome},
+		{"an outcome of a few runs in a hundred", butler.RunFilter{Outcome: butler.OutcomeFailed, Limit: page}, outcome},
+		{"a task and an outcome", butler.RunFilter{Task: name, Outcome: butler.OutcomeFailed, Limit: page}, task2},
+		{"a task and an outcome, a next page", butler.RunFilter{Task: name, Outcome: butler.OutcomeStopped, BeforeID: 1_000_000, Limit: page}, task2},
+		{"created before a day after the oldest run", butler.RunFilter{Before: oldest.Add(24 * time.Hour), Limit: page}, nil},
+		{"created before an hour ago", butler.RunFilter{Before: now.Add(-time.Hour), Limit: page}, nil},
+		{"created before, a next page", butler.RunFilter{Before: oldest.Add(24 * time.Hour), BeforeID: 1_000_000, Limit: page}, nil},
+		{"a task, created before", butler.RunFilter{Task: name, Before: oldest.Add(24 * time.Hour), Limit: page}, []string{"task"}},
+		{"a rare outcome, created before", butler.RunFilter{Outcome: butler.OutcomeInterrupted, Before: oldest.Add(24 * time.Hour), Limit: page}, outcome},
+	}
+	out := make([]HistoryQuery, len(qs))
+	for i, q := range qs {
+		sql, args := d.runsQuery(q.f)
+		out[i] = HistoryQuery{HotQuery{Name: "Runs (" + q.name + ")", SQL: d.bind(sql), Args: args}, q.equal}
+	}
+	return out
 }
 
 // The insert of runs, with their ids, in three parts: a run refused by the

@@ -67,6 +67,20 @@ func TestHotQueries_ListsEveryStatement(t *testing.T) {
 	}
 }
 
+// TestHistoryQueries_ArePages: the statements of HistoryQueries are pages
+// of Runs as the check above knows them.
+func TestHistoryQueries_ArePages(t *testing.T) {
+	qs := (&sqlstore.Store{}).HistoryQueries(time.Now(), "t")
+	if len(qs) == 0 {
+		t.Fatal("no history queries")
+	}
+	for _, q := range qs {
+		if !historyPage(normalize(q.SQL)) {
+			t.Errorf("not a page of Runs: %v", q)
+		}
+	}
+}
+
 // suiteOwn is the statement the conformance suite itself runs in a queue
 // job's transaction (countQueued).
 const suiteOwn = "SELECT count(*) FROM butler_run WHERE state = 'queued'"

@@ -39,6 +39,64 @@ func TestHotQueries_NoFullScan(t *testing.T) {
 	}
 }
 
+// TestHistoryQueries_NoFullScan asks PostgreSQL for the plan of every page
+// of the history in sqlstore's HistoryQueries on a history of 50,000 runs
+// of several outcomes whose statistics are up to date, and fails when one
+// would read more than its page's worth of rows (see historyScans).
+func TestHistoryQueries_NoFullScan(t *testing.T) {
+	db := open(t)
+	now := time.Now()
+	fillHistory(t, db, now, 50000)
+	exec(t, db, `UPDATE butler_run SET outcome = CASE WHEN id % 5000 = 0 THEN 'stopped' WHEN id % 50 = 0 THEN 'skipped' ELSE 'failed' END
+		WHERE id % 20 = 0 OR id % 50 = 0`)
+	exec(t, db, `ANALYZE butler_run`)
+	ix := readIndexes(t, db)
+	qs := db.HistoryQueries(now, "Task1")
+	if len(qs) == 0 {
+		t.Fatal("no history queries")
+	}
+	for _, q := range qs {
+		plan, err := explain(t, db, q.SQL, q.Args...)
+		if err != nil {
+			t.Errorf("EXPLAIN %v: %v", q, err)
+			continue
+		}
+		if bad := ix.historyScans(plan, q.Equal); len(bad) > 0 {
+			t.Errorf("%v\nreads more than its page: %s\nplan:\n%s", q, strings.Join(bad, "; "), plan.String())
+		}
+	}
+}
+
+// TestHistoryQueries_ScanDetected checks the check of the history pages:
+// the pages that read the whole table, or a task's whole history, before
+// butler_run had its indexes of outcomes and Runs its bound on the id.
+func TestHistoryQueries_ScanDetected(t *testing.T) {
+	db := open(t)
+	fillHistory(t, db, time.Now(), 50000)
+	exec(t, db, `DROP INDEX butler_run_outcome`)
+	exec(t, db, `DROP INDEX butler_run_task_outcome`)
+	exec(t, db, `ANALYZE butler_run`)
+	ix := readIndexes(t, db)
+	cols := `SELECT id, uuid, task FROM butler_run`
+	for _, tc := range []struct {
+		q     string
+		equal []string
+	}{
+		{cols + ` WHERE outcome = 'interrupted' ORDER BY id DESC LIMIT 21`, []string{"outcome"}},
+		{cols + ` WHERE task = 'Task1' AND outcome = 'failed' ORDER BY id DESC LIMIT 21`, []string{"task", "outcome"}},
+		{cols + ` WHERE created_at < 5 ORDER BY id DESC LIMIT 21`, nil},
+		{cols + ` WHERE task = 'Task1' ORDER BY created_at DESC LIMIT 21`, []string{"task"}}, // the task's runs, sorted
+	} {
+		plan, err := explain(t, db, tc.q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ix.historyScans(plan, tc.equal)) == 0 {
+			t.Errorf("%s: not seen as reading more than its page; plan:\n%s", tc.q, plan.String())
+		}
+	}
+}
+
 // TestHotQueries_FullScanDetected checks the check: statements that read
 // the whole table, or a task's whole history, are caught.
 func TestHotQueries_FullScanDetected(t *testing.T) {
@@ -211,5 +269,40 @@ func (ix runIndexes) fullScans(plan planNode) []string {
 		}
 	}
 	walk(plan)
+	return bad
+}
+
+// historyScans returns the nodes of plan, a page of the history comparing
+// the columns equal for equality, that read more than the page's worth of
+// rows: a sort (of every matching run); a node that fullScans finds, but a
+// scan of an index whose condition has each of equal (whose rows in id
+// order are the matching runs); and, when equal is not empty, the lack of
+// such a scan (the rows of another index or range would be read and
+// dropped).
+func (ix runIndexes) historyScans(plan planNode, equal []string) []string {
+	var bad []string
+	searched := false
+	var walk func(n planNode)
+	walk = func(n planNode) {
+		byEqual := len(equal) > 0 && n.Relation == "butler_run" && n.IndexCond != ""
+		for _, c := range equal {
+			byEqual = byEqual && strings.Contains(n.IndexCond, "("+c+" = ")
+		}
+		switch {
+		case n.NodeType == "Sort" || n.NodeType == "Incremental Sort":
+			bad = append(bad, n.NodeType)
+		case byEqual:
+			searched = true
+		default:
+			bad = append(bad, ix.fullScans(planNode{NodeType: n.NodeType, Relation: n.Relation, Index: n.Index, IndexCond: n.IndexCond})...)
+		}
+		for _, c := range n.Plans {
+			walk(c)
+		}
+	}
+	walk(plan)
+	if len(equal) > 0 && !searched {
+		bad = append(bad, "no index scan by "+strings.Join(equal, ", "))
+	}
 	return bad
 }

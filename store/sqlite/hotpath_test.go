@@ -60,6 +60,84 @@ func TestHotQueries_NoFullScan(t *testing.T) {
 	}
 }
 
+// TestHistoryQueries_NoFullScan asks SQLite for the plan of every page of
+// the history in sqlstore's HistoryQueries on a history of 20,000 runs of
+// several outcomes, with no statistics and after ANALYZE (of the same
+// history, and of one whose runs all succeeded), and fails when one would
+// read more than its page's worth of rows (see historyScans).
+func TestHistoryQueries_NoFullScan(t *testing.T) {
+	ctx := t.Context()
+	db := open(t, ":memory:")
+	now := time.Now()
+	fillHistory(t, db, now, 20000)
+	mixOutcomes(t, db)
+	ix := readIndexes(t, db)
+	check := func(phase string) {
+		t.Helper()
+		qs := db.HistoryQueries(now, "Task1")
+		if len(qs) == 0 {
+			t.Fatal("no history queries")
+		}
+		for _, q := range qs {
+			plan, err := queryPlan(ctx, db, q.SQL, q.Args...)
+			if err != nil {
+				t.Errorf("%s: EXPLAIN QUERY PLAN %v: %v", phase, q, err)
+				continue
+			}
+			if bad := ix.historyScans(plan, q.Equal); len(bad) > 0 {
+				t.Errorf("%s: %v\nreads more than its page: %s\nplan:\n%s", phase, q, strings.Join(bad, "; "), strings.Join(plan, "\n"))
+			}
+		}
+	}
+	check("no statistics")
+	// Statistics that saw a single outcome, as of a history where every
+	// run succeeded, find no page cheaper by its outcome.
+	exec(t, db, `UPDATE butler_run SET outcome = 'succeeded'`)
+	exec(t, db, `ANALYZE`)
+	mixOutcomes(t, db)
+	check("after an ANALYZE that saw one outcome")
+	exec(t, db, `ANALYZE`)
+	check("after ANALYZE")
+}
+
+// TestHistoryQueries_ScanDetected checks the check of the history pages:
+// the pages that read the whole table, or a task's whole history, before
+// butler_run had its indexes of outcomes and Runs its bound on the id.
+func TestHistoryQueries_ScanDetected(t *testing.T) {
+	db := open(t, ":memory:")
+	fillHistory(t, db, time.Now(), 100)
+	ix := readIndexes(t, db)
+	exec(t, db, `DROP INDEX butler_run_outcome`)
+	exec(t, db, `DROP INDEX butler_run_task_outcome`)
+	cols := `SELECT id, uuid, task FROM butler_run`
+	for _, tc := range []struct {
+		q     string
+		equal []string
+	}{
+		{cols + ` WHERE outcome = 'interrupted' ORDER BY id DESC LIMIT 21`, []string{"outcome"}},
+		{cols + ` INDEXED BY butler_run_task WHERE task = 'Task1' AND outcome = 'failed' ORDER BY id DESC LIMIT 21`, []string{"task", "outcome"}},
+		{cols + ` WHERE created_at < 5 ORDER BY id DESC LIMIT 21`, nil},
+		{cols + ` INDEXED BY butler_run_created WHERE created_at < 5 ORDER BY id DESC LIMIT 21`, nil},                   // every match, sorted
+		{cols + ` INDEXED BY butler_run_task WHERE task = 'Task1' ORDER BY created_at DESC LIMIT 21`, []string{"task"}}, // the task's runs, sorted
+	} {
+		plan, err := queryPlan(t.Context(), db, tc.q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ix.historyScans(plan, tc.equal)) == 0 {
+			t.Errorf("%s: not seen as reading more than its page; plan:\n%s", tc.q, strings.Join(plan, "\n"))
+		}
+	}
+}
+
+// mixOutcomes gives the history some outcomes other than succeeded: one
+// run in 20 failed, one in 50 skipped, one in 5,000 stopped.
+func mixOutcomes(t *testing.T, db *sqlite.DB) {
+	t.Helper()
+	exec(t, db, `UPDATE butler_run SET outcome = CASE WHEN id % 5000 = 0 THEN 'stopped' WHEN id % 50 = 0 THEN 'skipped' ELSE 'failed' END
+		WHERE id % 20 = 0 OR id % 50 = 0`)
+}
+
 // TestHotQueries_FullScanDetected checks the check: the statements that
 // read the whole table before (the active runs without their index in id
 // order, the tasks run since, the runs since), and others, are caught.
@@ -211,6 +289,48 @@ func (ix runIndexes) fullScans(plan []string) []string {
 		if !ok {
 			bad = append(bad, step)
 		}
+	}
+	return bad
+}
+
+// historyScans returns the steps of plan, a page of the history comparing
+// the columns equal for equality, that read more than the page's worth of
+// rows: a sort of the matching runs (SQLite reads every one first); a step
+// that fullScans finds, but a search of an index by each of equal (whose
+// rows in id order are the matching runs); and, when equal is not empty,
+// the lack of such a search (the rows of another index or range would be
+// read and dropped).
+func (ix runIndexes) historyScans(plan []string, equal []string) []string {
+	var bad []string
+	byEqual := func(step string) bool {
+		m := runStep.FindStringSubmatch(step)
+		if len(equal) == 0 || m == nil || m[1] != "SEARCH" {
+			return false
+		}
+		i := usingIndex.FindStringSubmatch(m[2])
+		if i == nil {
+			return false
+		}
+		for _, c := range equal {
+			if !strings.Contains(" "+i[2], " "+c+"=?") {
+				return false
+			}
+		}
+		return true
+	}
+	searched := false
+	for _, step := range plan {
+		if strings.HasPrefix(step, "USE TEMP B-TREE FOR") && strings.Contains(step, "ORDER BY") {
+			bad = append(bad, step)
+		}
+		if byEqual(step) {
+			searched = true
+			continue
+		}
+		bad = append(bad, ix.fullScans([]string{step})...)
+	}
+	if len(equal) > 0 && !searched {
+		bad = append(bad, "no search by "+strings.Join(equal, ", "))
 	}
 	return bad
 }
