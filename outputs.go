@@ -93,6 +93,9 @@ type OutputFilter struct {
 	// MediaKinds are the kinds of media item the output is made for;
 	// required.
 	MediaKinds []MediaKind
+	// Libraries, when not empty, keeps the items of these libraries (by
+	// name) only; empty keeps every library's.
+	Libraries []string
 	// Now leaves out the items whose failed attempt waits after it.
 	Now time.Time
 	// AfterID returns the items whose id is greater.

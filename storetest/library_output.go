@@ -118,6 +118,20 @@ func testOutputsToDo(t *testing.T, s butler.OutputIndex) {
 	if got := mustOutputs(t, s, 999999); len(got) != 0 {
 		t.Errorf("MediaOutputs of no item = %+v", got)
 	}
+
+	// Libraries keeps the items of the libraries named.
+	d := mustAdd(t, s, "Other", file("/o/d.mkv", 5))["/o/d.mkv"]
+	analysed(t, s, d, mediaBase)
+	ofL := f
+	ofL.Libraries = []string{"L"}
+	if got := mustForOutput(t, s, ofL); !slices.Equal(got, []int64{b.ID}) {
+		t.Errorf("to do in library L: %v, want [%d] (d is another library's)", got, b.ID)
+	}
+	ofBoth := f
+	ofBoth.Libraries = []string{"L", "Other"}
+	if got := mustForOutput(t, s, ofBoth); !slices.Equal(got, []int64{b.ID, d.ID}) {
+		t.Errorf("to do in libraries L and Other: %v, want %v", got, []int64{b.ID, d.ID})
+	}
 }
 
 // outputEqual compares outputs, times with Equal and data as bytes.

@@ -21,12 +21,12 @@ var _ butler.OutputIndex = (*Store)(nil)
 // item's file is the one the output was made for.
 const (
 	sqlForOutput = `SELECT ` + mediaItemColumns + ` FROM butler_media_item i%s
-		WHERE i.state = 'present' AND i.analysis_version > 0 AND i.id > ? AND i.kind IN (%s)
+		WHERE i.state = 'present' AND i.analysis_version > 0 AND i.id > ? AND i.kind IN (%s)%s
 		AND NOT EXISTS (SELECT 1 FROM butler_media_output o WHERE o.item_id = i.id AND o.kind = ?
 			AND o.size = i.size AND o.mtime = i.mtime AND (o.version >= ? OR o.retry_at > ?))
 		ORDER BY i.id LIMIT ?`
 	sqlCountForOutput = `SELECT COUNT(*) FROM butler_media_item i%s
-		WHERE i.state = 'present' AND i.analysis_version > 0 AND i.id > ? AND i.kind IN (%s)
+		WHERE i.state = 'present' AND i.analysis_version > 0 AND i.id > ? AND i.kind IN (%s)%s
 		AND NOT EXISTS (SELECT 1 FROM butler_media_output o WHERE o.item_id = i.id AND o.kind = ?
 			AND o.size = i.size AND o.mtime = i.mtime AND (o.version >= ? OR o.retry_at > ?))`
 	sqlSaveOutput = `INSERT INTO butler_media_output (item_id, kind, version, made_at, size, mtime, files, data, failures, error, retry_at)
@@ -53,16 +53,24 @@ const (
 )
 
 // forOutputSQL returns the statement q (sqlForOutput or
-// sqlCountForOutput) for n media kinds. On SQLite it names the index to
-// read: with statistics SQLite would otherwise read the table by its
-// primary key and filter.
-func (d *Store) forOutputSQL(q string, n int) string {
+// sqlCountForOutput) for n media kinds and libs libraries (0: every
+// library). On SQLite it names the index to read: with statistics SQLite
+// would otherwise read the table by its primary key and filter. The
+// libraries are a filter of the rows that index gives.
+func (d *Store) forOutputSQL(q string, n, libs int) string {
 	hint := ""
 	if !d.Dialect.Dollar {
 		hint = " INDEXED BY butler_media_item_analysed"
 	}
-	return fmt.Sprintf(q, hint, strings.TrimSuffix(strings.Repeat("?, ", n), ", "))
+	library := ""
+	if libs > 0 {
+		library = " AND i.library IN (" + marks(libs) + ")"
+	}
+	return fmt.Sprintf(q, hint, marks(n), library)
 }
+
+// marks returns n comma-separated placeholders.
+func marks(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
 
 // forOutputArgs are the arguments of sqlForOutput and sqlCountForOutput
 // for f, up to the limit.
@@ -75,6 +83,9 @@ func forOutputArgs(f butler.OutputFilter) []any {
 	for _, k := range f.MediaKinds {
 		args = append(args, string(k))
 	}
+	for _, l := range f.Libraries {
+		args = append(args, l)
+	}
 	return append(args, string(f.Kind), f.Version, now)
 }
 
@@ -83,7 +94,7 @@ func (d *Store) MediaItemsForOutput(ctx context.Context, f butler.OutputFilter) 
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
-	return d.mediaItems(ctx, d.forOutputSQL(sqlForOutput, len(f.MediaKinds)), append(forOutputArgs(f), pageSize(f.Limit))...)
+	return d.mediaItems(ctx, d.forOutputSQL(sqlForOutput, len(f.MediaKinds), len(f.Libraries)), append(forOutputArgs(f), pageSize(f.Limit))...)
 }
 
 // CountItemsForOutput counts the items f selects.
@@ -93,7 +104,7 @@ func (d *Store) CountItemsForOutput(ctx context.Context, f butler.OutputFilter) 
 	}
 	f.AfterID = 0
 	var n int
-	err := d.queryRow(ctx, d.forOutputSQL(sqlCountForOutput, len(f.MediaKinds)), forOutputArgs(f)...).Scan(&n)
+	err := d.queryRow(ctx, d.forOutputSQL(sqlCountForOutput, len(f.MediaKinds), len(f.Libraries)), forOutputArgs(f)...).Scan(&n)
 	return n, d.wrap(err)
 }
 
@@ -182,9 +193,12 @@ func (d *Store) MediaOutputs(ctx context.Context, id int64) ([]butler.MediaOutpu
 // primary key.
 func (d *Store) OutputQueries(now time.Time) []HotQuery {
 	f := butler.OutputFilter{Kind: butler.OutputIndexFiles, Version: 1, MediaKinds: []butler.MediaKind{"video"}, Now: now, AfterID: 2}
+	shows := f
+	shows.Libraries = []string{"Shows"}
 	n := nanos(now)
 	qs := []HotQuery{
-		{"MediaItemsForOutput", d.forOutputSQL(sqlForOutput, 1), append(forOutputArgs(f), 1000)},
+		{"MediaItemsForOutput", d.forOutputSQL(sqlForOutput, 1, 0), append(forOutputArgs(f), 1000)},
+		{"MediaItemsForOutput of libraries", d.forOutputSQL(sqlForOutput, 1, 1), append(forOutputArgs(shows), 1000)},
 		{"SaveMediaOutput", sqlSaveOutput, []any{"index-files", 1, n, "[]", "", int64(1), int64(1), n}},
 		{"RecordMediaOutputFailure", sqlOutputFailure, []any{"index-files", "bad", n, int64(1), int64(1), n}},
 		{"MediaOutputs", sqlMediaOutputs, []any{int64(1)}},

@@ -38,6 +38,9 @@ func TestOutputQueries_Plan(t *testing.T) {
 				t.Errorf("%s reads the whole table; plan: %s", q.Name, all)
 			}
 		}
+		// The statement of some libraries may read a small library's
+		// items through butler_media_item_state instead (then sorted):
+		// no full scan either way.
 		if q.Name == "MediaItemsForOutput" && !strings.Contains(all, " butler_media_item_analysed") {
 			t.Errorf("%s does not read butler_media_item_analysed; plan: %s", q.Name, all)
 		}
