@@ -1,8 +1,11 @@
 package tasks
 
 import (
+	"context"
 	"os"
 	"testing"
+
+	"github.com/plexbutler/butler/markers"
 )
 
 // CountFolderReads makes RefreshLocalMedia count the folders it reads,
@@ -15,4 +18,10 @@ func CountFolderReads(t testing.TB) map[string]int {
 		return os.ReadDir(dir)
 	}
 	return reads
+}
+
+// SearchMarkersWith makes g search a season with find rather than its
+// Finder (find stands for Finder.Intros or Finder.Credits).
+func SearchMarkersWith(g *GenerateMarkers, find func(ctx context.Context, eps []markers.Episode) ([]markers.Result, error)) {
+	g.find = find
 }

@@ -22,12 +22,16 @@ const MarkersVersion = 1
 // markers.Credits): where each analysed video's intro, or its end
 // credits, are, found offline by package markers (audio fingerprints
 // shared across a season, black pictures up to the end), and stored as
-// the item's intro-markers or credits-markers output (MarkerData). The
-// episodes of a season are the videos of one folder: the season is
-// searched as a whole when one of its episodes needs its marker, and
-// every episode's marker is recorded; an episode none is found for is
-// recorded as such (done, with no marker). An episode ffmpeg cannot read
-// fails alone, tried again after a day, then two, four... up to 32 days.
+// the item's intro-markers or credits-markers output (MarkerData).
+//
+// Only the videos of shows libraries have markers: a movies library's
+// folder holds films that share no intro, and searching one would
+// fingerprint every film and compare every pair. The episodes of a
+// season are the videos of one folder: the season is searched as a
+// whole when one of its episodes needs its marker, and every episode's
+// marker is recorded; an episode none is found for is recorded as such
+// (done, with no marker). An episode ffmpeg cannot read fails alone,
+// tried again after a day, then two, four... up to 32 days.
 type GenerateMarkers struct {
 	// Kind is markers.Intro or markers.Credits.
 	Kind markers.Kind
@@ -35,9 +39,15 @@ type GenerateMarkers struct {
 	Index butler.OutputIndex
 	// Finder finds the markers; nil means a zero markers.Finder.
 	Finder *markers.Finder
+	// Libraries are the config's libraries: the markers are searched in
+	// those of kind shows only.
+	Libraries []butler.Library
 	// Parallel is how many seasons are searched at once (without item
 	// jobs); 0 or less means 1.
 	Parallel int
+
+	// find, when set, stands for the Finder's search (tests).
+	find func(ctx context.Context, eps []markers.Episode) ([]markers.Result, error)
 }
 
 var (
@@ -71,15 +81,37 @@ func (g *GenerateMarkers) work() *outputWork {
 	w := &outputWork{
 		spec: outputSpec{kind: g.kind(), version: MarkersVersion, what: "searched the seasons of",
 			mediaKinds: []butler.MediaKind{butler.MediaVideo},
-			group:      func(it butler.MediaItem) string { return filepath.Dir(it.Path) }},
+			group:      func(it butler.MediaItem) string { return filepath.Dir(it.Path) },
+			libraries:  g.shows(), onlyIn: "shows libraries"},
 		index: g.Index, parallel: max(g.Parallel, 1),
 	}
 	w.maker = &markerMaker{g: g, f: f, w: w}
 	return w
 }
 
-// Run searches the seasons whose episodes need their markers.
+// shows returns the names of the shows libraries (not nil).
+func (g *GenerateMarkers) shows() []string {
+	names := []string{}
+	for _, l := range g.Libraries {
+		if l.Kind == butler.LibraryShows {
+			names = append(names, l.Name)
+		}
+	}
+	return names
+}
+
+// Run searches the seasons whose episodes need their markers, in the
+// shows libraries.
 func (g *GenerateMarkers) Run(ctx context.Context, r butler.Reporter) error {
+	var others []string
+	for _, l := range g.Libraries {
+		if l.Kind != butler.LibraryShows {
+			others = append(others, l.Name)
+		}
+	}
+	if len(others) > 0 {
+		r.Logger().Info("markers are searched in shows libraries only: these libraries are left out", "kind", g.kind(), "libraries", others)
+	}
 	return g.work().run(ctx, r)
 }
 
@@ -143,7 +175,10 @@ func (m *markerMaker) make(ctx context.Context, it butler.MediaItem, a butler.Me
 		return made{}, err
 	}
 	find := m.f.Intros
-	if m.g.Kind == markers.Credits {
+	switch {
+	case m.g.find != nil:
+		find = m.g.find
+	case m.g.Kind == markers.Credits:
 		find = m.f.Credits
 	}
 	results, err := find(ctx, eps)

@@ -26,35 +26,66 @@ func episode(t *testing.T, path string, cold float64, seed int) {
 		seed, cold, tune, seed+100), "-map", "[out]", "-c:a", "aac", path)
 }
 
+// scanShows indexes shows (a shows library, "Shows") and films (a movies
+// library, "Films"), either "" for none, analyses their files, and
+// returns the libraries and the items by path.
+func scanShows(t *testing.T, idx butler.MediaIndex, shows, films string) ([]butler.Library, map[string]butler.MediaItem) {
+	t.Helper()
+	var libs []butler.Library
+	if shows != "" {
+		libs = append(libs, butler.Library{Name: "Shows", Kind: butler.LibraryShows, Folders: []string{shows}})
+	}
+	if films != "" {
+		libs = append(libs, butler.Library{Name: "Films", Kind: butler.LibraryMovies, Folders: []string{films}})
+	}
+	if err := (&tasks.RefreshLibraries{Index: idx, Libraries: libs}).Run(t.Context(), newTestReporter(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := (&tasks.DeepMediaAnalysis{Index: idx, Parallel: 2}).Run(t.Context(), newTestReporter(t)); err != nil {
+		t.Fatal(err)
+	}
+	items := map[string]butler.MediaItem{}
+	for _, l := range libs {
+		for p, it := range libraryItems(t, idx, l.Name) {
+			items[p] = it
+		}
+	}
+	return libs, items
+}
+
 // TestGenerateIntroMarkers: a season of two episodes whose intros (the
-// same 20 s tune) start at 12 and 27 s: one run searches the season once
-// and records both episodes' intros within half a second; a film alone
-// in its folder is done with none; a second run has nothing to do.
+// same 20 s tune) start at 12 and 27 s, and an episode alone in its
+// folder, in a shows library: one run searches each folder once,
+// records both episodes' intros within half a second and the lone
+// episode as done with none, and leaves the film of the movies library
+// alone; a second run has nothing to do.
 func TestGenerateIntroMarkers(t *testing.T) {
 	needFFmpeg(t)
-	root := t.TempDir()
-	season := filepath.Join(root, "Show", "Season 01")
+	shows, films := filepath.Join(t.TempDir(), "shows"), filepath.Join(t.TempDir(), "films")
+	season := filepath.Join(shows, "Show", "Season 01")
 	e1, e2 := filepath.Join(season, "Show S01E01.mkv"), filepath.Join(season, "Show S01E02.mkv")
-	film := filepath.Join(root, "Film", "Film.mkv")
-	if err := mkdirs(season, filepath.Dir(film)); err != nil {
+	lone := filepath.Join(shows, "Special", "Special.mkv")
+	film := filepath.Join(films, "Film", "Film.mkv")
+	if err := mkdirs(season, filepath.Dir(lone), filepath.Dir(film)); err != nil {
 		t.Fatal(err)
 	}
 	episode(t, e1, 12, 1)
 	episode(t, e2, 27, 2)
-	episode(t, film, 5, 3)
+	episode(t, lone, 5, 3)
+	episode(t, film, 8, 4)
 	idx := mediaIndex(t)
-	items := scanAndAnalyse(t, idx, root, "")
+	libs, items := scanShows(t, idx, shows, films)
 
-	act := &tasks.GenerateMarkers{Kind: markers.Intro, Index: idx, Parallel: 2}
+	act := &tasks.GenerateMarkers{Kind: markers.Intro, Index: idx, Libraries: libs, Parallel: 2}
 	if n, err := act.Backlog(t.Context()); err != nil || n != 3 {
-		t.Errorf("Backlog = %d, %v; want 3", n, err)
+		t.Errorf("Backlog = %d, %v; want 3 (the film is left out)", n, err)
 	}
 	r := newTestReporter(t)
 	if err := act.Run(t.Context(), r); err != nil {
 		t.Fatal(err)
 	}
 	if s := r.summary(); s != "searched the seasons of 2 items, 0 failed, 0 skipped" {
-		t.Errorf("summary %q; want the season and the film searched once each", s)
+		t.Errorf("summary %q; want the season and the lone episode searched once each", s)
 	}
 	for _, tc := range []struct {
 		path  string
@@ -68,8 +99,11 @@ func TestGenerateIntroMarkers(t *testing.T) {
 		}
 	}
 	var fd tasks.MarkerData
-	if o := outputOf(t, idx, items[film].ID, butler.OutputIntroMarkers, &fd); o.Version != tasks.MarkersVersion || fd.Found {
-		t.Errorf("the film alone: %+v, %+v; want done, no intro", o, fd)
+	if o := outputOf(t, idx, items[lone].ID, butler.OutputIntroMarkers, &fd); o.Version != tasks.MarkersVersion || fd.Found {
+		t.Errorf("the episode alone: %+v, %+v; want done, no intro", o, fd)
+	}
+	if outs, err := idx.MediaOutputs(t.Context(), items[film].ID); err != nil || len(outs) != 0 {
+		t.Errorf("the film's outputs: %+v, %v; want none", outs, err)
 	}
 	r = newTestReporter(t)
 	if err := act.Run(t.Context(), r); err != nil {
@@ -103,7 +137,7 @@ func TestGenerateMarkersSiblingFailureBacksOff(t *testing.T) {
 	episode(t, e2, 27, 2)
 	episode(t, bad, 5, 3)
 	idx := mediaIndex(t)
-	items := scanAndAnalyse(t, idx, filepath.Dir(filepath.Dir(season)), "")
+	libs, items := scanShows(t, idx, filepath.Dir(filepath.Dir(season)), "")
 	// The third episode is damaged in place (same size and time), and
 	// failed once before.
 	damageInPlace(t, bad)
@@ -115,7 +149,7 @@ func TestGenerateMarkersSiblingFailureBacksOff(t *testing.T) {
 
 	// One at a time, in path order: the first episode's search finds the
 	// third one damaged.
-	act := &tasks.GenerateMarkers{Kind: markers.Intro, Index: idx, Parallel: 1}
+	act := &tasks.GenerateMarkers{Kind: markers.Intro, Index: idx, Libraries: libs, Parallel: 1}
 	if err := act.Run(t.Context(), newTestReporter(t)); err != nil {
 		t.Fatal(err)
 	}

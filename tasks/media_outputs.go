@@ -33,7 +33,15 @@ type outputSpec struct {
 	// for the whole group at once (a season's folder): a run queues one
 	// item of each group.
 	group func(butler.MediaItem) string
+	// libraries, when not nil, names the only libraries whose items the
+	// task does (none when empty), onlyIn what they are ("shows
+	// libraries"), said to explain why the others are left out.
+	libraries []string
+	onlyIn    string
 }
+
+// noLibrary reports whether the task does the items of no library.
+func (s outputSpec) noLibrary() bool { return s.libraries != nil && len(s.libraries) == 0 }
 
 // made is what one item's output is beside the files written in the
 // folder the maker was given: values stored as the output's data.
@@ -84,7 +92,7 @@ type outputWork struct {
 }
 
 func (w *outputWork) filter(now time.Time) butler.OutputFilter {
-	return butler.OutputFilter{Kind: w.spec.kind, Version: w.spec.version, MediaKinds: w.spec.mediaKinds, Now: now}
+	return butler.OutputFilter{Kind: w.spec.kind, Version: w.spec.version, MediaKinds: w.spec.mediaKinds, Libraries: w.spec.libraries, Now: now}
 }
 
 // failures is how many times item it's output has failed for its file as
@@ -128,6 +136,10 @@ func (w *outputWork) run(ctx context.Context, r butler.Reporter) error {
 	}
 	if w.index == nil {
 		r.Summary("no media index: nothing to do")
+		return nil
+	}
+	if w.spec.noLibrary() {
+		r.Summary(fmt.Sprintf("nothing to do: %s is made in %s only, and there is none", w.spec.kind, w.spec.onlyIn))
 		return nil
 	}
 	now := w.clock()
@@ -195,6 +207,9 @@ func (w *outputWork) backlog(ctx context.Context) (int, error) {
 	if w.index == nil {
 		return 0, errors.New("no media index")
 	}
+	if w.spec.noLibrary() {
+		return 0, nil
+	}
 	return w.index.CountItemsForOutput(ctx, w.filter(w.clock()))
 }
 
@@ -219,6 +234,8 @@ func (w *outputWork) one(ctx context.Context, log *slog.Logger, id int64) butler
 		return skip("its file is gone")
 	case it.AnalysisVersion == 0:
 		return skip("it has no analysis (DeepMediaAnalysis makes it)")
+	case w.spec.libraries != nil && !slices.Contains(w.spec.libraries, it.Library):
+		return skip(fmt.Sprintf("%s is made in %s only", w.spec.kind, w.spec.onlyIn))
 	}
 	outs, err := w.index.MediaOutputs(ctx, id)
 	if err != nil {

@@ -323,8 +323,8 @@ func bindLibrary(c []butler.Task, f *config.File, index butler.MediaIndex, bundl
 		Trickplay: m.TrickplayOn(), BesideMedia: m.BesideMedia(), Parallel: m.Workers()})
 	c = butler.Bind(c, butler.TaskGenerateChapterThumbs, &tasks.GenerateChapterThumbs{Index: oi, Bundles: writer, Extractor: frames, Parallel: m.Workers()})
 	finder := &markers.Finder{FFmpeg: ffmpeg, Logger: logger}
-	c = butler.Bind(c, butler.TaskButlerTaskGenerateIntroMarkers, &tasks.GenerateMarkers{Kind: markers.Intro, Index: oi, Finder: finder, Parallel: m.Workers()})
-	c = butler.Bind(c, butler.TaskButlerTaskGenerateCreditsMarkers, &tasks.GenerateMarkers{Kind: markers.Credits, Index: oi, Finder: finder, Parallel: m.Workers()})
+	c = butler.Bind(c, butler.TaskButlerTaskGenerateIntroMarkers, &tasks.GenerateMarkers{Kind: markers.Intro, Index: oi, Finder: finder, Libraries: libs, Parallel: m.Workers()})
+	c = butler.Bind(c, butler.TaskButlerTaskGenerateCreditsMarkers, &tasks.GenerateMarkers{Kind: markers.Credits, Index: oi, Finder: finder, Libraries: libs, Parallel: m.Workers()})
 	if both, ok := index.(interface {
 		butler.OutputIndex
 		butler.SidecarIndex

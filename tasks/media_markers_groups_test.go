@@ -1,0 +1,147 @@
+package tasks_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/markers"
+	"github.com/plexbutler/butler/mediaprobe"
+	"github.com/plexbutler/butler/store/sqlite"
+	"github.com/plexbutler/butler/tasks"
+)
+
+// countingSearch stands for the Finder's search of a season: it counts
+// the searches, the episodes fingerprinted and the pairs compared, and
+// finds no marker.
+type countingSearch struct {
+	mu                      sync.Mutex
+	searches, prints, pairs int
+	most                    int // episodes of the largest search
+}
+
+func (c *countingSearch) find(ctx context.Context, eps []markers.Episode) ([]markers.Result, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.searches++
+	c.prints += len(eps)
+	c.pairs += len(eps) * (len(eps) - 1) / 2
+	c.most = max(c.most, len(eps))
+	out := make([]markers.Result, len(eps))
+	for i, e := range eps {
+		out[i] = markers.Result{Path: e.Path}
+	}
+	return out, ctx.Err()
+}
+
+func (c *countingSearch) counts() (searches, prints, pairs, most int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.searches, c.prints, c.pairs, c.most
+}
+
+// videoLibrary writes n small videos in one folder of a library of kind
+// (named after it) and returns the library.
+func videoLibrary(t *testing.T, kind butler.LibraryKind, folder string, n int) butler.Library {
+	t.Helper()
+	root := t.TempDir()
+	for i := range n {
+		touch(t, root, filepath.Join(folder, fmt.Sprintf("Video %04d.mkv", i+1)), 10)
+	}
+	return butler.Library{Name: string(kind), Kind: kind, Folders: []string{root}}
+}
+
+// indexVideos scans libs and stores, for each of their items, the
+// analysis of a 40-minute file with an audio stream (without ffprobe).
+// It returns the items by path.
+func indexVideos(t *testing.T, idx *sqlite.DB, libs ...butler.Library) map[string]butler.MediaItem {
+	t.Helper()
+	if err := (&tasks.RefreshLibraries{Index: idx, Libraries: libs}).Run(t.Context(), newTestReporter(t)); err != nil {
+		t.Fatal(err)
+	}
+	a := butler.MediaAnalysis{Container: "matroska,webm", Duration: 40 * time.Minute,
+		Streams: []butler.MediaStream{{Index: 0, Type: "audio", Codec: "aac"}}}
+	for _, l := range libs {
+		for _, it := range libraryItems(t, idx, l.Name) {
+			file := butler.MediaFile{Path: it.Path, Kind: it.Kind, Size: it.Size, ModTime: it.ModTime}
+			if ok, err := idx.SaveMediaAnalysis(t.Context(), it.ID, file, mediaprobe.Version, time.Now(), a); err != nil || !ok {
+				t.Fatalf("save the analysis of %s: %v, %v", it.Path, ok, err)
+			}
+		}
+	}
+	items := map[string]butler.MediaItem{}
+	for _, l := range libs {
+		for p, it := range libraryItems(t, idx, l.Name) {
+			items[p] = it
+		}
+	}
+	return items
+}
+
+// TestGenerateMarkersLeavesMoviesOut: a movies library's flat folder of
+// 200 films is neither fingerprinted nor compared (nor counted in the
+// backlog, nor done by an item job), while the season of a shows
+// library beside it is; with no shows library the run says why it has
+// nothing to do.
+func TestGenerateMarkersLeavesMoviesOut(t *testing.T) {
+	idx := mediaIndex(t)
+	films := videoLibrary(t, butler.LibraryMovies, "Films", 200)
+	shows := videoLibrary(t, butler.LibraryShows, filepath.Join("Show", "Season 01"), 3)
+	items := indexVideos(t, idx, films, shows)
+	var film butler.MediaItem
+	for _, it := range items {
+		if it.Library == films.Name {
+			film = it
+			break
+		}
+	}
+	if len(items) != 203 || film.ID == 0 {
+		t.Fatalf("%d items indexed; want 203, 200 of them films", len(items))
+	}
+
+	for _, kind := range []markers.Kind{markers.Intro, markers.Credits} {
+		t.Run(string(kind), func(t *testing.T) {
+			search := &countingSearch{}
+			act := &tasks.GenerateMarkers{Kind: kind, Index: idx, Libraries: []butler.Library{films, shows}, Parallel: 2}
+			tasks.SearchMarkersWith(act, search.find)
+			if n, err := act.Backlog(t.Context()); err != nil || n != 3 {
+				t.Errorf("Backlog = %d, %v; want the 3 episodes, not the films", n, err)
+			}
+			if res := act.RunItem(t.Context(), film.ID, newTestReporter(t).Logger()); res.Outcome != butler.ItemSkipped {
+				t.Errorf("an item job of a film: %+v; want it skipped", res)
+			}
+			r := newTestReporter(t)
+			if err := act.Run(t.Context(), r); err != nil {
+				t.Fatal(err)
+			}
+			searches, prints, pairs, _ := search.counts()
+			if searches != 1 || prints != 3 || pairs != 3 {
+				t.Errorf("%d searches, %d episodes fingerprinted, %d pairs compared; want the season's only: 1, 3, 3", searches, prints, pairs)
+			}
+			if s := r.summary(); s != "searched the seasons of 1 item, 0 failed, 0 skipped" {
+				t.Errorf("summary %q; want the season searched once", s)
+			}
+
+			alone := &tasks.GenerateMarkers{Kind: kind, Index: idx, Libraries: []butler.Library{films}}
+			tasks.SearchMarkersWith(alone, search.find)
+			r = newTestReporter(t)
+			if err := alone.Run(t.Context(), r); err != nil {
+				t.Fatal(err)
+			}
+			if searches, _, _, _ := search.counts(); searches != 1 {
+				t.Errorf("%d searches with a movies library only; want none", searches-1)
+			}
+			want := fmt.Sprintf("nothing to do: %s-markers is made in shows libraries only, and there is none", kind)
+			if s := r.summary(); s != want {
+				t.Errorf("summary with a movies library only: %q; want %q", s, want)
+			}
+			if n, err := alone.Backlog(t.Context()); err != nil || n != 0 {
+				t.Errorf("Backlog with a movies library only = %d, %v; want 0", n, err)
+			}
+		})
+	}
+}
