@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	butler "github.com/plexbutler/butler"
@@ -16,6 +17,10 @@ import (
 
 // MarkersVersion is the version of what GenerateMarkers stores.
 const MarkersVersion = 1
+
+// DefaultSeasonEpisodes is how many episodes of a folder GenerateMarkers
+// compares at once when its SeasonEpisodes is 0.
+const DefaultSeasonEpisodes = 60
 
 // GenerateMarkers is the action of the ButlerTaskGenerateIntroMarkers
 // task (Kind markers.Intro) and of ButlerTaskGenerateCreditsMarkers (Kind
@@ -27,11 +32,14 @@ const MarkersVersion = 1
 // Only the videos of shows libraries have markers: a movies library's
 // folder holds films that share no intro, and searching one would
 // fingerprint every film and compare every pair. The episodes of a
-// season are the videos of one folder: the season is searched as a
-// whole when one of its episodes needs its marker, and every episode's
-// marker is recorded; an episode none is found for is recorded as such
-// (done, with no marker). An episode ffmpeg cannot read fails alone,
-// tried again after a day, then two, four... up to 32 days.
+// season are the videos of one folder, in path order, cut in blocks of
+// SeasonEpisodes (the first SeasonEpisodes, the next ones...): a block is
+// searched as a whole when one of its episodes needs its marker, and
+// every episode's marker is recorded; an episode none is found for is
+// recorded as such (done, with no marker). A run searches one block of
+// a folder; a folder of more episodes than that is done a block a run.
+// An episode ffmpeg cannot read fails alone, tried again after a day,
+// then two, four... up to 32 days.
 type GenerateMarkers struct {
 	// Kind is markers.Intro or markers.Credits.
 	Kind markers.Kind
@@ -42,6 +50,10 @@ type GenerateMarkers struct {
 	// Libraries are the config's libraries: the markers are searched in
 	// those of kind shows only.
 	Libraries []butler.Library
+	// SeasonEpisodes is the most episodes compared at once (their
+	// fingerprints, every pair of them); 0 or less means
+	// DefaultSeasonEpisodes.
+	SeasonEpisodes int
 	// Parallel is how many seasons are searched at once (without item
 	// jobs); 0 or less means 1.
 	Parallel int
@@ -100,6 +112,14 @@ func (g *GenerateMarkers) shows() []string {
 	return names
 }
 
+// seasonEpisodes is the most episodes compared at once.
+func (g *GenerateMarkers) seasonEpisodes() int {
+	if g.SeasonEpisodes > 0 {
+		return g.SeasonEpisodes
+	}
+	return DefaultSeasonEpisodes
+}
+
 // Run searches the seasons whose episodes need their markers, in the
 // shows libraries.
 func (g *GenerateMarkers) Run(ctx context.Context, r butler.Reporter) error {
@@ -130,40 +150,65 @@ type markerMaker struct {
 	w *outputWork
 }
 
+// errNotInSeason is the fault of an episode that changed since it was
+// read, so that it is not among its folder's.
+var errNotInSeason = &itemFault{reason: "the episode was not among its season's (changed since it was read)"}
+
 // seasonPage is how many items of a folder are read at a time.
 const seasonPage = 500
 
-// season returns the present, analysed videos of it's folder (it
-// included), with their analyses, in path order.
+// season returns it's block of the present, analysed videos of it's
+// folder, in path order: the folder's videos cut in blocks of
+// seasonEpisodes (it included), with their analyses. The folder's items
+// are read a page at a time; the analyses of its block only.
 func (m *markerMaker) season(ctx context.Context, it butler.MediaItem, a butler.MediaAnalysis) ([]butler.MediaItem, []markers.Episode, error) {
+	all, err := m.folder(ctx, it)
+	if err != nil {
+		return nil, nil, err
+	}
+	i := slices.IndexFunc(all, func(e butler.MediaItem) bool { return e.ID == it.ID })
+	if i < 0 {
+		return nil, nil, nil // changed since it was read
+	}
+	n := m.g.seasonEpisodes()
+	block := all[i/n*n : min(i/n*n+n, len(all))]
+	var items []butler.MediaItem
+	var eps []markers.Episode
+	for _, e := range block {
+		ea := a
+		if e.ID != it.ID {
+			if ea, _, err = m.g.Index.MediaAnalysis(ctx, e.ID); err != nil {
+				continue // changed since it was read: the next run has it
+			}
+		}
+		items = append(items, e)
+		eps = append(eps, markers.Episode{Path: e.Path, Analysis: ea})
+	}
+	return items, eps, nil
+}
+
+// folder returns the present, analysed videos of it's folder (it
+// included, not its subfolders'), in path order.
+func (m *markerMaker) folder(ctx context.Context, it butler.MediaItem) ([]butler.MediaItem, error) {
 	dir := filepath.Dir(it.Path)
 	prefix := dir + string(filepath.Separator)
 	var items []butler.MediaItem
-	var eps []markers.Episode
 	after := prefix
 	for {
 		page, err := m.g.Index.MediaItems(ctx, butler.MediaItemFilter{Library: it.Library, State: butler.ItemPresent, AfterPath: after, Limit: seasonPage})
 		if err != nil {
-			return nil, nil, fmt.Errorf("read the episodes of %s: %w", dir, err)
+			return nil, fmt.Errorf("read the episodes of %s: %w", dir, err)
 		}
 		for _, e := range page {
 			if !strings.HasPrefix(e.Path, prefix) {
-				return items, eps, nil
+				return items, nil
 			}
-			if filepath.Dir(e.Path) != dir || e.Kind != butler.MediaVideo || e.AnalysisVersion == 0 {
-				continue
+			if filepath.Dir(e.Path) == dir && e.Kind == butler.MediaVideo && e.AnalysisVersion != 0 {
+				items = append(items, e)
 			}
-			ea := a
-			if e.ID != it.ID {
-				if ea, _, err = m.g.Index.MediaAnalysis(ctx, e.ID); err != nil {
-					continue // changed since it was read: the next run has it
-				}
-			}
-			items = append(items, e)
-			eps = append(eps, markers.Episode{Path: e.Path, Analysis: ea})
 		}
 		if len(page) < seasonPage {
-			return items, eps, nil
+			return items, nil
 		}
 		after = page[len(page)-1].Path
 	}
@@ -173,6 +218,9 @@ func (m *markerMaker) make(ctx context.Context, it butler.MediaItem, a butler.Me
 	items, eps, err := m.season(ctx, it, a)
 	if err != nil {
 		return made{}, err
+	}
+	if len(items) == 0 {
+		return made{}, errNotInSeason
 	}
 	find := m.f.Intros
 	switch {
@@ -232,7 +280,7 @@ func (m *markerMaker) make(ctx context.Context, it butler.MediaItem, a butler.Me
 		return made{}, mineErr
 	}
 	if mine.data == nil {
-		return made{}, &itemFault{reason: "the episode was not among its season's (changed since it was read)"}
+		return made{}, errNotInSeason
 	}
 	return mine, nil
 }

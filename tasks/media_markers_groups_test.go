@@ -145,3 +145,44 @@ func TestGenerateMarkersLeavesMoviesOut(t *testing.T) {
 		})
 	}
 }
+
+// TestGenerateMarkersSeasonCap: a folder of 150 episodes is searched
+// DefaultSeasonEpisodes (60) at a time, a block a run: no search
+// fingerprints more than 60 episodes or compares more than 60² pairs,
+// each run records its block's markers, and three runs do them all.
+func TestGenerateMarkersSeasonCap(t *testing.T) {
+	const n, most = 150, tasks.DefaultSeasonEpisodes
+	idx := mediaIndex(t)
+	shows := videoLibrary(t, butler.LibraryShows, filepath.Join("Show", "Season 01"), n)
+	items := indexVideos(t, idx, shows)
+	search := &countingSearch{}
+	act := &tasks.GenerateMarkers{Kind: markers.Intro, Index: idx, Libraries: []butler.Library{shows}, Parallel: 2}
+	tasks.SearchMarkersWith(act, search.find)
+	for run := 1; run <= 3; run++ {
+		if err := act.Run(t.Context(), newTestReporter(t)); err != nil {
+			t.Fatal(err)
+		}
+		searches, prints, pairs, largest := search.counts()
+		if largest > most || pairs > searches*most*most {
+			t.Fatalf("after run %d: %d searches, the largest of %d episodes, %d pairs compared; want at most %d episodes and %d² pairs a search",
+				run, searches, largest, pairs, most, most)
+		}
+		left, err := act.Backlog(t.Context())
+		if want := max(0, n-run*most); err != nil || left != want || prints != n-want {
+			t.Errorf("after run %d: %d left (%v), %d episodes fingerprinted; want %d left, %d fingerprinted", run, left, err, prints, want, n-want)
+		}
+	}
+	for p, it := range items {
+		var d tasks.MarkerData
+		if o := outputOf(t, idx, it.ID, butler.OutputIntroMarkers, &d); o.Version != tasks.MarkersVersion || d.Found {
+			t.Errorf("%s: %+v; want done, no intro", p, o)
+		}
+	}
+	r := newTestReporter(t)
+	if err := act.Run(t.Context(), r); err != nil {
+		t.Fatal(err)
+	}
+	if s := r.summary(); s != "nothing to do: every analysed item has its intro-markers" {
+		t.Errorf("fourth run: %q", s)
+	}
+}
