@@ -483,14 +483,20 @@ func TestEndWaitingRuns(t *testing.T) {
 // path.
 func schemaVersion(t *testing.T, path string) int {
 	t.Helper()
+	return migrationVersion(t, path, `SELECT max(version) FROM butler_migration`)
+}
+
+// migrationVersion reads the version query gives in the database at path.
+func migrationVersion(t *testing.T, path, query string) int {
+	t.Helper()
 	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
 	var v int
-	if err := db.QueryRow(`SELECT max(version) FROM butler_migration`).Scan(&v); err != nil {
-		t.Fatalf("schema version of %s: %v", path, err)
+	if err := db.QueryRow(query).Scan(&v); err != nil {
+		t.Fatalf("%s in %s: %v", query, path, err)
 	}
 	return v
 }
@@ -629,14 +635,5 @@ func TestProcessUpgradeBacksUpFirst(t *testing.T) {
 // the database at path.
 func riverVersion(t *testing.T, path string) int {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	var v int
-	if err := db.QueryRow(`SELECT max(version) FROM river_migration WHERE line = 'main'`).Scan(&v); err != nil {
-		t.Fatalf("River's schema version of %s: %v", path, err)
-	}
-	return v
+	return migrationVersion(t, path, `SELECT max(version) FROM river_migration WHERE line = 'main'`)
 }
