@@ -26,6 +26,10 @@ var libraries = []string{"bif", "imagehash", "loudness", "markers", "mediaframes
 // mediaTool runs FFmpeg's programs for the libraries.
 const mediaTool = "internal/mediatool"
 
+// procWatch carries the group guard to the programs a context's work
+// starts (mediatool's among them); a leaf of the standard library.
+const procWatch = "internal/procwatch"
+
 // listedPackage is what go list says of a package.
 type listedPackage struct {
 	ImportPath string
@@ -84,8 +88,10 @@ func TestImportRules(t *testing.T) {
 				t.Errorf("client imports %s; the SDK takes the standard library and apitype only", imp)
 			case slices.Contains(libraries, self) && own && imp != module && dep != mediaTool && !slices.Contains(libraries, dep):
 				t.Errorf("%s imports %s; of this module it takes the domain, the other media libraries and %s only", self, imp, mediaTool)
-			case self == mediaTool && own:
-				t.Errorf("%s imports %s; it takes no package of this module", self, imp)
+			case self == mediaTool && own && dep != procWatch:
+				t.Errorf("%s imports %s; of this module it takes %s only", self, imp, procWatch)
+			case self == procWatch && !isStd(imp):
+				t.Errorf("%s imports %s; it takes the standard library only", self, imp)
 			}
 		}
 	}

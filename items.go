@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/plexbutler/butler/internal/procwatch"
 )
 
 // A task whose work is many independent items (the files of the media
@@ -129,6 +131,14 @@ func (m *Manager) ExecuteItem(ctx context.Context, j ItemJob) ItemResult {
 		return res
 	}
 	defer m.runs.leave()
+	if m.guard != nil {
+		// The programs the item starts are the group guard's to kill too,
+		// should this server die or be frozen past its lease.
+		ctx = procwatch.With(ctx, func(pgid int) (forget func()) {
+			m.guard.Watch(pgid)
+			return func() { m.guard.Forget(pgid) }
+		})
+	}
 	// The server's stop ends the item's work, as it ends its runs: Stop
 	// waits for both.
 	ctx, cancel := context.WithCancel(ctx)
@@ -140,14 +150,6 @@ func (m *Manager) ExecuteItem(ctx context.Context, j ItemJob) ItemResult {
 		case <-ctx.Done():
 		}
 	}()
-	if m.guard != nil {
-		// The programs the item starts are the group guard's to kill too,
-		// should this server die or be frozen past its lease.
-		ctx = WithGroupWatch(ctx, func(pgid int) (forget func()) {
-			m.guard.Watch(pgid)
-			return func() { m.guard.Forget(pgid) }
-		})
-	}
 	t, ok := m.byName[j.Task]
 	if !ok {
 		res.Outcome, res.Reason = ItemError, fmt.Sprintf("task %s is not offered by server %s", j.Task, m.node)
@@ -445,22 +447,4 @@ func (b *backlogs) forget(task TaskName) {
 	}
 	b.gen[task]++
 	b.mu.Unlock()
-}
-
-// groupWatchKey is the context key of WithGroupWatch.
-type groupWatchKey struct{}
-
-// WithGroupWatch returns ctx carrying watch: a program started for the
-// work of ctx, in a process group of its own, calls it with the group's id
-// as soon as the group exists, and the function it returns once the group
-// is gone. The server's group guard then kills the group should the server
-// die or be frozen past its lease.
-func WithGroupWatch(ctx context.Context, watch func(pgid int) (forget func())) context.Context {
-	return context.WithValue(ctx, groupWatchKey{}, watch)
-}
-
-// GroupWatch returns the watch ctx carries (WithGroupWatch), or nil.
-func GroupWatch(ctx context.Context) func(pgid int) (forget func()) {
-	w, _ := ctx.Value(groupWatchKey{}).(func(pgid int) (forget func()))
-	return w
 }

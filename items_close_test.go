@@ -12,6 +12,7 @@ import (
 
 	"github.com/plexbutler/butler"
 	"github.com/plexbutler/butler/engine"
+	"github.com/plexbutler/butler/internal/procwatch"
 )
 
 // closeCountingEngine is the real engine whose item queues count their
@@ -130,7 +131,7 @@ func (g *recordingGuard) Renew(time.Duration) {}
 type watchingItem struct{ butler.Action }
 
 func (watchingItem) RunItem(ctx context.Context, item int64, _ *slog.Logger) butler.ItemResult {
-	if w := butler.GroupWatch(ctx); w != nil {
+	if w := procwatch.From(ctx); w != nil {
 		w(int(item))()
 	}
 	return butler.ItemResult{Outcome: butler.ItemDone}

@@ -28,7 +28,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/internal/procwatch"
 )
 
 // DefaultNice is the niceness the programs run at (nice(1): 0 to 19).
@@ -218,7 +218,7 @@ func (t *Tool) Run(ctx context.Context, limit time.Duration, stdout io.Writer, a
 		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
 	cmd.WaitDelay = time.Second
-	err = t.start(cmd, butler.GroupWatch(ctx))
+	err = t.start(cmd, procwatch.From(ctx))
 
 	res := Result{Stderr: stderr.String()}
 	if ctxErr := ctx.Err(); ctxErr != nil {
@@ -245,7 +245,7 @@ func (t *Tool) Run(ctx context.Context, limit time.Duration, stdout io.Writer, a
 // it is a thread of its own, on a goroutine that this call waits for: its
 // priorities cannot be raised again without privileges, so the goroutine
 // ends still locked to it and Go ends the thread with it.
-func (t *Tool) start(cmd *exec.Cmd, watch func(pgid int) (forget func())) error {
+func (t *Tool) start(cmd *exec.Cmd, watch procwatch.Watch) error {
 	if !threadPriority || t.prio == (priority{}) {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
@@ -281,7 +281,7 @@ func (t *Tool) start(cmd *exec.Cmd, watch func(pgid int) (forget func())) error 
 
 // run runs cmd to its end; watch, when not nil, is told of its process
 // group once it exists, and forgets it once the program is gone.
-func run(cmd *exec.Cmd, watch func(pgid int) (forget func())) error {
+func run(cmd *exec.Cmd, watch procwatch.Watch) error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plexbutler/butler"
 	"github.com/plexbutler/butler/internal/mediatool"
+	"github.com/plexbutler/butler/internal/procwatch"
 )
 
 // script writes an executable shell script and returns its path.
@@ -157,7 +157,7 @@ func TestRunTellsTheGroupWatch(t *testing.T) {
 	} {
 		var mu sync.Mutex
 		var watched, forgotten []int
-		ctx := butler.WithGroupWatch(t.Context(), func(pgid int) func() {
+		ctx := procwatch.With(t.Context(), func(pgid int) func() {
 			mu.Lock()
 			watched = append(watched, pgid)
 			mu.Unlock()
