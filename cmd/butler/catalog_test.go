@@ -616,10 +616,11 @@ func TestServeLibraryTasksWithoutLibraries(t *testing.T) {
 	startWait(t, env, "RefreshLocalMedia", 0, "no library configured")
 	startWait(t, env, "CleanOldBundles", 0, "no bundles yet ("+filepath.Join(dataDir, "Media")+" does not exist)")
 	startWait(t, env, "GarbageCollectBlobs", 0, "no bundles yet ("+filepath.Join(dataDir, "Media")+" does not exist)")
-	for _, task := range []string{"LoudnessAnalysis", "GenerateMediaIndexFiles", "GenerateChapterThumbs", "GenerateBlurHashes",
-		"ButlerTaskGenerateIntroMarkers", "ButlerTaskGenerateCreditsMarkers"} {
+	for _, task := range []string{"LoudnessAnalysis", "GenerateMediaIndexFiles", "GenerateChapterThumbs", "GenerateBlurHashes"} {
 		startWait(t, env, task, 0, "nothing to do: every analysed item has its ")
 	}
+	startWait(t, env, "ButlerTaskGenerateIntroMarkers", 0, "nothing to do: intro-markers is made in shows libraries only, and there is none")
+	startWait(t, env, "ButlerTaskGenerateCreditsMarkers", 0, "nothing to do: credits-markers is made in shows libraries only, and there is none")
 
 	// GET /butler lists what the server offers out of the box: every task
 	// with real work (the seed's own example, CleanOldBundles, among them).
