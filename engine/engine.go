@@ -599,23 +599,6 @@ func (e *Engine) holders(ctx context.Context, kind string) (map[int64]string, er
 // holdersPage is how many running jobs one of Holders' reads lists.
 const holdersPage = 1000
 
-// Holder returns the server working the job, and whether it is running
-// (a job fetched by a server waits there for a slot while it runs in River's
-// eyes).
-func (e *Engine) Holder(ctx context.Context, jobID int64) (string, bool, error) {
-	row, err := e.client.JobGet(ctx, jobID)
-	if errors.Is(err, river.ErrNotFound) {
-		return "", false, nil
-	}
-	if err != nil {
-		return "", false, err
-	}
-	if row.State != rivertype.JobStateRunning || len(row.AttemptedBy) == 0 {
-		return "", false, nil
-	}
-	return row.AttemptedBy[len(row.AttemptedBy)-1], true, nil
-}
-
 // Requeue makes a new job for a queued run whose job is stranded on a dead
 // server.
 func (e *Engine) Requeue(ctx context.Context, r butler.Run) (int64, error) {

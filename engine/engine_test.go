@@ -117,8 +117,8 @@ func TestEngine_RecoverSingleNode(t *testing.T) {
 	if _, err := db.SQL().ExecContext(ctx, `UPDATE river_job SET state = 'running', attempt = 1, attempted_at = datetime('now'), attempted_by = json_array('dead') WHERE id = ?`, id); err != nil {
 		t.Fatal(err)
 	}
-	if holder, running, err := eng.Holder(ctx, id); err != nil || !running || holder != "dead" {
-		t.Fatalf("Holder = %q %v %v, want the dead node", holder, running, err)
+	if holders, err := eng.Holders(ctx); err != nil || holders[id] != "dead" {
+		t.Fatalf("Holders = %v %v, want job %d held by the dead node", holders, err, id)
 	}
 	n, err := eng.RecoverSingleNode(ctx)
 	if err != nil || n != 1 {
@@ -129,8 +129,8 @@ func TestEngine_RecoverSingleNode(t *testing.T) {
 	if state != "cancelled" {
 		t.Fatalf("orphaned job is %s, want cancelled", state)
 	}
-	if _, running, _ := eng.Holder(ctx, id); running {
-		t.Fatal("Holder still reports it running")
+	if holders, _ := eng.Holders(ctx); holders[id] != "" {
+		t.Fatal("Holders still reports it running")
 	}
 }
 
@@ -166,8 +166,8 @@ func TestEngine_PostgresCancelAcrossClients(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("the job inserted through client a was not worked by client b")
 	}
-	if holder, running, err := other.Holder(ctx, id); err != nil || !running || holder != "b" {
-		t.Fatalf("Holder = %q %v %v, want b", holder, running, err)
+	if holders, err := other.Holders(ctx); err != nil || holders[id] != "b" {
+		t.Fatalf("Holders = %v %v, want job %d held by b", holders, err, id)
 	}
 	if err := other.Cancel(ctx, id); err != nil {
 		t.Fatal(err)

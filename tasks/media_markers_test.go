@@ -38,19 +38,7 @@ func scanShows(t *testing.T, idx butler.MediaIndex, shows, films string) ([]butl
 	if films != "" {
 		libs = append(libs, butler.Library{Name: "Films", Kind: butler.LibraryMovies, Folders: []string{films}})
 	}
-	if err := (&tasks.RefreshLibraries{Index: idx, Libraries: libs}).Run(t.Context(), newTestReporter(t)); err != nil {
-		t.Fatal(err)
-	}
-	if err := (&tasks.DeepMediaAnalysis{Index: idx, Parallel: 2}).Run(t.Context(), newTestReporter(t)); err != nil {
-		t.Fatal(err)
-	}
-	items := map[string]butler.MediaItem{}
-	for _, l := range libs {
-		for p, it := range libraryItems(t, idx, l.Name) {
-			items[p] = it
-		}
-	}
-	return libs, items
+	return libs, scanLibraries(t, idx, libs)
 }
 
 // TestGenerateIntroMarkers: a season of two episodes whose intros (the

@@ -39,6 +39,13 @@ func scanAndAnalyse(t *testing.T, idx butler.MediaIndex, films, music string) ma
 	if music != "" {
 		libs = append(libs, butler.Library{Name: "Music", Kind: butler.LibraryMusic, Folders: []string{music}})
 	}
+	return scanLibraries(t, idx, libs)
+}
+
+// scanLibraries scans libs into idx, analyses their files, and returns the
+// items by path.
+func scanLibraries(t *testing.T, idx butler.MediaIndex, libs []butler.Library) map[string]butler.MediaItem {
+	t.Helper()
 	if err := (&tasks.RefreshLibraries{Index: idx, Libraries: libs}).Run(t.Context(), newTestReporter(t)); err != nil {
 		t.Fatal(err)
 	}
