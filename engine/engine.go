@@ -100,7 +100,13 @@ type Engine struct {
 	ends     itemEnds
 	endsStop func()
 	endsDone chan struct{}
-	started  bool
+	// cleaner deletes River's expired jobs on SQLite (River's own cleaner
+	// is off there); its goroutine runs from Start until cleanStop, and
+	// closes cleanDone.
+	cleaner   *jobCleaner
+	cleanStop context.CancelFunc
+	cleanDone chan struct{}
+	started   bool
 }
 
 var (
@@ -256,7 +262,15 @@ func NewSQLite(ctx context.Context, db *sql.DB, cfg Config) (*Engine, error) {
 	}
 	e.db = db
 	e.pilot = drv.pilot
-	client, err := river.NewClient(drv, e.riverConfig(cfg, workers))
+	e.cleaner = &jobCleaner{db: db, logger: e.logger, now: time.Now}
+	rc := e.riverConfig(cfg, workers)
+	// River's cleaner deletes 10,000 jobs at a time on SQLite's only
+	// writer; the engine's own cleaner deletes them in short batches
+	// (cleaner.go). -1 everywhere turns River's off.
+	rc.CompletedJobRetentionPeriod = -1
+	rc.CancelledJobRetentionPeriod = -1
+	rc.DiscardedJobRetentionPeriod = -1
+	client, err := river.NewClient(drv, rc)
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
@@ -308,9 +322,9 @@ func (e *Engine) riverConfig(cfg Config, workers *river.Workers) *river.Config {
 		JobTimeout:                  -1, // the Butler applies each task's own limit
 		MaxAttempts:                 1,  // a run executes at most once, even after a crash
 		RescueStuckJobsAfter:        5 * time.Minute,
-		CompletedJobRetentionPeriod: 24 * time.Hour, // the history is the Butler's runs table
-		CancelledJobRetentionPeriod: 24 * time.Hour,
-		DiscardedJobRetentionPeriod: 7 * 24 * time.Hour,
+		CompletedJobRetentionPeriod: completedRetention,
+		CancelledJobRetentionPeriod: cancelledRetention,
+		DiscardedJobRetentionPeriod: discardedRetention,
 		Logger:                      quiet(cfg.Logger),
 	}
 }
@@ -460,6 +474,15 @@ func (e *Engine) Start(ctx context.Context, exec Executor) error {
 		e.ends.run(ends)
 	}()
 	e.endsStop, e.endsDone = stop, done
+	if e.cleaner != nil {
+		cctx, cancel := context.WithCancel(ctx)
+		cdone := make(chan struct{})
+		go func() {
+			defer close(cdone)
+			e.cleaner.run(cctx)
+		}()
+		e.cleanStop, e.cleanDone = cancel, cdone
+	}
 	e.started = true
 	return nil
 }
@@ -470,6 +493,11 @@ func (e *Engine) Stop(ctx context.Context) error {
 		return nil
 	}
 	e.started = false
+	if e.cleanStop != nil {
+		e.cleanStop()
+		<-e.cleanDone
+		e.cleanStop, e.cleanDone = nil, nil
+	}
 	err := e.client.Stop(ctx)
 	e.endsStop()
 	<-e.endsDone

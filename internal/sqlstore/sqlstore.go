@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/internal/batchpace"
 	"github.com/plexbutler/butler/schedule"
 )
 
@@ -1081,9 +1082,7 @@ func (d *Store) PruneRuns(ctx context.Context, before time.Time) (int, error) {
 }
 
 // nextPruneBatch is the size of the batch after one of batch runs that
-// deleted n in took: the runs deleted in PruneTarget at that pace, between
-// minPruneBatch and most, and at most twice batch.
+// deleted n in took (batchpace.Next, aiming at PruneTarget).
 func nextPruneBatch(n, batch, most int64, took time.Duration) int64 {
-	next := int64(float64(n) * float64(PruneTarget) / float64(max(took, time.Microsecond)))
-	return max(min(next, 2*batch, most), min(minPruneBatch, most))
+	return batchpace.Next(n, batch, minPruneBatch, most, took, PruneTarget)
 }
