@@ -47,10 +47,13 @@ func isFence(cause error) bool {
 
 // clusterState is the Manager's view of the cluster.
 type clusterState struct {
-	store    Cluster
-	leader   atomic.Bool
-	outbox   chan Event
-	failedAt time.Time // first failed heartbeat of the current failure; zero when healthy
+	store Cluster
+	// incarnation is this process's (Incarnated): its heartbeats carry it,
+	// and the jobs held by the server's earlier processes are released.
+	incarnation int64
+	leader      atomic.Bool
+	outbox      chan Event
+	failedAt    time.Time // first failed heartbeat of the current failure; zero when healthy
 	// lastBeat is when the last heartbeat that was written began (from
 	// Start until the first); fenced is set once fence stopped the runs
 	// for the silence since; beaten once a heartbeat was written.
@@ -245,7 +248,7 @@ func (m *Manager) clusterTick(ctx context.Context) {
 	// the longer).
 	lease := m.guardLease()
 	hctx, cancel := context.WithTimeout(ctx, HeartbeatEvery)
-	joined, err := c.store.Heartbeat(hctx, m.node, deadAfter(lease))
+	joined, err := c.store.Heartbeat(hctx, m.node, c.incarnation, deadAfter(lease))
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -254,7 +257,13 @@ func (m *Manager) clusterTick(ctx context.Context) {
 		now := m.now()
 		if c.failedAt.IsZero() {
 			c.failedAt = now
-			m.logger.WarnContext(ctx, "butler: cannot reach the database", slog.String("error", err.Error()))
+			if errors.Is(err, ErrSuperseded) {
+				// The record is another process's: this one stays silent
+				// (fenced, below) while that one runs.
+				m.logger.ErrorContext(ctx, "butler: another server runs under this server's name "+m.node+"; this one takes no runs until it is stopped (give each server its own --node)")
+			} else {
+				m.logger.WarnContext(ctx, "butler: cannot reach the database", slog.String("error", err.Error()))
+			}
 		}
 		c.leader.Store(false)
 		if !c.fenced && now.Sub(c.lastBeat) >= FenceAfter {
@@ -381,11 +390,12 @@ type reaper struct {
 }
 
 // confirm reports whether id, found on a gone server, is to be dealt with
-// now: at once when the server was counted dead by this pass (dead),
-// otherwise once passes a heartbeat apart or more have seen it so (prev,
-// when each was first seen); next keeps what is to be seen again.
-func confirm(prev, next map[int64]time.Time, id int64, dead bool, now time.Time) bool {
-	if dead {
+// now: at once when the process holding it is certainly gone (certain: a
+// later process of its server has written a heartbeat), otherwise once
+// passes a heartbeat apart or more have seen it so (prev, when each was
+// first seen); next keeps what is to be seen again.
+func confirm(prev, next map[int64]time.Time, id int64, certain bool, now time.Time) bool {
+	if certain {
 		return true
 	}
 	seen, ok := prev[id]
@@ -396,49 +406,75 @@ func confirm(prev, next map[int64]time.Time, id int64, dead bool, now time.Time)
 	return false
 }
 
+// holderState is what the leader knows of the process holding a run or a
+// job: whether it is gone, and whether that is certain.
+type holderState struct {
+	gone, certain bool
+}
+
+// holders judges holders (HolderID) against the cluster's records of live
+// servers (Cluster.Nodes) and this server's own process.
+type holders struct {
+	live        map[string]NodeRecord
+	self        string
+	incarnation int64 // this process's
+}
+
+// of judges holder. A holder is certainly gone when a later incarnation of
+// its server has written a heartbeat (or is this process): the server was
+// restarted under its name, however soon. It is gone, to be confirmed by a
+// second pass, when its server has no record: counted dead by this or an
+// earlier pass (DeadNodes), or stopped cleanly with runs it could not
+// record ended — a server that starts again under its name may take a run
+// in the moment before its first heartbeat writes its record.
+func (h holders) of(holder string) holderState {
+	node, inc := ParseHolderID(holder)
+	if node == "" {
+		return holderState{}
+	}
+	if node == h.self {
+		return holderState{gone: inc < h.incarnation, certain: true}
+	}
+	rec, there := h.live[node]
+	switch {
+	case !there:
+		return holderState{gone: true}
+	case inc < rec.Incarnation:
+		return holderState{gone: true, certain: true}
+	}
+	return holderState{}
+}
+
 // endDeadNodes ends the runs of servers that are gone, and releases the
-// item jobs they held; rp keeps what is to be looked at again on the next
-// pass.
-//
-// A server is gone when the store counted it dead now (DeadNodes: silent
-// past its limit, which its group guard's lease is shorter than; its row is
-// removed, and its runs are ended at once), or when it has no row at all:
-// counted dead by an earlier pass that could not end all its runs (the
-// store failed midway, the leader died or stopped), or stopped cleanly
-// with runs it could not record ended. A run of a server with no row is
-// ended only when passes a heartbeat apart or more have seen it so
-// (suspects: when each was first seen so): a server that starts again
-// under its name may take a run in the moment before its first heartbeat
-// writes its row. A queued run whose River job a gone
-// server holds (fetched, waiting there for a slot) is queued again.
+// item jobs they held (holders.of says which are, and when to act); rp
+// keeps what is to be looked at again on the next pass. A queued run whose
+// River job a gone process holds (fetched, waiting there for a slot) is
+// queued again, and the old job cancelled. (A running run is recorded with
+// its server's name only: a server restarted under its name ends its
+// earlier process's runs itself, at its start.)
 func (m *Manager) endDeadNodes(ctx context.Context, rp *reaper) {
 	dead, err := m.cluster.store.DeadNodes(ctx, m.deadAfter())
 	if err != nil {
 		return
 	}
-	isDead := map[string]bool{}
 	for _, n := range dead {
-		isDead[n] = true
 		m.logger.WarnContext(ctx, "butler: a server stopped answering", slog.String("node", n))
 	}
 	live, err := m.cluster.store.Nodes(ctx)
 	if err != nil {
 		return
 	}
-	gone := func(node string) bool {
-		_, there := live[node]
-		return node != "" && node != m.node && !there
-	}
+	judge := holders{live: live, self: m.node, incarnation: m.cluster.incarnation}
 	now := m.now()
-	m.releaseItems(ctx, rp, gone, isDead, now)
+	m.releaseItems(ctx, rp, judge, now)
 	runs, err := m.store.ActiveRuns(ctx)
 	if err != nil {
 		return
 	}
 	rq, _ := m.queue.(Requeuer)
-	var holders map[int64]string
+	var held map[int64]string
 	if rq != nil && slices.ContainsFunc(runs, func(r Run) bool { return r.State == StateQueued && r.JobID != 0 }) {
-		if holders, err = rq.Holders(ctx); err != nil {
+		if held, err = rq.Holders(ctx); err != nil {
 			return
 		}
 	}
@@ -446,20 +482,24 @@ func (m *Manager) endDeadNodes(ctx context.Context, rp *reaper) {
 	defer func() { rp.runs = next }()
 	var ending, requeuing []Run
 	for _, r := range runs {
-		node := r.Node
+		var h holderState
+		switch {
+		case r.State == StateQueued:
+			holder, ok := held[r.JobID]
+			if !ok {
+				continue
+			}
+			h = judge.of(holder)
+			r.Node = holder // for the log
+		case r.State.Working() && r.Node != m.node:
+			// Recorded by name: gone when the server has no record.
+			_, there := live[r.Node]
+			h = holderState{gone: r.Node != "" && !there}
+		}
+		if !h.gone || !confirm(rp.runs, next, r.ID, h.certain, now) {
+			continue
+		}
 		if r.State == StateQueued {
-			node = holders[r.JobID]
-		} else if !r.State.Working() {
-			continue
-		}
-		if !gone(node) {
-			continue
-		}
-		if !confirm(rp.runs, next, r.ID, isDead[node], now) {
-			continue
-		}
-		if r.State == StateQueued {
-			r.Node = node // the holder, for the log
 			requeuing = append(requeuing, r)
 		} else {
 			ending = append(ending, r)
@@ -477,12 +517,17 @@ func (m *Manager) endDeadNodes(ctx context.Context, rp *reaper) {
 	}
 	defer unlock()
 	for _, r := range requeuing {
-		if id, err := rq.Requeue(ctx, r); err == nil {
-			_ = m.store.SetRunJob(ctx, r.ID, id)
-			m.logger.InfoContext(ctx, "butler: run queued again: its server died", slog.Int64("run", r.ID), slog.String("node", r.Node))
-		} else {
+		id, err := rq.Requeue(ctx, r)
+		if err != nil {
 			next[r.ID] = now // again on the next pass
+			continue
 		}
+		_ = m.store.SetRunJob(ctx, r.ID, id)
+		// The old job is cancelled, so that River's rescuer ends it (it
+		// would stay running for ever) and no later queuing of the run
+		// finds it.
+		_ = m.queue.Cancel(ctx, r.JobID)
+		m.logger.InfoContext(ctx, "butler: run queued again: its server died", slog.Int64("run", r.ID), slog.String("holder", r.Node))
 	}
 	for _, r := range ending {
 		// Only while the gone server holds it.
@@ -506,29 +551,30 @@ func (m *Manager) endDeadNodes(ctx context.Context, rp *reaper) {
 	}
 }
 
-// releaseItems releases the item jobs that gone servers held
+// releaseItems releases the item jobs that gone processes held
 // (ItemReleaser), on the terms of endDeadNodes.
-func (m *Manager) releaseItems(ctx context.Context, rp *reaper, gone func(string) bool, isDead map[string]bool, now time.Time) {
+func (m *Manager) releaseItems(ctx context.Context, rp *reaper, judge holders, now time.Time) {
 	ir, ok := m.queue.(ItemReleaser)
 	if !ok {
 		return
 	}
-	holders, err := ir.ItemHolders(ctx)
+	held, err := ir.ItemHolders(ctx)
 	if err != nil {
 		return
 	}
 	next := map[int64]time.Time{}
 	released := map[int64]bool{}
-	for id, node := range holders {
+	for id, holder := range held {
+		h := judge.of(holder)
 		switch {
 		case rp.released[id]:
 			released[id] = true // River has yet to end it
-		case !gone(node), !confirm(rp.items, next, id, isDead[node], now):
+		case !h.gone, !confirm(rp.items, next, id, h.certain, now):
 		case ir.ReleaseItem(ctx, id) != nil:
 			next[id] = now // again on the next pass
 		default:
 			released[id] = true
-			m.logger.InfoContext(ctx, "butler: item job released: its server died", slog.Int64("job", id), slog.String("node", node))
+			m.logger.InfoContext(ctx, "butler: item job released: its server died", slog.Int64("job", id), slog.String("holder", holder))
 		}
 	}
 	rp.items, rp.released = next, released

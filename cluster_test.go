@@ -27,15 +27,19 @@ type fakeCluster struct {
 }
 
 type fakeNode struct {
-	beat      time.Time
-	deadAfter time.Duration
+	beat        time.Time
+	deadAfter   time.Duration
+	incarnation int64
 }
 
-func (c *fakeCluster) Heartbeat(ctx context.Context, node string, deadAfter time.Duration) (bool, error) {
+func (c *fakeCluster) Heartbeat(ctx context.Context, node string, incarnation int64, deadAfter time.Duration) (bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	_, there := c.nodes[node]
-	c.nodes[node] = fakeNode{beat: time.Now(), deadAfter: deadAfter}
+	n, there := c.nodes[node]
+	if there && n.incarnation > incarnation {
+		return false, butler.ErrSuperseded
+	}
+	c.nodes[node] = fakeNode{beat: time.Now(), deadAfter: deadAfter, incarnation: incarnation}
 	c.beats[node] = append(c.beats[node], time.Now())
 	return !there, nil
 }
@@ -56,12 +60,12 @@ func (c *fakeCluster) Leave(ctx context.Context, node string) error {
 	return nil
 }
 
-func (c *fakeCluster) Nodes(ctx context.Context) (map[string]time.Time, error) {
+func (c *fakeCluster) Nodes(ctx context.Context) (map[string]butler.NodeRecord, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := map[string]time.Time{}
+	out := map[string]butler.NodeRecord{}
 	for name, n := range c.nodes {
-		out[name] = n.beat
+		out[name] = butler.NodeRecord{Heartbeat: n.beat, Incarnation: n.incarnation}
 	}
 	return out, nil
 }
@@ -333,6 +337,77 @@ func TestCluster_DeadServersItemJobsReleased(t *testing.T) {
 		defer rq.mu.Unlock()
 		if rq.released[7] != 1 || len(rq.released) != 1 {
 			t.Errorf("released %v; want job 7 (ghost's) once, and no other", rq.released)
+		}
+	})
+}
+
+// incarnatedQueue is a releaseQueue whose process has an incarnation.
+type incarnatedQueue struct {
+	*releaseQueue
+	incarnation int64
+}
+
+func (q incarnatedQueue) Incarnation() int64 { return q.incarnation }
+
+// A server restarted under its name is a new incarnation: the leader
+// releases at its first pass the item jobs the server's earlier process
+// held (its record is live, written by the later process), and those of
+// its own earlier process; never those of the live processes.
+func TestCluster_RestartedServersItemJobsReleasedAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var cs *clusterStore
+		rq := &releaseQueue{holders: map[int64]string{
+			7:  "a#100", // a's process before its restart
+			8:  "a#200", // a's process now
+			9:  "leader#5",
+			10: "leader#300", // this process
+			11: "b",          // a server without incarnations, live
+		}, released: map[int64]int{}}
+		start(t, []butler.Task{task("T", 1, false, newProbe(true))}, quietWindow,
+			inCluster(&cs, map[string]time.Time{"b": time.Now().Add(time.Hour)}, func(*sqlite.DB) {}),
+			func(c *butler.Config) {
+				rq.Queue = c.Queue
+				c.Queue = incarnatedQueue{rq, 300}
+				cs.mu.Lock()
+				cs.nodes["a"] = fakeNode{beat: time.Now().Add(time.Hour), incarnation: 200}
+				cs.mu.Unlock()
+			})
+		synctest.Wait() // the first pass, after the leader's first heartbeat
+		rq.mu.Lock()
+		defer rq.mu.Unlock()
+		if rq.released[7] != 1 || rq.released[9] != 1 || len(rq.released) != 2 {
+			t.Errorf("released %v at the first pass; want jobs 7 and 9 (the earlier processes'), once each, and no other", rq.released)
+		}
+	})
+}
+
+// A run of a server the leader has just counted dead is not ended at that
+// pass: the server may have started again under its name and taken the run
+// in the moment before its first heartbeat. If it beats before the next
+// pass, the run is its own and stays; a silent one's is ended then.
+func TestCluster_RunOfServerCountedDeadSparedIfItBeatsAgain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var cs *clusterStore
+		var back, silent butler.Run
+		f := start(t, []butler.Task{task("Back", 1, false, newProbe(true)), task("Silent", 1, false, newProbe(true))}, quietWindow,
+			inCluster(&cs, map[string]time.Time{"back": time.Now().Add(-time.Hour), "silent": time.Now().Add(-time.Hour)}, func(db *sqlite.DB) {
+				back = runningOn(t, db, "Back", "back")
+				silent = runningOn(t, db, "Silent", "silent")
+			}))
+		synctest.Wait()
+		if got := f.run(back.ID); got.State != butler.StateRunning {
+			t.Fatalf("back's run is %s at the pass that counted back dead; want still running", got.State)
+		}
+		if _, err := cs.Heartbeat(context.Background(), "back", 0, 0); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2*butler.HeartbeatEvery + time.Millisecond)
+		synctest.Wait()
+		if got := f.run(back.ID); got.State != butler.StateRunning {
+			t.Errorf("back's run is %s/%s although back beat again; want it running", got.State, got.Outcome)
+		}
+		if got := f.run(silent.ID); got.State != butler.StateFinished || got.Outcome != butler.OutcomeInterrupted {
+			t.Errorf("silent's run is %s/%s two passes after it was counted dead; want ended interrupted", got.State, got.Outcome)
 		}
 	})
 }

@@ -49,9 +49,9 @@ type TxQueue interface {
 // and queue a run again under a new job (package engine). In a cluster the
 // leader uses it for queued runs held by a server that died.
 type Requeuer interface {
-	// Holders returns the server working each running job of a run, by
-	// job id (a job fetched by a server waits there for a slot while it
-	// runs in River's eyes).
+	// Holders returns the holder (HolderID: the server and its process)
+	// working each running job of a run, by job id (a job fetched by a
+	// server waits there for a slot while it runs in River's eyes).
 	Holders(ctx context.Context) (map[int64]string, error)
 	Requeue(ctx context.Context, r Run) (jobID int64, err error)
 }
@@ -61,8 +61,8 @@ type Requeuer interface {
 // server that died held, so that the runs waiting for them do not wait
 // until their time limit.
 type ItemReleaser interface {
-	// ItemHolders returns the server working each running item job, by
-	// job id.
+	// ItemHolders returns the holder (HolderID) working each running item
+	// job, by job id.
 	ItemHolders(ctx context.Context) (map[int64]string, error)
 	// ReleaseItem ends the item job of a server that died, in time: the
 	// run waiting for it counts its item skipped, left for a later run.
@@ -249,6 +249,9 @@ func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
 	m.gate = newGate(s.MaxConcurrent(), m.now)
 	if c, ok := cfg.Store.(Cluster); ok {
 		m.cluster = &clusterState{store: c, outbox: make(chan Event, 256), reap: make(chan struct{}, 1)}
+		if q, ok := cfg.Queue.(Incarnated); ok {
+			m.cluster.incarnation = q.Incarnation()
+		}
 	}
 	return m, nil
 }

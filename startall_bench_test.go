@@ -148,7 +148,7 @@ func benchRiverInsert(b *testing.B, store string, n int) {
 		p := openBenchPostgres(b)
 		db = p.Store.DB
 		var err error
-		if eng, err = engine.NewPostgres(p.Pool(), db, engine.Config{Node: "bench"}); err != nil {
+		if eng, err = engine.NewPostgres(ctx, p.Pool(), db, engine.Config{Node: "bench"}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -217,7 +217,7 @@ func stackOn(b testing.TB, store string, catalog []butler.Task, queue func(*engi
 	default:
 		db := openBenchPostgres(b)
 		var err error
-		if eng, err = engine.NewPostgres(db.Pool(), db.Store.DB, engine.Config{Node: "bench"}); err != nil {
+		if eng, err = engine.NewPostgres(ctx, db.Pool(), db.Store.DB, engine.Config{Node: "bench"}); err != nil {
 			b.Fatal(err)
 		}
 		st = db

@@ -105,14 +105,18 @@ type Cluster interface {
 	// no record: it is new, or the others had counted it dead (DeadNodes)
 	// and ended its runs. deadAfter is how long node must be silent before
 	// the others may count it dead: its own commands may take that long to
-	// be gone (DeadNodes waits for it).
-	Heartbeat(ctx context.Context, node string, deadAfter time.Duration) (joined bool, err error)
+	// be gone (DeadNodes waits for it). incarnation is the beating
+	// process's (Incarnated; 0 when it has none): the record keeps the
+	// latest, and a heartbeat of an earlier incarnation than the record's
+	// is refused with ErrSuperseded.
+	Heartbeat(ctx context.Context, node string, incarnation int64, deadAfter time.Duration) (joined bool, err error)
 	// Leave removes node from the cluster (a clean stop), unless runs are
 	// still recorded as running or stopping on it: those the others end
 	// when it has been silent past its limit, as for a dead node.
 	Leave(ctx context.Context, node string) error
-	// Nodes returns the nodes in the cluster, with their last heartbeats.
-	Nodes(ctx context.Context) (map[string]time.Time, error)
+	// Nodes returns the nodes in the cluster, with their last heartbeats
+	// and incarnations.
+	Nodes(ctx context.Context) (map[string]NodeRecord, error)
 	// DeadNodes returns, and forgets, the nodes whose last heartbeat is
 	// older than silentFor, or than the node's own deadAfter when that is
 	// longer.

@@ -103,10 +103,12 @@ type Engine struct {
 	// cleaner deletes River's expired jobs on SQLite (River's own cleaner
 	// is off there); its goroutine runs from Start until cleanStop, and
 	// closes cleanDone.
-	cleaner   *jobCleaner
-	cleanStop context.CancelFunc
-	cleanDone chan struct{}
-	started   bool
+	// incarnation tells this process from the server's earlier ones.
+	incarnation int64
+	cleaner     *jobCleaner
+	cleanStop   context.CancelFunc
+	cleanDone   chan struct{}
+	started     bool
 }
 
 var (
@@ -117,6 +119,7 @@ var (
 	_ butler.ItemReleaser = (*Engine)(nil)
 
 	_ butler.ItemQueuer = (*Engine)(nil)
+	_ butler.Incarnated = (*Engine)(nil)
 )
 
 type worker struct {
@@ -150,7 +153,8 @@ const retryLater = time.Second
 
 // Config configures an Engine.
 type Config struct {
-	// Node is the River client id, shown as the job's attempted-by.
+	// Node names the server; its River client ID, shown as a job's
+	// attempted-by, is butler.HolderID(Node, the engine's incarnation).
 	Node   string
 	Logger *slog.Logger
 	// FetchPollInterval is how often the workers look for jobs they were
@@ -363,12 +367,21 @@ func MigratePostgres(ctx context.Context, pool *pgxpool.Pool) error {
 // store's database/sql handle on the same database: jobs are inserted in the
 // store's transactions through it (River's database/sql driver, an
 // insert-only client), and worked through pool.
-func NewPostgres(pool *pgxpool.Pool, db *sql.DB, cfg Config) (*Engine, error) {
+//
+// The engine's process gets an incarnation (Incarnation) from the
+// database's clock: River knows it as butler.HolderID(cfg.Node,
+// incarnation), so that the jobs an earlier process of the same server
+// held are told apart from its own.
+func NewPostgres(ctx context.Context, pool *pgxpool.Pool, db *sql.DB, cfg Config) (*Engine, error) {
 	e, workers, err := newEngine(cfg)
 	if err != nil {
 		return nil, err
 	}
+	if err := pool.QueryRow(ctx, incarnationSQL).Scan(&e.incarnation); err != nil {
+		return nil, fmt.Errorf("engine: read the database's clock: %w", err)
+	}
 	rc := e.riverConfig(cfg, workers)
+	rc.ID = butler.HolderID(cfg.Node, e.incarnation)
 	// A job stranded by a dead server is ended by the Butler's leader within
 	// seconds; River's own rescue is the backstop.
 	rc.RescueStuckJobsAfter = time.Minute
@@ -387,6 +400,16 @@ func NewPostgres(pool *pgxpool.Pool, db *sql.DB, cfg Config) (*Engine, error) {
 	e.client, e.txJobs = client, pgxTxJobs{c: client, sql: sqlTxJobs{inserter}}
 	return e, nil
 }
+
+// incarnationSQL is a PostgreSQL engine's incarnation: the database's
+// clock in microseconds, the one clock of the cluster, so that a server's
+// later process has the larger number whatever the servers' clocks say.
+const incarnationSQL = `SELECT (extract(epoch from clock_timestamp()) * 1000000)::bigint`
+
+// Incarnation is this process's incarnation (butler.Incarnated): on
+// PostgreSQL the database's clock when the engine was made, in
+// microseconds; 0 on SQLite, whose one server needs none.
+func (e *Engine) Incarnation() int64 { return e.incarnation }
 
 // quiet passes River's warnings and errors on and drops its chatter.
 func quiet(l *slog.Logger) *slog.Logger {
@@ -577,14 +600,14 @@ func (e *Engine) Enqueue(ctx context.Context, r butler.Run) (int64, error) {
 	return res.Job.ID, nil
 }
 
-// Holders returns the server working each running job of a run, by job
-// id.
+// Holders returns the holder (butler.HolderID: the server and its
+// process) working each running job of a run, by job id.
 func (e *Engine) Holders(ctx context.Context) (map[int64]string, error) {
 	return e.holders(ctx, Args{}.Kind())
 }
 
-// ItemHolders returns the server working each running item job, by job id
-// (butler.ItemReleaser).
+// ItemHolders returns the holder (butler.HolderID) working each running
+// item job, by job id (butler.ItemReleaser).
 func (e *Engine) ItemHolders(ctx context.Context) (map[int64]string, error) {
 	return e.holders(ctx, ItemArgs{}.Kind())
 }
@@ -602,7 +625,7 @@ func (e *Engine) ReleaseItem(ctx context.Context, jobID int64) error {
 	return nil
 }
 
-// holders returns the server working each running job of kind, by job
+// holders returns the holder working each running job of kind, by job
 // id.
 func (e *Engine) holders(ctx context.Context, kind string) (map[int64]string, error) {
 	out := map[int64]string{}

@@ -137,11 +137,11 @@ func TestEngine_RecoverSingleNode(t *testing.T) {
 func TestEngine_PostgresCancelAcrossClients(t *testing.T) {
 	ctx := context.Background()
 	db := openPostgres(t)
-	worker, err := engine.NewPostgres(db.Pool(), db.Store.DB, engine.Config{Node: "b"})
+	worker, err := engine.NewPostgres(ctx, db.Pool(), db.Store.DB, engine.Config{Node: "b"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := engine.NewPostgres(db.Pool(), db.Store.DB, engine.Config{Node: "a"})
+	other, err := engine.NewPostgres(ctx, db.Pool(), db.Store.DB, engine.Config{Node: "a"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,8 +166,8 @@ func TestEngine_PostgresCancelAcrossClients(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("the job inserted through client a was not worked by client b")
 	}
-	if holders, err := other.Holders(ctx); err != nil || holders[id] != "b" {
-		t.Fatalf("Holders = %v %v, want job %d held by b", holders, err, id)
+	if holders, err := other.Holders(ctx); err != nil || holders[id] != butler.HolderID("b", worker.Incarnation()) {
+		t.Errorf("Holders = %v %v, want job %d held by b's process (b#%d)", holders, err, id, worker.Incarnation())
 	}
 	if err := other.Cancel(ctx, id); err != nil {
 		t.Fatal(err)
@@ -274,12 +274,13 @@ func TestEngine_EnqueueTxSQLite(t *testing.T) {
 
 func TestEngine_EnqueueTxPostgres(t *testing.T) {
 	db := openPostgres(t)
+	ctx := context.Background()
 	// Inserted through one server's engine, worked by another's.
-	inserter, err := engine.NewPostgres(db.Pool(), db.Store.DB, engine.Config{Node: "a"})
+	inserter, err := engine.NewPostgres(ctx, db.Pool(), db.Store.DB, engine.Config{Node: "a"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	worker, err := engine.NewPostgres(db.Pool(), db.Store.DB, engine.Config{Node: "b"})
+	worker, err := engine.NewPostgres(ctx, db.Pool(), db.Store.DB, engine.Config{Node: "b"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +299,7 @@ func TestEngine_EnqueueTxPostgres(t *testing.T) {
 func TestEngine_PostgresStartsInQuickSuccessionAreNotified(t *testing.T) {
 	ctx := context.Background()
 	db := openPostgres(t)
-	eng, err := engine.NewPostgres(db.Pool(), db.Store.DB, engine.Config{Node: "a", FetchPollInterval: time.Hour})
+	eng, err := engine.NewPostgres(ctx, db.Pool(), db.Store.DB, engine.Config{Node: "a", FetchPollInterval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -422,7 +423,8 @@ func TestEngine_CancelTxSQLite(t *testing.T) {
 
 func TestEngine_CancelTxPostgres(t *testing.T) {
 	db := openPostgres(t)
-	eng, err := engine.NewPostgres(db.Pool(), db.Store.DB, engine.Config{Node: "a"})
+	ctx := context.Background()
+	eng, err := engine.NewPostgres(ctx, db.Pool(), db.Store.DB, engine.Config{Node: "a"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -497,7 +499,7 @@ func TestEngine_FailureBeforeStartIsRetried(t *testing.T) {
 func TestEngine_ReleasedItemJobEnds(t *testing.T) {
 	db := openPostgres(t)
 	ctx := context.Background()
-	eng, err := engine.NewPostgres(db.Pool(), db.Store.DB, engine.Config{Node: "alive"})
+	eng, err := engine.NewPostgres(ctx, db.Pool(), db.Store.DB, engine.Config{Node: "alive"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -540,5 +542,91 @@ func TestEngine_ReleasedItemJobEnds(t *testing.T) {
 			t.Fatalf("the released item job is %s 30 s after the engine started; want cancelled", state)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// A server of a cluster killed and started again under its name before the
+// others count it dead (systemd restarts it in seconds): the queued runs
+// whose jobs its earlier process held (fetched, waiting for a slot) run,
+// and those jobs are cancelled. River's rescuer never ends a job without a
+// time limit, and the server's record is live again, written by the later
+// process; only the incarnation in River's holder ID tells the two apart.
+// Both forms of an earlier process are covered: one with an incarnation,
+// and one that ran a Butler without them (its holder ID is the name).
+func TestEngine_QueuedRunsOfRestartedServerRun(t *testing.T) {
+	db := openPostgres(t)
+	ctx := context.Background()
+	old, err := engine.NewPostgres(ctx, db.Pool(), db.Store.DB, engine.Config{Node: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The state a kill -9 of a leaves: runs queued, their jobs fetched by a.
+	var runs []butler.Run
+	var jobs []int64
+	for i, holder := range []string{butler.HolderID("a", old.Incarnation()), "a"} {
+		r, err := db.CreateRun(ctx, &butler.Run{Task: butler.TaskName(fmt.Sprint("T", i)), Trigger: butler.TriggerStartTask, State: butler.StateQueued,
+			Queue: butler.QueueManual, ScheduledAt: time.Now(), Progress: -1}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		job, err := old.Enqueue(ctx, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.SetRunJob(ctx, r.ID, job); err != nil {
+			t.Fatal(err)
+		}
+		tag, err := db.Pool().Exec(ctx, `UPDATE river_job SET state = 'running', attempt = 1, attempted_at = now(),
+			attempted_by = ARRAY[$2]::text[] WHERE id = $1`, job, holder)
+		if err != nil || tag.RowsAffected() != 1 {
+			t.Fatalf("make job %d held by %s: %v", job, holder, err)
+		}
+		runs, jobs = append(runs, r), append(jobs, job)
+	}
+
+	// a starts again under its name.
+	eng, err := engine.NewPostgres(ctx, db.Pool(), db.Store.DB, engine.Config{Node: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if eng.Incarnation() <= old.Incarnation() {
+		t.Fatalf("incarnation %d after %d; want a larger one", eng.Incarnation(), old.Incarnation())
+	}
+	act := signalAction{ran: make(chan struct{}, 4)}
+	var catalog []butler.Task
+	for i := range runs {
+		name := butler.TaskName(fmt.Sprint("T", i))
+		catalog = append(catalog, butler.Task{Name: name, Title: string(name), Interval: 1, EnabledDefault: true, Setting: "ButlerTask" + string(name), Action: act})
+	}
+	m, err := butler.NewManager(ctx, butler.Config{
+		Catalog: catalog, Store: db, Queue: eng, Node: "a", HostZone: "UTC", DataDir: t.TempDir(), HealthProbeEvery: -1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Start(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = eng.Stop(context.Background()) })
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Stop(context.Background()) })
+	for range runs {
+		select {
+		case <-act.ran:
+		case <-time.After(30 * time.Second):
+			for _, r := range runs {
+				cur, _ := db.Run(ctx, r.ID)
+				t.Logf("run %d: %s, job %d", r.ID, cur.State, cur.JobID)
+			}
+			t.Fatal("a queued run held by a's earlier process did not run within 30 s of a's start")
+		}
+	}
+	for _, job := range jobs {
+		var cancelled bool
+		if err := db.Pool().QueryRow(ctx, `SELECT metadata ? 'cancel_attempted_at' FROM river_job WHERE id = $1`, job).Scan(&cancelled); err != nil || !cancelled {
+			t.Errorf("the earlier process's job %d: cancel attempted %v (%v); want it cancelled, for River's rescuer to end", job, cancelled, err)
+		}
 	}
 }

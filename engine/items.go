@@ -368,7 +368,7 @@ func itemResultOf(row *rivertype.JobRow, item int64) butler.ItemResult {
 		res.Outcome, res.Reason = butler.ItemError, "its job completed without a result"
 	}
 	if len(row.AttemptedBy) > 0 {
-		res.Node = row.AttemptedBy[len(row.AttemptedBy)-1]
+		res.Node, _ = butler.ParseHolderID(row.AttemptedBy[len(row.AttemptedBy)-1])
 	}
 	return res
 }

@@ -28,7 +28,7 @@ func BenchmarkItemsAcrossServers(b *testing.B) {
 			db := openPostgres(b)
 			var engines []*engine.Engine
 			for i := range servers {
-				eng, err := engine.NewPostgres(db.Pool(), db.Store.DB, engine.Config{Node: fmt.Sprint("s", i), ItemWorkers: 2})
+				eng, err := engine.NewPostgres(context.Background(), db.Pool(), db.Store.DB, engine.Config{Node: fmt.Sprint("s", i), ItemWorkers: 2})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -267,7 +267,7 @@ func TestItems_PostgresServersShareTheItems(t *testing.T) {
 	var execs []*itemExec
 	var engines []*engine.Engine
 	for _, node := range []string{"a", "b", "c"} {
-		eng, err := engine.NewPostgres(db.Pool(), db.Store.DB, engine.Config{Node: node, ItemWorkers: 1, ItemPoll: 5 * time.Millisecond})
+		eng, err := engine.NewPostgres(context.Background(), db.Pool(), db.Store.DB, engine.Config{Node: node, ItemWorkers: 1, ItemPoll: 5 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -329,6 +329,15 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		return &exitError{2, err}
 	}
 	defer ln.Close()
+	host, _ := os.Hostname()
+	node := cfg.Node
+	if node == "" {
+		_, port, _ := net.SplitHostPort(cfg.Addr)
+		node = firstNonEmpty(host, "butler") + "-" + port
+	}
+	if err := butler.ValidNodeName(node); err != nil {
+		return &exitError{2, fmt.Errorf("node %q (--node, BUTLER_NODE or node: in the config file): %w", node, err)}
+	}
 	libIndex := &mediaIndexLink{} // the store's media index, once it is open
 	wiring := wiring{
 		DataDir: cfg.DataDir, Database: cfg.Database, Version: version, Index: libIndex, Logger: logger,
@@ -350,12 +359,6 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		logger.WarnContext(ctx, "butler: config: "+p)
 	}
 
-	host, _ := os.Hostname()
-	node := cfg.Node
-	if node == "" {
-		_, port, _ := net.SplitHostPort(cfg.Addr)
-		node = firstNonEmpty(host, "butler") + "-" + port
-	}
 	busy, busyEvery, err := busyProbe(cfg.file)
 	if err != nil {
 		return &exitError{2, err}
@@ -377,7 +380,7 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		if err := pg.Migrate(ctx, func(ctx context.Context) error { return engine.MigratePostgres(ctx, pg.Pool()) }); err != nil {
 			return &exitError{2, err}
 		}
-		if eng, err = engine.NewPostgres(pg.Pool(), pg.Store.DB, engineConfig); err != nil {
+		if eng, err = engine.NewPostgres(ctx, pg.Pool(), pg.Store.DB, engineConfig); err != nil {
 			return &exitError{2, err}
 		}
 		store, index = pg, pg

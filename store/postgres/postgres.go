@@ -179,15 +179,23 @@ func (d *DB) Migrate(ctx context.Context, more ...func(context.Context) error) e
 // lease, whatever the servers' clocks say.
 const dbNow = `(extract(epoch from clock_timestamp()) * 1000000000)::bigint`
 
-// Heartbeat records that node is alive now, on the database's clock, and
-// how long it must be silent before it counts as dead; joined reports that
-// its row was inserted rather than updated.
-func (d *DB) Heartbeat(ctx context.Context, node string, deadAfter time.Duration) (joined bool, err error) {
+// Heartbeat records that node's process of incarnation is alive now, on
+// the database's clock, and how long it must be silent before it counts as
+// dead; joined reports that its row was inserted rather than updated. A row
+// of a later incarnation is left as it is, and ErrSuperseded returned.
+func (d *DB) Heartbeat(ctx context.Context, node string, incarnation int64, deadAfter time.Duration) (joined bool, err error) {
 	// xmax is 0 in a row the statement inserted, the updating
-	// transaction's id in one it updated.
-	err = d.pool.QueryRow(ctx, `INSERT INTO butler_node (name, started_at, heartbeat_at, dead_after) VALUES ($1, `+dbNow+`, `+dbNow+`, $2)
-		ON CONFLICT (name) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, dead_after = excluded.dead_after
-		RETURNING xmax = 0`, node, deadAfter.Nanoseconds()).Scan(&joined)
+	// transaction's id in one it updated; no row comes back when the
+	// WHERE refused the update.
+	err = d.pool.QueryRow(ctx, `INSERT INTO butler_node (name, started_at, heartbeat_at, dead_after, incarnation)
+		VALUES ($1, `+dbNow+`, `+dbNow+`, $2, $3)
+		ON CONFLICT (name) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, dead_after = excluded.dead_after,
+			incarnation = excluded.incarnation
+		WHERE butler_node.incarnation <= excluded.incarnation
+		RETURNING xmax = 0`, node, deadAfter.Nanoseconds(), incarnation).Scan(&joined)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, butler.ErrSuperseded
+	}
 	return joined, wrap(err)
 }
 
@@ -212,21 +220,21 @@ func (d *DB) DeadNodes(ctx context.Context, silentFor time.Duration) ([]string, 
 	return names, wrap(err)
 }
 
-// Nodes returns the live nodes and their last heartbeats.
-func (d *DB) Nodes(ctx context.Context) (map[string]time.Time, error) {
-	rows, err := d.pool.Query(ctx, `SELECT name, heartbeat_at FROM butler_node`)
+// Nodes returns the live nodes, their last heartbeats and incarnations.
+func (d *DB) Nodes(ctx context.Context) (map[string]butler.NodeRecord, error) {
+	rows, err := d.pool.Query(ctx, `SELECT name, heartbeat_at, incarnation FROM butler_node`)
 	if err != nil {
 		return nil, wrap(err)
 	}
 	defer rows.Close()
-	out := map[string]time.Time{}
+	out := map[string]butler.NodeRecord{}
 	for rows.Next() {
 		var name string
-		var at int64
-		if err := rows.Scan(&name, &at); err != nil {
+		var at, inc int64
+		if err := rows.Scan(&name, &at, &inc); err != nil {
 			return nil, err
 		}
-		out[name] = time.Unix(0, at)
+		out[name] = butler.NodeRecord{Heartbeat: time.Unix(0, at), Incarnation: inc}
 	}
 	return out, wrap(rows.Err())
 }

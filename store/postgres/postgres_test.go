@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -123,10 +124,10 @@ func TestHeartbeats(t *testing.T) {
 	db := open(t)
 	ctx := context.Background()
 	for _, n := range []string{"a", "b"} {
-		if joined, err := db.Heartbeat(ctx, n, 0); err != nil || !joined {
+		if joined, err := db.Heartbeat(ctx, n, 0, 0); err != nil || !joined {
 			t.Fatalf("first heartbeat of %s: joined %v, %v; want joined", n, joined, err)
 		}
-		if joined, err := db.Heartbeat(ctx, n, 0); err != nil || joined {
+		if joined, err := db.Heartbeat(ctx, n, 0, 0); err != nil || joined {
 			t.Fatalf("second heartbeat of %s: joined %v, %v; want not", n, joined, err)
 		}
 	}
@@ -144,7 +145,7 @@ func TestHeartbeats(t *testing.T) {
 		t.Fatalf("b reported dead twice: %v", dead)
 	}
 	// b beats again after it was counted dead: it joins anew, and knows it.
-	if joined, err := db.Heartbeat(ctx, "b", 0); err != nil || !joined {
+	if joined, err := db.Heartbeat(ctx, "b", 0, 0); err != nil || !joined {
 		t.Fatalf("b's heartbeat after it was counted dead: joined %v, %v; want joined", joined, err)
 	}
 	if dead, _ := db.DeadNodes(ctx, 10*time.Second); len(dead) != 0 {
@@ -157,7 +158,7 @@ func TestHeartbeats(t *testing.T) {
 
 	// A node whose commands take long to end (a long grace) says so: it
 	// is dead only after its own limit, when that is the longer.
-	if _, err := db.Heartbeat(ctx, "a", time.Minute); err != nil {
+	if _, err := db.Heartbeat(ctx, "a", 0, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.Pool().Exec(ctx, `UPDATE butler_node SET heartbeat_at = heartbeat_at - 30000000000`); err != nil {
@@ -174,6 +175,31 @@ func TestHeartbeats(t *testing.T) {
 	}
 }
 
+// TestHeartbeats_Incarnations: a node's record keeps the incarnation of
+// the process that beat last; a process of an earlier incarnation than the
+// record's is refused (ErrSuperseded) and changes nothing.
+func TestHeartbeats_Incarnations(t *testing.T) {
+	db := open(t)
+	ctx := context.Background()
+	if _, err := db.Heartbeat(ctx, "a", 100, 0); err != nil {
+		t.Fatal(err)
+	}
+	// a restarted: its new process beats.
+	if joined, err := db.Heartbeat(ctx, "a", 200, 0); err != nil || joined {
+		t.Fatalf("the later process's beat: joined %v, %v; want an update", joined, err)
+	}
+	if _, err := db.Heartbeat(ctx, "a", 100, 0); !errors.Is(err, butler.ErrSuperseded) {
+		t.Fatalf("the earlier process's beat: %v; want ErrSuperseded", err)
+	}
+	nodes, err := db.Nodes(ctx)
+	if err != nil || nodes["a"].Incarnation != 200 {
+		t.Fatalf("nodes %v (%v); want a of incarnation 200", nodes, err)
+	}
+	if _, err := db.Heartbeat(ctx, "a", 200, 0); err != nil {
+		t.Fatalf("the later process beats on: %v", err)
+	}
+}
+
 // TestLeaveKeepsANodeWithActiveRuns: a server that leaves with a run still
 // recorded as running on it (its end could not be written) stays listed,
 // so that the others count it dead once it is silent and end the run;
@@ -181,7 +207,7 @@ func TestHeartbeats(t *testing.T) {
 func TestLeaveKeepsANodeWithActiveRuns(t *testing.T) {
 	db := open(t)
 	ctx := context.Background()
-	if _, err := db.Heartbeat(ctx, "n1", 0); err != nil {
+	if _, err := db.Heartbeat(ctx, "n1", 0, 0); err != nil {
 		t.Fatal(err)
 	}
 	r, err := db.CreateRun(ctx, &butler.Run{Task: "T", Trigger: butler.TriggerStartTask, State: butler.StateQueued,
