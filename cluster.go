@@ -55,17 +55,49 @@ type clusterState struct {
 	outbox      chan Event
 	failedAt    time.Time // first failed heartbeat of the current failure; zero when healthy
 	// lastBeat is when the last heartbeat that was written began (from
-	// Start until the first); fenced is set once fence stopped the runs
-	// for the silence since; beaten once a heartbeat was written.
-	lastBeat time.Time
-	fenced   bool
-	beaten   bool
+	// Start until the first; nil before Start): the heartbeat loop writes
+	// it, and the workers read it (silent) before they start any work.
+	lastBeat atomic.Pointer[time.Time]
+	// fenced is set once fence stopped the runs for the silence since;
+	// beaten once a heartbeat was written. The heartbeat loop's alone.
+	fenced bool
+	beaten bool
 
 	// reap wakes the reaper (reapLoop) after a heartbeat of the leader.
 	reap chan struct{}
 
 	bg     sync.WaitGroup     // the cluster's goroutines
 	cancel context.CancelFunc // ends them
+}
+
+// setLastBeat records that the last heartbeat written began at t.
+func (c *clusterState) setLastBeat(t time.Time) { c.lastBeat.Store(&t) }
+
+// lastBeatAt returns when the last heartbeat written began; zero before
+// Start.
+func (c *clusterState) lastBeatAt() time.Time {
+	if t := c.lastBeat.Load(); t != nil {
+		return *t
+	}
+	return time.Time{}
+}
+
+// silent reports whether this server, in a cluster, has not written its
+// heartbeat for FenceAfter or longer, and for how long: the others will
+// soon count it dead, or have, and end its runs. Such a server starts no
+// work (Execute, ExecuteItem), and stops what it holds (fence). A single
+// server is never silent, nor is one whose Start has not begun (its first
+// heartbeat is under way).
+func (m *Manager) silent() (time.Duration, bool) {
+	if m.cluster == nil {
+		return 0, false
+	}
+	last := m.cluster.lastBeatAt()
+	if last.IsZero() {
+		return 0, false
+	}
+	d := m.now().Sub(last)
+	return d, d >= FenceAfter
 }
 
 // IsLeader reports whether this server plans the windows: always on a
@@ -266,7 +298,7 @@ func (m *Manager) clusterTick(ctx context.Context) {
 			}
 		}
 		c.leader.Store(false)
-		if !c.fenced && now.Sub(c.lastBeat) >= FenceAfter {
+		if !c.fenced && now.Sub(c.lastBeatAt()) >= FenceAfter {
 			m.fence(ctx, errFenced, "the database has been unreachable too long")
 		}
 		return
@@ -277,14 +309,15 @@ func (m *Manager) clusterTick(ctx context.Context) {
 	// the pause), its record was gone, and it rejoins now; its runs were
 	// ended and may run elsewhere. Silent past the guard's lease, its
 	// commands were killed.
-	switch silent := start.Sub(c.lastBeat); {
+	switch silent := start.Sub(c.lastBeatAt()); {
 	case joined && c.beaten:
 		m.fence(ctx, errGivenUp, "the other servers counted this server dead while it was silent, and ended its runs")
 	case !c.fenced && silent >= lease:
 		m.fence(ctx, errFrozen, "this server was silent for "+silent.Round(time.Second).String()+", and its group guard killed its commands")
 	}
 	c.beaten = true
-	c.lastBeat, c.fenced = start, false
+	c.setLastBeat(start)
+	c.fenced = false
 	if m.guard != nil {
 		// Counted from before the heartbeat was written: the others count
 		// this server's silence from when it was, on the database's clock.

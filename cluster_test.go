@@ -411,3 +411,68 @@ func TestCluster_RunOfServerCountedDeadSparedIfItBeatsAgain(t *testing.T) {
 		}
 	})
 }
+
+// failingBeats is a clusterStore whose heartbeats fail while fail is set
+// (a pool with no free connection, a network that times the heartbeat
+// out): the rest of the store still answers.
+type failingBeats struct {
+	*clusterStore
+	fail atomic.Bool
+}
+
+func (s *failingBeats) Heartbeat(ctx context.Context, node string, incarnation int64, deadAfter time.Duration) (bool, error) {
+	if s.fail.Load() {
+		return false, errors.New("timeout: failed to acquire a connection")
+	}
+	return s.clusterStore.Heartbeat(ctx, node, incarnation, deadAfter)
+}
+
+// failBeats returns an option of start, after inCluster's, whose store's
+// heartbeats fail while its fail is set.
+func failBeats(cs **clusterStore, fb **failingBeats) func(*butler.Config) {
+	return func(c *butler.Config) {
+		*fb = &failingBeats{clusterStore: *cs}
+		c.Store = *fb
+	}
+}
+
+// A server that has not written its heartbeat for FenceAfter, while the
+// queue still hands it runs (only its heartbeats fail), starts none: the
+// others may count it dead before the run ends, and start the task again.
+// The run stays queued, and starts once the heartbeats are written again.
+func TestCluster_SilentServerStartsNoRun(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var cs *clusterStore
+		var fb *failingBeats
+		p := newProbe(true)
+		f := start(t, []butler.Task{task("U", 1, false, p)}, quietWindow, inCluster(&cs, nil, nil), failBeats(&cs, &fb))
+		synctest.Wait()
+		fb.fail.Store(true)
+		time.Sleep(butler.FenceAfter + butler.HeartbeatEvery)
+		synctest.Wait()
+
+		res, err := f.m.StartTask(context.Background(), "U", true)
+		if err != nil || res.Outcome != butler.StartStarted {
+			t.Fatalf("StartTask: %+v, %v", res, err)
+		}
+		synctest.Wait()
+		time.Sleep(3 * butler.HeartbeatEvery)
+		synctest.Wait()
+		if n := len(p.Starts()); n != 0 {
+			t.Fatalf("U started %d times on a server silent past FenceAfter; want none", n)
+		}
+		if r := f.run(res.Run.ID); r.State != butler.StateQueued {
+			t.Fatalf("U's run is %s while its server is silent; want it still queued", r.State)
+		}
+
+		fb.fail.Store(false)
+		time.Sleep(2 * butler.HeartbeatEvery)
+		synctest.Wait()
+		if n := len(p.Starts()); n != 1 {
+			t.Fatalf("U started %d times once the heartbeats were written again; want once", n)
+		}
+		if r := f.run(res.Run.ID); r.State != butler.StateRunning {
+			t.Errorf("U's run is %s once the heartbeats were written again; want running", r.State)
+		}
+	})
+}

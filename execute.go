@@ -16,8 +16,10 @@ import (
 var ErrRequeue = errors.New("butler: the run was not started here; queue it again")
 
 // ErrRetryLater is wrapped in an error of Execute that came before the run
-// was started (the store could not be read or written): the run is still
-// queued, and the queue must offer it again after a moment, not drop it.
+// was started (the store could not be read or written, or this server has
+// not written its heartbeat for FenceAfter): the run is still queued, and
+// the queue must offer it again after a moment, here or on another server,
+// not drop it.
 var ErrRetryLater = errors.New("the run was not started; offer it again shortly")
 
 // Causes of a run's context being cancelled.
@@ -112,8 +114,10 @@ func (lr *localRun) progress() (int, string) {
 // Execute runs one queued run: the queue's worker calls it with the run's id.
 // It waits for a slot when the run is in the maintenance queue, marks it
 // running, applies the task's time limit, and stores how it ended. It returns
-// nil when the run was handled (whatever its outcome), and an error only when
-// the store failed.
+// nil when the run was handled (whatever its outcome), and an error when the
+// store failed or the run was not started here: ErrRequeue and
+// ErrRetryLater say that it is still queued (ErrRetryLater too while this
+// server is silent: see Manager.silent).
 func (m *Manager) Execute(ctx context.Context, runID int64) error {
 	if !m.runs.enter() {
 		return ErrRequeue
@@ -159,6 +163,14 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 			return nil // removed while waiting; the stop recorded it
 		}
 		defer m.gate.release()
+	}
+	// A server silent past FenceAfter starts nothing: the others may count
+	// it dead before the run ends, and start its task again. The run was
+	// registered before this check, so a fence that comes after it stops
+	// the run.
+	if silent, ok := m.silent(); ok {
+		return fmt.Errorf("run %d not started: this server has not written its heartbeat for %s: %w",
+			r.ID, silent.Round(time.Millisecond), ErrRetryLater)
 	}
 	started := m.now()
 	// Not cut off by the job's cancellation (a stop): a statement cut off

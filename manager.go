@@ -380,7 +380,7 @@ func (m *Manager) Start(ctx context.Context) error {
 		// recovery below (which may wait for what a previous process
 		// left to end): the queue may hand this server runs already.
 		// Silence is counted from now until it is written.
-		m.cluster.lastBeat = m.now()
+		m.cluster.setLastBeat(m.now())
 		m.clusterTick(ctx)
 	}
 	for _, t := range m.catalog {

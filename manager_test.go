@@ -16,7 +16,8 @@ import (
 
 // testQueue is an in-process queue for the manager's loop tests: every job
 // runs at once in a goroutine of its own (the manager's gate applies the
-// maintenance limit). The engine package tests the manager on River itself.
+// maintenance limit), and a job whose Execute says ErrRetryLater runs again
+// a second later. The engine package tests the manager on River itself.
 type testQueue struct {
 	m       *butler.Manager
 	mu      sync.Mutex
@@ -36,8 +37,20 @@ func (q *testQueue) Enqueue(ctx context.Context, r butler.Run) (int64, error) {
 	go func() {
 		defer q.wg.Done()
 		defer cancel()
-		if err := q.m.Execute(jctx, r.ID); err != nil && !errors.Is(err, butler.ErrRequeue) {
-			panic(err)
+		for {
+			err := q.m.Execute(jctx, r.ID)
+			if !errors.Is(err, butler.ErrRetryLater) {
+				if err != nil && !errors.Is(err, butler.ErrRequeue) {
+					panic(err)
+				}
+				return
+			}
+			// Offered again a second later, as River's worker does.
+			select {
+			case <-time.After(time.Second):
+			case <-jctx.Done():
+				return
+			}
 		}
 	}()
 	return id, nil

@@ -135,7 +135,9 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 		return river.JobSnooze(0)
 	}
 	if errors.Is(err, butler.ErrRetryLater) {
-		// Not started: the store failed before. Offered again shortly,
+		// Not started: the store failed before, or this server is
+		// silent (it has not written its heartbeat for
+		// butler.FenceAfter). Offered again shortly, here or elsewhere,
 		// without using up an attempt.
 		w.logger.WarnContext(ctx, "engine: execute run", slog.Int64("run", job.Args.RunID), slog.String("error", err.Error()))
 		return river.JobSnooze(retryLater)
