@@ -298,7 +298,9 @@ func (m *Manager) clusterTick(ctx context.Context) {
 			}
 		}
 		c.leader.Store(false)
-		if !c.fenced && now.Sub(c.lastBeatAt()) >= FenceAfter {
+		// At every failed heartbeat, not only the first past FenceAfter:
+		// a run this server took meanwhile must not outlive the silence.
+		if now.Sub(c.lastBeatAt()) >= FenceAfter {
 			m.fence(ctx, errFenced, "the database has been unreachable too long")
 		}
 		return
@@ -356,14 +358,23 @@ func (m *Manager) clusterTick(ctx context.Context) {
 }
 
 // fence stops this server's runs, for cause: the others will soon count
-// it dead, or have, and end its runs as interrupted.
+// it dead, or have, and end its runs as interrupted. It may be called
+// again for the same silence (each failed heartbeat past FenceAfter): it
+// then stops the runs taken since, and says so only if there were some.
 func (m *Manager) fence(ctx context.Context, cause error, why string) {
+	again := m.cluster.fenced
 	m.cluster.fenced = true
-	locals := m.runs.all()
-	for _, lr := range locals {
+	stopped := 0
+	for _, lr := range m.runs.all() {
+		if lr.ctx.Err() == nil {
+			stopped++
+		}
 		lr.stop(cause)
 	}
-	m.logger.WarnContext(ctx, "butler: stopped local runs: "+why, slog.Int("runs", len(locals)))
+	if again && stopped == 0 {
+		return
+	}
+	m.logger.WarnContext(ctx, "butler: stopped local runs: "+why, slog.Int("runs", stopped))
 }
 
 // guardLease is how long the group guard lets this server's process groups

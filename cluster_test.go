@@ -476,3 +476,30 @@ func TestCluster_SilentServerStartsNoRun(t *testing.T) {
 		}
 	})
 }
+
+// Every failed heartbeat past FenceAfter stops the runs this server holds,
+// not only the first: a run a worker registered after the fence (its
+// check of the silence raced the fence) does not outlive the silence.
+func TestCluster_FenceStopsRunsHeldAfterIt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var cs *clusterStore
+		var fb *failingBeats
+		f := start(t, []butler.Task{task("U", 1, false, newProbe(true))}, quietWindow, inCluster(&cs, nil, nil), failBeats(&cs, &fb))
+		synctest.Wait()
+		fb.fail.Store(true)
+		// Past FenceAfter: the server fenced itself, holding no run.
+		time.Sleep(butler.FenceAfter + butler.HeartbeatEvery)
+		synctest.Wait()
+
+		ctx, release := f.m.HoldRunForTest(4242)
+		defer release()
+		time.Sleep(butler.HeartbeatEvery)
+		synctest.Wait()
+		if ctx.Err() == nil {
+			t.Fatal("a run held after the fence still works at the next failed heartbeat; want it stopped")
+		}
+		if got, want := context.Cause(ctx).Error(), "this server lost the database"; got != want {
+			t.Errorf("the run was stopped for %q; want %q", got, want)
+		}
+	})
+}

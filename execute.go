@@ -39,7 +39,9 @@ func causeReason(cause error) string {
 
 // localRun is a run that a worker of this node holds.
 type localRun struct {
-	run    Run
+	run Run
+	// ctx is the run's context, which stop cancels.
+	ctx    context.Context
 	cancel context.CancelCauseFunc
 	done   chan struct{}
 
@@ -147,7 +149,7 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 
 	rctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	lr := &localRun{run: r, cancel: cancel, done: make(chan struct{}), percent: -1, title: t.Title, log: &runLog{}}
+	lr := &localRun{run: r, ctx: rctx, cancel: cancel, done: make(chan struct{}), percent: -1, title: t.Title, log: &runLog{}}
 	defer close(lr.done)
 	if !m.runs.add(lr) {
 		// Stop began while this run was being read: it stays queued.

@@ -21,3 +21,16 @@ func (g GateForTest) Expect(id int64) { g.g.expect(gateKey{id: id}) }
 
 // Release frees a slot.
 func (g GateForTest) Release() { g.g.release() }
+
+// HoldRunForTest registers run id as held by a worker of this server, as
+// Execute does before it starts a run, and returns the context a stop
+// cancels and a function that unregisters the run.
+func (m *Manager) HoldRunForTest(id int64) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	lr := &localRun{run: Run{ID: id}, ctx: ctx, cancel: cancel, done: make(chan struct{}), percent: -1, log: &runLog{}}
+	m.runs.add(lr)
+	return ctx, func() {
+		m.runs.remove(id)
+		cancel(nil)
+	}
+}
