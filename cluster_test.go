@@ -3,6 +3,7 @@ package butler_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -501,5 +502,49 @@ func TestCluster_FenceStopsRunsHeldAfterIt(t *testing.T) {
 		if got, want := context.Cause(ctx).Error(), "this server lost the database"; got != want {
 			t.Errorf("the run was stopped for %q; want %q", got, want)
 		}
+	})
+}
+
+// countingItem is an item action that counts the items it works.
+type countingItem struct {
+	butler.Action
+	worked atomic.Int32
+}
+
+func (c *countingItem) RunItem(context.Context, int64, *slog.Logger) butler.ItemResult {
+	c.worked.Add(1)
+	return butler.ItemResult{Outcome: butler.ItemDone}
+}
+
+// A server silent past FenceAfter starts no item's work: the item is
+// skipped (neither done nor failed), and a later run does it.
+func TestCluster_SilentServerWorksNoItem(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var cs *clusterStore
+		var fb *failingBeats
+		var r butler.Run
+		ia := &countingItem{Action: newProbe(true)}
+		// The items' run runs on another server, which lives on.
+		f := start(t, []butler.Task{task("Items", 1, false, ia)}, quietWindow,
+			inCluster(&cs, map[string]time.Time{"other": time.Now().Add(time.Hour)}, func(db *sqlite.DB) {
+				r = runningOn(t, db, "Items", "other")
+			}), failBeats(&cs, &fb))
+		synctest.Wait()
+		ctx := context.Background()
+		if out := f.m.ExecuteItem(ctx, butler.ItemJob{RunID: r.ID, Task: "Items", Item: 1}); out.Outcome != butler.ItemDone {
+			t.Fatalf("item 1 before the silence: %+v; want done (else this test proves nothing)", out)
+		}
+		fb.fail.Store(true)
+		time.Sleep(butler.FenceAfter + butler.HeartbeatEvery)
+		synctest.Wait()
+
+		out := f.m.ExecuteItem(ctx, butler.ItemJob{RunID: r.ID, Task: "Items", Item: 2})
+		if out.Outcome != butler.ItemSkipped {
+			t.Errorf("item 2 on a server silent past FenceAfter: %+v; want skipped", out)
+		}
+		if n := ia.worked.Load(); n != 1 {
+			t.Errorf("%d items worked; want 1 (item 2's work must not start)", n)
+		}
+		fb.fail.Store(false)
 	})
 }

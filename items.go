@@ -121,8 +121,10 @@ type ItemJob struct {
 
 // ExecuteItem does one item job: the item of a running run, with its
 // task's action (an [ItemAction]). An item of a run that is not running
-// here or elsewhere (it ended, or is stopping) is skipped, as is one of a
-// task this server does not offer as item work. The Manager is the item
+// here or elsewhere (it ended, or is stopping) is skipped, as is one that
+// reaches its work while this server is silent (it has not written its
+// heartbeat for FenceAfter). One of a task this server does not offer as
+// item work is an error. The Manager is the item
 // executor of package engine.
 func (m *Manager) ExecuteItem(ctx context.Context, j ItemJob) ItemResult {
 	res := ItemResult{Item: j.Item, Outcome: ItemSkipped, Node: m.node}
@@ -180,6 +182,13 @@ func (m *Manager) ExecuteItem(ctx context.Context, j ItemJob) ItemResult {
 	// it paused (its action waits between the items it queues).
 	if err := m.busy.waitIdle(ctx, func(string) {}, func() {}); err != nil {
 		res.Reason = "its run was told to stop"
+		return res
+	}
+	// A server silent past FenceAfter starts no item's work: the leader
+	// may count it dead and release the item's job meanwhile. The item is
+	// skipped, neither done nor failed: a later run does it.
+	if silent, ok := m.silent(); ok {
+		res.Reason = fmt.Sprintf("this server has not written its heartbeat for %s", silent.Round(time.Millisecond))
 		return res
 	}
 	start := time.Now()
