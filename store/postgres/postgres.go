@@ -37,6 +37,11 @@ const migrationLock = 0x6275746c6572
 type DB struct {
 	*sqlstore.Store
 	pool *pgxpool.Pool
+	// beat is the heartbeats' own connection (a pool of one), so that a
+	// heartbeat never waits for a connection of pool behind the API's and
+	// River's statements: a server silent past butler.FenceAfter stops its
+	// runs and starts none, and a busy pool must not make it so.
+	beat *pgxpool.Pool
 }
 
 var (
@@ -68,7 +73,7 @@ const idleInTx = "idle_in_transaction_session_timeout"
 
 // Open connects to the database at url (postgres://...). Call Migrate before
 // use. The pool holds at most DefaultMaxConns connections unless the URL
-// sets pool_max_conns.
+// sets pool_max_conns; the heartbeats have one more of their own.
 func Open(ctx context.Context, url string) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
@@ -90,9 +95,17 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		pool.Close()
 		return nil, connectError(err, &cfg.ConnConfig.Config)
 	}
+	// Connected at the first heartbeat, and again after one that failed.
+	bcfg := cfg.Copy()
+	bcfg.MaxConns, bcfg.MinConns, bcfg.MinIdleConns = 1, 0, 0
+	beat, err := pgxpool.NewWithConfig(ctx, bcfg)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
 	db := stdlib.OpenDBFromPool(pool)
 	return &DB{Store: &sqlstore.Store{DB: db, Dialect: sqlstore.Dialect{Dollar: true, Unavailable: unavailable, LockRuns: lockRuns, RunIDs: runIDs, RawConn: true, CopyRuns: copyRuns,
-		NoIndexedBy: true}}, pool: pool}, nil
+		NoIndexedBy: true}}, pool: pool, beat: beat}, nil
 }
 
 // lockRuns is the store's sqlstore.Dialect.LockRuns: a transaction-level
@@ -143,10 +156,11 @@ func unavailable(err error) bool {
 // Pool returns the connection pool, for River's driver.
 func (d *DB) Pool() *pgxpool.Pool { return d.pool }
 
-// Close closes the pool.
+// Close closes the pool and the heartbeats' connection.
 func (d *DB) Close() error {
 	err := d.DB.Close()
 	d.pool.Close()
+	d.beat.Close()
 	return err
 }
 
@@ -182,12 +196,13 @@ const dbNow = `(extract(epoch from clock_timestamp()) * 1000000000)::bigint`
 // Heartbeat records that node's process of incarnation is alive now, on
 // the database's clock, and how long it must be silent before it counts as
 // dead; joined reports that its row was inserted rather than updated. A row
-// of a later incarnation is left as it is, and ErrSuperseded returned.
+// of a later incarnation is left as it is, and ErrSuperseded returned. It
+// has a connection of its own.
 func (d *DB) Heartbeat(ctx context.Context, node string, incarnation int64, deadAfter time.Duration) (joined bool, err error) {
 	// xmax is 0 in a row the statement inserted, the updating
 	// transaction's id in one it updated; no row comes back when the
 	// WHERE refused the update.
-	err = d.pool.QueryRow(ctx, `INSERT INTO butler_node (name, started_at, heartbeat_at, dead_after, incarnation)
+	err = d.beat.QueryRow(ctx, `INSERT INTO butler_node (name, started_at, heartbeat_at, dead_after, incarnation)
 		VALUES ($1, `+dbNow+`, `+dbNow+`, $2, $3)
 		ON CONFLICT (name) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, dead_after = excluded.dead_after,
 			incarnation = excluded.incarnation

@@ -283,3 +283,32 @@ func TestNotify(t *testing.T) {
 		}
 	}
 }
+
+// A heartbeat does not wait for a connection of the pool: one whose every
+// connection is taken (by the API's calls, River's workers) still lets it
+// through at once, so that the server is not counted silent for it.
+func TestHeartbeat_OwnConnection(t *testing.T) {
+	url := pgtest.Schema(t)
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	db, err := postgres.Open(context.Background(), url+sep+"pool_max_conns=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := db.Pool().Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	ctx, cancel := context.WithTimeout(context.Background(), butler.HeartbeatEvery)
+	defer cancel()
+	if _, err := db.Heartbeat(ctx, "a", 0, 0); err != nil {
+		t.Fatalf("a heartbeat while the pool's one connection is taken: %v; want it written", err)
+	}
+}
