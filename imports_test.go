@@ -30,6 +30,10 @@ const mediaTool = "internal/mediatool"
 // starts (mediatool's among them); a leaf of the standard library.
 const procWatch = "internal/procwatch"
 
+// procGroup ends what a program left in its process group (for tasks and
+// mediatool); a leaf of the standard library.
+const procGroup = "internal/procgroup"
+
 // listedPackage is what go list says of a package.
 type listedPackage struct {
 	ImportPath string
@@ -88,9 +92,9 @@ func TestImportRules(t *testing.T) {
 				t.Errorf("client imports %s; the SDK takes the standard library and apitype only", imp)
 			case slices.Contains(libraries, self) && own && imp != module && dep != mediaTool && !slices.Contains(libraries, dep):
 				t.Errorf("%s imports %s; of this module it takes the domain, the other media libraries and %s only", self, imp, mediaTool)
-			case self == mediaTool && own && dep != procWatch:
-				t.Errorf("%s imports %s; of this module it takes %s only", self, imp, procWatch)
-			case self == procWatch && !isStd(imp):
+			case self == mediaTool && own && dep != procWatch && dep != procGroup:
+				t.Errorf("%s imports %s; of this module it takes %s and %s only", self, imp, procWatch, procGroup)
+			case (self == procWatch || self == procGroup) && !isStd(imp):
 				t.Errorf("%s imports %s; it takes the standard library only", self, imp)
 			}
 		}

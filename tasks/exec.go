@@ -20,6 +20,7 @@ import (
 
 	butler "github.com/plexbutler/butler"
 	"github.com/plexbutler/butler/internal/headtail"
+	"github.com/plexbutler/butler/internal/procgroup"
 )
 
 const (
@@ -36,9 +37,6 @@ const (
 	// group is gone, for the output pipes to close before it stops reading
 	// them (a process that left the group may still hold them).
 	execPipeDrain = time.Second
-	// execGroupPoll is how often Exec looks whether processes are left in
-	// the program's process group while it gives them time to end.
-	execGroupPoll = 20 * time.Millisecond
 	// defaultExecPath is the PATH of the program's environment when
 	// Butler's own environment has none.
 	defaultExecPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -160,9 +158,9 @@ func (e *Exec) Run(ctx context.Context, r butler.Reporter) error {
 	log.Debug("program started", "pid", pgid, "args", e.Argv[1:])
 	if err := recordGroup(r, pgid); err != nil {
 		// Were the server to die now, nothing would end the group.
-		signalGroup(pgid, syscall.SIGKILL)
+		procgroup.Signal(pgid, syscall.SIGKILL)
 		_ = cmd.Wait()
-		endGroup(pgid, time.Now(), 0, log)
+		procgroup.End(pgid, time.Now(), 0, log)
 		closeAll(outR)
 		return fmt.Errorf("%s killed at its start: its process group could not be recorded (%w), and a crash of the server would have left it running", name, err)
 	}
@@ -196,7 +194,7 @@ func (e *Exec) Run(ctx context.Context, r butler.Reporter) error {
 		}
 		stopped = true
 		log.Info("stopping program: SIGTERM to its process group", "pid", pgid, "grace", grace)
-		signalGroup(pgid, syscall.SIGTERM)
+		procgroup.Signal(pgid, syscall.SIGTERM)
 		termSent = time.Now()
 		timer := time.NewTimer(grace)
 		select {
@@ -204,14 +202,14 @@ func (e *Exec) Run(ctx context.Context, r butler.Reporter) error {
 		case <-timer.C:
 			log.Warn("program still running after its grace period: SIGKILL to its process group", "pid", pgid, "grace", grace)
 			killed = true
-			signalGroup(pgid, syscall.SIGKILL)
+			procgroup.Signal(pgid, syscall.SIGKILL)
 			waitErr = <-waited
 		}
 		timer.Stop()
 	}
 	// What the program left in its group: the leader may end at SIGTERM
 	// while a process of its group ignores it.
-	leftKilled := endGroup(pgid, termSent, grace, log)
+	leftKilled := procgroup.End(pgid, termSent, grace, log)
 	select {
 	case <-readersDone:
 	case <-time.After(execPipeDrain):
@@ -364,106 +362,6 @@ func (e *Exec) environ() []string {
 	}
 	return env
 }
-
-// signalGroup sends sig to every process of the process group pgid. A group
-// that is gone already is not an error.
-func signalGroup(pgid int, sig syscall.Signal) {
-	_ = syscall.Kill(-pgid, sig)
-}
-
-// groupAlive reports whether the process group pgid still has a process
-// that has not ended. Processes that have ended but that nobody has reaped
-// yet (zombies, which an init process may reap only now and then) do not
-// count where /proc tells them apart (Linux); elsewhere they do.
-func groupAlive(pgid int) bool {
-	if syscall.Kill(-pgid, 0) != nil {
-		return false
-	}
-	live, ok := liveGroupMembers(pgid)
-	return !ok || live
-}
-
-// liveGroupMembers reports, from /proc, whether a process of group pgid is
-// alive (not a zombie). ok is false when /proc cannot tell.
-func liveGroupMembers(pgid int) (live, ok bool) {
-	d, err := os.Open("/proc")
-	if err != nil {
-		return false, false
-	}
-	defer d.Close()
-	names, err := d.Readdirnames(-1)
-	if err != nil {
-		return false, false
-	}
-	seen := false
-	for _, n := range names {
-		if n == "" || n[0] < '0' || n[0] > '9' {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + n + "/stat")
-		if err != nil {
-			continue // ended meanwhile
-		}
-		seen = true
-		// "pid (comm) state ppid pgrp ...": comm may hold anything, so
-		// the fields are counted from the last ')'.
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) < 3 || f[2] != strconv.Itoa(pgid) {
-			continue
-		}
-		if f[0] != "Z" && f[0] != "X" {
-			return true, true
-		}
-	}
-	return false, seen
-}
-
-// endGroup ends what the program left in its process group once the
-// program itself is gone: SIGTERM (unless it was sent at termSent
-// already), and SIGKILL when something is still there Grace after it;
-// killed reports whether it sent SIGKILL. It returns once the group is
-// gone: a killed process may take a while to be (a large address space to
-// free, a read of a disk or a network file system that does not answer),
-// and until then the run is not over.
-func endGroup(pgid int, termSent time.Time, grace time.Duration, log *slog.Logger) (killed bool) {
-	if !groupAlive(pgid) {
-		return false
-	}
-	if termSent.IsZero() {
-		log.Warn("program left processes behind in its process group: SIGTERM to them", "pgid", pgid, "grace", grace)
-		signalGroup(pgid, syscall.SIGTERM)
-		termSent = time.Now()
-	}
-	deadline := termSent.Add(grace)
-	tick := time.NewTicker(execGroupPoll)
-	defer tick.Stop()
-	for time.Now().Before(deadline) {
-		<-tick.C
-		if !groupAlive(pgid) {
-			return false
-		}
-	}
-	signalGroup(pgid, syscall.SIGKILL)
-	killedAt := time.Now()
-	warnAt := killedAt.Add(killWaitWarn)
-	for groupAlive(pgid) {
-		<-tick.C
-		if now := time.Now(); now.After(warnAt) {
-			log.Warn("processes of the program's group are still there after SIGKILL (in the kernel: a disk or network file system that does not answer?); the run ends when they are gone",
-				"pgid", pgid, "since", now.Sub(killedAt).Round(time.Second))
-			warnAt = now.Add(time.Minute)
-		}
-	}
-	return true
-}
-
-// killWaitWarn is how long endGroup waits for a killed group before it
-// says so in the run's log.
-const killWaitWarn = 5 * time.Second
 
 // exitStatus describes how the process ended: "exited with status N" or
 // "killed by signal N (name)".

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	butler "github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/internal/procgroup"
 )
 
 // GroupReaper ends the process groups of exec runs that a server which
@@ -27,20 +28,20 @@ func (GroupReaper) Reap(ctx context.Context, p butler.ProcessGroup, grace time.D
 	if p.IsZero() || p.Boot == "" || p.Boot != bootID() {
 		return false, nil // recorded on another boot (or nowhere): it is gone
 	}
-	if !groupAlive(p.PGID) {
+	if !procgroup.Alive(p.PGID) {
 		return false, nil
 	}
 	if start, ok := processStart(p.PGID); ok && start != p.Start {
 		return false, nil // the leader's id was reused by another group
 	}
-	signalGroup(p.PGID, syscall.SIGTERM)
+	procgroup.Signal(p.PGID, syscall.SIGTERM)
 	deadline := time.Now().Add(grace)
-	tick := time.NewTicker(execGroupPoll)
+	tick := time.NewTicker(procgroup.Poll)
 	defer tick.Stop()
 	killed := false
-	for groupAlive(p.PGID) {
+	for procgroup.Alive(p.PGID) {
 		if !killed && !time.Now().Before(deadline) {
-			signalGroup(p.PGID, syscall.SIGKILL)
+			procgroup.Signal(p.PGID, syscall.SIGKILL)
 			killed = true
 		}
 		select {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/internal/procgroup"
 )
 
 // runTool runs cmd, a program an action needs for its work (pg_dump,
@@ -30,29 +31,29 @@ func runTool(ctx context.Context, r butler.Reporter, cmd *exec.Cmd, grace time.D
 	}
 	pgid := cmd.Process.Pid
 	if err := recordGroup(r, pgid); err != nil {
-		signalGroup(pgid, syscall.SIGKILL)
+		procgroup.Signal(pgid, syscall.SIGKILL)
 		_ = cmd.Wait()
-		endGroup(pgid, time.Now(), 0, log)
+		procgroup.End(pgid, time.Now(), 0, log)
 		return fmt.Errorf("%s killed at its start: its process group could not be recorded (%w), and a crash of the server would have left it running", cmd.Path, err)
 	}
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
 	select {
 	case err := <-waited:
-		endGroup(pgid, time.Time{}, grace, log) // what it left behind
+		procgroup.End(pgid, time.Time{}, grace, log) // what it left behind
 		return err
 	case <-ctx.Done():
 	}
-	signalGroup(pgid, syscall.SIGTERM)
+	procgroup.Signal(pgid, syscall.SIGTERM)
 	termSent := time.Now()
 	timer := time.NewTimer(grace)
 	defer timer.Stop()
 	select {
 	case <-waited:
 	case <-timer.C:
-		signalGroup(pgid, syscall.SIGKILL)
+		procgroup.Signal(pgid, syscall.SIGKILL)
 		<-waited
 	}
-	endGroup(pgid, termSent, grace, log)
+	procgroup.End(pgid, termSent, grace, log)
 	return ctx.Err()
 }

@@ -28,6 +28,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/plexbutler/butler/internal/procgroup"
 	"github.com/plexbutler/butler/internal/procwatch"
 )
 
@@ -117,10 +118,7 @@ func (t *Tool) setup() error {
 		if t.err = t.Validate(); t.err != nil {
 			return
 		}
-		log := t.Logger
-		if log == nil {
-			log = slog.Default()
-		}
+		log := t.logger()
 		path, err := exec.LookPath(t.Program)
 		if err != nil {
 			t.err = fmt.Errorf("%s not found (%v): install FFmpeg (on Debian: apt-get install ffmpeg) or give the program's path", t.name(), err)
@@ -190,7 +188,9 @@ func (r Result) Problem() string { return Problem(r.Stderr) }
 // Run runs the program with args, its standard output written to stdout
 // (nil discards it), within limit (0 or less: no limit of its own). When
 // ctx is done, or the limit passes, the program is killed with its
-// process group before Run returns. Errors: ctx's error, wrapped, when
+// process group. Run returns only once nothing of that group is alive:
+// what the program left there when it ended (a wrapper's child) is killed
+// too. Errors: ctx's error, wrapped, when
 // ctx ended it; one whose cause is ErrTimeout when the limit did; an
 // *ExitError when it ran and failed; anything else means it could not be
 // run at all.
@@ -249,7 +249,7 @@ func (t *Tool) start(cmd *exec.Cmd, watch procwatch.Watch) error {
 	if !threadPriority || t.prio == (priority{}) {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		return run(cmd, watch)
+		return run(cmd, watch, t.logger())
 	}
 	done := make(chan error, 1)
 	go func() {
@@ -267,28 +267,40 @@ func (t *Tool) start(cmd *exec.Cmd, watch procwatch.Watch) error {
 		// Never unlocked: the thread ends with the goroutine.
 		if err := lowerThread(t.prio.nice, t.prio.io); err != nil {
 			t.warned.Do(func() {
-				log := t.Logger
-				if log == nil {
-					log = slog.Default()
-				}
-				log.Warn("the program's priority could not be lowered: it runs at Butler's own", "program", t.name(), "err", err)
+				t.logger().Warn("the program's priority could not be lowered: it runs at Butler's own", "program", t.name(), "err", err)
 			})
 		}
-		done <- run(cmd, watch)
+		done <- run(cmd, watch, t.logger())
 	}()
 	return <-done
 }
 
-// run runs cmd to its end; watch, when not nil, is told of its process
-// group once it exists, and forgets it once the program is gone.
-func run(cmd *exec.Cmd, watch procwatch.Watch) error {
+// logger returns the Logger, or slog.Default() when there is none.
+func (t *Tool) logger() *slog.Logger {
+	if t.Logger != nil {
+		return t.Logger
+	}
+	return slog.Default()
+}
+
+// run runs cmd, which has a process group of its own, to its end: once the
+// program is gone, what is left of its group (a wrapper's child, or a
+// process that SIGKILL has not ended yet) is killed, and run returns only
+// once the group is gone. watch, when not nil, is told of the group once
+// it exists, and forgets it only then.
+func run(cmd *exec.Cmd, watch procwatch.Watch, log *slog.Logger) error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}
+	pgid := cmd.Process.Pid
 	if watch != nil {
-		defer watch(cmd.Process.Pid)()
+		defer watch(pgid)()
 	}
-	return cmd.Wait()
+	err := cmd.Wait()
+	if procgroup.End(pgid, time.Now(), 0, log) {
+		log.Debug("processes left in the program's group killed", "pgid", pgid, "program", cmd.Path)
+	}
+	return err
 }
 
 // FileError is the error of a media library for a file its tool cannot

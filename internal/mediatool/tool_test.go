@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -180,5 +181,79 @@ func TestRunTellsTheGroupWatch(t *testing.T) {
 			t.Errorf("watched %v, forgotten %v; want the program's group %d, once each", watched, forgotten, pid)
 		}
 		mu.Unlock()
+	}
+}
+
+// TestRunEndsWhatTheProgramLeft: a program (a wrapper) that leaves a child
+// in its process group, whether it ends by itself or is stopped, does not
+// leave it running: Run returns, and the group watch forgets the group,
+// only once the child is gone. On the stop the child holds 256 MiB, which
+// its SIGKILL takes a while to free.
+func TestRunEndsWhatTheProgramLeft(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		stop       bool
+	}{
+		{"exit", `sleep 30 >/dev/null 2>&1 & echo $! > "$1"`, false},
+		{"stop", `(trap '' TERM; exec perl -e '$| = 1; $x = "a" x (256*1024*1024); print "ready\n"; sleep 100') > "$1.ready" 2>&1 & echo $! > "$1"; wait`, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pidFile := filepath.Join(t.TempDir(), "pid")
+			tool := &mediatool.Tool{Program: script(t, tc.body), Nice: -1, IOClass: mediatool.IONone}
+			child := func() int {
+				b, err := os.ReadFile(pidFile)
+				if err != nil {
+					return 0
+				}
+				pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+				return pid
+			}
+			running := func(pid int) bool { return pid > 0 && alive(pid) && !zombie(pid) }
+			t.Cleanup(func() {
+				if pid := child(); running(pid) {
+					syscall.Kill(pid, syscall.SIGKILL)
+				}
+			})
+			var forgotRunning atomic.Bool
+			ctx, cancel := context.WithCancel(procwatch.With(t.Context(), func(int) func() {
+				return func() { forgotRunning.Store(running(child())) }
+			}))
+			defer cancel()
+			done := make(chan error, 1)
+			go func() {
+				_, err := tool.Run(ctx, time.Minute, nil, pidFile)
+				done <- err
+			}()
+			if tc.stop {
+				for {
+					if b, _ := os.ReadFile(pidFile + ".ready"); string(b) == "ready\n" {
+						break
+					}
+					select {
+					case err := <-done:
+						t.Fatalf("Run returned before the child was ready: %v", err)
+					case <-time.After(5 * time.Millisecond):
+					}
+				}
+				cancel()
+			}
+			err := <-done
+			switch {
+			case tc.stop && !errors.Is(err, context.Canceled):
+				t.Fatalf("Run after the stop: %v, want context.Canceled", err)
+			case !tc.stop && err != nil:
+				t.Fatalf("Run: %v", err)
+			}
+			pid := child()
+			if pid == 0 {
+				t.Fatal("the program did not record its child")
+			}
+			if running(pid) {
+				t.Errorf("Run returned while the program's child %d was still running", pid)
+			}
+			if forgotRunning.Load() {
+				t.Errorf("the group watch was told to forget the group while the child %d was still running", pid)
+			}
+		})
 	}
 }
