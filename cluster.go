@@ -403,6 +403,29 @@ func deadAfter(lease time.Duration) time.Duration {
 	return max(NodeDeadAfter, lease+HeartbeatEvery)
 }
 
+// itemStopWait is how long a stopped run of this server waits at most for
+// its item jobs still being worked (ItemStopWaiter). In a cluster it is
+// the longest silence after which any server counts as dead (each gives
+// its own with its heartbeats; this server's own counts too), and a
+// heartbeat more: a server that holds one of the items and is frozen, or
+// died, has by then had its item programs killed by its group guard, whose
+// lease is shorter than that server's dead-after, and has been counted
+// dead. Zero on a single server, whose own workers end the items.
+func (m *Manager) itemStopWait(ctx context.Context) time.Duration {
+	if m.cluster == nil {
+		return 0
+	}
+	most := m.deadAfter()
+	rctx, cancel := context.WithTimeout(ctx, HeartbeatEvery)
+	defer cancel()
+	published, err := m.cluster.store.MaxDeadAfter(rctx)
+	if err != nil {
+		m.logger.WarnContext(ctx, "butler: read the servers' dead-after limits; a stopped run waits for its items by this server's own",
+			slog.Duration("dead_after", most), slog.String("error", err.Error()))
+	}
+	return max(most, published) + HeartbeatEvery
+}
+
 // reapLoop is the leader's reaper: woken after each of its heartbeats, it
 // ends the runs of servers that are gone (endDeadNodes). It takes task
 // locks, which the control paths hold across store calls, so it has a

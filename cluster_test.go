@@ -84,6 +84,16 @@ func (c *fakeCluster) DeadNodes(ctx context.Context, silentFor time.Duration) ([
 	return dead, nil
 }
 
+func (c *fakeCluster) MaxDeadAfter(ctx context.Context) (time.Duration, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var most time.Duration
+	for _, n := range c.nodes {
+		most = max(most, n.deadAfter)
+	}
+	return most, nil
+}
+
 func (c *fakeCluster) TryLead(ctx context.Context, node string, lease time.Duration) (bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -546,5 +556,30 @@ func TestCluster_SilentServerWorksNoItem(t *testing.T) {
 			t.Errorf("%d items worked; want 1 (item 2's work must not start)", n)
 		}
 		fb.fail.Store(false)
+	})
+}
+
+// A stopped run waits for its items still being worked until every
+// server's group guard would have killed their programs: longer than this
+// server's own guard lease (51 s with a task's 42 s grace: more than the
+// 15 s it once waited), and than any other server's dead-after, which
+// each publishes with its heartbeats (a server whose tasks have a longer
+// grace holds a longer lease).
+func TestCluster_StoppedRunWaitsForItemsPastEveryGuardLease(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var cs *clusterStore
+		f := start(t, []butler.Task{task("Graceful", 1, false, graceful{newProbe(true)})}, quietWindow, inCluster(&cs, nil, nil))
+		synctest.Wait()
+		ownLease := butler.FenceAfter + 42*time.Second + butler.HeartbeatEvery
+		if got := f.m.ItemStopWaitForTest(context.Background()); got <= ownLease {
+			t.Errorf("a stopped run waits %s for its items; want more than this server's guard lease, %s", got, ownLease)
+		}
+		const longer = 5 * time.Minute
+		cs.mu.Lock()
+		cs.nodes["slow"] = fakeNode{beat: time.Now(), deadAfter: longer}
+		cs.mu.Unlock()
+		if got := f.m.ItemStopWaitForTest(context.Background()); got <= longer {
+			t.Errorf("a stopped run waits %s for its items; want more than server slow's dead-after, %s", got, longer)
+		}
 	})
 }

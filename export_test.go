@@ -34,3 +34,7 @@ func (m *Manager) HoldRunForTest(id int64) (context.Context, func()) {
 		cancel(nil)
 	}
 }
+
+// ItemStopWaitForTest returns how long a stopped run of m waits at most
+// for its item jobs still being worked (Manager.itemStopWait).
+func (m *Manager) ItemStopWaitForTest(ctx context.Context) time.Duration { return m.itemStopWait(ctx) }

@@ -99,6 +99,16 @@ type ItemQueue interface {
 	Cancel(ctx context.Context) error
 }
 
+// ItemStopWaiter is implemented by a run's ItemQueue that knows how long
+// the run, once stopped, must wait at most for its items still being
+// worked to end (after Cancel): in a cluster, a server that holds some and
+// is frozen or has died ends them only when its group guard's lease runs
+// out, and the run must not end stopped while their programs may live.
+type ItemStopWaiter interface {
+	// StopWait returns that bound; zero when the queue knows none.
+	StopWait(ctx context.Context) time.Duration
+}
+
 // ItemReporter is implemented by the Reporter of a run. Items returns the
 // run's item queue, or nil when this server's queue cannot share items
 // (the action then does its items itself).
@@ -218,7 +228,7 @@ func (r *reporter) Items() ItemQueue {
 	r.itemsOnce.Do(func() {
 		if q, ok := r.m.queue.(ItemQueuer); ok {
 			if iq := q.ItemQueue(r.lr.run); iq != nil {
-				r.items = &pacedQueue{ItemQueue: iq, now: r.m.now}
+				r.items = &pacedQueue{ItemQueue: iq, now: r.m.now, stopWait: r.m.itemStopWait}
 			}
 		}
 	})
@@ -259,6 +269,8 @@ func (r *reporter) itemPace() ItemPace {
 type pacedQueue struct {
 	ItemQueue
 	now func() time.Time
+	// stopWait is StopWait's answer (Manager.itemStopWait).
+	stopWait func(ctx context.Context) time.Duration
 
 	mu          sync.Mutex
 	first, last time.Time
@@ -283,6 +295,17 @@ func (q *pacedQueue) Wait(ctx context.Context) ([]ItemResult, error) {
 	q.count(res)
 	return res, err
 }
+
+// StopWait returns how long the run, once stopped, waits at most for its
+// items still being worked (ItemStopWaiter).
+func (q *pacedQueue) StopWait(ctx context.Context) time.Duration {
+	if q.stopWait == nil {
+		return 0
+	}
+	return q.stopWait(ctx)
+}
+
+var _ ItemStopWaiter = (*pacedQueue)(nil)
 
 // Close closes the queue it wraps, if that can be closed.
 func (q *pacedQueue) Close() error {

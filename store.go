@@ -121,6 +121,9 @@ type Cluster interface {
 	// older than silentFor, or than the node's own deadAfter when that is
 	// longer.
 	DeadNodes(ctx context.Context, silentFor time.Duration) ([]string, error)
+	// MaxDeadAfter returns the longest deadAfter that the nodes in the
+	// cluster gave with their heartbeats; zero when there is none.
+	MaxDeadAfter(ctx context.Context) (time.Duration, error)
 	// TryLead takes or renews the planner's lease for node, for lease from
 	// now; true when node holds it.
 	TryLead(ctx context.Context, node string, lease time.Duration) (bool, error)

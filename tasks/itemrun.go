@@ -118,9 +118,12 @@ func itemQueueOf(r butler.Reporter) butler.ItemQueue {
 // moment.
 const sharedWindow = 256
 
-// sharedStopWait bounds how long a stopped run waits for its item jobs to
-// end: a server that died holding one keeps it until the leader releases
-// it and River's rescuer ends it.
+// sharedStopWait is how long a stopped run waits at least for its item
+// jobs to end: a server that died holding one keeps it until the leader
+// releases it and River's rescuer ends it. A queue that knows a longer
+// bound (butler.ItemStopWaiter: in a cluster, until every server that may
+// hold one has had its programs killed by its group guard) makes it wait
+// that long instead.
 const sharedStopWait = 15 * time.Second
 
 // pauseCheck is how often a run waiting for its items' results asks
@@ -209,8 +212,13 @@ func (w *itemRun) shared(ctx context.Context, q butler.ItemQueue) error {
 	if q.Pending() == 0 {
 		return err
 	}
-	// Stopped with items queued or being worked.
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sharedStopWait)
+	// Stopped with items queued or being worked: the run ends only once
+	// they have, or once their programs are dead wherever they ran.
+	stopWait := sharedStopWait
+	if sw, ok := q.(butler.ItemStopWaiter); ok {
+		stopWait = max(stopWait, sw.StopWait(context.WithoutCancel(ctx)))
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopWait)
 	defer cancel()
 	if cerr := q.Cancel(sctx); cerr != nil {
 		w.log.Warn("take the run's items out of the queue", "error", cerr.Error())
@@ -221,7 +229,7 @@ func (w *itemRun) shared(ctx context.Context, q butler.ItemQueue) error {
 			w.account(ctx, r)
 		}
 		if werr != nil {
-			w.log.Warn("items still being worked when the run ended", "items", q.Pending(), "waited", sharedStopWait)
+			w.log.Warn("items still being worked when the run ended", "items", q.Pending(), "waited", stopWait)
 			break
 		}
 	}

@@ -235,6 +235,14 @@ func (d *DB) DeadNodes(ctx context.Context, silentFor time.Duration) ([]string, 
 	return names, wrap(err)
 }
 
+// MaxDeadAfter returns the longest limit of silence that the nodes in the
+// list gave with their heartbeats; zero when the list is empty.
+func (d *DB) MaxDeadAfter(ctx context.Context) (time.Duration, error) {
+	var ns int64
+	err := d.pool.QueryRow(ctx, `SELECT coalesce(max(dead_after), 0) FROM butler_node`).Scan(&ns)
+	return time.Duration(ns), wrap(err)
+}
+
 // Nodes returns the live nodes, their last heartbeats and incarnations.
 func (d *DB) Nodes(ctx context.Context) (map[string]butler.NodeRecord, error) {
 	rows, err := d.pool.Query(ctx, `SELECT name, heartbeat_at, incarnation FROM butler_node`)

@@ -161,6 +161,9 @@ func TestHeartbeats(t *testing.T) {
 	if _, err := db.Heartbeat(ctx, "a", 0, time.Minute); err != nil {
 		t.Fatal(err)
 	}
+	if most, err := db.MaxDeadAfter(ctx); err != nil || most != time.Minute {
+		t.Fatalf("the longest limit the nodes gave: %s, %v; want a's minute", most, err)
+	}
 	if _, err := db.Pool().Exec(ctx, `UPDATE butler_node SET heartbeat_at = heartbeat_at - 30000000000`); err != nil {
 		t.Fatal(err)
 	}
@@ -172,6 +175,9 @@ func TestHeartbeats(t *testing.T) {
 	}
 	if dead, err := db.DeadNodes(ctx, 10*time.Second); err != nil || len(dead) != 1 || dead[0] != "a" {
 		t.Fatalf("61 s after a's beat, dead %v %v; want [a]", dead, err)
+	}
+	if most, err := db.MaxDeadAfter(ctx); err != nil || most != 0 {
+		t.Fatalf("the longest limit with no node left: %s, %v; want 0", most, err)
 	}
 }
 
