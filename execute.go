@@ -275,11 +275,13 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 		f.SuccessDay = m.Settings().Window().Day(started)
 	}
 	r.StartedAt = started
+	// The task's counted backlog is dropped before the end is written: a
+	// plan read once the run is seen ended counts what the run left.
+	m.backlogs.forget(r.Task)
 	ended, ours, err := m.finishDurably(ctx, r, f)
 	if err != nil {
 		return fmt.Errorf("finish run %d: %w", r.ID, err)
 	}
-	m.backlogs.forget(r.Task)
 	a, _ = lr.activity()
 	a.Progress, a.Step, a.Outcome, a.Stopping = f.Progress, f.Step, f.Outcome, false
 	if !ours {
