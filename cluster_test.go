@@ -583,3 +583,46 @@ func TestCluster_StoppedRunWaitsForItemsPastEveryGuardLease(t *testing.T) {
 		}
 	})
 }
+
+// A second server under this server's name (a later incarnation wrote the
+// record): this one's heartbeats are refused, so it stops its run within
+// FenceAfter and a heartbeat, and starts no other, while the record stays
+// the later server's.
+func TestCluster_SupersededServerStopsItsRuns(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var cs *clusterStore
+		rq := &releaseQueue{holders: map[int64]string{}, released: map[int64]int{}}
+		p, q := newProbe(true), newProbe(true)
+		f := start(t, []butler.Task{task("U", 1, false, p), task("V", 1, false, q)}, quietWindow, inCluster(&cs, nil, nil),
+			func(c *butler.Config) { rq.Queue = c.Queue; c.Queue = incarnatedQueue{rq, 300} })
+		res, err := f.m.StartTask(context.Background(), "U", true)
+		if err != nil || res.Outcome != butler.StartStarted {
+			t.Fatalf("StartTask: %+v, %v", res, err)
+		}
+		synctest.Wait()
+		if r := f.run(res.Run.ID); r.State != butler.StateRunning {
+			t.Fatalf("U's run is %s; want running", r.State)
+		}
+		// The other server of the same name starts and beats.
+		if _, err := cs.Heartbeat(context.Background(), "leader", 400, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(butler.FenceAfter + butler.HeartbeatEvery)
+		synctest.Wait()
+		if r := f.run(res.Run.ID); r.State != butler.StateFinished {
+			t.Errorf("U's run is %s after this server's heartbeats were refused for %s; want it stopped", r.State, butler.FenceAfter+butler.HeartbeatEvery)
+		}
+		if _, err := f.m.StartTask(context.Background(), "V", true); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(3 * butler.HeartbeatEvery)
+		synctest.Wait()
+		if n := len(q.Starts()); n != 0 {
+			t.Errorf("V started %d times on a superseded server; want none", n)
+		}
+		nodes, _ := cs.Nodes(context.Background())
+		if got := nodes["leader"].Incarnation; got != 400 {
+			t.Errorf("the record's incarnation is %d; want 400, the later server's", got)
+		}
+	})
+}
