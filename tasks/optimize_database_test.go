@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -132,6 +134,13 @@ func TestOptimizeDatabaseCancelled(t *testing.T) {
 func TestOptimizeDatabaseCancelledDuringVacuum(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "butler.db")
 	createDB(t, path, "wal", 1000, 500)
+	db := openDB(t, path, "wal")
+	if _, err := db.Exec(`DELETE FROM items WHERE id <= 300`); err != nil { // enough free pages to vacuum
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
 	wantRows, wantDigest := digest(t, path)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -225,4 +234,47 @@ func TestOptimizeDatabase_WhileWritten(t *testing.T) {
 		t.Fatalf("integrity after: %q %v", ok, err)
 	}
 	t.Logf("the writer inserted %d rows during the optimisation", n)
+}
+
+// A database with little free space (under a tenth of its pages) is checked
+// and analysed but not vacuumed: VACUUM would hold every writer back for a
+// rewrite of the whole file to reclaim next to nothing. The summary says
+// so; the file is unchanged in size.
+func TestOptimizeDatabase_LittleFreeIsNotVacuumed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "butler.db")
+	createDB(t, path, "wal", 3000, 500)
+	db := openDB(t, path, "wal")
+	if _, err := db.Exec(`DELETE FROM items WHERE id <= 150`); err != nil { // 5% of the rows, whole pages of them
+		t.Fatal(err)
+	}
+	var free, pages int64
+	db.QueryRow(`PRAGMA freelist_count`).Scan(&free)
+	db.QueryRow(`PRAGMA page_count`).Scan(&pages)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if free == 0 || free*tasks.VacuumFree >= pages {
+		t.Fatalf("%d free pages of %d; the test wants some, under a tenth", free, pages)
+	}
+	r := newTestReporter(t)
+	if err := (&tasks.OptimizeDatabase{Path: path}).Run(t.Context(), r); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range r.progress() {
+		if e.Step == "vacuuming" {
+			t.Errorf("progress %+v: vacuumed a database with %d free pages of %d", r.progress(), free, pages)
+		}
+	}
+	// ANALYZE takes a few of the free pages for its statistics.
+	want := regexp.MustCompile(`^checked and analysed [0-9.]+ [KM]iB; not vacuumed: ([0-9]+) of its ` + fmt.Sprint(pages) + ` pages free, under a tenth$`)
+	if m := want.FindStringSubmatch(r.summary()); m == nil || m[1] == "0" {
+		t.Errorf("summary %q; want it to match %s with some pages free", r.summary(), want)
+	}
+	db = openDB(t, path, "wal")
+	var after int64
+	db.QueryRow(`PRAGMA page_count`).Scan(&after)
+	db.Close()
+	if after != pages {
+		t.Errorf("%d pages after; want %d, as before (no VACUUM)", after, pages)
+	}
 }
