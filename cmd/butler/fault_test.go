@@ -18,6 +18,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -36,6 +37,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/plexbutler/butler"
 	"github.com/plexbutler/butler/apitype"
@@ -1205,4 +1207,180 @@ func TestFault_FrozenServerInCluster(t *testing.T) {
 	if rep := e.check(t, runs); rep.Executions[task] != 2 {
 		t.Errorf("%s ran %d probe executions; want 2: the frozen server's and the new start's", task, rep.Executions[task])
 	}
+}
+
+// riverJob reads the newest River job of a run: its state and the client
+// IDs that took it, the last one last (none yet: an empty list).
+func riverJob(ctx context.Context, conn *pgx.Conn, runID int64) (state string, attemptedBy []string, err error) {
+	err = conn.QueryRow(ctx, `SELECT state::text, coalesce(attempted_by, '{}') FROM river_job
+		WHERE kind = 'butler_run' AND (args->>'run_id')::bigint = $1 ORDER BY id DESC LIMIT 1`, runID).Scan(&state, &attemptedBy)
+	return state, attemptedBy, err
+}
+
+// heldBy reports whether a River client ID is one of node's processes: the
+// node's name alone, or <node>#<incarnation>.
+func heldBy(attemptedBy []string, node string) bool {
+	if len(attemptedBy) == 0 {
+		return false
+	}
+	id := attemptedBy[len(attemptedBy)-1]
+	return id == node || strings.HasPrefix(id, node+"#")
+}
+
+// TestFault_ClusterServerRestartedAtOnce: kill -9 of a cluster's server
+// that runs one task and holds the River job of a second one, queued behind
+// ButlerMaxConcurrentTasks=1, and its restart at once under the same name
+// (systemd's Restart=on-failure), well before the 13 s after which a
+// server counts as dead. The restarted server ends the first run
+// interrupted itself; the queued run, whose job the killed process held,
+// must run exactly once, within seconds, instead of staying queued for
+// ever behind a job nobody works.
+func TestFault_ClusterServerRestartedAtOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster tests skipped in -short mode")
+	}
+	pgtest.URL(t) // skip early without PostgreSQL
+	const (
+		first  = "FaultFirst"  // runs when the server is killed
+		queued = "FaultQueued" // waits for the slot when the server is killed
+		node   = "fault0"
+		bound  = 30 * time.Second // from the restart to the queued run's probe
+	)
+	e := newFaultEnv(t,
+		faultTask{name: first, mode: "normal", dur: 120 * time.Second, grace: 2 * time.Second},
+		faultTask{name: queued, mode: "quick", dur: 2 * time.Second, grace: 2 * time.Second})
+	url := e.clusterDatabase(t)
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One slot; the queued task is left out of the first start-all.
+	err = db.SaveSettings(ctx, map[string]string{butler.SettingMaxConcurrentTasks: "1", butler.EnableSetting(queued): "false"})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dataDir := filepath.Join(t.TempDir(), "data")
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--data-dir", dataDir, "--database", url, "--node", node}
+	p1 := e.startNode(t, args...)
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(ctx) })
+
+	// The first task takes the only slot.
+	if err := e.all(p1, http.MethodPost); err != nil {
+		t.Fatal(err)
+	}
+	e.waitProbes(t, first, 1, 15*time.Second)
+	// The second queues behind it.
+	if code, _, body, err := request(http.MethodPut, p1.url("/:/prefs?"+butler.EnableSetting(queued)+"=true")); err != nil || code != http.StatusOK {
+		t.Fatalf("PUT /:/prefs: %d %s %v", code, body, err)
+	}
+	if err := e.all(p1, http.MethodPost); err != nil {
+		t.Fatal(err)
+	}
+	runs, err := allRuns(p1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var idFirst, idQueued int64
+	for _, r := range runs {
+		switch {
+		case r.Task == first && r.State == "running":
+			idFirst = r.ID
+		case r.Task == queued && r.State == "queued":
+			idQueued = r.ID
+		}
+	}
+	if idFirst == 0 || idQueued == 0 {
+		t.Fatalf("want %s running and %s queued after the two start-alls; the history: %s", first, queued, summarize(runsOf(runs)))
+	}
+
+	// Kill the server only once its River holds the queued run's job (it
+	// waits at the gate): that job is what a restart must not leave behind.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		state, by, err := riverJob(ctx, conn, idQueued)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			t.Fatal(err)
+		}
+		if state == "running" && heldBy(by, node) {
+			t.Logf("run %d of %s is queued; its River job is running, taken by %v", idQueued, queued, by)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run %d of %s: its River job is %q, taken by %v, 15 s after the start-all; want running, taken by %s", idQueued, queued, state, by, node)
+		}
+		time.Sleep(20 * time.Millisecond) // waiting on the server's River
+	}
+	if n, _ := e.leaders(t, queued); n != 0 {
+		t.Fatalf("%s ran %d probe executions while %s held the only slot", queued, n, first)
+	}
+
+	if err := p1.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-p1.done
+	killed := time.Now()
+	p2 := e.startNode(t, args...) // returns once /healthz answers 200
+	restarted := time.Now()
+	t.Logf("server %s killed, and serving again %v later", node, restarted.Sub(killed).Round(time.Millisecond))
+
+	// The restarted server ended its earlier process's run itself, at its
+	// start (the leader's reason would name the server).
+	if r, err := getRun(p2, idFirst); err != nil {
+		t.Fatal(err)
+	} else if r.State != "finished" || r.Outcome != "interrupted" || !strings.HasPrefix(r.Reason, "the server stopped while the task ran") {
+		e.violate("%s: run %d is %s/%s (%q) once the restarted server answered; want finished/interrupted, ended by the server at its start",
+			first, idFirst, r.State, r.Outcome, r.Reason)
+	} else {
+		e.lockNow(first, idFirst, "when the restarted server answered /healthz")
+	}
+
+	// The queued run runs, once, within the bound.
+	for {
+		n, _ := e.leaders(t, queued)
+		if n > 0 {
+			t.Logf("run %d of %s: its probe started %v after the restart", idQueued, queued, time.Since(restarted).Round(time.Millisecond))
+			break
+		}
+		if time.Since(restarted) > bound {
+			r, _ := getRun(p2, idQueued)
+			state, by, err := riverJob(ctx, conn, idQueued)
+			e.violate("%s: run %d is still %s %v after the server's restart, its River job %q taken by %v (%v): the job the killed process held was never given back",
+				queued, idQueued, r.State, bound, state, by, err)
+			break
+		}
+		time.Sleep(20 * time.Millisecond) // waiting on the server
+	}
+	if n, _ := e.leaders(t, queued); n > 0 {
+		if r := e.waitFinished(t, p2, queued, idQueued, 15*time.Second); r.Outcome != "succeeded" {
+			e.violate("%s: run %d ended %s (%q); want succeeded", queued, idQueued, r.Outcome, r.Reason)
+		}
+	}
+	all := e.settle(t, p2, 15*time.Second)
+	rep := e.check(t, all)
+	if rep.Executions[first] != 1 || rep.Executions[queued] != 1 {
+		t.Errorf("probe executions %v; want 1 of %s (the killed one) and 1 of %s", rep.Executions, first, queued)
+	}
+	for _, r := range all {
+		if r.Task == queued && r.ID != idQueued {
+			t.Errorf("%s: run %d (%s/%s) besides run %d; want the queued run alone", queued, r.ID, r.State, r.Outcome, idQueued)
+		}
+	}
+}
+
+// runsOf converts runs of the API for summarize.
+func runsOf(runs []apitype.Run) []faultprobe.Run {
+	out := make([]faultprobe.Run, len(runs))
+	for i, r := range runs {
+		out[i] = faultprobe.RunFromAPI(r)
+	}
+	return out
 }
