@@ -95,13 +95,21 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		pool.Close()
 		return nil, connectError(err, &cfg.ConnConfig.Config)
 	}
-	// Connected at the first heartbeat, and again after one that failed.
+	// The heartbeats' connection is made now, so that a server the
+	// database has no connection left for fails at start, saying so,
+	// rather than starting without a heartbeat (it would stay fenced);
+	// the pool keeps it open, and makes it again after a failure.
 	bcfg := cfg.Copy()
-	bcfg.MaxConns, bcfg.MinConns, bcfg.MinIdleConns = 1, 0, 0
+	bcfg.MaxConns, bcfg.MinConns, bcfg.MinIdleConns = 1, 1, 1
 	beat, err := pgxpool.NewWithConfig(ctx, bcfg)
 	if err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
+	if err := beat.Ping(pctx); err != nil {
+		pool.Close()
+		beat.Close()
+		return nil, fmt.Errorf("the heartbeats' own connection: %w", connectError(err, &cfg.ConnConfig.Config))
 	}
 	db := stdlib.OpenDBFromPool(pool)
 	return &DB{Store: &sqlstore.Store{DB: db, Dialect: sqlstore.Dialect{Dollar: true, Unavailable: unavailable, LockRuns: lockRuns, RunIDs: runIDs, RawConn: true, CopyRuns: copyRuns,

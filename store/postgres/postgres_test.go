@@ -3,6 +3,10 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"github.com/jackc/pgx/v5"
+	"math/rand/v2"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -316,5 +320,45 @@ func TestHeartbeat_OwnConnection(t *testing.T) {
 	defer cancel()
 	if _, err := db.Heartbeat(ctx, "a", 0, 0); err != nil {
 		t.Fatalf("a heartbeat while the pool's one connection is taken: %v; want it written", err)
+	}
+}
+
+// TestOpen_RefusedWithoutAHeartbeatConnection: a server needs a connection
+// for its heartbeats beside its pool; when the database has none left for
+// it (a role limited to one connection, the pool taking it), Open fails and
+// says which, rather than letting a server start that could never write a
+// heartbeat (it would stay fenced, refusing every run).
+func TestOpen_RefusedWithoutAHeartbeatConnection(t *testing.T) {
+	base := pgtest.Schema(t)
+	ctx := context.Background()
+	role := fmt.Sprintf("butler_lim_%08x", rand.Uint32())
+	admin, err := pgx.Connect(ctx, pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	u, _ := url.Parse(base)
+	schema := u.Query().Get("search_path")
+	for _, s := range []string{"CREATE ROLE " + role + " LOGIN CONNECTION LIMIT 1", "GRANT ALL ON SCHEMA " + schema + " TO " + role} {
+		if _, err := admin.Exec(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer func() {
+		admin.Exec(context.Background(), "DROP OWNED BY "+role+" CASCADE")
+		admin.Exec(context.Background(), "DROP ROLE "+role)
+	}()
+	u.User = url.User(role)
+	q := u.Query()
+	q.Set("pool_max_conns", "1")
+	u.RawQuery = q.Encode()
+
+	db, err := postgres.Open(ctx, u.String())
+	if err == nil {
+		db.Close()
+		t.Fatal("Open accepted a server with no connection left for its heartbeats")
+	}
+	if !strings.Contains(err.Error(), "the heartbeats' own connection") {
+		t.Errorf("Open: %v; want it to name the heartbeats' connection", err)
 	}
 }
