@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -38,11 +39,12 @@ var (
 	errFenced  = errors.New("this server lost the database")
 	errFrozen  = errors.New("this server was silent past its guard's lease")
 	errGivenUp = errors.New("the other servers counted this server dead")
+	errTaken   = errors.New("a server started later took this server's name")
 )
 
 // isFence reports whether cause is one of fence's.
 func isFence(cause error) bool {
-	return errors.Is(cause, errFenced) || errors.Is(cause, errFrozen) || errors.Is(cause, errGivenUp)
+	return errors.Is(cause, errFenced) || errors.Is(cause, errFrozen) || errors.Is(cause, errGivenUp) || errors.Is(cause, errTaken)
 }
 
 // clusterState is the Manager's view of the cluster.
@@ -62,6 +64,9 @@ type clusterState struct {
 	// beaten once a heartbeat was written. The heartbeat loop's alone.
 	fenced bool
 	beaten bool
+	// superseded is set while the heartbeats are refused because a later
+	// process runs under this server's name (ErrSuperseded).
+	superseded atomic.Bool
 
 	// reap wakes the reaper (reapLoop) after a heartbeat of the leader.
 	reap chan struct{}
@@ -83,7 +88,8 @@ func (c *clusterState) lastBeatAt() time.Time {
 }
 
 // silent reports whether this server, in a cluster, has not written its
-// heartbeat for FenceAfter or longer, and for how long: the others will
+// heartbeat for FenceAfter or longer (or its last was refused: a later
+// process took its name), and for how long: the others will
 // soon count it dead, or have, and end its runs. Such a server starts no
 // work (Execute, ExecuteItem), and stops what it holds (fence). A single
 // server is never silent, nor is one whose Start has not begun (its first
@@ -97,7 +103,72 @@ func (m *Manager) silent() (time.Duration, bool) {
 		return 0, false
 	}
 	d := m.now().Sub(last)
-	return d, d >= FenceAfter
+	return d, d >= FenceAfter || m.cluster.superseded.Load()
+}
+
+// NameTakenError is NewManager's error when a live process of another
+// incarnation runs under the server's name, or a live server runs a Butler
+// without incarnations (an older version) in the cluster.
+type NameTakenError struct {
+	Node  string // the live server
+	Older bool   // it runs a Butler without incarnations
+}
+
+func (e *NameTakenError) Error() string {
+	if e.Older {
+		return fmt.Sprintf("butler: server %s runs an older Butler, which would take this version's servers for gone; stop every server before upgrading, then start them all on the new version", e.Node)
+	}
+	return fmt.Sprintf("butler: another server is running under this server's name, %s (its heartbeat is live); give each server its own --node (BUTLER_NODE), or stop the other first", e.Node)
+}
+
+// nameCheckWait is how long checkName watches a record's heartbeat: a
+// live server writes one within a heartbeat.
+const nameCheckWait = HeartbeatEvery + time.Second
+
+// checkName makes sure, before this process takes any work, that no other
+// live process runs under this server's name: a record of the name written
+// by another incarnation is watched for nameCheckWait, and its heartbeat
+// moving means a live twin (two servers given, or defaulting to, the same
+// name), which this one refuses to join (NameTakenError); a record whose
+// heartbeat stands still is a dead process's (this server killed and
+// started again at once), whose runs this one ends at its start. A live
+// server of an older Butler (its record has no incarnation) is refused
+// the same way: it would take this one's jobs for those of gone servers.
+func (m *Manager) checkName(ctx context.Context) error {
+	c := m.cluster
+	if c.incarnation == 0 {
+		return nil // a queue without incarnations: nothing to tell apart
+	}
+	first, err := c.store.Nodes(ctx)
+	if err != nil {
+		return fmt.Errorf("butler: read the cluster's servers: %w", err)
+	}
+	watch := map[string]NodeRecord{}
+	for name, rec := range first {
+		if (name == m.node && rec.Incarnation != c.incarnation) || rec.Incarnation == 0 {
+			watch[name] = rec
+		}
+	}
+	if len(watch) == 0 {
+		return nil
+	}
+	t := time.NewTimer(nameCheckWait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+	}
+	now, err := c.store.Nodes(ctx)
+	if err != nil {
+		return fmt.Errorf("butler: read the cluster's servers: %w", err)
+	}
+	for name, was := range watch {
+		if rec, ok := now[name]; ok && rec.Heartbeat.After(was.Heartbeat) && rec.Incarnation == was.Incarnation {
+			return &NameTakenError{Node: name, Older: rec.Incarnation == 0 && name != m.node}
+		}
+	}
+	return nil
 }
 
 // IsLeader reports whether this server plans the windows: always on a
@@ -298,13 +369,21 @@ func (m *Manager) clusterTick(ctx context.Context) {
 			}
 		}
 		c.leader.Store(false)
-		// At every failed heartbeat, not only the first past FenceAfter:
-		// a run this server took meanwhile must not outlive the silence.
-		if now.Sub(c.lastBeatAt()) >= FenceAfter {
+		switch {
+		case errors.Is(err, ErrSuperseded):
+			// At once: the later process ended this one's runs at its
+			// start, and the leader releases what this one holds.
+			c.superseded.Store(true)
+			m.fence(ctx, errTaken, "a server started later runs under this server's name")
+		case now.Sub(c.lastBeatAt()) >= FenceAfter:
+			// At every failed heartbeat, not only the first past
+			// FenceAfter: a run this server took meanwhile must not
+			// outlive the silence.
 			m.fence(ctx, errFenced, "the database has been unreachable too long")
 		}
 		return
 	}
+	c.superseded.Store(false)
 	// The beat was written. Before the guard's lease is renewed: had the
 	// others given this server up while it was silent (frozen by SIGSTOP,
 	// a paused container, a suspended machine, whose clock may not count

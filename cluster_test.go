@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -526,8 +527,9 @@ func (c *countingItem) RunItem(context.Context, int64, *slog.Logger) butler.Item
 	return butler.ItemResult{Outcome: butler.ItemDone}
 }
 
-// A server silent past FenceAfter starts no item's work: the item is
-// skipped (neither done nor failed), and a later run does it.
+// A server silent past FenceAfter starts no item's work: the item's job is
+// given back to the queue (RetryLater), neither done, failed nor skipped,
+// so that a silent server does not skip every item it fetches.
 func TestCluster_SilentServerWorksNoItem(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var cs *clusterStore
@@ -549,8 +551,8 @@ func TestCluster_SilentServerWorksNoItem(t *testing.T) {
 		synctest.Wait()
 
 		out := f.m.ExecuteItem(ctx, butler.ItemJob{RunID: r.ID, Task: "Items", Item: 2})
-		if out.Outcome != butler.ItemSkipped {
-			t.Errorf("item 2 on a server silent past FenceAfter: %+v; want skipped", out)
+		if !out.RetryLater || out.Outcome != "" {
+			t.Errorf("item 2 on a server silent past FenceAfter: %+v; want it given back (RetryLater), not a result", out)
 		}
 		if n := ia.worked.Load(); n != 1 {
 			t.Errorf("%d items worked; want 1 (item 2's work must not start)", n)
@@ -585,9 +587,9 @@ func TestCluster_StoppedRunWaitsForItemsPastEveryGuardLease(t *testing.T) {
 }
 
 // A second server under this server's name (a later incarnation wrote the
-// record): this one's heartbeats are refused, so it stops its run within
-// FenceAfter and a heartbeat, and starts no other, while the record stays
-// the later server's.
+// record): this one's next heartbeat is refused, and it stops its run at
+// once (the later one ended it at its start), and starts no other, while
+// the record stays the later server's.
 func TestCluster_SupersededServerStopsItsRuns(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var cs *clusterStore
@@ -607,10 +609,10 @@ func TestCluster_SupersededServerStopsItsRuns(t *testing.T) {
 		if _, err := cs.Heartbeat(context.Background(), "leader", 400, time.Minute); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(butler.FenceAfter + butler.HeartbeatEvery)
+		time.Sleep(butler.HeartbeatEvery + time.Millisecond)
 		synctest.Wait()
-		if r := f.run(res.Run.ID); r.State != butler.StateFinished {
-			t.Errorf("U's run is %s after this server's heartbeats were refused for %s; want it stopped", r.State, butler.FenceAfter+butler.HeartbeatEvery)
+		if r := f.run(res.Run.ID); r.State != butler.StateFinished || !strings.Contains(r.Reason, "a server started later runs under this server's name") {
+			t.Errorf("U's run is %s (%q) a heartbeat after this server's was refused; want it stopped, saying why", r.State, r.Reason)
 		}
 		if _, err := f.m.StartTask(context.Background(), "V", true); err != nil {
 			t.Fatal(err)
@@ -625,4 +627,78 @@ func TestCluster_SupersededServerStopsItsRuns(t *testing.T) {
 			t.Errorf("the record's incarnation is %d; want 400, the later server's", got)
 		}
 	})
+}
+
+// newClusterManager makes (without starting) a Manager named "leader" on
+// fc, its queue of incarnation 300.
+func newClusterManager(t *testing.T, fc *fakeCluster) (*butler.Manager, error) {
+	t.Helper()
+	db := memStore(t)
+	fc.db = db
+	rq := &releaseQueue{Queue: &testQueue{cancels: map[int64]context.CancelFunc{}}, holders: map[int64]string{}, released: map[int64]int{}}
+	m, err := butler.NewManager(context.Background(), butler.Config{
+		Catalog: []butler.Task{task("T", 1, false, newProbe(true))}, Store: &clusterStore{DB: db, fakeCluster: fc},
+		Queue: incarnatedQueue{rq, 300}, Node: "leader", HostZone: "UTC", DataDir: t.TempDir(), HealthProbeEvery: -1,
+	})
+	return m, err
+}
+
+// keepBeating beats for node, of incarnation, every heartbeat until ctx is
+// done, as a live server does.
+func keepBeating(ctx context.Context, fc *fakeCluster, node string, incarnation int64) {
+	go func() {
+		for {
+			fc.Heartbeat(ctx, node, incarnation, 0)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(butler.HeartbeatEvery):
+			}
+		}
+	}()
+}
+
+// A server whose name a live process of another incarnation holds (two
+// servers given the same name) refuses to start, saying which; one whose
+// name's record is a dead process's (killed, started again at once)
+// starts; so does one beside a dead server of an older Butler, while a
+// live one of those is refused.
+func TestCluster_NameCheckedAtStart(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		record        string // the record's node
+		incarnation   int64
+		live          bool
+		wantTaken     bool
+		wantOlderText bool
+	}{
+		{"live twin", "leader", 100, true, true, false},
+		{"dead earlier process", "leader", 100, false, false, false},
+		{"live older Butler", "old", 0, true, true, true},
+		{"dead older Butler", "old", 0, false, false, false},
+		{"live server of another name", "other", 100, true, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				nodes := map[string]fakeNode{tc.record: {beat: time.Now(), incarnation: tc.incarnation}}
+				fc := &fakeCluster{nodes: nodes, beats: map[string][]time.Time{}}
+				if tc.live {
+					keepBeating(ctx, fc, tc.record, tc.incarnation)
+				}
+				_, err := newClusterManager(t, fc)
+				var taken *butler.NameTakenError
+				switch {
+				case tc.wantTaken && !errors.As(err, &taken):
+					t.Fatalf("NewManager: %v; want a NameTakenError", err)
+				case tc.wantTaken && (taken.Node != tc.record || taken.Older != tc.wantOlderText):
+					t.Errorf("NewManager: %+v; want node %s, older %v", taken, tc.record, tc.wantOlderText)
+				case !tc.wantTaken && err != nil:
+					t.Fatalf("NewManager: %v; want it made", err)
+				}
+				cancel()
+			})
+		})
+	}
 }

@@ -373,6 +373,8 @@ func reasonOf(cause error, limit time.Duration) string {
 		return "this server lost the database, and stopped its runs so that no other server runs them twice"
 	case errors.Is(cause, errFrozen):
 		return "this server was silent (stopped, paused, or blocked) past its group guard's lease, which killed its commands; it stopped its runs so that no other server runs them twice"
+	case errors.Is(cause, errTaken):
+		return "a server started later runs under this server's name (give each server its own --node); this one stopped its runs so that none runs twice"
 	case errors.Is(cause, errGivenUp):
 		return "the other servers counted this server dead while it was silent (stopped, paused or suspended) and ended its runs; it stopped them so that none runs twice"
 	default:

@@ -60,6 +60,11 @@ type ItemResult struct {
 	// Held is set on a skipped item that another run's job held when this
 	// run queued it: the run may queue it again once that job is done.
 	Held bool `json:"held,omitempty"`
+	// RetryLater, set by ExecuteItem (with no Outcome), says that nothing
+	// was done and the item's job is to be offered again shortly, here or
+	// on another server (this one is silent): it is not a result of the
+	// item.
+	RetryLater bool `json:"-"`
 	// Node is the server that worked it, and Elapsed how long its work
 	// took there; both empty when no worker took it.
 	Node    string        `json:"node,omitempty"`
@@ -195,9 +200,11 @@ func (m *Manager) ExecuteItem(ctx context.Context, j ItemJob) ItemResult {
 		return res
 	}
 	// A server silent past FenceAfter starts no item's work: the leader
-	// may count it dead and release the item's job meanwhile. The item is
-	// skipped, neither done nor failed: a later run does it.
+	// may count it dead and release the item's job meanwhile. The job is
+	// given back to the queue, for a server that is not silent (a silent
+	// one would otherwise skip every item it fetched, fast).
 	if silent, ok := m.silent(); ok {
+		res.Outcome, res.RetryLater = "", true
 		res.Reason = fmt.Sprintf("this server has not written its heartbeat for %s", silent.Round(time.Millisecond))
 		return res
 	}

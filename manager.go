@@ -252,6 +252,9 @@ func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
 		if q, ok := cfg.Queue.(Incarnated); ok {
 			m.cluster.incarnation = q.Incarnation()
 		}
+		if err := m.checkName(ctx); err != nil {
+			return nil, err
+		}
 	}
 	return m, nil
 }

@@ -76,6 +76,11 @@ func (w *itemWorker) Work(ctx context.Context, job *river.Job[ItemArgs]) error {
 		return river.JobCancel(errors.New("engine: this server does no item work (its executor has no ExecuteItem)"))
 	}
 	res := w.exec.ExecuteItem(ctx, butler.ItemJob{RunID: job.Args.RunID, Task: butler.TaskName(job.Args.Task), Item: job.Args.Item})
+	if res.RetryLater {
+		// Not worked here: offered again in a moment, to any server.
+		w.logger.DebugContext(ctx, "engine: item given back", slog.Int64("item", job.Args.Item), slog.String("reason", res.Reason))
+		return river.JobSnooze(retryLater)
+	}
 	if err := river.RecordOutput(ctx, res); err != nil {
 		// Only an oversized output fails, and a result is small.
 		w.logger.ErrorContext(ctx, "engine: record an item's result", slog.Int64("item", job.Args.Item), slog.String("error", err.Error()))

@@ -384,3 +384,29 @@ func TestItems_CancelOfWaitingItemsReportsThemAtOnce(t *testing.T) {
 		t.Errorf("Pending = %d after Wait; want 0", q.Pending())
 	}
 }
+
+// An item whose executor gives it back (RetryLater: the server is silent)
+// is not a result: its job is offered again a moment later, and the run
+// gets the result of the try that did the work, once.
+func TestItems_GivenBackItemIsWorkedLater(t *testing.T) {
+	eng := openSQLiteItems(t, 1)
+	ex := &itemExec{node: "test"}
+	ex.work = func(_ context.Context, j butler.ItemJob) butler.ItemResult {
+		if ex.callsOf(j.Item) == 1 {
+			return butler.ItemResult{RetryLater: true, Reason: "silent"}
+		}
+		return butler.ItemResult{Outcome: butler.ItemDone}
+	}
+	startEngine(t, eng, ex)
+	q := eng.ItemQueue(butler.Run{ID: 43, Task: "DeepMediaAnalysis"})
+	if skipped, err := q.Add(context.Background(), []int64{7}); err != nil || len(skipped) != 0 {
+		t.Fatalf("Add: %v, %v", skipped, err)
+	}
+	got := drain(t, q)
+	if r := got[7]; r.Outcome != butler.ItemDone || len(got) != 1 {
+		t.Errorf("results %+v; want item 7 done, once", got)
+	}
+	if n := ex.callsOf(7); n != 2 {
+		t.Errorf("item 7 offered %d times; want twice (given back once)", n)
+	}
+}
