@@ -734,8 +734,10 @@ func (m *Manager) title(name TaskName) string {
 }
 
 // leaveCluster resigns the lease and leaves the node list (a clean stop).
+// A process whose name a later one took leaves both alone: they are the
+// later one's (both go by the name).
 func (m *Manager) leaveCluster(ctx context.Context) {
-	if m.cluster == nil {
+	if m.cluster == nil || m.cluster.superseded.Load() {
 		return
 	}
 	_ = m.cluster.store.Resign(ctx, m.node)

@@ -626,6 +626,14 @@ func TestCluster_SupersededServerStopsItsRuns(t *testing.T) {
 		if got := nodes["leader"].Incarnation; got != 400 {
 			t.Errorf("the record's incarnation is %d; want 400, the later server's", got)
 		}
+		// A clean stop of the superseded process leaves the later one's
+		// record (and the lease, which goes by the name) alone.
+		if err := f.m.Stop(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if nodes, _ := cs.Nodes(context.Background()); nodes["leader"].Incarnation != 400 {
+			t.Errorf("after the superseded process stopped, the records are %v; want the later server's kept", nodes)
+		}
 	})
 }
 
