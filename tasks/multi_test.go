@@ -209,8 +209,8 @@ func TestDatabasesLocked(t *testing.T) {
 		if !bytes.Equal(fileBytes(t, locked), before) {
 			t.Error("the locked database was changed")
 		}
-		if !strings.Contains(r.summary(), other+": reclaimed ") {
-			t.Errorf("summary = %q, want the other database optimized", r.summary())
+		if sum := r.summary(); !strings.Contains(sum, other+": reclaimed ") && !strings.Contains(sum, other+": checked and analysed ") {
+			t.Errorf("summary = %q, want the other database optimized", sum)
 		}
 	})
 	t.Run("backup", func(t *testing.T) {
