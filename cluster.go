@@ -238,6 +238,11 @@ func (m *Manager) onNotification(ctx context.Context, ch, payload string) {
 		if err != nil || node == m.node {
 			return
 		}
+		if ev.Type == EventStarted {
+			// A run this server queued may have been taken by another:
+			// its place at this server's gate is not waited for.
+			m.gate.forgetRun(ev.Activity.RunID)
+		}
 		m.hub.publish(ev)
 	case channelStop:
 		id, err := strconv.ParseInt(payload, 10, 64)

@@ -628,6 +628,20 @@ func (g *gate) forget(ks ...gateKey) {
 	g.mu.Unlock()
 }
 
+// forgetRun drops the place of run id, if it has one: another server
+// started it (the run's queued time, the rest of its key, is not told).
+func (g *gate) forgetRun(id int64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for k := range g.expected {
+		if k.id == id {
+			delete(g.expected, k)
+			g.dispatch()
+			return
+		}
+	}
+}
+
 func (g *gate) acquire(ctx context.Context, k gateKey) error {
 	w := &gateWaiter{key: k, ready: make(chan struct{})}
 	g.mu.Lock()

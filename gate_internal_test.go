@@ -53,3 +53,43 @@ func TestGate_ForgetManyLetsTheNextRunIn(t *testing.T) {
 		g.release()
 	})
 }
+
+// TestGate_RunStartedElsewhereIsNotWaitedFor: a run this server queued
+// and another server started (the leader queues a window's runs, any
+// server takes them) loses its place at once (forgetRun, by id alone):
+// the run queued after it is let in without waiting for the place to
+// expire.
+func TestGate_RunStartedElsewhereIsNotWaitedFor(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := newGate(1, time.Now)
+		g.expect(gateKey{at: 1, id: 7})
+		start := time.Now()
+		granted := make(chan time.Time, 1)
+		go func() {
+			if err := g.acquire(context.Background(), gateKey{at: 2, id: 8}); err != nil {
+				t.Error(err)
+				return
+			}
+			granted <- time.Now()
+		}()
+		synctest.Wait()
+		g.forgetRun(99) // another run: nothing changes
+		synctest.Wait()
+		select {
+		case <-granted:
+			t.Fatal("a run was let in ahead of a run expected before it")
+		default:
+		}
+		g.forgetRun(7)
+		synctest.Wait()
+		select {
+		case at := <-granted:
+			if waited := at.Sub(start); waited != 0 {
+				t.Fatalf("the run waited %v; want no wait once the run before it started elsewhere", waited)
+			}
+		default:
+			t.Fatal("the run was not let in once the run before it started elsewhere")
+		}
+		g.release()
+	})
+}
