@@ -121,13 +121,16 @@ func (e *NameTakenError) Error() string {
 	return fmt.Sprintf("butler: another server is running under this server's name, %s (its heartbeat is live); give each server its own --node (BUTLER_NODE), or stop the other first", e.Node)
 }
 
-// nameCheckWait is how long checkName watches a record's heartbeat: a
-// live server writes one within a heartbeat.
-const nameCheckWait = HeartbeatEvery + time.Second
+// nameCheckWait is how long checkName watches a record's heartbeat: a live
+// server whose heartbeats are slow or fail for longer than FenceAfter has
+// stopped its runs and takes no more, so watching past that, with a
+// heartbeat to spare, either sees a beat or finds a server that does no
+// work.
+const nameCheckWait = FenceAfter + HeartbeatEvery
 
 // checkName makes sure, before this process takes any work, that no other
 // live process runs under this server's name: a record of the name written
-// by another incarnation is watched for nameCheckWait, and its heartbeat
+// by another incarnation is watched for nameCheckWait (9 s), and its heartbeat
 // moving means a live twin (two servers given, or defaulting to, the same
 // name), which this one refuses to join (NameTakenError); a record whose
 // heartbeat stands still is a dead process's (this server killed and
@@ -740,12 +743,13 @@ func (m *Manager) title(name TaskName) string {
 
 // leaveCluster resigns the lease and leaves the node list (a clean stop).
 // A process whose name a later one took leaves both alone: they are the
-// later one's (both go by the name).
+// later one's (both go by the name; the store checks the incarnation,
+// whether or not this process has heard it was superseded).
 func (m *Manager) leaveCluster(ctx context.Context) {
 	if m.cluster == nil || m.cluster.superseded.Load() {
 		return
 	}
-	_ = m.cluster.store.Resign(ctx, m.node)
-	_ = m.cluster.store.Leave(ctx, m.node)
+	_ = m.cluster.store.Resign(ctx, m.node, m.cluster.incarnation)
+	_ = m.cluster.store.Leave(ctx, m.node, m.cluster.incarnation)
 	m.cluster.leader.Store(false)
 }

@@ -46,7 +46,7 @@ func (c *fakeCluster) Heartbeat(ctx context.Context, node string, incarnation in
 	return !there, nil
 }
 
-func (c *fakeCluster) Leave(ctx context.Context, node string) error {
+func (c *fakeCluster) Leave(ctx context.Context, node string, incarnation int64) error {
 	runs, err := c.db.ActiveRuns(ctx)
 	if err != nil {
 		return err
@@ -58,7 +58,9 @@ func (c *fakeCluster) Leave(ctx context.Context, node string) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	delete(c.nodes, node)
+	if c.nodes[node].incarnation <= incarnation {
+		delete(c.nodes, node)
+	}
 	return nil
 }
 
@@ -104,10 +106,10 @@ func (c *fakeCluster) TryLead(ctx context.Context, node string, lease time.Durat
 	return c.leader == node, nil
 }
 
-func (c *fakeCluster) Resign(ctx context.Context, node string) error {
+func (c *fakeCluster) Resign(ctx context.Context, node string, incarnation int64) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.leader == node {
+	if c.leader == node && c.nodes[node].incarnation <= incarnation {
 		c.leader = ""
 	}
 	return nil
@@ -651,17 +653,17 @@ func newClusterManager(t *testing.T, fc *fakeCluster) (*butler.Manager, error) {
 	return m, err
 }
 
-// keepBeating beats for node, of incarnation, every heartbeat until ctx is
-// done, as a live server does.
-func keepBeating(ctx context.Context, fc *fakeCluster, node string, incarnation int64) {
+// keepBeating beats for node, of incarnation, every interval until ctx is
+// done, as a live server does (a slow one beats less often).
+func keepBeating(ctx context.Context, fc *fakeCluster, node string, incarnation int64, every time.Duration) {
 	go func() {
 		for {
-			fc.Heartbeat(ctx, node, incarnation, 0)
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(butler.HeartbeatEvery):
+			case <-time.After(every):
 			}
+			fc.Heartbeat(ctx, node, incarnation, 0)
 		}
 	}()
 }
@@ -676,15 +678,18 @@ func TestCluster_NameCheckedAtStart(t *testing.T) {
 		name          string
 		record        string // the record's node
 		incarnation   int64
-		live          bool
+		beatEvery     time.Duration // 0: a dead process's record
 		wantTaken     bool
 		wantOlderText bool
 	}{
-		{"live twin", "leader", 100, true, true, false},
-		{"dead earlier process", "leader", 100, false, false, false},
-		{"live older Butler", "old", 0, true, true, true},
-		{"dead older Butler", "old", 0, false, false, false},
-		{"live server of another name", "other", 100, true, false, false},
+		{"live twin", "leader", 100, butler.HeartbeatEvery, true, false},
+		// Its heartbeats slow (a slow database): one in 6 s, still
+		// under FenceAfter, so it still works.
+		{"live twin beating slowly", "leader", 100, butler.FenceAfter - time.Second, true, false},
+		{"dead earlier process", "leader", 100, 0, false, false},
+		{"live older Butler", "old", 0, butler.HeartbeatEvery, true, true},
+		{"dead older Butler", "old", 0, 0, false, false},
+		{"live server of another name", "other", 100, butler.HeartbeatEvery, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -692,8 +697,8 @@ func TestCluster_NameCheckedAtStart(t *testing.T) {
 				defer cancel()
 				nodes := map[string]fakeNode{tc.record: {beat: time.Now(), incarnation: tc.incarnation}}
 				fc := &fakeCluster{nodes: nodes, beats: map[string][]time.Time{}}
-				if tc.live {
-					keepBeating(ctx, fc, tc.record, tc.incarnation)
+				if tc.beatEvery > 0 {
+					keepBeating(ctx, fc, tc.record, tc.incarnation, tc.beatEvery)
 				}
 				_, err := newClusterManager(t, fc)
 				var taken *butler.NameTakenError
@@ -709,4 +714,59 @@ func TestCluster_NameCheckedAtStart(t *testing.T) {
 			})
 		})
 	}
+}
+
+// A frozen process is superseded (a later one of its name beat), then
+// resumes and is stopped cleanly before its own next heartbeat (it holds
+// no runs, so Stop goes straight to leaveCluster): it must leave the later
+// process's record and lease alone.
+func TestCluster_SupersededStopBeforeItsBeatLeavesTheRecord(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var cs *clusterStore
+		rq := &releaseQueue{holders: map[int64]string{}, released: map[int64]int{}}
+		p := newProbe(true)
+		f := start(t, []butler.Task{task("U", 1, false, p)}, quietWindow, inCluster(&cs, nil, nil),
+			func(c *butler.Config) { rq.Queue = c.Queue; c.Queue = incarnatedQueue{rq, 300} })
+		time.Sleep(butler.HeartbeatEvery / 2)
+		synctest.Wait()
+		// The later process (incarnation 400) beats and takes the lease
+		// (TryLead goes by the name).
+		if _, err := cs.Heartbeat(context.Background(), "leader", 400, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if ok, _ := cs.TryLead(context.Background(), "leader", 10*time.Second); !ok {
+			t.Fatal("lease")
+		}
+		// The earlier process is stopped before its next tick.
+		if err := f.m.Stop(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		nodes, _ := cs.Nodes(context.Background())
+		if rec, ok := nodes["leader"]; !ok || rec.Incarnation != 400 {
+			t.Errorf("after the superseded process stopped, the records are %v; want the later server's (400) kept", nodes)
+		}
+		if ok, _ := cs.TryLead(context.Background(), "other", 10*time.Second); ok {
+			t.Errorf("another server took the lease the later process of 'leader' held: the superseded process resigned it")
+		}
+	})
+}
+
+// A server stopping (a rolling restart: the Manager stops before the
+// engine, and River keeps fetching item jobs meanwhile) gives back the item
+// jobs of other servers' runs it fetches, as a silent server does, instead
+// of recording them skipped.
+func TestCluster_StoppingServerGivesItemJobsBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var cs *clusterStore
+		rq := &releaseQueue{holders: map[int64]string{}, released: map[int64]int{}}
+		f := start(t, []butler.Task{task("U", 1, false, newProbe(true))}, quietWindow, inCluster(&cs, nil, nil),
+			func(c *butler.Config) { rq.Queue = c.Queue; c.Queue = incarnatedQueue{rq, 300} })
+		if err := f.m.Stop(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		res := f.m.ExecuteItem(context.Background(), butler.ItemJob{RunID: 12345, Task: "U", Item: 1})
+		if !res.RetryLater {
+			t.Errorf("ExecuteItem on a stopping server: %+v; want the job given back (RetryLater), not %q", res, res.Outcome)
+		}
+	})
 }

@@ -136,18 +136,26 @@ type ItemJob struct {
 
 // ExecuteItem does one item job: the item of a running run, with its
 // task's action (an [ItemAction]). An item of a run that is not running
-// here or elsewhere (it ended, or is stopping) is skipped, as is one that
-// reaches its work while this server is silent (it has not written its
-// heartbeat for FenceAfter). One of a task this server does not offer as
-// item work is an error. The Manager is the item
+// here or elsewhere (it ended, or is stopping) is skipped; one that comes
+// while this server is stopping or silent (it has not written its
+// heartbeat for FenceAfter) is given back (RetryLater). One of a task this
+// server does not offer as item work is an error. The Manager is the item
 // executor of package engine.
 func (m *Manager) ExecuteItem(ctx context.Context, j ItemJob) ItemResult {
 	res := ItemResult{Item: j.Item, Outcome: ItemSkipped, Node: m.node}
+	// A server that is stopping, or silent past FenceAfter (the leader may
+	// count it dead and release the item's job meanwhile), starts no
+	// item's work: the job is given back to the queue, for a server that
+	// is not (skipped, every item such a server fetched would be skipped,
+	// fast). Checked first: nothing before the work may hold the job.
 	if !m.runs.enter() {
-		res.Reason = "the server is shutting down"
-		return res
+		return ItemResult{Item: j.Item, Node: m.node, RetryLater: true, Reason: "the server is shutting down"}
 	}
 	defer m.runs.leave()
+	if silent, ok := m.silent(); ok {
+		return ItemResult{Item: j.Item, Node: m.node, RetryLater: true,
+			Reason: fmt.Sprintf("this server has not written its heartbeat for %s", silent.Round(time.Millisecond))}
+	}
 	if m.guard != nil {
 		// The programs the item starts are the group guard's to kill too,
 		// should this server die or be frozen past its lease.
@@ -197,15 +205,6 @@ func (m *Manager) ExecuteItem(ctx context.Context, j ItemJob) ItemResult {
 	// it paused (its action waits between the items it queues).
 	if err := m.busy.waitIdle(ctx, func(string) {}, func() {}); err != nil {
 		res.Reason = "its run was told to stop"
-		return res
-	}
-	// A server silent past FenceAfter starts no item's work: the leader
-	// may count it dead and release the item's job meanwhile. The job is
-	// given back to the queue, for a server that is not silent (a silent
-	// one would otherwise skip every item it fetched, fast).
-	if silent, ok := m.silent(); ok {
-		res.Outcome, res.RetryLater = "", true
-		res.Reason = fmt.Sprintf("this server has not written its heartbeat for %s", silent.Round(time.Millisecond))
 		return res
 	}
 	start := time.Now()

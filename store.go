@@ -110,10 +110,11 @@ type Cluster interface {
 	// latest, and a heartbeat of an earlier incarnation than the record's
 	// is refused with ErrSuperseded.
 	Heartbeat(ctx context.Context, node string, incarnation int64, deadAfter time.Duration) (joined bool, err error)
-	// Leave removes node from the cluster (a clean stop), unless runs are
-	// still recorded as running or stopping on it: those the others end
-	// when it has been silent past its limit, as for a dead node.
-	Leave(ctx context.Context, node string) error
+	// Leave removes node from the cluster (a clean stop of its process of
+	// incarnation), unless runs are still recorded as running or stopping
+	// on it (those the others end when it has been silent past its limit,
+	// as for a dead node), or a later incarnation wrote its record.
+	Leave(ctx context.Context, node string, incarnation int64) error
 	// Nodes returns the nodes in the cluster, with their last heartbeats
 	// and incarnations.
 	Nodes(ctx context.Context) (map[string]NodeRecord, error)
@@ -127,8 +128,9 @@ type Cluster interface {
 	// TryLead takes or renews the planner's lease for node, for lease from
 	// now; true when node holds it.
 	TryLead(ctx context.Context, node string, lease time.Duration) (bool, error)
-	// Resign gives the lease up if node holds it.
-	Resign(ctx context.Context, node string) error
+	// Resign gives the lease up if node holds it, unless a later
+	// incarnation than the resigning process's wrote node's record.
+	Resign(ctx context.Context, node string, incarnation int64) error
 	// Notify sends payload on channel to every server.
 	Notify(ctx context.Context, channel, payload string) error
 	// Listen calls fn for every notification on the channels until ctx is

@@ -222,12 +222,14 @@ func (d *DB) Heartbeat(ctx context.Context, node string, incarnation int64, dead
 	return joined, wrap(err)
 }
 
-// Leave removes node from the cluster's list (a clean stop), unless runs
-// are still recorded as running or stopping on it: the others end those
-// once it has been silent past its limit (DeadNodes).
-func (d *DB) Leave(ctx context.Context, node string) error {
-	_, err := d.pool.Exec(ctx, `DELETE FROM butler_node WHERE name = $1
-		AND NOT EXISTS (SELECT 1 FROM butler_run WHERE node = $1 AND state IN ('running', 'stopping'))`, node)
+// Leave removes node from the cluster's list (a clean stop of its process
+// of incarnation), unless runs are still recorded as running or stopping
+// on it (the others end those once it has been silent past its limit:
+// DeadNodes), or a later incarnation wrote the record (another process
+// runs under the name: the record is its own).
+func (d *DB) Leave(ctx context.Context, node string, incarnation int64) error {
+	_, err := d.pool.Exec(ctx, `DELETE FROM butler_node WHERE name = $1 AND incarnation <= $2
+		AND NOT EXISTS (SELECT 1 FROM butler_run WHERE node = $1 AND state IN ('running', 'stopping'))`, node, incarnation)
 	return wrap(err)
 }
 
@@ -287,9 +289,12 @@ func (d *DB) TryLead(ctx context.Context, node string, lease time.Duration) (boo
 	return holder == node, nil
 }
 
-// Resign gives the lease up, if node holds it.
-func (d *DB) Resign(ctx context.Context, node string) error {
-	_, err := d.pool.Exec(ctx, `DELETE FROM butler_leader WHERE node = $1`, node)
+// Resign gives the lease up, if node holds it, unless a later incarnation
+// than the resigning process's wrote node's record (the lease goes by the
+// name: it is that process's).
+func (d *DB) Resign(ctx context.Context, node string, incarnation int64) error {
+	_, err := d.pool.Exec(ctx, `DELETE FROM butler_leader WHERE node = $1
+		AND NOT EXISTS (SELECT 1 FROM butler_node WHERE name = $1 AND incarnation > $2)`, node, incarnation)
 	return wrap(err)
 }
 

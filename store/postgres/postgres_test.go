@@ -105,7 +105,7 @@ func TestLease(t *testing.T) {
 	if ok, _ := db.TryLead(ctx, "a", 10*time.Second); ok {
 		t.Fatal("a took the lease back from b")
 	}
-	if err := db.Resign(ctx, "b"); err != nil {
+	if err := db.Resign(ctx, "b", 0); err != nil {
 		t.Fatal(err)
 	}
 	if ok, _ := db.TryLead(ctx, "a", 10*time.Second); !ok {
@@ -208,6 +208,30 @@ func TestHeartbeats_Incarnations(t *testing.T) {
 	if _, err := db.Heartbeat(ctx, "a", 200, 0); err != nil {
 		t.Fatalf("the later process beats on: %v", err)
 	}
+	// The earlier process stops cleanly: the record and the lease, which
+	// go by the name, are the later one's and stay.
+	if ok, err := db.TryLead(ctx, "a", 10*time.Second); err != nil || !ok {
+		t.Fatalf("TryLead: %v %v", ok, err)
+	}
+	if err := db.Resign(ctx, "a", 100); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Leave(ctx, "a", 100); err != nil {
+		t.Fatal(err)
+	}
+	if nodes, _ := db.Nodes(ctx); nodes["a"].Incarnation != 200 {
+		t.Errorf("after the earlier process left, nodes %v; want a's record of 200 kept", nodes)
+	}
+	if ok, err := db.TryLead(ctx, "b", 10*time.Second); err != nil || ok {
+		t.Errorf("b took the lease (%v, %v) after a's earlier process resigned; want it still a's", ok, err)
+	}
+	// The later one leaves: gone.
+	if err := db.Leave(ctx, "a", 200); err != nil {
+		t.Fatal(err)
+	}
+	if nodes, _ := db.Nodes(ctx); len(nodes) != 0 {
+		t.Errorf("after the later process left, nodes %v; want none", nodes)
+	}
 }
 
 // TestLeaveKeepsANodeWithActiveRuns: a server that leaves with a run still
@@ -228,7 +252,7 @@ func TestLeaveKeepsANodeWithActiveRuns(t *testing.T) {
 	if ok, err := db.StartRun(ctx, r.ID, "n1", time.Now()); err != nil || !ok {
 		t.Fatalf("StartRun: %v, %v", ok, err)
 	}
-	if err := db.Leave(ctx, "n1"); err != nil {
+	if err := db.Leave(ctx, "n1", 0); err != nil {
 		t.Fatal(err)
 	}
 	if nodes, _ := db.Nodes(ctx); len(nodes) != 1 {
@@ -237,7 +261,7 @@ func TestLeaveKeepsANodeWithActiveRuns(t *testing.T) {
 	if _, ok, err := db.FinishRun(ctx, r.ID, []butler.RunState{butler.StateRunning}, butler.Finish{Outcome: butler.OutcomeSucceeded, EndedAt: time.Now()}); err != nil || !ok {
 		t.Fatalf("FinishRun: %v, %v", ok, err)
 	}
-	if err := db.Leave(ctx, "n1"); err != nil {
+	if err := db.Leave(ctx, "n1", 0); err != nil {
 		t.Fatal(err)
 	}
 	if nodes, _ := db.Nodes(ctx); len(nodes) != 0 {
