@@ -98,24 +98,7 @@ func TestCleanSQL_ReadsTheIndexInOrder(t *testing.T) {
 	addJobs(t, x, 10, "available", time.Time{})
 	plan := func(q string, args ...any) string {
 		t.Helper()
-		rows, err := x.Query(`EXPLAIN QUERY PLAN `+q, args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
-		var steps []string
-		for rows.Next() {
-			var id, parent, notused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			steps = append(steps, detail)
-		}
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
-		}
-		return strings.Join(steps, "; ")
+		return queryPlan(t, x, q, args...)
 	}
 	// River's JobDeleteBefore on SQLite (riversqlite's river_job.sql), with
 	// its switches as Butler would set them.
@@ -178,4 +161,27 @@ func TestEngine_SQLiteCleansExpiredJobs(t *testing.T) {
 	default:
 		t.Error("Stop returned with the cleaner still running")
 	}
+}
+
+// queryPlan returns SQLite's plan of q, its steps joined by "; ".
+func queryPlan(t *testing.T, x *sql.DB, q string, args ...any) string {
+	t.Helper()
+	rows, err := x.Query(`EXPLAIN QUERY PLAN `+q, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var steps []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		steps = append(steps, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(steps, "; ")
 }

@@ -37,24 +37,7 @@ func TestRecoverSQL_ReadsOnlyUnfinishedJobs(t *testing.T) {
 	}
 	plan := func() string {
 		t.Helper()
-		rows, err := x.QueryContext(ctx, `EXPLAIN QUERY PLAN `+recoverSQL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
-		var steps []string
-		for rows.Next() {
-			var id, parent, notused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			steps = append(steps, detail)
-		}
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
-		}
-		return strings.Join(steps, "; ")
+		return queryPlan(t, x, recoverSQL)
 	}
 	for _, stats := range []string{"none", "ANALYZE"} {
 		if stats == "ANALYZE" {
