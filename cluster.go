@@ -743,10 +743,9 @@ func (m *Manager) title(name TaskName) string {
 
 // leaveCluster resigns the lease and leaves the node list (a clean stop).
 // A process whose name a later one took leaves both alone: they are the
-// later one's (both go by the name; the store checks the incarnation,
-// whether or not this process has heard it was superseded).
+// later one's (both go by the name; the store checks the incarnation).
 func (m *Manager) leaveCluster(ctx context.Context) {
-	if m.cluster == nil || m.cluster.superseded.Load() {
+	if m.cluster == nil {
 		return
 	}
 	_ = m.cluster.store.Resign(ctx, m.node, m.cluster.incarnation)

@@ -11,8 +11,9 @@ import (
 	"github.com/plexbutler/butler/store/sqlite"
 )
 
-// openCleanerDB opens a SQLite database with River's tables.
-func openCleanerDB(t *testing.T) *sql.DB {
+// openRiverDB opens a SQLite database with River's tables, closed at the
+// test's end.
+func openRiverDB(t *testing.T) *sql.DB {
 	t.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, t.TempDir()+"/butler.db")
@@ -53,7 +54,7 @@ func countJobs(t *testing.T, x *sql.DB, where string) int {
 // longer ago than their state's retention, however many batches that
 // takes, and nothing else: not the recently finished, not the unfinished.
 func TestJobCleaner_DeletesOnlyExpiredJobs(t *testing.T) {
-	x := openCleanerDB(t)
+	x := openRiverDB(t)
 	now := time.Date(2026, 12, 2, 3, 0, 0, 0, time.UTC)
 	addJobs(t, x, 2345, "completed", now.Add(-completedRetention-time.Second)) // expired
 	addJobs(t, x, 7, "completed", now.Add(-completedRetention+time.Second))
@@ -91,7 +92,7 @@ func TestJobCleaner_DeletesOnlyExpiredJobs(t *testing.T) {
 // own statement sorts them by id, or with statistics walks the whole
 // table in id order; its plan is logged if that ever changes).
 func TestCleanSQL_ReadsTheIndexInOrder(t *testing.T) {
-	x := openCleanerDB(t)
+	x := openRiverDB(t)
 	now := time.Now()
 	addJobs(t, x, 3000, "completed", now.Add(-2*completedRetention))
 	addJobs(t, x, 3000, "completed", now)

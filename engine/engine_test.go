@@ -448,6 +448,28 @@ func (s *failFirstRead) Run(ctx context.Context, id int64) (butler.Run, error) {
 	return s.DB.Run(ctx, id)
 }
 
+// startManager makes a Manager of cfg on eng (in UTC, without a health
+// probe), starts the engine with it, then the Manager; both are stopped at
+// the test's end.
+func startManager(t *testing.T, eng *engine.Engine, cfg butler.Config) *butler.Manager {
+	t.Helper()
+	ctx := context.Background()
+	cfg.Queue, cfg.HostZone, cfg.DataDir, cfg.HealthProbeEvery = eng, "UTC", t.TempDir(), -1
+	m, err := butler.NewManager(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Start(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = eng.Stop(context.Background()) })
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Stop(context.Background()) })
+	return m
+}
+
 // signalAction tells ran each time it runs.
 type signalAction struct{ ran chan struct{} }
 
@@ -463,21 +485,10 @@ func TestEngine_FailureBeforeStartIsRetried(t *testing.T) {
 	store := &failFirstRead{DB: db}
 	act := signalAction{ran: make(chan struct{}, 2)}
 	ctx := context.Background()
-	m, err := butler.NewManager(ctx, butler.Config{
+	m := startManager(t, eng, butler.Config{
 		Catalog: []butler.Task{{Name: "T", Title: "T", Interval: 1, EnabledDefault: true, Setting: "ButlerTaskT", Action: act}},
-		Store:   store, Queue: eng, HostZone: "UTC", DataDir: t.TempDir(), HealthProbeEvery: -1,
+		Store:   store,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := eng.Start(ctx, m); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = eng.Stop(context.Background()) })
-	if err := m.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = m.Stop(context.Background()) })
 	res, err := m.StartTask(ctx, "T", false)
 	if err != nil || res.Outcome != butler.StartStarted {
 		t.Fatalf("StartTask: %+v, %v", res, err)
@@ -598,20 +609,7 @@ func TestEngine_QueuedRunsOfRestartedServerRun(t *testing.T) {
 		name := butler.TaskName(fmt.Sprint("T", i))
 		catalog = append(catalog, butler.Task{Name: name, Title: string(name), Interval: 1, EnabledDefault: true, Setting: "ButlerTask" + string(name), Action: act})
 	}
-	m, err := butler.NewManager(ctx, butler.Config{
-		Catalog: catalog, Store: db, Queue: eng, Node: "a", HostZone: "UTC", DataDir: t.TempDir(), HealthProbeEvery: -1,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := eng.Start(ctx, m); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = eng.Stop(context.Background()) })
-	if err := m.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = m.Stop(context.Background()) })
+	startManager(t, eng, butler.Config{Catalog: catalog, Store: db, Node: "a"})
 	for range runs {
 		select {
 		case <-act.ran:

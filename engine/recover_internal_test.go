@@ -4,8 +4,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-
-	"github.com/plexbutler/butler/store/sqlite"
 )
 
 // TestRecoverSQL_ReadsOnlyUnfinishedJobs: RecoverSingleNode's statement
@@ -15,15 +13,7 @@ import (
 // (OptimizeDatabase runs ANALYZE). It ends what it is meant to end.
 func TestRecoverSQL_ReadsOnlyUnfinishedJobs(t *testing.T) {
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, t.TempDir()+"/butler.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := NewSQLite(ctx, db.SQL(), Config{Node: "test"}); err != nil {
-		t.Fatal(err)
-	}
-	x := db.SQL()
+	x := openRiverDB(t)
 	// A day of finished item jobs, and one job of every other kind.
 	if _, err := x.ExecContext(ctx, `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000)
 		INSERT INTO river_job (kind, state, queue, finalized_at) SELECT 'butler_item', 'completed', 'items', datetime('now') FROM n`); err != nil {
