@@ -121,34 +121,80 @@ func (e *NameTakenError) Error() string {
 	return fmt.Sprintf("butler: another server is running under this server's name, %s (its heartbeat is live); give each server its own --node (BUTLER_NODE), or stop the other first", e.Node)
 }
 
-// nameCheckWait is how long checkName watches a record's heartbeat: a live
-// server whose heartbeats are slow or fail for longer than FenceAfter has
-// stopped its runs and takes no more, so watching past that, with a
-// heartbeat to spare, either sees a beat or finds a server that does no
-// work.
+// nameCheckWait is how long a record of this server's name written by
+// another process must have stood still before this one takes the name
+// (checkName): a live server whose heartbeats are slow or fail for longer
+// than FenceAfter has stopped its runs and takes no more, so a record
+// still for that, and a heartbeat to spare, is a dead process's or one
+// that does no work.
 const nameCheckWait = FenceAfter + HeartbeatEvery
 
 // checkName makes sure, before this process takes any work, that no other
-// live process runs under this server's name: a record of the name written
-// by another incarnation is watched for nameCheckWait (9 s), and its heartbeat
-// moving means a live twin (two servers given, or defaulting to, the same
-// name), which this one refuses to join (NameTakenError); a record whose
-// heartbeat stands still is a dead process's (this server killed and
-// started again at once), whose runs this one ends at its start. A live
-// server of an older Butler (its record has no incarnation) is refused
-// the same way: it would take this one's jobs for those of gone servers.
+// live process runs under this server's name, and claims the name
+// (Cluster.ClaimName): at once when it is free, or once the record another
+// process wrote has stood still for nameCheckWait (9 s; this server killed
+// and started again at once: its dead process's record). A record whose
+// heartbeat moves meanwhile, or one of a later process, is a live twin
+// (two servers given, or defaulting to, the same name), which this one
+// refuses to join (NameTakenError). The claim is one statement, so of two
+// servers of one name started at the same moment, one starts. A live
+// server of an older Butler (its record has no incarnation) is refused the
+// same way: it would take this one's jobs for those of gone servers.
 func (m *Manager) checkName(ctx context.Context) error {
 	c := m.cluster
 	if c.incarnation == 0 {
 		return nil // a queue without incarnations: nothing to tell apart
 	}
-	first, err := c.store.Nodes(ctx)
+	if err := m.checkOlderButlers(ctx); err != nil {
+		return err
+	}
+	var seen NodeRecord // the other process's record, as first seen
+	for waited := false; ; waited = true {
+		claimed, rec, err := c.store.ClaimName(ctx, m.node, c.incarnation, nameCheckWait)
+		if err != nil {
+			return fmt.Errorf("butler: claim this server's name in the cluster: %w", err)
+		}
+		switch {
+		case claimed:
+			if waited {
+				m.logger.InfoContext(ctx, "butler: the earlier process of this server's name is gone; starting")
+			}
+			return nil
+		case rec.Heartbeat.IsZero():
+			// The record went meanwhile (the others counted it dead):
+			// claim again.
+			continue
+		case rec.Incarnation > c.incarnation,
+			!seen.Heartbeat.IsZero() && rec.Incarnation == seen.Incarnation && rec.Heartbeat.After(seen.Heartbeat):
+			return &NameTakenError{Node: m.node}
+		case seen.Heartbeat.IsZero() || rec.Incarnation != seen.Incarnation:
+			seen = rec
+		}
+		if !waited {
+			m.logger.InfoContext(ctx, "butler: another process wrote this server's name in the cluster; waiting until its heartbeat has stood still for "+
+				nameCheckWait.String()+" (a process killed and started again) or refusing to start if it moves (another server under this name)")
+		}
+		t := time.NewTimer(HeartbeatEvery)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// checkOlderButlers refuses to start beside a live server of an older
+// Butler (a record of another name without an incarnation), whose
+// heartbeat moves within nameCheckWait.
+func (m *Manager) checkOlderButlers(ctx context.Context) error {
+	first, err := m.cluster.store.Nodes(ctx)
 	if err != nil {
 		return fmt.Errorf("butler: read the cluster's servers: %w", err)
 	}
 	watch := map[string]NodeRecord{}
 	for name, rec := range first {
-		if (name == m.node && rec.Incarnation != c.incarnation) || rec.Incarnation == 0 {
+		if name != m.node && rec.Incarnation == 0 {
 			watch[name] = rec
 		}
 	}
@@ -162,13 +208,13 @@ func (m *Manager) checkName(ctx context.Context) error {
 		return ctx.Err()
 	case <-t.C:
 	}
-	now, err := c.store.Nodes(ctx)
+	now, err := m.cluster.store.Nodes(ctx)
 	if err != nil {
 		return fmt.Errorf("butler: read the cluster's servers: %w", err)
 	}
 	for name, was := range watch {
-		if rec, ok := now[name]; ok && rec.Heartbeat.After(was.Heartbeat) && rec.Incarnation == was.Incarnation {
-			return &NameTakenError{Node: name, Older: rec.Incarnation == 0 && name != m.node}
+		if rec, ok := now[name]; ok && rec.Heartbeat.After(was.Heartbeat) && rec.Incarnation == 0 {
+			return &NameTakenError{Node: name, Older: true}
 		}
 	}
 	return nil

@@ -21,6 +21,10 @@ import (
 type fakeCluster struct {
 	db *sqlite.DB // for Leave's check of the node's runs
 
+	// together, when set, holds each call of Nodes, once it has read the
+	// records, until as many callers as it counts have read them.
+	together *barrier
+
 	mu       sync.Mutex
 	nodes    map[string]fakeNode
 	beats    map[string][]time.Time
@@ -46,6 +50,17 @@ func (c *fakeCluster) Heartbeat(ctx context.Context, node string, incarnation in
 	return !there, nil
 }
 
+func (c *fakeCluster) ClaimName(ctx context.Context, node string, incarnation int64, silentFor time.Duration) (bool, butler.NodeRecord, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n, there := c.nodes[node]
+	if there && n.incarnation != incarnation && (n.incarnation > incarnation || time.Since(n.beat) < silentFor) {
+		return false, butler.NodeRecord{Heartbeat: n.beat, Incarnation: n.incarnation}, nil
+	}
+	c.nodes[node] = fakeNode{beat: time.Now(), deadAfter: n.deadAfter, incarnation: incarnation}
+	return true, butler.NodeRecord{}, nil
+}
+
 func (c *fakeCluster) Leave(ctx context.Context, node string, incarnation int64) error {
 	runs, err := c.db.ActiveRuns(ctx)
 	if err != nil {
@@ -66,10 +81,13 @@ func (c *fakeCluster) Leave(ctx context.Context, node string, incarnation int64)
 
 func (c *fakeCluster) Nodes(ctx context.Context) (map[string]butler.NodeRecord, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	out := map[string]butler.NodeRecord{}
 	for name, n := range c.nodes {
 		out[name] = butler.NodeRecord{Heartbeat: n.beat, Incarnation: n.incarnation}
+	}
+	c.mu.Unlock()
+	if c.together != nil {
+		c.together.arrive()
 	}
 	return out, nil
 }
@@ -120,6 +138,24 @@ func (c *fakeCluster) Notify(ctx context.Context, channel, payload string) error
 func (c *fakeCluster) Listen(ctx context.Context, channels []string, fn func(channel, payload string)) error {
 	<-ctx.Done()
 	return ctx.Err()
+}
+
+// barrier holds its callers until n have arrived; later callers pass.
+type barrier struct {
+	mu   sync.Mutex
+	n    int
+	done chan struct{}
+}
+
+func newBarrier(n int) *barrier { return &barrier{n: n, done: make(chan struct{})} }
+
+func (b *barrier) arrive() {
+	b.mu.Lock()
+	if b.n--; b.n == 0 {
+		close(b.done)
+	}
+	b.mu.Unlock()
+	<-b.done
 }
 
 // heartbeats returns node's heartbeats so far.
@@ -643,14 +679,67 @@ func TestCluster_SupersededServerStopsItsRuns(t *testing.T) {
 // fc, its queue of incarnation 300.
 func newClusterManager(t *testing.T, fc *fakeCluster) (*butler.Manager, error) {
 	t.Helper()
-	db := memStore(t)
+	return newClusterManagerOf(t, fc, memStore(t), 300)
+}
+
+// newClusterManagerOf makes (without starting) a Manager named "leader" on
+// fc and db, its queue of incarnation.
+func newClusterManagerOf(t *testing.T, fc *fakeCluster, db *sqlite.DB, incarnation int64) (*butler.Manager, error) {
+	t.Helper()
+	fc.mu.Lock()
 	fc.db = db
+	fc.mu.Unlock()
 	rq := &releaseQueue{Queue: &testQueue{cancels: map[int64]context.CancelFunc{}}, holders: map[int64]string{}, released: map[int64]int{}}
 	m, err := butler.NewManager(context.Background(), butler.Config{
 		Catalog: []butler.Task{task("T", 1, false, newProbe(true))}, Store: &clusterStore{DB: db, fakeCluster: fc},
-		Queue: incarnatedQueue{rq, 300}, Node: "leader", HostZone: "UTC", DataDir: t.TempDir(), HealthProbeEvery: -1,
+		Queue: incarnatedQueue{rq, incarnation}, Node: "leader", HostZone: "UTC", DataDir: t.TempDir(), HealthProbeEvery: -1,
 	})
 	return m, err
+}
+
+// Two servers given the same name and started at the same moment (both
+// find the name free): exactly one starts, the other refuses, once it has
+// seen the first one's heartbeat move. Both used to start.
+func TestCluster_TwinsStartedTogether(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// Both read the cluster's servers before either writes.
+		fc := &fakeCluster{nodes: map[string]fakeNode{}, beats: map[string][]time.Time{}, together: newBarrier(2)}
+		db := memStore(t)
+		type made struct {
+			m   *butler.Manager
+			err error
+		}
+		results := make(chan made, 2)
+		for _, inc := range []int64{300, 301} {
+			go func() {
+				m, err := newClusterManagerOf(t, fc, db, inc)
+				if err == nil {
+					// It starts: its heartbeats begin.
+					err = m.Start(context.Background())
+				}
+				results <- made{m, err}
+			}()
+		}
+		var started []*butler.Manager
+		var refused []error
+		for range 2 {
+			r := <-results
+			if r.err != nil {
+				refused = append(refused, r.err)
+				continue
+			}
+			started = append(started, r.m)
+		}
+		for _, m := range started {
+			if err := m.Stop(context.Background()); err != nil {
+				t.Error(err)
+			}
+		}
+		var taken *butler.NameTakenError
+		if len(started) != 1 || len(refused) != 1 || !errors.As(refused[0], &taken) || taken.Node != "leader" {
+			t.Fatalf("two servers of one name started together: %d started, refused with %v; want one started, one refused with a NameTakenError", len(started), refused)
+		}
+	})
 }
 
 // keepBeating beats for node, of incarnation, every interval until ctx is
@@ -690,6 +779,9 @@ func TestCluster_NameCheckedAtStart(t *testing.T) {
 		{"live older Butler", "old", 0, butler.HeartbeatEvery, true, true},
 		{"dead older Butler", "old", 0, 0, false, false},
 		{"live server of another name", "other", 100, butler.HeartbeatEvery, false, false},
+		// A later process (incarnation 400 > 300) has the name.
+		{"later process", "leader", 400, butler.HeartbeatEvery, true, false},
+		{"later process, dead", "leader", 400, 0, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {

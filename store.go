@@ -110,6 +110,14 @@ type Cluster interface {
 	// latest, and a heartbeat of an earlier incarnation than the record's
 	// is refused with ErrSuperseded.
 	Heartbeat(ctx context.Context, node string, incarnation int64, deadAfter time.Duration) (joined bool, err error)
+	// ClaimName writes node's record for its process of incarnation, as a
+	// heartbeat does, if the name is free: it has no record, or the record
+	// is this process's, or it is an earlier incarnation's whose heartbeat
+	// has stood still for silentFor or longer, on the store's clock.
+	// Otherwise it writes nothing and returns the record as it stands (a
+	// zero record when it went meanwhile). One statement: of two processes
+	// claiming a free name at once, one gets it.
+	ClaimName(ctx context.Context, node string, incarnation int64, silentFor time.Duration) (claimed bool, rec NodeRecord, err error)
 	// Leave removes node from the cluster (a clean stop of its process of
 	// incarnation), unless runs are still recorded as running or stopping
 	// on it (those the others end when it has been silent past its limit,

@@ -222,6 +222,37 @@ func (d *DB) Heartbeat(ctx context.Context, node string, incarnation int64, dead
 	return joined, wrap(err)
 }
 
+// ClaimName writes node's record for its process of incarnation if the
+// name is free (butler.Cluster): no record, this process's, or an earlier
+// incarnation's whose heartbeat has stood still for silentFor, on the
+// database's clock. Otherwise the record is returned as it stands (a zero
+// record when it went in the meantime: the caller claims again).
+func (d *DB) ClaimName(ctx context.Context, node string, incarnation int64, silentFor time.Duration) (bool, butler.NodeRecord, error) {
+	var claimed bool
+	err := d.pool.QueryRow(ctx, `INSERT INTO butler_node (name, started_at, heartbeat_at, dead_after, incarnation)
+		VALUES ($1, `+dbNow+`, `+dbNow+`, 0, $2)
+		ON CONFLICT (name) DO UPDATE SET started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at,
+			dead_after = butler_node.dead_after, incarnation = excluded.incarnation
+		WHERE butler_node.incarnation = excluded.incarnation
+			OR (butler_node.incarnation < excluded.incarnation AND butler_node.heartbeat_at < `+dbNow+` - $3)
+		RETURNING true`, node, incarnation, silentFor.Nanoseconds()).Scan(&claimed)
+	switch {
+	case err == nil:
+		return true, butler.NodeRecord{}, nil
+	case !errors.Is(err, pgx.ErrNoRows):
+		return false, butler.NodeRecord{}, wrap(err)
+	}
+	var at, inc int64
+	err = d.pool.QueryRow(ctx, `SELECT heartbeat_at, incarnation FROM butler_node WHERE name = $1`, node).Scan(&at, &inc)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, butler.NodeRecord{}, nil
+	}
+	if err != nil {
+		return false, butler.NodeRecord{}, wrap(err)
+	}
+	return false, butler.NodeRecord{Heartbeat: time.Unix(0, at), Incarnation: inc}, nil
+}
+
 // Leave removes node from the cluster's list (a clean stop of its process
 // of incarnation), unless runs are still recorded as running or stopping
 // on it (the others end those once it has been silent past its limit:

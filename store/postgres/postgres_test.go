@@ -4,14 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/jackc/pgx/v5"
 	"math/rand/v2"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/plexbutler/butler"
 	"github.com/plexbutler/butler/internal/pgtest"
 	"github.com/plexbutler/butler/store/postgres"
@@ -231,6 +232,80 @@ func TestHeartbeats_Incarnations(t *testing.T) {
 	}
 	if nodes, _ := db.Nodes(ctx); len(nodes) != 0 {
 		t.Errorf("after the later process left, nodes %v; want none", nodes)
+	}
+}
+
+// TestClaimName: a process takes its name when it has no record, when the
+// record is its own, or an earlier incarnation's whose heartbeat has stood
+// still for the time given; a record beaten more recently, or a later
+// incarnation's, is left as it is and returned. Of processes claiming a
+// free name at once, exactly one gets it.
+func TestClaimName(t *testing.T) {
+	db := open(t)
+	ctx := context.Background()
+	claim := func(node string, inc int64, silentFor time.Duration) (bool, butler.NodeRecord) {
+		t.Helper()
+		ok, rec, err := db.ClaimName(ctx, node, inc, silentFor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok, rec
+	}
+	if ok, _ := claim("a", 100, time.Hour); !ok {
+		t.Fatal("a free name was not claimed")
+	}
+	if ok, _ := claim("a", 100, time.Hour); !ok {
+		t.Fatal("a process's own record was not claimed again")
+	}
+	// Beaten within the hour: a later process is refused and told whose
+	// the record is.
+	ok, rec := claim("a", 200, time.Hour)
+	if ok || rec.Incarnation != 100 || rec.Heartbeat.IsZero() {
+		t.Fatalf("claim over a live record: %v %+v; want refused, the record of 100 returned", ok, rec)
+	}
+	// Still for longer than 0: the later process takes it.
+	if ok, rec := claim("a", 200, 0); !ok {
+		t.Fatalf("claim over a record that stood still long enough: refused, %+v", rec)
+	}
+	// An earlier incarnation than the record's never gets it.
+	if ok, rec := claim("a", 150, 0); ok || rec.Incarnation != 200 {
+		t.Fatalf("claim by an earlier incarnation: %v %+v; want refused, the record of 200 returned", ok, rec)
+	}
+	// A heartbeat's record is claimed the same way.
+	if _, err := db.Heartbeat(ctx, "b", 100, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := claim("b", 200, time.Hour); ok {
+		t.Fatal("claim over a record beaten just now succeeded")
+	}
+	nodes, err := db.Nodes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nodes["a"].Incarnation != 200 || nodes["b"].Incarnation != 100 {
+		t.Errorf("records after the claims: %v; want a of 200, b of 100", nodes)
+	}
+	if d, err := db.MaxDeadAfter(ctx); err != nil || d != time.Minute {
+		t.Errorf("MaxDeadAfter %v (%v); want b's minute", d, err)
+	}
+
+	// Eight processes claim a free name at once.
+	var wg sync.WaitGroup
+	var won atomic.Int32
+	for i := range 8 {
+		wg.Go(func() {
+			ok, _, err := db.ClaimName(ctx, "twin", int64(1000+i), time.Hour)
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				won.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := won.Load(); n != 1 {
+		t.Errorf("%d of 8 processes claiming one free name at once got it; want 1", n)
 	}
 }
 
