@@ -112,9 +112,13 @@ func (m *Manager) silent() (time.Duration, bool) {
 type NameTakenError struct {
 	Node  string // the live server
 	Older bool   // it runs a Butler without incarnations
+	Later bool   // the record is a later incarnation's than this process
 }
 
 func (e *NameTakenError) Error() string {
+	if e.Later {
+		return fmt.Sprintf("butler: a process started after this one holds this server's name, %s: another server runs under it, or the database's clock went back; give each server its own --node (BUTLER_NODE), or start this one again", e.Node)
+	}
 	if e.Older {
 		return fmt.Sprintf("butler: server %s runs an older Butler, which would take this version's servers for gone; stop every server before upgrading, then start them all on the new version", e.Node)
 	}
@@ -164,8 +168,9 @@ func (m *Manager) checkName(ctx context.Context) error {
 			// The record went meanwhile (the others counted it dead):
 			// claim again.
 			continue
-		case rec.Incarnation > c.incarnation,
-			!seen.Heartbeat.IsZero() && rec.Incarnation == seen.Incarnation && rec.Heartbeat.After(seen.Heartbeat):
+		case rec.Incarnation > c.incarnation:
+			return &NameTakenError{Node: m.node, Later: true}
+		case !seen.Heartbeat.IsZero() && rec.Incarnation == seen.Incarnation && rec.Heartbeat.After(seen.Heartbeat):
 			return &NameTakenError{Node: m.node}
 		case seen.Heartbeat.IsZero() || rec.Incarnation != seen.Incarnation:
 			seen = rec
