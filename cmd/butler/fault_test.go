@@ -194,6 +194,17 @@ func (e *faultEnv) startNode(t *testing.T, args ...string) *proc {
 	return p
 }
 
+// spawnNode starts a server as startNode does, without waiting for it to
+// serve (proc.waitServing).
+func (e *faultEnv) spawnNode(t *testing.T, args ...string) *proc {
+	t.Helper()
+	p := spawnProc(t, append([]string{"--addr", "127.0.0.1:0", "--token", faultToken, "--config", e.config}, args...)...)
+	e.mu.Lock()
+	e.nodes = append(e.nodes, p)
+	e.mu.Unlock()
+	return p
+}
+
 // startSQLiteNode starts one server on the data directory dir.
 func (e *faultEnv) startSQLiteNode(t *testing.T, dir string) *proc {
 	t.Helper()
@@ -1383,4 +1394,60 @@ func runsOf(runs []apitype.Run) []faultprobe.Run {
 		out[i] = faultprobe.RunFromAPI(r)
 	}
 	return out
+}
+
+// TestFault_ClusterTwinsStartedTogether: two servers given the same name
+// (two containers with the same hostname and port get the same default)
+// started at the same moment on one cluster database. Exactly one serves;
+// the other refuses to start, saying why, and exits with an error, so that
+// no task can run under one name on two machines.
+func TestFault_ClusterTwinsStartedTogether(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster tests skipped in -short mode")
+	}
+	pgtest.URL(t) // skip early without PostgreSQL
+	e := newFaultEnv(t, faultTask{name: "FaultTwin", mode: "quick", dur: time.Second, grace: time.Second})
+	url := e.clusterDatabase(t)
+	var procs [2]*proc
+	for i := range procs {
+		dir := filepath.Join(t.TempDir(), "data")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		procs[i] = e.spawnNode(t, "--data-dir", dir, "--database", url, "--node", "twin")
+	}
+	var errs [2]error
+	var wg sync.WaitGroup
+	for i, p := range procs {
+		wg.Go(func() { errs[i] = p.waitServing() })
+	}
+	wg.Wait()
+	var serving, refused []*proc
+	for i, p := range procs {
+		if errs[i] == nil {
+			serving = append(serving, p)
+			continue
+		}
+		// The refused one exits by itself, once it has seen the other's
+		// heartbeat move: waiting on an external process, bounded.
+		select {
+		case <-p.done:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("server %d neither serves nor exits: %v", i, errs[i])
+		}
+		refused = append(refused, p)
+	}
+	if len(serving) != 1 || len(refused) != 1 {
+		t.Fatalf("two servers of one name started together: %d serve, %d refused; want exactly one of each", len(serving), len(refused))
+	}
+	r := refused[0]
+	if r.cmd.ProcessState.ExitCode() == 0 {
+		t.Errorf("the refused server exited with code 0; want an error")
+	}
+	if out := r.stderr.String(); !strings.Contains(out, "under this server's name") && !strings.Contains(out, "holds this server's name") {
+		t.Errorf("the refused server's output does not say another server runs under its name:\n%s", out)
+	}
+	// The one that serves works: a start runs its task once.
+	e.mustStart(t, serving[0], "FaultTwin")
+	e.waitProbes(t, "FaultTwin", 1, 15*time.Second)
 }

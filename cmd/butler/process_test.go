@@ -91,6 +91,17 @@ type proc struct {
 // answers 200. The process is killed at the end of the test if still alive.
 func startProc(t *testing.T, args ...string) *proc {
 	t.Helper()
+	p := spawnProc(t, args...)
+	if err := p.waitServing(); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// spawnProc starts `butler serve args...` as startProc does, without
+// waiting for it to serve (waitServing).
+func spawnProc(t *testing.T, args ...string) *proc {
+	t.Helper()
 	bin := butlerBinary(t)
 	p := &proc{stderr: newSyncBuffer(), done: make(chan struct{})}
 	p.cmd = exec.Command(bin, append([]string{"serve"}, args...)...)
@@ -119,13 +130,18 @@ func startProc(t *testing.T, args ...string) *proc {
 			logProblems(t, p)
 		}
 	})
+	return p
+}
 
+// waitServing waits until p logs its address and then until GET /healthz
+// answers 200; an error when it exits first or takes too long.
+func (p *proc) waitServing() error {
 	m, ok := p.stderr.waitFor(servingRE, p.done, 60*time.Second)
 	if !ok {
 		if p.exited() {
-			t.Fatalf("butler serve exited (%v) before serving; output:\n%s", p.cmd.ProcessState, p.stderr)
+			return fmt.Errorf("butler serve exited (%v) before serving; output:\n%s", p.cmd.ProcessState, p.stderr)
 		}
-		t.Fatalf("butler serve did not log its address within 60s; output:\n%s", p.stderr)
+		return fmt.Errorf("butler serve did not log its address within 60s; output:\n%s", p.stderr)
 	}
 	p.addr = m[1]
 
@@ -139,15 +155,15 @@ func startProc(t *testing.T, args ...string) *proc {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return p
+				return nil
 			}
 		}
 		select {
 		case <-tick.C:
 		case <-p.done:
-			t.Fatalf("butler serve exited (%v) before /healthz answered; output:\n%s", p.cmd.ProcessState, p.stderr)
+			return fmt.Errorf("butler serve exited (%v) before /healthz answered; output:\n%s", p.cmd.ProcessState, p.stderr)
 		case <-deadline.C:
-			t.Fatalf("GET /healthz of butler serve at %s did not answer 200 within 15s (last error %v); output:\n%s", p.addr, err, p.stderr)
+			return fmt.Errorf("GET /healthz of butler serve at %s did not answer 200 within 15s (last error %v); output:\n%s", p.addr, err, p.stderr)
 		}
 	}
 }
