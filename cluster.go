@@ -67,6 +67,9 @@ type clusterState struct {
 	// superseded is set while the heartbeats are refused because a later
 	// process runs under this server's name (ErrSuperseded).
 	superseded atomic.Bool
+	// taken is closed at the first such refusal (Manager.Superseded).
+	taken     chan struct{}
+	takenOnce sync.Once
 
 	// reap wakes the reaper (reapLoop) after a heartbeat of the leader.
 	reap chan struct{}
@@ -223,6 +226,18 @@ func (m *Manager) checkOlderButlers(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// Superseded returns a channel that is closed when a process started
+// later took this server's name in the cluster (another server given the
+// same name, or this one started again while this process was frozen):
+// this process has stopped its runs and takes no more work, and its server
+// should stop (butler serve exits). Nil, never closed, on a single server.
+func (m *Manager) Superseded() <-chan struct{} {
+	if m.cluster == nil {
+		return nil
+	}
+	return m.cluster.taken
 }
 
 // IsLeader reports whether this server plans the windows: always on a
@@ -434,6 +449,7 @@ func (m *Manager) clusterTick(ctx context.Context) {
 			// start, and the leader releases what this one holds.
 			c.superseded.Store(true)
 			m.fence(ctx, errTaken, "a server started later runs under this server's name")
+			c.takenOnce.Do(func() { close(c.taken) })
 		case now.Sub(c.lastBeatAt()) >= FenceAfter:
 			// At every failed heartbeat, not only the first past
 			// FenceAfter: a run this server took meanwhile must not

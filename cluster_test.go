@@ -643,6 +643,11 @@ func TestCluster_SupersededServerStopsItsRuns(t *testing.T) {
 		if r := f.run(res.Run.ID); r.State != butler.StateRunning {
 			t.Fatalf("U's run is %s; want running", r.State)
 		}
+		select {
+		case <-f.m.Superseded():
+			t.Fatal("Superseded is closed before any other process took the name")
+		default:
+		}
 		// The other server of the same name starts and beats.
 		if _, err := cs.Heartbeat(context.Background(), "leader", 400, time.Minute); err != nil {
 			t.Fatal(err)
@@ -651,6 +656,11 @@ func TestCluster_SupersededServerStopsItsRuns(t *testing.T) {
 		synctest.Wait()
 		if r := f.run(res.Run.ID); r.State != butler.StateFinished || !strings.Contains(r.Reason, "a server started later runs under this server's name") {
 			t.Errorf("U's run is %s (%q) a heartbeat after this server's was refused; want it stopped, saying why", r.State, r.Reason)
+		}
+		select {
+		case <-f.m.Superseded():
+		default:
+			t.Error("Superseded is not closed a heartbeat after this server's was refused; want its server told to stop")
 		}
 		if _, err := f.m.StartTask(context.Background(), "V", true); err != nil {
 			t.Fatal(err)

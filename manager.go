@@ -248,7 +248,7 @@ func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
 	m.settings = s
 	m.gate = newGate(s.MaxConcurrent(), m.now)
 	if c, ok := cfg.Store.(Cluster); ok {
-		m.cluster = &clusterState{store: c, outbox: make(chan Event, 256), reap: make(chan struct{}, 1)}
+		m.cluster = &clusterState{store: c, outbox: make(chan Event, 256), reap: make(chan struct{}, 1), taken: make(chan struct{})}
 		if q, ok := cfg.Queue.(Incarnated); ok {
 			m.cluster.incarnation = q.Incarnation()
 		}

@@ -1451,3 +1451,47 @@ func TestFault_ClusterTwinsStartedTogether(t *testing.T) {
 	e.mustStart(t, serving[0], "FaultTwin")
 	e.waitProbes(t, "FaultTwin", 1, 15*time.Second)
 }
+
+// TestFault_ClusterSupersededServerExits: a server whose name a process
+// started later has taken (its heartbeat refused) stops its runs, whose
+// processes end, and exits with status 2, saying why, instead of staying
+// up for ever doing nothing.
+func TestFault_ClusterSupersededServerExits(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster tests skipped in -short mode")
+	}
+	pgtest.URL(t) // skip early without PostgreSQL
+	const task = "FaultTaken"
+	e := newFaultEnv(t, faultTask{name: task, mode: "normal", dur: 120 * time.Second, grace: 2 * time.Second})
+	url := e.clusterDatabase(t)
+	p := e.startClusterNode(t, url, 0)
+	e.mustStart(t, p, task)
+	e.waitProbes(t, task, 1, 15*time.Second)
+
+	// A later process of fault0 writes the record.
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `UPDATE butler_node SET incarnation = incarnation + 1 WHERE name = 'fault0'`); err != nil {
+		t.Fatal(err)
+	}
+	// Waiting on an external process, bounded: a heartbeat, the run's
+	// grace, the shutdown.
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the superseded server still runs 30 s after its name was taken; output:\n%s", p.stderr)
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 2 {
+		t.Errorf("the superseded server exited with status %d; want 2", code)
+	}
+	if out := p.stderr.String(); !strings.Contains(out, "took it over; this one stopped its runs and exits") {
+		t.Errorf("the superseded server's output does not say why it exits:\n%s", out)
+	}
+	// The probes: nothing left running, the run ended.
+	other := e.startClusterNode(t, url, 1)
+	e.check(t, e.settle(t, other, 30*time.Second))
+}

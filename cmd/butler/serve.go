@@ -516,6 +516,10 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	case <-ctx.Done():
 	case err := <-serveErr:
 		runErr = fmt.Errorf("http server: %w", err)
+	case <-m.Superseded():
+		// It can take no more work: a person must give each server its
+		// own name (status 2, which systemd does not restart).
+		runErr = &exitError{2, fmt.Errorf("a server started later runs under this server's name, %s, and took it over; this one stopped its runs and exits: give each server its own --node (BUTLER_NODE)", node)}
 	}
 	// Running tasks get their whole grace to stop (a command: SIGTERM, then
 	// SIGKILL after its grace), and the rest of the shutdown its own time.
