@@ -113,6 +113,13 @@ func (lr *localRun) progress() (int, string) {
 	return lr.percent, lr.step
 }
 
+// givesBack reports whether a run told to stop for cause, before its
+// action began, goes back to the queue: the server is shutting down, or
+// fenced itself (another server, or the next start, runs it).
+func givesBack(cause error) bool {
+	return errors.Is(cause, errShutdown) || isFence(cause)
+}
+
 // Execute runs one queued run: the queue's worker calls it with the run's id.
 // It waits for a slot when the run is in the maintenance queue, marks it
 // running, applies the task's time limit, and stores how it ended. It returns
@@ -166,6 +173,12 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 		}
 		defer m.gate.release()
 	}
+	// Told to shut down, or fenced, while it waited (the gate's slot and
+	// the stop may come at once): it never started, and goes back to the
+	// queue.
+	if givesBack(context.Cause(rctx)) {
+		return ErrRequeue
+	}
 	// A server silent past FenceAfter starts nothing: the others may count
 	// it dead before the run ends, and start its task again. The run was
 	// registered before this check, so a fence that comes after it stops
@@ -194,6 +207,16 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 	}
 	if !ok {
 		return nil
+	}
+	if givesBack(context.Cause(rctx)) {
+		// Told to shut down, or fenced, while its start was being recorded
+		// (the store's only writer may be busy for a while): nothing has
+		// run, so the run goes back to the queue, as it was, rather than
+		// ending interrupted having done nothing. Should that fail, it
+		// ends interrupted below.
+		if back, err := m.store.UnstartRun(context.WithoutCancel(ctx), r.ID, m.node, started); err == nil && back {
+			return ErrRequeue
+		}
 	}
 	logger := m.logger.With(slog.String("task", string(r.Task)), slog.Int64("run", r.ID))
 	logger.InfoContext(ctx, "butler: run started", slog.String("trigger", string(r.Trigger)))

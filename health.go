@@ -173,6 +173,12 @@ func (s watchedStore) StartRun(ctx context.Context, id int64, node string, at ti
 	return ok, err
 }
 
+func (s watchedStore) UnstartRun(ctx context.Context, id int64, node string, at time.Time) (bool, error) {
+	ok, err := s.Store.UnstartRun(ctx, id, node, at)
+	s.h.observe(err)
+	return ok, err
+}
+
 func (s watchedStore) MarkStopping(ctx context.Context, id int64, reason string) (bool, error) {
 	ok, err := s.Store.MarkStopping(ctx, id, reason)
 	s.h.observe(err)

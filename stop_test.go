@@ -759,3 +759,61 @@ func TestStop_FromAnotherServerKeepsItsReason(t *testing.T) {
 		}
 	})
 }
+
+// stallStartStore holds StartRun, once armed, until told to go on: the
+// store's only writer is busy (a start-all storm) while a worker that has
+// registered its run waits to record it running.
+type stallStartStore struct {
+	*sqlite.DB
+	armed   atomic.Bool
+	entered chan struct{}
+	proceed chan struct{}
+}
+
+func (s *stallStartStore) StartRun(ctx context.Context, id int64, node string, at time.Time) (bool, error) {
+	if s.armed.CompareAndSwap(true, false) {
+		close(s.entered)
+		<-s.proceed
+	}
+	return s.DB.StartRun(ctx, id, node, at)
+}
+
+// A shutdown that comes while a worker records its run's start (after it
+// registered the run) leaves the run queued for the next start, its action
+// never called: it used to end interrupted having done nothing, and was
+// never run (a window counts it as the task's run of that window).
+func TestStop_ShutdownWhileItsStartIsRecordedKeepsItQueued(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		p := newProbe(true)
+		var ss *stallStartStore
+		f := start(t, []butler.Task{task("Job", 1, false, p)}, quietWindow, func(c *butler.Config) {
+			ss = &stallStartStore{DB: c.Store.(*sqlite.DB), entered: make(chan struct{}), proceed: make(chan struct{})}
+			ss.armed.Store(true)
+			c.Store = ss
+		})
+		res, err := f.m.StartTask(ctx, "Job", false)
+		if err != nil || res.Outcome != butler.StartStarted {
+			t.Fatalf("start: %+v %v", res, err)
+		}
+		<-ss.entered
+		stopped := make(chan error, 1)
+		go func() { stopped <- f.m.Stop(ctx) }()
+		synctest.Wait() // Stop has told the run to stop, and waits for it
+		close(ss.proceed)
+		if err := <-stopped; err != nil {
+			t.Fatal(err)
+		}
+		runs := f.runs("Job")
+		if len(runs) != 1 {
+			t.Fatalf("runs: %+v", runs)
+		}
+		if r := runs[0]; r.State != butler.StateQueued || !r.StartedAt.IsZero() || r.Node != "" {
+			t.Errorf("a run whose start was being recorded when the server shut down is %s/%s (%q), started %v on %q; want queued as it was",
+				r.State, r.Outcome, r.Reason, r.StartedAt, r.Node)
+		}
+		if n := len(p.Starts()); n != 0 {
+			t.Errorf("the action was called %d times; want never", n)
+		}
+	})
+}

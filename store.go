@@ -189,6 +189,11 @@ type Store interface {
 	// StartRun moves a queued run to running on node; false when it was not
 	// queued any more (it was removed).
 	StartRun(ctx context.Context, id int64, node string, at time.Time) (bool, error)
+	// UnstartRun moves a run that StartRun moved to running on node at at
+	// back to queued, as it was, when its action never began (the server
+	// began to shut down, or fenced itself, while the start was being
+	// recorded); false when the run is not so any more.
+	UnstartRun(ctx context.Context, id int64, node string, at time.Time) (bool, error)
 	// MarkStopping moves a running run to stopping and records why it is
 	// stopping; false when it was not running (it is stopping or finished
 	// already, or never started).

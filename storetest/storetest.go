@@ -83,6 +83,7 @@ var suite = []testCase[butler.Store]{
 	{"SetRunProcess", testSetRunProcess},
 	{"SetRunJob", testSetRunJob},
 	{"StartRun", testStartRun},
+	{"UnstartRun", testUnstartRun},
 	{"SaveProgress", testSaveProgress},
 	{"FinishRun", testFinishRun},
 	{"FinishRunFromStates", testFinishRunFromStates},
@@ -1410,6 +1411,41 @@ func testStartRun(t *testing.T, s butler.Store) {
 	checkUnchanged(t, s, "removed run after StartRun", removed)
 	if ok, err := s.StartRun(t.Context(), removed.ID+100, "node-b", at(time.Minute)); err != nil || ok {
 		t.Errorf("StartRun of an unknown run = %v, %v; want false, nil", ok, err)
+	}
+}
+
+func testUnstartRun(t *testing.T, s butler.Store) {
+	r := mustCreate(t, s, newRun("t", butler.StateQueued, at(0)))
+	started := at(3 * time.Minute)
+	if ok, err := s.StartRun(t.Context(), r.ID, "node-b", started); err != nil || !ok {
+		t.Fatalf("StartRun = %v, %v", ok, err)
+	}
+	running := r
+	running.State, running.Node, running.StartedAt = butler.StateRunning, "node-b", started
+	// Only the start that node recorded at that instant is undone.
+	for _, c := range []struct {
+		node string
+		at   time.Time
+	}{{"node-c", started}, {"node-b", at(4 * time.Minute)}} {
+		if ok, err := s.UnstartRun(t.Context(), r.ID, c.node, c.at); err != nil || ok {
+			t.Errorf("UnstartRun(%s, %v) of another start = %v, %v; want false, nil", c.node, c.at, ok, err)
+		}
+		checkUnchanged(t, s, "after UnstartRun of another start", running)
+	}
+	if ok, err := s.UnstartRun(t.Context(), r.ID, "node-b", started); err != nil || !ok {
+		t.Fatalf("UnstartRun = %v, %v; want true, nil", ok, err)
+	}
+	checkUnchanged(t, s, "after UnstartRun", r)
+	// Queued as it was: it starts again.
+	if ok, err := s.StartRun(t.Context(), r.ID, "node-c", at(5*time.Minute)); err != nil || !ok {
+		t.Errorf("StartRun after UnstartRun = %v, %v; want true, nil", ok, err)
+	}
+	// A run that is stopping is not undone.
+	if ok, err := s.MarkStopping(t.Context(), r.ID, "stopped by a request"); err != nil || !ok {
+		t.Fatalf("MarkStopping = %v, %v", ok, err)
+	}
+	if ok, err := s.UnstartRun(t.Context(), r.ID, "node-c", at(5*time.Minute)); err != nil || ok {
+		t.Errorf("UnstartRun of a stopping run = %v, %v; want false, nil", ok, err)
 	}
 }
 

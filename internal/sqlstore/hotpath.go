@@ -36,6 +36,7 @@ const (
 	sqlActiveRuns    = `SELECT ` + runColumns + ` FROM butler_run WHERE state <> 'finished' ORDER BY id`
 	sqlQueueRun      = `UPDATE butler_run SET state = 'queued', scheduled_at = ? WHERE id = ? AND state = 'scheduled'`
 	sqlStartRun      = `UPDATE butler_run SET state = 'running', node = ?, started_at = ? WHERE id = ? AND state = 'queued'`
+	sqlUnstartRun    = `UPDATE butler_run SET state = 'queued', node = '', started_at = 0 WHERE id = ? AND state = 'running' AND node = ? AND started_at = ?`
 	sqlMarkStopping  = `UPDATE butler_run SET state = 'stopping', reason = ? WHERE id = ? AND state = 'running'`
 	sqlSetRunProcess = `UPDATE butler_run SET proc_group = ?, proc_start = ?, proc_boot = ? WHERE id = ? AND state IN ('running', 'stopping')`
 	sqlSaveProgress  = `UPDATE butler_run SET progress = ?, step = ? WHERE id = ? AND state IN ('running', 'stopping')`
@@ -147,6 +148,7 @@ func (d *Store) HotQueries(now time.Time, task string) []HotQuery {
 		{"CreateRun (its task's active run)", d.activeRunOfSQL(), []any{task}},
 		{"QueueRun", sqlQueueRun, []any{nanos(now), int64(1)}},
 		{"StartRun", sqlStartRun, []any{"node", nanos(now), int64(1)}},
+		{"UnstartRun", sqlUnstartRun, []any{int64(1), "node", nanos(now)}},
 		{"MarkStopping", sqlMarkStopping, []any{"stopped by a request", int64(1)}},
 		{"SetRunProcess", sqlSetRunProcess, []any{int64(4242), int64(99), "boot", int64(1)}},
 		{"SaveProgress", sqlSaveProgress, []any{50, "working", int64(1)}},

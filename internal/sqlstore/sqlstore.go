@@ -784,6 +784,12 @@ func (d *Store) StartRun(ctx context.Context, id int64, node string, at time.Tim
 	return d.exec1(ctx, sqlStartRun, node, nanos(at), id)
 }
 
+// UnstartRun moves a run that StartRun moved to running on node at at back
+// to queued.
+func (d *Store) UnstartRun(ctx context.Context, id int64, node string, at time.Time) (bool, error) {
+	return d.exec1(ctx, sqlUnstartRun, id, node, nanos(at))
+}
+
 // CheckWrite makes one small durable write (butler.HealthChecker): the
 // time of the last health check, in a table of one row.
 func (d *Store) CheckWrite(ctx context.Context) error {
