@@ -511,8 +511,8 @@ func (m *Manager) clusterTick(ctx context.Context) {
 	}
 }
 
-// fence stops this server's runs, for cause: the others will soon count
-// it dead, or have, and end its runs as interrupted. It may be called
+// fence stops this server's runs and item work, for cause: the others
+// will soon count it dead, or have, and end its runs as interrupted. It may be called
 // again for the same silence (each failed heartbeat past FenceAfter): it
 // then stops the runs taken since, and says so only if there were some.
 func (m *Manager) fence(ctx context.Context, cause error, why string) {
@@ -525,10 +525,13 @@ func (m *Manager) fence(ctx context.Context, cause error, why string) {
 		}
 		lr.stop(cause)
 	}
-	if again && stopped == 0 {
+	// And the item jobs this server works, whoever's runs they are: given
+	// back (ExecuteItem), for servers that are not silent.
+	items := m.runs.stopItems(cause)
+	if again && stopped == 0 && items == 0 {
 		return
 	}
-	m.logger.WarnContext(ctx, "butler: stopped local runs: "+why, slog.Int("runs", stopped))
+	m.logger.WarnContext(ctx, "butler: stopped local runs: "+why, slog.Int("runs", stopped), slog.Int("items", items))
 }
 
 // guardLease is how long the group guard lets this server's process groups

@@ -873,3 +873,67 @@ func TestCluster_StoppingServerGivesItemJobsBack(t *testing.T) {
 		}
 	})
 }
+
+// stopAwareItem is an item action whose item runs until its context is
+// done, and then says what the media tasks say: skipped, the run was told
+// to stop.
+type stopAwareItem struct {
+	butler.Action
+	started chan struct{}
+}
+
+func (s *stopAwareItem) RunItem(ctx context.Context, id int64, _ *slog.Logger) butler.ItemResult {
+	close(s.started)
+	<-ctx.Done()
+	return butler.ItemResult{Item: id, Outcome: butler.ItemSkipped, Reason: "the run was told to stop"}
+}
+
+// A server of a cluster that stops (a rolling restart), or fences itself
+// (its heartbeats fail), while it works an item of another server's run
+// that goes on gives the item's job back (RetryLater), for a server that
+// can do it, instead of recording it skipped: that run would have ended
+// succeeded with the item undone, "told to stop" though it was not.
+func TestCluster_ItemsCutShortByThisServerAreGivenBack(t *testing.T) {
+	for _, how := range []string{"stop", "fence"} {
+		t.Run(how, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var cs *clusterStore
+				var fb *failingBeats
+				var r butler.Run
+				ia := &stopAwareItem{Action: newProbe(true), started: make(chan struct{})}
+				f := start(t, []butler.Task{task("Items", 1, false, ia)}, quietWindow,
+					inCluster(&cs, map[string]time.Time{"other": time.Now().Add(time.Hour)}, func(db *sqlite.DB) {
+						r = runningOn(t, db, "Items", "other")
+					}), failBeats(&cs, &fb))
+				synctest.Wait()
+				out := make(chan butler.ItemResult, 1)
+				go func() {
+					out <- f.m.ExecuteItem(context.Background(), butler.ItemJob{RunID: r.ID, Task: "Items", Item: 7})
+				}()
+				<-ia.started
+				switch how {
+				case "stop":
+					if err := f.m.Stop(context.Background()); err != nil {
+						t.Fatal(err)
+					}
+				case "fence":
+					fb.fail.Store(true)
+					time.Sleep(butler.FenceAfter + butler.HeartbeatEvery)
+				}
+				var res butler.ItemResult
+				select {
+				case res = <-out:
+				case <-time.After(time.Minute):
+					t.Fatalf("the item's work still runs a minute after this server's %s", how)
+				}
+				fb.fail.Store(false)
+				if got, _ := f.store.Run(context.Background(), r.ID); got.State != butler.StateRunning {
+					t.Fatalf("the other server's run is %s; want still running", got.State)
+				}
+				if !res.RetryLater || res.Outcome != "" {
+					t.Errorf("an item of another server's run, cut short by this server's %s: %+v; want it given back (RetryLater), not recorded %q", how, res, res.Outcome)
+				}
+			})
+		})
+	}
+}

@@ -138,23 +138,38 @@ type ItemJob struct {
 // task's action (an [ItemAction]). An item of a run that is not running
 // here or elsewhere (it ended, or is stopping) is skipped; one that comes
 // while this server is stopping or silent (it has not written its
-// heartbeat for FenceAfter) is given back (RetryLater). One of a task this
+// heartbeat for FenceAfter) is given back (RetryLater), and so is one whose
+// work this server's stop or fence cut short: the run it belongs to may be
+// going on elsewhere, and another server does the item. One of a task this
 // server does not offer as item work is an error. The Manager is the item
 // executor of package engine.
 func (m *Manager) ExecuteItem(ctx context.Context, j ItemJob) ItemResult {
 	res := ItemResult{Item: j.Item, Outcome: ItemSkipped, Node: m.node}
+	// The server's stop and its fence end the item's work, as they end its
+	// runs (Stop waits for both), with a cause that gives the job back.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	// A server that is stopping, or silent past FenceAfter (the leader may
 	// count it dead and release the item's job meanwhile), starts no
 	// item's work: the job is given back to the queue, for a server that
 	// is not (skipped, every item such a server fetched would be skipped,
 	// fast). Checked first: nothing before the work may hold the job.
-	if !m.runs.enter() {
+	leave, ok := m.runs.enterItem(cancel)
+	if !ok {
 		return ItemResult{Item: j.Item, Node: m.node, RetryLater: true, Reason: "the server is shutting down"}
 	}
-	defer m.runs.leave()
+	defer leave()
 	if silent, ok := m.silent(); ok {
 		return ItemResult{Item: j.Item, Node: m.node, RetryLater: true,
 			Reason: fmt.Sprintf("this server has not written its heartbeat for %s", silent.Round(time.Millisecond))}
+	}
+	// cut says whether this server's stop or fence told the item to stop,
+	// and gives the job back if so.
+	cut := func() (ItemResult, bool) {
+		if cause := context.Cause(ctx); givesBack(cause) {
+			return ItemResult{Item: j.Item, Node: m.node, RetryLater: true, Reason: "given back: " + cause.Error()}, true
+		}
+		return ItemResult{}, false
 	}
 	if m.guard != nil {
 		// The programs the item starts are the group guard's to kill too,
@@ -164,17 +179,6 @@ func (m *Manager) ExecuteItem(ctx context.Context, j ItemJob) ItemResult {
 			return func() { m.guard.Forget(pgid) }
 		})
 	}
-	// The server's stop ends the item's work, as it ends its runs: Stop
-	// waits for both.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() {
-		select {
-		case <-m.runs.done():
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	t, ok := m.byName[j.Task]
 	if !ok {
 		res.Outcome, res.Reason = ItemError, fmt.Sprintf("task %s is not offered by server %s", j.Task, m.node)
@@ -186,6 +190,9 @@ func (m *Manager) ExecuteItem(ctx context.Context, j ItemJob) ItemResult {
 		return res
 	}
 	r, err := m.store.Run(ctx, j.RunID)
+	if given, ok := cut(); ok {
+		return given
+	}
 	switch {
 	case ctx.Err() != nil:
 		res.Reason = "its run was told to stop"
@@ -204,6 +211,9 @@ func (m *Manager) ExecuteItem(ctx context.Context, j ItemJob) ItemResult {
 	// Each server's item workers wait while people are busy; the run shows
 	// it paused (its action waits between the items it queues).
 	if err := m.busy.waitIdle(ctx, func(string) {}, func() {}); err != nil {
+		if given, ok := cut(); ok {
+			return given
+		}
 		res.Reason = "its run was told to stop"
 		return res
 	}
@@ -212,6 +222,13 @@ func (m *Manager) ExecuteItem(ctx context.Context, j ItemJob) ItemResult {
 	out.Item, out.Node, out.Elapsed = j.Item, m.node, time.Since(start)
 	if out.Outcome == "" {
 		out.Outcome = ItemDone
+	}
+	if out.Outcome != ItemDone && out.Outcome != ItemFailed {
+		// Cut short by this server's stop or fence, not by its run's: the
+		// item is left undone, for another server.
+		if given, ok := cut(); ok {
+			return given
+		}
 	}
 	return out
 }
