@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"os/exec"
 	"runtime"
 	"strconv"
@@ -48,6 +49,12 @@ const MaxStderr = 4096
 // ErrTimeout is the cause of an error of Run when the program ran out of
 // time.
 var ErrTimeout = errors.New("the program took longer than its time limit")
+
+// ErrKilled is the cause of an error of Run when the program was killed
+// from outside (SIGKILL or SIGTERM it was not sent by Run: the kernel's
+// out-of-memory killer, the server's group guard, a person): no fault of
+// the file it worked on.
+var ErrKilled = errors.New("the program was killed from outside")
 
 // Tool is one of FFmpeg's programs, run at a lower priority. Its zero
 // value is not usable: Program names the program. A Tool is safe for
@@ -191,9 +198,9 @@ func (r Result) Problem() string { return Problem(r.Stderr) }
 // process group. Run returns only once nothing of that group is alive:
 // what the program left there when it ended (a wrapper's child) is killed
 // too. Errors: ctx's error, wrapped, when
-// ctx ended it; one whose cause is ErrTimeout when the limit did; an
-// *ExitError when it ran and failed; anything else means it could not be
-// run at all.
+// ctx ended it; one whose cause is ErrTimeout when the limit did; one
+// whose cause is ErrKilled when something else killed it; an *ExitError
+// when it ran and failed; anything else means it could not be run at all.
 func (t *Tool) Run(ctx context.Context, limit time.Duration, stdout io.Writer, args ...string) (Result, error) {
 	if err := ctx.Err(); err != nil {
 		return Result{}, err
@@ -229,6 +236,8 @@ func (t *Tool) Run(ctx context.Context, limit time.Duration, stdout io.Writer, a
 	}
 	var exitErr *exec.ExitError
 	switch {
+	case errors.As(err, &exitErr) && killedFromOutside(exitErr.ProcessState):
+		return res, fmt.Errorf("%s %s: %w", t.name(), exitErr.ProcessState, ErrKilled)
 	case errors.As(err, &exitErr):
 		return res, &ExitError{State: exitErr.ProcessState.String(), Problem: res.Problem()}
 	case err != nil:
@@ -382,4 +391,13 @@ func (b *LimitedBuffer) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	return b.Buffer.Write(p)
+}
+
+// killedFromOutside reports whether the program ended by SIGKILL or
+// SIGTERM, which Run sends only when its context or limit ended (checked
+// before): a signal a crash sends itself (SIGSEGV, SIGABRT) is the
+// program's failing on its input.
+func killedFromOutside(ps *os.ProcessState) bool {
+	ws, ok := ps.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled() && (ws.Signal() == syscall.SIGKILL || ws.Signal() == syscall.SIGTERM)
 }

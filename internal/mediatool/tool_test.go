@@ -48,6 +48,29 @@ func TestRunOutputAndFailure(t *testing.T) {
 	}
 }
 
+// TestRunKilledFromOutside: a program killed by SIGKILL or SIGTERM that
+// Run did not send (the kernel's out-of-memory killer, the group guard) is
+// ErrKilled, not an *ExitError that would blame its input; one that
+// crashes by a signal of its own (SIGSEGV, SIGABRT) is an *ExitError.
+func TestRunKilledFromOutside(t *testing.T) {
+	for _, tc := range []struct {
+		signal string
+		killed bool
+	}{{"KILL", true}, {"TERM", true}, {"SEGV", false}, {"ABRT", false}} {
+		t.Run(tc.signal, func(t *testing.T) {
+			tool := &mediatool.Tool{Program: script(t, `kill -`+tc.signal+` $$; sleep 5`), Nice: -1, IOClass: mediatool.IONone}
+			_, err := tool.Run(t.Context(), time.Minute, nil)
+			var exit *mediatool.ExitError
+			switch {
+			case tc.killed && (!errors.Is(err, mediatool.ErrKilled) || errors.As(err, &exit)):
+				t.Errorf("SIG%s from outside: %v; want ErrKilled, not an *ExitError", tc.signal, err)
+			case !tc.killed && (!errors.As(err, &exit) || errors.Is(err, mediatool.ErrKilled)):
+				t.Errorf("SIG%s, the program's own crash: %v; want an *ExitError", tc.signal, err)
+			}
+		})
+	}
+}
+
 // TestRunKillsGroup: a stopped context and a passed limit each kill the
 // program and the child it started, before Run returns.
 func TestRunKillsGroup(t *testing.T) {
