@@ -7,8 +7,9 @@
 // on Linux (if Butler dies, the kernel kills it), at a lower CPU and I/O
 // priority (niceness and I/O class), and with a time limit; when the
 // caller's context is done, or the limit passes, the whole group is
-// killed. A file that ffprobe cannot read is a *FileError, which says
-// why: the item failed, the run goes on.
+// killed. A file that ffprobe cannot read, or that cannot even be
+// stat'ed, is a *FileError, which says why: the item failed, the run goes
+// on.
 package mediaprobe
 
 import (
@@ -17,7 +18,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"os"
 	"sync"
 	"time"
 
@@ -127,7 +127,10 @@ func (p *Prober) Command(path string) ([]string, error) {
 // Probe analyses the file at path. It returns the analysis and the file
 // as it was when ffprobe started (size and modification time, for the
 // index to check that it analysed the file it has). A file ffprobe cannot
-// read is a *FileError; a missing file an error that wraps
+// read is a *FileError, and so is one that is there but cannot be
+// stat'ed (permission denied, an I/O error, a dead mount): that file's
+// failure, returned with a zero MediaFile, as its size and modification
+// time are unknown. A missing file is an error that wraps
 // fs.ErrNotExist; when ctx is done, ctx's error (ffprobe is killed, with
 // its process group, before Probe returns); any other error means ffprobe
 // could not be run at all.
@@ -139,13 +142,13 @@ func (p *Prober) Probe(ctx context.Context, path string) (butler.MediaAnalysis, 
 	if _, err := p.Command(path); err != nil {
 		return a, butler.MediaFile{}, err
 	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		return a, butler.MediaFile{}, fmt.Errorf("analyse %s: %w", path, err)
+	fi, err := mediatool.Stat(fileOp, path)
+	if fi == nil {
+		return a, butler.MediaFile{}, err
 	}
 	file := butler.MediaFile{Path: path, Size: fi.Size(), ModTime: fi.ModTime()}
-	if !fi.Mode().IsRegular() {
-		return a, file, &FileError{Op: fileOp, Path: path, Reason: "not a regular file"}
+	if err != nil {
+		return a, file, err // not a regular file
 	}
 
 	limit := cmpOr(p.Timeout, DefaultTimeout)

@@ -216,6 +216,23 @@ func TestProbe_Missing(t *testing.T) {
 	}
 }
 
+// TestProbe_Unstattable: a file that is there but cannot be stat'ed (a
+// loop of symbolic links; permission denied or an I/O error alike) is a
+// *FileError of that file, with a zero MediaFile, not a missing file nor
+// ffprobe's failure to run.
+func TestProbe_Unstattable(t *testing.T) {
+	p := mediaprobe.Prober{FFprobe: "/bin/true"}
+	loop := filepath.Join(t.TempDir(), "loop.mkv")
+	if err := os.Symlink(loop, loop); err != nil {
+		t.Fatal(err)
+	}
+	_, file, err := p.Probe(t.Context(), loop)
+	var fe *mediaprobe.FileError
+	if !errors.As(err, &fe) || fe.Path != loop || mediaprobe.IsMissing(err) || file != (butler.MediaFile{}) {
+		t.Errorf("Probe of a loop of symbolic links: %+v, %v; want a *FileError of the file and no file", file, err)
+	}
+}
+
 func TestProbe_NoFFprobe(t *testing.T) {
 	p := mediaprobe.Prober{FFprobe: filepath.Join(t.TempDir(), "ffprobe")}
 	f := filepath.Join(t.TempDir(), "a.mkv")

@@ -312,6 +312,76 @@ func TestDeepMediaAnalysis_Stop(t *testing.T) {
 	}
 }
 
+// TestDeepMediaAnalysis_UnreadableFileFailsAloneAndBacksOff: a file that
+// is there but cannot be stat'ed (a loop of symbolic links put in its
+// place after the scan; permission denied, an I/O error or a dead mount
+// alike, which a test run as root cannot make) is a failure of that item
+// alone: the run goes on to the items after it, the failure is recorded
+// with its retry, the next run leaves the item to wait, and a day later
+// it is tried again and waits twice as long.
+func TestDeepMediaAnalysis_UnreadableFileFailsAloneAndBacksOff(t *testing.T) {
+	needFFmpeg(t)
+	root := t.TempDir()
+	sample := filepath.Join(t.TempDir(), "s.mka")
+	ffmpegMake(t, "-f", "lavfi", "-i", "sine=duration=1", "-c:a", "aac", sample)
+	data, err := os.ReadFile(sample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"a.mka", "b.mka", "c.mka"} {
+		if err := os.WriteFile(filepath.Join(root, n), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	idx := mediaIndex(t)
+	lib := butler.Library{Name: "Music", Kind: butler.LibraryMusic, Folders: []string{root}}
+	if err := (&tasks.RefreshLibraries{Index: idx, Libraries: []butler.Library{lib}}).Run(t.Context(), newTestReporter(t)); err != nil {
+		t.Fatal(err)
+	}
+	b, c := filepath.Join(root, "b.mka"), filepath.Join(root, "c.mka")
+	if err := os.Remove(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(b, b); err != nil { // stat: too many levels of symbolic links
+		t.Fatal(err)
+	}
+	now := time.Date(2025, time.May, 1, 2, 0, 0, 0, time.UTC)
+	act := &tasks.DeepMediaAnalysis{Index: idx, Parallel: 1, Now: func() time.Time { return now }}
+	r := newTestReporter(t)
+	if err := act.Run(t.Context(), r); err != nil {
+		t.Fatalf("a run with a file that cannot be stat'ed: %v; want success (the file fails alone)", err)
+	}
+	if s := r.summary(); !strings.HasPrefix(s, "analysed 2 items, 1 failed, 0 skipped; the first failure: analyse "+b+": cannot stat it: ") {
+		t.Errorf("summary %q", s)
+	}
+	items := libraryItems(t, idx, "Music")
+	if it := items[c]; it.AnalysisVersion == 0 {
+		t.Errorf("c.mka, after the unreadable b.mka: not analysed")
+	}
+	if it := items[b]; it.AnalysisVersion != 0 || it.AnalysisFailures != 1 || !strings.Contains(it.AnalysisError, "cannot stat it") ||
+		!it.AnalysisRetryAt.Equal(now.Add(24*time.Hour)) {
+		t.Errorf("b.mka: version %d, %d failures, error %q, retry at %v; want one failure, retried a day later",
+			it.AnalysisVersion, it.AnalysisFailures, it.AnalysisError, it.AnalysisRetryAt)
+	}
+
+	// The same night again: nothing to do, the unreadable file waits.
+	r = newTestReporter(t)
+	if err := act.Run(t.Context(), r); err != nil {
+		t.Fatal(err)
+	}
+	if s := r.summary(); s != "analysed 0 items, 0 failed, 0 skipped" {
+		t.Errorf("second run: summary %q", s)
+	}
+	// A day later: tried again, and the wait doubles.
+	now = now.Add(25 * time.Hour)
+	if err := act.Run(t.Context(), newTestReporter(t)); err != nil {
+		t.Fatal(err)
+	}
+	if it := libraryItems(t, idx, "Music")[b]; it.AnalysisFailures != 2 || !it.AnalysisRetryAt.Equal(now.Add(48*time.Hour)) {
+		t.Errorf("after the second failure: %d failures, retry at %v; want 2, two days later", it.AnalysisFailures, it.AnalysisRetryAt)
+	}
+}
+
 func TestUpgradeMediaAnalysis_NothingOlder(t *testing.T) {
 	r := newTestReporter(t)
 	if err := (&tasks.UpgradeMediaAnalysis{Index: mediaIndex(t)}).Run(t.Context(), r); err != nil {

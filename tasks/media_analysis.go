@@ -27,11 +27,13 @@ const (
 // media index that has no analysis yet, and stores each analysis with
 // mediaprobe.Version.
 //
-// A file that ffprobe cannot read is a failure of that item alone: its
-// reason is recorded, the run goes on, and the item is tried again only
-// after a day, then two, four... up to 32 days (a change of the file
-// starts it afresh). A file removed or changed since the scan is skipped
-// (the next scan records it). The run stops promptly when told to, ffprobe
+// A file that ffprobe cannot read, or that cannot even be stat'ed
+// (permission denied, an I/O error, a stale or dead mount, a loop of
+// symbolic links), is a failure of that item alone: its reason is
+// recorded, the run goes on, and the item is tried again only after a
+// day, then two, four... up to 32 days (a change of the file starts it
+// afresh). A file removed or changed since the scan is skipped (the next
+// scan records it). The run stops promptly when told to, ffprobe
 // killed with its process group; what was analysed stays, and the next run
 // goes on with the rest. It fails only when ffprobe cannot be run at all,
 // or the index cannot be read or written.
@@ -248,7 +250,14 @@ func (w *analysisWork) item(ctx context.Context, log *slog.Logger, it butler.Med
 		res.Reason = "its file is gone since the scan"
 		return res
 	case errors.As(err, &fe):
-		if file.Size != it.Size || !file.ModTime.Equal(it.ModTime) {
+		switch {
+		case file.Path == "":
+			// The file is there but cannot be stat'ed (permission denied,
+			// an I/O error, a dead mount): its failure is recorded for the
+			// file as the index has it, so that it waits like any other
+			// and a change found by the next scan starts it afresh.
+			file = butler.MediaFile{Path: it.Path, Kind: it.Kind, Size: it.Size, ModTime: it.ModTime}
+		case file.Size != it.Size || !file.ModTime.Equal(it.ModTime):
 			res.Reason = "its file changed since the scan"
 			return res
 		}
@@ -261,7 +270,8 @@ func (w *analysisWork) item(ctx context.Context, log *slog.Logger, it butler.Med
 		res.Outcome, res.Reason = butler.ItemFailed, err.Error()
 		return res
 	case err != nil:
-		// ffprobe cannot be run: nothing else can be analysed.
+		// ffprobe cannot be run (not found, or not started): nothing
+		// else can be analysed.
 		res.Outcome, res.Reason = butler.ItemError, err.Error()
 		return res
 	case file.Size != it.Size || !file.ModTime.Equal(it.ModTime):

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -332,6 +333,30 @@ func (e *FileError) Error() string { return e.Op + " " + e.Path + ": " + e.Reaso
 
 // Unwrap returns the cause, if any.
 func (e *FileError) Unwrap() error { return e.Err }
+
+// Stat returns the file at path that a media library's tool is about to
+// read, op beginning the message of its errors ("analyse"). A missing
+// file is an error that wraps fs.ErrNotExist: it went since the scan.
+// A file that is there but cannot be stat'ed (permission denied, an I/O
+// error, a stale NFS handle, a dead FUSE mount, a loop of symbolic
+// links) is a *FileError, as is one that is not a regular file: a failure
+// of that file alone, which says nothing of the tool, so the run goes on.
+func Stat(op, path string) (fs.FileInfo, error) {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("%s %s: %w", op, path, err)
+	case err != nil:
+		cause := err
+		if pe, ok := errors.AsType[*fs.PathError](err); ok {
+			cause = pe.Err // the path is the FileError's own
+		}
+		return nil, &FileError{Op: op, Path: path, Reason: "cannot stat it: " + cause.Error(), Err: err}
+	case !fi.Mode().IsRegular():
+		return fi, &FileError{Op: op, Path: path, Reason: "not a regular file"}
+	}
+	return fi, nil
+}
 
 // Problem returns the meaningful lines of an FFmpeg program's error
 // output, without the "[matroska,webm @ 0x...]" prefixes, joined by "; ",

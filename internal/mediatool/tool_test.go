@@ -3,6 +3,7 @@ package mediatool_test
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -156,6 +157,37 @@ func TestValidateAndMissing(t *testing.T) {
 	tool := &mediatool.Tool{Program: "/nonexistent/ffmpeg"}
 	if _, err := tool.Run(t.Context(), 0, nil); err == nil || !strings.Contains(err.Error(), "install FFmpeg") {
 		t.Errorf("Run of a missing program: %v, want how to install it", err)
+	}
+}
+
+// TestStat: a missing file wraps fs.ErrNotExist; a file that cannot be
+// stat'ed (a loop of symbolic links: permission denied cannot be made
+// for a test run as root) or is not a regular file is a *FileError that
+// names it, the stat error its cause.
+func TestStat(t *testing.T) {
+	dir := t.TempDir()
+	file, loop := filepath.Join(dir, "a.mkv"), filepath.Join(dir, "loop.mkv")
+	if err := os.WriteFile(file, []byte("abc"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(loop, loop); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := mediatool.Stat("analyse", file); err != nil || fi.Size() != 3 {
+		t.Errorf("Stat of a file: %v, %v", fi, err)
+	}
+	var fe *mediatool.FileError
+	_, err := mediatool.Stat("analyse", filepath.Join(dir, "gone.mkv"))
+	if !errors.Is(err, fs.ErrNotExist) || errors.As(err, &fe) {
+		t.Errorf("Stat of a missing file: %v; want fs.ErrNotExist, not a *FileError", err)
+	}
+	_, err = mediatool.Stat("analyse", loop)
+	if !errors.As(err, &fe) || fe.Path != loop || !errors.Is(err, syscall.ELOOP) || errors.Is(err, fs.ErrNotExist) ||
+		err.Error() != "analyse "+loop+": cannot stat it: too many levels of symbolic links" {
+		t.Errorf("Stat of a loop of symbolic links: %v; want a *FileError of the file, caused by ELOOP", err)
+	}
+	if _, err := mediatool.Stat("analyse", dir); !errors.As(err, &fe) || fe.Reason != "not a regular file" {
+		t.Errorf("Stat of a folder: %v; want a *FileError", err)
 	}
 }
 
