@@ -47,7 +47,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"math"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -230,8 +229,9 @@ func (a *Analyzer) limit(d time.Duration, size int64) time.Duration {
 // that analysis m lists (m as package mediaprobe made it), in one ffmpeg
 // run, and returns them in m's order; none when m has no audio stream.
 //
-// Errors: a *FileError when ffmpeg cannot measure the file (the item's
-// fault); an error that wraps fs.ErrNotExist when the file is missing;
+// Errors: a *FileError when ffmpeg cannot measure the file, or the file
+// is there but cannot be stat'ed (the item's fault); an error that wraps
+// fs.ErrNotExist when the file is missing;
 // when ctx is done, an error that wraps ctx's error (ffmpeg is killed,
 // with its process group, before Measure returns); anything else means
 // ffmpeg could not be run at all (not found, bad settings).
@@ -250,12 +250,9 @@ func (a *Analyzer) Measure(ctx context.Context, path string, m butler.MediaAnaly
 	if _, err := tool.Command(); err != nil {
 		return nil, err
 	}
-	fi, err := os.Stat(path)
+	fi, err := mediatool.Stat(fileOp, path)
 	if err != nil {
-		return nil, fmt.Errorf("measure the loudness of %s: %w", path, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, &FileError{Op: fileOp, Path: path, Reason: "not a regular file"}
+		return nil, err
 	}
 
 	limit := a.limit(m.Duration, fi.Size())

@@ -243,6 +243,11 @@ func TestFileErrors(t *testing.T) {
 	extra := videoA
 	extra.Streams = append(append([]butler.MediaStream(nil), videoA.Streams...), butler.MediaStream{Index: 7, Type: "audio"})
 
+	loop := filepath.Join(t.TempDir(), "loop.flac") // stat: too many levels of symbolic links
+	if err := os.Symlink(loop, loop); err != nil {
+		t.Fatal(err)
+	}
+
 	var an loudness.Analyzer
 	for _, tc := range []struct {
 		name string
@@ -255,6 +260,7 @@ func TestFileErrors(t *testing.T) {
 		{"not media", junk, flacA},
 		{"stream gone", video, extra}, // and the reason says so
 		{"a folder", t.TempDir(), flacA},
+		{"cannot be stat'ed", loop, flacA},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := an.Measure(t.Context(), tc.path, tc.a)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -129,12 +128,8 @@ func (f *Finder) run(ctx context.Context, path string, limit time.Duration, args
 	if _, err := tool.Command(); err != nil {
 		return nil, "", err
 	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, "", fmt.Errorf("find the markers of %s: %w", path, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, "", &FileError{Op: fileOp, Path: path, Reason: "not a regular file"}
+	if _, err := mediatool.Stat(fileOp, path); err != nil {
+		return nil, "", err
 	}
 	out := &mediatool.LimitedBuffer{Max: maxOutput}
 	res, err := tool.Run(ctx, limit, out, args...)
@@ -170,10 +165,10 @@ func (f *Finder) run(ctx context.Context, path string, limit time.Duration, args
 // (0: to the end) with ffmpeg's chromaprint muxer. A stretch shorter than
 // ItemSpan has no items.
 //
-// Errors: a *FileError when ffmpeg cannot read the file; an error that
-// wraps fs.ErrNotExist when it is missing; one that wraps ctx's error
-// when ctx is done (ffmpeg is killed first); anything else means ffmpeg
-// could not be run.
+// Errors: a *FileError when ffmpeg cannot read the file, or it is there
+// but cannot be stat'ed; an error that wraps fs.ErrNotExist when it is
+// missing; one that wraps ctx's error when ctx is done (ffmpeg is killed
+// first); anything else means ffmpeg could not be run.
 func (f *Finder) Fingerprint(ctx context.Context, path string, idx int, start, length time.Duration) (Fingerprint, error) {
 	if err := f.Validate(); err != nil {
 		return Fingerprint{}, err

@@ -307,8 +307,9 @@ func clamp(s Span, d time.Duration) Span {
 // another episode. It returns a Result per episode, in eps' order; an
 // episode that shares nothing (or has no audio) has no marker.
 //
-// Errors: an episode whose file ffmpeg cannot read gets a *FileError in
-// its Result and the others are compared without it. The error returned
+// Errors: an episode whose file ffmpeg cannot read, or that cannot even
+// be stat'ed (permission denied, an I/O error), gets a *FileError in its
+// Result and the others are compared without it. The error returned
 // is not nil only when the search could not be made at all: bad
 // settings, ffmpeg not found or not run, a file missing (an error that
 // wraps fs.ErrNotExist), or ctx done (an error that wraps ctx's error;

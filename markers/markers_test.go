@@ -213,6 +213,17 @@ func TestFailures(t *testing.T) {
 		t.Errorf("a missing file: %v, want an error that wraps fs.ErrNotExist", err)
 	}
 
+	// A file that is there but cannot be stat'ed (a loop of symbolic
+	// links; permission denied alike) is that episode's failure alone.
+	loop := filepath.Join(t.TempDir(), "loop.mkv")
+	if err := os.Symlink(loop, loop); err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.Intros(t.Context(), []markers.Episode{eps[0], eps[1], {Path: loop, Analysis: eps[1].Analysis}})
+	if err != nil || len(res) != 3 || !errors.As(res[2].Err, &fe) || res[0].Err != nil {
+		t.Errorf("an episode that cannot be stat'ed: %+v, %v; want a *FileError in its result alone", res, err)
+	}
+
 	noFFmpeg := markers.Finder{FFmpeg: &mediatool.Tool{Program: filepath.Join(t.TempDir(), "ffmpeg")}}
 	_, err = noFFmpeg.Credits(t.Context(), eps[:2])
 	if err == nil || errors.As(err, &fe) || !strings.Contains(err.Error(), "not found") {

@@ -269,13 +269,20 @@ func (w *outputWork) item(ctx context.Context, log *slog.Logger, it butler.Media
 		return fatal("read the analysis of %s: %v", it.Path, err)
 	}
 	file, err := statFile(it)
+	if reason, isFault := faultOf(err); isFault {
+		// The file is there but cannot be stat'ed (permission denied, an
+		// I/O error, a dead mount), or is not a regular file: the item's
+		// own failure, recorded for the file as the index has it, so that
+		// it waits like any other and a change found by the next scan
+		// starts it afresh.
+		return w.failed(ctx, log, it, butler.MediaFile{Path: it.Path, Kind: it.Kind, Size: it.Size, ModTime: it.ModTime}, reason)
+	}
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		res.Reason = "its file is gone since the scan"
 		return res
 	case err != nil:
-		res.Outcome, res.Reason = butler.ItemFailed, err.Error()
-		return res
+		return fatal("%s of %s: %v", w.spec.kind, it.Path, err)
 	case file.Size != it.Size || !file.ModTime.Equal(it.ModTime):
 		res.Reason = "its file changed since the scan"
 		return res
@@ -298,14 +305,7 @@ func (w *outputWork) item(ctx context.Context, log *slog.Logger, it butler.Media
 		res.Reason = "the run was told to stop"
 		return res
 	case isFault:
-		failures := w.failures(ctx, it)
-		retry := w.clock().Add(retryDelay(failures))
-		if _, rerr := w.index.RecordMediaOutputFailure(ctx, it.ID, file, w.spec.kind, reason, retry); rerr != nil {
-			return fatal("record the failure of %s of %s: %v", w.spec.kind, it.Path, rerr)
-		}
-		log.Warn("media output failed", "kind", w.spec.kind, "path", it.Path, "reason", reason, "failures", failures+1, "retry_at", retry)
-		res.Outcome, res.Reason = butler.ItemFailed, it.Path+": "+reason
-		return res
+		return w.failed(ctx, log, it, file, reason)
 	case err != nil:
 		return fatal("%s of %s: %v", w.spec.kind, it.Path, err)
 	}
@@ -330,14 +330,26 @@ func (w *outputWork) item(ctx context.Context, log *slog.Logger, it butler.Media
 	return res
 }
 
-// statFile returns the item's file as it is now.
+// failed records a failure of item it's output for file, with its
+// reason, to be tried again after the backoff of its failures so far.
+func (w *outputWork) failed(ctx context.Context, log *slog.Logger, it butler.MediaItem, file butler.MediaFile, reason string) butler.ItemResult {
+	failures := w.failures(ctx, it)
+	retry := w.clock().Add(retryDelay(failures))
+	if _, err := w.index.RecordMediaOutputFailure(ctx, it.ID, file, w.spec.kind, reason, retry); err != nil {
+		return butler.ItemResult{Item: it.ID, Outcome: butler.ItemError,
+			Reason: fmt.Sprintf("record the failure of %s of %s: %v", w.spec.kind, it.Path, err)}
+	}
+	log.Warn("media output failed", "kind", w.spec.kind, "path", it.Path, "reason", reason, "failures", failures+1, "retry_at", retry)
+	return butler.ItemResult{Item: it.ID, Outcome: butler.ItemFailed, Reason: it.Path + ": " + reason}
+}
+
+// statFile returns the item's file as it is now: an error that wraps
+// fs.ErrNotExist when it is gone; a *mediatool.FileError when it is there
+// but cannot be stat'ed, or is not a regular file.
 func statFile(it butler.MediaItem) (butler.MediaFile, error) {
-	fi, err := os.Stat(it.Path)
+	fi, err := mediatool.Stat("read", it.Path)
 	if err != nil {
 		return butler.MediaFile{}, err
-	}
-	if !fi.Mode().IsRegular() {
-		return butler.MediaFile{}, fmt.Errorf("%s is not a regular file", it.Path)
 	}
 	return butler.MediaFile{Path: it.Path, Kind: it.Kind, Size: fi.Size(), ModTime: fi.ModTime()}, nil
 }

@@ -145,6 +145,51 @@ func TestLoudnessAnalysis(t *testing.T) {
 	}
 }
 
+// TestLoudnessAnalysis_UnreadableFileFailsAloneAndBacksOff: a file that
+// is there but cannot be stat'ed (a loop of symbolic links put in its
+// place after its analysis) fails alone, and its failure is recorded with
+// its retry, as a file ffmpeg cannot read: the next run leaves it to wait.
+func TestLoudnessAnalysis_UnreadableFileFailsAloneAndBacksOff(t *testing.T) {
+	needFFmpeg(t)
+	music := t.TempDir()
+	a, b := filepath.Join(music, "a.flac"), filepath.Join(music, "b.flac")
+	ffmpegMake(t, "-f", "lavfi", "-i", "sine=duration=1", a)
+	ffmpegMake(t, "-f", "lavfi", "-i", "sine=duration=1", b)
+	idx := mediaIndex(t)
+	items := scanAndAnalyse(t, idx, "", music)
+	if items[a].AnalysisVersion == 0 || items[b].AnalysisVersion == 0 {
+		t.Fatalf("analysis: %+v", items)
+	}
+	if err := os.Remove(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(b, b); err != nil { // stat: too many levels of symbolic links
+		t.Fatal(err)
+	}
+	act := &tasks.LoudnessAnalysis{Index: idx, Parallel: 1}
+	r := newTestReporter(t)
+	if err := act.Run(t.Context(), r); err != nil {
+		t.Fatalf("run: %v; want success (the unreadable file fails alone)", err)
+	}
+	if s := r.summary(); !strings.HasPrefix(s, "measured 1 item, 1 failed, 0 skipped; the first failure: "+b+": cannot stat it: ") {
+		t.Errorf("summary %q", s)
+	}
+	if o, _ := loudnessOf(t, idx, items[a].ID); o.Version != tasks.LoudnessVersion {
+		t.Errorf("a.flac: %+v; want it measured", o)
+	}
+	if o, _ := loudnessOf(t, idx, items[b].ID); o.Failures != 1 || o.Version != 0 || !strings.Contains(o.Error, "cannot stat it") ||
+		o.RetryAt.Before(time.Now().Add(23*time.Hour)) {
+		t.Errorf("the unreadable file's output: %+v; want one failure, retried a day later", o)
+	}
+	r = newTestReporter(t)
+	if err := act.Run(t.Context(), r); err != nil {
+		t.Fatal(err)
+	}
+	if s := r.summary(); !strings.HasPrefix(s, "nothing to do") {
+		t.Errorf("second run: summary %q; want nothing to do (the unreadable file waits for its retry)", s)
+	}
+}
+
 // holder is an item task whose items wait for release: its item jobs hold
 // the items while another task's run wants them.
 type holder struct {
