@@ -188,7 +188,8 @@ type MediaItemFilter struct {
 }
 
 // AnalysisFilter selects present items whose stored analysis has one
-// version and that may be tried now, for MediaIndex.MediaItemsToAnalyse.
+// version and that may be tried now, for MediaIndex.MediaItemsToAnalyse
+// and CountMediaItemsToAnalyse.
 // The items come in id order, after AfterID.
 type AnalysisFilter struct {
 	// Library keeps the items of one library; "" keeps all.
@@ -240,6 +241,11 @@ type MediaIndex interface {
 	// MediaItemsToAnalyse returns a page of present items that f selects,
 	// in id order.
 	MediaItemsToAnalyse(ctx context.Context, f AnalysisFilter) ([]MediaItem, error)
+	// CountMediaItemsToAnalyse counts the items f selects (f.AfterID and
+	// f.Limit are ignored), as MediaItemsToAnalyse reads them: an item
+	// whose analysis failed counts once its retry instant is not after
+	// f.Now.
+	CountMediaItemsToAnalyse(ctx context.Context, f AnalysisFilter) (int, error)
 	// SaveMediaAnalysis stores the analysis a of item id, made by version
 	// at at, for the file as it was (size and modification time), and
 	// clears its failures. It returns false, storing nothing, when the

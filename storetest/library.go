@@ -628,6 +628,19 @@ func testMediaToAnalyse(t *testing.T, s butler.MediaIndex) {
 	if err != nil || len(v1) != 1 || v1[0].Path != "/m/03.mkv" {
 		t.Errorf("items with version 1 = %v, %v; want /m/03.mkv", paths(v1), err)
 	}
+	for _, tc := range []struct {
+		f    butler.AnalysisFilter
+		want int
+	}{
+		{butler.AnalysisFilter{Now: now}, 12},
+		{butler.AnalysisFilter{Library: "Other", Now: now}, 1},
+		{butler.AnalysisFilter{Version: 1, Now: now}, 1},
+		{butler.AnalysisFilter{Version: 1, Library: "Other", Now: now}, 0},
+	} {
+		if n, err := s.CountMediaItemsToAnalyse(t.Context(), tc.f); err != nil || n != tc.want {
+			t.Errorf("CountMediaItemsToAnalyse(%+v) = %d, %v; want %d", tc.f, n, err, tc.want)
+		}
+	}
 }
 
 func testMediaAnalysisFailures(t *testing.T, s butler.MediaIndex) {
@@ -653,6 +666,13 @@ func testMediaAnalysisFailures(t *testing.T, s butler.MediaIndex) {
 	due, err := s.MediaItemsToAnalyse(t.Context(), butler.AnalysisFilter{Now: retry})
 	if err != nil || !slices.Equal(paths(due), []string{"/m/a.mkv", "/m/b.mkv"}) {
 		t.Errorf("to analyse at the retry instant = %q, %v; want both", paths(due), err)
+	}
+	// And counted as they are offered.
+	if n, err := s.CountMediaItemsToAnalyse(t.Context(), butler.AnalysisFilter{Now: retry.Add(-time.Nanosecond)}); err != nil || n != 1 {
+		t.Errorf("count to analyse before the retry instant = %d, %v; want 1", n, err)
+	}
+	if n, err := s.CountMediaItemsToAnalyse(t.Context(), butler.AnalysisFilter{Now: retry, AfterID: a.ID, Limit: 1}); err != nil || n != 2 {
+		t.Errorf("count to analyse at the retry instant = %d, %v; want 2 (AfterID and Limit ignored)", n, err)
 	}
 	// A success clears the failures.
 	got = analysed(t, s, a, retry)

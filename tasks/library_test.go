@@ -416,6 +416,38 @@ func TestUpgradeMediaAnalysis_Backlog(t *testing.T) {
 	}
 }
 
+// TestDeepMediaAnalysis_BacklogCountsFailuresDueForRetry: the backlog is
+// what the next run analyses: the items never tried, and those whose
+// analysis failed once their retry is due; a failure still waiting for
+// its retry is not counted.
+func TestDeepMediaAnalysis_BacklogCountsFailuresDueForRetry(t *testing.T) {
+	idx := mediaIndex(t)
+	now := time.Date(2025, time.June, 30, 3, 0, 0, 0, time.UTC)
+	var files []butler.MediaFile
+	for _, p := range []string{"/m/new.mkv", "/m/due.mkv", "/m/waiting.mkv"} {
+		files = append(files, butler.MediaFile{Path: p, Kind: butler.MediaVideo, Size: 1, ModTime: now.Add(-72 * time.Hour)})
+	}
+	if err := idx.ApplyMediaChanges(t.Context(), "L", butler.MediaChanges{Add: files, At: now.Add(-72 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	items := libraryItems(t, idx, "L")
+	for p, retry := range map[string]time.Time{"/m/due.mkv": now.Add(-time.Hour), "/m/waiting.mkv": now.Add(time.Hour)} {
+		it := items[p]
+		f := butler.MediaFile{Path: it.Path, Kind: it.Kind, Size: it.Size, ModTime: it.ModTime}
+		if ok, err := idx.RecordMediaAnalysisFailure(t.Context(), it.ID, f, "broken", retry); err != nil || !ok {
+			t.Fatalf("record the failure of %s: %v %v", p, ok, err)
+		}
+	}
+	toDo, err := idx.MediaItemsToAnalyse(t.Context(), butler.AnalysisFilter{Now: now})
+	if err != nil || len(toDo) != 2 {
+		t.Fatalf("items to analyse: %d, %v; want the new one and the one due", len(toDo), err)
+	}
+	act := &tasks.DeepMediaAnalysis{Index: idx, Now: func() time.Time { return now }}
+	if n, err := act.Backlog(t.Context()); err != nil || n != 2 {
+		t.Errorf("Backlog = %d, %v; want 2 (the new item and the failure due for retry, not the one waiting)", n, err)
+	}
+}
+
 func TestGarbageCollectLibraryMedia(t *testing.T) {
 	idx := mediaIndex(t)
 	now := time.Date(2025, time.June, 30, 3, 0, 0, 0, time.UTC)

@@ -70,21 +70,16 @@ func (a *DeepMediaAnalysis) RunItem(ctx context.Context, id int64, log *slog.Log
 	return a.work("analysed").one(ctx, log, id, []int{0})
 }
 
-// Backlog counts the present items never analysed (butler.Backlogger);
-// those whose analysis failed wait for their retry and are not counted.
+// Backlog counts the present items never analysed that a run would
+// analyse now (butler.Backlogger): those whose analysis failed count once
+// their retry is due, not while they wait for it. The count reads the
+// index of the items not analysed: its cost is theirs, not the library's.
 func (a *DeepMediaAnalysis) Backlog(ctx context.Context) (int, error) {
 	if a.Index == nil {
 		return 0, errors.New("media analysis: no media index")
 	}
-	counts, err := a.Index.LibraryCounts(ctx)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, c := range counts {
-		n += max(0, c.Present-c.Analysed-c.Failing)
-	}
-	return n, nil
+	w := a.work("analysed")
+	return w.index.CountMediaItemsToAnalyse(ctx, butler.AnalysisFilter{Version: 0, Now: w.now()})
 }
 
 // work returns the work of one run (or one item) of a.
@@ -169,13 +164,15 @@ func (w *analysisWork) run(ctx context.Context, r butler.Reporter, versions []in
 		},
 		one: w.item,
 	}
-	if counts, err := w.index.LibraryCounts(ctx); err == nil && len(versions) == 1 && versions[0] == 0 {
-		for _, c := range counts {
-			run.total += c.Present - c.Analysed
-		}
-		if len(counts) == 0 {
+	if len(versions) == 1 && versions[0] == 0 {
+		if counts, err := w.index.LibraryCounts(ctx); err == nil && len(counts) == 0 {
 			r.Summary("the media index is empty: no library scanned yet")
 			return nil
+		}
+		// The items the run will offer: those that failed only once
+		// their retry is due.
+		if n, err := w.index.CountMediaItemsToAnalyse(ctx, butler.AnalysisFilter{Version: 0, Now: w.now()}); err == nil {
+			run.total = n
 		}
 	}
 	if err := run.run(ctx); err != nil {

@@ -78,6 +78,15 @@ func (l *mediaIndexLink) MediaItemsToAnalyse(ctx context.Context, f butler.Analy
 	return ix.MediaItemsToAnalyse(ctx, f)
 }
 
+// CountMediaItemsToAnalyse forwards to the store.
+func (l *mediaIndexLink) CountMediaItemsToAnalyse(ctx context.Context, f butler.AnalysisFilter) (int, error) {
+	ix, err := l.get()
+	if err != nil {
+		return 0, err
+	}
+	return ix.CountMediaItemsToAnalyse(ctx, f)
+}
+
 // SaveMediaAnalysis forwards to the store.
 func (l *mediaIndexLink) SaveMediaAnalysis(ctx context.Context, id int64, file butler.MediaFile, version int, at time.Time, a butler.MediaAnalysis) (bool, error) {
 	ix, err := l.get()

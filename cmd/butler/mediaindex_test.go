@@ -29,6 +29,10 @@ func linkCalls(ctx context.Context, ix butler.SidecarIndex) map[string]func() er
 			_, err := ix.MediaItemsToAnalyse(ctx, butler.AnalysisFilter{Now: time.Unix(3, 0)})
 			return err
 		},
+		"CountMediaItemsToAnalyse": func() error {
+			_, err := ix.CountMediaItemsToAnalyse(ctx, butler.AnalysisFilter{Now: time.Unix(3, 0)})
+			return err
+		},
 		"SaveMediaAnalysis": func() error {
 			_, err := ix.SaveMediaAnalysis(ctx, 1, file, 1, time.Unix(3, 0), butler.MediaAnalysis{Container: "matroska,webm"})
 			return err
@@ -53,8 +57,8 @@ func linkCalls(ctx context.Context, ix butler.SidecarIndex) map[string]func() er
 func TestMediaIndexLinkBeforeSet(t *testing.T) {
 	link := &mediaIndexLink{}
 	calls := linkCalls(context.Background(), link)
-	if len(calls) != 12 {
-		t.Fatalf("%d calls, want one per method of SidecarIndex (12)", len(calls))
+	if len(calls) != 13 {
+		t.Fatalf("%d calls, want one per method of SidecarIndex (13)", len(calls))
 	}
 	for name, call := range calls {
 		err := call()

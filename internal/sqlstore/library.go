@@ -56,6 +56,15 @@ const (
 	sqlToAnalyseOld = `SELECT ` + mediaItemColumns + ` FROM butler_media_item%s
 		WHERE state = 'present' AND analysis_version = ? AND id > ? AND analysis_retry_at <= ?%s
 		ORDER BY id LIMIT ?`
+	// Their count, from the same indexes: its cost is the number of items
+	// without an analysis (or of that older version), not the library's.
+	// It counts after id 0, as sqlCountForOutput does: the same rows, but
+	// SQLite then plans a search of the index rather than a scan of it,
+	// which the stores' plan tests take for a full scan.
+	sqlCountToAnalyseNew = `SELECT COUNT(*) FROM butler_media_item%s
+		WHERE state = 'present' AND analysis_version = 0 AND id > ? AND analysis_retry_at <= ?%s`
+	sqlCountToAnalyseOld = `SELECT COUNT(*) FROM butler_media_item%s
+		WHERE state = 'present' AND analysis_version = ? AND id > ? AND analysis_retry_at <= ?%s`
 	// The insert of new items, mediaPerInsert to a statement at most
 	// (addMediaSQL): a row's statement costs more than its row's writes.
 	sqlAddMediaHead = `INSERT INTO butler_media_item (library, path, kind, size, mtime, state, added_at, changed_at) VALUES `
@@ -290,11 +299,26 @@ func (d *Store) ApplyMediaChanges(ctx context.Context, library string, c butler.
 // MediaItemsToAnalyse returns a page of present items with analysis
 // version f.Version, in id order, read from butler_media_item_analysis.
 func (d *Store) MediaItemsToAnalyse(ctx context.Context, f butler.AnalysisFilter) ([]butler.MediaItem, error) {
+	return d.mediaItems(ctx, d.toAnalyseSQL(f.Version, f.Library), append(toAnalyseArgs(f), pageSize(f.Limit))...)
+}
+
+// CountMediaItemsToAnalyse counts the items MediaItemsToAnalyse would
+// return for f, over all its pages.
+func (d *Store) CountMediaItemsToAnalyse(ctx context.Context, f butler.AnalysisFilter) (int, error) {
+	f.AfterID = 0
+	var n int
+	err := d.queryRow(ctx, d.countToAnalyseSQL(f.Version, f.Library), toAnalyseArgs(f)...).Scan(&n)
+	return n, d.wrap(err)
+}
+
+// toAnalyseArgs are the arguments of toAnalyseSQL's and
+// countToAnalyseSQL's statements for f, up to the limit.
+func toAnalyseArgs(f butler.AnalysisFilter) []any {
 	now := nanos(f.Now)
 	if now == 0 {
 		now = time.Now().UnixNano()
 	}
-	q, args := d.toAnalyseSQL(f.Version, f.Library), []any(nil)
+	var args []any
 	if f.Version != 0 {
 		args = append(args, f.Version)
 	}
@@ -302,16 +326,28 @@ func (d *Store) MediaItemsToAnalyse(ctx context.Context, f butler.AnalysisFilter
 	if f.Library != "" {
 		args = append(args, f.Library)
 	}
-	return d.mediaItems(ctx, q, append(args, pageSize(f.Limit))...)
+	return args
 }
 
 // toAnalyseSQL returns MediaItemsToAnalyse's statement for version and
 // library (with or without a library). On SQLite (the dialect without $n
 // placeholders) it names the index to read.
 func (d *Store) toAnalyseSQL(version int, library string) string {
-	q, index := sqlToAnalyseOld, "butler_media_item_analysis"
+	return d.analyseSQL(sqlToAnalyseNew, sqlToAnalyseOld, version, library)
+}
+
+// countToAnalyseSQL returns CountMediaItemsToAnalyse's statement, as
+// toAnalyseSQL does.
+func (d *Store) countToAnalyseSQL(version int, library string) string {
+	return d.analyseSQL(sqlCountToAnalyseNew, sqlCountToAnalyseOld, version, library)
+}
+
+// analyseSQL returns the statement newQ (never analysed) or oldQ (an
+// older version) for version and library, the index named on SQLite.
+func (d *Store) analyseSQL(newQ, oldQ string, version int, library string) string {
+	q, index := oldQ, "butler_media_item_analysis"
 	if version == 0 {
-		q, index = sqlToAnalyseNew, "butler_media_item_unanalysed"
+		q, index = newQ, "butler_media_item_unanalysed"
 	}
 	hint, lib := "", ""
 	if !d.Dialect.Dollar {
@@ -469,6 +505,9 @@ func (d *Store) MediaQueries(now time.Time, library string) []HotQuery {
 		{"MediaItemsToAnalyse (an older version)", toAnalyse(1, ""), []any{1, int64(2), n, 1000}},
 		{"MediaItemsToAnalyse (a library)", toAnalyse(0, library), []any{int64(2), n, library, 1000}},
 		{"MediaItemsToAnalyse (a library, an older version)", toAnalyse(1, library), []any{1, int64(2), n, library, 1000}},
+		{"CountMediaItemsToAnalyse", d.countToAnalyseSQL(0, ""), []any{int64(0), n}},
+		{"CountMediaItemsToAnalyse (an older version)", d.countToAnalyseSQL(1, ""), []any{1, int64(0), n}},
+		{"CountMediaItemsToAnalyse (a library)", d.countToAnalyseSQL(0, library), []any{int64(0), n, library}},
 		{"ApplyMediaChanges (add)", sqlAddMedia, []any{library, "/media/new.mkv", "video", int64(1), n, n, n}},
 		{"ApplyMediaChanges (add, several)", addMediaSQL(2), []any{library, "/media/new.mkv", "video", int64(1), n, n, n,
 			library, "/media/new2.mkv", "video", int64(1), n, n, n}},

@@ -74,9 +74,9 @@ func TestMediaQueries_NoFullScan(t *testing.T) {
 // mediaIndexOf names the index that the query named name must read.
 func mediaIndexOf(name string) string {
 	switch {
-	case strings.HasPrefix(name, "MediaItemsToAnalyse") && strings.Contains(name, "older version"):
+	case strings.Contains(name, "MediaItemsToAnalyse") && strings.Contains(name, "older version"):
 		return "butler_media_item_analysis"
-	case strings.HasPrefix(name, "MediaItemsToAnalyse"):
+	case strings.Contains(name, "MediaItemsToAnalyse"):
 		return "butler_media_item_unanalysed"
 	case name == "MediaEntries":
 		return "butler_media_item_path"

@@ -113,9 +113,9 @@ func mediaFullScans(plan []string) []string {
 // mediaFullScans and still read the whole table.
 func mediaIndexOf(name string) string {
 	switch {
-	case strings.HasPrefix(name, "MediaItemsToAnalyse") && strings.Contains(name, "older version"):
+	case strings.Contains(name, "MediaItemsToAnalyse") && strings.Contains(name, "older version"):
 		return "butler_media_item_analysis"
-	case strings.HasPrefix(name, "MediaItemsToAnalyse"):
+	case strings.Contains(name, "MediaItemsToAnalyse"):
 		return "butler_media_item_unanalysed"
 	case name == "MediaEntries":
 		return "butler_media_item_scan"
