@@ -488,3 +488,30 @@ func TestGarbageCollectLibraryMedia(t *testing.T) {
 		t.Errorf("Run with its context done: %v", err)
 	}
 }
+
+// An ffprobe killed from outside (SIGKILL: the kernel's out-of-memory
+// killer, or the group guard of a server frozen past its lease, which
+// kills the item's programs while its context is still live) is not taken
+// for a file it cannot read: the item is skipped, no failure recorded, and
+// a later run tries it again at once.
+func TestDeepMediaAnalysis_KilledProbeIsNotTheFilesFault(t *testing.T) {
+	root, dir := t.TempDir(), t.TempDir()
+	p := touch(t, root, "A (2001)/A.mkv", 10)
+	probe := filepath.Join(dir, "ffprobe")
+	if err := os.WriteFile(probe, []byte("#!/bin/sh\nkill -9 $$\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	idx := mediaIndex(t)
+	lib := butler.Library{Name: "Films", Kind: butler.LibraryMovies, Folders: []string{root}}
+	if err := (&tasks.RefreshLibraries{Index: idx, Libraries: []butler.Library{lib}}).Run(t.Context(), newTestReporter(t)); err != nil {
+		t.Fatal(err)
+	}
+	it := libraryItems(t, idx, "Films")[p]
+	act := &tasks.DeepMediaAnalysis{Index: idx, Prober: &mediaprobe.Prober{FFprobe: probe, Nice: -1}}
+	res := act.RunItem(t.Context(), it.ID, newTestReporter(t).Logger())
+	after := libraryItems(t, idx, "Films")[p]
+	if res.Outcome != butler.ItemSkipped || !strings.Contains(res.Reason, "killed from outside") || after.AnalysisFailures != 0 || !after.AnalysisRetryAt.IsZero() {
+		t.Errorf("ffprobe killed by SIGKILL: item %s (%s); recorded failures %d, retry at %s; want it skipped, nothing recorded against the file",
+			res.Outcome, res.Reason, after.AnalysisFailures, after.AnalysisRetryAt)
+	}
+}

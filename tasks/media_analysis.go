@@ -9,6 +9,7 @@ import (
 	"time"
 
 	butler "github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/internal/mediatool"
 	"github.com/plexbutler/butler/mediaprobe"
 )
 
@@ -241,6 +242,13 @@ func (w *analysisWork) item(ctx context.Context, log *slog.Logger, it butler.Med
 	switch {
 	case ctx.Err() != nil:
 		res.Reason = "the run was told to stop"
+		return res
+	case errors.Is(err, mediatool.ErrKilled):
+		// The kernel's out-of-memory killer, the group guard of a server
+		// frozen past its lease, a person: not the file's fault, so no
+		// failure is recorded; a later run tries it again.
+		log.Warn("ffprobe was killed from outside: skipped", "path", it.Path, "error", err)
+		res.Reason = killedReason(err)
 		return res
 	case mediaprobe.IsMissing(err):
 		log.Debug("file gone since the scan: skipped", "path", it.Path)

@@ -57,6 +57,12 @@ type itemFault struct{ reason string }
 
 func (e *itemFault) Error() string { return e.reason }
 
+// killedReason is the reason of an item skipped because its program was
+// killed from outside (mediatool.ErrKilled).
+func killedReason(err error) string {
+	return "its program was killed from outside Butler (" + err.Error() + "), which says nothing of the file: no failure recorded, a later run tries it again"
+}
+
 // faultOf returns the reason of an error that is the item's own fault.
 func faultOf(err error) (string, bool) {
 	var fault *itemFault
@@ -303,6 +309,10 @@ func (w *outputWork) item(ctx context.Context, log *slog.Logger, it butler.Media
 	switch {
 	case ctx.Err() != nil:
 		res.Reason = "the run was told to stop"
+		return res
+	case errors.Is(err, mediatool.ErrKilled):
+		log.Warn("media output: its program was killed from outside: skipped", "kind", w.spec.kind, "path", it.Path, "error", err)
+		res.Reason = killedReason(err)
 		return res
 	case isFault:
 		return w.failed(ctx, log, it, file, reason)

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/internal/mediatool"
+	"github.com/plexbutler/butler/loudness"
 	"github.com/plexbutler/butler/tasks"
 )
 
@@ -187,6 +189,35 @@ func TestLoudnessAnalysis_UnreadableFileFailsAloneAndBacksOff(t *testing.T) {
 	}
 	if s := r.summary(); !strings.HasPrefix(s, "nothing to do") {
 		t.Errorf("second run: summary %q; want nothing to do (the unreadable file waits for its retry)", s)
+	}
+}
+
+// TestLoudnessAnalysis_KilledFFmpegIsNotTheFilesFault: an ffmpeg killed
+// from outside (SIGKILL: the out-of-memory killer, a server's group guard)
+// leaves its item skipped, with no failure recorded against the file, and
+// the run goes on: it is not the file's fault, nor one that stops the run.
+func TestLoudnessAnalysis_KilledFFmpegIsNotTheFilesFault(t *testing.T) {
+	needFFmpeg(t)
+	music := t.TempDir()
+	a := filepath.Join(music, "a.flac")
+	ffmpegMake(t, "-f", "lavfi", "-i", "sine=duration=1", a)
+	idx := mediaIndex(t)
+	items := scanAndAnalyse(t, idx, "", music)
+	killed := filepath.Join(t.TempDir(), "ffmpeg")
+	if err := os.WriteFile(killed, []byte("#!/bin/sh\nkill -9 $$\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	act := &tasks.LoudnessAnalysis{Index: idx, Parallel: 1,
+		Analyzer: &loudness.Analyzer{FFmpeg: &mediatool.Tool{Program: killed, Nice: -1, IOClass: mediatool.IONone}}}
+	r := newTestReporter(t)
+	if err := act.Run(t.Context(), r); err != nil {
+		t.Fatalf("run: %v; want it to go on past the killed program", err)
+	}
+	if s := r.summary(); !strings.Contains(s, "1 skipped") {
+		t.Errorf("summary %q; want the item skipped", s)
+	}
+	if o, _ := loudnessOf(t, idx, items[a].ID); o.Failures != 0 || o.Version != 0 || !o.RetryAt.IsZero() {
+		t.Errorf("the output after ffmpeg was killed: %+v; want nothing recorded against the file", o)
 	}
 }
 
