@@ -31,6 +31,12 @@ import (
 //   - then the folders left empty: those it emptied, and those empty and
 //     older than MinAge. The root itself stays.
 //
+// A bundle's staging folder (".<kind>.tmp-<random>") younger than MinAge
+// is left whole, files and all: an output is being made into it, here or
+// on another server sharing the root (BundleWriter keeps it fresh while it
+// works; see stagingTouch). An older one is an interrupted write's, and
+// goes as above.
+//
 // A symbolic link is a file here: removed as a link, never followed. It
 // stops promptly between two files. With no bundles root configured, or
 // none made yet, a run finishes at once and says so.
@@ -167,6 +173,10 @@ func (c *blobCollector) tree(rel, sub string, listed map[string]bool) (bool, err
 		}
 		name := path.Join(sub, e.Name())
 		p := path.Join(rel, e.Name())
+		if e.IsDir() && sub == "" && isStaging(e.Name()) && inUse(c.root, p, c.cutoff) {
+			left++ // an output is being made into it
+			continue
+		}
 		if e.IsDir() {
 			gone, err := c.tree(p, name, listed)
 			if err != nil {

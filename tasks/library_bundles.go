@@ -32,6 +32,10 @@ const DefaultBlobAge = time.Hour
 //     another item, and those with no manifest at all once they are older
 //     than MinAge (younger, they may be being written).
 //
+// A bundle holding a staging folder (".<kind>.tmp-<random>") younger than
+// MinAge is left alone whatever else is found: an output is being made
+// into it, here or on another server sharing the root (BundleWriter keeps
+// the folder fresh while it works; see stagingTouch).
 // A bundle whose manifest has a newer format (left by a newer Butler) is
 // left alone. It works inside the root alone (an os.Root): it never
 // follows a symbolic link out of it, takes a link for a bundle or a shard
@@ -46,8 +50,9 @@ type CleanOldBundles struct {
 	// Grace is how long an item must have been gone for its bundle to go;
 	// 0 or less means DefaultMediaGrace.
 	Grace time.Duration
-	// MinAge is how old a bundle without a manifest must be to go; 0 or
-	// less means DefaultBlobAge.
+	// MinAge is how old a bundle without a manifest must be to go, and
+	// a staging folder for its bundle to go at all; 0 or less means
+	// DefaultBlobAge.
 	MinAge time.Duration
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
@@ -105,6 +110,10 @@ func (a *CleanOldBundles) Run(ctx context.Context, r butler.Reporter) error {
 	if grace <= 0 {
 		grace = DefaultMediaGrace
 	}
+	minAge := a.MinAge
+	if minAge <= 0 {
+		minAge = DefaultBlobAge
+	}
 	st := &bundleStats{removed: map[string]int{}}
 	shards, err := readShards(root)
 	if err != nil {
@@ -128,7 +137,8 @@ func (a *CleanOldBundles) Run(ctx context.Context, r butler.Reporter) error {
 				continue // not a bundle: GarbageCollectBlobs's
 			}
 			rel := path.Join(shard, e.Name())
-			reason, err := a.judge(ctx, root, rel, id, now(), grace)
+			at := now()
+			reason, err := a.judge(ctx, root, rel, id, at, grace, minAge)
 			if err != nil {
 				r.Summary(st.String())
 				if ctx.Err() != nil {
@@ -136,7 +146,7 @@ func (a *CleanOldBundles) Run(ctx context.Context, r butler.Reporter) error {
 				}
 				return fmt.Errorf("clean old bundles: bundle %s: %w", rel, err)
 			}
-			if reason == "" {
+			if reason == "" || beingMade(root, rel, at.Add(-minAge)) {
 				st.kept++
 				continue
 			}
@@ -158,13 +168,9 @@ func (a *CleanOldBundles) Run(ctx context.Context, r butler.Reporter) error {
 
 // judge returns why the bundle at rel, of item id, is to go, or "" when
 // it stays. An error is the index's.
-func (a *CleanOldBundles) judge(ctx context.Context, root *os.Root, rel string, id int64, now time.Time, grace time.Duration) (string, error) {
+func (a *CleanOldBundles) judge(ctx context.Context, root *os.Root, rel string, id int64, now time.Time, grace, minAge time.Duration) (string, error) {
 	data, err := root.ReadFile(path.Join(rel, butler.BundleManifestName))
 	if errors.Is(err, fs.ErrNotExist) {
-		minAge := a.MinAge
-		if minAge <= 0 {
-			minAge = DefaultBlobAge
-		}
 		if info, err := root.Lstat(rel); err == nil && now.Sub(info.ModTime()) < minAge {
 			return "", nil // being written
 		}
@@ -196,6 +202,29 @@ func (a *CleanOldBundles) judge(ctx context.Context, root *os.Root, rel string, 
 		return bundleItemGone, nil
 	}
 	return "", nil
+}
+
+// beingMade reports whether the bundle at rel holds a staging folder
+// changed at cutoff or later: one an output is being made into. A bundle
+// that cannot be read is not.
+func beingMade(root *os.Root, rel string, cutoff time.Time) bool {
+	entries, err := readDir(root, rel)
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		if e.IsDir() && isStaging(e.Name()) && inUse(root, path.Join(rel, e.Name()), cutoff) {
+			return true
+		}
+	}
+	return false
+}
+
+// inUse reports whether the staging folder at rel was changed at cutoff or
+// later (BundleWriter touches it while it writes into it).
+func inUse(root *os.Root, rel string, cutoff time.Time) bool {
+	info, err := root.Lstat(rel)
+	return err == nil && info.IsDir() && !info.ModTime().Before(cutoff)
 }
 
 // openBundlesRoot opens the bundles root at dir. With none configured, or

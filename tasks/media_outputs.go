@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path"
@@ -298,7 +299,7 @@ func (w *outputWork) item(ctx context.Context, log *slog.Logger, it butler.Media
 	var commit func() ([]string, error)
 	if w.bundles != nil {
 		var cleanup func()
-		dir, commit, cleanup, err = w.bundles.stage(it, w.spec.kind)
+		dir, commit, cleanup, err = w.bundles.stage(ctx, it, w.spec.kind)
 		if err != nil {
 			return fatal("%s: %v", w.spec.kind, err)
 		}
@@ -377,27 +378,93 @@ type BundleWriter struct {
 	locks [64]sync.Mutex // by item id
 }
 
+// stagingTouch is how often BundleWriter sets the modification time of
+// a staging folder to now while its output is made (an hour of 4K video
+// may take longer than DefaultBlobAge to decode). CleanOldBundles and
+// GarbageCollectBlobs leave alone a staging folder younger than their
+// MinAge, and the bundle that holds it: a folder kept fresh this way is
+// never taken for an interrupted write's, on whichever server of a
+// cluster sharing the bundles root they run. One a crash left behind
+// stops being touched, and goes once it is MinAge old.
+const stagingTouch = DefaultBlobAge / 6
+
+// stagingPrefix and stagingInfix make up the names of the staging folders
+// of a bundle: ".<kind>.tmp-<random>".
+const (
+	stagingPrefix = "."
+	stagingInfix  = ".tmp-"
+)
+
+// isStaging reports whether name, an entry of a bundle, is a staging
+// folder's name.
+func isStaging(name string) bool {
+	return strings.HasPrefix(name, stagingPrefix) && strings.Contains(name, stagingInfix)
+}
+
 // stage makes an empty staging folder in item it's bundle for output
-// kind. commit puts what was written there in place of the kind's folder
-// and lists its files in the manifest, returning them relative to the
-// bundle; cleanup removes what is left of the staging folder.
-func (b *BundleWriter) stage(it butler.MediaItem, kind butler.OutputKind) (dir string, commit func() ([]string, error), cleanup func(), err error) {
+// kind, and keeps it fresh (see stagingTouch) until commit or cleanup, or
+// until ctx is done. commit puts what was written there in place of the
+// kind's folder and lists its files in the manifest, returning them
+// relative to the bundle; cleanup removes what is left of the staging
+// folder.
+func (b *BundleWriter) stage(ctx context.Context, it butler.MediaItem, kind butler.OutputKind) (dir string, commit func() ([]string, error), cleanup func(), err error) {
 	if !filepath.IsAbs(b.Bundles.Root) {
 		return "", nil, nil, fmt.Errorf("bundles root %q is not an absolute path", b.Bundles.Root)
 	}
 	bundle := b.Bundles.Dir(it.ID)
-	if err := os.MkdirAll(bundle, 0o755); err != nil {
-		return "", nil, nil, fmt.Errorf("create bundle %s: %w", bundle, err)
+	// A second try when the bundle went in between: GarbageCollectBlobs
+	// removes an old empty bundle.
+	for try := 0; ; try++ {
+		if err := os.MkdirAll(bundle, 0o755); err != nil {
+			return "", nil, nil, fmt.Errorf("create bundle %s: %w", bundle, err)
+		}
+		// A hidden name: a staging folder is never listed, and one left by
+		// a crash is removed by GarbageCollectBlobs.
+		dir, err = os.MkdirTemp(bundle, stagingPrefix+string(kind)+stagingInfix)
+		if err == nil {
+			break
+		}
+		if try > 0 || !errors.Is(err, fs.ErrNotExist) {
+			return "", nil, nil, fmt.Errorf("create a staging folder in bundle %s: %w", bundle, err)
+		}
 	}
-	// A hidden name: a staging folder is never listed, and one left by a
-	// crash is removed by GarbageCollectBlobs.
-	dir, err = os.MkdirTemp(bundle, "."+string(kind)+".tmp-")
-	if err != nil {
-		return "", nil, nil, fmt.Errorf("create a staging folder in bundle %s: %w", bundle, err)
+	fresh, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		keepFresh(fresh, dir)
+	}()
+	stopFresh := sync.OnceFunc(func() {
+		stop()
+		<-done
+	})
+	cleanup = func() {
+		stopFresh()
+		_ = os.RemoveAll(dir)
 	}
-	cleanup = func() { _ = os.RemoveAll(dir) }
-	commit = func() ([]string, error) { return b.commit(it, kind, dir) }
+	commit = func() ([]string, error) {
+		stopFresh()
+		return b.commit(it, kind, dir)
+	}
 	return dir, commit, cleanup, nil
+}
+
+// keepFresh sets the modification time of the folder dir to now every
+// stagingTouch until ctx is done or the folder is gone.
+func keepFresh(ctx context.Context, dir string) {
+	tick := time.NewTicker(stagingTouch)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			now := time.Now()
+			if err := os.Chtimes(dir, now, now); errors.Is(err, fs.ErrNotExist) {
+				return
+			}
+		}
+	}
 }
 
 func (b *BundleWriter) commit(it butler.MediaItem, kind butler.OutputKind, staged string) ([]string, error) {
