@@ -5,13 +5,17 @@ import (
 	"encoding/json"
 	"image/jpeg"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/plexbutler/butler"
 	"github.com/plexbutler/butler/bif"
+	"github.com/plexbutler/butler/internal/mediatool"
+	"github.com/plexbutler/butler/mediaframes"
 	"github.com/plexbutler/butler/tasks"
 )
 
@@ -132,5 +136,82 @@ func TestMediaIndexFilesAndChapterThumbs(t *testing.T) {
 		if s := rep.summary(); !strings.HasPrefix(s, "nothing to do") {
 			t.Errorf("%T again: summary %q; want nothing to do", a, s)
 		}
+	}
+}
+
+// heldFFmpeg returns a program that stands for ffmpeg: its first run
+// waits, once it has said so on started, for the test to release it
+// (release), then every run is the real ffmpeg.
+func heldFFmpeg(t *testing.T) (program string, started <-chan struct{}, release func()) {
+	t.Helper()
+	real, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	up, gate := filepath.Join(dir, "started"), filepath.Join(dir, "release")
+	for _, p := range []string{up, gate} {
+		if err := syscall.Mkfifo(p, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	program = filepath.Join(dir, "ffmpeg")
+	script := "#!/bin/sh\nif mkdir " + filepath.Join(dir, "once") + " 2>/dev/null; then\n\techo up >" + up + "\n\tread x <" + gate + "\nfi\nexec " + real + " \"$@\"\n"
+	if err := os.WriteFile(program, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan struct{})
+	go func() {
+		defer close(ch)
+		_, _ = os.ReadFile(up) // returns once the program has written
+	}()
+	return program, ch, func() {
+		if err := os.WriteFile(gate, []byte("go\n"), 0o644); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// TestMediaIndexFiles_StagingRemovedMeanwhile: while ffmpeg makes an
+// item's index files, its staging folder goes (a clean-up on a server
+// whose clock is ahead took it for an interrupted write's). ffmpeg's work
+// cannot be put in place; that is neither the file's fault nor a reason
+// to fail the run: the item is skipped, with no failure recorded, and the
+// next run makes it.
+func TestMediaIndexFiles_StagingRemovedMeanwhile(t *testing.T) {
+	needFFmpeg(t)
+	root := t.TempDir()
+	film := filepath.Join(root, "Film (2020).mkv")
+	ffmpegMake(t, "-f", "lavfi", "-i", "testsrc2=duration=12:size=320x180:rate=25", "-c:v", "libx264", "-preset", "ultrafast", "-g", "50", film)
+	idx := mediaIndex(t)
+	items := scanAndAnalyse(t, idx, root, "")
+	program, started, release := heldFFmpeg(t)
+	bundles := &tasks.BundleWriter{Bundles: butler.Bundles{Root: t.TempDir()}}
+	act := &tasks.GenerateMediaIndexFiles{Index: idx, Bundles: bundles,
+		Extractor: &mediaframes.Extractor{FFmpeg: &mediatool.Tool{Program: program, Nice: -1, IOClass: mediatool.IONone}}}
+	out := make(chan butler.ItemResult, 1)
+	go func() { out <- act.RunItem(t.Context(), items[film].ID, newTestReporter(t).Logger()) }()
+	select {
+	case <-started:
+	case res := <-out:
+		t.Fatalf("the item ended before ffmpeg started: %+v", res)
+	}
+	staging, err := filepath.Glob(filepath.Join(bundles.Bundles.Dir(items[film].ID), ".index-files.tmp-*"))
+	if err != nil || len(staging) != 1 {
+		t.Fatalf("staging folders: %v, %v; want one", staging, err)
+	}
+	if err := os.RemoveAll(staging[0]); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	res := <-out
+	if res.Outcome != butler.ItemSkipped || !strings.Contains(res.Reason, "staging folder") {
+		t.Fatalf("the item whose staging folder went: %+v; want it skipped (its file is fine, and the run goes on)", res)
+	}
+	if outs, err := idx.MediaOutputs(t.Context(), items[film].ID); err != nil || len(outs) != 0 {
+		t.Errorf("outputs recorded: %+v, %v; want none (no failure: the file is fine)", outs, err)
+	}
+	if res := act.RunItem(t.Context(), items[film].ID, newTestReporter(t).Logger()); res.Outcome != butler.ItemDone {
+		t.Errorf("the next run: %+v; want the item's index files made", res)
 	}
 }

@@ -315,6 +315,11 @@ func (w *outputWork) item(ctx context.Context, log *slog.Logger, it butler.Media
 		log.Warn("media output: its program was killed from outside: skipped", "kind", w.spec.kind, "path", it.Path, "error", err)
 		res.Reason = killedReason(err)
 		return res
+	case err != nil && stagingGone(dir):
+		// Checked before the fault: ffmpeg failing to write into a folder
+		// that went is not the file's fault either.
+		res.Reason = stagingGoneReason
+		return res
 	case isFault:
 		return w.failed(ctx, log, it, file, reason)
 	case err != nil:
@@ -322,7 +327,12 @@ func (w *outputWork) item(ctx context.Context, log *slog.Logger, it butler.Media
 	}
 	var files []string
 	if commit != nil {
-		if files, err = commit(); err != nil {
+		files, err = commit()
+		switch {
+		case err != nil && stagingGone(dir):
+			res.Reason = stagingGoneReason
+			return res
+		case err != nil:
 			return fatal("%s of %s: %v", w.spec.kind, it.Path, err)
 		}
 	}
@@ -339,6 +349,22 @@ func (w *outputWork) item(ctx context.Context, log *slog.Logger, it butler.Media
 		res.Outcome = butler.ItemDone
 	}
 	return res
+}
+
+// stagingGoneReason is why an item whose staging folder went while its
+// output was made is skipped: not the file's fault, nor a reason to fail
+// the run; the next run makes it again.
+const stagingGoneReason = "its staging folder in the bundle was removed while its output was made; the next run makes it again"
+
+// stagingGone reports whether the staging folder dir ("" for none) is
+// gone: removed by a clean-up that took it for a leftover, or with its
+// bundle.
+func stagingGone(dir string) bool {
+	if dir == "" {
+		return false
+	}
+	_, err := os.Lstat(dir)
+	return errors.Is(err, fs.ErrNotExist)
 }
 
 // failed records a failure of item it's output for file, with its
