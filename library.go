@@ -417,12 +417,28 @@ type SidecarIndex interface {
 	// each item's in path order (byte order); an item with none is not in
 	// the map. At most 1,000 ids; more is EINVALID.
 	MediaSidecars(ctx context.Context, ids []int64) (map[int64][]MediaSidecar, error)
+	// MediaSidecarSet returns item id's sidecars, in path order, with the
+	// version of the set, read together. An item not in the index has
+	// none, at version 0.
+	MediaSidecarSet(ctx context.Context, id int64) (SidecarSet, error)
 	// ReplaceMediaSidecars replaces the sidecars of each item of sets
 	// with its set (an empty set removes them all), in one transaction:
 	// all of it or nothing. An item no longer in the index is passed
 	// over. It returns how many items' sets it replaced. Sidecars go with
 	// their item when it is deleted. An index that records outputs
 	// (OutputIndex) drops the BlurHashes output of each item whose set it
-	// replaced: they are made from its images.
+	// replaced: they are made from its images. Each item's set version
+	// (SidecarSet.Version) goes up by one.
 	ReplaceMediaSidecars(ctx context.Context, sets map[int64][]MediaSidecar) (int, error)
+}
+
+// SidecarSet is an item's sidecars as SidecarIndex.MediaSidecarSet reads
+// them.
+type SidecarSet struct {
+	// Version counts the replacements of the item's set
+	// (ReplaceMediaSidecars): what was made of the set it was read at is
+	// made again once it differs. 0 while the set was never recorded.
+	Version int64
+	// Sidecars are the item's sidecars, in path order (byte order).
+	Sidecars []MediaSidecar
 }

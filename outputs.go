@@ -73,6 +73,12 @@ type MediaOutput struct {
 	Failures int
 	Error    string
 	RetryAt  time.Time
+	// SidecarsVersion, for an output made of the item's sidecars (its
+	// BlurHashes), is the version of the set it was made of
+	// (SidecarSet.Version): SaveMediaOutput records the output only while
+	// the item's set is still that one. It is not stored: MediaOutputs
+	// leaves it 0.
+	SidecarsVersion int64
 }
 
 // Stale reports whether o was made for another version of item's file
@@ -132,7 +138,9 @@ type OutputIndex interface {
 	// SaveMediaOutput records output o (its Item, Kind, Version, MadeAt,
 	// Files and Data) as made for file, the item's file as it was, and
 	// clears its failures. It returns false, recording nothing, when the
-	// item is gone, its file changed since, or it is no longer there.
+	// item is gone, its file changed since, or it is no longer there; or,
+	// for its BlurHashes, when its sidecar set is no longer the one of
+	// o.SidecarsVersion.
 	SaveMediaOutput(ctx context.Context, file MediaFile, o MediaOutput) (bool, error)
 	// RecordMediaOutputFailure counts a failed attempt at output kind of
 	// item id (the file as it was), with its reason and the earliest

@@ -59,6 +59,7 @@ var mediaSuite = []testCase[butler.MediaIndex]{
 	{"OutputsFailures", outputCase(testOutputsFailures)},
 	{"OutputsInvalid", outputCase(testOutputsInvalid)},
 	{"OutputsBlurHashesOfNewSidecars", outputCase(testOutputsBlurHashesOfNewSidecars)},
+	{"OutputsBlurHashesOfAReplacedSet", outputCase(testOutputsBlurHashesOfAReplacedSet)},
 }
 
 // mediaBase is when the suite's scans happen.

@@ -287,3 +287,45 @@ func testOutputsBlurHashesOfNewSidecars(t *testing.T, s butler.OutputIndex) {
 		t.Errorf("outputs after new sidecars: %+v; want the loudness alone", out)
 	}
 }
+
+// testOutputsBlurHashesOfAReplacedSet: MediaSidecarSet reads an item's set
+// with its version, which each replacement raises; BlurHashes made of a
+// set replaced since are not recorded (the replacement dropped them so
+// that they are made again), those of the set as it is are. Other outputs
+// do not depend on the set.
+func testOutputsBlurHashesOfAReplacedSet(t *testing.T, s butler.OutputIndex) {
+	si, ok := s.(butler.SidecarIndex)
+	if !ok {
+		t.Skipf("%T keeps no sidecars", s)
+	}
+	items := mustAdd(t, s, "L", file("/m/a.mkv", 1))
+	a := analysed(t, s, items["/m/a.mkv"], mediaBase)
+	old, err := si.MediaSidecarSet(t.Context(), a.ID)
+	if err != nil || old.Version != 0 || len(old.Sidecars) != 0 {
+		t.Fatalf("MediaSidecarSet of an item with no set recorded = %+v, %v; want none, version 0", old, err)
+	}
+	poster := sidecar("/m/a-poster.jpg", butler.SidecarPoster, 9)
+	mustReplace(t, si, map[int64][]butler.MediaSidecar{a.ID: {poster, sidecar("/m/a.en.srt", butler.SidecarSubtitle, 3)}})
+	set, err := si.MediaSidecarSet(t.Context(), a.ID)
+	if err != nil || set.Version == old.Version || len(set.Sidecars) != 2 || !set.Sidecars[0].Equal(poster) || !set.Sidecars[1].Equal(sidecar("/m/a.en.srt", butler.SidecarSubtitle, 3)) {
+		t.Fatalf("MediaSidecarSet after a replacement = %+v, %v; want both sidecars in path order, a new version", set, err)
+	}
+	hashes := butler.MediaOutput{Kind: butler.OutputBlurHashes, Version: 1, MadeAt: mediaBase, Data: json.RawMessage(`{}`), SidecarsVersion: old.Version}
+	if mustSaveOutput(t, s, a, hashes) {
+		t.Error("SaveMediaOutput of BlurHashes of the set as it was before its replacement = true, want false")
+	}
+	if out := mustOutputs(t, s, a.ID); len(out) != 0 {
+		t.Errorf("outputs: %+v; want none", out)
+	}
+	loudness := butler.MediaOutput{Kind: butler.OutputLoudness, Version: 1, MadeAt: mediaBase, Data: json.RawMessage(`{}`), SidecarsVersion: old.Version}
+	if !mustSaveOutput(t, s, a, loudness) {
+		t.Error("SaveMediaOutput of the loudness = false; it is not made of the sidecars")
+	}
+	hashes.SidecarsVersion = set.Version
+	if !mustSaveOutput(t, s, a, hashes) {
+		t.Error("SaveMediaOutput of BlurHashes of the set as it is = false")
+	}
+	if none, err := si.MediaSidecarSet(t.Context(), a.ID+1000); err != nil || none.Version != 0 || len(none.Sidecars) != 0 {
+		t.Errorf("MediaSidecarSet of an item not in the index = %+v, %v; want none, version 0", none, err)
+	}
+}

@@ -21,7 +21,9 @@ const BlurHashesVersion = 1
 // placeholder while the real image loads) of each poster and art image
 // RefreshLocalMedia found for an analysed item, and of each photo itself,
 // stored as the item's blurhashes output (BlurHashesData). A new set of
-// sidecar files has an item's BlurHashes made again. An image that cannot
+// sidecar files has an item's BlurHashes made again, even one recorded
+// while they were being made: the hashes of the set they were made of are
+// then not recorded (the item is skipped, and made by the next run). An image that cannot
 // be decoded is recorded with its reason and the others are hashed; an
 // item all of whose images fail, fails. An image shared by many items (a
 // show's poster beside every episode) is decoded once per server while it
@@ -92,11 +94,13 @@ func (m blurMaker) make(ctx context.Context, it butler.MediaItem, _ butler.Media
 	if it.Kind == butler.MediaPhoto {
 		images = append(images, BlurHashImage{Path: it.Path, Kind: "photo"})
 	}
-	sets, err := m.g.Index.MediaSidecars(ctx, []int64{it.ID})
+	// The set's version goes with the output: should RefreshLocalMedia
+	// replace the set before the output is saved, it is not saved.
+	set, err := m.g.Index.MediaSidecarSet(ctx, it.ID)
 	if err != nil {
 		return made{}, fmt.Errorf("read the sidecars of %s: %w", it.Path, err)
 	}
-	for _, s := range sets[it.ID] {
+	for _, s := range set.Sidecars {
 		if s.Kind == butler.SidecarPoster || s.Kind == butler.SidecarArt {
 			images = append(images, BlurHashImage{Path: s.Path, Kind: string(s.Kind)})
 		}
@@ -127,7 +131,9 @@ func (m blurMaker) make(ctx context.Context, it butler.MediaItem, _ butler.Media
 	if images == nil {
 		images = []BlurHashImage{}
 	}
-	return jsonMade(BlurHashesData{Images: images})
+	out, err := jsonMade(BlurHashesData{Images: images})
+	out.sidecars = set.Version
+	return out, err
 }
 
 // hashCache keeps the BlurHashes of the images hashed lately, by path,

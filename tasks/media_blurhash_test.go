@@ -1,6 +1,7 @@
 package tasks_test
 
 import (
+	"context"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -8,12 +9,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/bbrks/go-blurhash"
 
 	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/store/sqlite"
 	"github.com/plexbutler/butler/tasks"
 )
 
@@ -136,5 +139,68 @@ func TestGenerateBlurHashes(t *testing.T) {
 	outputOf(t, idx, items[alien].ID, butler.OutputBlurHashes, &d)
 	if c := blurColour(t, d.Images[1].Hash); !near(c, blue) {
 		t.Errorf("the new poster's BlurHash decodes to %v; want about %v", c, blue)
+	}
+}
+
+// sidecarsReplacedOnRead is a media index that runs hook once, right after
+// the first read of an item's sidecar set (as RefreshLocalMedia replacing
+// the set at that moment would).
+type sidecarsReplacedOnRead struct {
+	*sqlite.DB
+	once sync.Once
+	hook func()
+}
+
+func (s *sidecarsReplacedOnRead) MediaSidecarSet(ctx context.Context, id int64) (butler.SidecarSet, error) {
+	set, err := s.DB.MediaSidecarSet(ctx, id)
+	s.once.Do(s.hook)
+	return set, err
+}
+
+// TestGenerateBlurHashes_SidecarsReplacedMeanwhile: GenerateBlurHashes
+// reads an item's sidecars (a poster); RefreshLocalMedia then records a
+// new set (a poster and a fanart) and drops the item's BlurHashes so that
+// they are made again. The BlurHashes of the old set are not recorded
+// (the item is skipped and still to do), and the next run hashes both
+// images.
+func TestGenerateBlurHashes_SidecarsReplacedMeanwhile(t *testing.T) {
+	needFFmpeg(t)
+	root := t.TempDir()
+	alien := filepath.Join(root, "Alien (1979)", "Alien (1979).mkv")
+	if err := os.MkdirAll(filepath.Dir(alien), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ffmpegMake(t, "-f", "lavfi", "-i", "testsrc=duration=1:size=160x120:rate=10", "-c:v", "libx264", "-preset", "ultrafast", alien)
+	writeImage(t, filepath.Join(root, "Alien (1979)", "poster.jpg"), 300, 450, color.RGBA{200, 30, 30, 255})
+	db := mediaIndex(t)
+	items := scanAndAnalyse(t, db, root, "")
+	local := &tasks.RefreshLocalMedia{Index: db, Libraries: []butler.Library{{Name: "Films", Kind: butler.LibraryMovies, Folders: []string{root}}}}
+	if err := local.Run(t.Context(), newTestReporter(t)); err != nil {
+		t.Fatal(err)
+	}
+	idx := &sidecarsReplacedOnRead{DB: db, hook: func() {
+		writeImage(t, filepath.Join(root, "Alien (1979)", "fanart.png"), 640, 360, color.RGBA{20, 40, 210, 255})
+		if err := local.Run(t.Context(), newTestReporter(t)); err != nil {
+			t.Error(err)
+		}
+	}}
+	act := &tasks.GenerateBlurHashes{Index: idx}
+	id := items[alien].ID
+	if res := act.RunItem(t.Context(), id, newTestReporter(t).Logger()); res.Outcome != butler.ItemSkipped {
+		t.Errorf("the item whose sidecars were replaced while its images were hashed: %+v; want it skipped", res)
+	}
+	if outs, err := db.MediaOutputs(t.Context(), id); err != nil || len(outs) != 0 {
+		t.Errorf("outputs recorded: %+v, %v; want none (the BlurHashes of the old set are not)", outs, err)
+	}
+	if left, err := act.Backlog(t.Context()); err != nil || left != 1 {
+		t.Errorf("Backlog = %d, %v; want the item still to do", left, err)
+	}
+	if res := act.RunItem(t.Context(), id, newTestReporter(t).Logger()); res.Outcome != butler.ItemDone {
+		t.Fatalf("the next run: %+v; want done", res)
+	}
+	var d tasks.BlurHashesData
+	outputOf(t, db, id, butler.OutputBlurHashes, &d)
+	if len(d.Images) != 2 || d.Images[0].Hash == "" || d.Images[1].Hash == "" {
+		t.Errorf("BlurHashes: %+v; want the poster's and the fanart's", d.Images)
 	}
 }

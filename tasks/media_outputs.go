@@ -48,6 +48,10 @@ func (s outputSpec) noLibrary() bool { return s.libraries != nil && len(s.librar
 // folder the maker was given: values stored as the output's data.
 type made struct {
 	data []byte // JSON; nil when none
+	// sidecars is the version of the item's sidecar set the output was
+	// made of (butler.SidecarSet.Version), for the BlurHashes: the output
+	// is recorded only while the set is that one.
+	sidecars int64
 }
 
 // itemFault is an error that is the item's own fault (a file the tool
@@ -336,13 +340,16 @@ func (w *outputWork) item(ctx context.Context, log *slog.Logger, it butler.Media
 			return fatal("%s of %s: %v", w.spec.kind, it.Path, err)
 		}
 	}
-	o := butler.MediaOutput{Item: it.ID, Kind: w.spec.kind, Version: w.spec.version, MadeAt: w.clock(), Files: files, Data: out.data}
+	o := butler.MediaOutput{Item: it.ID, Kind: w.spec.kind, Version: w.spec.version, MadeAt: w.clock(), Files: files, Data: out.data,
+		SidecarsVersion: out.sidecars}
 	ok, err := w.index.SaveMediaOutput(ctx, file, o)
 	switch {
 	case err != nil && ctx.Err() != nil:
 		res.Reason = "the run was told to stop"
 	case err != nil:
 		return fatal("record %s of %s: %v", w.spec.kind, it.Path, err)
+	case !ok && w.spec.kind == butler.OutputBlurHashes:
+		res.Reason = "its file or its images changed, or it went, meanwhile"
 	case !ok:
 		res.Reason = "its file changed or went meanwhile"
 	default:

@@ -155,6 +155,15 @@ func (l *mediaIndexLink) MediaSidecars(ctx context.Context, ids []int64) (map[in
 	return si.MediaSidecars(ctx, ids)
 }
 
+// MediaSidecarSet forwards to the store.
+func (l *mediaIndexLink) MediaSidecarSet(ctx context.Context, id int64) (butler.SidecarSet, error) {
+	si, err := l.sidecars()
+	if err != nil {
+		return butler.SidecarSet{}, err
+	}
+	return si.MediaSidecarSet(ctx, id)
+}
+
 // ReplaceMediaSidecars forwards to the store.
 func (l *mediaIndexLink) ReplaceMediaSidecars(ctx context.Context, sets map[int64][]butler.MediaSidecar) (int, error) {
 	si, err := l.sidecars()

@@ -45,6 +45,7 @@ func linkCalls(ctx context.Context, ix butler.SidecarIndex) map[string]func() er
 		"LibraryCounts":        func() error { _, err := ix.LibraryCounts(ctx); return err },
 		"DeleteGoneMediaItems": func() error { _, err := ix.DeleteGoneMediaItems(ctx, time.Unix(0, 0), 0); return err },
 		"MediaSidecars":        func() error { _, err := ix.MediaSidecars(ctx, []int64{1}); return err },
+		"MediaSidecarSet":      func() error { _, err := ix.MediaSidecarSet(ctx, 1); return err },
 		"ReplaceMediaSidecars": func() error {
 			_, err := ix.ReplaceMediaSidecars(ctx, map[int64][]butler.MediaSidecar{1: {{Path: "/m/a.srt", Kind: butler.SidecarSubtitle, Size: 1, ModTime: time.Unix(1, 0)}}})
 			return err

@@ -18,7 +18,9 @@ var _ butler.OutputIndex = (*Store)(nil)
 // butler_media_item_analysed (the present, analysed items in id order),
 // each with a look at its output through the primary key (item_id, kind).
 // Saves and failures are one statement each that writes only while the
-// item's file is the one the output was made for.
+// item's file is the one the output was made for; a save of BlurHashes
+// only while the item's sidecar set is the one they were made of (its
+// version, which ReplaceMediaSidecars raises as it drops them).
 const (
 	sqlForOutput = `SELECT ` + mediaItemColumns + ` FROM butler_media_item i%s
 		WHERE i.state = 'present' AND i.analysis_version > 0 AND i.id > ? AND i.kind IN (%s)%s
@@ -31,7 +33,7 @@ const (
 			AND o.size = i.size AND o.mtime = i.mtime AND (o.version >= ? OR o.retry_at > ?))`
 	sqlSaveOutput = `INSERT INTO butler_media_output (item_id, kind, version, made_at, size, mtime, files, data, failures, error, retry_at)
 		SELECT id, ?, ?, ?, size, mtime, ?, ?, 0, '', 0 FROM butler_media_item
-		WHERE id = ? AND state = 'present' AND size = ? AND mtime = ?
+		WHERE id = ? AND state = 'present' AND size = ? AND mtime = ? AND (? <> 'blurhashes' OR sidecars_version = ?)%s
 		ON CONFLICT (item_id, kind) DO UPDATE SET version = excluded.version, made_at = excluded.made_at,
 			size = excluded.size, mtime = excluded.mtime, files = excluded.files, data = excluded.data,
 			failures = 0, error = '', retry_at = 0`
@@ -51,6 +53,20 @@ const (
 	sqlMediaOutputs = `SELECT item_id, kind, version, made_at, size, mtime, files, data, failures, error, retry_at
 		FROM butler_media_output WHERE item_id = ?`
 )
+
+// saveOutputSQL returns sqlSaveOutput. On PostgreSQL the item's row is
+// read FOR SHARE: a save waits for a transaction replacing the item's
+// sidecars (which holds the row) and then checks the row as it left it;
+// without it, a save that began before that transaction committed would
+// see the old version and record BlurHashes of the old set after the
+// transaction dropped them. SQLite runs one writer at a time.
+func (d *Store) saveOutputSQL() string {
+	lock := ""
+	if d.Dialect.Dollar {
+		lock = "\n\t\tFOR SHARE"
+	}
+	return fmt.Sprintf(sqlSaveOutput, lock)
+}
 
 // forOutputSQL returns the statement q (sqlForOutput or
 // sqlCountForOutput) for n media kinds and libs libraries (0: every
@@ -130,8 +146,8 @@ func (d *Store) SaveMediaOutput(ctx context.Context, file butler.MediaFile, o bu
 	if madeAt == 0 {
 		madeAt = time.Now().UnixNano()
 	}
-	res, err := d.exec(ctx, sqlSaveOutput, string(o.Kind), o.Version, madeAt, string(filesJSON), string(o.Data),
-		o.Item, file.Size, file.ModTime.UnixNano())
+	res, err := d.exec(ctx, d.saveOutputSQL(), string(o.Kind), o.Version, madeAt, string(filesJSON), string(o.Data),
+		o.Item, file.Size, file.ModTime.UnixNano(), string(o.Kind), o.SidecarsVersion)
 	if err != nil {
 		return false, fmt.Errorf("record output %s of media item %d: %w", o.Kind, o.Item, err)
 	}
@@ -199,7 +215,8 @@ func (d *Store) OutputQueries(now time.Time) []HotQuery {
 	qs := []HotQuery{
 		{"MediaItemsForOutput", d.forOutputSQL(sqlForOutput, 1, 0), append(forOutputArgs(f), 1000)},
 		{"MediaItemsForOutput of libraries", d.forOutputSQL(sqlForOutput, 1, 1), append(forOutputArgs(shows), 1000)},
-		{"SaveMediaOutput", sqlSaveOutput, []any{"index-files", 1, n, "[]", "", int64(1), int64(1), n}},
+		{"SaveMediaOutput", d.saveOutputSQL(), []any{"index-files", 1, n, "[]", "", int64(1), int64(1), n, "index-files", int64(0)}},
+		{"SaveMediaOutput of BlurHashes", d.saveOutputSQL(), []any{"blurhashes", 1, n, "[]", "", int64(1), int64(1), n, "blurhashes", int64(0)}},
 		{"RecordMediaOutputFailure", sqlOutputFailure, []any{"index-files", "bad", n, int64(1), int64(1), n}},
 		{"MediaOutputs", sqlMediaOutputs, []any{int64(1)}},
 	}

@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -18,12 +17,22 @@ var _ butler.SidecarIndex = (*Store)(nil)
 // maxSidecarIDs bounds the ids of one MediaSidecars call.
 const maxSidecarIDs = 1000
 
-// The sidecars' statements (migration 007 on SQLite, 006 on PostgreSQL):
-// each reads or writes through the primary key (item_id, path).
+// The sidecars' statements (migration 007 on SQLite, 006 on PostgreSQL;
+// the set's version, 011 and 013): each reads or writes through the
+// primary key (item_id, path), and the item's row through its own.
 const (
 	sqlMediaSidecars = `SELECT item_id, path, kind, language, flags, size, mtime FROM butler_media_sidecar
 		WHERE item_id IN (%s) ORDER BY item_id, path`
-	sqlSidecarItem  = `SELECT 1 FROM butler_media_item WHERE id = ?`
+	// One statement: the set and its version are read together.
+	sqlMediaSidecarSet = `SELECT sidecars_version, path, kind, language, flags, size, mtime
+		FROM (SELECT id, sidecars_version FROM butler_media_item WHERE id = ?) i
+		LEFT JOIN (SELECT item_id, path, kind, language, flags, size, mtime FROM butler_media_sidecar WHERE item_id = ?) s ON s.item_id = i.id
+		ORDER BY path`
+	// The item's set gets a new version; no row when the item is gone.
+	// On PostgreSQL the row stays locked until the set is replaced: a
+	// save of BlurHashes (sqlSaveOutput) waits for it, then sees the new
+	// version.
+	sqlSidecarItem  = `UPDATE butler_media_item SET sidecars_version = sidecars_version + 1 WHERE id = ?`
 	sqlDropSidecars = `DELETE FROM butler_media_sidecar WHERE item_id = ?`
 	// The BlurHashes are made from an item's images: a new set of
 	// sidecars has them made again.
@@ -65,6 +74,33 @@ func (d *Store) MediaSidecars(ctx context.Context, ids []int64) (map[int64][]but
 		out[id] = append(out[id], s)
 	}
 	return out, d.wrap(rows.Err())
+}
+
+// MediaSidecarSet returns an item's sidecars and their set's version.
+func (d *Store) MediaSidecarSet(ctx context.Context, id int64) (butler.SidecarSet, error) {
+	var set butler.SidecarSet
+	rows, err := d.query(ctx, sqlMediaSidecarSet, id, id)
+	if err != nil {
+		return set, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var path, kind, language, flags sql.NullString
+		var size, mtime sql.NullInt64
+		if err := rows.Scan(&set.Version, &path, &kind, &language, &flags, &size, &mtime); err != nil {
+			return set, d.wrap(err)
+		}
+		if !path.Valid {
+			continue // the item has none
+		}
+		s := butler.MediaSidecar{Path: path.String, Kind: butler.SidecarKind(kind.String), Language: language.String,
+			Size: size.Int64, ModTime: time.Unix(0, mtime.Int64)}
+		if flags.String != "" {
+			s.Flags = strings.Split(flags.String, ",")
+		}
+		set.Sidecars = append(set.Sidecars, s)
+	}
+	return set, d.wrap(rows.Err())
 }
 
 // checkSidecars reports what is wrong with an item's set, as EINVALID.
@@ -113,13 +149,16 @@ func (d *Store) ReplaceMediaSidecars(ctx context.Context, sets map[int64][]butle
 	defer insert.Close()
 	replaced := 0
 	for _, id := range ids {
-		var one int
-		err := d.txQueryRow(ctx, tx.Tx, sqlSidecarItem, id).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue // deleted since it was read
+		res, err := d.txExec(ctx, tx.Tx, sqlSidecarItem, id)
+		if err != nil {
+			return 0, fmt.Errorf("count a new sidecar set of media item %d: %w", id, d.wrap(err))
 		}
+		n, err := res.RowsAffected()
 		if err != nil {
 			return 0, d.wrap(err)
+		}
+		if n == 0 {
+			continue // deleted since it was read
 		}
 		if _, err := d.txExec(ctx, tx.Tx, sqlDropSidecars, id); err != nil {
 			return 0, fmt.Errorf("drop the sidecars of media item %d: %w", id, d.wrap(err))
@@ -155,6 +194,7 @@ func (d *Store) SidecarQueries(first int64, n int) []HotQuery {
 	marks := strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 	qs := []HotQuery{
 		{"MediaSidecars", fmt.Sprintf(sqlMediaSidecars, marks), ids},
+		{"MediaSidecarSet", sqlMediaSidecarSet, []any{first, first}},
 		{"ReplaceMediaSidecars (the item)", sqlSidecarItem, []any{first}},
 		{"ReplaceMediaSidecars (drop)", sqlDropSidecars, []any{first}},
 		{"ReplaceMediaSidecars (drop the BlurHashes)", sqlDropBlurHashes, []any{first}},
