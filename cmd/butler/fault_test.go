@@ -1450,6 +1450,7 @@ func TestFault_ClusterTwinsStartedTogether(t *testing.T) {
 	// The one that serves works: a start runs its task once.
 	e.mustStart(t, serving[0], "FaultTwin")
 	e.waitProbes(t, "FaultTwin", 1, 15*time.Second)
+	e.check(t, e.settle(t, serving[0], 30*time.Second))
 }
 
 // TestFault_ClusterSupersededServerExits: a server whose name a process
