@@ -128,7 +128,7 @@ func (p *Prober) Command(path string) ([]string, error) {
 // as it was when ffprobe started (size and modification time, for the
 // index to check that it analysed the file it has). A file ffprobe cannot
 // read is a *FileError, and so is one that is there but cannot be
-// stat'ed (permission denied, an I/O error, a dead mount): that file's
+// stat'ed (permission denied, an I/O error): that file's
 // failure, returned with a zero MediaFile, as its size and modification
 // time are unknown. A missing file is an error that wraps
 // fs.ErrNotExist; when ctx is done, ctx's error (ffprobe is killed, with

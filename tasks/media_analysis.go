@@ -9,7 +9,6 @@ import (
 	"time"
 
 	butler "github.com/plexbutler/butler"
-	"github.com/plexbutler/butler/internal/mediatool"
 	"github.com/plexbutler/butler/mediaprobe"
 )
 
@@ -29,12 +28,13 @@ const (
 // mediaprobe.Version.
 //
 // A file that ffprobe cannot read, or that cannot even be stat'ed
-// (permission denied, an I/O error, a stale or dead mount, a loop of
+// (permission denied, an I/O error, a loop of
 // symbolic links), is a failure of that item alone: its reason is
 // recorded, the run goes on, and the item is tried again only after a
 // day, then two, four... up to 32 days (a change of the file starts it
 // afresh). A file removed or changed since the scan is skipped (the next
-// scan records it). The run stops promptly when told to, ffprobe
+// scan records it), and so is one whose mount does not answer or whose
+// ffprobe was killed from outside (notTheFile). The run stops promptly when told to, ffprobe
 // killed with its process group; what was analysed stays, and the next run
 // goes on with the rest. It fails only when ffprobe cannot be run at all,
 // or the index cannot be read or written.
@@ -234,6 +234,13 @@ func (w *analysisWork) one(ctx context.Context, log *slog.Logger, id int64, vers
 	return w.item(ctx, log, it)
 }
 
+// passesFile reports whether err ended an item's work for no fault of its
+// file (notTheFile).
+func passesFile(err error) bool {
+	_, ok := notTheFile(err)
+	return ok
+}
+
 // item analyses one item and records the outcome.
 func (w *analysisWork) item(ctx context.Context, log *slog.Logger, it butler.MediaItem) butler.ItemResult {
 	res := butler.ItemResult{Item: it.ID, Outcome: butler.ItemSkipped}
@@ -243,12 +250,12 @@ func (w *analysisWork) item(ctx context.Context, log *slog.Logger, it butler.Med
 	case ctx.Err() != nil:
 		res.Reason = "the run was told to stop"
 		return res
-	case errors.Is(err, mediatool.ErrKilled):
-		// The kernel's out-of-memory killer, the group guard of a server
-		// frozen past its lease, a person: not the file's fault, so no
-		// failure is recorded; a later run tries it again.
-		log.Warn("ffprobe was killed from outside: skipped", "path", it.Path, "error", err)
-		res.Reason = killedReason(err)
+	case passesFile(err):
+		// ffprobe killed from outside, or the file's mount does not
+		// answer: not the file's fault, so no failure is recorded; a
+		// later run tries it again.
+		log.Warn("media analysis skipped: not the file's fault", "path", it.Path, "error", err)
+		res.Reason, _ = notTheFile(err)
 		return res
 	case mediaprobe.IsMissing(err):
 		log.Debug("file gone since the scan: skipped", "path", it.Path)
@@ -258,7 +265,7 @@ func (w *analysisWork) item(ctx context.Context, log *slog.Logger, it butler.Med
 		switch {
 		case file.Path == "":
 			// The file is there but cannot be stat'ed (permission denied,
-			// an I/O error, a dead mount): its failure is recorded for the
+			// an I/O error): its failure is recorded for the
 			// file as the index has it, so that it waits like any other
 			// and a change found by the next scan starts it afresh.
 			file = butler.MediaFile{Path: it.Path, Kind: it.Kind, Size: it.Size, ModTime: it.ModTime}

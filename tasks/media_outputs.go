@@ -62,10 +62,21 @@ type itemFault struct{ reason string }
 
 func (e *itemFault) Error() string { return e.reason }
 
-// killedReason is the reason of an item skipped because its program was
-// killed from outside (mediatool.ErrKilled).
-func killedReason(err error) string {
-	return "its program was killed from outside Butler (" + err.Error() + "), which says nothing of the file: no failure recorded, a later run tries it again"
+// notTheFile returns the reason to skip an item whose work err ended
+// for no fault of its file, and true; false for any other err. Such an
+// item has nothing recorded against it, and a later run tries it again:
+// its program was killed from outside Butler (mediatool.ErrKilled: the
+// kernel's out-of-memory killer, a server's group guard, a person), or
+// its file's mount does not answer (mediatool.ErrUnreachable: every file
+// on it fails alike until it is back).
+func notTheFile(err error) (string, bool) {
+	switch {
+	case errors.Is(err, mediatool.ErrKilled):
+		return "its program was killed from outside Butler (" + err.Error() + "), which says nothing of the file: no failure recorded, a later run tries it again", true
+	case errors.Is(err, mediatool.ErrUnreachable):
+		return err.Error() + ": no failure recorded against the file, a later run tries it again", true
+	}
+	return "", false
 }
 
 // faultOf returns the reason of an error that is the item's own fault.
@@ -280,9 +291,14 @@ func (w *outputWork) item(ctx context.Context, log *slog.Logger, it butler.Media
 		return fatal("read the analysis of %s: %v", it.Path, err)
 	}
 	file, err := statFile(it)
+	if why, ok := notTheFile(err); ok {
+		log.Warn("media output skipped: its file's mount does not answer", "kind", w.spec.kind, "path", it.Path, "error", err)
+		res.Reason = why
+		return res
+	}
 	if reason, isFault := faultOf(err); isFault {
 		// The file is there but cannot be stat'ed (permission denied, an
-		// I/O error, a dead mount), or is not a regular file: the item's
+		// I/O error), or is not a regular file: the item's
 		// own failure, recorded for the file as the index has it, so that
 		// it waits like any other and a change found by the next scan
 		// starts it afresh.
@@ -311,13 +327,14 @@ func (w *outputWork) item(ctx context.Context, log *slog.Logger, it butler.Media
 	}
 	out, err := w.maker.make(ctx, it, a, dir)
 	reason, isFault := faultOf(err)
+	why, passes := notTheFile(err)
 	switch {
 	case ctx.Err() != nil:
 		res.Reason = "the run was told to stop"
 		return res
-	case errors.Is(err, mediatool.ErrKilled):
-		log.Warn("media output: its program was killed from outside: skipped", "kind", w.spec.kind, "path", it.Path, "error", err)
-		res.Reason = killedReason(err)
+	case passes:
+		log.Warn("media output skipped: not the file's fault", "kind", w.spec.kind, "path", it.Path, "error", err)
+		res.Reason = why
 		return res
 	case err != nil && stagingGone(dir):
 		// Checked before the fault: ffmpeg failing to write into a folder

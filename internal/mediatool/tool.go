@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -334,18 +335,37 @@ func (e *FileError) Error() string { return e.Op + " " + e.Path + ": " + e.Reaso
 // Unwrap returns the cause, if any.
 func (e *FileError) Unwrap() error { return e.Err }
 
+// ErrUnreachable is the cause of an error of Stat when the file's mount
+// does not answer (a FUSE mount whose daemon died, a stale NFS handle, a
+// network file system's host down): nothing is known of the file itself,
+// and every file of that mount fails alike until it is back.
+var ErrUnreachable = errors.New("its mount does not answer")
+
+// unreachable are the errors of a stat that say the mount, not the file,
+// is at fault.
+var unreachable = []error{syscall.ENOTCONN, syscall.ESTALE, syscall.EHOSTDOWN, syscall.EHOSTUNREACH}
+
+// isUnreachable reports whether err, a stat's, says the mount does not
+// answer.
+func isUnreachable(err error) bool {
+	return err != nil && slices.ContainsFunc(unreachable, func(e error) bool { return errors.Is(err, e) })
+}
+
 // Stat returns the file at path that a media library's tool is about to
 // read, op beginning the message of its errors ("analyse"). A missing
-// file is an error that wraps fs.ErrNotExist: it went since the scan.
-// A file that is there but cannot be stat'ed (permission denied, an I/O
-// error, a stale NFS handle, a dead FUSE mount, a loop of symbolic
-// links) is a *FileError, as is one that is not a regular file: a failure
-// of that file alone, which says nothing of the tool, so the run goes on.
+// file is an error that wraps fs.ErrNotExist: it went since the scan. One
+// on a mount that does not answer is an error whose cause is
+// ErrUnreachable. A file that is there but cannot be stat'ed (permission
+// denied, an I/O error, a loop of symbolic links) is a *FileError, as is
+// one that is not a regular file: a failure of that file alone, which
+// says nothing of the tool, so the run goes on.
 func Stat(op, path string) (fs.FileInfo, error) {
 	fi, err := os.Stat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("%s %s: %w", op, path, err)
+	case isUnreachable(err):
+		return nil, fmt.Errorf("%s %s: %w (%w)", op, path, ErrUnreachable, err)
 	case err != nil:
 		cause := err
 		if pe, ok := errors.AsType[*fs.PathError](err); ok {
