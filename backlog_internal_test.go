@@ -2,6 +2,7 @@ package butler
 
 import (
 	"context"
+	"encoding/json"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -232,6 +233,37 @@ func TestPacedQueue_MeasuresWorkedItems(t *testing.T) {
 		}
 		if err := q.Close(); err != nil || !in.closed {
 			t.Errorf("Close = %v, closed %v; want the queue it wraps closed", err, in.closed)
+		}
+	})
+}
+
+// TestPacedQueue_CountsTheItemsAResultCovered: a result that covered
+// several items of its task's backlog (a markers search recording its
+// season block: ItemResult.Covered) counts as those items in the pace; a
+// result without the field (an older server's, decoded from its job's
+// output) counts as one.
+func TestPacedQueue_CountsTheItemsAResultCovered(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var old ItemResult
+		if err := json.Unmarshal([]byte(`{"item":4,"outcome":"done","node":"a","elapsed":1000000}`), &old); err != nil {
+			t.Fatal(err)
+		}
+		in := &scriptedItems{results: [][]ItemResult{
+			{{Item: 2, Outcome: ItemDone, Covered: 10}, {Item: 3, Outcome: ItemFailed, Covered: 5}},
+			{old, {Item: 5, Outcome: ItemSkipped, Covered: 10}},
+		}}
+		q := &pacedQueue{ItemQueue: in, now: time.Now}
+		ctx := t.Context()
+		if _, err := q.Add(ctx, []int64{1, 2, 3, 4, 5}); err != nil {
+			t.Fatal(err)
+		}
+		for q.Pending() > 0 {
+			if _, err := q.Wait(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if p, want := q.pace(), (ItemPace{Items: 16, Wall: 2 * time.Second}); p != want {
+			t.Errorf("pace %+v; want %+v: 10 and 5 covered, and the old result's one item", p, want)
 		}
 	})
 }

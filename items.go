@@ -69,6 +69,12 @@ type ItemResult struct {
 	// took there; both empty when no worker took it.
 	Node    string        `json:"node,omitempty"`
 	Elapsed time.Duration `json:"elapsed,omitempty"`
+	// Covered, on a done or failed item, is how many items of its task's
+	// backlog (Backlogger) its work recorded, itself included, when that
+	// is more than the item alone: a markers search records its whole
+	// season block. Zero means one (every other item, and the results of
+	// older servers). The run's pace counts these.
+	Covered int `json:"covered,omitempty"`
 }
 
 // ItemAction is implemented by an action whose work is many independent
@@ -285,7 +291,8 @@ func (r *reporter) itemPace() ItemPace {
 
 // pacedQueue is a run's ItemQueue that measures the run's pace as its
 // action hears of its items' ends: the items worked (done or failed, on
-// whichever server) and the wall time from the first Add to the newest
+// whichever server; each as the items of the backlog it covered:
+// ItemResult.Covered) and the wall time from the first Add to the newest
 // result of a worked item. The run's end records it (Finish.Items) as its
 // task's pace, which the plan reads, so that the plan never asks the queue
 // (River's table of jobs, whose reads on SQLite hold the only writer).
@@ -338,12 +345,13 @@ func (q *pacedQueue) Close() error {
 	return nil
 }
 
-// count counts the worked items of res, which have just been heard of.
+// count counts the worked items of res, which have just been heard of:
+// each as the items of the backlog it covered.
 func (q *pacedQueue) count(res []ItemResult) {
 	n := 0
 	for _, r := range res {
 		if r.Outcome == ItemDone || r.Outcome == ItemFailed {
-			n++
+			n += max(r.Covered, 1)
 		}
 	}
 	if n == 0 {

@@ -22,6 +22,11 @@ type itemRun struct {
 	parallel int
 	what     string // "analysed", "made": the summary's verb
 	total    int    // items to do, when known (for the percentage)
+	// unit names the items it queues in the summary and the progress
+	// ("item", "items" when zero); covers, when set, names the items of
+	// the task's backlog that its done items covered (ItemResult.Covered:
+	// a season block's episodes), which the summary counts too.
+	unit, covers noun
 
 	// pages gives send the items to do, a page at a time, until it returns
 	// (nil when there are no more).
@@ -34,6 +39,7 @@ type itemRun struct {
 
 	mu                    sync.Mutex
 	done, failed, skipped int
+	covered               int // the backlog items the done ones covered
 	firstFailure          error
 	lastReport            time.Time
 	fatal                 error
@@ -72,7 +78,11 @@ func (w *itemRun) run(ctx context.Context) error {
 		workers.Wait()
 	}
 
-	summary := fmt.Sprintf("%s %s, %d failed, %d skipped", w.what, plural(w.done, "item", "items"), w.failed, w.skipped)
+	summary := w.what + " " + w.unitOf(w.done)
+	if w.covers != (noun{}) {
+		summary += " (" + w.covers.of(w.covered) + ")"
+	}
+	summary += fmt.Sprintf(", %d failed, %d skipped", w.failed, w.skipped)
 	if w.firstFailure != nil {
 		summary += "; the first failure: " + w.firstFailure.Error()
 	}
@@ -81,7 +91,7 @@ func (w *itemRun) run(ctx context.Context) error {
 	case w.fatal != nil:
 		return w.fatal
 	case ctx.Err() != nil:
-		return fmt.Errorf("stopped after %s (the next run goes on with the rest): %w", plural(w.done, "item", "items"), ctx.Err())
+		return fmt.Errorf("stopped after %s (the next run goes on with the rest): %w", w.unitOf(w.done), ctx.Err())
 	case feedErr != nil:
 		return feedErr
 	}
@@ -285,6 +295,9 @@ func (w *itemRun) requeueHeld(ctx context.Context, q butler.ItemQueue, waitOne f
 func (w *itemRun) account(ctx context.Context, res butler.ItemResult) {
 	switch {
 	case res.Outcome == butler.ItemDone:
+		w.mu.Lock()
+		w.covered += max(res.Covered, 1)
+		w.mu.Unlock()
 		w.count(&w.done, nil)
 	case res.Outcome == butler.ItemFailed:
 		w.count(&w.failed, errors.New(res.Reason))
@@ -322,7 +335,21 @@ func (w *itemRun) count(n *int, failure error) {
 	if w.total > 0 {
 		percent = min(99, handled*100/w.total)
 	}
-	w.reporter.Progress(percent, fmt.Sprintf("%s %d items, %d failed", w.what, done, failed))
+	w.reporter.Progress(percent, fmt.Sprintf("%s %s, %d failed", w.what, w.unitOf(done), failed))
+}
+
+// noun is a noun's singular and plural.
+type noun struct{ one, many string }
+
+// of returns n and the noun ("1 item", "2 items").
+func (u noun) of(n int) string { return plural(n, u.one, u.many) }
+
+// unitOf returns n of the items the run queues ("2 items").
+func (w *itemRun) unitOf(n int) string {
+	if w.unit == (noun{}) {
+		return plural(n, "item", "items")
+	}
+	return w.unit.of(n)
 }
 
 // fail ends the run with err.

@@ -108,16 +108,22 @@ func (s *itemServer) waitEnded(t testing.TB, id int64) butler.Run {
 // planItems returns the plan's item work of DeepMediaAnalysis.
 func (s *itemServer) planItems(t *testing.T) *butler.PlanItems {
 	t.Helper()
+	return s.planItemsOf(t, butler.TaskDeepMediaAnalysis)
+}
+
+// planItemsOf returns the plan's item work of task.
+func (s *itemServer) planItemsOf(t *testing.T, task butler.TaskName) *butler.PlanItems {
+	t.Helper()
 	p, err := s.m.Plan(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range p.Tasks {
-		if e.Task == butler.TaskDeepMediaAnalysis {
+		if e.Task == task {
 			return e.Items
 		}
 	}
-	t.Fatal("DeepMediaAnalysis is not in the plan")
+	t.Fatalf("%s is not in the plan", task)
 	return nil
 }
 

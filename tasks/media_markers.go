@@ -91,7 +91,8 @@ func (g *GenerateMarkers) work() *outputWork {
 		f = &markers.Finder{}
 	}
 	w := &outputWork{
-		spec: outputSpec{kind: g.kind(), version: MarkersVersion, what: "searched the seasons of",
+		spec: outputSpec{kind: g.kind(), version: MarkersVersion, what: "searched",
+			unit: noun{"season block", "season blocks"}, covers: noun{"episode", "episodes"},
 			mediaKinds: []butler.MediaKind{butler.MediaVideo},
 			group:      func(it butler.MediaItem) string { return filepath.Dir(it.Path) },
 			libraries:  g.shows(), onlyIn: "shows libraries"},
@@ -242,9 +243,15 @@ func (m *markerMaker) make(ctx context.Context, it butler.MediaItem, a butler.Me
 	}
 	var mine made
 	var mineErr error
+	// others counts the siblings of the backlog (those that needed their
+	// marker) whose marker or failure was recorded: the run's pace counts
+	// the search as their work too (ItemResult.Covered). A sibling that
+	// had its marker already is searched again at no cost of its own.
+	others := 0
 	kind := m.g.kind()
 	for i, res := range results {
 		e := items[i]
+		due := e.ID != it.ID && m.w.due(ctx, e)
 		var fe *markers.FileError
 		if errors.As(res.Err, &fe) {
 			if e.ID == it.ID {
@@ -254,7 +261,9 @@ func (m *markerMaker) make(ctx context.Context, it butler.MediaItem, a butler.Me
 			// A sibling's failure backs off as its own would.
 			file := butler.MediaFile{Path: e.Path, Kind: e.Kind, Size: e.Size, ModTime: e.ModTime}
 			retry := m.w.clock().Add(retryDelay(m.w.failures(ctx, e)))
-			_, _ = m.g.Index.RecordMediaOutputFailure(ctx, e.ID, file, kind, fe.Reason, retry)
+			if ok, err := m.g.Index.RecordMediaOutputFailure(ctx, e.ID, file, kind, fe.Reason, retry); ok && err == nil && due {
+				others++
+			}
 			continue
 		}
 		d := MarkerData{}
@@ -272,15 +281,22 @@ func (m *markerMaker) make(ctx context.Context, it butler.MediaItem, a butler.Me
 		// A sibling: recorded here, for the file as the index has it.
 		file := butler.MediaFile{Path: e.Path, Kind: e.Kind, Size: e.Size, ModTime: e.ModTime}
 		o := butler.MediaOutput{Item: e.ID, Kind: kind, Version: MarkersVersion, MadeAt: m.w.clock(), Data: data}
-		if _, err := m.g.Index.SaveMediaOutput(ctx, file, o); err != nil {
+		ok, err := m.g.Index.SaveMediaOutput(ctx, file, o)
+		if err != nil {
 			return made{}, fmt.Errorf("record the %s of %s: %w", kind, e.Path, err)
 		}
+		if ok && due {
+			others++
+		}
 	}
+	// The episode's own marker, or its failure, is recorded by the caller:
+	// the search covered it and the siblings of the backlog recorded here.
 	if mineErr != nil {
-		return made{}, mineErr
+		return made{covered: 1 + others}, mineErr
 	}
 	if mine.data == nil {
-		return made{}, errNotInSeason
+		return made{covered: 1 + others}, errNotInSeason
 	}
+	mine.covered = 1 + others
 	return mine, nil
 }

@@ -122,7 +122,7 @@ func TestGenerateMarkersLeavesMoviesOut(t *testing.T) {
 			if searches != 1 || prints != 3 || pairs != 3 {
 				t.Errorf("%d searches, %d episodes fingerprinted, %d pairs compared; want the season's only: 1, 3, 3", searches, prints, pairs)
 			}
-			if s := r.summary(); s != "searched the seasons of 1 item, 0 failed, 0 skipped" {
+			if s := r.summary(); s != "searched 1 season block (3 episodes), 0 failed, 0 skipped" {
 				t.Errorf("summary %q; want the season searched once", s)
 			}
 
@@ -184,5 +184,109 @@ func TestGenerateMarkersSeasonCap(t *testing.T) {
 	}
 	if s := r.summary(); s != "nothing to do: every analysed item has its intro-markers" {
 		t.Errorf("fourth run: %q", s)
+	}
+}
+
+// TestGenerateMarkersPaceCountsEpisodes: a markers run queues one episode
+// of each season block, whose search records the whole block, while its
+// backlog counts episodes: its pace counts the episodes the searches
+// recorded, so that the plan's estimate of the episodes left is about
+// the time their searches take (not the block size times it), and its
+// summary says what was searched and recorded. Two seasons of 20
+// episodes, blocks of 10: the first run searches a block of each.
+func TestGenerateMarkersPaceCountsEpisodes(t *testing.T) {
+	const search = 300 * time.Millisecond
+	const task = butler.TaskButlerTaskGenerateIntroMarkers
+	root := t.TempDir()
+	for s := 1; s <= 2; s++ {
+		for e := 1; e <= 20; e++ {
+			touch(t, root, filepath.Join("Show", fmt.Sprintf("Season %02d", s), fmt.Sprintf("E%02d.mkv", e)), 10)
+		}
+	}
+	shows := butler.Library{Name: "Shows", Kind: butler.LibraryShows, Folders: []string{root}}
+	act := &tasks.GenerateMarkers{Kind: markers.Intro, Libraries: []butler.Library{shows}, SeasonEpisodes: 10, Parallel: 1}
+	tasks.SearchMarkersWith(act, func(ctx context.Context, eps []markers.Episode) ([]markers.Result, error) {
+		t := time.NewTimer(search) // the search's work
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		out := make([]markers.Result, len(eps))
+		for i, e := range eps {
+			out[i] = markers.Result{Path: e.Path}
+		}
+		return out, nil
+	})
+	s := newServer(t, task, act, 1)
+	act.Index = s.db
+	indexVideos(t, s.db, shows)
+
+	run := func() (butler.Run, time.Duration) {
+		t.Helper()
+		start := time.Now()
+		res, err := s.m.StartTask(t.Context(), task, true)
+		if err != nil || res.Outcome != butler.StartStarted {
+			t.Fatalf("start: %+v %v", res, err)
+		}
+		r := s.waitEnded(t, res.Run.ID)
+		if r.Outcome != butler.OutcomeSucceeded {
+			t.Fatalf("run: %s %q", r.Outcome, r.Summary)
+		}
+		return r, time.Since(start)
+	}
+	first, _ := run()
+	if want := "searched 2 season blocks (20 episodes), 0 failed, 0 skipped"; first.Summary != want {
+		t.Errorf("first run's summary %q; want %q", first.Summary, want)
+	}
+	recs, err := s.db.TaskRecords(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := recs[task].ItemPace; p.Items != 20 || p.Wall < 2*search {
+		t.Errorf("recorded pace %+v; want the 20 episodes recorded, in at least the 2 searches' %s", p, 2*search)
+	}
+	items := s.planItemsOf(t, task)
+	_, took := run() // the other block of each season: 2 more searches
+	t.Logf("plan before the second run: %+v; the second run took %s", items, took)
+	if items == nil || items.Left != 20 || items.Estimate <= 0 || items.Estimate > 3*took {
+		t.Errorf("plan before the second run: %+v; want the 20 episodes left, estimated about the %s they took", items, took)
+	}
+}
+
+// TestGenerateMarkersCoversTheEpisodesLeft: a search covers, in its
+// result, the episodes of its block that were left to do (the run's pace
+// counts those), not those that had their marker already: a season of 5
+// searched whole covers 5; searched again for an episode added since, it
+// covers that one.
+func TestGenerateMarkersCoversTheEpisodesLeft(t *testing.T) {
+	idx := mediaIndex(t)
+	shows := videoLibrary(t, butler.LibraryShows, filepath.Join("Show", "Season 01"), 5)
+	items := indexVideos(t, idx, shows)
+	act := &tasks.GenerateMarkers{Kind: markers.Intro, Index: idx, Libraries: []butler.Library{shows}}
+	search := &countingSearch{}
+	tasks.SearchMarkersWith(act, search.find)
+	log := newTestReporter(t).Logger()
+	var first butler.MediaItem
+	for _, it := range items {
+		if first.ID == 0 || it.Path < first.Path {
+			first = it
+		}
+	}
+	if res := act.RunItem(t.Context(), first.ID, log); res.Outcome != butler.ItemDone || res.Covered != 5 {
+		t.Errorf("the season's first search: %+v; want done, covering its 5 episodes", res)
+	}
+
+	added := touch(t, shows.Folders[0], filepath.Join("Show", "Season 01", "Video 0006.mkv"), 10)
+	items = indexVideos(t, idx, shows)
+	if n, err := act.Backlog(t.Context()); err != nil || n != 1 {
+		t.Fatalf("Backlog = %d, %v after an episode was added; want 1", n, err)
+	}
+	if res := act.RunItem(t.Context(), items[added].ID, log); res.Outcome != butler.ItemDone || res.Covered != 1 {
+		t.Errorf("the search for the added episode: %+v; want done, covering it alone", res)
+	}
+	if searches, prints, _, _ := search.counts(); searches != 2 || prints != 11 {
+		t.Errorf("%d searches of %d episodes; want 2, of the 5 and then the 6", searches, prints)
 	}
 }

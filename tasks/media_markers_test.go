@@ -72,7 +72,7 @@ func TestGenerateIntroMarkers(t *testing.T) {
 	if err := act.Run(t.Context(), r); err != nil {
 		t.Fatal(err)
 	}
-	if s := r.summary(); s != "searched the seasons of 2 items, 0 failed, 0 skipped" {
+	if s := r.summary(); s != "searched 2 season blocks (3 episodes), 0 failed, 0 skipped" {
 		t.Errorf("summary %q; want the season and the lone episode searched once each", s)
 	}
 	for _, tc := range []struct {

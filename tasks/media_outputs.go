@@ -34,6 +34,10 @@ type outputSpec struct {
 	// for the whole group at once (a season's folder): a run queues one
 	// item of each group.
 	group func(butler.MediaItem) string
+	// unit and covers name, in the summary, the items a run queues and
+	// the items of the backlog their work covers, when those differ
+	// (itemRun): "season block", "episode".
+	unit, covers noun
 	// libraries, when not nil, names the only libraries whose items the
 	// task does (none when empty), onlyIn what they are ("shows
 	// libraries"), said to explain why the others are left out.
@@ -52,6 +56,11 @@ type made struct {
 	// made of (butler.SidecarSet.Version), for the BlurHashes: the output
 	// is recorded only while the set is that one.
 	sidecars int64
+	// covered is how many items' outputs (or failures) the making
+	// recorded, the item's own included, when it recorded others' too (a
+	// season block's markers): the result's ItemResult.Covered. Set with
+	// an item's fault too, when others were recorded before it.
+	covered int
 }
 
 // itemFault is an error that is the item's own fault (a file the tool
@@ -132,6 +141,24 @@ func (w *outputWork) failures(ctx context.Context, it butler.MediaItem) int {
 	return 0
 }
 
+// due reports whether item it is among the items the task has left to do
+// (its backlog, as OutputFilter selects them): it has no output of the
+// kind at the task's version made for its file as the index has it, and
+// no failure waiting to be tried again. An item whose outputs cannot be
+// read is not.
+func (w *outputWork) due(ctx context.Context, it butler.MediaItem) bool {
+	outs, err := w.index.MediaOutputs(ctx, it.ID)
+	if err != nil {
+		return false
+	}
+	for _, o := range outs {
+		if o.Kind == w.spec.kind && !o.Stale(it) && (o.Version >= w.spec.version || o.RetryAt.After(w.clock())) {
+			return false
+		}
+	}
+	return true
+}
+
 func (w *outputWork) clock() time.Time {
 	if w.now != nil {
 		return w.now()
@@ -178,6 +205,7 @@ func (w *outputWork) run(ctx context.Context, r butler.Reporter) error {
 		total = 0 // one item a group is queued: the percentage is unknown
 	}
 	run := &itemRun{reporter: r, log: log, parallel: w.parallel, what: w.spec.what, total: total,
+		unit: w.spec.unit, covers: w.spec.covers,
 		pages: func(ctx context.Context, send func(butler.MediaItem) error) error { return w.pages(ctx, now, send) },
 		one:   w.item,
 	}
@@ -342,7 +370,11 @@ func (w *outputWork) item(ctx context.Context, log *slog.Logger, it butler.Media
 		res.Reason = stagingGoneReason
 		return res
 	case isFault:
-		return w.failed(ctx, log, it, file, reason)
+		res := w.failed(ctx, log, it, file, reason)
+		if res.Outcome == butler.ItemFailed {
+			res.Covered = out.covered
+		}
+		return res
 	case err != nil:
 		return fatal("%s of %s: %v", w.spec.kind, it.Path, err)
 	}
@@ -370,7 +402,7 @@ func (w *outputWork) item(ctx context.Context, log *slog.Logger, it butler.Media
 	case !ok:
 		res.Reason = "its file changed or went meanwhile"
 	default:
-		res.Outcome = butler.ItemDone
+		res.Outcome, res.Covered = butler.ItemDone, out.covered
 	}
 	return res
 }
