@@ -267,3 +267,48 @@ func TestPacedQueue_CountsTheItemsAResultCovered(t *testing.T) {
 		}
 	})
 }
+
+// TestPacedQueue_LeavesOutTheWorkersPauses: the time the item workers
+// waited for nobody to be busy (ItemResult.Paused) is left out of the
+// run's wall time, in the share it took of their time, however many
+// worked at once: two workers that paused 6 s each of an 8 s run, each
+// working 1 s before and 1 s after, make a pace of 2 s for their 4 items.
+func TestPacedQueue_LeavesOutTheWorkersPauses(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		in := &pausedItems{}
+		q := &pacedQueue{ItemQueue: in, now: time.Now}
+		ctx := t.Context()
+		if _, err := q.Add(ctx, []int64{1, 2, 3, 4}); err != nil {
+			t.Fatal(err)
+		}
+		for q.Pending() > 0 {
+			if _, err := q.Wait(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if p, want := q.pace(), (ItemPace{Items: 4, Wall: 2 * time.Second}); p != want {
+			t.Errorf("pace %+v; want %+v: the 8 s of the run less its 6 s paused", p, want)
+		}
+	})
+}
+
+// pausedItems is the item queue of two workers: each works an item for
+// 1 s, then waits 6 s for nobody to be busy and works its next for 1 s.
+type pausedItems struct{ waits int }
+
+func (q *pausedItems) Add(context.Context, []int64) ([]ItemResult, error) { return nil, nil }
+
+func (q *pausedItems) Pending() int { return 2 - q.waits }
+
+func (q *pausedItems) Wait(context.Context) ([]ItemResult, error) {
+	q.waits++
+	if q.waits == 1 {
+		time.Sleep(time.Second)
+		return []ItemResult{{Item: 1, Outcome: ItemDone, Elapsed: time.Second}, {Item: 2, Outcome: ItemDone, Elapsed: time.Second}}, nil
+	}
+	time.Sleep(7 * time.Second)
+	return []ItemResult{{Item: 3, Outcome: ItemDone, Elapsed: time.Second, Paused: 6 * time.Second},
+		{Item: 4, Outcome: ItemFailed, Elapsed: time.Second, Paused: 6 * time.Second}}, nil
+}
+
+func (q *pausedItems) Cancel(context.Context) error { return nil }

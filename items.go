@@ -69,6 +69,10 @@ type ItemResult struct {
 	// took there; both empty when no worker took it.
 	Node    string        `json:"node,omitempty"`
 	Elapsed time.Duration `json:"elapsed,omitempty"`
+	// Paused is how long the worker, holding the item, waited for nobody
+	// to be busy (BusyProbe) before its work; zero when it did not. The
+	// run's pace leaves it out.
+	Paused time.Duration `json:"paused,omitempty"`
 	// Covered, on a done or failed item, is how many items of its task's
 	// backlog (Backlogger) its work recorded, itself included, when that
 	// is more than the item alone: a markers search records its whole
@@ -216,7 +220,14 @@ func (m *Manager) ExecuteItem(ctx context.Context, j ItemJob) ItemResult {
 	log := m.logger.With(slog.String("task", string(j.Task)), slog.Int64("run", j.RunID), slog.Int64("item", j.Item))
 	// Each server's item workers wait while people are busy; the run shows
 	// it paused (its action waits between the items it queues).
-	if err := m.busy.waitIdle(ctx, func(string) {}, func() {}); err != nil {
+	// How long they wait is told with the result, for the run's pace.
+	var pausedAt time.Time
+	paused := func(string) {
+		if pausedAt.IsZero() {
+			pausedAt = time.Now()
+		}
+	}
+	if err := m.busy.waitIdle(ctx, paused, func() {}); err != nil {
 		if given, ok := cut(); ok {
 			return given
 		}
@@ -226,6 +237,9 @@ func (m *Manager) ExecuteItem(ctx context.Context, j ItemJob) ItemResult {
 	start := time.Now()
 	out := safeRunItem(ctx, ia, j.Item, log)
 	out.Item, out.Node, out.Elapsed = j.Item, m.node, time.Since(start)
+	if !pausedAt.IsZero() {
+		out.Paused = start.Sub(pausedAt)
+	}
 	if out.Outcome == "" {
 		out.Outcome = ItemDone
 	}
@@ -293,9 +307,10 @@ func (r *reporter) itemPace() ItemPace {
 // action hears of its items' ends: the items worked (done or failed, on
 // whichever server; each as the items of the backlog it covered:
 // ItemResult.Covered) and the wall time from the first Add to the newest
-// result of a worked item. The run's end records it (Finish.Items) as its
-// task's pace, which the plan reads, so that the plan never asks the queue
-// (River's table of jobs, whose reads on SQLite hold the only writer).
+// result of a worked item, less the workers' pauses (pace). The run's end
+// records it (Finish.Items) as its task's pace, which the plan reads, so
+// that the plan never asks the queue (River's table of jobs, whose reads
+// on SQLite hold the only writer).
 type pacedQueue struct {
 	ItemQueue
 	now func() time.Time
@@ -305,6 +320,10 @@ type pacedQueue struct {
 	mu          sync.Mutex
 	first, last time.Time
 	worked      int
+	// elapsed and paused are the sums of the worked items' Elapsed and
+	// Paused: the share of the workers' time spent waiting for nobody to
+	// be busy is left out of the wall time (pace).
+	elapsed, paused time.Duration
 }
 
 // Add queues items; the first Add starts the run's wall time.
@@ -349,9 +368,12 @@ func (q *pacedQueue) Close() error {
 // each as the items of the backlog it covered.
 func (q *pacedQueue) count(res []ItemResult) {
 	n := 0
+	var elapsed, paused time.Duration
 	for _, r := range res {
 		if r.Outcome == ItemDone || r.Outcome == ItemFailed {
 			n += max(r.Covered, 1)
+			elapsed += r.Elapsed
+			paused += r.Paused
 		}
 	}
 	if n == 0 {
@@ -360,17 +382,31 @@ func (q *pacedQueue) count(res []ItemResult) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.worked += n
+	q.elapsed += elapsed
+	q.paused += paused
 	q.last = q.now()
 }
 
-// pace is the pace measured so far.
+// pace is the pace measured so far. Its wall time leaves out the pauses
+// while someone was busy: of the time from the first Add to the last
+// result, it keeps the share the workers spent working (their items'
+// Elapsed) of the time they held the items (Elapsed and Paused). Each
+// server's workers pause on their own (its busy probe), and however many
+// work at once, that share is the run's time minus its pauses: one
+// server's four workers paused for an hour of a two-hour run held their
+// items eight hours, four of them working. A server whose workers kept
+// working meanwhile adds to the working share only, as it should.
 func (q *pacedQueue) pace() ItemPace {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.worked == 0 {
 		return ItemPace{}
 	}
-	return ItemPace{Items: q.worked, Wall: q.last.Sub(q.first)}
+	wall := q.last.Sub(q.first)
+	if q.paused > 0 && q.elapsed > 0 {
+		wall = time.Duration(float64(wall) * float64(q.elapsed) / float64(q.elapsed+q.paused))
+	}
+	return ItemPace{Items: q.worked, Wall: wall}
 }
 
 // Backlogger is implemented by an item action that can count the items it

@@ -31,7 +31,9 @@ type TaskRecord struct {
 // ItemPace is how fast a run of an item task did its items, cluster-wide:
 // it worked Items items (done or failed, on whichever server; counted as
 // the items of the task's backlog they covered: ItemResult.Covered) in
-// Wall, from its first item queued to the end of its last worked item.
+// Wall, from its first item queued to the end of its last worked item,
+// less the time its item workers were paused while someone was busy
+// (ItemResult.Paused).
 type ItemPace struct {
 	Items int
 	Wall  time.Duration

@@ -277,3 +277,25 @@ func TestItemQueue_ReadsSoonWhileTheyFindEnds(t *testing.T) {
 		t.Errorf("read intervals %v; want %v", every, want)
 	}
 }
+
+// TestItemResultOf_ReadsTheOutputOfEitherVersion: an item job's output
+// gives its result, with the items of the backlog it covered and the time
+// its worker paused; an output written before those were told (an older
+// server's) reads as before, with neither: one item, no pause.
+func TestItemResultOf_ReadsTheOutputOfEitherVersion(t *testing.T) {
+	for _, c := range []struct {
+		name, output string
+		want         butler.ItemResult
+	}{
+		{"new", `{"item":5,"outcome":"done","node":"a","elapsed":2000000000,"paused":3000000000,"covered":10}`,
+			butler.ItemResult{Item: 5, Outcome: butler.ItemDone, Node: "a", Elapsed: 2 * time.Second, Paused: 3 * time.Second, Covered: 10}},
+		{"old", `{"item":5,"outcome":"failed","reason":"unreadable","node":"a","elapsed":2000000000}`,
+			butler.ItemResult{Item: 5, Outcome: butler.ItemFailed, Reason: "unreadable", Node: "a", Elapsed: 2 * time.Second}},
+	} {
+		row := itemJob(t, 5, 1, rivertype.JobStateCompleted)
+		row.Metadata = []byte(`{"output":` + c.output + `}`)
+		if got := itemResultOf(row, 5); got != c.want {
+			t.Errorf("%s output: %+v; want %+v", c.name, got, c.want)
+		}
+	}
+}

@@ -600,3 +600,72 @@ func TestDeepMediaAnalysis_PausesMidRun(t *testing.T) {
 		t.Errorf("%d files analysed; want 3", n)
 	}
 }
+
+// TestDeepMediaAnalysis_PaceLeavesOutPauses: the pace a run records, and
+// the plan estimates the items left from, leaves out the time its item
+// workers waited while someone watched. A run of 3 songs paused for
+// watch records a pace of their work alone (an item was being probed when
+// the watching began: its probe waited for Butler to be told, ~1 s of
+// work); the plan's estimate of 30 new songs is less than the pause alone
+// would make it (watch for every 3 songs), which it was by far when the
+// pace was the run's whole time.
+func TestDeepMediaAnalysis_PaceLeavesOutPauses(t *testing.T) {
+	const watch = 4 * time.Second
+	release := filepath.Join(t.TempDir(), "release")
+	f := newPauseFixture(t, release)
+	s := f.s
+	res, err := s.m.StartTask(t.Context(), butler.TaskDeepMediaAnalysis, true)
+	if err != nil || res.Outcome != butler.StartStarted {
+		t.Fatalf("start: %+v %v", res, err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for f.probed() < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("no file analysed after 30 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	f.sessions.Store(1)
+	for f.toldBusy.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("Butler did not ask the sessions endpoint while its run waited")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	os.WriteFile(release, nil, 0o644)
+	f.waitPaused(t, deadline)
+	time.Sleep(watch) // someone watches for a while: the pause measured
+	f.sessions.Store(0)
+	if run := s.waitEnded(t, res.Run.ID); run.Outcome != butler.OutcomeSucceeded {
+		t.Fatalf("run: %s, %q", run.Outcome, run.Summary)
+	}
+	recs, err := s.db.TaskRecords(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := recs[butler.TaskDeepMediaAnalysis].ItemPace
+	if p.Items != 3 || p.Wall <= 0 || p.Wall >= watch {
+		t.Errorf("recorded pace %+v; want 3 songs in less than the %s paused", p, watch)
+	}
+
+	// 30 more songs, scanned.
+	var song butler.MediaItem
+	for _, it := range libraryItems(t, s.db, "Music") {
+		song = it
+	}
+	data, err := os.ReadFile(song.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Dir(song.Path)
+	for i := range 30 {
+		os.WriteFile(filepath.Join(dir, "more"+strconv.Itoa(i)+".mka"), data, 0o644)
+	}
+	lib := butler.Library{Name: "Music", Kind: butler.LibraryMusic, Folders: []string{dir}}
+	if err := (&tasks.RefreshLibraries{Index: s.db, Libraries: []butler.Library{lib}}).Run(t.Context(), newTestReporter(t)); err != nil {
+		t.Fatal(err)
+	}
+	if items := s.planItems(t); items == nil || items.Left != 30 || items.Estimate <= 0 || items.Estimate >= 30*watch/3 {
+		t.Errorf("plan: %+v; want 30 left, estimated below the %s the pause alone would make it", items, 30*watch/3)
+	}
+}
