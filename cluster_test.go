@@ -937,3 +937,36 @@ func TestCluster_ItemsCutShortByThisServerAreGivenBack(t *testing.T) {
 		})
 	}
 }
+
+// runReadFails is a store whose reads of a run fail while fail is set.
+type runReadFails struct {
+	*sqlite.DB
+	fail atomic.Bool
+}
+
+func (s *runReadFails) Run(ctx context.Context, id int64) (butler.Run, error) {
+	if s.fail.Load() {
+		return butler.Run{}, errors.New("database is locked")
+	}
+	return s.DB.Run(ctx, id)
+}
+
+// A server that cannot read an item's run (its database hiccups) gives
+// the item's job back (RetryLater), for a server that can, rather than an
+// error that fails the run, which may be another server's.
+func TestItems_RunUnreadableGivesTheItemBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var fs *runReadFails
+		ia := &countingItem{Action: newProbe(true)}
+		f := start(t, []butler.Task{task("Items", 1, false, ia)}, quietWindow, func(c *butler.Config) {
+			fs = &runReadFails{DB: c.Store.(*sqlite.DB)}
+			c.Store = fs
+		})
+		fs.fail.Store(true)
+		out := f.m.ExecuteItem(context.Background(), butler.ItemJob{RunID: 1, Task: "Items", Item: 1})
+		fs.fail.Store(false)
+		if !out.RetryLater || out.Outcome != "" || ia.worked.Load() != 0 {
+			t.Errorf("an item whose run could not be read: %+v, worked %d times; want it given back, not worked", out, ia.worked.Load())
+		}
+	})
+}

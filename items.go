@@ -211,8 +211,10 @@ func (m *Manager) ExecuteItem(ctx context.Context, j ItemJob) ItemResult {
 		res.Reason = "its run is gone from the history"
 		return res
 	case err != nil:
-		res.Outcome, res.Reason = ItemError, fmt.Sprintf("read run %d: %v", j.RunID, err)
-		return res
+		// This server's database hiccup is no reason to fail a run that
+		// may be another server's: the job goes back, for a server that
+		// can read the run (or this one, a moment later).
+		return ItemResult{Item: j.Item, Node: m.node, RetryLater: true, Reason: fmt.Sprintf("read run %d: %v", j.RunID, err)}
 	case r.State != StateRunning:
 		res.Reason = fmt.Sprintf("its run is %s", r.State)
 		return res
