@@ -103,10 +103,15 @@ func playing(n int) string {
 	return strconv.Itoa(n) + " sessions playing"
 }
 
+// noRedirect is the default client's CheckRedirect: a redirect is not
+// followed. net/http would copy the token's header (X-Plex-Token,
+// X-Emby-Token) to whatever host a redirect names.
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
 // getJSON gets url with header h and decodes its JSON answer into v.
 func getJSON(ctx context.Context, c *http.Client, url string, h http.Header, v any) error {
 	if c == nil {
-		c = &http.Client{Timeout: defaultTimeout}
+		c = &http.Client{Timeout: defaultTimeout, CheckRedirect: noRedirect}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -118,6 +123,10 @@ func getJSON(ctx context.Context, c *http.Client, url string, h http.Header, v a
 		return err
 	}
 	defer resp.Body.Close()
+	if loc := resp.Header.Get("Location"); resp.StatusCode/100 == 3 && loc != "" {
+		// Not followed: the token would go to whatever host it names.
+		return fmt.Errorf("%s, a redirect to %s, which is not followed (the token would go with it): give that address as the url", resp.Status, loc)
+	}
 	if resp.StatusCode != http.StatusOK {
 		msg := resp.Status
 		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -126,5 +127,45 @@ func TestAny(t *testing.T) {
 	}
 	if busy, _, err := (busyprobe.Any{down}).Busy(t.Context()); busy || err == nil {
 		t.Errorf("only a server that is down: busy %v, %v; want not busy, with its error", busy, err)
+	}
+}
+
+// The Plex token and the Jellyfin/Emby API key go to the configured server
+// only: a redirect to another host (a proxy's http to https, a moved
+// server, whatever took the port) is not followed, and the probe says so.
+// net/http would copy the token's header to the redirect's target.
+func TestTokenNotSentToRedirectTarget(t *testing.T) {
+	var mu sync.Mutex
+	got := map[string]string{}
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got["X-Plex-Token"] += r.Header.Get("X-Plex-Token")
+		got["X-Emby-Token"] += r.Header.Get("X-Emby-Token")
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"MediaContainer":{"size":0}}`))
+	}))
+	defer other.Close()
+	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+r.URL.Path, http.StatusFound)
+	}))
+	defer redirector.Close()
+
+	for _, p := range []interface {
+		Busy(context.Context) (bool, string, error)
+	}{
+		&busyprobe.Plex{URL: redirector.URL, Token: "plex-admin-token"},
+		&busyprobe.Jellyfin{URL: redirector.URL, Token: "jellyfin-api-key"},
+	} {
+		if _, _, err := p.Busy(context.Background()); err == nil || !strings.Contains(err.Error(), "redirect to "+other.URL) {
+			t.Errorf("%T.Busy behind a redirect: %v; want an error naming the redirect", p, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for k, v := range got {
+		if v != "" {
+			t.Errorf("the redirect target received %s: %q", k, v)
+		}
 	}
 }
