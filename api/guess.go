@@ -8,7 +8,9 @@ import (
 	"math"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -84,16 +86,32 @@ const (
 // check compares the token got of request r with want, unless r's client
 // is throttled; wait is how long it is throttled for then. A browser's
 // request that a page of another site sent (Sec-Fetch-Site: cross-site)
-// gets no comparison at all: Butler answers no other site's pages (no
-// CORS), so such a request with a token is a blind guess, or a page trying
-// to get its client throttled.
+// gets no comparison at all; one of another origin of the same site, or
+// with another Origin (fromOtherPage), is compared but never counted.
+// Butler answers no other origin's pages (no CORS): such a page cannot
+// read the answer, so its requests are blind guesses, or a page trying to
+// get its visitor's address throttled.
 func (g *guesses) check(r *http.Request, got, want string) (v tokenVerdict, wait time.Duration) {
+	key, ok := clientOf(r)
+	return g.checkAs(r, key, ok, got, want)
+}
+
+// foreignHosts is the one client that every request naming a foreign host
+// on a loopback address counts as (loopbackHosts): a page that pointed its
+// own DNS name at this machine (DNS rebinding) then drains its own bucket,
+// not the one of the local clients it shares 127.0.0.1 with, and
+// however many names it uses, it gets no more guesses.
+var foreignHosts = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+
+// checkAs is check with the client key (ok false: none, compared
+// uncounted).
+func (g *guesses) checkAs(r *http.Request, key netip.Prefix, ok bool, got, want string) (v tokenVerdict, wait time.Duration) {
 	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
 		return tokenWrong, 0
 	}
-	key, ok := clientOf(r)
-	if !ok {
-		// No address to count against (not a network request): compared.
+	if !ok || fromOtherPage(r) {
+		// No address to count against (not a network request), or
+		// another page's blind guess: compared, not counted.
 		if tokenMatches(got, want) {
 			return tokenRight, 0
 		}
@@ -123,6 +141,26 @@ func (g *guesses) check(r *http.Request, got, want string) (v tokenVerdict, wait
 			slog.String("client", key.String()), slog.Duration("for", g.waitFor(c.l, now)))
 	}
 	return tokenWrong, 0
+}
+
+// fromOtherPage reports whether r is a request that a browser sent for a
+// page of another origin than the one r names: Sec-Fetch-Site cross-site
+// or same-site (another port of localhost is the same site), or an Origin
+// that is not r's own (or "null": a sandboxed frame, a file). Browsers
+// send neither to a plain-HTTP address other than loopback (Fetch
+// Metadata goes to potentially trustworthy URLs only, and a no-cors GET
+// carries no Origin): such a page's requests look like any client's.
+func fromOtherPage(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "cross-site", "same-site":
+		return true
+	}
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return false
+	}
+	u, err := url.Parse(o)
+	return err != nil || u.Host == "" || !strings.EqualFold(u.Host, r.Host)
 }
 
 // waitFor is how long until l allows one more guess, to the millisecond

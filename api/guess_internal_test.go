@@ -110,25 +110,47 @@ func TestGuesses_SameWrongTokenIsOneGuess(t *testing.T) {
 	}
 }
 
-// TestGuesses_CrossSiteNotCompared: a request a page of another site sent
-// is refused without its token being compared or counted: such a page can
-// neither guess nor get the browser's address throttled.
-func TestGuesses_CrossSiteNotCompared(t *testing.T) {
-	g := newGuesses(slog.New(slog.DiscardHandler), GuessLimit{})
-	r := httptest.NewRequest("GET", "/butler", nil)
+// TestGuesses_OtherPagesNotCounted: a request a page of another origin
+// sent (another site, another port of localhost, a foreign Origin) never
+// has its token counted: such a page cannot get the browser's address
+// throttled. Another site's is not even compared; the others' are (an API
+// client may send an Origin), and cannot read the answer.
+func TestGuesses_OtherPagesNotCounted(t *testing.T) {
+	for name, h := range map[string][2]string{
+		"cross-site":    {"Sec-Fetch-Site", "cross-site"},
+		"same-site":     {"Sec-Fetch-Site", "same-site"},
+		"foreign":       {"Origin", "http://localhost:8080"},
+		"opaque origin": {"Origin", "null"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			g := newGuesses(slog.New(slog.DiscardHandler), GuessLimit{})
+			r := httptest.NewRequest("GET", "http://localhost:28400/butler", nil)
+			r.RemoteAddr = "127.0.0.1:1"
+			r.Header.Set(h[0], h[1])
+			for i := range 3 * guessBurst {
+				if v, _ := g.check(r, "guess-"+strconv.Itoa(i), "the-right-token"); v != tokenWrong {
+					t.Fatalf("guess %d: %v; want tokenWrong", i, v)
+				}
+			}
+			want := tokenRight
+			if name == "cross-site" {
+				want = tokenWrong // uncompared
+			}
+			if v, _ := g.check(r, "the-right-token", "the-right-token"); v != want {
+				t.Errorf("the right token: %v; want %v", v, want)
+			}
+			r.Header.Del(h[0])
+			if v, _ := g.check(r, "the-right-token", "the-right-token"); v != tokenRight {
+				t.Errorf("the same address, from no other page: %v; want it let in (nothing was counted)", v)
+			}
+		})
+	}
+	// The server's own origin is its own.
+	r := httptest.NewRequest("GET", "http://localhost:28400/butler", nil)
 	r.RemoteAddr = "127.0.0.1:1"
-	r.Header.Set("Sec-Fetch-Site", "cross-site")
-	for i := range 3 * guessBurst {
-		if v, _ := g.check(r, "guess-"+strconv.Itoa(i), "the-right-token"); v != tokenWrong {
-			t.Fatalf("cross-site guess %d: %v; want tokenWrong", i, v)
-		}
-	}
-	if v, _ := g.check(r, "the-right-token", "the-right-token"); v != tokenWrong {
-		t.Errorf("the right token, cross-site: %v; want it refused, uncompared", v)
-	}
-	r.Header.Del("Sec-Fetch-Site")
-	if v, _ := g.check(r, "the-right-token", "the-right-token"); v != tokenRight {
-		t.Errorf("the same address, not cross-site: %v; want it let in (nothing was counted)", v)
+	r.Header.Set("Origin", "http://localhost:28400")
+	if fromOtherPage(r) {
+		t.Error("a request of the server's own origin is taken for another page's")
 	}
 }
 

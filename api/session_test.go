@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/api"
 )
 
 // noRedirect is a client that returns redirects instead of following them.
@@ -469,4 +471,74 @@ func TestDashboard_PageWeight(t *testing.T) {
 		}
 		t.Logf("%s: %d bytes", name, len(body))
 	}
+}
+
+// Wrong tokens that a web page makes a browser send never get the local
+// clients throttled: neither a page on another port of localhost (same
+// site), nor a page that pointed its own DNS name at this machine (DNS
+// rebinding: its Host names it, and it counts as one client of its own,
+// which it alone drains).
+func TestThrottle_PagesDoNotThrottleLocalClients(t *testing.T) {
+	for name, page := range map[string]map[string]string{
+		"same-site page": {"Sec-Fetch-Site": "same-site", "Sec-Fetch-Mode": "no-cors", "Referer": "http://localhost:8080/"},
+		"rebinding page": {"Host": "rebind.attacker.example:28400", "Sec-Fetch-Site": "same-origin"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := defaultLimitServer(t)
+			for i := range 30 {
+				getWith(t, srv.URL+"/butler?X-Plex-Token=guess-"+strconv.Itoa(i), page)
+			}
+			if resp := getWith(t, srv.URL+"/butler", map[string]string{"X-Plex-Token": token}); resp.StatusCode != http.StatusOK {
+				t.Errorf("a local client with the right token after a %s's 30 wrong tokens: %d (Retry-After %s); want 200",
+					name, resp.StatusCode, resp.Header.Get("Retry-After"))
+			}
+		})
+	}
+	// The rebinding page's own guesses are throttled all the same.
+	srv := defaultLimitServer(t)
+	page := map[string]string{"Host": "rebind.attacker.example:28400"}
+	last := 0
+	for i := range 30 {
+		last = getWith(t, srv.URL+"/butler?X-Plex-Token=guess-"+strconv.Itoa(i), page).StatusCode
+	}
+	if last != http.StatusTooManyRequests {
+		t.Errorf("a foreign host's 30th wrong token: %d; want 429 (its guesses are throttled)", last)
+	}
+}
+
+// defaultLimitServer is the real handler with the default guess limits
+// (newServer's are lifted), on an httptest server (loopback).
+func defaultLimitServer(t *testing.T) *httptest.Server {
+	t.Helper()
+	base := newServer(t)
+	h, err := api.NewHandler(api.Config{Manager: base.m, Token: token, Version: "1.2.3", MachineIdentifier: "abc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// getWith sends GET rawURL with the headers hdr ("Host" sets the request's
+// host), and closes the answer's body.
+func getWith(t *testing.T, rawURL string, hdr map[string]string) *http.Response {
+	t.Helper()
+	r, err := http.NewRequest("GET", rawURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range hdr {
+		if k == "Host" {
+			r.Host = v
+			continue
+		}
+		r.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp
 }
