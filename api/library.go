@@ -26,6 +26,9 @@ const (
 	// prefix) leaves most of them out: the page then ends early, with a
 	// cursor to go on from.
 	maxItemsExamined = 10_000
+	// maxIndexReads bounds the reads of the index one page makes, however
+	// many libraries its cursor names.
+	maxIndexReads = 64
 	// firstPrefixRead is the first read of a library's paths with a
 	// prefix; each next one is twice as large.
 	firstPrefixRead = 16
@@ -419,29 +422,38 @@ func mediaItemPage(ctx context.Context, ix butler.MediaIndex, lc *libraryCounts,
 			pos = q.after.path
 		}
 	}
-	examined, step := 0, 0
+	examined, step, read := 0, 0, 0
 	for li < len(libs) {
 		lib := libs[li]
+		if read == maxIndexReads {
+			// A page reads the index this many times at most (a forged
+			// cursor may name a thousand libraries): the next page goes
+			// on from here.
+			next := itemCursor{library: lib, path: pos, listed: q.library == "", rest: libs[li+1:]}
+			c.Next = next.String()
+			return c, nil
+		}
+		read++
 		if jb := justBefore(q.prefix); q.prefix != "" && pos < jb {
 			pos = jb
 		}
 		want := q.limit - len(c.Item)
-		read := want
+		n := want
 		if q.analysis != "" {
-			read = min(maxItemLimit, max(4*want, 100))
+			n = min(maxItemLimit, max(4*want, 100))
 		}
 		if q.prefix != "" {
 			// The index cannot stop at the prefix's last path: reads
 			// start small and double, so that a prefix of a few paths
 			// reads a few rows.
 			step = max(step, firstPrefixRead)
-			read, step = min(read, step), 2*step
+			n, step = min(n, step), 2*step
 		}
-		batch, err := ix.MediaItems(ctx, butler.MediaItemFilter{Library: lib, State: q.state, AfterPath: pos, Limit: read})
+		batch, err := ix.MediaItems(ctx, butler.MediaItemFilter{Library: lib, State: q.state, AfterPath: pos, Limit: n})
 		if err != nil {
 			return c, err
 		}
-		done := len(batch) < read
+		done := len(batch) < n
 		for _, it := range batch {
 			if q.prefix != "" && it.Path > q.prefix && !strings.HasPrefix(it.Path, q.prefix) {
 				done = true // past the paths with the prefix
