@@ -71,12 +71,8 @@ type ItemReleaser interface {
 
 // Recoverer is implemented by actions that must tidy up after a crash (a
 // backup removes the partial file it left). The manager calls Recover once
-// at start, with the server's settings (where the backup directory is).
-// A run of the task may be under way meanwhile: the queue may hand runs to
-// this server's workers before Start, and in a cluster another server may
-// be running the task, into the same directory. So Recover removes only
-// what is certainly left by a dead process (a partial file unwritten for
-// long).
+// at start, before any run, with the server's settings (where the backup
+// directory is).
 type Recoverer interface {
 	Recover(ctx context.Context, s Settings) error
 }

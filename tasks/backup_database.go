@@ -584,12 +584,8 @@ func pruneBackups(dir, base, current string, keep int, log *slog.Logger) (backup
 var _ butler.Recoverer = (*BackupDatabase)(nil)
 
 // Recover removes the partial files that a backup of this source left when
-// its process died mid-copy: those unwritten for staleDump. The Manager
-// calls it once at start, when a run of the task may already be copying
-// here (the queue hands runs to the workers before Start), or, in a
-// cluster, on another server into the same directory; each run's end
-// removes every partial file of its source besides (pruneBackups). A
-// missing backup directory is not an error.
+// its process died mid-copy. The Manager calls it once at start, before any
+// run; a missing backup directory is not an error.
 func (b *BackupDatabase) Recover(ctx context.Context, s butler.Settings) error {
 	dir := b.DirIn(s.BackupPath())
 	if dir == "" {
@@ -607,9 +603,6 @@ func (b *BackupDatabase) Recover(ctx context.Context, s butler.Settings) error {
 	for _, e := range entries {
 		if !e.Type().IsRegular() || !isBackupTemp(e.Name(), base) {
 			continue
-		}
-		if fi, err := e.Info(); err != nil || time.Since(fi.ModTime()) < staleDump {
-			continue // being written, or gone meanwhile
 		}
 		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)

@@ -479,21 +479,9 @@ func TestBackupDatabase_RecoverRemovesPartialFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	left := []string{".butler-20261128-031500-123.tmp", ".butler-20261128-031500-123.tmp-journal"}
-	// A partial file written a minute ago is a live backup's (a run of the
-	// task on this server or, in a cluster, another, into a shared
-	// directory): kept.
-	fresh := ".butler-20261128-041500-7.tmp"
-	kept := []string{"butler-20261127-031500.db", ".other-20261128-031500-1.tmp", "notes.txt", fresh}
+	kept := []string{"butler-20261127-031500.db", ".other-20261128-031500-1.tmp", "notes.txt"}
 	for _, name := range append(append([]string{}, left...), kept...) {
-		p := filepath.Join(backups, name)
-		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		age := 2 * time.Hour
-		if name == fresh {
-			age = time.Minute
-		}
-		if err := os.Chtimes(p, time.Now().Add(-age), time.Now().Add(-age)); err != nil {
+		if err := os.WriteFile(filepath.Join(backups, name), []byte("x"), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -549,32 +537,5 @@ func TestBackupDatabaseCompletedOnceInPlace(t *testing.T) {
 	}
 	if !atPrune.Load() {
 		t.Error("the backup was in place, and the run had not said its work was done")
-	}
-}
-
-// Recover called while a backup of the same source is copying (the queue
-// hands a run left queued by a crash to a worker before the Manager's
-// Start calls Recover; or another server of a cluster starts) leaves that
-// backup's partial file alone: the backup succeeds.
-func TestBackupDatabase_RecoverSparesARunningBackup(t *testing.T) {
-	tmp := t.TempDir()
-	src := filepath.Join(tmp, "butler.db")
-	createDB(t, src, "wal", 2500, 3500)
-	dir := filepath.Join(tmp, "backups")
-	a := &tasks.BackupDatabase{Source: src, Dir: fixedDir(dir)}
-	r := newTestReporter(t)
-	var once sync.Once
-	r.setOnProgress(func(int, string) {
-		once.Do(func() {
-			if err := a.Recover(context.Background(), butler.Settings{}); err != nil {
-				t.Errorf("Recover: %v", err)
-			}
-		})
-	})
-	if err := a.Run(t.Context(), r); err != nil {
-		t.Fatalf("a backup during which Recover ran failed: %v; the backup directory: %q", err, names(t, dir))
-	}
-	if n := names(t, dir); len(n) != 1 {
-		t.Errorf("the backup directory holds %q; want the one backup", n)
 	}
 }
