@@ -208,12 +208,20 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 	if !ok {
 		return nil
 	}
+	// The action begins once Start has had the Recoverers tidy up after the
+	// previous process (a backup's partial files): the queue may hand runs
+	// to the workers before Start. Recorded running meanwhile, the run is
+	// this process's: Start's recovery leaves it alone.
+	select {
+	case <-m.recovered:
+	case <-rctx.Done():
+	}
 	if givesBack(context.Cause(rctx)) {
 		// Told to shut down, or fenced, while its start was being recorded
-		// (the store's only writer may be busy for a while): nothing has
-		// run, so the run goes back to the queue, as it was, rather than
-		// ending interrupted having done nothing. Should that fail, it
-		// ends interrupted below.
+		// (the store's only writer may be busy for a while), or while it
+		// waited for Start: nothing has run, so the run goes back to the
+		// queue, as it was, rather than ending interrupted having done
+		// nothing. Should that fail, it ends interrupted below.
 		if back, err := m.store.UnstartRun(context.WithoutCancel(ctx), r.ID, m.node, started); err == nil && back {
 			return ErrRequeue
 		}

@@ -71,8 +71,9 @@ type ItemReleaser interface {
 
 // Recoverer is implemented by actions that must tidy up after a crash (a
 // backup removes the partial file it left). The manager calls Recover once
-// at start, before any run, with the server's settings (where the backup
-// directory is).
+// at start, with the server's settings (where the backup directory is),
+// before any run's action begins: a run the queue hands a worker before
+// Start waits for it (Execute).
 type Recoverer interface {
 	Recover(ctx context.Context, s Settings) error
 }
@@ -163,6 +164,10 @@ type Manager struct {
 	cluster *clusterState // nil on a single server
 	planner plannerLoop
 
+	// recovered is closed once Start has had the Recoverers tidy up after
+	// the previous process: a run's action waits for it (Execute).
+	recovered chan struct{}
+
 	skips    skipMemo  // the last skipped start of each task
 	backlogs backlogs  // the item tasks' backlogs, for the plan
 	busy     *busyGate // nil without a busy probe
@@ -183,21 +188,22 @@ func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
 		return nil, errors.New("butler: Config needs a Store and a Queue")
 	}
 	m := &Manager{
-		byName:   map[TaskName]*Task{},
-		known:    map[TaskName]bool{},
-		defByID:  map[string]SettingDef{},
-		logger:   cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
-		node:     cmp.Or(cfg.Node, "local"),
-		now:      cfg.NowFunc,
-		observer: cfg.Observer,
-		queue:    cfg.Queue,
-		rnd:      cfg.Rand,
-		store:    cfg.Store,
-		stopWait: cmp.Or(cfg.StopWait, 2*time.Second),
-		reaper:   cfg.Reaper,
-		guard:    cfg.GroupGuard,
-		runs:     newLocalRuns(),
-		wake:     make(chan struct{}, 1),
+		byName:    map[TaskName]*Task{},
+		known:     map[TaskName]bool{},
+		defByID:   map[string]SettingDef{},
+		logger:    cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
+		node:      cmp.Or(cfg.Node, "local"),
+		now:       cfg.NowFunc,
+		observer:  cfg.Observer,
+		queue:     cfg.Queue,
+		rnd:       cfg.Rand,
+		store:     cfg.Store,
+		stopWait:  cmp.Or(cfg.StopWait, 2*time.Second),
+		reaper:    cfg.Reaper,
+		guard:     cfg.GroupGuard,
+		runs:      newLocalRuns(),
+		wake:      make(chan struct{}, 1),
+		recovered: make(chan struct{}),
 	}
 	if m.now == nil {
 		m.now = time.Now
@@ -393,6 +399,8 @@ func (m *Manager) Start(ctx context.Context) error {
 			}
 		}
 	}
+	// The runs the queue handed the workers meanwhile may begin.
+	close(m.recovered)
 	active, err := m.store.ActiveRuns(ctx)
 	if err != nil {
 		return fmt.Errorf("butler: read active runs: %w", err)

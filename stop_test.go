@@ -679,8 +679,10 @@ func TestStop_RecordsStoppingOnce(t *testing.T) {
 // A queue may hand a run to this process's workers before Start has
 // recovered what the previous process left (River starts before the
 // Manager, and takes the runs left queued at once). That run is this
-// process's and running: recovery must neither end it nor touch its work,
-// and it ends as its work does.
+// process's and running: recovery must not end it; its work begins only
+// once Start has had the Recoverers tidy up (a backup's partial files,
+// which a backup under way would be writing), and it ends as its work
+// does.
 func TestStart_LeavesTheRunsItsWorkersStarted(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
@@ -691,7 +693,7 @@ func TestStart_LeavesTheRunsItsWorkersStarted(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := newProbe(true)
+		p := &recoveringProbe{probe: newProbe(true)}
 		q := &testQueue{cancels: map[int64]context.CancelFunc{}}
 		m, err := butler.NewManager(ctx, butler.Config{Catalog: []butler.Task{task("Job", 1, false, p)}, Store: db, Queue: q,
 			HostZone: "UTC", DataDir: t.TempDir(), HealthProbeEvery: -1})
@@ -702,8 +704,8 @@ func TestStart_LeavesTheRunsItsWorkersStarted(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- m.Execute(ctx, left.ID) }() // a worker takes it before Start
 		synctest.Wait()
-		if len(p.Starts()) != 1 {
-			t.Fatalf("the run's work started %d times before Start; want once", len(p.Starts()))
+		if r, err := db.Run(ctx, left.ID); err != nil || r.State != butler.StateRunning || len(p.Starts()) != 0 {
+			t.Fatalf("before Start the run is %s (%v) and its work started %d times; want it running, its work waiting for Start", r.State, err, len(p.Starts()))
 		}
 		if err := m.Start(ctx); err != nil {
 			t.Fatal(err)
@@ -728,7 +730,34 @@ func TestStart_LeavesTheRunsItsWorkersStarted(t *testing.T) {
 		if n := len(p.Starts()); n != 1 {
 			t.Errorf("the run's work started %d times; want once", n)
 		}
+		if p.recovered.Load() != 1 || p.recoverDuring.Load() {
+			t.Errorf("Recover called %d times, during the run's work: %v; want once, before it", p.recovered.Load(), p.recoverDuring.Load())
+		}
 	})
+}
+
+// recoveringProbe is a blocking action that tidies up after a crash
+// (Recoverer), as BackupDatabase does, and records whether its Recover was
+// called while its work was going on.
+type recoveringProbe struct {
+	*probe
+	running       atomic.Bool
+	recoverDuring atomic.Bool
+	recovered     atomic.Int32
+}
+
+func (p *recoveringProbe) Run(ctx context.Context, r butler.Reporter) error {
+	p.running.Store(true)
+	defer p.running.Store(false)
+	return p.probe.Run(ctx, r)
+}
+
+func (p *recoveringProbe) Recover(ctx context.Context, s butler.Settings) error {
+	p.recovered.Add(1)
+	if p.running.Load() {
+		p.recoverDuring.Store(true)
+	}
+	return nil
 }
 
 // A run stopped by another server (here: the run recorded stopping with
