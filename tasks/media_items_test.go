@@ -557,16 +557,14 @@ func TestExec_OutputInTheRunsLogAsItComes(t *testing.T) {
 	}
 }
 
-// TestDeepMediaAnalysis_PausesMidRun: someone starts watching while the
-// run's items are queued and one is being analysed (the run waits for
-// results, its feed done): the item being worked ends, no other starts,
-// and the run shows itself paused until nobody watches; then every item
-// is analysed. The probe's own log is the truth.
-func TestDeepMediaAnalysis_PausesMidRun(t *testing.T) {
-	release := filepath.Join(t.TempDir(), "release")
-	f := newPauseFixture(t, release)
-	s := f.s
-	res, err := s.m.StartTask(t.Context(), butler.TaskDeepMediaAnalysis, true)
+// startAndPause starts DeepMediaAnalysis and, once one item is being
+// analysed and the others are queued, has someone start watching; once
+// Butler has been told so, the probe being run (held on release) may end,
+// and the run shows itself paused. It returns the start. (The waits keep
+// to a deadline: they wait on the probe programs and the server.)
+func (f *pauseFixture) startAndPause(t *testing.T, release string) butler.StartResult {
+	t.Helper()
+	res, err := f.s.m.StartTask(t.Context(), butler.TaskDeepMediaAnalysis, true)
 	if err != nil || res.Outcome != butler.StartStarted {
 		t.Fatalf("start: %+v %v", res, err)
 	}
@@ -577,8 +575,6 @@ func TestDeepMediaAnalysis_PausesMidRun(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	// One item being analysed, the others queued: someone starts watching;
-	// once Butler has been told so, the probe being run may end.
 	f.sessions.Store(1)
 	for f.toldBusy.Load() == 0 {
 		if time.Now().After(deadline) {
@@ -588,6 +584,19 @@ func TestDeepMediaAnalysis_PausesMidRun(t *testing.T) {
 	}
 	os.WriteFile(release, nil, 0o644)
 	f.waitPaused(t, deadline)
+	return res
+}
+
+// TestDeepMediaAnalysis_PausesMidRun: someone starts watching while the
+// run's items are queued and one is being analysed (the run waits for
+// results, its feed done): the item being worked ends, no other starts,
+// and the run shows itself paused until nobody watches; then every item
+// is analysed. The probe's own log is the truth.
+func TestDeepMediaAnalysis_PausesMidRun(t *testing.T) {
+	release := filepath.Join(t.TempDir(), "release")
+	f := newPauseFixture(t, release)
+	s := f.s
+	res := f.startAndPause(t, release)
 	if n := f.probed(); n != 1 {
 		t.Fatalf("%d files started while someone was watching; want only the one already being analysed", n)
 	}
@@ -614,26 +623,7 @@ func TestDeepMediaAnalysis_PaceLeavesOutPauses(t *testing.T) {
 	release := filepath.Join(t.TempDir(), "release")
 	f := newPauseFixture(t, release)
 	s := f.s
-	res, err := s.m.StartTask(t.Context(), butler.TaskDeepMediaAnalysis, true)
-	if err != nil || res.Outcome != butler.StartStarted {
-		t.Fatalf("start: %+v %v", res, err)
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for f.probed() < 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("no file analysed after 30 s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	f.sessions.Store(1)
-	for f.toldBusy.Load() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("Butler did not ask the sessions endpoint while its run waited")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	os.WriteFile(release, nil, 0o644)
-	f.waitPaused(t, deadline)
+	res := f.startAndPause(t, release)
 	time.Sleep(watch) // someone watches for a while: the pause measured
 	f.sessions.Store(0)
 	if run := s.waitEnded(t, res.Run.ID); run.Outcome != butler.OutcomeSucceeded {
