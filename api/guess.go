@@ -36,7 +36,7 @@ const (
 // concurrent use.
 type guesses struct {
 	mu        sync.Mutex
-	byAddr    map[netip.Prefix]*guesser
+	byAddr    map[guessKey]*guesser
 	burst     int
 	every     time.Duration
 	now       func() time.Time
@@ -70,7 +70,7 @@ func (c *guesser) seen(got string) bool {
 }
 
 func newGuesses(logger *slog.Logger, limit GuessLimit) *guesses {
-	return &guesses{byAddr: map[netip.Prefix]*guesser{}, now: time.Now, logger: logger,
+	return &guesses{byAddr: map[guessKey]*guesser{}, now: time.Now, logger: logger,
 		burst: cmp.Or(limit.Burst, guessBurst), every: cmp.Or(limit.Every, guessEvery)}
 }
 
@@ -83,17 +83,39 @@ const (
 	tokenThrottled // not compared: the client sent too many wrong ones
 )
 
+// guessKey names a bucket of wrong tokens: a client's, and apart from it
+// the one of its requests that show a page of another origin.
+type guessKey struct {
+	// client is the client's address (an IPv4 address, an IPv6 /64), or
+	// foreignHosts.
+	client netip.Prefix
+	// page marks the requests that show a page of another origin
+	// (fromOtherPage): a browser's visitor shares its address with the
+	// CLI and the local Plex clients, and a page's guesses must not hold
+	// those back. Anyone can send the headers: the bucket is limited like
+	// any other.
+	page bool
+}
+
+func (k guessKey) String() string {
+	if k.page {
+		return k.client.String() + " (requests from another origin's page)"
+	}
+	return k.client.String()
+}
+
 // check compares the token got of request r with want, unless r's client
 // is throttled; wait is how long it is throttled for then. A browser's
 // request that a page of another site sent (Sec-Fetch-Site: cross-site)
-// gets no comparison at all; one of another origin of the same site, or
-// with another Origin (fromOtherPage), is compared but never counted.
-// Butler answers no other origin's pages (no CORS): such a page cannot
-// read the answer, so its requests are blind guesses, or a page trying to
-// get its visitor's address throttled.
+// gets no comparison at all: Butler answers no other site's pages (no
+// CORS), so such a request with a token is a blind guess, or a page trying
+// to get its visitor's address throttled. One that shows a page of
+// another origin of the same site, or another Origin (fromOtherPage), is
+// counted in a bucket of its own, so that such a page cannot get its
+// visitor's address throttled either.
 func (g *guesses) check(r *http.Request, got, want string) (v tokenVerdict, wait time.Duration) {
-	key, ok := clientOf(r)
-	return g.checkAs(r, key, ok, got, want)
+	client, ok := clientOf(r)
+	return g.checkAs(r, guessKey{client: client}, ok, got, want)
 }
 
 // foreignHosts is the one client that every request naming a foreign host
@@ -104,19 +126,18 @@ func (g *guesses) check(r *http.Request, got, want string) (v tokenVerdict, wait
 var foreignHosts = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
 
 // checkAs is check with the client key (ok false: none, compared
-// uncounted).
-func (g *guesses) checkAs(r *http.Request, key netip.Prefix, ok bool, got, want string) (v tokenVerdict, wait time.Duration) {
+// uncounted: not a network request).
+func (g *guesses) checkAs(r *http.Request, key guessKey, ok bool, got, want string) (v tokenVerdict, wait time.Duration) {
 	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
 		return tokenWrong, 0
 	}
-	if !ok || fromOtherPage(r) {
-		// No address to count against (not a network request), or
-		// another page's blind guess: compared, not counted.
+	if !ok {
 		if tokenMatches(got, want) {
 			return tokenRight, 0
 		}
 		return tokenWrong, 0
 	}
+	key.page = fromOtherPage(r)
 	now := g.now()
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -110,12 +110,13 @@ func TestGuesses_SameWrongTokenIsOneGuess(t *testing.T) {
 	}
 }
 
-// TestGuesses_OtherPagesNotCounted: a request a page of another origin
+// TestGuesses_OtherPagesCountedApart: a request a page of another origin
 // sent (another site, another port of localhost, a foreign Origin) never
-// has its token counted: such a page cannot get the browser's address
-// throttled. Another site's is not even compared; the others' are (an API
-// client may send an Origin), and cannot read the answer.
-func TestGuesses_OtherPagesNotCounted(t *testing.T) {
+// drains the bucket of its address's other requests, so such a page
+// cannot get the CLI and the local Plex clients throttled. Another site's
+// is not even compared; the others' are counted in a bucket of their own,
+// limited like any other, as anyone can send those headers.
+func TestGuesses_OtherPagesCountedApart(t *testing.T) {
 	for name, h := range map[string][2]string{
 		"cross-site":    {"Sec-Fetch-Site", "cross-site"},
 		"same-site":     {"Sec-Fetch-Site", "same-site"},
@@ -127,21 +128,25 @@ func TestGuesses_OtherPagesNotCounted(t *testing.T) {
 			r := httptest.NewRequest("GET", "http://localhost:28400/butler", nil)
 			r.RemoteAddr = "127.0.0.1:1"
 			r.Header.Set(h[0], h[1])
+			compared := 0
 			for i := range 3 * guessBurst {
-				if v, _ := g.check(r, "guess-"+strconv.Itoa(i), "the-right-token"); v != tokenWrong {
-					t.Fatalf("guess %d: %v; want tokenWrong", i, v)
+				switch v, _ := g.check(r, "guess-"+strconv.Itoa(i), "the-right-token"); v {
+				case tokenWrong:
+					compared++
+				case tokenRight:
+					t.Fatalf("guess %d let in", i)
 				}
 			}
-			want := tokenRight
+			want := guessBurst // limited like any client's
 			if name == "cross-site" {
-				want = tokenWrong // uncompared
+				want = 3 * guessBurst // refused uncompared, never throttled
 			}
-			if v, _ := g.check(r, "the-right-token", "the-right-token"); v != want {
-				t.Errorf("the right token: %v; want %v", v, want)
+			if compared != want {
+				t.Errorf("%d of %d guesses answered wrong (the rest throttled); want %d", compared, 3*guessBurst, want)
 			}
 			r.Header.Del(h[0])
 			if v, _ := g.check(r, "the-right-token", "the-right-token"); v != tokenRight {
-				t.Errorf("the same address, from no other page: %v; want it let in (nothing was counted)", v)
+				t.Errorf("the same address's own requests: %v; want the right token let in (its bucket untouched)", v)
 			}
 		})
 	}
@@ -151,6 +156,37 @@ func TestGuesses_OtherPagesNotCounted(t *testing.T) {
 	r.Header.Set("Origin", "http://localhost:28400")
 	if fromOtherPage(r) {
 		t.Error("a request of the server's own origin is taken for another page's")
+	}
+}
+
+// TestGuesses_HeadersBuyNoMoreThanABucket: a client (a script, not a
+// browser) throttled for its wrong tokens, that adds a header of another
+// page, gets that bucket's guesses and no more: the throttle stays.
+func TestGuesses_HeadersBuyNoMoreThanABucket(t *testing.T) {
+	g := newGuesses(slog.New(slog.DiscardHandler), GuessLimit{})
+	r := httptest.NewRequest("GET", "http://butler.example:32400/butler", nil)
+	r.RemoteAddr = "203.0.113.5:4444"
+	for i := range 3 * guessBurst {
+		g.check(r, "plain-"+strconv.Itoa(i), "the-right-token")
+	}
+	if v, _ := g.check(r, "another", "the-right-token"); v != tokenThrottled {
+		t.Fatalf("plain guesses not throttled: %v", v)
+	}
+	compared := 0
+	for _, h := range [][2]string{{"Origin", "null"}, {"Origin", "http://x"}, {"Sec-Fetch-Site", "same-site"}} {
+		r.Header.Set(h[0], h[1])
+		for i := range 100 {
+			if v, _ := g.check(r, h[1]+"-"+strconv.Itoa(i), "the-right-token"); v == tokenWrong {
+				compared++
+			}
+		}
+		r.Header.Del(h[0])
+	}
+	if compared > guessBurst {
+		t.Errorf("a throttled client adding other pages' headers had %d more guesses compared; want %d at most", compared, guessBurst)
+	}
+	if v, _ := g.check(r, "the-right-token", "the-right-token"); v != tokenThrottled {
+		t.Errorf("the throttled client's own requests afterwards: %v; want still throttled", v)
 	}
 }
 

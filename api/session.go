@@ -317,7 +317,7 @@ func loopbackHosts(token, hostname string, g *guesses, next http.Handler) http.H
 		if got, err := tokenOf(r); err == nil && got != "" {
 			// Counted as one client for every foreign name: a rebinding
 			// page's guesses never hold back the local clients.
-			switch v, wait := g.checkAs(r, foreignHosts, true, got, token); v {
+			switch v, wait := g.checkAs(r, guessKey{client: foreignHosts}, true, got, token); v {
 			case tokenRight:
 				next.ServeHTTP(w, r)
 				return
