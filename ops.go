@@ -584,6 +584,13 @@ func (p pendingStop) finalRun() (Run, bool) {
 // stopping in the store (cause says why) and its work is told to stop,
 // wherever it runs. It does not wait for the work.
 func (m *Manager) beginStop(ctx context.Context, r Run, cause error) (pendingStop, error) {
+	return m.beginStopOf(ctx, r, cause, 0)
+}
+
+// beginStopOf is beginStop; again counts the times the run was found
+// waiting again, having been started (a server that began to shut down,
+// or fenced, gives back a run whose action had not begun: UnstartRun).
+func (m *Manager) beginStopOf(ctx context.Context, r Run, cause error, again int) (pendingStop, error) {
 	if r.State == StateScheduled || r.State == StateQueued {
 		reason := "removed by stop"
 		if errors.Is(cause, errWindowClosed) {
@@ -632,8 +639,13 @@ func (m *Manager) beginStop(ctx context.Context, r Run, cause error) (pendingSto
 				return pendingStop{}, err
 			}
 			r = cur
-			if r.State == StateFinished {
+			switch {
+			case r.State == StateFinished:
 				return pendingStop{run: r, done: true}, nil
+			case r.State == StateQueued && again < 3:
+				// Given back to the queue meanwhile, never begun: it is
+				// removed as a waiting run is, or it would run later.
+				return m.beginStopOf(ctx, r, cause, again+1)
 			}
 		}
 	}

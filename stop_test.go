@@ -846,3 +846,81 @@ func TestStop_ShutdownWhileItsStartIsRecordedKeepsItQueued(t *testing.T) {
 		}
 	})
 }
+
+// raceStore: StartRun stalls until told; UnstartRun waits until a
+// MarkStopping has begun, and MarkStopping waits until UnstartRun is done.
+type raceStore struct {
+	*sqlite.DB
+	armed       atomic.Bool
+	entered     chan struct{}
+	proceed     chan struct{}
+	unstartIn   chan struct{}
+	markIn      chan struct{}
+	unstartDone chan struct{}
+}
+
+func (s *raceStore) StartRun(ctx context.Context, id int64, node string, at time.Time) (bool, error) {
+	if s.armed.Load() {
+		close(s.entered)
+		<-s.proceed
+	}
+	return s.DB.StartRun(ctx, id, node, at)
+}
+
+func (s *raceStore) UnstartRun(ctx context.Context, id int64, node string, at time.Time) (bool, error) {
+	close(s.unstartIn)
+	<-s.markIn
+	ok, err := s.DB.UnstartRun(ctx, id, node, at)
+	close(s.unstartDone)
+	return ok, err
+}
+
+func (s *raceStore) MarkStopping(ctx context.Context, id int64, reason string) (bool, error) {
+	if s.armed.Load() {
+		close(s.markIn)
+		<-s.unstartDone
+	}
+	return s.DB.MarkStopping(ctx, id, reason)
+}
+
+// A user's stop that read the run running while the server's shutdown
+// gives it back to the queue (UnstartRun: its action never began) removes
+// it: it used to answer "stopping" and leave the run queued, to run at the
+// next start, or at once on another server.
+func TestStop_RacingTheGiveBackRemovesTheRun(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		p := newProbe(true)
+		var ss *raceStore
+		f := start(t, []butler.Task{task("Job", 1, false, p)}, quietWindow, func(c *butler.Config) {
+			ss = &raceStore{DB: c.Store.(*sqlite.DB), entered: make(chan struct{}), proceed: make(chan struct{}),
+				unstartIn: make(chan struct{}), markIn: make(chan struct{}), unstartDone: make(chan struct{})}
+			ss.armed.Store(true)
+			c.Store = ss
+		})
+		if res, err := f.m.StartTask(ctx, "Job", false); err != nil || res.Outcome != butler.StartStarted {
+			t.Fatalf("start: %+v %v", res, err)
+		}
+		<-ss.entered
+		stopped := make(chan error, 1)
+		go func() { stopped <- f.m.Stop(ctx) }()
+		synctest.Wait()
+		close(ss.proceed) // the start is recorded; the worker then gives the run back
+		<-ss.unstartIn
+		type answer struct {
+			res butler.StopResult
+			err error
+		}
+		user := make(chan answer, 1)
+		go func() { r, err := f.m.StopTask(ctx, "Job"); user <- answer{r, err} }()
+		a := <-user
+		if err := <-stopped; err != nil {
+			t.Fatal(err)
+		}
+		runs := f.runs("Job")
+		if a.err != nil || runs[0].State != butler.StateFinished || len(p.Starts()) != 0 {
+			t.Errorf("StopTask answered %q (%v); the run is %s/%s, its action called %d times; want it removed, never begun",
+				a.res.Outcome, a.err, runs[0].State, runs[0].Outcome, len(p.Starts()))
+		}
+	})
+}
