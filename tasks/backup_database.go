@@ -102,6 +102,11 @@ type BackupDatabase struct {
 	// connection holds on Source before it fails; 0 means
 	// DefaultLockTimeout (5 s).
 	LockTimeout time.Duration
+	// SharedDir says the backup directory may be shared with other
+	// servers (a cluster's): Recover then removes only the partial files
+	// unwritten for an hour, as another server's backup may be writing
+	// one. False: those a crash left are removed at the next start.
+	SharedDir bool
 }
 
 var _ butler.Action = (*BackupDatabase)(nil)
@@ -584,8 +589,9 @@ func pruneBackups(dir, base, current string, keep int, log *slog.Logger) (backup
 var _ butler.Recoverer = (*BackupDatabase)(nil)
 
 // Recover removes the partial files that a backup of this source left when
-// its process died mid-copy. The Manager calls it once at start, before any
-// run; a missing backup directory is not an error.
+// its process died mid-copy (with SharedDir, only those unwritten for an
+// hour). The Manager calls it once at start, before any run's action; a
+// missing backup directory is not an error.
 func (b *BackupDatabase) Recover(ctx context.Context, s butler.Settings) error {
 	dir := b.DirIn(s.BackupPath())
 	if dir == "" {
@@ -603,6 +609,11 @@ func (b *BackupDatabase) Recover(ctx context.Context, s butler.Settings) error {
 	for _, e := range entries {
 		if !e.Type().IsRegular() || !isBackupTemp(e.Name(), base) {
 			continue
+		}
+		if b.SharedDir {
+			if fi, err := e.Info(); err != nil || time.Since(fi.ModTime()) < staleDump {
+				continue // perhaps another server's backup, being written
+			}
 		}
 		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)

@@ -539,3 +539,41 @@ func TestBackupDatabaseCompletedOnceInPlace(t *testing.T) {
 		t.Error("the backup was in place, and the run had not said its work was done")
 	}
 }
+
+// With SharedDir (a cluster's backup directory, which other servers may
+// write), Recover leaves a partial file written within the hour alone: it
+// may be another server's backup under way, and it succeeds; one left
+// longer ago goes.
+func TestBackupDatabase_RecoverInASharedDirSparesLiveBackups(t *testing.T) {
+	tmp := t.TempDir()
+	src := filepath.Join(tmp, "butler.db")
+	createDB(t, src, "wal", 2500, 3500)
+	dir := filepath.Join(tmp, "backups")
+	a := &tasks.BackupDatabase{Source: src, Dir: fixedDir(dir), SharedDir: true}
+	other := &tasks.BackupDatabase{Source: src, Dir: fixedDir(dir), SharedDir: true} // another server's
+	r := newTestReporter(t)
+	var once sync.Once
+	r.setOnProgress(func(int, string) {
+		once.Do(func() {
+			if err := other.Recover(context.Background(), butler.Settings{}); err != nil {
+				t.Errorf("Recover: %v", err)
+			}
+		})
+	})
+	if err := a.Run(t.Context(), r); err != nil {
+		t.Fatalf("a backup during which another server's Recover ran failed: %v; the backup directory: %q", err, names(t, dir))
+	}
+	stale := filepath.Join(dir, ".butler-20261128-031500-9.tmp")
+	if err := os.WriteFile(stale, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(stale, time.Now().Add(-2*time.Hour), time.Now().Add(-2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Recover(context.Background(), butler.Settings{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("a partial file two hours old is still there after Recover: %v", err)
+	}
+}

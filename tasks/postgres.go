@@ -270,9 +270,9 @@ func (b *PostgresBackup) prune(dir, current string) (int, error) {
 	return removed, errors.Join(errs...)
 }
 
-// staleDump is how long a partial dump must have gone unwritten before
-// Recover removes it: the backup directory may be shared by the servers of
-// a cluster, and another server's pg_dump may be writing its own.
+// staleDump is how long a partial backup file must have gone unwritten
+// before Recover removes it from a directory the servers of a cluster may
+// share: another server's backup may be writing its own.
 const staleDump = time.Hour
 
 // Recover removes the partial dumps a crashed run left: those unwritten

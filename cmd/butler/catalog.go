@@ -118,13 +118,13 @@ func buildCatalog(f *config.File, base []butler.Task, w wiring) ([]butler.Task, 
 		q := &tasks.Sequence{One: "database", Many: "databases", Op: "backup of databases",
 			Steps: []tasks.Step{{Label: ownLabel, Action: w.OwnBackup}}}
 		for _, d := range f.Databases {
-			q.Steps = append(q.Steps, tasks.Step{Label: d.Path.Value, Action: databaseBackup(d)})
+			q.Steps = append(q.Steps, tasks.Step{Label: d.Path.Value, Action: databaseBackup(d, true)})
 		}
 		backupAction = q
 	default:
 		b := &tasks.BackupDatabases{Targets: []tasks.BackupDatabase{ownBackup}}
 		for _, d := range f.Databases {
-			b.Targets = append(b.Targets, *databaseBackup(d))
+			b.Targets = append(b.Targets, *databaseBackup(d, false))
 		}
 		backupAction = b
 	}
@@ -240,8 +240,8 @@ func buildCatalog(f *config.File, base []butler.Task, w wiring) ([]butler.Task, 
 
 // databaseBackup returns the backup action of d: into its backup_dir, or
 // a folder named after it in the backup directory setting.
-func databaseBackup(d config.Database) *tasks.BackupDatabase {
-	b := &tasks.BackupDatabase{Source: d.Path.Value, Keep: int(d.Keep), LockTimeout: d.LockTimeout.Duration}
+func databaseBackup(d config.Database, shared bool) *tasks.BackupDatabase {
+	b := &tasks.BackupDatabase{Source: d.Path.Value, Keep: int(d.Keep), LockTimeout: d.LockTimeout.Duration, SharedDir: shared}
 	if d.BackupDir.Value != "" {
 		dir := d.BackupDir.Value
 		b.Dir = func() string { return dir }

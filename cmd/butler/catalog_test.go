@@ -298,7 +298,9 @@ func TestCatalogPostgres(t *testing.T) {
 	if !ok || len(q.Steps) != 2 || q.Steps[0].Action != pgBackup || q.Steps[0].Label != "Butler's database" {
 		t.Fatalf("BackupDatabase action = %#v", catalogTask(t, c, butler.TaskBackupDatabase).Action)
 	}
-	if b, ok := q.Steps[1].Action.(*tasks.BackupDatabase); !ok || b.Source != "/plex/library.db" || b.DirIn("/data/Backups") != "/data/Backups/plex" || q.Steps[1].Label != "/plex/library.db" {
+	// In a cluster the backup directory may be shared: Recover spares
+	// another server's backup under way.
+	if b, ok := q.Steps[1].Action.(*tasks.BackupDatabase); !ok || b.Source != "/plex/library.db" || b.DirIn("/data/Backups") != "/data/Backups/plex" || q.Steps[1].Label != "/plex/library.db" || !b.SharedDir {
 		t.Errorf("second backup step = %#v", q.Steps[1])
 	}
 	var _ butler.Recoverer = q
