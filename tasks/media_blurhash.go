@@ -89,6 +89,11 @@ func (g *GenerateBlurHashes) Backlog(ctx context.Context) (int, error) { return 
 
 type blurMaker struct{ g *GenerateBlurHashes }
 
+// errSidecarsReplaced is blurMaker's error when the item's sidecar set was
+// replaced while its images were hashed: the item is skipped, nothing
+// recorded, and a later run hashes the new set (notTheFile).
+var errSidecarsReplaced = errors.New("its sidecar files were replaced while they were hashed")
+
 func (m blurMaker) make(ctx context.Context, it butler.MediaItem, _ butler.MediaAnalysis, _ string) (made, error) {
 	var images []BlurHashImage
 	if it.Kind == butler.MediaPhoto {
@@ -126,6 +131,12 @@ func (m blurMaker) make(ctx context.Context, it butler.MediaItem, _ butler.Media
 		}
 	}
 	if failed > 0 && failed == len(images) {
+		// The images may have failed because RefreshLocalMedia replaced
+		// the set meanwhile (a poster.jpg replaced by a poster.png): that
+		// is no fault of the item's, whose new set is to be hashed.
+		if now, err := m.g.Index.MediaSidecarSet(ctx, it.ID); err == nil && now.Version != set.Version {
+			return made{}, errSidecarsReplaced
+		}
 		return made{}, &itemFault{reason: fmt.Sprintf("no image could be hashed: %s: %s", images[0].Path, images[0].Error)}
 	}
 	if images == nil {

@@ -204,3 +204,45 @@ func TestGenerateBlurHashes_SidecarsReplacedMeanwhile(t *testing.T) {
 		t.Errorf("BlurHashes: %+v; want the poster's and the fanart's", d.Images)
 	}
 }
+
+// TestGenerateBlurHashes_SetReplacedSoImagesGoneIsNoFailure: the user
+// replaces poster.jpg by poster.png while the item is hashed:
+// RefreshLocalMedia records the new set, and the hashing of the old set
+// finds poster.jpg gone. That is no failure of the item's (it would wait a
+// day, then two... before the new poster were hashed): it is skipped, and
+// still to do.
+func TestGenerateBlurHashes_SetReplacedSoImagesGoneIsNoFailure(t *testing.T) {
+	needFFmpeg(t)
+	root := t.TempDir()
+	dir := filepath.Join(root, "Alien (1979)")
+	alien := filepath.Join(dir, "Alien (1979).mkv")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ffmpegMake(t, "-f", "lavfi", "-i", "testsrc=duration=1:size=160x120:rate=10", "-c:v", "libx264", "-preset", "ultrafast", alien)
+	writeImage(t, filepath.Join(dir, "poster.jpg"), 300, 450, color.RGBA{200, 30, 30, 255})
+	db := mediaIndex(t)
+	items := scanAndAnalyse(t, db, root, "")
+	local := &tasks.RefreshLocalMedia{Index: db, Libraries: []butler.Library{{Name: "Films", Kind: butler.LibraryMovies, Folders: []string{root}}}}
+	if err := local.Run(t.Context(), newTestReporter(t)); err != nil {
+		t.Fatal(err)
+	}
+	idx := &sidecarsReplacedOnRead{DB: db, hook: func() {
+		if err := os.Remove(filepath.Join(dir, "poster.jpg")); err != nil {
+			t.Error(err)
+		}
+		writeImage(t, filepath.Join(dir, "poster.png"), 300, 450, color.RGBA{20, 40, 210, 255})
+		if err := local.Run(t.Context(), newTestReporter(t)); err != nil {
+			t.Error(err)
+		}
+	}}
+	act := &tasks.GenerateBlurHashes{Index: idx}
+	id := items[alien].ID
+	res := act.RunItem(t.Context(), id, newTestReporter(t).Logger())
+	outs, _ := db.MediaOutputs(t.Context(), id)
+	left, err := act.Backlog(t.Context())
+	if res.Outcome != butler.ItemSkipped || err != nil || left != 1 || len(outs) != 0 {
+		t.Errorf("an item whose set was replaced while hashed: %s (%s), outputs %+v, backlog %d (%v); want skipped, nothing recorded, still to do",
+			res.Outcome, res.Reason, outs, left, err)
+	}
+}

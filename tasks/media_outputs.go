@@ -77,13 +77,16 @@ func (e *itemFault) Error() string { return e.reason }
 // its program was killed from outside Butler (mediatool.ErrKilled: the
 // kernel's out-of-memory killer, a server's group guard, a person), or
 // its file's mount does not answer (mediatool.ErrUnreachable: every file
-// on it fails alike until it is back).
+// on it fails alike until it is back), or its sidecar set was replaced
+// while its BlurHashes were made (errSidecarsReplaced).
 func notTheFile(err error) (string, bool) {
 	switch {
 	case errors.Is(err, mediatool.ErrKilled):
 		return "its program was killed from outside Butler (" + err.Error() + "), which says nothing of the file: no failure recorded, a later run tries it again", true
 	case errors.Is(err, mediatool.ErrUnreachable):
 		return err.Error() + ": no failure recorded against the file, a later run tries it again", true
+	case errors.Is(err, errSidecarsReplaced):
+		return err.Error() + ": a later run hashes the new set", true
 	}
 	return "", false
 }
