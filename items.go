@@ -393,11 +393,15 @@ func (q *pacedQueue) count(res []ItemResult) {
 // while someone was busy: of the time from the first Add to the last
 // result, it keeps the share the workers spent working (their items'
 // Elapsed) of the time they held the items (Elapsed and Paused). Each
-// server's workers pause on their own (its busy probe), and however many
-// work at once, that share is the run's time minus its pauses: one
-// server's four workers paused for an hour of a two-hour run held their
-// items eight hours, four of them working. A server whose workers kept
-// working meanwhile adds to the working share only, as it should.
+// server's workers pause on their own (its busy probe). When every worker
+// pauses at once (one server, or servers that watch the same media
+// server), however many work at once, that share is the run's time minus
+// its pauses: four workers paused for an hour of a two-hour run held
+// their items eight hours, four of them working. When only some servers
+// pause, it is an approximation that leaves out their share of the time
+// though the others worked on: one server paused throughout beside one
+// working throughout halves the time (the estimate is then too short by
+// as much).
 func (q *pacedQueue) pace() ItemPace {
 	q.mu.Lock()
 	defer q.mu.Unlock()
