@@ -255,7 +255,12 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 		}
 		m.markStopping(context.WithoutCancel(ctx), lr, reasonOf(context.Cause(tctx), t.TimeLimit))
 	})
-	runErr := safeRun(tctx, t.Action, rep)
+	var runErr error
+	if tctx.Err() == nil {
+		// Not begun when told to stop before it began (the stop, or a
+		// shutdown whose give-back failed): it ends by its cause below.
+		runErr = safeRun(tctx, t.Action, rep)
+	}
 	if m.guard != nil {
 		lr.mu.Lock()
 		pg := lr.process
