@@ -115,7 +115,9 @@ func KillProbes(procs []Proc) error {
 // not show the locks of path's file system (checked once per directory, by
 // locking a scratch file there), it tries the lock itself with LOCK_NB and
 // lets it go at once; holder is then 0, and a probe that starts in that
-// instant would find the lock held. A lock file that does not exist is not
+// instant would find the lock held. Those tries are made one at a time in
+// this process (tryLock), so that two of its own never find each other's
+// lock and take it for a probe's. A lock file that does not exist is not
 // held.
 func LockState(path string) (held bool, holder int, err error) {
 	ok, err := procLocksWork(filepath.Dir(path))
@@ -129,6 +131,8 @@ func LockState(path string) (held bool, holder int, err error) {
 		}
 		return found, holder, err
 	}
+	tryLock.Lock()
+	defer tryLock.Unlock()
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return false, 0, err
@@ -175,12 +179,33 @@ func ProcLockHolder(path string) (pid int, found bool, err error) {
 
 var procLocksChecked sync.Map // directory -> bool
 
+// tryLock serialises LockState's own tries of a lock (see LockState).
+var tryLock sync.Mutex
+
 // procLocksWork reports whether /proc/locks shows flocks taken on files in
-// dir: it locks a scratch file there and looks.
+// dir: it locks a scratch file there and looks, up to three times (a read
+// of /proc/locks while other locks come and go may miss a line).
 func procLocksWork(dir string) (bool, error) {
 	if v, ok := procLocksChecked.Load(dir); ok {
 		return v.(bool), nil
 	}
+	var works bool
+	for range 3 {
+		ok, err := procLocksShow(dir)
+		if err != nil {
+			return false, err
+		}
+		if works = ok; works {
+			break
+		}
+	}
+	procLocksChecked.Store(dir, works)
+	return works, nil
+}
+
+// procLocksShow locks a scratch file in dir and reports whether
+// /proc/locks shows the lock, and then its end.
+func procLocksShow(dir string) (bool, error) {
 	f, err := os.CreateTemp(dir, ".faultprobe-lockcheck-*")
 	if err != nil {
 		return false, err
@@ -197,6 +222,5 @@ func procLocksWork(dir string) (bool, error) {
 		pid, found, err = ProcLockHolder(f.Name())
 		works = err == nil && !found && pid == 0
 	}
-	procLocksChecked.Store(dir, works)
 	return works, nil
 }
