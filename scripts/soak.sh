@@ -14,6 +14,8 @@
 #                    (BUTLER_FAULT_ITERATIONS); default 500
 #   SOAK_RUN         which scenarios (a go test -run pattern); default TestFault_
 #   SOAK_OUT         the report; default RELIABILITY.md at the repository's root
+#   SOAK_KEEP        where the logs of failed rounds are kept; default
+#                    butler-soak-failed-<UTC time> in $TMPDIR (or /tmp)
 #   SOAK_CODE        what code this is, for the report; default the git commit
 #   BUTLER_TEST_DATABASE_URL  PostgreSQL for the cluster scenario (skipped
 #                    without it), e.g. postgres://postgres@127.0.0.1:5432/postgres
@@ -30,6 +32,9 @@ storm=${SOAK_STORM:-30s}
 iterations=${SOAK_ITERATIONS:-500}
 run=${SOAK_RUN:-TestFault_}
 out=${SOAK_OUT:-$root/RELIABILITY.md}
+# The logs of failed rounds (the servers' output, every violation) are
+# kept here; the work directory goes at the end.
+keep=${SOAK_KEEP:-${TMPDIR:-/tmp}/butler-soak-failed-$(date -u +%Y%m%dT%H%M%SZ)}
 
 seconds() { # 90, 90s, 30m, 2h -> seconds
   local v=$1
@@ -70,6 +75,8 @@ while :; do
       >"$work/round-$rounds.log" 2>&1); then
     failed_rounds=$((failed_rounds + 1))
     grep -E '^(--- FAIL|panic|FAIL)' "$work/round-$rounds.log" | head -n 20 || true
+    mkdir -p "$keep" && cp "$work/round-$rounds.log" "$keep/"
+    echo "soak: round $rounds failed; its log is kept in $keep/round-$rounds.log"
   fi
   if [ $(( $(date +%s) - start )) -ge "$limit" ]; then
     break
