@@ -486,9 +486,9 @@ func TestThrottle_PagesDoNotThrottleLocalClients(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			srv := defaultLimitServer(t)
 			for i := range 30 {
-				getWith(t, srv.URL+"/butler?X-Plex-Token=guess-"+strconv.Itoa(i), page)
+				send(t, http.DefaultClient, srv.URL, "GET", "/butler?X-Plex-Token=guess-"+strconv.Itoa(i), "", page)
 			}
-			if resp := getWith(t, srv.URL+"/butler", map[string]string{"X-Plex-Token": token}); resp.StatusCode != http.StatusOK {
+			if resp, _ := send(t, http.DefaultClient, srv.URL, "GET", "/butler", "", map[string]string{"X-Plex-Token": token}); resp.StatusCode != http.StatusOK {
 				t.Errorf("a local client with the right token after a %s's 30 wrong tokens: %d (Retry-After %s); want 200",
 					name, resp.StatusCode, resp.Header.Get("Retry-After"))
 			}
@@ -499,7 +499,8 @@ func TestThrottle_PagesDoNotThrottleLocalClients(t *testing.T) {
 	page := map[string]string{"Host": "rebind.attacker.example:28400"}
 	last := 0
 	for i := range 30 {
-		last = getWith(t, srv.URL+"/butler?X-Plex-Token=guess-"+strconv.Itoa(i), page).StatusCode
+		resp, _ := send(t, http.DefaultClient, srv.URL, "GET", "/butler?X-Plex-Token=guess-"+strconv.Itoa(i), "", page)
+		last = resp.StatusCode
 	}
 	if last != http.StatusTooManyRequests {
 		t.Errorf("a foreign host's 30th wrong token: %d; want 429 (its guesses are throttled)", last)
@@ -518,27 +519,4 @@ func defaultLimitServer(t *testing.T) *httptest.Server {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv
-}
-
-// getWith sends GET rawURL with the headers hdr ("Host" sets the request's
-// host), and closes the answer's body.
-func getWith(t *testing.T, rawURL string, hdr map[string]string) *http.Response {
-	t.Helper()
-	r, err := http.NewRequest("GET", rawURL, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range hdr {
-		if k == "Host" {
-			r.Host = v
-			continue
-		}
-		r.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp
 }

@@ -234,28 +234,22 @@ func (w *analysisWork) one(ctx context.Context, log *slog.Logger, id int64, vers
 	return w.item(ctx, log, it)
 }
 
-// passesFile reports whether err ended an item's work for no fault of its
-// file (notTheFile).
-func passesFile(err error) bool {
-	_, ok := notTheFile(err)
-	return ok
-}
-
 // item analyses one item and records the outcome.
 func (w *analysisWork) item(ctx context.Context, log *slog.Logger, it butler.MediaItem) butler.ItemResult {
 	res := butler.ItemResult{Item: it.ID, Outcome: butler.ItemSkipped}
 	a, file, err := w.prober.Probe(ctx, it.Path)
 	var fe *mediaprobe.FileError
+	why, passes := notTheFile(err)
 	switch {
 	case ctx.Err() != nil:
 		res.Reason = "the run was told to stop"
 		return res
-	case passesFile(err):
+	case passes:
 		// ffprobe killed from outside, or the file's mount does not
 		// answer: not the file's fault, so no failure is recorded; a
 		// later run tries it again.
 		log.Warn("media analysis skipped: not the file's fault", "path", it.Path, "error", err)
-		res.Reason, _ = notTheFile(err)
+		res.Reason = why
 		return res
 	case mediaprobe.IsMissing(err):
 		log.Debug("file gone since the scan: skipped", "path", it.Path)
