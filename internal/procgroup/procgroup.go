@@ -32,7 +32,11 @@ func Signal(pgid int, sig syscall.Signal) {
 // Alive reports whether the process group pgid still has a process that
 // has not ended. Processes that have ended but that nobody has reaped yet
 // (zombies, which an init process may reap only now and then) do not count
-// where /proc tells them apart (Linux); elsewhere they do.
+// where /proc tells them apart (Linux); elsewhere they do. A process whose
+// main thread has ended while others of its threads have not (the main
+// thread called pthread_exit, or the threads of a dying process are still
+// on their way out, holding its open files and their locks) shows as a
+// zombie too, but counts until its last thread has gone.
 func Alive(pgid int) bool {
 	if syscall.Kill(-pgid, 0) != nil {
 		return false
@@ -75,6 +79,11 @@ func liveMembers(pgid int) (live, ok bool) {
 			continue
 		}
 		if f[0] != "Z" && f[0] != "X" {
+			return true, true
+		}
+		// A zombie main thread with other threads still there: the
+		// process lives on. f[17] is num_threads, field 20 of proc(5).
+		if len(f) > 17 && f[17] != "1" && f[17] != "0" {
 			return true, true
 		}
 	}
