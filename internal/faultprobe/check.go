@@ -129,7 +129,7 @@ func Check(ev Evidence) Report {
 		tasks = append(tasks, t)
 	}
 	slices.Sort(tasks)
-	byPID := map[int]*Execution{} // leader and child pids -> latest execution
+	byPID := pidIndex{} // leader and child pids -> their executions
 	owners := map[*Execution]*Run{}
 	for _, task := range tasks {
 		execs, problems := Executions(task, ev.Lines[task])
@@ -138,7 +138,7 @@ func Check(ev Evidence) Report {
 		runs := startedRuns(ev.Runs, task)
 		for _, e := range execs {
 			for _, p := range e.Processes() {
-				byPID[p.PID] = e
+				byPID.add(p, e)
 			}
 			owners[e] = ownerOf(runs, e.Leader.Start)
 		}
@@ -148,7 +148,7 @@ func Check(ev Evidence) Report {
 	checkObservations(ev, byPID, owners, add)
 	for _, p := range ev.Live {
 		what := "a probe process not in any log"
-		if e := byPID[p.PID]; e != nil {
+		if e := byPID.latest(p.PID); e != nil {
 			role := "leader"
 			if p.PID != e.Leader.PID {
 				role = "child of leader " + fmt.Sprint(e.Leader.PID)
@@ -256,7 +256,7 @@ func checkRuns(task string, all []Run, execs []*Execution, owners map[*Execution
 
 // checkObservations: whenever the test saw a run finished, the task's lock
 // was free, or held by the execution of a newer run. The same run seen with the same holder more than once is reported once.
-func checkObservations(ev Evidence, byPID map[int]*Execution, owners map[*Execution]*Run, add func(string, ...any)) {
+func checkObservations(ev Evidence, byPID pidIndex, owners map[*Execution]*Run, add func(string, ...any)) {
 	type key struct {
 		task   string
 		run    int64
@@ -273,8 +273,7 @@ func checkObservations(ev Evidence, byPID map[int]*Execution, owners map[*Execut
 			what = " (" + o.What + ")"
 		}
 		if o.Holder != 0 {
-			e := byPID[o.Holder]
-			if e != nil && e.Leader.Start.Before(o.At) {
+			if e := byPID.at(o.Holder, o.At); e != nil {
 				if r := owners[e]; r != nil && r.ID > o.RunID {
 					continue // a newer run's probe holds it
 				}
@@ -300,6 +299,50 @@ func checkObservations(ev Evidence, byPID map[int]*Execution, owners map[*Execut
 				o.Task, o.RunID, clock(o.At), what, o.Holder)
 		}
 	}
+}
+
+// pidIndex finds the execution a process id belonged to at a given moment:
+// in a long round the ids come round again (Linux's pid_max may be as low
+// as 32768), so the same id may name processes of several executions.
+type pidIndex map[int][]pidUse
+
+type pidUse struct {
+	start time.Time
+	exec  *Execution
+}
+
+func (x pidIndex) add(p Process, e *Execution) {
+	x[p.PID] = append(x[p.PID], pidUse{p.Start, e})
+}
+
+// at returns the execution whose process had pid at t: the one of the
+// latest start not after t (an id is not given to a new process while its
+// holder lives), or nil.
+func (x pidIndex) at(pid int, t time.Time) *Execution {
+	var best *pidUse
+	for i, u := range x[pid] {
+		if !u.start.After(t) && (best == nil || u.start.After(best.start)) {
+			best = &x[pid][i]
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	return best.exec
+}
+
+// latest returns the execution of the latest process with pid, or nil.
+func (x pidIndex) latest(pid int) *Execution {
+	var best *pidUse
+	for i, u := range x[pid] {
+		if best == nil || u.start.After(best.start) {
+			best = &x[pid][i]
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	return best.exec
 }
 
 // startedRuns returns the task's runs that started, by start time.

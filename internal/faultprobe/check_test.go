@@ -235,6 +235,41 @@ overlap 200 {3001} 100
 	)
 }
 
+// In a long round pids come round again: the lock's holder is the process
+// that had its pid at the moment the lock was looked at, not the last one
+// that ever had it.
+func TestFaultCheck_ObservationsUnderPidReuse(t *testing.T) {
+	log := `start 100 100 {0} leader quick
+start 101 100 {2} child 100
+end 101 {1900} sigterm
+end 100 {1950} sigterm
+start 300 300 {3000} leader quick
+start 301 300 {3002} child 300
+end 301 {3900} exit0
+end 300 {3950} exit0
+start 100 100 {5000} leader quick
+start 101 100 {5002} child 100
+end 101 {5900} exit0
+end 100 {5950} exit0
+`
+	runs := []Run{run(1, "T", "stopped", 0, 1800), run(2, "T", "succeeded", 2900, 4000), run(3, "T", "succeeded", 4900, 6000)}
+	rep := Check(Evidence{
+		Lines: map[string][]Line{"T": mustParse(t, log)},
+		Runs:  runs,
+		Observations: []Observation{
+			// Pid 100 at 1.85 s is run 1's leader, whose execution logged
+			// its end later (also reported on its own).
+			{Task: "T", RunID: 1, At: at(1850), Held: true, Holder: 100, What: "after DELETE"},
+			// Pid 300 is run 2's, a newer run: fine.
+			{Task: "T", RunID: 1, At: at(3500), Held: true, Holder: 300},
+		},
+	})
+	expect(t, rep,
+		"T: run 1 was recorded finished (stopped) at 12:00:01.800000 while its probe was still alive",
+		"T: run 1 was seen finished at 12:00:01.850000 (after DELETE) while its task's lock was still held by probe pid 100 (of run 1)",
+	)
+}
+
 func TestFaultCheck_LiveProcesses(t *testing.T) {
 	log := `start 100 100 {0} leader stubborn
 start 101 100 {2} child 100

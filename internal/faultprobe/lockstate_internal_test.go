@@ -36,3 +36,21 @@ func TestLockState_OwnTriesNeverSeeEachOther(t *testing.T) {
 		t.Errorf("a free lock was reported held %d times of 1,600", n)
 	}
 }
+
+func TestProcAlive(t *testing.T) {
+	for _, c := range []struct {
+		p    Proc
+		want bool
+	}{
+		{Proc{State: "S", Threads: 1}, true},
+		{Proc{State: "D", Threads: 5}, true},
+		{Proc{State: "Z", Threads: 1}, false},
+		{Proc{State: "X", Threads: 1}, false},
+		// The main thread ended, another thread is on its way out.
+		{Proc{State: "Z", Threads: 3}, true},
+	} {
+		if got := c.p.alive(); got != c.want {
+			t.Errorf("%+v alive: %v, want %v", c.p, got, c.want)
+		}
+	}
+}

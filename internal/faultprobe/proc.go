@@ -18,8 +18,16 @@ import (
 // Proc is a live process, as /proc shows it.
 type Proc struct {
 	PID, PPID, PGID int
-	State           string // R, S, D, T, ... (never Z or X: those are not alive)
+	State           string // R, S, D, T, ...; Z only while other threads live on
+	Threads         int
 	Args            []string
+}
+
+// alive reports whether the process has not ended: not a zombie, or a
+// zombie main thread whose other threads are still there (on their way out
+// of a dying process, they still hold its files and locks).
+func (p Proc) alive() bool {
+	return (p.State != "Z" && p.State != "X") || p.Threads > 1
 }
 
 // LiveProbes lists the processes alive now (zombies excluded) whose argv[0]
@@ -45,7 +53,7 @@ func LiveProbes(binary, marker string) ([]Proc, error) {
 			continue
 		}
 		p, ok := procStat(pid)
-		if !ok || p.State == "Z" || p.State == "X" {
+		if !ok || !p.alive() {
 			continue
 		}
 		p.Args = args
@@ -92,7 +100,13 @@ func procStat(pid int) (Proc, bool) {
 	if err1 != nil || err2 != nil {
 		return Proc{}, false
 	}
-	return Proc{PID: pid, PPID: ppid, PGID: pgid, State: f[0]}, true
+	threads := 1
+	if len(f) > 17 {
+		if n, err := strconv.Atoi(f[17]); err == nil { // field 20 of proc(5)
+			threads = n
+		}
+	}
+	return Proc{PID: pid, PPID: ppid, PGID: pgid, State: f[0], Threads: threads}, true
 }
 
 // KillProbes sends SIGKILL to each process by its pid, for a test's clean-up;
