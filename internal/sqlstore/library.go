@@ -261,6 +261,9 @@ func (d *Store) ApplyMediaChanges(ctx context.Context, library string, c butler.
 		}
 	}
 	changed := slices.Sorted(maps.Keys(c.Change))
+	if err := d.lockMediaItems(ctx, tx.Tx, changed, c.Revive, c.Gone); err != nil {
+		return fmt.Errorf("lock the changed media items: %w", err)
+	}
 	err = run(sqlChangeMedia,
 		len(changed), func(st *sql.Stmt, i int) error {
 			f := c.Change[changed[i]]
@@ -295,6 +298,42 @@ func (d *Store) ApplyMediaChanges(ctx context.Context, library string, c butler.
 	}
 	return d.wrap(tx.Commit())
 }
+
+// lockMediaItems takes the rows of the items of ids on PostgreSQL, in id
+// order, before ApplyMediaChanges writes them kind by kind: the other
+// transactions that write several items (ReplaceMediaSidecars) take them in
+// id order too, and two that took the same rows in opposite orders would
+// deadlock (PostgreSQL aborting one). SQLite has one writer at a time.
+func (d *Store) lockMediaItems(ctx context.Context, tx *sql.Tx, ids ...[]int64) error {
+	if !d.Dialect.Dollar {
+		return nil
+	}
+	var all []int64
+	for _, l := range ids {
+		all = append(all, l...)
+	}
+	slices.Sort(all)
+	all = slices.Compact(all)
+	for len(all) > 0 {
+		chunk := all[:min(len(all), mediaPerLock)]
+		all = all[len(chunk):]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		if _, err := d.txExec(ctx, tx, fmt.Sprintf(sqlLockMediaItems, marks(len(chunk))), args...); err != nil {
+			return d.wrap(err)
+		}
+	}
+	return nil
+}
+
+// mediaPerLock is how many items lockMediaItems locks by one statement.
+const mediaPerLock = 1000
+
+// sqlLockMediaItems takes item rows in id order (PostgreSQL locks the rows
+// as the sort gives them).
+const sqlLockMediaItems = `SELECT id FROM butler_media_item WHERE id IN (%s) ORDER BY id FOR UPDATE`
 
 // MediaItemsToAnalyse returns a page of present items with analysis
 // version f.Version, in id order, read from butler_media_item_analysis.
