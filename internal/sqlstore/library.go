@@ -101,7 +101,9 @@ const (
 	// then a delete by primary key (PostgreSQL plans "id IN (SELECT ...)"
 	// as a hash join over the whole table).
 	sqlGoneBefore = `SELECT id FROM butler_media_item WHERE state = 'gone' AND gone_at < ? ORDER BY gone_at, id LIMIT ?`
-	sqlDeleteItem = `DELETE FROM butler_media_item WHERE id = ?`
+	// The item is deleted only if it is still gone since before the
+	// limit: a scan may have found its file again since it was listed.
+	sqlDeleteItem = `DELETE FROM butler_media_item WHERE id = ? AND state = 'gone' AND gone_at < ?`
 )
 
 const mediaItemColumns = `id, library, path, kind, size, mtime, state, added_at, changed_at, gone_at,
@@ -515,15 +517,25 @@ func (d *Store) DeleteGoneMediaItems(ctx context.Context, before time.Time, limi
 		return 0, d.wrap(err)
 	}
 	defer st.Close()
+	// In id order, as every transaction that writes several items takes
+	// them (lockMediaItems).
+	slices.Sort(ids)
+	deleted := 0
 	for _, id := range ids {
-		if _, err := st.ExecContext(ctx, id); err != nil {
+		res, err := st.ExecContext(ctx, id, nanos(before))
+		if err != nil {
 			return 0, d.wrap(err)
 		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return 0, d.wrap(err)
+		}
+		deleted += int(n)
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, d.wrap(err)
 	}
-	return len(ids), nil
+	return deleted, nil
 }
 
 // MediaQueries returns every statement of the media index but
@@ -559,7 +571,7 @@ func (d *Store) MediaQueries(now time.Time, library string) []HotQuery {
 		{"RecordMediaAnalysisFailure", sqlAnalysisFailure, []any{"bad", n, int64(1), int64(1), n}},
 		{"MediaAnalysis", sqlMediaAnalysis, []any{int64(1)}},
 		{"DeleteGoneMediaItems", sqlGoneBefore, []any{n, 1000}},
-		{"DeleteGoneMediaItems (each)", sqlDeleteItem, []any{int64(1)}},
+		{"DeleteGoneMediaItems (each)", sqlDeleteItem, []any{int64(1), n}},
 	}
 	for i := range qs {
 		qs[i].SQL = d.bind(qs[i].SQL)

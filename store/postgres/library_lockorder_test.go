@@ -126,3 +126,60 @@ func waitBlockedBy(t *testing.T, db *postgres.DB, pid int, done <-chan error) in
 		}
 	}
 }
+
+// TestDeleteGoneMediaItems_SparesAnItemFoundAgain: an item listed as gone
+// for long enough, but whose file a scan found again before the delete
+// reached it, stays. The delete used to go by id alone, and removed the
+// item (its analysis with it) that the scan had just revived.
+func TestDeleteGoneMediaItems_SparesAnItemFoundAgain(t *testing.T) {
+	pgtest.URL(t)
+	db := open(t)
+	ctx := t.Context()
+	f := butler.MediaFile{Path: "/m/a.mkv", Kind: butler.MediaVideo, Size: 1, ModTime: time.Unix(1, 0)}
+	if err := db.ApplyMediaChanges(ctx, "Movies", butler.MediaChanges{Add: []butler.MediaFile{f}, At: time.Unix(2, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	items, err := db.MediaItems(ctx, butler.MediaItemFilter{Library: "Movies"})
+	if err != nil || len(items) != 1 {
+		t.Fatalf("items: %+v, %v", items, err)
+	}
+	id := items[0].ID
+	if err := db.ApplyMediaChanges(ctx, "Movies", butler.MediaChanges{Gone: []int64{id}, At: time.Unix(3, 0)}); err != nil {
+		t.Fatal(err)
+	}
+
+	// The scan that finds the file again holds the row while the
+	// garbage collection lists the item and comes to delete it.
+	scan, err := db.DB.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer scan.Rollback()
+	scanPID := backendPID(t, scan)
+	if _, err := scan.ExecContext(ctx, `UPDATE butler_media_item SET state = 'present', gone_at = 0 WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		n   int
+		err error
+	}
+	gc := make(chan result, 1)
+	go func() {
+		n, err := db.DeleteGoneMediaItems(ctx, time.Unix(100, 0), 0)
+		gc <- result{n, err}
+	}()
+	waitBlockedBy(t, db, scanPID, nil)
+	if err := scan.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-gc; r.err != nil || r.n != 0 {
+		t.Errorf("DeleteGoneMediaItems = %d, %v; want 0 deleted", r.n, r.err)
+	}
+	it, err := db.MediaItem(ctx, id)
+	if err != nil {
+		t.Fatalf("the item found again was deleted: %v", err)
+	}
+	if it.State != butler.ItemPresent {
+		t.Errorf("item: %s, want present", it.State)
+	}
+}
