@@ -71,7 +71,7 @@ func TestDockerfile(t *testing.T) {
 	ins := readDockerfile(t)
 	var froms []string
 	env := map[string]string{}
-	var user, volume, expose, health, buildRun string
+	var user, volume, expose, health, buildRun, entry, install string
 	for _, in := range ins {
 		switch in.cmd {
 		case "FROM":
@@ -89,9 +89,14 @@ func TestDockerfile(t *testing.T) {
 			expose = in.args
 		case "HEALTHCHECK":
 			health = in.args
+		case "ENTRYPOINT":
+			entry = in.args
 		case "RUN":
 			if strings.Contains(in.args, "go build") {
 				buildRun = in.args
+			}
+			if strings.Contains(in.args, "apt-get install") {
+				install = in.args
 			}
 		}
 	}
@@ -128,6 +133,12 @@ func TestDockerfile(t *testing.T) {
 	}
 	if u, err := url.Parse(env["BUTLER_URL"]); err != nil || u.Port() != port || u.Hostname() != "127.0.0.1" {
 		t.Errorf("BUTLER_URL %q: want http://127.0.0.1:%s, where the health check and the CLI find the server", env["BUTLER_URL"], port)
+	}
+	// Butler is not an init: process 1 must reap the orphans that tasks
+	// leave (each zombie holds a process id, which a container's pids
+	// limit counts).
+	if entry != `["/usr/bin/tini", "--", "butler"]` || !regexp.MustCompile(`install .*\btini\b`).MatchString(install) {
+		t.Errorf("ENTRYPOINT %s (installing: %q): want tini as process 1, [\"/usr/bin/tini\", \"--\", \"butler\"], installed from Debian", entry, install)
 	}
 	if !strings.Contains(health, `CMD ["butler", "health"`) {
 		t.Errorf("HEALTHCHECK %q: want CMD [\"butler\", \"health\", ...]", health)
@@ -187,5 +198,14 @@ func TestDockerfile(t *testing.T) {
 	}
 	if b, err := exec.Command(docker, "run", "--rm", "butler-test:latest", "version").CombinedOutput(); err != nil || !strings.HasPrefix(string(b), "butler ") {
 		t.Fatalf("docker run butler-test version: %v\n%s", err, b)
+	}
+}
+
+func TestNoInitWarning(t *testing.T) {
+	if w := noInitWarning(1); !strings.Contains(w, "process 1") || !strings.Contains(w, "--init") {
+		t.Errorf("as process 1: %q; want a warning that names an init", w)
+	}
+	if w := noInitWarning(4242); w != "" {
+		t.Errorf("as process 4242: %q; want none", w)
 	}
 }

@@ -323,6 +323,10 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	// the directories it lands in.
 	defer syscall.Umask(syscall.Umask(0o077))
 
+	if w := noInitWarning(os.Getpid()); w != "" {
+		logger.WarnContext(ctx, w)
+	}
+
 	// What can fail without touching anything.
 	ln, err := listen(cfg.Addr)
 	if err != nil {
@@ -791,4 +795,15 @@ func fixedSettings(f *config.File, catalog []butler.Task, dataDir, zone string) 
 		return nil, errs
 	}
 	return out, nil
+}
+
+// noInitWarning is what serve says when it runs as process 1 (pid): the
+// processes that tasks leave behind, which Butler ends, go to process 1
+// when their parent dies, and Butler does not reap them: each stays a
+// zombie, holding a process id that a container's pids limit counts.
+func noInitWarning(pid int) string {
+	if pid != 1 {
+		return ""
+	}
+	return "butler: running as process 1 with no init: the processes that tasks leave behind stay zombies once ended; run it under an init (the shipped image's tini, docker run --init, or tini -- butler serve)"
 }
