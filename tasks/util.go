@@ -4,10 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"net/url"
-	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/plexbutler/butler/internal/sqliteuri"
 )
 
 // DefaultLockTimeout is how long BackupDatabase and OptimizeDatabase wait
@@ -23,20 +23,10 @@ func lockTimeout(d time.Duration) time.Duration {
 	return d
 }
 
-// sqliteDSN returns a modernc.org/sqlite DSN for the file at path: a SQLite
-// "file:" URI with the path made absolute and escaped (so that '?', '#' and
-// '%' in names are harmless), followed by the given query parameters.
+// sqliteDSN returns a modernc.org/sqlite DSN for the file at path
+// (sqliteuri.File).
 func sqliteDSN(path string, params ...string) (string, error) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return "", fmt.Errorf("make path %s absolute: %w", path, err)
-	}
-	p := filepath.ToSlash(abs)
-	if !strings.HasPrefix(p, "/") {
-		p = "/" + p // a Windows path: file:///C:/x
-	}
-	u := url.URL{Scheme: "file", Path: p, RawQuery: strings.Join(params, "&")}
-	return u.String(), nil
+	return sqliteuri.File(path, params...)
 }
 
 // busyTimeoutParam is the DSN parameter that sets busy_timeout to

@@ -15,6 +15,7 @@ import (
 	"github.com/plexbutler/butler"
 	"github.com/plexbutler/butler/engine"
 	"github.com/plexbutler/butler/internal/atomicfile"
+	"github.com/plexbutler/butler/internal/sqliteuri"
 	"github.com/plexbutler/butler/store/sqlite"
 )
 
@@ -237,7 +238,11 @@ func backupDirOf(ctx context.Context, cfg serveConfig) string {
 	// -shm files (a restore must change nothing before it puts the backup
 	// in place); a setting changed since the last checkpoint, still in the
 	// -wal file, is not seen.
-	db, err := sql.Open("sqlite", "file:"+cfg.Database+"?mode=ro&immutable=1")
+	uri, err := sqliteuri.File(cfg.Database, "mode=ro&immutable=1")
+	if err != nil {
+		return def
+	}
+	db, err := sql.Open("sqlite", uri)
 	if err != nil {
 		return def
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/plexbutler/butler"
 	"github.com/plexbutler/butler/internal/atomicfile"
+	"github.com/plexbutler/butler/internal/sqliteuri"
 )
 
 const (
@@ -418,7 +419,11 @@ func endWaitingRuns(ctx context.Context, src, tmp string, now time.Time) (int64,
 	}
 	// In rollback-journal mode, so that what is written is in the file
 	// itself when it closes (the server sets WAL mode again).
-	db, err := sql.Open("sqlite", "file:"+tmp+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(DELETE)&_pragma=synchronous(FULL)")
+	uri, err := sqliteuri.File(tmp, "_pragma=busy_timeout(5000)&_pragma=journal_mode(DELETE)&_pragma=synchronous(FULL)")
+	if err != nil {
+		return 0, err
+	}
+	db, err := sql.Open("sqlite", uri)
 	if err != nil {
 		return 0, err
 	}
@@ -439,7 +444,11 @@ func endWaitingRuns(ctx context.Context, src, tmp string, now time.Time) (int64,
 // vacuumInto writes the database src, its WAL's transactions included,
 // into the empty file dst, from a read-only connection.
 func vacuumInto(ctx context.Context, src, dst string) error {
-	db, err := sql.Open("sqlite", "file:"+src+"?mode=ro&_pragma=busy_timeout(5000)")
+	uri, err := sqliteuri.File(src, "mode=ro&_pragma=busy_timeout(5000)")
+	if err != nil {
+		return err
+	}
+	db, err := sql.Open("sqlite", uri)
 	if err != nil {
 		return err
 	}
@@ -458,7 +467,11 @@ func verifyRestoreCopy(ctx context.Context, src, tmp string) (int64, error) {
 	q := url.Values{}
 	q.Add("mode", "ro")
 	q.Add("_pragma", "busy_timeout(5000)")
-	db, err := sql.Open("sqlite", "file:"+tmp+"?"+q.Encode())
+	uri, err := sqliteuri.File(tmp, q.Encode())
+	if err != nil {
+		return 0, &exitError{1, err}
+	}
+	db, err := sql.Open("sqlite", uri)
 	if err != nil {
 		return 0, &exitError{1, err}
 	}

@@ -11,8 +11,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/client"
 	"github.com/plexbutler/butler/internal/pgtest"
 	"github.com/plexbutler/butler/store/sqlite"
 )
@@ -618,4 +620,70 @@ func TestServeWarnsOfOpenDataDir(t *testing.T) {
 	}
 	mustContain(t, "stderr", s.stderr.String(), "level=WARN")
 	mustContain(t, "stderr", s.stderr.String(), "data directory "+dataDir+" has mode 0777: other users may write into it; chmod 700 it")
+}
+
+// TestServeDataDirWithURICharacters: a data directory whose name holds
+// '#', '?' or '%' holds the database, and two such directories two
+// databases. SQLite reads the path inside a "file:" URI, where '#' and '?'
+// end the path and %XX is decoded: written as it was, "srv#1" opened the
+// file "srv" beside it, shared by a server on "srv#2" under another lock,
+// and the backup, which escaped the path, found no database.
+func TestServeDataDirWithURICharacters(t *testing.T) {
+	base := t.TempDir()
+	one, two := filepath.Join(base, "srv#1?a"), filepath.Join(base, "srv#2%41")
+	s1 := startInProc(t, nil, "--addr", "127.0.0.1:0", "--data-dir", one, "--token", "first-token-123")
+	s2 := startInProc(t, nil, "--addr", "127.0.0.1:0", "--data-dir", two, "--token", "second-token-12")
+	for _, dir := range []string{one, two} {
+		if _, err := os.Stat(filepath.Join(dir, "butler.db")); err != nil {
+			t.Errorf("no database in the data directory %s: %v", dir, err)
+		}
+	}
+	entries, err := os.ReadDir(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			t.Errorf("%s appeared beside the data directories", e.Name())
+		}
+	}
+
+	c, err := client.New("http://"+s1.addr, client.WithToken("first-token-123"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start, err := c.StartTask(t.Context(), "BackupDatabase", client.Force())
+	if err != nil || start.RunID == 0 {
+		t.Fatalf("start BackupDatabase: %+v, %v", start, err)
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		r, err := c.Run(t.Context(), start.RunID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.State == "finished" {
+			if r.Outcome != "succeeded" {
+				t.Fatalf("BackupDatabase in %s: %s: %s", one, r.Outcome, r.Reason)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("BackupDatabase still %s after 60 s", r.State)
+		}
+	}
+	var backups []string
+	files, _ := os.ReadDir(filepath.Join(one, "Backups"))
+	for _, f := range files {
+		if strings.HasPrefix(f.Name(), "butler-") && strings.HasSuffix(f.Name(), ".db") {
+			backups = append(backups, f.Name())
+		}
+	}
+	if len(backups) != 1 {
+		t.Errorf("backups in %s: %v, want one", one, backups)
+	}
+	for _, s := range []*inProcServer{s1, s2} {
+		if code := s.stop(t); code != 0 {
+			t.Errorf("run returned %d, want 0; stderr:\n%s", code, s.stderr)
+		}
+	}
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/plexbutler/butler"
 	"github.com/plexbutler/butler/internal/readahead"
+	"github.com/plexbutler/butler/internal/sqliteuri"
 	"github.com/plexbutler/butler/internal/sqlstore"
 )
 
@@ -143,7 +144,19 @@ func dsn(path string) string {
 	}
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
-	return "file:" + path + "?" + q.Encode()
+	return fileURI(path, q.Encode())
+}
+
+// fileURI is the URI of the database file at path with the encoded query
+// q (sqliteuri.File). A path that cannot be made absolute (the working
+// directory is gone) is used as given, escaped, and fails where SQLite
+// opens it.
+func fileURI(path, q string) string {
+	uri, err := sqliteuri.File(path, q)
+	if err != nil {
+		return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q
+	}
+	return uri
 }
 
 // sqliteHeader is how every SQLite database file starts.
@@ -215,13 +228,13 @@ func quickCheck(ctx context.Context, path string) error {
 	q := url.Values{}
 	q.Add("mode", "ro")
 	q.Add("_pragma", "busy_timeout(5000)")
-	problems, err := runQuickCheck(ctx, "file:"+path+"?"+q.Encode())
+	problems, err := runQuickCheck(ctx, fileURI(path, q.Encode()))
 	var se *msqlite.Error
 	if errors.As(err, &se) && se.Code()&0xff == sqliteReadOnly {
 		// A hot rollback journal beside the file, which only a writer
 		// may roll back: check it the way a writer opens it.
 		q.Del("mode")
-		problems, err = runQuickCheck(ctx, "file:"+path+"?"+q.Encode())
+		problems, err = runQuickCheck(ctx, fileURI(path, q.Encode()))
 	}
 	if err != nil {
 		if !errors.As(err, &se) || (se.Code()&0xff != sqliteCorrupt && se.Code()&0xff != sqliteNotADB) {
@@ -329,7 +342,7 @@ func NeedsUpgrade(ctx context.Context, path string) (bool, error) {
 // ReadOnly opens the SQLite database at path for reading only (with its
 // write-ahead log), for checks made before Open.
 func ReadOnly(path string) (*sql.DB, error) {
-	return sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(5000)")
+	return sql.Open("sqlite", fileURI(path, "mode=ro&_pragma=busy_timeout(5000)"))
 }
 
 func (d *DB) migrate(ctx context.Context) error {
