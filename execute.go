@@ -188,6 +188,19 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 			r.ID, silent.Round(time.Millisecond), ErrRetryLater)
 	}
 	started := m.now()
+	// A run of a window never starts outside it: its window may have
+	// closed while it waited (the server was down then, and the queue
+	// hands its job over at the next start; or the clock stepped past the
+	// close before the planner, which sleeps on the monotonic clock, came
+	// to skip it).
+	if windowClosed(m.Settings().Window(), r, started) {
+		if _, _, err := m.finish(ctx, r, []RunState{StateQueued}, Finish{
+			Outcome: OutcomeSkipped, Reason: reasonWindowClosed, EndedAt: started, Progress: -1}); err != nil {
+			return fmt.Errorf("skip run %d of a closed window: %w; %w", r.ID, err, ErrRetryLater)
+		}
+		m.logger.InfoContext(ctx, "butler: run removed", slog.String("task", string(r.Task)), slog.Int64("run", r.ID), slog.String("reason", reasonWindowClosed))
+		return nil
+	}
 	// Not cut off by the job's cancellation (a stop): a statement cut off
 	// may still have been committed, and this server would then hold a
 	// running run that nobody ends.

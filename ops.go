@@ -594,7 +594,7 @@ func (m *Manager) beginStopOf(ctx context.Context, r Run, cause error, again int
 	if r.State == StateScheduled || r.State == StateQueued {
 		reason := "removed by stop"
 		if errors.Is(cause, errWindowClosed) {
-			reason = "window closed"
+			reason = reasonWindowClosed
 		}
 		removed, ok, err := m.remove(ctx, r, reason)
 		if err != nil {

@@ -16,6 +16,7 @@ func (m *Manager) loop(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	var p pruning
+	var seen seenWindow
 	for {
 		select {
 		case <-ctx.Done():
@@ -23,7 +24,7 @@ func (m *Manager) loop(ctx context.Context) {
 		case <-timer.C:
 		case <-m.wake:
 		}
-		next := m.tick(ctx, m.now())
+		next := m.tick(ctx, m.now(), &seen)
 		if woken := m.pruneHistory(ctx, &p, next); woken {
 			next = m.now() // tick at once, then prune on
 		}
@@ -31,10 +32,25 @@ func (m *Manager) loop(ctx context.Context) {
 	}
 }
 
+// seenWindow is the window by which the planner's last tick as the leader
+// planned; only the loop's goroutine uses it.
+type seenWindow struct {
+	w  schedule.Window
+	ok bool
+}
+
+// changed records w as seen and reports whether the hours or the zone
+// differ from the window seen before (the settings changed).
+func (s *seenWindow) changed(w schedule.Window) bool {
+	was, ok := s.w, s.ok
+	s.w, s.ok = w, true
+	return ok && (was.Start != w.Start || was.End != w.End || was.Loc.String() != w.Loc.String())
+}
+
 // tick ends runs whose window has closed, plans the window that is open,
 // queues scheduled runs whose instant has come, and returns when it wants
 // to run next.
-func (m *Manager) tick(ctx context.Context, now time.Time) time.Time {
+func (m *Manager) tick(ctx context.Context, now time.Time, seen *seenWindow) time.Time {
 	s := m.Settings()
 	w := s.Window()
 	next, _ := w.Next(now)
@@ -51,7 +67,7 @@ func (m *Manager) tick(ctx context.Context, now time.Time) time.Time {
 		m.logger.ErrorContext(ctx, "butler: planner: read active runs", slog.String("error", err.Error()))
 		return now.Add(10 * time.Second)
 	}
-	m.closeWindows(ctx, now, w, active)
+	m.closeWindows(ctx, now, w, seen.changed(w), active)
 	if d, inside := w.Inside(now); inside {
 		if !m.planWindow(ctx, now, s, d) {
 			next = earliest(next, now.Add(retryAfter))
@@ -168,6 +184,25 @@ func (m *Manager) pruneHistory(ctx context.Context, p *pruning, until time.Time)
 	}
 }
 
+// Why the planner and Execute skip a window's waiting run.
+const (
+	// reasonWindowClosed: its window closed before it started.
+	reasonWindowClosed = "window closed"
+	// reasonWindowChanged: the window's hours or zone changed, and by the
+	// new ones its window has not opened yet.
+	reasonWindowChanged = "the maintenance window changed"
+)
+
+// windowClosed reports whether run r belongs to a window that, by the
+// window w, has closed at now.
+func windowClosed(w schedule.Window, r Run, now time.Time) bool {
+	if r.Window.IsZero() {
+		return false
+	}
+	_, close := w.Bounds(r.Window)
+	return !now.Before(close)
+}
+
 func earliest(a, b time.Time) time.Time {
 	if b.Before(a) {
 		return b
@@ -181,28 +216,38 @@ const retryAfter = 5 * time.Second
 
 // closeWindows ends the runs that belong to a window that has closed: waiting
 // runs are skipped, all in one transaction (removeAll), and running runs of
-// stopAtWindowEnd tasks are stopped.
-func (m *Manager) closeWindows(ctx context.Context, now time.Time, w schedule.Window, active []Run) {
-	closed := func(r Run) bool {
-		if r.Window.IsZero() {
+// stopAtWindowEnd tasks are stopped. When the window's hours or zone have
+// changed (changed), the waiting runs whose window, by the new settings,
+// has not opened yet are skipped too: planned for hours that are no longer
+// the window, they would start outside it; the planner plans their tasks
+// again in the new window.
+func (m *Manager) closeWindows(ctx context.Context, now time.Time, w schedule.Window, changed bool, active []Run) {
+	closed := func(r Run) bool { return windowClosed(w, r, now) }
+	moved := func(r Run) bool {
+		if !changed || r.Window.IsZero() {
 			return false
 		}
-		_, close := w.Bounds(r.Window)
-		return !now.Before(close)
+		open, _ := w.Bounds(r.Window)
+		return now.Before(open)
 	}
 	// Waiting runs first: stopping a running one frees a slot that a
 	// waiting one would take.
-	var waiting []Run
-	for _, r := range active {
-		if closed(r) && (r.State == StateScheduled || r.State == StateQueued) {
-			waiting = append(waiting, r)
+	for _, c := range []struct {
+		ends   func(Run) bool
+		reason string
+	}{{closed, reasonWindowClosed}, {moved, reasonWindowChanged}} {
+		var waiting []Run
+		for _, r := range active {
+			if c.ends(r) && (r.State == StateScheduled || r.State == StateQueued) {
+				waiting = append(waiting, r)
+			}
 		}
-	}
-	if _, err := m.removeAll(ctx, waiting, "window closed"); err != nil {
-		m.logger.WarnContext(ctx, "butler: skip the runs of a closed window together; one at a time instead", slog.Int("runs", len(waiting)), slog.String("error", err.Error()))
-		for _, r := range waiting {
-			if _, _, err := m.remove(ctx, r, "window closed"); err != nil {
-				m.logger.ErrorContext(ctx, "butler: skip run at window close", slog.Int64("run", r.ID), slog.String("error", err.Error()))
+		if _, err := m.removeAll(ctx, waiting, c.reason); err != nil {
+			m.logger.WarnContext(ctx, "butler: skip the runs of a window together; one at a time instead", slog.Int("runs", len(waiting)), slog.String("reason", c.reason), slog.String("error", err.Error()))
+			for _, r := range waiting {
+				if _, _, err := m.remove(ctx, r, c.reason); err != nil {
+					m.logger.ErrorContext(ctx, "butler: skip run of a window", slog.Int64("run", r.ID), slog.String("reason", c.reason), slog.String("error", err.Error()))
+				}
 			}
 		}
 	}
