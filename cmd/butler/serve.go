@@ -668,11 +668,18 @@ func loadToken(dir, given string) (token string, generated bool, err error) {
 	return t, true, nil
 }
 
-// loadMachineID returns the server's stable identifier, made at first start.
+// loadMachineID returns the server's stable identifier, made at first start
+// (or when the file is empty). A file that exists but cannot be read is an
+// error: a new id would make the server a new one to its clients (a file
+// copied from another machine by root, say, which this user cannot read).
 func loadMachineID(dir string) (string, error) {
 	path := filepath.Join(dir, "machine-id")
-	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil && len(strings.TrimSpace(string(b))) > 0:
 		return strings.TrimSpace(string(b)), nil
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("read the server's identifier: %v; give the file to the server's user (mode 0600), or delete it to have the server take a new identifier, which its clients see as a new server", err)
 	}
 	raw := make([]byte, 20)
 	if _, err := rand.Read(raw); err != nil {

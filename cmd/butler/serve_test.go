@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"errors"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -685,5 +688,68 @@ func TestServeDataDirWithURICharacters(t *testing.T) {
 		if code := s.stop(t); code != 0 {
 			t.Errorf("run returned %d, want 0; stderr:\n%s", code, s.stderr)
 		}
+	}
+}
+
+// TestServeRefusesAnUnreadableMachineID: a machine-id the server's user
+// cannot read (copied by root from the old machine, as moving a server
+// asks) stops the server, exit 2, the file untouched. It used to be
+// replaced by a new identifier, and the clients saw a new server.
+func TestServeRefusesAnUnreadableMachineID(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to run the server as another user")
+	}
+	bin := butlerBinary(t)
+	base, err := os.MkdirTemp("", "butler-machine-id-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	if err := os.Chmod(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	own := filepath.Join(base, "butler") // where the other user can run it
+	if err := os.WriteFile(own, readFile(t, bin), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const nobody = 65534
+	dataDir := filepath.Join(base, "data")
+	if err := os.Mkdir(dataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dataDir, nobody, nobody); err != nil {
+		t.Fatal(err)
+	}
+	const id = "0123456789abcdef0123456789abcdef01234567"
+	idPath := filepath.Join(dataDir, "machine-id")
+	if err := os.WriteFile(idPath, []byte(id+"\n"), 0o600); err != nil { // root's
+		t.Fatal(err)
+	}
+	cmd := exec.Command(own, "serve", "--data-dir", dataDir, "--addr", "127.0.0.1:0", "--token", "machine-id-token-1")
+	cmd.Dir = base
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + base}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	var err2 error
+	select {
+	case err2 = <-done:
+	case <-time.After(60 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("the server did not refuse to start; output:\n%s", out.String())
+	}
+	var ee *exec.ExitError
+	if !errors.As(err2, &ee) || ee.ExitCode() != 2 {
+		t.Errorf("exit: %v, want status 2; output:\n%s", err2, out.String())
+	}
+	mustContain(t, "output", out.String(), "machine-id")
+	if got := strings.TrimSpace(string(readFile(t, idPath))); got != id {
+		t.Errorf("machine-id is now %s, was %s", got, id)
 	}
 }
