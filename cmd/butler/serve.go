@@ -139,7 +139,7 @@ func resolveConfig(cmd *cobra.Command, flags serveConfig, configPath string, get
 	}
 	cfg := serveConfig{
 		Addr:     pick("addr", "BUTLER_ADDR", string(file.Addr), defaultAddr),
-		DataDir:  pick("data-dir", "BUTLER_DATA_DIR", string(file.DataDir), defaultDataDir),
+		DataDir:  pick("data-dir", "BUTLER_DATA_DIR", file.DataDir.Value, defaultDataDir),
 		Database: pick("database", "BUTLER_DATABASE", string(file.Database), ""),
 		LogLevel: pick("log-level", "BUTLER_LOG_LEVEL", string(file.LogLevel), "info"),
 		Node:     pick("node", "BUTLER_NODE", string(file.Node), ""),

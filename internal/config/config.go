@@ -66,14 +66,14 @@ type File struct {
 	Path string
 
 	// The server's own keys; "" when not set.
-	Addr         Addr     `yaml:"addr"`
-	DataDir      Text     `yaml:"data_dir" want:"the path of Butler's data directory"`
-	Database     Text     `yaml:"database" want:"a SQLite file path, sqlite://PATH or postgres://..."`
-	Token        Token    `yaml:"token"`
-	LogLevel     LogLevel `yaml:"log_level"`
-	FriendlyName Text     `yaml:"friendly_name" want:"the name clients show"`
+	Addr         Addr        `yaml:"addr"`
+	DataDir      Path        `yaml:"data_dir" want:"Butler's data directory"`
+	Database     DatabaseURL `yaml:"database"`
+	Token        Token       `yaml:"token"`
+	LogLevel     LogLevel    `yaml:"log_level"`
+	FriendlyName Text        `yaml:"friendly_name" want:"the name clients show"`
 	// Node names this server in a cluster.
-	Node Text `yaml:"node" want:"this server's name in a cluster"`
+	Node NodeName `yaml:"node"`
 	// MetricsPublic serves /metrics without the token.
 	MetricsPublic Bool `yaml:"metrics_public"`
 	// PlexURL is the address of the Plex Media Server (not Butler's own):

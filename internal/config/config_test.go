@@ -51,6 +51,13 @@ func TestParseErrors(t *testing.T) {
 		// Server keys.
 		{"addr", "addr: localhost\n", `butler.yaml:1: addr: "localhost" is not HOST:PORT; use an address such as 127.0.0.1:28400`},
 		{"addr list", "addr: [a]\n", `butler.yaml:1: addr: is a list; want HOST:PORT, such as 127.0.0.1:28400`},
+		{"addr port range", "addr: \"127.0.0.1:99999\"\n", `butler.yaml:1: addr: "127.0.0.1:99999": the port "99999" is not a number from 0 to 65535; use an address such as 127.0.0.1:28400`},
+		{"addr port name", "addr: \"127.0.0.1:http\"\n", `butler.yaml:1: addr: "127.0.0.1:http": the port "http" is not a number from 0 to 65535; use an address such as 127.0.0.1:28400`},
+		{"data_dir relative", "data_dir: butler-data\n", `butler.yaml:1: data_dir: "butler-data" is not an absolute path; give the full path of Butler's data directory, starting with /`},
+		{"database other kind", "database: mysql://u:secret@db/butler\n", `butler.yaml:1: database: names a database of another kind (mysql://); give a SQLite file's absolute path (/var/lib/butler/butler.db, or sqlite:///var/lib/butler/butler.db) or a PostgreSQL URL (postgres://USER@HOST:5432/DATABASE)`},
+		{"node", "node: \"a b\"\n", `butler.yaml:1: node: a node name cannot contain spaces or control characters`},
+		{"database relative", "database: b.db\n", `butler.yaml:1: database: "b.db" is not an absolute path; give a SQLite file's absolute path (/var/lib/butler/butler.db, or sqlite:///var/lib/butler/butler.db) or a PostgreSQL URL (postgres://USER@HOST:5432/DATABASE)`},
+		{"database sqlite relative", "database: sqlite://b.db\n", `butler.yaml:1: database: "b.db" is not an absolute path; give a SQLite file's absolute path (/var/lib/butler/butler.db, or sqlite:///var/lib/butler/butler.db) or a PostgreSQL URL (postgres://USER@HOST:5432/DATABASE)`},
 		{"addr empty", "addr:\n", `butler.yaml:1: addr: is empty; want HOST:PORT, such as 127.0.0.1:28400`},
 		{"token short", "token: abc\n", `butler.yaml:1: token: is shorter than 8 characters; use a longer token`},
 		{"token mapping", "token: {a: b}\n", `butler.yaml:1: token: is a mapping; want the access token, at least 8 characters`},
@@ -283,7 +290,7 @@ tasks:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.Addr != "[::1]:32400" || f.DataDir != "/srv/butler" || f.Database != "sqlite:///srv/butler/b.db" ||
+	if f.Addr != "[::1]:32400" || f.DataDir.Value != "/srv/butler" || f.Database != "sqlite:///srv/butler/b.db" ||
 		f.Token != "12345678" || f.LogLevel != "DEBUG" || f.FriendlyName != "2026" || f.Node != "a" || !f.MetricsPublic {
 		t.Errorf("server keys = %+v", f)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/plexbutler/butler"
 	"github.com/plexbutler/butler/apitype"
 )
 
@@ -61,11 +62,64 @@ func (a *Addr) decode(d *decoder, n *yaml.Node, key, _ string) {
 	if !ok {
 		return
 	}
-	if _, _, err := net.SplitHostPort(s); err != nil {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
 		d.errf(n, key, "%q is not HOST:PORT; use an address such as %s", s, ExampleAddr)
 		return
 	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		d.errf(n, key, "%q: the port %q is not a number from 0 to 65535; use an address such as %s", s, port, ExampleAddr)
+		return
+	}
 	*a = Addr(s)
+}
+
+// DatabaseURL is Butler's own database: a SQLite file's absolute path,
+// sqlite:// and that path, or a PostgreSQL URL (postgres:// or
+// postgresql://). Messages never quote a URL, which may hold a password.
+type DatabaseURL string
+
+func (u *DatabaseURL) decode(d *decoder, n *yaml.Node, key, _ string) {
+	const allowed = "give a SQLite file's absolute path (/var/lib/butler/butler.db, or sqlite:///var/lib/butler/butler.db) or a PostgreSQL URL (postgres://USER@HOST:5432/DATABASE)"
+	s, ok := d.str(n, key, allowed)
+	if !ok {
+		return
+	}
+	path := s
+	switch scheme, _, found := strings.Cut(s, "://"); {
+	case found && (scheme == "postgres" || scheme == "postgresql"):
+		if _, err := url.Parse(s); err != nil {
+			d.errf(n, key, "is not a URL; %s", allowed)
+			return
+		}
+		*u = DatabaseURL(s)
+		return
+	case found && scheme == "sqlite":
+		path = strings.TrimPrefix(s, "sqlite://")
+	case found:
+		d.errf(n, key, "names a database of another kind (%s://); %s", scheme, allowed)
+		return
+	}
+	if !filepath.IsAbs(path) || strings.IndexByte(path, 0) >= 0 {
+		d.errf(n, key, "%q is not an absolute path; %s", path, allowed)
+		return
+	}
+	*u = DatabaseURL(s)
+}
+
+// NodeName is a server's name in a cluster (butler.ValidNodeName).
+type NodeName string
+
+func (nn *NodeName) decode(d *decoder, n *yaml.Node, key, _ string) {
+	s, ok := d.str(n, key, "this server's name in a cluster")
+	if !ok {
+		return
+	}
+	if err := butler.ValidNodeName(s); err != nil {
+		d.errf(n, key, "%v", err)
+		return
+	}
+	*nn = NodeName(s)
 }
 
 // Token is an access token, at least MinTokenLen characters. Messages
