@@ -865,6 +865,10 @@ func TestTransportErrors(t *testing.T) {
 	if _, open := <-events; open || !errors.Is(watchErr(), context.DeadlineExceeded) {
 		t.Fatalf("watch timeout: %v", watchErr())
 	}
+	// Watch's timeout is a transport error, as a request's is.
+	if err := watchErr(); !errors.As(err, &ue) || !strings.Contains(err.Error(), "no answer within 50ms") {
+		t.Fatalf("watch timeout: %v (%T), want a *url.Error that says how long it waited", err, err)
+	}
 	// Not a Butler: an answer that is neither JSON nor XML.
 	text := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")

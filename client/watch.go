@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -71,7 +72,8 @@ const maxEventBytes = 1 << 20
 // The channel delivers the events in order and is closed when ctx ends, the
 // stream breaks or it could not connect; err then returns why: nil when ctx
 // ended, an *Error when the server refused the stream (ErrUnauthorized), or
-// the transport error. err returns nil while the channel is open. The
+// the transport error (a *url.Error, also when the server did not answer
+// within the client's timeout). err returns nil while the channel is open. The
 // caller must read the channel until it is closed, or end ctx.
 func (c *Client) Watch(ctx context.Context) (events <-chan Event, err func() error) {
 	const op = "watch notifications"
@@ -99,7 +101,10 @@ func (c *Client) Watch(ctx context.Context) (events <-chan Event, err func() err
 		if e == nil {
 			resp.Body.Close()
 		}
-		e = fmt.Errorf("no answer within %s: %w", c.timeout, context.DeadlineExceeded)
+		// The timer's cancel ended the request: say it timed out, and keep
+		// it a transport error (*url.Error), as a request's timeout is.
+		e = &url.Error{Op: "Get", URL: req.URL.Redacted(),
+			Err: fmt.Errorf("no answer within %s: %w", c.timeout, context.DeadlineExceeded)}
 	}
 	if e != nil {
 		cancel()

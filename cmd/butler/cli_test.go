@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -274,6 +275,32 @@ func TestCLIWatch(t *testing.T) {
 	}
 	tr.record([]string{"watch"}, b.code, b.stdout.String(), b.stderr.String())
 	tr.check("watch")
+}
+
+// TestCLIWatchNoAnswer: a server that takes the connection but never
+// answers cannot be reached, exit 3, for the event stream as for any other
+// request.
+func TestCLIWatchNoAnswer(t *testing.T) {
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	defer hang.Close()
+	defer hang.CloseClientConnections()
+	cl, err := client.New(hang.URL, client.WithToken("t"), client.WithTimeout(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cn := &conn{Client: cl, url: cl.URL(), tokenFrom: "test"}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, gerr := cl.GetButlerTasks(ctx)
+	events, watchErr := cl.Watch(ctx)
+	for range events {
+	}
+	for what, err := range map[string]error{"GET /butler": gerr, "watch": watchErr()} {
+		var ee *exitError
+		if e := cn.fail(err); !errors.As(e, &ee) || ee.code != 3 || !strings.Contains(e.Error(), "cannot reach "+hang.URL+": no answer in time") {
+			t.Errorf("%s without an answer: %v, want exit 3, cannot reach: no answer in time", what, e)
+		}
+	}
 }
 
 func TestCLIToken(t *testing.T) {
