@@ -93,13 +93,11 @@ func (c *cli) taskRows(ctx context.Context, cn *conn) ([]taskRow, *apitype.PlanC
 	}
 	// The last run is the newest that ran; a skipped run (a start when the
 	// task was not due) counts only when no run ran.
-	last := map[string]apitype.Run{}
+	last := lastRuns{}
 	state := map[string]string{}
 	for _, r := range runs { // newest first
 		if r.State == "finished" {
-			if prev, ok := last[r.Task]; !ok || (prev.Outcome == "skipped" && r.Outcome != "skipped") {
-				last[r.Task] = r
-			}
+			last.see(r)
 		} else if _, ok := state[r.Task]; !ok {
 			state[r.Task] = r.State
 		}
@@ -107,16 +105,10 @@ func (c *cli) taskRows(ctx context.Context, cn *conn) ([]taskRow, *apitype.PlanC
 	rows := make([]taskRow, 0, len(tasks.Tasks))
 	for _, t := range tasks.Tasks {
 		row := taskRow{ButlerTask: t, State: "idle"}
-		if _, ok := last[t.Name]; !ok && len(runs) == historyPage {
-			// Older than the page: ask for this task's.
-			more, err := cn.Runs(ctx, client.RunsQuery{Task: client.TaskName(t.Name), Limit: historyPage})
-			if err != nil {
+		if len(runs) == historyPage {
+			// The task's last run may be older than the page.
+			if err := last.complete(ctx, cn, t.Name); err != nil {
 				return nil, nil, err
-			}
-			for _, r := range more {
-				if prev, ok := last[t.Name]; r.State == "finished" && (!ok || (prev.Outcome == "skipped" && r.Outcome != "skipped")) {
-					last[t.Name] = r
-				}
 			}
 		}
 		if r, ok := last[t.Name]; ok {
@@ -137,6 +129,61 @@ func (c *cli) taskRows(ctx context.Context, cn *conn) ([]taskRow, *apitype.PlanC
 		rows = append(rows, row)
 	}
 	return rows, plan, nil
+}
+
+// lastRuns holds each task's last run: the newest that ran, else the
+// newest skipped one.
+type lastRuns map[string]apitype.Run
+
+// ranOutcomes are the outcomes of a run that ran: all but skipped.
+var ranOutcomes = []string{"succeeded", "failed", "stopped", "timed_out", "interrupted"}
+
+// see takes a finished run, newest first, as its task's last run unless one
+// that is better is already known.
+func (l lastRuns) see(r apitype.Run) {
+	if r.State != "finished" {
+		return
+	}
+	if prev, ok := l[r.Task]; !ok || (prev.Outcome == "skipped" && r.Outcome != "skipped") {
+		l[r.Task] = r
+	}
+}
+
+// ran reports whether the task's last run known is one that ran.
+func (l lastRuns) ran(task string) bool {
+	r, ok := l[task]
+	return ok && r.Outcome != "skipped"
+}
+
+// complete finds the task's last run when the newest page of every task's
+// runs held no run of it that ran: it reads the task's own newest runs (one
+// request), and when those are a full page without a run that ran (a wall
+// of skipped starts), the task's newest run of each outcome that means it
+// ran (one request each). At most 1+len(ranOutcomes) requests per task.
+func (l lastRuns) complete(ctx context.Context, cn *conn, task string) error {
+	if l.ran(task) {
+		return nil
+	}
+	own, err := cn.Runs(ctx, client.RunsQuery{Task: client.TaskName(task), Limit: historyPage})
+	if err != nil {
+		return err
+	}
+	for _, r := range own {
+		l.see(r)
+	}
+	if l.ran(task) || len(own) < historyPage {
+		return nil // found, or the task's whole history was read
+	}
+	for _, o := range ranOutcomes {
+		rs, err := cn.Runs(ctx, client.RunsQuery{Task: client.TaskName(task), Outcome: o, Limit: 1})
+		if err != nil {
+			return err
+		}
+		if len(rs) > 0 && (!l.ran(task) || rs[0].ID > l[task].ID) { // ids grow with time
+			l[task] = rs[0]
+		}
+	}
+	return nil
 }
 
 // hourMinute formats an API time as HH:MM in loc.

@@ -86,6 +86,76 @@ func TestCLITasksHistoryPlan(t *testing.T) {
 	tr.check("tasks_history_plan")
 }
 
+// TestCLITasksLastRunOlderThanThePage: a task's last run is the newest that
+// ran even when skipped runs push it out of the newest page of runs: of
+// every task (BackupDatabase), or of the task itself (RefreshLocalMedia).
+func TestCLITasksLastRunOlderThanThePage(t *testing.T) {
+	// The window is open, and the tasks disabled for the schedule so that
+	// the planner leaves them to the test's starts.
+	s := clienttest.New(t, clienttest.Config{
+		WindowOpen: true,
+		Tasks:      []butler.TaskName{butler.TaskBackupDatabase, butler.TaskRefreshLocalMedia},
+		Settings:   map[string]string{"ButlerTaskBackupDatabase": "false", "ButlerTaskRefreshLocalMedia": "false"},
+	})
+	c := sdk(t, s)
+	ctx := context.Background()
+	want := map[client.TaskName]string{client.TaskBackupDatabase: "succeeded", client.TaskRefreshLocalMedia: "failed"}
+	ran := map[client.TaskName]int64{}
+	for task, outcome := range want {
+		res, err := c.StartTask(ctx, task, client.Force())
+		if err != nil || res.Outcome != client.OutcomeStarted {
+			t.Fatalf("start %s: %+v %v", task, res, err)
+		}
+		a := s.Action(butler.TaskName(task))
+		a.WaitStarted(t)
+		if outcome == "failed" {
+			a.Finish(t, clienttest.ErrTaskFailed)
+		} else {
+			a.Finish(t, nil)
+		}
+		if r := waitFinished(t, s, res.RunID); r.Outcome != outcome {
+			t.Fatalf("run %+v", r)
+		}
+		ran[task] = res.RunID
+	}
+	// A failed randomized task is still due: a start in the open window
+	// schedules a run, and a stop removes it (a skipped run). A page of
+	// them, and then a start of BackupDatabase, which is not due (skipped).
+	for i := 0; i < historyPage; i++ {
+		r, err := c.StartTask(ctx, client.TaskRefreshLocalMedia)
+		if err != nil || r.Outcome != client.OutcomeScheduled {
+			t.Fatalf("start %d: %+v %v", i, r, err)
+		}
+		if st, err := c.StopTask(ctx, client.TaskRefreshLocalMedia); err != nil || st.Outcome != client.OutcomeRemoved {
+			t.Fatalf("stop %d: %+v %v", i, st, err)
+		}
+	}
+	if r, err := c.StartTask(ctx, client.TaskBackupDatabase); err != nil || r.Outcome != client.OutcomeSkipped {
+		t.Fatalf("start: %+v %v", r, err)
+	}
+	code, stdout, stderr := runCmd(t, cliEnv(s), "tasks", "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var rows []taskRow
+	if err := json.Unmarshal([]byte(stdout), &rows); err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	for _, r := range rows {
+		task := client.TaskName(r.Name)
+		if id, ok := ran[task]; ok {
+			found++
+			if r.LastRun == nil || r.LastRun.ID != id || r.LastRun.Outcome != want[task] {
+				t.Errorf("%s's last run: %+v, want run %d, %s", r.Name, r.LastRun, id, want[task])
+			}
+		}
+	}
+	if found != len(ran) {
+		t.Fatalf("%d of the tasks listed, want %d:\n%s", found, len(ran), stdout)
+	}
+}
+
 func TestCLIStartStop(t *testing.T) {
 	s := clienttest.New(t, clienttest.Config{})
 	tr := newTranscript(t, s)
