@@ -418,6 +418,21 @@ func TestSettings(t *testing.T) {
 	}
 	_, err = c.Setting(ctx, "Nope")
 	clientError(t, err, 404, client.ErrNotFound, "no setting with id Nope")
+	// The first letter in either case, as the server takes it; the setting
+	// has the server's id. Any other difference in case is another id.
+	if one, err := c.Setting(ctx, "butlerTimeZone"); err != nil || one.ID != "ButlerTimeZone" || one.Value.Text != "UTC" {
+		t.Fatalf("setting butlerTimeZone: %+v %v", one, err)
+	}
+	_, err = c.Setting(ctx, "butlertimezone")
+	clientError(t, err, 404, client.ErrNotFound, "butlertimezone")
+	// An answer that holds another setting than the one asked for.
+	stub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"MediaContainer":{"size":1,"Setting":[{"id":"ButlerTimeZone","type":"text","value":"UTC"}]}}`)
+	}))
+	defer stub.Close()
+	_, err = newClient(t, stub.URL).Setting(ctx, "butlertimezone")
+	clientError(t, err, 404, client.ErrNotFound, "the answer does not hold setting butlertimezone")
 
 	// All or nothing.
 	// (The server's start hour depends on the clock: ask for another.)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/plexbutler/butler/apitype"
@@ -44,8 +45,10 @@ func (c *Client) Settings(ctx context.Context) ([]apitype.Setting, error) {
 	return c.settings(ctx, "get settings", nil, "/:/prefs")
 }
 
-// Setting returns one setting: GET /:/prefs/get?id=ID. ErrNotFound when the
-// server has no setting with that id.
+// Setting returns one setting: GET /:/prefs/get?id=ID. As the server does,
+// it takes an id whose first letter differs in case ("butlerTimeZone" for
+// ButlerTimeZone); the setting returned has the server's id. ErrNotFound
+// when the server has no setting with that id.
 func (c *Client) Setting(ctx context.Context, id string) (*apitype.Setting, error) {
 	op := "get setting " + id
 	if id == "" {
@@ -55,8 +58,15 @@ func (c *Client) Setting(ctx context.Context, id string) (*apitype.Setting, erro
 	if err != nil {
 		return nil, err
 	}
+	// The server matches the id as given, else one whose first letter
+	// differs in case only, and answers under its own id.
 	for _, s := range list {
 		if s.ID == id {
+			return &s, nil
+		}
+	}
+	for _, s := range list {
+		if len(s.ID) > 0 && strings.EqualFold(s.ID[:1], id[:1]) && s.ID[1:] == id[1:] {
 			return &s, nil
 		}
 	}
