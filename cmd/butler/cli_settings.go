@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
 	"github.com/plexbutler/butler/apitype"
@@ -193,6 +194,11 @@ func (c *cli) activitiesCmd() *cobra.Command {
 		Short: "Stop the run behind an activity",
 		Args:  nArgs(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// The server takes the canonical form only, 36 characters
+			// with hyphens; uuid.Parse alone takes others too.
+			if _, err := uuid.Parse(args[0]); err != nil || len(args[0]) != 36 {
+				return usageErr("activity %q: want its UUID, as butler activities lists them", args[0])
+			}
 			cn, err := c.connect()
 			if err != nil {
 				return err

@@ -308,7 +308,9 @@ func TestCLIActivities(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 1 {
 		t.Fatalf("activities JSON %q: %v", out, err)
 	}
-	tr.run(1, "activities", "cancel", "not-a-uuid")
+	// Not an activity id: nothing is sent.
+	tr.run(2, "activities", "cancel", "not-a-uuid")
+	tr.run(2, "activities", "cancel", "0b7c5a8e5d0e4c1a9f1e3f4b2a1c9d7e")
 	tr.run(0, "activities", "cancel", list[0].UUID)
 	tr.run(1, "activities", "cancel", list[0].UUID)
 	tr.run(0, "activities")
@@ -403,7 +405,7 @@ func TestCLIErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{"tasks"}, {"start", "BackupDatabase"}, {"start", "BackupDatabase", "--wait"}, {"start", "--all"},
 		{"stop", "BackupDatabase"}, {"stop", "--all"}, {"history"}, {"plan"}, {"settings"}, {"settings", "get", "X"},
-		{"settings", "set", "X=1"}, {"activities"}, {"activities", "cancel", "x"}, {"watch"},
+		{"settings", "set", "X=1"}, {"activities"}, {"activities", "cancel", "0b7c5a8e-5d0e-4c1a-9f1e-3f4b2a1c9d7e"}, {"watch"},
 	} {
 		_, stderr := tr.run(3, args...)
 		if want := "butler: cannot reach " + dead + ": connection refused; is `butler serve` running? (--url, BUTLER_URL)\n"; stderr != want {
@@ -439,7 +441,7 @@ func TestCLIErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{"start"}, {"start", "BackupDatabase", "--all"}, {"start", "--all", "--now"}, {"start", "A", "B"},
 		{"stop"}, {"stop", "BackupDatabase", "--all"}, {"tasks", "extra"}, {"tasks", "--output", "yaml"},
-		{"tasks", "--bogus"}, {"history", "A", "B"}, {"settings", "get"}, {"settings", "set"}, {"activities", "cancel"}, {"history", "--limit", "x"}, {"history", "--limit", "5000"},
+		{"tasks", "--bogus"}, {"history", "A", "B"}, {"settings", "get"}, {"settings", "set"}, {"activities", "cancel"}, {"activities", "cancel", "x"}, {"history", "--limit", "x"}, {"history", "--limit", "5000"},
 		{"history", "--outcome", "exploded"}, {"tasks", "--url", "ftp://host"}, {"watch", "extra"},
 	} {
 		_, stderr := tr.run(2, args...)
