@@ -32,7 +32,9 @@ type StartResult struct {
 	Outcome StartOutcome
 	// Run is the run made or found; its ID is 0 when there is none.
 	Run Run
-	// RunAt is when the run starts (scheduled or queued), zero otherwise.
+	// RunAt is when the run may start (its ScheduledAt): now for a run
+	// started or queued now, the instant chosen for a scheduled one; zero
+	// for a skipped start and a task already running.
 	RunAt  time.Time
 	Reason string
 }

@@ -212,7 +212,7 @@ func TestStartTask(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.StatusCode != 202 || res.Outcome != client.OutcomeRunning || res.RunID != first || res.Reason != "already running" {
+	if res.StatusCode != 202 || res.Outcome != client.OutcomeRunning || res.RunID != first || res.Reason != "already running" || !res.RunAt.IsZero() {
 		t.Fatalf("second start: %+v", res)
 	}
 	backup.Finish(t, nil)
@@ -225,7 +225,7 @@ func TestStartTask(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.StatusCode != 200 || res.Outcome != client.OutcomeSkipped || !strings.HasPrefix(res.Reason, "not due until ") || res.RunID == 0 {
+	if res.StatusCode != 200 || res.Outcome != client.OutcomeSkipped || !strings.HasPrefix(res.Reason, "not due until ") || res.RunID == 0 || !res.RunAt.IsZero() {
 		t.Fatalf("start when not due: %+v", res)
 	}
 	// Forced, it runs.

@@ -17,10 +17,10 @@
 //	switch {
 //	case errors.Is(err, client.ErrNotFound):
 //		// the server does not offer the task
-//	case errors.Is(err, client.ErrDisabled):
-//		// disabled in the settings: retry with client.Force()
 //	case err != nil:
 //		log.Fatal(err)
+//	case res.Outcome == client.OutcomeSkipped:
+//		// not due: res.Reason says until when; client.Force() runs it now
 //	default:
 //		fmt.Println(res.Outcome, res.RunID) // "started 12"
 //	}
@@ -34,7 +34,8 @@
 //
 // A request that the server refuses returns an *Error with the HTTP status
 // and the server's message; errors.Is matches it against ErrNotFound,
-// ErrUnauthorized, ErrDisabled and ErrBadRequest. Any other failure (the
+// ErrUnauthorized, ErrBadRequest, ErrFixed (a settings change) and
+// ErrDisabled (a task start, from servers older than this SDK). Any other failure (the
 // server cannot be reached, an answer cannot be decoded) is returned wrapped
 // with what was being done: "client: start task BackupDatabase: ...".
 //

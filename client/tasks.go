@@ -145,7 +145,11 @@ type StartResponse struct {
 	// Outcome is one of OutcomeStarted, OutcomeScheduled, OutcomeQueued,
 	// OutcomeSkipped and OutcomeRunning.
 	Outcome string
-	// RunAt is when the run starts (scheduled or queued); zero otherwise.
+	// RunAt is when the run may start: the time of the start for a run
+	// started or queued now, the instant chosen for a scheduled one, the
+	// waiting run's own for a task already scheduled or queued. Zero for a
+	// skipped start, a task already running, and a server that does not
+	// say (a Plex Media Server).
 	RunAt time.Time
 	// Reason says why, in words ("not due until 2026-11-30").
 	Reason string
@@ -155,9 +159,12 @@ type StartResponse struct {
 }
 
 // StartTask starts one task: POST /butler/{name}. A server that does not
-// offer the task answers ErrNotFound; a disabled task, ErrDisabled (unless
-// Force is given). A Plex Media Server, which sends no X-Butler-* headers,
-// gets Outcome "started" for 200 and "running" for 202.
+// offer the task answers ErrNotFound. A task disabled in the settings
+// starts by the same rules as an enabled one (the setting governs the
+// nightly plan and start-all only), and Reason says it is disabled; servers
+// older than this SDK answer ErrDisabled instead, unless Force is given. A
+// Plex Media Server, which sends no X-Butler-* headers, gets Outcome
+// "started" for 200 and "running" for 202.
 func (c *Client) StartTask(ctx context.Context, name TaskName, opts ...StartOption) (*StartResponse, error) {
 	op := "start task " + string(name)
 	if name == "" {
