@@ -293,7 +293,8 @@ the run to its end and exits 1 unless it succeeded.
 					return cn.fail(err)
 				}
 				if cn.json {
-					return printJSON(out, res)
+					// POST /butler answers with its status alone.
+					return printJSON(out, statusResult{res.StatusCode})
 				}
 				_, err = fmt.Fprintln(out, "started every enabled task under the start-all rules; `butler tasks` shows what each does")
 				return err
@@ -408,7 +409,7 @@ waiting one (DELETE /butler).`,
 					return cn.fail(err)
 				}
 				if cn.json {
-					return printJSON(out, res)
+					return printJSON(out, stopAllJSON(res, running, waiting, known))
 				}
 				_, err = fmt.Fprintln(out, stopAllLine(running, waiting, known))
 				return err
@@ -655,6 +656,31 @@ func activeTasks(ctx context.Context, cn *conn) (running, waiting []string, know
 		}
 	}
 	return running, waiting, true, nil
+}
+
+// statusResult is the JSON of an answer that holds nothing but its status
+// (POST /butler).
+type statusResult struct {
+	Status int `json:"status"`
+}
+
+// stopAllResult is the JSON of `butler stop --all`: the tasks whose run it
+// stopped and those whose waiting run it removed, from what was active
+// before it; both are left out when the server cannot say (a Plex Media
+// Server, which has no plan).
+type stopAllResult struct {
+	Status  int      `json:"status"`
+	Stopped []string `json:"stopped,omitzero"`
+	Removed []string `json:"removed,omitzero"`
+}
+
+func stopAllJSON(res *client.Response, running, waiting []string, known bool) stopAllResult {
+	r := stopAllResult{Status: res.StatusCode}
+	if known {
+		r.Stopped = append([]string{}, running...)
+		r.Removed = append([]string{}, waiting...)
+	}
+	return r
 }
 
 // stopAllLine says what `butler stop --all` did, from what was active

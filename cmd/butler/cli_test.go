@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -190,6 +191,36 @@ func TestCLIStartStop(t *testing.T) {
 	tr.run(0, "stop", "--all")
 	tr.run(0, "history")
 	tr.check("start_stop")
+}
+
+// TestCLIStartStopAllJSON: `start --all -o json` prints the answer's status;
+// `stop --all -o json` also says which runs it stopped and removed.
+func TestCLIStartStopAllJSON(t *testing.T) {
+	s := clienttest.New(t, clienttest.Config{})
+	env := cliEnv(s)
+	stopAll := func() stopAllResult {
+		t.Helper()
+		code, stdout, stderr := runCmd(t, env, "stop", "--all", "-o", "json")
+		var r stopAllResult
+		if code != 0 || json.Unmarshal([]byte(stdout), &r) != nil || !strings.Contains(stdout, `"status": 200`) {
+			t.Fatalf("stop --all: exit %d\n%s%s", code, stdout, stderr)
+		}
+		return r
+	}
+	if r := stopAll(); r.Stopped == nil || r.Removed == nil || len(r.Stopped)+len(r.Removed) != 0 {
+		t.Fatalf("stop --all of nothing: %+v, want empty lists", r)
+	}
+	code, stdout, stderr := runCmd(t, env, "start", "--all", "-o", "json")
+	if code != 0 || strings.Join(strings.Fields(stdout), " ") != `{ "status": 200 }` {
+		t.Fatalf("start --all: exit %d\n%s%s", code, stdout, stderr)
+	}
+	// One slot: BackupDatabase runs, the other enabled tasks wait.
+	s.Action(butler.TaskBackupDatabase).WaitStarted(t)
+	r := stopAll()
+	slices.Sort(r.Removed)
+	if !slices.Equal(r.Stopped, []string{"BackupDatabase"}) || !slices.Equal(r.Removed, []string{"OptimizeDatabase", "RefreshLocalMedia"}) {
+		t.Fatalf("stop --all: %+v", r)
+	}
 }
 
 func TestCLIStartWait(t *testing.T) {
