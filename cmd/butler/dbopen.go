@@ -16,6 +16,7 @@ import (
 	"github.com/plexbutler/butler/engine"
 	"github.com/plexbutler/butler/internal/atomicfile"
 	"github.com/plexbutler/butler/internal/sqliteuri"
+	"github.com/plexbutler/butler/internal/sqlstore"
 	"github.com/plexbutler/butler/store/sqlite"
 )
 
@@ -34,9 +35,9 @@ func newDatabaseFromEnv(getenv func(string) string) (bool, error) {
 
 // needsUpgrade reports whether the SQLite database at path has Butler's
 // tables or River's of an older schema than this program's, which opening
-// it will migrate; it refuses River's tables of a newer schema
-// (engine.NewerSchemaError; Butler's own newer tables sqlite.Open
-// refuses). It writes nothing.
+// it will migrate; it refuses tables of a newer schema, which the server
+// would refuse (isNewerSchema: Butler's, a *sqlstore.NewerSchemaError;
+// River's, an *engine.NewerSchemaError). It writes nothing.
 func needsUpgrade(ctx context.Context, path string) (bool, error) {
 	up, err := sqlite.NeedsUpgrade(ctx, path)
 	if err != nil {
@@ -57,6 +58,14 @@ func needsUpgrade(ctx context.Context, path string) (bool, error) {
 	return up || (has > 0 && has < known), nil
 }
 
+// isNewerSchema reports whether err says that a database's tables, Butler's
+// or River's, were made by a newer Butler than this one.
+func isNewerSchema(err error) bool {
+	var butlers *sqlstore.NewerSchemaError
+	var rivers *engine.NewerSchemaError
+	return errors.As(err, &butlers) || errors.As(err, &rivers)
+}
+
 // openSQLite opens the server's SQLite database, whose lock l holds.
 //
 // A database file that is there but empty, not SQLite, or damaged
@@ -74,7 +83,7 @@ func openSQLite(ctx context.Context, cfg serveConfig, l *dbLock, logger *slog.Lo
 	// can use should the upgrade be undone.
 	if statErr == nil && checkSQLiteHeader(cfg.Database) == nil {
 		up, err := needsUpgrade(ctx, cfg.Database)
-		if newer := (*engine.NewerSchemaError)(nil); errors.As(err, &newer) {
+		if isNewerSchema(err) {
 			return nil, &exitError{2, fmt.Errorf("database %s: %w", cfg.Database, err)}
 		}
 		if err == nil && up {

@@ -458,8 +458,9 @@ func vacuumInto(ctx context.Context, src, dst string) error {
 }
 
 // verifyRestoreCopy checks the copy tmp of the backup src, which is what
-// will be put in place: PRAGMA integrity_check, and Butler's tables. It
-// returns the copy's size.
+// will be put in place: PRAGMA integrity_check, Butler's tables, and that
+// neither they nor River's were made by a newer Butler. It returns the
+// copy's size.
 func verifyRestoreCopy(ctx context.Context, src, tmp string) (int64, error) {
 	refuse := func(format string, args ...any) (int64, error) {
 		return 0, &exitError{2, fmt.Errorf("%s "+format+"; give another backup (nothing was changed)", append([]any{src}, args...)...)}
@@ -493,6 +494,14 @@ func verifyRestoreCopy(ctx context.Context, src, tmp string) (int64, error) {
 	}
 	if n != 3 {
 		return refuse("is a SQLite database but not Butler's (it lacks Butler's tables)")
+	}
+	// Tables of a newer Butler, which the server would refuse to open, are
+	// refused here, before the database is replaced; older ones the server
+	// upgrades.
+	if _, err := needsUpgrade(ctx, tmp); isNewerSchema(err) {
+		return 0, &exitError{2, fmt.Errorf("%s cannot be restored by this Butler: %v (nothing was changed)", src, err)}
+	} else if err != nil {
+		return refuse("cannot be read: %v", err)
 	}
 	if err := db.Close(); err != nil {
 		return 0, &exitError{1, err}

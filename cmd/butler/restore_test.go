@@ -373,6 +373,16 @@ func TestRestoreRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	fdb.Close()
+	// Backups made by a newer Butler: of Butler's tables, and of River's.
+	known := schemaVersion(t, dbPath)
+	newer := filepath.Join(tmp, "butler-20261101-010000.db")
+	seedQuietWindow(t, newer)
+	execSQL(t, newer, `INSERT INTO butler_migration (version, applied_at) VALUES (?, 0)`, known+1)
+	riverKnown := newestRiverVersion(t)
+	newerRiver := filepath.Join(tmp, "butler-20261102-010000.db")
+	seedQuietWindow(t, newerRiver)
+	execSQL(t, newerRiver, `CREATE TABLE IF NOT EXISTS river_migration (line TEXT NOT NULL, version INTEGER NOT NULL, created_at INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (line, version))`)
+	execSQL(t, newerRiver, `INSERT INTO river_migration (line, version) VALUES ('main', ?)`, riverKnown+1)
 
 	before := readFile(t, dbPath)
 	listing := withoutLocks(names(t, dataDir))
@@ -384,6 +394,8 @@ func TestRestoreRefusals(t *testing.T) {
 		{"damaged", []string{damaged}, []string{damaged, "is damaged", "integrity_check"}},
 		{"not SQLite", []string{garbage}, []string{garbage, "not a SQLite database"}},
 		{"not Butler's", []string{foreign}, []string{foreign, "not Butler's"}},
+		{"a newer schema", []string{newer}, []string{newer, fmt.Sprintf("its schema (version %d) was made by a newer Butler; this one knows up to version %d", known+1, known), "nothing was changed"}},
+		{"a newer River schema", []string{newerRiver}, []string{newerRiver, fmt.Sprintf("River schema version %d) were migrated by a newer Butler; this one knows up to version %d", riverKnown+1, riverKnown), "nothing was changed"}},
 		{"missing", []string{"butler-20260101-000000.db"}, []string{"no backup butler-20260101-000000.db in " + filepath.Join(dataDir, "Backups")}},
 		{"the database itself", []string{dbPath}, []string{"is the database itself"}},
 		{"PostgreSQL", []string{"--database", "postgres://u:secret@db/butler", "x.dump"}, []string{"pg_restore", "postgres://u:xxxxx@db/butler"}},
@@ -410,6 +422,37 @@ func TestRestoreRefusals(t *testing.T) {
 			}
 		})
 	}
+}
+
+// execSQL runs one statement on the SQLite database at path, with no
+// server running.
+func execSQL(t *testing.T, path, query string, args ...any) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(query, args...); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+}
+
+// newestRiverVersion is the newest version of River's tables this program
+// knows.
+func newestRiverVersion(t *testing.T) int {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file::memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	m, err := rivermigrate.New(riversqlite.New(db), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := m.AllVersions()
+	return all[len(all)-1].Version
 }
 
 // withoutLocks drops the lock files from a directory listing.

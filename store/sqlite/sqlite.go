@@ -323,9 +323,11 @@ func (d *DB) Close() error {
 }
 
 // NeedsUpgrade reports whether the database file at path, which exists,
-// has a schema older than this program's: Open would migrate it. It reads
-// the file with its write-ahead log (a crash may have left the newest
-// state there) and writes nothing to the database.
+// has a schema older than this program's: Open would migrate it. A schema
+// newer than this program's, which Open refuses, is refused here too, with
+// a *sqlstore.NewerSchemaError (not wrapped). It reads the file with its
+// write-ahead log (a crash may have left the newest state there) and
+// writes nothing to the database.
 func NeedsUpgrade(ctx context.Context, path string) (bool, error) {
 	db, err := ReadOnly(path)
 	if err != nil {
@@ -335,6 +337,9 @@ func NeedsUpgrade(ctx context.Context, path string) (bool, error) {
 	known, has, err := sqlstore.Versions(ctx, db, migrationFS)
 	if err != nil {
 		return false, fmt.Errorf("database %s: %w", path, err)
+	}
+	if has > known {
+		return false, &sqlstore.NewerSchemaError{Version: has, Known: known}
 	}
 	return has > 0 && has < known, nil
 }

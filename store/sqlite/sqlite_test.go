@@ -583,4 +583,10 @@ func TestOpenNewerSchemaRefused(t *testing.T) {
 	if !strings.Contains(err.Error(), want) {
 		t.Fatalf("error %q lacks %q", err, want)
 	}
+	// NeedsUpgrade, which checks a database before it is opened (or
+	// restored), refuses it the same way.
+	up, err := sqlite.NeedsUpgrade(ctx, path)
+	if !errors.As(err, &newer) || newer.Version != known+1 || newer.Known != known || up {
+		t.Fatalf("NeedsUpgrade of a newer database: %v, %v; want a NewerSchemaError for version %d (known %d)", up, err, known+1, known)
+	}
 }
