@@ -267,8 +267,21 @@ func restoreBackup(ctx context.Context, cfg serveConfig, dir, arg string, stdout
 	if same, _ := sameFile(src, l.path); same {
 		return usageErr("%s is the database itself; give a backup", src)
 	}
+	owner, err := restoreOwner(l.path)
+	if err != nil {
+		return &exitError{1, fmt.Errorf("%v (nothing was changed)", err)}
+	}
+	// The lock file, when this restore made it (it is ours), is the
+	// server's to open too.
+	if fi, err := os.Stat(l.path + ".lock"); err == nil {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) == os.Geteuid() {
+			if err := owner.give(l.path+".lock", false); err != nil {
+				return &exitError{1, fmt.Errorf("%v (nothing was changed)", err)}
+			}
+		}
+	}
 
-	tmp, err := copyForRestore(ctx, src, l.path)
+	tmp, err := copyForRestore(ctx, src, l.path, owner)
 	if err != nil {
 		return err
 	}
@@ -336,6 +349,60 @@ func lockDataDirForRestore(dir string) (func(), error) {
 	return func() { f.Close() }, nil
 }
 
+// fileOwner is the owner, group and permission bits of the files restore
+// makes in the database's directory: those the server, which may run as
+// another user than the one who runs restore (sudo, and a systemd
+// DynamicUser), already has.
+type fileOwner struct {
+	uid, gid int
+	perm     fs.FileMode
+}
+
+// restoreOwner returns the fileOwner of the restored database: the owner,
+// group and permission bits of the database file db it replaces; when
+// there is none, the owner and group of its directory, and mode 0600.
+func restoreOwner(db string) (fileOwner, error) {
+	fi, err := os.Stat(db)
+	perm := fs.FileMode(0o600)
+	if err == nil {
+		perm = fi.Mode().Perm()
+	} else if errors.Is(err, fs.ErrNotExist) {
+		fi, err = os.Stat(filepath.Dir(db))
+	}
+	if err != nil {
+		return fileOwner{}, err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileOwner{}, fmt.Errorf("cannot tell the owner of %s", fi.Name())
+	}
+	return fileOwner{uid: int(st.Uid), gid: int(st.Gid), perm: perm}, nil
+}
+
+// give gives the file at path o's owner and group, when it has others,
+// and, with mode, o's permission bits. A file that does not exist is left
+// alone.
+func (o fileOwner) give(path string, mode bool) error {
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && (int(st.Uid) != o.uid || int(st.Gid) != o.gid) {
+		if err := os.Chown(path, o.uid, o.gid); err != nil {
+			return fmt.Errorf("give %s the owner of the database (uid %d, gid %d), so that the server can open it: %v; run butler restore as that user, or as root", path, o.uid, o.gid, err)
+		}
+	}
+	if mode && fi.Mode().Perm() != o.perm {
+		if err := os.Chmod(path, o.perm); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // checkSQLiteHeader refuses a file that does not start with SQLite's
 // header.
 func checkSQLiteHeader(path string) error {
@@ -365,11 +432,11 @@ func sameFile(a, b string) (bool, error) {
 }
 
 // copyForRestore copies the backup src into a new hidden file beside the
-// database file db and fsyncs it; it returns the copy's path. A backup
-// with a WAL file beside it that holds transactions (a database moved
-// aside, say) is copied through SQLite (VACUUM INTO), which reads them too;
-// any other is copied byte for byte.
-func copyForRestore(ctx context.Context, src, db string) (string, error) {
+// database file db, owned as owner says, and fsyncs it; it returns the
+// copy's path. A backup with a WAL file beside it that holds transactions
+// (a database moved aside, say) is copied through SQLite (VACUUM INTO),
+// which reads them too; any other is copied byte for byte.
+func copyForRestore(ctx context.Context, src, db string, owner fileOwner) (string, error) {
 	f, err := os.CreateTemp(filepath.Dir(db), "."+filepath.Base(db)+".restore-*.tmp")
 	if err != nil {
 		return "", &exitError{1, fmt.Errorf("create the copy beside the database: %v", err)}
@@ -379,6 +446,9 @@ func copyForRestore(ctx context.Context, src, db string) (string, error) {
 		f.Close()
 		removeQuietly(tmp, tmp+"-journal", tmp+"-wal", tmp+"-shm")
 		return "", err
+	}
+	if err := owner.give(tmp, true); err != nil {
+		return fail(&exitError{1, fmt.Errorf("%v (nothing was changed)", err)})
 	}
 	if fi, err := os.Stat(src + "-wal"); err == nil && fi.Size() > 0 {
 		if err := vacuumInto(ctx, src, tmp); err != nil {

@@ -5,11 +5,13 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -684,4 +686,70 @@ func TestProcessUpgradeBacksUpFirst(t *testing.T) {
 func riverVersion(t *testing.T, path string) int {
 	t.Helper()
 	return migrationVersion(t, path, `SELECT max(version) FROM river_migration WHERE line = 'main'`)
+}
+
+// TestRestoreKeepsOwner: run as root (sudo) on the data directory of a
+// server that runs as its own user (a systemd DynamicUser), restore gives
+// the restored database, and the lock file it makes, the owner, group and
+// mode of the database it replaces, or the owner and group of the data
+// directory when there was none: the server can still open them.
+func TestRestoreKeepsOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give the data directory to another user")
+	}
+	const uid, gid = 4242, 4243 // the server's user and group
+	for _, c := range []struct {
+		name     string
+		database bool
+		perm     os.FileMode
+	}{
+		{"replacing a database", true, 0o640},
+		{"no database", false, 0o600},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dataDir := newDataDir(t)
+			dbPath := filepath.Join(dataDir, "butler.db")
+			backups := filepath.Join(dataDir, "Backups")
+			if err := os.Mkdir(backups, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			const name = "butler-20261101-010000.db"
+			if err := os.Rename(dbPath, filepath.Join(backups, name)); err != nil {
+				t.Fatal(err)
+			}
+			if c.database {
+				setMarker(t, dbPath, "41")
+				if err := os.Chmod(dbPath, c.perm); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := filepath.WalkDir(dataDir, func(p string, d fs.DirEntry, err error) error {
+				if err != nil {
+					return err
+				}
+				return os.Lchown(p, uid, gid)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			code, stdout, stderr := runCmd(t, nil, "restore", "--data-dir", dataDir, name)
+			if code != 0 {
+				t.Fatalf("restore: exit code %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+			}
+			for _, n := range names(t, dataDir) {
+				fi, err := os.Lstat(filepath.Join(dataDir, n))
+				if err != nil {
+					t.Fatal(err)
+				}
+				st := fi.Sys().(*syscall.Stat_t)
+				if st.Uid != uid || st.Gid != gid {
+					t.Errorf("%s belongs to %d:%d after the restore; want the server's %d:%d", n, st.Uid, st.Gid, uid, gid)
+				}
+				if n == "butler.db" && fi.Mode().Perm() != c.perm {
+					t.Errorf("the restored database has mode %04o; want %04o", fi.Mode().Perm(), c.perm)
+				}
+			}
+		})
+	}
 }
