@@ -29,11 +29,16 @@ type dbLock struct {
 	// path is the database file, symlinks resolved.
 	path string
 	f    *os.File
+	// stopped says what lockDatabase undid of a butler restore that was
+	// stopped part-way (finishStoppedRestore), for the output or the log.
+	stopped []string
 }
 
 // lockDatabase takes the lock of the SQLite database at db. When another
 // process holds it, the error is a *lockedError that names the database
-// and, when /proc/locks tells (Linux), the holder's pid and command.
+// and, when /proc/locks tells (Linux), the holder's pid and command. Once
+// it holds the lock, it undoes what a butler restore of the database that
+// was stopped part-way left behind (finishStoppedRestore).
 func lockDatabase(db string) (*dbLock, error) {
 	path, err := resolveDBPath(db)
 	if err != nil {
@@ -41,9 +46,12 @@ func lockDatabase(db string) (*dbLock, error) {
 	}
 	// The lock is by name: a second name of the file (a hard link) would
 	// lead another server to another lock, and SQLite to another journal.
+	// The second name that a restore gives the database while it replaces
+	// it (or gave it, stopped part-way) is no such name: the restore holds
+	// this lock, or finishStoppedRestore removes it below.
 	var st syscall.Stat_t
-	if err := syscall.Stat(path, &st); err == nil && st.Nlink > 1 {
-		return nil, fmt.Errorf("database %s has %d names (hard links): SQLite keeps its journal beside each name, and two servers opening it by two names would write it at once; remove the other names (find / -xdev -samefile %s) or point --database at a copy", path, st.Nlink, path)
+	if err := syscall.Stat(path, &st); err == nil && st.Nlink > 1 && int(st.Nlink)-1 != len(restoreLinks(path)) {
+		return nil, hardLinksError(path, uint64(st.Nlink))
 	}
 	lockPath := path + ".lock"
 	f, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR, 0o600)
@@ -65,7 +73,22 @@ func lockDatabase(db string) (*dbLock, error) {
 		}
 		return nil, &lockedError{what: "database " + name, holder: holder}
 	}
-	return &dbLock{path: path, f: f}, nil
+	l := &dbLock{path: path, f: f}
+	if l.stopped, err = finishStoppedRestore(path); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("database %s: a butler restore that was stopped part-way left files beside it, and putting them right failed: %v", path, err)
+	}
+	if err := syscall.Stat(path, &st); err == nil && st.Nlink > 1 {
+		f.Close()
+		return nil, hardLinksError(path, uint64(st.Nlink))
+	}
+	return l, nil
+}
+
+// hardLinksError is lockDatabase's error for a database file path with
+// more than one name.
+func hardLinksError(path string, nlink uint64) error {
+	return fmt.Errorf("database %s has %d names (hard links): SQLite keeps its journal beside each name, and two servers opening it by two names would write it at once; remove the other names (find / -xdev -samefile %s) or point --database at a copy", path, nlink, path)
 }
 
 // lockedError is the error of lockDatabase when another process holds the

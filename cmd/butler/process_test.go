@@ -40,6 +40,10 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	// A process that keeps a database's WAL written (restore's tests).
+	if path := os.Getenv(walHolderEnv); path != "" {
+		holdWAL(path, os.Getenv(walReaderEnv) != "")
+	}
 	code := m.Run()
 	if buildDir != "" {
 		os.RemoveAll(buildDir)

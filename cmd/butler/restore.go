@@ -42,11 +42,14 @@ butler serve would use, newest first.
 
 With one, restore that backup (a path, or a file name in the backup
 directory): check that it is a Butler database that passes PRAGMA
-integrity_check, copy it beside the database and fsync the copy, move the
-current database and its -wal, -shm and -journal files aside as
+integrity_check and that this Butler can open (not of a newer schema),
+copy it beside the database, with the owner and mode of the database it
+replaces, and fsync the copy; checkpoint the current database, keep it
+(and what is left of its -wal, -shm and -journal files) as
 <name>.before-restore-<UTC time> (nothing is deleted), and rename the copy
-into place. It refuses while a server uses the database: stop the server
-first.
+into place. Stopped at any point, it leaves the current database in
+place, and the next restore or server undoes what it had done. It refuses
+while a server uses the database: stop the server first.
 
 --data-dir, --database and --config (and BUTLER_DATA_DIR, BUTLER_DATABASE,
 BUTLER_CONFIG) find the database as butler serve does. PostgreSQL
@@ -264,6 +267,12 @@ func restoreBackup(ctx context.Context, cfg serveConfig, dir, arg string, stdout
 		return &exitError{2, err}
 	}
 	defer l.unlock()
+	if len(l.stopped) > 0 {
+		fmt.Fprintln(stdout, "a previous butler restore was stopped part-way: undone, the database is the one it was before it:")
+		for _, did := range l.stopped {
+			fmt.Fprintf(stdout, "  %s\n", did)
+		}
+	}
 	if same, _ := sameFile(src, l.path); same {
 		return usageErr("%s is the database itself; give a backup", src)
 	}
@@ -304,27 +313,35 @@ func restoreBackup(ctx context.Context, cfg serveConfig, dir, arg string, stdout
 		fmt.Fprintf(stdout, "%d runs were waiting (scheduled or queued) when the backup was made: they end skipped in the restored database, not run again at the next start; start a task again if it should run now\n", waiting)
 	}
 
-	moved, err := moveAside(l.path, "before-restore", time.Now())
+	if note := checkpointForRestore(ctx, l.path); note != "" {
+		fmt.Fprintln(stdout, note)
+	}
+	aside, moved, err := setAside(l.path, "before-restore", time.Now())
+	if err != nil {
+		return &exitError{1, fmt.Errorf("%v; the backup was not put in place (nothing was changed)", err)}
+	}
 	for _, m := range moved {
 		fmt.Fprintf(stdout, "moved aside: %s -> %s\n", m[0], m[1])
-	}
-	if err != nil {
-		return &exitError{1, fmt.Errorf("%v; the backup was not put in place, the files moved aside are listed above", err)}
 	}
 	if len(moved) == 0 {
 		fmt.Fprintf(stdout, "no database at %s: nothing to move aside\n", l.path)
 	}
 	if err := atomicfile.Rename(tmp, l.path); err != nil {
 		if _, statErr := os.Lstat(tmp); statErr == nil {
-			return &exitError{1, fmt.Errorf("put the copy of the backup in place: %v; the current database was moved aside (above): move it back, or run butler restore again", err)}
+			if aside != "" {
+				if _, uerr := undoSetAside(l.path, aside); uerr != nil {
+					return &exitError{1, fmt.Errorf("put the copy of the backup in place: %v; and putting the files moved aside back: %v; the database is still in place: run butler restore again", err, uerr)}
+				}
+			}
+			return &exitError{1, fmt.Errorf("put the copy of the backup in place: %v (nothing was changed)", err)}
 		}
 		placed = true
 		return &exitError{1, fmt.Errorf("restored %s to %s but could not make it durable: %v; run sync before anything else", src, l.path, err)}
 	}
 	placed = true
 	fmt.Fprintf(stdout, "restored %s to %s\n", src, l.path)
-	if len(moved) > 0 && moved[0][0] == l.path {
-		fmt.Fprintf(stdout, "the previous database is kept as %s; delete it once the server runs well on the restored one\n", moved[0][1])
+	if aside != "" {
+		fmt.Fprintf(stdout, "the previous database is kept as %s; delete it once the server runs well on the restored one\n", aside)
 	}
 	return nil
 }

@@ -5,8 +5,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -238,9 +240,10 @@ func TestRestoreList(t *testing.T) {
 }
 
 // TestProcessRestore: a backup written by a real server's BackupDatabase is
-// refused while the server runs, then restored once it is gone; the files
-// it replaces are kept, WAL included; the server starts on the restored
-// database; and the kept files can be restored in their turn.
+// refused while the server runs, then restored once it is gone; the
+// database it replaces is kept, with what its WAL held; the server starts
+// on the restored database; and the kept database, or a database with its
+// WAL, can be restored in its turn.
 func TestProcessRestore(t *testing.T) {
 	butlerBinary(t) // skip early in -short mode
 	dataDir := newDataDir(t)
@@ -311,13 +314,18 @@ func TestProcessRestore(t *testing.T) {
 	}
 	t.Logf("restore printed:\n%s", r.out)
 	mustContain(t, "output", r.out, "restored "+filepath.Join(backups, backup)+" to "+dbPath)
+	// The previous database is kept, its WAL checkpointed into it first:
+	// one file, with the change.
 	aside := asideFiles(t, dataDir, "before-restore")
-	for s, b := range before {
-		if !bytes.Equal(readFile(t, aside[s]), b) {
-			t.Errorf("the previous database's %q file was not kept as it was (aside: %v)", s, aside)
-		}
-		mustContain(t, "output", r.out, "moved aside: "+dbPath+s+" -> "+aside[s])
+	if len(aside) != 1 || aside[""] == "" {
+		t.Fatalf("the files moved aside are %v; want the database alone, its WAL checkpointed into it", aside)
 	}
+	mustContain(t, "output", r.out, "checkpointed "+dbPath)
+	mustContain(t, "output", r.out, "moved aside: "+dbPath+" -> "+aside[""])
+	if got := markerOfCopy(t, aside[""]); got != "42" {
+		t.Errorf("the database moved aside has %s=%s, want 42 (the change that was in its WAL)", markerSetting, got)
+	}
+	keptAside := readFile(t, aside[""])
 	for _, s := range []string{"-wal", "-shm", "-journal"} {
 		if _, err := os.Stat(dbPath + s); err == nil {
 			t.Errorf("%s is still beside the restored database", dbPath+s)
@@ -336,19 +344,59 @@ func TestProcessRestore(t *testing.T) {
 	// that run at its start, as after a crash.
 	checkNoRunsRunning(t, dbPath)
 
-	// The database moved aside, with the change in its WAL, restored by
-	// path: the change comes back.
+	// The database moved aside, restored by path: the change comes back.
 	r = runBinary(t, "", nil, "restore", "--data-dir", dataDir, aside[""])
 	if r.code != 0 {
 		t.Fatalf("restore of %s: exit code %d; output:\n%s", aside[""], r.code, r.out)
 	}
 	if got := marker(t, dbPath); got != "42" {
-		t.Errorf("after restoring the database moved aside: %s=%s, want 42 (the change in its WAL)", markerSetting, got)
+		t.Errorf("after restoring the database moved aside: %s=%s, want 42", markerSetting, got)
 	}
-	if !bytes.Equal(readFile(t, aside["-wal"]), before["-wal"]) {
-		t.Errorf("restoring from %s changed its WAL", aside[""])
+	if !bytes.Equal(readFile(t, aside[""]), keptAside) {
+		t.Errorf("restoring from %s changed it", aside[""])
 	}
 	noTemporaryFiles(t, dataDir)
+
+	// The files the killed server left, copied elsewhere with their WAL and
+	// restored by path: the copy goes through SQLite, the change in the
+	// WAL comes back, and the WAL is left as it was.
+	crashed := filepath.Join(t.TempDir(), "crashed.db")
+	for s, b := range before {
+		if err := os.WriteFile(crashed+s, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r = runBinary(t, "", nil, "restore", "--data-dir", dataDir, crashed)
+	if r.code != 0 {
+		t.Fatalf("restore of %s: exit code %d; output:\n%s", crashed, r.code, r.out)
+	}
+	if got := marker(t, dbPath); got != "42" {
+		t.Errorf("after restoring %s: %s=%s, want 42 (the change in its WAL)", crashed, markerSetting, got)
+	}
+	if !bytes.Equal(readFile(t, crashed+"-wal"), before["-wal"]) {
+		t.Errorf("restoring from %s changed its WAL", crashed)
+	}
+	noTemporaryFiles(t, dataDir)
+}
+
+// markerOfCopy reads the marker setting of a copy of the database file
+// path, with its -wal file if it has one, leaving the files as they are.
+func markerOfCopy(t *testing.T, path string) string {
+	t.Helper()
+	cp := filepath.Join(t.TempDir(), "copy.db")
+	for _, s := range []string{"", "-wal"} {
+		b, err := os.ReadFile(path + s)
+		if s != "" && os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(cp+s, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return marker(t, cp)
 }
 
 // TestRestoreRefusals: a backup that is damaged, not SQLite, not Butler's,
@@ -751,5 +799,253 @@ func TestRestoreKeepsOwner(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The environment of a test process started as a WAL holder (holdWAL).
+const (
+	walHolderEnv = "BUTLER_TEST_HOLD_WAL"        // the database
+	walReaderEnv = "BUTLER_TEST_HOLD_WAL_READER" // "1": keep a read transaction open
+)
+
+// holdWAL is a test process that sets the marker setting of the Butler
+// database at path to 42, so that the change is in its -wal file, says
+// "holding" and waits to be killed; it never closes the database, which
+// would checkpoint the WAL. With reader, it also keeps a read transaction
+// open, as another program reading the database would, so that no
+// checkpoint can empty the WAL.
+func holdWAL(path string, reader bool) {
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	if err == nil {
+		db.SetMaxOpenConns(2)
+		_, err = db.Exec(`UPDATE butler_setting SET value = '42' WHERE id = ?`, markerSetting)
+	}
+	if err == nil && reader {
+		var tx *sql.Tx
+		if tx, err = db.Begin(); err == nil {
+			var n int
+			err = tx.QueryRow(`SELECT count(*) FROM butler_setting`).Scan(&n)
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "hold the WAL:", err)
+		os.Exit(1)
+	}
+	fmt.Println("holding")
+	select {}
+}
+
+// startWALHolder starts a process that changes the marker setting of the
+// database at path to 42 in its WAL, and keeps it there (holdWAL); with
+// reader, it also keeps a read transaction open. It returns a function
+// that kills it with SIGKILL, so that it leaves the WAL as it is.
+func startWALHolder(t *testing.T, path string, reader bool) (kill func()) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), walHolderEnv+"="+path)
+	if reader {
+		cmd.Env = append(cmd.Env, walReaderEnv+"=1")
+	}
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	kill = func() {
+		if !killed {
+			killed = true
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	}
+	t.Cleanup(kill)
+	line := make([]byte, len("holding\n"))
+	if _, err := io.ReadFull(out, line); err != nil || string(line) != "holding\n" {
+		t.Fatalf("the WAL holder did not start: %q %v", line, err)
+	}
+	if fi, err := os.Stat(path + "-wal"); err != nil || fi.Size() == 0 {
+		t.Fatalf("the WAL holder left no WAL: %v", err)
+	}
+	return kill
+}
+
+// TestRestoreKilled: butler restore killed (SIGKILL, injected by strace)
+// just before each of its system calls that link, unlink or rename one of
+// the database's names (the file, its -wal and -shm), in turn, leaves the
+// old database in its place: never no database, and never one without the
+// transactions of its -wal file. The next server, or the next restore,
+// undoes what it left (the side files it took away come back, its second
+// name of the database and its copy of the backup go), and nothing of the
+// old database is lost. A database whose WAL holds transactions (a server
+// killed) is checkpointed first; one that another program reads, which
+// keeps the checkpoint from emptying the WAL, keeps its WAL with it.
+func TestRestoreKilled(t *testing.T) {
+	strace, err := exec.LookPath("strace")
+	if err != nil {
+		t.Skip("needs strace to kill the restore at a chosen system call")
+	}
+	bin := butlerBinary(t)
+	const (
+		links   = "link,linkat"
+		unlinks = "unlink,unlinkat"
+		renames = "rename,renameat,renameat2"
+	)
+	type point struct {
+		calls, suffix string // the when-th of calls on the database's name with suffix
+		when          int
+		// mustKill: the restore makes that call. (strace counts the calls
+		// of each thread apart, so the second one may not be counted as
+		// such: that point may also let the restore end.)
+		mustKill bool
+	}
+	sqliteClose := []point{{unlinks, "-shm", 1, true}, {unlinks, "-wal", 1, true}} // the checkpoint's end
+	replace := []point{{links, "", 1, true}, {renames, "", 1, true}, {renames, "", 2, false}}
+	sides := []point{{links, "-wal", 1, true}, {links, "-shm", 1, true}, {unlinks, "-wal", 1, true}, {unlinks, "-shm", 1, true}}
+	for _, c := range []struct {
+		name string
+		// wal: the database has transactions in its -wal file; reader: a
+		// program reads it, so that no checkpoint can empty the WAL.
+		wal, reader bool
+		points      []point
+	}{
+		{name: "closed cleanly", points: replace},
+		{name: "with a WAL", wal: true, points: append(slices.Clone(sqliteClose), replace...)},
+		{name: "with a WAL being read", wal: true, reader: true, points: append(slices.Clone(sides), replace...)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for i, p := range c.points {
+				what := fmt.Sprintf("call %d of %s on %s", p.when, p.calls, "butler.db"+p.suffix)
+				killed := restoreKilledAt(t, bin, strace, what, i%2 == 1, c.wal, c.reader,
+					"-P", "PATH"+p.suffix, "-e", "trace="+p.calls, "-e", fmt.Sprintf("inject=%s:signal=KILL:when=%d", p.calls, p.when))
+				if p.mustKill && !killed {
+					t.Errorf("the restore was not killed before %s: it makes no such call", what)
+				}
+			}
+		})
+	}
+}
+
+// restoreKilledAt runs TestRestoreKilled's restore under strace with the
+// options opts (PATH in them stands for the database's path), which kill
+// it just before what, and checks what it leaves. A killed restore is
+// undone by the next restore, or with serve by the next server. It
+// reports whether the restore was killed; when it was not, it checks the
+// restore's result.
+func restoreKilledAt(t *testing.T, bin, strace, what string, serve, wal, reader bool, opts ...string) (killed bool) {
+	t.Helper()
+	dataDir := newDataDir(t)
+	dbPath := filepath.Join(dataDir, "butler.db")
+	real, err := filepath.EvalSymlinks(dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setMarker(t, dbPath, "41")
+	const token = "restore-killed-token"
+	const name = "butler-20261101-010000.db"
+	if err := os.Mkdir(filepath.Join(dataDir, "Backups"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	backup := filepath.Join(dataDir, "Backups", name)
+	seedQuietWindow(t, backup)
+	setMarker(t, backup, "30")
+	old := "41"
+	kill := func() {}
+	if wal {
+		kill = startWALHolder(t, dbPath, reader)
+		old = "42"
+		if !reader {
+			kill()
+		}
+	}
+	before, err := os.Stat(dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	args := []string{"-f", "-qq", "-o", "/dev/null"}
+	for _, o := range opts {
+		args = append(args, strings.ReplaceAll(o, "PATH", real))
+	}
+	args = append(args, bin, "restore", "--data-dir", dataDir, name)
+	out, err := exec.Command(strace, args...).CombinedOutput()
+	kill() // what the program reading the database leaves: its WAL
+	if err == nil {
+		// Not killed: restored, the old database kept aside with all it
+		// held, and nothing of it left beside the restored one.
+		t.Logf("restore, not killed before %s:\n%s", what, out)
+		if got := marker(t, dbPath); got != "30" {
+			t.Errorf("after the restore %s=%s, want the backup's 30", markerSetting, got)
+		}
+		checkKeptAside(t, dataDir, old)
+		noTemporaryFiles(t, dataDir)
+		return false
+	}
+	t.Logf("restore, killed before %s (%v):\n%s", what, err, out)
+	after, err := os.Stat(dbPath)
+	if err != nil {
+		t.Fatalf("killed before %s: no database at %s: %v", what, dbPath, err)
+	}
+	if !os.SameFile(before, after) {
+		t.Fatalf("killed before %s: %s is not the database it was", what, dbPath)
+	}
+
+	if serve {
+		p := startProc(t, "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--token", token)
+		if got := serverMarker(t, p.url(""), token); got != old {
+			t.Errorf("killed before %s: the next server has %s=%s, want the old database's %s", what, markerSetting, got, old)
+		}
+		if code := p.terminate(t, 15*time.Second); code != 0 {
+			t.Errorf("exit code %d after SIGTERM; output:\n%s", code, p.stderr)
+		}
+		t.Logf("the next server's log:\n%s", p.stderr)
+		mustContain(t, "server log", p.stderr.String(), "a butler restore was stopped part-way")
+		if got := asideFiles(t, dataDir, "before-restore"); len(got) > 0 {
+			t.Errorf("killed before %s: after the next server's start the killed restore's files are still there: %v", what, got)
+		}
+	} else {
+		r := runBinary(t, "", nil, "restore", "--data-dir", dataDir, name)
+		t.Logf("the next restore:\n%s", r.out)
+		if r.code != 0 {
+			t.Fatalf("killed before %s: the next restore: exit code %d", what, r.code)
+		}
+		mustContain(t, "output", r.out, "a previous butler restore was stopped part-way: undone")
+		if got := marker(t, dbPath); got != "30" {
+			t.Errorf("killed before %s: after the next restore %s=%s, want the backup's 30", what, markerSetting, got)
+		}
+		checkKeptAside(t, dataDir, old)
+	}
+	noTemporaryFiles(t, dataDir)
+	var st syscall.Stat_t
+	if err := syscall.Stat(dbPath, &st); err != nil || st.Nlink != 1 {
+		t.Errorf("killed before %s: %s has %d names (%v), want 1", what, dbPath, st.Nlink, err)
+	}
+	return true
+}
+
+// checkKeptAside checks, after a restore into dataDir, that the database
+// it replaced, with the marker setting old, is kept aside, alone, and
+// that no side file of it is left beside the restored database.
+func checkKeptAside(t *testing.T, dataDir, old string) {
+	t.Helper()
+	var mains []string
+	for _, n := range names(t, dataDir) {
+		if m := asideRE.FindStringSubmatch(n); m != nil && m[3] == "" {
+			mains = append(mains, n)
+		}
+	}
+	if len(mains) != 1 {
+		t.Fatalf("the data directory holds %v moved aside; want one database, the one the restore replaced", mains)
+	}
+	if got := markerOfCopy(t, filepath.Join(dataDir, mains[0])); got != old {
+		t.Errorf("the database moved aside, %s, has %s=%s, want the old database's %s", mains[0], markerSetting, got, old)
+	}
+	for _, s := range []string{"-wal", "-shm", "-journal"} {
+		if _, err := os.Stat(filepath.Join(dataDir, "butler.db"+s)); err == nil {
+			t.Errorf("butler.db%s is beside the restored database", s)
+		}
 	}
 }

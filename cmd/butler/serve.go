@@ -418,6 +418,9 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 			return &exitError{2, err}
 		}
 		defer dbl.unlock()
+		for _, did := range dbl.stopped {
+			logger.WarnContext(ctx, "butler: a butler restore was stopped part-way: undone, the database is the one it was before it", slog.String("undone", did))
+		}
 		db, err := openSQLite(ctx, cfg, dbl, logger)
 		if err != nil {
 			return err
