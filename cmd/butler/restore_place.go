@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/plexbutler/butler/internal/atomicfile"
+	"github.com/plexbutler/butler/internal/sqliteuri"
 )
 
 // How butler restore replaces a database, so that a restore stopped at any
@@ -71,7 +72,11 @@ func checkpointForRestore(ctx context.Context, db string) string {
 	fail := func(err error) string {
 		return fmt.Sprintf("could not checkpoint %s (%v): its side files are kept with it, aside", db, err)
 	}
-	conn, err := sql.Open("sqlite", "file:"+db+"?_pragma=busy_timeout(1000)")
+	uri, err := sqliteuri.File(db, "_pragma=busy_timeout(1000)")
+	if err != nil {
+		return fail(err)
+	}
+	conn, err := sql.Open("sqlite", uri)
 	if err != nil {
 		return fail(err)
 	}

@@ -712,6 +712,10 @@ func TestServeRefusesAnUnreadableMachineID(t *testing.T) {
 	if err := os.WriteFile(own, readFile(t, bin), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// Whatever the umask (a server running in this process sets 077).
+	if err := os.Chmod(own, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	const nobody = 65534
 	dataDir := filepath.Join(base, "data")
 	if err := os.Mkdir(dataDir, 0o700); err != nil {
