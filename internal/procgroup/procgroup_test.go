@@ -3,6 +3,7 @@ package procgroup_test
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,15 +47,22 @@ func state(t *testing.T, pid int) (string, string) {
 	return f[0], f[17]
 }
 
-// A process whose main thread has ended is still alive while another of
-// its threads runs: /proc shows it as a zombie, and a check that took a
-// zombie for gone counted the program's work over while it went on.
-func TestAlive_MainThreadEndedOthersRunning(t *testing.T) {
+// mainExits is a running testdata/mainexits.c whose main thread has ended:
+// its second thread runs until stdin is closed.
+type mainExits struct {
+	pid   int
+	stdin io.WriteCloser
+	done  chan error // the program's Wait
+}
+
+// startMainExits starts the program in a process group of its own and
+// returns once /proc shows its main thread ended (a zombie, 2 threads).
+func startMainExits(t *testing.T) *mainExits {
+	t.Helper()
 	if runtime.GOOS != "linux" {
 		t.Skip("/proc is Linux's")
 	}
-	bin := buildMainExits(t)
-	cmd := exec.Command(bin)
+	cmd := exec.Command(buildMainExits(t))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -67,37 +75,47 @@ func TestAlive_MainThreadEndedOthersRunning(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	pid := cmd.Process.Pid
-	t.Cleanup(func() { _ = syscall.Kill(-pid, syscall.SIGKILL); _ = cmd.Wait() })
+	p := &mainExits{pid: cmd.Process.Pid, stdin: stdin, done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = syscall.Kill(-p.pid, syscall.SIGKILL)
+		<-p.done
+	})
 	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "up\n" {
 		t.Fatalf("program said %q, %v", line, err)
 	}
 	// The main thread returns right after it said "up"; wait until /proc
-	// shows it a zombie (bounded, polling what the test asserts on).
+	// shows it a zombie (bounded, polling what the tests assert on).
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		st, threads := state(t, pid)
+		st, threads := state(t, p.pid)
 		if st == "Z" {
 			if threads != "2" {
 				t.Fatalf("main thread a zombie with %s threads; want 2", threads)
 			}
-			break
+			return p
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the main thread did not end: state %s", st)
 		}
 		runtime.Gosched()
 	}
+}
 
-	if !procgroup.Alive(pid) {
+// A process whose main thread has ended is still alive while another of
+// its threads runs: /proc shows it as a zombie, and a check that took a
+// zombie for gone counted the program's work over while it went on.
+func TestAlive_MainThreadEndedOthersRunning(t *testing.T) {
+	p := startMainExits(t)
+	if !procgroup.Alive(p.pid) {
 		t.Fatal("Alive: false while the program's second thread still runs")
 	}
-
-	stdin.Close() // the second thread ends, and with it the process
-	if err := cmd.Wait(); err != nil {
+	p.stdin.Close() // the second thread ends, and with it the process
+	if err := <-p.done; err != nil {
 		t.Fatalf("program: %v", err)
 	}
-	if procgroup.Alive(pid) {
+	p.done <- nil // for the clean-up
+	if procgroup.Alive(p.pid) {
 		t.Fatal("Alive: true after the program was reaped")
 	}
 }
@@ -105,43 +123,16 @@ func TestAlive_MainThreadEndedOthersRunning(t *testing.T) {
 // End waits for a process whose main thread ended before its other
 // threads: it kills the group and returns once the process is gone.
 func TestEnd_KillsAProcessWhoseMainThreadEnded(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("/proc is Linux's")
-	}
-	bin := buildMainExits(t)
-	cmd := exec.Command(bin)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if _, err := cmd.StdinPipe(); err != nil { // held open: the thread runs on
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pid := cmd.Process.Pid
-	if _, err := bufio.NewReader(stdout).ReadString('\n'); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	deadline := time.Now().Add(10 * time.Second)
-	for st, _ := state(t, pid); st != "Z"; st, _ = state(t, pid) {
-		if time.Now().After(deadline) {
-			t.Fatal("the main thread did not end")
-		}
-		runtime.Gosched()
-	}
-
-	if !procgroup.End(pid, time.Now(), 0, nil) {
+	p := startMainExits(t)
+	if !procgroup.End(p.pid, time.Now(), 0, nil) {
 		t.Fatal("End: no SIGKILL sent, but the program was running")
 	}
-	if procgroup.Alive(pid) {
+	if procgroup.Alive(p.pid) {
 		t.Fatal("End returned while the group is alive")
 	}
-	if err := <-done; err == nil {
+	err := <-p.done
+	p.done <- err
+	if err == nil {
 		t.Fatal("program exited 0; want killed")
 	}
 }
