@@ -54,8 +54,13 @@ func lockDatabase(db string) (*dbLock, error) {
 		return nil, hardLinksError(path, uint64(st.Nlink))
 	}
 	lockPath := path + ".lock"
-	f, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR, 0o600)
+	// Never through a symbolic link: the lock is this file, beside the
+	// database, and nothing is created elsewhere.
+	f, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
+		if errors.Is(err, syscall.ELOOP) {
+			return nil, fmt.Errorf("database %s: its lock file %s is a symbolic link; remove it (the lock file is made again, as a file)", db, lockPath)
+		}
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("database %s: its directory %s does not exist; create it or point --database at another file", db, filepath.Dir(path))
 		}

@@ -246,6 +246,11 @@ func findBackup(arg, dir string) (string, error) {
 // It refuses (exit 2), changing nothing, when the backup is not a sound
 // Butler database or a server uses the database.
 func restoreBackup(ctx context.Context, cfg serveConfig, dir, arg string, stdout io.Writer) error {
+	for _, d := range []string{cfg.DataDir, filepath.Dir(cfg.Database)} {
+		if err := refuseRootInOthersDir(d, os.Geteuid()); err != nil {
+			return err
+		}
+	}
 	src, err := findBackup(arg, dir)
 	if err != nil {
 		return err
@@ -351,7 +356,7 @@ func restoreBackup(ctx context.Context, cfg serveConfig, dir, arg string, stdout
 // is not left with its database replaced under it. It creates nothing.
 func lockDataDirForRestore(dir string) (func(), error) {
 	path := filepath.Join(dir, "butler.lock")
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	f, err := os.OpenFile(path, os.O_RDWR|syscall.O_NOFOLLOW, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return func() {}, nil
 	}
@@ -364,6 +369,27 @@ func lockDataDirForRestore(dir string) (func(), error) {
 		return nil, &exitError{2, fmt.Errorf("cannot restore: data directory %s is in use by a butler serve%s; stop the server first (nothing was changed)", dir, holder)}
 	}
 	return func() { f.Close() }, nil
+}
+
+// refuseRootInOthersDir refuses a restore run as root (euid 0) on a
+// directory that another user owns (the server's user, who can write it):
+// that user, or a program running as it (a task, a compromised media
+// tool), could put a symbolic link where restore creates, links, renames
+// or opens a file, and have root write, or give away, a file anywhere. The
+// restore must run as that user.
+func refuseRootInOthersDir(dir string, euid int) error {
+	if euid != 0 {
+		return nil
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil // a missing directory: the restore says so further on
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || st.Uid == 0 {
+		return nil
+	}
+	return &exitError{2, fmt.Errorf("cannot restore as root into %s, which belongs to user %d: that user could make root write files elsewhere; run butler restore as that user, for instance: sudo -u '#%d' butler restore ..., or, for the systemd unit's server (DynamicUser), sudo systemd-run --pipe --wait -p DynamicUser=yes -p User=butler -p StateDirectory=butler /usr/local/bin/butler restore --data-dir /var/lib/butler ... (nothing was changed)", dir, st.Uid, st.Uid)}
 }
 
 // fileOwner is the owner, group and permission bits of the files restore

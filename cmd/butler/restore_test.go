@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -736,15 +737,19 @@ func riverVersion(t *testing.T, path string) int {
 	return migrationVersion(t, path, `SELECT max(version) FROM river_migration WHERE line = 'main'`)
 }
 
-// TestRestoreKeepsOwner: run as root (sudo) on the data directory of a
-// server that runs as its own user (a systemd DynamicUser), restore gives
-// the restored database, and the lock file it makes, the owner, group and
+// TestRestoreKeepsOwner: on the data directory of a server that runs as
+// its own user (the systemd unit's DynamicUser), restore run as root is
+// refused, exit 2, nothing changed: that user could point a name restore
+// uses (the lock file, the database, its copy) at a file of root's and
+// have root write or give it away. Run as that user, restore gives the
+// restored database, and the lock file it makes, the owner, group and
 // mode of the database it replaces, or the owner and group of the data
 // directory when there was none: the server can still open them.
 func TestRestoreKeepsOwner(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to give the data directory to another user")
 	}
+	bin := butlerBinary(t)
 	const uid, gid = 4242, 4243 // the server's user and group
 	for _, c := range []struct {
 		name     string
@@ -755,7 +760,18 @@ func TestRestoreKeepsOwner(t *testing.T) {
 		{"no database", false, 0o600},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			dataDir := newDataDir(t)
+			base := openTempDir(t)
+			own := filepath.Join(base, "butler")
+			if err := os.WriteFile(own, readFile(t, bin), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(own, 0o755); err != nil { // whatever the umask
+				t.Fatal(err)
+			}
+			dataDir := filepath.Join(base, "data")
+			if err := os.Rename(newDataDir(t), dataDir); err != nil {
+				t.Fatal(err)
+			}
 			dbPath := filepath.Join(dataDir, "butler.db")
 			backups := filepath.Join(dataDir, "Backups")
 			if err := os.Mkdir(backups, 0o700); err != nil {
@@ -780,10 +796,24 @@ func TestRestoreKeepsOwner(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			before := names(t, dataDir)
 
+			// As root: refused, nothing changed.
 			code, stdout, stderr := runCmd(t, nil, "restore", "--data-dir", dataDir, name)
-			if code != 0 {
-				t.Fatalf("restore: exit code %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+			if code != 2 || !strings.Contains(stderr, "belongs to user 4242") || !strings.Contains(stderr, "nothing was changed") {
+				t.Fatalf("restore as root: exit code %d, want 2 saying why\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+			}
+			if after := names(t, dataDir); !slices.Equal(after, before) {
+				t.Fatalf("restore as root changed the data directory: %v, was %v", after, before)
+			}
+
+			// As the server's user: restored, its files the server's.
+			cmd := exec.Command(own, "restore", "--data-dir", dataDir, name)
+			cmd.Dir = base
+			cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + base}
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid}}
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("restore as the server's user: %v\n%s", err, out)
 			}
 			for _, n := range names(t, dataDir) {
 				fi, err := os.Lstat(filepath.Join(dataDir, n))
@@ -799,6 +829,92 @@ func TestRestoreKeepsOwner(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// openTempDir returns a new directory that every user can enter (the
+// test's own temporary directories are root's alone), removed at the end.
+func openTempDir(t *testing.T) string {
+	t.Helper()
+	base, err := os.MkdirTemp("", "butler-restore-owner-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	if err := os.Chmod(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return base
+}
+
+// TestRestoreAsRootLeavesALinkedLockAlone: a lock file that the server's
+// user replaced by a symbolic link to a file of root's: restore as root
+// refuses before it opens anything, and the file keeps its owner.
+func TestRestoreAsRootLeavesALinkedLockAlone(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	const uid, gid = 4242, 4243
+	dataDir := newDataDir(t)
+	dbPath := filepath.Join(dataDir, "butler.db")
+	backups := filepath.Join(dataDir, "Backups")
+	if err := os.Mkdir(backups, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	const name = "butler-20261101-010000.db"
+	if err := os.Rename(dbPath, filepath.Join(backups, name)); err != nil {
+		t.Fatal(err)
+	}
+	setMarker(t, dbPath, "41")
+	victim := filepath.Join(t.TempDir(), "shadow") // root's, as /etc/shadow
+	if err := os.WriteFile(victim, []byte("root:x:0:0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(dbPath + ".lock")
+	if err := os.Symlink(victim, dbPath+".lock"); err != nil {
+		t.Fatal(err)
+	}
+	err := filepath.WalkDir(dataDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, uid, gid)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCmd(t, nil, "restore", "--data-dir", dataDir, name)
+	if code != 2 {
+		t.Errorf("restore as root: exit code %d, want 2\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	fi, err := os.Stat(victim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); st.Uid != 0 || st.Gid != 0 || fi.Mode().Perm() != 0o600 {
+		t.Errorf("root's file, which the lock file's link points at, is now %d:%d mode %04o", st.Uid, st.Gid, fi.Mode().Perm())
+	}
+}
+
+// TestLockDatabase_RefusesALinkedLockFile: the lock file is never opened
+// through a symbolic link (nor created where one points).
+func TestLockDatabase_RefusesALinkedLockFile(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "butler.db")
+	target := filepath.Join(t.TempDir(), "elsewhere")
+	if err := os.Symlink(target, db+".lock"); err != nil {
+		t.Fatal(err)
+	}
+	l, err := lockDatabase(db)
+	if err == nil {
+		l.unlock()
+		t.Fatal("lockDatabase took a lock file that is a symbolic link")
+	}
+	if !strings.Contains(err.Error(), "symbolic link") {
+		t.Errorf("error %q does not say the lock file is a symbolic link", err)
+	}
+	if _, err := os.Lstat(target); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a file was made where the link points: %v", err)
 	}
 }
 
