@@ -192,13 +192,14 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 	// closed while it waited (the server was down then, and the queue
 	// hands its job over at the next start; or the clock stepped past the
 	// close before the planner, which sleeps on the monotonic clock, came
-	// to skip it).
-	if windowClosed(m.Settings().Window(), r, started) {
+	// to skip it), or no window may hold it any more (the hours changed:
+	// runWindow).
+	if reason := windowEnded(m.Settings().Window(), r, started); reason != "" {
 		if _, _, err := m.finish(ctx, r, []RunState{StateQueued}, Finish{
-			Outcome: OutcomeSkipped, Reason: reasonWindowClosed, EndedAt: started, Progress: -1}); err != nil {
-			return fmt.Errorf("skip run %d of a closed window: %w; %w", r.ID, err, ErrRetryLater)
+			Outcome: OutcomeSkipped, Reason: reason, EndedAt: started, Progress: -1}); err != nil {
+			return fmt.Errorf("skip run %d of a window that ended: %w; %w", r.ID, err, ErrRetryLater)
 		}
-		m.logger.InfoContext(ctx, "butler: run removed", slog.String("task", string(r.Task)), slog.Int64("run", r.ID), slog.String("reason", reasonWindowClosed))
+		m.logger.InfoContext(ctx, "butler: run removed", slog.String("task", string(r.Task)), slog.Int64("run", r.ID), slog.String("reason", reason))
 		return nil
 	}
 	// Not cut off by the job's cancellation (a stop): a statement cut off

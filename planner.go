@@ -16,7 +16,6 @@ func (m *Manager) loop(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	var p pruning
-	var seen seenWindow
 	for {
 		select {
 		case <-ctx.Done():
@@ -24,7 +23,7 @@ func (m *Manager) loop(ctx context.Context) {
 		case <-timer.C:
 		case <-m.wake:
 		}
-		next := m.tick(ctx, m.now(), &seen)
+		next := m.tick(ctx, m.now())
 		if woken := m.pruneHistory(ctx, &p, next); woken {
 			next = m.now() // tick at once, then prune on
 		}
@@ -32,25 +31,10 @@ func (m *Manager) loop(ctx context.Context) {
 	}
 }
 
-// seenWindow is the window by which the planner's last tick as the leader
-// planned; only the loop's goroutine uses it.
-type seenWindow struct {
-	w  schedule.Window
-	ok bool
-}
-
-// changed records w as seen and reports whether the hours or the zone
-// differ from the window seen before (the settings changed).
-func (s *seenWindow) changed(w schedule.Window) bool {
-	was, ok := s.w, s.ok
-	s.w, s.ok = w, true
-	return ok && (was.Start != w.Start || was.End != w.End || was.Loc.String() != w.Loc.String())
-}
-
 // tick ends runs whose window has closed, plans the window that is open,
 // queues scheduled runs whose instant has come, and returns when it wants
 // to run next.
-func (m *Manager) tick(ctx context.Context, now time.Time, seen *seenWindow) time.Time {
+func (m *Manager) tick(ctx context.Context, now time.Time) time.Time {
 	s := m.Settings()
 	w := s.Window()
 	next, _ := w.Next(now)
@@ -67,7 +51,7 @@ func (m *Manager) tick(ctx context.Context, now time.Time, seen *seenWindow) tim
 		m.logger.ErrorContext(ctx, "butler: planner: read active runs", slog.String("error", err.Error()))
 		return now.Add(10 * time.Second)
 	}
-	m.closeWindows(ctx, now, w, seen.changed(w), active)
+	m.closeWindows(ctx, now, w, active)
 	if d, inside := w.Inside(now); inside {
 		if !m.planWindow(ctx, now, s, d) {
 			next = earliest(next, now.Add(retryAfter))
@@ -189,18 +173,49 @@ const (
 	// reasonWindowClosed: its window closed before it started.
 	reasonWindowClosed = "window closed"
 	// reasonWindowChanged: the window's hours or zone changed, and by the
-	// new ones its window has not opened yet.
+	// new ones its instant is in no window.
 	reasonWindowChanged = "the maintenance window changed"
 )
 
-// windowClosed reports whether run r belongs to a window that, by the
-// window w, has closed at now.
-func windowClosed(w schedule.Window, r Run, now time.Time) bool {
+// runWindow returns the bounds of the window that run r, a window's run,
+// waits in, by the window w: its own (r.Window), which holds its instant
+// (ScheduledAt: the randomized start, or when it was queued) unless the
+// window's hours or zone changed since it was planned; then the window
+// that holds its instant by the new hours, for the run was planned for
+// that instant. ok is false when no window holds it any more (the run
+// was planned in hours that are no longer the window), or r belongs to no
+// window.
+func runWindow(w schedule.Window, r Run) (open, close time.Time, ok bool) {
 	if r.Window.IsZero() {
-		return false
+		return time.Time{}, time.Time{}, false
 	}
-	_, close := w.Bounds(r.Window)
-	return !now.Before(close)
+	open, close = w.Bounds(r.Window)
+	if !r.ScheduledAt.Before(open) && r.ScheduledAt.Before(close) {
+		return open, close, true
+	}
+	d, inside := w.Inside(r.ScheduledAt)
+	if !inside {
+		return time.Time{}, time.Time{}, false
+	}
+	open, close = w.Bounds(d)
+	return open, close, true
+}
+
+// windowEnded reports why run r, waiting, must not start at now by the
+// window w: its window has closed, or no window holds it any more (see
+// runWindow); "" when it may, or belongs to no window.
+func windowEnded(w schedule.Window, r Run, now time.Time) string {
+	if r.Window.IsZero() {
+		return ""
+	}
+	_, close, ok := runWindow(w, r)
+	switch {
+	case !ok:
+		return reasonWindowChanged
+	case !now.Before(close):
+		return reasonWindowClosed
+	}
+	return ""
 }
 
 func earliest(a, b time.Time) time.Time {
@@ -215,38 +230,32 @@ func earliest(a, b time.Time) time.Time {
 const retryAfter = 5 * time.Second
 
 // closeWindows ends the runs that belong to a window that has closed: waiting
-// runs are skipped, all in one transaction (removeAll), and running runs of
-// stopAtWindowEnd tasks are stopped. When the window's hours or zone have
-// changed (changed), the waiting runs whose window, by the new settings,
-// has not opened yet are skipped too: planned for hours that are no longer
-// the window, they would start outside it; the planner plans their tasks
-// again in the new window.
-func (m *Manager) closeWindows(ctx context.Context, now time.Time, w schedule.Window, changed bool, active []Run) {
-	closed := func(r Run) bool { return windowClosed(w, r, now) }
-	moved := func(r Run) bool {
-		if !changed || r.Window.IsZero() {
-			return false
-		}
-		open, _ := w.Bounds(r.Window)
-		return now.Before(open)
+// runs are skipped, all in one transaction (removeAll) per reason, and
+// running runs of stopAtWindowEnd tasks are stopped. A run's window is the
+// one that holds its instant (runWindow): after the window's hours or zone
+// changed, waiting runs whose instant no window holds any more are skipped
+// too (reasonWindowChanged): planned for hours that are no longer the
+// window, they would start outside it; the planner plans their tasks again
+// in the new window.
+func (m *Manager) closeWindows(ctx context.Context, now time.Time, w schedule.Window, active []Run) {
+	closed := func(r Run) bool {
+		_, close, ok := runWindow(w, r)
+		return ok && !now.Before(close)
 	}
 	// Waiting runs first: stopping a running one frees a slot that a
 	// waiting one would take.
-	for _, c := range []struct {
-		ends   func(Run) bool
-		reason string
-	}{{closed, reasonWindowClosed}, {moved, reasonWindowChanged}} {
+	for _, reason := range []string{reasonWindowClosed, reasonWindowChanged} {
 		var waiting []Run
 		for _, r := range active {
-			if c.ends(r) && (r.State == StateScheduled || r.State == StateQueued) {
+			if (r.State == StateScheduled || r.State == StateQueued) && windowEnded(w, r, now) == reason {
 				waiting = append(waiting, r)
 			}
 		}
-		if _, err := m.removeAll(ctx, waiting, c.reason); err != nil {
-			m.logger.WarnContext(ctx, "butler: skip the runs of a window together; one at a time instead", slog.Int("runs", len(waiting)), slog.String("reason", c.reason), slog.String("error", err.Error()))
+		if _, err := m.removeAll(ctx, waiting, reason); err != nil {
+			m.logger.WarnContext(ctx, "butler: skip the runs of a window together; one at a time instead", slog.Int("runs", len(waiting)), slog.String("reason", reason), slog.String("error", err.Error()))
 			for _, r := range waiting {
-				if _, _, err := m.remove(ctx, r, c.reason); err != nil {
-					m.logger.ErrorContext(ctx, "butler: skip run of a window", slog.Int64("run", r.ID), slog.String("reason", c.reason), slog.String("error", err.Error()))
+				if _, _, err := m.remove(ctx, r, reason); err != nil {
+					m.logger.ErrorContext(ctx, "butler: skip run of a window", slog.Int64("run", r.ID), slog.String("reason", reason), slog.String("error", err.Error()))
 				}
 			}
 		}

@@ -100,10 +100,10 @@ func TestWindow_ClockStepPastCloseSkipsTheQueuedRun(t *testing.T) {
 // While day 2's 02:00-05:00 window is open, the window is moved to 23:00-06:00
 // (so 03:00 is now inside the window that opened at 23:00 on day 1 and
 // closes at 06:00 on day 2). Behind, queued by day 2's plan and waiting for
-// the only slot, belongs to the window of day 2, which the new settings
-// open at 23:00 day 2: it is skipped at the change ("the maintenance window
-// changed"). It used to wait on, unskipped at 06:00, and start at 07:00
-// when Long ended, outside every window.
+// the only slot, waits in the window that holds the instant it was queued,
+// by the new hours: the one that closes at 06:00 on day 2, where it is
+// skipped ("window closed"). It used to wait on, unskipped at 06:00, and
+// start at 07:00 when Long ended, outside every window.
 func TestWindow_HoursChangedSkipTheQueuedRun(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		long := newProbe(true)
@@ -130,8 +130,8 @@ func TestWindow_HoursChangedSkipTheQueuedRun(t *testing.T) {
 				t.Errorf("Behind started at %v, outside the window (23:00-06:00 after the change)", s)
 			}
 		}
-		if r := f.runs("Behind"); r[len(r)-1].Outcome != butler.OutcomeSkipped || r[len(r)-1].Reason != "the maintenance window changed" {
-			t.Errorf("Behind's day-2 run: %s/%s (%q) window %v, want skipped, the maintenance window changed", r[len(r)-1].State, r[len(r)-1].Outcome, r[len(r)-1].Reason, r[len(r)-1].Window)
+		if r := f.runs("Behind"); r[len(r)-1].Outcome != butler.OutcomeSkipped || r[len(r)-1].Reason != "window closed" || !r[len(r)-1].EndedAt.Equal(at(2, 6, 0)) {
+			t.Errorf("Behind's day-2 run: %s/%s (%q) ended %v, want skipped, window closed, at 06:00", r[len(r)-1].State, r[len(r)-1].Outcome, r[len(r)-1].Reason, r[len(r)-1].EndedAt)
 		}
 	})
 }
@@ -164,6 +164,36 @@ func TestWindow_HoursChangedSkipTheScheduledRun(t *testing.T) {
 		sleepUntil(at(1, 12, 0))
 		if s := p.Starts(); len(s) != 1 || s[0].Before(at(1, 10, 0)) || !s[0].Before(at(1, 12, 0)) {
 			t.Errorf("Random started at %v; want once, in the new window 10:00-12:00", s)
+		}
+	})
+}
+
+// At 03:00, inside day 1's 02:00-05:00 window, the window is widened to
+// 23:00-06:00: 03:00 is inside the new window (the one that opened at 23:00
+// on day 0 and closes at 06:00 on day 1), and so is Random's run, scheduled
+// for 03:30. The run starts at 03:30, once: the window it was planned in
+// is still open. (A rule that read the run's window by its label alone,
+// which the new hours open at 23:00 on day 1, skipped it, and the task
+// missed the night: the skipped run counted as its run in the open window.)
+func TestWindow_WidenedAcrossMidnightStillRunsTonight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newProbe(false)
+		f := start(t, []butler.Task{task("Random", 1, true, p)}, map[string]string{butler.SettingTimeZone: "UTC"},
+			func(c *butler.Config) { c.Rand = halfRand{} })
+		sleepUntil(at(1, 3, 0))
+		if r := f.runs("Random"); len(r) != 1 || r[0].State != butler.StateScheduled || !r[0].ScheduledAt.Equal(at(1, 3, 30)) {
+			t.Fatalf("Random: %+v, want scheduled at 03:30", r)
+		}
+		if err := f.m.SetSettings(context.Background(), map[string]string{butler.SettingStartHour: "23", butler.SettingEndHour: "6"}); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		sleepUntil(at(1, 6, 0))
+		if s := p.Starts(); len(s) != 1 || !s[0].Equal(at(1, 3, 30)) {
+			for _, r := range f.runs("Random") {
+				t.Logf("run %d: %s/%s %q window %v", r.ID, r.State, r.Outcome, r.Reason, r.Window)
+			}
+			t.Errorf("Random started %v by 06:00; want once, at 03:30, inside the window 23:00-06:00 that was open all along", s)
 		}
 	})
 }
