@@ -122,7 +122,8 @@ func (m *Manager) pruneHistory(ctx context.Context, p *pruning, until time.Time)
 			return false
 		}
 		m.planner.lastPrune = now
-		*p = pruning{on: true, before: now.Add(-m.Settings().Retention())}
+		s := m.Settings()
+		*p = pruning{on: true, before: pruneCutoff(now, s.Retention(), s.Window())}
 	}
 	var rest *time.Timer
 	defer func() {
@@ -216,6 +217,23 @@ func windowEnded(w schedule.Window, r Run, now time.Time) string {
 		return reasonWindowClosed
 	}
 	return ""
+}
+
+// pruneCutoff is the instant before which finished runs are pruned at now:
+// the retention's, but never within the window open at now. The runs made
+// in the open window tell the planner which tasks have run in it
+// (TasksRunSince), and a window may last longer than the retention (the
+// shortest is a day; a window whose start and end hours are the same lasts
+// 25 hours on the night the clocks go back): pruned, a task that failed
+// early in the window would be planned again in it.
+func pruneCutoff(now time.Time, retention time.Duration, w schedule.Window) time.Time {
+	before := now.Add(-retention)
+	if d, inside := w.Inside(now); inside {
+		if open, _ := w.Bounds(d); open.Before(before) {
+			before = open
+		}
+	}
+	return before
 }
 
 func earliest(a, b time.Time) time.Time {
