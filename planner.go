@@ -262,13 +262,16 @@ func (m *Manager) closeWindows(ctx context.Context, now time.Time, w schedule.Wi
 	}
 	// Waiting runs first: stopping a running one frees a slot that a
 	// waiting one would take.
-	for _, reason := range []string{reasonWindowClosed, reasonWindowChanged} {
-		var waiting []Run
-		for _, r := range active {
-			if (r.State == StateScheduled || r.State == StateQueued) && windowEnded(w, r, now) == reason {
-				waiting = append(waiting, r)
+	ended := map[string][]Run{}
+	for _, r := range active {
+		if r.State == StateScheduled || r.State == StateQueued {
+			if reason := windowEnded(w, r, now); reason != "" {
+				ended[reason] = append(ended[reason], r)
 			}
 		}
+	}
+	for _, reason := range []string{reasonWindowClosed, reasonWindowChanged} {
+		waiting := ended[reason]
 		if _, err := m.removeAll(ctx, waiting, reason); err != nil {
 			m.logger.WarnContext(ctx, "butler: skip the runs of a window together; one at a time instead", slog.Int("runs", len(waiting)), slog.String("reason", reason), slog.String("error", err.Error()))
 			for _, r := range waiting {

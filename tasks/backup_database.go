@@ -18,6 +18,7 @@ import (
 	butler "github.com/plexbutler/butler"
 	"github.com/plexbutler/butler/internal/atomicfile"
 	"github.com/plexbutler/butler/internal/readahead"
+	"github.com/plexbutler/butler/internal/sqliteuri"
 )
 
 const (
@@ -261,7 +262,7 @@ func openBackupSource(ctx context.Context, path string, lock time.Duration, log 
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("open source database: %w", err)
 	}
-	dsn, err := sqliteDSN(path, "mode=ro", busyTimeoutParam(lock))
+	dsn, err := sqliteuri.File(path, "mode=ro", busyTimeoutParam(lock))
 	if err != nil {
 		return nil, fmt.Errorf("backup database %s: %w", path, err)
 	}
@@ -334,7 +335,7 @@ func (s *backupSource) close(log *slog.Logger) {
 // renamed into place); wb is asked to start writing it to disk every
 // writebackEvery bytes.
 func (s *backupSource) copyTo(ctx context.Context, r butler.Reporter, tmp string, wb *writeback, log *slog.Logger) (int, error) {
-	dst, err := sqliteDSN(tmp, "_pragma=journal_mode(OFF)", "_pragma=synchronous(OFF)")
+	dst, err := sqliteuri.File(tmp, "_pragma=journal_mode(OFF)", "_pragma=synchronous(OFF)")
 	if err != nil {
 		return 0, fmt.Errorf("backup database %s: %w", s.path, err)
 	}
@@ -432,7 +433,7 @@ func percentOf(done, total int) int {
 // an open descriptor of tmp. SQLite does not sync here (synchronous=OFF):
 // the one fsync at the end covers the whole file.
 func finishBackupFile(ctx context.Context, source, tmp string, f *os.File) error {
-	dsn, err := sqliteDSN(tmp, "mode=rw", busyTimeoutParam(0), "_pragma=synchronous(OFF)")
+	dsn, err := sqliteuri.File(tmp, "mode=rw", busyTimeoutParam(0), "_pragma=synchronous(OFF)")
 	if err != nil {
 		return fmt.Errorf("check backup %s: %w", tmp, err)
 	}

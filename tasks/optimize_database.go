@@ -11,6 +11,7 @@ import (
 
 	butler "github.com/plexbutler/butler"
 	"github.com/plexbutler/butler/internal/readahead"
+	"github.com/plexbutler/butler/internal/sqliteuri"
 )
 
 // OptimizeDatabase is the action of the OptimizeDatabase task: it checks a
@@ -63,7 +64,7 @@ func (o *OptimizeDatabase) Run(ctx context.Context, r butler.Reporter) error {
 	if _, err := os.Stat(o.Path); err != nil {
 		return fmt.Errorf("open database: %w", err)
 	}
-	dsn, err := sqliteDSN(o.Path, "mode=rw", busyTimeoutParam(o.LockTimeout))
+	dsn, err := sqliteuri.File(o.Path, "mode=rw", busyTimeoutParam(o.LockTimeout))
 	if err != nil {
 		return fmt.Errorf("optimize database %s: %w", o.Path, err)
 	}

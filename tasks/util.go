@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/plexbutler/butler/internal/sqliteuri"
 )
 
 // DefaultLockTimeout is how long BackupDatabase and OptimizeDatabase wait
@@ -21,12 +19,6 @@ func lockTimeout(d time.Duration) time.Duration {
 		return DefaultLockTimeout
 	}
 	return d
-}
-
-// sqliteDSN returns a modernc.org/sqlite DSN for the file at path
-// (sqliteuri.File).
-func sqliteDSN(path string, params ...string) (string, error) {
-	return sqliteuri.File(path, params...)
 }
 
 // busyTimeoutParam is the DSN parameter that sets busy_timeout to

@@ -89,16 +89,6 @@ func TestIsBackupTemp(t *testing.T) {
 	}
 }
 
-func TestSQLiteDSN(t *testing.T) {
-	got, err := sqliteDSN("/a b/c?d#e%f.db", "mode=ro", "_pragma=busy_timeout(5000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := "file:///a%20b/c%3Fd%23e%25f.db?mode=ro&_pragma=busy_timeout(5000)"; got != want {
-		t.Errorf("sqliteDSN = %q, want %q", got, want)
-	}
-}
-
 func TestPercentOf(t *testing.T) {
 	for _, c := range []struct{ done, total, want int }{
 		{0, 0, 100}, {0, 10, 0}, {5, 10, 50}, {10, 10, 100}, {1, 3, 33},

@@ -215,3 +215,28 @@ func mustContain(t *testing.T, what, s, sub string) {
 		t.Errorf("%s does not contain %q:\n%s", what, sub, s)
 	}
 }
+
+// binaryForOthers returns a new directory that every user can enter (the
+// tests' own temporary directories are root's alone), removed at the end,
+// holding a copy of the butler binary that every user can run: for tests
+// that run it as another user.
+func binaryForOthers(t *testing.T) (base, bin string) {
+	t.Helper()
+	built := butlerBinary(t)
+	base, err := os.MkdirTemp("", "butler-others-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	bin = filepath.Join(base, "butler")
+	if err := os.WriteFile(bin, readFile(t, built), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Whatever the umask (a server running in this process sets 077).
+	for _, p := range []string{base, bin} {
+		if err := os.Chmod(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return base, bin
+}

@@ -749,7 +749,6 @@ func TestRestoreKeepsOwner(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to give the data directory to another user")
 	}
-	bin := butlerBinary(t)
 	const uid, gid = 4242, 4243 // the server's user and group
 	for _, c := range []struct {
 		name     string
@@ -760,42 +759,20 @@ func TestRestoreKeepsOwner(t *testing.T) {
 		{"no database", false, 0o600},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			base := openTempDir(t)
-			own := filepath.Join(base, "butler")
-			if err := os.WriteFile(own, readFile(t, bin), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Chmod(own, 0o755); err != nil { // whatever the umask
-				t.Fatal(err)
-			}
+			base, own := binaryForOthers(t)
 			dataDir := filepath.Join(base, "data")
 			if err := os.Rename(newDataDir(t), dataDir); err != nil {
 				t.Fatal(err)
 			}
 			dbPath := filepath.Join(dataDir, "butler.db")
-			backups := filepath.Join(dataDir, "Backups")
-			if err := os.Mkdir(backups, 0o700); err != nil {
-				t.Fatal(err)
-			}
-			const name = "butler-20261101-010000.db"
-			if err := os.Rename(dbPath, filepath.Join(backups, name)); err != nil {
-				t.Fatal(err)
-			}
+			name := databaseToBackup(t, dataDir)
 			if c.database {
 				setMarker(t, dbPath, "41")
 				if err := os.Chmod(dbPath, c.perm); err != nil {
 					t.Fatal(err)
 				}
 			}
-			err := filepath.WalkDir(dataDir, func(p string, d fs.DirEntry, err error) error {
-				if err != nil {
-					return err
-				}
-				return os.Lchown(p, uid, gid)
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			chownTree(t, dataDir, uid, gid)
 			before := names(t, dataDir)
 
 			// As root: refused, nothing changed.
@@ -832,19 +809,34 @@ func TestRestoreKeepsOwner(t *testing.T) {
 	}
 }
 
-// openTempDir returns a new directory that every user can enter (the
-// test's own temporary directories are root's alone), removed at the end.
-func openTempDir(t *testing.T) string {
+// databaseToBackup moves the data directory's database into its backup
+// directory, as a nightly backup, and returns the backup's name.
+func databaseToBackup(t *testing.T, dataDir string) string {
 	t.Helper()
-	base, err := os.MkdirTemp("", "butler-restore-owner-")
+	backups := filepath.Join(dataDir, "Backups")
+	if err := os.MkdirAll(backups, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	const name = "butler-20261101-010000.db"
+	if err := os.Rename(filepath.Join(dataDir, "butler.db"), filepath.Join(backups, name)); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// chownTree gives dir and everything in it to uid and gid, links
+// themselves rather than what they point at.
+func chownTree(t *testing.T, dir string, uid, gid int) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, uid, gid)
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(base) })
-	if err := os.Chmod(base, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return base
 }
 
 // TestRestoreAsRootLeavesALinkedLockAlone: a lock file that the server's
@@ -857,14 +849,7 @@ func TestRestoreAsRootLeavesALinkedLockAlone(t *testing.T) {
 	const uid, gid = 4242, 4243
 	dataDir := newDataDir(t)
 	dbPath := filepath.Join(dataDir, "butler.db")
-	backups := filepath.Join(dataDir, "Backups")
-	if err := os.Mkdir(backups, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	const name = "butler-20261101-010000.db"
-	if err := os.Rename(dbPath, filepath.Join(backups, name)); err != nil {
-		t.Fatal(err)
-	}
+	name := databaseToBackup(t, dataDir)
 	setMarker(t, dbPath, "41")
 	victim := filepath.Join(t.TempDir(), "shadow") // root's, as /etc/shadow
 	if err := os.WriteFile(victim, []byte("root:x:0:0\n"), 0o600); err != nil {
@@ -874,15 +859,7 @@ func TestRestoreAsRootLeavesALinkedLockAlone(t *testing.T) {
 	if err := os.Symlink(victim, dbPath+".lock"); err != nil {
 		t.Fatal(err)
 	}
-	err := filepath.WalkDir(dataDir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		return os.Lchown(p, uid, gid)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	chownTree(t, dataDir, uid, gid)
 	code, stdout, stderr := runCmd(t, nil, "restore", "--data-dir", dataDir, name)
 	if code != 2 {
 		t.Errorf("restore as root: exit code %d, want 2\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)

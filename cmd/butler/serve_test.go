@@ -699,23 +699,7 @@ func TestServeRefusesAnUnreadableMachineID(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root, to run the server as another user")
 	}
-	bin := butlerBinary(t)
-	base, err := os.MkdirTemp("", "butler-machine-id-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(base) })
-	if err := os.Chmod(base, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	own := filepath.Join(base, "butler") // where the other user can run it
-	if err := os.WriteFile(own, readFile(t, bin), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	// Whatever the umask (a server running in this process sets 077).
-	if err := os.Chmod(own, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	base, own := binaryForOthers(t)
 	const nobody = 65534
 	dataDir := filepath.Join(base, "data")
 	if err := os.Mkdir(dataDir, 0o700); err != nil {

@@ -333,16 +333,7 @@ func (x pidIndex) at(pid int, t time.Time) *Execution {
 
 // latest returns the execution of the latest process with pid, or nil.
 func (x pidIndex) latest(pid int) *Execution {
-	var best *pidUse
-	for i, u := range x[pid] {
-		if best == nil || u.start.After(best.start) {
-			best = &x[pid][i]
-		}
-	}
-	if best == nil {
-		return nil
-	}
-	return best.exec
+	return x.at(pid, time.Unix(1<<62, 0))
 }
 
 // startedRuns returns the task's runs that started, by start time.
