@@ -103,6 +103,9 @@ func TestCluster_DatabaseLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := startProc(t, "--data-dir", dir, "--addr", "127.0.0.1:0", "--token", clusterToken, "--database", u.String(), "--node", "cut")
+	// A run made before the cut: the calls that read one run must say
+	// why they cannot, as the others do.
+	id := startedRun(t, a, "/butler/OptimizeDatabase?force=1")
 
 	proxy.Cut()
 	if resp, body := do(t, "GET", a.url("/butler"), clusterToken); resp.StatusCode != 200 || !strings.Contains(body, "BackupDatabase") {
@@ -110,6 +113,7 @@ func TestCluster_DatabaseLost(t *testing.T) {
 	}
 	for _, r := range []struct{ method, path string }{
 		{"GET", "/butler/runs"}, {"POST", "/butler/BackupDatabase?force=1"}, {"DELETE", "/butler/BackupDatabase"},
+		{"GET", fmt.Sprintf("/butler/runs/%d", id)}, {"GET", fmt.Sprintf("/butler/runs/%d/log", id)},
 	} {
 		start := time.Now()
 		resp, body := do(t, r.method, a.url(r.path), clusterToken)

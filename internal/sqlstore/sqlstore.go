@@ -591,7 +591,7 @@ func (d *Store) Run(ctx context.Context, id int64) (butler.Run, error) {
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, butler.Errorf(butler.ENOTFOUND, "no run with id %d", id)
 	}
-	return r, err
+	return r, d.wrap(err)
 }
 
 // RunByUUID returns the run with the UUID.
@@ -600,7 +600,7 @@ func (d *Store) RunByUUID(ctx context.Context, uuid string) (butler.Run, error) 
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, butler.Errorf(butler.ENOTFOUND, "no run with uuid %s", uuid)
 	}
-	return r, err
+	return r, d.wrap(err)
 }
 
 // RunLog returns the log a run kept.
@@ -807,7 +807,7 @@ func (d *Store) LastCheckedWrite(ctx context.Context) (time.Time, error) {
 		return time.Time{}, nil
 	}
 	if err != nil {
-		return time.Time{}, err
+		return time.Time{}, d.wrap(err)
 	}
 	return time.Unix(0, at), nil
 }
