@@ -74,6 +74,10 @@ type clusterState struct {
 	// reap wakes the reaper (reapLoop) after a heartbeat of the leader.
 	reap chan struct{}
 
+	// handBacks are the runs of tasks this server does not offer that it
+	// handed back for another server (Manager.notOffered).
+	handBacks handBacks
+
 	bg     sync.WaitGroup     // the cluster's goroutines
 	cancel context.CancelFunc // ends them
 }

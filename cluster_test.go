@@ -970,3 +970,57 @@ func TestItems_RunUnreadableGivesTheItemBack(t *testing.T) {
 		}
 	})
 }
+
+// queuedRunOf makes a queued run of task in db, with no job: the test
+// hands it to Execute itself.
+func queuedRunOf(t *testing.T, db *sqlite.DB, task butler.TaskName) butler.Run {
+	t.Helper()
+	r, err := db.CreateRun(context.Background(), &butler.Run{Task: task, Trigger: butler.TriggerStartTask, State: butler.StateQueued,
+		Queue: butler.QueueManual, ScheduledAt: time.Now(), Progress: -1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// A server of a cluster hands back a run of a task it does not offer (its
+// config differs from the others' for a while), for a server that offers
+// it, for HandBackFor; then it ends the run failed, saying why. A single
+// server ends it at once.
+func TestCluster_RunOfATaskNotOfferedHandedBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var cs *clusterStore
+		var r butler.Run
+		f := start(t, []butler.Task{task("Here", 1, false, newProbe(true))}, quietWindow,
+			inCluster(&cs, nil, func(db *sqlite.DB) { r = queuedRunOf(t, db, "Elsewhere") }))
+		ctx := context.Background()
+		began := time.Now()
+		for time.Since(began) < butler.HandBackFor {
+			if err := f.m.Execute(ctx, r.ID); !errors.Is(err, butler.ErrRetryLater) {
+				t.Fatalf("Execute of a run of a task not offered here, %v after the first: %v; want it handed back (ErrRetryLater)", time.Since(began), err)
+			}
+			if got := f.run(r.ID); got.State != butler.StateQueued {
+				t.Fatalf("handed back, the run is %s/%s; want it still queued", got.State, got.Outcome)
+			}
+			time.Sleep(time.Second) // the queue offers it again after a second
+		}
+		if err := f.m.Execute(ctx, r.ID); err != nil {
+			t.Fatalf("Execute after %v of hand-backs: %v; want the run ended", butler.HandBackFor, err)
+		}
+		got := f.run(r.ID)
+		if got.State != butler.StateFinished || got.Outcome != butler.OutcomeFailed || !strings.Contains(got.Reason, "no server that offers it took the run") {
+			t.Fatalf("after %v of hand-backs the run is %s/%s %q; want finished/failed saying no server took it", butler.HandBackFor, got.State, got.Outcome, got.Reason)
+		}
+	})
+	synctest.Test(t, func(t *testing.T) {
+		var r butler.Run
+		f := start(t, []butler.Task{task("Here", 1, false, newProbe(true))}, quietWindow,
+			func(c *butler.Config) { r = queuedRunOf(t, c.Store.(*sqlite.DB), "Elsewhere") })
+		if err := f.m.Execute(context.Background(), r.ID); err != nil {
+			t.Fatalf("Execute on a single server: %v; want the run ended at once", err)
+		}
+		if got := f.run(r.ID); got.State != butler.StateFinished || got.Outcome != butler.OutcomeFailed {
+			t.Fatalf("on a single server the run is %s/%s; want finished/failed at once", got.State, got.Outcome)
+		}
+	})
+}

@@ -120,6 +120,28 @@ func givesBack(cause error) bool {
 	return errors.Is(cause, errShutdown) || isFence(cause)
 }
 
+// notOffered handles queued run r of a task this server does not offer.
+// In a cluster it is handed back, for a server that offers the task, for
+// HandBackFor (see there); then, and at once on a single server, it ends
+// failed.
+func (m *Manager) notOffered(ctx context.Context, r Run) error {
+	reason := "the task is no longer offered by this server"
+	if c := m.cluster; c != nil {
+		if d := c.handBacks.since(r.ID, m.now()); d < HandBackFor {
+			return fmt.Errorf("run %d: this server (%s) does not offer the task %s; handed back for a server that does: %w", r.ID, m.node, r.Task, ErrRetryLater)
+		}
+		reason = fmt.Sprintf("the task is not offered by server %s, and no server that offers it took the run within %s", m.node, HandBackFor)
+	}
+	_, _, err := m.finish(ctx, r, []RunState{StateQueued}, Finish{Outcome: OutcomeFailed, Reason: reason, EndedAt: m.now(), Progress: -1})
+	if err != nil {
+		return fmt.Errorf("end run %d of a task not offered: %w; %w", r.ID, err, ErrRetryLater)
+	}
+	if c := m.cluster; c != nil {
+		c.handBacks.forget(r.ID)
+	}
+	return nil
+}
+
 // Execute runs one queued run: the queue's worker calls it with the run's id.
 // It waits for a slot when the run is in the maintenance queue, marks it
 // running, applies the task's time limit, and stores how it ended. It returns
@@ -146,12 +168,7 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 	}
 	t, ok := m.byName[r.Task]
 	if !ok {
-		_, _, err := m.finish(ctx, r, []RunState{StateQueued}, Finish{
-			Outcome: OutcomeFailed, Reason: "the task is no longer offered by this server", EndedAt: m.now(), Progress: -1})
-		if err != nil {
-			return fmt.Errorf("end run %d of a task no longer offered: %w; %w", r.ID, err, ErrRetryLater)
-		}
-		return nil
+		return m.notOffered(ctx, r)
 	}
 
 	rctx, cancel := context.WithCancelCause(ctx)

@@ -1527,3 +1527,37 @@ func TestFault_ClusterSupersededServerExits(t *testing.T) {
 	other := e.startClusterNode(t, url, 1)
 	e.check(t, e.settle(t, other, 30*time.Second))
 }
+
+// TestFault_ClusterTaskMissingOnOneServer: two servers whose config files
+// differ (a rolling change of the config): one offers the task, the other
+// does not. Every run started through the first answers "started" and must
+// run its program once, whichever server's worker fetches its job first:
+// the other hands it back.
+func TestFault_ClusterTaskMissingOnOneServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster tests skipped in -short mode")
+	}
+	pgtest.URL(t)
+	const task = "FaultNew"
+	e := newFaultEnv(t, faultTask{name: task, mode: "quick", dur: 200 * time.Millisecond, grace: time.Second})
+	dbURL := e.clusterDatabase(t)
+	a := e.startClusterNode(t, dbURL, 0)
+	empty := filepath.Join(e.dir, "without.yaml")
+	if err := os.WriteFile(empty, []byte("log_level: info\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.startClusterNode(t, dbURL, 1, "--config", empty)
+	// Each run's job goes to either server: 8 runs all miss the second
+	// with a chance of 1 in 256.
+	const starts = 8
+	for range starts {
+		id := e.mustStart(t, a, task)
+		if r := e.waitFinished(t, a, task, id, 30*time.Second); r.Outcome != "succeeded" {
+			e.violate("%s: run %d, started through a server that offers the task, ended %s: %s", task, id, r.Outcome, r.Reason)
+		}
+	}
+	runs := e.settle(t, a, 30*time.Second)
+	if rep := e.check(t, runs); rep.Executions[task] != starts {
+		t.Errorf("%s ran its program %d times for %d runs that answered started", task, rep.Executions[task], starts)
+	}
+}
