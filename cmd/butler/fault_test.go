@@ -24,6 +24,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -649,8 +650,10 @@ func envInt(t *testing.T, name string, def int) int {
 // stopping the env's tasks on random nodes in random order, with a
 // start-all or a stop-all for one request in ten, and returns how many
 // requests were sent. After a DELETE that stopped a run it looks
-// at the run (afterStop).
-func (e *faultEnv) storm(t *testing.T, nodes []*proc, clients int, d time.Duration) int {
+// at the run (afterStop). Every answer but the expected ones is a
+// violation; with dbOutages, a 503 (the database went away under the
+// call) is expected too, and counted in unavailable.
+func (e *faultEnv) storm(t *testing.T, nodes []*proc, clients int, d time.Duration, dbOutages bool) (sent, unavailable int) {
 	t.Helper()
 	seed := uint64(time.Now().UnixNano())
 	if v := os.Getenv("BUTLER_FAULT_SEED"); v != "" {
@@ -665,8 +668,22 @@ func (e *faultEnv) storm(t *testing.T, nodes []*proc, clients int, d time.Durati
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
-		sent int
+		down int
 	)
+	// judge reports whether err (nil or not) let the client go on.
+	judge := func(err error) bool {
+		if err == nil {
+			return true
+		}
+		if dbOutages && strings.Contains(err.Error(), ": 503 ") {
+			mu.Lock()
+			down++
+			mu.Unlock()
+			return false
+		}
+		e.violate("storm: %v", err)
+		return false
+	}
 	for c := range clients {
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(seed, uint64(c)))
@@ -677,31 +694,24 @@ func (e *faultEnv) storm(t *testing.T, nodes []*proc, clients int, d time.Durati
 				task := e.tasks[rng.IntN(len(e.tasks))].Name
 				switch rng.IntN(20) {
 				case 0: // start-all and stop-all, one request in ten
-					if err := e.all(p, http.MethodPost); err != nil {
-						e.violate("storm: %v", err)
-					}
+					judge(e.all(p, http.MethodPost))
 					continue
 				case 1:
-					if err := e.all(p, http.MethodDelete); err != nil {
-						e.violate("storm: %v", err)
-					}
+					judge(e.all(p, http.MethodDelete))
 					continue
 				}
 				if rng.IntN(2) == 0 {
-					if _, err := e.start(p, task, true); err != nil {
-						e.violate("storm: %v", err)
-					}
+					_, err := e.start(p, task, true)
+					judge(err)
 					continue
 				}
 				code, outcome, id, err := e.stop(p, task)
-				if err != nil {
-					e.violate("storm: %v", err)
+				if !judge(err) {
 					continue
 				}
 				if code == http.StatusOK && outcome != "removed" && id != 0 {
-					if _, err := e.afterStop(p, task, id); err != nil {
-						e.violate("storm: %v", err)
-					}
+					_, err := e.afterStop(p, task, id)
+					judge(err)
 				}
 			}
 			mu.Lock()
@@ -710,7 +720,7 @@ func (e *faultEnv) storm(t *testing.T, nodes []*proc, clients int, d time.Durati
 		})
 	}
 	wg.Wait()
-	return sent
+	return sent, down
 }
 
 // runEachOnce starts each task once more after a storm has settled (no run
@@ -756,7 +766,7 @@ func TestFault_StormOneNode(t *testing.T) {
 	}
 	db.Close()
 	p := e.startSQLiteNode(t, dir)
-	sent := e.storm(t, []*proc{p}, 50, envDuration(t, "BUTLER_FAULT_STORM", 5*time.Second))
+	sent, _ := e.storm(t, []*proc{p}, 50, envDuration(t, "BUTLER_FAULT_STORM", 5*time.Second), false)
 	e.settle(t, p, 30*time.Second)
 	e.runEachOnce(t, p)
 	runs := e.settle(t, p, 30*time.Second)
@@ -777,7 +787,7 @@ func TestFault_StormCluster(t *testing.T) {
 		faultTask{name: "FaultQuick", mode: "quick", dur: 300 * time.Millisecond, grace: time.Second},
 		faultTask{name: "FaultStubborn", mode: "stubborn", dur: 30 * time.Second, grace: time.Second})
 	nodes := e.startCluster(t, 3)
-	sent := e.storm(t, nodes, 50, envDuration(t, "BUTLER_FAULT_STORM", 5*time.Second))
+	sent, _ := e.storm(t, nodes, 50, envDuration(t, "BUTLER_FAULT_STORM", 5*time.Second), false)
 	e.settle(t, nodes[0], 30*time.Second)
 	e.runEachOnce(t, nodes[len(nodes)-1])
 	runs := e.settle(t, nodes[0], 30*time.Second)
@@ -785,6 +795,75 @@ func TestFault_StormCluster(t *testing.T) {
 	if rep := e.check(t, runs); rep.Executions["FaultQuick"] == 0 || rep.Executions["FaultStubborn"] == 0 {
 		t.Errorf("the storm ran %v: each task should have run at least once", rep.Executions)
 	}
+}
+
+// TestFault_StormClusterSessionsEnded: the storm of TestFault_StormCluster
+// while every session of the cluster's database is ended
+// (pg_terminate_backend) every 700 ms: the servers' pools, their
+// heartbeats' connections, their LISTENs, River's. A call may answer 503
+// (its connection ended under it); nothing else but the expected answers,
+// and the processes must show no violation.
+func TestFault_StormClusterSessionsEnded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster tests skipped in -short mode")
+	}
+	pgtest.URL(t) // skip early without PostgreSQL
+	e := newFaultEnv(t,
+		faultTask{name: "FaultQuick", mode: "quick", dur: 300 * time.Millisecond, grace: time.Second},
+		faultTask{name: "FaultStubborn", mode: "stubborn", dur: 30 * time.Second, grace: time.Second})
+	dbURL := e.clusterDatabase(t)
+	var nodes []*proc
+	for i := range 3 {
+		nodes = append(nodes, e.startClusterNode(t, dbURL, i))
+	}
+	stop := endSessions(t, dbURL, 700*time.Millisecond)
+	sent, down := e.storm(t, nodes, 30, envDuration(t, "BUTLER_FAULT_STORM", 5*time.Second), true)
+	ended := stop()
+	t.Logf("storm: %d requests, %d answered 503; %d sessions ended", sent, down, ended)
+	if ended == 0 {
+		t.Fatal("no session of the cluster's database was ended: the test tested nothing")
+	}
+	e.settle(t, nodes[0], 60*time.Second)
+	e.runEachOnce(t, nodes[len(nodes)-1])
+	runs := e.settle(t, nodes[0], 60*time.Second)
+	e.check(t, runs)
+}
+
+// endSessions ends every session of the database of dbURL but its own,
+// every period, until stop is called; stop returns how many it ended.
+func endSessions(t *testing.T, dbURL string, period time.Duration) (stop func() int) {
+	t.Helper()
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	conn, err := pgx.Connect(context.Background(), pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int)
+	go func() {
+		n := 0
+		defer func() { done <- n }()
+		defer conn.Close(context.Background())
+		tick := time.NewTicker(period)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			var k int
+			if err := conn.QueryRow(ctx, `SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+				WHERE datname = $1 AND pid <> pg_backend_pid()) x`, name).Scan(&k); err == nil {
+				n += k
+			}
+		}
+	}()
+	return func() int { cancel(); return <-done }
 }
 
 // TestFault_KillServerThenRestart: kill -9 of the server while a probe
