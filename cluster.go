@@ -758,9 +758,16 @@ func (m *Manager) endDeadNodes(ctx context.Context, rp *reaper) {
 		m.logger.InfoContext(ctx, "butler: run queued again: its server died", slog.Int64("run", r.ID), slog.String("holder", r.Node))
 	}
 	for _, r := range ending {
+		outcome, reason := OutcomeInterrupted, "server "+r.Node+" stopped answering while the task ran"
+		if r.State == StateStopping {
+			// A stop was asked for before the server fell silent: the
+			// work ended (its group guard kills it by the time the server
+			// counts dead), and why it was stopped stays the reason.
+			outcome, reason = OutcomeStopped, cmp.Or(r.Reason, errStopped.Error())+"; server "+r.Node+" stopped answering before it recorded the end"
+		}
 		// Only while the gone server holds it.
 		_, ok, err := m.finish(ctx, r, []RunState{StateRunning, StateStopping}, Finish{
-			Outcome: OutcomeInterrupted, Reason: "server " + r.Node + " stopped answering while the task ran",
+			Outcome: outcome, Reason: reason,
 			EndedAt: now, Progress: r.Progress, Step: r.Step, Node: r.Node,
 		})
 		if err != nil {
@@ -774,8 +781,8 @@ func (m *Manager) endDeadNodes(ctx context.Context, rp *reaper) {
 			_ = m.queue.Cancel(ctx, r.JobID)
 		}
 		m.publish(Event{Type: EventEnded, Activity: Activity{UUID: r.UUID, RunID: r.ID, Task: r.Task, Title: m.title(r.Task),
-			Step: r.Step, Progress: r.Progress, Trigger: r.Trigger, Node: r.Node, Started: r.StartedAt, Outcome: OutcomeInterrupted}})
-		m.logger.InfoContext(ctx, "butler: run interrupted: its server died", slog.Int64("run", r.ID), slog.String("node", r.Node))
+			Step: r.Step, Progress: r.Progress, Trigger: r.Trigger, Node: r.Node, Started: r.StartedAt, Outcome: outcome}})
+		m.logger.InfoContext(ctx, "butler: run ended: its server died", slog.Int64("run", r.ID), slog.String("node", r.Node), slog.String("outcome", string(outcome)))
 	}
 }
 

@@ -273,6 +273,33 @@ func TestCluster_DeadServersRunsEndedAfterAFailedPass(t *testing.T) {
 	})
 }
 
+// A run a stop was asked for, whose server then stopped answering before it
+// recorded the end, is ended stopped, for the stop's reason, not
+// interrupted: the stop is what the user asked for, and its work has ended
+// by the time the server counts dead.
+func TestCluster_DeadServersStoppingRunEndedStopped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var cs *clusterStore
+		var r butler.Run
+		f := start(t, []butler.Task{task("Orphan", 1, false, newProbe(true))}, quietWindow,
+			inCluster(&cs, map[string]time.Time{"ghost": time.Now().Add(-time.Hour)}, func(db *sqlite.DB) {
+				r = runningOn(t, db, "Orphan", "ghost")
+				if ok, err := db.MarkStopping(context.Background(), r.ID, "stopped by request"); err != nil || !ok {
+					t.Fatalf("MarkStopping: %v, %v", ok, err)
+				}
+			}))
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		got := f.run(r.ID)
+		if got.State != butler.StateFinished || got.Outcome != butler.OutcomeStopped {
+			t.Fatalf("ghost's stopping run is %s/%s 10 s after ghost was counted dead; want it ended stopped", got.State, got.Outcome)
+		}
+		if want := "stopped by request; server ghost stopped answering before it recorded the end"; got.Reason != want {
+			t.Errorf("reason %q; want %q", got.Reason, want)
+		}
+	})
+}
+
 // A run recorded on a server with no record (it left the cluster, or was
 // counted dead by a leader that died before it ended the run) is ended,
 // but only once two passes, a heartbeat apart, have seen it so: a server
