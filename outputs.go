@@ -153,4 +153,21 @@ type OutputIndex interface {
 	// order (OutputKinds); none when the item has none (even if the item
 	// is not in the index).
 	MediaOutputs(ctx context.Context, id int64) ([]MediaOutput, error)
+	// MadeMediaOutputs returns a page of the outputs of kind f.Kind made
+	// at f.Version or a later one for the item's file as the index has
+	// it, of the present, analysed items of f's media kinds (and
+	// libraries), in item id order after f.AfterID, at most f.Limit (0 or
+	// less: 1,000); f.Now is ignored. They are the outputs
+	// MediaItemsForOutput leaves out as made: an output task reads them
+	// to find those whose files are gone, or that were made with other
+	// settings, and forgets them (ForgetMediaOutput) so that they are
+	// made again. Its cost grows with the items, as
+	// MediaItemsForOutput's.
+	MadeMediaOutputs(ctx context.Context, f OutputFilter) ([]MediaOutput, error)
+	// ForgetMediaOutput drops the record of output o.Kind of item o.Item
+	// (its files, data and failures) while it is still the one made at
+	// o.MadeAt, as MediaOutputs or MadeMediaOutputs returned it: the
+	// item is then to do again. It returns false, dropping nothing, when
+	// the output was made again or failed since, or there is none.
+	ForgetMediaOutput(ctx context.Context, o MediaOutput) (bool, error)
 }

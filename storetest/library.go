@@ -57,6 +57,7 @@ var mediaSuite = []testCase[butler.MediaIndex]{
 	{"OutputsToDo", outputCase(testOutputsToDo)},
 	{"OutputsOfChangedFile", outputCase(testOutputsOfChangedFile)},
 	{"OutputsFailures", outputCase(testOutputsFailures)},
+	{"OutputsMadeAndForgotten", outputCase(testOutputsMadeAndForgotten)},
 	{"OutputsInvalid", outputCase(testOutputsInvalid)},
 	{"OutputsBlurHashesOfNewSidecars", outputCase(testOutputsBlurHashesOfNewSidecars)},
 	{"OutputsBlurHashesOfAReplacedSet", outputCase(testOutputsBlurHashesOfAReplacedSet)},

@@ -239,6 +239,98 @@ func testOutputsFailures(t *testing.T, s butler.OutputIndex) {
 	}
 }
 
+// testOutputsMadeAndForgotten: MadeMediaOutputs reads the outputs made
+// at the version or a later one for the file as the index has it, of the
+// present, analysed items of the filter, in id order, a page at a time;
+// ForgetMediaOutput drops one while it is the one made at its MadeAt, and
+// its item is to do again.
+func testOutputsMadeAndForgotten(t *testing.T, s butler.OutputIndex) {
+	items := mustAdd(t, s, "L", file("/m/a.mkv", 1), file("/m/b.mkv", 2), file("/m/c.mkv", 3), file("/m/d.mkv", 4), file("/m/e.mkv", 5))
+	a, b, c := analysed(t, s, items["/m/a.mkv"], mediaBase), analysed(t, s, items["/m/b.mkv"], mediaBase), analysed(t, s, items["/m/c.mkv"], mediaBase)
+	d, e := analysed(t, s, items["/m/d.mkv"], mediaBase), analysed(t, s, items["/m/e.mkv"], mediaBase)
+	made := mediaBase.Add(time.Hour)
+	data := json.RawMessage(`{"frames":2}`)
+	for _, it := range []butler.MediaItem{a, b, c, e} {
+		if !mustSaveOutput(t, s, it, butler.MediaOutput{Kind: butler.OutputIndexFiles, Version: 2, MadeAt: made, Files: []string{"index-files/320-10.bif"}, Data: data}) {
+			t.Fatalf("save %s = false", it.Path)
+		}
+	}
+	// d: only a failure; e: of an older version; c's file changed; b's
+	// chapter pictures are another kind.
+	if ok, err := s.RecordMediaOutputFailure(t.Context(), d.ID, fileOf(d), butler.OutputIndexFiles, "bad", mediaBase.Add(48*time.Hour)); err != nil || !ok {
+		t.Fatalf("failure of d: %v, %v", ok, err)
+	}
+	if !mustSaveOutput(t, s, e, butler.MediaOutput{Kind: butler.OutputIndexFiles, Version: 1, MadeAt: made}) {
+		t.Fatal("save e at version 1 = false")
+	}
+	if !mustSaveOutput(t, s, b, butler.MediaOutput{Kind: butler.OutputChapterThumbs, Version: 2, MadeAt: made}) {
+		t.Fatal("save b's chapter pictures = false")
+	}
+	mustApply(t, s, "L", butler.MediaChanges{Change: map[int64]butler.MediaFile{c.ID: file("/m/c.mkv", 9)}, At: mediaBase.Add(2 * time.Hour)})
+	analysed(t, s, mustItem(t, s, c.ID), mediaBase.Add(2*time.Hour))
+
+	f := butler.OutputFilter{Kind: butler.OutputIndexFiles, Version: 2, MediaKinds: []butler.MediaKind{butler.MediaVideo}, Now: mediaBase}
+	madeOf := func(f butler.OutputFilter) []butler.MediaOutput {
+		t.Helper()
+		out, err := s.MadeMediaOutputs(t.Context(), f)
+		if err != nil {
+			t.Fatalf("MadeMediaOutputs(%+v): %v", f, err)
+		}
+		return out
+	}
+	got := madeOf(f)
+	want := []butler.MediaOutput{
+		{Item: a.ID, Kind: butler.OutputIndexFiles, Version: 2, MadeAt: made, Size: a.Size, ModTime: a.ModTime, Files: []string{"index-files/320-10.bif"}, Data: data},
+		{Item: b.ID, Kind: butler.OutputIndexFiles, Version: 2, MadeAt: made, Size: b.Size, ModTime: b.ModTime, Files: []string{"index-files/320-10.bif"}, Data: data},
+	}
+	if len(got) != len(want) || !outputEqual(got[0], want[0]) || !outputEqual(got[1], want[1]) {
+		t.Fatalf("made: %+v, want %+v (c's file changed, d has a failure alone, e's is older)", got, want)
+	}
+	page := f
+	page.AfterID, page.Limit = a.ID, 1
+	if got := madeOf(page); len(got) != 1 || got[0].Item != b.ID {
+		t.Errorf("the page after %d: %+v, want b's", a.ID, got)
+	}
+	older := f
+	older.Version = 1
+	if got := madeOf(older); len(got) != 3 || got[2].Item != e.ID {
+		t.Errorf("made at version 1 or later: %+v, want a's, b's and e's", got)
+	}
+	other := f
+	other.Libraries = []string{"Other"}
+	if got := madeOf(other); len(got) != 0 {
+		t.Errorf("made in library Other: %+v, want none", got)
+	}
+	if _, err := s.MadeMediaOutputs(t.Context(), butler.OutputFilter{Kind: "bif", Version: 1, MediaKinds: []butler.MediaKind{butler.MediaVideo}}); butler.ErrorCode(err) != butler.EINVALID {
+		t.Errorf("MadeMediaOutputs of a bad kind: %v, want EINVALID", err)
+	}
+
+	// Made again since: not forgotten.
+	stale := got[0]
+	stale.MadeAt = made.Add(-time.Minute)
+	if ok, err := s.ForgetMediaOutput(t.Context(), stale); err != nil || ok {
+		t.Errorf("ForgetMediaOutput of an output made at another time: %v, %v; want false", ok, err)
+	}
+	if ok, err := s.ForgetMediaOutput(t.Context(), got[0]); err != nil || !ok {
+		t.Fatalf("ForgetMediaOutput(a's): %v, %v", ok, err)
+	}
+	if out := mustOutputs(t, s, a.ID); len(out) != 0 {
+		t.Errorf("a's outputs once forgotten: %+v, want none", out)
+	}
+	if got := mustForOutput(t, s, f); !slices.Contains(got, a.ID) {
+		t.Errorf("to do once a's is forgotten: %v, want a among them", got)
+	}
+	if ok, err := s.ForgetMediaOutput(t.Context(), got[0]); err != nil || ok {
+		t.Errorf("ForgetMediaOutput again: %v, %v; want false", ok, err)
+	}
+	if out := mustOutputs(t, s, b.ID); len(out) != 2 {
+		t.Errorf("b's outputs: %+v, want both kinds, untouched", out)
+	}
+	if _, err := s.ForgetMediaOutput(t.Context(), butler.MediaOutput{Item: a.ID, Kind: "bif"}); butler.ErrorCode(err) != butler.EINVALID {
+		t.Errorf("ForgetMediaOutput of a bad kind: %v, want EINVALID", err)
+	}
+}
+
 // testOutputsInvalid: a bad kind, version or filter is EINVALID.
 func testOutputsInvalid(t *testing.T, s butler.OutputIndex) {
 	items := mustAdd(t, s, "L", file("/m/a.mkv", 1))

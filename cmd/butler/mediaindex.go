@@ -233,3 +233,21 @@ func (l *mediaIndexLink) MediaOutputs(ctx context.Context, id int64) ([]butler.M
 	}
 	return oi.MediaOutputs(ctx, id)
 }
+
+// MadeMediaOutputs forwards to the store.
+func (l *mediaIndexLink) MadeMediaOutputs(ctx context.Context, f butler.OutputFilter) ([]butler.MediaOutput, error) {
+	oi, err := l.outputs()
+	if err != nil {
+		return nil, err
+	}
+	return oi.MadeMediaOutputs(ctx, f)
+}
+
+// ForgetMediaOutput forwards to the store.
+func (l *mediaIndexLink) ForgetMediaOutput(ctx context.Context, o butler.MediaOutput) (bool, error) {
+	oi, err := l.outputs()
+	if err != nil {
+		return false, err
+	}
+	return oi.ForgetMediaOutput(ctx, o)
+}

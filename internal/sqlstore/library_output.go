@@ -50,8 +50,28 @@ const (
 			data     = CASE WHEN ` + sameOutputFile + ` THEN butler_media_output.data ELSE '' END,
 			size = excluded.size, mtime = excluded.mtime, error = excluded.error, retry_at = excluded.retry_at`
 	sameOutputFile  = `butler_media_output.size = excluded.size AND butler_media_output.mtime = excluded.mtime`
-	sqlMediaOutputs = `SELECT item_id, kind, version, made_at, size, mtime, files, data, failures, error, retry_at
+	sqlMediaOutputs = `SELECT ` + outputColumns + `
 		FROM butler_media_output WHERE item_id = ?`
+	// The outputs made, read as the items to do are: the items from
+	// butler_media_item_analysed in id order, each with a look at its
+	// output through the primary key. On PostgreSQL the look is a LATERAL
+	// subquery that returns one row at most: as a join, the planner, which
+	// takes an output for the file as the index has it for a rare match,
+	// would join both tables whole for a page.
+	sqlMadeOutputs = `SELECT ` + madeOutputColumns + ` FROM butler_media_item i%s
+		JOIN butler_media_output o ON o.item_id = i.id AND o.kind = ?
+			AND o.size = i.size AND o.mtime = i.mtime AND o.version >= ?
+		WHERE i.state = 'present' AND i.analysis_version > 0 AND i.id > ? AND i.kind IN (%s)%s
+		ORDER BY i.id LIMIT ?`
+	sqlMadeOutputsLateral = `SELECT ` + madeOutputColumns + ` FROM butler_media_item i%s
+		JOIN LATERAL (SELECT ` + outputColumns + ` FROM butler_media_output
+			WHERE item_id = i.id AND kind = ? AND size = i.size AND mtime = i.mtime AND version >= ? LIMIT 1) o ON TRUE
+		WHERE i.state = 'present' AND i.analysis_version > 0 AND i.id > ? AND i.kind IN (%s)%s
+		ORDER BY i.id LIMIT ?`
+	sqlForgetOutput = `DELETE FROM butler_media_output WHERE item_id = ? AND kind = ? AND made_at = ?`
+
+	outputColumns     = `item_id, kind, version, made_at, size, mtime, files, data, failures, error, retry_at`
+	madeOutputColumns = `o.item_id, o.kind, o.version, o.made_at, o.size, o.mtime, o.files, o.data, o.failures, o.error, o.retry_at`
 )
 
 // saveOutputSQL returns sqlSaveOutput. On PostgreSQL the item's row is
@@ -170,7 +190,64 @@ func (d *Store) RecordMediaOutputFailure(ctx context.Context, id int64, file but
 
 // MediaOutputs returns an item's recorded outputs in kind order.
 func (d *Store) MediaOutputs(ctx context.Context, id int64) ([]butler.MediaOutput, error) {
-	rows, err := d.query(ctx, sqlMediaOutputs, id)
+	out, err := d.outputs(ctx, sqlMediaOutputs, id)
+	if err != nil {
+		return nil, err
+	}
+	order := butler.OutputKinds()
+	slices.SortFunc(out, func(a, b butler.MediaOutput) int {
+		return slices.Index(order, a.Kind) - slices.Index(order, b.Kind)
+	})
+	return out, nil
+}
+
+// MadeMediaOutputs returns a page of the outputs made that f selects, in
+// item id order.
+func (d *Store) MadeMediaOutputs(ctx context.Context, f butler.OutputFilter) ([]butler.MediaOutput, error) {
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	return d.outputs(ctx, d.madeOutputsSQL(len(f.MediaKinds), len(f.Libraries)), madeOutputArgs(f)...)
+}
+
+// madeOutputsSQL returns sqlMadeOutputs, or sqlMadeOutputsLateral on
+// PostgreSQL, for n media kinds and libs libraries.
+func (d *Store) madeOutputsSQL(n, libs int) string {
+	if d.Dialect.Dollar {
+		return d.forOutputSQL(sqlMadeOutputsLateral, n, libs)
+	}
+	return d.forOutputSQL(sqlMadeOutputs, n, libs)
+}
+
+// madeOutputArgs are the arguments of sqlMadeOutputs for f.
+func madeOutputArgs(f butler.OutputFilter) []any {
+	args := []any{string(f.Kind), f.Version, f.AfterID}
+	for _, k := range f.MediaKinds {
+		args = append(args, string(k))
+	}
+	for _, l := range f.Libraries {
+		args = append(args, l)
+	}
+	return append(args, pageSize(f.Limit))
+}
+
+// ForgetMediaOutput drops the record of an output while it is the one
+// made at o.MadeAt.
+func (d *Store) ForgetMediaOutput(ctx context.Context, o butler.MediaOutput) (bool, error) {
+	if !o.Kind.Valid() {
+		return false, butler.Errorf(butler.EINVALID, "output of item %d: %q is not one of %v", o.Item, o.Kind, butler.OutputKinds())
+	}
+	res, err := d.exec(ctx, sqlForgetOutput, o.Item, string(o.Kind), nanos(o.MadeAt))
+	if err != nil {
+		return false, fmt.Errorf("forget output %s of media item %d: %w", o.Kind, o.Item, err)
+	}
+	n, err := res.RowsAffected()
+	return n > 0, d.wrap(err)
+}
+
+// outputs reads the outputs query q returns (outputColumns).
+func (d *Store) outputs(ctx context.Context, q string, args ...any) ([]butler.MediaOutput, error) {
+	rows, err := d.query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +262,7 @@ func (d *Store) MediaOutputs(ctx context.Context, id int64) ([]butler.MediaOutpu
 		}
 		o.Kind, o.MadeAt, o.ModTime, o.RetryAt = butler.OutputKind(kind), fromNanos(made), time.Unix(0, mtime), fromNanos(retry)
 		if err := json.Unmarshal([]byte(files), &o.Files); err != nil {
-			return nil, fmt.Errorf("output %s of media item %d: its files are not a JSON list: %w", kind, id, err)
+			return nil, fmt.Errorf("output %s of media item %d: its files are not a JSON list: %w", kind, o.Item, err)
 		}
 		if data != "" {
 			o.Data = json.RawMessage(data)
@@ -195,10 +272,6 @@ func (d *Store) MediaOutputs(ctx context.Context, id int64) ([]butler.MediaOutpu
 	if err := rows.Err(); err != nil {
 		return nil, d.wrap(err)
 	}
-	order := butler.OutputKinds()
-	slices.SortFunc(out, func(a, b butler.MediaOutput) int {
-		return slices.Index(order, a.Kind) - slices.Index(order, b.Kind)
-	})
 	return out, nil
 }
 
@@ -219,6 +292,9 @@ func (d *Store) OutputQueries(now time.Time) []HotQuery {
 		{"SaveMediaOutput of BlurHashes", d.saveOutputSQL(), []any{"blurhashes", 1, n, "[]", "", int64(1), int64(1), n, "blurhashes", int64(0)}},
 		{"RecordMediaOutputFailure", sqlOutputFailure, []any{"index-files", "bad", n, int64(1), int64(1), n}},
 		{"MediaOutputs", sqlMediaOutputs, []any{int64(1)}},
+		{"MadeMediaOutputs", d.madeOutputsSQL(1, 0), madeOutputArgs(f)},
+		{"MadeMediaOutputs of libraries", d.madeOutputsSQL(1, 1), madeOutputArgs(shows)},
+		{"ForgetMediaOutput", sqlForgetOutput, []any{int64(1), "index-files", n}},
 	}
 	for i := range qs {
 		qs[i].SQL = d.bind(qs[i].SQL)
