@@ -216,6 +216,14 @@ func (e *Extractor) width() int { return 2 * (cmpOr(e.Width, DefaultWidth) / 2) 
 
 func (e *Extractor) interval() time.Duration { return cmpOr(e.Interval, DefaultInterval) }
 
+// PictureWidth is the width in pixels of the pictures e takes: Width
+// made even, or DefaultWidth.
+func (e *Extractor) PictureWidth() int { return e.width() }
+
+// PreviewInterval is the interval between the previews e takes: Interval,
+// or DefaultInterval.
+func (e *Extractor) PreviewInterval() time.Duration { return e.interval() }
+
 func (e *Extractor) quality() int { return cmpOr(e.Quality, DefaultQuality) }
 
 // limit is the time limit of a pass over a video of duration d.

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -118,6 +120,72 @@ type indexMaker struct {
 	ex *mediaframes.Extractor
 }
 
+var _ outputChecker = (*indexMaker)(nil)
+
+// outdated returns why index files made as o are not what the settings
+// make now: another width or interval, the trickplay tiles or the BIF
+// beside the video made or not. A file without video has none to redo.
+func (m *indexMaker) outdated(o butler.MediaOutput) string {
+	var d IndexFilesData
+	if err := json.Unmarshal(o.Data, &d); err != nil || d.Frames == 0 {
+		return ""
+	}
+	width, iv := m.ex.PictureWidth(), m.ex.PreviewInterval()
+	tiles := slices.ContainsFunc(o.Files, func(f string) bool { return strings.HasPrefix(f, string(butler.OutputIndexFiles)+"/trickplay/") })
+	switch {
+	case d.Width != width || d.IntervalMs != iv.Milliseconds():
+		return fmt.Sprintf("made %d pixels wide every %v; the settings say %d every %v", d.Width, time.Duration(d.IntervalMs)*time.Millisecond, width, iv)
+	case tiles != m.g.Trickplay:
+		return fmt.Sprintf("made with trickplay tiles %v; the settings say %v", tiles, m.g.Trickplay)
+	case (d.BesideMedia != "") != m.g.BesideMedia:
+		return fmt.Sprintf("made with a BIF beside the video %v; the settings say %v", d.BesideMedia != "", m.g.BesideMedia)
+	}
+	return ""
+}
+
+// retire removes the BIF that index files made as o wrote beside the
+// video, unless making them again writes one of the same name (which
+// replaces it).
+func (m *indexMaker) retire(o butler.MediaOutput) error {
+	var d IndexFilesData
+	if err := json.Unmarshal(o.Data, &d); err != nil {
+		return nil
+	}
+	if m.g.BesideMedia && d.Width == m.ex.PictureWidth() && time.Duration(d.IntervalMs)*time.Millisecond/time.Second == m.ex.PreviewInterval()/time.Second {
+		return nil
+	}
+	return removeBeside(d.BesideMedia)
+}
+
+// removeBeside removes a BIF written beside a video ("" for none); one
+// already gone is no error.
+func removeBeside(p string) error {
+	if p == "" || !strings.EqualFold(filepath.Ext(p), ".bif") {
+		return nil
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove the BIF beside the video: %w", err)
+	}
+	return nil
+}
+
+// previousBeside returns the BIF beside the video that the index files
+// recorded for item id wrote, if any ("" when none, or it cannot be
+// read).
+func (m *indexMaker) previousBeside(ctx context.Context, id int64) string {
+	outs, err := m.g.Index.MediaOutputs(ctx, id)
+	if err != nil {
+		return ""
+	}
+	for _, o := range outs {
+		var d IndexFilesData
+		if o.Kind == butler.OutputIndexFiles && json.Unmarshal(o.Data, &d) == nil {
+			return d.BesideMedia
+		}
+	}
+	return ""
+}
+
 func (m *indexMaker) make(ctx context.Context, it butler.MediaItem, a butler.MediaAnalysis, dir string) (made, error) {
 	set, err := m.ex.Previews(ctx, it.Path, a)
 	var fe *mediaframes.FileError
@@ -156,12 +224,21 @@ func (m *indexMaker) make(ctx context.Context, it butler.MediaItem, a butler.Med
 	}
 	d := IndexFilesData{Frames: len(set.Frames), IntervalMs: set.Interval.Milliseconds(), Width: set.Width, Height: set.Height,
 		Keyframes: set.Keyframes, ToneMapped: set.ToneMapped, Repeated: set.Repeated}
+	// The BIF an earlier output wrote beside the video (for the file
+	// before it changed, or other settings) goes once this one's is
+	// written, unless this one has its name.
+	previous := m.previousBeside(ctx, it.ID)
 	if m.g.BesideMedia {
 		beside := strings.TrimSuffix(it.Path, filepath.Ext(it.Path)) + "-" + name
 		if err := atomicfile.WriteFile(beside, data, 0o644); err != nil {
 			return made{}, fmt.Errorf("write the BIF beside the video: %w", err)
 		}
 		d.BesideMedia = beside
+	}
+	if previous != d.BesideMedia && filepath.Dir(previous) == filepath.Dir(it.Path) {
+		if err := removeBeside(previous); err != nil {
+			return made{}, err
+		}
 	}
 	return jsonMade(d)
 }
@@ -203,6 +280,9 @@ var (
 type ChapterThumbsData struct {
 	// Chapters is how many chapter pictures were made.
 	Chapters int `json:"chapters"`
+	// Width is the pictures' width in pixels (media.index_width); 0 for
+	// none made, or made before it was recorded.
+	Width int `json:"width,omitempty"`
 }
 
 func (g *GenerateChapterThumbs) work() *outputWork {
@@ -234,6 +314,22 @@ func (g *GenerateChapterThumbs) Backlog(ctx context.Context) (int, error) {
 
 type chapterMaker struct{ ex *mediaframes.Extractor }
 
+var _ outputChecker = chapterMaker{}
+
+// outdated returns why chapter pictures made as o are not of the width
+// the settings say now. Those made before the width was recorded are
+// taken as of the width of now.
+func (m chapterMaker) outdated(o butler.MediaOutput) string {
+	var d ChapterThumbsData
+	if err := json.Unmarshal(o.Data, &d); err != nil || d.Width == 0 || d.Width == m.ex.PictureWidth() {
+		return ""
+	}
+	return fmt.Sprintf("made %d pixels wide; the settings say %d", d.Width, m.ex.PictureWidth())
+}
+
+// retire has nothing to remove: chapter pictures are in the bundle alone.
+func (chapterMaker) retire(butler.MediaOutput) error { return nil }
+
 func (m chapterMaker) make(ctx context.Context, it butler.MediaItem, a butler.MediaAnalysis, dir string) (made, error) {
 	if len(a.Chapters) == 0 {
 		return jsonMade(ChapterThumbsData{})
@@ -253,5 +349,5 @@ func (m chapterMaker) make(ctx context.Context, it butler.MediaItem, a butler.Me
 			return made{}, err
 		}
 	}
-	return jsonMade(ChapterThumbsData{Chapters: len(pics)})
+	return jsonMade(ChapterThumbsData{Chapters: len(pics), Width: m.ex.PictureWidth()})
 }

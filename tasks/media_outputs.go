@@ -113,6 +113,17 @@ type outputMaker interface {
 	make(ctx context.Context, it butler.MediaItem, a butler.MediaAnalysis, dir string) (made, error)
 }
 
+// outputChecker is implemented by a maker whose outputs depend on its
+// settings. outdated returns why output o, made for the item's file as it
+// is, is not what the maker would make now (a setting changed since), or
+// "" when it is. retire removes what o left outside the item's bundle
+// that making it again would not replace, before o is forgotten; an error
+// leaves o recorded.
+type outputChecker interface {
+	outdated(o butler.MediaOutput) string
+	retire(o butler.MediaOutput) error
+}
+
 // outputWork is what the output tasks share: the items to do from the
 // index, the bundle's files replaced whole, the output recorded only for
 // the file it was made of, failures backing off.
@@ -194,6 +205,12 @@ func (w *outputWork) run(ctx context.Context, r butler.Reporter) error {
 		r.Summary(fmt.Sprintf("nothing to do: %s is made in %s only, and there is none", w.spec.kind, w.spec.onlyIn))
 		return nil
 	}
+	if _, err := w.recheck(ctx, r); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s stopped: %w", w.spec.kind, ctx.Err())
+		}
+		return fmt.Errorf("%s: check the outputs made: %w", w.spec.kind, err)
+	}
 	now := w.clock()
 	total, err := w.index.CountItemsForOutput(ctx, w.filter(now))
 	if err != nil {
@@ -217,6 +234,80 @@ func (w *outputWork) run(ctx context.Context, r butler.Reporter) error {
 	}
 	log.Info("media outputs done", "kind", w.spec.kind, "done", run.done, "failed", run.failed, "skipped", run.skipped)
 	return nil
+}
+
+// recheck forgets the outputs recorded as made (for the items' files as
+// they are) whose files are gone from the bundle, or that the maker would
+// make otherwise now (outputChecker), so that the run makes them again:
+// what the index says is made follows the bundles on disk and the
+// settings. It costs one Lstat per item with files made: of the first of
+// its files. A kind's files are only ever replaced whole (BundleWriter
+// renames its folder), so the first one stands for the others; whatever
+// removed a bundle, or the whole bundles root, or a crash left between
+// the two renames of a commit, removes it too. An Lstat that fails for
+// another reason (a permission, an I/O error) says nothing: the output
+// stays. It returns how many outputs it forgot.
+func (w *outputWork) recheck(ctx context.Context, r butler.Reporter) (int, error) {
+	checker, _ := w.maker.(outputChecker)
+	if w.bundles == nil && checker == nil {
+		return 0, nil
+	}
+	log := r.Logger()
+	r.Progress(0, "checking the outputs made against the bundles and the settings")
+	f := w.filter(w.clock())
+	f.Limit = outputPage
+	forgot := 0
+	for {
+		page, err := w.index.MadeMediaOutputs(ctx, f)
+		if err != nil {
+			return forgot, err
+		}
+		for _, o := range page {
+			why := w.filesGone(o)
+			if why == "" && checker != nil {
+				why = checker.outdated(o)
+			}
+			if why == "" {
+				continue
+			}
+			if checker != nil {
+				if err := checker.retire(o); err != nil {
+					log.Warn("media output kept: what it left beside the media cannot be removed", "kind", o.Kind, "item", o.Item, "reason", why, "error", err)
+					continue
+				}
+			}
+			ok, err := w.index.ForgetMediaOutput(ctx, o)
+			if err != nil {
+				return forgot, err
+			}
+			if ok {
+				forgot++
+				log.Info("media output to be made again", "kind", o.Kind, "item", o.Item, "reason", why)
+			}
+		}
+		if len(page) < outputPage {
+			break
+		}
+		f.AfterID = page[len(page)-1].Item
+	}
+	if forgot > 0 {
+		log.Info("media outputs to be made again", "kind", w.spec.kind, "outputs", forgot)
+	}
+	return forgot, nil
+}
+
+// filesGone returns why output o's files are gone from its item's bundle,
+// or "" when its first file is there (or there is no telling).
+func (w *outputWork) filesGone(o butler.MediaOutput) string {
+	if w.bundles == nil || len(o.Files) == 0 {
+		return ""
+	}
+	first := slices.Min(o.Files)
+	p := filepath.Join(w.bundles.Bundles.Dir(o.Item), filepath.FromSlash(first))
+	if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+		return first + " is gone from the item's bundle"
+	}
+	return ""
 }
 
 // pages gives send the items to do, a page at a time.
