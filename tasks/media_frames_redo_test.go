@@ -225,3 +225,36 @@ func TestMediaIndexFiles_SettingsChanged(t *testing.T) {
 		}
 	})
 }
+
+// TestMediaIndexFiles_FileCutPastTheAnalysis: a Matroska film cut to a
+// third, past what ffprobe reads, is analysed as whole; the index files,
+// read through to the end, find the cut and fail that item alone.
+func TestMediaIndexFiles_FileCutPastTheAnalysis(t *testing.T) {
+	needFFmpeg(t)
+	lib := t.TempDir()
+	whole := filepath.Join(t.TempDir(), "whole.mkv")
+	ffmpegMake(t, "-f", "lavfi", "-i", "testsrc2=duration=20:size=320x180:rate=25", "-f", "lavfi", "-i", "sine=duration=20",
+		"-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", whole)
+	data, err := os.ReadFile(whole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	film := filepath.Join(lib, "Film (2020).mkv")
+	if err := os.WriteFile(film, data[:len(data)/3], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	idx := mediaIndex(t)
+	it := scanAndAnalyse(t, idx, lib, "")[film]
+	if it.AnalysisVersion == 0 {
+		t.Fatalf("the cut film was not analysed: %+v (the analysis reads its headers only)", it)
+	}
+	act := &tasks.GenerateMediaIndexFiles{Index: idx, Bundles: &tasks.BundleWriter{Bundles: butler.Bundles{Root: t.TempDir()}}}
+	if err := act.Run(t.Context(), newTestReporter(t)); err != nil {
+		t.Fatal(err)
+	}
+	if o := outputOf(t, idx, it.ID, butler.OutputIndexFiles, nil); o.Failures != 1 || o.Version != 0 {
+		t.Errorf("index files of the cut film: %+v, want one failure and none made", o)
+	} else {
+		t.Logf("the cut film failed: %s", o.Error)
+	}
+}
