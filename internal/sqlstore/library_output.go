@@ -239,7 +239,7 @@ func (d *Store) ForgetMediaOutput(ctx context.Context, o butler.MediaOutput) (bo
 	}
 	res, err := d.exec(ctx, sqlForgetOutput, o.Item, string(o.Kind), nanos(o.MadeAt))
 	if err != nil {
-		return false, fmt.Errorf("forget output %s of media item %d: %w", o.Kind, o.Item, err)
+		return false, fmt.Errorf("forget output %s of media item %d: %w", o.Kind, o.Item, d.wrap(err))
 	}
 	n, err := res.RowsAffected()
 	return n > 0, d.wrap(err)
