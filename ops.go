@@ -540,6 +540,41 @@ func (m *Manager) StopActivity(ctx context.Context, id string) (StopResult, erro
 	return m.awaitStop(ctx, p), nil
 }
 
+// RemoveRun removes the run id while it waits (scheduled or queued), as
+// DELETE /butler/runs/{id} does, and keeps its task out of the rest of the
+// current window, as StopTask does. It never stops a run that has started:
+// it returns ENOTFOUND when there is no run id, and ECONFLICT when the run
+// is not waiting (it has started, or ended), saying which.
+func (m *Manager) RemoveRun(ctx context.Context, id int64) (StopResult, error) {
+	r, err := m.store.Run(ctx, id)
+	if err != nil {
+		return StopResult{}, err
+	}
+	unlock := m.locks.lock(r.Task)
+	defer unlock()
+	if r, err = m.store.Run(ctx, id); err != nil {
+		return StopResult{}, err
+	}
+	if r.State == StateScheduled || r.State == StateQueued {
+		removed, ok, err := m.remove(ctx, r, "removed by stop")
+		if err != nil {
+			return StopResult{}, err
+		}
+		if ok {
+			m.suppress(ctx, r.Task)
+			return StopResult{Task: r.Task, Run: removed, Outcome: StopRemoved}, nil
+		}
+		// It started (or ended) meanwhile.
+		if r, err = m.store.Run(ctx, id); err != nil {
+			return StopResult{}, err
+		}
+	}
+	if r.State == StateFinished {
+		return StopResult{}, Errorf(ECONFLICT, "run %d of %s is not waiting: it has ended (%s); nothing was removed", id, r.Task, r.Outcome)
+	}
+	return StopResult{}, Errorf(ECONFLICT, "run %d of %s is not waiting: it has started (%s); nothing was removed (DELETE /activities/%s stops it)", id, r.Task, r.State, r.UUID)
+}
+
 // names returns the names of the offered tasks.
 func (m *Manager) names() []TaskName {
 	out := make([]TaskName, len(m.catalog))

@@ -404,6 +404,61 @@ func TestStartStopTask(t *testing.T) {
 	wait(t, b.entered, "the forced run")
 }
 
+// TestRemoveWaitingRun: DELETE /butler/runs/{id} removes that run while
+// it waits (scheduled here, for its random time in the open window), and
+// never stops a run that has started: 409 for a running run and for one
+// that has ended, each left as it was, 404 for a run there is not, 400
+// for an id that is not one.
+func TestRemoveWaitingRun(t *testing.T) {
+	s := newWebServer(t, true, map[butler.TaskName]butler.Action{
+		butler.TaskRefreshLocalMedia: shellTask(`true`),
+		butler.TaskOptimizeDatabase:  shellTask(`sleep 60`),
+	})
+	waiting := waitRun(t, s, butler.TaskRefreshLocalMedia, "the run to wait for its time", func(r butler.Run) bool { return r.State == butler.StateScheduled }).ID
+	// The planner may have started OptimizeDatabase already (202).
+	resp, _ := s.do(t, req{method: "POST", path: "/butler/OptimizeDatabase?force=1"})
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("start OptimizeDatabase: %d", resp.StatusCode)
+	}
+	running := waitRun(t, s, butler.TaskOptimizeDatabase, "OptimizeDatabase to run", func(r butler.Run) bool { return r.State == butler.StateRunning }).ID
+
+	remove := func(id string) (*http.Response, string) {
+		t.Helper()
+		return s.do(t, req{method: "DELETE", path: "/butler/runs/" + id})
+	}
+	resp, body := remove(fmt.Sprint(running))
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(resp.Header.Get(apitype.HeaderReason), "has started") {
+		t.Errorf("DELETE the running run: %d %q %.200s, want 409 saying it has started", resp.StatusCode, resp.Header.Get(apitype.HeaderReason), body)
+	}
+	if r, err := s.m.Run(t.Context(), running); err != nil || r.State != butler.StateRunning {
+		t.Errorf("the running run after DELETE /butler/runs/%d: %s (%v), want still running", running, r.State, err)
+	}
+	resp, body = remove(fmt.Sprint(waiting))
+	if resp.StatusCode != http.StatusOK || resp.Header.Get(apitype.HeaderOutcome) != "removed" || resp.Header.Get(apitype.HeaderRunID) != fmt.Sprint(waiting) ||
+		body != "" || resp.Header.Get("Content-Type") != "" {
+		t.Errorf("DELETE the waiting run: %d %s run %s %q (%q), want 200 removed, its id, no body and no type", resp.StatusCode,
+			resp.Header.Get(apitype.HeaderOutcome), resp.Header.Get(apitype.HeaderRunID), body, resp.Header.Get("Content-Type"))
+	}
+	if r, err := s.m.Run(t.Context(), waiting); err != nil || r.State != butler.StateFinished || r.Outcome != butler.OutcomeSkipped {
+		t.Errorf("the waiting run after its DELETE: %s/%s (%v), want finished/skipped", r.State, r.Outcome, err)
+	}
+	resp, _ = remove(fmt.Sprint(waiting))
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(resp.Header.Get(apitype.HeaderReason), "has ended (skipped)") {
+		t.Errorf("DELETE the removed run again: %d %q, want 409 saying it has ended", resp.StatusCode, resp.Header.Get(apitype.HeaderReason))
+	}
+	if resp, _ := remove("999"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("DELETE /butler/runs/999: %d, want 404", resp.StatusCode)
+	}
+	for _, bad := range []string{"abc", "0", "-1"} {
+		if resp, _ := remove(bad); resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("DELETE /butler/runs/%s: %d, want 400", bad, resp.StatusCode)
+		}
+	}
+	if resp, _ := s.do(t, req{method: "DELETE", path: "/butler/runs/" + fmt.Sprint(running), noToken: true}); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("DELETE /butler/runs/%d without the token: %d, want 401", running, resp.StatusCode)
+	}
+}
+
 func TestStartAllStopAll(t *testing.T) {
 	s := newServer(t)
 	resp, body := s.do(t, req{method: "POST", path: "/butler"})

@@ -35,6 +35,7 @@ func tableOf(cfg Config, web *dashboard) routeTable {
 
 	prot.handle(http.MethodGet, "/butler/runs", handleRuns(m, log), "task", "outcome", "since", "before", "limit", "beforeID")
 	prot.handle(http.MethodGet, "/butler/runs/{id}", handleRun(m, log))
+	prot.handle(http.MethodDelete, "/butler/runs/{id}", handleRemoveRun(m, log))
 	prot.handle(http.MethodGet, "/butler/runs/{id}/log", handleRunLog(m, log))
 	prot.handle(http.MethodGet, "/butler/plan", handlePlan(m, log))
 
@@ -180,6 +181,29 @@ func handleStartTask(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
 func handleStopTask(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		res, err := m.StopTask(r.Context(), butler.TaskName(r.PathValue("task")))
+		if err != nil {
+			fail(log, w, r, err)
+			return
+		}
+		w.Header().Set(apitype.HeaderOutcome, string(res.Outcome))
+		w.Header().Set(apitype.HeaderRunID, strconv.FormatInt(res.Run.ID, 10))
+		w.WriteHeader(http.StatusOK)
+	}
+}
+
+// handleRemoveRun answers DELETE /butler/runs/{id}: it removes that run
+// while it waits (scheduled or queued), with X-Butler-Outcome: removed,
+// and never stops a run that has started: 409 when the run is not
+// waiting, 404 when there is no such run, 400 for an id that is not a
+// run's number.
+func handleRemoveRun(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+		if err != nil || id <= 0 {
+			fail(log, w, r, butler.Errorf(butler.EINVALID, "%q is not a run id (a whole number)", r.PathValue("id")))
+			return
+		}
+		res, err := m.RemoveRun(r.Context(), id)
 		if err != nil {
 			fail(log, w, r, err)
 			return

@@ -267,6 +267,7 @@ func TestDashboard_CrossOrigin(t *testing.T) {
 		{"PUT", "/:/prefs?ButlerRunRetentionDays=7"},
 		{"DELETE", "/butler/BackupDatabase"},
 		{"DELETE", "/butler"},
+		{"DELETE", "/butler/runs/1"},
 	}
 	refused := map[string]map[string]string{
 		"OtherSite":         {"Origin": "https://evil.example"},
