@@ -3,8 +3,12 @@ package api_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +22,7 @@ import (
 
 	"github.com/plexbutler/butler"
 	"github.com/plexbutler/butler/api"
+	"github.com/plexbutler/butler/apitype"
 	"github.com/plexbutler/butler/engine"
 	"github.com/plexbutler/butler/store/sqlite"
 	"github.com/plexbutler/butler/tasks"
@@ -118,8 +123,9 @@ type webBrowser struct {
 	ctx  context.Context
 	base string
 
-	mu   sync.Mutex
-	errs []string
+	mu      sync.Mutex
+	errs    []string
+	hiccups bool // the errors of a proxy's hiccup are expected: see forgetHiccup
 }
 
 // newWebBrowser starts the browser for s (start s first: see browser),
@@ -161,6 +167,9 @@ func newWebBrowser(t *testing.T, s *server) *webBrowser {
 	t.Cleanup(func() {
 		b.mu.Lock()
 		defer b.mu.Unlock()
+		if b.hiccups {
+			b.errs = slices.DeleteFunc(b.errs, hiccupError)
+		}
 		if len(b.errs) > 0 {
 			t.Errorf("the browser reported errors: %q", b.errs)
 		}
@@ -242,4 +251,161 @@ func (b *webBrowser) colours(scheme string) {
 		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}}); err != nil {
 		b.t.Fatal(err)
 	}
+}
+
+// until waits, in the page and up to within, for the expression js to be
+// true, and reports whether it became true.
+func (b *webBrowser) until(what, js string, within time.Duration) bool {
+	b.t.Helper()
+	ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](fmt.Sprintf(`new Promise((done) => {
+		const deadline = performance.now() + %d;
+		const look = () => {
+			if (%s) done(true);
+			else if (performance.now() > deadline) done(false);
+			else setTimeout(look, 50);
+		};
+		look();
+	})`, within.Milliseconds(), js), chromedp.EvalAwaitPromise))
+	if err != nil {
+		b.t.Fatalf("%s: %v", what, err)
+	}
+	return ok
+}
+
+// forgetHiccup drops what the browser reports of a proxy's hiccup (see
+// flakyProxy), now and until the end of the test: its 502 answers and the
+// streams it dropped, so that only other errors fail the test.
+func (b *webBrowser) forgetHiccup() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.hiccups = true
+	b.errs = slices.DeleteFunc(b.errs, hiccupError)
+}
+
+// hiccupError reports whether the browser's error e is one of a proxy's
+// hiccup.
+func hiccupError(e string) bool {
+	return strings.Contains(e, "502") || strings.Contains(e, "ERR_INCOMPLETE_CHUNKED_ENCODING") ||
+		strings.Contains(e, "ERR_EMPTY_RESPONSE") || strings.Contains(e, "ERR_CONNECTION")
+}
+
+// flakyProxy is a reverse proxy in front of a server, as README's "Behind
+// a reverse proxy" describes (Host passed through unchanged), that can
+// answer 502 Bad Gateway for a while: a proxy reload, or a moment when it
+// cannot reach Butler, without Butler restarting (sessions survive).
+type flakyProxy struct {
+	*httptest.Server
+	mu      sync.Mutex
+	refused func(*http.Request) bool // the requests to answer 502, or nil
+	failed  []string                 // the paths answered 502
+	served  []string                 // the requests proxied and answered, as "METHOD path"
+}
+
+func newFlakyProxy(t *testing.T, s *server) *flakyProxy {
+	t.Helper()
+	target, err := url.Parse(s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &flakyProxy{}
+	rp := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(target)
+		pr.Out.Host = pr.In.Host
+	}}
+	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		refuse := p.refused != nil && p.refused(r)
+		if refuse {
+			p.failed = append(p.failed, r.URL.Path)
+		}
+		p.mu.Unlock()
+		if refuse {
+			http.Error(w, "502 Bad Gateway", http.StatusBadGateway)
+			return
+		}
+		rp.ServeHTTP(w, r)
+		p.mu.Lock()
+		p.served = append(p.served, r.Method+" "+r.URL.Path)
+		p.mu.Unlock()
+	}))
+	t.Cleanup(p.Close)
+	return p
+}
+
+// refuse makes the proxy answer 502 to the requests that match (all with
+// nil) and drops its connections (the event stream's among them), until
+// refuse is called again: with nil, it proxies everything again.
+func (p *flakyProxy) refuse(match func(*http.Request) bool) {
+	p.mu.Lock()
+	p.refused = match
+	p.failed = nil
+	p.mu.Unlock()
+	if match != nil {
+		p.CloseClientConnections()
+	}
+}
+
+// hiccup makes the proxy answer 502 and drops its connections (the event
+// stream's among them), until it has answered 502 to a request of each of
+// paths; then it proxies again.
+func (p *flakyProxy) hiccup(t *testing.T, paths ...string) {
+	t.Helper()
+	p.refuse(func(*http.Request) bool { return true })
+	p.waitFailed(t, paths...)
+	p.refuse(nil)
+}
+
+// waitFailed waits for the proxy to have answered 502 to a request of each
+// of paths.
+func (p *flakyProxy) waitFailed(t *testing.T, paths ...string) {
+	t.Helper()
+	p.waitFor(t, "a 502 answer to each of "+strings.Join(paths, ", "), func() bool {
+		for _, want := range paths {
+			if !slices.Contains(p.failed, want) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// waitFor polls, under p.mu and until a deadline of 20 s, for ok.
+func (p *flakyProxy) waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		p.mu.Lock()
+		done := ok()
+		failed, served := slices.Clone(p.failed), slices.Clone(p.served)
+		p.mu.Unlock()
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the proxy saw no %s (answered 502: %q; proxied: %q)", what, failed, served)
+		}
+		time.Sleep(20 * time.Millisecond) // polling what the proxy saw, not standing in for an event
+	}
+}
+
+// behind returns s as the browser sees it through p.
+func behind(s *server, p *flakyProxy) *server {
+	c := *s
+	c.Server = p.Server
+	return &c
+}
+
+// startByAPI starts task with the token and returns its run's id.
+func startByAPI(t *testing.T, s *server, task butler.TaskName, force bool) string {
+	t.Helper()
+	path := "/butler/" + string(task)
+	if force {
+		path += "?force=1"
+	}
+	resp, _ := s.do(t, req{method: "POST", path: path})
+	id := resp.Header.Get(apitype.HeaderRunID)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get(apitype.HeaderOutcome) != "started" || id == "" {
+		t.Fatalf("start %s: %d %s, run %q", task, resp.StatusCode, resp.Header.Get(apitype.HeaderOutcome), id)
+	}
+	return id
 }

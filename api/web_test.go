@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -1274,5 +1275,61 @@ func TestDashboardFixedSettingInChromium(t *testing.T) {
 	b.do("see the run", chromedp.WaitVisible(chromedp.CSS(`#runs td[data-label="Started"]`)))
 	if got := b.eval("read when the run started", `document.querySelector('#runs td[data-label="Started"]').textContent`); !strings.HasSuffix(got, "GMT+9") {
 		t.Errorf("the run's start %q; want it in the server's zone, named (GMT+9)", got)
+	}
+}
+
+// TestWeb_RunPageFollowsAfterBadGateway: a run's page whose reads get an
+// HTTP error (here a reverse proxy's 502 for a moment, Butler itself
+// running on and the session still good) keeps reading the run, as it
+// does when the server does not answer at all: once the proxy answers
+// again, the log follows the run again, and the error leaves the status
+// line.
+func TestWeb_RunPageFollowsAfterBadGateway(t *testing.T) {
+	s := newWebServer(t, false, map[butler.TaskName]butler.Action{
+		butler.TaskOptimizeDatabase: shellTask(`i=0; while [ $i -lt 600 ]; do i=$((i+1)); echo "tick $i"; sleep 0.1; done`),
+	})
+	id := startByAPI(t, s, butler.TaskOptimizeDatabase, false)
+	p := newFlakyProxy(t, s)
+	b := newWebBrowser(t, behind(s, p))
+	b.signIn("/web/runs/"+id, has(`//pre[@id="run-log" and contains(., "tick 3")]`))
+
+	p.hiccup(t, "/butler/runs/"+id)
+	b.forgetHiccup()
+	before := b.text(`#run-log`)
+	if !b.until("wait for the log to change", `document.getElementById('run-log').textContent !== `+strconv.Quote(before), 10*time.Second) {
+		t.Errorf("10 s after the proxy answered again, the run's log has not changed (the run writes a line every 0.1 s); the page shows %q with %q",
+			b.text(`#log-state`), b.text(`#status`))
+	}
+	if !b.until("wait for the error to go", `!document.getElementById('status').textContent.includes('502')`, 5*time.Second) {
+		t.Errorf("the status line still says %q after the server answers again", b.text(`#status`))
+	}
+}
+
+// TestWeb_DashboardLiveAfterBadGateway: the dashboard's event stream,
+// closed by an HTTP error (a reverse proxy's 502 for a moment), is opened
+// again: the live indicator comes back to "live", a run started elsewhere
+// shows up under Running now at once, and the error leaves the status
+// line once the page reads the server again.
+func TestWeb_DashboardLiveAfterBadGateway(t *testing.T) {
+	s := newWebServer(t, false, map[butler.TaskName]butler.Action{
+		butler.TaskOptimizeDatabase: shellTask(`sleep 60`),
+	})
+	p := newFlakyProxy(t, s)
+	b := newWebBrowser(t, behind(s, p))
+	b.signIn("/web", has(`//span[@id="live" and .="live"]`))
+	p.hiccup(t, "/:/eventsource/notifications", "/butler/plan")
+	b.forgetHiccup()
+
+	if !b.until("wait for the stream", `document.getElementById('live').textContent === 'live'`, 10*time.Second) {
+		t.Errorf("10 s after the proxy answers again, the live indicator says %q, want live", b.text(`#live`))
+	}
+	if !b.until("wait for the error to go", `!document.getElementById('status').textContent.includes('502')`, 5*time.Second) {
+		t.Errorf("the status line still says %q though the server answers again", b.text(`#status`))
+	}
+	// A run started elsewhere shows up at once, as it does before the
+	// hiccup (the poll, every 15 s, would find it later).
+	startByAPI(t, s, butler.TaskOptimizeDatabase, false)
+	if !b.until("wait for the run", `!!document.querySelector('#activities li[data-task="OptimizeDatabase"]')`, 3*time.Second) {
+		t.Errorf("a run started elsewhere is not under Running now 3 s later")
 	}
 }

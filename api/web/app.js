@@ -553,11 +553,13 @@ function setOffline(off) {
     say('Butler is not answering since ' + offlineSince.toLocaleTimeString() + ': what is shown may be out of date. Trying again every 5 seconds…');
   } else {
     say('Butler is answering again.', true);
+    wakeStream();
   }
 }
 
 let refreshing = null;
 // refresh reads everything again; calls while one is running share it.
+// An HTTP error is said until a later refresh succeeds.
 function refresh() {
   refreshing ??= (async () => {
     try {
@@ -567,6 +569,7 @@ function refresh() {
       const p = plan?.MediaContainer;
       const tonight = p?.inside ? await api('GET', '/butler/runs?limit=1000&since=' + encodeURIComponent(p.open)) : null;
       setOffline(false);
+      clearReadError();
       recentRuns = recent?.MediaContainer?.Run || [];
       tonightRuns = tonight?.MediaContainer?.Run || [];
       renderTasks(tasks?.ButlerTasks?.ButlerTask || [], p);
@@ -576,8 +579,13 @@ function refresh() {
       renderActivities();
       renderRuns(runs?.MediaContainer?.Run || []);
     } catch (e) {
-      if (unreachable(e)) setOffline(true);
-      else say(e.message);
+      if (unreachable(e)) {
+        setOffline(true);
+      } else {
+        // An answer: the server (or a proxy before it) answers.
+        setOffline(false);
+        sayReadError(e.message);
+      }
     } finally {
       refreshing = null;
     }
@@ -586,9 +594,9 @@ function refresh() {
 }
 
 // poll refreshes every 15 s, or every 5 s while the server is not
-// answering.
+// answering or answers with an error.
 function poll() {
-  refresh().finally(() => setTimeout(poll, offlineSince ? 5000 : 15000));
+  refresh().finally(() => setTimeout(poll, offlineSince || readError !== null ? 5000 : 15000));
 }
 
 function listen() {

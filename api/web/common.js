@@ -37,6 +37,22 @@ function say(text, ok) {
   st.className = ok ? 'ok' : 'error';
 }
 
+// readError is what the status line says of a read that the server
+// answered with an error (a proxy's 502, a 503 while the database is
+// away), until a later read succeeds: clearReadError then clears it,
+// unless the status line has said something else meanwhile.
+let readError = null;
+
+function sayReadError(text) {
+  say(text);
+  readError = text;
+}
+
+function clearReadError() {
+  if (readError !== null && $('status').textContent === readError) say('', true);
+  readError = null;
+}
+
 async function api(method, path) {
   const r = await fetch(path, { method, headers: { 'Accept': 'application/json' } });
   signedOut(r);
@@ -176,16 +192,46 @@ async function stopTask(name, path) {
 // with each NotificationContainer. The page defines refresh() and
 // offlineSince (when the server stopped answering, or null): the stream
 // breaks first when the server goes away, so an error reads everything
-// again at once, which finds out whether the server still answers.
+// again at once, which finds out whether the server still answers; and
+// the events of a break are missed, so a stream that opens again reads
+// everything again too. A browser opens a broken stream again by itself,
+// but not one that got an HTTP error (a proxy's 502, say): that one is
+// opened again here, after 1 s, then 2, 4… up to 30 s, and at once when
+// the server answers again after not answering (see wakeStream).
+let stream = null;
+
 function listenActivities(onNotification) {
-  const es = new EventSource('/:/eventsource/notifications?filters=activity');
-  es.onopen = () => {
-    $('live').textContent = 'live';
-    if (offlineSince) refresh();
+  let opened = false;
+  let wait = 1000;
+  stream = { es: null, retry: null, open: null };
+  stream.open = () => {
+    clearTimeout(stream.retry);
+    stream.retry = null;
+    const es = new EventSource('/:/eventsource/notifications?filters=activity');
+    stream.es = es;
+    es.onopen = () => {
+      wait = 1000;
+      $('live').textContent = 'live';
+      if (opened || offlineSince) refresh();
+      opened = true;
+    };
+    es.onerror = () => {
+      $('live').textContent = offlineSince ? 'offline' : 'reconnecting…';
+      if (es.readyState === EventSource.CLOSED && stream.retry === null) {
+        stream.retry = setTimeout(stream.open, wait);
+        wait = Math.min(wait * 2, 30000);
+      }
+      refresh();
+    };
+    es.addEventListener('activity', (ev) => onNotification(JSON.parse(ev.data).NotificationContainer));
   };
-  es.onerror = () => {
-    $('live').textContent = offlineSince ? 'offline' : 'reconnecting…';
-    refresh();
-  };
-  es.addEventListener('activity', (ev) => onNotification(JSON.parse(ev.data).NotificationContainer));
+  stream.open();
+}
+
+// wakeStream opens the event stream again at once if it is closed and
+// waiting to be opened again: the server answers again.
+function wakeStream() {
+  if (!stream?.es || stream.es.readyState === EventSource.OPEN) return;
+  $('live').textContent = 'reconnecting…';
+  if (stream.retry !== null) stream.open();
 }

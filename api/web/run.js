@@ -23,15 +23,20 @@ function setOffline(off) {
     say('Butler is not answering since ' + offlineSince.toLocaleTimeString() + ': what is shown may be out of date. Trying again every 5 seconds…');
   } else {
     say('Butler is answering again.', true);
+    wakeStream();
   }
 }
+
+// noRun is the error of a run the server does not have: there is nothing
+// to read again.
+class NoRun extends Error {}
 
 // readRun reads the run; a run the server does not have is said in words.
 async function readRun() {
   const r = await fetch('/butler/runs/' + runID, { headers: { 'Accept': 'application/json' } });
   signedOut(r);
   if (r.status === 404) {
-    throw new Error('There is no run ' + runID + ' on this server: its number is wrong, or it is older than the history keeps (the ButlerRunRetentionDays setting). The dashboard lists the runs there are.');
+    throw new NoRun('There is no run ' + runID + ' on this server: its number is wrong, or it is older than the history keeps (the ButlerRunRetentionDays setting). The dashboard lists the runs there are.');
   }
   if (!r.ok) throw new Error('Could not read run ' + runID + ': ' + r.status + ' ' + (r.headers.get('X-Butler-Reason') || r.statusText) + '.');
   const body = await r.json();
@@ -98,8 +103,9 @@ function renderLog(text, r) {
 }
 
 // refresh reads the run and its log again, and, while the run has not
-// ended, again a second later. A call while one is running makes one more
-// read after it.
+// ended, again a second later. An HTTP error is said and read again 5 s
+// later, as is a server that does not answer; the error goes once a read
+// succeeds. A call while one is running makes one more read after it.
 let refreshing = null;
 let again = false;
 
@@ -113,6 +119,7 @@ function refresh() {
     try {
       const [r, text] = await Promise.all([readRun(), readLog()]);
       setOffline(false);
+      clearReadError();
       renderRun(r);
       renderLog(text, r);
       if (!r.endedAt) tail = setTimeout(refresh, 1000);
@@ -121,7 +128,15 @@ function refresh() {
         setOffline(true);
         tail = setTimeout(refresh, 5000);
       } else {
-        say(e.message);
+        // An answer, if not the run: the server (or a proxy before it)
+        // answers.
+        setOffline(false);
+        if (e instanceof NoRun) {
+          sayReadError(e.message);
+        } else {
+          sayReadError(e.message + ' Trying again in 5 seconds…');
+          tail = setTimeout(refresh, 5000);
+        }
       }
     }
   })().finally(() => {
