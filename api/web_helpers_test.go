@@ -272,6 +272,14 @@ func (b *webBrowser) until(what, js string, within time.Duration) bool {
 	return ok
 }
 
+// refresh runs the page's refresh, as its poll does, and waits for it.
+func (b *webBrowser) refresh() {
+	b.t.Helper()
+	if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`refresh().then(() => true)`, chromedp.EvalAwaitPromise)); err != nil {
+		b.t.Fatalf("refresh the page: %v", err)
+	}
+}
+
 // forgetHiccup drops what the browser reports of a proxy's hiccup (see
 // flakyProxy), now and until the end of the test: its 502 answers and the
 // streams it dropped, so that only other errors fail the test.

@@ -1333,3 +1333,71 @@ func TestWeb_DashboardLiveAfterBadGateway(t *testing.T) {
 		t.Errorf("a run started elsewhere is not under Running now 3 s later")
 	}
 }
+
+// TestWeb_SettingsFormFollowsTheServer: the page reads the settings again
+// when it reads the rest (its poll, every 15 s): a setting changed
+// elsewhere shows its new value, unless its field holds an edit not saved
+// yet, which is kept; and Save compares with the values the server has
+// now, so that setting a field back to what it showed is saved.
+func TestWeb_SettingsFormFollowsTheServer(t *testing.T) {
+	s := newWebServer(t, false, nil)
+	b := newWebBrowser(t, s)
+	const field, name = `#setting-ButlerMaxConcurrentTasks`, `#setting-FriendlyName`
+	b.signIn("/web", chromedp.WaitVisible(chromedp.CSS(field)))
+	if got := b.eval("read the field", `document.querySelector('`+field+`').value`); got != "1" {
+		t.Fatalf("the field says %q, want 1", got)
+	}
+	// An edit on the page, not saved yet.
+	b.do("edit the name", chromedp.SendKeys(chromedp.CSS(name), "mine"))
+	if resp, body := s.do(t, req{method: "PUT", path: "/:/prefs?ButlerMaxConcurrentTasks=3&FriendlyName=theirs"}); resp.StatusCode != http.StatusOK {
+		t.Fatalf("set elsewhere: %d %s", resp.StatusCode, body)
+	}
+	b.refresh()
+	if got := b.eval("read the field", `document.querySelector('`+field+`').value`); got != "3" {
+		t.Errorf("after a refresh the form says ButlerMaxConcurrentTasks %s; the server has 3", got)
+	}
+	if got := b.eval("read the name", `document.querySelector('`+name+`').value`); got != "mine" {
+		t.Errorf("after a refresh the name being edited says %q, want the edit (mine) kept", got)
+	}
+	// The user wants 1, which the form showed before: Save.
+	b.eval("set 1", `(() => { const i = document.querySelector('`+field+`'); i.value = '1'; return 'ok'; })()`)
+	b.do("save", chromedp.Click(chromedp.CSS(`#save-settings`)), has(`//p[@id="settings-status" and normalize-space(.) != ""]`))
+	if got := s.m.Settings().Get(butler.SettingMaxConcurrentTasks); got != "1" {
+		t.Errorf("saving 1 answered %q and left the server at %s", b.text(`#settings-status`), got)
+	}
+	if got := s.m.Settings().Get(butler.SettingFriendlyName); got != "mine" {
+		t.Errorf("saving the name answered %q and left the server at %q, want mine", b.text(`#settings-status`), got)
+	}
+}
+
+// TestWeb_TimeZoneFollowsTheSetting: the pages show their times in the
+// ButlerTimeZone setting as the server has it now: changed elsewhere,
+// the dashboard's next read and a run's page's next read use the new
+// zone, and name it.
+func TestWeb_TimeZoneFollowsTheSetting(t *testing.T) {
+	s := newWebServer(t, false, map[butler.TaskName]butler.Action{
+		butler.TaskOptimizeDatabase: shellTask(`echo done`),
+	})
+	id := startByAPI(t, s, butler.TaskOptimizeDatabase, false)
+	waitRun(t, s, butler.TaskOptimizeDatabase, "the run to end", func(r butler.Run) bool { return r.State == butler.StateFinished })
+	b := newWebBrowser(t, s)
+	b.signIn("/web", has(`//span[@id="window" and contains(., "UTC")]`))
+	if resp, body := s.do(t, req{method: "PUT", path: "/:/prefs?ButlerTimeZone=Asia/Tokyo"}); resp.StatusCode != http.StatusOK {
+		t.Fatalf("set elsewhere: %d %s", resp.StatusCode, body)
+	}
+	b.refresh()
+	if got := b.text(`#window`); !strings.Contains(got, "Asia/Tokyo") {
+		t.Errorf("after a refresh the window reads %q, want it in Asia/Tokyo", got)
+	}
+	if got := b.eval("read the zone field", `document.getElementById('setting-ButlerTimeZone').value`); got != "Asia/Tokyo" {
+		t.Errorf("after a refresh the zone's field says %q, want Asia/Tokyo", got)
+	}
+	b.do("open the run's page", chromedp.Navigate(s.URL+"/web/runs/"+id), has(`//dl[@id="run-facts" and contains(., "Asia/Tokyo")]`))
+	if resp, body := s.do(t, req{method: "PUT", path: "/:/prefs?ButlerTimeZone=Europe/Paris"}); resp.StatusCode != http.StatusOK {
+		t.Fatalf("set elsewhere: %d %s", resp.StatusCode, body)
+	}
+	b.refresh()
+	if got := b.text(`#run-facts`); !strings.Contains(got, "Europe/Paris") {
+		t.Errorf("after a refresh the run's facts read %q, want them in Europe/Paris", got)
+	}
+}

@@ -421,6 +421,17 @@ function closeLog() {
 // settings are the values last read from the server, by id.
 let settings = new Map();
 
+// fieldValue is what a setting's field holds, as text; shownValue is a
+// setting's value as its field shows it. A field whose value is not the
+// one the page last put in it (data-shown) holds an edit not saved yet.
+function fieldValue(input) {
+  return input.type === 'checkbox' ? String(input.checked) : input.value;
+}
+
+function shownValue(st) {
+  return st.type === 'bool' ? String(st.value === true) : String(st.value);
+}
+
 function renderSettings(list) {
   settings = new Map(list.map((st) => [st.id, st]));
   zoneSetting = settings.get('ButlerTimeZone')?.value || '';
@@ -441,6 +452,7 @@ function renderSettings(list) {
     } else {
       input = el('input', { type: st.type === 'int' ? 'number' : 'text', id, value: String(st.value), 'data-id': st.id });
     }
+    input.dataset.shown = shownValue(st);
     // A setting the server's config file fixes cannot be changed here.
     if (st.fixed) input.disabled = true;
     fields.push(el('label', { htmlFor: id }, st.label, el('span', { class: 'muted' }, st.id)),
@@ -448,6 +460,30 @@ function renderSettings(list) {
         st.fixed ? 'Fixed by the server\'s config file (settings: ' + st.id + '): change it there. ' + st.summary : st.summary)));
   }
   $('setting-fields').replaceChildren(...fields);
+}
+
+// updateSettings takes the settings as the server has them now: the
+// values the page compares with, the zone of its times, and the value of
+// each field that holds no edit and is not the one being edited (editing,
+// the focused element; a later read updates that one). When the settings
+// offered are not the ones drawn, the form is drawn again.
+function updateSettings(list, editing) {
+  const inputs = [...$('setting-fields').querySelectorAll('[data-id]')];
+  const offered = list.filter((st) => !st.hidden).map((st) => st.id).join(',');
+  if (inputs.length === 0 || inputs.map((i) => i.dataset.id).join(',') !== offered) {
+    renderSettings(list);
+    return;
+  }
+  settings = new Map(list.map((st) => [st.id, st]));
+  zoneSetting = settings.get('ButlerTimeZone')?.value || '';
+  for (const input of inputs) {
+    const st = settings.get(input.dataset.id);
+    const value = shownValue(st);
+    if (value === input.dataset.shown || fieldValue(input) !== input.dataset.shown || input === editing) continue;
+    if (input.type === 'checkbox') input.checked = st.value === true;
+    else input.value = value;
+    input.dataset.shown = value;
+  }
 }
 
 async function loadSettings() {
@@ -493,23 +529,26 @@ function markFields(msg) {
   first?.focus();
 }
 
-// saveSettings sends the settings that were changed on the page, all in
-// one PUT (the server takes all of them or none). A refusal keeps the
-// edits on the page, says why next to Save and under each field it names.
+// saveSettings reads the settings again and sends those whose field
+// differs from what the server has now, all in one PUT (the server takes
+// all of them or none). A refusal keeps the edits on the page, says why
+// next to Save and under each field it names.
 async function saveSettings(ev) {
   ev.preventDefault();
   clearFields();
-  const q = new URLSearchParams();
-  for (const input of $('setting-fields').querySelectorAll('[data-id]')) {
-    const st = settings.get(input.dataset.id);
-    const value = input.type === 'checkbox' ? String(input.checked) : input.value;
-    if (value !== String(st.value)) q.set(st.id, value);
-  }
-  if ([...q.keys()].length === 0) {
-    sayForm('Nothing to save: no setting was changed.', true);
-    return;
-  }
   try {
+    const prefs = await api('GET', '/:/prefs');
+    updateSettings(prefs?.MediaContainer?.Setting || [], null);
+    const q = new URLSearchParams();
+    for (const input of $('setting-fields').querySelectorAll('[data-id]')) {
+      const st = settings.get(input.dataset.id);
+      const value = fieldValue(input);
+      if (value !== shownValue(st)) q.set(st.id, value);
+    }
+    if ([...q.keys()].length === 0) {
+      sayForm('Nothing to save: the server has these values already.', true);
+      return;
+    }
     const r = await fetch('/:/prefs?' + q, { method: 'PUT', headers: { 'Accept': 'application/json' } });
     signedOut(r);
     if (!r.ok) {
@@ -558,18 +597,21 @@ function setOffline(off) {
 }
 
 let refreshing = null;
-// refresh reads everything again; calls while one is running share it.
-// An HTTP error is said until a later refresh succeeds.
+// refresh reads everything again, the settings too (changed elsewhere,
+// they change the form's untouched fields and the zone of the times);
+// calls while one is running share it. An HTTP error is said until a
+// later refresh succeeds.
 function refresh() {
   refreshing ??= (async () => {
     try {
-      const [tasks, plan, acts, runs, recent] = await Promise.all([
+      const [tasks, plan, acts, runs, recent, prefs] = await Promise.all([
         api('GET', '/butler'), api('GET', '/butler/plan'), api('GET', '/activities'), api('GET', runsQuery()),
-        api('GET', '/butler/runs?limit=200')]);
+        api('GET', '/butler/runs?limit=200'), api('GET', '/:/prefs')]);
       const p = plan?.MediaContainer;
       const tonight = p?.inside ? await api('GET', '/butler/runs?limit=1000&since=' + encodeURIComponent(p.open)) : null;
       setOffline(false);
       clearReadError();
+      updateSettings(prefs?.MediaContainer?.Setting || [], document.activeElement);
       recentRuns = recent?.MediaContainer?.Run || [];
       tonightRuns = tonight?.MediaContainer?.Run || [];
       renderTasks(tasks?.ButlerTasks?.ButlerTask || [], p);
@@ -630,8 +672,7 @@ fetch('/identity', { headers: { 'Accept': 'application/json' } })
   .then((r) => r.json())
   .then((id) => { $('server').textContent = (id.MediaContainer.friendlyName || '') + ' ' + id.MediaContainer.version; })
   .catch(() => {});
-// The settings first: the window is shown in their zone.
-loadSettings().finally(() => {
-  poll();
-  listen();
-});
+// Each refresh reads the settings before it draws the rest, which is
+// shown in their zone.
+poll();
+listen();

@@ -1,12 +1,14 @@
 // A run's page, /web/runs/{id}: the run's task, what made it, its times,
 // outcome and reason, its steps (queued, started, ended), and its log,
 // which is read again every second while the run has not ended, and at
-// once when the event stream says the run changed (stopping, ended). A
-// Stop button while the run runs or waits.
+// once when the event stream says the run changed (stopping, ended).
+// Once it has ended, the run and the time zone are read again every 15 s.
+// A Stop button while the run runs or waits.
 
 const runID = Number(location.pathname.split('/').pop());
 let shown = null; // the run as last read
-let tail = null; // the timer of the next read while the run has not ended
+let tail = null; // the timer of the next read
+let logFinal = false; // the log was read after the run was known to have ended
 
 // offlineSince is when the server stopped answering, or null while it
 // answers; while it does not, the page says so, greys out and tries again
@@ -102,10 +104,12 @@ function renderLog(text, r) {
   $('log-state').textContent = r.endedAt ? '(as the run left it)' : '(follows the run live)';
 }
 
-// refresh reads the run and its log again, and, while the run has not
-// ended, again a second later. An HTTP error is said and read again 5 s
-// later, as is a server that does not answer; the error goes once a read
-// succeeds. A call while one is running makes one more read after it.
+// refresh reads the run, its log and the time zone again: a second later
+// while the run has not ended (and once more after, for the log's last
+// lines), else 15 s later without the log. An HTTP error is said and
+// read again 5 s later, as is a server that does not answer; the error
+// goes once a read succeeds. A call while one is running makes one more
+// read after it.
 let refreshing = null;
 let again = false;
 
@@ -116,13 +120,16 @@ function refresh() {
   }
   clearTimeout(tail);
   refreshing = (async () => {
+    const ended = !!shown?.endedAt;
+    const withLog = !logFinal;
     try {
-      const [r, text] = await Promise.all([readRun(), readLog()]);
+      const [r, text] = await Promise.all([readRun(), withLog ? readLog() : null, readZone()]);
       setOffline(false);
       clearReadError();
       renderRun(r);
-      renderLog(text, r);
-      if (!r.endedAt) tail = setTimeout(refresh, 1000);
+      if (withLog) renderLog(text, r);
+      if (ended && withLog) logFinal = true;
+      tail = setTimeout(refresh, r.endedAt && logFinal ? 15000 : 1000);
     } catch (e) {
       if (unreachable(e)) {
         setOffline(true);
