@@ -1305,6 +1305,81 @@ func TestWeb_RunPageFollowsAfterBadGateway(t *testing.T) {
 	}
 }
 
+// TestWeb_RunPageStopStopsItsOwnRun: Stop on a run's page stops that run
+// (DELETE /activities/{uuid}), never another run of its task. Here the
+// page is behind: a proxy answers 502 to its reads of the run and to its
+// event stream while its run is stopped elsewhere and the task started
+// again. Stop then leaves the new run running, and the page says that its
+// run had already ended.
+func TestWeb_RunPageStopStopsItsOwnRun(t *testing.T) {
+	s := newWebServer(t, false, map[butler.TaskName]butler.Action{
+		butler.TaskOptimizeDatabase: shellTask(`echo working; sleep 60`),
+	})
+	first := startByAPI(t, s, butler.TaskOptimizeDatabase, false)
+	p := newFlakyProxy(t, s)
+	b := newWebBrowser(t, behind(s, p))
+	b.signIn("/web/runs/"+first, has(`//h1[@id="run-title" and contains(., "running")]`))
+	b.forgetHiccup()
+	p.refuse(func(r *http.Request) bool {
+		return r.Method == http.MethodGet && (r.URL.Path == "/butler/runs/"+first || r.URL.Path == "/:/eventsource/notifications")
+	})
+	p.waitFailed(t, "/butler/runs/"+first)
+
+	// The first run is stopped elsewhere (the CLI, another browser), and
+	// the task is started again.
+	if resp, body := s.do(t, req{method: "DELETE", path: "/butler/OptimizeDatabase"}); resp.StatusCode != http.StatusOK {
+		t.Fatalf("stop: %d %s", resp.StatusCode, body)
+	}
+	waitRun(t, s, butler.TaskOptimizeDatabase, "the first run to end", func(r butler.Run) bool { return r.State == butler.StateFinished })
+	second := startByAPI(t, s, butler.TaskOptimizeDatabase, true)
+	waitRun(t, s, butler.TaskOptimizeDatabase, "the second run to run", func(r butler.Run) bool { return r.State == butler.StateRunning })
+	// A read cut by the dropped connections made the page offline, until
+	// its next read: the proxy's 502 is an answer.
+	b.until("wait for the page to be online", `!document.body.classList.contains('offline')`, 10*time.Second)
+	if got := b.eval("read the page", `document.getElementById('run-title').textContent + '|' + document.getElementById('run-stop').getAttribute('aria-label') + '|' + document.getElementById('run-stop').disabled`); got != "Run "+first+": OptimizeDatabase, ▶ running|Stop OptimizeDatabase, run "+first+"|false" {
+		t.Fatalf("run %s's page, behind: %q; want it still showing the run running, with Stop", first, got)
+	}
+
+	p.refuse(nil)
+	b.do("press Stop on the first run's page", chromedp.Click(chromedp.CSS(`#run-stop`)))
+	// The page says what it did once the server has done it.
+	if !b.until("wait for the page's answer", `document.getElementById('status').textContent.includes('had already ended')`, 10*time.Second) {
+		t.Errorf("after Stop on run %s's page, which had ended, the page says %q; want that it had already ended", first, b.text(`#status`))
+	}
+	n, _ := strconv.ParseInt(second, 10, 64)
+	r, err := s.m.Run(t.Context(), n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.State != butler.StateRunning {
+		t.Errorf("Stop on run %s's page left run %s %s/%s (page says %q), want it running", first, second, r.State, r.Outcome, b.text(`#status`))
+	}
+}
+
+// TestWeb_RunPageCancelRemovesItsOwnWaitingRun: Cancel on the page of a
+// run that waits for its time removes that run (DELETE
+// /butler/runs/{id}), and the page says so and shows it skipped.
+func TestWeb_RunPageCancelRemovesItsOwnWaitingRun(t *testing.T) {
+	// The window is open: RefreshLocalMedia, randomized, gets a random
+	// time in it and waits for it (scheduled).
+	s := newWebServer(t, true, map[butler.TaskName]butler.Action{
+		butler.TaskRefreshLocalMedia: shellTask(`true`),
+	})
+	r := waitRun(t, s, butler.TaskRefreshLocalMedia, "the run to wait for its time", func(r butler.Run) bool { return r.State == butler.StateScheduled })
+	id := fmt.Sprint(r.ID)
+	b := newWebBrowser(t, s)
+	b.signIn("/web/runs/"+id, has(`//h1[@id="run-title" and contains(., "scheduled")]`))
+	if got := b.eval("read the Cancel button", `document.getElementById('run-stop').textContent + '|' + document.getElementById('run-stop').getAttribute('aria-label')`); got != "Cancel|Cancel RefreshLocalMedia, run "+id {
+		t.Errorf("the waiting run's button = %q", got)
+	}
+	b.do("press Cancel", chromedp.Click(chromedp.CSS(`#run-stop`)),
+		has(`//p[@id="status" and contains(., "Removed run `+id+`")]`),
+		has(`//h1[@id="run-title" and contains(., "skipped")]`))
+	if got, err := s.m.Run(t.Context(), r.ID); err != nil || got.Outcome != butler.OutcomeSkipped {
+		t.Errorf("run %s after Cancel: %+v (%v), want skipped", id, got, err)
+	}
+}
+
 // TestWeb_DashboardLiveAfterBadGateway: the dashboard's event stream,
 // closed by an HTTP error (a reverse proxy's 502 for a moment), is opened
 // again: the live indicator comes back to "live", a run started elsewhere

@@ -3,7 +3,8 @@
 // which is read again every second while the run has not ended, and at
 // once when the event stream says the run changed (stopping, ended).
 // Once it has ended, the run and the time zone are read again every 15 s.
-// A Stop button while the run runs or waits.
+// A Stop button while the run runs (Cancel while it waits), which acts on
+// this run only.
 
 const runID = Number(location.pathname.split('/').pop());
 let shown = null; // the run as last read
@@ -156,7 +157,49 @@ function refresh() {
   return refreshing;
 }
 
-$('run-stop').onclick = () => stopTask(shown.task);
+// stopRun stops the run shown, and no other. It reads the run first: one
+// that has ended meanwhile, or that has started while the page showed it
+// waiting (or the reverse), is left alone, and the page says so. Else a
+// run that has started is stopped by its activity (DELETE
+// /activities/{uuid}), and one that waits is removed by its number
+// (DELETE /butler/runs/{id}, which removes it only while it waits); when
+// the server finds the run changed by then (404, 409), the page reads it
+// again and says what happened.
+async function stopRun() {
+  const name = 'run ' + shown.id + ' of ' + shown.task;
+  const Name = 'Run ' + shown.id + ' of ' + shown.task;
+  const changed = (now) => now.endedAt ? Name + ' had already ended (' + outcomeWords(now) + '): nothing was stopped.'
+    : now.startedAt ? Name + ' had already started: nothing was removed. Stop stops it.'
+      : Name + ' is waiting to start again: nothing was stopped. Cancel removes it.';
+  try {
+    const r = await readRun();
+    if (r.endedAt || !!r.startedAt !== !!shown.startedAt) {
+      say(changed(r), true);
+    } else {
+      const path = r.startedAt ? '/activities/' + encodeURIComponent(r.uuid) : '/butler/runs/' + r.id;
+      const resp = await fetch(path, { method: 'DELETE', headers: { 'Accept': 'application/json' } });
+      signedOut(resp);
+      if (resp.status === 404 || resp.status === 409) {
+        say(changed(await readRun()), true);
+      } else if (!resp.ok) {
+        throw new Error('Could not stop ' + name + ': ' + (resp.headers.get('X-Butler-Reason') || resp.status + ' ' + resp.statusText) + '.');
+      } else {
+        const words = {
+          stopped: 'Stopped ' + name + '.',
+          stopping: Name + ' is stopping: its work has not ended yet.',
+          removed: 'Removed ' + name + ': it will not run.',
+        };
+        say(words[resp.headers.get('X-Butler-Outcome')] || 'Asked ' + name + ' to stop.', true);
+      }
+    }
+  } catch (e) {
+    if (unreachable(e)) setOffline(true);
+    else say(e.message);
+  }
+  refresh();
+}
+
+$('run-stop').onclick = stopRun;
 // The zone first: the times are shown in it.
 readZone().catch(() => {}).finally(() => {
   refresh();
