@@ -1476,3 +1476,37 @@ func TestWeb_TimeZoneFollowsTheSetting(t *testing.T) {
 		t.Errorf("after a refresh the run's facts read %q, want them in Europe/Paris", got)
 	}
 }
+
+// TestWeb_KeyboardFocusStaysOnTheSameButton: a refresh keeps the focus on
+// the button that had it: on Cancel, not the row's first button (Run
+// now), so that Enter still cancels; and when that button is gone, on
+// the same row.
+func TestWeb_KeyboardFocusStaysOnTheSameButton(t *testing.T) {
+	// The window is open: RefreshLocalMedia, randomized, gets a random
+	// time in it and waits for it (scheduled).
+	s := newWebServer(t, true, map[butler.TaskName]butler.Action{
+		butler.TaskRefreshLocalMedia: shellTask(`true`),
+	})
+	b := newWebBrowser(t, s)
+	const row = `#tasks tr[data-task="RefreshLocalMedia"]`
+	const cancel = row + ` button.cancel`
+	b.signIn("/web", chromedp.WaitVisible(chromedp.CSS(cancel)))
+	t.Logf("the row's buttons: %s", b.eval("read the buttons", `[...document.querySelectorAll('`+row+` button')].map((x) => x.textContent).join(', ')`))
+	b.do("focus Cancel", chromedp.Focus(chromedp.CSS(cancel)))
+	if got := b.eval("read the focus", `document.activeElement.getAttribute('aria-label')`); got != "Cancel the waiting run of RefreshLocalMedia" {
+		t.Fatalf("focus on %q", got)
+	}
+	b.refresh()
+	if got := b.eval("read the focus", `document.activeElement.getAttribute('aria-label')`); got != "Cancel the waiting run of RefreshLocalMedia" {
+		t.Errorf("after a refresh the focus is on %q, want still on Cancel", got)
+	}
+	// The waiting run is removed elsewhere: Cancel is gone, and the focus
+	// stays on the row.
+	if resp, body := s.do(t, req{method: "DELETE", path: "/butler/RefreshLocalMedia"}); resp.StatusCode != http.StatusOK {
+		t.Fatalf("remove the waiting run: %d %s", resp.StatusCode, body)
+	}
+	b.refresh()
+	if got := b.eval("read the focus", `(document.activeElement.closest('tr')?.dataset.task || document.activeElement.tagName) + '|' + document.activeElement.textContent`); !strings.HasPrefix(got, "RefreshLocalMedia|") || strings.HasSuffix(got, "|Cancel") {
+		t.Errorf("after the waiting run went the focus is on %q, want another button of the same row", got)
+	}
+}

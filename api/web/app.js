@@ -83,12 +83,20 @@ function running() {
   return m;
 }
 
-// keepFocus runs draw, which replaces the children of container, and puts
-// the focus back on the same row's first button if it was in container.
+// keepFocus runs draw, which replaces the children of container, and, if
+// the focus was in container, puts it back on the same row's control that
+// does the same (its name, else its kind: Cancel stays on Cancel, never on
+// the row's first button), else on the row's first button.
 function keepFocus(container, draw) {
-  const row = container.contains(document.activeElement) ? document.activeElement.closest('[data-task]')?.dataset.task : null;
+  const had = container.contains(document.activeElement) ? document.activeElement : null;
+  const row = had?.closest('[data-task]')?.dataset.task;
   draw();
-  if (row) container.querySelector('[data-task="' + CSS.escape(row) + '"] button:not([disabled])')?.focus();
+  if (!row) return;
+  const controls = [...(container.querySelector('[data-task="' + CSS.escape(row) + '"]')?.querySelectorAll('button:not([disabled]), a[href]') || [])];
+  const label = had.getAttribute('aria-label');
+  (controls.find((c) => label && c.getAttribute('aria-label') === label) ||
+    controls.find((c) => c.tagName === had.tagName && c.className === had.className) ||
+    controls.find((c) => c.tagName === 'BUTTON'))?.focus();
 }
 
 // The newest runs of every task (for the task rows' last run), and the
