@@ -1510,3 +1510,28 @@ func TestWeb_KeyboardFocusStaysOnTheSameButton(t *testing.T) {
 		t.Errorf("after the waiting run went the focus is on %q, want another button of the same row", got)
 	}
 }
+
+// TestWeb_RunPageWithTrailingSlash: /web/runs/{id}/ is the run's page, as
+// /web/runs/{id} is (the page reads the run's number from either); a bad
+// id with a slash is not found either.
+func TestWeb_RunPageWithTrailingSlash(t *testing.T) {
+	s := newWebServer(t, false, map[butler.TaskName]butler.Action{
+		butler.TaskOptimizeDatabase: shellTask(`echo done`),
+	})
+	id := startByAPI(t, s, butler.TaskOptimizeDatabase, false)
+	waitRun(t, s, butler.TaskOptimizeDatabase, "the run to end", func(r butler.Run) bool { return r.State == butler.StateFinished })
+	b := newWebBrowser(t, s)
+	b.signIn("/web/runs/"+id, has(`//h1[@id="run-title" and contains(., "succeeded")]`))
+	b.do("open the run's page with a slash at the end", chromedp.Navigate(s.URL+"/web/runs/"+id+"/"),
+		has(`//h1[@id="run-title" and contains(., "succeeded")] | //p[@id="status" and normalize-space(.) != ""]`))
+	if got := b.text(`#run-title`); !strings.Contains(got, "Run "+id) {
+		t.Errorf("/web/runs/%s/ shows %q with %q, want run %s", id, got, b.text(`#status`), id)
+	}
+	c := signIn(t, noRedirect, s.URL)
+	for _, bad := range []string{"abc/", "0/"} {
+		resp, body := send(t, noRedirect, s.URL, "GET", "/web/runs/"+bad, "", nil, c)
+		if resp.StatusCode != http.StatusNotFound || !strings.Contains(body, "a run's page is /web/runs/ and the run's number") {
+			t.Errorf("GET /web/runs/%s: %d %q, want 404 saying what a run's page is", bad, resp.StatusCode, body)
+		}
+	}
+}

@@ -1,12 +1,12 @@
-// A run's page, /web/runs/{id}: the run's task, what made it, its times,
-// outcome and reason, its steps (queued, started, ended), and its log,
-// which is read again every second while the run has not ended, and at
-// once when the event stream says the run changed (stopping, ended).
-// Once it has ended, the run and the time zone are read again every 15 s.
-// A Stop button while the run runs (Cancel while it waits), which acts on
-// this run only.
+// A run's page, /web/runs/{id} (or /web/runs/{id}/): the run's task, what
+// made it, its times, outcome and reason, its steps (queued, started,
+// ended), and its log, which is read again every second while the run has
+// not ended, and at once when the event stream says the run changed
+// (stopping, ended). Once it has ended, the run and the time zone are read
+// again every 15 s. A Stop button while the run runs (Cancel while it
+// waits), which acts on this run only.
 
-const runID = Number(location.pathname.split('/').pop());
+const runID = Number(/^\/web\/runs\/([1-9][0-9]*)\/?$/.exec(location.pathname)?.[1]) || null;
 let shown = null; // the run as last read
 let tail = null; // the timer of the next read
 let logFinal = false; // the log was read after the run was known to have ended
@@ -200,10 +200,14 @@ async function stopRun() {
 }
 
 $('run-stop').onclick = stopRun;
-// The zone first: the times are shown in it.
-readZone().catch(() => {}).finally(() => {
-  refresh();
-  listenActivities((n) => {
-    if ((n.ActivityNotification || []).some((a) => a.Activity?.Context?.runID === runID)) refresh();
+if (runID === null) {
+  say('This address names no run: a run\'s page is /web/runs/ and the run\'s number, as in the dashboard\'s list of runs.');
+} else {
+  // The zone first: the times are shown in it.
+  readZone().catch(() => {}).finally(() => {
+    refresh();
+    listenActivities((n) => {
+      if ((n.ActivityNotification || []).some((a) => a.Activity?.Context?.runID === runID)) refresh();
+    });
   });
-});
+}
