@@ -103,7 +103,7 @@ func (m *Manager) activeRuns(ctx context.Context) (map[TaskName]Run, error) {
 func taskState(t Task, s Settings, active map[TaskName]Run, records map[TaskName]TaskRecord) schedule.TaskState {
 	st := schedule.TaskState{
 		Enabled: s.Enabled(t), Interval: t.Interval, Randomized: t.Randomized,
-		LastSuccess: records[t.Name].LastSuccess,
+		LastSuccess: records[t.Name].SuccessDay(s.Window()),
 	}
 	if r, ok := active[t.Name]; ok {
 		switch r.State {

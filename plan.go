@@ -119,9 +119,10 @@ func (m *Manager) Plan(ctx context.Context) (Plan, error) {
 			p.Tasks = append(p.Tasks, e)
 			continue
 		}
-		if due, from := schedule.Due(t.Interval, records[t.Name].LastSuccess, d); !due {
+		last := records[t.Name].SuccessDay(w)
+		if due, from := schedule.Due(t.Interval, last, d); !due {
 			e.Decision, e.NextDue = PlanNotDue, from
-			e.Reason = fmt.Sprintf("not due until butler day %s (%s; last success on butler day %s)", from, everyDays(t.Interval), records[t.Name].LastSuccess)
+			e.Reason = fmt.Sprintf("not due until butler day %s (%s; last success on butler day %s)", from, everyDays(t.Interval), last)
 			p.Tasks = append(p.Tasks, e)
 			continue
 		}
@@ -134,7 +135,7 @@ func (m *Manager) Plan(ctx context.Context) (Plan, error) {
 		default:
 			e.At, e.Reason = open, "due; queued when the window opens"
 		}
-		if records[t.Name].LastSuccess.IsZero() {
+		if last.IsZero() {
 			e.Reason += " (never succeeded)"
 		}
 		p.Tasks = append(p.Tasks, e)

@@ -16,9 +16,13 @@ var ErrActiveRun = errors.New("butler: the task already has an active run")
 // TaskRecord is what the store keeps of a task between runs.
 type TaskRecord struct {
 	// LastSuccess is the butler day of the last successful run, or the zero
-	// Day when it never succeeded; LastSuccessAt is when that run ended.
-	LastSuccess   schedule.Day
-	LastSuccessAt time.Time
+	// Day when it never succeeded, as it was counted when the run ended;
+	// LastSuccessAt is when that run ended, and LastSuccessStarted when it
+	// started (zero for a success recorded before Butler kept it). The
+	// scheduler counts the day with the hours in force (SuccessDay).
+	LastSuccess        schedule.Day
+	LastSuccessAt      time.Time
+	LastSuccessStarted time.Time
 	// Suppressed is the day of the window in which the task was stopped; it
 	// is not planned again in that window.
 	Suppressed schedule.Day
@@ -26,6 +30,19 @@ type TaskRecord struct {
 	// (Finish.Items), whatever its outcome; zero when none has. The plan
 	// estimates the items left from it.
 	ItemPace ItemPace
+}
+
+// SuccessDay returns the butler day of the task's last success counted with
+// window w, the hours in force: the day of the instant that run started
+// (scheduling.md), so that after a change of the window's hours the success
+// belongs to the day the new hours give it, not to a day of the old ones
+// (which could lie ahead of every window to come, and skip a night). A
+// success recorded without its start keeps the day counted then.
+func (r TaskRecord) SuccessDay(w schedule.Window) schedule.Day {
+	if r.LastSuccessStarted.IsZero() || r.LastSuccess.IsZero() {
+		return r.LastSuccess
+	}
+	return w.Day(r.LastSuccessStarted)
 }
 
 // ItemPace is how fast a run of an item task did its items, cluster-wide:

@@ -197,3 +197,45 @@ func TestWindow_WidenedAcrossMidnightStillRunsTonight(t *testing.T) {
 		}
 	})
 }
+
+// A daily task succeeded at 19:16 on day 1, outside the 02:00-05:00
+// window: its success counts for the next window's day, day 2. The hours
+// then become 19:00-21:00 (and the task is enabled for the schedule): under
+// them 19:16 on day 1 is inside day 1's window, so the success is day 1's;
+// the task is not run again in that window, and day 2's window runs it. It
+// used to keep the day counted with the old hours (day 2), ahead of the
+// window it then sat in, and skip day 2's window.
+func TestWindow_SuccessDayFollowsNewHours(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		p := newProbe(false)
+		daily := task("Daily", 1, false, p)
+		f := start(t, []butler.Task{daily}, map[string]string{daily.Setting: "false"}) // window 02:00-05:00 UTC; left to explicit starts
+		sleepUntil(at(1, 19, 16))
+		if res, err := f.m.StartTask(ctx, "Daily", true); err != nil || res.Outcome != butler.StartStarted {
+			t.Fatalf("forced start at 19:16: %v, %v", res.Outcome, err)
+		}
+		synctest.Wait()
+		if s := p.Starts(); len(s) != 1 {
+			t.Fatalf("the forced start ran the task %d times; want once", len(s))
+		}
+		if err := f.m.SetSettings(ctx, map[string]string{butler.SettingStartHour: "19", butler.SettingEndHour: "21", daily.Setting: "true"}); err != nil {
+			t.Fatal(err)
+		}
+		sleepUntil(at(1, 21, 0))
+		if s := p.Starts(); len(s) != 1 {
+			t.Fatalf("day 1's 19:00-21:00 window ran the task again at %v; it had run in it at 19:16", s[1:])
+		}
+		plan, err := f.m.Plan(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(plan.Tasks) != 1 || plan.Tasks[0].Decision != butler.PlanRuns {
+			t.Errorf("the plan for day 2's window: %+v; want Daily to run in it", plan.Tasks)
+		}
+		sleepUntil(at(2, 19, 0))
+		if s := p.Starts(); len(s) != 2 || !s[1].Equal(at(2, 19, 0)) {
+			t.Fatalf("the task started at %v; want a second start when day 2's window opened at 19:00", s)
+		}
+	})
+}

@@ -312,10 +312,12 @@ func checkIDs(t *testing.T, what string, got []butler.Run, want ...int64) {
 	}
 }
 
+// checkRecord compares a task record with want; want's LastSuccessStarted
+// is compared only when it is set (the tests about success days check it).
 func checkRecord(t *testing.T, what string, got, want butler.TaskRecord) {
 	t.Helper()
 	if got.LastSuccess != want.LastSuccess || !sameTime(got.LastSuccessAt, want.LastSuccessAt) || got.Suppressed != want.Suppressed ||
-		got.ItemPace != want.ItemPace {
+		(!want.LastSuccessStarted.IsZero() && !sameTime(got.LastSuccessStarted, want.LastSuccessStarted)) || got.ItemPace != want.ItemPace {
 		t.Errorf("%s: record %+v, want %+v", what, got, want)
 	}
 }
@@ -1726,7 +1728,9 @@ func testFinishRunSuccessRecordsTask(t *testing.T, s butler.Store) {
 	if !ok {
 		t.Fatalf("TaskRecords = %v, want a record of t", recs)
 	}
-	checkRecord(t, "after a success", rec, butler.TaskRecord{LastSuccess: day1, LastSuccessAt: at(time.Hour)})
+	// It keeps when the run started, for the day to be counted again
+	// with other hours (TaskRecord.SuccessDay).
+	checkRecord(t, "after a success", rec, butler.TaskRecord{LastSuccess: day1, LastSuccessAt: at(time.Hour), LastSuccessStarted: at(2 * time.Minute)})
 	if len(recs) != 1 {
 		t.Errorf("TaskRecords = %v, want only t", recs)
 	}
@@ -1736,6 +1740,9 @@ func testFinishRunSuccessRecordsTask(t *testing.T, s butler.Store) {
 	mustFinish(t, s, r.ID, []butler.RunState{butler.StateQueued},
 		butler.Finish{Outcome: butler.OutcomeSucceeded, EndedAt: at(25 * time.Hour), SuccessDay: day2})
 	checkRecord(t, "after a second success", mustRecords(t, s)["t"], butler.TaskRecord{LastSuccess: day2, LastSuccessAt: at(25 * time.Hour)})
+	if got := mustRecords(t, s)["t"].LastSuccessStarted; !got.IsZero() {
+		t.Errorf("after a second success, of a run that never started: LastSuccessStarted %v, want it replaced by none", got)
+	}
 
 	// Another task's success is its own.
 	r = mustCreate(t, s, newRun("u", butler.StateRunning, at(0)))
@@ -1743,7 +1750,7 @@ func testFinishRunSuccessRecordsTask(t *testing.T, s butler.Store) {
 		butler.Finish{Outcome: butler.OutcomeSucceeded, EndedAt: at(2 * time.Hour), SuccessDay: day1})
 	recs = mustRecords(t, s)
 	checkRecord(t, "t after u's success", recs["t"], butler.TaskRecord{LastSuccess: day2, LastSuccessAt: at(25 * time.Hour)})
-	checkRecord(t, "u after its success", recs["u"], butler.TaskRecord{LastSuccess: day1, LastSuccessAt: at(2 * time.Hour)})
+	checkRecord(t, "u after its success", recs["u"], butler.TaskRecord{LastSuccess: day1, LastSuccessAt: at(2 * time.Hour), LastSuccessStarted: at(2 * time.Minute)})
 }
 
 func testFinishRunFailureKeepsTask(t *testing.T, s butler.Store) {

@@ -40,9 +40,10 @@ const (
 	sqlMarkStopping  = `UPDATE butler_run SET state = 'stopping', reason = ? WHERE id = ? AND state = 'running'`
 	sqlSetRunProcess = `UPDATE butler_run SET proc_group = ?, proc_start = ?, proc_boot = ? WHERE id = ? AND state IN ('running', 'stopping')`
 	sqlSaveProgress  = `UPDATE butler_run SET progress = ?, step = ? WHERE id = ? AND state IN ('running', 'stopping')`
-	sqlRecordSuccess = `INSERT INTO butler_task (task, last_success_day, last_success_at)
-			SELECT task, ?, ? FROM butler_run WHERE id = ?
-			ON CONFLICT (task) DO UPDATE SET last_success_day = excluded.last_success_day, last_success_at = excluded.last_success_at`
+	sqlRecordSuccess = `INSERT INTO butler_task (task, last_success_day, last_success_at, last_success_started)
+			SELECT task, ?, ?, started_at FROM butler_run WHERE id = ?
+			ON CONFLICT (task) DO UPDATE SET last_success_day = excluded.last_success_day, last_success_at = excluded.last_success_at,
+				last_success_started = excluded.last_success_started`
 	sqlRecordItemPace = `INSERT INTO butler_task (task, item_pace_items, item_pace_wall)
 			SELECT task, ?, ? FROM butler_run WHERE id = ?
 			ON CONFLICT (task) DO UPDATE SET item_pace_items = excluded.item_pace_items, item_pace_wall = excluded.item_pace_wall`
@@ -66,7 +67,7 @@ const (
 	sqlSettings    = `SELECT id, value FROM butler_setting`
 	sqlSaveSetting = `INSERT INTO butler_setting (id, value, updated_at) VALUES (?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`
-	sqlTaskRecords = `SELECT task, last_success_day, last_success_at, suppressed_day, item_pace_items, item_pace_wall FROM butler_task`
+	sqlTaskRecords = `SELECT task, last_success_day, last_success_at, last_success_started, suppressed_day, item_pace_items, item_pace_wall FROM butler_task`
 	sqlCheckWrite  = `INSERT INTO butler_health (id, checked_at) VALUES (1, ?)
 		ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at`
 	sqlLastCheckedWrite = `SELECT checked_at FROM butler_health WHERE id = 1`

@@ -967,12 +967,13 @@ func (d *Store) TaskRecords(ctx context.Context) (map[butler.TaskName]butler.Tas
 	out := map[butler.TaskName]butler.TaskRecord{}
 	for rows.Next() {
 		var task, last, suppressed string
-		var at, wall int64
+		var at, started, wall int64
 		var items int
-		if err := rows.Scan(&task, &last, &at, &suppressed, &items, &wall); err != nil {
+		if err := rows.Scan(&task, &last, &at, &started, &suppressed, &items, &wall); err != nil {
 			return nil, err
 		}
-		out[butler.TaskName(task)] = butler.TaskRecord{LastSuccess: parseDay(last), LastSuccessAt: fromNanos(at), Suppressed: parseDay(suppressed),
+		out[butler.TaskName(task)] = butler.TaskRecord{LastSuccess: parseDay(last), LastSuccessAt: fromNanos(at),
+			LastSuccessStarted: fromNanos(started), Suppressed: parseDay(suppressed),
 			ItemPace: butler.ItemPace{Items: items, Wall: time.Duration(wall)}}
 	}
 	return out, rows.Err()
