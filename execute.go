@@ -332,6 +332,13 @@ func (m *Manager) Execute(ctx context.Context, runID int64) error {
 			f.Error = runErr.Error()
 			f.Reason += "; " + runErr.Error()
 		}
+	case errors.As(runErr, new(*NothingYet)):
+		// Succeeded, with nothing to work on: not the task's success of
+		// the day (no SuccessDay), so it stays due.
+		f.Outcome, f.Reason = OutcomeSucceeded, "nothing to work on yet: "+runErr.Error()
+		if f.Progress >= 0 {
+			f.Progress = 100
+		}
 	case runErr != nil:
 		f.Outcome, f.Reason, f.Error = OutcomeFailed, "the task failed", runErr.Error()
 	default:

@@ -67,6 +67,21 @@ type Reporter interface {
 	Logger() *slog.Logger
 }
 
+// NothingYet is the error of an action that found nothing to work on
+// because what it works on is not there yet: no library configured, a
+// media index no scan has filled. Its run ends succeeded, with the
+// action's summary, but is not recorded as the task's success, so the task
+// stays due: the next window, or a start of the task that is not forced,
+// runs it in full once there is something to work on, instead of finding
+// it "not due" until its next day.
+type NothingYet struct {
+	// Reason says what is missing ("no library configured").
+	Reason string
+}
+
+// Error returns the reason.
+func (e *NothingYet) Error() string { return e.Reason }
+
 // Action is the work a task does. Run must return promptly once ctx is done,
 // with ctx's error or an error wrapping it; a nil error means the work is
 // complete.

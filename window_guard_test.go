@@ -239,3 +239,48 @@ func TestWindow_SuccessDayFollowsNewHours(t *testing.T) {
 		}
 	})
 }
+
+// A run that found nothing to work on yet (butler.NothingYet: no library
+// configured) ends succeeded but leaves its task due: once there is
+// something, a start of the task that is not forced runs it, the same day,
+// instead of answering "not due".
+func TestExecute_NothingYetLeavesTheTaskDue(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		var runs atomic.Int32
+		var ready atomic.Bool
+		act := butler.ActionFunc(func(context.Context, butler.Reporter) error {
+			runs.Add(1)
+			if !ready.Load() {
+				return &butler.NothingYet{Reason: "no library configured"}
+			}
+			return nil
+		})
+		scan := task("Scan", 1, false, act)
+		f := start(t, []butler.Task{scan}, map[string]string{scan.Setting: "false"}) // left to explicit starts
+		sleepUntil(at(1, 12, 10))
+		res, err := f.m.StartTask(ctx, "Scan", false)
+		if err != nil || res.Outcome != butler.StartStarted {
+			t.Fatalf("first start: %v, %v", res.Outcome, err)
+		}
+		synctest.Wait()
+		if r := f.run(res.Run.ID); r.State != butler.StateFinished || r.Outcome != butler.OutcomeSucceeded || r.Reason != "nothing to work on yet: no library configured" {
+			t.Fatalf("the run with nothing to work on: %s/%s %q; want finished/succeeded, saying there was nothing yet", r.State, r.Outcome, r.Reason)
+		}
+		ready.Store(true)
+		sleepUntil(at(1, 12, 20))
+		res, err = f.m.StartTask(ctx, "Scan", false)
+		if err != nil || res.Outcome != butler.StartStarted {
+			t.Fatalf("a start once there is work, the same day: %s (%s), %v; want started", res.Outcome, res.Reason, err)
+		}
+		synctest.Wait()
+		if n := runs.Load(); n != 2 {
+			t.Fatalf("the action ran %d times; want 2", n)
+		}
+		// A real success is the day's.
+		res, err = f.m.StartTask(ctx, "Scan", false)
+		if err != nil || res.Outcome != butler.StartSkipped {
+			t.Fatalf("a start after the day's success: %s (%s), %v; want skipped (not due)", res.Outcome, res.Reason, err)
+		}
+	})
+}

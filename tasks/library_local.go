@@ -78,7 +78,7 @@ func (a *RefreshLocalMedia) Run(ctx context.Context, r butler.Reporter) error {
 	if len(a.Libraries) == 0 {
 		r.Summary("no library configured")
 		log.Info("no library configured: no local media to refresh")
-		return nil
+		return &butler.NothingYet{Reason: "no library configured"}
 	}
 	if a.PageSize > 1000 {
 		return butler.Errorf(butler.EINVALID, "refresh local media: page size %d is over 1000; give at most 1000", a.PageSize)

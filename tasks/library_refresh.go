@@ -86,7 +86,7 @@ func (a *RefreshLibraries) Run(ctx context.Context, r butler.Reporter) error {
 		parts = append(parts, "no library configured")
 		r.Summary(strings.Join(parts, "; "))
 		log.Info("no library configured: nothing to scan")
-		return nil
+		return &butler.NothingYet{Reason: "no library configured"}
 	}
 	libs := slices.Clone(a.Libraries)
 	for _, lib := range libs {

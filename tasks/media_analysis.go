@@ -168,7 +168,7 @@ func (w *analysisWork) run(ctx context.Context, r butler.Reporter, versions []in
 	if len(versions) == 1 && versions[0] == 0 {
 		if counts, err := w.index.LibraryCounts(ctx); err == nil && len(counts) == 0 {
 			r.Summary("the media index is empty: no library scanned yet")
-			return nil
+			return &butler.NothingYet{Reason: "the media index is empty: no library scanned yet"}
 		}
 		// The items the run will offer: those that failed only once
 		// their retry is due.

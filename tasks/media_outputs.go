@@ -202,8 +202,9 @@ func (w *outputWork) run(ctx context.Context, r butler.Reporter) error {
 		return nil
 	}
 	if w.spec.noLibrary() {
-		r.Summary(fmt.Sprintf("nothing to do: %s is made in %s only, and there is none", w.spec.kind, w.spec.onlyIn))
-		return nil
+		why := fmt.Sprintf("%s is made in %s only, and there is none", w.spec.kind, w.spec.onlyIn)
+		r.Summary("nothing to do: " + why)
+		return &butler.NothingYet{Reason: why}
 	}
 	if _, err := w.recheck(ctx, r); err != nil {
 		if ctx.Err() != nil {
