@@ -125,7 +125,8 @@ type webBrowser struct {
 
 	mu      sync.Mutex
 	errs    []string
-	hiccups bool // the errors of a proxy's hiccup are expected: see forgetHiccup
+	hiccups bool     // the errors of a proxy's hiccup are expected: see forgetHiccup
+	expect  []string // the errors expected, by a part of their text: see expectError
 }
 
 // newWebBrowser starts the browser for s (start s first: see browser),
@@ -170,6 +171,9 @@ func newWebBrowser(t *testing.T, s *server) *webBrowser {
 		if b.hiccups {
 			b.errs = slices.DeleteFunc(b.errs, hiccupError)
 		}
+		b.errs = slices.DeleteFunc(b.errs, func(e string) bool {
+			return slices.ContainsFunc(b.expect, func(x string) bool { return strings.Contains(e, x) })
+		})
 		if len(b.errs) > 0 {
 			t.Errorf("the browser reported errors: %q", b.errs)
 		}
@@ -278,6 +282,15 @@ func (b *webBrowser) refresh() {
 	if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`refresh().then(() => true)`, chromedp.EvalAwaitPromise)); err != nil {
 		b.t.Fatalf("refresh the page: %v", err)
 	}
+}
+
+// expectError says that the browser will report an error whose text holds
+// part (the status of an answer the test causes): it does not fail the
+// test.
+func (b *webBrowser) expectError(part string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.expect = append(b.expect, part)
 }
 
 // forgetHiccup drops what the browser reports of a proxy's hiccup (see

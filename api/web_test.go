@@ -1535,3 +1535,43 @@ func TestWeb_RunPageWithTrailingSlash(t *testing.T) {
 		}
 	}
 }
+
+// TestWeb_TaskRowCancelRemovesOnlyTheWaitingRun: a task row's Cancel
+// removes the waiting run the row shows (DELETE /butler/runs/{id}), never a
+// run of the task that has started since. Here the page is behind (a proxy
+// answers 502 to its reads) while the waiting run is started now
+// elsewhere; Cancel then leaves it running, and the page says why.
+func TestWeb_TaskRowCancelRemovesOnlyTheWaitingRun(t *testing.T) {
+	// The window is open: RefreshLocalMedia, randomized, gets a random
+	// time in it and waits for it (scheduled).
+	s := newWebServer(t, true, map[butler.TaskName]butler.Action{
+		butler.TaskRefreshLocalMedia: shellTask(`sleep 60`),
+	})
+	waitRun(t, s, butler.TaskRefreshLocalMedia, "the run to wait for its time", func(r butler.Run) bool { return r.State == butler.StateScheduled })
+	p := newFlakyProxy(t, s)
+	b := newWebBrowser(t, behind(s, p))
+	const cancel = `#tasks tr[data-task="RefreshLocalMedia"] button.cancel`
+	b.signIn("/web", chromedp.WaitVisible(chromedp.CSS(cancel)))
+	b.forgetHiccup()
+	p.refuse(func(r *http.Request) bool { return r.Method == http.MethodGet })
+	p.waitFailed(t, "/butler/plan")
+
+	// Started now elsewhere ("Run now" in another browser, the CLI).
+	startByAPI(t, s, butler.TaskRefreshLocalMedia, true)
+	running := waitRun(t, s, butler.TaskRefreshLocalMedia, "the run to run", func(r butler.Run) bool { return r.State == butler.StateRunning })
+	b.until("wait for the page to be online", `!document.body.classList.contains('offline')`, 10*time.Second)
+
+	p.refuse(nil)
+	b.expectError("status of 409 (Conflict)") // the answer to Cancel: the run is not waiting
+	b.do("press the row's Cancel", chromedp.Click(chromedp.CSS(cancel)))
+	if !b.until("wait for the page's answer", `document.getElementById('status').textContent.includes('not waiting')`, 10*time.Second) {
+		t.Errorf("after Cancel of a run that had started, the page says %q; want that it was not waiting any more", b.text(`#status`))
+	}
+	r, err := s.m.Run(t.Context(), running.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.State != butler.StateRunning {
+		t.Errorf("the row's Cancel of a waiting run left the run that had started %s/%s (%s); want it running", r.State, r.Outcome, r.Reason)
+	}
+}

@@ -139,7 +139,10 @@ function button(cls, label, text, onclick) {
 // Start otherwise.
 function actionsOf(t, p, state) {
   const n = t.name;
-  const cancel = () => button('cancel', 'Cancel the waiting run of ' + n, 'Cancel', () => stopTask(n));
+  // Cancel removes the waiting run the row shows, by its number, and never
+  // a run of the task that has started since the page last read the plan.
+  const cancel = () => button('cancel', 'Cancel the waiting run of ' + n, 'Cancel',
+    () => stopTask(n, p?.runID ? '/butler/runs/' + p.runID : undefined));
   const force = () => button('start force', 'Run ' + n + ' now, though it is not due', 'Run now', () => startTask(n, true));
   if (state === 'stopping') return [button('stop', 'Stopping ' + n, 'Stopping…', null)];
   if (state) return [button('stop', 'Stop ' + n, 'Stop', () => stopTask(n))];
