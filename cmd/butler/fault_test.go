@@ -823,10 +823,38 @@ func TestFault_StormClusterSessionsEnded(t *testing.T) {
 	if ended == 0 {
 		t.Fatal("no session of the cluster's database was ended: the test tested nothing")
 	}
+	answering(t, e, nodes)
 	e.settle(t, nodes[0], 60*time.Second)
 	e.runEachOnce(t, nodes[len(nodes)-1])
 	runs := e.settle(t, nodes[0], 60*time.Second)
 	e.check(t, runs)
+}
+
+// answering waits, after the sessions were ended for the last time, until
+// every node answers its reads and its stops again: each connection of its
+// pools that was ended while it lay idle fails the one call that next takes
+// it (503) and is dropped; 20 answers in a row that are not 503 say the
+// pools hold live connections again.
+func answering(t *testing.T, e *faultEnv, nodes []*proc) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for _, p := range nodes {
+		for ok := 0; ok < 20; {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s still answers 503 30 s after the last session was ended", p.addr)
+			}
+			code, _, _, err := request(http.MethodGet, p.url("/butler/runs?limit=1"))
+			if err == nil && code == http.StatusOK {
+				var stopCode int
+				stopCode, _, _, err = e.stop(p, e.tasks[ok%len(e.tasks)].Name)
+				if err == nil && stopCode != http.StatusServiceUnavailable {
+					ok++
+					continue
+				}
+			}
+			ok = 0
+		}
+	}
 }
 
 // endSessions ends every session of the database of dbURL but its own,
