@@ -408,10 +408,19 @@ waiting one (DELETE /butler).`,
 				if err != nil {
 					return cn.fail(err)
 				}
-				if cn.json {
-					return printJSON(out, stopAllJSON(res, running, waiting, known))
+				// The server answers once every stop is durable, after
+				// waiting a moment for the work to stop: a stopped run
+				// still among the activities then is still stopping.
+				var stopping []string
+				if known && len(running) > 0 {
+					if stopping, err = stillStopping(ctx, cn, running); err != nil {
+						return cn.fail(err)
+					}
 				}
-				_, err = fmt.Fprintln(out, stopAllLine(running, waiting, known))
+				if cn.json {
+					return printJSON(out, stopAllJSON(res, running, waiting, stopping, known))
+				}
+				_, err = fmt.Fprintln(out, stopAllLine(running, waiting, stopping, known))
 				return err
 			}
 			name := client.TaskName(args[0])
@@ -664,28 +673,46 @@ type statusResult struct {
 	Status int `json:"status"`
 }
 
-// stopAllResult is the JSON of `butler stop --all`: the tasks whose run it
-// stopped and those whose waiting run it removed, from what was active
-// before it; both are left out when the server cannot say (a Plex Media
-// Server, which has no plan).
-type stopAllResult struct {
-	Status  int      `json:"status"`
-	Stopped []string `json:"stopped,omitzero"`
-	Removed []string `json:"removed,omitzero"`
+// stillStopping returns those of the tasks whose run is still among the
+// activities: told to stop, its work has not stopped yet.
+func stillStopping(ctx context.Context, cn *conn, tasks []string) ([]string, error) {
+	acts, err := cn.Activities(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, a := range acts {
+		if a.Context != nil && slices.Contains(tasks, a.Context.TaskName) && !slices.Contains(out, a.Context.TaskName) {
+			out = append(out, a.Context.TaskName)
+		}
+	}
+	return out, nil
 }
 
-func stopAllJSON(res *client.Response, running, waiting []string, known bool) stopAllResult {
+// stopAllResult is the JSON of `butler stop --all`: the tasks whose run it
+// stopped and those whose waiting run it removed, from what was active
+// before it, and those whose stopped run is still stopping; all are left
+// out when the server cannot say (a Plex Media Server, which has no plan).
+type stopAllResult struct {
+	Status   int      `json:"status"`
+	Stopped  []string `json:"stopped,omitzero"`
+	Removed  []string `json:"removed,omitzero"`
+	Stopping []string `json:"stopping,omitzero"`
+}
+
+func stopAllJSON(res *client.Response, running, waiting, stopping []string, known bool) stopAllResult {
 	r := stopAllResult{Status: res.StatusCode}
 	if known {
 		r.Stopped = append([]string{}, running...)
 		r.Removed = append([]string{}, waiting...)
+		r.Stopping = append([]string{}, stopping...)
 	}
 	return r
 }
 
 // stopAllLine says what `butler stop --all` did, from what was active
-// before it.
-func stopAllLine(running, waiting []string, known bool) string {
+// before it, and which stopped runs are still stopping.
+func stopAllLine(running, waiting, stopping []string, known bool) string {
 	if !known {
 		return "stopped every running run and removed every scheduled or queued one"
 	}
@@ -699,5 +726,8 @@ func stopAllLine(running, waiting []string, known bool) string {
 	if len(waiting) > 0 {
 		parts = append(parts, "removed the waiting run of "+strings.Join(waiting, ", "))
 	}
-	return strings.Join(parts, "; ") + "; `butler activities` shows a run still stopping"
+	if len(stopping) > 0 {
+		parts = append(parts, "the run of "+strings.Join(stopping, ", ")+" is still stopping (`butler activities` shows it until it ends)")
+	}
+	return strings.Join(parts, "; ")
 }

@@ -731,3 +731,55 @@ func TestCLIPlanServerZone(t *testing.T) {
 		t.Errorf("plan says %q:\n%s", "every 1 days", out)
 	}
 }
+
+// stubbornAction ignores the stop until released: its run stays stopping.
+type stubbornAction struct {
+	started chan struct{}
+	release chan struct{}
+}
+
+func (a *stubbornAction) Run(ctx context.Context, r butler.Reporter) error {
+	r.Progress(10, "working")
+	a.started <- struct{}{}
+	<-a.release
+	return ctx.Err()
+}
+
+// TestCLIStopAllStillStopping: `stop --all` says a run is still stopping
+// only when it is: not for a run that stopped at once, nor for a waiting
+// run it removed, but for one whose work outlasts the server's wait.
+func TestCLIStopAllStillStopping(t *testing.T) {
+	slow := &stubbornAction{started: make(chan struct{}, 1), release: make(chan struct{})}
+	s := clienttest.New(t, clienttest.Config{Bind: map[butler.TaskName]butler.Action{butler.TaskRefreshLibraries: slow}})
+	t.Cleanup(func() { close(slow.release) })
+	env := cliEnv(s)
+	stopAll := func() string {
+		t.Helper()
+		code, stdout, stderr := runCmd(t, env, "stop", "--all")
+		if code != 0 {
+			t.Fatalf("stop --all: exit %d\n%s%s", code, stdout, stderr)
+		}
+		return strings.TrimSpace(stdout)
+	}
+	// A run that stops at once, and a waiting run: nothing is stopping.
+	if code, out, errOut := runCmd(t, env, "start", "--all"); code != 0 {
+		t.Fatalf("start --all: exit %d\n%s%s", code, out, errOut)
+	}
+	s.Action(butler.TaskBackupDatabase).WaitStarted(t)
+	if got := stopAll(); got != "stopped the run of BackupDatabase; removed the waiting run of OptimizeDatabase, RefreshLocalMedia" &&
+		got != "stopped the run of BackupDatabase; removed the waiting run of RefreshLocalMedia, OptimizeDatabase" {
+		t.Fatalf("stop --all of a run that stopped at once:\n%s", got)
+	}
+	// A run whose work does not stop within the server's wait.
+	if code, out, errOut := runCmd(t, env, "start", "RefreshLibraries", "--now"); code != 0 {
+		t.Fatalf("start: exit %d\n%s%s", code, out, errOut)
+	}
+	<-slow.started
+	if got, want := stopAll(), "stopped the run of RefreshLibraries; the run of RefreshLibraries is still stopping (`butler activities` shows it until it ends)"; got != want {
+		t.Fatalf("stop --all of a run still stopping:\n%s\nwant:\n%s", got, want)
+	}
+	code, stdout, stderr := runCmd(t, env, "stop", "--all", "-o", "json")
+	if code != 0 || !strings.Contains(stdout, `"stopping": [`) {
+		t.Fatalf("stop --all -o json: exit %d\n%s%s", code, stdout, stderr)
+	}
+}
