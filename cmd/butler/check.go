@@ -39,7 +39,14 @@ port is its own).
 
 It takes the flags and BUTLER_* variables serve takes for these. It prints
 one line per problem and exits 1, or prints "no problems found" and exits 0.
-Run it as the service's user, such as: sudo -u butler butler check --config /etc/butler.yaml`,
+Run it as the service's user, such as:
+  sudo -u butler butler check --config /etc/butler/butler.yaml --data-dir /var/lib/butler
+For the packaged systemd unit (DynamicUser=yes), whose data directory only
+the service's own user can reach, run it as a service of the same kind:
+  sudo systemd-run --pipe --wait -p DynamicUser=yes -p User=butler \
+    -p StateDirectory=butler -p EnvironmentFile=-/etc/butler/butler.env \
+    /usr/local/bin/butler check --config /etc/butler/butler.yaml --data-dir /var/lib/butler
+(docs/config.md, "Checking a config: butler check").`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if configPath == "" {
