@@ -149,7 +149,7 @@ func openSQLite(ctx context.Context, cfg serveConfig, l *dbLock, logger *slog.Lo
 // backup directory under a backup's name (butler restore lists it), and
 // returns the copy's path.
 func backupBeforeUpgrade(ctx context.Context, cfg serveConfig) (string, error) {
-	dir := restoreBackupDir(ctx, cfg)
+	dir, _ := restoreBackupDir(ctx, cfg)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}
@@ -219,27 +219,43 @@ func (a absentFiles) remove() error {
 
 // damagedAdvice is what to do about the damaged database of cfg: restore
 // the newest backup (named, with the command), or start with
-// --new-database.
+// --new-database. When the backup directory setting could not be read from
+// the damaged file, it says so: the default directory it looked in may
+// hold only older backups than the one the setting names.
 func damagedAdvice(ctx context.Context, cfg serveConfig) string {
-	dir := restoreBackupDir(ctx, cfg)
+	dir, read := restoreBackupDir(ctx, cfg)
 	cmd := restoreCommand(cfg, dir)
 	const fresh = "or start with --new-database to move the damaged files aside and begin with an empty database"
+	unread := ""
+	if !read {
+		unread = fmt.Sprintf("Butler could not read the backup directory setting (%s) from the damaged database, so it looked in the default directory, %s; if that setting named another directory, the newest backups are there: point restore at it with --backup-dir (%s --backup-dir DIR lists them). ",
+			butler.SettingBackupPath, dir, "butler restore --data-dir "+shellQuote(cfg.DataDir))
+	}
 	backups, err := listBackups(dir, cfg.Database)
 	if err != nil || len(backups) == 0 {
-		return fmt.Sprintf("No backup of it is in %s; to restore one from elsewhere run: %s FILE; %s", dir, cmd, fresh)
+		return fmt.Sprintf("%sNo backup of it is in %s; to restore one from elsewhere run: %s FILE; %s", unread, dir, cmd, fresh)
 	}
 	b := backups[0]
-	return fmt.Sprintf("To restore the newest backup, %s (made %s UTC), run: %s %s; %s",
-		b.path, b.time.Format("2006-01-02 15:04:05"), cmd, shellQuote(b.name), fresh)
+	newest := "the newest backup"
+	if !read {
+		newest = "the newest backup there"
+	}
+	return fmt.Sprintf("%sTo restore %s, %s (made %s UTC), run: %s %s; %s",
+		unread, newest, b.path, b.time.Format("2006-01-02 15:04:05"), cmd, shellQuote(b.name), fresh)
 }
 
 // backupDirOf is where the backups of cfg's database are: the
 // ButlerDatabaseBackupPath setting when it can still be read from the
-// database file, else <data-dir>/Backups.
-func backupDirOf(ctx context.Context, cfg serveConfig) string {
+// database file, else <data-dir>/Backups. read is false when the database
+// file is there but the setting could not be read from it (a damaged or
+// foreign file): the setting may name another directory then.
+func backupDirOf(ctx context.Context, cfg serveConfig) (dir string, read bool) {
 	def := filepath.Join(cfg.DataDir, "Backups")
+	if _, err := os.Stat(cfg.Database); errors.Is(err, fs.ErrNotExist) {
+		return def, true
+	}
 	if err := checkSQLiteHeader(cfg.Database); err != nil {
-		return def
+		return def, false
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
@@ -249,16 +265,23 @@ func backupDirOf(ctx context.Context, cfg serveConfig) string {
 	// -wal file, is not seen.
 	uri, err := sqliteuri.File(cfg.Database, "mode=ro&immutable=1")
 	if err != nil {
-		return def
+		return def, false
 	}
 	db, err := sql.Open("sqlite", uri)
 	if err != nil {
-		return def
+		return def, false
 	}
 	defer db.Close()
 	var v string
-	if err := db.QueryRowContext(ctx, `SELECT value FROM butler_setting WHERE id = ?`, butler.SettingBackupPath).Scan(&v); err != nil || !filepath.IsAbs(v) {
-		return def
+	err = db.QueryRowContext(ctx, `SELECT value FROM butler_setting WHERE id = ?`, butler.SettingBackupPath).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return def, true
 	}
-	return v
+	if err != nil {
+		return def, false
+	}
+	if !filepath.IsAbs(v) {
+		return def, true
+	}
+	return v, true
 }

@@ -67,16 +67,16 @@ databases are restored with pg_restore.`,
 				return usageErr("the database %s is PostgreSQL: butler restore restores SQLite databases only; restore a backup (%s, pg_dump's custom format) with pg_restore, for example pg_restore --clean --if-exists --dbname DATABASE_URL FILE, with every server stopped",
 					redact(cfg.Database), filepath.Join(cfg.DataDir, "Backups", "butler-YYYYMMDD-HHMMSS.dump"))
 			}
-			dir := backupDir
+			dir, read := backupDir, true
 			if dir == "" {
-				dir = restoreBackupDir(cmd.Context(), cfg)
+				dir, read = restoreBackupDir(cmd.Context(), cfg)
 			}
 			if dir, err = filepath.Abs(dir); err != nil {
 				return usageErr("--backup-dir: %v", err)
 			}
 			p := newPainter(stdout, getenv)
 			if len(args) == 0 {
-				return listBackupsCmd(cfg, dir, stdout, p)
+				return listBackupsCmd(cfg, dir, read, stdout, p)
 			}
 			return restoreBackup(cmd.Context(), cfg, dir, args[0], stdout)
 		},
@@ -92,10 +92,12 @@ databases are restored with pg_restore.`,
 // restoreBackupDir is where BackupDatabase writes cfg's backups: the
 // ButlerDatabaseBackupPath the config file fixes, else the one the
 // database holds when it can be read, else <data-dir>/Backups.
-func restoreBackupDir(ctx context.Context, cfg serveConfig) string {
+// read is false when it fell back to <data-dir>/Backups because the
+// database file could not be read (backupDirOf).
+func restoreBackupDir(ctx context.Context, cfg serveConfig) (dir string, read bool) {
 	for _, s := range cfg.file.Settings {
 		if v := strings.TrimSpace(s.Value); s.ID == butler.SettingBackupPath && filepath.IsAbs(v) {
-			return filepath.Clean(v)
+			return filepath.Clean(v), true
 		}
 	}
 	return backupDirOf(ctx, cfg)
@@ -159,10 +161,13 @@ func listBackups(dir, db string) ([]backupFile, error) {
 }
 
 // listBackupsCmd prints the backups of cfg's database in dir.
-func listBackupsCmd(cfg serveConfig, dir string, stdout io.Writer, p painter) error {
+func listBackupsCmd(cfg serveConfig, dir string, read bool, stdout io.Writer, p painter) error {
 	backups, err := listBackups(dir, cfg.Database)
 	if err != nil {
 		return &exitError{1, err}
+	}
+	if !read {
+		fmt.Fprintf(stdout, "Could not read the backup directory setting (%s) from the database %s, so this is the default directory; if that setting named another directory, give it with --backup-dir.\n", butler.SettingBackupPath, cfg.Database)
 	}
 	if len(backups) == 0 {
 		_, err := fmt.Fprintf(stdout, "No backups of %s in %s (BackupDatabase writes them there; give another directory with --backup-dir).\n", cfg.Database, dir)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/plexbutler/butler"
+	"github.com/plexbutler/butler/internal/config"
 	"github.com/plexbutler/butler/store/sqlite"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
@@ -237,6 +238,71 @@ func TestRestoreList(t *testing.T) {
 	code, stdout, _ = runCmd(t, nil, "restore", "--data-dir", dataDir, "--backup-dir", filepath.Join(other, "none"))
 	if code != 0 || !strings.Contains(stdout, "No backups of") {
 		t.Errorf("restore with an empty backup directory: exit %d, %q; want 0 and no backups", code, stdout)
+	}
+}
+
+// TestDamagedAdviceUnreadBackupDir: when the backup directory setting
+// cannot be read from the damaged database, the advice says so, says that
+// it looked in the default directory, and how to point restore at the
+// configured one; when it can be read, it names that directory's newest
+// backup. butler restore's list says the same.
+func TestDamagedAdviceUnreadBackupDir(t *testing.T) {
+	dataDir := newDataDir(t)
+	dbPath := filepath.Join(dataDir, "butler.db")
+	defaults := filepath.Join(dataDir, "Backups")
+	custom := t.TempDir()
+	if err := os.MkdirAll(defaults, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	setMarker(t, dbPath, "17")
+	db, err := sqlite.Open(context.Background(), dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SaveSettings(context.Background(), map[string]string{butler.SettingBackupPath: custom}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	copyFile(t, dbPath, filepath.Join(defaults, "butler-20261101-010000.db"))
+	copyFile(t, dbPath, filepath.Join(custom, "butler-20261102-020000.db"))
+	cfg := serveConfig{DataDir: dataDir, Database: dbPath, file: &config.File{}}
+
+	// Damaged, the setting still readable: the configured directory.
+	corruptTable(t, dbPath)
+	got := damagedAdvice(context.Background(), cfg)
+	mustContain(t, "the advice", got, "To restore the newest backup, "+filepath.Join(custom, "butler-20261102-020000.db"))
+	mustContain(t, "the advice", got, "--backup-dir "+custom+" butler-20261102-020000.db")
+	if strings.Contains(got, "could not read") {
+		t.Errorf("the advice says the setting could not be read:\n%s", got)
+	}
+
+	// Its header overwritten: the default directory, saying why.
+	f, err := os.OpenFile(dbPath, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(make([]byte, 16), 0); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	got = damagedAdvice(context.Background(), cfg)
+	t.Logf("advice: %s", got)
+	for _, want := range []string{
+		"could not read the backup directory setting (ButlerDatabaseBackupPath) from the damaged database",
+		"looked in the default directory, " + defaults,
+		"point restore at it with --backup-dir (butler restore --data-dir " + dataDir + " --backup-dir DIR lists them)",
+		"To restore the newest backup there, " + filepath.Join(defaults, "butler-20261101-010000.db"),
+	} {
+		mustContain(t, "the advice", got, want)
+	}
+	code, stdout, stderr := runCmd(t, nil, "restore", "--data-dir", dataDir)
+	if code != 0 {
+		t.Fatalf("restore: exit code %d; stderr:\n%s", code, stderr)
+	}
+	mustContain(t, "restore's list", stdout, "Could not read the backup directory setting (ButlerDatabaseBackupPath) from the database "+dbPath)
+	mustContain(t, "restore's list", stdout, "give it with --backup-dir")
+	if code, stdout, _ := runCmd(t, nil, "restore", "--data-dir", dataDir, "--backup-dir", custom); code != 0 || strings.Contains(stdout, "Could not read") {
+		t.Errorf("restore --backup-dir: exit %d, and says the setting could not be read:\n%s", code, stdout)
 	}
 }
 
