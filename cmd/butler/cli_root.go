@@ -76,6 +76,19 @@ func firstSet(vals ...string) string {
 	return ""
 }
 
+// runWhy says why a run did not succeed, from its reason and its error:
+// "reason: error", or the reason alone when it already ends with the error
+// (a stopped run's reason says how its work stopped).
+func runWhy(reason, errText string) string {
+	switch {
+	case reason == "" || errText == "":
+		return firstSet(errText, reason)
+	case reason == errText || strings.HasSuffix(reason, "; "+errText):
+		return reason
+	}
+	return reason + ": " + errText
+}
+
 // tokenPath returns the token file of the data directory.
 func (c *cli) tokenPath() string {
 	return filepath.Join(firstSet(c.dataDir, c.getenv("BUTLER_DATA_DIR"), defaultDataDir), "token")

@@ -522,10 +522,7 @@ func (c *cli) historyCmd() *cobra.Command {
 			}
 			t := &table{header: []string{"RUN", "TASK", "TRIGGER", "OUTCOME", "CREATED", "STARTED", "DURATION", "DETAIL"}}
 			for _, r := range runs {
-				detail := firstSet(r.Error, r.Reason, r.Summary)
-				if r.Error != "" && r.Reason != "" {
-					detail = r.Reason + ": " + r.Error
-				}
+				detail := firstSet(runWhy(r.Reason, r.Error), r.Summary)
 				if r.State != "finished" && r.Step != "" {
 					detail = fmt.Sprintf("%d%% %s", r.Progress, r.Step)
 				}

@@ -64,10 +64,7 @@ func (c *cli) startAndWait(ctx context.Context, cmd *cobra.Command, cn *conn, na
 		fmt.Fprintln(out, endLine(run, p))
 	}
 	if run.Outcome != "succeeded" {
-		why := firstSet(run.Error, run.Reason)
-		if run.Error != "" && run.Reason != "" {
-			why = run.Reason + ": " + run.Error
-		}
+		why := runWhy(run.Reason, run.Error)
 		return &exitError{1, fmt.Errorf("run %d of %s ended %s: %s", run.ID, run.Task, run.Outcome, orDash(why))}
 	}
 	return nil

@@ -50,3 +50,30 @@ func TestCLIStartWaitShowsTheFirstProgressLine(t *testing.T) {
 		t.Errorf("the progress of a line a second later is not shown:\n%s", out)
 	}
 }
+
+// TestCLIStoppedRunReasonOnce: a stopped command's run says how its work
+// stopped once, in start --wait's error and in the history, not twice.
+func TestCLIStoppedRunReasonOnce(t *testing.T) {
+	s := clienttest.New(t, clienttest.Config{Tasks: []butler.TaskName{}, Bind: map[butler.TaskName]butler.Action{
+		butler.TaskOptimizeDatabase: &tasks.Exec{Argv: []string{"/bin/sleep", "30"}},
+	}})
+	env := cliEnv(s)
+	b := runBackground(t, env, "start", "OptimizeDatabase", "--now", "--wait")
+	b.waitOut(t, b.stdout, `started \(run 1\)`)
+	// The step Exec reports once the program has run a second.
+	b.waitOut(t, b.stdout, `running sleep`)
+	if code, out, stderr := runCmd(t, env, "stop", "OptimizeDatabase"); code != 0 {
+		t.Fatalf("stop: exit %d\n%s%s", code, out, stderr)
+	}
+	if code := b.wait(t); code != 1 {
+		t.Fatalf("start --wait: exit %d, want 1\n%s%s", code, b.stdout, b.stderr)
+	}
+	const how = `"/bin/sleep" stopped (ended after SIGTERM)`
+	_, hist, _ := runCmd(t, env, "history")
+	for what, out := range map[string]string{"start --wait": b.stderr.String(), "history": hist} {
+		if n := strings.Count(out, how); n != 1 {
+			t.Errorf("%s says %q %d times, want once:\n%s", what, how, n, out)
+		}
+	}
+	mustContain(t, "start --wait", b.stderr.String(), "run 1 of OptimizeDatabase ended stopped: stopped by request; "+how)
+}
