@@ -184,7 +184,7 @@ func (c *cli) activitiesCmd() *cobra.Command {
 				if a.Context != nil {
 					task, run, trigger = a.Context.TaskName, strconv.FormatInt(a.Context.RunID, 10), a.Context.Trigger
 				}
-				t.add(plain(a.UUID), plain(task), plain(run), plain(trigger), plain(percent(a.Progress)), plain(orDash(a.Subtitle)))
+				t.add(plain(a.UUID), plain(task), plain(run), plain(trigger), plain(orDash(percent(a.Progress))), plain(orDash(a.Subtitle)))
 			}
 			return t.write(out, newPainter(out, c.getenv))
 		},
@@ -219,9 +219,10 @@ func (c *cli) activitiesCmd() *cobra.Command {
 	return cmd
 }
 
+// percent shows a progress; "" when the run gives none (-1).
 func percent(p int) string {
 	if p < 0 {
-		return "?"
+		return ""
 	}
 	return strconv.Itoa(p) + "%"
 }

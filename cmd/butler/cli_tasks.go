@@ -524,7 +524,7 @@ func (c *cli) historyCmd() *cobra.Command {
 			for _, r := range runs {
 				detail := firstSet(runWhy(r.Reason, r.Error), r.Summary)
 				if r.State != "finished" && r.Step != "" {
-					detail = fmt.Sprintf("%d%% %s", r.Progress, r.Step)
+					detail = strings.TrimSpace(percent(r.Progress) + " " + r.Step)
 				}
 				t.add(plain(strconv.FormatInt(r.ID, 10)), plain(r.Task), plain(r.Trigger), styled(firstSet(r.Outcome, r.State)),
 					plain(showTime(r.CreatedAt)), plain(showTime(r.StartedAt)), plain(runDuration(r.StartedAt, r.EndedAt)), plain(orDash(detail)))

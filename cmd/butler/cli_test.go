@@ -575,7 +575,7 @@ func TestCLIProgressBar(t *testing.T) {
 	f.progress(-1, "thinking")
 	f.clearBar()
 	want := "\r\x1b[K[############............]  50% copying pages" +
-		"\r\x1b[K[------------------------]   ?% thinking" +
+		"\r\x1b[K[------------------------] thinking" +
 		"\r\x1b[K"
 	if b.String() != want {
 		t.Errorf("progress %q, want %q", b.String(), want)
@@ -585,8 +585,18 @@ func TestCLIProgressBar(t *testing.T) {
 	f.progress(10, "a")
 	f.progress(10, "a")
 	f.progress(20, "a")
-	if b.String() != "  10% a\n  20% a\n" {
+	f.progress(-1, "scanning Movies: 3 files") // no percentage: the step alone
+	if b.String() != "  10% a\n  20% a\n  scanning Movies: 3 files\n" {
 		t.Errorf("plain progress %q", b.String())
+	}
+	// butler watch: no percentage either when the run gives none.
+	ev := client.Event{Type: client.EventUpdated, Activity: apitype.Activity{Progress: -1, Subtitle: "fetching the update feed"}}
+	if got := watchLine(ev, painter{}); strings.Contains(got, "?") || !strings.HasSuffix(got, "fetching the update feed") {
+		t.Errorf("watch line of an unknown progress: %q", got)
+	}
+	ev.Activity.Progress = 30
+	if got := watchLine(ev, painter{}); !strings.HasSuffix(got, "30% fetching the update feed") {
+		t.Errorf("watch line: %q", got)
 	}
 }
 

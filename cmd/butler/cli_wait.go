@@ -162,7 +162,7 @@ func (f *follower) progress(percent int, step string) {
 	if f.json || (percent < 0 && step == "") {
 		return // nothing to show yet
 	}
-	pct := "  ?%"
+	pct := "" // no percentage when the run gives none: its step alone
 	if percent >= 0 {
 		pct = fmt.Sprintf("%3d%%", percent)
 	}
@@ -181,7 +181,10 @@ func (f *follower) progress(percent int, step string) {
 	} else {
 		bar = strings.Repeat("-", barWidth)
 	}
-	fmt.Fprintf(f.out, "\r\x1b[K[%s] %s %s", f.p.paint(styleCyan, bar), pct, step)
+	if pct != "" {
+		step = pct + " " + step
+	}
+	fmt.Fprintf(f.out, "\r\x1b[K[%s] %s", f.p.paint(styleCyan, bar), step)
 	f.drawn = true
 }
 
