@@ -615,7 +615,7 @@ func firstNonEmpty(s ...string) string {
 // prepareDataDir creates the data directory (0700) and checks it is writable.
 func prepareDataDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("data directory %s: %v", dir, err)
+		return fmt.Errorf("data directory %s cannot be created: %v; create it (owned by the user that runs butler serve, mode 0700), or choose another with --data-dir", dir, err)
 	}
 	f, err := os.CreateTemp(dir, ".write-check-*")
 	if err != nil {
@@ -728,7 +728,7 @@ func listen(addr string) (net.Listener, error) {
 		if errors.Is(err, syscall.EADDRINUSE) {
 			return nil, fmt.Errorf("cannot listen on %s: the port is in use; stop the other server or choose another --addr", addr)
 		}
-		return nil, fmt.Errorf("cannot listen on %s: %v", addr, err)
+		return nil, fmt.Errorf("cannot listen on %s: %v; give --addr (or BUTLER_ADDR, or addr: in the config file) as HOST:PORT with a free port number, such as 127.0.0.1:28400", addr, err)
 	}
 	return ln, nil
 }

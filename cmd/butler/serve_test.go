@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -129,8 +130,9 @@ func TestServeUnusableDataDir(t *testing.T) {
 	if code != 2 {
 		t.Fatalf("data dir under a file: exit code %d, want 2; stderr:\n%s", code, stderr)
 	}
-	mustContain(t, "stderr", stderr, "data directory "+filepath.Join(file, "sub"))
+	mustContain(t, "stderr", stderr, "data directory "+filepath.Join(file, "sub")+" cannot be created")
 	mustContain(t, "stderr", stderr, "not a directory")
+	mustContain(t, "stderr", stderr, "choose another with --data-dir")
 
 	t.Run("read-only", func(t *testing.T) {
 		if os.Geteuid() == 0 {
@@ -147,6 +149,20 @@ func TestServeUnusableDataDir(t *testing.T) {
 		}
 		mustContain(t, "stderr", stderr, "is not writable")
 	})
+}
+
+// TestServeBadAddr: an address whose port is no port says how to give one.
+func TestServeBadAddr(t *testing.T) {
+	dataDir := filepath.Join(t.TempDir(), "data")
+	code, _, stderr := runCmd(t, nil, "serve", "--addr", "127.0.0.1:28400x", "--data-dir", dataDir)
+	if code != 2 {
+		t.Fatalf("exit code %d, want 2; stderr:\n%s", code, stderr)
+	}
+	mustContain(t, "stderr", stderr, "cannot listen on 127.0.0.1:28400x")
+	mustContain(t, "stderr", stderr, "give --addr (or BUTLER_ADDR, or addr: in the config file) as HOST:PORT")
+	if _, err := os.Stat(dataDir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the data directory %s was created: %v", dataDir, err)
+	}
 }
 
 func TestServeRefusesNonSQLiteDatabase(t *testing.T) {
