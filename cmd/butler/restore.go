@@ -169,6 +169,11 @@ func listBackupsCmd(cfg serveConfig, dir string, read bool, stdout io.Writer, p 
 	if !read {
 		fmt.Fprintf(stdout, "Could not read the backup directory setting (%s) from the database %s, so this is the default directory; if that setting named another directory, give it with --backup-dir.\n", butler.SettingBackupPath, cfg.Database)
 	}
+	if len(backups) == 0 && !exists(cfg.DataDir) && !exists(cfg.Database) {
+		// Most likely run from the wrong directory, or without the
+		// server's --data-dir or --config.
+		return usageErr("neither the data directory %s nor the database %s exists: give the server's data directory with --data-dir, or its config file with --config (or BUTLER_DATA_DIR, BUTLER_CONFIG)", cfg.DataDir, cfg.Database)
+	}
 	if len(backups) == 0 {
 		_, err := fmt.Fprintf(stdout, "No backups of %s in %s (BackupDatabase writes them there; give another directory with --backup-dir).\n", cfg.Database, dir)
 		return err
@@ -183,6 +188,12 @@ func listBackupsCmd(cfg serveConfig, dir string, read bool, stdout io.Writer, p 
 	}
 	_, err = fmt.Fprintf(stdout, "\nRestore one, with the server stopped: %s %s\n", restoreCommand(cfg, dir), shellQuote(backups[0].name))
 	return err
+}
+
+// exists reports whether there is a file or directory at path.
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
 }
 
 // restoreCommand is the butler restore command line, without the backup,

@@ -239,6 +239,15 @@ func TestRestoreList(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "No backups of") {
 		t.Errorf("restore with an empty backup directory: exit %d, %q; want 0 and no backups", code, stdout)
 	}
+
+	// Neither the data directory nor the database: a forgotten --data-dir
+	// or --config, said as such.
+	gone := filepath.Join(t.TempDir(), "butler-data")
+	code, _, stderr = runCmd(t, nil, "restore", "--data-dir", gone)
+	if code != 2 {
+		t.Errorf("restore of a data directory that does not exist: exit %d, want 2", code)
+	}
+	mustContain(t, "stderr", stderr, "neither the data directory "+gone+" nor the database "+filepath.Join(gone, "butler.db")+" exists: give the server's data directory with --data-dir, or its config file with --config")
 }
 
 // TestDamagedAdviceUnreadBackupDir: when the backup directory setting
