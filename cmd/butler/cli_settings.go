@@ -66,6 +66,12 @@ file fixes (it cannot be changed through the API), with (fixed).`,
 				return err
 			}
 			s, err := cn.Setting(ctxOf(cmd), args[0])
+			if errors.Is(err, client.ErrNotFound) {
+				var ce *client.Error
+				if errors.As(err, &ce) {
+					return &exitError{1, fmt.Errorf("%s (setting ids are case-sensitive; `butler settings` lists the settings)", ce.Message)}
+				}
+			}
 			if err != nil {
 				return cn.fail(err)
 			}

@@ -457,8 +457,10 @@ func (c *cli) historyCmd() *cobra.Command {
 	var limit int
 	var outcome string
 	cmd := &cobra.Command{
-		Use:   "history [TASK]",
-		Short: "List past and current runs, newest first",
+		Use: "history [TASK]",
+		// "runs" is what the API calls them (GET /butler/runs).
+		SuggestFor: []string{"runs"},
+		Short:      "List past and current runs, newest first",
 		Example: `  butler history
   butler history BackupDatabase --limit 5
   butler history --outcome failed`,

@@ -467,6 +467,7 @@ func TestCLIErrors(t *testing.T) {
 	tr.env = cliEnv(s)
 	tr.run(1, "start", "NoSuchTask")
 	tr.run(1, "start", "backupdatabase")
+	tr.run(1, "settings", "get", "Nope")
 
 	// 2: usage.
 	for _, args := range [][]string{
@@ -474,6 +475,7 @@ func TestCLIErrors(t *testing.T) {
 		{"stop"}, {"stop", "BackupDatabase", "--all"}, {"tasks", "extra"}, {"tasks", "--output", "yaml"},
 		{"tasks", "--bogus"}, {"history", "A", "B"}, {"settings", "get"}, {"settings", "set"}, {"activities", "cancel"}, {"activities", "cancel", "x"}, {"history", "--limit", "x"}, {"history", "--limit", "5000"},
 		{"history", "--outcome", "exploded"}, {"tasks", "--url", "ftp://host"}, {"watch", "extra"},
+		{"runs"}, {"histroy"}, {"tasks", "--config", "butler.yaml"}, {"serve", "--bogus"},
 	} {
 		_, stderr := tr.run(2, args...)
 		if len(lines(stderr)) != 1 {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	_ "time/tzdata" // zones resolve on hosts without a zone database
 
@@ -49,6 +50,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err == nil {
 		return 0
 	}
+	if msg := err.Error(); strings.HasPrefix(msg, "unknown command ") {
+		err = errors.New(unknownCommand(msg))
+	}
 	fmt.Fprintln(stderr, "butler:", err)
 	var ee *exitError
 	if errors.As(err, &ee) {
@@ -65,7 +69,40 @@ func newRoot(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comman
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetFlagErrorFunc(flagError)
 	root.AddCommand(newServeCmd(getenv, stderr), newCheckCmd(getenv, stdout), newRestoreCmd(getenv, stdout), newVersionCmd(stdout), newGroupGuardCmd(stderr))
 	addClientCommands(root, getenv)
 	return root
+}
+
+// unknownCommand puts cobra's unknown-command error, with its suggestions
+// ("Did you mean this?" and a name a line), on one line that says where
+// the commands, or what the command takes, are listed.
+func unknownCommand(msg string) string {
+	first, rest, _ := strings.Cut(msg, "\n")
+	var names []string
+	for _, l := range strings.Split(rest, "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasSuffix(l, "?") {
+			names = append(names, l)
+		}
+	}
+	if len(names) > 0 {
+		first += " (did you mean " + strings.Join(names, " or ") + "?)"
+	}
+	// `unknown command "extra" for "butler tasks"`: an argument the command
+	// does not take.
+	if _, path, ok := strings.Cut(first, ` for "`); ok && strings.TrimSuffix(path, `"`) != "butler" {
+		return first + "; `" + strings.TrimSuffix(path, `"`) + " --help` says what it takes"
+	}
+	return first + "; `butler --help` lists the commands"
+}
+
+// flagError says where a command's flags are listed, and that the client
+// commands find the server without its config file.
+func flagError(cmd *cobra.Command, err error) error {
+	hint := fmt.Sprintf("`%s --help` lists its flags", cmd.CommandPath())
+	if strings.Contains(err.Error(), "--config") && cmd.Flags().Lookup("url") != nil {
+		hint = "the client commands find the server with --url and --data-dir (or BUTLER_URL and BUTLER_DATA_DIR), not with its config file; " + hint
+	}
+	return usageErr("%v; %s", err, hint)
 }
