@@ -333,6 +333,56 @@ func TestStopTask(t *testing.T) {
 	clientError(t, err, 404, client.ErrNotFound, "NoSuchTask")
 }
 
+// TestRemoveRun: a waiting run is removed by its id; a running or ended
+// run, or none, is refused.
+func TestRemoveRun(t *testing.T) {
+	s := clienttest.New(t, clienttest.Config{})
+	c := newClient(t, s.URL)
+	ctx := ctxT(t)
+	// Start-all, one slot: BackupDatabase runs, OptimizeDatabase waits.
+	if _, err := c.StartAllTasks(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.Action(butler.TaskBackupDatabase).WaitStarted(t)
+	runOf := func(task client.TaskName) apitype.Run {
+		t.Helper()
+		runs, err := c.Runs(ctx, client.RunsQuery{Task: task})
+		if err != nil || len(runs) != 1 {
+			t.Fatalf("runs of %s: %+v, %v", task, runs, err)
+		}
+		return runs[0]
+	}
+	running, queued := runOf(client.TaskBackupDatabase), runOf(client.TaskOptimizeDatabase)
+	if running.State != "running" || queued.State != "queued" {
+		t.Fatalf("runs %+v and %+v, want one running and one queued", running, queued)
+	}
+	res, err := c.RemoveRun(ctx, queued.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != 200 || res.Outcome != client.OutcomeRemoved || res.RunID != queued.ID {
+		t.Fatalf("remove: %+v", res)
+	}
+	if r := waitRun(t, c, queued.ID); r.Outcome != "skipped" {
+		t.Fatalf("the removed run: %+v", r)
+	}
+	_, err = c.RemoveRun(ctx, queued.ID)
+	clientError(t, err, 409, client.ErrNotWaiting, "it has ended")
+	_, err = c.RemoveRun(ctx, running.ID)
+	clientError(t, err, 409, client.ErrNotWaiting, "it has started")
+	if errors.Is(err, client.ErrFixed) || errors.Is(err, client.ErrDisabled) {
+		t.Errorf("the 409 of a removal matches another sentinel: %v", err)
+	}
+	if r, err := c.Run(ctx, running.ID); err != nil || r.State != "running" {
+		t.Errorf("the running run after a refused removal: %+v, %v", r, err)
+	}
+	_, err = c.RemoveRun(ctx, 9999)
+	clientError(t, err, 404, client.ErrNotFound, "")
+	if _, err := c.RemoveRun(ctx, 0); err == nil {
+		t.Error("RemoveRun(0) sent a request")
+	}
+}
+
 // TestStartScheduled: a randomized task started inside the window gets a
 // run at a random instant in the rest of it.
 func TestStartScheduled(t *testing.T) {

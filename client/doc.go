@@ -34,8 +34,9 @@
 //
 // A request that the server refuses returns an *Error with the HTTP status
 // and the server's message; errors.Is matches it against ErrNotFound,
-// ErrUnauthorized, ErrBadRequest, ErrFixed (a settings change) and
-// ErrDisabled (a task start, from servers older than this SDK). Any other failure (the
+// ErrUnauthorized, ErrBadRequest, ErrFixed (a settings change),
+// ErrNotWaiting (a run's removal) and ErrDisabled (a task start, from
+// servers older than this SDK). Any other failure (the
 // server cannot be reached, an answer cannot be decoded) is returned wrapped
 // with what was being done: "client: start task BackupDatabase: ...".
 //

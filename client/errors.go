@@ -25,6 +25,9 @@ var (
 	// ErrFixed: 409 to a settings change, a setting the server's config
 	// file fixes (apitype.Setting.Fixed); nothing was changed.
 	ErrFixed = errors.New("client: setting fixed by the server's config file")
+	// ErrNotWaiting: 409 to RemoveRun, the run has started or ended:
+	// nothing was removed.
+	ErrNotWaiting = errors.New("client: run not waiting")
 	// ErrBadRequest: 400, an invalid value (a setting, a query parameter);
 	// the server changed nothing.
 	ErrBadRequest = errors.New("client: bad request")
@@ -42,7 +45,7 @@ type Error struct {
 	// Op is what the client was doing ("start task BackupDatabase").
 	Op string
 	// conflict is the sentinel a 409 stands for in Op (ErrDisabled,
-	// ErrFixed); nil when none does.
+	// ErrFixed, ErrNotWaiting); nil when none does.
 	conflict error
 }
 
@@ -57,14 +60,15 @@ func (e *Error) Error() string {
 
 // Is reports whether target is the sentinel of e's status: ErrNotFound
 // (404), ErrUnauthorized (401), ErrBadRequest (400), and for 409
-// ErrDisabled to a task start or ErrFixed to a settings change.
+// ErrDisabled to a task start, ErrFixed to a settings change or
+// ErrNotWaiting to a run's removal.
 func (e *Error) Is(target error) bool {
 	switch target {
 	case ErrNotFound:
 		return e.StatusCode == http.StatusNotFound
 	case ErrUnauthorized:
 		return e.StatusCode == http.StatusUnauthorized
-	case ErrDisabled, ErrFixed:
+	case ErrDisabled, ErrFixed, ErrNotWaiting:
 		return e.StatusCode == http.StatusConflict && e.conflict == target
 	case ErrBadRequest:
 		return e.StatusCode == http.StatusBadRequest

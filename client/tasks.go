@@ -244,6 +244,24 @@ func (c *Client) StopTask(ctx context.Context, name TaskName) (*StopResponse, er
 	return stopResponse(op, a)
 }
 
+// RemoveRun removes one scheduled or queued run, by its id, before it
+// starts: DELETE /butler/runs/{id}, Outcome OutcomeRemoved. It never stops
+// a run that has started: ErrNotWaiting (409) when the run has started or
+// ended (StopTask or CancelActivity stops a running one), ErrNotFound when
+// there is no such run, or the server has no such route (a Plex Media
+// Server, or a Butler older than this SDK).
+func (c *Client) RemoveRun(ctx context.Context, id int64) (*StopResponse, error) {
+	op := fmt.Sprintf("remove run %d", id)
+	if id <= 0 {
+		return nil, fmt.Errorf("client: %s: a run's id is a whole number from 1", op)
+	}
+	a, err := c.call(ctx, op, http.MethodDelete, "/butler/runs/"+strconv.FormatInt(id, 10), nil)
+	if err != nil {
+		return nil, conflictMeans(err, ErrNotWaiting)
+	}
+	return stopResponse(op, a)
+}
+
 func stopResponse(op string, a *answer) (*StopResponse, error) {
 	res := &StopResponse{StatusCode: a.status, Outcome: a.header.Get(apitype.HeaderOutcome)}
 	if res.Outcome == "" {
