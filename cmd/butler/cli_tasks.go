@@ -374,22 +374,36 @@ func startLine(name client.TaskName, r *client.StartResponse, p painter) string 
 
 func (c *cli) stopCmd() *cobra.Command {
 	var all bool
+	var runID int64
 	cmd := &cobra.Command{
-		Use:   "stop TASK | --all",
+		Use:   "stop TASK | --all | --run N",
 		Short: "Stop a task's run, or every run",
 		Long: `Stop the task's running run, or remove its scheduled or queued one
 (DELETE /butler/TASK). --all stops every running run and removes every
-waiting one (DELETE /butler).`,
+waiting one (DELETE /butler). --run N removes the scheduled or queued run
+N, as butler history numbers it (DELETE /butler/runs/N); it never stops a
+run that has started.`,
 		Example: `  butler stop BackupDatabase
-  butler stop --all`,
+  butler stop --all
+  butler stop --run 12`,
 		Args:              nArgs(0, 1),
 		ValidArgsFunction: c.completeTasks,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			byRun := cmd.Flags().Changed("run")
+			given := len(args)
+			if all {
+				given++
+			}
+			if byRun {
+				given++
+			}
 			switch {
-			case all && len(args) > 0:
-				return usageErr("give a task or --all, not both")
-			case !all && len(args) == 0:
-				return usageErr("give the task to stop, or --all")
+			case given > 1:
+				return usageErr("give one of a task, --all or --run N")
+			case given == 0:
+				return usageErr("give the task to stop, --all, or --run N")
+			case byRun && runID < 1:
+				return usageErr("--run %d: want a run number, as butler history lists them", runID)
 			}
 			cn, err := c.connect()
 			if err != nil {
@@ -397,6 +411,9 @@ waiting one (DELETE /butler).`,
 			}
 			ctx := ctxOf(cmd)
 			out := cmd.OutOrStdout()
+			if byRun {
+				return removeRun(ctx, cn, runID, out, newPainter(out, c.getenv))
+			}
 			if all {
 				// What there is to stop, read first: DELETE /butler says
 				// nothing of what it did.
@@ -446,6 +463,7 @@ waiting one (DELETE /butler).`,
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "stop every run (DELETE /butler)")
+	cmd.Flags().Int64Var(&runID, "run", 0, "remove this scheduled or queued run, by its number (DELETE /butler/runs/N)")
 	c.clientFlags(cmd)
 	return cmd
 }
@@ -631,6 +649,29 @@ func (c *cli) logCmd() *cobra.Command {
 	}
 	c.clientFlags(cmd)
 	return cmd
+}
+
+// removeRun removes the waiting run id (butler stop --run).
+func removeRun(ctx context.Context, cn *conn, id int64, out io.Writer, p painter) error {
+	res, err := cn.RemoveRun(ctx, id)
+	var ce *client.Error
+	switch {
+	case errors.Is(err, client.ErrNotWaiting) && errors.As(err, &ce):
+		return &exitError{1, fmt.Errorf("%s; `butler stop TASK` stops a running run", ce.Message)}
+	case errors.Is(err, client.ErrNotFound) && errors.As(err, &ce):
+		return &exitError{1, fmt.Errorf("%s (`butler history` lists the runs and their numbers)", ce.Message)}
+	case err != nil:
+		return cn.fail(err)
+	}
+	if cn.json {
+		return printJSON(out, struct {
+			Run     int64  `json:"run"`
+			Status  int    `json:"status"`
+			Outcome string `json:"outcome"`
+		}{id, res.StatusCode, res.Outcome})
+	}
+	_, err = fmt.Fprintf(out, "run %d: %s\n", id, p.paint(outcomeStyle(res.Outcome), res.Outcome))
+	return err
 }
 
 // activeTasks reads which tasks have a running or stopping run (the

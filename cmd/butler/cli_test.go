@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -793,5 +794,60 @@ func TestCLIStopAllStillStopping(t *testing.T) {
 	code, stdout, stderr := runCmd(t, env, "stop", "--all", "-o", "json")
 	if code != 0 || !strings.Contains(stdout, `"stopping": [`) {
 		t.Fatalf("stop --all -o json: exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// TestCLIStopRun: `stop --run N` removes one waiting run by its number;
+// a running run, an ended one or none is refused (exit 1), and the
+// running run goes on.
+func TestCLIStopRun(t *testing.T) {
+	s := clienttest.New(t, clienttest.Config{})
+	env := cliEnv(s)
+	ctx := context.Background()
+	// Start-all, one slot: BackupDatabase runs, the others wait.
+	if code, out, errOut := runCmd(t, env, "start", "--all"); code != 0 {
+		t.Fatalf("start --all: exit %d\n%s%s", code, out, errOut)
+	}
+	s.Action(butler.TaskBackupDatabase).WaitStarted(t)
+	runOf := func(task client.TaskName) int64 {
+		t.Helper()
+		runs, err := sdk(t, s).Runs(ctx, client.RunsQuery{Task: task})
+		if err != nil || len(runs) != 1 {
+			t.Fatalf("runs of %s: %+v, %v", task, runs, err)
+		}
+		return runs[0].ID
+	}
+	running, waiting := runOf(client.TaskBackupDatabase), runOf(client.TaskOptimizeDatabase)
+	n := func(id int64) string { return strconv.FormatInt(id, 10) }
+
+	code, stdout, stderr := runCmd(t, env, "stop", "--run", n(waiting))
+	if code != 0 || stdout != "run "+n(waiting)+": removed\n" {
+		t.Fatalf("stop --run of a waiting run: exit %d\n%s%s", code, stdout, stderr)
+	}
+	for _, c := range []struct {
+		id   int64
+		want string
+	}{
+		{waiting, "is not waiting: it has ended (skipped); nothing was removed"},
+		{running, "is not waiting: it has started (running); nothing was removed"},
+		{9999, "`butler history` lists the runs"},
+	} {
+		code, stdout, stderr := runCmd(t, env, "stop", "--run", n(c.id))
+		if code != 1 || stdout != "" || len(lines(stderr)) != 1 {
+			t.Errorf("stop --run %d: exit %d, want 1 and one line on stderr\n%s%s", c.id, code, stdout, stderr)
+		}
+		mustContain(t, "stderr", stderr, c.want)
+	}
+	code, stdout, stderr = runCmd(t, env, "stop", "--run", n(runOf(client.TaskRefreshLocalMedia)), "-o", "json")
+	if code != 0 || !strings.Contains(stdout, `"outcome": "removed"`) {
+		t.Fatalf("stop --run -o json: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if r, err := sdk(t, s).Run(ctx, running); err != nil || r.State != "running" {
+		t.Errorf("the running run after stop --run: %+v, %v", r, err)
+	}
+	for _, args := range [][]string{{"stop", "--run", "0"}, {"stop", "BackupDatabase", "--run", "3"}, {"stop", "--all", "--run", "3"}} {
+		if code, _, stderr := runCmd(t, env, args...); code != 2 {
+			t.Errorf("butler %v: exit %d, want 2\n%s", args, code, stderr)
+		}
 	}
 }
