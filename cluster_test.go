@@ -235,13 +235,8 @@ func (f *fixture) run(id int64) butler.Run {
 // runningOn makes a run of task that node runs.
 func runningOn(t *testing.T, db *sqlite.DB, task butler.TaskName, node string) butler.Run {
 	t.Helper()
-	ctx := context.Background()
-	r, err := db.CreateRun(ctx, &butler.Run{Task: task, Trigger: butler.TriggerStartTask, State: butler.StateQueued,
-		Queue: butler.QueueManual, ScheduledAt: time.Now(), Progress: -1}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ok, err := db.StartRun(ctx, r.ID, node, time.Now()); err != nil || !ok {
+	r := queuedRunOf(t, db, task)
+	if ok, err := db.StartRun(context.Background(), r.ID, node, time.Now()); err != nil || !ok {
 		t.Fatalf("StartRun on %s: %v, %v", node, ok, err)
 	}
 	return r

@@ -181,14 +181,20 @@ func handleStartTask(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
 func handleStopTask(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		res, err := m.StopTask(r.Context(), butler.TaskName(r.PathValue("task")))
-		if err != nil {
-			fail(log, w, r, err)
-			return
-		}
-		w.Header().Set(apitype.HeaderOutcome, string(res.Outcome))
-		w.Header().Set(apitype.HeaderRunID, strconv.FormatInt(res.Run.ID, 10))
-		w.WriteHeader(http.StatusOK)
+		stopAnswer(log, w, r, res, err)
 	}
+}
+
+// stopAnswer writes the answer of a stop: what it did (X-Butler-Outcome)
+// and to which run, or err.
+func stopAnswer(log *slog.Logger, w http.ResponseWriter, r *http.Request, res butler.StopResult, err error) {
+	if err != nil {
+		fail(log, w, r, err)
+		return
+	}
+	w.Header().Set(apitype.HeaderOutcome, string(res.Outcome))
+	w.Header().Set(apitype.HeaderRunID, strconv.FormatInt(res.Run.ID, 10))
+	w.WriteHeader(http.StatusOK)
 }
 
 // handleRemoveRun answers DELETE /butler/runs/{id}: it removes that run
@@ -204,13 +210,7 @@ func handleRemoveRun(m *butler.Manager, log *slog.Logger) http.HandlerFunc {
 			return
 		}
 		res, err := m.RemoveRun(r.Context(), id)
-		if err != nil {
-			fail(log, w, r, err)
-			return
-		}
-		w.Header().Set(apitype.HeaderOutcome, string(res.Outcome))
-		w.Header().Set(apitype.HeaderRunID, strconv.FormatInt(res.Run.ID, 10))
-		w.WriteHeader(http.StatusOK)
+		stopAnswer(log, w, r, res, err)
 	}
 }
 
