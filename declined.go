@@ -11,8 +11,10 @@ import (
 // change of the config), a run started through one server may be fetched
 // by another. After HandBackFor of its own hand-backs, the server that
 // still finds the run ends it failed, saying so: no server that offers
-// the task took it. A single server ends such a run at once.
-const HandBackFor = time.Minute
+// the task took it. A single server ends such a run at once. (The queue
+// offers a run handed back again after a second or a few, to whichever
+// server asks first: five minutes are dozens of offers.)
+const HandBackFor = 5 * time.Minute
 
 // handBacks remembers when this server first handed back each queued run
 // of a task it does not offer (Execute).
