@@ -105,6 +105,8 @@ type faultEnv struct {
 	// fails the one call that takes it next (503), after the scenario too.
 	// The calls that settle and check are then tried again on a 503.
 	sessionsEnded bool
+	// clusterURL is the database of the cluster startCluster started.
+	clusterURL string
 }
 
 // again reports whether a call that failed with err is to be tried again:
@@ -257,10 +259,10 @@ func offeredTasks() []butler.Task {
 // off (builtinsOff).
 func (e *faultEnv) startCluster(t *testing.T, n int) []*proc {
 	t.Helper()
-	url := e.clusterDatabase(t)
+	e.clusterURL = e.clusterDatabase(t)
 	var nodes []*proc
 	for i := range n {
-		nodes = append(nodes, e.startClusterNode(t, url, i))
+		nodes = append(nodes, e.startClusterNode(t, e.clusterURL, i))
 	}
 	return nodes
 }
@@ -773,12 +775,17 @@ func (e *faultEnv) runEachOnce(t *testing.T, p *proc) {
 	}
 }
 
+// stormTasks are the storms' tasks: a quick one and one that ignores
+// SIGTERM for its grace.
+var stormTasks = []faultTask{
+	{name: "FaultQuick", mode: "quick", dur: 300 * time.Millisecond, grace: time.Second},
+	{name: "FaultStubborn", mode: "stubborn", dur: 30 * time.Second, grace: time.Second},
+}
+
 // TestFault_StormOneNode: 50 clients start and stop a quick task and a
 // stubborn one on one server for a few seconds.
 func TestFault_StormOneNode(t *testing.T) {
-	e := newFaultEnv(t,
-		faultTask{name: "FaultQuick", mode: "quick", dur: 300 * time.Millisecond, grace: time.Second},
-		faultTask{name: "FaultStubborn", mode: "stubborn", dur: 30 * time.Second, grace: time.Second})
+	e := newFaultEnv(t, stormTasks...)
 	dir := newDataDir(t)
 	db, err := sqlite.Open(context.Background(), filepath.Join(dir, "butler.db"))
 	if err != nil {
@@ -806,9 +813,7 @@ func TestFault_StormCluster(t *testing.T) {
 		t.Skip("cluster tests skipped in -short mode")
 	}
 	pgtest.URL(t) // skip early without PostgreSQL
-	e := newFaultEnv(t,
-		faultTask{name: "FaultQuick", mode: "quick", dur: 300 * time.Millisecond, grace: time.Second},
-		faultTask{name: "FaultStubborn", mode: "stubborn", dur: 30 * time.Second, grace: time.Second})
+	e := newFaultEnv(t, stormTasks...)
 	nodes := e.startCluster(t, 3)
 	sent, _ := e.storm(t, nodes, 50, envDuration(t, "BUTLER_FAULT_STORM", 5*time.Second), false)
 	e.settle(t, nodes[0], 30*time.Second)
@@ -831,16 +836,10 @@ func TestFault_StormClusterSessionsEnded(t *testing.T) {
 		t.Skip("cluster tests skipped in -short mode")
 	}
 	pgtest.URL(t) // skip early without PostgreSQL
-	e := newFaultEnv(t,
-		faultTask{name: "FaultQuick", mode: "quick", dur: 300 * time.Millisecond, grace: time.Second},
-		faultTask{name: "FaultStubborn", mode: "stubborn", dur: 30 * time.Second, grace: time.Second})
+	e := newFaultEnv(t, stormTasks...)
 	e.sessionsEnded = true
-	dbURL := e.clusterDatabase(t)
-	var nodes []*proc
-	for i := range 3 {
-		nodes = append(nodes, e.startClusterNode(t, dbURL, i))
-	}
-	stop := endSessions(t, dbURL, 700*time.Millisecond)
+	nodes := e.startCluster(t, 3)
+	stop := endSessions(t, e.clusterURL, 700*time.Millisecond)
 	sent, down := e.storm(t, nodes, 30, envDuration(t, "BUTLER_FAULT_STORM", 5*time.Second), true)
 	ended := stop()
 	t.Logf("storm: %d requests, %d answered 503; %d sessions ended", sent, down, ended)
