@@ -80,6 +80,10 @@ func newRoot(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comman
 // the commands, or what the command takes, are listed.
 func unknownCommand(msg string) string {
 	first, rest, _ := strings.Cut(msg, "\n")
+	// `unknown command "extra" for "butler tasks"`: the command's path,
+	// read before the suggestions are added to the line.
+	_, path, _ := strings.Cut(first, ` for "`)
+	path = strings.TrimSuffix(path, `"`)
 	var names []string
 	for _, l := range strings.Split(rest, "\n") {
 		if l = strings.TrimSpace(l); l != "" && !strings.HasSuffix(l, "?") {
@@ -89,10 +93,9 @@ func unknownCommand(msg string) string {
 	if len(names) > 0 {
 		first += " (did you mean " + strings.Join(names, " or ") + "?)"
 	}
-	// `unknown command "extra" for "butler tasks"`: an argument the command
-	// does not take.
-	if _, path, ok := strings.Cut(first, ` for "`); ok && strings.TrimSuffix(path, `"`) != "butler" {
-		return first + "; `" + strings.TrimSuffix(path, `"`) + " --help` says what it takes"
+	// An argument a command (not butler itself) does not take.
+	if path != "" && path != "butler" {
+		return first + "; `" + path + " --help` says what it takes"
 	}
 	return first + "; `butler --help` lists the commands"
 }
